@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+// Builds the sample WebAssembly modules in this folder.
+//
+//   node modules/build.mjs            build every module
+//   node modules/build.mjs fibo trap  build only the named modules
+//   node modules/build.mjs --list     print the modules and their toolchains
+//
+// Each module lives in modules/<name>/ and is built to modules/<name>/<name>.wasm.
+// Toolchains:
+//   c-wasi          clang + wasm-ld + wasi-libc (+ compiler-rt builtins), WASI reactor
+//   c-freestanding  clang + wasm-ld, no libc, no imports
+//   assemblyscript  the npm package assemblyscript (0.28)
+//   wat             the npm package wabt
+// Environment: CLANG (default "clang"), WASI_SYSROOT (passed as --sysroot when set).
+//
+// After building, every module is compiled with WebAssembly.Module and every
+// function named in its description.json is checked to be exported.
+
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** Contents of modules/wasi-reader/data.bin: byte i is (37 * i + 11) mod 256. */
+export const DATA_BIN_LENGTH = 1000;
+export function dataBinBytes() {
+  const bytes = new Uint8Array(DATA_BIN_LENGTH);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (37 * i + 11) & 0xff;
+  return bytes;
+}
+
+const MODULES = [
+  { name: 'fibo', toolchain: 'c-wasi', source: 'fibo.c' },
+  { name: 'camera', toolchain: 'c-wasi', source: 'camera.c' },
+  {
+    name: 'wasi-reader',
+    toolchain: 'c-wasi',
+    source: 'wasi_reader.c',
+    prepare: (dir) => writeFileSync(join(dir, 'data.bin'), dataBinBytes()),
+  },
+  { name: 'fibo-pointers', toolchain: 'c-freestanding', source: 'fibo_pointers.c' },
+  { name: 'stateful-fibo', toolchain: 'assemblyscript', source: 'stateful_fibo.ts' },
+  { name: 'grayscale', toolchain: 'assemblyscript', source: 'grayscale.ts' },
+  { name: 'trap', toolchain: 'wat', source: 'trap.wat' },
+  { name: 'loop', toolchain: 'wat', source: 'loop.wat' },
+  { name: 'memory-hog', toolchain: 'wat', source: 'memory-hog.wat' },
+];
+
+class MissingTool extends Error {}
+
+function fail(message) {
+  console.error(`build.mjs: ${message}`);
+  process.exit(1);
+}
+
+function run(cmd, args) {
+  const result = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (result.error) {
+    throw new Error(`could not run ${cmd}: ${result.error.message}`);
+  }
+  if (result.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${result.status}):\n${result.stderr}${result.stdout}`);
+  }
+  return result.stdout;
+}
+
+function toolAnswers(cmd, args) {
+  const result = spawnSync(cmd, args, { encoding: 'utf8' });
+  return !result.error && result.status === 0 ? result.stdout.trim() : null;
+}
+
+// ---------------------------------------------------------------- C (clang)
+
+const CLANG = process.env.CLANG || 'clang';
+const TARGET = '--target=wasm32-wasi';
+const SYSROOT = process.env.WASI_SYSROOT ? [`--sysroot=${process.env.WASI_SYSROOT}`] : [];
+
+let clangChecked = null;
+function checkClang(needLibc) {
+  if (!clangChecked) {
+    if (toolAnswers(CLANG, ['--version']) === null) {
+      throw new MissingTool(`clang not found (tried "${CLANG}"): apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`);
+    }
+    if (toolAnswers('wasm-ld', ['--version']) === null) {
+      throw new MissingTool('wasm-ld not found (the WebAssembly linker): apt-get install lld');
+    }
+    clangChecked = { libc: false };
+  }
+  if (needLibc && !clangChecked.libc) {
+    const libc = toolAnswers(CLANG, [TARGET, ...SYSROOT, '-print-file-name=libc.a']);
+    if (!libc || !existsSync(libc)) {
+      throw new MissingTool('wasi-libc not found (no libc.a for wasm32-wasi): apt-get install wasi-libc, or set WASI_SYSROOT');
+    }
+    const builtins = toolAnswers(CLANG, [TARGET, ...SYSROOT, '-print-libgcc-file-name']);
+    if (!builtins || !existsSync(builtins)) {
+      throw new MissingTool(`compiler-rt builtins for wasm32 not found (${builtins}): apt-get install libclang-rt-dev-wasm32`);
+    }
+    clangChecked.libc = true;
+  }
+}
+
+// Compile with -O2 and link in a separate step without -O: clang runs wasm-opt
+// on optimised links whenever one is on PATH (npm puts binaryen's there), and
+// the result would then depend on which wasm-opt happens to be found.
+function buildC(mod, dir, out, freestanding) {
+  checkClang(!freestanding);
+  const work = mkdtempSync(join(tmpdir(), `liquidmesh-${mod.name}-`));
+  try {
+    const obj = join(work, `${mod.name}.o`);
+    const cflags = freestanding ? ['-ffreestanding', '-fno-builtin', '-nostdlib'] : [];
+    run(CLANG, [TARGET, ...SYSROOT, '-O2', '-Wall', '-Wextra', '-Werror', ...cflags, '-c', join(dir, mod.source), '-o', obj]);
+    const ldflags = freestanding
+      ? ['-nostdlib', '-Wl,--no-entry']
+      : ['-mexec-model=reactor'];
+    run(CLANG, [TARGET, ...SYSROOT, ...ldflags, '-Wl,--strip-debug', obj, '-o', out]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------- AssemblyScript
+
+let ascModule = null;
+async function loadAsc() {
+  if (!ascModule) {
+    try {
+      ascModule = await import('assemblyscript/asc');
+    } catch (err) {
+      throw new MissingTool(`the AssemblyScript compiler (npm package assemblyscript@0.28) is not installed: npm install --save-dev assemblyscript@0.28 (${err.code ?? err.message})`);
+    }
+  }
+  return ascModule;
+}
+
+async function buildAssemblyScript(mod, dir, out) {
+  const asc = await loadAsc();
+  let log = '';
+  const sink = { write: (chunk) => { log += String(chunk); return true; } };
+  const { error } = await asc.main(
+    [join(dir, mod.source), '-O3', '--noAssert', '--use', 'abort=', '--outFile', out],
+    { stdout: sink, stderr: sink },
+  );
+  if (error) throw new Error(`asc failed for ${mod.name}: ${error.message}\n${log}`);
+}
+
+// --------------------------------------------------------------------- WAT
+
+let wabtInstance = null;
+async function loadWabt() {
+  if (!wabtInstance) {
+    let init;
+    try {
+      init = (await import('wabt')).default;
+    } catch (err) {
+      throw new MissingTool(`wabt (npm package wabt, for the .wat modules) is not installed: npm install --save-dev wabt (${err.code ?? err.message})`);
+    }
+    wabtInstance = await init();
+  }
+  return wabtInstance;
+}
+
+async function buildWat(mod, dir, out) {
+  const wabt = await loadWabt();
+  const file = join(dir, mod.source);
+  const parsed = wabt.parseWat(mod.source, readFileSync(file, 'utf8'));
+  try {
+    parsed.resolveNames();
+    parsed.validate();
+    const { buffer } = parsed.toBinary({ log: false, write_debug_names: true });
+    writeFileSync(out, buffer);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+// ------------------------------------------------------------------ checks
+
+function checkBuilt(mod, dir, out) {
+  const wasm = readFileSync(out);
+  const compiled = new WebAssembly.Module(wasm);
+  const exported = new Set(WebAssembly.Module.exports(compiled).map((e) => e.name));
+  const description = JSON.parse(readFileSync(join(dir, 'description.json'), 'utf8'));
+  if (description.name !== mod.name) {
+    throw new Error(`${mod.name}/description.json names the module "${description.name}"`);
+  }
+  for (const fn of Object.keys(description.functions)) {
+    if (!exported.has(fn)) throw new Error(`${mod.name}.wasm does not export "${fn}" named in description.json`);
+  }
+  for (const file of Object.values(description.dataFiles ?? {})) {
+    if (!existsSync(join(dir, file))) throw new Error(`${mod.name}: data file ${file} is missing`);
+  }
+  return wasm.length;
+}
+
+// -------------------------------------------------------------------- main
+
+async function main(argv) {
+  if (argv.includes('--list')) {
+    for (const mod of MODULES) console.log(`${mod.name.padEnd(14)} ${mod.toolchain.padEnd(15)} ${mod.source}`);
+    return;
+  }
+  const unknown = argv.filter((a) => !MODULES.some((m) => m.name === a));
+  if (unknown.length) fail(`unknown module(s): ${unknown.join(', ')} (known: ${MODULES.map((m) => m.name).join(', ')})`);
+  const selected = argv.length ? MODULES.filter((m) => argv.includes(m.name)) : MODULES;
+
+  for (const mod of selected) {
+    const dir = join(HERE, mod.name);
+    const out = join(dir, `${mod.name}.wasm`);
+    try {
+      mod.prepare?.(dir);
+      switch (mod.toolchain) {
+        case 'c-wasi': buildC(mod, dir, out, false); break;
+        case 'c-freestanding': buildC(mod, dir, out, true); break;
+        case 'assemblyscript': await buildAssemblyScript(mod, dir, out); break;
+        case 'wat': await buildWat(mod, dir, out); break;
+        default: throw new Error(`unknown toolchain ${mod.toolchain}`);
+      }
+      chmodSync(out, 0o644);
+      const size = checkBuilt(mod, dir, out);
+      console.log(`built ${mod.name}/${mod.name}.wasm (${size} bytes, ${mod.toolchain})`);
+    } catch (err) {
+      const what = err instanceof MissingTool ? 'missing tool' : 'build error';
+      fail(`cannot build ${mod.name}: ${what}: ${err.message}`);
+    }
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main(process.argv.slice(2));
+}

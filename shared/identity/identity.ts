@@ -1,0 +1,94 @@
+/**
+ * Peer identity: an Ed25519 key pair from WebCrypto. The peer id is the first 16 bytes
+ * of sha256(raw public key) in hex, so anyone holding the public key can check an id,
+ * and only the holder of the private key can prove it (see `shared/peer-links.ts`).
+ * @module
+ */
+import { fromHex, fromUtf8, plainBytes, sha256Hex, toHex, utf8 } from '../bytes.ts';
+import { MalformedMessageError } from '../errors.ts';
+import type { KeyValueStore } from '../ports/key-value-store.ts';
+import type { PeerId } from '../ports/transport.ts';
+
+const ALGORITHM = 'Ed25519';
+/** Key under which {@link Identity.loadOrCreate} persists the key pair. */
+export const IDENTITY_KEY = 'identity/v1';
+
+/** Derive the peer id from a raw 32-byte Ed25519 public key. */
+export async function peerIdFromPublicKey(publicKey: Uint8Array): Promise<PeerId> {
+  return (await sha256Hex(publicKey)).slice(0, 32);
+}
+
+/** Verify an Ed25519 signature by a raw public key; false (never a throw) on bad input. */
+export async function verifySignature(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): Promise<boolean> {
+  if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
+  try {
+    const key = await crypto.subtle.importKey('raw', plainBytes(publicKey), { name: ALGORITHM }, false, ['verify']);
+    return await crypto.subtle.verify(ALGORITHM, key, plainBytes(signature), plainBytes(data));
+  } catch {
+    // importKey rejects points that are not on the curve: that is a failed verification.
+    return false;
+  }
+}
+
+/** A peer's key pair and the id derived from it. */
+export class Identity {
+  /** The peer id (32 hex digits). */
+  readonly id: PeerId;
+  /** Raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  readonly #privateKey: CryptoKey;
+
+  private constructor(id: PeerId, publicKey: Uint8Array, privateKey: CryptoKey) {
+    this.id = id;
+    this.publicKey = publicKey;
+    this.#privateKey = privateKey;
+  }
+
+  /** A fresh key pair. */
+  static async generate(): Promise<Identity> {
+    const pair = (await crypto.subtle.generateKey({ name: ALGORITHM }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    return Identity.#fromPair(pair);
+  }
+
+  /**
+   * The identity stored in `kv`, or a new one that is stored there first — so a
+   * restarted peer keeps its id.
+   */
+  static async loadOrCreate(kv: KeyValueStore): Promise<Identity> {
+    const stored = await kv.get(IDENTITY_KEY);
+    if (stored) return Identity.#fromStored(stored);
+    const identity = await Identity.generate();
+    await kv.set(IDENTITY_KEY, await identity.#serialize());
+    return identity;
+  }
+
+  /** Sign `data` with the private key (64-byte signature). */
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(await crypto.subtle.sign(ALGORITHM, this.#privateKey, plainBytes(data)));
+  }
+
+  static async #fromPair(pair: CryptoKeyPair): Promise<Identity> {
+    const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, pair.privateKey);
+  }
+
+  async #serialize(): Promise<Uint8Array> {
+    const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', this.#privateKey));
+    return utf8(JSON.stringify({ v: 1, publicKey: toHex(this.publicKey), privateKey: toHex(pkcs8) }));
+  }
+
+  static async #fromStored(bytes: Uint8Array): Promise<Identity> {
+    let record: { v?: unknown; publicKey?: unknown; privateKey?: unknown };
+    try {
+      record = JSON.parse(fromUtf8(bytes));
+    } catch {
+      throw new MalformedMessageError('stored identity is not JSON');
+    }
+    if (record.v !== 1 || typeof record.publicKey !== 'string' || typeof record.privateKey !== 'string') {
+      throw new MalformedMessageError('stored identity has the wrong shape');
+    }
+    const publicKey = fromHex(record.publicKey);
+    const privateKey = await crypto.subtle.importKey('pkcs8', plainBytes(fromHex(record.privateKey)), { name: ALGORITHM }, false, ['sign']);
+    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, privateKey);
+  }
+}

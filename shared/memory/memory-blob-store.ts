@@ -1,0 +1,60 @@
+/**
+ * In-memory {@link BlobStore}: a Map of verified bytes. Used by unit tests, the
+ * simulator and peers that must not touch disk.
+ * @module
+ */
+import { SHA256_HEX, sha256Hex } from '../bytes.ts';
+import { BlobNotFoundError, HashMismatchError, InvalidHashError } from '../errors.ts';
+import type { BlobInfo, BlobStore } from '../ports/blob-store.ts';
+
+/** Throw ERR_INVALID_HASH unless `hash` is 64 lowercase hex digits. */
+export function assertHash(hash: string): void {
+  if (typeof hash !== 'string' || !SHA256_HEX.test(hash)) {
+    throw new InvalidHashError(`not a sha256 content address: ${String(hash).slice(0, 80)}`);
+  }
+}
+
+/**
+ * Hash `bytes` and check them against `expectedHash` when given; shared by every
+ * BlobStore adapter so that verification is done one way only.
+ */
+export async function verifiedHash(bytes: Uint8Array, expectedHash?: string): Promise<string> {
+  if (expectedHash !== undefined) assertHash(expectedHash);
+  const hash = await sha256Hex(bytes);
+  if (expectedHash !== undefined && hash !== expectedHash) {
+    throw new HashMismatchError(`bytes hash to ${hash}, expected ${expectedHash}`, { expected: expectedHash, actual: hash });
+  }
+  return hash;
+}
+
+/** Content-addressed blobs held in memory. */
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, Uint8Array>();
+
+  async has(hash: string): Promise<boolean> {
+    assertHash(hash);
+    return this.#blobs.has(hash);
+  }
+
+  async get(hash: string): Promise<Uint8Array> {
+    assertHash(hash);
+    const bytes = this.#blobs.get(hash);
+    if (!bytes) throw new BlobNotFoundError(`no blob ${hash}`);
+    return bytes.slice();
+  }
+
+  async put(bytes: Uint8Array, expectedHash?: string): Promise<string> {
+    const hash = await verifiedHash(bytes, expectedHash);
+    if (!this.#blobs.has(hash)) this.#blobs.set(hash, bytes.slice());
+    return hash;
+  }
+
+  async list(): Promise<BlobInfo[]> {
+    return [...this.#blobs].map(([hash, bytes]) => ({ hash, size: bytes.byteLength }));
+  }
+
+  async delete(hash: string): Promise<boolean> {
+    assertHash(hash);
+    return this.#blobs.delete(hash);
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * An in-process network for unit tests and the simulator. Transports created from one
+ * `MemoryNetwork` reach each other according to a link rule (all-to-all by default,
+ * or e.g. hub-and-spoke), minus any partition. Delivery is asynchronous and FIFO in
+ * `auto` mode; in `manual` mode messages wait in a queue that the simulator drains in
+ * any order, dropping or duplicating some — the faults a real network can show.
+ * @module
+ */
+
+import { Emitter, type Unsubscribe } from '../events.ts';
+import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
+import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
+
+/** A message waiting in a manual-mode network. */
+export interface QueuedMessage {
+  from: PeerId;
+  to: PeerId;
+  data: Uint8Array;
+}
+
+/** Options of a {@link MemoryNetwork}. */
+export interface MemoryNetworkOptions {
+  /** Which pairs may reach each other. Default: every pair. */
+  links?: (a: PeerId, b: PeerId) => boolean;
+  /** Largest message a transport accepts (default 256 KiB, like a WebRTC data channel). */
+  maxMessageSize?: number;
+  /** `auto` (default): deliver asynchronously in order. `manual`: queue until drained. */
+  delivery?: 'auto' | 'manual';
+}
+
+/** Link rule: every peer reaches only `hub`. */
+export function hubAndSpoke(hub: PeerId): (a: PeerId, b: PeerId) => boolean {
+  return (a, b) => a === hub || b === hub;
+}
+
+/** A set of in-memory transports that can reach each other. */
+export class MemoryNetwork {
+  readonly #links: (a: PeerId, b: PeerId) => boolean;
+  readonly #maxMessageSize: number;
+  readonly #manual: boolean;
+  readonly #attached = new Map<PeerId, MemoryTransport>();
+  #partition: Map<PeerId, number> | null = null;
+  #queue: QueuedMessage[] = [];
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    this.#links = options.links ?? (() => true);
+    this.#maxMessageSize = options.maxMessageSize ?? 256 * 1024;
+    this.#manual = options.delivery === 'manual';
+  }
+
+  /** A new, unconnected transport on this network. */
+  createTransport(): MemoryTransport {
+    return new MemoryTransport(this, this.#maxMessageSize);
+  }
+
+  /** Ids of the connected transports. */
+  connected(): PeerId[] {
+    return [...this.#attached.keys()];
+  }
+
+  /**
+   * Split the network: peers in different groups cannot reach each other; peers in no
+   * group form one more group. `null` heals every partition.
+   */
+  setPartition(groups: PeerId[][] | null): void {
+    if (groups === null) this.#partition = null;
+    else {
+      this.#partition = new Map();
+      groups.forEach((g, i) => g.forEach((id) => this.#partition!.set(id, i)));
+    }
+    this.#refreshLinks();
+  }
+
+  /** Messages waiting in manual mode. */
+  get queue(): readonly QueuedMessage[] {
+    return this.#queue;
+  }
+
+  /** Manual mode: deliver (and remove) the queued message at `index`. */
+  deliver(index = 0): void {
+    const [msg] = this.#queue.splice(index, 1);
+    if (msg) this.#handOver(msg);
+  }
+
+  /** Manual mode: deliver the queued message at `index` but keep a copy queued (a duplicate). */
+  duplicate(index = 0): void {
+    const msg = this.#queue[index];
+    if (msg) this.#handOver({ ...msg, data: msg.data.slice() });
+  }
+
+  /** Manual mode: drop the queued message at `index`. */
+  drop(index = 0): void {
+    this.#queue.splice(index, 1);
+  }
+
+  /** Manual mode: deliver everything queued, in order, including what deliveries enqueue. */
+  deliverAll(limit = Infinity): number {
+    let n = 0;
+    while (this.#queue.length > 0 && n < limit) {
+      this.deliver(0);
+      n++;
+    }
+    return n;
+  }
+
+  /** True when `a` and `b` are both connected and the rules let them reach each other. */
+  reachable(a: PeerId, b: PeerId): boolean {
+    if (a === b || !this.#attached.has(a) || !this.#attached.has(b)) return false;
+    if (!this.#links(a, b)) return false;
+    const p = this.#partition;
+    return p === null || (p.get(a) ?? -1) === (p.get(b) ?? -1);
+  }
+
+  /** @internal Called by a transport's connect. */
+  attach(transport: MemoryTransport, id: PeerId): void {
+    if (this.#attached.has(id)) throw new DuplicatePeerError(`peer id ${id} is already connected`);
+    this.#attached.set(id, transport);
+    this.#refreshLinks();
+  }
+
+  /** @internal Called by a transport's disconnect. */
+  detach(id: PeerId): void {
+    if (!this.#attached.delete(id)) return;
+    this.#queue = this.#queue.filter((m) => m.from !== id && m.to !== id);
+    this.#refreshLinks();
+  }
+
+  /** @internal Called by a transport's send. */
+  enqueue(msg: QueuedMessage): void {
+    if (this.#manual) this.#queue.push(msg);
+    else queueMicrotask(() => this.#handOver(msg));
+  }
+
+  #handOver(msg: QueuedMessage): void {
+    // A message in flight when the link broke is lost, as on a real network.
+    if (!this.reachable(msg.from, msg.to)) return;
+    this.#attached.get(msg.to)?.receive(msg.from, msg.data);
+  }
+
+  #refreshLinks(): void {
+    for (const [id, transport] of this.#attached) {
+      for (const other of this.#attached.keys()) {
+        if (other === id) continue;
+        transport.setReachable(other, this.reachable(id, other));
+      }
+      for (const gone of transport.peers()) if (!this.#attached.has(gone)) transport.setReachable(gone, false);
+    }
+  }
+}
+
+/** A {@link Transport} on a {@link MemoryNetwork}. */
+export class MemoryTransport implements Transport {
+  readonly kind = 'memory';
+  readonly maxMessageSize: number;
+  readonly #network: MemoryNetwork;
+  readonly #events = new Emitter<TransportEvents>();
+  readonly #joined = new Set<PeerId>();
+  // What listeners were last told, so flips within one tick collapse into one event.
+  readonly #announced = new Set<PeerId>();
+  #id: PeerId | null = null;
+
+  constructor(network: MemoryNetwork, maxMessageSize: number) {
+    this.#network = network;
+    this.maxMessageSize = maxMessageSize;
+  }
+
+  /** The id this transport connected with, or null. */
+  get localId(): PeerId | null {
+    return this.#id;
+  }
+
+  async connect(localId: PeerId): Promise<void> {
+    if (this.#id !== null) return;
+    this.#network.attach(this, localId);
+    this.#id = localId;
+  }
+
+  async send(to: PeerId, data: Uint8Array): Promise<void> {
+    if (this.#id === null) throw new NotConnectedError('transport is not connected');
+    if (data.byteLength > this.maxMessageSize) {
+      throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
+    }
+    if (!this.#joined.has(to)) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    this.#network.enqueue({ from: this.#id, to, data: data.slice() });
+  }
+
+  async disconnect(): Promise<void> {
+    const id = this.#id;
+    this.#events.clear();
+    this.#joined.clear();
+    this.#announced.clear();
+    this.#id = null;
+    if (id !== null) this.#network.detach(id);
+  }
+
+  peers(): PeerId[] {
+    return [...this.#joined];
+  }
+
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** @internal The network delivers a message. */
+  receive(from: PeerId, data: Uint8Array): void {
+    if (this.#joined.has(from)) this.#events.emit('message', { from, data });
+  }
+
+  /** @internal The network reports whether `other` is reachable now. */
+  setReachable(other: PeerId, reachable: boolean): void {
+    if (reachable === this.#joined.has(other)) return;
+    if (reachable) this.#joined.add(other);
+    else this.#joined.delete(other);
+    queueMicrotask(() => this.#announce(other));
+  }
+
+  #announce(other: PeerId): void {
+    if (this.#id === null) return;
+    const now = this.#joined.has(other);
+    if (now === this.#announced.has(other)) return;
+    if (now) this.#announced.add(other);
+    else this.#announced.delete(other);
+    this.#events.emit(now ? 'peer-joined' : 'peer-left', other);
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * The composition root of a peer: identity + transports (authenticated links) +
+ * registry sync + presence + RPC. The same class runs in a browser tab, a worker,
+ * headless Chromium and Node; everything environment-specific arrives through the
+ * constructor (`new Peer({ transports, store, clock, device })`).
+ *
+ * Registry sync floods: an update this peer makes, or receives and had not seen, goes
+ * to every other linked peer, so any connected topology converges (hub-and-spoke
+ * included). A periodic state-vector exchange (anti-entropy) repairs whatever a lossy
+ * link dropped.
+ * @module
+ */
+import * as Y from 'yjs';
+import { toHex } from './bytes.ts';
+import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from './errors.ts';
+import { Emitter, type Unsubscribe } from './events.ts';
+import { Identity } from './identity/identity.ts';
+import { createLogger, type Logger } from './log.ts';
+import { type Clock, every } from './ports/clock.ts';
+import type { PeerStore } from './ports/key-value-store.ts';
+import type { PeerId, Transport } from './ports/transport.ts';
+import type { WireMessage } from './protocol/wire.ts';
+import { PeerLinks } from './peer-links.ts';
+import { Presence, type PresenceState, type Telemetry } from './registry/presence.ts';
+import { LOCAL_ORIGIN, Registry } from './registry/registry.ts';
+import type { DeviceDescription, Engine } from './registry/schema.ts';
+import { applyRemoteUpdate, isEmptyUpdate, missingUpdate, stateVector } from './registry/sync.ts';
+import type { MeshMethods } from './rpc/methods.ts';
+import { type CallOptions, Rpc } from './rpc/rpc.ts';
+import type { MethodName, ParamsOf, ResultOf } from './rpc/methods.ts';
+import { SystemClock } from './system-clock.ts';
+
+/** Version of the host software, reported in the device description. */
+export const HOST_VERSION = '0.1.0';
+
+/** Timing of a peer's background work, all in ms. */
+export interface PeerTiming {
+  /** Presence heartbeat period. */
+  heartbeatMs: number;
+  /** A peer not heard from for this long is gone. */
+  livenessTimeoutMs: number;
+  /** Period of the registry state-vector exchange with every linked peer. */
+  antiEntropyMs: number;
+  /** Period of repeated hellos on links not yet authenticated. */
+  handshakeRetryMs: number;
+  /** Default RPC time limit. */
+  rpcTimeoutMs: number;
+}
+
+/** Defaults: liveness decided within 5 s. */
+export const DEFAULT_TIMING: PeerTiming = {
+  heartbeatMs: 1000,
+  livenessTimeoutMs: 5000,
+  antiEntropyMs: 5000,
+  handshakeRetryMs: 1000,
+  rpcTimeoutMs: 10_000,
+};
+
+/** What the peer says about its device; the id and key are filled in from its identity. */
+export interface DeviceInit {
+  name: string;
+  engine: Engine;
+  platform?: DeviceDescription['platform'];
+  capabilities?: string[];
+  simulated?: string[];
+}
+
+/** Constructor options of {@link Peer}. */
+export interface PeerOptions {
+  transports: Transport[];
+  store: PeerStore;
+  device: DeviceInit;
+  clock?: Clock;
+  /** Use this identity instead of the one persisted in `store.kv`. */
+  identity?: Identity;
+  logger?: Logger;
+  timing?: Partial<PeerTiming>;
+  /** Wall-clock time source for timestamps written to the registry (default Date.now). */
+  wallClock?: () => number;
+}
+
+/** Events of a peer. */
+export interface PeerEvents {
+  /** An authenticated link to a peer came up. */
+  'link-up': PeerId;
+  /** The last link to a peer went down. */
+  'link-down': PeerId;
+  /** A peer failed authentication; nothing it sent is used. */
+  'link-rejected': { peer: PeerId; error: MeshError };
+  /** A device became alive (heard from through presence). */
+  'device-joined': PeerId;
+  /** A device was not heard from within the liveness timeout, or left. */
+  'device-left': PeerId;
+}
+
+type PeerState = 'new' | 'starting' | 'running' | 'stopped';
+
+/** One peer of the mesh. */
+export class Peer {
+  /** The shared registry. */
+  readonly registry: Registry;
+  /** The peer's storage. */
+  readonly store: PeerStore;
+  /** The clock timers run on. */
+  readonly clock: Clock;
+  readonly #options: PeerOptions;
+  readonly #timing: PeerTiming;
+  readonly #log: Logger;
+  readonly #events: Emitter<PeerEvents>;
+  readonly #wallClock: () => number;
+  #state: PeerState = 'new';
+  #identity: Identity | null = null;
+  #links: PeerLinks | null = null;
+  #rpc: Rpc<MeshMethods> | null = null;
+  #presence: Presence | null = null;
+  #stopAntiEntropy: (() => void) | null = null;
+  #offDoc: (() => void) | null = null;
+  #callsServed = 0;
+
+  constructor(options: PeerOptions) {
+    this.#options = options;
+    this.store = options.store;
+    this.clock = options.clock ?? new SystemClock();
+    this.#timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.#log = options.logger ?? createLogger('peer');
+    this.#events = new Emitter((e) => this.#log.error('peer listener failed', e));
+    this.#wallClock = options.wallClock ?? (() => Date.now());
+    this.registry = new Registry({ logger: this.#log.child('registry') });
+  }
+
+  /** This peer's id; available once started. */
+  get id(): PeerId {
+    if (!this.#identity) throw new NotConnectedError('peer has not started');
+    return this.#identity.id;
+  }
+
+  /** The peer's identity; available once started. */
+  get identity(): Identity {
+    if (!this.#identity) throw new NotConnectedError('peer has not started');
+    return this.#identity;
+  }
+
+  /** The RPC endpoint; available once started. */
+  get rpc(): Rpc<MeshMethods> {
+    if (!this.#rpc) throw new NotConnectedError('peer has not started');
+    return this.#rpc;
+  }
+
+  /** True between a completed `start` and `stop`. */
+  get running(): boolean {
+    return this.#state === 'running';
+  }
+
+  /** Subscribe to peer events. */
+  on<K extends keyof PeerEvents>(event: K, listener: (payload: PeerEvents[K]) => void): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** Load or create the identity, connect every transport, publish our device, start heartbeats. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new NotConnectedError(`peer cannot start from state ${this.#state}`);
+    this.#state = 'starting';
+    const identity = this.#options.identity ?? (await Identity.loadOrCreate(this.store.kv));
+    this.#identity = identity;
+    const log = this.#log;
+
+    const links = new PeerLinks({
+      identity,
+      transports: this.#options.transports,
+      clock: this.clock,
+      logger: log.child('links'),
+      handshakeRetryMs: this.#timing.handshakeRetryMs,
+    });
+    this.#links = links;
+
+    const rpc = new Rpc<MeshMethods>({
+      self: identity.id,
+      clock: this.clock,
+      logger: log.child('rpc'),
+      defaultTimeoutMs: this.#timing.rpcTimeoutMs,
+      send: (to, frame, key) => links.send(to, { t: 'rpc', f: frame }, key),
+    });
+    this.#rpc = rpc;
+    rpc.on('served', () => this.#callsServed++);
+    this.#serveCoreMethods(rpc);
+
+    this.registry.devices.set(this.#describe());
+
+    const presence = new Presence({
+      doc: this.registry.doc,
+      clock: this.clock,
+      self: { peerId: identity.id, name: this.#options.device.name, telemetry: { cpu: 0, memory: 0, callsPerSecond: 0 } },
+      heartbeatMs: this.#timing.heartbeatMs,
+      timeoutMs: this.#timing.livenessTimeoutMs,
+      logger: log.child('presence'),
+    });
+    this.#presence = presence;
+    presence.on('outgoing', ({ update, origin }) => links.broadcast({ t: 'aware', u: update }, origin ?? undefined));
+    presence.on('joined', (peer) => this.#events.emit('device-joined', peer));
+    presence.on('left', (peer) => this.#events.emit('device-left', peer));
+
+    const onUpdate = (update: Uint8Array, origin: unknown): void => {
+      // Flood: forward what we had not seen to everyone but the peer it came from.
+      const from = typeof origin === 'string' && origin !== LOCAL_ORIGIN ? origin : undefined;
+      links.broadcast({ t: 'update', u: update }, from);
+    };
+    this.registry.doc.on('update', onUpdate);
+    this.#offDoc = () => this.registry.doc.off('update', onUpdate);
+
+    links.on('up', (peer) => {
+      links.send(peer, { t: 'sync1', sv: stateVector(this.registry.doc) }).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
+      links.send(peer, { t: 'aware', u: presence.encodeAll() }).catch((e: unknown) => log.debug(`presence to ${peer}: ${(e as Error).message}`));
+      this.#events.emit('link-up', peer);
+    });
+    links.on('down', (peer) => {
+      rpc.peerLeft(peer);
+      this.#events.emit('link-down', peer);
+    });
+    links.on('rejected', (r) => this.#events.emit('link-rejected', r));
+    links.on('message', ({ from, message }) => this.#onMessage(from, message));
+    links.on('fragment', ({ from, key, received, total, bytes }) => rpc.progress(from, key, { received, total, bytes }));
+
+    await links.start();
+    this.#stopAntiEntropy = every(this.clock, this.#timing.antiEntropyMs, () => {
+      links.broadcast({ t: 'sync1', sv: stateVector(this.registry.doc) });
+      presence.setTelemetry(this.#telemetry());
+    });
+    this.#state = 'running';
+  }
+
+  /** Leave the mesh: announce departure, fail pending calls, disconnect. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    this.#stopAntiEntropy?.();
+    this.#presence?.destroy();
+    this.#offDoc?.();
+    this.#rpc?.close();
+    await this.#links?.stop();
+    this.#events.clear();
+  }
+
+  /** Call `method` on `peer` over the mesh (or locally for our own id). */
+  call<K extends MethodName<MeshMethods>>(peer: PeerId, method: K, params: ParamsOf<MeshMethods, K>, options?: CallOptions): Promise<ResultOf<MeshMethods, K>> {
+    return this.rpc.call(peer, method, params, options);
+  }
+
+  /** Peers with an authenticated direct link. */
+  linked(): PeerId[] {
+    return this.#links?.up() ?? [];
+  }
+
+  /** Peers alive according to presence (ourselves excluded). */
+  alive(): PeerId[] {
+    return this.#presence?.alive() ?? [];
+  }
+
+  /** Presence state (name, telemetry) of a live peer or ourselves. */
+  presenceOf(peer: PeerId): PresenceState | undefined {
+    return this.#presence?.state(peer);
+  }
+
+  /** Report our telemetry now (also refreshed on every anti-entropy round). */
+  setTelemetry(telemetry: Telemetry): void {
+    this.#presence?.setTelemetry(telemetry);
+  }
+
+  #describe(): DeviceDescription {
+    const d = this.#options.device;
+    const description: DeviceDescription = {
+      id: this.id,
+      name: d.name,
+      engine: d.engine,
+      publicKey: toHex(this.identity.publicKey),
+      platform: d.platform ?? { cpu: { humanReadableName: 'unknown', cores: 1 }, memory: { bytes: 0 } },
+      capabilities: d.capabilities ?? [],
+      version: HOST_VERSION,
+      startedAt: this.#wallClock(),
+    };
+    if (d.simulated) description.simulated = d.simulated;
+    return description;
+  }
+
+  #telemetry(): Telemetry {
+    const seconds = this.#timing.antiEntropyMs / 1000;
+    const callsPerSecond = this.#callsServed / seconds;
+    this.#callsServed = 0;
+    return { cpu: 0, memory: 0, callsPerSecond };
+  }
+
+  #onMessage(from: PeerId, message: WireMessage): void {
+    const doc = this.registry.doc;
+    switch (message.t) {
+      case 'sync1': {
+        const update = missingUpdate(doc, message.sv);
+        if (!isEmptyUpdate(update)) this.#links?.send(from, { t: 'sync2', u: update }).catch((e: unknown) => this.#log.debug(`sync2 to ${from}: ${(e as Error).message}`));
+        return;
+      }
+      case 'sync2':
+      case 'update': {
+        const error = applyRemoteUpdate(doc, message.u, from);
+        if (error) this.#log.warn(`from ${from}: ${error}`);
+        return;
+      }
+      case 'aware': {
+        const error = this.#presence?.apply(message.u, from);
+        if (error) this.#log.warn(`from ${from}: ${error}`);
+        return;
+      }
+      case 'rpc':
+        this.#rpc?.receive(from, message.f);
+        return;
+      default:
+        this.#log.warn(`unexpected ${message.t} message from ${from}`);
+    }
+  }
+
+  #serveCoreMethods(rpc: Rpc<MeshMethods>): void {
+    rpc.handle('peer.describe', () => this.registry.devices.get(this.id) ?? this.#describe());
+    rpc.handle('peer.ping', ({ sentAt }) => ({ sentAt, peer: this.id }));
+    rpc.handle('blob.has', async ({ hash }) => {
+      if (!(await this.store.blobs.has(hash))) return { has: false, size: 0 };
+      return { has: true, size: (await this.store.blobs.get(hash)).byteLength };
+    });
+    rpc.handle('blob.read', async ({ hash, offset, length }) => {
+      if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || length > 16 * 1024 * 1024) {
+        throw new InvalidParamsError('blob.read wants integer offset >= 0 and 0 <= length <= 16 MiB');
+      }
+      const bytes = await this.store.blobs.get(hash).catch((e: unknown) => {
+        throw e instanceof Error && 'code' in e ? e : new BlobNotFoundError(`no blob ${hash}`);
+      });
+      return { bytes: bytes.subarray(offset, offset + length), size: bytes.byteLength };
+    });
+  }
+}
+
+/** Re-exported so callers can build documents for tests without importing yjs themselves. */
+export { Y };

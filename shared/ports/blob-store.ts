@@ -1,0 +1,31 @@
+/**
+ * The BlobStore port: content-addressed bytes (sha256, 64 lowercase hex digits).
+ * Wasm binaries, data files and snapshots live here. `put` verifies the hash, so
+ * nothing unverified is ever stored — and so nothing unverified is ever instantiated.
+ * Adapters: in-memory (`shared/memory/memory-blob-store.ts`), IndexedDB in `web/`, files
+ * in `node-host/`. Every adapter passes `runBlobStoreTests` (test/acceptance).
+ * @module
+ */
+
+/** What `list` reports of each blob. */
+export interface BlobInfo {
+  hash: string;
+  size: number;
+}
+
+/** Content-addressed byte storage. */
+export interface BlobStore {
+  /** True when the blob is stored. Rejects with ERR_INVALID_HASH for a malformed hash. */
+  has(hash: string): Promise<boolean>;
+  /** The blob's bytes; rejects with ERR_BLOB_NOT_FOUND or ERR_INVALID_HASH. */
+  get(hash: string): Promise<Uint8Array>;
+  /**
+   * Store bytes and return their sha256. With `expectedHash`, rejects with
+   * ERR_HASH_MISMATCH (storing nothing) when the bytes hash to something else.
+   */
+  put(bytes: Uint8Array, expectedHash?: string): Promise<string>;
+  /** Every stored blob with its size, in no particular order. */
+  list(): Promise<BlobInfo[]>;
+  /** Remove a blob; resolves true if it was there. */
+  delete(hash: string): Promise<boolean>;
+}

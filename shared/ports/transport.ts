@@ -1,0 +1,52 @@
+/**
+ * The Transport port: moves opaque byte messages between peers that it can reach
+ * directly. It knows nothing of identities beyond the id each side announced;
+ * the peer authenticates every link on top of it (see `shared/peer-links.ts`).
+ * Adapters: in-memory (`shared/memory/memory-network.ts`), WebRTC in `web/` and
+ * `node-host/`. Every adapter passes `runTransportTests` (test/acceptance).
+ * @module
+ */
+
+import type { Unsubscribe } from '../events.ts';
+
+/** A peer id: 32 lowercase hex digits derived from the peer's Ed25519 public key. */
+export type PeerId = string;
+
+/** Events every transport emits. */
+export interface TransportEvents {
+  /** A peer became directly reachable. Fired once per link until `peer-left`. */
+  'peer-joined': PeerId;
+  /** A previously joined peer is no longer reachable. */
+  'peer-left': PeerId;
+  /** A message from a directly reachable peer. */
+  message: TransportMessage;
+}
+
+/** A message as delivered by a transport. */
+export interface TransportMessage {
+  from: PeerId;
+  data: Uint8Array;
+}
+
+/** Moves byte messages to directly reachable peers. */
+export interface Transport {
+  /** Short name used in logs, e.g. `memory`, `peerjs`. */
+  readonly kind: string;
+  /** Largest message `send` accepts; callers fragment above it. */
+  readonly maxMessageSize: number;
+  /** Join the network as `localId`. Resolves once the transport can send. */
+  connect(localId: PeerId): Promise<void>;
+  /**
+   * Send to a joined peer. Resolves when the message is handed to the network with room
+   * to spare (adapters apply backpressure here); rejects with ERR_PEER_UNREACHABLE when
+   * `to` is not joined, ERR_PAYLOAD_TOO_LARGE above `maxMessageSize`, ERR_NOT_CONNECTED
+   * before `connect` or after `disconnect`.
+   */
+  send(to: PeerId, data: Uint8Array): Promise<void>;
+  /** Leave the network. Idempotent; afterwards no event fires and every listener is removed. */
+  disconnect(): Promise<void>;
+  /** Peers currently joined. */
+  peers(): PeerId[];
+  /** Subscribe to an event. */
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe;
+}

@@ -1,0 +1,115 @@
+/**
+ * The peer-to-peer wire protocol as pure functions: every message a peer sends on a
+ * link, its encoding (lib0's compact binary `any` encoding, which carries byte arrays
+ * and bigints natively) and validation. Decoding never throws: a bad message comes back
+ * as an error value for the caller to log and drop.
+ * @module
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import type { ErrorInfo } from '../errors.ts';
+import { any, bytes, type Check, type Checked, isPlainObject, num, obj, opt, str } from './check.ts';
+
+/** Protocol version carried in `hello`; peers with another version are refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** First message on a link: who I claim to be, and a challenge for you to sign. */
+export interface HelloMessage { t: 'hello'; v: number; id: string; pk: Uint8Array; nonce: Uint8Array }
+/** Answer to a hello: my signature over your challenge and both ids. */
+export interface AuthMessage { t: 'auth'; sig: Uint8Array }
+/** One piece of a message larger than the transport's maximum. */
+export interface FragmentMessage { t: 'frag'; k: string; i: number; n: number; d: Uint8Array }
+/** Registry sync step 1: my state vector. */
+export interface SyncStep1Message { t: 'sync1'; sv: Uint8Array }
+/** Registry sync step 2: what you miss, given your state vector. */
+export interface SyncStep2Message { t: 'sync2'; u: Uint8Array }
+/** A registry update made or relayed by the sender. */
+export interface UpdateMessage { t: 'update'; u: Uint8Array }
+/** A presence (Yjs awareness) update. */
+export interface AwarenessMessage { t: 'aware'; u: Uint8Array }
+/** An RPC frame. */
+export interface RpcMessage { t: 'rpc'; f: RpcFrame }
+
+/** Every message on a link. */
+export type WireMessage =
+  | HelloMessage
+  | AuthMessage
+  | FragmentMessage
+  | SyncStep1Message
+  | SyncStep2Message
+  | UpdateMessage
+  | AwarenessMessage
+  | RpcMessage;
+
+/** RPC request. */
+export interface RpcRequest { t: 'req'; id: string; m: string; p: unknown }
+/** RPC success. */
+export interface RpcResponse { t: 'res'; id: string; r: unknown }
+/** RPC failure, as a named error's wire form. */
+export interface RpcErrorFrame { t: 'err'; id: string; e: ErrorInfo }
+/** The caller gave up (timeout or abort): the callee may stop working. */
+export interface RpcCancel { t: 'cancel'; id: string }
+/** Every RPC frame. */
+export type RpcFrame = RpcRequest | RpcResponse | RpcErrorFrame | RpcCancel;
+
+const id = str({ min: 1, max: 64 });
+const rpcFrameChecks: Record<RpcFrame['t'], Check<unknown>> = {
+  req: obj({ id, m: str({ min: 1, max: 200 }), p: opt(any) }),
+  res: obj({ id, r: opt(any) }),
+  err: obj({ id, e: obj({ code: str({ min: 1, max: 100 }), message: str({ max: 10_000 }), data: opt(any) }) }),
+  cancel: obj({ id }),
+};
+
+const MAX_MESSAGE = 1 << 30;
+const messageChecks: Record<WireMessage['t'], Check<unknown>> = {
+  hello: obj({ v: num({ int: true }), id: str({ pattern: /^[0-9a-f]{32}$/ }), pk: bytes(32), nonce: bytes(64) }),
+  auth: obj({ sig: bytes(64) }),
+  frag: obj({ k: str({ min: 1, max: 200 }), i: num({ int: true, min: 0 }), n: num({ int: true, min: 1, max: 1 << 20 }), d: bytes(MAX_MESSAGE) }),
+  sync1: obj({ sv: bytes(MAX_MESSAGE) }),
+  sync2: obj({ u: bytes(MAX_MESSAGE) }),
+  update: obj({ u: bytes(MAX_MESSAGE) }),
+  aware: obj({ u: bytes(MAX_MESSAGE) }),
+  rpc: obj({ f: validateRpcFrameCheck }),
+};
+
+function validateRpcFrameCheck(v: unknown, p = ''): Checked<unknown> {
+  if (!isPlainObject(v) || typeof v.t !== 'string' || !(v.t in rpcFrameChecks)) {
+    return { ok: false, error: `${p}.t: unknown rpc frame type` };
+  }
+  return rpcFrameChecks[v.t as RpcFrame['t']](v, p);
+}
+
+/** Encode a message for a transport. */
+export function encodeMessage(message: WireMessage): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeAny(encoder, message as unknown as Parameters<typeof encoding.writeAny>[1]);
+  return encoding.toUint8Array(encoder);
+}
+
+/** Decode and validate a message; never throws. */
+export function decodeMessage(data: Uint8Array): Checked<WireMessage> {
+  let value: unknown;
+  try {
+    const decoder = decoding.createDecoder(data);
+    value = decoding.readAny(decoder);
+    if (decoder.pos !== data.byteLength) return { ok: false, error: 'trailing bytes after message' };
+  } catch (error) {
+    return { ok: false, error: `undecodable message: ${(error as Error).message}` };
+  }
+  if (!isPlainObject(value) || typeof value.t !== 'string' || !(value.t in messageChecks)) {
+    return { ok: false, error: 'unknown message type' };
+  }
+  const r = messageChecks[value.t as WireMessage['t']](value, value.t);
+  return r.ok ? { ok: true, value: value as unknown as WireMessage } : r;
+}
+
+/** Split an encoded message into fragment messages whose encodings fit `maxMessageSize`. */
+export function fragment(data: Uint8Array, key: string, maxMessageSize: number): FragmentMessage[] {
+  // Room for the fragment's own header: type tag, key, two varints, byte length.
+  const chunk = maxMessageSize - 64 - key.length * 3;
+  if (chunk <= 0) throw new RangeError('maxMessageSize too small to fragment');
+  const n = Math.ceil(data.byteLength / chunk);
+  const out: FragmentMessage[] = [];
+  for (let i = 0; i < n; i++) out.push({ t: 'frag', k: key, i, n, d: data.subarray(i * chunk, (i + 1) * chunk) });
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * The shapes of the shared registry's entries and their validators. Whatever another
+ * peer writes is checked against these on read; an entry that fails is logged and
+ * skipped, never trusted (see `registry.ts`).
+ * @module
+ */
+import { SHA256_HEX } from '../bytes.ts';
+import { any, arr, bool, type Check, dict, literal, num, obj, opt, str } from '../protocol/check.ts';
+
+/** Where a peer runs. */
+export type Engine = 'browser' | 'chromium' | 'node';
+
+/** What a device tells the mesh about itself (WasmIoT's device description, extended). */
+export interface DeviceDescription {
+  /** Peer id; equals the registry key. */
+  id: string;
+  name: string;
+  engine: Engine;
+  /** Hex of the raw Ed25519 public key the id derives from. */
+  publicKey: string;
+  platform: {
+    cpu: { humanReadableName: string; cores: number; clockSpeedHz?: number };
+    memory: { bytes: number };
+    storage?: { bytes: number };
+  };
+  /** Host imports this peer can grant, e.g. `camera.takeImageStaticSize`, `wasi_snapshot_preview1.*`. */
+  capabilities: string[];
+  /** Capabilities served by a simulation rather than hardware (e.g. a fake camera). */
+  simulated?: string[];
+  /** Software version of the host. */
+  version: string;
+  /** Wall-clock time (ms since epoch) the peer last (re)started. */
+  startedAt: number;
+}
+
+/** One exported or imported item of a module, read from the binary. */
+export interface WasmItem {
+  module?: string;
+  name: string;
+  kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+}
+
+/** A mount: a file a function reads or writes, and at which stage it is provided. */
+export interface MountDescription {
+  name: string;
+  stage: 'deployment' | 'execution' | 'output';
+  mediaType?: string;
+}
+
+/** How to call one function of a module. */
+export interface FunctionDescription {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  params: { name: string; type: 'integer' | 'number' | 'bytes' | 'string' | 'none' }[];
+  result: { type: 'integer' | 'number' | 'bytes' | 'string' | 'none'; mediaType?: string };
+  mounts: MountDescription[];
+  /** False: every call runs on a fresh instance. */
+  stateful?: boolean;
+}
+
+/** A published module version. The id is the sha256 of its wasm. */
+export interface ModuleRecord {
+  id: string;
+  name: string;
+  version: string;
+  size: number;
+  exports: WasmItem[];
+  imports: WasmItem[];
+  functions: Record<string, FunctionDescription>;
+  /** Mount name → sha256 of the data file shipped with the module. */
+  dataFiles: Record<string, string>;
+  publishedBy: string;
+  publishedAt: number;
+}
+
+/** Deployment life cycle as a whole. */
+export type DeploymentStatus = 'pending' | 'deploying' | 'ready' | 'failed' | 'rolled-back' | 'deleted';
+
+/** A deployment's spec and placement; its per-step phases live beside it. */
+export interface DeploymentRecord {
+  id: string;
+  name: string;
+  /** The manifest as submitted, normalised. */
+  manifest: unknown;
+  /** Step index (as string) → peer id. */
+  solution: Record<string, string>;
+  revision: number;
+  coordinator: string;
+  status: DeploymentStatus;
+  reason?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Phase of one step on one peer. */
+export interface PhaseRecord {
+  phase: 'resolving' | 'fetching' | 'loading' | 'ready' | 'failed';
+  reason?: string;
+  /** Wall-clock ms since epoch. */
+  at: number;
+  revision: number;
+}
+
+const peerId = str({ pattern: /^[0-9a-f]{32}$/ });
+const hash = str({ pattern: SHA256_HEX });
+const name = str({ min: 1, max: 200 });
+
+/** Validator of {@link DeviceDescription}. */
+export const checkDevice: Check<DeviceDescription> = obj({
+  id: peerId,
+  name,
+  engine: literal('browser', 'chromium', 'node'),
+  publicKey: str({ pattern: /^[0-9a-f]{64}$/ }),
+  platform: obj({
+    cpu: obj({ humanReadableName: str({ max: 200 }), cores: num({ int: true, min: 0 }), clockSpeedHz: opt(num({ min: 0 })) }),
+    memory: obj({ bytes: num({ min: 0 }) }),
+    storage: opt(obj({ bytes: num({ min: 0 }) })),
+  }),
+  capabilities: arr(str({ min: 1, max: 200 }), 1000),
+  simulated: opt(arr(str({ min: 1, max: 200 }), 1000)),
+  version: str({ max: 50 }),
+  startedAt: num({ min: 0 }),
+}) as Check<DeviceDescription>;
+
+const item = obj({ module: opt(str({ max: 200 })), name: str({ max: 200 }), kind: literal('function', 'table', 'memory', 'global', 'tag') });
+const valueType = literal('integer', 'number', 'bytes', 'string', 'none');
+/** Validator of {@link MountDescription}. */
+export const checkMount: Check<MountDescription> = obj({
+  name: str({ min: 1, max: 255, pattern: /^[^/\\\0]+$/ }),
+  stage: literal('deployment', 'execution', 'output'),
+  mediaType: opt(str({ max: 200 })),
+}) as Check<MountDescription>;
+/** Validator of {@link FunctionDescription}. */
+export const checkFunction: Check<FunctionDescription> = obj({
+  method: literal('GET', 'POST', 'PUT', 'DELETE'),
+  params: arr(obj({ name: str({ min: 1, max: 100 }), type: valueType }), 64),
+  result: obj({ type: valueType, mediaType: opt(str({ max: 200 })) }),
+  mounts: arr(checkMount, 64),
+  stateful: opt(bool),
+}) as Check<FunctionDescription>;
+
+/** Validator of {@link ModuleRecord}. */
+export const checkModule: Check<ModuleRecord> = obj({
+  id: hash,
+  name,
+  version: str({ min: 1, max: 50 }),
+  size: num({ int: true, min: 0 }),
+  exports: arr(item),
+  imports: arr(item),
+  functions: dict(checkFunction, 1000),
+  dataFiles: dict(hash, 100),
+  publishedBy: peerId,
+  publishedAt: num({ min: 0 }),
+}) as Check<ModuleRecord>;
+
+/** Validator of {@link DeploymentRecord}. */
+export const checkDeployment: Check<DeploymentRecord> = obj({
+  id: str({ min: 1, max: 100 }),
+  name,
+  manifest: any,
+  solution: dict(peerId, 1000),
+  revision: num({ int: true, min: 0 }),
+  coordinator: peerId,
+  status: literal('pending', 'deploying', 'ready', 'failed', 'rolled-back', 'deleted'),
+  reason: opt(str({ max: 10_000 })),
+  createdAt: num({ min: 0 }),
+  updatedAt: num({ min: 0 }),
+}) as Check<DeploymentRecord>;
+
+/** Validator of {@link PhaseRecord}. */
+export const checkPhase: Check<PhaseRecord> = obj({
+  phase: literal('resolving', 'fetching', 'loading', 'ready', 'failed'),
+  reason: opt(str({ max: 10_000 })),
+  at: num({ min: 0 }),
+  revision: num({ int: true, min: 0 }),
+}) as Check<PhaseRecord>;

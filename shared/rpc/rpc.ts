@@ -1,0 +1,264 @@
+/**
+ * Request/response over any message channel: request ids, a typed method table, a time
+ * limit and an AbortSignal per call, named errors revived on the caller's side, pending
+ * calls rejected with ERR_PEER_LEFT when the remote peer leaves, and duplicate requests
+ * executed once. Large payloads are fragmented below this layer (`peer-links.ts`); the
+ * caller sees their progress through `onProgress`.
+ * @module
+ */
+import { Emitter, type Unsubscribe } from '../events.ts';
+import {
+  AbortedError,
+  fromErrorInfo,
+  MethodNotFoundError,
+  NotConnectedError,
+  PeerLeftError,
+  RpcTimeoutError,
+  toErrorInfo,
+} from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Clock, TimerHandle } from '../ports/clock.ts';
+import type { PeerId } from '../ports/transport.ts';
+import type { RpcFrame } from '../protocol/wire.ts';
+import type { MeshMethods, MethodName, ParamsOf, ResultOf } from './methods.ts';
+
+/** Context a handler gets with each request. */
+export interface HandlerContext {
+  /** Authenticated id of the calling peer (our own id for local calls). */
+  from: PeerId;
+  /** Aborted when the caller cancels, times out or leaves. */
+  signal: AbortSignal;
+}
+
+/** A method implementation. */
+export type Handler<P, R> = (params: P, context: HandlerContext) => R | Promise<R>;
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Time limit in ms (default: the endpoint's `defaultTimeoutMs`). */
+  timeoutMs?: number;
+  /** Abort the call. */
+  signal?: AbortSignal;
+  /** Progress of a fragmented response: fragments received of total, bytes so far. */
+  onProgress?: (progress: { received: number; total: number; bytes: number }) => void;
+}
+
+/** How the endpoint sends a frame; `key` names fragments of a large frame for progress. */
+export type FrameSender = (to: PeerId, frame: RpcFrame, key: string) => Promise<void>;
+
+/** Endpoint options. */
+export interface RpcOptions {
+  self: PeerId;
+  send: FrameSender;
+  clock: Clock;
+  logger: Logger;
+  defaultTimeoutMs?: number;
+}
+
+interface Pending {
+  to: PeerId;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: TimerHandle;
+  cleanup: () => void;
+  onProgress?: CallOptions['onProgress'];
+}
+
+/** Events of an endpoint. */
+export interface RpcEvents {
+  /** A request was served (for telemetry): method and whether it succeeded. */
+  served: { method: string; from: PeerId; ok: boolean };
+}
+
+const DEDUPE_WINDOW = 4096;
+
+/** One peer's RPC endpoint. */
+export class Rpc<M extends object = MeshMethods> {
+  readonly #self: PeerId;
+  readonly #send: FrameSender;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #defaultTimeoutMs: number;
+  readonly #handlers = new Map<string, Handler<unknown, unknown>>();
+  readonly #pending = new Map<string, Pending>();
+  /** Requests being served, by `${from} ${id}`, so a cancel or a departure can abort them. */
+  readonly #serving = new Map<string, { from: PeerId; controller: AbortController }>();
+  /** Recently finished requests: a duplicate delivery is not executed again. */
+  readonly #done = new Set<string>();
+  readonly #events: Emitter<RpcEvents>;
+  // Random per endpoint so a restarted peer's ids never collide with its previous life's.
+  readonly #session = Math.floor(Math.random() * 0xffffffff).toString(36);
+  #nextId = 0;
+  #closed = false;
+
+  constructor(options: RpcOptions) {
+    this.#self = options.self;
+    this.#send = options.send;
+    this.#clock = options.clock;
+    this.#log = options.logger;
+    this.#defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
+    this.#events = new Emitter((e) => this.#log.error('rpc listener failed', e));
+  }
+
+  /** Serve `method`. Replaces an earlier handler; returns the function that removes it. */
+  handle<K extends MethodName<M>>(method: K, handler: Handler<ParamsOf<M, K>, ResultOf<M, K>>): Unsubscribe {
+    this.#handlers.set(method, handler as Handler<unknown, unknown>);
+    return () => {
+      if (this.#handlers.get(method) === (handler as Handler<unknown, unknown>)) this.#handlers.delete(method);
+    };
+  }
+
+  /** Subscribe to endpoint events. */
+  on<K extends keyof RpcEvents>(event: K, listener: (payload: RpcEvents[K]) => void): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /**
+   * Call `method` on peer `to` (our own id calls the local handler without a network hop).
+   * Rejects with the remote's named error, ERR_RPC_TIMEOUT, ERR_ABORTED, ERR_PEER_LEFT,
+   * ERR_PEER_UNREACHABLE or ERR_NOT_CONNECTED.
+   */
+  call<K extends MethodName<M>>(to: PeerId, method: K, params: ParamsOf<M, K>, options: CallOptions = {}): Promise<ResultOf<M, K>> {
+    if (this.#closed) return Promise.reject(new NotConnectedError('rpc endpoint is closed'));
+    if (options.signal?.aborted) return Promise.reject(new AbortedError(`call ${method} aborted`));
+    if (to === this.#self) return this.#callLocal(method, params, options) as Promise<ResultOf<M, K>>;
+    const id = `${this.#session}.${(this.#nextId++).toString(36)}`;
+    return new Promise<ResultOf<M, K>>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
+      const onAbort = (): void => this.#fail(id, new AbortedError(`call ${method} aborted`), true);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const pending: Pending = {
+        to,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer: this.#clock.setTimeout(
+          () => this.#fail(id, new RpcTimeoutError(`call ${method} to ${to} got no answer within ${timeoutMs} ms`), true),
+          timeoutMs,
+        ),
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+      };
+      if (options.onProgress) pending.onProgress = options.onProgress;
+      this.#pending.set(id, pending);
+      this.#send(to, { t: 'req', id, m: method, p: params }, `rpc:req:${id}`).catch((error: unknown) => this.#fail(id, asError(error), false));
+    });
+  }
+
+  /** Feed a frame received from authenticated peer `from`. */
+  receive(from: PeerId, frame: RpcFrame): void {
+    if (this.#closed) return;
+    switch (frame.t) {
+      case 'req':
+        this.#serve(from, frame.id, frame.m, frame.p);
+        return;
+      case 'res':
+      case 'err': {
+        const pending = this.#pending.get(frame.id);
+        // An answer from anyone but the callee is ignored: ids are not secrets.
+        if (!pending || pending.to !== from) return;
+        this.#settle(frame.id);
+        if (frame.t === 'res') pending.resolve(frame.r);
+        else pending.reject(fromErrorInfo(frame.e));
+        return;
+      }
+      case 'cancel':
+        this.#serving.get(`${from} ${frame.id}`)?.controller.abort();
+        return;
+    }
+  }
+
+  /** Progress of a fragmented frame from `from` (called by the peer's link layer). */
+  progress(from: PeerId, key: string, progress: { received: number; total: number; bytes: number }): void {
+    if (!key.startsWith('rpc:res:')) return;
+    const pending = this.#pending.get(key.slice('rpc:res:'.length));
+    if (pending && pending.to === from) pending.onProgress?.(progress);
+  }
+
+  /** The peer left: fail every call to it and abort everything served for it. */
+  peerLeft(peer: PeerId): void {
+    for (const [id, pending] of [...this.#pending]) {
+      if (pending.to === peer) this.#fail(id, new PeerLeftError(`peer ${peer} left with the call pending`), false);
+    }
+    for (const { from, controller } of this.#serving.values()) if (from === peer) controller.abort();
+  }
+
+  /** Number of calls waiting for an answer. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Fail every pending call with ERR_NOT_CONNECTED and stop serving. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const id of [...this.#pending.keys()]) this.#fail(id, new NotConnectedError('peer stopped'), false);
+    for (const { controller } of this.#serving.values()) controller.abort();
+    this.#serving.clear();
+    this.#events.clear();
+  }
+
+  async #callLocal(method: string, params: unknown, options: CallOptions): Promise<unknown> {
+    const handler = this.#handlers.get(method);
+    if (!handler) throw new MethodNotFoundError(`no method ${method}`);
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await handler(params, { from: this.#self, signal: controller.signal });
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #serve(from: PeerId, id: string, method: string, params: unknown): void {
+    const key = `${from} ${id}`;
+    if (this.#serving.has(key) || this.#done.has(key)) return;
+    const handler = this.#handlers.get(method);
+    const controller = new AbortController();
+    this.#serving.set(key, { from, controller });
+    const run = async (): Promise<unknown> => {
+      if (!handler) throw new MethodNotFoundError(`no method ${method}`);
+      return handler(params, { from, signal: controller.signal });
+    };
+    run().then(
+      (result) => this.#answer(from, key, { t: 'res', id, r: result }, method, true),
+      (error: unknown) => this.#answer(from, key, { t: 'err', id, e: toErrorInfo(error) }, method, false),
+    );
+  }
+
+  #answer(to: PeerId, key: string, frame: RpcFrame, method: string, ok: boolean): void {
+    const serving = this.#serving.get(key);
+    this.#serving.delete(key);
+    this.#done.add(key);
+    if (this.#done.size > DEDUPE_WINDOW) this.#done.delete(this.#done.values().next().value as string);
+    this.#events.emit('served', { method, from: to, ok });
+    // Nobody is listening for the answer of a cancelled request or a departed caller.
+    if (this.#closed || !serving || serving.controller.signal.aborted) return;
+    this.#send(to, frame, `rpc:res:${frame.id}`).catch((error: unknown) =>
+      this.#log.debug(`answer to ${to} for ${method} not sent: ${asError(error).message}`),
+    );
+  }
+
+  #settle(id: string): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    this.#clock.clearTimeout(pending.timer);
+    pending.cleanup();
+    return pending;
+  }
+
+  #fail(id: string, error: Error, tellCallee: boolean): void {
+    const pending = this.#settle(id);
+    if (!pending) return;
+    pending.reject(error);
+    if (tellCallee) {
+      this.#send(pending.to, { t: 'cancel', id }, `rpc:cancel:${id}`).catch(() => {
+        // The callee is unreachable: nothing to cancel there.
+      });
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
