@@ -273,6 +273,8 @@ export class PeerLinks {
     if (derived !== link.peer) throw new IdentityMismatchError(`peer ${link.peer} presented a key that belongs to ${derived}`);
     link.remoteKey = hello.pk;
     const signature = await this.#identity.sign(concatBytes([AUTH_CONTEXT, hello.nonce, utf8(this.#identity.id), utf8(link.peer)]));
+    // The connection may have been replaced while we signed: never answer a new one with an old proof.
+    if (!this.#current(link)) return;
     await link.transport.send(link.peer, encodeMessage({ t: 'auth', sig: signature }));
   }
 
@@ -284,12 +286,16 @@ export class PeerLinks {
       return;
     }
     const signed = concatBytes([AUTH_CONTEXT, link.nonce, utf8(link.peer), utf8(this.#identity.id)]);
-    if (!(await verifySignature(link.remoteKey, auth.sig, signed))) {
-      throw new BadSignatureError(`peer ${link.peer} could not prove it holds the key of its id`);
-    }
+    const valid = await verifySignature(link.remoteKey, auth.sig, signed);
+    if (!this.#current(link)) return;
+    if (!valid) throw new BadSignatureError(`peer ${link.peer} could not prove it holds the key of its id`);
     const wasUp = this.isUp(link.peer);
     link.up = true;
     if (!wasUp) this.#events.emit('up', link.peer);
+  }
+
+  #current(link: Link): boolean {
+    return this.#links.get(link.transport)?.get(link.peer) === link;
   }
 
   #reject(link: Link, error: MeshError): void {

@@ -214,6 +214,7 @@ export class Peer {
     });
     links.on('down', (peer) => {
       rpc.peerLeft(peer);
+      presence.forget(peer);
       this.#events.emit('link-down', peer);
     });
     links.on('rejected', (r) => this.#events.emit('link-rejected', r));

@@ -16,6 +16,8 @@ export interface QueuedMessage {
   from: PeerId;
   to: PeerId;
   data: Uint8Array;
+  /** The connection it was sent on: a message never leaks into a later connection of the same ids. */
+  session: readonly [MemoryTransport, MemoryTransport];
 }
 
 /** Options of a {@link MemoryNetwork}. */
@@ -125,6 +127,11 @@ export class MemoryNetwork {
     this.#refreshLinks();
   }
 
+  /** @internal The transport connected as `id`, if any. */
+  transportOf(id: PeerId): MemoryTransport | undefined {
+    return this.#attached.get(id);
+  }
+
   /** @internal Called by a transport's send. */
   enqueue(msg: QueuedMessage): void {
     if (this.#manual) this.#queue.push(msg);
@@ -134,16 +141,18 @@ export class MemoryNetwork {
   #handOver(msg: QueuedMessage): void {
     // A message in flight when the link broke is lost, as on a real network.
     if (!this.reachable(msg.from, msg.to)) return;
-    this.#attached.get(msg.to)?.receive(msg.from, msg.data);
+    const [sender, receiver] = msg.session;
+    if (this.#attached.get(msg.from) !== sender || this.#attached.get(msg.to) !== receiver) return;
+    receiver.receive(msg.from, msg.data);
   }
 
   #refreshLinks(): void {
     for (const [id, transport] of this.#attached) {
       for (const other of this.#attached.keys()) {
         if (other === id) continue;
-        transport.setReachable(other, this.reachable(id, other));
+        transport.setReachable(other, this.reachable(id, other) ? this.#attached.get(other)! : null);
       }
-      for (const gone of transport.peers()) if (!this.#attached.has(gone)) transport.setReachable(gone, false);
+      for (const gone of transport.peers()) if (!this.#attached.has(gone)) transport.setReachable(gone, null);
     }
   }
 }
@@ -154,9 +163,8 @@ export class MemoryTransport implements Transport {
   readonly maxMessageSize: number;
   readonly #network: MemoryNetwork;
   readonly #events = new Emitter<TransportEvents>();
-  readonly #joined = new Set<PeerId>();
-  // What listeners were last told, so flips within one tick collapse into one event.
-  readonly #announced = new Set<PeerId>();
+  /** Reachable peers and the transport instance that reaches them. */
+  readonly #joined = new Map<PeerId, MemoryTransport>();
   #id: PeerId | null = null;
 
   constructor(network: MemoryNetwork, maxMessageSize: number) {
@@ -171,8 +179,13 @@ export class MemoryTransport implements Transport {
 
   async connect(localId: PeerId): Promise<void> {
     if (this.#id !== null) return;
-    this.#network.attach(this, localId);
     this.#id = localId;
+    try {
+      this.#network.attach(this, localId);
+    } catch (error) {
+      this.#id = null;
+      throw error;
+    }
   }
 
   async send(to: PeerId, data: Uint8Array): Promise<void> {
@@ -180,21 +193,21 @@ export class MemoryTransport implements Transport {
     if (data.byteLength > this.maxMessageSize) {
       throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
     }
-    if (!this.#joined.has(to)) throw new PeerUnreachableError(`peer ${to} is not reachable`);
-    this.#network.enqueue({ from: this.#id, to, data: data.slice() });
+    const remote = this.#joined.get(to);
+    if (!remote) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    this.#network.enqueue({ from: this.#id, to, data: data.slice(), session: [this, remote] });
   }
 
   async disconnect(): Promise<void> {
     const id = this.#id;
     this.#events.clear();
     this.#joined.clear();
-    this.#announced.clear();
     this.#id = null;
     if (id !== null) this.#network.detach(id);
   }
 
   peers(): PeerId[] {
-    return [...this.#joined];
+    return [...this.#joined.keys()];
   }
 
   on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe {
@@ -206,20 +219,26 @@ export class MemoryTransport implements Transport {
     if (this.#joined.has(from)) this.#events.emit('message', { from, data });
   }
 
-  /** @internal The network reports whether `other` is reachable now. */
-  setReachable(other: PeerId, reachable: boolean): void {
-    if (reachable === this.#joined.has(other)) return;
-    if (reachable) this.#joined.add(other);
-    else this.#joined.delete(other);
-    queueMicrotask(() => this.#announce(other));
+  /** @internal The network reports which transport reaches `other` now (null: none). */
+  setReachable(other: PeerId, via: MemoryTransport | null): void {
+    const current = this.#joined.get(other) ?? null;
+    if (current === via) return;
+    // A different instance under the same id is a new connection: the old one leaves first.
+    if (current !== null) {
+      this.#joined.delete(other);
+      this.#announce('peer-left', other);
+    }
+    if (via !== null) {
+      this.#joined.set(other, via);
+      this.#announce('peer-joined', other);
+    }
   }
 
-  #announce(other: PeerId): void {
-    if (this.#id === null) return;
-    const now = this.#joined.has(other);
-    if (now === this.#announced.has(other)) return;
-    if (now) this.#announced.add(other);
-    else this.#announced.delete(other);
-    this.#events.emit(now ? 'peer-joined' : 'peer-left', other);
+  #announce(event: 'peer-joined' | 'peer-left', other: PeerId): void {
+    const id = this.#id;
+    // Asynchronous like a real network; dropped if this transport disconnected meanwhile.
+    queueMicrotask(() => {
+      if (this.#id !== null && this.#id === id) this.#events.emit(event, other);
+    });
   }
 }

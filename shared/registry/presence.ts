@@ -12,6 +12,9 @@ import type { Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId } from '../ports/transport.ts';
 
+/** Origin of awareness removals we decide ourselves (timeouts, dropped links). */
+const EXPIRED = Symbol('expired');
+
 /** Live figures a peer reports about itself. */
 export interface Telemetry {
   /** CPU load, 0..1. */
@@ -72,8 +75,9 @@ export class Presence {
     this.#awareness = new awarenessProtocol.Awareness(options.doc);
     this.#awareness.on('update', (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
       const changed = [...change.added, ...change.updated, ...change.removed];
+      // Our own expiry of others is a local opinion: it is never sent.
+      if (origin === EXPIRED) return;
       const fromPeer = typeof origin === 'string' && origin !== 'local' ? origin : null;
-      if (fromPeer === null && origin !== 'local') return; // our own expiry of others: nothing to send
       const update = awarenessProtocol.encodeAwarenessUpdate(this.#awareness, changed);
       this.#events.emit('outgoing', { update, origin: fromPeer });
     });
@@ -118,6 +122,21 @@ export class Presence {
     }
   }
 
+  /**
+   * Treat `peer` as gone now (its direct link dropped). If it is still reachable through
+   * others, its next heartbeat brings it back.
+   */
+  forget(peer: PeerId): void {
+    const clients: number[] = [];
+    for (const [client, raw] of this.#awareness.getStates()) {
+      if (client !== this.#awareness.clientID && (raw as Partial<PresenceState>).peerId === peer) clients.push(client);
+    }
+    if (clients.length === 0) return;
+    for (const client of clients) this.#lastSeen.delete(client);
+    awarenessProtocol.removeAwarenessStates(this.#awareness, clients, EXPIRED);
+    this.#reconcile();
+  }
+
   /** Peers alive now (not including ourselves). */
   alive(): PeerId[] {
     return [...this.#alive.keys()];
@@ -153,7 +172,7 @@ export class Presence {
     }
     if (stale.length === 0) return;
     for (const client of stale) this.#lastSeen.delete(client);
-    awarenessProtocol.removeAwarenessStates(this.#awareness, stale, 'expired');
+    awarenessProtocol.removeAwarenessStates(this.#awareness, stale, EXPIRED);
     this.#reconcile();
   }
 
