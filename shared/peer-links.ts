@@ -4,8 +4,8 @@
  *
  *   A → B  hello { id: A, pk: A's public key, nonce: nA }
  *   B → A  hello { id: B, pk, nonce: nB }
- *   A → B  auth  { sig: sign_A("liquidmesh-auth-v1" ‖ nB ‖ A ‖ B) }
- *   B → A  auth  { sig: sign_B("liquidmesh-auth-v1" ‖ nA ‖ B ‖ A) }
+ *   A → B  auth  { pk: A's public key, sig: sign_A("liquidmesh-auth-v1" ‖ nB ‖ A ‖ B) }
+ *   B → A  auth  { pk: B's public key, sig: sign_B("liquidmesh-auth-v1" ‖ nA ‖ B ‖ A) }
  *
  * A link is up once the remote's id derives from its key and its signature over our
  * fresh nonce verifies. Until then its other messages wait (bounded); a failed proof
@@ -14,7 +14,7 @@
  * fragmented here and reassembled on the other side.
  * @module
  */
-import { concatBytes, randomBytes, utf8 } from './bytes.ts';
+import { bytesEqual, concatBytes, randomBytes, utf8 } from './bytes.ts';
 import { BadSignatureError, IdentityMismatchError, MalformedMessageError, MeshError, PeerUnreachableError } from './errors.ts';
 import { Emitter, type Unsubscribe } from './events.ts';
 import { type Identity, peerIdFromPublicKey, verifySignature } from './identity/identity.ts';
@@ -121,6 +121,16 @@ export class PeerLinks {
     await Promise.all(this.#transports.map((t) => t.disconnect()));
     for (const peer of wereUp) this.#events.emit('down', peer);
     this.#events.clear();
+  }
+
+  /** Resolves once no handshake step is in progress (the simulator waits on it to stay deterministic). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy: Promise<void>[] = [];
+      for (const map of this.#links.values()) for (const link of map.values()) if (link.busy) busy.push(link.busy);
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
   }
 
   /** Peers authenticated on at least one transport. */
@@ -275,15 +285,19 @@ export class PeerLinks {
     const signature = await this.#identity.sign(concatBytes([AUTH_CONTEXT, hello.nonce, utf8(this.#identity.id), utf8(link.peer)]));
     // The connection may have been replaced while we signed: never answer a new one with an old proof.
     if (!this.#current(link)) return;
-    await link.transport.send(link.peer, encodeMessage({ t: 'auth', sig: signature }));
+    await link.transport.send(link.peer, encodeMessage({ t: 'auth', pk: this.#identity.publicKey, sig: signature }));
   }
 
   async #onAuth(link: Link, auth: Extract<WireMessage, { t: 'auth' }>): Promise<void> {
     if (link.up) return;
     if (!link.remoteKey) {
-      // Their auth overtook their hello: ask again; the retry timer resends ours too.
-      this.#sendHello(link);
-      return;
+      // Their hello was lost or is late: the auth carries the key, checked the same way.
+      const derived = await peerIdFromPublicKey(auth.pk);
+      if (derived !== link.peer) throw new IdentityMismatchError(`peer ${link.peer} presented a key that belongs to ${derived}`);
+      if (!this.#current(link)) return;
+      link.remoteKey = auth.pk;
+    } else if (!bytesEqual(link.remoteKey, auth.pk)) {
+      throw new IdentityMismatchError(`peer ${link.peer} presented two different keys`);
     }
     const signed = concatBytes([AUTH_CONTEXT, link.nonce, utf8(link.peer), utf8(this.#identity.id)]);
     const valid = await verifySignature(link.remoteKey, auth.sig, signed);

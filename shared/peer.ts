@@ -249,6 +249,11 @@ export class Peer {
     return this.rpc.call(peer, method, params, options);
   }
 
+  /** Resolves once no link handshake is in progress (used by the simulator for exact replays). */
+  async idle(): Promise<void> {
+    await this.#links?.idle();
+  }
+
   /** Peers with an authenticated direct link. */
   linked(): PeerId[] {
     return this.#links?.up() ?? [];

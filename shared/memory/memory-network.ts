@@ -16,8 +16,10 @@ export interface QueuedMessage {
   from: PeerId;
   to: PeerId;
   data: Uint8Array;
-  /** The connection it was sent on: a message never leaks into a later connection of the same ids. */
-  session: readonly [MemoryTransport, MemoryTransport];
+  /** Connection number of the pair when sent: a message never leaks into a later connection. */
+  epoch: number;
+  /** Position in the order of sending, over the whole network. */
+  seq: number;
 }
 
 /** Options of a {@link MemoryNetwork}. */
@@ -43,6 +45,10 @@ export class MemoryNetwork {
   readonly #attached = new Map<PeerId, MemoryTransport>();
   #partition: Map<PeerId, number> | null = null;
   #queue: QueuedMessage[] = [];
+  /** Per pair of ids, the number of the current connection (bumped whenever the pair reconnects). */
+  readonly #epochs = new Map<string, number>();
+  #nextEpoch = 1;
+  #nextSeq = 0;
 
   constructor(options: MemoryNetworkOptions = {}) {
     this.#links = options.links ?? (() => true);
@@ -80,7 +86,7 @@ export class MemoryNetwork {
 
   /** Manual mode: deliver (and remove) the queued message at `index`. */
   deliver(index = 0): void {
-    const [msg] = this.#queue.splice(index, 1);
+    const msg = index === 0 ? this.#queue.shift() : this.#queue.splice(index, 1)[0];
     if (msg) this.#handOver(msg);
   }
 
@@ -93,6 +99,25 @@ export class MemoryNetwork {
   /** Manual mode: drop the queued message at `index`. */
   drop(index = 0): void {
     this.#queue.splice(index, 1);
+  }
+
+  /** Sequence number the next message will get. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /**
+   * Manual mode: stably re-sort the messages sent since `seq` with `compare`. Messages
+   * sent by concurrent asynchronous work (signatures finishing in any order) then sit in
+   * an order that does not depend on timing, so a simulator seed replays exactly.
+   */
+  canonicalizeSince(seq: number, compare: (a: QueuedMessage, b: QueuedMessage) => number): void {
+    // Messages are appended in sending order, so those sent since `seq` form the tail.
+    let start = this.#queue.length;
+    while (start > 0 && this.#queue[start - 1]!.seq >= seq) start--;
+    if (this.#queue.length - start < 2) return;
+    const tail = this.#queue.splice(start).sort(compare);
+    for (const m of tail) this.#queue.push(m);
   }
 
   /** Manual mode: deliver everything queued, in order, including what deliveries enqueue. */
@@ -127,34 +152,60 @@ export class MemoryNetwork {
     this.#refreshLinks();
   }
 
-  /** @internal The transport connected as `id`, if any. */
-  transportOf(id: PeerId): MemoryTransport | undefined {
-    return this.#attached.get(id);
+  /** @internal The number of the current connection between `a` and `b` (0: none). */
+  epoch(a: PeerId, b: PeerId): number {
+    return this.#epochs.get(pair(a, b)) ?? 0;
   }
 
   /** @internal Called by a transport's send. */
-  enqueue(msg: QueuedMessage): void {
+  enqueue(partial: Omit<QueuedMessage, 'seq'>): void {
+    const msg: QueuedMessage = { ...partial, seq: this.#nextSeq++ };
     if (this.#manual) this.#queue.push(msg);
     else queueMicrotask(() => this.#handOver(msg));
   }
 
   #handOver(msg: QueuedMessage): void {
     // A message in flight when the link broke is lost, as on a real network.
-    if (!this.reachable(msg.from, msg.to)) return;
-    const [sender, receiver] = msg.session;
-    if (this.#attached.get(msg.from) !== sender || this.#attached.get(msg.to) !== receiver) return;
-    receiver.receive(msg.from, msg.data);
+    if (!this.reachable(msg.from, msg.to) || this.epoch(msg.from, msg.to) !== msg.epoch) return;
+    this.#attached.get(msg.to)?.receive(msg.from, msg.data);
   }
 
   #refreshLinks(): void {
-    for (const [id, transport] of this.#attached) {
-      for (const other of this.#attached.keys()) {
-        if (other === id) continue;
-        transport.setReachable(other, this.reachable(id, other) ? this.#attached.get(other)! : null);
+    const ids = [...this.#attached.keys()];
+    for (let i = 0; i < ids.length; i++) {
+      for (let j = i + 1; j < ids.length; j++) {
+        const [a, b] = [ids[i]!, ids[j]!];
+        const key = pair(a, b);
+        const reachable = this.reachable(a, b);
+        const current = this.#epochs.get(key) ?? 0;
+        const ta = this.#attached.get(a)!;
+        const tb = this.#attached.get(b)!;
+        // A new connection when the pair becomes reachable, or when either side is a new transport.
+        if (reachable && (current === 0 || !ta.hasEpoch(b, current) || !tb.hasEpoch(a, current))) {
+          const epoch = this.#nextEpoch++;
+          this.#epochs.set(key, epoch);
+          ta.setLink(b, epoch);
+          tb.setLink(a, epoch);
+        } else if (!reachable && current !== 0) {
+          this.#epochs.delete(key);
+          ta.setLink(b, 0);
+          tb.setLink(a, 0);
+        }
       }
-      for (const gone of transport.peers()) if (!this.#attached.has(gone)) transport.setReachable(gone, null);
+    }
+    for (const [id, transport] of this.#attached) {
+      for (const gone of transport.peers()) {
+        if (!this.#attached.has(gone)) {
+          this.#epochs.delete(pair(id, gone));
+          transport.setLink(gone, 0);
+        }
+      }
     }
   }
+}
+
+function pair(a: PeerId, b: PeerId): string {
+  return a < b ? `${a} ${b}` : `${b} ${a}`;
 }
 
 /** A {@link Transport} on a {@link MemoryNetwork}. */
@@ -163,8 +214,8 @@ export class MemoryTransport implements Transport {
   readonly maxMessageSize: number;
   readonly #network: MemoryNetwork;
   readonly #events = new Emitter<TransportEvents>();
-  /** Reachable peers and the transport instance that reaches them. */
-  readonly #joined = new Map<PeerId, MemoryTransport>();
+  /** Reachable peers and the number of the connection to each. */
+  readonly #joined = new Map<PeerId, number>();
   #id: PeerId | null = null;
 
   constructor(network: MemoryNetwork, maxMessageSize: number) {
@@ -193,9 +244,9 @@ export class MemoryTransport implements Transport {
     if (data.byteLength > this.maxMessageSize) {
       throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
     }
-    const remote = this.#joined.get(to);
-    if (!remote) throw new PeerUnreachableError(`peer ${to} is not reachable`);
-    this.#network.enqueue({ from: this.#id, to, data: data.slice(), session: [this, remote] });
+    const epoch = this.#joined.get(to);
+    if (epoch === undefined) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    this.#network.enqueue({ from: this.#id, to, data: data.slice(), epoch });
   }
 
   async disconnect(): Promise<void> {
@@ -219,17 +270,22 @@ export class MemoryTransport implements Transport {
     if (this.#joined.has(from)) this.#events.emit('message', { from, data });
   }
 
-  /** @internal The network reports which transport reaches `other` now (null: none). */
-  setReachable(other: PeerId, via: MemoryTransport | null): void {
-    const current = this.#joined.get(other) ?? null;
-    if (current === via) return;
-    // A different instance under the same id is a new connection: the old one leaves first.
-    if (current !== null) {
+  /** @internal True when the link to `other` is connection number `epoch`. */
+  hasEpoch(other: PeerId, epoch: number): boolean {
+    return this.#joined.get(other) === epoch;
+  }
+
+  /** @internal The network sets the connection to `other` (epoch 0: none). */
+  setLink(other: PeerId, epoch: number): void {
+    const current = this.#joined.get(other) ?? 0;
+    if (current === epoch) return;
+    // A new connection under the same id: the old one leaves first.
+    if (current !== 0) {
       this.#joined.delete(other);
       this.#announce('peer-left', other);
     }
-    if (via !== null) {
-      this.#joined.set(other, via);
+    if (epoch !== 0) {
+      this.#joined.set(other, epoch);
       this.#announce('peer-joined', other);
     }
   }

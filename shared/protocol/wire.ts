@@ -15,8 +15,11 @@ export const PROTOCOL_VERSION = 1;
 
 /** First message on a link: who I claim to be, and a challenge for you to sign. */
 export interface HelloMessage { t: 'hello'; v: number; id: string; pk: Uint8Array; nonce: Uint8Array }
-/** Answer to a hello: my signature over your challenge and both ids. */
-export interface AuthMessage { t: 'auth'; sig: Uint8Array }
+/**
+ * Answer to a hello: my public key and my signature over your challenge and both ids.
+ * It carries the key itself so that it can be checked even if my own hello was lost.
+ */
+export interface AuthMessage { t: 'auth'; pk: Uint8Array; sig: Uint8Array }
 /** One piece of a message larger than the transport's maximum. */
 export interface FragmentMessage { t: 'frag'; k: string; i: number; n: number; d: Uint8Array }
 /** Registry sync step 1: my state vector. */
@@ -63,7 +66,7 @@ const rpcFrameChecks: Record<RpcFrame['t'], Check<unknown>> = {
 const MAX_MESSAGE = 1 << 30;
 const messageChecks: Record<WireMessage['t'], Check<unknown>> = {
   hello: obj({ v: num({ int: true }), id: str({ pattern: /^[0-9a-f]{32}$/ }), pk: bytes(32), nonce: bytes(64) }),
-  auth: obj({ sig: bytes(64) }),
+  auth: obj({ pk: bytes(32), sig: bytes(64) }),
   frag: obj({ k: str({ min: 1, max: 200 }), i: num({ int: true, min: 0 }), n: num({ int: true, min: 1, max: 1 << 20 }), d: bytes(MAX_MESSAGE) }),
   sync1: obj({ sv: bytes(MAX_MESSAGE) }),
   sync2: obj({ u: bytes(MAX_MESSAGE) }),

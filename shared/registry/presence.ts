@@ -61,9 +61,11 @@ export class Presence {
   readonly #timeoutMs: number;
   readonly #events: Emitter<PresenceEvents>;
   readonly #log: Logger;
-  /** Last time (Clock ms) each awareness client was heard from. */
+  /** Last time (Clock ms) each remote awareness client was heard from. */
   readonly #lastSeen = new Map<number, number>();
-  /** Peers currently considered alive, with the awareness client id that speaks for them. */
+  /** The peer each remote awareness client speaks for. */
+  readonly #clientPeer = new Map<number, PeerId>();
+  /** Peers alive now, with the awareness client that currently speaks for each. */
   readonly #alive = new Map<PeerId, number>();
   readonly #stopTimers: () => void;
 
@@ -73,14 +75,7 @@ export class Presence {
     this.#log = options.logger;
     this.#events = new Emitter((e) => this.#log.error('presence listener failed', e));
     this.#awareness = new awarenessProtocol.Awareness(options.doc);
-    this.#awareness.on('update', (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
-      const changed = [...change.added, ...change.updated, ...change.removed];
-      // Our own expiry of others is a local opinion: it is never sent.
-      if (origin === EXPIRED) return;
-      const fromPeer = typeof origin === 'string' && origin !== 'local' ? origin : null;
-      const update = awarenessProtocol.encodeAwarenessUpdate(this.#awareness, changed);
-      this.#events.emit('outgoing', { update, origin: fromPeer });
-    });
+    this.#awareness.on('update', (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.#onUpdate(change, origin));
     this.#awareness.setLocalState(options.self);
     const stopBeat = every(options.clock, options.heartbeatMs, () => this.#heartbeat());
     const stopCheck = every(options.clock, Math.max(50, Math.floor(options.heartbeatMs / 2)), () => this.#expire());
@@ -109,13 +104,7 @@ export class Presence {
   /** Apply an awareness update received from `from`. Returns an error message on garbage. */
   apply(update: Uint8Array, from: PeerId): string | null {
     try {
-      const before = new Map(this.#awareness.meta);
       awarenessProtocol.applyAwarenessUpdate(this.#awareness, update, from);
-      const now = this.#clock.now();
-      for (const [client, meta] of this.#awareness.meta) {
-        if (client !== this.#awareness.clientID && before.get(client)?.clock !== meta.clock) this.#lastSeen.set(client, now);
-      }
-      this.#reconcile();
       return null;
     } catch (error) {
       return `invalid awareness update: ${(error as Error).message}`;
@@ -127,14 +116,8 @@ export class Presence {
    * others, its next heartbeat brings it back.
    */
   forget(peer: PeerId): void {
-    const clients: number[] = [];
-    for (const [client, raw] of this.#awareness.getStates()) {
-      if (client !== this.#awareness.clientID && (raw as Partial<PresenceState>).peerId === peer) clients.push(client);
-    }
-    if (clients.length === 0) return;
-    for (const client of clients) this.#lastSeen.delete(client);
-    awarenessProtocol.removeAwarenessStates(this.#awareness, clients, EXPIRED);
-    this.#reconcile();
+    const clients = [...this.#clientPeer].filter(([, p]) => p === peer).map(([c]) => c);
+    if (clients.length > 0) awarenessProtocol.removeAwarenessStates(this.#awareness, clients, EXPIRED);
   }
 
   /** Peers alive now (not including ourselves). */
@@ -158,6 +141,52 @@ export class Presence {
     this.#events.clear();
   }
 
+  #onUpdate(change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void {
+    const self = this.#awareness.clientID;
+    const fromPeer = typeof origin === 'string' && origin !== 'local' ? origin : null;
+    if (fromPeer !== null) {
+      const now = this.#clock.now();
+      for (const client of [...change.added, ...change.updated]) {
+        if (client === self) continue;
+        this.#lastSeen.set(client, now);
+        this.#touch(client);
+      }
+    }
+    // Removals: announced by the peer itself, relayed, or decided here (expiry, dropped link).
+    for (const client of change.removed) if (client !== self) this.#drop(client);
+    // Our own expiry of others is a local opinion: it is never sent.
+    if (origin === EXPIRED || (fromPeer === null && origin !== 'local')) return;
+    const changed = [...change.added, ...change.updated, ...change.removed];
+    const update = awarenessProtocol.encodeAwarenessUpdate(this.#awareness, changed);
+    this.#events.emit('outgoing', { update, origin: fromPeer });
+  }
+
+  /** A client was heard from: make it the voice of its peer. */
+  #touch(client: number): void {
+    const peer = (this.#awareness.getStates().get(client) as Partial<PresenceState> | undefined)?.peerId;
+    if (typeof peer !== 'string') return;
+    this.#clientPeer.set(client, peer);
+    const current = this.#alive.get(peer);
+    // A restarted peer has a new client id; the most recently heard one speaks for it.
+    this.#alive.set(peer, client);
+    this.#events.emit(current === undefined ? 'joined' : 'telemetry', peer);
+  }
+
+  /** A client is gone; its peer is gone unless another of its clients is still heard. */
+  #drop(client: number): void {
+    const peer = this.#clientPeer.get(client);
+    this.#clientPeer.delete(client);
+    this.#lastSeen.delete(client);
+    if (peer === undefined || this.#alive.get(peer) !== client) return;
+    let next: number | undefined;
+    for (const [c, p] of this.#clientPeer) if (p === peer && (next === undefined || this.#lastSeen.get(c)! > this.#lastSeen.get(next)!)) next = c;
+    if (next !== undefined) this.#alive.set(peer, next);
+    else {
+      this.#alive.delete(peer);
+      this.#events.emit('left', peer);
+    }
+  }
+
   #heartbeat(): void {
     // Re-setting the same state bumps its clock: that renewal is the heartbeat.
     const state = this.#awareness.getLocalState();
@@ -167,33 +196,10 @@ export class Presence {
   #expire(): void {
     const now = this.#clock.now();
     const stale: number[] = [];
-    for (const [client, seen] of this.#lastSeen) {
-      if (now - seen > this.#timeoutMs) stale.push(client);
-    }
+    for (const [client, seen] of this.#lastSeen) if (now - seen > this.#timeoutMs) stale.push(client);
     if (stale.length === 0) return;
-    for (const client of stale) this.#lastSeen.delete(client);
     awarenessProtocol.removeAwarenessStates(this.#awareness, stale, EXPIRED);
-    this.#reconcile();
-  }
-
-  /** Recompute who is alive from the awareness states and emit joined/left/telemetry. */
-  #reconcile(): void {
-    const selfId = this.#awareness.clientID;
-    const next = new Map<PeerId, number>();
-    for (const [client, raw] of this.#awareness.getStates()) {
-      if (client === selfId || !this.#lastSeen.has(client)) continue;
-      const peerId = (raw as Partial<PresenceState>).peerId;
-      if (typeof peerId !== 'string') continue;
-      // A restarted peer has a new client id; the most recently heard one speaks for it.
-      const current = next.get(peerId);
-      if (current === undefined || (this.#lastSeen.get(client) ?? 0) >= (this.#lastSeen.get(current) ?? 0)) next.set(peerId, client);
-    }
-    for (const peer of this.#alive.keys()) if (!next.has(peer)) this.#events.emit('left', peer);
-    for (const [peer, client] of next) {
-      if (!this.#alive.has(peer)) this.#events.emit('joined', peer);
-      else if (this.#alive.get(peer) !== client || this.#lastSeen.get(client) === this.#clock.now()) this.#events.emit('telemetry', peer);
-    }
-    this.#alive.clear();
-    for (const [k, v] of next) this.#alive.set(k, v);
+    // States already removed elsewhere still need their bookkeeping dropped.
+    for (const client of stale) if (this.#clientPeer.has(client)) this.#drop(client);
   }
 }

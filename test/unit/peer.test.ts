@@ -103,7 +103,7 @@ describe('Peer identity', () => {
         mesh.network,
         victim.id,
         (nonce) => encodeMessage({ t: 'hello', v: 1, id: victim.id, pk: victim.publicKey, nonce }),
-        [encodeMessage({ t: 'auth', sig: new Uint8Array(64).fill(7) }), forgedUpdate()],
+        [encodeMessage({ t: 'auth', pk: victim.publicKey, sig: new Uint8Array(64).fill(7) }), forgedUpdate()],
       );
       await waitFor(() => rejected.length === 1, 'the impostor to be rejected');
       expect(rejected[0]!.code).to.equal('ERR_BAD_SIGNATURE');

@@ -1,0 +1,22 @@
+/**
+ * `npm run bench [-- id ...]`: runs the benchmarks (all, or those named) and writes
+ * BENCHMARKS.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { coreBenchmarks } from './core.ts';
+import { type BenchSection, renderMarkdown } from './harness.ts';
+
+const wanted = process.argv.slice(2);
+const all = [...coreBenchmarks];
+const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
+const started = new Date();
+const sections: BenchSection[] = [];
+for (const bench of chosen) {
+  process.stdout.write(`running ${bench.id} … `);
+  const section = await bench.run();
+  sections.push(section);
+  console.log('done');
+  for (const r of section.rows) console.log(`  ${r.name}: ${r.figure} vs ${r.baseline} (${r.ratio})${r.goal ? `, goal ${r.goal}${r.met === false ? ' NOT MET' : ''}` : ''}`);
+}
+writeFileSync('BENCHMARKS.md', renderMarkdown(sections, started));
+console.log('wrote BENCHMARKS.md');

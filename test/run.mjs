@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// `npm test`: every suite, in order — type checks of each runtime folder, the Node
+// suites (vitest), the browser suites (web-test-runner, real Chromium) — then one
+// closing line "N passed, N failed" (", N skipped" when any were skipped).
+// Exits non-zero when anything failed or a suite could not run.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+
+const bin = (name) => `node_modules/.bin/${name}`;
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+function run(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    child.on('error', (e) => {
+      console.error(e);
+      resolve(1);
+    });
+  });
+}
+
+function record(name, summary, code) {
+  totals.passed += summary.passed;
+  totals.failed += summary.failed;
+  totals.skipped += summary.skipped;
+  // A runner that failed without counting a failed test (crash, load error) is one failure.
+  if (code !== 0 && summary.failed === 0) {
+    totals.failed += 1;
+    failures.push(`${name} exited with ${code}`);
+  } else if (summary.failed > 0) failures.push(`${name}: ${summary.failed} failed`);
+}
+
+mkdirSync('.tmp', { recursive: true });
+const only = process.argv.slice(2);
+const want = (suite) => only.length === 0 || only.includes(suite);
+
+if (want('typecheck')) {
+  for (const project of ['shared', 'web', 'node-host', 'test']) {
+    console.log(`\n▶ typecheck ${project}/`);
+    const code = await run(bin('tsc'), ['-p', `${project}/tsconfig.json`]);
+    record(`typecheck ${project}`, { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 }, 0);
+    if (code !== 0) failures.push(`typecheck ${project}`);
+  }
+}
+
+if (want('node')) {
+  console.log('\n▶ Node suites (vitest)');
+  rmSync('.tmp/vitest.json', { force: true });
+  const code = await run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest.json']);
+  const report = existsSync('.tmp/vitest.json') ? JSON.parse(readFileSync('.tmp/vitest.json', 'utf8')) : null;
+  record('vitest', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
+}
+
+if (want('browser')) {
+  console.log('\n▶ Browser suites (web-test-runner, Chromium)');
+  rmSync('.tmp/wtr-summary.json', { force: true });
+  const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs']);
+  const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
+  record('web-test-runner', summary, code);
+}
+
+if (failures.length > 0) console.log(`\nFailed: ${failures.join('; ')}`);
+const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : '';
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
+process.exitCode = totals.failed > 0 ? 1 : 0;

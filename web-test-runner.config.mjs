@@ -1,0 +1,76 @@
+// Browser suites in real Chromium (Debian's /usr/bin/chromium): the same acceptance
+// suites and core tests that run in Node, to prove the core is isomorphic; later the
+// browser-only adapters (IndexedDB, WebRTC, Worker sandbox).
+import { esbuildPlugin } from '@web/dev-server-esbuild';
+import { chromeLauncher } from '@web/test-runner-chrome';
+import { writeFileSync, mkdirSync } from 'node:fs';
+
+/** Flags verified to work headless on these machines (see docs/INTERNALS.md). */
+export const CHROMIUM_FLAGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+];
+
+/** Writes pass/fail counts where test/run.mjs can read them. */
+function countingReporter() {
+  return {
+    onTestRunFinished({ sessions }) {
+      let passed = 0;
+      let failed = 0;
+      let skipped = 0;
+      const walk = (suite) => {
+        for (const t of suite.tests ?? []) {
+          if (t.skipped) skipped++;
+          else if (t.passed) passed++;
+          else failed++;
+        }
+        for (const s of suite.suites ?? []) walk(s);
+      };
+      for (const session of sessions) {
+        if (session.testResults) walk(session.testResults);
+        // A file that failed to load has no results: count it as a failure.
+        if (!session.passed && (session.errors?.length ?? 0) > 0) failed++;
+      }
+      mkdirSync('.tmp', { recursive: true });
+      writeFileSync('.tmp/wtr-summary.json', JSON.stringify({ passed, failed, skipped }));
+    },
+  };
+}
+
+export default {
+  files: ['test/browser/**/*.test.ts'],
+  nodeResolve: true,
+  hostname: '127.0.0.1',
+  rootDir: '.',
+  concurrency: 1,
+  testsFinishTimeout: 300_000,
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/tsconfig.json' })],
+  middleware: [
+    // Cross-origin isolation, as the PWA is served: SharedArrayBuffer needs it.
+    function isolate(context, next) {
+      context.set('Cross-Origin-Opener-Policy', 'same-origin');
+      context.set('Cross-Origin-Embedder-Policy', 'require-corp');
+      return next();
+    },
+  ],
+  browsers: [
+    chromeLauncher({
+      launchOptions: {
+        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        headless: true,
+        args: CHROMIUM_FLAGS,
+      },
+    }),
+  ],
+  testFramework: { config: { timeout: 120_000 } },
+  reporters: [(await import('@web/test-runner')).defaultReporter(), countingReporter()],
+};
