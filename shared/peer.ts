@@ -45,6 +45,12 @@ export interface PeerTiming {
   handshakeRetryMs: number;
   /** Default RPC time limit. */
   rpcTimeoutMs: number;
+  /**
+   * How long registry and presence updates are collected before they go out, merged, to
+   * each peer. 0 sends them at the end of the current task; larger values trade latency
+   * for far fewer messages under bursts (large meshes).
+   */
+  relayBatchMs: number;
 }
 
 /** Defaults: liveness decided within 5 s. */
@@ -54,6 +60,7 @@ export const DEFAULT_TIMING: PeerTiming = {
   antiEntropyMs: 5000,
   handshakeRetryMs: 1000,
   rpcTimeoutMs: 10_000,
+  relayBatchMs: 0,
 };
 
 /** What the peer says about its device; the id and key are filled in from its identity. */
@@ -116,6 +123,9 @@ export class Peer {
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
   #callsServed = 0;
+  /** Registry updates and awareness clients waiting to go to each peer (see relayBatchMs). */
+  readonly #outbox = new Map<PeerId, { updates: Uint8Array[]; clients: Set<number> }>();
+  #flushPending = false;
 
   constructor(options: PeerOptions) {
     this.#options = options;
@@ -195,14 +205,14 @@ export class Peer {
       logger: log.child('presence'),
     });
     this.#presence = presence;
-    presence.on('outgoing', ({ update, origin }) => links.broadcast({ t: 'aware', u: update }, origin ?? undefined));
+    presence.on('outgoing', ({ clients, origin }) => this.#relay(origin ?? undefined, (box) => clients.forEach((c) => box.clients.add(c))));
     presence.on('joined', (peer) => this.#events.emit('device-joined', peer));
     presence.on('left', (peer) => this.#events.emit('device-left', peer));
 
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       // Flood: forward what we had not seen to everyone but the peer it came from.
       const from = typeof origin === 'string' && origin !== LOCAL_ORIGIN ? origin : undefined;
-      links.broadcast({ t: 'update', u: update }, from);
+      this.#relay(from, (box) => box.updates.push(update));
     };
     this.registry.doc.on('update', onUpdate);
     this.#offDoc = () => this.registry.doc.off('update', onUpdate);
@@ -272,6 +282,36 @@ export class Peer {
   /** Report our telemetry now (also refreshed on every anti-entropy round). */
   setTelemetry(telemetry: Telemetry): void {
     this.#presence?.setTelemetry(telemetry);
+  }
+
+  /** Queue something for every linked peer except `except`, and schedule the flush. */
+  #relay(except: PeerId | undefined, add: (box: { updates: Uint8Array[]; clients: Set<number> }) => void): void {
+    for (const peer of this.linked()) {
+      if (peer === except) continue;
+      let box = this.#outbox.get(peer);
+      if (!box) this.#outbox.set(peer, (box = { updates: [], clients: new Set() }));
+      add(box);
+    }
+    if (this.#flushPending) return;
+    this.#flushPending = true;
+    const flush = (): void => this.#flush();
+    if (this.#timing.relayBatchMs > 0) this.clock.setTimeout(flush, this.#timing.relayBatchMs);
+    else queueMicrotask(flush);
+  }
+
+  #flush(): void {
+    this.#flushPending = false;
+    const links = this.#links;
+    const presence = this.#presence;
+    if (!links || !presence || this.#state === 'stopped') return;
+    for (const [peer, box] of this.#outbox) {
+      const send = (message: WireMessage): void => {
+        links.send(peer, message).catch((e: unknown) => this.#log.debug(`relay to ${peer}: ${(e as Error).message}`));
+      };
+      if (box.updates.length > 0) send({ t: 'update', u: box.updates.length === 1 ? box.updates[0]! : Y.mergeUpdates(box.updates) });
+      if (box.clients.size > 0) send({ t: 'aware', u: presence.encode(box.clients) });
+    }
+    this.#outbox.clear();
   }
 
   #describe(): DeviceDescription {

@@ -142,14 +142,16 @@ export class MemoryNetwork {
   attach(transport: MemoryTransport, id: PeerId): void {
     if (this.#attached.has(id)) throw new DuplicatePeerError(`peer id ${id} is already connected`);
     this.#attached.set(id, transport);
-    this.#refreshLinks();
+    for (const other of this.#attached.keys()) if (other !== id) this.#refreshPair(id, other);
   }
 
   /** @internal Called by a transport's disconnect. */
   detach(id: PeerId): void {
     if (!this.#attached.delete(id)) return;
     this.#queue = this.#queue.filter((m) => m.from !== id && m.to !== id);
-    this.#refreshLinks();
+    for (const [other, transport] of this.#attached) {
+      if (this.#epochs.delete(pair(id, other))) transport.setLink(id, 0);
+    }
   }
 
   /** @internal The number of the current connection between `a` and `b` (0: none). */
@@ -172,34 +174,26 @@ export class MemoryNetwork {
 
   #refreshLinks(): void {
     const ids = [...this.#attached.keys()];
-    for (let i = 0; i < ids.length; i++) {
-      for (let j = i + 1; j < ids.length; j++) {
-        const [a, b] = [ids[i]!, ids[j]!];
-        const key = pair(a, b);
-        const reachable = this.reachable(a, b);
-        const current = this.#epochs.get(key) ?? 0;
-        const ta = this.#attached.get(a)!;
-        const tb = this.#attached.get(b)!;
-        // A new connection when the pair becomes reachable, or when either side is a new transport.
-        if (reachable && (current === 0 || !ta.hasEpoch(b, current) || !tb.hasEpoch(a, current))) {
-          const epoch = this.#nextEpoch++;
-          this.#epochs.set(key, epoch);
-          ta.setLink(b, epoch);
-          tb.setLink(a, epoch);
-        } else if (!reachable && current !== 0) {
-          this.#epochs.delete(key);
-          ta.setLink(b, 0);
-          tb.setLink(a, 0);
-        }
-      }
-    }
-    for (const [id, transport] of this.#attached) {
-      for (const gone of transport.peers()) {
-        if (!this.#attached.has(gone)) {
-          this.#epochs.delete(pair(id, gone));
-          transport.setLink(gone, 0);
-        }
-      }
+    for (let i = 0; i < ids.length; i++) for (let j = i + 1; j < ids.length; j++) this.#refreshPair(ids[i]!, ids[j]!);
+  }
+
+  /** Bring the connection between two attached ids in line with the rules. */
+  #refreshPair(a: PeerId, b: PeerId): void {
+    const key = pair(a, b);
+    const reachable = this.reachable(a, b);
+    const current = this.#epochs.get(key) ?? 0;
+    const ta = this.#attached.get(a)!;
+    const tb = this.#attached.get(b)!;
+    // A new connection when the pair becomes reachable, or when either side is a new transport.
+    if (reachable && (current === 0 || !ta.hasEpoch(b, current) || !tb.hasEpoch(a, current))) {
+      const epoch = this.#nextEpoch++;
+      this.#epochs.set(key, epoch);
+      ta.setLink(b, epoch);
+      tb.setLink(a, epoch);
+    } else if (!reachable && current !== 0) {
+      this.#epochs.delete(key);
+      ta.setLink(b, 0);
+      tb.setLink(a, 0);
     }
   }
 }

@@ -38,8 +38,11 @@ export interface PresenceEvents {
   joined: PeerId;
   /** A peer was not heard from within the timeout, or announced it left. */
   left: PeerId;
-  /** An awareness update to send to peers; `origin` is the peer it came from, or null if ours. */
-  outgoing: { update: Uint8Array; origin: PeerId | null };
+  /**
+   * Awareness clients whose state should go to peers (see {@link Presence.encode});
+   * `origin` is the peer the change came from, or null if it is ours.
+   */
+  outgoing: { clients: number[]; origin: PeerId | null };
   /** Telemetry of some peer changed. */
   telemetry: PeerId;
 }
@@ -94,6 +97,11 @@ export class Presence {
   setTelemetry(telemetry: Telemetry): void {
     const state = this.#awareness.getLocalState() as PresenceState | null;
     if (state) this.#awareness.setLocalState({ ...state, telemetry });
+  }
+
+  /** The current awareness state of `clients` (removed ones as removals), to send. */
+  encode(clients: Iterable<number>): Uint8Array {
+    return awarenessProtocol.encodeAwarenessUpdate(this.#awareness, [...clients]);
   }
 
   /** Our full awareness state, for a peer that just linked up. */
@@ -156,9 +164,7 @@ export class Presence {
     for (const client of change.removed) if (client !== self) this.#drop(client);
     // Our own expiry of others is a local opinion: it is never sent.
     if (origin === EXPIRED || (fromPeer === null && origin !== 'local')) return;
-    const changed = [...change.added, ...change.updated, ...change.removed];
-    const update = awarenessProtocol.encodeAwarenessUpdate(this.#awareness, changed);
-    this.#events.emit('outgoing', { update, origin: fromPeer });
+    this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed], origin: fromPeer });
   }
 
   /** A client was heard from: make it the voice of its peer. */

@@ -12,6 +12,7 @@ function arg(name: string): string | undefined {
 
 const peers = Number(arg('peers') ?? 8);
 const large = peers > 50;
+// Large meshes batch relays and deliver several messages per step, or they drown in their own floods.
 const firstSeed = Number(arg('seed') ?? Date.now() % 100_000);
 const seeds = Number(arg('seeds') ?? 1);
 const base: Omit<SimOptions, 'seed'> = {
@@ -22,7 +23,9 @@ const base: Omit<SimOptions, 'seed'> = {
   loss: Number(arg('loss') ?? 0.1),
   duplication: Number(arg('dup') ?? 0.05),
   chords: Number(arg('chords') ?? 1),
-  ...(large ? { timing: { heartbeatMs: 30_000, livenessTimeoutMs: 150_000, antiEntropyMs: 10_000 } } : {}),
+  ...(large
+    ? { deliveriesPerStep: Math.ceil(peers / 20), timing: { heartbeatMs: 30_000, livenessTimeoutMs: 150_000, antiEntropyMs: 10_000, relayBatchMs: 200 } }
+    : {}),
 };
 
 let failed = 0;

@@ -31,6 +31,8 @@ export interface SimOptions {
   duplication: number;
   /** Extra random chords per peer in the sparse topology (a ring plus these). */
   chords?: number;
+  /** Messages handled by one delivery step (default 1; large meshes need more to keep up). */
+  deliveriesPerStep?: number;
   timing?: Partial<PeerTiming>;
 }
 
@@ -70,9 +72,16 @@ async function settle(peers: readonly (Peer | null)[]): Promise<void> {
 }
 
 const KINDS = ['hello', 'auth', 'sync1', 'sync2', 'update', 'aware', 'rpc', 'frag'];
+const kinds = new WeakMap<QueuedMessage, number>();
+/** The message's type as an index into KINDS (decoded once per message). */
 function kind(m: QueuedMessage): number {
-  const decoded = decodeMessage(m.data);
-  return decoded.ok ? KINDS.indexOf(decoded.value.t) : -1;
+  let k = kinds.get(m);
+  if (k === undefined) {
+    const decoded = decodeMessage(m.data);
+    k = decoded.ok ? KINDS.indexOf(decoded.value.t) : -1;
+    kinds.set(m, k);
+  }
+  return k;
 }
 
 /** The command that replays a run. */
@@ -137,9 +146,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   for (let step = 0; step < options.steps; step++) {
     const r = rng();
     if (r < 0.55) {
-      const queue = network.queue;
-      if (queue.length > 0) {
-        const at = Math.floor(rng() * queue.length);
+      for (let d = 0; d < (options.deliveriesPerStep ?? 1) && network.queue.length > 0; d++) {
+        const at = Math.floor(rng() * network.queue.length);
         const fate = rng();
         if (fate < options.loss) {
           network.drop(at);
@@ -190,17 +198,18 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     result.healRounds = round;
     // One message at a time, letting a handshake step finish before the next delivery:
     // concurrent handshakes would make relays depend on which signature is checked first.
-    for (let k = 0; k < 100_000 && network.queue.length > 0; k++) {
-      const handshake = kind(network.queue[0]!) <= 1;
-      if (process.env.SIM_TRACE && k % 5000 === 4999) {
-        const m = network.queue[0]!;
-        console.log('heal', round, k, `${index.get(m.from)}>${index.get(m.to)}:${KINDS[kind(m)]}`, network.queue.length);
+    for (let k = 0; k < 1_000_000; k++) {
+      if (network.queue.length === 0) {
+        // Relays go out at the end of a task: let them, then look again.
+        await quiesce();
+        if (network.queue.length === 0) break;
+        continue;
       }
+      const handshake = kind(network.queue[0]!) <= 1;
       network.deliver(0);
       result.delivered++;
       if (handshake) await quiesce();
     }
-    await quiesce();
     const problem = divergence(running as Peer[]);
     if (problem === null && network.queue.length === 0) {
       result.converged = true;

@@ -30,6 +30,7 @@ describe('Peer: five peers in one process', () => {
       for (const q of peers) expect(p.registry.devices.get(q.id)?.publicKey).to.equal(toHex(q.identity.publicKey));
     }
     await waitFor(() => peers.every((p) => p.alive().length === 4), 'every peer to see four live peers');
+    await waitFor(() => peers.every((p) => p.linked().length === 4), 'every pair to be linked');
 
     for (const a of peers) {
       for (const b of peers) {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine for LiquidMesh: Debian's Chromium (headless peers and browser
+# tests) and the npm dependencies from the lockfile. Idempotent: skips what is in place.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Chromium from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: Chromium is missing and this user cannot install it; run: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+
+# Reinstall only when the lockfile changed since the last install here.
+stamp=node_modules/.liquidmesh-lockfile.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready"
