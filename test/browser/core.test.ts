@@ -3,3 +3,4 @@
 import '../unit/memory-adapters.test.ts';
 import '../unit/peer.test.ts';
 import '../unit/rpc.test.ts';
+import '../unit/broadcast-channel-transport.test.ts';
