@@ -47,6 +47,7 @@ const MODULES = [
   { name: 'trap', toolchain: 'wat', source: 'trap.wat' },
   { name: 'loop', toolchain: 'wat', source: 'loop.wat' },
   { name: 'memory-hog', toolchain: 'wat', source: 'memory-hog.wat' },
+  { name: 'host-demo', toolchain: 'wat', source: 'host-demo.wat' },
 ];
 
 class MissingTool extends Error {}

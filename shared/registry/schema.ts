@@ -55,6 +55,14 @@ export interface FunctionDescription {
   mounts: MountDescription[];
   /** False: every call runs on a fresh instance. */
   stateful?: boolean;
+  /**
+   * In-place buffer ABI: the export returning the address of the buffer the function
+   * works on (e.g. `get_img_ptr`). The `bytes` input is written there, the function is
+   * called without arguments, and the buffer is read back.
+   */
+  pointer?: string;
+  /** Pointer ABI (`bytes` in and out): the allocator export, `alloc` unless named. */
+  alloc?: string;
 }
 
 /** A published module version. The id is the sha256 of its wasm. */
@@ -136,6 +144,8 @@ export const checkFunction: Check<FunctionDescription> = obj({
   result: obj({ type: valueType, mediaType: opt(str({ max: 200 })) }),
   mounts: arr(checkMount, 64),
   stateful: opt(bool),
+  pointer: opt(str({ min: 1, max: 200 })),
+  alloc: opt(str({ min: 1, max: 200 })),
 }) as Check<FunctionDescription>;
 
 /** Validator of {@link ModuleRecord}. */

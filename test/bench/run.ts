@@ -4,10 +4,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { coreBenchmarks } from './core.ts';
+import { sandboxBenchmarks } from './sandbox.ts';
 import { type BenchSection, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];

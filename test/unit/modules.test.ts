@@ -1,6 +1,7 @@
 // Checks the committed sample modules in modules/: their description.json
 // files, their import/export lists, and the results of the functions that can
 // run without a WASI implementation.
+import { checkDescription } from '../../shared/protocol/description.ts';
 import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -31,8 +32,12 @@ const EXPECTED: Record<string, Expected> = {
     exports: ['_initialize', 'count_bytes', 'count_lines', 'memory', 'sum_bytes'],
   },
   trap: { imports: [], exports: ['boom', 'memory', 'ok'] },
-  loop: { imports: [], exports: ['forever', 'memory', 'ok'] },
+  loop: { imports: [], exports: ['forever', 'memory', 'next', 'ok'] },
   'memory-hog': { imports: [], exports: ['grow', 'memory', 'ok'] },
+  'host-demo': {
+    imports: ['communication.rpcCall', 'dht.getHumidity', 'dht.getTemperature', 'sys.delay', 'sys.millis', 'sys.print', 'sys.printInt', 'sys.println'],
+    exports: ['alert', 'elapsed', 'greet', 'humidity', 'memory', 'temperature'],
+  },
 };
 
 function wasmBytes(name: string): Uint8Array<ArrayBuffer> {
@@ -74,68 +79,11 @@ function memoryOf(instance: WebAssembly.Instance): WebAssembly.Memory {
 }
 
 // ------------------------------------------------------- description.json
+// Descriptions are checked by the same validator the package manager uses.
 
-const VALUE_TYPES = new Set(['integer', 'number', 'bytes', 'none']);
-const STAGES = new Set(['deployment', 'execution', 'output']);
-const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE']);
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Problems found in a description.json against the LiquidMesh format; empty when valid. */
-function describeProblems(desc: unknown): string[] {
-  const problems: string[] = [];
-  const onlyKeys = (where: string, obj: Record<string, unknown>, allowed: string[]) => {
-    for (const key of Object.keys(obj)) if (!allowed.includes(key)) problems.push(`${where}: unknown key "${key}"`);
-  };
-  if (!isObject(desc)) return ['not an object'];
-  onlyKeys('module', desc, ['name', 'version', 'functions', 'dataFiles']);
-  if (typeof desc['name'] !== 'string' || desc['name'] === '') problems.push('name must be a non-empty string');
-  if (typeof desc['version'] !== 'string' || !/^\d+\.\d+\.\d+$/.test(desc['version'])) problems.push('version must be x.y.z');
-  const functions = desc['functions'];
-  if (!isObject(functions) || Object.keys(functions).length === 0) return [...problems, 'functions must be a non-empty object'];
-  const deploymentMounts = new Set<string>();
-  for (const [fname, f] of Object.entries(functions)) {
-    const at = `functions.${fname}`;
-    if (!isObject(f)) { problems.push(`${at}: not an object`); continue; }
-    onlyKeys(at, f, ['method', 'params', 'result', 'mounts', 'stateful']);
-    if (typeof f['method'] !== 'string' || !METHODS.has(f['method'])) problems.push(`${at}.method invalid`);
-    const params = f['params'];
-    if (!Array.isArray(params)) problems.push(`${at}.params must be an array`);
-    else params.forEach((p: unknown, i) => {
-      if (!isObject(p)) { problems.push(`${at}.params[${i}] not an object`); return; }
-      onlyKeys(`${at}.params[${i}]`, p, ['name', 'type']);
-      if (typeof p['name'] !== 'string' || p['name'] === '') problems.push(`${at}.params[${i}].name invalid`);
-      if (typeof p['type'] !== 'string' || !VALUE_TYPES.has(p['type']) || p['type'] === 'none') problems.push(`${at}.params[${i}].type invalid`);
-    });
-    const result = f['result'];
-    if (!isObject(result)) problems.push(`${at}.result must be an object`);
-    else {
-      onlyKeys(`${at}.result`, result, ['type']);
-      if (typeof result['type'] !== 'string' || !VALUE_TYPES.has(result['type'])) problems.push(`${at}.result.type invalid`);
-    }
-    const mounts = f['mounts'];
-    if (!Array.isArray(mounts)) problems.push(`${at}.mounts must be an array`);
-    else mounts.forEach((m: unknown, i) => {
-      if (!isObject(m)) { problems.push(`${at}.mounts[${i}] not an object`); return; }
-      onlyKeys(`${at}.mounts[${i}]`, m, ['name', 'stage', 'mediaType']);
-      if (typeof m['name'] !== 'string' || m['name'] === '' || m['name'].includes('/')) problems.push(`${at}.mounts[${i}].name invalid`);
-      if (typeof m['stage'] !== 'string' || !STAGES.has(m['stage'])) problems.push(`${at}.mounts[${i}].stage invalid`);
-      if (typeof m['mediaType'] !== 'string' || !/^[\w.+-]+\/[\w.+-]+$/.test(m['mediaType'])) problems.push(`${at}.mounts[${i}].mediaType invalid`);
-      if (m['stage'] === 'deployment' && typeof m['name'] === 'string') deploymentMounts.add(m['name']);
-    });
-    if ('stateful' in f && typeof f['stateful'] !== 'boolean') problems.push(`${at}.stateful must be a boolean`);
-  }
-  if ('dataFiles' in desc) {
-    const dataFiles = desc['dataFiles'];
-    if (!isObject(dataFiles)) problems.push('dataFiles must be an object');
-    else for (const [mount, file] of Object.entries(dataFiles)) {
-      if (!deploymentMounts.has(mount)) problems.push(`dataFiles.${mount}: no deployment-stage mount of that name`);
-      if (typeof file !== 'string' || file === '' || file.includes('/')) problems.push(`dataFiles.${mount}: invalid file name`);
-    }
-  }
-  return problems;
+function describeProblems(desc: unknown, exported?: string[]): string[] {
+  const r = checkDescription(desc, exported);
+  return r.ok ? [] : [r.error];
 }
 
 function readDescription(name: string): Record<string, unknown> {
@@ -160,10 +108,9 @@ describe('description validator', () => {
 describe.each(Object.keys(EXPECTED))('module %s', (name) => {
   it('has a valid description naming only exported functions', () => {
     const desc = readDescription(name);
-    expect(describeProblems(desc)).toEqual([]);
+    const exported = WebAssembly.Module.exports(compile(name)).map((e) => e.name);
+    expect(describeProblems(desc, exported)).toEqual([]);
     expect(desc['name']).toBe(name);
-    const exported = new Set(WebAssembly.Module.exports(compile(name)).map((e) => e.name));
-    for (const fname of Object.keys(desc['functions'] as object)) expect(exported, fname).toContain(fname);
     for (const file of Object.values((desc['dataFiles'] ?? {}) as Record<string, string>)) {
       expect(existsSync(join(MODULES_DIR, name, file)), file).toBe(true);
     }

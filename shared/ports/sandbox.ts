@@ -1,0 +1,121 @@
+/**
+ * The Sandbox port: runs WebAssembly module instances in isolation (a Worker per instance
+ * in every adapter), so that a module that traps, loops or exhausts memory costs only
+ * its own instance. Adapters: browser `Worker` (web/sandbox/), Node `worker_threads`
+ * (node-host/sandbox/). Both pass `runSandboxTests` (test/acceptance/sandbox.ts).
+ * @module
+ */
+import type { ModuleInfo } from '../wasm/binary.ts';
+
+/** A wasm scalar: i32/f32/f64 as number, i64 as bigint. */
+export type WasmValue = number | bigint;
+
+/** Limits applied to one instance. */
+export interface SandboxLimits {
+  /** A call running longer is stopped (its worker terminated) with ERR_CALL_TIMEOUT. */
+  callTimeoutMs: number;
+  /** Linear memory may not grow beyond this many 64 KiB pages. */
+  maxMemoryPages: number;
+  /** Larger binaries are refused with ERR_MODULE_TOO_LARGE. */
+  maxModuleBytes: number;
+}
+
+/** Work done on the host thread for a host import; the worker blocks until it is done. */
+export interface HostServices {
+  /** A JPEG frame (getUserMedia in browsers, a fake camera in headless peers). */
+  captureImage?: () => Promise<Uint8Array>;
+  /** Sensor readings; `simulated` devices say so in their description. */
+  readTemperature?: () => Promise<number>;
+  readHumidity?: () => Promise<number>;
+  /** `communication.rpcCall`: call the named function elsewhere with `data`. */
+  rpcCall?: (name: string, data: Uint8Array) => Promise<void>;
+}
+
+/** What to load. */
+export interface LoadSpec {
+  /** The module binary (already verified against its content address). */
+  wasm: Uint8Array;
+  /** Files present in the instance's WASI directory from the start (deployment-stage mounts). */
+  files?: Record<string, Uint8Array>;
+  /** Host imports this instance may use: `module.name` or `module.*`. Everything else is denied. */
+  grants: string[];
+  limits?: Partial<SandboxLimits>;
+  /** Host-thread implementations of the asynchronous host imports. */
+  services?: HostServices;
+  /** Environment variables and arguments seen through WASI. */
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+/** How a function is called. */
+export type CallConvention =
+  /** Scalars by position, as the export's signature wants them. */
+  | { kind: 'scalar'; args: WasmValue[] }
+  /** `alloc(len) -> ptr`, then `fn(in_ptr, in_len, out_len_ptr) -> out_ptr`. */
+  | { kind: 'bytes'; alloc: string; input: Uint8Array }
+  /** In place: write `input` at `pointer()`, call `fn()`, read the same span back. */
+  | { kind: 'buffer'; pointer: string; input: Uint8Array };
+
+/** One call. */
+export interface CallRequest {
+  fn: string;
+  convention: CallConvention;
+  /** Written into the WASI directory before the call (execution-stage mounts). */
+  files?: Record<string, Uint8Array>;
+  /** Read back from the WASI directory after the call (output-stage mounts). */
+  outputs?: string[];
+  /** Run on a fresh instance (for functions declared stateless). */
+  fresh?: boolean;
+}
+
+/** What a call produced. */
+export interface CallResult {
+  /** The scalar result, if the function returns one. */
+  value?: WasmValue;
+  /** The output bytes of the `bytes` and `buffer` conventions. */
+  bytes?: Uint8Array;
+  /** Output files that exist after the call. */
+  files: Record<string, Uint8Array>;
+  stdout: string;
+  stderr: string;
+}
+
+/** The state of an instance between calls. */
+export interface InstanceSnapshot {
+  /** sha256 of the module the snapshot belongs to. */
+  moduleId: string;
+  /** Linear memory, as non-zero 64 KiB pages: page index → bytes. */
+  pages: Record<number, Uint8Array>;
+  /** Memory size in pages. */
+  memoryPages: number;
+  /** Values of every mutable global, by export name. */
+  globals: Record<string, WasmValue>;
+  /** The WASI directory's files. */
+  files: Record<string, Uint8Array>;
+}
+
+/** A loaded module instance. */
+export interface SandboxInstance {
+  /** sha256 of the module. */
+  readonly moduleId: string;
+  /** Imports, exports and signatures read from the binary. */
+  readonly info: ModuleInfo;
+  /** Call a function. Rejects with named errors (ERR_WASM_TRAP, ERR_CALL_TIMEOUT, …); the instance stays usable. */
+  call(request: CallRequest): Promise<CallResult>;
+  /** Capture the state between calls. */
+  snapshot(): Promise<InstanceSnapshot>;
+  /** Replace the state with a snapshot of the same module (ERR_SNAPSHOT_MISMATCH otherwise). */
+  restore(snapshot: InstanceSnapshot): Promise<void>;
+  /** Stop the instance's workers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Loads module instances. */
+export interface Sandbox {
+  /** Compile, check imports against grants, and instantiate. */
+  load(spec: LoadSpec): Promise<SandboxInstance>;
+  /** Host imports this sandbox can serve with the given services (WasmIoT's `supervisorInterfaces`). */
+  grantable(services: HostServices): string[];
+  /** Stop every instance. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,32 @@
+/**
+ * Named errors of the sandbox and supervisor.
+ * @module
+ */
+import { defineError } from '../errors.ts';
+
+/** The module imports something no host of this peer implements. */
+export const ImportNotSupportedError = defineError('ERR_IMPORT_NOT_SUPPORTED', 'ImportNotSupportedError');
+/** The module imports a host function this deployment was not granted. */
+export const ImportDeniedError = defineError('ERR_IMPORT_DENIED', 'ImportDeniedError');
+/** The module binary is larger than the limit. */
+export const ModuleTooLargeError = defineError('ERR_MODULE_TOO_LARGE', 'ModuleTooLargeError');
+/** The call ran past its time limit; its worker was stopped. */
+export const CallTimeoutError = defineError('ERR_CALL_TIMEOUT', 'CallTimeoutError');
+/** The module trapped (unreachable, out-of-bounds access, stack overflow, …). */
+export const WasmTrapError = defineError('ERR_WASM_TRAP', 'WasmTrapError');
+/** The module called `proc_exit`. */
+export const WasmExitError = defineError('ERR_WASM_EXIT', 'WasmExitError');
+/** The instance could not get the memory it asked for within its limit. */
+export const MemoryLimitExceededError = defineError('ERR_MEMORY_EXHAUSTED', 'MemoryLimitExceededError');
+/** No export of that name, or not a function. */
+export const FunctionNotFoundError = defineError('ERR_FUNCTION_NOT_FOUND', 'FunctionNotFoundError');
+/** A snapshot of one module offered to an instance of another. */
+export const SnapshotMismatchError = defineError('ERR_SNAPSHOT_MISMATCH', 'SnapshotMismatchError');
+/** The instance was closed. */
+export const InstanceClosedError = defineError('ERR_INSTANCE_CLOSED', 'InstanceClosedError');
+/** A host function failed while the module waited for it. */
+export const HostCallError = defineError('ERR_HOST_CALL', 'HostCallError');
+/** The module could not be compiled or instantiated. */
+export const ModuleLoadError = defineError('ERR_MODULE_LOAD', 'ModuleLoadError');
+/** No deployment (or no module of that name in it) on this peer. */
+export const DeploymentNotFoundError = defineError('ERR_DEPLOYMENT_NOT_FOUND', 'DeploymentNotFoundError');

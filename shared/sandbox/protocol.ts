@@ -1,0 +1,81 @@
+/**
+ * Messages between the host thread and a sandbox worker, and the layout of the shared
+ * buffer that lets a worker block on a host call (the "bridge").
+ *
+ * Bridge: the worker posts `{t: 'host', op, args}` and blocks in `Atomics.wait` on
+ * word 0 of the bridge buffer; the host thread does the (asynchronous) work, writes the
+ * answer after the 16-byte header — status in word 1, byte length in word 2 — sets word
+ * 0 to READY and notifies. Wasm calls its imports synchronously; this is how an async
+ * host function (a camera frame, a call to another peer) answers one.
+ * @module
+ */
+import type { ErrorInfo } from '../errors.ts';
+import type { CallRequest, CallResult, InstanceSnapshot, WasmValue } from '../ports/sandbox.ts';
+import type { FuncType } from '../wasm/binary.ts';
+
+/** Bytes before the data region of the bridge buffer. */
+export const BRIDGE_HEADER = 16;
+/** Word 0: nothing pending. */
+export const BRIDGE_IDLE = 0;
+/** Word 0: the host has written an answer. */
+export const BRIDGE_READY = 1;
+/** Word 1 value: the answer is a result. */
+export const BRIDGE_OK = 0;
+/** Word 1 value: the answer is an error message (UTF-8). */
+export const BRIDGE_ERROR = 1;
+
+/** A function export and its signature. */
+export interface FunctionExport {
+  name: string;
+  type: FuncType;
+}
+
+/** What a worker needs to start an instance. */
+export interface InitMessage {
+  t: 'init';
+  module: WebAssembly.Module;
+  functions: FunctionExport[];
+  /** Export names of the instrumented mutable globals (state to snapshot). */
+  globals: string[];
+  files: Record<string, Uint8Array>;
+  env: Record<string, string>;
+  args: string[];
+  bridge: SharedArrayBuffer;
+  /** Keep a copy of the state after every call so a stopped worker's successor can resume. */
+  trackState: boolean;
+}
+
+/** State copied after a successful call, shared with the host. */
+export interface StateCopy {
+  /** Worker-owned shared buffer holding the first `memoryBytes` of linear memory. */
+  memory: SharedArrayBuffer;
+  memoryBytes: number;
+  globals: Record<string, WasmValue>;
+}
+
+/** Host → worker. */
+export type HostToWorker =
+  | InitMessage
+  | { t: 'call'; id: number; request: CallRequest }
+  | { t: 'snapshot'; id: number }
+  | { t: 'restore'; id: number; snapshot: InstanceSnapshot }
+  | { t: 'resume'; id: number; state: StateCopy; files: Record<string, Uint8Array> };
+
+/** Worker → host. */
+export type WorkerToHost =
+  | { t: 'ready' }
+  | { t: 'failed'; error: ErrorInfo }
+  | { t: 'result'; id: number; ok: true; result: CallResult; state?: StateCopy }
+  | { t: 'result'; id: number; ok: false; error: ErrorInfo }
+  | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
+  | { t: 'done'; id: number; error?: ErrorInfo }
+  | { t: 'host'; op: HostOp; args: unknown[] };
+
+/** Host-thread operations a worker can ask for through the bridge. */
+export type HostOp = 'captureImage' | 'readTemperature' | 'readHumidity' | 'rpcCall';
+
+/** Either side of a worker connection, whatever the platform's Worker API looks like. */
+export interface MessagePort<In, Out> {
+  post(message: Out, transfer?: Transferable[]): void;
+  onMessage(handler: (message: In) => void): void;
+}

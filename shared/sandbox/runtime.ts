@@ -1,0 +1,320 @@
+/**
+ * The code that runs inside a sandbox worker: instantiates the module with WASI (through
+ * @bjorn3/browser_wasi_shim, an in-memory directory holding the mounts) and the granted
+ * host imports, runs calls in the three WasmIoT calling conventions, and copies the
+ * state after every call so that a successor can resume if this worker is stopped.
+ * Platform entry points (a browser Worker, a Node worker thread) only adapt their
+ * message API and call {@link runSandboxWorker}.
+ * @module
+ */
+import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim';
+import { fromUtf8 } from '../bytes.ts';
+import { type ErrorInfo, MeshError, toErrorInfo } from '../errors.ts';
+import type { CallRequest, CallResult, WasmValue } from '../ports/sandbox.ts';
+import {
+  FunctionNotFoundError,
+  HostCallError,
+  MemoryLimitExceededError,
+  ModuleLoadError,
+  WasmExitError,
+  WasmTrapError,
+} from './errors.ts';
+import {
+  BRIDGE_ERROR,
+  BRIDGE_HEADER,
+  BRIDGE_IDLE,
+  type HostOp,
+  type HostToWorker,
+  type InitMessage,
+  type MessagePort,
+  type StateCopy,
+  type WorkerToHost,
+} from './protocol.ts';
+
+const PAGE = 65536;
+const SPIN_MS = 0.1;
+
+interface Live {
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory | null;
+  dir: PreopenDirectory;
+  stdout: string[];
+  stderr: string[];
+}
+
+/** Serve one sandboxed module instance over `port` until the worker is terminated. */
+export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>): void {
+  let init: InitMessage | null = null;
+  let live: Live | null = null;
+  // Two buffers, used in turn: the one last reported to the host is never being written,
+  // so a worker stopped mid-copy leaves the host a consistent state.
+  const stateBuffers: (SharedArrayBuffer | null)[] = [null, null];
+  let stateTurn = 0;
+  /** The state after the last successful call (or at start): a failed call rolls back to it. */
+  let lastGood: StateCopy | null = null;
+  const decoder = new TextDecoder();
+
+  const bridgeCall = (op: HostOp, args: unknown[]): Uint8Array => {
+    const sab = init!.bridge;
+    const header = new Int32Array(sab, 0, 4);
+    Atomics.store(header, 0, BRIDGE_IDLE);
+    port.post({ t: 'host', op, args });
+    // Spin briefly first: most host answers arrive within microseconds, and waking from
+    // Atomics.wait costs more than that.
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(header, 0) === BRIDGE_IDLE && performance.now() < until) {
+      /* spin */
+    }
+    while (Atomics.load(header, 0) === BRIDGE_IDLE) Atomics.wait(header, 0, BRIDGE_IDLE, 1000);
+    const status = header[1]!;
+    const data = new Uint8Array(sab, BRIDGE_HEADER, header[2]!).slice();
+    Atomics.store(header, 0, BRIDGE_IDLE);
+    if (status === BRIDGE_ERROR) throw new HostCallError(`host ${op} failed: ${decoder.decode(data)}`);
+    return data;
+  };
+
+  const instantiate = (msg: InitMessage, files: Record<string, Uint8Array>): Live => {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const contents = new Map<string, Inode>();
+    for (const [name, bytes] of Object.entries(files)) contents.set(name, new File(bytes));
+    const dir = new PreopenDirectory('.', contents);
+    const wasi = new WASI(
+      msg.args,
+      Object.entries(msg.env).map(([k, v]) => `${k}=${v}`),
+      [
+        new OpenFile(new File([])),
+        new ConsoleStdout((b) => stdout.push(decoder.decode(b))),
+        new ConsoleStdout((b) => stderr.push(decoder.decode(b))),
+        dir,
+      ],
+      { debug: false },
+    );
+    let memory: WebAssembly.Memory | null = null;
+    const view = (): DataView => new DataView(memory!.buffer);
+    const bytesAt = (ptr: number, len: number): Uint8Array => new Uint8Array(memory!.buffer, ptr >>> 0, len >>> 0).slice();
+    let instance: WebAssembly.Instance;
+    const delayCell = new Int32Array(new SharedArrayBuffer(4));
+    const host: Record<string, Record<string, (...a: number[]) => unknown>> = {
+      sys: {
+        millis: () => Math.floor(performance.now()) | 0,
+        delay: (ms) => void Atomics.wait(delayCell, 0, 0, Math.max(0, ms)),
+        print: (ptr, len) => void stdout.push(fromUtf8(bytesAt(ptr, len))),
+        println: (ptr, len) => void stdout.push(`${fromUtf8(bytesAt(ptr, len))}\n`),
+        printInt: (n) => void stdout.push(String(n)),
+      },
+      camera: {
+        takeImageStaticSize: (outPtr, sizePtr) => {
+          const capacity = view().getUint32(sizePtr, true);
+          const jpeg = bridgeCall('captureImage', []);
+          const n = Math.min(capacity, jpeg.byteLength);
+          new Uint8Array(memory!.buffer, outPtr, n).set(jpeg.subarray(0, n));
+          view().setUint32(sizePtr, n, true);
+        },
+        takeImageDynamicSize: (outPtrPtr, outLenPtr) => {
+          const jpeg = bridgeCall('captureImage', []);
+          const alloc = instance.exports.alloc;
+          if (typeof alloc !== 'function') throw new FunctionNotFoundError('camera.takeImageDynamicSize needs the module to export alloc');
+          const ptr = Number(alloc(jpeg.byteLength));
+          new Uint8Array(memory!.buffer, ptr, jpeg.byteLength).set(jpeg);
+          view().setUint32(outPtrPtr, ptr, true);
+          view().setUint32(outLenPtr, jpeg.byteLength, true);
+        },
+      },
+      dht: {
+        getTemperature: () => new DataView(bridgeCall('readTemperature', []).buffer).getFloat64(0, true),
+        getHumidity: () => new DataView(bridgeCall('readHumidity', []).buffer).getFloat64(0, true),
+      },
+      communication: {
+        rpcCall: (namePtr, nameLen, dataPtr, dataLen) => void bridgeCall('rpcCall', [fromUtf8(bytesAt(namePtr, nameLen)), bytesAt(dataPtr, dataLen)]),
+      },
+    };
+    // Only the modules the binary imports are offered; the host checked the grants at load.
+    const imports: WebAssembly.Imports = {};
+    for (const imp of WebAssembly.Module.imports(msg.module)) {
+      if (imports[imp.module]) continue;
+      if (imp.module === 'wasi_snapshot_preview1') imports[imp.module] = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
+      else if (host[imp.module]) imports[imp.module] = host[imp.module] as WebAssembly.ModuleImports;
+    }
+    instance = new WebAssembly.Instance(msg.module, imports);
+    const exported = instance.exports.memory;
+    memory = exported instanceof WebAssembly.Memory ? exported : null;
+    if (memory && typeof instance.exports._initialize === 'function') {
+      wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
+    }
+    return { instance, memory, dir, stdout, stderr };
+  };
+
+  const fn = (l: Live, name: string): ((...a: WasmValue[]) => unknown) => {
+    const f = l.instance.exports[name];
+    if (typeof f !== 'function') throw new FunctionNotFoundError(`module exports no function ${name}`);
+    return f as (...a: WasmValue[]) => unknown;
+  };
+
+  const copyState = (l: Live): StateCopy | undefined => {
+    if (!init!.trackState) return undefined;
+    const bytes = l.memory ? l.memory.buffer.byteLength : 0;
+    stateTurn ^= 1;
+    let buffer = stateBuffers[stateTurn];
+    if (!buffer || buffer.byteLength < bytes) stateBuffers[stateTurn] = buffer = new SharedArrayBuffer(bytes);
+    if (l.memory) new Uint8Array(buffer).set(new Uint8Array(l.memory.buffer));
+    return { memory: buffer, memoryBytes: bytes, globals: readGlobals(l) };
+  };
+
+  const readGlobals = (l: Live): Record<string, WasmValue> => {
+    const out: Record<string, WasmValue> = {};
+    for (const name of init!.globals) {
+      const g = l.instance.exports[name];
+      if (g instanceof WebAssembly.Global) out[name] = g.value as WasmValue;
+    }
+    return out;
+  };
+
+  const writeState = (l: Live, memoryBytes: Uint8Array | null, pages: number, globals: Record<string, WasmValue>): void => {
+    if (l.memory) {
+      const current = l.memory.buffer.byteLength / PAGE;
+      if (pages > current) l.memory.grow(pages - current);
+      const target = new Uint8Array(l.memory.buffer);
+      target.fill(0);
+      if (memoryBytes) target.set(memoryBytes.subarray(0, Math.min(memoryBytes.byteLength, target.byteLength)));
+    }
+    for (const [name, value] of Object.entries(globals)) {
+      const g = l.instance.exports[name];
+      if (g instanceof WebAssembly.Global) g.value = value;
+    }
+  };
+
+  const dirFiles = (l: Live): Record<string, Uint8Array> => {
+    const out: Record<string, Uint8Array> = {};
+    for (const [name, inode] of l.dir.dir.contents) if (inode instanceof File) out[name] = inode.data.slice();
+    return out;
+  };
+
+  const call = (l: Live, request: CallRequest): CallResult => {
+    for (const [name, bytes] of Object.entries(request.files ?? {})) l.dir.dir.contents.set(name, new File(bytes));
+    for (const name of request.outputs ?? []) l.dir.dir.contents.delete(name);
+    l.stdout.length = 0;
+    l.stderr.length = 0;
+    const result: CallResult = { files: {}, stdout: '', stderr: '' };
+    const c = request.convention;
+    if (c.kind === 'scalar') {
+      const value = fn(l, request.fn)(...c.args);
+      if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
+    } else if (c.kind === 'bytes') {
+      const alloc = fn(l, c.alloc);
+      const target = fn(l, request.fn);
+      const inPtr = Number(alloc(c.input.byteLength));
+      const lenPtr = Number(alloc(4));
+      if (inPtr === 0 || lenPtr === 0) throw new MemoryLimitExceededError('alloc returned a null pointer');
+      new Uint8Array(l.memory!.buffer, inPtr, c.input.byteLength).set(c.input);
+      const outPtr = Number(target(inPtr, c.input.byteLength, lenPtr));
+      const outLen = new DataView(l.memory!.buffer).getUint32(lenPtr, true);
+      result.bytes = new Uint8Array(l.memory!.buffer, outPtr, outLen).slice();
+    } else {
+      const ptr = Number(fn(l, c.pointer)());
+      new Uint8Array(l.memory!.buffer, ptr, c.input.byteLength).set(c.input);
+      const value = fn(l, request.fn)();
+      if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
+      result.bytes = new Uint8Array(l.memory!.buffer, ptr, c.input.byteLength).slice();
+    }
+    for (const name of request.outputs ?? []) {
+      const inode = l.dir.dir.contents.get(name);
+      if (inode instanceof File) result.files[name] = inode.data.slice();
+    }
+    result.stdout = l.stdout.join('');
+    result.stderr = l.stderr.join('');
+    return result;
+  };
+
+  port.onMessage((msg) => {
+    switch (msg.t) {
+      case 'init': {
+        init = msg;
+        try {
+          live = instantiate(msg, msg.files);
+          lastGood = copyState(live) ?? null;
+          port.post({ t: 'ready' });
+        } catch (error) {
+          port.post({ t: 'failed', error: wasmError(error, 'instantiate') });
+        }
+        return;
+      }
+      case 'call': {
+        if (!live || !init) return;
+        const fresh = msg.request.fresh ? instantiate(init, dirFiles(live)) : null;
+        const target = fresh ?? live;
+        try {
+          const result = call(target, msg.request);
+          const state = fresh ? undefined : copyState(target);
+          if (state) lastGood = state;
+          port.post(state ? { t: 'result', id: msg.id, ok: true, result, state } : { t: 'result', id: msg.id, ok: true, result });
+        } catch (error) {
+          // A failed call leaves no trace: the instance goes back to its state before it.
+          if (!fresh && lastGood) writeState(target, new Uint8Array(lastGood.memory, 0, lastGood.memoryBytes), lastGood.memoryBytes / PAGE, lastGood.globals);
+          port.post({ t: 'result', id: msg.id, ok: false, error: wasmError(error, msg.request.fn) });
+        }
+        return;
+      }
+      case 'snapshot': {
+        if (!live) return;
+        const pages: Record<number, Uint8Array> = {};
+        const memoryPages = live.memory ? live.memory.buffer.byteLength / PAGE : 0;
+        if (live.memory) {
+          const all = new Uint8Array(live.memory.buffer);
+          // Only non-zero pages travel: most of a typical linear memory is zeros.
+          for (let p = 0; p < memoryPages; p++) {
+            const page = all.subarray(p * PAGE, (p + 1) * PAGE);
+            if (!isZero(page)) pages[p] = page.slice();
+          }
+        }
+        port.post({ t: 'snapshot', id: msg.id, snapshot: { pages, memoryPages, globals: readGlobals(live), files: dirFiles(live) } });
+        return;
+      }
+      case 'restore': {
+        if (!live) return;
+        try {
+          const s = msg.snapshot;
+          const bytes = new Uint8Array(s.memoryPages * PAGE);
+          for (const [p, page] of Object.entries(s.pages)) bytes.set(page, Number(p) * PAGE);
+          writeState(live, bytes, s.memoryPages, s.globals);
+          live.dir.dir.contents.clear();
+          for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
+          lastGood = copyState(live) ?? null;
+          port.post({ t: 'done', id: msg.id });
+        } catch (error) {
+          port.post({ t: 'done', id: msg.id, error: wasmError(error, 'restore') });
+        }
+        return;
+      }
+      case 'resume': {
+        if (!live) return;
+        try {
+          writeState(live, new Uint8Array(msg.state.memory, 0, msg.state.memoryBytes), msg.state.memoryBytes / PAGE, msg.state.globals);
+          live.dir.dir.contents.clear();
+          for (const [name, data] of Object.entries(msg.files)) live.dir.dir.contents.set(name, new File(data));
+          lastGood = copyState(live) ?? null;
+          port.post({ t: 'done', id: msg.id });
+        } catch (error) {
+          port.post({ t: 'done', id: msg.id, error: wasmError(error, 'resume') });
+        }
+        return;
+      }
+    }
+  });
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
+
+/** Map whatever a module threw to a named error. */
+function wasmError(error: unknown, where: string): ErrorInfo {
+  if (error instanceof MeshError) return error.toInfo();
+  if (error instanceof WASIProcExit) return new WasmExitError(`module exited with code ${error.code} in ${where}`, { exitCode: error.code }).toInfo();
+  if (error instanceof WebAssembly.RuntimeError) return new WasmTrapError(`module trapped in ${where}: ${error.message}`).toInfo();
+  if (error instanceof RangeError) return new MemoryLimitExceededError(`${where}: ${error.message}`).toInfo();
+  if (error instanceof WebAssembly.LinkError || error instanceof WebAssembly.CompileError) return new ModuleLoadError(`${where}: ${error.message}`).toInfo();
+  return toErrorInfo(error);
+}

@@ -1,0 +1,928 @@
+/**
+ * A small reader and rewriter for the WebAssembly binary format (core spec, version 1).
+ *
+ * The JS API tells a host the names of a module's imports and exports but not their
+ * types, and it offers no way to reach globals a module keeps to itself. The sandbox
+ * needs both: function signatures to marshal calls, a memory cap it controls, and every
+ * mutable global exported so that a running instance's state can be captured and put
+ * into a fresh instance elsewhere (live migration). This file reads just enough of the
+ * binary for that and rewrites only the memory and export sections; everything else is
+ * copied byte for byte, and code bodies are skipped by size, never decoded.
+ *
+ * It checks the structure it walks (bounds, LEB128 encodings, section order and sizes,
+ * indices it resolves) but is not a validator: run the result through the engine.
+ * @module
+ */
+
+import { defineError, InvalidParamsError } from '../errors.ts';
+
+/** The bytes are not a WebAssembly module this reader understands (data: `{ section, offset }`). */
+export const InvalidWasmError = defineError('ERR_INVALID_WASM', 'InvalidWasmError');
+
+/** A module's declared minimum memory is above the host's limit (data: `{ minPages, limitPages }`). */
+export const MemoryLimitError = defineError('ERR_MEMORY_LIMIT', 'MemoryLimitError');
+
+/** A value type of the core spec plus SIMD and reference types. */
+export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
+
+/** A function signature. */
+export interface FuncType {
+  params: ValueType[];
+  results: ValueType[];
+}
+
+/** What an import or export refers to. */
+export type ExternalKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
+
+/** The type of a global. */
+export interface GlobalType {
+  valueType: ValueType;
+  mutable: boolean;
+}
+
+/** One entry of the import section. */
+export interface ImportInfo {
+  module: string;
+  name: string;
+  kind: ExternalKind;
+  /** For functions (and tags): the signature. */
+  type?: FuncType;
+  /** For globals. */
+  global?: GlobalType;
+}
+
+/** One entry of the export section, with its type resolved through the index spaces. */
+export interface ExportInfo {
+  name: string;
+  kind: ExternalKind;
+  /** Index in the kind's index space (imports first, then definitions). */
+  index: number;
+  /** For functions (and tags): the signature. */
+  type?: FuncType;
+  /** For globals. */
+  global?: GlobalType;
+}
+
+/** A memory's limits, in 64 KiB pages. */
+export interface MemoryInfo {
+  /** True when the host supplies the memory through an import. */
+  imported: boolean;
+  min: number;
+  max?: number;
+  shared: boolean;
+  memory64: boolean;
+}
+
+/** A global defined by the module (imported globals are not listed). */
+export interface GlobalInfo {
+  /** Index in the global index space: imported globals come first. */
+  index: number;
+  valueType: ValueType;
+  mutable: boolean;
+  /** The first export name of this global, if it is exported. */
+  exportedAs?: string;
+}
+
+/** Where a section sits in the binary; `offset` is its id byte, `size` the content size. */
+export interface SectionInfo {
+  id: number;
+  /** `type`, `import`, …, or `custom:<name>` for custom sections. */
+  name: string;
+  offset: number;
+  /** Offset of the content, after the id and the size. */
+  contentOffset: number;
+  size: number;
+}
+
+/** What {@link parseModule} learns about a module. Plain data, so it can cross RPC. */
+export interface ModuleInfo {
+  /** Every entry of the type section (only function types are supported). */
+  types: FuncType[];
+  imports: ImportInfo[];
+  exports: ExportInfo[];
+  /** Memory 0, defined or imported, or null when the module has no memory. */
+  memory: MemoryInfo | null;
+  /** All memories, imported first (more than one only with multi-memory). */
+  memories: MemoryInfo[];
+  /** Defined globals, in index order. */
+  globals: GlobalInfo[];
+  /** Imported plus defined functions. */
+  functionCount: number;
+  importedFunctionCount: number;
+  /** Function index of the start function, if any. */
+  startFunction?: number;
+  /** Number of data segments announced by the data count section, if present. */
+  dataCount?: number;
+  /** Names of the custom sections, in order (for example `name`). */
+  customSections: string[];
+  sections: SectionInfo[];
+}
+
+/** What {@link rewriteModule} should change. */
+export interface RewriteOptions {
+  /** Cap every defined memory at this many pages; a module whose minimum is above it is refused. */
+  maxMemoryPages?: number;
+  /** Export every defined mutable global that is not exported yet. */
+  exportMutableGlobals?: boolean;
+}
+
+/** A defined mutable global reachable as an export of the rewritten module. */
+export interface GlobalExport {
+  name: string;
+  /** Index in the global index space. */
+  index: number;
+  valueType: ValueType;
+}
+
+/** The rewritten module and what the host needs to know about it. */
+export interface RewriteResult {
+  /** A new array (never the input), even when nothing had to change. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /**
+   * Every defined mutable global the output exports, in index order: the ones added by
+   * `exportMutableGlobals` and those the module already exported (under their own name).
+   */
+  globalExports: GlobalExport[];
+  /**
+   * The maximum of memory 0 after the rewrite, when `maxMemoryPages` was given and
+   * memory 0 is defined by the module. Undefined when the memory is imported (the host
+   * must cap the Memory it passes in) or when there is no memory.
+   */
+  memoryMaxPages?: number;
+  /** The parsed input module (exports as they were before the rewrite). */
+  module: ModuleInfo;
+}
+
+/** Prefix of the export names {@link rewriteModule} gives to unexported mutable globals. */
+export const GLOBAL_EXPORT_PREFIX = '__lm_g';
+
+/** A decoded LEB128 number and the offset just past it. */
+export interface LebValue<T> {
+  value: T;
+  next: number;
+}
+
+// ------------------------------------------------------------------- reading
+
+const SECTION_NAMES = ['custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code', 'data', 'datacount', 'tag'];
+// Position of each section id in the required order: tag sits between memory and
+// global, datacount between element and code.
+const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
+const EXPORT_RANK = 8;
+
+const KINDS: ExternalKind[] = ['function', 'table', 'memory', 'global', 'tag'];
+const KIND_CODE: Record<ExternalKind, number> = { function: 0, table: 1, memory: 2, global: 3, tag: 4 };
+
+const VALUE_TYPES: Record<number, ValueType> = {
+  0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref',
+};
+
+const PAGES_32 = 65536;
+const PAGES_64 = 2 ** 48;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** A bounded cursor: every read checks the end, so malformed input fails with a named error. */
+class Reader {
+  readonly #bytes: Uint8Array;
+  readonly #end: number;
+  #pos: number;
+  #section: string;
+
+  constructor(bytes: Uint8Array, pos: number, end: number, section: string) {
+    this.#bytes = bytes;
+    this.#pos = pos;
+    this.#end = end;
+    this.#section = section;
+  }
+
+  /** What error messages name as the place of the failure. */
+  set section(section: string) {
+    this.#section = section;
+  }
+
+  get pos(): number {
+    return this.#pos;
+  }
+
+  atEnd(): boolean {
+    return this.#pos >= this.#end;
+  }
+
+  fail(message: string, offset = this.#pos): never {
+    throw new InvalidWasmError(`invalid wasm: ${this.#section}: ${message} at offset ${offset}`, { section: this.#section, offset });
+  }
+
+  byte(): number {
+    if (this.#pos >= this.#end) this.fail('unexpected end');
+    return this.#bytes[this.#pos++]!;
+  }
+
+  /**
+   * A vector length. Every entry takes at least one byte, so a count above the bytes
+   * left is malformed; refusing it early keeps a bogus count from sizing an allocation.
+   */
+  count(): number {
+    const at = this.#pos;
+    const n = this.u32();
+    if (n > this.#end - this.#pos) this.fail(`count ${n} is larger than the ${this.#end - this.#pos} bytes left`, at);
+    return n;
+  }
+
+  skip(count: number): void {
+    if (count > this.#end - this.#pos) this.fail(`unexpected end (${count} bytes needed, ${this.#end - this.#pos} left)`);
+    this.#pos += count;
+  }
+
+  u32(): number {
+    const start = this.#pos;
+    const bytes = this.#bytes;
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.#pos >= this.#end) this.fail('unexpected end inside a LEB128 number', start);
+      const b = bytes[this.#pos++]!;
+      // The fifth byte carries only bits 28-31; anything above them, or a sixth byte, is out of range.
+      if (shift === 28 && (b & 0xf0) !== 0) this.fail('u32 LEB128 out of range', start);
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result >>> 0;
+    }
+    return this.fail('u32 LEB128 out of range', start);
+  }
+
+  s32(): number {
+    const start = this.#pos;
+    const bytes = this.#bytes;
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.#pos >= this.#end) this.fail('unexpected end inside a LEB128 number', start);
+      const b = bytes[this.#pos++]!;
+      if (shift === 28) {
+        // Bits 4-6 of the fifth byte must repeat the sign bit (bit 3), and it must be the last byte.
+        const high = b & 0xf8;
+        if (high !== 0 && high !== 0x78) this.fail('s32 LEB128 out of range', start);
+      }
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) {
+        if (shift < 25 && (b & 0x40) !== 0) result |= -1 << (shift + 7);
+        return result | 0;
+      }
+    }
+    return this.fail('s32 LEB128 out of range', start);
+  }
+
+  s64(): bigint {
+    const start = this.#pos;
+    let result = 0n;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const b = this.#byteIn(start);
+      if (shift === 63 && b !== 0x00 && b !== 0x7f) this.fail('s64 LEB128 out of range', start);
+      result |= BigInt(b & 0x7f) << BigInt(shift);
+      if ((b & 0x80) === 0) {
+        if (shift < 63 && (b & 0x40) !== 0) result -= 1n << BigInt(shift + 7);
+        return BigInt.asIntN(64, result);
+      }
+    }
+    return this.fail('s64 LEB128 out of range', start);
+  }
+
+  /** A u64 that must fit a JS number exactly (memory64 limits, which validation caps at 2^48). */
+  u64(): number {
+    const start = this.#pos;
+    let result = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const b = this.#byteIn(start);
+      if (shift === 63 && (b & 0xfe) !== 0) this.fail('u64 LEB128 out of range', start);
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) {
+        if (result > Number.MAX_SAFE_INTEGER) this.fail('u64 too large', start);
+        return result;
+      }
+    }
+    return this.fail('u64 LEB128 out of range', start);
+  }
+
+  /** Skip a signed LEB128 of at most `maxBytes` bytes without decoding it. */
+  skipLeb(maxBytes: number): void {
+    const start = this.#pos;
+    for (let i = 0; i < maxBytes; i++) if ((this.#byteIn(start) & 0x80) === 0) return;
+    this.fail('LEB128 too long', start);
+  }
+
+  name(): string {
+    const length = this.u32();
+    const start = this.#pos;
+    this.skip(length);
+    try {
+      return strictUtf8.decode(this.#bytes.subarray(start, start + length));
+    } catch (error) {
+      return this.fail(`name is not valid UTF-8 (${error instanceof Error ? error.message : String(error)})`, start);
+    }
+  }
+
+  #byteIn(start: number): number {
+    if (this.#pos >= this.#end) this.fail('unexpected end inside a LEB128 number', start);
+    return this.#bytes[this.#pos++]!;
+  }
+}
+
+function valueType(r: Reader): ValueType {
+  const at = r.pos;
+  const code = r.byte();
+  const type = VALUE_TYPES[code];
+  if (type === undefined) r.fail(`unsupported value type 0x${code.toString(16)}`, at);
+  return type;
+}
+
+function funcType(r: Reader): FuncType {
+  const at = r.pos;
+  const form = r.byte();
+  if (form !== 0x60) {
+    r.fail(form === 0x4e || form === 0x4f || form === 0x50 || form === 0x5e || form === 0x5f
+      ? `unsupported type definition 0x${form.toString(16)} (GC proposal)`
+      : `expected a function type (0x60), found 0x${form.toString(16)}`, at);
+  }
+  const params: ValueType[] = [];
+  for (let n = r.count(); n > 0; n--) params.push(valueType(r));
+  const results: ValueType[] = [];
+  for (let n = r.count(); n > 0; n--) results.push(valueType(r));
+  return { params, results };
+}
+
+interface Limits {
+  flags: number;
+  min: number;
+  max?: number;
+}
+
+/** Memory limits: flag bit 0 = has max, bit 1 = shared, bit 2 = 64-bit. */
+function memoryLimits(r: Reader): Limits {
+  const at = r.pos;
+  const flags = r.byte();
+  if (flags > 7) r.fail(`unsupported memory flags 0x${flags.toString(16)}`, at);
+  const wide = (flags & 4) !== 0;
+  const min = wide ? r.u64() : r.u32();
+  return (flags & 1) !== 0 ? { flags, min, max: wide ? r.u64() : r.u32() } : { flags, min };
+}
+
+function tableType(r: Reader): void {
+  const at = r.pos;
+  const ref = r.byte();
+  if (ref !== 0x70 && ref !== 0x6f) r.fail(`unsupported table element type 0x${ref.toString(16)}`, at);
+  const flagsAt = r.pos;
+  const flags = r.byte();
+  if (flags !== 0 && flags !== 1 && flags !== 4 && flags !== 5) r.fail(`unsupported table flags 0x${flags.toString(16)}`, flagsAt);
+  const wide = (flags & 4) !== 0;
+  if (wide) r.u64();
+  else r.u32();
+  if ((flags & 1) !== 0) {
+    if (wide) r.u64();
+    else r.u32();
+  }
+}
+
+/** Skip a constant expression (global and table initialisers) up to its `end`. */
+function skipConstExpr(r: Reader): void {
+  for (;;) {
+    const at = r.pos;
+    const op = r.byte();
+    switch (op) {
+      case 0x0b: return;
+      case 0x41: r.s32(); break;
+      case 0x42: r.s64(); break;
+      case 0x43: r.skip(4); break;
+      case 0x44: r.skip(8); break;
+      case 0x23: r.u32(); break; // global.get
+      case 0xd2: r.u32(); break; // ref.func
+      case 0xd0: r.skipLeb(5); break; // ref.null heap type (s33)
+      // Extended constant expressions: i32/i64 add, sub, mul.
+      case 0x6a: case 0x6b: case 0x6c: case 0x7c: case 0x7d: case 0x7e: break;
+      case 0xfd: {
+        const sub = r.u32();
+        if (sub !== 12) r.fail(`unsupported SIMD instruction ${sub} in a constant expression`, at);
+        r.skip(16);
+        break;
+      }
+      default:
+        r.fail(`unsupported instruction 0x${op.toString(16)} in a constant expression`, at);
+    }
+  }
+}
+
+interface ParsedModule {
+  info: ModuleInfo;
+  /** Limits of the defined memories, in memory-section order. */
+  definedMemories: Limits[];
+  memorySection?: SectionInfo;
+  exportSection?: SectionInfo;
+  /** Where the export entries start (after the count). */
+  exportEntriesOffset: number;
+}
+
+function parse(bytes: Uint8Array): ParsedModule {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidWasmError('invalid wasm: expected a Uint8Array', { section: 'header', offset: 0 });
+  const top = new Reader(bytes, 0, bytes.length, 'header');
+  if (bytes.length < 8) top.fail(`module is only ${bytes.length} bytes long`, 0);
+  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) top.fail('bad magic number, not a WebAssembly module', 0);
+  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    top.fail(`unsupported binary version ${[4, 5, 6, 7].map((i) => bytes[i]!.toString(16).padStart(2, '0')).join(' ')} (components and future versions are not modules)`, 4);
+  }
+  top.skip(8);
+
+  const types: FuncType[] = [];
+  const imports: ImportInfo[] = [];
+  const exports: ExportInfo[] = [];
+  const memories: MemoryInfo[] = [];
+  const definedMemories: Limits[] = [];
+  const globals: GlobalInfo[] = [];
+  const importedGlobals: GlobalType[] = [];
+  const importedFuncTypes: FuncType[] = [];
+  // Type indices of the defined functions; resolved to FuncTypes only for exports.
+  let funcTypeIndices = new Uint32Array(0);
+  const tagTypes: FuncType[] = [];
+  const customSections: string[] = [];
+  const sections: SectionInfo[] = [];
+  const exportOffsets: number[] = [];
+  let tableCount = 0;
+  let codeCount = 0;
+  let startFunction: number | undefined;
+  let dataCount: number | undefined;
+  let memorySection: SectionInfo | undefined;
+  let exportSection: SectionInfo | undefined;
+  let exportEntriesOffset = 0;
+  let lastRank = 0;
+
+  const typeAt = (r: Reader, index: number, at: number): FuncType => {
+    const type = types[index];
+    if (type === undefined) r.fail(`type index ${index} out of range (${types.length} types)`, at);
+    return type;
+  };
+
+  while (!top.atEnd()) {
+    top.section = 'section header';
+    const offset = top.pos;
+    const id = top.byte();
+    const name = SECTION_NAMES[id];
+    if (name === undefined) top.fail(`unknown section id ${id}`, offset);
+    top.section = `${name} section`;
+    const size = top.u32();
+    const contentOffset = top.pos;
+    if (size > bytes.length - contentOffset) top.fail(`section size ${size} runs past the end of the module (${bytes.length - contentOffset} bytes left)`, offset);
+    top.skip(size);
+    const end = contentOffset + size;
+    const r = new Reader(bytes, contentOffset, end, `${name} section`);
+    const section: SectionInfo = { id, name, offset, contentOffset, size };
+
+    if (id === 0) {
+      const customName = r.name();
+      section.name = `custom:${customName}`;
+      customSections.push(customName);
+      sections.push(section);
+      continue;
+    }
+    const rank = SECTION_RANK[id]!;
+    if (rank <= lastRank) r.fail(lastRank === rank ? 'duplicate section' : 'section out of order', offset);
+    lastRank = rank;
+    sections.push(section);
+
+    switch (id) {
+      case 1:
+        for (let n = r.count(); n > 0; n--) types.push(funcType(r));
+        break;
+      case 2:
+        for (let n = r.count(); n > 0; n--) {
+          const module = r.name();
+          const field = r.name();
+          const kindAt = r.pos;
+          const kindCode = r.byte();
+          const kind = KINDS[kindCode];
+          if (kind === undefined) r.fail(`unknown import kind ${kindCode}`, kindAt);
+          const entry: ImportInfo = { module, name: field, kind };
+          if (kind === 'function') {
+            const at = r.pos;
+            entry.type = typeAt(r, r.u32(), at);
+            importedFuncTypes.push(entry.type);
+          } else if (kind === 'table') {
+            tableType(r);
+            tableCount++;
+          } else if (kind === 'memory') {
+            const limits = memoryLimits(r);
+            memories.push(memoryInfo(limits, true));
+          } else if (kind === 'global') {
+            const type = globalType(r);
+            entry.global = type;
+            importedGlobals.push(type);
+          } else {
+            entry.type = tagType(r, typeAt);
+            tagTypes.push(entry.type);
+          }
+          imports.push(entry);
+        }
+        break;
+      case 3: {
+        funcTypeIndices = new Uint32Array(r.count());
+        for (let i = 0; i < funcTypeIndices.length; i++) {
+          const at = r.pos;
+          const index = r.u32();
+          if (index >= types.length) r.fail(`type index ${index} out of range (${types.length} types)`, at);
+          funcTypeIndices[i] = index;
+        }
+        break;
+      }
+      case 4:
+        for (let n = r.count(); n > 0; n--) {
+          // 0x40 0x00 introduces a table with an explicit initialiser expression.
+          if (r.pos < end && bytes[r.pos] === 0x40) {
+            r.byte();
+            const at = r.pos;
+            if (r.byte() !== 0) r.fail('expected 0x00 after 0x40 in a table definition', at);
+            tableType(r);
+            skipConstExpr(r);
+          } else {
+            tableType(r);
+          }
+          tableCount++;
+        }
+        break;
+      case 5:
+        memorySection = section;
+        for (let n = r.count(); n > 0; n--) {
+          const limits = memoryLimits(r);
+          definedMemories.push(limits);
+          memories.push(memoryInfo(limits, false));
+        }
+        break;
+      case 13:
+        for (let n = r.count(); n > 0; n--) tagTypes.push(tagType(r, typeAt));
+        break;
+      case 6:
+        for (let n = r.count(); n > 0; n--) {
+          const type = globalType(r);
+          skipConstExpr(r);
+          globals.push({ index: importedGlobals.length + globals.length, valueType: type.valueType, mutable: type.mutable });
+        }
+        break;
+      case 7:
+        exportSection = section;
+        for (let n = r.count(); n > 0; n--) {
+          if (exports.length === 0) exportEntriesOffset = r.pos;
+          exportOffsets.push(r.pos);
+          const exportName = r.name();
+          const kindAt = r.pos;
+          const kindCode = r.byte();
+          const kind = KINDS[kindCode];
+          if (kind === undefined) r.fail(`unknown export kind ${kindCode}`, kindAt);
+          const index = r.u32();
+          exports.push({ name: exportName, kind, index });
+        }
+        if (exports.length === 0) exportEntriesOffset = r.pos;
+        break;
+      case 8:
+        startFunction = r.u32();
+        break;
+      case 12:
+        dataCount = r.u32();
+        break;
+      case 10:
+        codeCount = r.count();
+        r.skip(end - r.pos);
+        break;
+      default:
+        // Element and data segments hold nothing this reader needs.
+        r.skip(end - r.pos);
+    }
+    if (r.pos !== end) r.fail(`section has ${end - r.pos} bytes left over after its entries`);
+  }
+
+  const end = new Reader(bytes, bytes.length, bytes.length, 'module');
+  if (codeCount !== funcTypeIndices.length) {
+    end.fail(`function section declares ${funcTypeIndices.length} functions but the code section has ${codeCount} bodies`);
+  }
+  const functionCount = importedFuncTypes.length + funcTypeIndices.length;
+  if (startFunction !== undefined && startFunction >= functionCount) end.fail(`start function ${startFunction} does not exist`);
+
+  // Resolve exports after every section is read: the export section comes before code,
+  // but the counts it indexes into are all known by then anyway.
+  const exportReader = new Reader(bytes, 0, bytes.length, 'export section');
+  const counts: Record<ExternalKind, number> = {
+    function: functionCount,
+    table: tableCount,
+    memory: memories.length,
+    global: importedGlobals.length + globals.length,
+    tag: tagTypes.length,
+  };
+  const names = new Set<string>();
+  exports.forEach((entry, i) => {
+    const at = exportOffsets[i]!;
+    if (names.has(entry.name)) exportReader.fail(`duplicate export name "${entry.name}"`, at);
+    names.add(entry.name);
+    if (entry.index >= counts[entry.kind]) exportReader.fail(`export "${entry.name}" refers to ${entry.kind} ${entry.index}, which does not exist`, at);
+    if (entry.kind === 'function') {
+      entry.type = entry.index < importedFuncTypes.length ? importedFuncTypes[entry.index]! : types[funcTypeIndices[entry.index - importedFuncTypes.length]!]!;
+    } else if (entry.kind === 'global') {
+      const defined = entry.index - importedGlobals.length;
+      const global = defined < 0 ? importedGlobals[entry.index]! : globals[defined]!;
+      entry.global = { valueType: global.valueType, mutable: global.mutable };
+      if (defined >= 0) globals[defined]!.exportedAs ??= entry.name;
+    } else if (entry.kind === 'tag') {
+      entry.type = tagTypes[entry.index]!;
+    }
+  });
+
+  const info: ModuleInfo = {
+    types,
+    imports,
+    exports,
+    memory: memories[0] ?? null,
+    memories,
+    globals,
+    functionCount,
+    importedFunctionCount: importedFuncTypes.length,
+    customSections,
+    sections,
+  };
+  if (startFunction !== undefined) info.startFunction = startFunction;
+  if (dataCount !== undefined) info.dataCount = dataCount;
+  const parsed: ParsedModule = { info, definedMemories, exportEntriesOffset };
+  if (memorySection) parsed.memorySection = memorySection;
+  if (exportSection) parsed.exportSection = exportSection;
+  return parsed;
+}
+
+function memoryInfo(limits: Limits, imported: boolean): MemoryInfo {
+  const info: MemoryInfo = { imported, min: limits.min, shared: (limits.flags & 2) !== 0, memory64: (limits.flags & 4) !== 0 };
+  if (limits.max !== undefined) info.max = limits.max;
+  return info;
+}
+
+function globalType(r: Reader): GlobalType {
+  const valueTypeCode = valueType(r);
+  const at = r.pos;
+  const mut = r.byte();
+  if (mut > 1) r.fail(`invalid global mutability ${mut}`, at);
+  return { valueType: valueTypeCode, mutable: mut === 1 };
+}
+
+function tagType(r: Reader, typeAt: (r: Reader, index: number, at: number) => FuncType): FuncType {
+  const at = r.pos;
+  if (r.byte() !== 0) r.fail('unsupported tag attribute', at);
+  const indexAt = r.pos;
+  return typeAt(r, r.u32(), indexAt);
+}
+
+/**
+ * Read a module's structure: imports and exports with their types, memories, defined
+ * globals, start function. Code bodies and data are skipped by size.
+ * @throws InvalidWasmError (`ERR_INVALID_WASM`) when the bytes are malformed or use an
+ *   encoding this reader does not support (GC types, custom page sizes); the message
+ *   names the section and the byte offset.
+ */
+export function parseModule(bytes: Uint8Array): ModuleInfo {
+  return parse(bytes).info;
+}
+
+// ------------------------------------------------------------------- writing
+
+/** A growable byte buffer for the few sections the rewriter re-encodes. */
+class Writer {
+  #buf = new Uint8Array(64);
+  #len = 0;
+
+  get length(): number {
+    return this.#len;
+  }
+
+  #reserve(extra: number): void {
+    if (this.#len + extra <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + extra));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  byte(b: number): void {
+    this.#reserve(1);
+    this.#buf[this.#len++] = b;
+  }
+
+  bytes(src: Uint8Array): void {
+    this.#reserve(src.length);
+    this.#buf.set(src, this.#len);
+    this.#len += src.length;
+  }
+
+  u32(value: number): void {
+    let v = value >>> 0;
+    do {
+      const b = v & 0x7f;
+      v >>>= 7;
+      this.byte(v === 0 ? b : b | 0x80);
+    } while (v !== 0);
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer (memory64 limits). */
+  u64(value: number): void {
+    let v = value;
+    do {
+      const b = v % 128;
+      v = Math.floor(v / 128);
+      this.byte(v === 0 ? b : b | 0x80);
+    } while (v !== 0);
+  }
+
+  name(text: string): void {
+    const encoded = utf8Encoder.encode(text);
+    this.u32(encoded.length);
+    this.bytes(encoded);
+  }
+
+  result(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+}
+
+function encodeSection(id: number, content: Uint8Array): Uint8Array {
+  const out = new Writer();
+  out.byte(id);
+  out.u32(content.length);
+  out.bytes(content);
+  return out.result();
+}
+
+function checkPageLimit(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidParamsError(`maxMemoryPages must be a non-negative integer, got ${String(value)}`);
+  }
+}
+
+/**
+ * Rewrite a module for the sandbox. Only the memory and export sections change (an
+ * export section is added if the module has none); every other section is copied byte
+ * for byte, so function indices, code and names stay as they were.
+ *
+ * - `maxMemoryPages`: every defined memory gets `max = min(its max, limit)` (a max is
+ *   added if it had none; the limit is also clamped to what the memory's index type can
+ *   address). Imported memories are left alone: the host caps the Memory it supplies.
+ * - `exportMutableGlobals`: every defined mutable global that is not exported yet is
+ *   exported as `__lm_g<index>` (with a numeric suffix in the unlikely case that name
+ *   is taken). Imported globals are not re-exported: the host already holds them.
+ * @throws MemoryLimitError (`ERR_MEMORY_LIMIT`) when a defined memory's minimum is above
+ *   `maxMemoryPages`, so a module that needs more than allowed is refused at load.
+ * @throws InvalidWasmError (`ERR_INVALID_WASM`) as {@link parseModule} does.
+ * @throws InvalidParamsError (`ERR_INVALID_PARAMS`) for a negative or fractional limit.
+ */
+export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): RewriteResult {
+  const parsed = parse(bytes);
+  const { info } = parsed;
+  const result: RewriteResult = { bytes: new Uint8Array(0), globalExports: [], module: info };
+
+  let memoryContent: Uint8Array | undefined;
+  if (options.maxMemoryPages !== undefined) {
+    const limit = options.maxMemoryPages;
+    checkPageLimit(limit);
+    const out = new Writer();
+    out.u32(parsed.definedMemories.length);
+    let changed = false;
+    parsed.definedMemories.forEach((memory, i) => {
+      const wide = (memory.flags & 4) !== 0;
+      const cap = Math.min(limit, wide ? PAGES_64 : PAGES_32);
+      if (memory.min > cap) {
+        throw new MemoryLimitError(`memory ${i} needs at least ${memory.min} pages (64 KiB each) but the limit is ${cap}`, { minPages: memory.min, limitPages: cap });
+      }
+      const max = memory.max === undefined ? cap : Math.min(memory.max, cap);
+      if (max !== memory.max) changed = true;
+      out.byte(memory.flags | 1);
+      if (wide) {
+        out.u64(memory.min);
+        out.u64(max);
+      } else {
+        out.u32(memory.min);
+        out.u32(max);
+      }
+      if (i === 0 && info.memory !== null && !info.memory.imported) result.memoryMaxPages = max;
+    });
+    if (changed) memoryContent = out.result();
+  }
+
+  let exportContent: Uint8Array | undefined;
+  const taken = new Set(info.exports.map((e) => e.name));
+  const added: GlobalExport[] = [];
+  for (const global of info.globals) {
+    if (!global.mutable) continue;
+    if (global.exportedAs !== undefined) {
+      result.globalExports.push({ name: global.exportedAs, index: global.index, valueType: global.valueType });
+    } else if (options.exportMutableGlobals) {
+      let name = `${GLOBAL_EXPORT_PREFIX}${global.index}`;
+      for (let n = 1; taken.has(name); n++) name = `${GLOBAL_EXPORT_PREFIX}${global.index}_${n}`;
+      taken.add(name);
+      const entry: GlobalExport = { name, index: global.index, valueType: global.valueType };
+      added.push(entry);
+      result.globalExports.push(entry);
+    }
+  }
+  if (added.length > 0) {
+    const out = new Writer();
+    out.u32(info.exports.length + added.length);
+    const section = parsed.exportSection;
+    if (section) out.bytes(bytes.subarray(parsed.exportEntriesOffset, section.contentOffset + section.size));
+    for (const entry of added) {
+      out.name(entry.name);
+      out.byte(KIND_CODE.global);
+      out.u32(entry.index);
+    }
+    exportContent = out.result();
+  }
+
+  // Splice the new sections in: everything between them is copied as whole ranges.
+  const pieces: Uint8Array[] = [];
+  let copied = 0;
+  const splice = (start: number, end: number, replacement: Uint8Array): void => {
+    pieces.push(bytes.subarray(copied, start), replacement);
+    copied = end;
+  };
+  const memorySection = parsed.memorySection;
+  if (memoryContent && memorySection) splice(memorySection.offset, memorySection.contentOffset + memorySection.size, encodeSection(5, memoryContent));
+  if (exportContent) {
+    const section = parsed.exportSection;
+    if (section) {
+      splice(section.offset, section.contentOffset + section.size, encodeSection(7, exportContent));
+    } else {
+      // A new export section goes right after the last section that must precede it.
+      let at = 8;
+      for (const s of info.sections) {
+        if (s.id !== 0 && SECTION_RANK[s.id]! < EXPORT_RANK) at = s.contentOffset + s.size;
+      }
+      splice(at, at, encodeSection(7, exportContent));
+    }
+  }
+  pieces.push(bytes.subarray(copied));
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const piece of pieces) {
+    out.set(piece, pos);
+    pos += piece.length;
+  }
+  result.bytes = out;
+  return result;
+}
+
+// ------------------------------------------------------------------- LEB128 helpers
+
+function lebReader(bytes: Uint8Array, offset: number): Reader {
+  if (!Number.isInteger(offset) || offset < 0 || offset > bytes.length) throw new InvalidParamsError(`offset ${String(offset)} is outside the ${bytes.length} bytes`);
+  return new Reader(bytes, offset, bytes.length, 'LEB128');
+}
+
+/**
+ * Decode an unsigned 32-bit LEB128 at `offset` (at most 5 bytes; padding allowed as the
+ * spec allows it). @throws InvalidWasmError when truncated or out of range.
+ */
+export function readU32Leb(bytes: Uint8Array, offset: number): LebValue<number> {
+  const r = lebReader(bytes, offset);
+  return { value: r.u32(), next: r.pos };
+}
+
+/** Decode a signed 32-bit LEB128 at `offset`. @throws InvalidWasmError when truncated or out of range. */
+export function readS32Leb(bytes: Uint8Array, offset: number): LebValue<number> {
+  const r = lebReader(bytes, offset);
+  return { value: r.s32(), next: r.pos };
+}
+
+/** Decode a signed 64-bit LEB128 at `offset`. @throws InvalidWasmError when truncated or out of range. */
+export function readS64Leb(bytes: Uint8Array, offset: number): LebValue<bigint> {
+  const r = lebReader(bytes, offset);
+  return { value: r.s64(), next: r.pos };
+}
+
+/** Encode an unsigned 32-bit integer as minimal LEB128. @throws InvalidParamsError outside 0..2^32-1. */
+export function encodeU32Leb(value: number): Uint8Array {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new InvalidParamsError(`not a u32: ${String(value)}`);
+  const out = new Writer();
+  out.u32(value);
+  return out.result().slice();
+}
+
+/** Encode a signed 32-bit integer as minimal LEB128. @throws InvalidParamsError outside -2^31..2^31-1. */
+export function encodeS32Leb(value: number): Uint8Array {
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw new InvalidParamsError(`not an s32: ${String(value)}`);
+  return encodeSigned(BigInt(value));
+}
+
+/** Encode a signed 64-bit integer as minimal LEB128. @throws InvalidParamsError outside -2^63..2^63-1. */
+export function encodeS64Leb(value: bigint): Uint8Array {
+  if (typeof value !== 'bigint' || BigInt.asIntN(64, value) !== value) throw new InvalidParamsError(`not an s64: ${String(value)}`);
+  return encodeSigned(value);
+}
+
+function encodeSigned(value: bigint): Uint8Array {
+  const out: number[] = [];
+  let v = value;
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n; // arithmetic shift keeps the sign
+    const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+    out.push(done ? b : b | 0x80);
+    if (done) return Uint8Array.from(out);
+  }
+}

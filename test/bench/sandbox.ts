@@ -1,0 +1,127 @@
+/**
+ * Benchmarks of the sandbox and supervisor on Node worker threads.
+ */
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
+import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
+import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import { Supervisor } from '../../shared/supervisor/supervisor.ts';
+import { encodeU32Leb } from '../../shared/wasm/binary.ts';
+import { type BenchSection, bytes, ms, percentile, sample, times } from './harness.ts';
+
+const modulesDir = new URL('../../modules/', import.meta.url);
+const read = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(path, modulesDir)));
+
+/** Supervisor call overhead against a bare Worker postMessage round trip. */
+async function callOverhead(): Promise<BenchSection> {
+  const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
+  const roundTrip = (): Promise<unknown> => new Promise((resolve) => {
+    echo.once('message', resolve);
+    echo.postMessage({ t: 'call', id: 0, request: { fn: 'fibo', convention: { kind: 'scalar', args: [20n] } } });
+  });
+  const N = 5000;
+  const bare = await sample(N, roundTrip);
+  await echo.terminate();
+
+  const sandbox = createNodeSandbox();
+  const supervisor = new Supervisor({ sandbox, kv: new MemoryKeyValueStore() });
+  const wasm = await read('fibo/fibo.wasm');
+  const description = JSON.parse(new TextDecoder().decode(await read('fibo/description.json'))) as ModuleDescription;
+  await supervisor.deploy({ deploymentId: 'bench', name: 'fibo', wasm, description, grants: ['wasi_snapshot_preview1.*'] });
+  const instance = supervisor.instance('bench', 'fibo');
+  const raw = await sample(N, () => instance.call({ fn: 'fibo', convention: { kind: 'scalar', args: [20n] } }));
+  const full = await sample(N, () => supervisor.call('bench', 'fibo', 'fibo', { args: { param0: '20' } }));
+  await supervisor.stop();
+
+  // fibo(20) itself: plain JS against the same wasm export called in-process.
+  const jsFibo = (n: bigint): bigint => {
+    let a = 0n;
+    let b = 1n;
+    for (let i = 0n; i < n; i++) [a, b] = [b, a + b];
+    return b;
+  };
+  const module = await WebAssembly.instantiate(wasm, { wasi_snapshot_preview1: { fd_write: () => 0, environ_get: () => 0, environ_sizes_get: () => 0, proc_exit: () => 0 } });
+  const wasmFibo = module.instance.exports.fibo as (n: bigint) => bigint;
+  const reps = 100_000;
+  const js = await sample(20, () => { for (let i = 0; i < reps; i++) jsFibo(20n); });
+  const direct = await sample(20, () => { for (let i = 0; i < reps; i++) wasmFibo(20n); });
+
+  const p = (s: number[], q: number): number => percentile(s, q);
+  return {
+    title: 'Calls through the sandbox',
+    method: `Node worker threads. Baseline: a bare Worker postMessage round trip of a call-sized message (${N} samples). "Sandbox" is one instance call (worker hop, wasm, result, state copy); "supervisor" adds parameter parsing from a query string, the calling convention and the persisted history record. fibo(20) rows time ${reps.toLocaleString('en')} calls in-process.`,
+    rows: [
+      { name: 'sandbox call p50', figure: ms(p(raw, 50)), baseline: `postMessage round trip ${ms(p(bare, 50))}`, ratio: times(p(raw, 50), p(bare, 50)), goal: '≤ 2×', met: p(raw, 50) <= 2 * p(bare, 50) },
+      { name: 'sandbox call p99', figure: ms(p(raw, 99)), baseline: `postMessage round trip ${ms(p(bare, 99))}`, ratio: times(p(raw, 99), p(bare, 99)), goal: '' },
+      { name: 'supervisor call p50', figure: ms(p(full, 50)), baseline: `postMessage round trip ${ms(p(bare, 50))}`, ratio: times(p(full, 50), p(bare, 50)), goal: '≤ 2×', met: p(full, 50) <= 2 * p(bare, 50) },
+      { name: 'supervisor call p99', figure: ms(p(full, 99)), baseline: `postMessage round trip ${ms(p(bare, 99))}`, ratio: times(p(full, 99), p(bare, 99)), goal: '' },
+      { name: 'fibo(20) in wasm, in-process', figure: ms(p(direct, 50) / reps), baseline: `plain JS ${ms(p(js, 50) / reps)}`, ratio: times(p(direct, 50), p(js, 50)), goal: '' },
+      { name: 'fibo(20) through the supervisor', figure: ms(p(full, 50)), baseline: `plain JS ${ms(p(js, 50) / reps)}`, ratio: times(p(full, 50), p(js, 50) / reps), goal: '' },
+    ],
+  };
+}
+
+/** A valid module of about `size` bytes of code: many small functions, one exported. */
+function syntheticModule(size: number): Uint8Array {
+  const section = (id: number, body: Uint8Array): Uint8Array => concat([new Uint8Array([id]), encodeU32Leb(body.byteLength), body]);
+  const vec = (items: Uint8Array[]): Uint8Array => concat([encodeU32Leb(items.length), ...items]);
+  // Each body: i32.const 1, then (i32.const 1, i32.add) × k, end — about 1 KiB.
+  const k = 250;
+  const ops = new Uint8Array(2 + k * 3 + 1);
+  ops.set([0x41, 0x01]);
+  for (let i = 0; i < k; i++) ops.set([0x41, 0x01, 0x6a], 2 + i * 3);
+  ops[ops.length - 1] = 0x0b;
+  const body = concat([new Uint8Array([0x00]), ops]);
+  const fbody = concat([encodeU32Leb(body.byteLength), body]);
+  const count = Math.max(1, Math.round(size / fbody.byteLength));
+  const types = section(1, vec([new Uint8Array([0x60, 0x00, 0x01, 0x7f])]));
+  const funcs = section(3, vec(Array.from({ length: count }, () => new Uint8Array([0x00]))));
+  const name = new TextEncoder().encode('f0');
+  const exports = section(7, vec([concat([encodeU32Leb(name.length), name, new Uint8Array([0x00, 0x00])])]));
+  const code = section(10, vec(Array.from({ length: count }, () => fbody)));
+  return concat([new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]), types, funcs, exports, code]);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** Load time of 1 MB and 10 MB modules against a bare WebAssembly.compile. */
+async function loadTime(): Promise<BenchSection> {
+  const rows = [];
+  for (const size of [1_000_000, 10_000_000]) {
+    const wasm = syntheticModule(size);
+    const sandbox = createNodeSandbox();
+    const compile = await sample(5, () => WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>), 1);
+    const load = await sample(5, async () => {
+      const instance = await sandbox.load({ wasm, grants: [] });
+      await instance.close();
+    }, 1);
+    await sandbox.close();
+    rows.push({
+      name: `load ${bytes(wasm.byteLength)} (hash, parse, rewrite, compile, two workers instantiated)`,
+      figure: ms(percentile(load, 50)),
+      baseline: `WebAssembly.compile ${ms(percentile(compile, 50))}`,
+      ratio: times(percentile(load, 50), percentile(compile, 50)),
+      goal: '',
+    });
+  }
+  return {
+    title: 'Module load time',
+    method: 'Synthetic modules of about 1 and 10 MB of code (many 1 KiB functions). Median of 5 loads on Node worker threads; the baseline compiles the same bytes on the calling thread.',
+    rows,
+  };
+}
+
+/** The sandbox's benchmark sections. */
+export const sandboxBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [
+  { id: 'calls', run: callOverhead },
+  { id: 'load', run: loadTime },
+];
