@@ -41,7 +41,7 @@ async function callOverhead(): Promise<BenchSection> {
     for (let i = 0n; i < n; i++) [a, b] = [b, a + b];
     return b;
   };
-  const module = await WebAssembly.instantiate(wasm, { wasi_snapshot_preview1: { fd_write: () => 0, environ_get: () => 0, environ_sizes_get: () => 0, proc_exit: () => 0 } });
+  const module = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { wasi_snapshot_preview1: { fd_write: () => 0, environ_get: () => 0, environ_sizes_get: () => 0, proc_exit: () => 0 } });
   const wasmFibo = module.instance.exports.fibo as (n: bigint) => bigint;
   const reps = 100_000;
   const js = await sample(20, () => { for (let i = 0; i < reps; i++) jsFibo(20n); });
