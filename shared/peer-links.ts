@@ -123,6 +123,12 @@ export class PeerLinks {
     this.#events.clear();
   }
 
+  /** True while a handshake step is in progress on some link. */
+  get busy(): boolean {
+    for (const map of this.#links.values()) for (const link of map.values()) if (link.busy) return true;
+    return false;
+  }
+
   /** Resolves once no handshake step is in progress (the simulator waits on it to stay deterministic). */
   async idle(): Promise<void> {
     for (;;) {

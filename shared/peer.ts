@@ -259,6 +259,11 @@ export class Peer {
     return this.rpc.call(peer, method, params, options);
   }
 
+  /** True while a link handshake is in progress. */
+  get busy(): boolean {
+    return this.#links?.busy ?? false;
+  }
+
   /** Resolves once no link handshake is in progress (used by the simulator for exact replays). */
   async idle(): Promise<void> {
     await this.#links?.idle();

@@ -84,9 +84,13 @@ export class MemoryNetwork {
     return this.#queue;
   }
 
-  /** Manual mode: deliver (and remove) the queued message at `index`. */
+  /**
+   * Manual mode: deliver (and remove) the queued message at `index`. Index 0 keeps the
+   * rest in order; any other index moves the last message into the gap (O(1) — the
+   * simulator picks at random anyway).
+   */
   deliver(index = 0): void {
-    const msg = index === 0 ? this.#queue.shift() : this.#queue.splice(index, 1)[0];
+    const msg = this.#take(index);
     if (msg) this.#handOver(msg);
   }
 
@@ -96,9 +100,18 @@ export class MemoryNetwork {
     if (msg) this.#handOver({ ...msg, data: msg.data.slice() });
   }
 
-  /** Manual mode: drop the queued message at `index`. */
+  /** Manual mode: drop the queued message at `index` (reordering as {@link deliver} does). */
   drop(index = 0): void {
-    this.#queue.splice(index, 1);
+    this.#take(index);
+  }
+
+  #take(index: number): QueuedMessage | undefined {
+    if (index === 0) return this.#queue.shift();
+    if (index >= this.#queue.length) return undefined;
+    const msg = this.#queue[index];
+    const last = this.#queue.pop()!;
+    if (index < this.#queue.length) this.#queue[index] = last;
+    return msg;
   }
 
   /** Sequence number the next message will get. */

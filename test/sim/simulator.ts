@@ -68,7 +68,11 @@ export function prng(seed: number): () => number {
 /** Let queued microtasks run, then wait until no peer has a handshake step in flight. */
 async function settle(peers: readonly (Peer | null)[]): Promise<void> {
   await new Promise((r) => setImmediate(r));
-  await Promise.all(peers.map((p) => p?.idle()));
+  for (;;) {
+    const busy = peers.filter((p): p is Peer => p !== null && p.busy);
+    if (busy.length === 0) return;
+    await Promise.all(busy.map((p) => p.idle()));
+  }
 }
 
 const KINDS = ['hello', 'auth', 'sync1', 'sync2', 'update', 'aware', 'rpc', 'frag'];
