@@ -1,0 +1,68 @@
+/**
+ * A Node peer that hosts modules: worker-thread sandbox, file stores under a data
+ * directory (or memory), a fake camera producing real JPEGs where there is no camera,
+ * and simulated DHT sensors.
+ */
+import { join } from 'node:path';
+import { MemoryBlobStore } from '../shared/memory/memory-blob-store.ts';
+import { MemoryKeyValueStore } from '../shared/memory/memory-key-value-store.ts';
+import type { PeerTiming } from '../shared/peer.ts';
+import type { Clock } from '../shared/ports/clock.ts';
+import type { PeerStore } from '../shared/ports/key-value-store.ts';
+import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
+import type { Transport } from '../shared/ports/transport.ts';
+import type { Logger } from '../shared/log.ts';
+import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
+import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
+import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
+import { nodePlatform } from './platform.ts';
+import { createNodeSandbox } from './sandbox/node-sandbox.ts';
+import { FileBlobStore } from './stores/file-blob-store.ts';
+import { FileKeyValueStore } from './stores/file-key-value-store.ts';
+
+/** Options of {@link startNodePeer}. */
+export interface NodePeerOptions {
+  name: string;
+  transports: Transport[];
+  /** Keep identity, registry, blobs and history here; in memory when absent. */
+  dataDir?: string;
+  /** Offer a fake camera (default true: a headless Node peer has no camera). */
+  fakeCamera?: boolean;
+  /** Offer simulated temperature and humidity (default true). */
+  simulatedSensors?: boolean;
+  limits?: Partial<SandboxLimits>;
+  timing?: Partial<PeerTiming>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+const CAMERA_IMPORTS = ['camera.takeImageStaticSize', 'camera.takeImageDynamicSize'];
+
+/** Start a Node peer that hosts modules. */
+export async function startNodePeer(options: NodePeerOptions): Promise<SupervisedPeer> {
+  const store: PeerStore = options.dataDir
+    ? { blobs: new FileBlobStore(join(options.dataDir, 'blobs')), kv: new FileKeyValueStore(join(options.dataDir, 'kv')) }
+    : { blobs: new MemoryBlobStore(), kv: new MemoryKeyValueStore() };
+  const services: HostServices = {};
+  const simulated: string[] = [];
+  if (options.fakeCamera ?? true) {
+    const camera = new FakeCamera({ width: 320, height: 240 });
+    services.captureImage = async () => camera.capture();
+    simulated.push(...CAMERA_IMPORTS);
+  }
+  if (options.simulatedSensors ?? true) {
+    Object.assign(services, simulatedSensors());
+    simulated.push(...SIMULATED_SENSOR_IMPORTS);
+  }
+  return startSupervisedPeer({
+    transports: options.transports,
+    store,
+    device: { name: options.name, engine: 'node', platform: nodePlatform() },
+    sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
+    services,
+    simulated,
+    ...(options.timing ? { timing: options.timing } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+}
