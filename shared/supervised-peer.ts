@@ -6,10 +6,13 @@
  * web/.
  * @module
  */
+import { fromUtf8 } from './bytes.ts';
+import { InvalidParamsError } from './errors.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
-import { serveSupervisor } from './supervisor/serve.ts';
-import { Supervisor } from './supervisor/supervisor.ts';
+import { DeploymentNotFoundError } from './sandbox/errors.ts';
+import { type RemoteCall, serveSupervisor } from './supervisor/serve.ts';
+import { type DeployedModule, Supervisor } from './supervisor/supervisor.ts';
 
 /** Options of {@link startSupervisedPeer}. */
 export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
@@ -28,23 +31,70 @@ export interface SupervisedPeer {
   stop(): Promise<void>;
 }
 
+/**
+ * `communication.rpcCall(name, data)` for modules on `peer`: `name` is
+ * `deployment/module/function`; the function runs here if this peer hosts it, else on the
+ * first linked peer that does. `data` is the function's `bytes` input, or for scalar
+ * functions a UTF-8 JSON array or object of its parameters.
+ */
+function meshRpcCall(getPeer: () => Peer, getSupervisor: () => Supervisor): (name: string, data: Uint8Array) => Promise<void> {
+  return async (name, data) => {
+    const [deploymentId, module, fn, ...rest] = name.split('/');
+    if (!deploymentId || !module || !fn || rest.length > 0) throw new InvalidParamsError(`rpcCall name ${JSON.stringify(name)} is not deployment/module/function`);
+    const peer = getPeer();
+    const supervisor = getSupervisor();
+    const local = supervisor.deployed().find((d) => d.deploymentId === deploymentId && d.name === module);
+    const call: RemoteCall = { deploymentId, module, fn, ...inputOf(data) };
+    if (local) {
+      await supervisor.call(deploymentId, module, fn, { ...inputOf(data), method: 'rpcCall' });
+      return;
+    }
+    for (const other of peer.linked()) {
+      // A peer that cannot answer is skipped; another may run the module.
+      const deployed = await peer.call(other, 'supervisor.deployed', {}).catch(() => [] as DeployedModule[]);
+      if (deployed.some((d) => d.deploymentId === deploymentId && d.name === module)) {
+        await peer.call(other, 'supervisor.call', call);
+        return;
+      }
+    }
+    throw new DeploymentNotFoundError(`no reachable peer runs ${deploymentId}/${module}`);
+  };
+}
+
+function inputOf(data: Uint8Array): { args?: unknown[] | Record<string, unknown>; input?: Uint8Array } {
+  if (data.byteLength === 0) return { args: [] };
+  try {
+    const parsed: unknown = JSON.parse(fromUtf8(data));
+    if (Array.isArray(parsed) || (typeof parsed === 'object' && parsed !== null)) return { args: parsed as Record<string, unknown>, input: data };
+  } catch {
+    // Not JSON: the data is the function's bytes input.
+  }
+  return { input: data };
+}
+
 /** Build and start a peer that hosts modules. */
 export async function startSupervisedPeer(options: SupervisedPeerOptions): Promise<SupervisedPeer> {
-  const supervisor = new Supervisor({ sandbox: options.sandbox, kv: options.store.kv, services: options.services });
+  let peer: Peer | null = null;
+  let supervisor: Supervisor | null = null;
+  const services: HostServices = {
+    rpcCall: meshRpcCall(() => peer!, () => supervisor!),
+    ...options.services,
+  };
+  supervisor = new Supervisor({ sandbox: options.sandbox, kv: options.store.kv, services });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
   const { sandbox: _sandbox, services: _services, simulated: _simulated, ...peerOptions } = options;
-  const peer = new Peer({ ...peerOptions, device: { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) } });
+  peer = new Peer({ ...peerOptions, device: { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) } });
   await peer.start();
   const unserve = serveSupervisor(peer.rpc, supervisor);
+  const started = { peer, supervisor };
   return {
-    peer,
-    supervisor,
+    ...started,
     async stop() {
       unserve();
-      await supervisor.stop();
+      await started.supervisor.stop();
       await options.sandbox.close();
-      await peer.stop();
+      await started.peer.stop();
     },
   };
 }

@@ -3,7 +3,8 @@
 ;;   temperature() -> f32  dht.getTemperature, answered by the host thread through the bridge
 ;;   humidity() -> f32     dht.getHumidity
 ;;   elapsed(ms) -> i32    sys.millis before and after sys.delay(ms): at least ms
-;;   alert()               communication.rpcCall("alarm", "hot!")
+;;   alert()               communication.rpcCall("demo/counter/stateful_fibo", "[]"): runs
+;;                         stateful_fibo of module counter in deployment demo, wherever it runs
 (module
   (import "sys" "millis" (func $millis (result i32)))
   (import "sys" "delay" (func $delay (param i32)))
@@ -15,8 +16,8 @@
   (import "communication" "rpcCall" (func $rpcCall (param i32 i32 i32 i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "hello")
-  (data (i32.const 8) "alarm")
-  (data (i32.const 16) "hot!")
+  (data (i32.const 8) "demo/counter/stateful_fibo")
+  (data (i32.const 40) "[]")
   (func (export "greet")
     (call $print (i32.const 0) (i32.const 5))
     (call $println (i32.const 0) (i32.const 5))
@@ -31,4 +32,4 @@
     (call $delay (local.get $ms))
     (i32.sub (call $millis) (local.get $start)))
   (func (export "alert")
-    (call $rpcCall (i32.const 8) (i32.const 5) (i32.const 16) (i32.const 4))))
+    (call $rpcCall (i32.const 8) (i32.const 26) (i32.const 40) (i32.const 2))))

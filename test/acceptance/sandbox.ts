@@ -105,7 +105,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await m.call(scalar('humidity'))).value).to.equal(0.25);
       expect((await m.call(scalar('elapsed', 30))).value as number).to.be.at.least(30);
       await m.call(scalar('alert'));
-      expect(calls).to.deep.equal([['alarm', Array.from(new TextEncoder().encode('hot!'))]]);
+      expect(calls).to.deep.equal([['demo/counter/stateful_fibo', Array.from(new TextEncoder().encode('[]'))]]);
     });
 
     it('refuses at load a module importing what was not granted, naming the import', async () => {

@@ -56,3 +56,30 @@ describe('Node peer hosting modules', () => {
     expect(history.map((h) => [h.functionName, h.success, h.outputFiles?.[0]?.mediaType])).to.deep.equal([['take_image_predefined_path', true, 'image/jpeg']]);
   });
 });
+
+describe('communication.rpcCall between peers', () => {
+  it('runs the named function on the peer that hosts it', async () => {
+    const network = new MemoryNetwork();
+    const a = await startNodePeer({ name: 'sensor', transports: [network.createTransport()] });
+    const b = await startNodePeer({ name: 'counter-host', transports: [network.createTransport()] });
+    try {
+      const load = async (name: string) => ({
+        wasm: new Uint8Array(await readFile(new URL(`../../modules/${name}/${name}.wasm`, import.meta.url))),
+        description: JSON.parse(await readFile(new URL(`../../modules/${name}/description.json`, import.meta.url), 'utf8')),
+      });
+      expect(a.peer.registry.devices.get(a.peer.id)!.capabilities).to.include('communication.rpcCall');
+      await b.supervisor.deploy({ deploymentId: 'demo', name: 'counter', ...(await load('stateful-fibo')) });
+      await a.supervisor.deploy({ deploymentId: 'demo', name: 'sensor', ...(await load('host-demo')), grants: ['sys.*', 'dht.*', 'communication.rpcCall'] });
+      await waitFor(() => a.peer.linked().includes(b.peer.id), 'the link');
+      await a.supervisor.call('demo', 'sensor', 'alert');
+      await a.supervisor.call('demo', 'sensor', 'alert');
+      // Two remote calls advanced the counter on b: its next value is the third, 3.
+      expect((await b.supervisor.call('demo', 'counter', 'stateful_fibo')).value).to.equal(3);
+      const remote = await b.supervisor.history.query({ deploymentId: 'demo', moduleName: 'counter' });
+      expect(remote.map((h) => h.method)).to.deep.equal(['GET', 'rpc', 'rpc']);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
