@@ -68,7 +68,7 @@ export type WorkerToHost =
   | { t: 'result'; id: number; ok: true; result: CallResult; state?: StateCopy }
   | { t: 'result'; id: number; ok: false; error: ErrorInfo }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
-  | { t: 'done'; id: number; error?: ErrorInfo }
+  | { t: 'done'; id: number; error?: ErrorInfo; state?: StateCopy }
   | { t: 'host'; op: HostOp; args: unknown[] };
 
 /** Host-thread operations a worker can ask for through the bridge. */

@@ -280,7 +280,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
           lastGood = copyState(live) ?? null;
-          port.post({ t: 'done', id: msg.id });
+          port.post(lastGood ? { t: 'done', id: msg.id, state: lastGood } : { t: 'done', id: msg.id });
         } catch (error) {
           port.post({ t: 'done', id: msg.id, error: wasmError(error, 'restore') });
         }

@@ -187,12 +187,11 @@ class WorkerInstance implements SandboxInstance {
         throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId} cannot be restored into ${this.moduleId}`);
       }
       const reply = await this.#slot().request({ t: 'restore', id: 0, snapshot });
-      if (reply.t === 'done' && reply.error) throw fromErrorInfo(reply.error);
+      if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
+      if (reply.error) throw fromErrorInfo(reply.error);
       // The restored state is the new baseline for a successor after a timeout.
-      this.#lastState = null;
+      this.#lastState = reply.state ?? null;
       this.#files = snapshot.files;
-      const refreshed = await this.#slot().request({ t: 'snapshot', id: 0 });
-      if (refreshed.t === 'snapshot') this.#files = refreshed.snapshot.files;
     });
   }
 

@@ -45,12 +45,17 @@ export interface HistoryQuery {
 
 const PREFIX = 'history/';
 const COUNTER = 'history-next';
+/** Ids reserved per write of the counter: a restart skips the unused rest, never repeats one. */
+const RESERVE = 1000;
 
 /** The persisted request history of one peer. */
 export class RequestHistory {
   readonly #kv: KeyValueStore;
   readonly #keep: number;
   #next = -1;
+  /** First id not covered by the persisted reservation. */
+  #reservedUntil = -1;
+  #loaded: Promise<void> | null = null;
 
   /** @param keep entries kept before the oldest are dropped. */
   constructor(kv: KeyValueStore, keep = 10_000) {
@@ -58,14 +63,21 @@ export class RequestHistory {
     this.#keep = keep;
   }
 
-  /** Reserve the next request id (persisted first, so it is never reused). */
+  /**
+   * The next request id. Ids are reserved in blocks whose end is persisted before any of
+   * them is used, so a restarted peer continues after the block and never reuses one.
+   */
   async nextId(): Promise<string> {
-    if (this.#next < 0) {
-      const stored = await this.#kv.get(COUNTER);
+    this.#loaded ??= this.#kv.get(COUNTER).then((stored) => {
       this.#next = stored ? Number(fromUtf8(stored)) : 1;
-    }
+      this.#reservedUntil = this.#next;
+    });
+    await this.#loaded;
     const id = this.#next++;
-    await this.#kv.set(COUNTER, utf8(String(this.#next)));
+    if (id >= this.#reservedUntil) {
+      this.#reservedUntil = id + RESERVE;
+      await this.#kv.set(COUNTER, utf8(String(this.#reservedUntil)));
+    }
     return String(id);
   }
 

@@ -173,6 +173,18 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await rejectionOf(other.restore(snap))).code).to.equal('ERR_SNAPSHOT_MISMATCH');
     });
 
+    it('resumes a restored state after a timeout, not the state before the restore', async () => {
+      sandbox = harness.create({ callTimeoutMs: 400 });
+      const bytes = await wasm('loop');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      await a.call(scalar('next'));
+      const snap = await a.snapshot();
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      await b.restore(snap);
+      expect((await rejectionOf(b.call(scalar('forever')))).code).to.equal('ERR_CALL_TIMEOUT');
+      expect((await b.call(scalar('next'))).value).to.equal(22);
+    });
+
     it('fails a call to a missing export with ERR_FUNCTION_NOT_FOUND', async () => {
       sandbox = harness.create();
       const m = await sandbox.load({ wasm: await wasm('trap'), grants: [] });
