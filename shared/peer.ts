@@ -11,6 +11,7 @@
  * @module
  */
 import * as Y from 'yjs';
+import { fetchBlob as fetchFromMesh, type FetchBlobOptions } from './blob-fetch.ts';
 import { toHex } from './bytes.ts';
 import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from './errors.ts';
 import { Emitter, type Unsubscribe } from './events.ts';
@@ -22,6 +23,7 @@ import type { PeerId, Transport } from './ports/transport.ts';
 import type { WireMessage } from './protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
 import { Presence, type PresenceState, type Telemetry } from './registry/presence.ts';
+import { RegistryPersistence } from './registry/persistence.ts';
 import { LOCAL_ORIGIN, Registry } from './registry/registry.ts';
 import type { DeviceDescription, Engine } from './registry/schema.ts';
 import { applyRemoteUpdate, isEmptyUpdate, missingUpdate, stateVector } from './registry/sync.ts';
@@ -84,6 +86,11 @@ export interface PeerOptions {
   timing?: Partial<PeerTiming>;
   /** Wall-clock time source for timestamps written to the registry (default Date.now). */
   wallClock?: () => number;
+  /**
+   * Keep the registry in `store.kv` (default true): a restarted peer starts from its last
+   * known registry, offline too, instead of an empty one.
+   */
+  persistRegistry?: boolean;
 }
 
 /** Events of a peer. */
@@ -120,6 +127,7 @@ export class Peer {
   #links: PeerLinks | null = null;
   #rpc: Rpc<MeshMethods> | null = null;
   #presence: Presence | null = null;
+  #persistence: RegistryPersistence | null = null;
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
   #callsServed = 0;
@@ -173,6 +181,14 @@ export class Peer {
     const identity = this.#options.identity ?? (await Identity.loadOrCreate(this.store.kv));
     this.#identity = identity;
     const log = this.#log;
+
+    if (this.#options.persistRegistry !== false) {
+      // Before anything links: the stored state then reaches peers through the sync
+      // exchange at link-up, never as a relayed flood of "new" updates.
+      const persistence = new RegistryPersistence({ doc: this.registry.doc, kv: this.store.kv, clock: this.clock, logger: log.child('registry:persistence') });
+      this.#persistence = persistence;
+      await persistence.load();
+    }
 
     const links = new PeerLinks({
       identity,
@@ -251,12 +267,29 @@ export class Peer {
     this.#offDoc?.();
     this.#rpc?.close();
     await this.#links?.stop();
+    // Last, so what arrived before the links closed is saved too.
+    const persistence = this.#persistence;
+    if (persistence) {
+      await persistence.flush().catch((e: unknown) => this.#log.error('could not save the registry on stop', e));
+      persistence.destroy();
+    }
     this.#events.clear();
   }
 
   /** Call `method` on `peer` over the mesh (or locally for our own id). */
   call<K extends MethodName<MeshMethods>>(peer: PeerId, method: K, params: ParamsOf<MeshMethods, K>, options?: CallOptions): Promise<ResultOf<MeshMethods, K>> {
     return this.rpc.call(peer, method, params, options);
+  }
+
+  /**
+   * The blob `hash` from the local store, or else fetched range by range from a linked
+   * peer that has it (resuming from another one if that peer fails), verified against its
+   * sha256 and stored. Rejects with ERR_BLOB_NOT_FOUND, ERR_HASH_MISMATCH, ERR_ABORTED,
+   * ERR_INVALID_HASH or ERR_NOT_CONNECTED (peer not running). See `blob-fetch.ts`.
+   */
+  async fetchBlob(hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
+    if (this.#state !== 'running') throw new NotConnectedError('peer is not running');
+    return fetchFromMesh({ blobs: this.store.blobs, peers: () => this.linked(), rpc: this.rpc, logger: this.#log.child('blobs') }, hash, options);
   }
 
   /** True while a link handshake is in progress. */

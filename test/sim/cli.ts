@@ -12,7 +12,8 @@ function arg(name: string): string | undefined {
 
 const peers = Number(arg('peers') ?? 8);
 const large = peers > 50;
-// Large meshes batch relays and deliver several messages per step, or they drown in their own floods.
+// Large meshes batch relays, deliver several messages per step and skip registry saves
+// (each one encodes the whole document), or the run drowns in its own work.
 const firstSeed = Number(arg('seed') ?? Date.now() % 100_000);
 const seeds = Number(arg('seeds') ?? 1);
 const base: Omit<SimOptions, 'seed'> = {
@@ -24,7 +25,7 @@ const base: Omit<SimOptions, 'seed'> = {
   duplication: Number(arg('dup') ?? 0.05),
   chords: Number(arg('chords') ?? 1),
   ...(large
-    ? { deliveriesPerStep: Math.ceil(peers / 20), timing: { heartbeatMs: 30_000, livenessTimeoutMs: 150_000, antiEntropyMs: 10_000, relayBatchMs: 200 } }
+    ? { deliveriesPerStep: Math.ceil(peers / 20), persistRegistry: false, timing: { heartbeatMs: 30_000, livenessTimeoutMs: 150_000, antiEntropyMs: 10_000, relayBatchMs: 200 } }
     : {}),
 };
 

@@ -33,6 +33,8 @@ export interface SimOptions {
   chords?: number;
   /** Messages handled by one delivery step (default 1; large meshes need more to keep up). */
   deliveriesPerStep?: number;
+  /** Peers save their registry and reload it when restarted (default true). */
+  persistRegistry?: boolean;
   timing?: Partial<PeerTiming>;
 }
 
@@ -108,7 +110,17 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   const ids = identities.map((id) => id.id);
   const index = new Map(ids.map((id, i) => [id, i]));
   const links = buildTopology(options, ids, rng);
-  const network = new MemoryNetwork({ delivery: 'manual', links: (a, b) => links.has(pairKey(index.get(a)!, index.get(b)!)) });
+  const adjacency = new Map<string, string[]>(ids.map((id) => [id, []]));
+  for (const key of links) {
+    const [a, b] = key.split('-').map(Number) as [number, number];
+    adjacency.get(ids[a]!)!.push(ids[b]!);
+    adjacency.get(ids[b]!)!.push(ids[a]!);
+  }
+  const network = new MemoryNetwork({
+    delivery: 'manual',
+    links: (a, b) => links.has(pairKey(index.get(a)!, index.get(b)!)),
+    neighbors: (id) => adjacency.get(id) ?? [],
+  });
 
   const stores: PeerStore[] = ids.map(() => memoryStore());
   const running: (Peer | null)[] = ids.map(() => null);
@@ -123,6 +135,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       device: { name: `sim-${i}`, engine: 'node', capabilities: ['sys.millis'] },
       logger: createLogger(`sim:${i}`, log.sink),
       timing,
+      persistRegistry: options.persistRegistry ?? true,
       wallClock: () => clock.now(),
     });
     // A fresh document needs a fresh client id; drawing it from the seed makes conflicts replay alike.

@@ -1,0 +1,345 @@
+/**
+ * Fetching a blob from other peers: `Peer.fetchBlob` delegates here.
+ *
+ * The local store answers first. Otherwise every linked peer is asked `blob.has`, and the
+ * blob is read range by range (`blob.read`) from one that has it, a few ranges in flight
+ * at once so a link's round trip does not bound throughput. Ranges are fixed slices of the
+ * blob, so when a source fails or leaves mid-transfer the next source is asked only for
+ * the ranges still missing: the transfer resumes where it was, it never starts over. The
+ * assembled bytes are stored with `BlobStore.put(bytes, hash)`, which verifies the sha256:
+ * bytes that do not match are never stored.
+ * @module
+ */
+import { AbortedError, BlobNotFoundError, HashMismatchError, hasCode, InvalidParamsError, MalformedMessageError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { BlobStore } from './ports/blob-store.ts';
+import type { PeerId } from './ports/transport.ts';
+import type { MeshMethods } from './rpc/methods.ts';
+import type { Rpc } from './rpc/rpc.ts';
+
+/** Default size of one `blob.read` range: 256 KiB. */
+export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/** Default number of `blob.read` requests in flight to the source. */
+export const DEFAULT_IN_FLIGHT = 4;
+/** Largest range a peer serves in one `blob.read` (see the handler in `peer.ts`). */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** Progress of a fetch, reported after each range arrives. */
+export interface BlobFetchProgress {
+  /** Bytes received so far (also those received from earlier sources). */
+  received: number;
+  /** Size of the blob. */
+  total: number;
+  /** The peer that sent the range just received. */
+  from: PeerId;
+}
+
+/** Options of `Peer.fetchBlob`. */
+export interface FetchBlobOptions {
+  /** Called after each range arrives; received grows until it equals total. */
+  onProgress?: (progress: BlobFetchProgress) => void;
+  /** Bytes asked for in one `blob.read` (default 256 KiB, at most 16 MiB). */
+  chunkBytes?: number;
+  /** `blob.read` requests kept in flight (default 4). */
+  inFlight?: number;
+  /** Aborting rejects the fetch with ERR_ABORTED and stores nothing. */
+  signal?: AbortSignal;
+}
+
+/** What a fetch needs from its peer. */
+export interface BlobFetchContext {
+  /** The local store: read first, written when the blob has arrived and verified. */
+  blobs: BlobStore;
+  /** Peers that may be asked (the linked ones); asked again when the known sources run out. */
+  peers: () => PeerId[];
+  /** The peer's RPC endpoint. */
+  rpc: Pick<Rpc<MeshMethods>, 'call'>;
+  logger: Logger;
+}
+
+/**
+ * The blob `hash`, from the local store or else from the peers that have it; stored
+ * locally once its sha256 has been verified. Rejects with ERR_INVALID_HASH for a malformed
+ * hash, ERR_INVALID_PARAMS for bad options, ERR_BLOB_NOT_FOUND when no peer has it (or
+ * every peer that has it failed to serve it; `data.failures` says how),
+ * ERR_HASH_MISMATCH when the bytes served do not hash to `hash`, and ERR_ABORTED.
+ */
+export async function fetchBlob(context: BlobFetchContext, hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const inFlight = options.inFlight ?? DEFAULT_IN_FLIGHT;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES) {
+    throw new InvalidParamsError(`chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}`);
+  }
+  if (!Number.isInteger(inFlight) || inFlight < 1) throw new InvalidParamsError('inFlight must be a positive integer');
+  throwIfAborted(options.signal, hash);
+  const local = await localBlob(context.blobs, hash);
+  if (local) return local;
+  return new Transfer(context, hash, chunkBytes, inFlight, options).run();
+}
+
+/** The stored blob, or undefined when it is not stored (a malformed hash still rejects). */
+async function localBlob(blobs: BlobStore, hash: string): Promise<Uint8Array | undefined> {
+  if (!(await blobs.has(hash))) return undefined;
+  try {
+    return await blobs.get(hash);
+  } catch (error) {
+    // Deleted between the two calls: fetch it like any missing blob.
+    if (hasCode(error, 'ERR_BLOB_NOT_FOUND')) return undefined;
+    throw error;
+  }
+}
+
+interface Source {
+  peer: PeerId;
+  size: number;
+}
+
+/** How one source failed, for the error of a fetch nobody could serve. */
+interface Failure {
+  peer: PeerId;
+  code: string;
+  message: string;
+}
+
+/** One fetch: sources found along the way, ranges still missing, bytes received. */
+class Transfer {
+  readonly #context: BlobFetchContext;
+  readonly #hash: string;
+  readonly #chunkBytes: number;
+  readonly #inFlight: number;
+  readonly #options: FetchBlobOptions;
+  readonly #finder: SourceFinder;
+  readonly #failures: Failure[] = [];
+  readonly #servedBy = new Set<PeerId>();
+  #total = 0;
+  #buffer = new Uint8Array(0);
+  #chunkCount = 0;
+  /** Chunks handed out so far, in order; below it, only `#retry` holds missing ones. */
+  #next = 0;
+  /** Chunks that were handed out but not received (their source failed), ascending. */
+  #retry: number[] = [];
+  #received = 0;
+
+  constructor(context: BlobFetchContext, hash: string, chunkBytes: number, inFlight: number, options: FetchBlobOptions) {
+    this.#context = context;
+    this.#hash = hash;
+    this.#chunkBytes = chunkBytes;
+    this.#inFlight = inFlight;
+    this.#options = options;
+    this.#finder = new SourceFinder(context, hash, options.signal);
+  }
+
+  async run(): Promise<Uint8Array> {
+    const signal = this.#options.signal;
+    for (;;) {
+      throwIfAborted(signal, this.#hash);
+      const source = await this.#finder.next();
+      throwIfAborted(signal, this.#hash);
+      if (!source) throw this.#notFound();
+      if (this.#received === 0) {
+        // Nothing received yet: this source defines the size.
+        const problem = this.#begin(source.size);
+        if (problem !== null) {
+          this.#failures.push({ peer: source.peer, code: 'ERR_PAYLOAD_TOO_LARGE', message: problem });
+          continue;
+        }
+      } else if (source.size !== this.#total) {
+        this.#context.logger.debug(`skipping ${source.peer} for blob ${this.#hash}: it reports ${source.size} bytes, the transfer has ${this.#total}`);
+        this.#failures.push({ peer: source.peer, code: 'ERR_MALFORMED_MESSAGE', message: `reports size ${source.size}, others ${this.#total}` });
+        continue;
+      }
+      const failure = await this.#readFrom(source.peer);
+      if (failure === null) return this.#store();
+      throwIfAborted(signal, this.#hash);
+      this.#context.logger.debug(`source ${source.peer} failed at ${this.#received} of ${this.#total} bytes of ${this.#hash}: ${failure.message}`);
+      this.#failures.push({ peer: source.peer, code: typeof failure.code === 'string' ? failure.code : 'ERR_REMOTE_INTERNAL', message: failure.message });
+    }
+  }
+
+  /** Prepare to receive `size` bytes; null when ready, else why not (it cannot be held). */
+  #begin(size: number): string | null {
+    try {
+      this.#buffer = new Uint8Array(size);
+    } catch (error) {
+      // A size no memory can hold (a peer may claim anything): not this source's blob.
+      return `cannot hold ${size} bytes: ${(error as Error).message}`;
+    }
+    this.#total = size;
+    this.#chunkCount = Math.ceil(size / this.#chunkBytes);
+    this.#next = 0;
+    this.#retry = [];
+    return null;
+  }
+
+  #take(): number | undefined {
+    if (this.#retry.length > 0) return this.#retry.shift();
+    return this.#next < this.#chunkCount ? this.#next++ : undefined;
+  }
+
+  #giveBack(chunk: number): void {
+    let i = this.#retry.length;
+    while (i > 0 && this.#retry[i - 1]! > chunk) i--;
+    this.#retry.splice(i, 0, chunk);
+  }
+
+  /** Read every missing range from `peer`; null when done, else why the source failed. */
+  async #readFrom(peer: PeerId): Promise<(Error & { code?: unknown }) | null> {
+    const controller = new AbortController();
+    const outer = this.#options.signal;
+    const onAbort = (): void => controller.abort();
+    outer?.addEventListener('abort', onAbort, { once: true });
+    let failure: (Error & { code?: unknown }) | null = null;
+    const worker = async (): Promise<void> => {
+      for (let chunk = this.#take(); chunk !== undefined; chunk = this.#take()) {
+        if (failure !== null) {
+          this.#giveBack(chunk);
+          return;
+        }
+        try {
+          await this.#readChunk(peer, chunk, controller.signal);
+        } catch (error) {
+          this.#giveBack(chunk);
+          if (failure === null) {
+            failure = error instanceof Error ? error : new Error(String(error));
+            // The source is given up: its other reads go back to the queue for the next one.
+            controller.abort();
+          }
+          return;
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: this.#inFlight }, worker));
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+    }
+    return failure;
+  }
+
+  async #readChunk(peer: PeerId, chunk: number, signal: AbortSignal): Promise<void> {
+    const offset = chunk * this.#chunkBytes;
+    const length = Math.min(this.#chunkBytes, this.#total - offset);
+    const answer = await this.#context.rpc.call(peer, 'blob.read', { hash: this.#hash, offset, length }, { signal });
+    if (!(answer.bytes instanceof Uint8Array) || answer.bytes.byteLength !== length || answer.size !== this.#total) {
+      const got = answer.bytes instanceof Uint8Array ? answer.bytes.byteLength : typeof answer.bytes;
+      throw new MalformedMessageError(`blob.read at ${offset} answered ${String(got)} bytes of a ${String(answer.size)}-byte blob, wanted ${length} of ${this.#total}`);
+    }
+    this.#buffer.set(answer.bytes, offset);
+    this.#received += length;
+    this.#servedBy.add(peer);
+    this.#report({ received: this.#received, total: this.#total, from: peer });
+  }
+
+  #report(progress: BlobFetchProgress): void {
+    const onProgress = this.#options.onProgress;
+    if (!onProgress) return;
+    try {
+      onProgress(progress);
+    } catch (error) {
+      // A failing listener is the caller's bug, not the source's: the transfer goes on.
+      this.#context.logger.error('blob fetch progress listener failed', error);
+    }
+  }
+
+  async #store(): Promise<Uint8Array> {
+    throwIfAborted(this.#options.signal, this.#hash);
+    const bytes = this.#buffer;
+    try {
+      await this.#context.blobs.put(bytes, this.#hash);
+    } catch (error) {
+      if (!hasCode(error, 'ERR_HASH_MISMATCH')) throw error;
+      const sources = [...this.#servedBy];
+      const detail = (error as { data?: unknown }).data;
+      throw new HashMismatchError(`blob ${this.#hash} served by ${sources.join(', ')} does not match its hash; nothing stored`, {
+        ...(typeof detail === 'object' && detail !== null ? detail : {}),
+        sources,
+      });
+    }
+    return bytes;
+  }
+
+  #notFound(): Error {
+    if (this.#failures.length === 0) {
+      return new BlobNotFoundError(`no linked peer has blob ${this.#hash}`, { hash: this.#hash, asked: this.#finder.asked });
+    }
+    return new BlobNotFoundError(`no peer could serve blob ${this.#hash}: ${this.#failures.map((f) => `${f.peer}: ${f.code}`).join('; ')}`, {
+      hash: this.#hash,
+      asked: this.#finder.asked,
+      failures: this.#failures,
+    });
+  }
+}
+
+/**
+ * Asks peers `blob.has` and hands out the ones that have the blob, in the order they
+ * answered (the quickest first). A transfer can start on the first answer while the
+ * others are still coming in.
+ */
+class SourceFinder {
+  readonly #context: BlobFetchContext;
+  readonly #hash: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #asked = new Set<PeerId>();
+  readonly #found: Source[] = [];
+  #outstanding = 0;
+  #wake: (() => void) | null = null;
+
+  constructor(context: BlobFetchContext, hash: string, signal: AbortSignal | undefined) {
+    this.#context = context;
+    this.#hash = hash;
+    this.#signal = signal;
+  }
+
+  /** How many peers were asked. */
+  get asked(): number {
+    return this.#asked.size;
+  }
+
+  /** The next peer that has the blob, or undefined once every reachable peer said no. */
+  async next(): Promise<Source | undefined> {
+    for (;;) {
+      throwIfAborted(this.#signal, this.#hash);
+      const found = this.#found.shift();
+      if (found) return found;
+      // Peers that linked since the last round may have it: ask them before giving up.
+      if (this.#outstanding === 0) this.#ask(this.#context.peers().filter((p) => !this.#asked.has(p)));
+      if (this.#outstanding === 0) return undefined;
+      await this.#answered();
+    }
+  }
+
+  #ask(peers: PeerId[]): void {
+    for (const peer of peers) {
+      this.#asked.add(peer);
+      this.#outstanding++;
+      const options = this.#signal ? { signal: this.#signal } : {};
+      this.#context.rpc.call(peer, 'blob.has', { hash: this.#hash }, options).then(
+        ({ has, size }) => {
+          if (has && Number.isSafeInteger(size) && size >= 0) this.#found.push({ peer, size });
+          else if (has) this.#context.logger.debug(`${peer} has blob ${this.#hash} with an impossible size ${String(size)}`);
+        },
+        (error: unknown) => this.#context.logger.debug(`blob.has to ${peer}: ${(error as Error).message}`),
+      ).finally(() => {
+        this.#outstanding--;
+        this.#wake?.();
+      });
+    }
+  }
+
+  /** Resolves on the next answer, or when the fetch is aborted. */
+  #answered(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#wake = null;
+        this.#signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#wake = done;
+      this.#signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, hash: string): void {
+  if (signal?.aborted) throw new AbortedError(`fetch of blob ${hash} aborted`);
+}
