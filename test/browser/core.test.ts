@@ -4,3 +4,5 @@ import '../unit/memory-adapters.test.ts';
 import '../unit/peer.test.ts';
 import '../unit/rpc.test.ts';
 import '../unit/broadcast-channel-transport.test.ts';
+import '../unit/registry-persistence.test.ts';
+import '../unit/blob-fetch.test.ts';

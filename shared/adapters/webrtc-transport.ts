@@ -1,0 +1,390 @@
+/**
+ * The WebRTC transport: PeerJS data connections between peers, found through encrypted
+ * announcements on the signaling server's y-webrtc pub/sub topics. One reliable data
+ * channel per pair carries everything — registry sync, presence, RPC, blobs (see ADR 0008).
+ *
+ * - Discovery: each peer subscribes to its mesh's topic (derived from the mesh name and
+ *   secret) and publishes `{id, pj}` sealed with the mesh key; the lower id dials.
+ * - Admission: the first frame each way is an HMAC proof of the mesh secret bound to both
+ *   ends; a connection whose proof fails is closed before anything is delivered.
+ * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for
+ *   `timeoutMs` is closed and its peer reported gone (a killed tab or process never says
+ *   goodbye).
+ * - Backpressure: `send` waits while the channel's buffer is above a high-water mark.
+ * - Never a public server: ICE servers default to none, signaling is explicit.
+ * @module
+ */
+import * as peerjs from 'peerjs';
+import type { DataConnection, Peer } from 'peerjs';
+import { utf8 } from '../bytes.ts';
+import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
+import { Emitter, type Unsubscribe } from '../events.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { type Clock, every } from '../ports/clock.ts';
+import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
+import { SystemClock } from '../system-clock.ts';
+import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
+
+/** An ICE server entry (as RTCPeerConnection takes it). */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** Options of a {@link WebRtcTransport}. */
+export interface WebRtcTransportOptions {
+  /** The signaling server, e.g. `http://127.0.0.1:4444` (y-webrtc at /signal, PeerJS at /peerjs). */
+  signalUrl: string;
+  /** Mesh name. */
+  mesh: string;
+  /** Mesh secret; peers with another secret cannot find or join this mesh. */
+  secret?: string;
+  /** ICE servers (default none: only host candidates; never a public STUN/TURN server). */
+  iceServers?: IceServer[];
+  /** Largest message `send` accepts (default 64 KiB: below every data channel's limit). */
+  maxMessageSize?: number;
+  /** Keepalive period when idle (default 1000 ms). */
+  heartbeatMs?: number;
+  /** A connection silent this long is closed (default 5000 ms). */
+  timeoutMs?: number;
+  /** Re-announce period on the signaling topic (default 3000 ms). */
+  announceMs?: number;
+  /**
+   * Extra RTCPeerConnection configuration for the platform's implementation, e.g.
+   * node-datachannel's `bindAddress` (ignored by browsers).
+   */
+  rtcConfig?: Record<string, unknown>;
+  /** Which pairs may connect (default all); lets tests build other topologies. */
+  links?: (a: PeerId, b: PeerId) => boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+// Bundlers see peerjs's ES build (named `Peer`); Node loads its CommonJS build, whose
+// exports arrive under `default`.
+const PeerClass: typeof Peer = ((peerjs as unknown as { Peer?: typeof Peer }).Peer ??
+  (peerjs as unknown as { default: { Peer?: typeof Peer } }).default.Peer ??
+  (peerjs as unknown as { default: typeof Peer }).default) as typeof Peer;
+
+const FRAME_DATA = 0;
+const FRAME_PING = 1;
+const FRAME_PROOF = 2;
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const DIAL_TIMEOUT_MS = 10_000;
+
+interface Link {
+  remote: PeerId;
+  conn: DataConnection;
+  open: boolean;
+  proven: boolean;
+  sentProof: boolean;
+  joined: boolean;
+  lastReceived: number;
+  lastSent: number;
+  dialing: boolean;
+}
+
+/** {@link Transport} over PeerJS data connections. */
+export class WebRtcTransport implements Transport {
+  readonly kind = 'webrtc';
+  readonly maxMessageSize: number;
+  readonly #o: WebRtcTransportOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #events: Emitter<TransportEvents>;
+  readonly #links = new Map<PeerId, Link>();
+  #keys: MeshKeys | null = null;
+  #id: PeerId | null = null;
+  #pj: Peer | null = null;
+  #ws: WebSocket | null = null;
+  #stopTimers: (() => void)[] = [];
+  #lastAnnounceTo = new Map<PeerId, number>();
+  #closed = false;
+
+  constructor(options: WebRtcTransportOptions) {
+    this.#o = options;
+    this.maxMessageSize = options.maxMessageSize ?? 64 * 1024;
+    this.#clock = options.clock ?? new SystemClock();
+    this.#log = options.logger ?? createLogger('webrtc');
+    this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
+  }
+
+  /** Open RTCPeerConnections held by this transport (a kiosk must not accumulate them). */
+  get connectionCount(): number {
+    return this.#links.size;
+  }
+
+  async connect(localId: PeerId): Promise<void> {
+    if (this.#id !== null) return;
+    this.#closed = false;
+    this.#keys = await deriveMeshKeys(this.#o.mesh, this.#o.secret ?? '');
+    const url = new URL(this.#o.signalUrl);
+    const id = `lm-${this.#keys.tag}-${localId}`;
+    // A restarted peer may find its id still held by its previous life until the server
+    // notices that socket closed: retry for a while before calling it a duplicate.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.#pj = await this.#openPeerJs(id, url);
+        break;
+      } catch (error) {
+        if (!(error instanceof DuplicatePeerError) || attempt >= 15) throw error;
+        await new Promise<void>((r) => this.#clock.setTimeout(r, 200));
+      }
+    }
+    this.#id = localId;
+    const pj = this.#pj!;
+    pj.on('connection', (conn) => this.#accept(conn));
+    pj.on('disconnected', () => {
+      // Lost the signaling server: existing data channels live on; reconnect to be dialable.
+      if (!this.#closed) this.#clock.setTimeout(() => this.#pj?.disconnected && !this.#closed && this.#pj.reconnect(), 1000);
+    });
+    pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`peerjs: ${err.type ?? ''} ${err.message}`));
+    this.#openDiscovery(url);
+    const heartbeat = this.#o.heartbeatMs ?? 1000;
+    this.#stopTimers.push(
+      every(this.#clock, heartbeat, () => this.#keepalive()),
+      every(this.#clock, this.#o.announceMs ?? 3000, () => void this.#announce()),
+    );
+  }
+
+  async send(to: PeerId, data: Uint8Array): Promise<void> {
+    if (this.#id === null) throw new NotConnectedError('transport is not connected');
+    if (data.byteLength > this.maxMessageSize) throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
+    const link = this.#links.get(to);
+    if (!link || !link.joined) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    const channel = link.conn.dataChannel;
+    if (channel && channel.bufferedAmount > HIGH_WATER) await this.#drain(channel);
+    if (!link.joined) throw new PeerUnreachableError(`peer ${to} left while the send waited`);
+    this.#sendFrame(link, FRAME_DATA, data);
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.#closed && this.#id === null) return;
+    this.#closed = true;
+    this.#id = null;
+    for (const stop of this.#stopTimers.splice(0)) stop();
+    this.#events.clear();
+    for (const link of [...this.#links.values()]) link.conn.close();
+    this.#links.clear();
+    this.#ws?.close();
+    this.#ws = null;
+    this.#pj?.destroy();
+    this.#pj = null;
+  }
+
+  peers(): PeerId[] {
+    return [...this.#links.values()].filter((l) => l.joined).map((l) => l.remote);
+  }
+
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  #openPeerJs(id: string, url: URL): Promise<Peer> {
+    return new Promise((resolve, reject) => {
+      const pj = new PeerClass(id, {
+        host: url.hostname,
+        port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+        path: '/peerjs/',
+        secure: url.protocol === 'https:',
+        key: 'peerjs',
+        config: { ...this.#o.rtcConfig, iceServers: this.#o.iceServers ?? [] },
+        debug: Number(globalThis.process?.env?.PEERJS_DEBUG ?? 0),
+      });
+      const onError = (err: Error & { type?: string }): void => {
+        pj.destroy();
+        reject(err.type === 'unavailable-id' ? new DuplicatePeerError(`peer id ${id} is already connected to the signaling server`) : new NotConnectedError(`signaling: ${err.message}`));
+      };
+      pj.once('error', onError);
+      pj.once('open', () => {
+        pj.off('error', onError);
+        resolve(pj);
+      });
+    });
+  }
+
+  #openDiscovery(url: URL): void {
+    if (this.#closed) return;
+    const ws = new WebSocket(`${url.protocol === 'https:' ? 'wss' : 'ws'}://${url.host}/signal`);
+    this.#ws = ws;
+    const keys = this.#keys!;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: 'subscribe', topics: [keys.topic] }));
+      void this.#announce();
+    };
+    ws.onmessage = (event: MessageEvent) => void this.#onSignal(String(event.data));
+    ws.onclose = () => {
+      if (this.#ws === ws && !this.#closed) this.#clock.setTimeout(() => this.#openDiscovery(url), 1000);
+    };
+    ws.onerror = () => this.#log.debug('signaling socket error');
+  }
+
+  async #announce(to?: PeerId): Promise<void> {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1 || this.#id === null || !this.#keys) return;
+    const sealed = await this.#keys.encrypt(utf8(JSON.stringify({ id: this.#id, ...(to ? { to } : {}) })));
+    if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'publish', topic: this.#keys.topic, data: toBase64(sealed) }));
+  }
+
+  async #onSignal(text: string): Promise<void> {
+    const keys = this.#keys;
+    const message = parseJsonObject(utf8(text));
+    if (!keys || !message || message.type !== 'publish' || message.topic !== keys.topic || typeof message.data !== 'string') return;
+    const sealed = fromBase64(message.data);
+    const plain = sealed && (await keys.decrypt(sealed));
+    const announce = plain && parseJsonObject(plain);
+    const remote = announce?.id;
+    if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
+    if (this.#links.has(remote) || !this.#allowed(remote)) return;
+    if (this.#id < remote) this.#dial(remote);
+    else {
+      // The lower id dials: tell the newcomer about us (at most once per period).
+      const last = this.#lastAnnounceTo.get(remote) ?? -Infinity;
+      if (this.#clock.now() - last > (this.#o.announceMs ?? 3000) / 2) {
+        this.#lastAnnounceTo.set(remote, this.#clock.now());
+        void this.#announce(remote);
+      }
+    }
+  }
+
+  #allowed(remote: PeerId): boolean {
+    return this.#id !== null && (this.#o.links?.(this.#id, remote) ?? true);
+  }
+
+  #dial(remote: PeerId): void {
+    if (!this.#pj || !this.#keys) return;
+    const conn = this.#pj.connect(`lm-${this.#keys.tag}-${remote}`, { reliable: true, serialization: 'raw' });
+    const link = this.#track(remote, conn, true);
+    this.#clock.setTimeout(() => {
+      if (this.#links.get(remote) === link && !link.open) this.#drop(link, 'dial timed out');
+    }, DIAL_TIMEOUT_MS);
+  }
+
+  #accept(conn: DataConnection): void {
+    const keys = this.#keys;
+    const prefix = keys ? `lm-${keys.tag}-` : null;
+    const remote = prefix && conn.peer.startsWith(prefix) ? conn.peer.slice(prefix.length) : null;
+    if (!remote || !/^[0-9a-f]{32}$/.test(remote) || this.#id === null || !this.#allowed(remote)) {
+      conn.close();
+      return;
+    }
+    const existing = this.#links.get(remote);
+    if (existing) {
+      // Both dialled at once, or the remote restarted: the newest connection from the remote wins.
+      if (existing.joined) this.#leave(existing);
+      this.#links.delete(remote);
+      existing.conn.close();
+    }
+    this.#track(remote, conn, false);
+  }
+
+  #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
+    const now = this.#clock.now();
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, lastReceived: now, lastSent: now, dialing };
+    this.#links.set(remote, link);
+    conn.on('open', () => {
+      link.open = true;
+      link.lastReceived = this.#clock.now();
+      const channel = conn.dataChannel;
+      if (channel) {
+        channel.binaryType = 'arraybuffer';
+        channel.bufferedAmountLowThreshold = LOW_WATER;
+      }
+      void this.#sendProof(link);
+    });
+    conn.on('data', (data: unknown) => void this.#onFrame(link, data));
+    conn.on('close', () => this.#drop(link, 'closed'));
+    conn.on('error', (err: Error) => this.#drop(link, err.message));
+    return link;
+  }
+
+  async #sendProof(link: Link): Promise<void> {
+    if (!this.#keys || this.#id === null || link.sentProof) return;
+    link.sentProof = true;
+    const proof = await this.#keys.prove(this.#id, link.remote);
+    if (this.#links.get(link.remote) === link) this.#sendFrame(link, FRAME_PROOF, proof);
+  }
+
+  async #onFrame(link: Link, data: unknown): Promise<void> {
+    if (this.#links.get(link.remote) !== link) return;
+    const bytes = toBytes(data);
+    if (!bytes || bytes.byteLength === 0) return;
+    link.lastReceived = this.#clock.now();
+    const kind = bytes[0];
+    if (kind === FRAME_PROOF) {
+      if (link.proven || !this.#keys) return;
+      const ok = await this.#keys.verify(link.remote, this.#id ?? '', bytes.subarray(1));
+      if (this.#links.get(link.remote) !== link) return;
+      if (!ok) {
+        this.#log.warn(`closing connection from ${link.remote}: it does not know the mesh secret`);
+        this.#drop(link, 'bad mesh proof');
+        return;
+      }
+      link.proven = true;
+      if (!link.sentProof) await this.#sendProof(link);
+      if (!link.joined && this.#id !== null) {
+        link.joined = true;
+        this.#events.emit('peer-joined', link.remote);
+      }
+      return;
+    }
+    if (!link.joined) return;
+    if (kind === FRAME_DATA) this.#events.emit('message', { from: link.remote, data: bytes.slice(1) });
+  }
+
+  #sendFrame(link: Link, kind: number, payload: Uint8Array): void {
+    const frame = new Uint8Array(payload.byteLength + 1);
+    frame[0] = kind;
+    frame.set(payload, 1);
+    link.lastSent = this.#clock.now();
+    link.conn.send(frame.buffer);
+  }
+
+  #keepalive(): void {
+    const now = this.#clock.now();
+    const heartbeat = this.#o.heartbeatMs ?? 1000;
+    const timeout = this.#o.timeoutMs ?? 5000;
+    for (const link of [...this.#links.values()]) {
+      if (!link.open) continue;
+      if (now - link.lastReceived > timeout) {
+        this.#drop(link, `silent for ${timeout} ms`);
+        continue;
+      }
+      if (link.joined && now - link.lastSent >= heartbeat) this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
+    }
+  }
+
+  #drop(link: Link, reason: string): void {
+    if (this.#links.get(link.remote) !== link) return;
+    this.#links.delete(link.remote);
+    this.#log.debug(`connection to ${link.remote} ended: ${reason}`);
+    link.conn.close();
+    if (link.joined) this.#leave(link);
+  }
+
+  #leave(link: Link): void {
+    link.joined = false;
+    if (this.#id !== null) this.#events.emit('peer-left', link.remote);
+  }
+
+  #drain(channel: RTCDataChannel): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        channel.removeEventListener('bufferedamountlow', done);
+        channel.removeEventListener('close', done);
+        resolve();
+      };
+      channel.addEventListener('bufferedamountlow', done);
+      channel.addEventListener('close', done);
+    });
+  }
+}
+
+function toBytes(data: unknown): Uint8Array | null {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof data === 'string') return utf8(data);
+  return null;
+}

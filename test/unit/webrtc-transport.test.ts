@@ -1,0 +1,72 @@
+// The WebRTC transport in Node (node-datachannel), against the real signaling server,
+// inside the loopback-only network namespace npm test creates.
+import '../../node-host/webrtc/globals.ts';
+import { expect } from 'chai';
+import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
+import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
+import { ManualClock } from '../../shared/memory/manual-clock.ts';
+import { requireLoopbackNamespace } from '../acceptance/netns.ts';
+import { runTransportTests } from '../acceptance/transport.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { LOOPBACK, webRtcTransportHarness } from '../acceptance/webrtc-harness.ts';
+
+requireLoopbackNamespace();
+let server: SignalServer;
+beforeAll(async () => {
+  server = await startSignalServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+runTransportTests(webRtcTransportHarness('WebRtcTransport in Node', () => server.url));
+
+describe('WebRtcTransport specifics', () => {
+  const id = (n: number): string => n.toString(16).padStart(32, 'c');
+  const made: WebRtcTransport[] = [];
+  const make = (o: Partial<ConstructorParameters<typeof WebRtcTransport>[0]> = {}): WebRtcTransport => {
+    const t = new WebRtcTransport({ signalUrl: server.url, mesh: 'specifics', secret: 'right', announceMs: 300, rtcConfig: LOOPBACK, ...o });
+    made.push(t);
+    return t;
+  };
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((t) => t.disconnect()));
+  });
+
+  it('keeps a peer with the wrong mesh secret out: it finds no one and no one finds it', async () => {
+    const a = make();
+    const b = make();
+    const outsider = make({ secret: 'wrong' });
+    await Promise.all([a.connect(id(1)), b.connect(id(2)), outsider.connect(id(3))]);
+    await waitFor(() => a.peers().includes(id(2)), 'a and b to meet');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(outsider.peers()).to.deep.equal([]);
+    expect(a.peers()).to.deep.equal([id(2)]);
+    expect(b.peers()).to.deep.equal([id(1)]);
+  });
+
+  it('reports a peer that falls silent (a killed process says no goodbye) as gone after the timeout', async () => {
+    const watcher = make({ heartbeatMs: 200, timeoutMs: 1500 });
+    // Its clock never moves: it neither pings nor notices anything, like a frozen process.
+    const frozen = make({ clock: new ManualClock() });
+    const left: string[] = [];
+    watcher.on('peer-left', (p) => left.push(p));
+    await Promise.all([watcher.connect(id(4)), frozen.connect(id(5))]);
+    await waitFor(() => watcher.peers().includes(id(5)), 'the link');
+    await waitFor(() => left.includes(id(5)), 'the silent peer to be reported gone', 10_000);
+    expect(watcher.connectionCount).to.equal(0);
+  });
+
+  it('does not accumulate connections when a peer comes and goes', async () => {
+    const kiosk = make();
+    await kiosk.connect(id(6));
+    for (let round = 0; round < 5; round++) {
+      const visitor = make();
+      await visitor.connect(id(7));
+      await waitFor(() => kiosk.peers().includes(id(7)), `visitor ${round} to join`);
+      await visitor.disconnect();
+      await waitFor(() => !kiosk.peers().includes(id(7)), `visitor ${round} to leave`);
+    }
+    expect(kiosk.connectionCount).to.equal(0);
+  });
+});
