@@ -2,8 +2,13 @@
 // suites and core tests that run in Node, to prove the core is isomorphic; later the
 // browser-only adapters (IndexedDB, WebRTC, Worker sandbox).
 import { esbuildPlugin } from '@web/dev-server-esbuild';
+import { buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { register } from 'tsx/esm/api';
+
+register();
+const { startSignalServer } = await import('./node-host/signal/signal-server.ts');
 
 /** Flags verified to work headless on these machines (see docs/INTERNALS.md). */
 export const CHROMIUM_FLAGS = [
@@ -46,6 +51,54 @@ function countingReporter() {
   };
 }
 
+/**
+ * Runs a signaling server beside the test pages for the WebRTC suites, and tells the pages
+ * where it is (GET /__liquidmesh/signal). Only inside npm test's loopback-only network
+ * namespace: elsewhere the endpoint answers 503 and the WebRTC suites fail saying why.
+ */
+const signaling = {
+  server: null,
+  plugin: {
+    name: 'liquidmesh-signaling',
+    async serverStart() {
+      if (process.env.LIQUIDMESH_NETNS === '1') signaling.server = await startSignalServer();
+    },
+    async serverStop() {
+      await signaling.server?.close();
+    },
+  },
+  middleware(context, next) {
+    if (context.path !== '/__liquidmesh/signal') return next();
+    if (!signaling.server) {
+      context.status = 503;
+      context.body = 'WebRTC suites run only through npm test, inside a loopback-only network namespace';
+      return undefined;
+    }
+    context.body = { url: signaling.server.url };
+    return undefined;
+  },
+};
+
+/**
+ * peerjs pulls in CommonJS packages (sdp, through webrtc-adapter) that the dev server
+ * cannot serve as ES modules; Vite pre-bundles them for the PWA, and this does the same
+ * for the test pages: one ES module bundle of peerjs, imported in its place.
+ */
+function peerjsBundlePlugin() {
+  const file = '.tmp/peerjs.bundle.mjs';
+  return {
+    name: 'liquidmesh-peerjs-bundle',
+    serverStart() {
+      mkdirSync('.tmp', { recursive: true });
+      buildSync({ entryPoints: ['peerjs'], bundle: true, format: 'esm', platform: 'browser', outfile: file, logLevel: 'silent' });
+    },
+    resolveImport({ source }) {
+      if (source === 'peerjs') return `/${file}`;
+      return undefined;
+    },
+  };
+}
+
 export default {
   files: ['test/browser/**/*.test.ts'],
   nodeResolve: true,
@@ -53,8 +106,13 @@ export default {
   rootDir: '.',
   concurrency: 1,
   testsFinishTimeout: 300_000,
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/tsconfig.json' })],
+  plugins: [
+    esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/tsconfig.json' }),
+    peerjsBundlePlugin(),
+    signaling.plugin,
+  ],
   middleware: [
+    signaling.middleware,
     // Cross-origin isolation, as the PWA is served: SharedArrayBuffer needs it.
     function isolate(context, next) {
       context.set('Cross-Origin-Opener-Policy', 'same-origin');

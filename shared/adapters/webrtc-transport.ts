@@ -55,6 +55,8 @@ export interface WebRtcTransportOptions {
    * node-datachannel's `bindAddress` (ignored by browsers).
    */
   rtcConfig?: Record<string, unknown>;
+  /** PeerJS's own log level (0 = silent … 3 = everything), for debugging signaling. */
+  peerJsDebug?: 0 | 1 | 2 | 3;
   /** Which pairs may connect (default all); lets tests build other topologies. */
   links?: (a: PeerId, b: PeerId) => boolean;
   clock?: Clock;
@@ -191,7 +193,7 @@ export class WebRtcTransport implements Transport {
         secure: url.protocol === 'https:',
         key: 'peerjs',
         config: { ...this.#o.rtcConfig, iceServers: this.#o.iceServers ?? [] },
-        debug: Number(globalThis.process?.env?.PEERJS_DEBUG ?? 0),
+        debug: this.#o.peerJsDebug ?? 0,
       });
       const onError = (err: Error & { type?: string }): void => {
         pj.destroy();
