@@ -12,6 +12,7 @@ import { HOST_VERSION } from '../shared/peer.ts';
 import type { ModuleDescription } from '../shared/protocol/description.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { startNodePeer } from './node-peer.ts';
+import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
 
 enableDebug(process.env.DEBUG);
 const log = createLogger('cli');
@@ -77,6 +78,9 @@ async function start(args: string[]): Promise<void> {
 
 const USAGE = `usage: liquidmesh <command>
   start [--peers N]   run a mesh of N peers in this process and show it live (default 3)
+  ${SIGNAL_USAGE}
+  peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json]
+                      run one peer of a mesh (a Node process or a headless Chromium)
   version             print the version
   help                this text`;
 
@@ -86,6 +90,14 @@ try {
     case 'start':
       await start(rest);
       break;
+    case 'signal':
+      await signalCommand(rest);
+      break;
+    case 'peer': {
+      const { peerCommand } = await import('./peer-command.ts');
+      await peerCommand(rest);
+      break;
+    }
     case 'version':
       console.log(HOST_VERSION);
       break;

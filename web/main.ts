@@ -1,11 +1,14 @@
 /**
- * The PWA's entry point. For now it joins the tabs of this browser into one mesh over a
- * BroadcastChannel, hosts modules (Worker sandbox, IndexedDB, the device's camera) and
- * shows the devices of the shared registry with their liveness.
- * `?name=…` names this device; `?mesh=…` picks the mesh.
+ * The PWA's entry point: joins the mesh — the tabs of this browser over a
+ * BroadcastChannel, everyone else over WebRTC through the signaling server — hosts
+ * modules (Worker sandbox, IndexedDB, the device's camera) and shows the devices of the
+ * shared registry with their liveness.
+ * Query: `name` (this device), `mesh`, `secret`, `signal` (signaling server URL).
  */
 import { BroadcastChannelTransport } from '../shared/adapters/broadcast-channel-transport.ts';
+import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { enableDebug } from '../shared/log.ts';
+import type { Transport } from '../shared/ports/transport.ts';
 import { startBrowserPeer } from './browser-peer.ts';
 
 const params = new URLSearchParams(location.search);
@@ -14,12 +17,15 @@ enableDebug(localStorage.getItem('debug') ?? undefined);
 const name = params.get('name') ?? sessionStorage.getItem('liquidmesh-name') ?? `tab-${Math.random().toString(36).slice(2, 6)}`;
 sessionStorage.setItem('liquidmesh-name', name);
 const mesh = params.get('mesh') ?? 'liquidmesh';
+const signal = params.get('signal');
+const secret = params.get('secret') ?? '';
 
-const { peer, stop } = await startBrowserPeer({
-  name,
-  transports: [new BroadcastChannelTransport({ channel: mesh })],
-  dbName: `liquidmesh-${mesh}-${name}`,
-});
+const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${mesh}:${secret}` })];
+if (signal) transports.push(new WebRtcTransport({ signalUrl: signal, mesh, secret }));
+const started = await startBrowserPeer({ name, transports, dbName: `liquidmesh-${mesh}-${name}` });
+const { peer, stop } = started;
+// For scripts driving the page (headless peers, end-to-end tests) and for the console.
+(globalThis as { liquidmesh?: unknown }).liquidmesh = started;
 
 const list = document.getElementById('devices')!;
 const status = document.getElementById('status')!;

@@ -1,0 +1,78 @@
+/**
+ * Headless Chromium peers: Debian's Chromium driven by puppeteer-core, each in a browser
+ * of its own (a fresh or given profile directory), loading the PWA under a name. Used by
+ * `liquidmesh peer --engine chromium`, `liquidmesh start` and the end-to-end tests.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+
+/** Flags verified headless on these machines; loopback WebRTC needs the last ones. */
+export const CHROMIUM_FLAGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+];
+
+/** Where Debian installs Chromium (override with CHROMIUM_PATH). */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** A running headless peer. */
+export interface ChromiumPeer {
+  name: string;
+  browser: Browser;
+  page: Page;
+  /** The browser's process id (kill it to simulate a crash). */
+  pid: number | undefined;
+  /** Profile directory (IndexedDB lives here: reuse it to restart the same peer). */
+  profileDir: string;
+  /** Close the browser; removes the profile unless it was given. */
+  close(): Promise<void>;
+}
+
+/** Launch Chromium and open `pwaUrl` as peer `name` (extra query parameters in `params`). */
+export async function launchChromiumPeer(options: {
+  pwaUrl: string;
+  name: string;
+  params?: Record<string, string>;
+  profileDir?: string;
+  kiosk?: boolean;
+}): Promise<ChromiumPeer> {
+  const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_FLAGS, `--user-data-dir=${profileDir}`, ...(options.kiosk ? ['--kiosk'] : [])],
+  });
+  try {
+    const page = await browser.newPage();
+    const url = new URL(options.pwaUrl);
+    url.searchParams.set('name', options.name);
+    for (const [k, v] of Object.entries(options.params ?? {})) url.searchParams.set(k, v);
+    if (options.kiosk) url.searchParams.set('kiosk', '');
+    await page.goto(url.toString(), { waitUntil: 'load' });
+    return {
+      name: options.name,
+      browser,
+      page,
+      pid: browser.process()?.pid,
+      profileDir,
+      async close() {
+        await browser.close().catch(() => browser.process()?.kill('SIGKILL'));
+        if (!options.profileDir) await rm(profileDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * `liquidmesh peer`: one peer of a mesh, as a Node process or a headless Chromium.
+ *
+ *   liquidmesh peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S]
+ *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
+ *
+ * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
+ * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
+ * end-to-end tests use to drive a Node peer they can kill by PID.
+ */
+import './webrtc/globals.ts';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
+import { toErrorInfo } from '../shared/errors.ts';
+import { createLogger } from '../shared/log.ts';
+import type { SupervisedPeer } from '../shared/supervised-peer.ts';
+import { launchChromiumPeer } from './headless/chromium.ts';
+import { startNodePeer } from './node-peer.ts';
+
+/** Parsed options of the peer command. */
+export interface PeerArgs {
+  name: string;
+  engine: 'node' | 'chromium';
+  signal: string;
+  mesh: string;
+  secret: string;
+  dataDir?: string;
+  pwa: string;
+  kiosk: boolean;
+  json: boolean;
+  control: boolean;
+}
+
+/** Parse the command line; throws with a message naming the bad option. */
+export function parsePeerArgs(args: string[]): PeerArgs {
+  const value = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const name = value('name');
+  if (!name) throw new Error('--name is required');
+  const engine = value('engine') ?? 'node';
+  if (engine !== 'node' && engine !== 'chromium') throw new Error('--engine must be node or chromium');
+  const parsed: PeerArgs = {
+    name,
+    engine,
+    signal: value('signal') ?? 'http://127.0.0.1:4444',
+    mesh: value('mesh') ?? 'liquidmesh',
+    secret: value('secret') ?? process.env.LIQUIDMESH_SECRET ?? '',
+    pwa: value('pwa') ?? 'http://127.0.0.1:5173/',
+    kiosk: args.includes('--kiosk'),
+    json: args.includes('--json'),
+    control: value('control') === 'stdio',
+  };
+  const dataDir = value('data-dir');
+  if (dataDir) parsed.dataDir = dataDir;
+  return parsed;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
+/** Run the peer until SIGINT/SIGTERM (or a `stop` command). */
+export async function peerCommand(argv: string[]): Promise<void> {
+  const args = parsePeerArgs(argv);
+  const print = (line: Record<string, unknown>): void => {
+    if (args.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+  };
+  const say = (text: string): void => {
+    if (!args.json) console.log(text);
+  };
+  let stop: () => Promise<void>;
+
+  if (args.engine === 'chromium') {
+    const peer = await launchChromiumPeer({
+      pwaUrl: args.pwa,
+      name: args.name,
+      params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}) },
+      ...(args.dataDir ? { profileDir: args.dataDir } : {}),
+      kiosk: args.kiosk,
+    });
+    say(`chromium peer ${args.name} running (browser pid ${peer.pid}) on ${args.pwa}`);
+    print({ event: 'ready', engine: 'chromium', name: args.name, pid: peer.pid });
+    stop = () => peer.close();
+  } else {
+    const signalHost = new URL(args.signal).hostname;
+    const node = await startNodePeer({
+      name: args.name,
+      transports: [
+        new WebRtcTransport({
+          signalUrl: args.signal,
+          mesh: args.mesh,
+          secret: args.secret,
+          // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
+          ...(isLoopback(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
+        }),
+      ],
+      ...(args.dataDir ? { dataDir: args.dataDir } : {}),
+      logger: createLogger(`peer:${args.name}`),
+    });
+    const { peer } = node;
+    const nameOf = (id: string): string => peer.registry.devices.get(id)?.name ?? id.slice(0, 12);
+    peer.on('device-joined', (id) => {
+      say(`+ ${nameOf(id)} joined`);
+      print({ event: 'device-joined', peer: id, name: nameOf(id) });
+    });
+    peer.on('device-left', (id) => {
+      say(`- ${nameOf(id)} left`);
+      print({ event: 'device-left', peer: id, name: nameOf(id) });
+    });
+    say(`node peer ${args.name} (${peer.id}) in mesh ${args.mesh} via ${args.signal}`);
+    print({ event: 'ready', engine: 'node', name: args.name, id: peer.id, pid: process.pid });
+    if (args.control) serveControl(node, print, () => void shutdown());
+    stop = () => node.stop();
+  }
+
+  let stopping = false;
+  const shutdown = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    print({ event: 'stopped' });
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+}
+
+/** Commands on stdin, answers on stdout, one JSON object per line. */
+function serveControl(node: SupervisedPeer, print: (line: Record<string, unknown>) => void, stop: () => void): void {
+  const { peer } = node;
+  const commands: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
+    status: async () => ({
+      id: peer.id,
+      devices: peer.registry.devices.values().map((d) => ({ id: d.id, name: d.name, engine: d.engine })),
+      alive: peer.alive(),
+      linked: peer.linked(),
+      deployments: peer.registry.deployments.keys(),
+    }),
+    ping: async (a) => {
+      const t = performance.now();
+      await peer.call(String(a.to), 'peer.ping', { sentAt: Date.now() });
+      return { ms: performance.now() - t };
+    },
+    put: async (a) => ({ hash: await peer.store.blobs.put(new Uint8Array(randomBytes(Number(a.size)))) }),
+    fetch: async (a) => ({ size: (await peer.fetchBlob(String(a.hash))).byteLength }),
+    write: async (a) => {
+      peer.registry.deployments.put({
+        id: String(a.deployment), name: String(a.deployment), manifest: {}, solution: {}, revision: 1,
+        coordinator: peer.id, status: 'pending', createdAt: Date.now(), updatedAt: Date.now(),
+      });
+      return {};
+    },
+    stop: async () => {
+      setTimeout(stop, 0);
+      return {};
+    },
+  };
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    let request: Record<string, unknown>;
+    try {
+      request = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      print({ ok: false, error: { code: 'ERR_INVALID_PARAMS', message: 'not a JSON line' } });
+      return;
+    }
+    const run = commands[String(request.cmd)];
+    if (!run) {
+      print({ id: request.id, ok: false, error: { code: 'ERR_METHOD_NOT_FOUND', message: `no command ${String(request.cmd)}` } });
+      return;
+    }
+    run(request).then(
+      (result) => print({ id: request.id, ok: true, result }),
+      (error: unknown) => print({ id: request.id, ok: false, error: toErrorInfo(error) }),
+    );
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * End-to-end plumbing: a signaling server, the built PWA on a static server, Node peers
+ * as child processes driven over their JSON-lines control channel, and headless Chromium
+ * peers driven through puppeteer. Everything binds 127.0.0.1 and runs inside npm test's
+ * loopback-only network namespace.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type ChromiumPeer, launchChromiumPeer } from '../../node-host/headless/chromium.ts';
+import { waitFor } from '../acceptance/wait.ts';
+
+const CLI = fileURLToPath(new URL('../../node-host/bin/liquidmesh.mjs', import.meta.url));
+
+/** What a peer reports about the mesh. */
+export interface MeshView {
+  id: string;
+  devices: { id: string; name: string; engine: string }[];
+  alive: string[];
+}
+
+/** A Node peer in a child process. */
+export class NodePeerProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly events: Record<string, unknown>[] = [];
+  #next = 1;
+  readonly #waiting = new Map<number, (line: Record<string, unknown>) => void>();
+  id = '';
+
+  constructor(name: string, args: string[]) {
+    this.name = name;
+    this.child = spawn(process.execPath, [CLI, 'peer', '--name', name, '--json', '--control', 'stdio', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.child.stdout! }).on('line', (text) => {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (typeof line.id === 'number' && this.#waiting.has(line.id)) {
+        this.#waiting.get(line.id)!(line);
+        this.#waiting.delete(line.id);
+      } else {
+        this.events.push(line);
+        if (line.event === 'ready') this.id = String(line.id);
+      }
+    });
+  }
+
+  /** Wait until the peer is up. */
+  async ready(): Promise<void> {
+    await waitFor(() => this.id !== '', `${this.name} to start`, 30_000);
+  }
+
+  /** Run a control command. */
+  command<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, (line) => (line.ok ? resolve(line.result as T) : reject(new Error(JSON.stringify(line.error)))));
+      this.child.stdin!.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
+    });
+  }
+
+  view(): Promise<MeshView> {
+    return this.command<MeshView>('status');
+  }
+
+  /** Kill by PID, without warning (a crash). */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** A headless Chromium peer. */
+export class BrowserPeer {
+  constructor(readonly peer: ChromiumPeer) {}
+
+  static async launch(options: Parameters<typeof launchChromiumPeer>[0]): Promise<BrowserPeer> {
+    const p = new BrowserPeer(await launchChromiumPeer(options));
+    await waitFor(async () => p.peer.page.evaluate(() => Boolean((globalThis as { liquidmesh?: unknown }).liquidmesh)), `${options.name} to start`, 30_000);
+    return p;
+  }
+
+  get name(): string {
+    return this.peer.name;
+  }
+
+  view(): Promise<MeshView> {
+    return this.peer.page.evaluate(() => {
+      const { peer } = (globalThis as unknown as { liquidmesh: { peer: import('../../shared/peer.ts').Peer } }).liquidmesh;
+      return { id: peer.id, devices: peer.registry.devices.values().map((d) => ({ id: d.id, name: d.name, engine: d.engine })), alive: peer.alive() };
+    });
+  }
+
+  /** Evaluate with the page's peer. */
+  run<T>(fn: (lm: { peer: import('../../shared/peer.ts').Peer }, arg: unknown) => Promise<T> | T, arg?: unknown): Promise<T> {
+    return this.peer.page.evaluate(
+      (source: string, a: unknown) => {
+        // The function is shipped as source: puppeteer cannot pass closures.
+        const f = new Function(`return (${source})`)() as (lm: unknown, a: unknown) => unknown;
+        return f((globalThis as { liquidmesh?: unknown }).liquidmesh, a);
+      },
+      fn.toString(),
+      arg,
+    ) as Promise<T>;
+  }
+
+  /** Kill the browser process (a crash: no goodbye). */
+  kill(): void {
+    this.peer.browser.process()?.kill('SIGKILL');
+  }
+
+  close(): Promise<void> {
+    return this.peer.close();
+  }
+}
