@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: every suite, in order — type checks of each runtime folder, the Node
-// suites (vitest), the browser suites (web-test-runner, real Chromium) — then one
-// closing line "N passed, N failed" (", N skipped" when any were skipped).
+// suites (vitest), the browser suites (web-test-runner, real Chromium), the end-to-end
+// suites (several processes and browsers) — then one closing line
+// "N passed, N failed" (", N skipped" when any were skipped).
 // Exits non-zero when anything failed or a suite could not run.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -75,6 +76,14 @@ if (want('browser')) {
   const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs']);
   const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
   record('web-test-runner', summary, code);
+}
+
+if (want('e2e')) {
+  console.log('\n▶ End-to-end suites (vitest: processes, Chromium, WebRTC)');
+  rmSync('.tmp/vitest-e2e.json', { force: true });
+  const code = await run(bin('vitest'), ['run', '--config', 'vitest.e2e.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-e2e.json']);
+  const report = existsSync('.tmp/vitest-e2e.json') ? JSON.parse(readFileSync('.tmp/vitest-e2e.json', 'utf8')) : null;
+  record('e2e', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
 }
 
 if (failures.length > 0) console.log(`\nFailed: ${failures.join('; ')}`);

@@ -17,6 +17,7 @@ export interface MeshView {
   id: string;
   devices: { id: string; name: string; engine: string }[];
   alive: string[];
+  linked: string[];
 }
 
 /** A Node peer in a child process. */
@@ -97,7 +98,12 @@ export class BrowserPeer {
   view(): Promise<MeshView> {
     return this.peer.page.evaluate(() => {
       const { peer } = (globalThis as unknown as { liquidmesh: { peer: import('../../shared/peer.ts').Peer } }).liquidmesh;
-      return { id: peer.id, devices: peer.registry.devices.values().map((d) => ({ id: d.id, name: d.name, engine: d.engine })), alive: peer.alive() };
+      return {
+        id: peer.id,
+        devices: peer.registry.devices.values().map((d) => ({ id: d.id, name: d.name, engine: d.engine })),
+        alive: peer.alive(),
+        linked: peer.linked(),
+      };
     });
   }
 

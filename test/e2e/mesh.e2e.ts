@@ -56,6 +56,8 @@ describe('The mesh over WebRTC', () => {
     // Everyone sees all four devices, alive.
     await waitFor(async () => (await views()).every((v) => v.devices.length === 4 && v.alive.length === 3), 'every peer to see all four devices alive', 60_000);
     timings.allFourSeenMs = Date.now() - t0;
+    await waitFor(async () => (await views()).every((v) => v.linked.length === 3), 'a direct link between every pair', 60_000);
+    timings.allLinkedMs = Date.now() - t0;
     const all = await views();
     const ids = all.map((v) => v.id);
     expect(new Set(all[0]!.devices.map((d) => d.engine))).to.deep.equal(new Set(['chromium', 'node']));
