@@ -20,7 +20,7 @@ import type { Rpc } from './rpc/rpc.ts';
 /** Default size of one `blob.read` range: 256 KiB. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 /** Default number of `blob.read` requests in flight to the source. */
-export const DEFAULT_IN_FLIGHT = 4;
+export const DEFAULT_IN_FLIGHT = 8;
 /** Largest range a peer serves in one `blob.read` (see the handler in `peer.ts`). */
 export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 

@@ -413,10 +413,9 @@ export class Peer {
       if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || length > 16 * 1024 * 1024) {
         throw new InvalidParamsError('blob.read wants integer offset >= 0 and 0 <= length <= 16 MiB');
       }
-      const bytes = await this.store.blobs.get(hash).catch((e: unknown) => {
+      return this.store.blobs.read(hash, offset, length).catch((e: unknown) => {
         throw e instanceof Error && 'code' in e ? e : new BlobNotFoundError(`no blob ${hash}`);
       });
-      return { bytes: bytes.subarray(offset, offset + length), size: bytes.byteLength };
     });
   }
 }

@@ -4,24 +4,13 @@
 // suites (several processes and browsers) — then one closing line
 // "N passed, N failed" (", N skipped" when any were skipped).
 // Exits non-zero when anything failed or a suite could not run.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 
-// Every suite runs inside a new network namespace that has only loopback, so WebRTC
-// and the servers the tests start can reach nothing but 127.0.0.1. Root uses
-// `unshare -n`; other users `unshare -rn` where user namespaces are enabled.
-if (process.env.LIQUIDMESH_NETNS === undefined && process.platform === 'linux') {
-  for (const flags of [['-n'], ['-rn']]) {
-    if (spawnSync('unshare', [...flags, 'true']).status !== 0) continue;
-    const child = spawnSync('unshare', [...flags, '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, LIQUIDMESH_NETNS: '1' },
-    });
-    process.exit(child.status ?? 1);
-  }
-  console.warn('test: cannot create a loopback-only network namespace (run as root, or enable user namespaces); WebRTC suites will fail');
-  process.env.LIQUIDMESH_NETNS = '0';
-}
+import { runInLoopbackNamespace } from './netns.mjs';
+
+// Every suite runs inside a loopback-only network namespace (see netns.mjs).
+if (process.env.LIQUIDMESH_NETNS === undefined) process.exit(runInLoopbackNamespace(process.execPath, process.argv.slice(1)));
 
 const bin = (name) => `node_modules/.bin/${name}`;
 const totals = { passed: 0, failed: 0, skipped: 0 };

@@ -43,6 +43,13 @@ export class MemoryBlobStore implements BlobStore {
     return bytes.slice();
   }
 
+  async read(hash: string, offset: number, length: number): Promise<{ bytes: Uint8Array; size: number }> {
+    assertHash(hash);
+    const bytes = this.#blobs.get(hash);
+    if (!bytes) throw new BlobNotFoundError(`no blob ${hash}`);
+    return { bytes: bytes.slice(offset, offset + length), size: bytes.byteLength };
+  }
+
   async put(bytes: Uint8Array, expectedHash?: string): Promise<string> {
     const hash = await verifiedHash(bytes, expectedHash);
     if (!this.#blobs.has(hash)) this.#blobs.set(hash, bytes.slice());

@@ -20,6 +20,12 @@ export interface BlobStore {
   /** The blob's bytes; rejects with ERR_BLOB_NOT_FOUND or ERR_INVALID_HASH. */
   get(hash: string): Promise<Uint8Array>;
   /**
+   * Up to `length` bytes from `offset`, and the blob's whole size — how peers serve a
+   * blob range by range without loading it whole each time. Past the end gives fewer (or
+   * no) bytes. Rejects like `get`.
+   */
+  read(hash: string, offset: number, length: number): Promise<{ bytes: Uint8Array; size: number }>;
+  /**
    * Store bytes and return their sha256. With `expectedHash`, rejects with
    * ERR_HASH_MISMATCH (storing nothing) when the bytes hash to something else.
    */

@@ -50,6 +50,18 @@ export function runBlobStoreTests(harness: BlobStoreHarness): void {
       expect(back[4096 * 3]).to.equal((4096 * 3) & 0xff);
     });
 
+    it('reads ranges of a blob with its size, and nothing past the end', async () => {
+      const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
+      const hash = await store.put(bytes);
+      const middle = await store.read(hash, 70_000, 1000);
+      expect(middle.size).to.equal(100_000);
+      expect(Array.from(middle.bytes)).to.deep.equal(Array.from(bytes.subarray(70_000, 71_000)));
+      expect((await store.read(hash, 99_990, 1000)).bytes.byteLength).to.equal(10);
+      expect((await store.read(hash, 200_000, 10)).bytes.byteLength).to.equal(0);
+      expect((await rejectionOf(store.read(ABC_SHA256, 0, 1))).code).to.equal('ERR_BLOB_NOT_FOUND');
+      expect((await rejectionOf(store.read('nope', 0, 1))).code).to.equal('ERR_INVALID_HASH');
+    });
+
     it('accepts a put whose expected hash matches', async () => {
       expect(await store.put(ABC, ABC_SHA256)).to.equal(ABC_SHA256);
     });

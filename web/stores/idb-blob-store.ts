@@ -114,6 +114,12 @@ export class IdbBlobStore implements BlobStore {
     return record.bytes;
   }
 
+  /** IndexedDB cannot read part of a value: the record is loaded and sliced. */
+  async read(hash: string, offset: number, length: number): Promise<{ bytes: Uint8Array; size: number }> {
+    const bytes = await this.get(hash);
+    return { bytes: bytes.slice(offset, offset + length), size: bytes.byteLength };
+  }
+
   async put(bytes: Uint8Array, expectedHash?: string): Promise<string> {
     const copy = bytes.slice();
     const hash = await verifiedHash(copy, expectedHash);

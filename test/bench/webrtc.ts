@@ -1,0 +1,172 @@
+/**
+ * Benchmarks of the WebRTC mesh between Node peers (node-datachannel) on loopback, inside
+ * the loopback-only network namespace `npm run bench` creates. Baselines are a raw
+ * RTCDataChannel between two RTCPeerConnections in the same process.
+ */
+import '../../node-host/webrtc/globals.ts';
+import { startSignalServer } from '../../node-host/signal/signal-server.ts';
+import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
+import { MemoryBlobStore } from '../../shared/memory/memory-blob-store.ts';
+import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
+import { Peer } from '../../shared/peer.ts';
+import { createLogger } from '../../shared/log.ts';
+import { requireLoopbackNamespace } from '../acceptance/netns.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { collectLogs } from '../helpers/mesh.ts';
+import { type BenchSection, ms, percentile, sample, times } from './harness.ts';
+
+const LOOPBACK = { bindAddress: '127.0.0.1' };
+
+/** Two raw data channels in one process: the floor any protocol on top pays. */
+async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataChannel; close(): void }> {
+  const config = { iceServers: [], ...LOOPBACK } as RTCConfiguration;
+  const pa = new RTCPeerConnection(config);
+  const pb = new RTCPeerConnection(config);
+  pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
+  pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
+  const a = pa.createDataChannel('bench', { ordered: true });
+  const bReady = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
+  await pa.setLocalDescription(await pa.createOffer());
+  await pb.setRemoteDescription(pa.localDescription!);
+  await pb.setLocalDescription(await pb.createAnswer());
+  await pa.setRemoteDescription(pb.localDescription!);
+  const b = await bReady;
+  await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
+  a.binaryType = 'arraybuffer';
+  b.binaryType = 'arraybuffer';
+  return { a, b, close: () => (pa.close(), pb.close()) };
+}
+
+async function meshOf(signalUrl: string, n: number, mesh: string): Promise<Peer[]> {
+  const log = collectLogs();
+  const peers: Peer[] = [];
+  for (let i = 0; i < n; i++) {
+    const peer = new Peer({
+      transports: [new WebRtcTransport({ signalUrl, mesh, secret: 'bench', announceMs: 500, rtcConfig: LOOPBACK })],
+      store: { blobs: new MemoryBlobStore(), kv: new MemoryKeyValueStore() },
+      device: { name: `bench-${i}`, engine: 'node' },
+      logger: createLogger(`bench-${i}`, log.sink),
+      persistRegistry: false,
+    });
+    await peer.start();
+    peers.push(peer);
+  }
+  return peers;
+}
+
+async function rpcAndBlobs(): Promise<BenchSection> {
+  requireLoopbackNamespace();
+  const server = await startSignalServer();
+  const [a, b] = (await meshOf(server.url, 2, 'bench-rpc')) as [Peer, Peer];
+  await waitFor(() => a.linked().includes(b.id), 'the link', 30_000);
+  const raw = await rawChannelPair();
+  try {
+    // Round trips.
+    raw.b.onmessage = (e) => raw.b.send(e.data as ArrayBuffer);
+    const rawRtt = await sample(2000, () => new Promise((resolve) => {
+      raw.a.onmessage = resolve;
+      raw.a.send(new Uint8Array(64).buffer);
+    }));
+    const rpcRtt = await sample(2000, () => a.call(b.id, 'peer.ping', { sentAt: 1 }));
+    // Pipelined calls.
+    const total = 20_000;
+    let issued = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (issued < total) {
+        issued++;
+        await a.call(b.id, 'peer.ping', { sentAt: 1 });
+      }
+    }));
+    const perSecond = total / ((performance.now() - t0) / 1000);
+
+    // Blob throughput: fetchBlob (chunked RPC, verified, stored) against the raw channel.
+    const size = 10 * 1024 * 1024;
+    const bytes = new Uint8Array(size);
+    let x = 12345;
+    for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    const hash = await b.store.blobs.put(bytes);
+    const rawSend = (): Promise<void> => new Promise<void>((resolve) => {
+      let received = 0;
+      raw.b.onmessage = (e) => {
+        received += (e.data as ArrayBuffer).byteLength;
+        if (received >= size) resolve();
+      };
+      const chunk = 64 * 1024;
+      let offset = 0;
+      const pump = (): void => {
+        while (offset < size && raw.a.bufferedAmount < 1024 * 1024) {
+          raw.a.send(bytes.slice(offset, offset + chunk).buffer);
+          offset += chunk;
+        }
+      };
+      raw.a.bufferedAmountLowThreshold = 256 * 1024;
+      raw.a.onbufferedamountlow = pump;
+      pump();
+    });
+    // Warm both paths once, then take the median of three transfers each.
+    const fetches: number[] = [];
+    const raws: number[] = [];
+    for (let r = 0; r < 4; r++) {
+      await a.store.blobs.delete(hash);
+      const tf = performance.now();
+      await a.fetchBlob(hash);
+      if (r > 0) fetches.push(performance.now() - tf);
+      const tr = performance.now();
+      await rawSend();
+      if (r > 0) raws.push(performance.now() - tr);
+    }
+    const fetchMs = percentile(fetches.sort((x, y) => x - y), 50);
+    const rawMs = percentile(raws.sort((x, y) => x - y), 50);
+    const mibps = (msValue: number): number => size / 1024 / 1024 / (msValue / 1000);
+    return {
+      title: 'The mesh over WebRTC (Node, node-datachannel, loopback)',
+      method: 'Two peers in one process linked by the WebRTC transport (PeerJS data channel, authenticated link, RPC). Baselines: two raw RTCDataChannels in the same process — a 64-byte echo, and 10 MiB in 64 KiB chunks with bufferedAmount backpressure. The blob row is Peer.fetchBlob: 256 KiB ranges over RPC, 8 in flight, then sha256 verification and storage; median of 3 after a warm-up, for both.',
+      rows: [
+        { name: 'RPC round trip p50', figure: ms(percentile(rpcRtt, 50)), baseline: `raw channel echo ${ms(percentile(rawRtt, 50))}`, ratio: times(percentile(rpcRtt, 50), percentile(rawRtt, 50)), goal: '≤ 1 ms', met: percentile(rpcRtt, 50) <= 1 },
+        { name: 'RPC round trip p99', figure: ms(percentile(rpcRtt, 99)), baseline: `raw channel echo ${ms(percentile(rawRtt, 99))}`, ratio: times(percentile(rpcRtt, 99), percentile(rawRtt, 99)), goal: '' },
+        { name: 'pipelined calls per second (64 in flight)', figure: `${Math.round(perSecond).toLocaleString('en')}/s`, baseline: `sequential ${Math.round(1000 / percentile(rpcRtt, 50)).toLocaleString('en')}/s`, ratio: times(perSecond, 1000 / percentile(rpcRtt, 50)), goal: '≥ 5,000/s', met: perSecond >= 5000 },
+        { name: 'blob transfer, 10 MiB', figure: `${mibps(fetchMs).toFixed(1)} MiB/s (${ms(fetchMs)})`, baseline: `raw channel ${mibps(rawMs).toFixed(1)} MiB/s (${ms(rawMs)})`, ratio: `${((rawMs / fetchMs) * 100).toFixed(0)} %`, goal: '≥ 70 % of raw', met: rawMs / fetchMs >= 0.7 },
+      ],
+    };
+  } finally {
+    raw.close();
+    await a.stop();
+    await b.stop();
+    await server.close();
+  }
+}
+
+async function joinTime(): Promise<BenchSection> {
+  requireLoopbackNamespace();
+  const server = await startSignalServer();
+  const peers = await meshOf(server.url, 10, 'bench-join');
+  try {
+    await waitFor(() => peers.every((p) => p.alive().length === 9), 'the 10-peer mesh', 120_000);
+    const runs: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t = performance.now();
+      const [newcomer] = await meshOf(server.url, 1, 'bench-join');
+      await waitFor(() => peers.every((p) => p.alive().includes(newcomer!.id)), 'the newcomer everywhere', 60_000);
+      runs.push(performance.now() - t);
+      await newcomer!.stop();
+      await waitFor(() => peers.every((p) => !p.alive().includes(newcomer!.id)), 'the newcomer to leave', 60_000);
+    }
+    runs.sort((x, y) => x - y);
+    const announce = 500;
+    return {
+      title: 'Joining a 10-peer mesh over WebRTC',
+      method: `Ten Node peers linked all-to-all; an eleventh starts (key pair, signaling, discovery by announcement, one WebRTC connection per existing peer, authentication, sync) and the clock stops when all ten list it alive. Median of 3. Baseline: the announcement period (${announce} ms), the longest a newcomer can wait to be heard.`,
+      rows: [{ name: 'new peer visible on all 10', figure: ms(percentile(runs, 50)), baseline: `announce period ${announce} ms`, ratio: times(percentile(runs, 50), announce), goal: '' }],
+    };
+  } finally {
+    await Promise.all(peers.map((p) => p.stop()));
+    await server.close();
+  }
+}
+
+/** The WebRTC benchmark sections. */
+export const webrtcBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [
+  { id: 'webrtc', run: rpcAndBlobs },
+  { id: 'join10', run: joinTime },
+];
