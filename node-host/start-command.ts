@@ -89,13 +89,17 @@ LiquidMesh is running (mesh "${mesh}").
   fibo(12) = ${fibo.value}; camera wrote ${shot.files[0]?.name} (${shot.files[0]?.bytes.byteLength} bytes of ${shot.files[0]?.mediaType})
 Ctrl-C stops everything.`);
 
+    let last = '';
     const report = (): void => {
       const alive = new Set([node.peer.id, ...node.peer.alive()]);
-      const names = node.peer.registry.devices.values().map((d) => `${d.name}${alive.has(d.id) ? '' : ' (gone)'}`);
-      console.log(`devices: ${names.join(', ')}`);
+      const line = `devices: ${node.peer.registry.devices.values().map((d) => `${d.name}${alive.has(d.id) ? '' : ' (gone)'}`).join(', ')}`;
+      if (line !== last) console.log((last = line));
     };
+    // Presence and the registry arrive separately: report when either changes.
     node.peer.on('device-joined', report);
     node.peer.on('device-left', report);
+    node.peer.registry.on('change', ({ map }) => map === 'devices' && report());
+    report();
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

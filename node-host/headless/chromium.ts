@@ -51,6 +51,11 @@ export async function launchChromiumPeer(options: {
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
+    // The caller closes the browser (in a finally); puppeteer's own signal handlers would
+    // race it and end the process before the rest of the cleanup ran.
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
     args: [...CHROMIUM_FLAGS, `--user-data-dir=${profileDir}`, ...(options.kiosk ? ['--kiosk'] : [])],
   });
   try {
