@@ -9,21 +9,9 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { startSignalServer } = await import('./node-host/signal/signal-server.ts');
+// The same flags the headless peers use: one list, in node-host/headless/chromium.ts.
+const { CHROMIUM_FLAGS, CHROMIUM_PATH } = await import('./node-host/headless/chromium.ts');
 
-/** Flags verified to work headless on these machines (see docs/INTERNALS.md). */
-export const CHROMIUM_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-];
 
 /** Writes pass/fail counts where test/run.mjs can read them. */
 function countingReporter() {
@@ -123,7 +111,7 @@ export default {
   browsers: [
     chromeLauncher({
       launchOptions: {
-        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        executablePath: CHROMIUM_PATH,
         headless: true,
         args: CHROMIUM_FLAGS,
       },

@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- id ...]`: runs the benchmarks (all, or those named) and writes
- * BENCHMARKS.md.
+ * `npm run bench [-- id ...]`: runs the benchmarks (all, or those named); a full run
+ * writes BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs';
 import { coreBenchmarks } from './core.ts';
@@ -20,5 +20,10 @@ for (const bench of chosen) {
   console.log('done');
   for (const r of section.rows) console.log(`  ${r.name}: ${r.figure} vs ${r.baseline} (${r.ratio})${r.goal ? `, goal ${r.goal}${r.met === false ? ' NOT MET' : ''}` : ''}`);
 }
-writeFileSync('BENCHMARKS.md', renderMarkdown(sections, started));
-console.log('wrote BENCHMARKS.md');
+// Only a full run rewrites BENCHMARKS.md: a partial one must not drop the other sections.
+if (chosen.length === all.length) {
+  writeFileSync('BENCHMARKS.md', renderMarkdown(sections, started));
+  console.log('wrote BENCHMARKS.md');
+} else {
+  console.log('(partial run: BENCHMARKS.md left as it was)');
+}
