@@ -8,6 +8,8 @@
  * to every other linked peer, so any connected topology converges (hub-and-spoke
  * included). A periodic state-vector exchange (anti-entropy) repairs whatever a lossy
  * link dropped.
+ * Over 400 lines because it is the one place where the parts meet: splitting the wiring
+ * would scatter what a newcomer should read in one sitting.
  * @module
  */
 import * as Y from 'yjs';

@@ -29,6 +29,9 @@
  * which is why the peer authenticates every link on top (`shared/peer-links.ts`).
  * Hidden tabs may have their timers throttled to once a minute by Chromium; give such
  * meshes a `timeoutMs` above that or run the peer in a worker.
+ *
+ * Over 400 lines because discovery, epochs and duplicate detection act on the same
+ * per-peer state; split apart, each would need the others' bookkeeping.
  * @module
  */
 

@@ -7,6 +7,8 @@
  * with a small baseline encoder written here from ITU-T T.81: baseline sequential DCT,
  * 8-bit samples, Huffman coding with the Annex K example tables, YCbCr in a JFIF file.
  * Web-standard JavaScript only, so it runs in every runtime the core does.
+ * Over 400 lines because the JPEG encoder's tables and stages belong together; the scene
+ * renderer is small and only feeds it.
  * @module
  */
 

@@ -11,6 +11,8 @@
  *
  * It checks the structure it walks (bounds, LEB128 encodings, section order and sizes,
  * indices it resolves) but is not a validator: run the result through the engine.
+ * Over 400 lines because reading and rewriting share one cursor and one set of section
+ * rules; split, each half would need the other's internals.
  * @module
  */
 
