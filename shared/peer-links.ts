@@ -79,6 +79,8 @@ export class PeerLinks {
   readonly #unsubscribe: Unsubscribe[] = [];
   #stopRetry: (() => void) | null = null;
   #fragmentCounter = 0;
+  /** Handshake steps in progress, over all links. */
+  #busyLinks = 0;
 
   constructor(options: PeerLinksOptions) {
     this.#identity = options.identity;
@@ -125,8 +127,7 @@ export class PeerLinks {
 
   /** True while a handshake step is in progress on some link. */
   get busy(): boolean {
-    for (const map of this.#links.values()) for (const link of map.values()) if (link.busy) return true;
-    return false;
+    return this.#busyLinks > 0;
   }
 
   /** Resolves once no handshake step is in progress (the simulator waits on it to stay deterministic). */
@@ -262,12 +263,14 @@ export class PeerLinks {
 
   /** Run an async handshake step; messages arriving meanwhile wait, then are processed in order. */
   #runHandshakeStep(link: Link, step: Promise<void>): void {
+    this.#busyLinks++;
     link.busy = step
       .catch((error: unknown) => {
         if (error instanceof MeshError && PROOF_FAILURES.has(error.code)) this.#reject(link, error);
         else this.#log.debug(`handshake with ${link.peer} interrupted: ${(error as Error).message}`);
       })
       .finally(() => {
+        this.#busyLinks--;
         link.busy = null;
         const waiting = link.waiting.splice(0);
         for (let i = 0; i < waiting.length; i++) {

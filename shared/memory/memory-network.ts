@@ -51,7 +51,10 @@ export class MemoryNetwork {
   readonly #manual: boolean;
   readonly #attached = new Map<PeerId, MemoryTransport>();
   #partition: Map<PeerId, number> | null = null;
-  #queue: QueuedMessage[] = [];
+  // A FIFO that also gives up random elements: `#head` is the index of its first message,
+  // so taking the first is O(1) even when a simulation queues hundreds of thousands.
+  #queue: (QueuedMessage | undefined)[] = [];
+  #head = 0;
   /** Per pair of ids, the number of the current connection (bumped whenever the pair reconnects). */
   readonly #epochs = new Map<string, number>();
   #nextEpoch = 1;
@@ -87,9 +90,19 @@ export class MemoryNetwork {
     this.#refreshLinks();
   }
 
-  /** Messages waiting in manual mode. */
+  /** Messages waiting in manual mode (a copy; see {@link queueLength} and {@link peek}). */
   get queue(): readonly QueuedMessage[] {
-    return this.#queue;
+    return this.#queue.slice(this.#head) as QueuedMessage[];
+  }
+
+  /** Number of messages waiting in manual mode. */
+  get queueLength(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** The waiting message at `index` (0 = oldest), if any. */
+  peek(index: number): QueuedMessage | undefined {
+    return index < 0 ? undefined : this.#queue[this.#head + index];
   }
 
   /**
@@ -104,7 +117,7 @@ export class MemoryNetwork {
 
   /** Manual mode: deliver the queued message at `index` but keep a copy queued (a duplicate). */
   duplicate(index = 0): void {
-    const msg = this.#queue[index];
+    const msg = this.peek(index);
     if (msg) this.#handOver({ ...msg, data: msg.data.slice() });
   }
 
@@ -114,11 +127,25 @@ export class MemoryNetwork {
   }
 
   #take(index: number): QueuedMessage | undefined {
-    if (index === 0) return this.#queue.shift();
-    if (index >= this.#queue.length) return undefined;
-    const msg = this.#queue[index];
-    const last = this.#queue.pop()!;
-    if (index < this.#queue.length) this.#queue[index] = last;
+    const at = this.#head + index;
+    if (index < 0 || at >= this.#queue.length) return undefined;
+    if (index === 0) {
+      const msg = this.#queue[at];
+      this.#queue[at] = undefined;
+      this.#head++;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      return msg;
+    }
+    const last = this.#queue.pop();
+    if (at === this.#queue.length) return last;
+    const msg = this.#queue[at];
+    this.#queue[at] = last;
     return msg;
   }
 
@@ -135,16 +162,16 @@ export class MemoryNetwork {
   canonicalizeSince(seq: number, compare: (a: QueuedMessage, b: QueuedMessage) => number): void {
     // Messages are appended in sending order, so those sent since `seq` form the tail.
     let start = this.#queue.length;
-    while (start > 0 && this.#queue[start - 1]!.seq >= seq) start--;
+    while (start > this.#head && this.#queue[start - 1]!.seq >= seq) start--;
     if (this.#queue.length - start < 2) return;
-    const tail = this.#queue.splice(start).sort(compare);
+    const tail = (this.#queue.splice(start) as QueuedMessage[]).sort(compare);
     for (const m of tail) this.#queue.push(m);
   }
 
   /** Manual mode: deliver everything queued, in order, including what deliveries enqueue. */
   deliverAll(limit = Infinity): number {
     let n = 0;
-    while (this.#queue.length > 0 && n < limit) {
+    while (this.queueLength > 0 && n < limit) {
       this.deliver(0);
       n++;
     }
@@ -169,7 +196,8 @@ export class MemoryNetwork {
   /** @internal Called by a transport's disconnect. */
   detach(id: PeerId): void {
     if (!this.#attached.delete(id)) return;
-    this.#queue = this.#queue.filter((m) => m.from !== id && m.to !== id);
+    this.#queue = this.#queue.slice(this.#head).filter((m) => m !== undefined && m.from !== id && m.to !== id);
+    this.#head = 0;
     for (const [other, transport] of this.#attached) {
       if (this.#epochs.delete(pair(id, other))) transport.setLink(id, 0);
     }

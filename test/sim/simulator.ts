@@ -163,8 +163,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   for (let step = 0; step < options.steps; step++) {
     const r = rng();
     if (r < 0.55) {
-      for (let d = 0; d < (options.deliveriesPerStep ?? 1) && network.queue.length > 0; d++) {
-        const at = Math.floor(rng() * network.queue.length);
+      for (let d = 0; d < (options.deliveriesPerStep ?? 1) && network.queueLength > 0; d++) {
+        const at = Math.floor(rng() * network.queueLength);
         const fate = rng();
         if (fate < options.loss) {
           network.drop(at);
@@ -216,19 +216,19 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     // One message at a time, letting a handshake step finish before the next delivery:
     // concurrent handshakes would make relays depend on which signature is checked first.
     for (let k = 0; k < 1_000_000; k++) {
-      if (network.queue.length === 0) {
+      if (network.queueLength === 0) {
         // Relays go out at the end of a task: let them, then look again.
         await quiesce();
-        if (network.queue.length === 0) break;
+        if (network.queueLength === 0) break;
         continue;
       }
-      const handshake = kind(network.queue[0]!) <= 1;
+      const handshake = kind(network.peek(0)!) <= 1;
       network.deliver(0);
       result.delivered++;
       if (handshake) await quiesce();
     }
     const problem = divergence(running as Peer[]);
-    if (problem === null && network.queue.length === 0) {
+    if (problem === null && network.queueLength === 0) {
       result.converged = true;
       break;
     }
