@@ -119,11 +119,14 @@ export function runBlobStoreTests(harness: BlobStoreHarness): void {
       expect((await store.list()).length).to.equal(20);
     });
 
-    it('keeps blobs across a reopen when the adapter persists', async function () {
-      if (!harness.reopen) return;
-      await store.put(ABC);
-      store = await harness.reopen(store);
-      expect(await store.has(ABC_SHA256)).to.equal(true);
-    });
+    // Only adapters that persist have something to check here.
+    const reopen = harness.reopen;
+    if (reopen) {
+      it('keeps blobs across a reopen', async () => {
+        await store.put(ABC);
+        store = await reopen(store);
+        expect(await store.has(ABC_SHA256)).to.equal(true);
+      });
+    }
   });
 }

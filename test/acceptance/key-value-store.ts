@@ -60,11 +60,14 @@ export function runKeyValueStoreTests(harness: KeyValueStoreHarness): void {
       }
     });
 
-    it('keeps values across a reopen when the adapter persists', async function () {
-      if (!harness.reopen) return;
-      await store.set('identity/v1', new Uint8Array([4, 2]));
-      store = await harness.reopen(store);
-      expect(Array.from((await store.get('identity/v1'))!)).to.deep.equal([4, 2]);
-    });
+    // Only adapters that persist have something to check here.
+    const reopen = harness.reopen;
+    if (reopen) {
+      it('keeps values across a reopen', async () => {
+        await store.set('identity/v1', new Uint8Array([4, 2]));
+        store = await reopen(store);
+        expect(Array.from((await store.get('identity/v1'))!)).to.deep.equal([4, 2]);
+      });
+    }
   });
 }
