@@ -333,7 +333,8 @@ export class WebRtcTransport implements Transport {
       return;
     }
     if (!link.joined) return;
-    if (kind === FRAME_DATA) this.#events.emit('message', { from: link.remote, data: bytes.slice(1) });
+    // Each message arrives in a buffer of its own: a view of it is safe to hand on.
+    if (kind === FRAME_DATA) this.#events.emit('message', { from: link.remote, data: bytes.subarray(1) });
   }
 
   #sendFrame(link: Link, kind: number, payload: Uint8Array): void {

@@ -47,7 +47,8 @@ export class Reassembler {
         this.#forget(key);
         return { kind: 'rejected', reason: `incomplete messages exceed ${this.#maxBytes} bytes` };
       }
-      entry.parts[fragment.i] = fragment.d.slice();
+      // Transports deliver every message in a buffer of its own, so the view is kept as is.
+      entry.parts[fragment.i] = fragment.d;
       entry.received++;
       entry.bytes += fragment.d.byteLength;
       this.#held += fragment.d.byteLength;
