@@ -5,7 +5,11 @@
 //   node modules/build.mjs fibo trap  build only the named modules
 //   node modules/build.mjs --list     print the modules and their toolchains
 //
-// Each module lives in modules/<name>/ and is built to modules/<name>/<name>.wasm.
+// Each module lives in modules/<name>/ and is built to modules/<name>/<name>.wasm,
+// unless its entry names another output file (`output`) or publishes the module
+// under another name (`published`, which its description.json must carry).
+// C modules may compile in shared sources from modules/lib/ (`lib`), which is
+// then also on their include path.
 // Toolchains:
 //   c-wasi          clang + wasm-ld + wasi-libc (+ compiler-rt builtins), WASI reactor
 //   c-freestanding  clang + wasm-ld, no libc, no imports
@@ -23,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const LIB = join(HERE, 'lib');
 
 /** Contents of modules/wasi-reader/data.bin: byte i is (37 * i + 11) mod 256. */
 export const DATA_BIN_LENGTH = 1000;
@@ -41,6 +46,15 @@ const MODULES = [
     source: 'wasi_reader.c',
     prepare: (dir) => writeFileSync(join(dir, 'data.bin'), dataBinBytes()),
   },
+  {
+    // Version 2.0.0 of "grayscale", in C: decodes a JPEG mount, writes a PNG mount.
+    name: 'grayscale-c',
+    toolchain: 'c-wasi',
+    source: 'grayscale.c',
+    lib: ['jpeg.c', 'png.c'],
+    output: 'grayscale.wasm',
+    published: 'grayscale',
+  },
   { name: 'fibo-pointers', toolchain: 'c-freestanding', source: 'fibo_pointers.c' },
   { name: 'stateful-fibo', toolchain: 'assemblyscript', source: 'stateful_fibo.ts' },
   { name: 'grayscale', toolchain: 'assemblyscript', source: 'grayscale.ts' },
@@ -48,6 +62,10 @@ const MODULES = [
   { name: 'loop', toolchain: 'wat', source: 'loop.wat' },
   { name: 'memory-hog', toolchain: 'wat', source: 'memory-hog.wat' },
   { name: 'host-demo', toolchain: 'wat', source: 'host-demo.wat' },
+  { name: 'poly-client', toolchain: 'c-freestanding', source: 'poly_client.c' },
+  { name: 'poly-server', toolchain: 'c-freestanding', source: 'poly_server.c' },
+  { name: 'math', toolchain: 'wat', source: 'math.wat' },
+  { name: 'calc', toolchain: 'wat', source: 'calc.wat' },
 ];
 
 class MissingTool extends Error {}
@@ -110,13 +128,18 @@ function buildC(mod, dir, out, freestanding) {
   checkClang(!freestanding);
   const work = mkdtempSync(join(tmpdir(), `liquidmesh-${mod.name}-`));
   try {
-    const obj = join(work, `${mod.name}.o`);
     const cflags = freestanding ? ['-ffreestanding', '-fno-builtin', '-nostdlib'] : [];
-    run(CLANG, [TARGET, ...SYSROOT, '-O2', '-Wall', '-Wextra', '-Werror', ...cflags, '-c', join(dir, mod.source), '-o', obj]);
+    const sources = [join(dir, mod.source), ...(mod.lib ?? []).map((file) => join(LIB, file))];
+    const includes = mod.lib ? ['-I', LIB] : [];
+    const objs = sources.map((source, i) => {
+      const obj = join(work, `${i}-${source.split(/[\\/]/).pop()}.o`);
+      run(CLANG, [TARGET, ...SYSROOT, '-O2', '-Wall', '-Wextra', '-Werror', ...cflags, ...includes, '-c', source, '-o', obj]);
+      return obj;
+    });
     const ldflags = freestanding
       ? ['-nostdlib', '-Wl,--no-entry']
       : ['-mexec-model=reactor'];
-    run(CLANG, [TARGET, ...SYSROOT, ...ldflags, '-Wl,--strip-debug', obj, '-o', out]);
+    run(CLANG, [TARGET, ...SYSROOT, ...ldflags, '-Wl,--strip-debug', ...objs, '-o', out]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -184,11 +207,12 @@ function checkBuilt(mod, dir, out) {
   const compiled = new WebAssembly.Module(wasm);
   const exported = new Set(WebAssembly.Module.exports(compiled).map((e) => e.name));
   const description = JSON.parse(readFileSync(join(dir, 'description.json'), 'utf8'));
-  if (description.name !== mod.name) {
-    throw new Error(`${mod.name}/description.json names the module "${description.name}"`);
+  const published = mod.published ?? mod.name;
+  if (description.name !== published) {
+    throw new Error(`${mod.name}/description.json names the module "${description.name}", not "${published}"`);
   }
   for (const fn of Object.keys(description.functions)) {
-    if (!exported.has(fn)) throw new Error(`${mod.name}.wasm does not export "${fn}" named in description.json`);
+    if (!exported.has(fn)) throw new Error(`${outputFile(mod)} does not export "${fn}" named in description.json`);
   }
   for (const file of Object.values(description.dataFiles ?? {})) {
     if (!existsSync(join(dir, file))) throw new Error(`${mod.name}: data file ${file} is missing`);
@@ -198,9 +222,16 @@ function checkBuilt(mod, dir, out) {
 
 // -------------------------------------------------------------------- main
 
+function outputFile(mod) {
+  return mod.output ?? `${mod.name}.wasm`;
+}
+
 async function main(argv) {
   if (argv.includes('--list')) {
-    for (const mod of MODULES) console.log(`${mod.name.padEnd(14)} ${mod.toolchain.padEnd(15)} ${mod.source}`);
+    for (const mod of MODULES) {
+      const lib = mod.lib ? ` + ${mod.lib.map((file) => `lib/${file}`).join(' ')}` : '';
+      console.log(`${mod.name.padEnd(14)} ${mod.toolchain.padEnd(15)} ${mod.source}${lib} -> ${mod.name}/${outputFile(mod)}`);
+    }
     return;
   }
   const unknown = argv.filter((a) => !MODULES.some((m) => m.name === a));
@@ -209,7 +240,7 @@ async function main(argv) {
 
   for (const mod of selected) {
     const dir = join(HERE, mod.name);
-    const out = join(dir, `${mod.name}.wasm`);
+    const out = join(dir, outputFile(mod));
     try {
       mod.prepare?.(dir);
       switch (mod.toolchain) {
@@ -221,7 +252,7 @@ async function main(argv) {
       }
       chmodSync(out, 0o644);
       const size = checkBuilt(mod, dir, out);
-      console.log(`built ${mod.name}/${mod.name}.wasm (${size} bytes, ${mod.toolchain})`);
+      console.log(`built ${mod.name}/${outputFile(mod)} (${size} bytes, ${mod.toolchain})`);
     } catch (err) {
       const what = err instanceof MissingTool ? 'missing tool' : 'build error';
       fail(`cannot build ${mod.name}: ${what}: ${err.message}`);

@@ -29,6 +29,27 @@ export interface HostServices {
   readHumidity?: () => Promise<number>;
   /** `communication.rpcCall`: call the named function elsewhere with `data`. */
   rpcCall?: (name: string, data: Uint8Array) => Promise<void>;
+  /**
+   * `pubsub.publish`: send `data` to the subscribers of `topic` (the topic grant was
+   * checked). Resolve once the message is handed on, without waiting for subscribers'
+   * handlers: the publishing instance is blocked until then, and may itself subscribe.
+   */
+  publish?: (topic: string, data: Uint8Array) => Promise<void>;
+  /** `pubsub.subscribe`: deliver messages on `topic` (a pattern, its grant checked) to this module from now on. */
+  subscribe?: (topic: string) => Promise<void>;
+}
+
+/**
+ * A module linked into an instance at load (runtime linking): the app's imports from
+ * module `name` are served by this module's exports, instantiated in the same worker.
+ */
+export interface ProviderModule {
+  /** The import module name the app (or another provider) uses, e.g. `math`. */
+  name: string;
+  /** The provider's binary (already verified against its content address). */
+  wasm: Uint8Array;
+  /** Files in the provider's own WASI directory from the start. */
+  files?: Record<string, Uint8Array>;
 }
 
 /** What to load. */
@@ -45,6 +66,18 @@ export interface LoadSpec {
   /** Environment variables and arguments seen through WASI. */
   env?: Record<string, string>;
   args?: string[];
+  /**
+   * Topic patterns this instance may publish to and subscribe to (`/`-separated segments,
+   * `*` one segment, a trailing `#` the rest). Deny by default: without it every topic is
+   * refused. A `pubsub.*` call outside them fails the module's call with ERR_TOPIC_DENIED.
+   */
+  topics?: { publish: string[]; subscribe: string[] };
+  /**
+   * Modules whose exports the app imports, in any order: each is instantiated before the
+   * modules importing from it, with its own memory (capped like the app's), the same
+   * grants, WASI environment and host services. ERR_LINK_FAILED names what cannot link.
+   */
+  providers?: ProviderModule[];
 }
 
 /** How a function is called. */
@@ -54,7 +87,9 @@ export type CallConvention =
   /** `alloc(len) -> ptr`, then `fn(in_ptr, in_len, out_len_ptr) -> out_ptr`. */
   | { kind: 'bytes'; alloc: string; input: Uint8Array }
   /** In place: write `input` at `pointer()`, call `fn()`, read the same span back. */
-  | { kind: 'buffer'; pointer: string; input: Uint8Array };
+  | { kind: 'buffer'; pointer: string; input: Uint8Array }
+  /** Pub/sub delivery: `alloc` for `topic` (UTF-8) and `data`, then `fn(topic_ptr, topic_len, data_ptr, data_len)`. */
+  | { kind: 'message'; alloc: string; topic: string; data: Uint8Array };
 
 /** One call. */
 export interface CallRequest {
@@ -80,7 +115,11 @@ export interface CallResult {
   stderr: string;
 }
 
-/** The state of an instance between calls. */
+/**
+ * The state of an instance between calls: the app module's only. Linked providers
+ * ({@link LoadSpec.providers}) keep their own state in the instance they run in; a
+ * restore leaves it as it is.
+ */
 export interface InstanceSnapshot {
   /** sha256 of the module the snapshot belongs to. */
   moduleId: string;

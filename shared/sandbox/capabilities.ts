@@ -1,14 +1,14 @@
 /**
  * The table of host imports a module may use, denied by default. Each entry says
  * whether the worker serves it alone (clock, printing, WASI) or needs a host service
- * (camera, sensors, rpc) reached through the blocking bridge. A module importing
+ * (camera, sensors, rpc, pub/sub) reached through the blocking bridge. A module importing
  * anything not in the table, or not granted to its deployment, is refused at load with
  * an error naming the import — never given a silent stub.
  * @module
  */
 import type { HostServices } from '../ports/sandbox.ts';
-import type { ModuleInfo } from '../wasm/binary.ts';
-import { ImportDeniedError, ImportNotSupportedError } from './errors.ts';
+import type { FuncType, ModuleInfo } from '../wasm/binary.ts';
+import { ImportDeniedError, ImportNotSupportedError, LinkFailedError } from './errors.ts';
 
 /** Host import name → the service it needs, or null when the worker serves it itself. */
 export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> = {
@@ -22,6 +22,8 @@ export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> =
   'dht.getTemperature': 'readTemperature',
   'dht.getHumidity': 'readHumidity',
   'communication.rpcCall': 'rpcCall',
+  'pubsub.publish': 'publish',
+  'pubsub.subscribe': 'subscribe',
 };
 
 /** The WASI module name; all of preview 1 is served by the shim inside the worker. */
@@ -40,20 +42,46 @@ export function isGranted(name: string, grants: readonly string[]): boolean {
   return grants.includes(name) || grants.includes(`${module}.*`) || grants.includes('*');
 }
 
+/** Modules linked at load, for {@link checkImports}. */
+export interface LinkedModules {
+  /** Provider modules by import module name: their exports serve imports without grants. */
+  providers?: ReadonlyMap<string, ModuleInfo>;
+  /** Who imports, for messages (default `module`; e.g. `provider math`). */
+  subject?: string;
+}
+
 /**
  * Check a module's function imports: each must be servable here (ERR_IMPORT_NOT_SUPPORTED)
  * and granted (ERR_IMPORT_DENIED). Non-function imports (memory, tables, globals) are not
- * provided by any host and are refused as unsupported.
+ * provided by any host and are refused as unsupported. An import from a linked provider
+ * needs no grant but must name a function the provider exports with the same signature
+ * (ERR_LINK_FAILED otherwise).
  */
-export function checkImports(info: ModuleInfo, grants: readonly string[], services: HostServices): void {
+export function checkImports(info: ModuleInfo, grants: readonly string[], services: HostServices, linked: LinkedModules = {}): void {
   const servable = grantableImports(services);
+  const who = linked.subject ?? 'module';
   for (const imp of info.imports) {
     const name = `${imp.module}.${imp.name}`;
+    const provider = linked.providers?.get(imp.module);
+    if (provider && imp.kind === 'function') {
+      const exp = provider.exports.find((e) => e.name === imp.name);
+      if (exp?.kind !== 'function') {
+        throw new LinkFailedError(`${who} imports ${name}, but provider ${imp.module} exports no function ${imp.name}`, { import: name });
+      }
+      if (signature(exp.type) !== signature(imp.type)) {
+        throw new LinkFailedError(`${who} imports ${name} as ${signature(imp.type)}, but provider ${imp.module} exports it as ${signature(exp.type)}`, { import: name });
+      }
+      continue;
+    }
     if (imp.kind !== 'function' || !isGranted(name, servable)) {
-      throw new ImportNotSupportedError(`module imports ${imp.kind} ${name}, which this peer cannot provide`, { import: name });
+      throw new ImportNotSupportedError(`${who} imports ${imp.kind} ${name}, which this peer cannot provide`, { import: name });
     }
     if (!isGranted(name, grants)) {
-      throw new ImportDeniedError(`module imports ${name}, which its deployment was not granted`, { import: name });
+      throw new ImportDeniedError(`${who} imports ${name}, which its deployment was not granted`, { import: name });
     }
   }
+}
+
+function signature(type: FuncType | undefined): string {
+  return type ? `(${type.params.join(', ')}) -> (${type.results.join(', ')})` : '(?)';
 }

@@ -28,5 +28,12 @@ export const InstanceClosedError = defineError('ERR_INSTANCE_CLOSED', 'InstanceC
 export const HostCallError = defineError('ERR_HOST_CALL', 'HostCallError');
 /** The module could not be compiled or instantiated. */
 export const ModuleLoadError = defineError('ERR_MODULE_LOAD', 'ModuleLoadError');
+/**
+ * Runtime linking failed at load (data: `{ import }` or `{ cycle }`): an import names a
+ * provider module that lacks that export or exports it with another signature, the
+ * providers import each other in a cycle, or two providers (or a provider and a host
+ * module) share a name.
+ */
+export const LinkFailedError = defineError('ERR_LINK_FAILED', 'LinkFailedError');
 /** No deployment (or no module of that name in it) on this peer. */
 export const DeploymentNotFoundError = defineError('ERR_DEPLOYMENT_NOT_FOUND', 'DeploymentNotFoundError');

@@ -23,11 +23,23 @@ export const BRIDGE_READY = 1;
 export const BRIDGE_OK = 0;
 /** Word 1 value: the answer is an error message (UTF-8). */
 export const BRIDGE_ERROR = 1;
+/** Word 1 value: the answer is a named error (JSON `ErrorInfo`) the module's call fails with as it is. */
+export const BRIDGE_NAMED_ERROR = 2;
 
 /** A function export and its signature. */
 export interface FunctionExport {
   name: string;
   type: FuncType;
+}
+
+/** A provider module to instantiate before the app, its exports linked into the app's imports. */
+export interface ProviderInit {
+  /** The import module name it serves. */
+  name: string;
+  module: WebAssembly.Module;
+  /** Export names of its instrumented mutable globals. */
+  globals: string[];
+  files: Record<string, Uint8Array>;
 }
 
 /** What a worker needs to start an instance. */
@@ -43,6 +55,8 @@ export interface InitMessage {
   bridge: SharedArrayBuffer;
   /** Keep a copy of the state after every call so a stopped worker's successor can resume. */
   trackState: boolean;
+  /** Linked providers in instantiation order: each after the providers it imports from. */
+  providers: ProviderInit[];
 }
 
 /** State copied after a successful call, shared with the host. */
@@ -51,6 +65,8 @@ export interface StateCopy {
   memory: SharedArrayBuffer;
   memoryBytes: number;
   globals: Record<string, WasmValue>;
+  /** The same for each linked provider, by name, so a successor resumes them too. */
+  providers?: Record<string, StateCopy>;
 }
 
 /** Host → worker. */
@@ -72,7 +88,7 @@ export type WorkerToHost =
   | { t: 'host'; op: HostOp; args: unknown[] };
 
 /** Host-thread operations a worker can ask for through the bridge. */
-export type HostOp = 'captureImage' | 'readTemperature' | 'readHumidity' | 'rpcCall';
+export type HostOp = 'captureImage' | 'readTemperature' | 'readHumidity' | 'rpcCall' | 'publish' | 'subscribe';
 
 /** Either side of a worker connection, whatever the platform's Worker API looks like. */
 export interface MessagePort<In, Out> {

@@ -1,14 +1,16 @@
 /**
  * The code that runs inside a sandbox worker: instantiates the module with WASI (through
  * @bjorn3/browser_wasi_shim, an in-memory directory holding the mounts) and the granted
- * host imports, runs calls in the three WasmIoT calling conventions, and copies the
- * state after every call so that a successor can resume if this worker is stopped.
+ * host imports, runs calls in the three WasmIoT calling conventions (and pub/sub
+ * delivery), and copies the state after every call so that a successor can resume if
+ * this worker is stopped. An app's linked provider modules are instantiated first, in
+ * the same worker, and their exports fill the app's imports from them.
  * Platform entry points (a browser Worker, a Node worker thread) only adapt their
  * message API and call {@link runSandboxWorker}.
  * @module
  */
 import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim';
-import { fromUtf8 } from '../bytes.ts';
+import { fromUtf8, utf8 } from '../bytes.ts';
 import { type ErrorInfo, MeshError, toErrorInfo } from '../errors.ts';
 import type { CallRequest, CallResult, WasmValue } from '../ports/sandbox.ts';
 import {
@@ -21,6 +23,7 @@ import {
 } from './errors.ts';
 import {
   BRIDGE_ERROR,
+  BRIDGE_NAMED_ERROR,
   BRIDGE_HEADER,
   BRIDGE_IDLE,
   type HostOp,
@@ -40,6 +43,10 @@ interface Live {
   dir: PreopenDirectory;
   stdout: string[];
   stderr: string[];
+  /** Export names of the instrumented mutable globals. */
+  globals: string[];
+  /** The app's linked providers by import module name (empty for a provider). */
+  providers: Map<string, Live>;
 }
 
 /** Serve one sandboxed module instance over `port` until the worker is terminated. */
@@ -48,7 +55,8 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
   let live: Live | null = null;
   // Two buffers, used in turn: the one last reported to the host is never being written,
   // so a worker stopped mid-copy leaves the host a consistent state.
-  const stateBuffers: (SharedArrayBuffer | null)[] = [null, null];
+  // One pair per linked instance: '' for the app, else the provider's name.
+  const stateBuffers = new Map<string, (SharedArrayBuffer | null)[]>();
   let stateTurn = 0;
   /** The state after the last successful call (or at start): a failed call rolls back to it. */
   let lastGood: StateCopy | null = null;
@@ -70,12 +78,23 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     const data = new Uint8Array(sab, BRIDGE_HEADER, header[2]!).slice();
     Atomics.store(header, 0, BRIDGE_IDLE);
     if (status === BRIDGE_ERROR) throw new HostCallError(`host ${op} failed: ${decoder.decode(data)}`);
+    if (status === BRIDGE_NAMED_ERROR) {
+      const info = JSON.parse(decoder.decode(data)) as ErrorInfo;
+      throw new MeshError(info.code, info.message, info.data);
+    }
     return data;
   };
 
-  const instantiate = (msg: InitMessage, files: Record<string, Uint8Array>): Live => {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
+  /** One module instance: `links` are the providers instantiated so far, `out` the console they share. */
+  const instantiateUnit = (
+    msg: InitMessage,
+    module: WebAssembly.Module,
+    globals: string[],
+    files: Record<string, Uint8Array>,
+    links: Map<string, Live>,
+    out: Pick<Live, 'stdout' | 'stderr'>,
+  ): Live => {
+    const { stdout, stderr } = out;
     const contents = new Map<string, Inode>();
     for (const [name, bytes] of Object.entries(files)) contents.set(name, new File(bytes));
     const dir = new PreopenDirectory('.', contents);
@@ -128,21 +147,39 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       communication: {
         rpcCall: (namePtr, nameLen, dataPtr, dataLen) => void bridgeCall('rpcCall', [fromUtf8(bytesAt(namePtr, nameLen)), bytesAt(dataPtr, dataLen)]),
       },
+      // 0 on success; a denied topic or a failed service fails the module's call instead.
+      pubsub: {
+        publish: (topicPtr, topicLen, dataPtr, dataLen) => (bridgeCall('publish', [fromUtf8(bytesAt(topicPtr, topicLen)), bytesAt(dataPtr, dataLen)]), 0),
+        subscribe: (topicPtr, topicLen) => (bridgeCall('subscribe', [fromUtf8(bytesAt(topicPtr, topicLen))]), 0),
+      },
     };
     // Only the modules the binary imports are offered; the host checked the grants at load.
     const imports: WebAssembly.Imports = {};
-    for (const imp of WebAssembly.Module.imports(msg.module)) {
+    for (const imp of WebAssembly.Module.imports(module)) {
       if (imports[imp.module]) continue;
-      if (imp.module === 'wasi_snapshot_preview1') imports[imp.module] = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
+      const linked = links.get(imp.module);
+      if (linked) imports[imp.module] = linked.instance.exports;
+      else if (imp.module === 'wasi_snapshot_preview1') imports[imp.module] = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
       else if (host[imp.module]) imports[imp.module] = host[imp.module] as WebAssembly.ModuleImports;
     }
-    instance = new WebAssembly.Instance(msg.module, imports);
+    instance = new WebAssembly.Instance(module, imports);
     const exported = instance.exports.memory;
     memory = exported instanceof WebAssembly.Memory ? exported : null;
     if (memory && typeof instance.exports._initialize === 'function') {
       wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
     }
-    return { instance, memory, dir, stdout, stderr };
+    return { instance, memory, dir, stdout, stderr, globals, providers: new Map() };
+  };
+
+  /**
+   * The app and its providers, each provider after those it imports from (the host sent
+   * them in that order). Each has its own memory and WASI directory; their output is one.
+   */
+  const instantiate = (msg: InitMessage, files: Record<string, Uint8Array>): Live => {
+    const out = { stdout: [] as string[], stderr: [] as string[] };
+    const providers = new Map<string, Live>();
+    for (const p of msg.providers) providers.set(p.name, instantiateUnit(msg, p.module, p.globals, p.files, providers, out));
+    return { ...instantiateUnit(msg, msg.module, msg.globals, files, providers, out), providers };
   };
 
   const fn = (l: Live, name: string): ((...a: WasmValue[]) => unknown) => {
@@ -153,17 +190,27 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
 
   const copyState = (l: Live): StateCopy | undefined => {
     if (!init!.trackState) return undefined;
-    const bytes = l.memory ? l.memory.buffer.byteLength : 0;
     stateTurn ^= 1;
-    let buffer = stateBuffers[stateTurn];
-    if (!buffer || buffer.byteLength < bytes) stateBuffers[stateTurn] = buffer = new SharedArrayBuffer(bytes);
+    const state = copyUnit(l, '');
+    // Providers' state travels with the app's: after a timeout the successor, and after a
+    // failed call the rollback, put every linked instance back to the same moment.
+    if (l.providers.size > 0) state.providers = Object.fromEntries([...l.providers].map(([name, p]) => [name, copyUnit(p, name)]));
+    return state;
+  };
+
+  const copyUnit = (l: Live, key: string): StateCopy => {
+    const bytes = l.memory ? l.memory.buffer.byteLength : 0;
+    const pair = stateBuffers.get(key) ?? [null, null];
+    stateBuffers.set(key, pair);
+    let buffer = pair[stateTurn];
+    if (!buffer || buffer.byteLength < bytes) pair[stateTurn] = buffer = new SharedArrayBuffer(bytes);
     if (l.memory) new Uint8Array(buffer).set(new Uint8Array(l.memory.buffer));
     return { memory: buffer, memoryBytes: bytes, globals: readGlobals(l) };
   };
 
   const readGlobals = (l: Live): Record<string, WasmValue> => {
     const out: Record<string, WasmValue> = {};
-    for (const name of init!.globals) {
+    for (const name of l.globals) {
       const g = l.instance.exports[name];
       if (g instanceof WebAssembly.Global) out[name] = g.value as WasmValue;
     }
@@ -181,6 +228,15 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     for (const [name, value] of Object.entries(globals)) {
       const g = l.instance.exports[name];
       if (g instanceof WebAssembly.Global) g.value = value;
+    }
+  };
+
+  /** Put the app and its providers back to a state copy. */
+  const writeCopy = (l: Live, s: StateCopy): void => {
+    writeState(l, new Uint8Array(s.memory, 0, s.memoryBytes), s.memoryBytes / PAGE, s.globals);
+    for (const [name, p] of Object.entries(s.providers ?? {})) {
+      const unit = l.providers.get(name);
+      if (unit) writeState(unit, new Uint8Array(p.memory, 0, p.memoryBytes), p.memoryBytes / PAGE, p.globals);
     }
   };
 
@@ -210,6 +266,18 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       const outPtr = Number(target(inPtr, c.input.byteLength, lenPtr));
       const outLen = new DataView(l.memory!.buffer).getUint32(lenPtr, true);
       result.bytes = new Uint8Array(l.memory!.buffer, outPtr, outLen).slice();
+    } else if (c.kind === 'message') {
+      const alloc = fn(l, c.alloc);
+      const target = fn(l, request.fn);
+      const topic = utf8(c.topic);
+      const topicPtr = Number(alloc(topic.byteLength));
+      const dataPtr = Number(alloc(c.data.byteLength));
+      if (topicPtr === 0 || (dataPtr === 0 && c.data.byteLength > 0)) throw new MemoryLimitExceededError('alloc returned a null pointer');
+      // Written after both allocations: either may have grown (and so replaced) the buffer.
+      new Uint8Array(l.memory!.buffer, topicPtr, topic.byteLength).set(topic);
+      new Uint8Array(l.memory!.buffer, dataPtr, c.data.byteLength).set(c.data);
+      const value = target(topicPtr, topic.byteLength, dataPtr, c.data.byteLength);
+      if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
     } else {
       const ptr = Number(fn(l, c.pointer)());
       new Uint8Array(l.memory!.buffer, ptr, c.input.byteLength).set(c.input);
@@ -250,13 +318,15 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           port.post(state ? { t: 'result', id: msg.id, ok: true, result, state } : { t: 'result', id: msg.id, ok: true, result });
         } catch (error) {
           // A failed call leaves no trace: the instance goes back to its state before it.
-          if (!fresh && lastGood) writeState(target, new Uint8Array(lastGood.memory, 0, lastGood.memoryBytes), lastGood.memoryBytes / PAGE, lastGood.globals);
+          if (!fresh && lastGood) writeCopy(target, lastGood);
           port.post({ t: 'result', id: msg.id, ok: false, error: wasmError(error, msg.request.fn) });
         }
         return;
       }
       case 'snapshot': {
         if (!live) return;
+        // The app's state only: linked providers are shared library code whose state (if
+        // any) stays where it runs; a restore leaves the target's providers as they are.
         const pages: Record<number, Uint8Array> = {};
         const memoryPages = live.memory ? live.memory.buffer.byteLength / PAGE : 0;
         if (live.memory) {
@@ -289,7 +359,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       case 'resume': {
         if (!live) return;
         try {
-          writeState(live, new Uint8Array(msg.state.memory, 0, msg.state.memoryBytes), msg.state.memoryBytes / PAGE, msg.state.globals);
+          writeCopy(live, msg.state);
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(msg.files)) live.dir.dir.contents.set(name, new File(data));
           lastGood = copyState(live) ?? null;

@@ -1,7 +1,8 @@
 /**
  * The host side of the sandbox: one worker per module instance plus a warm spare.
- * Loading checks size and imports, rewrites the binary (memory cap, exported mutable
- * globals) and compiles it once; the compiled module goes to each worker. Calls to one
+ * Loading checks size and imports (linked provider modules: linking.ts), rewrites the
+ * binary (memory cap, exported mutable globals) and compiles it once; the compiled
+ * module goes to each worker. Calls to one
  * instance run one at a time. A call past its time limit terminates the worker; the
  * spare takes over, resumes from the state after the last successful call, and a new
  * spare starts. Platform specifics — how a worker is spawned — come in as a function,
@@ -9,7 +10,7 @@
  * @module
  */
 import { sha256Hex, utf8 } from '../bytes.ts';
-import { fromErrorInfo, type MeshError } from '../errors.ts';
+import { fromErrorInfo, MeshError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Clock, TimerHandle } from '../ports/clock.ts';
 import type {
@@ -24,10 +25,12 @@ import type {
 } from '../ports/sandbox.ts';
 import { SystemClock } from '../system-clock.ts';
 import { type ModuleInfo, parseModule, rewriteModule } from '../wasm/binary.ts';
-import { checkImports, grantableImports } from './capabilities.ts';
+import { grantableImports } from './capabilities.ts';
 import { CallTimeoutError, InstanceClosedError, ModuleLoadError, ModuleTooLargeError, SnapshotMismatchError } from './errors.ts';
+import { linkProviders } from './linking.ts';
 import {
   BRIDGE_ERROR,
+  BRIDGE_NAMED_ERROR,
   BRIDGE_HEADER,
   BRIDGE_OK,
   BRIDGE_READY,
@@ -37,6 +40,10 @@ import {
   type StateCopy,
   type WorkerToHost,
 } from './protocol.ts';
+import { guardTopics } from './topics.ts';
+
+/** Errors of a host operation that fail the module's call by name rather than as ERR_HOST_CALL. */
+const NAMED_HOST_ERRORS = new Set(['ERR_TOPIC_DENIED']);
 
 /** A spawned worker, whatever the platform. */
 export interface WorkerHandle {
@@ -87,8 +94,10 @@ export class WorkerSandbox implements Sandbox {
       throw new ModuleTooLargeError(`module of ${spec.wasm.byteLength} bytes exceeds the limit of ${limits.maxModuleBytes}`);
     }
     const info = parseModule(spec.wasm);
-    const services = spec.services ?? {};
-    checkImports(info, spec.grants, services);
+    // Pub/sub calls are checked against the topic grants before any service runs.
+    const services = guardTopics(spec.services ?? {}, spec.topics);
+    // Checks the app's imports (and those of its linked providers) against grants and providers.
+    const providers = await linkProviders(info, spec, limits);
     const rewritten = rewriteModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true });
     let module: WebAssembly.Module;
     try {
@@ -110,6 +119,7 @@ export class WorkerSandbox implements Sandbox {
         args: spec.args ?? [],
         bridge: new SharedArrayBuffer(BRIDGE_HEADER + (this.#options.bridgeBytes ?? 8 * 1024 * 1024)),
         trackState: true,
+        providers,
       },
       spawn: this.#options.spawn,
       services,
@@ -331,8 +341,9 @@ class Slot {
     try {
       data = await this.#hostOp(op, args);
     } catch (error) {
-      status = BRIDGE_ERROR;
-      data = utf8((error as Error).message);
+      const named = error instanceof MeshError && NAMED_HOST_ERRORS.has(error.code);
+      status = named ? BRIDGE_NAMED_ERROR : BRIDGE_ERROR;
+      data = utf8(named ? JSON.stringify(error.toInfo()) : (error as Error).message);
     }
     const capacity = this.#bridge.byteLength - BRIDGE_HEADER;
     if (data.byteLength > capacity) {
@@ -367,6 +378,14 @@ class Slot {
       case 'rpcCall':
         if (!s.rpcCall) throw new Error('no rpc');
         await s.rpcCall(String(args[0]), args[1] as Uint8Array);
+        return new Uint8Array(0);
+      case 'publish':
+        if (!s.publish) throw new Error('no pub/sub');
+        await s.publish(String(args[0]), args[1] as Uint8Array);
+        return new Uint8Array(0);
+      case 'subscribe':
+        if (!s.subscribe) throw new Error('no pub/sub');
+        await s.subscribe(String(args[0]));
         return new Uint8Array(0);
       default:
         this.#log.warn(`worker asked for unknown host operation ${String(op)}`);

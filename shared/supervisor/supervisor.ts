@@ -4,19 +4,24 @@
  * signature, supplies mounts (deployment-stage files at load, execution-stage files per
  * call, output files back), records every call in the persisted request history, and
  * swaps in new module versions without a restart — calls already running finish on the
- * old instance, new calls reach the new one.
+ * old instance, new calls reach the new one. It also keeps who subscribed to which
+ * pub/sub topic and delivers messages to their `on_message` handlers.
  * @module
  */
 import { sha256Hex } from '../bytes.ts';
 import { HashMismatchError, InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
-import type { CallConvention, CallResult, HostServices, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
+import type { CallConvention, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
 import { DeploymentNotFoundError, FunctionNotFoundError } from '../sandbox/errors.ts';
 import { type FileRef, RequestHistory } from './history.ts';
 import { toJsonValue, toWasmArgs } from './params.ts';
+import { type Subscription, SubscriptionTable } from './subscriptions.ts';
+
+/** The export a subscribed module receives messages through: `on_message(topic_ptr, topic_len, data_ptr, data_len)`. */
+export const ON_MESSAGE = 'on_message';
 
 /** A module to deploy on this peer. */
 export interface DeployModule {
@@ -32,6 +37,10 @@ export interface DeployModule {
   /** Host imports granted to this deployment (deny by default). */
   grants?: string[];
   limits?: Partial<SandboxLimits>;
+  /** Topic patterns the module may publish and subscribe to (deny by default). */
+  topics?: LoadSpec['topics'];
+  /** Modules whose exports this one imports (runtime linking), as the package manager resolved them. */
+  providers?: ProviderModule[];
 }
 
 /** Input of one call. */
@@ -104,6 +113,7 @@ export class Supervisor {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #modules = new Map<string, Version>();
+  readonly #subscriptions = new SubscriptionTable();
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -144,8 +154,10 @@ export class Supervisor {
       wasm: spec.wasm,
       files,
       grants: spec.grants ?? [],
-      ...(this.#o.services ? { services: this.#o.services } : {}),
+      services: this.#servicesFor(spec.deploymentId, spec.name),
       ...(spec.limits ? { limits: spec.limits } : {}),
+      ...(spec.topics ? { topics: spec.topics } : {}),
+      ...(spec.providers ? { providers: spec.providers } : {}),
     });
     const exported = instance.info.exports.filter((e) => e.kind === 'function').map((e) => e.name);
     const checked = checkDescription(spec.description, exported);
@@ -157,6 +169,8 @@ export class Supervisor {
     const previous = this.#modules.get(key);
     this.#modules.set(key, { instance, description: checked.value, moduleId, running: 0, retired: false });
     if (previous) {
+      // Subscriptions outlive a hot update as far as the new version's grants allow.
+      this.#subscriptions.retainGranted(spec.deploymentId, spec.name, spec.topics?.subscribe ?? []);
       previous.retired = true;
       this.#log.debug(`hot update of ${spec.deploymentId}/${spec.name}: ${previous.moduleId.slice(0, 12)} → ${moduleId.slice(0, 12)}`);
       if (previous.running === 0) await previous.instance.close();
@@ -171,6 +185,7 @@ export class Supervisor {
       const [dep, mod] = key.split('\u0000');
       if (dep !== deploymentId || (name !== undefined && mod !== name)) continue;
       this.#modules.delete(key);
+      this.#subscriptions.remove(dep!, mod);
       v.retired = true;
       if (v.running === 0) await v.instance.close();
       removed = true;
@@ -230,7 +245,70 @@ export class Supervisor {
   async stop(): Promise<void> {
     const all = [...this.#modules.values()];
     this.#modules.clear();
+    this.#subscriptions.clear();
     await Promise.all(all.map((v) => v.instance.close()));
+  }
+
+  /** What the deployed modules subscribed to (for routing messages to this peer). */
+  subscriptions(): Subscription[] {
+    return this.#subscriptions.list();
+  }
+
+  /**
+   * Deliver a pub/sub message to every module here whose subscription matches `topic`:
+   * its `on_message` export receives topic and data placed through its `alloc`, one call
+   * at a time per instance, each recorded in the history with method `pubsub`. A handler
+   * that fails is logged and recorded; the others still run. Resolves with how many
+   * modules handled the message without error.
+   */
+  async deliver(topic: string, data: Uint8Array): Promise<number> {
+    const handled = await Promise.all(
+      this.#subscriptions.subscribers(topic).map(async ({ deploymentId, module }) => {
+        try {
+          await this.#deliverTo(deploymentId, module, topic, data);
+          return 1;
+        } catch (error) {
+          this.#log.warn(`${deploymentId}/${module} failed to handle a message on ${topic}: ${(error as Error).message}`);
+          return 0;
+        }
+      }),
+    );
+    return handled.reduce((a: number, b) => a + b, 0);
+  }
+
+  async #deliverTo(deploymentId: string, moduleName: string, topic: string, data: Uint8Array): Promise<void> {
+    const version = this.#version(deploymentId, moduleName);
+    const requestId = await this.history.nextId();
+    const startedAt = this.#now();
+    const t0 = performance.now();
+    const inputFiles = await fileRefs({ message: data }, {});
+    const entry = { requestId, deploymentId, moduleName, functionName: ON_MESSAGE, method: 'pubsub', args: [topic], inputFiles, startedAt };
+    version.running++;
+    try {
+      await version.instance.call({ fn: ON_MESSAGE, convention: { kind: 'message', alloc: 'alloc', topic, data } });
+      await this.history.record({ ...entry, success: true, result: null, durationMs: performance.now() - t0 });
+    } catch (error) {
+      await this.history.record({ ...entry, success: false, error: toErrorInfo(error), durationMs: performance.now() - t0 });
+      throw error;
+    } finally {
+      version.running--;
+      if (version.retired && version.running === 0) await version.instance.close();
+    }
+  }
+
+  /** The host services of one deployed module: `subscribe` also records who subscribed. */
+  #servicesFor(deploymentId: string, name: string): HostServices {
+    const services = this.#o.services ?? {};
+    const { subscribe } = services;
+    if (!subscribe) return services;
+    return {
+      ...services,
+      subscribe: async (topic) => {
+        await subscribe(topic);
+        // A call still finishing on an undeployed module subscribes it to nothing.
+        if (this.#modules.has(keyOf(deploymentId, name))) this.#subscriptions.add(deploymentId, name, topic);
+      },
+    };
   }
 
   #version(deploymentId: string, name: string): Version {

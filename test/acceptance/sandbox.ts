@@ -23,6 +23,30 @@ const u64le = (n: bigint): Uint8Array => {
 };
 // A tiny but real JPEG header + payload stand-in is enough: the module stores bytes, it does not decode.
 const FRAME = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 0xff, 0xd9]);
+const f64le = (...values: number[]): Uint8Array => {
+  const out = new Uint8Array(8 * values.length);
+  values.forEach((v, i) => new DataView(out.buffer).setFloat64(8 * i, v, true));
+  return out;
+};
+const message = (topic: string, data: Uint8Array) => ({ fn: 'on_message', convention: { kind: 'message' as const, alloc: 'alloc', topic, data } });
+
+/**
+ * A minimal module for provider graphs: exports `name: () -> ()`, which calls `f` imported
+ * from each module of `from` in turn. (Short ASCII names only: every size fits one byte.)
+ */
+function relay(from: string[], name = 'f'): Uint8Array {
+  const str = (s: string): number[] => [s.length, ...new TextEncoder().encode(s)];
+  const section = (id: number, body: number[]): number[] => [id, body.length, ...body];
+  const code = [0x00, ...from.flatMap((_, i) => [0x10, i]), 0x0b];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 0, 0]),
+    ...(from.length ? section(2, [from.length, ...from.flatMap((m) => [...str(m), ...str('f'), 0x00, 0x00])]) : []),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...str(name), 0x00, from.length]),
+    ...section(10, [1, code.length, ...code]),
+  ]);
+}
 
 /** Run the suite against `harness`. */
 export function runSandboxTests(harness: SandboxHarness): void {
@@ -108,6 +132,42 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(calls).to.deep.equal([['demo/counter/stateful_fibo', Array.from(new TextEncoder().encode('[]'))]]);
     });
 
+    it('serves pubsub.subscribe and pubsub.publish within the topic grants, and passes a message to on_message', async () => {
+      sandbox = harness.create();
+      const published: [string, number[]][] = [];
+      const subscribed: string[] = [];
+      const services: HostServices = {
+        publish: async (topic, data) => void published.push([topic, Array.from(data)]),
+        subscribe: async (topic) => void subscribed.push(topic),
+      };
+      expect(sandbox.grantable(services)).to.include.members(['pubsub.publish', 'pubsub.subscribe']);
+      expect(sandbox.grantable({})).to.not.include('pubsub.publish');
+      const server = await sandbox.load({ wasm: await wasm('poly-server'), grants: ['pubsub.*'], services, topics: { publish: ['poly/*'], subscribe: ['poly/#'] } });
+      expect((await server.call(scalar('start'))).value).to.equal(0);
+      expect(subscribed).to.deep.equal(['poly/request']);
+      await server.call(message('poly/request', f64le(1, -3, 2)));
+      // The request's coefficients, then the roots, largest first.
+      expect(published).to.deep.equal([['poly/roots', Array.from(f64le(1, -3, 2, 2, 1))]]);
+    });
+
+    it('fails a publish or subscribe outside the topic grants with ERR_TOPIC_DENIED naming the topic, and keeps serving', async () => {
+      sandbox = harness.create();
+      const used: string[] = [];
+      const services: HostServices = { publish: async (t) => void used.push(`publish ${t}`), subscribe: async (t) => void used.push(`subscribe ${t}`) };
+      const server = await sandbox.load({ wasm: await wasm('poly-server'), grants: ['pubsub.*'], services, topics: { publish: ['other/#'], subscribe: ['poly/*/x'] } });
+      const subscribe = await rejectionOf(server.call(scalar('start')));
+      expect(subscribe.code).to.equal('ERR_TOPIC_DENIED');
+      expect(subscribe.message).to.contain('poly/request');
+      const publish = await rejectionOf(server.call(message('poly/request', f64le(1, 0, -4))));
+      expect(publish.code).to.equal('ERR_TOPIC_DENIED');
+      expect(publish.message).to.contain('poly/roots');
+      expect((await server.call(message('elsewhere', new Uint8Array(0)))).value).to.equal(undefined);
+      // Without topic grants every topic is denied.
+      const ungranted = await sandbox.load({ wasm: await wasm('poly-server'), grants: ['pubsub.*'], services });
+      expect((await rejectionOf(ungranted.call(scalar('start')))).code).to.equal('ERR_TOPIC_DENIED');
+      expect(used).to.deep.equal([]);
+    });
+
     it('refuses at load a module importing what was not granted, naming the import', async () => {
       sandbox = harness.create();
       const denied = await rejectionOf(sandbox.load({ wasm: await wasm('camera'), grants: ['wasi_snapshot_preview1.*'], services: { captureImage: async () => FRAME } }));
@@ -183,6 +243,71 @@ export function runSandboxTests(harness: SandboxHarness): void {
       await b.restore(snap);
       expect((await rejectionOf(b.call(scalar('forever')))).code).to.equal('ERR_CALL_TIMEOUT');
       expect((await b.call(scalar('next'))).value).to.equal(22);
+    });
+
+    it('links an app to a provider module: calc.square_plus(7) = 56 through math.mul and math.add', async () => {
+      sandbox = harness.create();
+      const calc = await sandbox.load({ wasm: await wasm('calc'), grants: [], providers: [{ name: 'math', wasm: await wasm('math') }] });
+      expect((await calc.call(scalar('square_plus', 7n))).value).to.equal(56n);
+      expect((await calc.call(scalar('square_plus', 0n))).value).to.equal(0n);
+      expect((await calc.call(scalar('square_plus', -3n))).value).to.equal(6n);
+    });
+
+    it("keeps a provider's state across calls; fresh calls and other instances link their own", async () => {
+      sandbox = harness.create();
+      const spec = { wasm: await wasm('calc'), grants: [], providers: [{ name: 'math', wasm: await wasm('math') }] };
+      const calc = await sandbox.load(spec);
+      for (const x of [1n, 2n, 3n]) await calc.call(scalar('square_plus', x));
+      expect((await calc.call(scalar('math_calls'))).value).to.equal(6n);
+      expect((await calc.call({ ...scalar('square_plus', 4n), fresh: true })).value).to.equal(20n);
+      expect((await calc.call({ ...scalar('math_calls'), fresh: true })).value).to.equal(0n);
+      expect((await calc.call(scalar('math_calls'))).value).to.equal(6n);
+      const other = await sandbox.load(spec);
+      expect((await other.call(scalar('math_calls'))).value).to.equal(0n);
+    });
+
+    it("resumes the provider's state too when a call is stopped at the time limit", async () => {
+      sandbox = harness.create({ callTimeoutMs: 400 });
+      const calc = await sandbox.load({ wasm: await wasm('calc'), grants: [], providers: [{ name: 'math', wasm: await wasm('math') }] });
+      expect((await calc.call(scalar('square_plus', 5n))).value).to.equal(30n);
+      expect((await rejectionOf(calc.call(scalar('forever')))).code).to.equal('ERR_CALL_TIMEOUT');
+      expect((await calc.call(scalar('math_calls'))).value).to.equal(2n);
+      expect((await calc.call(scalar('square_plus', 6n))).value).to.equal(42n);
+      expect((await calc.call(scalar('math_calls'))).value).to.equal(4n);
+    });
+
+    it('refuses at load an import no provider or host serves, or a provider cannot, naming the import', async () => {
+      sandbox = harness.create();
+      const calc = await wasm('calc');
+      const missing = await rejectionOf(sandbox.load({ wasm: calc, grants: ['*'] }));
+      expect(missing.code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
+      expect(missing.message).to.contain('math.add');
+      const lacking = await rejectionOf(sandbox.load({ wasm: calc, grants: [], providers: [{ name: 'math', wasm: await wasm('trap') }] }));
+      expect(lacking.code).to.equal('ERR_LINK_FAILED');
+      expect(lacking.message).to.contain('math.add');
+      const mistyped = await rejectionOf(sandbox.load({ wasm: calc, grants: [], providers: [{ name: 'math', wasm: relay([], 'add') }] }));
+      expect(mistyped.code).to.equal('ERR_LINK_FAILED');
+      expect(mistyped.message).to.contain('math.add');
+      // A provider is checked as the app is: its host imports need the deployment's grants.
+      const services: HostServices = { readTemperature: async () => 20, readHumidity: async () => 0.5, rpcCall: async () => undefined };
+      const providers = [{ name: 'math', wasm: await wasm('math') }, { name: 'demo', wasm: await wasm('host-demo') }];
+      const denied = await rejectionOf(sandbox.load({ wasm: calc, grants: [], providers, services }));
+      expect(denied.code).to.equal('ERR_IMPORT_DENIED');
+      expect(denied.message).to.contain('provider demo');
+      const granted = await sandbox.load({ wasm: calc, grants: ['sys.*', 'dht.*', 'communication.*'], providers, services });
+      expect((await granted.call(scalar('square_plus', 2n))).value).to.equal(6n);
+    });
+
+    it('instantiates providers after those they import from, and refuses a cycle among them', async () => {
+      sandbox = harness.create();
+      // app → a → b → c, listed out of order.
+      const providers = [{ name: 'a', wasm: relay(['b']) }, { name: 'c', wasm: relay([]) }, { name: 'b', wasm: relay(['c']) }];
+      const chain = await sandbox.load({ wasm: relay(['a']), grants: [], providers });
+      expect((await chain.call(scalar('f'))).value).to.equal(undefined);
+      const cyclic = [{ name: 'a', wasm: relay(['b']) }, { name: 'b', wasm: relay(['a']) }];
+      const cycle = await rejectionOf(sandbox.load({ wasm: relay(['a']), grants: [], providers: cyclic }));
+      expect(cycle.code).to.equal('ERR_LINK_FAILED');
+      expect(cycle.message).to.contain('a → b → a');
     });
 
     it('fails a call to a missing export with ERR_FUNCTION_NOT_FOUND', async () => {

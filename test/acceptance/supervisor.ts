@@ -13,6 +13,27 @@ import { rejectionOf } from './wait.ts';
 
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xdb, 9, 8, 7, 0xff, 0xd9]);
 
+/** A pub/sub bus within one supervisor: every publication is delivered back to it. */
+function localBus() {
+  const deliveries: Promise<number>[] = [];
+  let supervisor: Supervisor | undefined;
+  const services: HostServices = {
+    // Hand the message on without waiting for the handlers, as a publish service must.
+    publish: async (topic, data) => void deliveries.push(supervisor!.deliver(topic, data)),
+    subscribe: async () => undefined,
+  };
+  return {
+    services,
+    attach: (s: Supervisor) => void (supervisor = s),
+    /** How many modules handled each publication so far, once all (and those they caused) are done. */
+    async settle(): Promise<number[]> {
+      const counts: number[] = [];
+      for (let i = 0; i < deliveries.length; i++) counts.push(await deliveries[i]!);
+      return counts;
+    },
+  };
+}
+
 /** Run the suite against `harness`. */
 export function runSupervisorTests(harness: SandboxHarness): void {
   describe(`Supervisor on ${harness.name}`, function () {
@@ -114,6 +135,81 @@ export function runSupervisorTests(harness: SandboxHarness): void {
       expect(timedOut!.error!.code).to.equal('ERR_CALL_TIMEOUT');
     });
 
+    it('routes pub/sub between two deployments: poly-client publishes 1, -3, 2 and receives the roots 2 and 1 from poly-server', async () => {
+      const bus = localBus();
+      const s = make(undefined, bus.services);
+      bus.attach(s);
+      await s.deploy({ deploymentId: 'solver', name: 'server', ...(await module('poly-server')), grants: ['pubsub.*'], topics: { publish: ['poly/roots'], subscribe: ['poly/request'] } });
+      await s.deploy({ deploymentId: 'app', name: 'client', ...(await module('poly-client')), grants: ['pubsub.*'], topics: { publish: ['poly/request'], subscribe: ['poly/*'] } });
+      expect((await s.call('solver', 'server', 'start')).value).to.equal(0);
+      expect((await s.call('app', 'client', 'solve', { args: { param0: '1', param1: '-3', param2: '2' } })).value).to.equal(0);
+      // The request reached the server; its answer reached the client.
+      expect(await bus.settle()).to.deep.equal([1, 1]);
+      const read = async (fn: string) => (await s.call('app', 'client', fn)).value;
+      expect([await read('root_count'), await read('root1'), await read('root2')]).to.deep.equal([2, 2, 1]);
+      expect(s.subscriptions()).to.have.deep.members([
+        { deploymentId: 'solver', module: 'server', topic: 'poly/request' },
+        { deploymentId: 'app', module: 'client', topic: 'poly/roots' },
+      ]);
+      const handled = await s.history.query({ functionName: 'on_message' });
+      expect(handled.map((e) => [e.deploymentId, e.moduleName, e.method, e.args, e.success])).to.have.deep.members([
+        ['solver', 'server', 'pubsub', ['poly/request'], true],
+        ['app', 'client', 'pubsub', ['poly/roots'], true],
+      ]);
+      expect(await s.undeploy('app')).to.equal(true);
+      expect(s.subscriptions()).to.deep.equal([{ deploymentId: 'solver', module: 'server', topic: 'poly/request' }]);
+    });
+
+    it('fails publish and subscribe to a topic the deployment does not grant with ERR_TOPIC_DENIED, and keeps the instance', async () => {
+      const bus = localBus();
+      const s = make(undefined, bus.services);
+      bus.attach(s);
+      const topics = { publish: ['poly/roots'], subscribe: ['poly/roots'] };
+      await s.deploy({ deploymentId: 'd', name: 'client', ...(await module('poly-client')), grants: ['pubsub.*'], topics });
+      await s.deploy({ deploymentId: 'd', name: 'server', ...(await module('poly-server')), grants: ['pubsub.*'], topics });
+      const publish = await rejectionOf(s.call('d', 'client', 'solve', { args: [1, -3, 2] }));
+      expect(publish.code).to.equal('ERR_TOPIC_DENIED');
+      expect(publish.message).to.contain('poly/request');
+      const subscribe = await rejectionOf(s.call('d', 'server', 'start'));
+      expect(subscribe.code).to.equal('ERR_TOPIC_DENIED');
+      expect(subscribe.message).to.contain('poly/request');
+      expect(await bus.settle()).to.deep.equal([]);
+      expect(s.subscriptions().map((x) => `${x.module} ${x.topic}`)).to.deep.equal(['client poly/roots']);
+      expect((await s.call('d', 'client', 'root_count')).value).to.equal(-1);
+      const [, sub, pub] = await s.history.query({ deploymentId: 'd' });
+      expect([pub!.error!.code, sub!.error!.code]).to.deep.equal(['ERR_TOPIC_DENIED', 'ERR_TOPIC_DENIED']);
+    });
+
+    it('delivers to every matching subscriber when one handler fails, counting those that handled it', async () => {
+      const bus = localBus();
+      const s = make(undefined, bus.services);
+      bus.attach(s);
+      const server = await module('poly-server');
+      await s.deploy({ deploymentId: 'p', name: 'good', ...server, grants: ['pubsub.*'], topics: { publish: ['poly/roots'], subscribe: ['poly/request'] } });
+      // Subscribes, but may not publish its answer: its handler fails.
+      await s.deploy({ deploymentId: 'p', name: 'mute', ...server, grants: ['pubsub.*'], topics: { publish: [], subscribe: ['poly/#'] } });
+      await s.deploy({ deploymentId: 'p', name: 'client', ...(await module('poly-client')), grants: ['pubsub.*'], topics: { publish: ['poly/request'], subscribe: ['poly/roots'] } });
+      await s.call('p', 'good', 'start');
+      await s.call('p', 'mute', 'start');
+      await s.call('p', 'client', 'solve', { args: [2, 0, -8] });
+      expect(await bus.settle()).to.deep.equal([1, 1]);
+      expect([(await s.call('p', 'client', 'root1')).value, (await s.call('p', 'client', 'root2')).value]).to.deep.equal([2, -2]);
+      const [failed] = await s.history.query({ moduleName: 'mute', functionName: 'on_message' });
+      expect(failed).to.include({ method: 'pubsub', success: false });
+      expect(failed!.error!.code).to.equal('ERR_TOPIC_DENIED');
+    });
+
+    it('refuses at deploy a pub/sub module not granted pubsub.*, and one this peer has no pub/sub for', async () => {
+      const s = make(undefined, localBus().services);
+      const client = await module('poly-client');
+      const denied = await rejectionOf(s.deploy({ deploymentId: 'x', name: 'client', ...client, grants: [], topics: { publish: ['#'], subscribe: ['#'] } }));
+      expect(denied.code).to.equal('ERR_IMPORT_DENIED');
+      expect(denied.message).to.contain('pubsub.');
+      const bare = make();
+      expect(bare.interfaces()).to.not.include('pubsub.publish');
+      expect((await rejectionOf(bare.deploy({ deploymentId: 'x', name: 'client', ...client, grants: ['pubsub.*'] }))).code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
+    });
+
     it('hot-updates a module: the call in flight finishes on the old version, new calls reach the new one', async () => {
       const s = make(undefined, { readTemperature: async () => 20, readHumidity: async () => 0.5, rpcCall: async () => undefined });
       const demo = await module('host-demo');
@@ -131,6 +227,17 @@ export function runSupervisorTests(harness: SandboxHarness): void {
       const next = await module('stateful-fibo');
       await s.deploy({ deploymentId: 'u', name: 'counter', ...next, description: { ...next.description, version: '1.1.0' } });
       expect((await s.call('u', 'counter', 'stateful_fibo')).value).to.equal(1);
+    });
+
+    it('deploys a module linked to its provider and serves it (calc over math: 7 → 56)', async () => {
+      const s = make();
+      const providers = [{ name: 'math', wasm: await harness.moduleFile('math/math.wasm') }];
+      await s.deploy({ deploymentId: 'link', name: 'calc', ...(await module('calc')), providers });
+      expect((await s.call('link', 'calc', 'square_plus', { args: { param0: '7' } })).value).to.equal(56);
+      expect((await s.call('link', 'calc', 'math_calls')).value).to.equal(2);
+      const unlinked = await rejectionOf(s.deploy({ deploymentId: 'bare', name: 'calc', ...(await module('calc')) }));
+      expect(unlinked.code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
+      expect(unlinked.message).to.contain('math.add');
     });
 
     it('lists what it can grant, and forgets undeployed modules', async () => {

@@ -38,10 +38,21 @@ const EXPECTED: Record<string, Expected> = {
     imports: ['communication.rpcCall', 'dht.getHumidity', 'dht.getTemperature', 'sys.delay', 'sys.millis', 'sys.print', 'sys.printInt', 'sys.println'],
     exports: ['alert', 'elapsed', 'greet', 'humidity', 'memory', 'temperature'],
   },
+  math: { imports: [], exports: ['add', 'calls', 'memory', 'mul'] },
+  calc: { imports: ['math.add', 'math.calls', 'math.mul'], exports: ['forever', 'math_calls', 'memory', 'square_plus'] },
+  'poly-client': { imports: ['pubsub.publish', 'pubsub.subscribe'], exports: ['alloc', 'memory', 'on_message', 'root1', 'root2', 'root_count', 'solve'] },
+  'poly-server': { imports: ['pubsub.publish', 'pubsub.subscribe'], exports: ['alloc', 'memory', 'on_message', 'start'] },
+  'grayscale-c': {
+    imports: [`${WASI}.fd_close`, `${WASI}.fd_read`, `${WASI}.fd_write`, `${WASI}.path_open`],
+    exports: ['_initialize', 'convert2Grayscale', 'get_img_ptr', 'grayscale_jpeg', 'memory'],
+  },
 };
 
+/** Folders whose module is published under another name and built to <that name>.wasm. */
+const PUBLISHED_AS: Record<string, string> = { 'grayscale-c': 'grayscale' };
+
 function wasmBytes(name: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(readFileSync(join(MODULES_DIR, name, `${name}.wasm`)));
+  return new Uint8Array(readFileSync(join(MODULES_DIR, name, `${PUBLISHED_AS[name] ?? name}.wasm`)));
 }
 
 function compile(name: string): WebAssembly.Module {
@@ -110,7 +121,7 @@ describe.each(Object.keys(EXPECTED))('module %s', (name) => {
     const desc = readDescription(name);
     const exported = WebAssembly.Module.exports(compile(name)).map((e) => e.name);
     expect(describeProblems(desc, exported)).toEqual([]);
-    expect(desc['name']).toBe(name);
+    expect(desc['name']).toBe(PUBLISHED_AS[name] ?? name);
     for (const file of Object.values((desc['dataFiles'] ?? {}) as Record<string, string>)) {
       expect(existsSync(join(MODULES_DIR, name, file)), file).toBe(true);
     }
@@ -258,6 +269,76 @@ describe('loop and memory-hog (not run)', () => {
 
   it('memory-hog declares its memory without a maximum', () => {
     expect(memoryLimits(wasmBytes('memory-hog'))).toEqual([{ initial: 1, maximum: undefined }]);
+  });
+});
+
+describe('math and calc (runtime linking)', () => {
+  it("calc.square_plus(x) = x·x + x through math's add and mul, which count their calls", async () => {
+    const math = await instantiate('math');
+    const calc = await WebAssembly.instantiate(compile('calc'), { math: math.exports });
+    expect(fn<[bigint], bigint>(calc, 'square_plus')(7n)).toBe(56n);
+    expect(fn<[bigint, bigint], bigint>(math, 'add')(2n ** 63n - 1n, 1n)).toBe(-(2n ** 63n));
+    expect(fn<[], bigint>(calc, 'math_calls')()).toBe(3n);
+  });
+});
+
+describe('poly-client and poly-server (pub/sub)', () => {
+  /** Both modules on one in-process bus: messages wait in a queue until `flush`. */
+  async function wire() {
+    const queue: [string, Uint8Array][] = [];
+    const subscribers: [string, WebAssembly.Instance][] = [];
+    const text = new TextDecoder();
+    const load = async (name: string) => {
+      let self!: WebAssembly.Instance;
+      const bytes = (ptr: number, len: number) => new Uint8Array(memoryOf(self).buffer, ptr, len).slice();
+      const imports = {
+        pubsub: {
+          publish: (tp: number, tl: number, dp: number, dl: number) => (queue.push([text.decode(bytes(tp, tl)), bytes(dp, dl)]), 0),
+          subscribe: (tp: number, tl: number) => (subscribers.push([text.decode(bytes(tp, tl)), self]), 0),
+        },
+      };
+      self = await WebAssembly.instantiate(compile(name), imports);
+      return self;
+    };
+    const flush = () => {
+      for (let m = queue.shift(); m; m = queue.shift()) {
+        const [topic, data] = m;
+        for (const [t, instance] of subscribers) {
+          if (t !== topic) continue;
+          const alloc = fn<[number], number>(instance, 'alloc');
+          const topicBytes = new TextEncoder().encode(topic);
+          const tp = alloc(topicBytes.length);
+          const dp = alloc(data.length);
+          new Uint8Array(memoryOf(instance).buffer).set(topicBytes, tp);
+          new Uint8Array(memoryOf(instance).buffer).set(data, dp);
+          fn<[number, number, number, number], void>(instance, 'on_message')(tp, topicBytes.length, dp, data.length);
+        }
+      }
+    };
+    return { client: await load('poly-client'), server: await load('poly-server'), flush };
+  }
+
+  it('solve(1, -3, 2) reaches the server, which answers with the roots 2 and 1', async () => {
+    const { client, server, flush } = await wire();
+    expect(fn<[], number>(server, 'start')()).toBe(0);
+    expect(fn<[], number>(client, 'root_count')()).toBe(-1);
+    expect(fn<[number, number, number], number>(client, 'solve')(1, -3, 2)).toBe(0);
+    flush();
+    expect([fn<[], number>(client, 'root_count')(), fn<[], number>(client, 'root1')(), fn<[], number>(client, 'root2')()]).toEqual([2, 2, 1]);
+  });
+
+  it('reports one root for a zero discriminant or a linear equation, none for complex roots', async () => {
+    const { client, server, flush } = await wire();
+    fn<[], number>(server, 'start')();
+    const roots = (a: number, b: number, c: number) => {
+      fn<[number, number, number], number>(client, 'solve')(a, b, c);
+      flush();
+      return [fn<[], number>(client, 'root_count')(), fn<[], number>(client, 'root1')(), fn<[], number>(client, 'root2')()];
+    };
+    expect(roots(1, -4, 4)).toEqual([1, 2, NaN]);
+    expect(roots(0, 2, -6)).toEqual([1, 3, NaN]);
+    expect(roots(1, 0, 1)).toEqual([0, NaN, NaN]);
+    expect(roots(2, 0, -8)).toEqual([2, 2, -2]);
   });
 });
 

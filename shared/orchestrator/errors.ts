@@ -1,0 +1,31 @@
+/**
+ * Named errors of the orchestrator: manifests, the package manager, placement,
+ * deployments and topics. Codes are stable; RPC revives them on the caller's side.
+ * @module
+ */
+import { defineError } from '../errors.ts';
+
+/** A manifest has the wrong shape; the message names the path. */
+export const InvalidManifestError = defineError('ERR_INVALID_MANIFEST', 'InvalidManifestError');
+/** A manifest or call names a module no one published. */
+export const UnknownModuleError = defineError('ERR_UNKNOWN_MODULE', 'UnknownModuleError');
+/** A manifest names a function the module does not describe. */
+export const UnknownFunctionError = defineError('ERR_UNKNOWN_FUNCTION', 'UnknownFunctionError');
+/** A manifest pins a device the registry does not know. */
+export const UnknownDeviceError = defineError('ERR_UNKNOWN_DEVICE', 'UnknownDeviceError');
+/** No alive device can host a step; `data.rejected` says why each was refused. */
+export const NoPlacementError = defineError('ERR_NO_PLACEMENT', 'NoPlacementError');
+/** A module imports from a module no one published (runtime linking). */
+export const MissingProviderError = defineError('ERR_MISSING_PROVIDER', 'MissingProviderError');
+/** Modules import from each other in a cycle. */
+export const CyclicDependencyError = defineError('ERR_CYCLIC_DEPENDENCY', 'CyclicDependencyError');
+/** A module version is still used by a deployment and cannot be removed. */
+export const ModuleInUseError = defineError('ERR_MODULE_IN_USE', 'ModuleInUseError');
+/** No deployment of that id or name. */
+export const UnknownDeploymentError = defineError('ERR_UNKNOWN_DEPLOYMENT', 'UnknownDeploymentError');
+/** The deployment is not ready to execute (still deploying, failed or deleted). */
+export const DeploymentNotReadyError = defineError('ERR_DEPLOYMENT_NOT_READY', 'DeploymentNotReadyError');
+/** The deployment failed; it was rolled back when it had a previous revision. */
+export const DeploymentFailedError = defineError('ERR_DEPLOYMENT_FAILED', 'DeploymentFailedError');
+/** A module published or subscribed to a topic its deployment does not grant. */
+export const TopicDeniedError = defineError('ERR_TOPIC_DENIED', 'TopicDeniedError');

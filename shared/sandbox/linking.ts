@@ -1,0 +1,77 @@
+/**
+ * Runtime linking (the dynamic linking of WasmIoT's design): an app module may import
+ * functions that other modules — providers, resolved by the package manager — export.
+ * At load each provider is checked like the app (size, its own imports against the
+ * host-import table and the same grants), the providers are put in instantiation order
+ * (each after the providers it imports from; a cycle is refused), and each is rewritten
+ * (memory cap, exported mutable globals) and compiled, ready for the worker, which
+ * instantiates them before the app and hands their exports to the app's imports.
+ * @module
+ */
+import type { LoadSpec, SandboxLimits } from '../ports/sandbox.ts';
+import { type ModuleInfo, parseModule, rewriteModule } from '../wasm/binary.ts';
+import { checkImports, HOST_IMPORTS, WASI_MODULE } from './capabilities.ts';
+import { LinkFailedError, ModuleLoadError, ModuleTooLargeError } from './errors.ts';
+import type { ProviderInit } from './protocol.ts';
+
+/**
+ * Check the imports of the app (`info`) and of every provider of `spec`, order the
+ * providers and compile them. Resolves to the providers in instantiation order.
+ * @throws ImportNotSupportedError / ImportDeniedError as {@link checkImports} does, for
+ *   the app or a provider (the message says which).
+ * @throws LinkFailedError (`ERR_LINK_FAILED`) when an import names a provider function
+ *   that does not exist or has another signature, the providers import each other in a
+ *   cycle, or a provider's name is empty, taken by another provider or by a host module.
+ * @throws ModuleTooLargeError, MemoryLimitError, InvalidWasmError, ModuleLoadError for a
+ *   provider as for the app.
+ */
+export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: SandboxLimits): Promise<ProviderInit[]> {
+  const providers = spec.providers ?? [];
+  const services = spec.services ?? {};
+  const hostModules = new Set([WASI_MODULE, ...Object.keys(HOST_IMPORTS).map((n) => n.slice(0, n.indexOf('.')))]);
+  const infos = new Map<string, ModuleInfo>();
+  for (const p of providers) {
+    if (!p.name || hostModules.has(p.name)) {
+      throw new LinkFailedError(`a provider may not be named "${p.name}": ${p.name ? 'that is a host module' : 'the name is empty'}`, { provider: p.name });
+    }
+    if (infos.has(p.name)) throw new LinkFailedError(`two providers are named ${p.name}`, { provider: p.name });
+    if (p.wasm.byteLength > limits.maxModuleBytes) {
+      throw new ModuleTooLargeError(`provider ${p.name} of ${p.wasm.byteLength} bytes exceeds the limit of ${limits.maxModuleBytes}`);
+    }
+    infos.set(p.name, parseModule(p.wasm));
+  }
+  checkImports(info, spec.grants, services, { providers: infos });
+  for (const [name, pinfo] of infos) checkImports(pinfo, spec.grants, services, { providers: infos, subject: `provider ${name}` });
+  const out: ProviderInit[] = [];
+  for (const name of linkOrder(infos)) {
+    const p = providers.find((q) => q.name === name)!;
+    const rewritten = rewriteModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true });
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      throw new ModuleLoadError(`provider ${name} does not compile: ${(error as Error).message}`);
+    }
+    out.push({ name, module, globals: rewritten.globalExports.map((g) => g.name), files: p.files ?? {} });
+  }
+  return out;
+}
+
+/** Provider names, each after the providers it imports from. */
+function linkOrder(infos: ReadonlyMap<string, ModuleInfo>): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name];
+      throw new LinkFailedError(`providers import each other in a cycle: ${cycle.join(' → ')}`, { cycle });
+    }
+    state.set(name, 'visiting');
+    for (const imp of infos.get(name)!.imports) if (infos.has(imp.module)) visit(imp.module, [...path, name]);
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const name of infos.keys()) visit(name, []);
+  return order;
+}
