@@ -8,6 +8,10 @@
  */
 import { fromUtf8 } from './bytes.ts';
 import { InvalidParamsError } from './errors.ts';
+import { createLogger } from './log.ts';
+import type { DeploymentTiming } from './orchestrator/coordinator.ts';
+import { Orchestrator } from './orchestrator/orchestrator.ts';
+import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
 import { DeploymentNotFoundError } from './sandbox/errors.ts';
@@ -21,12 +25,16 @@ export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
   services: HostServices;
   /** Host imports served by a simulation rather than hardware. */
   simulated?: string[];
+  /** Time limits of deployment phases this peer coordinates. */
+  deploymentTiming?: Partial<DeploymentTiming>;
 }
 
 /** A running peer with its supervisor. */
 export interface SupervisedPeer {
   peer: Peer;
   supervisor: Supervisor;
+  /** Packages, deployments and execution; this peer's share of orchestration. */
+  orchestrator: Orchestrator;
   /** Stop serving, close every module instance, leave the mesh. */
   stop(): Promise<void>;
 }
@@ -78,19 +86,26 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   let supervisor: Supervisor | null = null;
   const services: HostServices = {
     rpcCall: meshRpcCall(() => peer!, () => supervisor!),
+    publish: meshPublisher(() => peer!, () => supervisor!, createLogger('pubsub')),
+    subscribe: async () => {},
     ...options.services,
   };
   supervisor = new Supervisor({ sandbox: options.sandbox, kv: options.store.kv, services });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
-  const { sandbox: _sandbox, services: _services, simulated: _simulated, ...peerOptions } = options;
+  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, ...peerOptions } = options;
   peer = new Peer({ ...peerOptions, device: { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) } });
   await peer.start();
   const unserve = serveSupervisor(peer.rpc, supervisor);
-  const started = { peer, supervisor };
+  const unservePubSub = servePubSub(peer, supervisor);
+  const orchestrator = new Orchestrator({ peer, supervisor, ...(deploymentTiming ? { timing: deploymentTiming } : {}), ...(options.wallClock ? { wallClock: options.wallClock } : {}) });
+  orchestrator.start();
+  const started = { peer, supervisor, orchestrator };
   return {
     ...started,
     async stop() {
+      orchestrator.stop();
+      unservePubSub();
       unserve();
       await started.supervisor.stop();
       await options.sandbox.close();

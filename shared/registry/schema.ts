@@ -76,6 +76,8 @@ export interface ModuleRecord {
   functions: Record<string, FunctionDescription>;
   /** Mount name → sha256 of the data file shipped with the module. */
   dataFiles: Record<string, string>;
+  /** Minimum (and maximum, if declared) linear memory, in 64 KiB pages. */
+  memory?: { min: number; max?: number };
   publishedBy: string;
   publishedAt: number;
 }
@@ -83,11 +85,37 @@ export interface ModuleRecord {
 /** Deployment life cycle as a whole. */
 export type DeploymentStatus = 'pending' | 'deploying' | 'ready' | 'failed' | 'rolled-back' | 'deleted';
 
+/** One resolved step of a deployment: what runs, what it may use, where its output goes. */
+export interface DeployedStep {
+  /** sha256 of the module's wasm. */
+  module: string;
+  /** The module's name; the supervisor hosts it as `/{deployment}/modules/{name}`. */
+  name: string;
+  func: string;
+  /** Steps that receive this step's output. */
+  next: number[];
+  /** Provider modules linked into this one at runtime, in dependency order (sha256s). */
+  providers: string[];
+  /** Host imports granted to the module. */
+  grants: string[];
+  /** Pub/sub topics granted to the module. */
+  topics?: { publish: string[]; subscribe: string[] };
+  /** The device the manifest pinned, if any. */
+  pin: string | null;
+}
+
+/** A revision a failed deployment can roll back to. */
+export interface PreviousRevision {
+  revision: number;
+  steps: DeployedStep[];
+  solution: Record<string, string>;
+}
+
 /** A deployment's spec and placement; its per-step phases live beside it. */
 export interface DeploymentRecord {
   id: string;
   name: string;
-  /** The manifest as submitted, normalised. */
+  /** The manifest as submitted, in any accepted form (see `orchestrator/manifest.ts`). */
   manifest: unknown;
   /** Step index (as string) → peer id. */
   solution: Record<string, string>;
@@ -95,6 +123,14 @@ export interface DeploymentRecord {
   coordinator: string;
   status: DeploymentStatus;
   reason?: string;
+  /** The resolved steps of the current revision. */
+  steps?: DeployedStep[];
+  /** Why each step went where it went (and why other devices were refused), by step. */
+  explanation?: Record<string, unknown>;
+  /** The last revision that was ready, kept for rollback. */
+  previous?: PreviousRevision;
+  /** True while the current revision restores `previous` after a failure. */
+  rollback?: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -158,9 +194,23 @@ export const checkModule: Check<ModuleRecord> = obj({
   imports: arr(item),
   functions: dict(checkFunction, 1000),
   dataFiles: dict(hash, 100),
+  memory: opt(obj({ min: num({ int: true, min: 0 }), max: opt(num({ int: true, min: 0 })) })),
   publishedBy: peerId,
   publishedAt: num({ min: 0 }),
 }) as Check<ModuleRecord>;
+
+const topicList = arr(str({ min: 1, max: 200 }), 100);
+/** Validator of {@link DeployedStep}. */
+export const checkStep: Check<DeployedStep> = obj({
+  module: hash,
+  name,
+  func: str({ min: 1, max: 200 }),
+  next: arr(num({ int: true, min: 0 }), 256),
+  providers: arr(hash, 100),
+  grants: arr(str({ min: 1, max: 200 }), 1000),
+  topics: opt(obj({ publish: topicList, subscribe: topicList })),
+  pin: (v, p) => (v === null ? { ok: true, value: null } : str({ min: 1, max: 200 })(v, p)),
+}) as Check<DeployedStep>;
 
 /** Validator of {@link DeploymentRecord}. */
 export const checkDeployment: Check<DeploymentRecord> = obj({
@@ -172,6 +222,10 @@ export const checkDeployment: Check<DeploymentRecord> = obj({
   coordinator: peerId,
   status: literal('pending', 'deploying', 'ready', 'failed', 'rolled-back', 'deleted'),
   reason: opt(str({ max: 10_000 })),
+  steps: opt(arr(checkStep, 256)),
+  explanation: opt(dict(any, 256)),
+  previous: opt(obj({ revision: num({ int: true, min: 0 }), steps: arr(checkStep, 256), solution: dict(peerId, 1000) })),
+  rollback: opt(bool),
   createdAt: num({ min: 0 }),
   updatedAt: num({ min: 0 }),
 }) as Check<DeploymentRecord>;

@@ -2,7 +2,10 @@
  * `npm run sim -- [--seed N] [--seeds K] [--peers P] [--steps S] [--topology T] [--loss X] [--dup Y]`
  * Runs the simulator from the command line; prints the replay command of any failure
  * and exits non-zero if a run did not converge.
+ * `npm run sim -- --orchestration [--seed N] [--seeds K] [--peers P] [--steps S] [--loss X]`
+ * runs the orchestration scenario instead (deployments under device and coordinator loss).
  */
+import { runOrchestrationSimulation } from './orchestration.ts';
 import { replayCommand, runSimulation, type SimOptions, type SimTopology } from './simulator.ts';
 
 function arg(name: string): string | undefined {
@@ -30,6 +33,16 @@ const base: Omit<SimOptions, 'seed'> = {
 };
 
 let failed = 0;
+if (process.argv.includes('--orchestration')) {
+  for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+    const o = { seed, peers: Number(arg('peers') ?? 4), steps: Number(arg('steps') ?? 100), loss: Number(arg('loss') ?? 0.1) };
+    const r = await runOrchestrationSimulation(o);
+    console.log(`seed ${seed}: ${r.ok ? 'settled' : `UNSETTLED (${r.detail})`}; ${r.deployments} deployments ${JSON.stringify(r.statuses)}, ${r.updates} updates, ${r.crashes} crashes, ${r.partitions} partitions, ${r.refused} refused`);
+    for (const reason of r.reasons) console.log(`  ${reason}`);
+    if (!r.ok) failed++;
+  }
+  process.exit(failed > 0 ? 1 : 0);
+}
 for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
   const options = { ...base, seed };
   const r = await runSimulation(options);

@@ -1,0 +1,309 @@
+/**
+ * The deployment state machine, run by whichever peer coordinates a deployment.
+ *
+ * ```
+ *              every step ready                     a step's device left
+ *  deploying ─────────────────────▶ ready ──────────────────────────────▶ deploying (re-placed, revision+1)
+ *      │                                                                       │
+ *      │ a step failed, or a phase outlived its time limit                     │
+ *      ├── with a previous ready revision ──▶ deploying (rollback) ──▶ rolled-back
+ *      └── without one, or the rollback failed too ──────────────────▶ failed
+ * ```
+ * Phases are written by the peers running the steps (see `agent.ts`); the coordinator
+ * only reads them and writes the deployment record. Time limits run on this peer's own
+ * clock from the moment it first saw a phase, so clocks of other devices never matter
+ * and a deployment is never left in progress: the worst case is a timeout.
+ *
+ * Any peer coordinates: the peer that creates a deployment is its coordinator; when it
+ * is no longer alive, the alive peer ranked first for that deployment by rendezvous
+ * hashing (a deterministic rule every peer computes alike) adopts it.
+ * @module
+ */
+import { MeshError, toErrorInfo } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { DeploymentView } from '../registry/registry.ts';
+import type { DeploymentRecord, DeployedStep, PhaseRecord } from '../registry/schema.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { Placement, PlacementOptions } from './placement.ts';
+
+/** Time limits of a deployment, in ms. */
+export interface DeploymentTiming {
+  /** A placed step whose peer records no phase of the revision within this fails. */
+  startMs: number;
+  resolvingMs: number;
+  fetchingMs: number;
+  loadingMs: number;
+  /**
+   * A peer must stay out of presence this long before its steps are re-placed or its
+   * deployments adopted. Two peers that briefly see each other as gone (one just
+   * restarted) would otherwise take the same deployment back and forth.
+   */
+  lostAfterMs: number;
+}
+
+/** Defaults: generous for fetching (large models over slow links), tight elsewhere. */
+export const DEFAULT_DEPLOYMENT_TIMING: DeploymentTiming = {
+  startMs: 5000,
+  resolvingMs: 5000,
+  fetchingMs: 120_000,
+  loadingMs: 30_000,
+  lostAfterMs: 300,
+};
+
+/** What the coordinator needs from its peer. */
+export interface CoordinatorContext {
+  self: string;
+  registry: Registry;
+  /** Peers alive now, this one included. */
+  alive(): ReadonlySet<string>;
+  /** Monotonic ms (the peer's Clock). */
+  now(): number;
+  /** Wall-clock ms for record timestamps. */
+  wallNow(): number;
+  place(steps: readonly DeployedStep[], options: PlacementOptions): Placement;
+  timing: DeploymentTiming;
+  logger: Logger;
+}
+
+/** Statuses that need no more work unless a device leaves. */
+const SETTLED = new Set(['ready', 'rolled-back']);
+
+/** Drives the deployments this peer coordinates; adopts orphaned ones. */
+export class Coordinator {
+  readonly #c: CoordinatorContext;
+  /** `id/revision/step/phase` → local time the coordinator first saw it. */
+  readonly #seen = new Map<string, number>();
+  /** Peer → local time since which presence has not seen it. */
+  readonly #downSince = new Map<string, number>();
+
+  constructor(context: CoordinatorContext) {
+    this.#c = context;
+  }
+
+  /** Look at every deployment once: adopt orphans, advance the ones coordinated here. */
+  tick(): void {
+    const alive = this.#aliveWithGrace();
+    const live = new Set<string>();
+    for (const view of this.#c.registry.deployments.values()) {
+      const r = view.record;
+      live.add(r.id);
+      if (r.status === 'failed' || r.status === 'deleted') continue;
+      if (r.coordinator !== this.#c.self) {
+        if (!alive.has(r.coordinator) && adopterOf(r.id, this.#c.alive(), this.#c.registry) === this.#c.self) {
+          this.#c.logger.debug(`adopting deployment ${r.name} from ${r.coordinator.slice(0, 8)}`);
+          this.#write({ ...r, coordinator: this.#c.self });
+        } else continue;
+      }
+      try {
+        this.#advance(this.#c.registry.deployments.get(r.id)!, alive);
+      } catch (error) {
+        this.#c.logger.warn(`deployment ${r.name}: ${(error as Error).message}`);
+      }
+    }
+    for (const key of this.#seen.keys()) if (!live.has(key.slice(0, key.indexOf('/')))) this.#seen.delete(key);
+  }
+
+  /**
+   * The peers to treat as alive: those presence sees, plus those it lost less than
+   * `lostAfterMs` ago.
+   */
+  #aliveWithGrace(): ReadonlySet<string> {
+    const now = this.#c.now();
+    const alive = this.#c.alive();
+    const out = new Set(alive);
+    for (const peer of this.#downSince.keys()) if (alive.has(peer)) this.#downSince.delete(peer);
+    for (const d of this.#c.registry.devices.values()) {
+      if (alive.has(d.id)) continue;
+      const since = this.#downSince.get(d.id) ?? now;
+      this.#downSince.set(d.id, since);
+      if (now - since < this.#c.timing.lostAfterMs) out.add(d.id);
+    }
+    return out;
+  }
+
+  /** Start a new revision of `record` with `steps`, keeping the current one for rollback when it is good. */
+  nextRevision(record: DeploymentRecord, steps: DeployedStep[], placement: Placement): DeploymentRecord {
+    const next: DeploymentRecord = {
+      ...record,
+      revision: record.revision + 1,
+      steps,
+      solution: placement.solution,
+      explanation: placement.explanation as unknown as Record<string, unknown>,
+      status: 'deploying',
+      coordinator: this.#c.self,
+    };
+    delete next.reason;
+    delete next.rollback;
+    if (SETTLED.has(record.status) && record.steps) next.previous = { revision: record.revision, steps: record.steps, solution: record.solution };
+    else if (record.previous) next.previous = record.previous;
+    else delete next.previous;
+    return next;
+  }
+
+  /** Write a record (timestamped). */
+  #write(record: DeploymentRecord): void {
+    this.#c.registry.deployments.put({ ...record, updatedAt: this.#c.wallNow() });
+  }
+
+  #advance(view: DeploymentView, alive: ReadonlySet<string>): void {
+    const r = view.record;
+    const steps = r.steps ?? [];
+    const lost: Record<string, string> = {};
+    for (const [i] of steps.entries()) {
+      const peer = r.solution[String(i)];
+      if (peer !== undefined && !alive.has(peer)) lost[peer] = 'left the mesh';
+    }
+    if (SETTLED.has(r.status)) {
+      // A device that restarted and could not load its step again no longer serves it.
+      for (const [i] of steps.entries()) {
+        const peer = r.solution[String(i)]!;
+        const phase = view.phases[`${i}/${peer}`];
+        if (phase?.revision === r.revision && phase.phase === 'failed') lost[peer] ??= `failed to reload: ${phase.reason ?? 'no reason given'}`;
+      }
+    }
+    if (Object.keys(lost).length > 0) {
+      this.#replace(r, steps, lost);
+      return;
+    }
+    if (r.status !== 'deploying' && r.status !== 'pending') return;
+    const now = this.#c.now();
+    let ready = 0;
+    for (const [i, step] of steps.entries()) {
+      const peer = r.solution[String(i)]!;
+      const phase: PhaseRecord | undefined = view.phases[`${i}/${peer}`];
+      const current = phase && phase.revision === r.revision ? phase : undefined;
+      if (current?.phase === 'ready') {
+        ready++;
+        continue;
+      }
+      if (current?.phase === 'failed') {
+        this.#fail(r, `step ${i} (${step.name}.${step.func}) failed on ${this.#name(peer)}: ${current.reason ?? 'no reason given'}`);
+        return;
+      }
+      const state = current?.phase ?? 'placed';
+      const key = `${r.id}/${r.revision}/${i}/${state}`;
+      const since = this.#seen.get(key) ?? now;
+      this.#seen.set(key, since);
+      const limit = this.#limit(state);
+      if (now - since > limit) {
+        const what = state === 'placed' ? 'did not start' : `stayed ${state}`;
+        this.#fail(r, `step ${i} (${step.name}.${step.func}) ${what} on ${this.#name(peer)} for more than ${limit} ms`);
+        return;
+      }
+    }
+    if (ready === steps.length) {
+      const done: DeploymentRecord = { ...r, status: r.rollback ? 'rolled-back' : 'ready' };
+      delete done.rollback;
+      delete done.previous;
+      this.#write(done);
+      this.#c.logger.debug(`deployment ${r.name} revision ${r.revision} is ${done.status}`);
+    }
+  }
+
+  /** Re-place the steps whose devices left (or cannot serve them); a deployment that cannot be re-placed fails. */
+  #replace(r: DeploymentRecord, steps: DeployedStep[], lost: Record<string, string>): void {
+    const names = Object.keys(lost).map((p) => this.#name(p)).join(', ');
+    const current = Object.fromEntries(Object.entries(r.solution).filter(([, p]) => lost[p] === undefined));
+    let placement: Placement;
+    try {
+      placement = this.#c.place(steps, { ...this.#hints(r), exclude: lost, current });
+    } catch (error) {
+      this.#fail({ ...r, solution: current }, `${names} can no longer serve the deployment and no device can take over: ${messageOf(error)}`);
+      return;
+    }
+    this.#c.logger.debug(`deployment ${r.name}: re-placing steps of ${names}`);
+    const next = this.nextRevision(r, steps, placement);
+    if (r.rollback) next.rollback = true;
+    this.#write(next);
+  }
+
+  /** A revision failed: roll back to the previous ready one if there is one, else fail. */
+  #fail(r: DeploymentRecord, reason: string): void {
+    this.#c.logger.debug(`deployment ${r.name} revision ${r.revision}: ${reason}`);
+    const previous = r.previous;
+    if (previous && !r.rollback) {
+      const alive = this.#c.alive();
+      const exclude = Object.fromEntries(Object.values(previous.solution).filter((p) => !alive.has(p)).map((p) => [p, 'left the mesh']));
+      try {
+        const placement = this.#c.place(previous.steps, { ...this.#hints(r), exclude, current: previous.solution });
+        const back: DeploymentRecord = {
+          ...r,
+          revision: r.revision + 1,
+          steps: previous.steps,
+          solution: placement.solution,
+          explanation: placement.explanation as unknown as Record<string, unknown>,
+          status: 'deploying',
+          rollback: true,
+          reason: `rolled back to revision ${previous.revision}: ${reason}`,
+        };
+        delete back.previous;
+        this.#write(back);
+        return;
+      } catch (error) {
+        reason = `${reason}; rollback impossible: ${messageOf(error)}`;
+      }
+    }
+    const failed: DeploymentRecord = { ...r, status: 'failed', reason: r.rollback && r.reason ? `${r.reason}; the rollback failed too: ${reason}` : reason };
+    delete failed.rollback;
+    delete failed.previous;
+    this.#write(failed);
+  }
+
+  #hints(r: DeploymentRecord): PlacementOptions {
+    const m = r.manifest as { antiAffinity?: unknown; engines?: unknown } | null;
+    const hints: PlacementOptions = {};
+    if (m && m.antiAffinity === true) hints.antiAffinity = true;
+    if (m && Array.isArray(m.engines) && m.engines.length > 0) hints.engines = m.engines as PlacementOptions['engines'] & object;
+    return hints;
+  }
+
+  #limit(state: string): number {
+    const t = this.#c.timing;
+    switch (state) {
+      case 'resolving':
+        return t.resolvingMs;
+      case 'fetching':
+        return t.fetchingMs;
+      case 'loading':
+        return t.loadingMs;
+      default:
+        return t.startMs;
+    }
+  }
+
+  #name(peer: string): string {
+    return this.#c.registry.devices.get(peer)?.name ?? peer.slice(0, 8);
+  }
+}
+
+/**
+ * The alive registered peer that adopts deployment `id` when its coordinator is gone:
+ * the highest FNV-1a hash of `id/peer` (rendezvous hashing), so every peer computes the
+ * same answer and orphans spread over the mesh instead of piling on one peer.
+ */
+export function adopterOf(id: string, alive: ReadonlySet<string>, registry: Registry): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const peer of [...alive].sort()) {
+    if (!registry.devices.get(peer)) continue;
+    const score = fnv1a(`${id}/${peer}`);
+    if (score > bestScore) {
+      best = peer;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof MeshError ? error.message : toErrorInfo(error).message;
+}

@@ -1,0 +1,324 @@
+/**
+ * The orchestrator role every peer carries: the package manager, deployments (create,
+ * update, redeploy, delete), execution of chains, and in the background the step agent
+ * (what runs on this peer) and the coordinator (the deployments this peer drives, and
+ * orphans it adopts). All state lives in the shared registry, so whichever peer a user
+ * talks to sees and drives the same deployments.
+ * @module
+ */
+import { toHex, randomBytes } from '../bytes.ts';
+import { hasCode } from '../errors.ts';
+import type { Unsubscribe } from '../events.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { every } from '../ports/clock.ts';
+import type { Peer } from '../peer.ts';
+import type { DeploymentView } from '../registry/registry.ts';
+import type { DeployedStep, DeploymentRecord } from '../registry/schema.ts';
+import type { RemoteCall } from '../supervisor/serve.ts';
+import type { CallOutcome, OutputFile, Supervisor } from '../supervisor/supervisor.ts';
+import { StepAgent } from './agent.ts';
+import { CHAIN_HOP_TIMEOUT_MS, ChainRunner, type StepInput, type StepTrace } from './chain.ts';
+import { Coordinator, DEFAULT_DEPLOYMENT_TIMING, type DeploymentTiming } from './coordinator.ts';
+import { DeploymentFailedError, DeploymentNotReadyError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
+import { parseManifest } from './manifest.ts';
+import { PackageManager } from './packages.ts';
+import { placeSteps, resolveSteps } from './plan.ts';
+import type { Placement, PlacementOptions } from './placement.ts';
+
+/** Options of {@link Orchestrator}. */
+export interface OrchestratorOptions {
+  peer: Peer;
+  supervisor: Supervisor;
+  timing?: Partial<DeploymentTiming>;
+  /** Period of the coordinator's check of time limits and liveness (default 250 ms). */
+  tickMs?: number;
+  logger?: Logger;
+  wallClock?: () => number;
+}
+
+/** What executing a deployment returns. */
+export interface ExecuteResult {
+  deploymentId: string;
+  revision: number;
+  /** The final step's result (the last final step's, when the graph fans out). */
+  result: { value: number | string | null; bytes?: Uint8Array; files: OutputFile[] };
+  /** Every step's result and timing, in run order. */
+  steps: StepTrace[];
+  /** Indices into `steps` of the final steps. */
+  leaves: number[];
+  /** Caller-side time of the whole execution, ms. */
+  totalMs: number;
+}
+
+/** Options of {@link Orchestrator.execute}. */
+export interface ExecuteOptions {
+  /** How long to wait for a deployment that is (re)deploying to become ready (default 10 s). */
+  readyTimeoutMs?: number;
+}
+
+const CALLABLE = new Set(['ready', 'rolled-back']);
+
+/** The orchestrator of one peer. */
+export class Orchestrator {
+  /** Publish, list, resolve and remove modules. */
+  readonly packages: PackageManager;
+  readonly #peer: Peer;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #agent: StepAgent;
+  readonly #coordinator: Coordinator;
+  readonly #chain: ChainRunner;
+  readonly #tickMs: number;
+  #offs: Unsubscribe[] = [];
+  #scheduled = false;
+
+  constructor(options: OrchestratorOptions) {
+    const peer = options.peer;
+    this.#peer = peer;
+    this.#log = options.logger ?? createLogger('orchestrator');
+    this.#now = options.wallClock ?? (() => Date.now());
+    this.#tickMs = options.tickMs ?? 250;
+    this.packages = new PackageManager({ registry: peer.registry, blobs: peer.store.blobs, self: peer.id, now: this.#now });
+    this.#agent = new StepAgent({ peer, supervisor: options.supervisor, logger: this.#log.child('agent'), now: this.#now });
+    this.#coordinator = new Coordinator({
+      self: peer.id,
+      registry: peer.registry,
+      alive: () => this.#alive(),
+      now: () => peer.clock.now(),
+      wallNow: this.#now,
+      place: (steps, opts) => this.#place(steps, opts),
+      timing: { ...DEFAULT_DEPLOYMENT_TIMING, ...options.timing },
+      logger: this.#log.child('coordinator'),
+    });
+    this.#chain = new ChainRunner(peer, options.supervisor);
+  }
+
+  /** Start serving chain steps and acting on the registry. The peer must be running. */
+  start(): void {
+    const schedule = (): void => this.#schedule();
+    this.#offs = [
+      this.#chain.serve(),
+      this.#peer.registry.on('change', (c) => {
+        if (c.map !== 'devices') schedule();
+      }),
+      this.#peer.on('device-left', schedule),
+      this.#peer.on('device-joined', schedule),
+      every(this.#peer.clock, this.#tickMs, () => this.#coordinator.tick()),
+    ];
+    schedule();
+  }
+
+  /** Stop acting; deployments stay in the registry for other peers to drive. */
+  stop(): void {
+    for (const off of this.#offs) off();
+    this.#offs = [];
+    this.#agent.stop();
+  }
+
+  /**
+   * Create a deployment from a manifest (any accepted form) and start deploying it; this
+   * peer coordinates it. Resolves with the record as written (status `deploying`);
+   * rejects with ERR_INVALID_MANIFEST, ERR_UNKNOWN_MODULE, ERR_UNKNOWN_FUNCTION,
+   * ERR_UNKNOWN_DEVICE, ERR_NO_PLACEMENT or a provider error, writing nothing.
+   */
+  deploy(manifestInput: unknown, options: { id?: string } = {}): DeploymentRecord {
+    const manifest = parseManifest(manifestInput);
+    const steps = resolveSteps(manifest, this.packages);
+    const placement = this.#place(steps, hintsOf(manifest));
+    const now = this.#now();
+    const record: DeploymentRecord = {
+      id: options.id ?? manifest.deploymentId ?? toHex(randomBytes(12)),
+      name: manifest.name,
+      manifest: manifestInput,
+      steps,
+      solution: placement.solution,
+      explanation: placement.explanation as unknown as Record<string, unknown>,
+      revision: 1,
+      coordinator: this.#peer.id,
+      status: 'deploying',
+      createdAt: now,
+      updatedAt: now,
+    };
+    const existing = this.#peer.registry.deployments.get(record.id)?.record;
+    if (existing) return this.#write(this.#coordinator.nextRevision(existing, steps, placement), manifestInput);
+    this.#peer.registry.deployments.put(record);
+    this.#schedule();
+    return record;
+  }
+
+  /**
+   * A new revision of a deployment: with a manifest, that manifest; without, the same one
+   * re-resolved (so module names pick up newly published versions — a hot swap on the
+   * peers that keep their steps). A revision that fails rolls back to this one.
+   */
+  update(ref: string, manifestInput?: unknown): DeploymentRecord {
+    const current = this.get(ref).record;
+    const submitted = manifestInput ?? current.manifest;
+    const manifest = parseManifest(submitted);
+    const steps = resolveSteps(manifest, this.packages);
+    const placement = this.#place(steps, { ...hintsOf(manifest), current: current.solution });
+    return this.#write(this.#coordinator.nextRevision(current, steps, placement), submitted);
+  }
+
+  /** Deploy the same manifest again, placed afresh. */
+  redeploy(ref: string): DeploymentRecord {
+    const current = this.get(ref).record;
+    const manifest = parseManifest(current.manifest);
+    const steps = resolveSteps(manifest, this.packages);
+    const placement = this.#place(steps, hintsOf(manifest));
+    return this.#write(this.#coordinator.nextRevision(current, steps, placement), current.manifest);
+  }
+
+  /** Delete a deployment; every peer unloads its modules. Resolves with what was deleted. */
+  remove(ref: string): DeploymentRecord {
+    const view = this.get(ref);
+    this.#peer.registry.deployments.delete(view.record.id);
+    this.#schedule();
+    return view.record;
+  }
+
+  /** A deployment by id, or by name (the newest of that name). Throws ERR_UNKNOWN_DEPLOYMENT. */
+  get(ref: string): DeploymentView {
+    const deployments = this.#peer.registry.deployments;
+    const byId = deployments.get(ref);
+    if (byId) return byId;
+    const named = deployments.values().filter((d) => d.record.name === ref).sort((a, b) => b.record.createdAt - a.record.createdAt)[0];
+    if (!named) throw new UnknownDeploymentError(`no deployment ${ref}`, { deployment: ref });
+    return named;
+  }
+
+  /** Every deployment, newest first. */
+  list(): DeploymentView[] {
+    return this.#peer.registry.deployments.values().sort((a, b) => b.record.createdAt - a.record.createdAt);
+  }
+
+  /**
+   * Resolve once the deployment satisfies `until` (default: it is settled — ready,
+   * rolled back or failed). Rejects with ERR_RPC_TIMEOUT-like ERR_DEPLOYMENT_NOT_READY
+   * after `timeoutMs`, or ERR_UNKNOWN_DEPLOYMENT if it is deleted meanwhile.
+   */
+  waitFor(ref: string, until: (view: DeploymentView) => boolean = settled, timeoutMs = 30_000): Promise<DeploymentView> {
+    const id = this.get(ref).record.id;
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const view = this.#peer.registry.deployments.get(id);
+        if (!view) {
+          done();
+          reject(new UnknownDeploymentError(`deployment ${ref} was deleted`, { deployment: ref }));
+          return true;
+        }
+        if (!until(view)) return false;
+        done();
+        resolve(view);
+        return true;
+      };
+      const off = this.#peer.registry.on('change', (c) => {
+        if (c.map === 'deployments') check();
+      });
+      const timer = this.#peer.clock.setTimeout(() => {
+        off();
+        const view = this.#peer.registry.deployments.get(id);
+        reject(new DeploymentNotReadyError(`deployment ${ref} is still ${view?.record.status ?? 'missing'} after ${timeoutMs} ms`, { deployment: ref }));
+      }, timeoutMs);
+      const done = (): void => {
+        off();
+        this.#peer.clock.clearTimeout(timer);
+      };
+      check();
+    });
+  }
+
+  /**
+   * Execute a deployment: run its first step with `input` and the rest of the chain
+   * after it. A deployment that is (re)deploying is waited for; a failed one rejects with
+   * ERR_DEPLOYMENT_FAILED.
+   */
+  async execute(ref: string, input: StepInput = {}, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    const t0 = performance.now();
+    let view = this.get(ref);
+    if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
+    const run = async (v: DeploymentView): Promise<ExecuteResult> => {
+      const r = v.record;
+      const peer = r.solution['0'];
+      if (!peer) throw new DeploymentNotReadyError(`deployment ${r.name} has no placed first step`);
+      const out = await this.#chain.runOn(peer, { deploymentId: r.id, step: 0, input });
+      const last = out.steps[out.leaves[out.leaves.length - 1] ?? out.steps.length - 1]!;
+      const result: ExecuteResult['result'] = { value: last.value, files: last.files };
+      if (last.bytes) result.bytes = last.bytes;
+      return { deploymentId: r.id, revision: r.revision, result, steps: out.steps, leaves: out.leaves, totalMs: performance.now() - t0 };
+    };
+    try {
+      return await run(view);
+    } catch (error) {
+      // The first hop never reached its peer (it just left): wait for the re-placement once.
+      if (!hasCode(error, 'ERR_NOT_CONNECTED') && !hasCode(error, 'ERR_PEER_UNREACHABLE')) throw error;
+      const revision = view.record.revision;
+      view = await this.waitFor(ref, (v) => v.record.revision > revision && CALLABLE.has(v.record.status), options.readyTimeoutMs ?? 10_000);
+      return run(view);
+    }
+  }
+
+  /**
+   * Call one function of one module of a deployment, wherever the module runs (WasmIoT's
+   * `/{deployment}/modules/{module}/{function}`), without running the chain after it.
+   */
+  async call(ref: string, moduleName: string, func: string, input: StepInput = {}, options: ExecuteOptions = {}): Promise<CallOutcome> {
+    let view = this.get(ref);
+    if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
+    const r = view.record;
+    const index = (r.steps ?? []).findIndex((s) => s.name === moduleName || s.module === moduleName);
+    const peer = index < 0 ? undefined : r.solution[String(index)];
+    if (!peer) throw new UnknownModuleError(`deployment ${r.name} has no module ${moduleName}`, { deployment: r.id, module: moduleName });
+    const name = r.steps![index]!.name;
+    const params: RemoteCall = { deploymentId: r.id, module: name, fn: func };
+    if (input.args !== undefined) params.args = input.args;
+    if (input.files !== undefined) params.files = input.files;
+    if (input.input !== undefined) params.input = input.input;
+    return this.#peer.call(peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+  }
+
+  async #whenCallable(ref: string, timeoutMs: number): Promise<DeploymentView> {
+    const view = await this.waitFor(ref, settled, timeoutMs);
+    if (view.record.status === 'failed') throw new DeploymentFailedError(`deployment ${view.record.name} failed: ${view.record.reason ?? 'no reason recorded'}`, { deployment: view.record.id });
+    return view;
+  }
+
+  #write(record: DeploymentRecord, manifest: unknown): DeploymentRecord {
+    const next = { ...record, manifest, updatedAt: this.#now() };
+    this.#peer.registry.deployments.put(next);
+    this.#schedule();
+    return next;
+  }
+
+  #alive(): Set<string> {
+    return new Set([...this.#peer.alive(), this.#peer.id]);
+  }
+
+  #place(steps: readonly DeployedStep[], options: PlacementOptions): Placement {
+    return placeSteps(steps, this.#peer.registry, this.#alive(), (p) => this.#peer.presenceOf(p), options);
+  }
+
+  /** Reconcile and tick once at the end of the current task, however many changes came. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      if (this.#offs.length === 0) return;
+      this.#agent.reconcile();
+      this.#coordinator.tick();
+    });
+  }
+}
+
+/** True once a deployment needs nothing more: ready, rolled back, or failed. */
+export function settled(view: DeploymentView): boolean {
+  return view.record.status === 'ready' || view.record.status === 'rolled-back' || view.record.status === 'failed';
+}
+
+function hintsOf(manifest: { antiAffinity: boolean; engines: readonly string[] }): PlacementOptions {
+  const hints: PlacementOptions = {};
+  if (manifest.antiAffinity) hints.antiAffinity = true;
+  if (manifest.engines.length > 0) hints.engines = manifest.engines as PlacementOptions['engines'] & object;
+  return hints;
+}

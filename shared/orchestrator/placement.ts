@@ -1,0 +1,227 @@
+/**
+ * Placement: which peer hosts each step of a deployment. A pure function of the steps,
+ * the candidate peers and a few options — no clock, no randomness — so every peer that
+ * computes it from the same registry state gets the same answer. Each candidate gets a
+ * verdict per step: rejected with human-readable reasons (the filters), or accepted
+ * with a score and the figures behind it. The best score wins; ties go to the lowest
+ * peer id.
+ * @module
+ */
+import type { Telemetry } from '../registry/presence.ts';
+import type { DeviceDescription } from '../registry/schema.ts';
+import { isGranted } from '../sandbox/capabilities.ts';
+import { NoPlacementError, UnknownDeviceError } from './errors.ts';
+
+/** One step to place, with what its module needs from a host. */
+export interface PlacementStep {
+  /** Step index in the manifest. */
+  index: number;
+  moduleId: string;
+  moduleName: string;
+  /** Host imports the step's module (and its providers) need, as `module.field`; linked provider imports are already removed. */
+  imports: string[];
+  /** Minimum linear memory the module declares, in bytes (0 when unknown). */
+  memoryBytes: number;
+  /** Pinned device: peer id or device name, or null. */
+  pin: string | null;
+  /** Blobs (sha256) the step needs on the device. */
+  blobs: string[];
+}
+
+/** A peer that might host steps. */
+export interface PlacementCandidate {
+  device: DeviceDescription;
+  alive: boolean;
+  /** Latest reported load; cpu and memory are 0..1. Unknown counts as half loaded. */
+  telemetry?: Telemetry;
+  /** Blobs this peer is known to hold already. */
+  holds: ReadonlySet<string>;
+}
+
+/** Knobs of {@link place}. */
+export interface PlacementOptions {
+  /** Spread the deployment's steps over different peers when possible. */
+  antiAffinity?: boolean;
+  /** Engines allowed to host steps; empty or absent means any. */
+  engines?: readonly ('browser' | 'chromium' | 'node')[];
+  /** Peers that must not be chosen (e.g. just failed); listed as rejected with the given reason. */
+  exclude?: Readonly<Record<string, string>>;
+  /** Current placement to prefer (keeps steps where they are when still valid), step index → peer id. */
+  current?: Readonly<Record<string, string>>;
+}
+
+/** What placement thought of one candidate for one step. */
+export interface CandidateVerdict {
+  peer: string;
+  name: string;
+  accepted: boolean;
+  /** Present on accepted candidates; higher is better. */
+  score?: number;
+  /** Why it was rejected, or the figures behind its score. */
+  reasons: string[];
+}
+
+/** The chosen peer of one step and every verdict that led to it. */
+export interface StepPlacement {
+  peer: string;
+  verdicts: CandidateVerdict[];
+}
+
+/** A placement: step index (as string) → peer id, and why. */
+export interface Placement {
+  solution: Record<string, string>;
+  explanation: Record<string, StepPlacement>;
+}
+
+/**
+ * Score weights, in points; an accepted candidate's score is the sum of:
+ * - `cpu` × (1 − cpu load): idle peers first;
+ * - `memory` × free fraction (1 − memory in use) × its total memory ÷ the largest total
+ *   memory among the step's accepted candidates: most free bytes first;
+ * - `blobs` × the fraction of the step's blobs it already holds (nothing to fetch);
+ * - `current` when the step is placed there now (stability: no needless migration);
+ * - minus `antiAffinity` for each step of this deployment already placed on it, when
+ *   anti-affinity is asked for.
+ * A candidate without telemetry counts as half loaded (cpu and memory 0.5).
+ */
+export const PLACEMENT_WEIGHTS = { cpu: 30, memory: 20, blobs: 25, current: 20, antiAffinity: 40 } as const;
+
+/**
+ * Choose a peer for every step, in index order.
+ * @throws UnknownDeviceError (ERR_UNKNOWN_DEVICE) when a pin names no candidate's id or name.
+ * @throws NoPlacementError (ERR_NO_PLACEMENT) when a step has no acceptable candidate;
+ *   `data` is `{step, module, rejected}` with every verdict.
+ */
+export function place(steps: readonly PlacementStep[], candidates: readonly PlacementCandidate[], options: PlacementOptions = {}): Placement {
+  const peers = byPeerId(candidates);
+  const ordered = [...steps].sort((a, b) => a.index - b.index);
+  for (const step of ordered) {
+    const pin = step.pin;
+    if (pin !== null && !peers.some((c) => isPinned(c.device, pin))) {
+      throw new UnknownDeviceError(`step ${step.index} (${step.moduleName}) is pinned to "${pin}", which is no known device`, {
+        step: step.index,
+        module: step.moduleName,
+        device: pin,
+      });
+    }
+  }
+  const solution: Record<string, string> = {};
+  const explanation: Record<string, StepPlacement> = {};
+  /** Steps of this deployment placed so far, per peer. */
+  const placedOn = new Map<string, number>();
+  for (const step of ordered) {
+    const verdicts = judge(step, peers, options, placedOn);
+    let best: CandidateVerdict | undefined;
+    // Peers are sorted by id, so a strict comparison leaves ties to the lowest id.
+    for (const v of verdicts) if (v.accepted && (best === undefined || v.score! > best.score!)) best = v;
+    if (best === undefined) {
+      const why = verdicts.length === 0 ? 'no devices known' : verdicts.map((v) => `${v.name}: ${v.reasons.join(', ')}`).join('; ');
+      throw new NoPlacementError(`no device can host step ${step.index} (${step.moduleName}): ${why}`, {
+        step: step.index,
+        module: step.moduleName,
+        rejected: verdicts,
+      });
+    }
+    const key = String(step.index);
+    solution[key] = best.peer;
+    explanation[key] = { peer: best.peer, verdicts };
+    placedOn.set(best.peer, (placedOn.get(best.peer) ?? 0) + 1);
+  }
+  return { solution, explanation };
+}
+
+/** Candidates sorted by peer id, the first of any duplicate id kept. */
+function byPeerId(candidates: readonly PlacementCandidate[]): PlacementCandidate[] {
+  const seen = new Set<string>();
+  const out: PlacementCandidate[] = [];
+  for (const c of candidates) {
+    if (seen.has(c.device.id)) continue;
+    seen.add(c.device.id);
+    out.push(c);
+  }
+  return out.sort((a, b) => (a.device.id < b.device.id ? -1 : a.device.id > b.device.id ? 1 : 0));
+}
+
+function isPinned(device: DeviceDescription, pin: string): boolean {
+  return device.id === pin || device.name === pin;
+}
+
+/** Why `c` cannot host `step`; empty when it can. */
+function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions): string[] {
+  const { device } = c;
+  if (step.pin !== null && !isPinned(device, step.pin)) return ['not the pinned device'];
+  const reasons: string[] = [];
+  if (options.exclude && Object.hasOwn(options.exclude, device.id)) reasons.push(`excluded: ${options.exclude[device.id]}`);
+  if (!c.alive) reasons.push('not alive');
+  if (options.engines && options.engines.length > 0 && !options.engines.includes(device.engine)) reasons.push(`engine ${device.engine} not allowed`);
+  for (const name of step.imports) if (!isGranted(name, device.capabilities)) reasons.push(`cannot grant ${name}`);
+  const has = device.platform.memory.bytes;
+  if (step.memoryBytes > 0 && step.memoryBytes > has) {
+    let [need, got] = [formatBytes(step.memoryBytes), formatBytes(has)];
+    if (need === got) [need, got] = [`${step.memoryBytes} bytes`, `${has} bytes`];
+    reasons.push(`needs ${need} of memory, has ${got}`);
+  }
+  return reasons;
+}
+
+function judge(step: PlacementStep, peers: PlacementCandidate[], options: PlacementOptions, placedOn: ReadonlyMap<string, number>): CandidateVerdict[] {
+  const rejected = peers.map((c) => rejections(step, c, options));
+  let maxTotal = 0;
+  peers.forEach((c, i) => {
+    if (rejected[i]!.length === 0) maxTotal = Math.max(maxTotal, c.device.platform.memory.bytes);
+  });
+  const blobs = [...new Set(step.blobs)];
+  const current = options.current && Object.hasOwn(options.current, String(step.index)) ? options.current[String(step.index)] : undefined;
+  return peers.map((c, i): CandidateVerdict => {
+    const { device } = c;
+    if (rejected[i]!.length > 0) return { peer: device.id, name: device.name, accepted: false, reasons: rejected[i]! };
+    const reasons: string[] = [];
+    if (step.pin !== null) reasons.push('pinned');
+    const cpu = fraction(c.telemetry?.cpu);
+    const used = fraction(c.telemetry?.memory);
+    if (c.telemetry === undefined) reasons.push('telemetry unknown');
+    let score = PLACEMENT_WEIGHTS.cpu * (1 - cpu);
+    reasons.push(`cpu ${percent(cpu)}`);
+    const total = device.platform.memory.bytes;
+    if (maxTotal > 0) score += (PLACEMENT_WEIGHTS.memory * (1 - used) * total) / maxTotal;
+    reasons.push(`memory ${percent(used)} used of ${formatBytes(total)}`);
+    if (blobs.length > 0) {
+      const held = blobs.filter((b) => c.holds.has(b)).length;
+      score += (PLACEMENT_WEIGHTS.blobs * held) / blobs.length;
+      reasons.push(`holds ${held}/${blobs.length} blobs`);
+    }
+    if (current === device.id) {
+      score += PLACEMENT_WEIGHTS.current;
+      reasons.push('current placement');
+    }
+    const here = placedOn.get(device.id) ?? 0;
+    if (options.antiAffinity && here > 0) {
+      score -= PLACEMENT_WEIGHTS.antiAffinity * here;
+      reasons.push(`anti-affinity: ${here} step${here === 1 ? '' : 's'} of this deployment already here`);
+    }
+    // Rounded so that float noise never decides between equal candidates.
+    return { peer: device.id, name: device.name, accepted: true, score: Math.round(score * 1000) / 1000, reasons };
+  });
+}
+
+/** A load figure clamped to 0..1; unknown or garbage counts as 0.5. */
+function fraction(value: number | undefined): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return 0.5;
+  return Math.min(1, Math.max(0, value));
+}
+
+function percent(value: number): string {
+  return `${Math.round(value * 100)}%`;
+}
+
+/** `64 MiB`, `1.5 GiB`, `512 B`. */
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number(value.toFixed(1))} ${units[unit]}`;
+}

@@ -1,0 +1,47 @@
+/**
+ * A sandbox for the simulator only: it instantiates modules synchronously on the calling
+ * thread, so that loading and calling take no real time and a seeded run does not depend
+ * on worker start-up. It cannot stop a runaway module and serves no host imports, which
+ * is why it is not an adapter of the Sandbox port: the real ones (browser Workers, Node
+ * worker_threads) pass the acceptance suite; this one only lets the simulator exercise
+ * the orchestration state machine against real WebAssembly instantiation, traps included.
+ */
+import { sha256Hex } from '../../shared/bytes.ts';
+import { WasmTrapError } from '../../shared/sandbox/errors.ts';
+import type { CallRequest, CallResult, InstanceSnapshot, LoadSpec, Sandbox, SandboxInstance } from '../../shared/ports/sandbox.ts';
+import { parseModule } from '../../shared/wasm/binary.ts';
+
+/** Create the simulator's synchronous sandbox. */
+export function createSimSandbox(): Sandbox {
+  return {
+    async load(spec: LoadSpec): Promise<SandboxInstance> {
+      const info = parseModule(spec.wasm);
+      const moduleId = await sha256Hex(spec.wasm);
+      let instance: WebAssembly.Instance;
+      try {
+        instance = new WebAssembly.Instance(new WebAssembly.Module(spec.wasm as Uint8Array<ArrayBuffer>), {});
+      } catch (error) {
+        throw new WasmTrapError(`instantiation failed: ${(error as Error).message}`);
+      }
+      return {
+        moduleId,
+        info,
+        async call(request: CallRequest): Promise<CallResult> {
+          const fn = instance.exports[request.fn] as ((...args: unknown[]) => unknown) | undefined;
+          if (typeof fn !== 'function' || request.convention.kind !== 'scalar') throw new WasmTrapError(`cannot call ${request.fn} here`);
+          const value = fn(...request.convention.args) as number | bigint | undefined;
+          return { ...(value === undefined ? {} : { value }), files: {}, stdout: '', stderr: '' };
+        },
+        async snapshot(): Promise<InstanceSnapshot> {
+          throw new WasmTrapError('the simulator sandbox takes no snapshots');
+        },
+        async restore(): Promise<void> {
+          throw new WasmTrapError('the simulator sandbox takes no snapshots');
+        },
+        async close() {},
+      };
+    },
+    grantable: () => ['wasi_snapshot_preview1.*'],
+    async close() {},
+  };
+}
