@@ -11,8 +11,12 @@
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
-import { toErrorInfo } from '../shared/errors.ts';
+import { InvalidParamsError, toErrorInfo } from '../shared/errors.ts';
+import { settled } from '../shared/orchestrator/orchestrator.ts';
+import type { ModuleDescription } from '../shared/protocol/description.ts';
+import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
@@ -154,6 +158,7 @@ function serveControl(node: SupervisedPeer, print: (line: Record<string, unknown
       });
       return {};
     },
+    ...orchestrationCommands(node),
     stop: async () => {
       setTimeout(stop, 0);
       return {};
@@ -177,4 +182,33 @@ function serveControl(node: SupervisedPeer, print: (line: Record<string, unknown
       (error: unknown) => print({ id: request.id, ok: false, error: toErrorInfo(error) }),
     );
   });
+}
+
+/** Control commands that publish, deploy and execute through this peer's orchestrator. */
+function orchestrationCommands(node: SupervisedPeer): Record<string, (a: Record<string, unknown>) => Promise<unknown>> {
+  const { orchestrator } = node;
+  const summary = (view: DeploymentView): Record<string, unknown> => ({ ...view.record, phases: view.phases });
+  const settledOr = (a: Record<string, unknown>) => (view: DeploymentView): boolean =>
+    view.record.revision > Number(a.revisionAbove ?? 0) && (a.status === undefined ? settled(view) : view.record.status === a.status);
+  return {
+    /** `{module: "fibo"}`: publish modules/<module>/ (its description.json and its .wasm). */
+    publish: async (a) => {
+      const dir = new URL(`../modules/${String(a.module)}/`, import.meta.url);
+      const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
+      const wasmFile = (await readdir(dir)).find((f) => f.endsWith('.wasm'));
+      if (!wasmFile) throw new InvalidParamsError(`modules/${String(a.module)} has no .wasm`);
+      const dataFiles: Record<string, Uint8Array> = {};
+      for (const [mount, file] of Object.entries(description.dataFiles ?? {})) dataFiles[mount] = new Uint8Array(await readFile(new URL(file, dir)));
+      const record = await orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL(wasmFile, dir))), description, dataFiles });
+      return { id: record.id, name: record.name, version: record.version };
+    },
+    deploy: async (a) => orchestrator.deploy(a.manifest),
+    deployment: async (a) => summary(orchestrator.get(String(a.deployment))),
+    wait: async (a) => summary(await orchestrator.waitFor(String(a.deployment), settledOr(a), Number(a.timeoutMs ?? 30_000))),
+    execute: async (a) => {
+      const out = await orchestrator.execute(String(a.deployment), { args: (a.args ?? []) as unknown[] });
+      return { value: out.result.value, files: out.result.files.map((f) => ({ name: f.name, mediaType: f.mediaType, size: f.bytes.byteLength })), steps: out.steps.map((s) => ({ step: s.step, peer: s.peer, module: s.module, value: s.value, durationMs: s.durationMs })) };
+    },
+    call: async (a) => (await orchestrator.call(String(a.deployment), String(a.module), String(a.func), { args: (a.args ?? []) as unknown[] })).value,
+  };
 }

@@ -46,7 +46,7 @@ export interface WebRtcTransportOptions {
   maxMessageSize?: number;
   /** Keepalive period when idle (default 1000 ms). */
   heartbeatMs?: number;
-  /** A connection silent this long is closed (default 5000 ms). */
+  /** A connection silent this long (three missed keepalives) is closed (default 3000 ms). */
   timeoutMs?: number;
   /** Re-announce period on the signaling topic (default 3000 ms). */
   announceMs?: number;
@@ -348,7 +348,7 @@ export class WebRtcTransport implements Transport {
   #keepalive(): void {
     const now = this.#clock.now();
     const heartbeat = this.#o.heartbeatMs ?? 1000;
-    const timeout = this.#o.timeoutMs ?? 5000;
+    const timeout = this.#o.timeoutMs ?? 3000;
     for (const link of [...this.#links.values()]) {
       if (!link.open) continue;
       if (now - link.lastReceived > timeout) {
