@@ -4,12 +4,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { coreBenchmarks } from './core.ts';
+import { orchestrationBenchmarks } from './orchestration.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];
