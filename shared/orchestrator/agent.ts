@@ -3,7 +3,7 @@
  * peer and makes its supervisor match: for each module a deployment's current revision
  * places here it records the phases `resolving` → `fetching` (blobs from the mesh,
  * verified) → `loading` (into the sandbox) → `ready`, or `failed` with the reason; and
- * it unloads what no current revision places here any more. Phases carry the revision
+ * it unloads what it loaded once no current revision places it here any more. Phases carry the revision
  * they belong to, so a coordinator never mistakes an old `ready` for a new one.
  *
  * A module already running at the same version is not reloaded when a new revision only
@@ -73,15 +73,16 @@ export class StepAgent {
       this.#handled.set(key, fingerprint);
       this.#run(key, () => this.#realize(key, w, this.#loaded.get(key)));
     }
-    for (const d of this.#supervisor.deployed()) {
-      const key = keyOf(d.deploymentId, d.name);
+    // Only what this agent loaded is unloaded: modules deployed on the supervisor directly
+    // (a local script, the WasmIoT supervisor API) are not the registry's to remove.
+    for (const key of [...this.#handled.keys()]) {
       if (wanted.has(key)) continue;
       if (this.#busy.has(key)) continue; // Looked at again when that work ends.
       this.#loaded.delete(key);
       this.#handled.delete(key);
+      const [deploymentId, name] = key.split('\u0000') as [string, string];
       this.#run(key, async () => {
-        await this.#supervisor.undeploy(d.deploymentId, d.name);
-        this.#log.debug(`unloaded ${d.deploymentId}/${d.name}`);
+        if (await this.#supervisor.undeploy(deploymentId, name)) this.#log.debug(`unloaded ${deploymentId}/${name}`);
       });
     }
   }

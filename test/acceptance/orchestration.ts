@@ -226,14 +226,17 @@ export function runOrchestrationTests(harness: OrchestrationHarness): void {
       expect((await b!.orchestrator.execute(dep.id, { args: [5] })).result.value).to.equal(8);
     });
 
-    it('deletes a deployment: every peer unloads its modules', async () => {
+    it('deletes a deployment: every peer unloads its modules, and only those', async () => {
       const [a, b] = await mesh('a', 'b');
       await a!.orchestrator.packages.publish(await module('fibo'));
       const dep = a!.orchestrator.deploy({ name: 'fib', sequence: [{ module: 'fibo', func: 'fibo', device: 'b' }, { module: 'fibo', func: 'fibo', device: 'a' }] });
+      // A module deployed on a supervisor directly (not through the registry) is not the orchestrator's to remove.
+      await b!.supervisor.deploy({ deploymentId: 'local', name: 'fibo', ...(await module('fibo')), grants: ['wasi_snapshot_preview1.*'] });
       await ready(a!, dep.id);
-      expect(b!.supervisor.deployed().length).to.equal(1);
+      expect(b!.supervisor.deployed().map((d) => d.deploymentId).sort()).to.deep.equal([dep.id, 'local']);
       a!.orchestrator.remove('fib');
-      await waitFor(() => a!.supervisor.deployed().length === 0 && b!.supervisor.deployed().length === 0, 'every module unloaded');
+      await waitFor(() => a!.supervisor.deployed().length === 0 && b!.supervisor.deployed().length === 1, 'every module of the deployment unloaded');
+      expect(b!.supervisor.deployed().map((d) => d.deploymentId)).to.deep.equal(['local']);
       expect((await rejectionOf(Promise.resolve().then(() => b!.orchestrator.get('fib')))).code).to.equal('ERR_UNKNOWN_DEPLOYMENT');
     });
 

@@ -15,5 +15,5 @@ describe('Orchestration simulator', () => {
     expect(failures).to.deep.equal([]);
     // The scenarios reach every outcome, so the check above covers each of them.
     expect(Object.keys(seen).sort()).to.deep.equal(['failed', 'ready', 'rolled-back']);
-  });
+  }, 300_000);
 });
