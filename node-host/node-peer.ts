@@ -3,6 +3,7 @@
  * directory (or memory), a fake camera producing real JPEGs where there is no camera,
  * and simulated DHT sensors.
  */
+import os from 'node:os';
 import { join } from 'node:path';
 import { MemoryBlobStore } from '../shared/memory/memory-blob-store.ts';
 import { MemoryKeyValueStore } from '../shared/memory/memory-key-value-store.ts';
@@ -58,6 +59,8 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     transports: options.transports,
     store,
     device: { name: options.name, engine: 'node', platform: nodePlatform() },
+    // One-minute load average per core, and memory in use of the machine's total.
+    sampleLoad: () => ({ cpu: os.loadavg()[0]! / Math.max(1, os.cpus().length), memory: 1 - os.freemem() / os.totalmem() }),
     sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated,

@@ -89,6 +89,11 @@ export interface PeerOptions {
   /** Wall-clock time source for timestamps written to the registry (default Date.now). */
   wallClock?: () => number;
   /**
+   * Load of this device, sampled every anti-entropy round into presence (cpu and memory in
+   * use, 0..1); placement prefers idle devices with free memory. Default: not measured (0).
+   */
+  sampleLoad?: () => { cpu: number; memory: number };
+  /**
    * Keep the registry in `store.kv` (default true): a restarted peer starts from its last
    * known registry, offline too, instead of an empty one.
    */
@@ -374,7 +379,9 @@ export class Peer {
     const seconds = this.#timing.antiEntropyMs / 1000;
     const callsPerSecond = this.#callsServed / seconds;
     this.#callsServed = 0;
-    return { cpu: 0, memory: 0, callsPerSecond };
+    const load = this.#options.sampleLoad?.() ?? { cpu: 0, memory: 0 };
+    const clamp = (x: number): number => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0);
+    return { cpu: clamp(load.cpu), memory: clamp(load.memory), callsPerSecond };
   }
 
   #onMessage(from: PeerId, message: WireMessage): void {
