@@ -194,7 +194,7 @@ export class Orchestrator {
 
   /**
    * Resolve once the deployment satisfies `until` (default: it is settled — ready,
-   * rolled back or failed). Rejects with ERR_RPC_TIMEOUT-like ERR_DEPLOYMENT_NOT_READY
+   * rolled back or failed). Rejects with ERR_DEPLOYMENT_NOT_READY
    * after `timeoutMs`, or ERR_UNKNOWN_DEPLOYMENT if it is deleted meanwhile.
    */
   waitFor(ref: string, until: (view: DeploymentView) => boolean = settled, timeoutMs = 30_000): Promise<DeploymentView> {
