@@ -147,7 +147,9 @@ export class Coordinator {
 
   #advance(view: DeploymentView, alive: ReadonlySet<string>): void {
     const r = view.record;
-    const steps = r.steps ?? [];
+    // A record without resolved steps was not made by an orchestrator: nothing to drive.
+    if (!r.steps || r.steps.length === 0) return;
+    const steps = r.steps;
     const lost: Record<string, string> = {};
     for (const [i] of steps.entries()) {
       const peer = r.solution[String(i)];
