@@ -24,6 +24,8 @@ import type { Logger } from '../log.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeploymentRecord, DeployedStep, PhaseRecord } from '../registry/schema.ts';
 import type { Registry } from '../registry/registry.ts';
+import { parseManifest } from './manifest.ts';
+import { placementHints } from './plan.ts';
 import type { Placement, PlacementOptions } from './placement.ts';
 
 /** Time limits of a deployment, in ms. */
@@ -251,12 +253,13 @@ export class Coordinator {
     this.#write(failed);
   }
 
+  /** Placement options of the deployment's manifest (none if it no longer parses). */
   #hints(r: DeploymentRecord): PlacementOptions {
-    const m = r.manifest as { antiAffinity?: unknown; engines?: unknown } | null;
-    const hints: PlacementOptions = {};
-    if (m && m.antiAffinity === true) hints.antiAffinity = true;
-    if (m && Array.isArray(m.engines) && m.engines.length > 0) hints.engines = m.engines as PlacementOptions['engines'] & object;
-    return hints;
+    try {
+      return placementHints(parseManifest(r.manifest));
+    } catch {
+      return {};
+    }
   }
 
   #limit(state: string): number {

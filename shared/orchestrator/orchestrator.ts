@@ -22,7 +22,7 @@ import { Coordinator, DEFAULT_DEPLOYMENT_TIMING, type DeploymentTiming } from '.
 import { DeploymentFailedError, DeploymentNotReadyError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
 import { parseManifest } from './manifest.ts';
 import { PackageManager } from './packages.ts';
-import { placeSteps, resolveSteps } from './plan.ts';
+import { placeSteps, placementHints, resolveSteps } from './plan.ts';
 import type { Placement, PlacementOptions } from './placement.ts';
 
 /** Options of {@link Orchestrator}. */
@@ -124,7 +124,7 @@ export class Orchestrator {
   deploy(manifestInput: unknown, options: { id?: string } = {}): DeploymentRecord {
     const manifest = parseManifest(manifestInput);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, hintsOf(manifest));
+    const placement = this.#place(steps, placementHints(manifest));
     const now = this.#now();
     const record: DeploymentRecord = {
       id: options.id ?? manifest.deploymentId ?? toHex(randomBytes(12)),
@@ -156,7 +156,7 @@ export class Orchestrator {
     const submitted = manifestInput ?? current.manifest;
     const manifest = parseManifest(submitted);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, { ...hintsOf(manifest), current: current.solution });
+    const placement = this.#place(steps, { ...placementHints(manifest), current: current.solution });
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), submitted);
   }
 
@@ -165,7 +165,7 @@ export class Orchestrator {
     const current = this.get(ref).record;
     const manifest = parseManifest(current.manifest);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, hintsOf(manifest));
+    const placement = this.#place(steps, placementHints(manifest));
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), current.manifest);
   }
 
@@ -314,11 +314,4 @@ export class Orchestrator {
 /** True once a deployment needs nothing more: ready, rolled back, or failed. */
 export function settled(view: DeploymentView): boolean {
   return view.record.status === 'ready' || view.record.status === 'rolled-back' || view.record.status === 'failed';
-}
-
-function hintsOf(manifest: { antiAffinity: boolean; engines: readonly string[] }): PlacementOptions {
-  const hints: PlacementOptions = {};
-  if (manifest.antiAffinity) hints.antiAffinity = true;
-  if (manifest.engines.length > 0) hints.engines = manifest.engines as PlacementOptions['engines'] & object;
-  return hints;
 }

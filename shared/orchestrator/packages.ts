@@ -15,7 +15,6 @@
  * provider (ERR_MISSING_PROVIDER) or a cycle (ERR_CYCLIC_DEPENDENCY).
  * @module
  */
-import { sha256Hex } from '../bytes.ts';
 import { InvalidParamsError } from '../errors.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
@@ -203,11 +202,6 @@ export class PackageManager {
       for (const i of m.imports) if (i.kind === 'function' && i.module && isHostModule(i.module)) hostImports.add(`${i.module}.${i.name}`);
     }
     return { module, providers, blobs: [...blobs], hostImports: [...hostImports].sort() };
-  }
-
-  /** sha256 of bytes, for callers that want the id a binary would get. */
-  static idOf(wasm: Uint8Array): Promise<string> {
-    return sha256Hex(wasm);
   }
 }
 

@@ -101,3 +101,11 @@ export function placeSteps(
 ): Placement {
   return place(placementSteps(steps, registry), placementCandidates(registry, alive, presence), options);
 }
+
+/** The placement options a manifest asks for: anti-affinity and allowed engines. */
+export function placementHints(manifest: Pick<Manifest, 'antiAffinity' | 'engines'>): PlacementOptions {
+  const hints: PlacementOptions = {};
+  if (manifest.antiAffinity) hints.antiAffinity = true;
+  if (manifest.engines.length > 0) hints.engines = manifest.engines;
+  return hints;
+}

@@ -5,9 +5,12 @@
  * loopback-only network namespace.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type ChromiumPeer, launchChromiumPeer } from '../../node-host/headless/chromium.ts';
+import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
+import { buildPwa, startWebServer, type WebServer } from '../../node-host/web-server.ts';
 import { waitFor } from '../acceptance/wait.ts';
 
 const CLI = fileURLToPath(new URL('../../node-host/bin/liquidmesh.mjs', import.meta.url));
@@ -128,4 +131,36 @@ export class BrowserPeer {
   close(): Promise<void> {
     return this.peer.close();
   }
+}
+
+/** What one e2e suite runs: servers, the peers it started, and timings to save. */
+export interface E2eServices {
+  signal: SignalServer;
+  web: WebServer;
+  browsers: BrowserPeer[];
+  nodes: NodePeerProcess[];
+  timings: Record<string, number>;
+}
+
+/**
+ * Register hooks that build the PWA and start a signaling and a web server before the
+ * suite, and after it close every peer the suite pushed into `browsers` / `nodes`, stop
+ * the servers and save `timings` to `.tmp/<timingsFile>`.
+ */
+export function useE2eServices(timingsFile: string): E2eServices {
+  const services = { browsers: [], nodes: [], timings: {} } as unknown as E2eServices;
+  beforeAll(async () => {
+    await buildPwa();
+    services.signal = await startSignalServer();
+    services.web = await startWebServer();
+  });
+  afterAll(async () => {
+    await Promise.all(services.browsers.map((b) => b.close()));
+    await Promise.all(services.nodes.map((n) => n.stop()));
+    await services.web?.close();
+    await services.signal?.close();
+    mkdirSync('.tmp', { recursive: true });
+    writeFileSync(`.tmp/${timingsFile}`, JSON.stringify(services.timings, null, 2));
+  });
+  return services;
 }

@@ -3,51 +3,31 @@
 // 10 MB blob crosses from Node to a browser; a killed peer is seen leaving, restarts and
 // catches up; a peer with the wrong mesh secret sees nothing.
 import { expect } from 'chai';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
-import { buildPwa, startWebServer, type WebServer } from '../../node-host/web-server.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
-import { BrowserPeer, type MeshView, NodePeerProcess } from './harness.ts';
+import { BrowserPeer, type MeshView, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
 
 describe('The mesh over WebRTC', () => {
-  let signal: SignalServer;
-  let web: WebServer;
-  const browsers: BrowserPeer[] = [];
-  const nodes: NodePeerProcess[] = [];
-  const timings: Record<string, number> = {};
+  const e2e = useE2eServices('e2e-timings.json');
+  const { browsers, nodes, timings } = e2e;
   const mesh = 'e2e';
   const secret = 'e2e-secret';
 
-  beforeAll(async () => {
-    await buildPwa();
-    signal = await startSignalServer();
-    web = await startWebServer();
-  });
-  afterAll(async () => {
-    await Promise.all(browsers.map((b) => b.close()));
-    await Promise.all(nodes.map((n) => n.stop()));
-    await web?.close();
-    await signal?.close();
-    mkdirSync('.tmp', { recursive: true });
-    writeFileSync('.tmp/e2e-timings.json', JSON.stringify(timings, null, 2));
-  });
-
   it('joins four peers on three engines, calls between every pair, moves a blob, survives a crash and keeps outsiders out', async () => {
-    const params = { signal: signal.url, mesh, secret };
+    const params = { signal: e2e.signal.url, mesh, secret };
     const t0 = Date.now();
-    const node = new NodePeerProcess('node-1', ['--signal', signal.url, '--mesh', mesh, '--secret', secret]);
+    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', mesh, '--secret', secret]);
     nodes.push(node);
     const profile = await mkdtemp(join(tmpdir(), 'lm-e2e-chromium-2-'));
     const [tab, c1, c2] = await Promise.all([
-      BrowserPeer.launch({ pwaUrl: web.url, name: 'pwa-tab', params }),
-      BrowserPeer.launch({ pwaUrl: web.url, name: 'chromium-1', params }),
-      BrowserPeer.launch({ pwaUrl: web.url, name: 'chromium-2', params, profileDir: profile }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'pwa-tab', params }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params, profileDir: profile }),
       node.ready(),
     ]);
     browsers.push(tab!, c1!, c2!);
@@ -93,7 +73,7 @@ describe('The mesh over WebRTC', () => {
 
     // While it is away the mesh moves on; restarted on its profile it is the same peer and catches up.
     await node.command('write', { deployment: 'while-you-were-away' });
-    const back = await BrowserPeer.launch({ pwaUrl: web.url, name: 'chromium-2', params, profileDir: profile });
+    const back = await BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params, profileDir: profile });
     browsers.push(back);
     const backView = await back.view();
     expect(backView.id).to.equal(c2id);
@@ -101,7 +81,7 @@ describe('The mesh over WebRTC', () => {
     await waitFor(async () => (await tab!.view()).alive.includes(c2id), 'the others to see it back', 30_000);
 
     // A peer with the wrong secret finds no one, and no one sees it.
-    const outsider = await BrowserPeer.launch({ pwaUrl: web.url, name: 'outsider', params: { ...params, secret: 'wrong' } });
+    const outsider = await BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'outsider', params: { ...params, secret: 'wrong' } });
     browsers.push(outsider);
     await new Promise((r) => setTimeout(r, 4000));
     const outsiderView = await outsider.view();

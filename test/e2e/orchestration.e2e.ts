@@ -5,14 +5,11 @@
 // client/server exchange between peers; the grayscale peer is killed and its step is
 // re-placed; the coordinator is killed and the surviving peer adopts the deployment.
 import { expect } from 'chai';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
-import { buildPwa, startWebServer, type WebServer } from '../../node-host/web-server.ts';
 import type { Orchestrator } from '../../shared/orchestrator/orchestrator.ts';
 import type { DeploymentRecord, PhaseRecord } from '../../shared/registry/schema.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
-import { BrowserPeer, NodePeerProcess } from './harness.ts';
+import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
 
@@ -20,33 +17,16 @@ type Lm = { peer: import('../../shared/peer.ts').Peer; orchestrator: Orchestrato
 type Deployment = DeploymentRecord & { phases: Record<string, PhaseRecord> };
 
 describe('Orchestration over WebRTC', () => {
-  let signal: SignalServer;
-  let web: WebServer;
-  const browsers: BrowserPeer[] = [];
-  const nodes: NodePeerProcess[] = [];
-  const timings: Record<string, number> = {};
-
-  beforeAll(async () => {
-    await buildPwa();
-    signal = await startSignalServer();
-    web = await startWebServer();
-  });
-  afterAll(async () => {
-    await Promise.all(browsers.map((b) => b.close()));
-    await Promise.all(nodes.map((n) => n.stop()));
-    await web?.close();
-    await signal?.close();
-    mkdirSync('.tmp', { recursive: true });
-    writeFileSync('.tmp/e2e-orchestration-timings.json', JSON.stringify(timings, null, 2));
-  });
+  const e2e = useE2eServices('e2e-orchestration-timings.json');
+  const { browsers, nodes, timings } = e2e;
 
   it('publishes, deploys, chains across peers, carries pub/sub, re-places a lost step and adopts an orphan', async () => {
-    const params = { signal: signal.url, mesh: 'orch', secret: 'orch-secret' };
-    const node = new NodePeerProcess('node-1', ['--signal', signal.url, '--mesh', params.mesh, '--secret', params.secret]);
+    const params = { signal: e2e.signal.url, mesh: 'orch', secret: 'orch-secret' };
+    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', params.mesh, '--secret', params.secret]);
     nodes.push(node);
     const [c1, c2] = await Promise.all([
-      BrowserPeer.launch({ pwaUrl: web.url, name: 'chromium-1', params }),
-      BrowserPeer.launch({ pwaUrl: web.url, name: 'chromium-2', params }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params }),
       node.ready(),
     ]);
     browsers.push(c1!, c2!);
