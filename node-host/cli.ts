@@ -1,21 +1,57 @@
 /**
- * The `liquidmesh` command line: `start` (the main job), `signal`, `peer`, `version`,
- * `help`. Commands that need WebRTC load lazily, after their globals are installed.
+ * The `liquidmesh` command line. Running a mesh: `start` (the main job), `signal`, `peer`.
+ * Working with a running mesh, through its HTTP gateway: `publish`, `deploy`, `call`,
+ * `ls`, `history`, `migrate` (node-host/cli/). Commands that need WebRTC load lazily,
+ * after their globals are installed.
  */
 import { enableDebug } from '../shared/log.ts';
 import { HOST_VERSION } from '../shared/peer.ts';
+import { DEFAULT_GATEWAY, GatewayClient } from './cli/gateway-client.ts';
+import { consoleOutput, reportError } from './cli/output.ts';
+import { progressMode } from './cli/progress.ts';
 import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
 
 enableDebug(process.env.DEBUG);
 
 const USAGE = `usage: liquidmesh <command>
-  start [--host H] [--signal-port P] [--web-port P] [--mesh M] [--secret S] [--no-chromium]
-                      signaling + the PWA + two headless peers with the sample modules
+  start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
+                      signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
   ${SIGNAL_USAGE}
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json]
                       run one peer of a mesh (a Node process or a headless Chromium)
+
+Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDMESH_GATEWAY,
+default ${DEFAULT_GATEWAY}); every command takes --json for scripts:
+  publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…
+                      upload a module (binary, description.json, data files) to the package manager
+  deploy <manifest.json | -> | --step module:func[@device]… [--name N]
+                      create and deploy a deployment, following each step's phase
+  call <deployment> [module.function] [value | name=value]… [--file mount=path]… [--out DIR]
+                      run a deployment's chain (or one function of it) and print the result
+  ls devices|modules|deployments
+  history [--device D|all] [--limit N]
+                      the request history of the gateway's device (or another, or all)
+  migrate <deployment> <module> <device> [--clone]
+                      move (or copy) a running module with its state to another device
   version             print the version
   help                this text`;
+
+/** Run a gateway client command; returns the exit code. */
+async function clientCommand(command: string, args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  try {
+    const at = args.findIndex((a) => a === '--gateway' || a.startsWith('--gateway='));
+    const gateway = at < 0 ? (process.env.LIQUIDMESH_GATEWAY ?? DEFAULT_GATEWAY) : args[at]!.includes('=') ? args[at]!.slice('--gateway='.length) : (args[at + 1] ?? '');
+    const client = new GatewayClient(gateway);
+    const out = consoleOutput(json);
+    const mode = progressMode(json);
+    const commands = await import('./cli/commands.ts');
+    await commands.run(command, args, client, out, mode);
+    return 0;
+  } catch (error) {
+    return reportError(command, error, json);
+  }
+}
 
 const [command = 'help', ...rest] = process.argv.slice(2);
 try {
@@ -33,6 +69,14 @@ try {
       await peerCommand(rest);
       break;
     }
+    case 'publish':
+    case 'deploy':
+    case 'call':
+    case 'ls':
+    case 'history':
+    case 'migrate':
+      process.exitCode = await clientCommand(command, rest);
+      break;
     case 'version':
       console.log(HOST_VERSION);
       break;
