@@ -48,15 +48,19 @@ export async function launchChromiumPeer(options: {
   kiosk?: boolean;
 }): Promise<ChromiumPeer> {
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
+  // A kiosk is shown full screen where there is a display (a Pi's desktop session), with
+  // the device's real camera; without a display it still runs, headless, as a device.
+  const onScreen = options.kiosk === true && Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+  const flags = onScreen ? CHROMIUM_FLAGS.filter((f) => !f.startsWith('--headless') && f !== '--use-fake-device-for-media-stream') : CHROMIUM_FLAGS;
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM_PATH,
-    headless: true,
+    headless: !onScreen,
     // The caller closes the browser (in a finally); puppeteer's own signal handlers would
     // race it and end the process before the rest of the cleanup ran.
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
-    args: [...CHROMIUM_FLAGS, `--user-data-dir=${profileDir}`, ...(options.kiosk ? ['--kiosk'] : [])],
+    args: [...flags, `--user-data-dir=${profileDir}`, ...(onScreen ? ['--kiosk', '--noerrdialogs', '--disable-infobars'] : [])],
   });
   try {
     const page = await browser.newPage();
