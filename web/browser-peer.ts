@@ -1,11 +1,15 @@
 /**
  * A browser peer that hosts modules: Worker sandbox, IndexedDB stores, the device's
- * camera through getUserMedia when it has one, and simulated DHT sensors.
+ * camera through getUserMedia when it has one, and simulated DHT sensors. It reports the
+ * page's load (main-thread timer lag, JS heap in use) as telemetry, and tells whether
+ * everything in the registry has been saved (the app reopens offline from that copy).
  */
 import type { Logger } from '../shared/log.ts';
 import type { PeerTiming } from '../shared/peer.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
+import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import { REGISTRY_STATE_KEY } from '../shared/registry/persistence.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { BrowserCamera } from './capabilities/camera.ts';
@@ -26,11 +30,74 @@ export interface BrowserPeerOptions {
   logger?: Logger;
 }
 
+/** A started browser peer. */
+export interface BrowserPeer extends SupervisedPeer {
+  /** True when the last registry change has been written to IndexedDB (a save started after it). */
+  registrySaved(): boolean;
+  /** Wall-clock time of the last registry save, this session or an earlier one (null: never). */
+  registrySavedAt(): number | null;
+}
+
+/** Main-thread load, 0..1, from how late a 100 ms timer fires (a busy page fires late). */
+function lagSampler(): { sample: () => number; stop: () => void } {
+  const period = 100;
+  let last = performance.now();
+  let lag = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lag += Math.max(0, now - last - period);
+    ticks++;
+    last = now;
+  }, period);
+  return {
+    sample() {
+      const busy = ticks === 0 ? 0 : lag / (ticks * period + lag);
+      lag = 0;
+      ticks = 0;
+      return busy;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** JS heap in use, 0..1 of its limit, where the browser tells (Chromium); else 0. */
+function heapInUse(): number {
+  const memory = (performance as Performance & { memory?: { usedJSHeapSize: number; jsHeapSizeLimit: number } }).memory;
+  return memory && memory.jsHeapSizeLimit > 0 ? memory.usedJSHeapSize / memory.jsHeapSizeLimit : 0;
+}
+
+/** Wraps `kv` to note when the registry state is written (the start of each save). */
+function trackRegistrySaves(kv: KeyValueStore, savedAtKey: string): { kv: KeyValueStore; lastSaveStart: () => number } {
+  let lastSaveStart = -1;
+  const tracked: KeyValueStore = {
+    get: (key) => kv.get(key),
+    delete: (key) => kv.delete(key),
+    keys: (prefix) => kv.keys(prefix),
+    async set(key, value) {
+      if (key !== REGISTRY_STATE_KEY) return kv.set(key, value);
+      lastSaveStart = performance.now();
+      await kv.set(key, value);
+      try {
+        localStorage.setItem(savedAtKey, String(Date.now()));
+      } catch {
+        // No localStorage (a worker, or storage disabled): the time is only informative.
+      }
+    },
+  };
+  return { kv: tracked, lastSaveStart: () => lastSaveStart };
+}
+
 /** A started browser peer, with the camera it opened (if any) to release on stop. */
-export async function startBrowserPeer(options: BrowserPeerOptions): Promise<SupervisedPeer> {
+export async function startBrowserPeer(options: BrowserPeerOptions): Promise<BrowserPeer> {
   const dbName = options.dbName ?? 'liquidmesh';
   const blobs = await IdbBlobStore.open(dbName);
-  const kv = await IdbKeyValueStore.open(dbName);
+  const idbKv = await IdbKeyValueStore.open(dbName);
+  const savedAtKey = `liquidmesh-saved-at:${dbName}`;
+  const { kv, lastSaveStart } = trackRegistrySaves(idbKv, savedAtKey);
+  const load = lagSampler();
+  // Changes made while starting (our device record) count as unsaved until a save follows.
+  let lastChange = performance.now();
   const services: HostServices = { ...simulatedSensors() };
   let camera: BrowserCamera | null = null;
   if ((options.camera ?? true) && BrowserCamera.available()) {
@@ -52,16 +119,32 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Sup
     sandbox: createBrowserSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated: [...SIMULATED_SENSOR_IMPORTS],
+    sampleLoad: () => ({ cpu: load.sample(), memory: heapInUse() }),
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const onUpdate = (): void => {
+    lastChange = performance.now();
+  };
+  started.peer.registry.doc.on('update', onUpdate);
   return {
     ...started,
+    registrySaved: () => lastSaveStart() >= lastChange,
+    registrySavedAt() {
+      try {
+        const stored = localStorage.getItem(savedAtKey);
+        return stored === null ? null : Number(stored);
+      } catch {
+        return null;
+      }
+    },
     async stop() {
+      started.peer.registry.doc.off('update', onUpdate);
+      load.stop();
       await started.stop();
       camera?.close();
       blobs.close();
-      kv.close();
+      idbKv.close();
     },
   };
 }

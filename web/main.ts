@@ -1,15 +1,22 @@
 /**
  * The PWA's entry point: joins the mesh — the tabs of this browser over a
- * BroadcastChannel, everyone else over WebRTC through the signaling server — hosts
- * modules (Worker sandbox, IndexedDB, the device's camera) and shows the devices of the
- * shared registry with their liveness.
- * Query: `name` (this device), `mesh`, `secret`, `signal` (signaling server URL).
+ * BroadcastChannel, everyone else over WebRTC through the signaling server (retried in
+ * the background, so the app also opens offline) — hosts modules (Worker sandbox,
+ * IndexedDB, the device's camera) and shows the Lit app (web/ui/app.ts), or with
+ * `?kiosk` the device's full-screen dashboard. Registers the service worker.
+ * Query: `name` (this device), `mesh`, `secret`, `signal` (signaling server URL), `kiosk`.
+ * `window.liquidmesh` is the started peer, for scripts driving the page (headless peers,
+ * end-to-end tests) and for the console.
  */
 import { BroadcastChannelTransport } from '../shared/adapters/broadcast-channel-transport.ts';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { enableDebug } from '../shared/log.ts';
 import type { Transport } from '../shared/ports/transport.ts';
 import { startBrowserPeer } from './browser-peer.ts';
+import { ResilientTransport } from './resilient-transport.ts';
+import { registerServiceWorker } from './sw-register.ts';
+import type { App } from './ui/app.ts';
+import './ui/app.ts';
 
 const params = new URLSearchParams(location.search);
 enableDebug(localStorage.getItem('debug') ?? undefined);
@@ -20,35 +27,34 @@ const mesh = params.get('mesh') ?? 'liquidmesh';
 const signal = params.get('signal');
 const secret = params.get('secret') ?? '';
 
-const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${mesh}:${secret}` })];
-if (signal) transports.push(new WebRtcTransport({ signalUrl: signal, mesh, secret }));
-const started = await startBrowserPeer({ name, transports, dbName: `liquidmesh-${mesh}-${name}` });
-const { peer, stop } = started;
-// For scripts driving the page (headless peers, end-to-end tests) and for the console.
-(globalThis as { liquidmesh?: unknown }).liquidmesh = started;
-
-const list = document.getElementById('devices')!;
-const status = document.getElementById('status')!;
-
-function render(): void {
-  const alive = new Set(peer.alive());
-  list.replaceChildren(
-    ...peer.registry.devices.values().map((d) => {
-      const li = document.createElement('li');
-      const isSelf = d.id === peer.id;
-      li.className = `${isSelf || alive.has(d.id) ? 'alive' : ''} ${isSelf ? 'self' : ''}`;
-      li.innerHTML = `<span class="dot"></span><strong></strong> <span class="muted"></span><br><code></code>`;
-      li.querySelector('strong')!.textContent = d.name;
-      li.querySelector('.muted')!.textContent = `${d.engine}${isSelf ? ' (this tab)' : ''} · grants ${d.capabilities.length} host imports`;
-      li.querySelector('code')!.textContent = d.id;
-      return li;
-    }),
-  );
-  status.textContent = `mesh “${mesh}” as ${name}: ${alive.size + 1} of ${peer.registry.devices.size} devices alive`;
+/** The URL another device opens to join this mesh: this one without our name and kiosk mode. */
+function joinUrl(): string {
+  const url = new URL(location.href);
+  url.searchParams.delete('name');
+  url.searchParams.delete('kiosk');
+  url.hash = '';
+  return url.toString();
 }
 
-peer.registry.on('change', render);
-peer.on('device-joined', render);
-peer.on('device-left', render);
-render();
-addEventListener('pagehide', () => void stop());
+const app = (document.querySelector('lm-app') ?? document.body.appendChild(document.createElement('lm-app'))) as App;
+app.textContent = '';
+app.mesh = mesh;
+app.joinUrl = joinUrl();
+app.kiosk = params.has('kiosk');
+
+void registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
+
+const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${mesh}:${secret}` })];
+const link = signal ? new ResilientTransport(new WebRtcTransport({ signalUrl: signal, mesh, secret })) : undefined;
+if (link) transports.push(link);
+app.link = link;
+try {
+  const started = await startBrowserPeer({ name, transports, dbName: `liquidmesh-${mesh}-${name}` });
+  (globalThis as { liquidmesh?: unknown }).liquidmesh = started;
+  app.savedAt = started.registrySavedAt();
+  app.node = started;
+  addEventListener('pagehide', () => void started.stop());
+} catch (error) {
+  app.startError = error instanceof Error ? error.message : String(error);
+  console.error(error);
+}

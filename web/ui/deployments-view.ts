@@ -1,0 +1,184 @@
+/**
+ * `<lm-deployments-view>`: compose a sequence by picking module functions and devices
+ * (or "auto" to let placement choose), deploy it, and follow every deployment live: each
+ * step's phase on its device, redeploy, update and delete; a failed or rolled-back
+ * deployment shows its reason, and every deployment its placement explanation (which
+ * device each step went to and why the others were refused).
+ */
+import { css, html, LitElement, nothing } from 'lit';
+import type { StepPlacement } from '../../shared/orchestrator/placement.ts';
+import type { DeploymentView } from '../../shared/registry/registry.ts';
+import { type MeshNode, RegistryController } from './controllers.ts';
+import { shortId } from './format.ts';
+import { shared } from './styles.ts';
+
+interface DraftStep {
+  module: string;
+  func: string;
+  /** Peer id, or '' for automatic placement. */
+  device: string;
+}
+
+/** Fired (bubbling) to open the run view on a deployment; detail = deployment id. */
+export const RUN_EVENT = 'lm-run';
+
+/** Compose, deploy and follow deployments. */
+export class DeploymentsView extends LitElement {
+  static override properties = { node: { attribute: false }, name: { state: true }, steps: { state: true }, antiAffinity: { state: true }, error: { state: true }, notice: { state: true } };
+  static override styles = [
+    shared,
+    css`
+      .compose .step { display: flex; gap: 0.4rem; align-items: center; flex-wrap: wrap; margin: 0.3rem 0; }
+      .deployment header { display: flex; gap: 0.5rem; align-items: center; flex-wrap: wrap; }
+      .deployment header .actions { margin-left: auto; display: flex; gap: 0.3rem; }
+      details summary { cursor: pointer; color: #94a3b8; font-size: 0.85rem; }
+      ul.verdicts { margin: 0.2rem 0 0.5rem; padding-left: 1rem; font-size: 0.8rem; }
+    `,
+  ];
+  declare node: MeshNode | undefined;
+  declare name: string;
+  declare steps: DraftStep[];
+  declare antiAffinity: boolean;
+  declare error: string;
+  declare notice: string;
+  readonly #registry = new RegistryController(this, () => this.node);
+
+  constructor() {
+    super();
+    this.node = undefined;
+    this.name = '';
+    this.steps = [{ module: '', func: '', device: '' }];
+    this.antiAffinity = false;
+    this.error = '';
+    this.notice = '';
+  }
+
+  override render() {
+    const deployments = this.#registry.deployments;
+    return html`<h2>Deployments</h2>
+      ${this.#compose()}
+      ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
+      ${this.notice ? html`<div class="notice" role="status">${this.notice}</div>` : nothing}
+      <div class="stack list">
+        ${deployments.length === 0 ? html`<p class="empty">No deployment yet.</p>` : deployments.map((d) => this.#deployment(d))}
+      </div>`;
+  }
+
+  #compose() {
+    const modules = this.#registry.modules;
+    const names = [...new Set(modules.map((m) => m.name))];
+    const devices = this.#registry.devices;
+    return html`<section class="card compose" aria-label="Compose a deployment">
+      <h3>New deployment</h3>
+      <label>Name <input name="deployment-name" .value=${this.name} @input=${(e: Event) => (this.name = (e.target as HTMLInputElement).value)} /></label>
+      ${this.steps.map((s, i) => {
+        const record = modules.find((m) => m.name === s.module);
+        return html`<div class="step">
+          <span class="muted">${i + 1}.</span>
+          <select aria-label="Step ${i + 1} module" @change=${(e: Event) => this.#step(i, { module: (e.target as HTMLSelectElement).value, func: '' })}>
+            <option value="" ?selected=${!s.module}>module…</option>
+            ${names.map((n) => html`<option ?selected=${n === s.module}>${n}</option>`)}
+          </select>
+          <select aria-label="Step ${i + 1} function" ?disabled=${!record} @change=${(e: Event) => this.#step(i, { func: (e.target as HTMLSelectElement).value })}>
+            <option value="" ?selected=${!s.func}>function…</option>
+            ${Object.keys(record?.functions ?? {}).map((f) => html`<option ?selected=${f === s.func}>${f}</option>`)}
+          </select>
+          <select aria-label="Step ${i + 1} device" @change=${(e: Event) => this.#step(i, { device: (e.target as HTMLSelectElement).value })}>
+            <option value="" ?selected=${!s.device}>auto</option>
+            ${devices.map((d) => html`<option value=${d.id} ?selected=${d.id === s.device}>${d.name}${this.#registry.isAlive(d.id) ? '' : ' (offline)'}</option>`)}
+          </select>
+          ${this.steps.length > 1 ? html`<button class="secondary" aria-label="Remove step ${i + 1}" @click=${() => (this.steps = this.steps.filter((_, j) => j !== i))}>✕</button>` : nothing}
+        </div>`;
+      })}
+      <div class="row">
+        <button class="secondary" @click=${() => (this.steps = [...this.steps, { module: '', func: '', device: '' }])}>Add step</button>
+        <label><input type="checkbox" .checked=${this.antiAffinity} @change=${(e: Event) => (this.antiAffinity = (e.target as HTMLInputElement).checked)} /> spread steps over devices</label>
+        <button class="deploy" ?disabled=${!this.node} @click=${this.#deploy}>Deploy</button>
+      </div>
+    </section>`;
+  }
+
+  #deployment({ record: r, phases }: DeploymentView) {
+    const explanation = (r.explanation ?? {}) as Record<string, StepPlacement>;
+    return html`<article class="card deployment stack" aria-label="Deployment ${r.name}" data-id=${r.id}>
+      <header>
+        <strong>${r.name}</strong>
+        <span class="badge status ${r.status}">${r.status}</span>
+        <span class="muted small">revision ${r.revision} · coordinated by ${this.#registry.deviceName(r.coordinator)} · <code>${shortId(r.id)}</code></span>
+        <span class="actions">
+          <button aria-label="Run ${r.name}" ?disabled=${r.status === 'failed'} @click=${() => this.dispatchEvent(new CustomEvent(RUN_EVENT, { detail: r.id, bubbles: true, composed: true }))}>Run</button>
+          <button class="secondary" aria-label="Update ${r.name}" @click=${() => this.#act('update', r.id, r.name)}>Update</button>
+          <button class="secondary" aria-label="Redeploy ${r.name}" @click=${() => this.#act('redeploy', r.id, r.name)}>Redeploy</button>
+          <button class="danger" aria-label="Delete ${r.name}" @click=${() => this.#act('remove', r.id, r.name)}>Delete</button>
+        </span>
+      </header>
+      ${r.reason && (r.status === 'failed' || r.status === 'rolled-back') ? html`<div class="error reason">${r.status === 'failed' ? 'Failed' : 'Rolled back'}: ${r.reason}</div>` : nothing}
+      <table class="steps">
+        <tr><th>#</th><th>Function</th><th>Device</th><th>Phase</th></tr>
+        ${(r.steps ?? []).map((s, i) => {
+          const peer = r.solution[String(i)];
+          const phase = peer ? phases[`${i}/${peer}`] : undefined;
+          const current = phase && phase.revision === r.revision ? phase : undefined;
+          return html`<tr>
+            <td>${i + 1}</td>
+            <td><code>${s.name}.${s.func}</code></td>
+            <td>${peer ? this.#registry.deviceName(peer) : html`<span class="empty">unplaced</span>`}${s.pin ? html` <span class="muted small">(pinned)</span>` : nothing}</td>
+            <td>${current ? html`<span class="badge phase ${current.phase}">${current.phase}</span>${current.reason ? html` <span class="small">${current.reason}</span>` : nothing}` : html`<span class="muted small">waiting</span>`}</td>
+          </tr>`;
+        })}
+      </table>
+      <details class="explanation">
+        <summary>Placement explanation</summary>
+        ${Object.entries(explanation).map(
+          ([step, p]) => html`<div class="small">Step ${Number(step) + 1} → <strong>${this.#registry.deviceName(p.peer)}</strong>
+            <ul class="verdicts">
+              ${(p.verdicts ?? []).map(
+                (v) => html`<li><span class="badge ${v.accepted ? 'accepted' : 'rejected'}">${v.accepted ? `score ${v.score?.toFixed(1) ?? '?'}` : 'refused'}</span> ${v.name}: ${v.reasons.join('; ')}</li>`,
+              )}
+            </ul>
+          </div>`,
+        )}
+      </details>
+    </article>`;
+  }
+
+  #step(i: number, patch: Partial<DraftStep>): void {
+    this.steps = this.steps.map((s, j) => (j === i ? { ...s, ...patch } : s));
+  }
+
+  #deploy(): void {
+    const node = this.node;
+    if (!node) return;
+    this.error = '';
+    this.notice = '';
+    const steps = this.steps.filter((s) => s.module);
+    if (steps.length === 0 || steps.some((s) => !s.func)) {
+      this.error = 'Pick a module and a function for every step.';
+      return;
+    }
+    const name = this.name.trim() || steps.map((s) => s.module).join('-');
+    try {
+      const record = node.orchestrator.deploy({ name, ...(this.antiAffinity ? { antiAffinity: true } : {}), sequence: steps.map((s) => ({ module: s.module, func: s.func, ...(s.device ? { device: s.device } : {}) })) });
+      this.notice = `Deploying ${record.name}…`;
+      this.name = '';
+      this.steps = [{ module: '', func: '', device: '' }];
+    } catch (error) {
+      this.error = `Cannot deploy ${name}: ${(error as Error).message}`;
+    }
+  }
+
+  #act(action: 'update' | 'redeploy' | 'remove', id: string, name: string): void {
+    this.error = '';
+    this.notice = '';
+    try {
+      const o = this.node!.orchestrator;
+      if (action === 'update') o.update(id);
+      else if (action === 'redeploy') o.redeploy(id);
+      else o.remove(id);
+      this.notice = action === 'remove' ? `Deleted ${name}.` : `${action === 'update' ? 'Updating' : 'Redeploying'} ${name}…`;
+    } catch (error) {
+      this.error = `Cannot ${action === 'remove' ? 'delete' : action} ${name}: ${(error as Error).message}`;
+    }
+  }
+}
+if (!customElements.get('lm-deployments-view')) customElements.define('lm-deployments-view', DeploymentsView);

@@ -1,0 +1,124 @@
+/**
+ * Pure helpers of the PWA's views: labels, sizes, a first description of a function from
+ * its wasm signature, what a result looks like (number, JSON, image), and which modules
+ * the registry places on a device. No DOM, so they are easy to test.
+ */
+import type { DeploymentView } from '../../shared/registry/registry.ts';
+import type { DeviceDescription, Engine, FunctionDescription, ModuleRecord } from '../../shared/registry/schema.ts';
+import type { FuncType, ValueType } from '../../shared/wasm/binary.ts';
+
+/** A human name of an engine. */
+export function engineLabel(engine: Engine): string {
+  return engine === 'chromium' ? 'Headless Chromium' : engine === 'node' ? 'Node' : 'Browser';
+}
+
+/** Bytes as B / KiB / MiB / GiB with one decimal above KiB. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes <= 0) return '0 B';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A duration in ms, short. */
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The first characters of an id or hash. */
+export function shortId(id: string, length = 8): string {
+  return id.length > length ? id.slice(0, length) : id;
+}
+
+/** Host imports grouped by their module (`camera`, `dht`, `wasi`…), with whether all are simulated. */
+export function capabilityGroups(device: DeviceDescription): { name: string; count: number; simulated: boolean }[] {
+  const groups = new Map<string, { count: number; simulated: number }>();
+  const simulated = new Set(device.simulated ?? []);
+  for (const cap of device.capabilities) {
+    const module = cap.slice(0, Math.max(0, cap.indexOf('.'))) || cap;
+    const name = module === 'wasi_snapshot_preview1' ? 'wasi' : module;
+    const g = groups.get(name) ?? { count: 0, simulated: 0 };
+    g.count++;
+    if (simulated.has(cap)) g.simulated++;
+    groups.set(name, g);
+  }
+  return [...groups].map(([name, g]) => ({ name, count: g.count, simulated: g.simulated === g.count })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A module step placed on a device by the registry. */
+export interface PlacedModule {
+  deploymentId: string;
+  deploymentName: string;
+  step: number;
+  /** The module's name within the deployment. */
+  module: string;
+  func: string;
+  status: string;
+}
+
+/** Every step the registry places on `peerId`. */
+export function modulesOn(peerId: string, deployments: readonly DeploymentView[]): PlacedModule[] {
+  const out: PlacedModule[] = [];
+  for (const { record } of deployments) {
+    for (const [index, peer] of Object.entries(record.solution)) {
+      const step = record.steps?.[Number(index)];
+      if (peer !== peerId || !step) continue;
+      out.push({ deploymentId: record.id, deploymentName: record.name, step: Number(index), module: step.name, func: step.func, status: record.status });
+    }
+  }
+  return out.sort((a, b) => a.deploymentName.localeCompare(b.deploymentName) || a.step - b.step);
+}
+
+const PARAM_TYPE: Partial<Record<ValueType, FunctionDescription['params'][number]['type']>> = { i32: 'integer', i64: 'integer', f32: 'number', f64: 'number' };
+
+/** A first description of a function from its signature: scalars by position, GET. */
+export function describeFromSignature(type: FuncType | undefined): FunctionDescription {
+  const params = (type?.params ?? []).map((p, i) => ({ name: `param${i}`, type: PARAM_TYPE[p] ?? 'integer' }));
+  const result = type?.results[0];
+  return { method: 'GET', params, result: { type: result ? (PARAM_TYPE[result] ?? 'integer') : 'none' }, mounts: [] };
+}
+
+/** Exported functions a user may describe (allocators and pointer getters are helpers). */
+export function describableExports(module: Pick<ModuleRecord, 'exports'>): string[] {
+  return module.exports.filter((e) => e.kind === 'function' && !e.name.startsWith('_') && e.name !== 'alloc' && e.name !== 'dealloc').map((e) => e.name);
+}
+
+/** How a result should be shown. */
+export type ResultShape =
+  | { kind: 'number'; value: number | string }
+  | { kind: 'json'; text: string }
+  | { kind: 'image'; mediaType: string; bytes: Uint8Array; name: string }
+  | { kind: 'bytes'; size: number; head: string }
+  | { kind: 'none' };
+
+/** Decide how to show a step's outcome: an image file or bytes first, then the value. */
+export function resultShape(outcome: { value: number | string | null; bytes?: Uint8Array; files?: { name: string; mediaType: string; bytes: Uint8Array }[] }, mediaType?: string): ResultShape {
+  const image = outcome.files?.find((f) => f.mediaType.startsWith('image/'));
+  if (image) return { kind: 'image', mediaType: image.mediaType, bytes: image.bytes, name: image.name };
+  if (outcome.bytes && outcome.bytes.byteLength > 0) {
+    if (mediaType?.startsWith('image/')) return { kind: 'image', mediaType, bytes: outcome.bytes, name: 'result' };
+    const head = Array.from(outcome.bytes.slice(0, 16), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    return { kind: 'bytes', size: outcome.bytes.byteLength, head };
+  }
+  const value = outcome.value;
+  if (value === null || value === undefined) return { kind: 'none' };
+  if (typeof value === 'number' || /^-?\d+(\.\d+)?$/.test(value)) return { kind: 'number', value };
+  try {
+    return { kind: 'json', text: JSON.stringify(JSON.parse(value), null, 2) };
+  } catch {
+    return { kind: 'json', text: JSON.stringify(value) };
+  }
+}
+
+/** A time of day, hh:mm:ss. */
+export function clockTime(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}

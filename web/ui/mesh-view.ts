@@ -1,0 +1,194 @@
+/**
+ * `<lm-mesh-view>`: every device of the registry as a card — name, engine, platform,
+ * capabilities, live telemetry as sparklines, and the modules the registry places on it
+ * as chips. A chip dragged onto another device (HTML5 drag and drop), or sent there with
+ * its keyboard-operable "Move to…" menu, is live-migrated when this peer's orchestrator
+ * can migrate; the move's progress and outcome show in a live region.
+ */
+import { css, html, LitElement, nothing } from 'lit';
+import type { DeviceDescription } from '../../shared/registry/schema.ts';
+import { type MeshNode, RegistryController, TelemetryController } from './controllers.ts';
+import { capabilityGroups, engineLabel, formatBytes, formatMs, modulesOn, type PlacedModule } from './format.ts';
+import './sparkline.ts';
+import { shared } from './styles.ts';
+
+/** What a live migration reports (the orchestrator's `migrate`). */
+export interface MigrationOutcome {
+  deploymentId: string;
+  module: string;
+  from: string;
+  to: string;
+  mode: 'move' | 'clone';
+  durationMs: number;
+}
+
+/** An orchestrator that can live-migrate a deployment's module to another device. */
+export interface Migrator {
+  migrate(deployment: string, module: string, device: string, options?: { mode?: 'move' | 'clone' }): Promise<MigrationOutcome>;
+}
+
+/** The node's migrator, or null when its orchestrator has no `migrate` (capability check). */
+export function migratorOf(node: MeshNode | undefined): Migrator | null {
+  const orchestrator = node?.orchestrator as unknown as Partial<Migrator> | undefined;
+  return orchestrator && typeof orchestrator.migrate === 'function' ? (orchestrator as Migrator) : null;
+}
+
+/** Media type of a dragged module chip. */
+export const CHIP_TYPE = 'application/x-liquidmesh-module';
+
+interface Move {
+  key: string;
+  state: 'moving' | 'done' | 'failed';
+  text: string;
+}
+
+/** The mesh: devices, telemetry, placed modules, migration by drag and drop or menu. */
+export class MeshView extends LitElement {
+  static override properties = { node: { attribute: false }, moves: { state: true }, dropTarget: { state: true } };
+  static override styles = [
+    shared,
+    css`
+      .device { display: flex; flex-direction: column; gap: 0.5rem; transition: outline-color 0.1s; outline: 2px solid transparent; }
+      .device.self { border-color: #38bdf8; }
+      .device.gone { opacity: 0.6; }
+      .device.drop-target { outline-color: #22c55e; }
+      header { display: flex; gap: 0.5rem; align-items: center; }
+      header strong { font-size: 1.05rem; }
+      .spark { display: flex; gap: 0.75rem; }
+      .module { cursor: grab; background: #1d4ed8; }
+      .module.moving { background: #854d0e; }
+      .module select { padding: 0 0.2rem; font-size: 0.75rem; border: none; background: #1e3a8a; }
+      .caps .chip { background: #0f172a; border: 1px solid #334155; }
+    `,
+  ];
+  declare node: MeshNode | undefined;
+  declare moves: Move[];
+  declare dropTarget: string | null;
+  readonly #registry = new RegistryController(this, () => this.node);
+  readonly #telemetry = new TelemetryController(this, () => this.node);
+
+  constructor() {
+    super();
+    this.node = undefined;
+    this.moves = [];
+    this.dropTarget = null;
+  }
+
+  override render() {
+    const devices = this.#registry.devices;
+    if (!this.node) return html`<p class="muted">Starting…</p>`;
+    const deployments = this.#registry.deployments;
+    const canMigrate = migratorOf(this.node) !== null;
+    return html`<h2>Mesh</h2>
+      <div role="status" aria-live="polite" class="stack">
+        ${this.moves.map((m) => html`<div class="${m.state === 'failed' ? 'error' : 'notice'} move ${m.state}">${m.text}</div>`)}
+      </div>
+      ${canMigrate ? nothing : html`<p class="muted small">Live migration is not available on this peer: modules cannot be moved yet.</p>`}
+      <div class="grid">${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate))}</div>`;
+  }
+
+  #card(d: DeviceDescription, placed: PlacedModule[], devices: DeviceDescription[], canMigrate: boolean) {
+    const self = d.id === this.#registry.self;
+    const alive = this.#registry.isAlive(d.id);
+    const t = this.#telemetry.of(d.id);
+    const targets = devices.filter((o) => o.id !== d.id && this.#registry.isAlive(o.id));
+    return html`<article
+      class="card device ${self ? 'self' : ''} ${alive ? '' : 'gone'} ${this.dropTarget === d.id ? 'drop-target' : ''}"
+      data-peer=${d.id}
+      aria-label="Device ${d.name}"
+      @dragover=${(e: DragEvent) => this.#dragOver(e, d.id, alive)}
+      @dragleave=${() => (this.dropTarget = null)}
+      @drop=${(e: DragEvent) => this.#drop(e, d.id)}
+    >
+      <header>
+        <span class="dot ${alive ? 'alive' : ''}" title=${alive ? 'alive' : 'not heard from'}></span>
+        <strong class="name">${d.name}</strong>${self ? html`<span class="muted small">(this device)</span>` : nothing}
+        <span class="badge engine">${engineLabel(d.engine)}</span>
+      </header>
+      <div class="muted small platform">${d.platform.cpu.humanReadableName} · ${d.platform.cpu.cores} cores${d.platform.memory.bytes > 0 ? html` · ${formatBytes(d.platform.memory.bytes)}` : nothing}</div>
+      <div class="row caps" aria-label="Capabilities">
+        ${capabilityGroups(d).map((c) => html`<span class="chip" title="${c.count} host imports${c.simulated ? ', simulated' : ''}">${c.name}${c.simulated ? ' (simulated)' : ''}</span>`)}
+      </div>
+      ${alive
+        ? html`<div class="spark">
+            <lm-sparkline label="cpu" .values=${t.cpu}></lm-sparkline>
+            <lm-sparkline label="memory" .values=${t.memory}></lm-sparkline>
+            <lm-sparkline label="calls/s" unit="" .max=${0} .values=${t.calls}></lm-sparkline>
+          </div>`
+        : html`<div class="muted small">offline — last started ${new Date(d.startedAt).toLocaleString()}</div>`}
+      <div class="row modules" aria-label="Modules on ${d.name}">
+        ${placed.length === 0 ? html`<span class="empty small">no modules</span>` : nothing}
+        ${placed.map((m) => this.#chip(m, d, targets, canMigrate))}
+      </div>
+    </article>`;
+  }
+
+  #chip(m: PlacedModule, device: DeviceDescription, targets: DeviceDescription[], canMigrate: boolean) {
+    const key = `${m.deploymentId}/${m.module}`;
+    const moving = this.moves.some((x) => x.key === key && x.state === 'moving');
+    return html`<span
+      class="chip module ${moving ? 'moving' : ''}"
+      draggable=${canMigrate && !moving ? 'true' : 'false'}
+      data-deployment=${m.deploymentId}
+      data-module=${m.module}
+      title="${m.deploymentName}: ${m.module}.${m.func} (${m.status})"
+      @dragstart=${(e: DragEvent) => e.dataTransfer?.setData(CHIP_TYPE, JSON.stringify({ deploymentId: m.deploymentId, module: m.module, from: device.id }))}
+    >
+      ${m.module} <span class="small muted">${m.deploymentName}</span>
+      ${canMigrate && targets.length > 0
+        ? html`<select
+            class="move-to"
+            aria-label="Move ${m.module} of ${m.deploymentName} to…"
+            ?disabled=${moving}
+            @change=${(e: Event) => {
+              const select = e.target as HTMLSelectElement;
+              const to = select.value;
+              select.value = '';
+              if (to) void this.move(m.deploymentId, m.module, device.id, to);
+            }}
+          >
+            <option value="">Move to…</option>
+            ${targets.map((t) => html`<option value=${t.id}>${t.name}</option>`)}
+          </select>`
+        : nothing}
+    </span>`;
+  }
+
+  #dragOver(e: DragEvent, target: string, alive: boolean): void {
+    if (!alive || !e.dataTransfer?.types.includes(CHIP_TYPE) || !migratorOf(this.node)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'move';
+    this.dropTarget = target;
+  }
+
+  #drop(e: DragEvent, target: string): void {
+    this.dropTarget = null;
+    const raw = e.dataTransfer?.getData(CHIP_TYPE);
+    if (!raw) return;
+    e.preventDefault();
+    const chip = JSON.parse(raw) as { deploymentId: string; module: string; from: string };
+    if (chip.from !== target) void this.move(chip.deploymentId, chip.module, chip.from, target);
+  }
+
+  /** Live-migrate `module` of `deploymentId` from `from` to `to`, showing progress and outcome. */
+  async move(deploymentId: string, module: string, from: string, to: string): Promise<void> {
+    const migrator = migratorOf(this.node);
+    const key = `${deploymentId}/${module}`;
+    const name = (id: string): string => this.#registry.deviceName(id);
+    const set = (state: Move['state'], text: string): void => {
+      this.moves = [...this.moves.filter((m) => m.key !== key), { key, state, text }].slice(-4);
+    };
+    if (!migrator) {
+      set('failed', `Cannot move ${module}: live migration is not available on this peer.`);
+      return;
+    }
+    set('moving', `Moving ${module} from ${name(from)} to ${name(to)}…`);
+    try {
+      const outcome = await migrator.migrate(deploymentId, module, to, { mode: 'move' });
+      set('done', `Moved ${module} from ${name(outcome.from)} to ${name(outcome.to)} in ${formatMs(outcome.durationMs)}.`);
+    } catch (error) {
+      set('failed', `Moving ${module} to ${name(to)} failed: ${(error as Error).message}`);
+    }
+  }
+}
+if (!customElements.get('lm-mesh-view')) customElements.define('lm-mesh-view', MeshView);
