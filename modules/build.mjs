@@ -66,6 +66,8 @@ const MODULES = [
   { name: 'poly-server', toolchain: 'c-freestanding', source: 'poly_server.c' },
   { name: 'math', toolchain: 'wat', source: 'math.wat' },
   { name: 'calc', toolchain: 'wat', source: 'calc.wat' },
+  { name: 'counter-c', toolchain: 'c-freestanding', source: 'counter.c' },
+  { name: 'dispatch', toolchain: 'wat', source: 'dispatch.wat' },
 ];
 
 class MissingTool extends Error {}

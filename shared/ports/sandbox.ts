@@ -131,6 +131,18 @@ export interface InstanceSnapshot {
   globals: Record<string, WasmValue>;
   /** The WASI directory's files. */
   files: Record<string, Uint8Array>;
+  /**
+   * Funcref tables whose contents differ from what instantiation put there (a module
+   * that used `table.set` or `table.grow`), by export name; absent when none changed.
+   */
+  tables?: Record<string, TableSnapshot>;
+}
+
+/** A changed table: its length and the slots that differ from the initial contents. */
+export interface TableSnapshot {
+  length: number;
+  /** Slot → index of the module's function there (in the function index space), or null for an empty slot. */
+  slots: Record<number, number | null>;
 }
 
 /** A loaded module instance. */

@@ -22,6 +22,8 @@ export const MemoryLimitExceededError = defineError('ERR_MEMORY_EXHAUSTED', 'Mem
 export const FunctionNotFoundError = defineError('ERR_FUNCTION_NOT_FOUND', 'FunctionNotFoundError');
 /** A snapshot of one module offered to an instance of another. */
 export const SnapshotMismatchError = defineError('ERR_SNAPSHOT_MISMATCH', 'SnapshotMismatchError');
+/** Snapshot bytes that do not decode, or a snapshot the instance cannot take (data: `{ reason }` when known). */
+export const SnapshotInvalidError = defineError('ERR_SNAPSHOT_INVALID', 'SnapshotInvalidError');
 /** The instance was closed. */
 export const InstanceClosedError = defineError('ERR_INSTANCE_CLOSED', 'InstanceClosedError');
 /** A host function failed while the module waited for it. */

@@ -49,6 +49,8 @@ export interface InitMessage {
   functions: FunctionExport[];
   /** Export names of the instrumented mutable globals (state to snapshot). */
   globals: string[];
+  /** Export names of the instrumented funcref tables (their changed slots are state too). */
+  tables?: string[];
   files: Record<string, Uint8Array>;
   env: Record<string, string>;
   args: string[];

@@ -12,12 +12,13 @@
 import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim';
 import { fromUtf8, utf8 } from '../bytes.ts';
 import { type ErrorInfo, MeshError, toErrorInfo } from '../errors.ts';
-import type { CallRequest, CallResult, WasmValue } from '../ports/sandbox.ts';
+import type { CallRequest, CallResult, TableSnapshot, WasmValue } from '../ports/sandbox.ts';
 import {
   FunctionNotFoundError,
   HostCallError,
   MemoryLimitExceededError,
   ModuleLoadError,
+  SnapshotInvalidError,
   WasmExitError,
   WasmTrapError,
 } from './errors.ts';
@@ -45,6 +46,10 @@ interface Live {
   stderr: string[];
   /** Export names of the instrumented mutable globals. */
   globals: string[];
+  /** Instrumented funcref tables: export name → function index per slot right after instantiation. */
+  tables: Map<string, (number | null)[]>;
+  /** The module's own functions reachable from the host (exports, initial table entries), by function index. */
+  functions: Map<number, unknown>;
   /** The app's linked providers by import module name (empty for a provider). */
   providers: Map<string, Live>;
 }
@@ -168,7 +173,17 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     if (memory && typeof instance.exports._initialize === 'function') {
       wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
     }
-    return { instance, memory, dir, stdout, stderr, globals, providers: new Map() };
+    const tables = new Map<string, (number | null)[]>();
+    const functions = new Map<number, unknown>();
+    for (const value of Object.values(instance.exports)) if (typeof value === 'function') remember(functions, value);
+    for (const name of msg.tables ?? []) {
+      const table = instance.exports[name];
+      if (!(table instanceof WebAssembly.Table)) continue;
+      const slots: (number | null)[] = [];
+      for (let i = 0; i < table.length; i++) slots.push(remember(functions, table.get(i)));
+      tables.set(name, slots);
+    }
+    return { instance, memory, dir, stdout, stderr, globals, tables, functions, providers: new Map() };
   };
 
   /**
@@ -178,7 +193,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
   const instantiate = (msg: InitMessage, files: Record<string, Uint8Array>): Live => {
     const out = { stdout: [] as string[], stderr: [] as string[] };
     const providers = new Map<string, Live>();
-    for (const p of msg.providers) providers.set(p.name, instantiateUnit(msg, p.module, p.globals, p.files, providers, out));
+    for (const p of msg.providers) providers.set(p.name, instantiateUnit({ ...msg, tables: [] }, p.module, p.globals, p.files, providers, out));
     return { ...instantiateUnit(msg, msg.module, msg.globals, files, providers, out), providers };
   };
 
@@ -337,7 +352,9 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
             if (!isZero(page)) pages[p] = page.slice();
           }
         }
-        port.post({ t: 'snapshot', id: msg.id, snapshot: { pages, memoryPages, globals: readGlobals(live), files: dirFiles(live) } });
+        const tables = changedTables(live);
+        const snapshot = { pages, memoryPages, globals: readGlobals(live), files: dirFiles(live) };
+        port.post({ t: 'snapshot', id: msg.id, snapshot: tables ? { ...snapshot, tables } : snapshot });
         return;
       }
       case 'restore': {
@@ -346,6 +363,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           const s = msg.snapshot;
           const bytes = new Uint8Array(s.memoryPages * PAGE);
           for (const [p, page] of Object.entries(s.pages)) bytes.set(page, Number(p) * PAGE);
+          writeTables(live, s.tables ?? {});
           writeState(live, bytes, s.memoryPages, s.globals);
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
@@ -371,6 +389,52 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       }
     }
   });
+}
+
+/** Record a function of the module under its index (the JS API names wasm functions by index); null for anything else. */
+function remember(functions: Map<number, unknown>, value: unknown): number | null {
+  if (typeof value !== 'function') return null;
+  const index = Number((value as { name: string }).name);
+  if (!Number.isInteger(index)) return null;
+  if (!functions.has(index)) functions.set(index, value);
+  return index;
+}
+
+/** Tables whose slots differ from their contents right after instantiation, with only the differing slots. */
+function changedTables(l: Live): Record<string, TableSnapshot> | undefined {
+  let out: Record<string, TableSnapshot> | undefined;
+  for (const [name, initial] of l.tables) {
+    const table = l.instance.exports[name] as WebAssembly.Table;
+    const slots: Record<number, number | null> = {};
+    let changed = table.length !== initial.length;
+    for (let i = 0; i < table.length; i++) {
+      const index = remember(l.functions, table.get(i));
+      if (index !== (initial[i] ?? null)) {
+        slots[i] = index;
+        changed = true;
+      }
+    }
+    if (changed) (out ??= {})[name] = { length: table.length, slots };
+  }
+  return out;
+}
+
+/**
+ * Put changed table slots back. Every function named must be one the target instance can
+ * reach (an export or an initial table entry of the same module): the snapshot of a
+ * module that stored some other function reference is refused by name.
+ */
+function writeTables(l: Live, tables: Record<string, TableSnapshot>): void {
+  for (const [name, t] of Object.entries(tables)) {
+    const table = l.instance.exports[name];
+    if (!(table instanceof WebAssembly.Table)) throw new SnapshotInvalidError(`snapshot names table ${name}, which the module does not have`);
+    if (t.length > table.length) table.grow(t.length - table.length);
+    for (const [slot, index] of Object.entries(t.slots)) {
+      const fn = index === null ? null : l.functions.get(index);
+      if (fn === undefined) throw new SnapshotInvalidError(`table ${name} slot ${slot} holds function ${String(index)}, which cannot be reached to restore it`);
+      table.set(Number(slot), fn as never);
+    }
+  }
 }
 
 function isZero(bytes: Uint8Array): boolean {

@@ -98,7 +98,7 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits);
-    const rewritten = rewriteModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true });
+    const rewritten = rewriteModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true, exportTables: true });
     let module: WebAssembly.Module;
     try {
       module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);
@@ -114,6 +114,7 @@ export class WorkerSandbox implements Sandbox {
         module,
         functions,
         globals: rewritten.globalExports.map((g) => g.name),
+        tables: rewritten.tableExports.map((t) => t.name),
         files: spec.files ?? {},
         env: spec.env ?? {},
         args: spec.args ?? [],

@@ -126,6 +126,15 @@ export interface RewriteOptions {
   maxMemoryPages?: number;
   /** Export every defined mutable global that is not exported yet. */
   exportMutableGlobals?: boolean;
+  /** Export every defined funcref table that is not exported yet (its contents are state too). */
+  exportTables?: boolean;
+}
+
+/** A defined funcref table reachable as an export of the rewritten module. */
+export interface TableExport {
+  name: string;
+  /** Index in the table index space. */
+  index: number;
 }
 
 /** A defined mutable global reachable as an export of the rewritten module. */
@@ -146,6 +155,11 @@ export interface RewriteResult {
    */
   globalExports: GlobalExport[];
   /**
+   * Every defined funcref table the output exports: those added by `exportTables` (as
+   * `__lm_t<index>`) and those the module already exported. Empty without `exportTables`.
+   */
+  tableExports: TableExport[];
+  /**
    * The maximum of memory 0 after the rewrite, when `maxMemoryPages` was given and
    * memory 0 is defined by the module. Undefined when the memory is imported (the host
    * must cap the Memory it passes in) or when there is no memory.
@@ -157,6 +171,9 @@ export interface RewriteResult {
 
 /** Prefix of the export names {@link rewriteModule} gives to unexported mutable globals. */
 export const GLOBAL_EXPORT_PREFIX = '__lm_g';
+
+/** Prefix of the export names {@link rewriteModule} gives to unexported funcref tables. */
+export const TABLE_EXPORT_PREFIX = '__lm_t';
 
 /** A decoded LEB128 number and the offset just past it. */
 export interface LebValue<T> {
@@ -367,7 +384,8 @@ function memoryLimits(r: Reader): Limits {
   return (flags & 1) !== 0 ? { flags, min, max: wide ? r.u64() : r.u32() } : { flags, min };
 }
 
-function tableType(r: Reader): void {
+/** Reads a table type; true when its elements are `funcref`. */
+function tableType(r: Reader): boolean {
   const at = r.pos;
   const ref = r.byte();
   if (ref !== 0x70 && ref !== 0x6f) r.fail(`unsupported table element type 0x${ref.toString(16)}`, at);
@@ -381,6 +399,7 @@ function tableType(r: Reader): void {
     if (wide) r.u64();
     else r.u32();
   }
+  return ref === 0x70;
 }
 
 /** Skip a constant expression (global and table initialisers) up to its `end`. */
@@ -415,6 +434,8 @@ interface ParsedModule {
   info: ModuleInfo;
   /** Limits of the defined memories, in memory-section order. */
   definedMemories: Limits[];
+  /** Table indices of the defined funcref tables. */
+  definedFuncTables: number[];
   memorySection?: SectionInfo;
   exportSection?: SectionInfo;
   /** Where the export entries start (after the count). */
@@ -446,6 +467,8 @@ function parse(bytes: Uint8Array): ParsedModule {
   const sections: SectionInfo[] = [];
   const exportOffsets: number[] = [];
   let tableCount = 0;
+  // Indices (in the table index space) of the defined tables holding funcrefs.
+  const definedFuncTables: number[] = [];
   let codeCount = 0;
   let startFunction: number | undefined;
   let dataCount: number | undefined;
@@ -538,10 +561,10 @@ function parse(bytes: Uint8Array): ParsedModule {
             r.byte();
             const at = r.pos;
             if (r.byte() !== 0) r.fail('expected 0x00 after 0x40 in a table definition', at);
-            tableType(r);
+            if (tableType(r)) definedFuncTables.push(tableCount);
             skipConstExpr(r);
-          } else {
-            tableType(r);
+          } else if (tableType(r)) {
+            definedFuncTables.push(tableCount);
           }
           tableCount++;
         }
@@ -645,7 +668,7 @@ function parse(bytes: Uint8Array): ParsedModule {
   };
   if (startFunction !== undefined) info.startFunction = startFunction;
   if (dataCount !== undefined) info.dataCount = dataCount;
-  const parsed: ParsedModule = { info, definedMemories, exportEntriesOffset };
+  const parsed: ParsedModule = { info, definedMemories, definedFuncTables, exportEntriesOffset };
   if (memorySection) parsed.memorySection = memorySection;
   if (exportSection) parsed.exportSection = exportSection;
   return parsed;
@@ -767,6 +790,8 @@ function checkPageLimit(value: number): void {
  * - `exportMutableGlobals`: every defined mutable global that is not exported yet is
  *   exported as `__lm_g<index>` (with a numeric suffix in the unlikely case that name
  *   is taken). Imported globals are not re-exported: the host already holds them.
+ * - `exportTables`: likewise every defined funcref table, as `__lm_t<index>`, so that
+ *   entries a module changed at run time (`table.set`, `table.grow`) can be captured.
  * @throws MemoryLimitError (`ERR_MEMORY_LIMIT`) when a defined memory's minimum is above
  *   `maxMemoryPages`, so a module that needs more than allowed is refused at load.
  * @throws InvalidWasmError (`ERR_INVALID_WASM`) as {@link parseModule} does.
@@ -775,7 +800,7 @@ function checkPageLimit(value: number): void {
 export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): RewriteResult {
   const parsed = parse(bytes);
   const { info } = parsed;
-  const result: RewriteResult = { bytes: new Uint8Array(0), globalExports: [], module: info };
+  const result: RewriteResult = { bytes: new Uint8Array(0), globalExports: [], tableExports: [], module: info };
 
   let memoryContent: Uint8Array | undefined;
   if (options.maxMemoryPages !== undefined) {
@@ -821,14 +846,34 @@ export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): 
       result.globalExports.push(entry);
     }
   }
-  if (added.length > 0) {
+  const addedTables: TableExport[] = [];
+  if (options.exportTables) {
+    for (const index of parsed.definedFuncTables) {
+      const existing = info.exports.find((e) => e.kind === 'table' && e.index === index);
+      if (existing) {
+        result.tableExports.push({ name: existing.name, index });
+        continue;
+      }
+      let name = `${TABLE_EXPORT_PREFIX}${index}`;
+      for (let n = 1; taken.has(name); n++) name = `${TABLE_EXPORT_PREFIX}${index}_${n}`;
+      taken.add(name);
+      addedTables.push({ name, index });
+      result.tableExports.push({ name, index });
+    }
+  }
+  if (added.length > 0 || addedTables.length > 0) {
     const out = new Writer();
-    out.u32(info.exports.length + added.length);
+    out.u32(info.exports.length + added.length + addedTables.length);
     const section = parsed.exportSection;
     if (section) out.bytes(bytes.subarray(parsed.exportEntriesOffset, section.contentOffset + section.size));
     for (const entry of added) {
       out.name(entry.name);
       out.byte(KIND_CODE.global);
+      out.u32(entry.index);
+    }
+    for (const entry of addedTables) {
+      out.name(entry.name);
+      out.byte(KIND_CODE.table);
       out.u32(entry.index);
     }
     exportContent = out.result();

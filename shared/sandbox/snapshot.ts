@@ -1,0 +1,144 @@
+/**
+ * The wire form of an {@link InstanceSnapshot}: one byte string that can be stored as a
+ * content-addressed blob and fetched range by range (live migration ships it so).
+ *
+ * ```
+ * "LMSN" | version u8 (1) | 3 zero bytes | header length u32 LE | header (UTF-8 JSON) | body
+ * header: { moduleId, memoryPages, pages: [page indices, ascending], globals: { name: ["f", float64 bits hex] | ["i", decimal] },
+ *           files: [[name, length], …], tables?: { name: { length, slots } } }
+ * body:   every listed page (65 536 bytes each), then every file's bytes, in header order
+ * ```
+ * Numbers travel as their float64 bits so NaN payloads and -0 survive; i64 values as
+ * decimal strings. Decoding checks everything it reads and fails with ERR_SNAPSHOT_INVALID.
+ * @module
+ */
+import { fromUtf8, SHA256_HEX, utf8 } from '../bytes.ts';
+import type { InstanceSnapshot, TableSnapshot, WasmValue } from '../ports/sandbox.ts';
+import { SnapshotInvalidError } from './errors.ts';
+
+const MAGIC = [0x4c, 0x4d, 0x53, 0x4e]; // "LMSN"
+const VERSION = 1;
+const PAGE = 65536;
+const PREFIX = 12;
+/** Upper bound on pages (a 32-bit memory has at most 65 536). */
+const MAX_PAGES = 65536;
+
+interface Header {
+  moduleId: string;
+  memoryPages: number;
+  pages: number[];
+  globals: Record<string, [string, string]>;
+  files: [string, number][];
+  tables?: Record<string, TableSnapshot>;
+}
+
+/** Encode a snapshot for shipping. */
+export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
+  const pages = Object.keys(snapshot.pages).map(Number).sort((a, b) => a - b);
+  const files = Object.entries(snapshot.files);
+  const header: Header = {
+    moduleId: snapshot.moduleId,
+    memoryPages: snapshot.memoryPages,
+    pages,
+    globals: Object.fromEntries(Object.entries(snapshot.globals).map(([k, v]) => [k, encodeValue(v)])),
+    files: files.map(([name, bytes]) => [name, bytes.byteLength]),
+  };
+  if (snapshot.tables) header.tables = snapshot.tables;
+  const json = utf8(JSON.stringify(header));
+  const total = PREFIX + json.byteLength + pages.length * PAGE + files.reduce((n, [, b]) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  new DataView(out.buffer).setUint32(8, json.byteLength, true);
+  out.set(json, PREFIX);
+  let at = PREFIX + json.byteLength;
+  for (const p of pages) {
+    out.set(snapshot.pages[p]!.subarray(0, PAGE), at);
+    at += PAGE;
+  }
+  for (const [, bytes] of files) {
+    out.set(bytes, at);
+    at += bytes.byteLength;
+  }
+  return out;
+}
+
+/** Decode snapshot bytes. @throws SnapshotInvalidError (`ERR_SNAPSHOT_INVALID`) for anything malformed. */
+export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
+  const bad = (why: string): never => {
+    throw new SnapshotInvalidError(`invalid snapshot: ${why}`, { reason: why });
+  };
+  if (bytes.byteLength < PREFIX || MAGIC.some((b, i) => bytes[i] !== b)) bad('not a snapshot (bad magic)');
+  if (bytes[4] !== VERSION) bad(`unsupported version ${bytes[4]}`);
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
+  if (PREFIX + headerLength > bytes.byteLength) bad('header runs past the end');
+  let header: Header;
+  try {
+    header = JSON.parse(fromUtf8(bytes.subarray(PREFIX, PREFIX + headerLength))) as Header;
+  } catch {
+    return bad('header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null) bad('header is not an object');
+  if (typeof header.moduleId !== 'string' || !SHA256_HEX.test(header.moduleId)) bad('moduleId is not a sha256');
+  const { memoryPages } = header;
+  if (!Number.isInteger(memoryPages) || memoryPages < 0 || memoryPages > MAX_PAGES) bad('memoryPages out of range');
+  if (!Array.isArray(header.pages) || !Array.isArray(header.files) || typeof header.globals !== 'object' || header.globals === null) bad('header fields missing');
+  let at = PREFIX + headerLength;
+  const pages: Record<number, Uint8Array> = {};
+  let last = -1;
+  for (const p of header.pages) {
+    if (!Number.isInteger(p) || p <= last || p >= memoryPages) bad(`page index ${String(p)} out of order or range`);
+    if (at + PAGE > bytes.byteLength) bad('pages run past the end');
+    pages[p] = bytes.slice(at, at + PAGE);
+    at += PAGE;
+    last = p;
+  }
+  const files: Record<string, Uint8Array> = {};
+  for (const entry of header.files) {
+    const [name, length] = Array.isArray(entry) ? entry : [];
+    if (typeof name !== 'string' || !Number.isInteger(length) || (length as number) < 0) bad('malformed file entry');
+    if (at + (length as number) > bytes.byteLength) bad('files run past the end');
+    files[name as string] = bytes.slice(at, at + (length as number));
+    at += length as number;
+  }
+  if (at !== bytes.byteLength) bad(`${bytes.byteLength - at} bytes left over`);
+  const globals: Record<string, WasmValue> = {};
+  for (const [name, value] of Object.entries(header.globals)) globals[name] = decodeValue(value, bad);
+  const snapshot: InstanceSnapshot = { moduleId: header.moduleId, pages, memoryPages, globals, files };
+  if (header.tables !== undefined) snapshot.tables = checkTables(header.tables, bad);
+  return snapshot;
+}
+
+function encodeValue(v: WasmValue): [string, string] {
+  if (typeof v === 'bigint') return ['i', v.toString()];
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v);
+  return ['f', view.getBigUint64(0).toString(16).padStart(16, '0')];
+}
+
+function decodeValue(value: unknown, bad: (why: string) => never): WasmValue {
+  if (!Array.isArray(value) || typeof value[1] !== 'string') return bad('malformed global');
+  if (value[0] === 'i' && /^-?\d{1,20}$/.test(value[1])) return BigInt(value[1]);
+  if (value[0] === 'f' && /^[0-9a-f]{16}$/.test(value[1])) {
+    const view = new DataView(new ArrayBuffer(8));
+    view.setBigUint64(0, BigInt(`0x${value[1]}`));
+    return view.getFloat64(0);
+  }
+  return bad('malformed global value');
+}
+
+function checkTables(tables: unknown, bad: (why: string) => never): Record<string, TableSnapshot> {
+  if (typeof tables !== 'object' || tables === null) bad('malformed tables');
+  const out: Record<string, TableSnapshot> = {};
+  for (const [name, t] of Object.entries(tables as Record<string, TableSnapshot>)) {
+    if (typeof t !== 'object' || t === null || !Number.isInteger(t.length) || t.length < 0 || t.length > 10_000_000) bad(`malformed table ${name}`);
+    const slots: Record<number, number | null> = {};
+    for (const [slot, index] of Object.entries(t.slots ?? {})) {
+      const n = Number(slot);
+      if (!Number.isInteger(n) || n < 0 || n >= t.length || (index !== null && !Number.isInteger(index))) bad(`malformed slot ${slot} of table ${name}`);
+      slots[n] = index;
+    }
+    out[name] = { length: t.length, slots };
+  }
+  return out;
+}
