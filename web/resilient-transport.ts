@@ -100,7 +100,8 @@ export class ResilientTransport implements Transport {
     const id = this.#localId;
     if (id === null || this.#attempting) return;
     this.#attempting = true;
-    if (this.#state !== 'connected') this.#set('connecting');
+    // Retries stay `unreachable` until one succeeds, so a notice does not flicker.
+    if (this.#state !== 'connected' && this.#state !== 'unreachable') this.#set('connecting');
     try {
       await this.#inner.connect(id);
       this.#lastError = '';

@@ -199,9 +199,14 @@ export class ConnectivityController implements ReactiveController {
     host.addController(this);
   }
 
-  /** False when the browser says it has no network. */
+  /**
+   * False when the browser says it has no network and the signaling server is not
+   * connected either (a browser on a machine with only loopback calls itself offline
+   * while it talks to a local server just fine).
+   */
   get online(): boolean {
-    return typeof navigator === 'undefined' || navigator.onLine;
+    if (typeof navigator === 'undefined' || navigator.onLine) return true;
+    return this.#watched?.state === 'connected';
   }
 
   /** The signaling link's state, or null when this page has none (BroadcastChannel only). */

@@ -62,17 +62,39 @@ export interface PlacedModule {
   module: string;
   func: string;
   status: string;
+  /** A copy made by a live migration in `clone` mode (the step's main instance runs elsewhere). */
+  replica: boolean;
 }
 
-/** Every step the registry places on `peerId`. */
+/** A live migration as the deployment record tells it (`record.migration`). */
+export interface MigrationView {
+  module: string;
+  from: string;
+  to: string;
+  mode: string;
+  phase: string;
+  reason?: string;
+}
+
+/** The record's live migration, if it has one (records of hosts without migration have none). */
+export function migrationOf(record: DeploymentView['record']): MigrationView | undefined {
+  const m = (record as { migration?: Partial<MigrationView> }).migration;
+  return m && typeof m.module === 'string' && typeof m.phase === 'string' ? (m as MigrationView) : undefined;
+}
+
+/** Every step the registry places on `peerId`, main instances and clones, one chip per module. */
 export function modulesOn(peerId: string, deployments: readonly DeploymentView[]): PlacedModule[] {
   const out: PlacedModule[] = [];
   for (const { record } of deployments) {
-    for (const [index, peer] of Object.entries(record.solution)) {
-      const step = record.steps?.[Number(index)];
-      if (peer !== peerId || !step) continue;
-      out.push({ deploymentId: record.id, deploymentName: record.name, step: Number(index), module: step.name, func: step.func, status: record.status });
-    }
+    const replicas = (record as { replicas?: Record<string, string[]> }).replicas ?? {};
+    (record.steps ?? []).forEach((step, index) => {
+      const main = record.solution[String(index)] === peerId;
+      const replica = !main && (replicas[String(index)] ?? []).includes(peerId);
+      if (!main && !replica) return;
+      // Steps of one module name on one peer share its instance: one chip for them.
+      if (out.some((m) => m.deploymentId === record.id && m.module === step.name && m.replica === replica)) return;
+      out.push({ deploymentId: record.id, deploymentName: record.name, step: index, module: step.name, func: step.func, status: record.status, replica });
+    });
   }
   return out.sort((a, b) => a.deploymentName.localeCompare(b.deploymentName) || a.step - b.step);
 }

@@ -42,6 +42,7 @@ export class JoinView extends LitElement {
   static override styles = [
     shared,
     css`
+      figure { margin: 0; }
       .qr { background: #fff; padding: 0.6rem; border-radius: 0.5rem; width: min(16rem, 70vw); }
       .qr svg { display: block; width: 100%; height: auto; }
       .url { word-break: break-all; }

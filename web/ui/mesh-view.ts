@@ -8,7 +8,7 @@
 import { css, html, LitElement, nothing } from 'lit';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
 import { type MeshNode, RegistryController, TelemetryController } from './controllers.ts';
-import { capabilityGroups, engineLabel, formatBytes, formatMs, modulesOn, type PlacedModule } from './format.ts';
+import { capabilityGroups, engineLabel, formatBytes, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
 import './sparkline.ts';
 import { shared } from './styles.ts';
 
@@ -79,9 +79,16 @@ export class MeshView extends LitElement {
     if (!this.node) return html`<p class="muted">Starting…</p>`;
     const deployments = this.#registry.deployments;
     const canMigrate = migratorOf(this.node) !== null;
+    const name = (id: string): string => this.#registry.deviceName(id);
+    // Migrations under way anywhere in the mesh (the source peer writes their phase).
+    const running = deployments.flatMap(({ record }) => {
+      const m = migrationOf(record);
+      return m && (m.phase === 'preparing' || m.phase === 'transferring') && !this.moves.some((x) => x.key === `${record.id}/${m.module}` && x.state === 'moving') ? [{ record, m }] : [];
+    });
     return html`<h2>Mesh</h2>
       <div role="status" aria-live="polite" class="stack">
         ${this.moves.map((m) => html`<div class="${m.state === 'failed' ? 'error' : 'notice'} move ${m.state}">${m.text}</div>`)}
+        ${running.map(({ record, m }) => html`<div class="notice move remote">${m.mode === 'clone' ? 'Cloning' : 'Moving'} ${m.module} of ${record.name} from ${name(m.from)} to ${name(m.to)}: ${m.phase}…</div>`)}
       </div>
       ${canMigrate ? nothing : html`<p class="muted small">Live migration is not available on this peer: modules cannot be moved yet.</p>`}
       <div class="grid">${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate))}</div>`;
@@ -125,17 +132,19 @@ export class MeshView extends LitElement {
 
   #chip(m: PlacedModule, device: DeviceDescription, targets: DeviceDescription[], canMigrate: boolean) {
     const key = `${m.deploymentId}/${m.module}`;
-    const moving = this.moves.some((x) => x.key === key && x.state === 'moving');
+    const record = this.node?.peer.registry.deployments.get(m.deploymentId)?.record;
+    const phase = record ? migrationOf(record)?.phase : undefined;
+    const moving = this.moves.some((x) => x.key === key && x.state === 'moving') || phase === 'preparing' || phase === 'transferring';
     return html`<span
       class="chip module ${moving ? 'moving' : ''}"
-      draggable=${canMigrate && !moving ? 'true' : 'false'}
+      draggable=${canMigrate && !moving && !m.replica ? 'true' : 'false'}
       data-deployment=${m.deploymentId}
       data-module=${m.module}
-      title="${m.deploymentName}: ${m.module}.${m.func} (${m.status})"
+      title="${m.deploymentName}: ${m.module}.${m.func} (${m.status}${m.replica ? ', clone' : ''})"
       @dragstart=${(e: DragEvent) => e.dataTransfer?.setData(CHIP_TYPE, JSON.stringify({ deploymentId: m.deploymentId, module: m.module, from: device.id }))}
     >
-      ${m.module} <span class="small muted">${m.deploymentName}</span>
-      ${canMigrate && targets.length > 0
+      ${m.module} <span class="small muted">${m.deploymentName}${m.replica ? ' · clone' : ''}</span>
+      ${canMigrate && targets.length > 0 && !m.replica
         ? html`<select
             class="move-to"
             aria-label="Move ${m.module} of ${m.deploymentName} to…"
