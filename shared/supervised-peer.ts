@@ -9,6 +9,7 @@
 import { fromUtf8 } from './bytes.ts';
 import { InvalidParamsError } from './errors.ts';
 import { createLogger } from './log.ts';
+import { CHAIN_HOP_TIMEOUT_MS } from './orchestrator/chain.ts';
 import type { DeploymentTiming } from './orchestrator/coordinator.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
@@ -90,7 +91,19 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
     subscribe: async () => {},
     ...options.services,
   };
-  supervisor = new Supervisor({ sandbox: options.sandbox, kv: options.store.kv, services });
+  supervisor = new Supervisor({
+    sandbox: options.sandbox,
+    kv: options.store.kv,
+    services,
+    // Calls for a module that migrated away reach its new peer (and answer the caller here).
+    forward: (to, call) => {
+      const params: RemoteCall = { deploymentId: call.deploymentId, module: call.module, fn: call.fn };
+      if (call.input.args !== undefined) params.args = call.input.args;
+      if (call.input.files !== undefined) params.files = call.input.files;
+      if (call.input.input !== undefined) params.input = call.input.input;
+      return peer!.call(to, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+    },
+  });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
   const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, ...peerOptions } = options;

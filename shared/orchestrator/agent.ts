@@ -8,13 +8,18 @@
  *
  * A module already running at the same version is not reloaded when a new revision only
  * moves other steps: its phase goes straight to `ready`, and its state stays.
+ *
+ * Steps are placed here by the record's `solution` or, for clones, its `replicas`. A
+ * live migration hands the agent an instance it did not load ({@link StepAgent.adopt}):
+ * the agent treats it as the realized step (phase `ready`, never reloaded over it) and
+ * unloads it like its own once the registry no longer places it here.
  * @module
  */
 import { hasCode, toErrorInfo } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Peer } from '../peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
-import type { DeployedStep, PhaseRecord } from '../registry/schema.ts';
+import type { DeployedStep, DeploymentRecord, PhaseRecord } from '../registry/schema.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 
 /** Tries to find a holder of a blob before the step fails. */
@@ -62,6 +67,20 @@ export class StepAgent {
     this.#stopped = true;
   }
 
+  /**
+   * Treat a module a migration installed on the supervisor as loaded by this agent, so
+   * that the step the registry is about to place here is realized by it, not reloaded.
+   */
+  adopt(deploymentId: string, name: string, loaded: { module: string; providers: string[] }): void {
+    this.#loaded.set(keyOf(deploymentId, name), { module: loaded.module, providers: loaded.providers.join(',') });
+  }
+
+  /** Forget an adopted module that will not serve here after all (its migration failed). */
+  forget(deploymentId: string, name: string): void {
+    const key = keyOf(deploymentId, name);
+    if (!this.#handled.has(key)) this.#loaded.delete(key);
+  }
+
   /** Bring the supervisor in line with the registry. Cheap when nothing changed. */
   reconcile(): void {
     if (this.#stopped) return;
@@ -106,7 +125,7 @@ export class StepAgent {
       const r = view.record;
       if (!LIVE.has(r.status)) continue;
       for (const [i, step] of (r.steps ?? []).entries()) {
-        if (r.solution[String(i)] !== self) continue;
+        if (!placedOn(r, i, self)) continue;
         const key = keyOf(r.id, step.name);
         const w = out.get(key);
         if (w) w.indices.push(i);
@@ -120,7 +139,7 @@ export class StepAgent {
   #current(w: Wanted): DeploymentView | undefined {
     const view = this.#peer.registry.deployments.get(w.deploymentId);
     if (!view || view.record.revision !== w.revision || !LIVE.has(view.record.status)) return undefined;
-    return w.indices.every((i) => view.record.solution[String(i)] === this.#peer.id) ? view : undefined;
+    return w.indices.every((i) => placedOn(view.record, i, this.#peer.id)) ? view : undefined;
   }
 
   #phase(w: Wanted, phase: PhaseRecord['phase'], reason?: string): boolean {
@@ -194,6 +213,11 @@ export class StepAgent {
   #isDeployed(w: Wanted): boolean {
     return this.#supervisor.deployed().some((d) => d.deploymentId === w.deploymentId && d.name === w.step.name);
   }
+}
+
+/** True when step `i` of `r` runs on `peer`: as placed, or as a clone. */
+export function placedOn(r: DeploymentRecord, i: number, peer: string): boolean {
+  return r.solution[String(i)] === peer || (r.replicas?.[String(i)]?.includes(peer) ?? false);
 }
 
 function keyOf(deploymentId: string, name: string): string {

@@ -107,7 +107,8 @@ export class ChainRunner {
     const downstream = await Promise.all(
       step.next.map((n) => {
         const nextStep = steps[n];
-        const peer = view.record.solution[String(n)];
+        // A clone of the next step on this peer serves it without a hop.
+        const peer = view.record.replicas?.[String(n)]?.includes(this.#peer.id) ? this.#peer.id : view.record.solution[String(n)];
         if (!nextStep || !peer) throw new UnknownDeploymentError(`step ${n} of deployment ${p.deploymentId} is not placed`);
         const fn = this.#peer.registry.modules.get(nextStep.module)?.functions[nextStep.func];
         return this.runOn(peer, { deploymentId: p.deploymentId, step: n, input: nextInput(outcome, fn) });

@@ -17,6 +17,12 @@
  * Any peer coordinates: the peer that creates a deployment is its coordinator; when it
  * is no longer alive, the alive peer ranked first for that deployment by rendezvous
  * hashing (a deterministic rule every peer computes alike) adopts it.
+ *
+ * While a live migration of one of its modules is under way (`record.migration` in phase
+ * `preparing` or `transferring`, its source alive, for at most {@link MIGRATION_HOLD_MS}
+ * after this peer first saw it) a deployment is left alone: nothing is re-placed or
+ * adopted, so no write of the coordinator races the source's routing switch. Clones
+ * (`record.replicas`) whose device left are dropped from the record.
  * @module
  */
 import { MeshError, toErrorInfo } from '../errors.ts';
@@ -67,6 +73,9 @@ export interface CoordinatorContext {
   logger: Logger;
 }
 
+/** Longest a coordinator holds off a deployment for a migration that does not finish, ms. */
+export const MIGRATION_HOLD_MS = 120_000;
+
 /** Statuses that need no more work unless a device leaves. */
 const SETTLED = new Set(['ready', 'rolled-back']);
 
@@ -90,6 +99,7 @@ export class Coordinator {
       const r = view.record;
       live.add(r.id);
       if (r.status === 'failed' || r.status === 'deleted') continue;
+      if (this.#migrating(r, alive)) continue;
       if (r.coordinator !== this.#c.self) {
         if (!alive.has(r.coordinator) && adopterOf(r.id, this.#c.alive(), this.#c.registry) === this.#c.self) {
           this.#c.logger.debug(`adopting deployment ${r.name} from ${r.coordinator.slice(0, 8)}`);
@@ -103,6 +113,16 @@ export class Coordinator {
       }
     }
     for (const key of this.#seen.keys()) if (!live.has(key.slice(0, key.indexOf('/')))) this.#seen.delete(key);
+  }
+
+  /** True while a migration of one of the deployment's modules runs (see the file header). */
+  #migrating(r: DeploymentRecord, alive: ReadonlySet<string>): boolean {
+    const m = r.migration;
+    if (!m || (m.phase !== 'preparing' && m.phase !== 'transferring') || !alive.has(m.from)) return false;
+    const key = `${r.id}/migration/${m.id}`;
+    const since = this.#seen.get(key) ?? this.#c.now();
+    this.#seen.set(key, since);
+    return this.#c.now() - since < MIGRATION_HOLD_MS;
   }
 
   /**
@@ -136,6 +156,8 @@ export class Coordinator {
     };
     delete next.reason;
     delete next.rollback;
+    // Clones are copies of one revision's instances: a new revision places afresh.
+    delete next.replicas;
     if (SETTLED.has(record.status) && record.steps) next.previous = { revision: record.revision, steps: record.steps, solution: record.solution };
     else if (record.previous) next.previous = record.previous;
     else delete next.previous;
@@ -167,6 +189,13 @@ export class Coordinator {
     }
     if (Object.keys(lost).length > 0) {
       this.#replace(r, steps, lost);
+      return;
+    }
+    if (r.replicas && Object.values(r.replicas).some((peers) => peers.some((p) => !alive.has(p)))) {
+      const replicas = Object.fromEntries(Object.entries(r.replicas).map(([i, peers]) => [i, peers.filter((p) => alive.has(p))]).filter(([, peers]) => peers.length > 0));
+      const next: DeploymentRecord = { ...r, replicas };
+      if (Object.keys(replicas).length === 0) delete next.replicas;
+      this.#write(next);
       return;
     }
     if (r.status !== 'deploying' && r.status !== 'pending') return;
@@ -241,6 +270,7 @@ export class Coordinator {
           reason: `rolled back to revision ${previous.revision}: ${reason}`,
         };
         delete back.previous;
+        delete back.replicas;
         this.#write(back);
         return;
       } catch (error) {

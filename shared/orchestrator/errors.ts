@@ -29,3 +29,7 @@ export const DeploymentNotReadyError = defineError('ERR_DEPLOYMENT_NOT_READY', '
 export const DeploymentFailedError = defineError('ERR_DEPLOYMENT_FAILED', 'DeploymentFailedError');
 /** A module published or subscribed to a topic its deployment does not grant. */
 export const TopicDeniedError = defineError('ERR_TOPIC_DENIED', 'TopicDeniedError');
+/** A live migration did not complete; the source serves on with its state (data: `{ reason, code? }`). */
+export const MigrationFailedError = defineError('ERR_MIGRATION_FAILED', 'MigrationFailedError');
+/** A live migration of the same deployment is already under way. */
+export const MigrationInProgressError = defineError('ERR_MIGRATION_IN_PROGRESS', 'MigrationInProgressError');

@@ -19,7 +19,8 @@ import type { CallOutcome, OutputFile, Supervisor } from '../supervisor/supervis
 import { StepAgent } from './agent.ts';
 import { CHAIN_HOP_TIMEOUT_MS, ChainRunner, type StepInput, type StepTrace } from './chain.ts';
 import { Coordinator, DEFAULT_DEPLOYMENT_TIMING, type DeploymentTiming } from './coordinator.ts';
-import { DeploymentFailedError, DeploymentNotReadyError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
+import { DeploymentFailedError, DeploymentNotReadyError, MigrationInProgressError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
+import { migrationActive, type MigrationOptions, type MigrationResult, MigrationService } from './migration.ts';
 import { parseManifest } from './manifest.ts';
 import { PackageManager } from './packages.ts';
 import { placeSteps, placementHints, resolveSteps } from './plan.ts';
@@ -54,6 +55,11 @@ export interface ExecuteResult {
 export interface ExecuteOptions {
   /** How long to wait for a deployment that is (re)deploying to become ready (default 10 s). */
   readyTimeoutMs?: number;
+  /**
+   * The peer to run the (first) step on: the placed one or a clone's (`record.replicas`).
+   * Default: this peer when it runs the step (placed or cloned), else the placed peer.
+   */
+  peer?: string;
 }
 
 const CALLABLE = new Set(['ready', 'rolled-back']);
@@ -68,6 +74,7 @@ export class Orchestrator {
   readonly #agent: StepAgent;
   readonly #coordinator: Coordinator;
   readonly #chain: ChainRunner;
+  readonly #migration: MigrationService;
   readonly #tickMs: number;
   #offs: Unsubscribe[] = [];
   #scheduled = false;
@@ -91,6 +98,7 @@ export class Orchestrator {
       logger: this.#log.child('coordinator'),
     });
     this.#chain = new ChainRunner(peer, options.supervisor);
+    this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now });
   }
 
   /** Start serving chain steps and acting on the registry. The peer must be running. */
@@ -98,6 +106,7 @@ export class Orchestrator {
     const schedule = (): void => this.#schedule();
     this.#offs = [
       this.#chain.serve(),
+      this.#migration.serve(),
       this.#peer.registry.on('change', (c) => {
         if (c.map !== 'devices') schedule();
       }),
@@ -152,7 +161,7 @@ export class Orchestrator {
    * peers that keep their steps). A revision that fails rolls back to this one.
    */
   update(ref: string, manifestInput?: unknown): DeploymentRecord {
-    const current = this.get(ref).record;
+    const current = this.#notMigrating(this.get(ref).record);
     const submitted = manifestInput ?? current.manifest;
     const manifest = parseManifest(submitted);
     const steps = resolveSteps(manifest, this.packages);
@@ -162,11 +171,30 @@ export class Orchestrator {
 
   /** Deploy the same manifest again, placed afresh. */
   redeploy(ref: string): DeploymentRecord {
-    const current = this.get(ref).record;
+    const current = this.#notMigrating(this.get(ref).record);
     const manifest = parseManifest(current.manifest);
     const steps = resolveSteps(manifest, this.packages);
     const placement = this.#place(steps, placementHints(manifest));
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), current.manifest);
+  }
+
+  /**
+   * Live-migrate one module of a deployment, with its state, to another device (see
+   * `migration.ts` for the protocol). `moduleRef`: step index, module name or module id;
+   * `deviceRef`: device id or name. `mode: 'move'` (default) switches the routing to the
+   * target; `'clone'` starts a copy there from the same state and records it in
+   * `record.replicas`, both serving. Rejects with ERR_UNKNOWN_DEPLOYMENT,
+   * ERR_UNKNOWN_DEVICE, ERR_UNKNOWN_MODULE, ERR_DEPLOYMENT_NOT_READY,
+   * ERR_MIGRATION_IN_PROGRESS, ERR_INVALID_PARAMS or ERR_MIGRATION_FAILED (`data.reason`);
+   * after a failure the module serves on where it was, its state intact.
+   */
+  migrate(deploymentRef: string, moduleRef: string, deviceRef: string, options: MigrationOptions = {}): Promise<MigrationResult> {
+    return Promise.resolve().then(() => this.#migration.migrate(this.get(deploymentRef), moduleRef, deviceRef, options));
+  }
+
+  /** Move every module of a deployment to one device (follow-me), one after another. */
+  followMe(deploymentRef: string, deviceRef: string, options: Omit<MigrationOptions, 'mode'> = {}): Promise<MigrationResult[]> {
+    return Promise.resolve().then(() => this.#migration.followMe(this.get(deploymentRef), deviceRef, options));
   }
 
   /** Delete a deployment; every peer unloads its modules. Resolves with what was deleted. */
@@ -239,7 +267,7 @@ export class Orchestrator {
     if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
     const run = async (v: DeploymentView): Promise<ExecuteResult> => {
       const r = v.record;
-      const peer = r.solution['0'];
+      const peer = this.#route(r, 0, options.peer);
       if (!peer) throw new DeploymentNotReadyError(`deployment ${r.name} has no placed first step`);
       const out = await this.#chain.runOn(peer, { deploymentId: r.id, step: 0, input });
       const last = out.steps[out.leaves[out.leaves.length - 1] ?? out.steps.length - 1]!;
@@ -267,7 +295,7 @@ export class Orchestrator {
     if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
     const r = view.record;
     const index = (r.steps ?? []).findIndex((s) => s.name === moduleName || s.module === moduleName);
-    const peer = index < 0 ? undefined : r.solution[String(index)];
+    const peer = index < 0 ? undefined : this.#route(r, index, options.peer);
     if (!peer) throw new UnknownModuleError(`deployment ${r.name} has no module ${moduleName}`, { deployment: r.id, module: moduleName });
     const name = r.steps![index]!.name;
     const params: RemoteCall = { deploymentId: r.id, module: name, fn: func };
@@ -275,6 +303,22 @@ export class Orchestrator {
     if (input.files !== undefined) params.files = input.files;
     if (input.input !== undefined) params.input = input.input;
     return this.#peer.call(peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+  }
+
+  /** The peer to run step `i` on: `wanted` if it runs the step, else this peer if it does, else the placed one. */
+  #route(r: DeploymentRecord, i: number, wanted?: string): string | undefined {
+    const placed = r.solution[String(i)];
+    const runs = new Set([...(placed ? [placed] : []), ...(r.replicas?.[String(i)] ?? [])]);
+    if (wanted !== undefined) {
+      if (!runs.has(wanted)) throw new DeploymentNotReadyError(`step ${i} of ${r.name} does not run on ${wanted}`, { deployment: r.id, peer: wanted });
+      return wanted;
+    }
+    return runs.has(this.#peer.id) ? this.#peer.id : placed;
+  }
+
+  #notMigrating(r: DeploymentRecord): DeploymentRecord {
+    if (migrationActive(r.migration)) throw new MigrationInProgressError(`deployment ${r.name} is migrating ${r.migration!.module}; try again when it is done`, { deployment: r.id });
+    return r;
   }
 
   async #whenCallable(ref: string, timeoutMs: number): Promise<DeploymentView> {

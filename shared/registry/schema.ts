@@ -131,8 +131,45 @@ export interface DeploymentRecord {
   previous?: PreviousRevision;
   /** True while the current revision restores `previous` after a failure. */
   rollback?: boolean;
+  /**
+   * Clones (live migration, mode `clone`): step index (as string) → peers running a copy
+   * of that step's instance besides `solution`'s. Calls go to `solution` unless the
+   * caller's own peer holds a copy. A new revision drops them.
+   */
+  replicas?: Record<string, string[]>;
+  /** The last (or the running) live migration of one of its modules, written by the source peer. */
+  migration?: MigrationRecord;
   createdAt: number;
   updatedAt: number;
+}
+
+/** Where a live migration is (see `orchestrator/migration.ts`). */
+export type MigrationPhase = 'preparing' | 'transferring' | 'done' | 'failed';
+
+/** Progress and outcome of a live migration, kept in the deployment record. */
+export interface MigrationRecord {
+  id: string;
+  /** The module's name within the deployment. */
+  module: string;
+  /** Step indices that run that instance on `from`. */
+  steps: number[];
+  from: string;
+  to: string;
+  mode: 'move' | 'clone';
+  /**
+   * `preparing`: the target fetches the blobs and loads the module, the source still
+   * serves; `transferring`: the source holds new calls while the snapshot ships and is
+   * restored; `done`: routing switched (or the clone recorded); `failed`: the source
+   * serves on, `reason` says why.
+   */
+  phase: MigrationPhase;
+  reason?: string;
+  /** Wall-clock ms since epoch (the source's clock). */
+  startedAt: number;
+  updatedAt: number;
+  snapshotBytes?: number;
+  /** How long the source held calls, ms. */
+  pausedMs?: number;
 }
 
 /** Phase of one step on one peer. */
@@ -212,6 +249,22 @@ export const checkStep: Check<DeployedStep> = obj({
   pin: (v, p) => (v === null ? { ok: true, value: null } : str({ min: 1, max: 200 })(v, p)),
 }) as Check<DeployedStep>;
 
+/** Validator of {@link MigrationRecord}. */
+export const checkMigration: Check<MigrationRecord> = obj({
+  id: str({ min: 1, max: 100 }),
+  module: name,
+  steps: arr(num({ int: true, min: 0 }), 256),
+  from: peerId,
+  to: peerId,
+  mode: literal('move', 'clone'),
+  phase: literal('preparing', 'transferring', 'done', 'failed'),
+  reason: opt(str({ max: 10_000 })),
+  startedAt: num({ min: 0 }),
+  updatedAt: num({ min: 0 }),
+  snapshotBytes: opt(num({ int: true, min: 0 })),
+  pausedMs: opt(num({ min: 0 })),
+}) as Check<MigrationRecord>;
+
 /** Validator of {@link DeploymentRecord}. */
 export const checkDeployment: Check<DeploymentRecord> = obj({
   id: str({ min: 1, max: 100 }),
@@ -226,6 +279,8 @@ export const checkDeployment: Check<DeploymentRecord> = obj({
   explanation: opt(dict(any, 256)),
   previous: opt(obj({ revision: num({ int: true, min: 0 }), steps: arr(checkStep, 256), solution: dict(peerId, 1000) })),
   rollback: opt(bool),
+  replicas: opt(dict(arr(peerId, 100), 256)),
+  migration: opt(checkMigration),
   createdAt: num({ min: 0 }),
   updatedAt: num({ min: 0 }),
 }) as Check<DeploymentRecord>;

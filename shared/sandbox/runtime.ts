@@ -7,6 +7,9 @@
  * the same worker, and their exports fill the app's imports from them.
  * Platform entry points (a browser Worker, a Node worker thread) only adapt their
  * message API and call {@link runSandboxWorker}.
+ * Over 400 lines because the state a snapshot captures (memory pages, globals, changed
+ * table slots, WASI files) is read and written with the same live-instance bookkeeping
+ * the calls use; split, both halves would reach into the other's internals.
  * @module
  */
 import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim';

@@ -6,6 +6,13 @@
  * swaps in new module versions without a restart — calls already running finish on the
  * old instance, new calls reach the new one. It also keeps who subscribed to which
  * pub/sub topic and delivers messages to their `on_message` handlers.
+ *
+ * Live migration uses four more steps here: `stage` + `install` (a deploy in two halves,
+ * so a target can load before the source pauses), `pause` (new calls wait in arrival
+ * order, running ones finish), `resume`, and `handoff` (the module moved: waiting calls,
+ * and those that arrive with stale routing for a while, are forwarded to its new peer).
+ * Over 400 lines because pausing and forwarding hook into the same per-module
+ * bookkeeping (`#enter` / `#leave`) every call path goes through.
  * @module
  */
 import { sha256Hex } from '../bytes.ts';
@@ -93,6 +100,33 @@ interface Version {
   moduleId: string;
   running: number;
   retired: boolean;
+  /** Set while the module is paused for a migration: new calls wait at its gate. */
+  paused?: Pause;
+}
+
+/** A paused module: calls wait for `gate`; `drained` waiters wake once no call runs. */
+interface Pause {
+  gate: Promise<void>;
+  release: () => void;
+  drained: (() => void)[];
+}
+
+/** A module loaded into the sandbox but not serving yet (the target side of a migration). */
+export interface StagedModule {
+  deploymentId: string;
+  name: string;
+  moduleId: string;
+  instance: SandboxInstance;
+  description: ModuleDescription;
+  topics?: LoadSpec['topics'];
+}
+
+/** A call this peer passes on to the peer a module moved to. */
+export interface ForwardedCall {
+  deploymentId: string;
+  module: string;
+  fn: string;
+  input: CallInput;
 }
 
 /** Supervisor options. */
@@ -103,7 +137,16 @@ export interface SupervisorOptions {
   services?: HostServices;
   logger?: Logger;
   wallClock?: () => number;
+  /**
+   * Run a call on another peer: used for calls to a module that moved away (live
+   * migration) while the caller still had the old routing. Without it such calls fail
+   * with ERR_DEPLOYMENT_NOT_FOUND.
+   */
+  forward?: (peer: string, call: ForwardedCall) => Promise<CallOutcome>;
 }
+
+/** How long calls to a module that moved away are still forwarded to its new peer, ms. */
+export const FORWARD_MS = 60_000;
 
 /** Runs deployed modules on one peer. */
 export class Supervisor {
@@ -114,6 +157,8 @@ export class Supervisor {
   readonly #now: () => number;
   readonly #modules = new Map<string, Version>();
   readonly #subscriptions = new SubscriptionTable();
+  /** Modules that moved away: key → the peer now running them, until when calls are forwarded. */
+  readonly #forwards = new Map<string, { to: string; until: number }>();
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -140,6 +185,14 @@ export class Supervisor {
    * update: the new version takes new calls as soon as it is loaded.
    */
   async deploy(spec: DeployModule): Promise<DeployedModule> {
+    return this.install(await this.stage(spec));
+  }
+
+  /**
+   * Load a module into the sandbox without serving it yet: the first half of
+   * {@link deploy}. {@link install} makes it serve; {@link discard} drops it.
+   */
+  async stage(spec: DeployModule): Promise<StagedModule> {
     const moduleId = await sha256Hex(spec.wasm);
     if (spec.moduleId && spec.moduleId !== moduleId) throw new HashMismatchError(`module bytes hash to ${moduleId}, expected ${spec.moduleId}`);
     const desc = checkDescription(spec.description);
@@ -165,17 +218,84 @@ export class Supervisor {
       await instance.close();
       throw new InvalidParamsError(checked.error);
     }
-    const key = keyOf(spec.deploymentId, spec.name);
+    const staged: StagedModule = { deploymentId: spec.deploymentId, name: spec.name, moduleId, instance, description: checked.value };
+    if (spec.topics) staged.topics = spec.topics;
+    return staged;
+  }
+
+  /**
+   * Serve a staged module (a hot update if the name already runs). `subscriptions` are
+   * topics it subscribed to elsewhere (a migrated instance keeps them).
+   */
+  async install(staged: StagedModule, subscriptions: string[] = []): Promise<DeployedModule> {
+    const { deploymentId, name, moduleId, instance } = staged;
+    const key = keyOf(deploymentId, name);
     const previous = this.#modules.get(key);
-    this.#modules.set(key, { instance, description: checked.value, moduleId, running: 0, retired: false });
+    this.#forwards.delete(key);
+    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false });
+    for (const topic of subscriptions) this.#subscriptions.add(deploymentId, name, topic);
     if (previous) {
       // Subscriptions outlive a hot update as far as the new version's grants allow.
-      this.#subscriptions.retainGranted(spec.deploymentId, spec.name, spec.topics?.subscribe ?? []);
+      this.#subscriptions.retainGranted(deploymentId, name, staged.topics?.subscribe ?? []);
       previous.retired = true;
-      this.#log.debug(`hot update of ${spec.deploymentId}/${spec.name}: ${previous.moduleId.slice(0, 12)} → ${moduleId.slice(0, 12)}`);
+      this.#log.debug(`hot update of ${deploymentId}/${name}: ${previous.moduleId.slice(0, 12)} → ${moduleId.slice(0, 12)}`);
       if (previous.running === 0) await previous.instance.close();
     }
-    return this.deployed().find((d) => d.deploymentId === spec.deploymentId && d.name === spec.name)!;
+    return this.deployed().find((d) => d.deploymentId === deploymentId && d.name === name)!;
+  }
+
+  /** Drop a staged module that will not serve. */
+  async discard(staged: StagedModule): Promise<void> {
+    await staged.instance.close();
+  }
+
+  /**
+   * Stop starting calls on a module (they wait, in order) and resolve once the calls
+   * already running have returned: its state then holds still for a snapshot. Then
+   * either {@link resume} or {@link handoff}. Rejects with ERR_DEPLOYMENT_NOT_FOUND, or
+   * ERR_INVALID_PARAMS when it is paused already.
+   */
+  async pause(deploymentId: string, name: string): Promise<void> {
+    const v = this.#version(deploymentId, name);
+    if (v.paused) throw new InvalidParamsError(`${deploymentId}/${name} is paused already`);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const pause: Pause = { gate, release, drained: [] };
+    v.paused = pause;
+    if (v.running > 0) await new Promise<void>((resolve) => pause.drained.push(resolve));
+  }
+
+  /** Let a paused module serve again: the calls that waited run here, in arrival order. */
+  resume(deploymentId: string, name: string): void {
+    const v = this.#modules.get(keyOf(deploymentId, name));
+    const pause = v?.paused;
+    if (!v || !pause) return;
+    delete v.paused;
+    pause.release();
+  }
+
+  /**
+   * A paused module moved to `peer`: close it here and forward the calls that waited,
+   * and any that arrive within {@link FORWARD_MS}, to that peer (in arrival order).
+   * Resolves with the topics it had subscribed to.
+   */
+  async handoff(deploymentId: string, name: string, peer: string): Promise<string[]> {
+    const key = keyOf(deploymentId, name);
+    const v = this.#version(deploymentId, name);
+    const topics = this.subscriptionsOf(deploymentId, name);
+    this.#modules.delete(key);
+    this.#subscriptions.remove(deploymentId, name);
+    this.#forwards.set(key, { to: peer, until: this.#now() + FORWARD_MS });
+    v.retired = true;
+    v.paused?.release();
+    delete v.paused;
+    if (v.running === 0) await v.instance.close();
+    return topics;
+  }
+
+  /** Topics a deployed module subscribed to. */
+  subscriptionsOf(deploymentId: string, name: string): string[] {
+    return this.#subscriptions.list().filter((s) => s.deploymentId === deploymentId && s.module === name).map((s) => s.topic);
   }
 
   /** Remove a deployment's modules (all, or one by name). Resolves false when nothing was there. */
@@ -187,6 +307,9 @@ export class Supervisor {
       this.#modules.delete(key);
       this.#subscriptions.remove(dep!, mod);
       v.retired = true;
+      // Calls waiting on a paused module wake up and find it gone.
+      v.paused?.release();
+      delete v.paused;
       if (v.running === 0) await v.instance.close();
       removed = true;
     }
@@ -200,14 +323,26 @@ export class Supervisor {
 
   /** Call a function of a deployed module. */
   async call(deploymentId: string, moduleName: string, functionName: string, input: CallInput = {}): Promise<CallOutcome> {
-    const version = this.#version(deploymentId, moduleName);
+    const entered = await this.#enter(deploymentId, moduleName);
+    if (typeof entered === 'string') {
+      if (!this.#o.forward) throw new DeploymentNotFoundError(`module ${moduleName} of deployment ${deploymentId} moved to ${entered}`, { deploymentId, module: moduleName });
+      return this.#o.forward(entered, { deploymentId, module: moduleName, fn: functionName, input });
+    }
+    const version = entered;
+    try {
+      return await this.#callOn(version, deploymentId, moduleName, functionName, input);
+    } finally {
+      this.#leave(version);
+    }
+  }
+
+  async #callOn(version: Version, deploymentId: string, moduleName: string, functionName: string, input: CallInput): Promise<CallOutcome> {
     const fn: FunctionDescription | undefined = version.description.functions[functionName];
     const requestId = await this.history.nextId();
     const startedAt = this.#now();
     const t0 = performance.now();
     const args = Array.isArray(input.args) ? input.args : input.args ? Object.values(input.args) : [];
     const inputFiles = await fileRefs(input.files ?? {}, {});
-    version.running++;
     try {
       if (!fn) throw new FunctionNotFoundError(`${moduleName} describes no function ${functionName}`);
       const type = version.instance.info.exports.find((e) => e.name === functionName && e.kind === 'function')?.type;
@@ -235,10 +370,37 @@ export class Supervisor {
         success: false, error: toErrorInfo(error), startedAt, durationMs: performance.now() - t0,
       });
       throw error instanceof MeshError ? error : new MeshError('ERR_REMOTE_INTERNAL', String((error as Error)?.message ?? error));
-    } finally {
-      version.running--;
-      if (version.retired && version.running === 0) await version.instance.close();
     }
+  }
+
+  /**
+   * Start a call on a module: waits while it is paused, then counts it as running.
+   * Resolves with the peer to forward to when the module moved away.
+   */
+  async #enter(deploymentId: string, name: string): Promise<Version | string> {
+    const key = keyOf(deploymentId, name);
+    for (;;) {
+      const v = this.#modules.get(key);
+      if (!v) {
+        const moved = this.#forwards.get(key);
+        if (moved && moved.until > this.#now()) return moved.to;
+        if (moved) this.#forwards.delete(key);
+        return this.#version(deploymentId, name);
+      }
+      if (!v.paused) {
+        v.running++;
+        return v;
+      }
+      await v.paused.gate;
+    }
+  }
+
+  /** A call on `v` returned: close a retired instance, wake a pause waiting for the drain. */
+  #leave(v: Version): void {
+    v.running--;
+    if (v.running > 0) return;
+    if (v.retired) void v.instance.close();
+    if (v.paused) for (const wake of v.paused.drained.splice(0)) wake();
   }
 
   /** Close every instance. */
@@ -277,13 +439,13 @@ export class Supervisor {
   }
 
   async #deliverTo(deploymentId: string, moduleName: string, topic: string, data: Uint8Array): Promise<void> {
-    const version = this.#version(deploymentId, moduleName);
+    const version = await this.#enter(deploymentId, moduleName);
+    if (typeof version === 'string') throw new DeploymentNotFoundError(`${deploymentId}/${moduleName} moved to ${version}; the message is delivered there if it subscribed`);
     const requestId = await this.history.nextId();
     const startedAt = this.#now();
     const t0 = performance.now();
     const inputFiles = await fileRefs({ message: data }, {});
     const entry = { requestId, deploymentId, moduleName, functionName: ON_MESSAGE, method: 'pubsub', args: [topic], inputFiles, startedAt };
-    version.running++;
     try {
       await version.instance.call({ fn: ON_MESSAGE, convention: { kind: 'message', alloc: 'alloc', topic, data } });
       await this.history.record({ ...entry, success: true, result: null, durationMs: performance.now() - t0 });
@@ -291,8 +453,7 @@ export class Supervisor {
       await this.history.record({ ...entry, success: false, error: toErrorInfo(error), durationMs: performance.now() - t0 });
       throw error;
     } finally {
-      version.running--;
-      if (version.retired && version.running === 0) await version.instance.close();
+      this.#leave(version);
     }
   }
 

@@ -1,0 +1,167 @@
+/**
+ * The target side of a live migration (protocol in `migration.ts`): `prepare` fetches the
+ * module's blobs from the mesh (each verified against its sha256) and loads the module
+ * into the sandbox without serving it; `commit` fetches the snapshot blob the same way,
+ * decodes it, refuses one of another module (ERR_SNAPSHOT_MISMATCH), restores it, and
+ * installs the instance, which the step agent adopts as the realized step; `abort` drops
+ * what was staged or installed. A staged module not committed within the migration's
+ * time limit is dropped, and an installed one that the registry still does not place
+ * here by then (the source gave up after the commit) is unloaded.
+ * @module
+ */
+import type { Logger } from '../log.ts';
+import type { Peer } from '../peer.ts';
+import type { DeployedStep } from '../registry/schema.ts';
+import type { TimerHandle } from '../ports/clock.ts';
+import { SnapshotMismatchError } from '../sandbox/errors.ts';
+import { decodeSnapshot } from '../sandbox/snapshot.ts';
+import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
+import { placedOn, type StepAgent } from './agent.ts';
+import { MigrationFailedError } from './errors.ts';
+
+/** Parameters of `migration.prepare` (source → target). */
+export interface MigrationPrepare {
+  migrationId: string;
+  deploymentId: string;
+  /** The module's name within the deployment. */
+  module: string;
+  /** The step as the deployment resolved it: module id, providers, grants, topics. */
+  step: DeployedStep;
+  timeoutMs: number;
+}
+
+/** Parameters of `migration.commit` (source → target). */
+export interface MigrationCommit {
+  migrationId: string;
+  /** sha256 of the encoded snapshot, held in the source's blob store. */
+  snapshot: string;
+  bytes: number;
+  /** Pub/sub topics the instance subscribed to. */
+  subscriptions: string[];
+}
+
+/** Snapshot blobs travel in ranges of this size. */
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+
+interface Pending {
+  deploymentId: string;
+  module: string;
+  step: DeployedStep;
+  from: string;
+  staged: StagedModule;
+  installed: boolean;
+  timer: TimerHandle;
+}
+
+/** What a peer does as the target of migrations. */
+export class MigrationTarget {
+  readonly #peer: Peer;
+  readonly #supervisor: Supervisor;
+  readonly #agent: StepAgent;
+  readonly #log: Logger;
+  readonly #pending = new Map<string, Pending>();
+
+  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger }) {
+    this.#peer = options.peer;
+    this.#supervisor = options.supervisor;
+    this.#agent = options.agent;
+    this.#log = options.logger;
+  }
+
+  /** Fetch and load the module, not serving it yet. */
+  async prepare(p: MigrationPrepare, from: string): Promise<{ loadedMs: number }> {
+    const t0 = performance.now();
+    if (this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} is prepared already`);
+    if (this.#supervisor.deployed().some((d) => d.deploymentId === p.deploymentId && d.name === p.module)) {
+      throw new MigrationFailedError(`${this.#name(this.#peer.id)} runs ${p.module} of this deployment already`, { reason: 'target runs the module already' });
+    }
+    const registry = this.#peer.registry;
+    const records = [p.step.module, ...p.step.providers].map((id) => {
+      const m = registry.modules.get(id);
+      if (!m) throw new MigrationFailedError(`module ${id.slice(0, 12)} is not in the target's registry`);
+      return m;
+    });
+    const blobs = new Map<string, Uint8Array>();
+    for (const m of records) {
+      for (const hash of [m.id, ...Object.values(m.dataFiles)]) if (!blobs.has(hash)) blobs.set(hash, await this.#peer.fetchBlob(hash));
+    }
+    const files = (m: (typeof records)[number]): Record<string, Uint8Array> => Object.fromEntries(Object.entries(m.dataFiles).map(([mount, h]) => [mount, blobs.get(h)!]));
+    const [main, ...deps] = records;
+    const staged = await this.#supervisor.stage({
+      deploymentId: p.deploymentId,
+      name: p.module,
+      wasm: blobs.get(main!.id)!,
+      moduleId: main!.id,
+      description: { name: main!.name, version: main!.version, functions: main!.functions },
+      dataFiles: files(main!),
+      grants: p.step.grants,
+      ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
+      ...(p.step.topics ? { topics: p.step.topics } : {}),
+    });
+    const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
+    this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
+    return { loadedMs: performance.now() - t0 };
+  }
+
+  /** Fetch, check and restore the snapshot; serve the restored instance. */
+  async commit(p: MigrationCommit, from: string): Promise<{ restoredMs: number }> {
+    const t0 = performance.now();
+    const entry = this.#pending.get(p.migrationId);
+    if (!entry || entry.from !== from || entry.installed) throw new MigrationFailedError(`no prepared migration ${p.migrationId} from this peer`);
+    const bytes = await this.#peer.fetchBlob(p.snapshot, { chunkBytes: SNAPSHOT_CHUNK_BYTES });
+    // The state blob is not kept: it is of no use once restored.
+    void this.#peer.store.blobs.delete(p.snapshot).catch(() => undefined);
+    const snapshot = decodeSnapshot(bytes);
+    if (snapshot.moduleId !== entry.staged.moduleId) {
+      throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId.slice(0, 12)} cannot be restored into ${entry.staged.moduleId.slice(0, 12)}`);
+    }
+    await entry.staged.instance.restore(snapshot);
+    if (!this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+    this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
+    await this.#supervisor.install(entry.staged, p.subscriptions);
+    entry.installed = true;
+    return { restoredMs: performance.now() - t0 };
+  }
+
+  /** Drop what a migration staged or installed here, unless the registry already places it here. */
+  async abort(migrationId: string): Promise<{ aborted: boolean }> {
+    const entry = this.#pending.get(migrationId);
+    if (!entry) return { aborted: false };
+    this.#pending.delete(migrationId);
+    this.#peer.clock.clearTimeout(entry.timer);
+    if (!entry.installed) {
+      await this.#supervisor.discard(entry.staged);
+      return { aborted: true };
+    }
+    if (this.#placedHere(entry)) return { aborted: false };
+    this.#agent.forget(entry.deploymentId, entry.module);
+    await this.#supervisor.undeploy(entry.deploymentId, entry.module);
+    this.#log.debug(`dropped ${entry.deploymentId}/${entry.module} of migration ${migrationId}`);
+    return { aborted: true };
+  }
+
+  /** Stop: drop whatever is still staged. */
+  stop(): void {
+    for (const id of [...this.#pending.keys()]) void this.abort(id);
+  }
+
+  async #expire(migrationId: string): Promise<void> {
+    const entry = this.#pending.get(migrationId);
+    if (!entry) return;
+    if (entry.installed && this.#placedHere(entry)) {
+      this.#pending.delete(migrationId);
+      return;
+    }
+    await this.abort(migrationId);
+  }
+
+  #placedHere(entry: Pending): boolean {
+    const r = this.#peer.registry.deployments.get(entry.deploymentId)?.record;
+    if (!r) return false;
+    return (r.steps ?? []).some((s, i) => s.name === entry.module && placedOn(r, i, this.#peer.id));
+  }
+
+  #name(peer: string): string {
+    return this.#peer.registry.devices.get(peer)?.name ?? peer.slice(0, 8);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Live migration: move a running module instance, with its state, to another peer — or
+ * clone it there — without losing or repeating a call.
+ *
+ * The unit is one module of one deployment on one peer (the instance every step of that
+ * module name placed on the peer shares). Protocol, peer to peer over RPC:
+ *
+ * ```
+ * initiator (any peer)          source (runs the instance)                 target
+ *  migrate() ── migration.start ─▶ checks; record.migration = preparing
+ *                                  ── migration.prepare ──────────────────▶ fetches the module's blobs
+ *                                                                           (verified), loads it staged
+ *                                  ◀───────────────────────────── loaded ─┘
+ *                                  record.migration = transferring
+ *                                  pause: new calls wait (FIFO), running ones finish
+ *                                  snapshot → encode → blob store (sha256)
+ *                                  ── migration.commit {hash, subscriptions} ▶ fetchBlob(hash): 1 MiB ranges,
+ *                                                                           sha256-verified; decode, check the
+ *                                                                           module hash, restore, install; the
+ *                                                                           step agent adopts it
+ *                                  ◀──────────────────────────── restored ─┘
+ *                                  move:  handoff — waiting calls and later stale-routed
+ *                                         calls are forwarded to the target and answered
+ *                                         to their callers; solution[steps] = target
+ *                                  clone: resume here; replicas[steps] += target
+ *                                  record.migration = done (one write with the routing)
+ *  ◀──────── MigrationResult ─────┘
+ * ```
+ * Any failure before the commit returns (target gone, timeout, hash mismatch, a snapshot
+ * that does not decode or belongs to another module) resumes the source with its state
+ * untouched: the waiting calls run there in order, `migration.abort` tells the target to
+ * drop what it staged (and a target that restored but never sees the registry place the
+ * module on it unloads it by itself), and `record.migration` says `failed` with the
+ * reason. The commit is the point of no return: until the source forwards, nothing can
+ * reach the target's copy, so no call is answered twice and none from a stale state.
+ * The coordinator leaves a deployment alone while its migration runs (coordinator.ts).
+ * @module
+ */
+import { InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
+import { toHex, randomBytes } from '../bytes.ts';
+import type { Unsubscribe } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { Peer } from '../peer.ts';
+import type { DeploymentView } from '../registry/registry.ts';
+import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
+import { encodeSnapshot } from '../sandbox/snapshot.ts';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+import type { StepAgent } from './agent.ts';
+import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
+import { MigrationTarget, type MigrationCommit, type MigrationPrepare } from './migration-target.ts';
+
+/** Options of {@link MigrationService.migrate}. */
+export interface MigrationOptions {
+  /** `move` (default): the target takes over. `clone`: both keep serving from the same state. */
+  mode?: 'move' | 'clone';
+  /** The whole migration must finish within this, ms (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** What a migration did. */
+export interface MigrationResult {
+  migrationId: string;
+  deploymentId: string;
+  /** The module's name within the deployment. */
+  module: string;
+  /** Step indices that moved (or were cloned). */
+  steps: number[];
+  from: string;
+  to: string;
+  mode: 'move' | 'clone';
+  /** Size of the encoded snapshot shipped (0 when nothing had to move). */
+  snapshotBytes: number;
+  /** From the source's first step to the routing switch, ms. */
+  durationMs: number;
+  /** How long the source held new calls, ms: the longest extra delay a call saw. */
+  pausedMs: number;
+}
+
+/** Parameters of `migration.start` (initiator → source). */
+export interface MigrationStart {
+  migrationId: string;
+  deploymentId: string;
+  module: string;
+  to: string;
+  mode: 'move' | 'clone';
+  timeoutMs: number;
+}
+
+declare module '../rpc/methods.ts' {
+  interface MeshMethods {
+    /** Source: migrate one of its module instances. */
+    'migration.start': { params: MigrationStart; result: MigrationResult };
+    /** Target: fetch and load the module, not serving yet. */
+    'migration.prepare': { params: MigrationPrepare; result: { loadedMs: number } };
+    /** Target: fetch the snapshot blob, restore it and serve. */
+    'migration.commit': { params: MigrationCommit; result: { restoredMs: number } };
+    /** Target: drop what a migration staged or restored. */
+    'migration.abort': { params: { migrationId: string }; result: { aborted: boolean } };
+  }
+}
+
+/** Default time limit of a migration, ms. */
+export const DEFAULT_MIGRATION_TIMEOUT_MS = 30_000;
+
+const SETTLED = new Set(['ready', 'rolled-back']);
+
+/** True while `m` is under way. */
+export function migrationActive(m: MigrationRecord | undefined): boolean {
+  return m !== undefined && (m.phase === 'preparing' || m.phase === 'transferring');
+}
+
+/** Both sides of live migration on one peer, and the initiator's entry points. */
+export class MigrationService {
+  readonly #peer: Peer;
+  readonly #supervisor: Supervisor;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #target: MigrationTarget;
+  /** Deployments this peer is migrating a module of, as the source. */
+  readonly #active = new Set<string>();
+
+  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number }) {
+    this.#peer = options.peer;
+    this.#supervisor = options.supervisor;
+    this.#log = options.logger;
+    this.#now = options.now;
+    this.#target = new MigrationTarget(options);
+  }
+
+  /** Serve the migration RPC methods. */
+  serve(): Unsubscribe {
+    const rpc = this.#peer.rpc;
+    const offs = [
+      rpc.handle('migration.start', (p) => this.#start(p)),
+      rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from)),
+      rpc.handle('migration.commit', (p, ctx) => this.#target.commit(p, ctx.from)),
+      rpc.handle('migration.abort', (p) => this.#target.abort(p.migrationId)),
+    ];
+    return () => {
+      offs.forEach((off) => off());
+      this.#target.stop();
+    };
+  }
+
+  /**
+   * Migrate module `moduleRef` (step index, module name, or module id) of a deployment
+   * to the device `deviceRef` (id or name). Resolves when the routing has switched.
+   * Rejects with ERR_UNKNOWN_DEVICE, ERR_UNKNOWN_MODULE, ERR_DEPLOYMENT_NOT_READY,
+   * ERR_MIGRATION_IN_PROGRESS, ERR_INVALID_PARAMS (a name placed on several peers, a clone
+   * onto its own peer) or ERR_MIGRATION_FAILED (the source serves on).
+   */
+  async migrate(view: DeploymentView, moduleRef: string, deviceRef: string, options: MigrationOptions = {}): Promise<MigrationResult> {
+    const r = view.record;
+    const mode = options.mode ?? 'move';
+    if (mode !== 'move' && mode !== 'clone') throw new InvalidParamsError(`mode must be move or clone, not ${String(mode)}`);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS;
+    const to = this.#device(deviceRef);
+    const { name, from, steps } = resolveModule(r, moduleRef);
+    if (migrationActive(r.migration)) throw new MigrationInProgressError(`deployment ${r.name} is migrating ${r.migration!.module} already`, { deployment: r.id });
+    if (!SETTLED.has(r.status)) throw new DeploymentNotReadyError(`deployment ${r.name} is ${r.status}; only a ready deployment migrates`, { deployment: r.id });
+    if (from === to) {
+      if (mode === 'clone') throw new InvalidParamsError(`${name} runs on that device already: a clone needs another one`);
+      return { migrationId: '', deploymentId: r.id, module: name, steps, from, to, mode, snapshotBytes: 0, durationMs: 0, pausedMs: 0 };
+    }
+    const start: MigrationStart = { migrationId: toHex(randomBytes(8)), deploymentId: r.id, module: name, to, mode, timeoutMs };
+    try {
+      return await this.#peer.call(from, 'migration.start', start, { timeoutMs: timeoutMs + 5000 });
+    } catch (error) {
+      if (error instanceof MeshError && error.code.startsWith('ERR_MIGRATION')) throw error;
+      if (error instanceof MeshError && ['ERR_UNKNOWN_MODULE', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_UNKNOWN_DEPLOYMENT'].includes(error.code)) throw error;
+      const info = toErrorInfo(error);
+      throw new MigrationFailedError(`migration of ${name} to ${this.#name(to)} failed: ${info.code}: ${info.message}`, { reason: info.message, code: info.code });
+    }
+  }
+
+  /** Move every module of a deployment to one device, one after another. */
+  async followMe(view: DeploymentView, deviceRef: string, options: Omit<MigrationOptions, 'mode'> = {}): Promise<MigrationResult[]> {
+    const to = this.#device(deviceRef);
+    const groups = new Map<string, number>();
+    for (const [i, s] of (view.record.steps ?? []).entries()) {
+      const peer = view.record.solution[String(i)];
+      if (peer && peer !== to && !groups.has(`${s.name}\u0000${peer}`)) groups.set(`${s.name}\u0000${peer}`, i);
+    }
+    const results: MigrationResult[] = [];
+    for (const index of groups.values()) {
+      const current = this.#peer.registry.deployments.get(view.record.id);
+      if (!current) throw new UnknownDeploymentError(`deployment ${view.record.name} was deleted`, { deployment: view.record.id });
+      results.push(await this.migrate(current, String(index), to, { ...options, mode: 'move' }));
+    }
+    return results;
+  }
+
+  /** The source side: everything between `migration.start` and the routing switch. */
+  async #start(p: MigrationStart): Promise<MigrationResult> {
+    const t0 = performance.now();
+    const deadline = t0 + p.timeoutMs;
+    const left = (): number => Math.max(1, deadline - performance.now());
+    const view = this.#peer.registry.deployments.get(p.deploymentId);
+    if (!view) throw new UnknownDeploymentError(`no deployment ${p.deploymentId}`, { deployment: p.deploymentId });
+    const r = view.record;
+    const self = this.#peer.id;
+    const steps = (r.steps ?? []).flatMap((s, i) => (s.name === p.module && r.solution[String(i)] === self ? [i] : []));
+    if (steps.length === 0) throw new UnknownModuleError(`${p.module} of ${r.name} does not run on ${this.#name(self)}`, { deployment: r.id, module: p.module });
+    if (!SETTLED.has(r.status)) throw new DeploymentNotReadyError(`deployment ${r.name} is ${r.status}`, { deployment: r.id });
+    if (this.#active.has(r.id) || migrationActive(r.migration)) throw new MigrationInProgressError(`deployment ${r.name} is migrating already`, { deployment: r.id });
+    if (!this.#peer.alive().includes(p.to)) throw new UnknownDeviceError(`device ${this.#name(p.to)} is not reachable`, { device: p.to });
+    this.#active.add(r.id);
+    const base: MigrationRecord = { id: p.migrationId, module: p.module, steps, from: self, to: p.to, mode: p.mode, phase: 'preparing', startedAt: this.#now(), updatedAt: this.#now() };
+    this.#write(r.id, () => ({ migration: base }));
+    let paused = false;
+    let pausedAt = 0;
+    let hash: string | undefined;
+    try {
+      await this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
+      this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
+      pausedAt = performance.now();
+      paused = true;
+      await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
+      const snapshot = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot(), left(), 'the snapshot took too long');
+      const bytes = encodeSnapshot(snapshot);
+      hash = await this.#peer.store.blobs.put(bytes);
+      const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
+      await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions }, { timeoutMs: left() });
+      // Committed: the target serves the restored copy.
+      if (p.mode === 'move') await this.#supervisor.handoff(r.id, p.module, p.to);
+      else this.#supervisor.resume(r.id, p.module);
+      paused = false;
+      const pausedMs = performance.now() - pausedAt;
+      const durationMs = performance.now() - t0;
+      this.#write(r.id, (current) => {
+        const migration: MigrationRecord = { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: bytes.byteLength, pausedMs };
+        if (p.mode === 'move') {
+          const solution = { ...current.solution };
+          for (const i of steps) solution[String(i)] = p.to;
+          return { migration, solution };
+        }
+        const replicas = { ...(current.replicas ?? {}) };
+        for (const i of steps) replicas[String(i)] = [...new Set([...(replicas[String(i)] ?? []), p.to])];
+        return { migration, replicas };
+      });
+      this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: bytes.byteLength, durationMs, pausedMs };
+    } catch (error) {
+      if (paused) this.#supervisor.resume(r.id, p.module);
+      void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
+      const info = toErrorInfo(error);
+      const reason = `${info.code}: ${info.message}`;
+      this.#write(r.id, () => ({ migration: { ...base, phase: 'failed', reason: reason.slice(0, 10_000), updatedAt: this.#now() } }));
+      this.#log.debug(`migration of ${r.name}/${p.module} to ${this.#name(p.to)} failed: ${reason}`);
+      throw new MigrationFailedError(`migration of ${p.module} to ${this.#name(p.to)} failed, ${this.#name(self)} serves on: ${reason}`, { reason: info.message, code: info.code });
+    } finally {
+      this.#active.delete(r.id);
+      if (hash) void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+    }
+  }
+
+  /** Rewrite the deployment record from its current value (the migration field and routing only). */
+  #write(id: string, patch: (current: DeploymentRecord) => Partial<DeploymentRecord>): void {
+    const current = this.#peer.registry.deployments.get(id)?.record;
+    if (!current) return;
+    this.#peer.registry.deployments.put({ ...current, ...patch(current), updatedAt: this.#now() });
+  }
+
+  /** `work`, or ERR_MIGRATION_FAILED saying `what` after `ms`. */
+  #within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+    const clock = this.#peer.clock;
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => reject(new MigrationFailedError(`timed out: ${what}`, { reason: what })), ms);
+    });
+    return Promise.race([work, timeout]).finally(() => clock.clearTimeout(timer!));
+  }
+
+  /** A device by id or name (an alive one first when names repeat). */
+  #device(ref: string): string {
+    const devices = this.#peer.registry.devices.values();
+    const alive = new Set([...this.#peer.alive(), this.#peer.id]);
+    const byId = devices.find((d) => d.id === ref);
+    const named = devices.filter((d) => d.name === ref).sort((a, b) => Number(alive.has(b.id)) - Number(alive.has(a.id)));
+    const device = byId ?? named[0];
+    if (!device) throw new UnknownDeviceError(`no device ${ref}`, { device: ref });
+    if (!alive.has(device.id)) throw new UnknownDeviceError(`device ${device.name} is not alive`, { device: ref });
+    return device.id;
+  }
+
+  #name(peer: string): string {
+    return this.#peer.registry.devices.get(peer)?.name ?? peer.slice(0, 8);
+  }
+}
+
+/**
+ * The module `ref` names in a deployment — a step index, a module name, a module id — and
+ * the one peer it runs on. ERR_UNKNOWN_MODULE when nothing matches, ERR_INVALID_PARAMS
+ * when the name is placed on several peers (name the step index then).
+ */
+export function resolveModule(r: DeploymentRecord, ref: string): { name: string; from: string; steps: number[] } {
+  const steps = r.steps ?? [];
+  const matching = /^\d+$/.test(ref) && steps[Number(ref)] ? [Number(ref)] : steps.flatMap((s, i) => (s.name === ref || s.module === ref ? [i] : []));
+  if (matching.length === 0) throw new UnknownModuleError(`deployment ${r.name} has no module ${ref}`, { deployment: r.id, module: ref });
+  const name = steps[matching[0]!]!.name;
+  const sources = new Set(matching.map((i) => r.solution[String(i)]).filter((p): p is string => p !== undefined));
+  if (sources.size !== 1) {
+    throw new InvalidParamsError(`${name} of ${r.name} runs on ${sources.size} devices: name the step index (${matching.join(', ')})`, { deployment: r.id, module: ref });
+  }
+  const from = [...sources][0]!;
+  return { name, from, steps: steps.flatMap((s, i) => (s.name === name && r.solution[String(i)] === from ? [i] : [])) };
+}

@@ -1,0 +1,307 @@
+/**
+ * Live migration over any Sandbox adapter: snapshot completeness (memory, the shadow
+ * stack pointer and other private globals, changed tables, the wire form), then moving
+ * and cloning running modules between real peers with real registries and real workers on
+ * the in-memory network — under load, with the target killed mid-way, with a corrupted
+ * or foreign snapshot. Runs in Node (worker threads) and Chromium (Workers).
+ */
+import { expect } from 'chai';
+import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
+import type { BlobStore } from '../../shared/ports/blob-store.ts';
+import type { Sandbox } from '../../shared/ports/sandbox.ts';
+import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import { decodeSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
+import { type SupervisedPeer, startSupervisedPeer } from '../../shared/supervised-peer.ts';
+import { SystemClock } from '../../shared/system-clock.ts';
+import { createLogger } from '../../shared/log.ts';
+import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { rejectionOf, waitFor } from './wait.ts';
+
+/** What the suite needs from an environment. */
+export interface MigrationHarness {
+  name: string;
+  /** A fresh sandbox for one peer. */
+  sandbox(): Sandbox;
+  /** Bytes of a file under modules/ (e.g. `fibo/fibo.wasm`). */
+  moduleFile(path: string): Promise<Uint8Array>;
+}
+
+const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
+const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
+
+/** A blob store that corrupts what it serves to other peers while `corrupt` is on. */
+function corruptible(inner: BlobStore): BlobStore & { corrupt: boolean } {
+  const store = {
+    corrupt: false,
+    has: (h: string) => inner.has(h),
+    get: (h: string) => inner.get(h),
+    put: (b: Uint8Array, h?: string) => inner.put(b, h),
+    list: () => inner.list(),
+    delete: (h: string) => inner.delete(h),
+    async read(h: string, offset: number, length: number) {
+      const r = await inner.read(h, offset, length);
+      if (!store.corrupt || r.bytes.byteLength === 0) return r;
+      const bytes = r.bytes.slice();
+      bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+      return { bytes, size: r.size };
+    },
+  };
+  return store;
+}
+
+/** Run the suite against `harness`. */
+export function runMigrationTests(harness: MigrationHarness): void {
+  const wasm = (name: string): Promise<Uint8Array> => harness.moduleFile(`${name}/${name}.wasm`);
+
+  describe(`Snapshots for migration on ${harness.name}`, function () {
+    let sandbox: Sandbox;
+    afterEach(async () => {
+      await sandbox?.close();
+    });
+
+    it('carries a C module’s statics, heap and shadow stack through the wire form', async () => {
+      sandbox = harness.sandbox();
+      const bytes = await wasm('counter-c');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      const values = [];
+      for (let i = 0; i < 3; i++) values.push((await a.call(scalar('next'))).value);
+      expect(values).to.deep.equal([1n, 2n, 3n]);
+      expect((await a.call(scalar('fill', 300))).value).to.be.greaterThan(4);
+      const sum = (await a.call(scalar('checksum'))).value;
+      const wire = encodeSnapshot(await a.snapshot());
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      await b.restore(decodeSnapshot(wire));
+      expect((await b.call(scalar('checksum'))).value).to.equal(sum);
+      expect([(await b.call(scalar('next'))).value, (await b.call(scalar('next'))).value]).to.deep.equal([5n, 8n]);
+      expect((await b.call(scalar('recent_sum'))).value).to.equal(19n);
+    });
+
+    it('carries table slots the module changed at run time', async () => {
+      sandbox = harness.sandbox();
+      const bytes = await wasm('dispatch');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      expect((await a.call(scalar('swap'))).value).to.equal(2);
+      const snap = await a.snapshot();
+      expect(Object.keys(snap.tables ?? {})).to.have.length(1);
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      expect((await b.call(scalar('handle'))).value).to.equal(1);
+      await b.restore(decodeSnapshot(encodeSnapshot(snap)));
+      expect((await b.call(scalar('handle'))).value).to.equal(2);
+      expect((await b.call(scalar('swap'))).value).to.equal(1);
+    });
+
+    it('refuses snapshot bytes that do not decode, and a snapshot of another module', async () => {
+      sandbox = harness.sandbox();
+      const fibo = await sandbox.load({ wasm: await wasm('stateful-fibo'), grants: [] });
+      const wire = encodeSnapshot(await fibo.snapshot());
+      expect(() => decodeSnapshot(wire.subarray(0, wire.byteLength - 1))).to.throw().with.property('code', 'ERR_SNAPSHOT_INVALID');
+      expect(() => decodeSnapshot(new Uint8Array(64))).to.throw().with.property('code', 'ERR_SNAPSHOT_INVALID');
+      const counter = await sandbox.load({ wasm: await wasm('counter-c'), grants: [] });
+      expect((await rejectionOf(counter.restore(decodeSnapshot(wire)))).code).to.equal('ERR_SNAPSHOT_MISMATCH');
+      expect((await counter.call(scalar('next'))).value).to.equal(1n);
+    });
+  });
+
+  describe(`Live migration on ${harness.name}`, function () {
+    let network: MemoryNetwork;
+    let peers: SupervisedPeer[] = [];
+    const log = collectLogs();
+
+    const start = async (name: string, blobs?: BlobStore): Promise<SupervisedPeer> => {
+      const store = memoryStore();
+      const p = await startSupervisedPeer({
+        transports: [network.createTransport()],
+        store: blobs ? { ...store, blobs } : store,
+        clock: new SystemClock(),
+        device: { name, engine: 'node', platform: { cpu: { humanReadableName: 'test', cores: 2 }, memory: { bytes: 2 ** 30 } } },
+        sandbox: harness.sandbox(),
+        services: {},
+        timing: FAST,
+        logger: createLogger(`peer:${name}`, log.sink),
+        deploymentTiming: { startMs: 3000 },
+      });
+      peers.push(p);
+      return p;
+    };
+    const mesh = async (names: string[], stores: Record<string, BlobStore> = {}): Promise<SupervisedPeer[]> => {
+      const out: SupervisedPeer[] = [];
+      for (const n of names) out.push(await start(n, stores[n]));
+      await waitFor(() => out.every((p) => p.peer.alive().length === out.length - 1 && p.peer.registry.devices.size === out.length), 'every peer sees every other');
+      return out;
+    };
+    const publish = async (p: SupervisedPeer, dir: string): Promise<void> => {
+      const description = JSON.parse(new TextDecoder().decode(await harness.moduleFile(`${dir}/description.json`))) as ModuleDescription;
+      await p.orchestrator.packages.publish({ wasm: await wasm(dir), description });
+    };
+    const deployOn = async (p: SupervisedPeer, name: string, steps: { module: string; func: string; device: string }[]) => {
+      const dep = p.orchestrator.deploy({ name, sequence: steps });
+      await p.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready', 15_000);
+      for (const q of peers) await waitFor(() => q.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'every peer sees it ready');
+      return dep;
+    };
+    const fib = (p: SupervisedPeer, dep: string, options: { peer?: string } = {}) =>
+      p.orchestrator.call(dep, 'stateful-fibo', 'stateful_fibo', {}, options).then((o) => o.value);
+    const placed = (p: SupervisedPeer, dep: string, step = '0') => p.peer.registry.deployments.get(dep)?.record.solution[step];
+    const runs = (p: SupervisedPeer, dep: string, name: string) => p.supervisor.deployed().some((d) => d.deploymentId === dep && d.name === name);
+
+    beforeEach(() => {
+      network = new MemoryNetwork();
+      log.lines.length = 0;
+    });
+    afterEach(async () => {
+      await Promise.all(peers.splice(0).map((p) => p.stop()));
+    });
+
+    it('moves a stateful counter: 1, 2, 3 on a, then 5, 8 on b, and the registry shows it on b', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      await publish(a!, 'stateful-fibo');
+      const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
+      expect([await fib(c!, dep.id), await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2, 3]);
+      const result = await c!.orchestrator.migrate('fib', 'stateful-fibo', 'b');
+      expect(result).to.include({ deploymentId: dep.id, module: 'stateful-fibo', from: a!.peer.id, to: b!.peer.id, mode: 'move' });
+      expect(result.snapshotBytes).to.be.greaterThan(0);
+      expect(result.pausedMs).to.be.a('number');
+      expect(result.durationMs).to.be.a('number');
+      expect(placed(a!, dep.id)).to.equal(b!.peer.id);
+      await waitFor(() => placed(c!, dep.id) === b!.peer.id, 'the routing reaches c');
+      expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([5, 8]);
+      // A caller with stale routing still reaches the moved instance: a forwards to b.
+      expect((await c!.peer.call(a!.peer.id, 'supervisor.call', { deploymentId: dep.id, module: 'stateful-fibo', fn: 'stateful_fibo' })).value).to.equal(13);
+      await waitFor(() => !runs(a!, dep.id, 'stateful-fibo'), 'a unloads its copy');
+      await waitFor(() => c!.orchestrator.get('fib').phases[`0/${b!.peer.id}`]?.phase === 'ready', 'b reports the step ready');
+      const view = c!.orchestrator.get('fib');
+      expect(view.record.status).to.equal('ready');
+      expect(view.record.migration).to.include({ phase: 'done', from: a!.peer.id, to: b!.peer.id });
+      const history = await c!.peer.call(b!.peer.id, 'supervisor.history', { deploymentId: dep.id });
+      expect(history.map((h) => h.result)).to.have.members([5, 8, 13]).and.to.have.length(3);
+    });
+
+    it('answers every call of a steady load exactly once and in order per caller while it moves', async () => {
+      const [a, b, c, d] = await mesh(['a', 'b', 'c', 'd']);
+      await publish(a!, 'stateful-fibo');
+      const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
+      let stop = false;
+      let answered = 0;
+      // The counter's values wrap at 2^64 and reach the caller as decimal strings past 2^53:
+      // each answer is turned into its position in the sequence (1 for the first call, …).
+      const position = new Map<string, number>();
+      for (let i = 1, p = 0n, q = 1n; i <= 100_000; i++) {
+        [p, q] = [q, BigInt.asIntN(64, p + q)];
+        position.set(String(q), i);
+      }
+      const load = async (p: SupervisedPeer): Promise<number[]> => {
+        const got: number[] = [];
+        while (!stop) {
+          got.push(position.get(String(await fib(p, dep.id))) ?? -1);
+          answered++;
+        }
+        return got;
+      };
+      const callers = [load(c!), load(c!), load(d!)];
+      await waitFor(() => answered >= 20, 'the load runs');
+      const result = await d!.orchestrator.migrate(dep.id, '0', b!.peer.id);
+      const after = answered;
+      await waitFor(() => answered >= after + 20, 'the load runs on after the move');
+      stop = true;
+      const answers = await Promise.all(callers);
+      for (const got of answers) expect(got, 'each caller sees increasing values').to.deep.equal([...got].sort((x, y) => x - y));
+      const all = answers.flat().sort((x, y) => x - y);
+      expect(all, 'every call answered once, none lost, none twice').to.deep.equal(Array.from({ length: all.length }, (_, i) => i + 1));
+      expect(result.to).to.equal(b!.peer.id);
+      expect(answers.every((got) => got.length > 0)).to.equal(true);
+    });
+
+    it('keeps serving on the source with its state when the target dies mid-migration', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      await publish(a!, 'stateful-fibo');
+      const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
+      expect([await fib(c!, dep.id), await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2, 3]);
+      const off = a!.peer.registry.on('change', () => {
+        if (a!.peer.registry.deployments.get(dep.id)?.record.migration?.phase !== 'transferring') return;
+        off();
+        peers = peers.filter((p) => p !== b);
+        void b!.stop();
+      });
+      const failed = await rejectionOf(c!.orchestrator.migrate(dep.id, 'stateful-fibo', 'b'));
+      off();
+      expect(failed.code).to.equal('ERR_MIGRATION_FAILED');
+      expect(placed(a!, dep.id)).to.equal(a!.peer.id);
+      expect(a!.peer.registry.deployments.get(dep.id)?.record.migration?.phase).to.equal('failed');
+      expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([5, 8]);
+    });
+
+    it('refuses a corrupted snapshot and a foreign one; the source serves on from its state', async () => {
+      const store = corruptible(memoryStore().blobs);
+      const [a, b, c] = await mesh(['a', 'b', 'c'], { a: store });
+      await publish(a!, 'stateful-fibo');
+      await publish(a!, 'counter-c');
+      const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
+      // b fetches the module blobs while they are served intact, then the snapshot arrives corrupted.
+      await b!.peer.fetchBlob(c!.orchestrator.packages.resolve('stateful-fibo').id);
+      expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2]);
+      store.corrupt = true;
+      const bad = await rejectionOf(c!.orchestrator.migrate('fib', 'stateful-fibo', 'b'));
+      store.corrupt = false;
+      expect(bad.code).to.equal('ERR_MIGRATION_FAILED');
+      expect(bad.message).to.contain('ERR_HASH_MISMATCH');
+      expect(placed(a!, dep.id)).to.equal(a!.peer.id);
+      expect(await fib(c!, dep.id)).to.equal(3);
+      // A snapshot of another module is refused by the target by name.
+      const step = a!.peer.registry.deployments.get(dep.id)!.record.steps![0]!;
+      const counter = a!.orchestrator.packages.resolve('counter-c');
+      const foreign = await a!.peer.store.blobs.put(encodeSnapshot({ moduleId: counter.id, pages: {}, memoryPages: 1, globals: {}, files: {} }));
+      await a!.peer.call(b!.peer.id, 'migration.prepare', { migrationId: 'foreign', deploymentId: dep.id, module: step.name, step, timeoutMs: 5000 });
+      const mismatch = await rejectionOf(a!.peer.call(b!.peer.id, 'migration.commit', { migrationId: 'foreign', snapshot: foreign, bytes: 0, subscriptions: [] }));
+      expect(mismatch.code).to.equal('ERR_SNAPSHOT_MISMATCH');
+      expect((await a!.peer.call(b!.peer.id, 'migration.abort', { migrationId: 'foreign' })).aborted).to.equal(true);
+      expect(runs(b!, dep.id, 'stateful-fibo')).to.equal(false);
+      expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([5, 8]);
+      expect((await rejectionOf(c!.orchestrator.migrate('fib', 'nope', 'b'))).code).to.equal('ERR_UNKNOWN_MODULE');
+      expect((await rejectionOf(c!.orchestrator.migrate('fib', 'stateful-fibo', 'nowhere'))).code).to.equal('ERR_UNKNOWN_DEVICE');
+    });
+
+    it('clones: both copies answer from the same state onwards, and the registry records the replica', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      await publish(a!, 'stateful-fibo');
+      const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
+      expect([await fib(c!, dep.id), await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2, 3]);
+      const result = await c!.orchestrator.migrate(dep.id, 'stateful-fibo', 'b', { mode: 'clone' });
+      expect(result.mode).to.equal('clone');
+      await waitFor(() => c!.peer.registry.deployments.get(dep.id)?.record.replicas?.['0']?.includes(b!.peer.id) === true, 'the replica reaches c');
+      expect(placed(c!, dep.id)).to.equal(a!.peer.id);
+      // Each peer that runs a copy calls its own; another peer picks one with `peer`.
+      expect(await fib(a!, dep.id)).to.equal(5);
+      expect(await fib(b!, dep.id)).to.equal(5);
+      expect(await fib(c!, dep.id, { peer: b!.peer.id })).to.equal(8);
+      expect(await fib(c!, dep.id)).to.equal(8);
+      await waitFor(() => c!.orchestrator.get(dep.id).phases[`0/${b!.peer.id}`]?.phase === 'ready', 'the clone is ready');
+      expect(runs(a!, dep.id, 'stateful-fibo') && runs(b!, dep.id, 'stateful-fibo')).to.equal(true);
+    });
+
+    it('follows me: every module of a deployment moves to one device, C and AssemblyScript state intact', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      await publish(a!, 'stateful-fibo');
+      await publish(a!, 'counter-c');
+      const dep = await deployOn(a!, 'pair', [
+        { module: 'counter-c', func: 'next', device: 'a' },
+        { module: 'stateful-fibo', func: 'stateful_fibo', device: 'b' },
+      ]);
+      const next = () => c!.orchestrator.call(dep.id, 'counter-c', 'next').then((o) => o.value);
+      expect([await next(), await next(), await next()]).to.deep.equal([1, 2, 3]);
+      await c!.orchestrator.call(dep.id, 'counter-c', 'fill', { args: [2048] });
+      const sum = (await c!.orchestrator.call(dep.id, 'counter-c', 'checksum')).value;
+      expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2]);
+      const results = await a!.orchestrator.followMe('pair', 'c');
+      expect(results.map((r) => [r.module, r.to])).to.deep.equal([['counter-c', c!.peer.id], ['stateful-fibo', c!.peer.id]]);
+      expect(results[0]!.snapshotBytes).to.be.greaterThan(2048 * 1024);
+      const record = c!.orchestrator.get(dep.id).record;
+      expect(record.solution).to.deep.equal({ '0': c!.peer.id, '1': c!.peer.id });
+      expect((await c!.orchestrator.call(dep.id, 'counter-c', 'checksum')).value).to.equal(sum);
+      expect([await next(), await next()]).to.deep.equal([5, 8]);
+      expect(await fib(c!, dep.id)).to.equal(3);
+      await waitFor(() => !runs(a!, dep.id, 'counter-c') && !runs(b!, dep.id, 'stateful-fibo'), 'the sources unload');
+      const executed = await a!.orchestrator.execute(dep.id);
+      expect(executed.steps.map((s) => s.peer)).to.deep.equal([c!.peer.id, c!.peer.id]);
+    });
+  });
+}

@@ -1,0 +1,10 @@
+// The live-migration suite on Node worker threads.
+import { readFile } from 'node:fs/promises';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
+import { runMigrationTests } from '../acceptance/migration.ts';
+
+runMigrationTests({
+  name: 'Node worker threads',
+  sandbox: () => createNodeSandbox(),
+  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+});
