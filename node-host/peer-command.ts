@@ -3,10 +3,13 @@
  *
  *   liquidmesh peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S]
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
+ *                   [--gateway-port P [--gateway-host H]]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
- * end-to-end tests use to drive a Node peer they can kill by PID.
+ * end-to-end tests use to drive a Node peer they can kill by PID. With `--gateway-port`, a
+ * Node peer also serves the WasmIoT-compatible HTTP gateway (node-host/gateway/) on that
+ * port (0 = any), bound to `--gateway-host` (default 127.0.0.1).
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -19,6 +22,7 @@ import type { ModuleDescription } from '../shared/protocol/description.ts';
 import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
+import { startGateway } from './gateway/gateway.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { startNodePeer } from './node-peer.ts';
 
@@ -34,6 +38,9 @@ export interface PeerArgs {
   kiosk: boolean;
   json: boolean;
   control: boolean;
+  /** Serve the HTTP gateway on this port (Node peers only). */
+  gatewayPort?: number;
+  gatewayHost?: string;
 }
 
 /** Parse the command line; throws with a message naming the bad option. */
@@ -59,6 +66,15 @@ export function parsePeerArgs(args: string[]): PeerArgs {
   };
   const dataDir = value('data-dir');
   if (dataDir) parsed.dataDir = dataDir;
+  const gatewayPort = value('gateway-port');
+  if (gatewayPort !== undefined) {
+    const port = Number(gatewayPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--gateway-port must be a port number (0 = any)');
+    if (engine !== 'node') throw new Error('--gateway-port needs --engine node');
+    parsed.gatewayPort = port;
+  }
+  const gatewayHost = value('gateway-host');
+  if (gatewayHost) parsed.gatewayHost = gatewayHost;
   return parsed;
 }
 
@@ -105,6 +121,13 @@ export async function peerCommand(argv: string[]): Promise<void> {
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       logger: createLogger(`peer:${args.name}`),
     });
+    // The gateway is up before `ready` is announced; a port already taken stops the peer again.
+    const gateway = args.gatewayPort === undefined
+      ? null
+      : await startGateway({ peer: node, port: args.gatewayPort, host: args.gatewayHost ?? '127.0.0.1' }).catch(async (error: unknown) => {
+          await node.stop();
+          throw error;
+        });
     const { peer } = node;
     const nameOf = (id: string): string => peer.registry.devices.get(id)?.name ?? id.slice(0, 12);
     peer.on('device-joined', (id) => {
@@ -118,7 +141,14 @@ export async function peerCommand(argv: string[]): Promise<void> {
     say(`node peer ${args.name} (${peer.id}) in mesh ${args.mesh} via ${args.signal}`);
     print({ event: 'ready', engine: 'node', name: args.name, id: peer.id, pid: process.pid });
     if (args.control) serveControl(node, print, () => void shutdown());
-    stop = () => node.stop();
+    if (gateway) {
+      say(`HTTP gateway (WasmIoT API) on ${gateway.url}`);
+      print({ event: 'gateway', url: gateway.url });
+    }
+    stop = async () => {
+      await gateway?.close();
+      await node.stop();
+    };
   }
 
   let stopping = false;

@@ -121,7 +121,10 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
       const params: RemoteCall = { deploymentId: target.deploymentId, module: target.module, fn, args, files: input.files };
       if (bytes) params.input = bytes;
       try {
-        outcome = await peer.call(target.peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+        // Here: straight to the supervisor (no RPC layer, and the history records the HTTP method).
+        outcome = target.peer === peer.id
+          ? await supervisor.call(params.deploymentId, params.module, fn, { args, files: input.files, method: ctx.req.method ?? 'GET', ...(bytes ? { input: bytes } : {}) })
+          : await peer.call(target.peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
       } catch (error) {
         if (!MOVED.some((code) => hasCode(error, code))) throw error;
       }

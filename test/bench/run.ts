@@ -4,13 +4,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { coreBenchmarks } from './core.ts';
+import { gatewayBenchmarks } from './gateway.ts';
+import { migrationBenchmarks } from './migration.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];

@@ -1,0 +1,111 @@
+/**
+ * Throughput of the HTTP gateway's hot route, `GET /{deployment}/modules/fibo/fibo?param0=12`
+ * (routing, query → wasm arguments, the call through the worker sandbox, the history
+ * record, JSON answer), against a bare node:http server answering a constant JSON of
+ * the same shape. Both are loaded by the same autocannon run in a separate process, so
+ * the load generator never shares the servers' event loop.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { startGateway } from '../../node-host/gateway/gateway.ts';
+import { startNodePeer } from '../../node-host/node-peer.ts';
+import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
+import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import { type BenchSection, ms, times } from './harness.ts';
+
+const AUTOCANNON = fileURLToPath(new URL('../../node_modules/autocannon/autocannon.js', import.meta.url));
+const CONNECTIONS = 32;
+const SECONDS = 6;
+/** Rounds of (bare, hop, gateway); the best of each counts, so a busy moment on a shared machine hurts all alike. */
+const ROUNDS = 2;
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** Run autocannon against `url` in a child process. */
+function load(url: string, seconds: number): Promise<Load> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
+      if (error) return reject(error);
+      const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
+      resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx });
+    });
+  });
+}
+
+async function gatewayThroughput(): Promise<BenchSection> {
+  const network = new MemoryNetwork();
+  const node = await startNodePeer({ name: 'bench-gateway', transports: [network.createTransport()] });
+  const dir = new URL('../../modules/fibo/', import.meta.url);
+  const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
+  await node.orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL('fibo.wasm', dir))), description });
+  const dep = node.orchestrator.deploy({ name: 'bench', sequence: [{ module: 'fibo', func: 'fibo', device: node.peer.id }] });
+  await node.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready');
+  const gateway = await startGateway({ peer: node, port: 0 });
+  const constant = JSON.stringify({ result: 233, resultUrl: 'http://127.0.0.1/request-history/1', value: 233, files: [] });
+  const answer = (res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(constant) });
+    res.end(constant);
+  };
+  const bare = createServer((_req, res) => answer(res));
+  // The floor of any design that runs wasm off the main thread: one worker round trip per request.
+  const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
+  const waiting: (() => void)[] = [];
+  echo.on('message', () => waiting.shift()?.());
+  const hop = createServer((_req, res) => {
+    waiting.push(() => answer(res));
+    echo.postMessage({ fn: 'fibo', args: [12n] });
+  });
+  const listen = async (server: ReturnType<typeof createServer>): Promise<string> => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/${dep.id}/modules/fibo/fibo?param0=12`;
+  };
+  const bareUrl = await listen(bare);
+  const hopUrl = await listen(hop);
+  const gatewayUrl = `${gateway.url}/${dep.id}/modules/fibo/fibo?param0=12`;
+  try {
+    const check = (await (await fetch(gatewayUrl)).json()) as { result: number };
+    if (check.result !== 233) throw new Error(`the gateway answered ${JSON.stringify(check)}`);
+    await load(gatewayUrl, 2); // warm-up: JIT, worker, connection pools
+    const best = (a: Load | undefined, b: Load): Load => (a && a.rps >= b.rps ? a : b);
+    let baseline: Load | undefined;
+    let floor: Load | undefined;
+    let measured: Load | undefined;
+    for (let round = 0; round < ROUNDS; round++) {
+      baseline = best(baseline, await load(bareUrl, SECONDS));
+      floor = best(floor, await load(hopUrl, SECONDS));
+      measured = best(measured, await load(gatewayUrl, SECONDS));
+    }
+    if (!baseline || !floor || !measured) throw new Error('no rounds ran');
+    if (measured.errors + measured.non2xx > 0) throw new Error(`the gateway failed ${measured.errors} requests and answered ${measured.non2xx} non-2xx`);
+    const ratio = measured.rps / baseline.rps;
+    return {
+      title: 'HTTP gateway',
+      method: `autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, ${ROUNDS} rounds, best round of each (after a 2 s warm-up of the gateway), against \`GET /{deployment}/modules/fibo/fibo?param0=12\` on the gateway of one Node peer (routing, query → wasm arguments, the call in the worker sandbox, the persisted history record, the JSON answer) and against a bare node:http server answering a constant JSON of the same shape, measured in the same run. A second baseline adds one worker postMessage round trip per request to the bare server: the floor of any design that runs wasm off the main thread. Latencies come from autocannon in whole milliseconds.`,
+      rows: [
+        { name: 'requests per second', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http ${Math.round(baseline.rps).toLocaleString('en')}/s`, ratio: `${(ratio * 100).toFixed(0)} %`, goal: '≥ 5,000/s and ≥ 50 % of bare', met: measured.rps >= 5000 && ratio >= 0.5 },
+        { name: 'requests per second, against one worker hop', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http + a worker postMessage round trip ${Math.round(floor.rps).toLocaleString('en')}/s`, ratio: `${((measured.rps / floor.rps) * 100).toFixed(0)} %`, goal: '' },
+        { name: 'latency p50', figure: ms(measured.p50), baseline: `bare ${ms(baseline.p50)}`, ratio: baseline.p50 > 0 ? times(measured.p50, baseline.p50) : '–', goal: '' },
+        { name: 'latency p99', figure: ms(measured.p99), baseline: `bare ${ms(baseline.p99)}`, ratio: baseline.p99 > 0 ? times(measured.p99, baseline.p99) : '–', goal: '' },
+      ],
+    };
+  } finally {
+    await gateway.close();
+    await new Promise((resolve) => bare.close(resolve));
+    await new Promise((resolve) => hop.close(resolve));
+    await echo.terminate();
+    await node.stop();
+  }
+}
+
+/** The gateway's benchmark sections. */
+export const gatewayBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'gateway', run: gatewayThroughput }];
