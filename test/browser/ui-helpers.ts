@@ -73,12 +73,16 @@ export function textOf(root: Element | ShadowRoot): string {
   const parts: string[] = [];
   const visit = (node: Node): void => {
     if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent ?? '');
+    if (node.nodeName === 'STYLE' || node.nodeName === 'SCRIPT') return;
     const el = node as Element;
+    // Elements separate words; text nodes of one element (Lit's parts) join as they read.
+    if (node.nodeType === Node.ELEMENT_NODE) parts.push(' ');
     if (el.shadowRoot) visit(el.shadowRoot);
     for (const child of node.childNodes) visit(child);
+    if (node.nodeType === Node.ELEMENT_NODE) parts.push(' ');
   };
   visit(root);
-  return parts.join(' ').replace(/\s+/g, ' ').trim();
+  return parts.join('').replace(/\s+/g, ' ').trim();
 }
 
 /** The button (shadow roots included) whose text or aria-label is `label`. */
