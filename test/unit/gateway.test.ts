@@ -210,6 +210,16 @@ describe('HTTP gateway', () => {
     expect([...new Uint8Array(await png.arrayBuffer()).slice(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
     const photo = await fetch(executed.body.steps[0].result);
     expect(photo.headers.get('content-type')).toBe('image/jpeg');
+    // An execution-stage file sent as a multipart part, to the supervisor route.
+    const jpeg = new Uint8Array(await photo.arrayBuffer());
+    const direct = await json(`/${dep}/modules/grayscale/grayscale_jpeg`, { method: 'POST', body: form({}, { 'image.jpeg': [jpeg, 'image/jpeg', 'image.jpeg'] }) });
+    expect(direct.status, JSON.stringify(direct.body)).toBe(200);
+    expect(direct.body.files.map((f: Json) => [f.name, f.mediaType])).toEqual([['gray.png', 'image/png']]);
+    expect((await fetch(direct.body.result)).status).toBe(200);
+    const entry = (await (await fetch(direct.body.resultUrl)).json()) as Json;
+    expect(entry).toMatchObject({ success: true, request_files: ['image.jpeg'], result: direct.body.result });
+    const without = await json(`/${dep}/modules/grayscale/grayscale_jpeg`, { method: 'POST' });
+    expect([without.status, without.body.code]).toEqual([400, 'ERR_INVALID_PARAMS']);
   });
 
   it('answers bad requests with the reference error shape and a stable code', async () => {
