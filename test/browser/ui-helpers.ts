@@ -54,8 +54,8 @@ export class Fixture {
 export function findAll<E extends Element = HTMLElement>(root: Element | ShadowRoot | Document, selector: string): E[] {
   const out: E[] = [];
   const visit = (node: Element | ShadowRoot | Document): void => {
-    out.push(...node.querySelectorAll<E>(selector));
-    for (const el of node.querySelectorAll('*')) if (el.shadowRoot) visit(el.shadowRoot);
+    out.push(...Array.from(node.querySelectorAll<E>(selector)));
+    for (const el of Array.from(node.querySelectorAll('*'))) if (el.shadowRoot) visit(el.shadowRoot);
   };
   visit(root instanceof Element && root.shadowRoot ? root.shadowRoot : root);
   return out;
@@ -78,7 +78,7 @@ export function textOf(root: Element | ShadowRoot): string {
     // Elements separate words; text nodes of one element (Lit's parts) join as they read.
     if (node.nodeType === Node.ELEMENT_NODE) parts.push(' ');
     if (el.shadowRoot) visit(el.shadowRoot);
-    for (const child of node.childNodes) visit(child);
+    for (const child of Array.from(node.childNodes)) visit(child);
     if (node.nodeType === Node.ELEMENT_NODE) parts.push(' ');
   };
   visit(root);

@@ -216,7 +216,7 @@ export class ModulesView extends LitElement {
       const record = await node.orchestrator.packages.publish({ wasm: wasm!, description: { name: d.name, version: d.version, functions }, dataFiles });
       this.published = `Published ${record.name} ${record.version} (${shortId(record.id)}).`;
       this.draft = null;
-      for (const input of this.renderRoot.querySelectorAll<HTMLInputElement>('input[type=file]')) input.value = '';
+      for (const input of Array.from(this.renderRoot.querySelectorAll<HTMLInputElement>('input[type=file]'))) input.value = '';
     } catch (error) {
       this.error = `Publishing failed: ${(error as Error).message}`;
     } finally {
