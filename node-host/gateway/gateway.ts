@@ -11,6 +11,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { GatewayContext, type GatewayLimits } from './context.ts';
 import { errorResponse, ExplainedError, sendJson } from './http.ts';
+import { migrationRoutes } from './migration-api.ts';
 import { orchestratorRoutes } from './orchestrator-api.ts';
 import { Router } from './router.ts';
 import { supervisorRoutes } from './supervisor-api.ts';
@@ -46,6 +47,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const router = new Router();
   const timing = { deployTimeoutMs: options.deployTimeoutMs ?? 60_000, fetchTimeoutMs: options.fetchTimeoutMs ?? 30_000 };
   orchestratorRoutes(router, g, timing);
+  migrationRoutes(router, g);
   supervisorRoutes(router, g, timing);
   let fallbackBase = '';
 

@@ -21,6 +21,7 @@ import { BadMultipartError, DeploymentExistsError, explain, mediaTypeOf, parseJs
 import { type FilePart, nestFields, parseMultipart } from './multipart.ts';
 import { moduleOpenApi } from './openapi.ts';
 import type { RouteContext, Router } from './router.ts';
+import type { ModuleDescription } from '../../shared/protocol/description.ts';
 import { deploymentView, deviceView, moduleView } from './views.ts';
 
 /** Manifest content that names what does not exist is a bad request, not a bad URL. */
@@ -110,10 +111,12 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
   router.on('POST', '/file/module/:id/upload', async ({ req, res, params, base }) => {
     const record = await explain('Failed describing module', async () => {
       const m = orchestrator.packages.resolve(params.id!);
-      const { form, files } = await describeInput(req, g);
+      const { form, files, native } = await describeInput(req, g);
       const wasm = await peer.fetchBlob(m.id);
       const byMount = new Map<string, DescribedFile>(files.map((f) => [f.field, { mimeType: f.mimeType }]));
-      const description = describeFromForm(m.name, m.version, form, byMount, parseModule(wasm).exports);
+      // Our own description format (what `liquidmesh publish` sends) is taken as it is;
+      // the package manager validates it against the binary.
+      const description = native ? { ...native, name: m.name } : describeFromForm(m.name, m.version, form, byMount, parseModule(wasm).exports);
       const deploymentMounts = new Set(Object.values(description.functions).flatMap((f) => f.mounts.filter((x) => x.stage === 'deployment').map((x) => x.name)));
       const dataFiles = Object.fromEntries(files.filter((f) => deploymentMounts.has(f.field)).map((f) => [f.field, f.bytes]));
       return orchestrator.packages.publish({ wasm, description, dataFiles });
@@ -253,13 +256,21 @@ function wasmPart(files: FilePart[]): FilePart {
 }
 
 /** The describe step's input: a multipart form (bracketed fields or a `functions` JSON field) or a JSON body. */
-async function describeInput(req: RouteContext['req'], g: GatewayContext): Promise<{ form: Record<string, unknown>; files: FilePart[] }> {
+async function describeInput(req: RouteContext['req'], g: GatewayContext): Promise<{ form: Record<string, unknown>; files: FilePart[]; native?: ModuleDescription }> {
   if (mediaTypeOf(req) === 'application/json') {
     const body = parseJson(await readBody(req, g.limits.jsonBytes));
     if (!isPlainObject(body)) throw new InvalidParamsError('the description must be a JSON object of functions');
     return { form: isPlainObject(body.functions) ? body.functions : body, files: [] };
   }
   const { fields, files } = await readForm(req, g);
+  // A `description` field holds a whole description in LiquidMesh's format (name,
+  // version, functions with pointer/stateful/bytes details the describe form cannot say).
+  const nativeText = fields.find(([k]) => k === 'description')?.[1];
+  if (nativeText !== undefined) {
+    const parsed = parseJson(Buffer.from(nativeText));
+    if (!isPlainObject(parsed) || !isPlainObject(parsed.functions)) throw new InvalidParamsError('the description field must hold a JSON object with functions');
+    return { form: {}, files: files.filter((f) => f.mimeType !== 'application/wasm'), native: parsed as unknown as ModuleDescription };
+  }
   let form = nestFields(fields);
   if (typeof form.functions === 'string') {
     const parsed = parseJson(Buffer.from(form.functions));
