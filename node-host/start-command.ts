@@ -2,42 +2,40 @@
  * `liquidmesh start` — the main job: a signaling server, the PWA, and two headless peers
  * hosting the sample modules, all on 127.0.0.1 unless told otherwise.
  *
- *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--mesh M] [--secret S] [--no-chromium]
+ *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
  *
- * The Node peer has a fake camera (real JPEGs) and simulated sensors; the Chromium peer
- * gets Chromium's fake camera device. Open the printed URL in browsers — on a phone, on
- * the same network with --host — to join the mesh as more devices.
+ * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
+ * WasmIoT-compatible HTTP gateway; the Chromium peer gets Chromium's fake camera device.
+ * The sample modules are published through the package manager and deployed by the
+ * orchestrator (node-host/samples.ts). Open the printed URL in browsers — on a phone, on
+ * the same network with --host — to join the mesh as more devices; scan the QR code.
  */
 import './webrtc/globals.ts';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { renderUnicodeCompact } from 'uqr';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { createLogger } from '../shared/log.ts';
-import type { ModuleDescription } from '../shared/protocol/description.ts';
+import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
 import { startNodePeer } from './node-peer.ts';
+import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
 import { buildPwa, startWebServer } from './web-server.ts';
-
-const SAMPLES: { name: string; grants: string[] }[] = [
-  { name: 'fibo', grants: ['wasi_snapshot_preview1.*'] },
-  { name: 'stateful-fibo', grants: [] },
-  { name: 'grayscale', grants: [] },
-  { name: 'camera', grants: ['camera.takeImageStaticSize', 'wasi_snapshot_preview1.*'] },
-];
-
-async function sampleModule(name: string): Promise<{ wasm: Uint8Array; description: ModuleDescription }> {
-  const dir = new URL(`../modules/${name}/`, import.meta.url);
-  return {
-    wasm: new Uint8Array(await readFile(new URL(`${name}.wasm`, dir))),
-    description: JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription,
-  };
-}
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** Wait until `predicate` holds, checking every 100 ms; false when the time is up. */
+async function eventually(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
 }
 
 /** Run the main job until SIGINT/SIGTERM. */
@@ -69,24 +67,40 @@ export async function startCommand(args: string[]): Promise<void> {
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());
-    for (const s of SAMPLES) await node.supervisor.deploy({ deploymentId: 'samples', name: s.name, ...(await sampleModule(s.name)), grants: s.grants });
+    const gateway = await startGateway({ peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000) });
+    cleanup.push(() => gateway.close());
 
     let chromium: ChromiumPeer | null = null;
     if (!args.includes('--no-chromium') && existsSync(CHROMIUM_PATH)) {
       chromium = await launchChromiumPeer({ pwaUrl: web.url, name: 'chromium-1', params: { signal: signal.url, mesh, secret } });
       const browser = chromium;
       cleanup.push(() => browser.close());
+      // Deploy once both peers are in the mesh, so that placement can spread the samples.
+      const seen = await eventually(() => node.peer.registry.devices.values().some((d) => d.name === 'chromium-1' && node.peer.alive().includes(d.id)), 30_000);
+      if (!seen) log.warn('chromium-1 has not joined yet; deploying the samples on node-1');
     }
 
-    const fibo = await node.supervisor.call('samples', 'fibo', 'fibo', { args: { param0: '12' } });
-    const shot = await node.supervisor.call('samples', 'camera', 'take_image_predefined_path');
+    console.log('LiquidMesh: publishing and deploying the sample modules…');
+    const published = await publishSamples(node.orchestrator);
+    await deploySamples(node.orchestrator);
+    const fibo = await node.orchestrator.execute('fibo', { args: [12] });
+    const chain = await node.orchestrator.execute('camera-gray');
+    const deviceName = (id: string): string => node.peer.registry.devices.get(id)?.name ?? id.slice(0, 8);
+    const shot = chain.steps[0]?.files?.[0];
+    const gray = chain.result.files[0];
     console.log(`
 LiquidMesh is running (mesh "${mesh}").
   PWA — open to join as a device:  ${join.toString()}
+  HTTP gateway (WasmIoT API):       ${gateway.url}   e.g. liquidmesh ls devices, curl ${gateway.url}/file/device
   signaling:                        ${signal.url}  (y-webrtc ${signal.signalUrl}, PeerJS ${signal.peerjsPath})
   peers:                            node-1 (Node, fake camera, simulated sensors)${chromium ? ', chromium-1 (headless Chromium, fake camera device)' : ''}
-  sample modules on node-1:         ${SAMPLES.map((s) => s.name).join(', ')} (deployment "samples")
-  fibo(12) = ${fibo.value}; camera wrote ${shot.files[0]?.name} (${shot.files[0]?.bytes.byteLength} bytes of ${shot.files[0]?.mediaType})
+  sample modules:                   ${published.map((m) => `${m.name}@${m.version}`).join(', ')}
+  sample deployments:               ${Object.keys(SAMPLE_DEPLOYMENTS).join(', ')}
+  fibo(12) = ${String(fibo.result.value)} on ${deviceName(fibo.steps[0]!.peer)}
+  camera wrote ${shot?.name ?? '?'} (${shot?.bytes.byteLength ?? 0} bytes of ${shot?.mediaType ?? '?'}) on ${deviceName(chain.steps[0]!.peer)}; grayscale made ${gray?.name ?? '?'} (${gray?.bytes.byteLength ?? 0} bytes) on ${deviceName(chain.steps[1]!.peer)}
+
+Scan to join from a phone on the same network (start with --host <this machine's address>):
+${renderUnicodeCompact(join.toString(), { border: 1 })}
 Ctrl-C stops everything.`);
 
     let last = '';

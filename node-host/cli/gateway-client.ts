@@ -149,6 +149,9 @@ export class GatewayClient {
 function gatewayError(method: string, path: string, status: number, body: unknown): CliError {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const code = typeof b.code === 'string' ? b.code : typeof b.error === 'string' && /^ERR_/.test(b.error) ? b.error : `HTTP_${status}`;
-  const message = typeof b.errorText === 'string' ? b.errorText : typeof b.err === 'string' ? b.err : typeof body === 'string' && body ? body : `${method} ${path} answered ${status}`;
+  // `errorText` is the reference's summary ("Failed creating module"), `error` the detail.
+  const summary = typeof b.errorText === 'string' ? b.errorText : typeof b.err === 'string' ? b.err : '';
+  const detail = typeof b.error === 'string' && b.error !== code ? b.error : '';
+  const message = [summary, detail].filter(Boolean).join(': ') || (typeof body === 'string' && body ? body : `${method} ${path} answered ${status}`);
   return new CliError(code, message, body);
 }
