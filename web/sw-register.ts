@@ -12,11 +12,15 @@ export interface ServiceWorkerHooks {
   onUpdate(accept: () => void): void;
 }
 
-type ViteEnv = { env?: { PROD?: boolean; BASE_URL?: string } };
+type ViteEnv = { env?: { BASE_URL?: string }; hot?: unknown };
 
-/** True when the app runs from a production build (where `sw.js` exists). */
+/**
+ * True when the app runs from a build (where `sw.js` exists), not from the dev server.
+ * Not `import.meta.env.PROD`: a build made under NODE_ENV=test (vitest's e2e suites) has
+ * it false, yet it is a build with a service worker.
+ */
 function isBuilt(): boolean {
-  return (import.meta as ImportMeta & ViteEnv).env?.PROD === true;
+  return (import.meta as ImportMeta & ViteEnv).hot === undefined;
 }
 
 /** The app's base path (Vite's `base`), where `sw.js` sits. */

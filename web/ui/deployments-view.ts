@@ -159,7 +159,7 @@ export class DeploymentsView extends LitElement {
     const name = this.name.trim() || steps.map((s) => s.module).join('-');
     try {
       const record = node.orchestrator.deploy({ name, ...(this.antiAffinity ? { antiAffinity: true } : {}), sequence: steps.map((s) => ({ module: s.module, func: s.func, ...(s.device ? { device: s.device } : {}) })) });
-      this.notice = `Deploying ${record.name}…`;
+      this.notice = `Created ${record.name}: its steps and their phases show below.`;
       this.name = '';
       this.steps = [{ module: '', func: '', device: '' }];
     } catch (error) {
