@@ -17,7 +17,7 @@ const USAGE = `usage: liquidmesh <command>
   start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
                       signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
   ${SIGNAL_USAGE}
-  peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json]
+  peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P]
                       run one peer of a mesh (a Node process or a headless Chromium)
 
 Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDMESH_GATEWAY,

@@ -14,16 +14,15 @@
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { InvalidParamsError, toErrorInfo } from '../shared/errors.ts';
 import { settled } from '../shared/orchestrator/orchestrator.ts';
-import type { ModuleDescription } from '../shared/protocol/description.ts';
 import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
+import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { startNodePeer } from './node-peer.ts';
 
 /** Parsed options of the peer command. */
@@ -221,15 +220,12 @@ function orchestrationCommands(node: SupervisedPeer): Record<string, (a: Record<
   const settledOr = (a: Record<string, unknown>) => (view: DeploymentView): boolean =>
     view.record.revision > Number(a.revisionAbove ?? 0) && (a.status === undefined ? settled(view) : view.record.status === a.status);
   return {
-    /** `{module: "fibo"}`: publish modules/<module>/ (its description.json and its .wasm). */
+    /** `{module: "fibo"}`: publish modules/<module>/ (its description.json, .wasm and data files). */
     publish: async (a) => {
-      const dir = new URL(`../modules/${String(a.module)}/`, import.meta.url);
-      const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
-      const wasmFile = (await readdir(dir)).find((f) => f.endsWith('.wasm'));
-      if (!wasmFile) throw new InvalidParamsError(`modules/${String(a.module)} has no .wasm`);
-      const dataFiles: Record<string, Uint8Array> = {};
-      for (const [mount, file] of Object.entries(description.dataFiles ?? {})) dataFiles[mount] = new Uint8Array(await readFile(new URL(file, dir)));
-      const record = await orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL(wasmFile, dir))), description, dataFiles });
+      const files = await readModuleFiles(sampleModuleDir(String(a.module)));
+      if (!files.description) throw new InvalidParamsError(`modules/${String(a.module)} has no description.json`);
+      const dataFiles = Object.fromEntries(Object.entries(files.data).map(([mount, f]) => [mount, f.bytes]));
+      const record = await orchestrator.packages.publish({ wasm: files.wasm, description: files.description, dataFiles });
       return { id: record.id, name: record.name, version: record.version };
     },
     deploy: async (a) => orchestrator.deploy(a.manifest),
@@ -239,6 +235,8 @@ function orchestrationCommands(node: SupervisedPeer): Record<string, (a: Record<
       const out = await orchestrator.execute(String(a.deployment), { args: (a.args ?? []) as unknown[] });
       return { value: out.result.value, files: out.result.files.map((f) => ({ name: f.name, mediaType: f.mediaType, size: f.bytes.byteLength })), steps: out.steps.map((s) => ({ step: s.step, peer: s.peer, module: s.module, value: s.value, durationMs: s.durationMs })) };
     },
+    /** `{deployment, module, device, mode?}`: live-migrate (or clone) a module with its state. */
+    migrate: async (a) => orchestrator.migrate(String(a.deployment), String(a.module), String(a.device), { mode: a.mode === 'clone' ? 'clone' : 'move' }),
     call: async (a) => (await orchestrator.call(String(a.deployment), String(a.module), String(a.func), { args: (a.args ?? []) as unknown[] })).value,
   };
 }
