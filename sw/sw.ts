@@ -9,9 +9,10 @@
  * - Navigations: network first (so a running server always serves the current app),
  *   the cached `index.html` when the network fails or is slow — the app then opens
  *   offline and starts from the registry saved in IndexedDB.
- * - Shell files: cache first. Content-addressed files (a path ending in a sha256, or a
- *   `.wasm`): cache first in their own cache, and a response whose path names a sha256 is
- *   kept only when its bytes hash to it.
+ * - Shell files: cache first. Content-addressed files (a path ending in a sha256, or in a
+ *   sha256 and a file name like the gateway's `/files/{sha256}/{name}`, or a `.wasm`):
+ *   cache first in their own cache, and a response whose path names a sha256 is kept only
+ *   when its bytes hash to it.
  * - Every response this worker serves carries COOP, COEP and CORP headers: a page or
  *   worker served from the cache without them would lose cross-origin isolation, and
  *   the sandbox its SharedArrayBuffer.
@@ -55,7 +56,8 @@ const ISOLATION: Record<string, string> = {
 };
 const SHELL_PREFIX = 'liquidmesh-shell-';
 const BLOB_CACHE = 'liquidmesh-blobs';
-const SHA256_PATH = /([0-9a-f]{64})(\.[a-z0-9]+)?$/;
+/** A path whose last segment is a sha256 (with an extension), or a sha256 then a file name (`/files/{sha256}/{name}`). */
+const SHA256_PATH = /\/([0-9a-f]{64})(?:\.[a-z0-9]+|\/[^/]+)?$/;
 /** How long a navigation waits for the network before the cached shell answers. */
 const NAVIGATION_TIMEOUT_MS = 4000;
 
