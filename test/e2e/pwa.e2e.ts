@@ -50,7 +50,7 @@ async function check(page: Page, view: string, shot: string): Promise<void> {
   const seen = await page.evaluate((tag) => {
     const root = document.querySelector('lm-app')?.shadowRoot?.querySelector(tag)?.shadowRoot;
     if (!root) return { text: '', errors: [] as string[] };
-    const deep = (r: ShadowRoot | Element, sel: string): Element[] => [...r.querySelectorAll(sel), ...[...r.querySelectorAll('*')].flatMap((e) => (e.shadowRoot ? deep(e.shadowRoot, sel) : []))];
+    const deep = (r: ShadowRoot | Element, sel: string): Element[] => [...Array.from(r.querySelectorAll(sel)), ...Array.from(r.querySelectorAll('*')).flatMap((e) => (e.shadowRoot ? deep(e.shadowRoot, sel) : []))];
     const text = (root.host as HTMLElement).innerText || Array.from(root.childNodes, (n) => n.textContent).join(' ');
     return { text: text.trim(), errors: deep(root, '.error, [role=alert]').map((e) => e.textContent ?? '') };
   }, `lm-${view}-view`);
@@ -105,7 +105,7 @@ describe('The PWA', () => {
       await Promise.all(peers.map((p, i) => p.goto(url(`peer-${i + 1}`))));
       const ui = await (await browser.createBrowserContext()).newPage();
       await ui.setViewport({ width: 1280, height: 900 });
-      ui.on('pageerror', (e) => console.log('ui error:', e.message));
+      ui.on('pageerror', (e) => console.log('ui error:', (e as Error).message));
       await ui.goto(url('ui'));
       const all = [...peers, ui];
       await waitFor(async () => (await Promise.all(all.map((p) => p.evaluate(() => (globalThis as unknown as { liquidmesh?: Lm }).liquidmesh?.peer.alive().length ?? 0)))).every((n) => n === 2), 'three pages in one mesh', 60_000);
