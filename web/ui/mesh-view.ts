@@ -38,6 +38,8 @@ export const CHIP_TYPE = 'application/x-liquidmesh-module';
 
 interface Move {
   key: string;
+  deploymentId: string;
+  module: string;
   state: 'moving' | 'done' | 'failed';
   text: string;
 }
@@ -87,7 +89,7 @@ export class MeshView extends LitElement {
     });
     return html`<h2>Mesh</h2>
       <div role="status" aria-live="polite" class="stack">
-        ${this.moves.map((m) => html`<div class="${m.state === 'failed' ? 'error' : 'notice'} move ${m.state}">${m.text}</div>`)}
+        ${this.moves.map((m) => html`<div class="${m.state === 'failed' ? 'error' : 'notice'} move ${m.state}">${m.text}${m.state === 'moving' ? this.#phase(m.deploymentId, m.module) : nothing}</div>`)}
         ${running.map(({ record, m }) => html`<div class="notice move remote">${m.mode === 'clone' ? 'Cloning' : 'Moving'} ${m.module} of ${record.name} from ${name(m.from)} to ${name(m.to)}: ${m.phase}…</div>`)}
       </div>
       ${canMigrate ? nothing : html`<p class="muted small">Live migration is not available on this peer: modules cannot be moved yet.</p>`}
@@ -163,6 +165,13 @@ export class MeshView extends LitElement {
     </span>`;
   }
 
+  /** The phase the source peer wrote for the migration of `module` of `deploymentId`, if under way. */
+  #phase(deploymentId: string, module: string) {
+    const record = this.node?.peer.registry.deployments.get(deploymentId)?.record;
+    const m = record ? migrationOf(record) : undefined;
+    return m && m.module === module && (m.phase === 'preparing' || m.phase === 'transferring') ? html` <span class="badge ${m.phase === 'preparing' ? 'loading' : 'fetching'}">${m.phase}</span>` : nothing;
+  }
+
   #dragOver(e: DragEvent, target: string, alive: boolean): void {
     if (!alive || !e.dataTransfer?.types.includes(CHIP_TYPE) || !migratorOf(this.node)) return;
     e.preventDefault();
@@ -185,7 +194,7 @@ export class MeshView extends LitElement {
     const key = `${deploymentId}/${module}`;
     const name = (id: string): string => this.#registry.deviceName(id);
     const set = (state: Move['state'], text: string): void => {
-      this.moves = [...this.moves.filter((m) => m.key !== key), { key, state, text }].slice(-4);
+      this.moves = [...this.moves.filter((m) => m.key !== key), { key, deploymentId, module, state, text }].slice(-4);
     };
     if (!migrator) {
       set('failed', `Cannot move ${module}: live migration is not available on this peer.`);
