@@ -106,7 +106,9 @@ export class ResilientTransport implements Transport {
       await this.#inner.connect(id);
       this.#lastError = '';
       this.#delay = this.#retryMs;
-      if (this.#localId !== null) this.#set('connected');
+      // Disconnected while this attempt ran: leave again rather than stay half open.
+      if (this.#localId === null) await this.#inner.disconnect();
+      else this.#set('connected');
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
       if (this.#localId === null) return;
