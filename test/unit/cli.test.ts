@@ -89,7 +89,7 @@ describe('liquidmesh client commands', () => {
       bb.on('file', (name, stream, info) => {
         const parts: Buffer[] = [];
         stream.on('data', (d: Buffer) => parts.push(d));
-        stream.on('end', () => (files[name] = { bytes: Buffer.concat(parts), filename: info.filename, mimeType: info.mimeType }));
+        stream.on('end', () => (files[name] = { bytes: Buffer.concat(parts), filename: info.filename ?? '', mimeType: info.mimeType }));
       });
       bb.on('close', resolve);
       bb.on('error', reject);
