@@ -36,7 +36,16 @@ export interface WebServer {
 /** Build the PWA with Vite into dist/web. */
 export async function buildPwa(): Promise<void> {
   const { build } = await import('vite');
-  await build({ configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  // Vite picks packages' development builds (Lit's dev mode) unless NODE_ENV says
+  // production; test runners set it to "test". The PWA is always built for production.
+  const before = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)), logLevel: 'warn', mode: 'production' });
+  } finally {
+    if (before === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = before;
+  }
 }
 
 /** Serve `root` (default dist/web). */
