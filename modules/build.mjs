@@ -68,6 +68,7 @@ const MODULES = [
   { name: 'calc', toolchain: 'wat', source: 'calc.wat' },
   { name: 'counter-c', toolchain: 'c-freestanding', source: 'counter.c' },
   { name: 'dispatch', toolchain: 'wat', source: 'dispatch.wat' },
+  { name: 'motion', toolchain: 'wat', source: 'motion.wat' },
 ];
 
 class MissingTool extends Error {}

@@ -11,6 +11,7 @@ import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
 import type { Transport } from '../shared/ports/transport.ts';
 import { REGISTRY_STATE_KEY } from '../shared/registry/persistence.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
+import { DeviceSensors } from './capabilities/sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { BrowserCamera } from './capabilities/camera.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';
@@ -98,7 +99,9 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
   const load = lagSampler();
   // Changes made while starting (our device record) count as unsaved until a save follows.
   let lastChange = performance.now();
-  const services: HostServices = { ...simulatedSensors() };
+  // Motion, orientation and position where the device has them (phones), after a short probe.
+  const sensors = new DeviceSensors();
+  const services: HostServices = { ...simulatedSensors(), ...(await sensors.probe()) };
   let camera: BrowserCamera | null = null;
   if ((options.camera ?? true) && BrowserCamera.available()) {
     camera = new BrowserCamera();
@@ -143,6 +146,7 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
       load.stop();
       await started.stop();
       camera?.close();
+      sensors.close();
       blobs.close();
       idbKv.close();
     },

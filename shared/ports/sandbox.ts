@@ -27,6 +27,12 @@ export interface HostServices {
   /** Sensor readings; `simulated` devices say so in their description. */
   readTemperature?: () => Promise<number>;
   readHumidity?: () => Promise<number>;
+  /** A phone's motion sensor: acceleration including gravity, m/s², [x, y, z]. */
+  readAcceleration?: () => Promise<[number, number, number]>;
+  /** A phone's orientation: [alpha, beta, gamma] in degrees. */
+  readOrientation?: () => Promise<[number, number, number]>;
+  /** Position: [latitude, longitude, accuracy in metres]. */
+  readLocation?: () => Promise<[number, number, number]>;
   /** `communication.rpcCall`: call the named function elsewhere with `data`. */
   rpcCall?: (name: string, data: Uint8Array) => Promise<void>;
   /**

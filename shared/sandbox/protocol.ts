@@ -90,7 +90,9 @@ export type WorkerToHost =
   | { t: 'host'; op: HostOp; args: unknown[] };
 
 /** Host-thread operations a worker can ask for through the bridge. */
-export type HostOp = 'captureImage' | 'readTemperature' | 'readHumidity' | 'rpcCall' | 'publish' | 'subscribe';
+export type HostOp =
+  | 'captureImage' | 'readTemperature' | 'readHumidity' | 'readAcceleration' | 'readOrientation' | 'readLocation'
+  | 'rpcCall' | 'publish' | 'subscribe';
 
 /** Either side of a worker connection, whatever the platform's Worker API looks like. */
 export interface MessagePort<In, Out> {

@@ -152,6 +152,14 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
         getTemperature: () => new DataView(bridgeCall('readTemperature', []).buffer).getFloat64(0, true),
         getHumidity: () => new DataView(bridgeCall('readHumidity', []).buffer).getFloat64(0, true),
       },
+      // sensors.X(axis) → f64: one of three values of a reading; an axis outside 0..2 traps.
+      sensors: Object.fromEntries((['acceleration', 'orientation', 'location'] as const).map((kind) => {
+        const op = `read${kind[0]!.toUpperCase()}${kind.slice(1)}` as 'readAcceleration' | 'readOrientation' | 'readLocation';
+        return [kind, (axis: number) => {
+          if (axis < 0 || axis > 2) throw new RangeError(`sensors.${kind}: axis ${axis} is not 0, 1 or 2`);
+          return new DataView(bridgeCall(op, []).buffer).getFloat64(axis * 8, true);
+        }];
+      })),
       communication: {
         rpcCall: (namePtr, nameLen, dataPtr, dataLen) => void bridgeCall('rpcCall', [fromUtf8(bytesAt(namePtr, nameLen)), bytesAt(dataPtr, dataLen)]),
       },

@@ -376,6 +376,16 @@ class Slot {
       case 'readHumidity':
         if (!s.readHumidity) throw new Error('no humidity sensor');
         return float(await s.readHumidity());
+      case 'readAcceleration':
+      case 'readOrientation':
+      case 'readLocation': {
+        const read = s[op];
+        if (!read) throw new Error(`no ${op.slice(4).toLowerCase()} sensor`);
+        const out = new Uint8Array(24);
+        const values = await read();
+        for (let i = 0; i < 3; i++) new DataView(out.buffer).setFloat64(i * 8, values[i] ?? Number.NaN, true);
+        return out;
+      }
       case 'rpcCall':
         if (!s.rpcCall) throw new Error('no rpc');
         await s.rpcCall(String(args[0]), args[1] as Uint8Array);

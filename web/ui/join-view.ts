@@ -28,9 +28,9 @@ export function detectSensors(capabilities: readonly string[]): SensorInfo[] {
   return [
     { name: 'camera', present: BrowserCamera.available(), offered: has('camera.') },
     { name: 'temperature and humidity (simulated DHT)', present: has('dht.'), offered: has('dht.') },
-    { name: 'geolocation', present: 'geolocation' in nav, offered: false },
-    { name: 'accelerometer', present: 'Accelerometer' in w || 'DeviceMotionEvent' in w, offered: false },
-    { name: 'orientation', present: 'DeviceOrientationEvent' in w, offered: false },
+    { name: 'geolocation', present: 'geolocation' in nav, offered: has('sensors.location') },
+    { name: 'accelerometer', present: 'Accelerometer' in w || 'DeviceMotionEvent' in w, offered: has('sensors.acceleration') },
+    { name: 'orientation', present: 'DeviceOrientationEvent' in w, offered: has('sensors.orientation') },
     { name: 'ambient light', present: 'AmbientLightSensor' in w, offered: false },
     { name: 'battery', present: 'getBattery' in nav, offered: false },
   ];
@@ -80,7 +80,7 @@ export class JoinView extends LitElement {
             <tr><th>Sensor</th><th>This browser</th><th>Offered to the mesh</th></tr>
             ${sensors.map((s) => html`<tr><td>${s.name}</td><td>${s.present ? 'yes' : 'no'}</td><td>${s.offered ? html`<span class="ok">yes</span>` : 'no'}</td></tr>`)}
           </table>
-          <p class="muted small">Modules reach the camera through the <code>camera</code> host imports; the other sensors have no host import yet.</p>
+          <p class="muted small">Modules reach the camera through the <code>camera</code> host imports and motion, orientation and position through <code>sensors.acceleration</code>, <code>sensors.orientation</code> and <code>sensors.location</code> — offered once the sensor has given a reading (position only where it is allowed). Ambient light and battery have no host import.</p>
           ${BrowserCamera.available() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowCamera()}>Allow the camera now</button><span class="small">${this.camera}</span></div>` : nothing}
         </section>
       </div>`;
