@@ -69,6 +69,8 @@ const MODULES = [
   { name: 'counter-c', toolchain: 'c-freestanding', source: 'counter.c' },
   { name: 'dispatch', toolchain: 'wat', source: 'dispatch.wat' },
   { name: 'motion', toolchain: 'wat', source: 'motion.wat' },
+  // MobileNetV2 through wasi-nn; its model comes from classify/build-model.mjs (npm run build:model).
+  { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c'] },
 ];
 
 class MissingTool extends Error {}

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ModuleInfo } from '../wasm/binary.ts';
+import type { InferenceEngine } from './inference.ts';
 
 /** A wasm scalar: i32/f32/f64 as number, i64 as bigint. */
 export type WasmValue = number | bigint;
@@ -43,6 +44,11 @@ export interface HostServices {
   publish?: (topic: string, data: Uint8Array) => Promise<void>;
   /** `pubsub.subscribe`: deliver messages on `topic` (a pattern, its grant checked) to this module from now on. */
   subscribe?: (topic: string) => Promise<void>;
+  /**
+   * `wasi_ephemeral_nn.*`: the inference engine behind wasi-nn (onnxruntime-web, injected
+   * by the platform host). Graphs a module loads live until its instance closes.
+   */
+  nn?: InferenceEngine;
 }
 
 /**
@@ -131,6 +137,12 @@ export interface InstanceSnapshot {
   moduleId: string;
   /** Linear memory, as non-zero 64 KiB pages: page index → bytes. */
   pages: Record<number, Uint8Array>;
+  /**
+   * A delta over the snapshot restored just before it (see `diffSnapshot` in
+   * shared/sandbox/snapshot.ts): `pages` lists only the pages that differ — zero pages
+   * included — and every other page keeps its content. Globals, files and tables are whole.
+   */
+  delta?: boolean;
   /** Memory size in pages. */
   memoryPages: number;
   /** Values of every mutable global, by export name. */

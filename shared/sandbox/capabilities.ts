@@ -27,6 +27,13 @@ export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> =
   'communication.rpcCall': 'rpcCall',
   'pubsub.publish': 'publish',
   'pubsub.subscribe': 'subscribe',
+  // wasi-nn preview 1 (shared/sandbox/wasi-nn.ts), granted as `wasi_ephemeral_nn.*` or one by one.
+  'wasi_ephemeral_nn.load': 'nn',
+  'wasi_ephemeral_nn.load_by_name': 'nn',
+  'wasi_ephemeral_nn.init_execution_context': 'nn',
+  'wasi_ephemeral_nn.set_input': 'nn',
+  'wasi_ephemeral_nn.compute': 'nn',
+  'wasi_ephemeral_nn.get_output': 'nn',
 };
 
 /** The WASI module name; all of preview 1 is served by the shim inside the worker. */

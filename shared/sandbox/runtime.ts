@@ -37,6 +37,7 @@ import {
   type StateCopy,
   type WorkerToHost,
 } from './protocol.ts';
+import { createWasiNnImports } from './wasi-nn.ts';
 
 const PAGE = 65536;
 const SPIN_MS = 0.1;
@@ -168,6 +169,15 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
         publish: (topicPtr, topicLen, dataPtr, dataLen) => (bridgeCall('publish', [fromUtf8(bytesAt(topicPtr, topicLen)), bytesAt(dataPtr, dataLen)]), 0),
         subscribe: (topicPtr, topicLen) => (bridgeCall('subscribe', [fromUtf8(bytesAt(topicPtr, topicLen))]), 0),
       },
+      wasi_ephemeral_nn: createWasiNnImports({
+        memory: () => memory!,
+        bridge: bridgeCall,
+        file: (name) => {
+          const inode = dir.dir.contents.get(name);
+          return inode instanceof File ? inode.data : undefined;
+        },
+        warn: (message) => void stderr.push(message),
+      }),
     };
     // Only the modules the binary imports are offered; the host checked the grants at load.
     const imports: WebAssembly.Imports = {};

@@ -41,6 +41,7 @@ import {
   type WorkerToHost,
 } from './protocol.ts';
 import { guardTopics } from './topics.ts';
+import { NnHost } from './wasi-nn-host.ts';
 
 /** Errors of a host operation that fail the module's call by name rather than as ERR_HOST_CALL. */
 const NAMED_HOST_ERRORS = new Set(['ERR_TOPIC_DENIED']);
@@ -167,12 +168,15 @@ class WorkerInstance implements SandboxInstance {
   #files: Record<string, Uint8Array>;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Graphs loaded through wasi-nn: shared by this instance's workers, freed at close. */
+  readonly #nn: NnHost;
 
   constructor(options: InstanceOptions) {
     this.#o = options;
     this.moduleId = options.moduleId;
     this.info = options.info;
     this.#files = options.init.files;
+    this.#nn = new NnHost(options.services.nn);
   }
 
   async start(): Promise<void> {
@@ -214,6 +218,7 @@ class WorkerInstance implements SandboxInstance {
     const spare = this.#spare;
     this.#spare = null;
     await spare?.then((s) => s.kill(new InstanceClosedError('instance closed')), () => undefined);
+    await this.#nn.close();
     this.#o.onClose(this);
   }
 
@@ -272,7 +277,7 @@ class WorkerInstance implements SandboxInstance {
   }
 
   async #spawnSlot(): Promise<Slot> {
-    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#o.logger);
+    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
     await slot.start(this.#o.init);
     return slot;
   }
@@ -283,14 +288,16 @@ class Slot {
   readonly #worker: WorkerHandle;
   readonly #bridge: SharedArrayBuffer;
   readonly #services: HostServices;
+  readonly #nn: NnHost;
   readonly #log: Logger;
   #pending: { resolve: (m: WorkerToHost) => void; reject: (e: Error) => void } | null = null;
   #dead: Error | null = null;
 
-  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, logger: Logger) {
+  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, nn: NnHost, logger: Logger) {
     this.#worker = worker;
     this.#bridge = bridge;
     this.#services = services;
+    this.#nn = nn;
     this.#log = logger;
     worker.onMessage((m) => this.#onMessage(m));
     worker.onError((e) => this.kill(new ModuleLoadError(`sandbox worker died: ${e.message}`)));
@@ -398,6 +405,10 @@ class Slot {
         if (!s.subscribe) throw new Error('no pub/sub');
         await s.subscribe(String(args[0]));
         return new Uint8Array(0);
+      case 'nnLoad':
+        return this.#nn.load(args[0] as Uint8Array[], String(args[1]));
+      case 'nnCompute':
+        return this.#nn.compute(Number(args[0]), args[1] as { type: number; dims: number[]; data: Uint8Array }[]);
       default:
         this.#log.warn(`worker asked for unknown host operation ${String(op)}`);
         throw new Error(`unknown host operation ${String(op)}`);

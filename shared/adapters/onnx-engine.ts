@@ -1,0 +1,90 @@
+/**
+ * An {@link InferenceEngine} on onnxruntime's JavaScript API. The runtime itself is
+ * injected (`onnxruntime-web` by node-host/nn/ and web/nn/, the same wasm in Node and
+ * Chromium) so that shared/ stays free of it; only the few members used here are typed.
+ * @module
+ */
+import type { InferenceEngine, InferenceGraph, NnTensor, TensorType } from '../ports/inference.ts';
+
+/** The part of an onnxruntime tensor this adapter reads. */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+
+/** The part of an onnxruntime `InferenceSession` this adapter uses. */
+export interface OrtSessionLike {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
+  release(): Promise<void>;
+}
+
+/** The part of the onnxruntime module this adapter uses. */
+export interface OrtLike {
+  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSessionLike> };
+  Tensor: new (type: string, data: ArrayBufferView, dims: readonly number[]) => OrtTensorLike;
+}
+
+const ORT_TYPES: Readonly<Record<TensorType, string>> = { f16: 'float16', f32: 'float32', f64: 'float64', u8: 'uint8', i32: 'int32', i64: 'int64' };
+
+/** Options of {@link createOnnxEngine}. */
+export interface OnnxEngineOptions {
+  /** Passed to `InferenceSession.create` (execution providers, optimisation level…). */
+  sessionOptions?: Record<string, unknown>;
+}
+
+/** An inference engine that loads ONNX graphs into onnxruntime sessions. */
+export function createOnnxEngine(ort: OrtLike, options: OnnxEngineOptions = {}): InferenceEngine {
+  return {
+    encodings: ['onnx'],
+    async load(builders: Uint8Array[]): Promise<InferenceGraph> {
+      if (builders.length !== 1) throw new Error(`an ONNX graph is one buffer, not ${builders.length}`);
+      const session = await ort.InferenceSession.create(builders[0]!, options.sessionOptions ?? {});
+      let released = false;
+      return {
+        async run(inputs: NnTensor[]): Promise<NnTensor[]> {
+          if (inputs.length !== session.inputNames.length) throw new Error(`the graph takes ${session.inputNames.length} inputs, got ${inputs.length}`);
+          const feeds: Record<string, OrtTensorLike> = {};
+          inputs.forEach((t, i) => {
+            feeds[session.inputNames[i]!] = new ort.Tensor(ORT_TYPES[t.type], typedArray(t), t.dims);
+          });
+          const results = await session.run(feeds);
+          return session.outputNames.map((name) => fromOrt(results[name]!));
+        },
+        async release(): Promise<void> {
+          if (released) return;
+          released = true;
+          await session.release();
+        },
+      };
+    },
+  };
+}
+
+/** The tensor's bytes as the typed array onnxruntime wants (copied: the bytes may be unaligned). */
+function typedArray(t: NnTensor): ArrayBufferView {
+  const buffer = t.data.slice().buffer;
+  switch (t.type) {
+    case 'f16':
+      return new Uint16Array(buffer);
+    case 'f32':
+      return new Float32Array(buffer);
+    case 'f64':
+      return new Float64Array(buffer);
+    case 'u8':
+      return new Uint8Array(buffer);
+    case 'i32':
+      return new Int32Array(buffer);
+    case 'i64':
+      return new BigInt64Array(buffer);
+  }
+}
+
+function fromOrt(t: OrtTensorLike): NnTensor {
+  const type = (Object.keys(ORT_TYPES) as TensorType[]).find((k) => ORT_TYPES[k] === t.type);
+  if (!type) throw new Error(`output of type ${t.type} has no wasi-nn tensor type`);
+  const view = t.data as ArrayBufferView;
+  return { type, dims: [...t.dims], data: new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice() };
+}
