@@ -1,9 +1,9 @@
 /**
  * The target side of a live migration (protocol in `migration.ts`): `prepare` fetches the
- * module's blobs from the mesh (each verified against its sha256) and loads the module
- * into the sandbox without serving it; `commit` fetches the snapshot blob the same way,
- * decodes it, refuses one of another module (ERR_SNAPSHOT_MISMATCH), restores it, and
- * installs the instance, which the step agent adopts as the realized step; `abort` drops
+ * module's blobs and the base snapshot from the mesh (each verified against its sha256),
+ * loads the module into the sandbox without serving it and restores the base; `commit`
+ * fetches the delta the same way, decodes it, refuses a snapshot of another module
+ * (ERR_SNAPSHOT_MISMATCH), applies it, and installs the instance, which the step agent adopts as the realized step; `abort` drops
  * what was staged or installed. A staged module not committed within the migration's
  * time limit is dropped, and an installed one that the registry still does not place
  * here by then (the source gave up after the commit) is unloaded.
@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts';
 import type { Peer } from '../peer.ts';
 import type { DeployedStep } from '../registry/schema.ts';
 import type { TimerHandle } from '../ports/clock.ts';
+import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { SnapshotMismatchError } from '../sandbox/errors.ts';
 import { decodeSnapshot } from '../sandbox/snapshot.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
@@ -27,13 +28,15 @@ export interface MigrationPrepare {
   module: string;
   /** The step as the deployment resolved it: module id, providers, grants, topics. */
   step: DeployedStep;
+  /** sha256 of the encoded base snapshot, held in the source's blob store. */
+  base: string;
   timeoutMs: number;
 }
 
 /** Parameters of `migration.commit` (source → target). */
 export interface MigrationCommit {
   migrationId: string;
-  /** sha256 of the encoded snapshot, held in the source's blob store. */
+  /** sha256 of the encoded snapshot (a delta over the base, or a full one), held in the source's blob store. */
   snapshot: string;
   bytes: number;
   /** Pub/sub topics the instance subscribed to. */
@@ -75,6 +78,9 @@ export class MigrationTarget {
     if (this.#supervisor.deployed().some((d) => d.deploymentId === p.deploymentId && d.name === p.module)) {
       throw new MigrationFailedError(`${this.#name(this.#peer.id)} runs ${p.module} of this deployment already`, { reason: 'target runs the module already' });
     }
+    // The base travels while the module is fetched and compiled.
+    const base = this.#fetchSnapshot(p.base);
+    base.catch(() => undefined);
     const registry = this.#peer.registry;
     const records = [p.step.module, ...p.step.providers].map((id) => {
       const m = registry.modules.get(id);
@@ -98,6 +104,15 @@ export class MigrationTarget {
       ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
       ...(p.step.topics ? { topics: p.step.topics } : {}),
     });
+    try {
+      const snapshot = await base;
+      if (snapshot.delta) throw new MigrationFailedError('the base snapshot is a delta');
+      this.#checkModule(snapshot.moduleId, staged);
+      await staged.instance.restore(snapshot);
+    } catch (error) {
+      await this.#supervisor.discard(staged);
+      throw error;
+    }
     const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
     this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
     return { loadedMs: performance.now() - t0 };
@@ -108,13 +123,8 @@ export class MigrationTarget {
     const t0 = performance.now();
     const entry = this.#pending.get(p.migrationId);
     if (!entry || entry.from !== from || entry.installed) throw new MigrationFailedError(`no prepared migration ${p.migrationId} from this peer`);
-    const bytes = await this.#peer.fetchBlob(p.snapshot, { chunkBytes: SNAPSHOT_CHUNK_BYTES });
-    // The state blob is not kept: it is of no use once restored.
-    void this.#peer.store.blobs.delete(p.snapshot).catch(() => undefined);
-    const snapshot = decodeSnapshot(bytes);
-    if (snapshot.moduleId !== entry.staged.moduleId) {
-      throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId.slice(0, 12)} cannot be restored into ${entry.staged.moduleId.slice(0, 12)}`);
-    }
+    const snapshot = await this.#fetchSnapshot(p.snapshot);
+    this.#checkModule(snapshot.moduleId, entry.staged);
     await entry.staged.instance.restore(snapshot);
     if (!this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
     this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
@@ -153,6 +163,17 @@ export class MigrationTarget {
       return;
     }
     await this.abort(migrationId);
+  }
+
+  /** A snapshot blob from the mesh (verified), decoded; the blob is not kept. */
+  async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
+    const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES });
+    void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+    return decodeSnapshot(bytes);
+  }
+
+  #checkModule(moduleId: string, staged: StagedModule): void {
+    if (moduleId !== staged.moduleId) throw new SnapshotMismatchError(`snapshot of module ${moduleId.slice(0, 12)} cannot be restored into ${staged.moduleId.slice(0, 12)}`);
   }
 
   #placedHere(entry: Pending): boolean {

@@ -8,16 +8,20 @@
  * ```
  * initiator (any peer)          source (runs the instance)                 target
  *  migrate() ── migration.start ─▶ checks; record.migration = preparing
- *                                  ── migration.prepare ──────────────────▶ fetches the module's blobs
- *                                                                           (verified), loads it staged
+ *                                  base snapshot (between two calls; it keeps serving)
+ *                                  → encode → blob store (sha256)
+ *                                  ── migration.prepare {step, base} ─────▶ fetches the module's blobs and the
+ *                                                                           base (1 MiB ranges, each blob sha256-
+ *                                                                           verified), loads the module staged,
+ *                                                                           restores the base into it
  *                                  ◀───────────────────────────── loaded ─┘
  *                                  record.migration = transferring
  *                                  pause: new calls wait (FIFO), running ones finish
- *                                  snapshot → encode → blob store (sha256)
- *                                  ── migration.commit {hash, subscriptions} ▶ fetchBlob(hash): 1 MiB ranges,
- *                                                                           sha256-verified; decode, check the
- *                                                                           module hash, restore, install; the
- *                                                                           step agent adopts it
+ *                                  snapshot; delta = pages changed since the base
+ *                                  + globals, files, tables → blob store
+ *                                  ── migration.commit {hash, subscriptions} ▶ fetchBlob(hash), decode, check the
+ *                                                                           module hash, apply the delta, install;
+ *                                                                           the step agent adopts it
  *                                  ◀──────────────────────────── restored ─┘
  *                                  move:  handoff — waiting calls and later stale-routed
  *                                         calls are forwarded to the target and answered
@@ -26,6 +30,8 @@
  *                                  record.migration = done (one write with the routing)
  *  ◀──────── MigrationResult ─────┘
  * ```
+ * Shipping the base first (pre-copy) keeps the pause short: while calls are held only
+ * the pages the module wrote since travel, not its whole memory.
  * Any failure before the commit returns (target gone, timeout, hash mismatch, a snapshot
  * that does not decode or belongs to another module) resumes the source with its state
  * untouched: the waiting calls run there in order, `migration.abort` tells the target to
@@ -43,7 +49,7 @@ import type { Logger } from '../log.ts';
 import type { Peer } from '../peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
-import { encodeSnapshot } from '../sandbox/snapshot.ts';
+import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
@@ -68,8 +74,10 @@ export interface MigrationResult {
   from: string;
   to: string;
   mode: 'move' | 'clone';
-  /** Size of the encoded snapshot shipped (0 when nothing had to move). */
+  /** Size of the encoded base snapshot — the module's state (0 when nothing had to move). */
   snapshotBytes: number;
+  /** Size of the encoded delta shipped while calls were held. */
+  deltaBytes: number;
   /** From the source's first step to the routing switch, ms. */
   durationMs: number;
   /** How long the source held new calls, ms: the longest extra delay a call saw. */
@@ -160,7 +168,7 @@ export class MigrationService {
     if (!SETTLED.has(r.status)) throw new DeploymentNotReadyError(`deployment ${r.name} is ${r.status}; only a ready deployment migrates`, { deployment: r.id });
     if (from === to) {
       if (mode === 'clone') throw new InvalidParamsError(`${name} runs on that device already: a clone needs another one`);
-      return { migrationId: '', deploymentId: r.id, module: name, steps, from, to, mode, snapshotBytes: 0, durationMs: 0, pausedMs: 0 };
+      return { migrationId: '', deploymentId: r.id, module: name, steps, from, to, mode, snapshotBytes: 0, deltaBytes: 0, durationMs: 0, pausedMs: 0 };
     }
     const start: MigrationStart = { migrationId: toHex(randomBytes(8)), deploymentId: r.id, module: name, to, mode, timeoutMs };
     try {
@@ -209,16 +217,22 @@ export class MigrationService {
     this.#write(r.id, () => ({ migration: base }));
     let paused = false;
     let pausedAt = 0;
-    let hash: string | undefined;
+    const stored: string[] = [];
     try {
-      await this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
+      const instance = this.#supervisor.instance(r.id, p.module);
+      const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
+      const firstBytes = encodeSnapshot(first);
+      const baseHash = await this.#peer.store.blobs.put(firstBytes);
+      stored.push(baseHash);
+      await this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, base: baseHash, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
       this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
       await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
-      const snapshot = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot(), left(), 'the snapshot took too long');
-      const bytes = encodeSnapshot(snapshot);
-      hash = await this.#peer.store.blobs.put(bytes);
+      const last = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot(), left(), 'the snapshot took too long');
+      const bytes = encodeSnapshot(diffSnapshot(first, last));
+      const hash = await this.#peer.store.blobs.put(bytes);
+      stored.push(hash);
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
       await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions }, { timeoutMs: left() });
       // Committed: the target serves the restored copy.
@@ -228,7 +242,7 @@ export class MigrationService {
       const pausedMs = performance.now() - pausedAt;
       const durationMs = performance.now() - t0;
       this.#write(r.id, (current) => {
-        const migration: MigrationRecord = { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: bytes.byteLength, pausedMs };
+        const migration: MigrationRecord = { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs };
         if (p.mode === 'move') {
           const solution = { ...current.solution };
           for (const i of steps) solution[String(i)] = p.to;
@@ -239,7 +253,7 @@ export class MigrationService {
         return { migration, replicas };
       });
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: bytes.byteLength, durationMs, pausedMs };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, deltaBytes: bytes.byteLength, durationMs, pausedMs };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
@@ -250,7 +264,7 @@ export class MigrationService {
       throw new MigrationFailedError(`migration of ${p.module} to ${this.#name(p.to)} failed, ${this.#name(self)} serves on: ${reason}`, { reason: info.message, code: info.code });
     } finally {
       this.#active.delete(r.id);
-      if (hash) void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+      for (const hash of stored) void this.#peer.store.blobs.delete(hash).catch(() => undefined);
     }
   }
 

@@ -261,6 +261,10 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       target.fill(0);
       if (memoryBytes) target.set(memoryBytes.subarray(0, Math.min(memoryBytes.byteLength, target.byteLength)));
     }
+    writeGlobals(l, globals);
+  };
+
+  const writeGlobals = (l: Live, globals: Record<string, WasmValue>): void => {
     for (const [name, value] of Object.entries(globals)) {
       const g = l.instance.exports[name];
       if (g instanceof WebAssembly.Global) g.value = value;
@@ -382,10 +386,19 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
         if (!live) return;
         try {
           const s = msg.snapshot;
-          const bytes = new Uint8Array(s.memoryPages * PAGE);
-          for (const [p, page] of Object.entries(s.pages)) bytes.set(page, Number(p) * PAGE);
           writeTables(live, s.tables ?? {});
-          writeState(live, bytes, s.memoryPages, s.globals);
+          if (s.delta && live.memory) {
+            // Only the pages that changed since the snapshot restored before: the rest stay.
+            const current = live.memory.buffer.byteLength / PAGE;
+            if (s.memoryPages > current) live.memory.grow(s.memoryPages - current);
+            const target = new Uint8Array(live.memory.buffer);
+            for (const [p, page] of Object.entries(s.pages)) target.set(page, Number(p) * PAGE);
+            writeGlobals(live, s.globals);
+          } else {
+            const bytes = new Uint8Array(s.memoryPages * PAGE);
+            for (const [p, page] of Object.entries(s.pages)) bytes.set(page, Number(p) * PAGE);
+            writeState(live, bytes, s.memoryPages, s.globals);
+          }
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
           lastGood = copyState(live) ?? null;
@@ -446,6 +459,15 @@ function changedTables(l: Live): Record<string, TableSnapshot> | undefined {
  * module that stored some other function reference is refused by name.
  */
 function writeTables(l: Live, tables: Record<string, TableSnapshot>): void {
+  for (const name of Object.keys(tables)) {
+    if (!l.tables.has(name)) throw new SnapshotInvalidError(`snapshot names table ${name}, which the module does not have`);
+  }
+  // Every table back to what instantiation put there (a slot the snapshot does not list
+  // holds its initial function), then the snapshot's changed slots on top.
+  for (const [name, initial] of l.tables) {
+    const table = l.instance.exports[name] as WebAssembly.Table;
+    for (let i = 0; i < table.length; i++) table.set(i, (initial[i] === undefined || initial[i] === null ? null : l.functions.get(initial[i]!)) as never);
+  }
   for (const [name, t] of Object.entries(tables)) {
     const table = l.instance.exports[name];
     if (!(table instanceof WebAssembly.Table)) throw new SnapshotInvalidError(`snapshot names table ${name}, which the module does not have`);

@@ -8,6 +8,7 @@
  *           files: [[name, length], …], tables?: { name: { length, slots } } }
  * body:   every listed page (65 536 bytes each), then every file's bytes, in header order
  * ```
+ * `delta: true` in the header marks a delta ({@link diffSnapshot}).
  * Numbers travel as their float64 bits so NaN payloads and -0 survive; i64 values as
  * decimal strings. Decoding checks everything it reads and fails with ERR_SNAPSHOT_INVALID.
  * @module
@@ -30,6 +31,7 @@ interface Header {
   globals: Record<string, [string, string]>;
   files: [string, number][];
   tables?: Record<string, TableSnapshot>;
+  delta?: boolean;
 }
 
 /** Encode a snapshot for shipping. */
@@ -44,6 +46,7 @@ export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
     files: files.map(([name, bytes]) => [name, bytes.byteLength]),
   };
   if (snapshot.tables) header.tables = snapshot.tables;
+  if (snapshot.delta) header.delta = true;
   const json = utf8(JSON.stringify(header));
   const total = PREFIX + json.byteLength + pages.length * PAGE + files.reduce((n, [, b]) => n + b.byteLength, 0);
   const out = new Uint8Array(total);
@@ -106,7 +109,35 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
   for (const [name, value] of Object.entries(header.globals)) globals[name] = decodeValue(value, bad);
   const snapshot: InstanceSnapshot = { moduleId: header.moduleId, pages, memoryPages, globals, files };
   if (header.tables !== undefined) snapshot.tables = checkTables(header.tables, bad);
+  if (header.delta === true) snapshot.delta = true;
   return snapshot;
+}
+
+/**
+ * What changed from `base` to `next` (two full snapshots of one instance): the pages
+ * that differ — a page that became zero as a zero page — with `next`'s globals, files
+ * and tables. Restoring `base` and then the delta gives `next`. Live migration ships a
+ * full snapshot while the module still serves and only this delta while it is paused.
+ */
+export function diffSnapshot(base: InstanceSnapshot, next: InstanceSnapshot): InstanceSnapshot {
+  if (base.moduleId !== next.moduleId || base.delta || next.delta) throw new SnapshotInvalidError('a delta needs two full snapshots of one module');
+  const pages: Record<number, Uint8Array> = {};
+  for (const [key, page] of Object.entries(next.pages)) {
+    const before = base.pages[Number(key)];
+    if (!before || !samePage(before, page)) pages[Number(key)] = page;
+  }
+  for (const key of Object.keys(base.pages)) if (!next.pages[Number(key)]) pages[Number(key)] = new Uint8Array(PAGE);
+  const delta: InstanceSnapshot = { moduleId: next.moduleId, pages, memoryPages: next.memoryPages, globals: next.globals, files: next.files, delta: true };
+  if (next.tables) delta.tables = next.tables;
+  return delta;
+}
+
+function samePage(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.byteLength >>> 2);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 function encodeValue(v: WasmValue): [string, string] {

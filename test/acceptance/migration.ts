@@ -10,7 +10,7 @@ import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
 import type { Sandbox } from '../../shared/ports/sandbox.ts';
 import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import { decodeSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
+import { decodeSnapshot, diffSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/supervised-peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -74,6 +74,23 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect((await b.call(scalar('checksum'))).value).to.equal(sum);
       expect([(await b.call(scalar('next'))).value, (await b.call(scalar('next'))).value]).to.deep.equal([5n, 8n]);
       expect((await b.call(scalar('recent_sum'))).value).to.equal(19n);
+    });
+
+    it('applies a delta over a restored base: only changed pages travel, the result is the whole state', async () => {
+      sandbox = harness.sandbox();
+      const bytes = await wasm('counter-c');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      await a.call(scalar('fill', 1024));
+      const base = await a.snapshot();
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      await b.restore(decodeSnapshot(encodeSnapshot(base)));
+      for (let i = 0; i < 4; i++) await a.call(scalar('next'));
+      await a.call(scalar('fill', 100));
+      const delta = diffSnapshot(base, await a.snapshot());
+      expect(Object.keys(delta.pages).length).to.be.lessThan(Object.keys(base.pages).length);
+      await b.restore(decodeSnapshot(encodeSnapshot(delta)));
+      expect((await b.call(scalar('checksum'))).value).to.equal((await a.call(scalar('checksum'))).value);
+      expect((await b.call(scalar('next'))).value).to.equal(8n);
     });
 
     it('carries table slots the module changed at run time', async () => {
@@ -239,8 +256,12 @@ export function runMigrationTests(harness: MigrationHarness): void {
       // b fetches the module blobs while they are served intact, then the snapshot arrives corrupted.
       await b!.peer.fetchBlob(c!.orchestrator.packages.resolve('stateful-fibo').id);
       expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2]);
-      store.corrupt = true;
+      // Corrupt what a serves once calls are held: the delta shipped during the pause.
+      const off = a!.peer.registry.on('change', () => {
+        if (a!.peer.registry.deployments.get(dep.id)?.record.migration?.phase === 'transferring') store.corrupt = true;
+      });
       const bad = await rejectionOf(c!.orchestrator.migrate('fib', 'stateful-fibo', 'b'));
+      off();
       store.corrupt = false;
       expect(bad.code).to.equal('ERR_MIGRATION_FAILED');
       expect(bad.message).to.contain('ERR_HASH_MISMATCH');
@@ -250,7 +271,9 @@ export function runMigrationTests(harness: MigrationHarness): void {
       const step = a!.peer.registry.deployments.get(dep.id)!.record.steps![0]!;
       const counter = a!.orchestrator.packages.resolve('counter-c');
       const foreign = await a!.peer.store.blobs.put(encodeSnapshot({ moduleId: counter.id, pages: {}, memoryPages: 1, globals: {}, files: {} }));
-      await a!.peer.call(b!.peer.id, 'migration.prepare', { migrationId: 'foreign', deploymentId: dep.id, module: step.name, step, timeoutMs: 5000 });
+      const prepare = (base: string) => a!.peer.call(b!.peer.id, 'migration.prepare', { migrationId: 'foreign', deploymentId: dep.id, module: step.name, step, base, timeoutMs: 5000 });
+      expect((await rejectionOf(prepare(foreign))).code).to.equal('ERR_SNAPSHOT_MISMATCH');
+      await prepare(await a!.peer.store.blobs.put(encodeSnapshot(await a!.supervisor.instance(dep.id, step.name).snapshot())));
       const mismatch = await rejectionOf(a!.peer.call(b!.peer.id, 'migration.commit', { migrationId: 'foreign', snapshot: foreign, bytes: 0, subscriptions: [] }));
       expect(mismatch.code).to.equal('ERR_SNAPSHOT_MISMATCH');
       expect((await a!.peer.call(b!.peer.id, 'migration.abort', { migrationId: 'foreign' })).aborted).to.equal(true);
