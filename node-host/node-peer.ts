@@ -17,6 +17,7 @@ import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { nodePlatform } from './platform.ts';
+import { createNodeInferenceEngine } from './nn/onnx.ts';
 import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
 import { FileKeyValueStore } from './stores/file-key-value-store.ts';
@@ -31,6 +32,8 @@ export interface NodePeerOptions {
   fakeCamera?: boolean;
   /** Offer simulated temperature and humidity (default true). */
   simulatedSensors?: boolean;
+  /** Offer wasi-nn inference (`wasi_ephemeral_nn.*`, onnxruntime-web; default true). */
+  inference?: boolean;
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   clock?: Clock;
@@ -55,6 +58,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     Object.assign(services, simulatedSensors());
     simulated.push(...SIMULATED_SENSOR_IMPORTS);
   }
+  if (options.inference ?? true) services.nn = createNodeInferenceEngine();
   return startSupervisedPeer({
     transports: options.transports,
     store,

@@ -14,6 +14,7 @@ import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/si
 import { DeviceSensors } from './capabilities/sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { BrowserCamera } from './capabilities/camera.ts';
+import { createBrowserInferenceEngine } from './nn/onnx.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';
 import { IdbBlobStore } from './stores/idb-blob-store.ts';
 import { IdbKeyValueStore } from './stores/idb-key-value-store.ts';
@@ -26,6 +27,8 @@ export interface BrowserPeerOptions {
   dbName?: string;
   /** Offer the device camera when there is one (default true). */
   camera?: boolean;
+  /** Offer wasi-nn inference (`wasi_ephemeral_nn.*`, onnxruntime-web; default true). */
+  inference?: boolean;
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   logger?: Logger;
@@ -108,6 +111,8 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
     const cam = camera;
     services.captureImage = () => cam.capture();
   }
+  // wasi-nn inference: onnxruntime-web, downloaded only when a module first loads a graph.
+  if (options.inference ?? true) services.nn = createBrowserInferenceEngine();
   const started = await startSupervisedPeer({
     transports: options.transports,
     store: { blobs, kv },

@@ -24,4 +24,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
+# The classification model is generated from nsfwjs' weights (an npm package), not committed.
+if [ ! -f modules/classify/model.onnx ]; then
+  echo "setup: building modules/classify/model.onnx"
+  node modules/classify/build-model.mjs >/dev/null
+fi
 echo "setup: ready"

@@ -1,9 +1,9 @@
 /**
  * The wasi-nn inference engine of a Node peer: onnxruntime-web, the same wasm engine the
- * browser peers run (so a module classifies alike everywhere), in this process. One
- * thread by default: the sandbox's workers and the peer share the machine's cores.
+ * browser peers run (so a module classifies alike everywhere), in this process. It is
+ * imported on the first graph a module loads. One thread by default: the sandbox's
+ * workers and the peer share the machine's cores.
  */
-import * as ort from 'onnxruntime-web';
 import { createOnnxEngine, type OrtLike } from '../../shared/adapters/onnx-engine.ts';
 import type { InferenceEngine } from '../../shared/ports/inference.ts';
 
@@ -15,6 +15,12 @@ export interface NodeInferenceOptions {
 
 /** An onnxruntime-web engine for `HostServices.nn`. */
 export function createNodeInferenceEngine(options: NodeInferenceOptions = {}): InferenceEngine {
-  ort.env.wasm.numThreads = options.threads ?? 1;
-  return createOnnxEngine(ort as unknown as OrtLike, { sessionOptions: { executionProviders: ['wasm'] } });
+  return createOnnxEngine(
+    async () => {
+      const ort = await import('onnxruntime-web');
+      ort.env.wasm.numThreads = options.threads ?? 1;
+      return ort as unknown as OrtLike;
+    },
+    { sessionOptions: { executionProviders: ['wasm'] } },
+  );
 }

@@ -35,12 +35,19 @@ export interface OnnxEngineOptions {
   sessionOptions?: Record<string, unknown>;
 }
 
-/** An inference engine that loads ONNX graphs into onnxruntime sessions. */
-export function createOnnxEngine(ort: OrtLike, options: OnnxEngineOptions = {}): InferenceEngine {
+/**
+ * An inference engine that loads ONNX graphs into onnxruntime sessions. `ort` may be a
+ * function that imports the runtime: it is then loaded on the first graph only, so a
+ * peer that never classifies never pays for it.
+ */
+export function createOnnxEngine(runtime: OrtLike | (() => Promise<OrtLike>), options: OnnxEngineOptions = {}): InferenceEngine {
+  let loaded: Promise<OrtLike> | null = null;
+  const getOrt = (): Promise<OrtLike> => (loaded ??= typeof runtime === 'function' ? runtime() : Promise.resolve(runtime));
   return {
     encodings: ['onnx'],
     async load(builders: Uint8Array[]): Promise<InferenceGraph> {
       if (builders.length !== 1) throw new Error(`an ONNX graph is one buffer, not ${builders.length}`);
+      const ort = await getOrt();
       const session = await ort.InferenceSession.create(builders[0]!, options.sessionOptions ?? {});
       let released = false;
       return {

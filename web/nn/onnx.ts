@@ -1,9 +1,10 @@
 /**
- * The wasi-nn inference engine of a browser peer: onnxruntime-web (its wasm backend, the
- * engine Node peers run too). Threads need a cross-origin isolated page, which the PWA
- * and the test pages are; one by default, as the sandbox's workers share the cores.
+ * The wasi-nn inference engine of a browser peer: onnxruntime-web (its wasm-only build, the
+ * engine Node peers run too), imported on the first graph a module loads so that a page
+ * that never classifies never downloads it. Threads need a cross-origin isolated page,
+ * which the PWA and the test pages are; one by default, as the sandbox's workers share
+ * the cores.
  */
-import * as ort from 'onnxruntime-web';
 import { createOnnxEngine, type OrtLike } from '../../shared/adapters/onnx-engine.ts';
 import type { InferenceEngine } from '../../shared/ports/inference.ts';
 
@@ -17,7 +18,13 @@ export interface BrowserInferenceOptions {
 
 /** An onnxruntime-web engine for `HostServices.nn`. */
 export function createBrowserInferenceEngine(options: BrowserInferenceOptions = {}): InferenceEngine {
-  ort.env.wasm.numThreads = options.threads ?? 1;
-  if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
-  return createOnnxEngine(ort as unknown as OrtLike, { sessionOptions: { executionProviders: ['wasm'] } });
+  return createOnnxEngine(
+    async () => {
+      const ort = await import('onnxruntime-web/wasm');
+      ort.env.wasm.numThreads = options.threads ?? 1;
+      if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
+      return ort as unknown as OrtLike;
+    },
+    { sessionOptions: { executionProviders: ['wasm'] } },
+  );
 }

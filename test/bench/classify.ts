@@ -1,0 +1,63 @@
+/**
+ * Image classification: one 224×224 MobileNetV2 inference (the nsfwjs weights as ONNX)
+ * through the classify module in the sandbox — JPEG decode and resize in wasm, wasi-nn
+ * over the Atomics bridge, onnxruntime-web on the host thread — against onnxruntime-node
+ * (native) on the same preprocessed input in the same run; onnxruntime-web called
+ * directly (no sandbox) is a second baseline. The first call, which reads the 10 MiB
+ * model through WASI, hands it over the bridge and builds the session, is timed apart.
+ */
+import * as ortNode from 'onnxruntime-node';
+import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
+import { classifyModel, classifyModule, testJpeg } from '../unit/classify-model.ts';
+import { type BenchSection, ms, percentile, sample, times } from './harness.ts';
+
+const N = 30;
+
+async function classifyBench(): Promise<BenchSection> {
+  const model = classifyModel();
+  const { wasm, labels } = classifyModule();
+  const jpeg = testJpeg();
+  const sandbox = createNodeSandbox({ limits: { callTimeoutMs: 120_000 } });
+  try {
+    const instance = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: createNodeInferenceEngine() } });
+    const call = () => instance.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
+    let t = performance.now();
+    const first = await call();
+    const firstMs = performance.now() - t;
+    if (Number(first.value) < 0) throw new Error(`classify failed: ${first.value} ${first.stderr}`);
+    const sandboxed = await sample(N, call, 3);
+
+    const pre = await instance.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+    const input = new Float32Array(pre.files['input.bin']!.slice().buffer);
+
+    t = performance.now();
+    const session = await ortNode.InferenceSession.create(model);
+    await session.run({ input: new ortNode.Tensor('float32', input, [1, 3, 224, 224]) });
+    const nativeFirstMs = performance.now() - t;
+    const native = await sample(N, () => session.run({ input: new ortNode.Tensor('float32', input, [1, 3, 224, 224]) }), 3);
+    await session.release();
+
+    const graph = await createNodeInferenceEngine().load([model], 'onnx');
+    const web = await sample(N, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: new Uint8Array(input.buffer) }]), 3);
+    await graph.release();
+
+    const p50 = (s: number[]): number => percentile(s, 50);
+    return {
+      title: 'Image classification (MobileNetV2 through wasi-nn)',
+      method:
+        `One 224×224 MobileNetV2 inference (nsfwjs' weights converted to ONNX, 10 MiB) by the C classify module in a Node sandbox worker: JPEG decode (320×240) and bilinear resize in wasm, wasi-nn over the Atomics bridge, onnxruntime-web (wasm, 1 thread) on the host thread, a JSON result file. Baselines in the same run: onnxruntime-node (native) and onnxruntime-web called directly, on the module's own preprocessed input. Medians of ${N}. The first call (model read through WASI, handed over the bridge and loaded into a session) is timed apart against creating the native session and running it once.`,
+      rows: [
+        { name: 'classify call p50 (sandbox, wasi-nn, onnxruntime-web)', figure: ms(p50(sandboxed)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(sandboxed), p50(native)), goal: '' },
+        { name: 'onnxruntime-web direct p50', figure: ms(p50(web)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(web), p50(native)), goal: '' },
+        { name: 'classify call p50 against onnxruntime-web direct', figure: ms(p50(sandboxed)), baseline: `onnxruntime-web direct ${ms(p50(web))}`, ratio: times(p50(sandboxed), p50(web)), goal: '' },
+        { name: 'first classify call (model load + inference)', figure: ms(firstMs), baseline: `onnxruntime-node session + run ${ms(nativeFirstMs)}`, ratio: times(firstMs, nativeFirstMs), goal: '' },
+      ],
+    };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/** The classification benchmark, `npm run bench -- classify`. */
+export const classifyBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'classify', run: classifyBench }];

@@ -1,0 +1,50 @@
+// Image classification on a browser peer, in real Chromium: the C classify module runs in
+// a sandbox Worker and reaches onnxruntime-web on the page through wasi_ephemeral_nn and
+// the Atomics bridge; its class and probabilities match onnxruntime-web run directly on
+// the module's own preprocessed input. The model is modules/classify/model.onnx, which
+// `npm run setup` (or `npm run build:model`) generates.
+import { expect } from 'chai';
+import * as ort from 'onnxruntime-web/wasm';
+import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import type { SandboxInstance } from '../../shared/ports/sandbox.ts';
+import { createBrowserInferenceEngine } from '../../web/nn/onnx.ts';
+import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
+import { moduleFile } from './module-files.ts';
+
+const GRANTS = ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'];
+const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
+
+describe('Image classification in Chromium (wasi-nn on onnxruntime-web)', () => {
+
+  it('classifies like onnxruntime-web does on the same preprocessed input', async () => {
+    const sandbox = createBrowserSandbox({ limits: { callTimeoutMs: 60_000 } });
+    const engine = createBrowserInferenceEngine();
+    let direct: ort.InferenceSession | null = null;
+    try {
+      const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
+      expect(sandbox.grantable({ nn: engine })).to.include('wasi_ephemeral_nn.load');
+      const instance: SandboxInstance = await sandbox.load({ wasm, files: { model, labels }, grants: GRANTS, services: { nn: engine } });
+      ort.env.wasm.numThreads = 1;
+      direct = await ort.InferenceSession.create(model);
+      for (const seed of [7, 11]) {
+        const jpeg = new FakeCamera({ seed }).capture();
+        const pre = await instance.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+        const bytes = pre.files['input.bin']!;
+        const input = new Float32Array(bytes.slice().buffer);
+        const out = await direct.run({ input: new ort.Tensor('float32', input, [1, 3, 224, 224]) });
+        const expected = out.probabilities!.data as Float32Array;
+        const best = expected.indexOf(Math.max(...expected));
+
+        const r = await instance.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
+        expect(r.stderr).to.equal('');
+        expect(r.value).to.equal(best);
+        const result = JSON.parse(new TextDecoder().decode(r.files['classification.json'])) as { class: number; label: string; scores: number[] };
+        expect(result.label).to.equal(LABELS[best]);
+        for (let i = 0; i < 5; i++) expect(Math.abs(result.scores[i]! - expected[i]!)).to.be.below(1e-4);
+      }
+    } finally {
+      await direct?.release();
+      await sandbox.close();
+    }
+  });
+});
