@@ -2,10 +2,15 @@
  * The host side of the sandbox: one worker per module instance plus a warm spare.
  * Loading checks size and imports (linked provider modules: linking.ts), rewrites the
  * binary (memory cap, exported mutable globals) and compiles it once; the compiled
- * module goes to each worker. Calls to one
- * instance run one at a time. A call past its time limit terminates the worker; the
- * spare takes over, resumes from the state after the last successful call, and a new
- * spare starts. Platform specifics — how a worker is spawned — come in as a function,
+ * module goes to each worker. Calls to one instance run one at a time, in order, but
+ * are pipelined: each is posted as soon as it arrives, so under load the worker finds
+ * the next call waiting and the host reads several answers per wake-up. A call's time
+ * limit runs from when it starts (when the call before it answered). A call past its
+ * limit terminates the worker; the spare takes over, resumes from the state after the
+ * last successful call, the calls queued behind it are posted again (none of them had
+ * started), and a new spare starts. Snapshot and restore wait for the calls before
+ * them and hold back the calls after them. Platform specifics — how a worker is
+ * spawned — come in as a function,
  * so this file serves browser Workers and Node worker threads alike.
  * @module
  */
@@ -145,6 +150,15 @@ export class WorkerSandbox implements Sandbox {
   }
 }
 
+/** A call posted (or about to be posted) to an instance's worker. */
+interface InFlight {
+  request: CallRequest;
+  resolve: (result: CallResult) => void;
+  reject: (error: Error) => void;
+  /** The worker it was last posted to. */
+  slot: Slot | null;
+}
+
 interface InstanceOptions {
   moduleId: string;
   info: ModuleInfo;
@@ -166,7 +180,15 @@ class WorkerInstance implements SandboxInstance {
   #spare: Promise<Slot> | null = null;
   #lastState: StateCopy | null = null;
   #files: Record<string, Uint8Array>;
+  /** Snapshot and restore, in order; calls wait for the ones before them. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Calls posted to the active worker and not yet answered, oldest (running) first. */
+  readonly #inflight: InFlight[] = [];
+  #headTimer: TimerHandle | undefined;
+  /** Set while a stopped or dead worker is being replaced. */
+  #replacing: Promise<void> | null = null;
+  readonly #retired = new WeakSet<Slot>();
+  #drainWaiters: (() => void)[] = [];
   #closed = false;
   /** Graphs loaded through wasi-nn: shared by this instance's workers, freed at close. */
   readonly #nn: NnHost;
@@ -185,7 +207,7 @@ class WorkerInstance implements SandboxInstance {
   }
 
   call(request: CallRequest): Promise<CallResult> {
-    return this.#serial(() => this.#call(request));
+    return this.#queue.then(() => this.#enqueue(request));
   }
 
   snapshot(): Promise<InstanceSnapshot> {
@@ -213,6 +235,9 @@ class WorkerInstance implements SandboxInstance {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
+    this.#clearHeadTimer();
+    this.#drained();
     this.#active?.kill(new InstanceClosedError('instance closed'));
     this.#active = null;
     const spare = this.#spare;
@@ -227,32 +252,105 @@ class WorkerInstance implements SandboxInstance {
     return this.#active;
   }
 
+  /** Run `work` once the calls before it have answered, holding back the calls after it. */
   #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work, work);
+    const after = (): Promise<T> => this.#idle().then(work);
+    const run = this.#queue.then(after, after);
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #call(request: CallRequest): Promise<CallResult> {
-    const slot = this.#slot();
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.#o.clock.setTimeout(() => {
-        reject(new CallTimeoutError(`${request.fn} ran longer than ${this.#o.limits.callTimeoutMs} ms and was stopped`));
-      }, this.#o.limits.callTimeoutMs);
+  /** Resolves when no call is in flight and no worker is being replaced. */
+  #idle(): Promise<void> {
+    if (this.#inflight.length === 0 && !this.#replacing) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #drained(): void {
+    if (this.#inflight.length > 0 || this.#replacing) return;
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+
+  #enqueue(request: CallRequest): Promise<CallResult> {
+    return new Promise<CallResult>((resolve, reject) => {
+      if (this.#closed || !this.#active) return reject(new InstanceClosedError('instance closed'));
+      const call: InFlight = { request, resolve, reject, slot: null };
+      this.#inflight.push(call);
+      // While a worker is being replaced, the replacement posts what is queued.
+      if (!this.#replacing) this.#post(call);
+      if (this.#inflight.length === 1 && !this.#replacing) this.#armHeadTimer();
     });
-    try {
-      const reply = await Promise.race([slot.request({ t: 'call', id: 0, request }), timeout]);
-      if (reply.t !== 'result') throw new ModuleLoadError('unexpected reply to call');
-      if (!reply.ok) throw fromErrorInfo(reply.error);
+  }
+
+  /** Post a call to the active worker; its answer settles it in order. */
+  #post(call: InFlight): void {
+    const slot = this.#active!;
+    call.slot = slot;
+    slot.request({ t: 'call', id: 0, request: call.request }).then(
+      (reply) => this.#answered(call, slot, reply),
+      (error: Error) => this.#slotFailed(slot, error),
+    );
+  }
+
+  #answered(call: InFlight, slot: Slot, reply: WorkerToHost): void {
+    // Answers from a replaced worker are stale: the calls were posted again.
+    if (this.#retired.has(slot) || this.#inflight[0] !== call) return;
+    this.#inflight.shift();
+    this.#clearHeadTimer();
+    if (this.#inflight.length > 0) this.#armHeadTimer();
+    if (reply.t !== 'result') call.reject(new ModuleLoadError('unexpected reply to call'));
+    else if (!reply.ok) call.reject(fromErrorInfo(reply.error));
+    else {
       if (reply.state) this.#lastState = reply.state;
-      return reply.result;
-    } catch (error) {
-      if (error instanceof CallTimeoutError || slot.dead) await this.#replace(slot, error as MeshError);
-      throw error;
-    } finally {
-      if (timer !== undefined) this.#o.clock.clearTimeout(timer);
+      call.resolve(reply.result);
     }
+    this.#drained();
+  }
+
+  /** The running (oldest) call's time limit starts now. */
+  #armHeadTimer(): void {
+    const head = this.#inflight[0];
+    if (!head) return;
+    this.#headTimer = this.#o.clock.setTimeout(() => {
+      this.#headTimer = undefined;
+      if (this.#inflight[0] !== head) return;
+      const slot = head.slot;
+      this.#inflight.shift();
+      head.reject(new CallTimeoutError(`${head.request.fn} ran longer than ${this.#o.limits.callTimeoutMs} ms and was stopped`));
+      if (slot) this.#recover(slot, new CallTimeoutError('call time limit'));
+    }, this.#o.limits.callTimeoutMs);
+  }
+
+  #clearHeadTimer(): void {
+    if (this.#headTimer !== undefined) this.#o.clock.clearTimeout(this.#headTimer);
+    this.#headTimer = undefined;
+  }
+
+  /** The worker died under the running call: that call fails, the rest run on the spare. */
+  #slotFailed(slot: Slot, error: Error): void {
+    if (this.#retired.has(slot) || this.#closed) return;
+    const head = this.#inflight.shift();
+    head?.reject(error);
+    this.#recover(slot, error instanceof MeshError ? error : new ModuleLoadError(error.message));
+  }
+
+  /** Replace `failed` by the spare, then post the calls still queued (none had started). */
+  #recover(failed: Slot, reason: MeshError): void {
+    if (this.#retired.has(failed)) return;
+    this.#retired.add(failed);
+    this.#clearHeadTimer();
+    this.#replacing = this.#replace(failed, reason)
+      .catch((e: unknown) => this.#o.logger.warn(`could not replace a stopped worker: ${(e as Error).message}`))
+      .finally(() => {
+        this.#replacing = null;
+        if (this.#closed || !this.#active || this.#retired.has(this.#active)) {
+          for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
+        } else {
+          for (const call of this.#inflight) this.#post(call);
+          this.#armHeadTimer();
+        }
+        this.#drained();
+      });
   }
 
   /** Put the spare in place of a stopped or dead worker, resumed from the last good state. */
@@ -290,7 +388,8 @@ class Slot {
   readonly #services: HostServices;
   readonly #nn: NnHost;
   readonly #log: Logger;
-  #pending: { resolve: (m: WorkerToHost) => void; reject: (e: Error) => void } | null = null;
+  /** Requests awaiting answers; the worker answers each in turn. */
+  readonly #pending: { resolve: (m: WorkerToHost) => void; reject: (e: Error) => void }[] = [];
   #dead: Error | null = null;
 
   constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, nn: NnHost, logger: Logger) {
@@ -315,11 +414,11 @@ class Slot {
     }
   }
 
-  /** Send a message and wait for the worker's answer (one at a time). */
+  /** Send a message and wait for the worker's answer (answers come in the order sent). */
   request(message: HostToWorker): Promise<WorkerToHost> {
     if (this.#dead) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
+      this.#pending.push({ resolve, reject });
       this.#worker.post(message);
     });
   }
@@ -328,8 +427,7 @@ class Slot {
     if (this.#dead) return;
     this.#dead = reason;
     this.#worker.terminate();
-    this.#pending?.reject(reason);
-    this.#pending = null;
+    for (const p of this.#pending.splice(0)) p.reject(reason);
   }
 
   #onMessage(message: WorkerToHost): void {
@@ -337,9 +435,7 @@ class Slot {
       void this.#serveHost(message.op, message.args);
       return;
     }
-    const pending = this.#pending;
-    this.#pending = null;
-    pending?.resolve(message);
+    this.#pending.shift()?.resolve(message);
   }
 
   /** Do a host operation for the blocked worker and wake it with the answer. */

@@ -245,6 +245,21 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await b.call(scalar('next'))).value).to.equal(22);
     });
 
+    it('answers calls issued together in order; calls queued behind a runaway one run after it is stopped', async () => {
+      sandbox = harness.create({ callTimeoutMs: 400 });
+      const bytes = await wasm('loop');
+      const m = await sandbox.load({ wasm: bytes, grants: [] });
+      const names = ['next', 'next', 'forever', 'next', 'ok', 'next'];
+      const outcomes = await Promise.allSettled(names.map((n) => m.call(scalar(n))));
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.value : (o.reason as { code: string }).code))).to.deep.equal([11, 22, 'ERR_CALL_TIMEOUT', 33, 42, 44]);
+      // A snapshot sees exactly the calls issued before it.
+      const [fifth, snap, sixth] = await Promise.all([m.call(scalar('next')), m.snapshot(), m.call(scalar('next'))]);
+      expect([fifth.value, sixth.value]).to.deep.equal([55, 66]);
+      const copy = await sandbox.load({ wasm: bytes, grants: [] });
+      await copy.restore(snap);
+      expect((await copy.call(scalar('next'))).value).to.equal(66);
+    });
+
     it('links an app to a provider module: calc.square_plus(7) = 56 through math.mul and math.add', async () => {
       sandbox = harness.create();
       const calc = await sandbox.load({ wasm: await wasm('calc'), grants: [], providers: [{ name: 'math', wasm: await wasm('math') }] });
