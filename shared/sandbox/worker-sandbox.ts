@@ -9,12 +9,12 @@
  * limit terminates the worker; the spare takes over, resumes from the state after the
  * last successful call, the calls queued behind it are posted again (none of them had
  * started), and a new spare starts. Snapshot and restore wait for the calls before
- * them and hold back the calls after them. Platform specifics — how a worker is
- * spawned — come in as a function,
- * so this file serves browser Workers and Node worker threads alike.
+ * them and hold back the calls after them. One worker's requests and host operations:
+ * worker-slot.ts. Platform specifics — how a worker is spawned — come in as a
+ * function, so this file serves browser Workers and Node worker threads alike.
  * @module
  */
-import { sha256Hex, utf8 } from '../bytes.ts';
+import { sha256Hex } from '../bytes.ts';
 import { fromErrorInfo, MeshError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Clock, TimerHandle } from '../ports/clock.ts';
@@ -33,32 +33,12 @@ import { type ModuleInfo, parseModule, rewriteModule } from '../wasm/binary.ts';
 import { grantableImports } from './capabilities.ts';
 import { CallTimeoutError, InstanceClosedError, ModuleLoadError, ModuleTooLargeError, SnapshotMismatchError } from './errors.ts';
 import { linkProviders } from './linking.ts';
-import {
-  BRIDGE_ERROR,
-  BRIDGE_NAMED_ERROR,
-  BRIDGE_HEADER,
-  BRIDGE_OK,
-  BRIDGE_READY,
-  type HostOp,
-  type HostToWorker,
-  type InitMessage,
-  type StateCopy,
-  type WorkerToHost,
-} from './protocol.ts';
+import { BRIDGE_HEADER, type InitMessage, type StateCopy, type WorkerToHost } from './protocol.ts';
 import { guardTopics } from './topics.ts';
 import { NnHost } from './wasi-nn-host.ts';
+import { Slot, type WorkerHandle } from './worker-slot.ts';
 
-/** Errors of a host operation that fail the module's call by name rather than as ERR_HOST_CALL. */
-const NAMED_HOST_ERRORS = new Set(['ERR_TOPIC_DENIED']);
 
-/** A spawned worker, whatever the platform. */
-export interface WorkerHandle {
-  post(message: HostToWorker, transfer?: Transferable[]): void;
-  onMessage(handler: (message: WorkerToHost) => void): void;
-  /** The worker died on its own (uncaught error, out of memory). */
-  onError(handler: (error: Error) => void): void;
-  terminate(): void;
-}
 
 /** Defaults for {@link SandboxLimits}. */
 export const DEFAULT_LIMITS: SandboxLimits = {
@@ -378,136 +358,5 @@ class WorkerInstance implements SandboxInstance {
     const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
     await slot.start(this.#o.init);
     return slot;
-  }
-}
-
-/** One worker and the requests waiting on it. */
-class Slot {
-  readonly #worker: WorkerHandle;
-  readonly #bridge: SharedArrayBuffer;
-  readonly #services: HostServices;
-  readonly #nn: NnHost;
-  readonly #log: Logger;
-  /** Requests awaiting answers; the worker answers each in turn. */
-  readonly #pending: { resolve: (m: WorkerToHost) => void; reject: (e: Error) => void }[] = [];
-  #dead: Error | null = null;
-
-  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, nn: NnHost, logger: Logger) {
-    this.#worker = worker;
-    this.#bridge = bridge;
-    this.#services = services;
-    this.#nn = nn;
-    this.#log = logger;
-    worker.onMessage((m) => this.#onMessage(m));
-    worker.onError((e) => this.kill(new ModuleLoadError(`sandbox worker died: ${e.message}`)));
-  }
-
-  get dead(): boolean {
-    return this.#dead !== null;
-  }
-
-  async start(init: InitMessage): Promise<void> {
-    const reply = await this.request(init);
-    if (reply.t === 'failed') {
-      this.kill(fromErrorInfo(reply.error));
-      throw fromErrorInfo(reply.error);
-    }
-  }
-
-  /** Send a message and wait for the worker's answer (answers come in the order sent). */
-  request(message: HostToWorker): Promise<WorkerToHost> {
-    if (this.#dead) return Promise.reject(this.#dead);
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ resolve, reject });
-      this.#worker.post(message);
-    });
-  }
-
-  kill(reason: Error): void {
-    if (this.#dead) return;
-    this.#dead = reason;
-    this.#worker.terminate();
-    for (const p of this.#pending.splice(0)) p.reject(reason);
-  }
-
-  #onMessage(message: WorkerToHost): void {
-    if (message.t === 'host') {
-      void this.#serveHost(message.op, message.args);
-      return;
-    }
-    this.#pending.shift()?.resolve(message);
-  }
-
-  /** Do a host operation for the blocked worker and wake it with the answer. */
-  async #serveHost(op: HostOp, args: unknown[]): Promise<void> {
-    let status = BRIDGE_OK;
-    let data: Uint8Array;
-    try {
-      data = await this.#hostOp(op, args);
-    } catch (error) {
-      const named = error instanceof MeshError && NAMED_HOST_ERRORS.has(error.code);
-      status = named ? BRIDGE_NAMED_ERROR : BRIDGE_ERROR;
-      data = utf8(named ? JSON.stringify(error.toInfo()) : (error as Error).message);
-    }
-    const capacity = this.#bridge.byteLength - BRIDGE_HEADER;
-    if (data.byteLength > capacity) {
-      status = BRIDGE_ERROR;
-      data = utf8(`answer of ${data.byteLength} bytes exceeds the bridge's ${capacity}`);
-    }
-    const header = new Int32Array(this.#bridge, 0, 4);
-    new Uint8Array(this.#bridge, BRIDGE_HEADER, data.byteLength).set(data);
-    header[1] = status;
-    header[2] = data.byteLength;
-    Atomics.store(header, 0, BRIDGE_READY);
-    Atomics.notify(header, 0);
-  }
-
-  async #hostOp(op: HostOp, args: unknown[]): Promise<Uint8Array> {
-    const s = this.#services;
-    const float = (n: number): Uint8Array => {
-      const out = new Uint8Array(8);
-      new DataView(out.buffer).setFloat64(0, n, true);
-      return out;
-    };
-    switch (op) {
-      case 'captureImage':
-        if (!s.captureImage) throw new Error('no camera');
-        return s.captureImage();
-      case 'readTemperature':
-        if (!s.readTemperature) throw new Error('no temperature sensor');
-        return float(await s.readTemperature());
-      case 'readHumidity':
-        if (!s.readHumidity) throw new Error('no humidity sensor');
-        return float(await s.readHumidity());
-      case 'readAcceleration':
-      case 'readOrientation':
-      case 'readLocation': {
-        const read = s[op];
-        if (!read) throw new Error(`no ${op.slice(4).toLowerCase()} sensor`);
-        const out = new Uint8Array(24);
-        const values = await read();
-        for (let i = 0; i < 3; i++) new DataView(out.buffer).setFloat64(i * 8, values[i] ?? Number.NaN, true);
-        return out;
-      }
-      case 'rpcCall':
-        if (!s.rpcCall) throw new Error('no rpc');
-        await s.rpcCall(String(args[0]), args[1] as Uint8Array);
-        return new Uint8Array(0);
-      case 'publish':
-        if (!s.publish) throw new Error('no pub/sub');
-        await s.publish(String(args[0]), args[1] as Uint8Array);
-        return new Uint8Array(0);
-      case 'subscribe':
-        if (!s.subscribe) throw new Error('no pub/sub');
-        await s.subscribe(String(args[0]));
-        return new Uint8Array(0);
-      case 'nnLoad':
-        return this.#nn.load(args[0] as Uint8Array[], String(args[1]));
-      case 'nnCompute':
-        return this.#nn.compute(Number(args[0]), args[1] as { type: number; dims: number[]; data: Uint8Array }[]);
-      default:
-        this.#log.warn(`worker asked for unknown host operation ${String(op)}`);
-        throw new Error(`unknown host operation ${String(op)}`);
-    }
   }
 }
