@@ -71,6 +71,8 @@ export interface CoordinatorContext {
   place(steps: readonly DeployedStep[], options: PlacementOptions): Placement;
   timing: DeploymentTiming;
   logger: Logger;
+  /** True while this peer is the source of a migration of deployment `id` (a record naming this peer as source otherwise is stale: the peer restarted). */
+  migrating?(id: string): boolean;
 }
 
 /** Longest a coordinator holds off a deployment for a migration that does not finish, ms. */
@@ -119,6 +121,7 @@ export class Coordinator {
   #migrating(r: DeploymentRecord, alive: ReadonlySet<string>): boolean {
     const m = r.migration;
     if (!m || (m.phase !== 'preparing' && m.phase !== 'transferring') || !alive.has(m.from)) return false;
+    if (m.from === this.#c.self && this.#c.migrating && !this.#c.migrating(r.id)) return false;
     const key = `${r.id}/migration/${m.id}`;
     const since = this.#seen.get(key) ?? this.#c.now();
     this.#seen.set(key, since);

@@ -135,6 +135,23 @@ export class MigrationService {
     this.#target = new MigrationTarget(options);
   }
 
+  /** True while this peer, as the source, is migrating a module of deployment `id`. */
+  migrating(id: string): boolean {
+    return this.#active.has(id);
+  }
+
+  /**
+   * Close migrations the registry says this peer is running as the source but it is not
+   * (it restarted mid-way): they are marked failed, so that nothing waits on them.
+   */
+  reconcile(): void {
+    for (const view of this.#peer.registry.deployments.values()) {
+      const m = view.record.migration;
+      if (!m || m.from !== this.#peer.id || !migrationActive(m) || this.#active.has(view.record.id)) continue;
+      this.#write(view.record.id, () => ({ migration: { ...m, phase: 'failed', reason: 'the source restarted during the migration', updatedAt: this.#now() } }));
+    }
+  }
+
   /** Serve the migration RPC methods. */
   serve(): Unsubscribe {
     const rpc = this.#peer.rpc;
@@ -201,8 +218,10 @@ export class MigrationService {
   /** The source side: everything between `migration.start` and the routing switch. */
   async #start(p: MigrationStart): Promise<MigrationResult> {
     const t0 = performance.now();
-    const deadline = t0 + p.timeoutMs;
-    const left = (): number => Math.max(1, deadline - performance.now());
+    // Time limits run on the peer's clock (simulated in the simulator); figures on performance.now.
+    const clock = this.#peer.clock;
+    const deadline = clock.now() + p.timeoutMs;
+    const left = (): number => Math.max(1, deadline - clock.now());
     const view = this.#peer.registry.deployments.get(p.deploymentId);
     if (!view) throw new UnknownDeploymentError(`no deployment ${p.deploymentId}`, { deployment: p.deploymentId });
     const r = view.record;
@@ -292,6 +311,8 @@ export class MigrationService {
     const byId = devices.find((d) => d.id === ref);
     const named = devices.filter((d) => d.name === ref).sort((a, b) => Number(alive.has(b.id)) - Number(alive.has(a.id)));
     const device = byId ?? named[0];
+    // An alive peer whose description has not reached this registry yet is a device too.
+    if (!device && alive.has(ref)) return ref;
     if (!device) throw new UnknownDeviceError(`no device ${ref}`, { device: ref });
     if (!alive.has(device.id)) throw new UnknownDeviceError(`device ${device.name} is not alive`, { device: ref });
     return device.id;

@@ -96,6 +96,7 @@ export class Orchestrator {
       place: (steps, opts) => this.#place(steps, opts),
       timing: { ...DEFAULT_DEPLOYMENT_TIMING, ...options.timing },
       logger: this.#log.child('coordinator'),
+      migrating: (id) => this.#migration.migrating(id),
     });
     this.#chain = new ChainRunner(peer, options.supervisor);
     this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now });
@@ -350,6 +351,7 @@ export class Orchestrator {
       this.#scheduled = false;
       if (this.#offs.length === 0) return;
       this.#agent.reconcile();
+      this.#migration.reconcile();
       this.#coordinator.tick();
     });
   }

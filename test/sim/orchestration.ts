@@ -1,7 +1,8 @@
 /**
  * The simulator's orchestration scenario: real supervised peers (orchestrator, agent,
  * coordinator) on a manual-delivery network and a manual clock, while a seeded PRNG
- * deploys, updates to good and broken module versions, deletes, crashes devices and
+ * deploys, updates to good and broken module versions, deletes, live-migrates and clones
+ * modules (not waited for: they run on while faults strike), crashes devices and
  * coordinators, restarts them, partitions and heals — and drops messages. At the end the
  * network heals, every peer comes back, and the run checks that every deployment
  * settled (ready, rolled back or failed — never in between), that the registries agree,
@@ -38,6 +39,8 @@ export interface OrchestrationSimResult {
   crashes: number;
   partitions: number;
   updates: number;
+  /** Migrations and clones started. */
+  migrations: number;
   refused: number;
   /** Reasons recorded on failed and rolled-back deployments. */
   reasons: string[];
@@ -79,7 +82,7 @@ export async function runOrchestrationSimulation(options: OrchestrationSimOption
   for (let i = 0; i < options.peers; i++) identities.push(await Identity.generate());
   const stores: PeerStore[] = identities.map(() => memoryStore());
   const running: (SupervisedPeer | null)[] = identities.map(() => null);
-  const result: OrchestrationSimResult = { seed: options.seed, ok: false, detail: '', deployments: 0, statuses: {}, crashes: 0, partitions: 0, updates: 0, refused: 0, reasons: [] };
+  const result: OrchestrationSimResult = { seed: options.seed, ok: false, detail: '', deployments: 0, statuses: {}, crashes: 0, partitions: 0, updates: 0, migrations: 0, refused: 0, reasons: [] };
 
   const start = async (i: number): Promise<void> => {
     const p = await startSupervisedPeer({
@@ -153,6 +156,17 @@ export async function runOrchestrationSimulation(options: OrchestrationSimOption
     } else if (r < 0.83) {
       const deployments = pick(peers).orchestrator.list();
       if (deployments.length > 0) await attempt(() => pick(peers).orchestrator.remove(pick(deployments).record.id));
+    } else if (r < 0.85) {
+      // A migration needs messages delivered to finish: it is started, never awaited here.
+      const from = pick(peers);
+      const deployments = from.orchestrator.list().filter((d) => (d.record.steps ?? []).length > 0);
+      if (deployments.length > 0) {
+        const d = pick(deployments);
+        result.migrations++;
+        const to = pick(peers).peer.id;
+        const mode = rng() < 0.3 ? 'clone' : 'move';
+        from.orchestrator.migrate(d.record.id, String(Math.floor(rng() * d.record.steps!.length)), to, { mode }).catch(() => result.refused++);
+      }
     } else if (r < 0.88) {
       const up = running.map((p, i) => (p ? i : -1)).filter((i) => i >= 0);
       if (up.length > 2) {
@@ -222,6 +236,10 @@ async function unsettled(peers: SupervisedPeer[]): Promise<string | null> {
       const host = peers.find((p) => p.peer.id === r.solution[String(index)]);
       if (!host) return `deployment ${r.id} step ${index} is placed on an unknown peer`;
       if (!host.supervisor.deployed().some((m) => m.deploymentId === r.id && m.moduleId === step.module)) return `deployment ${r.id} is ${r.status} but step ${index} does not run on its peer`;
+      for (const replica of r.replicas?.[String(index)] ?? []) {
+        const clone = peers.find((p) => p.peer.id === replica);
+        if (!clone?.supervisor.deployed().some((m) => m.deploymentId === r.id && m.moduleId === step.module)) return `deployment ${r.id} step ${index} has a clone on ${replica.slice(0, 8)} that does not run`;
+      }
     }
   }
   for (const p of peers) {

@@ -7,7 +7,7 @@
  * the orchestration state machine against real WebAssembly instantiation, traps included.
  */
 import { sha256Hex } from '../../shared/bytes.ts';
-import { WasmTrapError } from '../../shared/sandbox/errors.ts';
+import { SnapshotMismatchError, WasmTrapError } from '../../shared/sandbox/errors.ts';
 import type { CallRequest, CallResult, InstanceSnapshot, LoadSpec, Sandbox, SandboxInstance } from '../../shared/ports/sandbox.ts';
 import { parseModule } from '../../shared/wasm/binary.ts';
 
@@ -32,11 +32,12 @@ export function createSimSandbox(): Sandbox {
           const value = fn(...request.convention.args) as number | bigint | undefined;
           return { ...(value === undefined ? {} : { value }), files: {}, stdout: '', stderr: '' };
         },
+        // The simulator's modules keep no state: a snapshot is empty but names its module.
         async snapshot(): Promise<InstanceSnapshot> {
-          throw new WasmTrapError('the simulator sandbox takes no snapshots');
+          return { moduleId, pages: {}, memoryPages: 0, globals: {}, files: {} };
         },
-        async restore(): Promise<void> {
-          throw new WasmTrapError('the simulator sandbox takes no snapshots');
+        async restore(snapshot: InstanceSnapshot): Promise<void> {
+          if (snapshot.moduleId !== moduleId) throw new SnapshotMismatchError('snapshot of another module');
         },
         async close() {},
       };
