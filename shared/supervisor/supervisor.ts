@@ -238,6 +238,9 @@ export class Supervisor {
       // Subscriptions outlive a hot update as far as the new version's grants allow.
       this.#subscriptions.retainGranted(deploymentId, name, staged.topics?.subscribe ?? []);
       previous.retired = true;
+      // Calls held by a pause go to the new version.
+      previous.paused?.release();
+      delete previous.paused;
       this.#log.debug(`hot update of ${deploymentId}/${name}: ${previous.moduleId.slice(0, 12)} → ${moduleId.slice(0, 12)}`);
       if (previous.running === 0) await previous.instance.close();
     }

@@ -107,6 +107,32 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect((await b.call(scalar('swap'))).value).to.equal(1);
     });
 
+    it('encodes every kind of value exactly: NaN, -0, i64 extremes, files, tables, deltas', () => {
+      const id = 'ab'.repeat(32);
+      const page = new Uint8Array(65536).fill(7);
+      const snap = {
+        moduleId: id,
+        pages: { 2: page },
+        memoryPages: 3,
+        globals: { nan: NaN, negativeZero: -0, big: 2n ** 63n - 1n, small: -(2n ** 63n), f: 1.5 },
+        files: { 'a.txt': new Uint8Array([1, 2, 3]), empty: new Uint8Array(0) },
+        tables: { __lm_t0: { length: 3, slots: { 0: 4, 2: null } } },
+      };
+      const back = decodeSnapshot(encodeSnapshot(snap));
+      expect(back.moduleId).to.equal(id);
+      expect(back.memoryPages).to.equal(3);
+      expect([...back.pages[2]!.subarray(0, 4)]).to.deep.equal([7, 7, 7, 7]);
+      expect(Number.isNaN(back.globals.nan)).to.equal(true);
+      expect(Object.is(back.globals.negativeZero, -0)).to.equal(true);
+      expect([back.globals.big, back.globals.small, back.globals.f]).to.deep.equal([2n ** 63n - 1n, -(2n ** 63n), 1.5]);
+      expect(Object.keys(back.files).sort()).to.deep.equal(['a.txt', 'empty']);
+      expect(back.tables).to.deep.equal(snap.tables);
+      // A page that became zero travels as a zero page in the delta.
+      const delta = diffSnapshot(snap, { ...snap, pages: {} });
+      expect(delta.delta).to.equal(true);
+      expect(decodeSnapshot(encodeSnapshot(delta)).pages[2]!.every((b) => b === 0)).to.equal(true);
+    });
+
     it('refuses snapshot bytes that do not decode, and a snapshot of another module', async () => {
       sandbox = harness.sandbox();
       const fibo = await sandbox.load({ wasm: await wasm('stateful-fibo'), grants: [] });
