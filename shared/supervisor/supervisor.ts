@@ -411,6 +411,9 @@ export class Supervisor {
     const all = [...this.#modules.values()];
     this.#modules.clear();
     this.#subscriptions.clear();
+    this.#forwards.clear();
+    // Calls held by a pause wake up and find nothing (ERR_DEPLOYMENT_NOT_FOUND).
+    for (const v of all) v.paused?.release();
     await Promise.all(all.map((v) => v.instance.close()));
   }
 
