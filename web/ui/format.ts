@@ -144,3 +144,34 @@ export function resultShape(outcome: { value: number | string | null; bytes?: Ui
 export function clockTime(ms: number): string {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
+
+/** What a classification result file says: the top label and score (`classification.json`). */
+export interface ClassificationSummary {
+  class: number;
+  label: string | null;
+  /** Probability of the top class, when the file lists one. */
+  score: number | null;
+  /** The best classes, best first. */
+  top: { index: number; label: string | null; score: number }[];
+}
+
+/**
+ * Read a JSON output file of the shape the classify module writes (`{"class", "label",
+ * "top": [{index, label, score}], …}`); null when the bytes are not such a result.
+ */
+export function classificationOf(bytes: Uint8Array): ClassificationSummary | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+  if (typeof json !== 'object' || json === null) return null;
+  const o = json as Record<string, unknown>;
+  if (typeof o.class !== 'number' || !Array.isArray(o.top)) return null;
+  const top = (o.top as unknown[])
+    .filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null && typeof (t as Record<string, unknown>).index === 'number' && typeof (t as Record<string, unknown>).score === 'number')
+    .map((t) => ({ index: t.index as number, label: typeof t.label === 'string' ? t.label : null, score: t.score as number }));
+  const first = top.find((t) => t.index === o.class);
+  return { class: o.class, label: typeof o.label === 'string' ? o.label : null, score: first ? first.score : null, top };
+}

@@ -4,14 +4,16 @@
  * pickers for `bytes` input and execution-stage mounts. The result shows as a number, as
  * JSON, or as an image preview for image outputs, followed by every step's intermediate
  * result, device and timing, and the request history of a device running the deployment
- * (the `supervisor.history` RPC).
+ * (the `supervisor.history` RPC). A chain whose final step returns a number beside its
+ * files (camera → classify) also shows the last picture taken along the chain and the
+ * final JSON files — a classification as its label, score and top classes.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { ExecuteResult } from '../../shared/orchestrator/orchestrator.ts';
 import type { FunctionDescription } from '../../shared/registry/schema.ts';
 import type { HistoryEntry } from '../../shared/supervisor/history.ts';
 import { type MeshNode, RegistryController } from './controllers.ts';
-import { clockTime, formatBytes, formatMs, resultShape, type ResultShape } from './format.ts';
+import { classificationOf, clockTime, formatBytes, formatMs, resultShape, type ResultShape } from './format.ts';
 import { shared } from './styles.ts';
 
 /** Run deployments and read request history. */
@@ -30,6 +32,8 @@ export class RunView extends LitElement {
     css`
       form { display: flex; flex-direction: column; gap: 0.5rem; }
       .value { font-size: 2.2rem; font-weight: 600; color: #7dd3fc; }
+      .label { font-size: 1.6rem; font-weight: 600; }
+      ol.top { margin: 0; padding-left: 1.4rem; }
       img.preview { max-width: 100%; max-height: 18rem; border-radius: 0.4rem; background: #fff; }
       img.thumb { max-height: 3rem; }
       pre { margin: 0; white-space: pre-wrap; }
@@ -109,6 +113,7 @@ export class RunView extends LitElement {
     return html`<section class="card stack result" aria-label="Result">
       <h3>Result <span class="muted small">in ${formatMs(out.totalMs)}</span></h3>
       <div class="final">${this.#shape(final, false)}</div>
+      ${final.kind === 'image' ? nothing : this.#extras(out)}
       <table class="steps">
         <tr><th>Step</th><th>Device</th><th>Result</th><th>Function time</th><th>Step total</th></tr>
         ${out.steps.map(
@@ -122,6 +127,28 @@ export class RunView extends LitElement {
         )}
       </table>
     </section>`;
+  }
+
+  /** The picture the chain worked on and the final JSON files, when the final shape is not an image. */
+  #extras(out: ExecuteResult) {
+    const picture = out.steps
+      .flatMap((s) => s.files)
+      .filter((f) => f.mediaType.startsWith('image/'))
+      .at(-1);
+    const json = out.result.files.filter((f) => f.mediaType === 'application/json');
+    return html`${picture ? html`<img class="preview picture" alt=${picture.name} src=${this.#url(picture.bytes, picture.mediaType)} />` : nothing}
+    ${json.map((f) => {
+      const c = classificationOf(f.bytes);
+      return html`<div class="output stack" data-file=${f.name}>
+        ${c
+          ? html`<div class="classification">
+              <div class="label">${c.label ?? `class ${c.class}`}${c.score === null ? nothing : html` <span class="muted">${(c.score * 100).toFixed(1)} %</span>`}</div>
+              <ol class="top">${c.top.map((t) => html`<li>${t.label ?? `class ${t.index}`} <span class="muted">${(t.score * 100).toFixed(1)} %</span></li>`)}</ol>
+            </div>`
+          : nothing}
+        <details><summary>${f.name}</summary><pre class="mono">${new TextDecoder().decode(f.bytes)}</pre></details>
+      </div>`;
+    })}`;
   }
 
   #shape(shape: ResultShape, small: boolean) {
