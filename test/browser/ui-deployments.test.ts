@@ -59,6 +59,38 @@ describe('Deployments and run views', function () {
     expect(textOf(view)).to.contain('Deleted fib.');
   });
 
+  it('composes a graph in which one step feeds two, and shows the links', async () => {
+    const a = await f.peer('desk');
+    await publishSample(a, 'fibo');
+    const view = await f.mount<DeploymentsView>('lm-deployments-view', { node: a });
+    type(find<HTMLInputElement>(view, 'input[name=deployment-name]'), 'fan');
+    button(view, 'Add step').click();
+    button(view, 'Add step').click();
+    await view.updateComplete;
+    for (const i of [1, 2, 3]) {
+      choose(find<HTMLSelectElement>(view, `select[aria-label="Step ${i} module"]`), 'fibo');
+      await view.updateComplete;
+      choose(find<HTMLSelectElement>(view, `select[aria-label="Step ${i} function"]`), 'fibo');
+    }
+    const graph = find<HTMLInputElement>(view, 'input[name=graph]');
+    graph.click();
+    await view.updateComplete;
+    // The chain 1 → 2 → 3 is kept as links; make it 1 → 2 and 1 → 3.
+    expect(find<HTMLInputElement>(view, 'input[aria-label="Step 1 then step 2"]').checked).to.equal(true);
+    find<HTMLInputElement>(view, 'input[aria-label="Step 1 then step 3"]').click();
+    await view.updateComplete;
+    find<HTMLInputElement>(view, 'input[aria-label="Step 2 then step 3"]').click();
+    await view.updateComplete;
+    button(view, 'Deploy').click();
+
+    await waitFor(() => findAll(view, 'article.deployment .status')[0]?.textContent === 'ready', `fan to be ready (${textOf(view)})`, 20_000);
+    const record = a.orchestrator.list().find((d) => d.record.name === 'fan')!.record;
+    expect(record.steps!.map((s) => s.next)).to.deep.equal([[1, 2], [], []]);
+    const rows = findAll(find(view, 'article.deployment'), 'table.steps tr').map((r) => textOf(r));
+    expect(rows[1]).to.contain('2, 3');
+    expect(rows[2]).to.contain('result');
+  });
+
   it('shows a failed deployment with its reason and the placement explanation', async () => {
     const a = await f.peer('desk');
     await publishSample(a, 'fibo');

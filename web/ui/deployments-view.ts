@@ -1,6 +1,7 @@
 /**
- * `<lm-deployments-view>`: compose a sequence by picking module functions and devices
- * (or "auto" to let placement choose), deploy it, and follow every deployment live: each
+ * `<lm-deployments-view>`: compose a sequence — or, with "graph", any DAG where a step's
+ * output goes to several later steps — by picking module functions and devices (or
+ * "auto" to let placement choose), deploy it, and follow every deployment live: each
  * step's phase on its device, redeploy, update and delete; a failed or rolled-back
  * deployment shows its reason, and every deployment its placement explanation (which
  * device each step went to and why the others were refused).
@@ -17,14 +18,18 @@ interface DraftStep {
   func: string;
   /** Peer id, or '' for automatic placement. */
   device: string;
+  /** Graph mode: indices of the later steps that receive this step's output. */
+  next: number[];
 }
+
+const EMPTY_STEP: DraftStep = { module: '', func: '', device: '', next: [] };
 
 /** Fired (bubbling) to open the run view on a deployment; detail = deployment id. */
 export const RUN_EVENT = 'lm-run';
 
 /** Compose, deploy and follow deployments. */
 export class DeploymentsView extends LitElement {
-  static override properties = { node: { attribute: false }, name: { state: true }, steps: { state: true }, antiAffinity: { state: true }, error: { state: true }, notice: { state: true } };
+  static override properties = { node: { attribute: false }, name: { state: true }, steps: { state: true }, graph: { state: true }, antiAffinity: { state: true }, error: { state: true }, notice: { state: true } };
   static override styles = [
     shared,
     css`
@@ -39,6 +44,7 @@ export class DeploymentsView extends LitElement {
   declare name: string;
   declare steps: DraftStep[];
   declare antiAffinity: boolean;
+  declare graph: boolean;
   declare error: string;
   declare notice: string;
   readonly #registry = new RegistryController(this, () => this.node);
@@ -47,8 +53,9 @@ export class DeploymentsView extends LitElement {
     super();
     this.node = undefined;
     this.name = '';
-    this.steps = [{ module: '', func: '', device: '' }];
+    this.steps = [{ ...EMPTY_STEP }];
     this.antiAffinity = false;
+    this.graph = false;
     this.error = '';
     this.notice = '';
   }
@@ -87,11 +94,16 @@ export class DeploymentsView extends LitElement {
             <option value="" ?selected=${!s.device}>auto</option>
             ${devices.map((d) => html`<option value=${d.id} ?selected=${d.id === s.device}>${d.name}${this.#registry.isAlive(d.id) ? '' : ' (offline)'}</option>`)}
           </select>
-          ${this.steps.length > 1 ? html`<button class="secondary" aria-label="Remove step ${i + 1}" @click=${() => (this.steps = this.steps.filter((_, j) => j !== i))}>✕</button>` : nothing}
+          ${this.graph && i < this.steps.length - 1
+            ? html`<span class="muted small" role="group" aria-label="Step ${i + 1} sends its output to">→ ${this.steps.map((_, j) =>
+                j > i ? html`<label class="small"><input type="checkbox" aria-label="Step ${i + 1} then step ${j + 1}" .checked=${s.next.includes(j)} @change=${(e: Event) => this.#link(i, j, (e.target as HTMLInputElement).checked)} />${j + 1}</label> ` : nothing)}</span>`
+            : nothing}
+          ${this.steps.length > 1 ? html`<button class="secondary" aria-label="Remove step ${i + 1}" @click=${() => this.#remove(i)}>✕</button>` : nothing}
         </div>`;
       })}
       <div class="row">
-        <button class="secondary" @click=${() => (this.steps = [...this.steps, { module: '', func: '', device: '' }])}>Add step</button>
+        <button class="secondary" @click=${this.#add}>Add step</button>
+        <label><input type="checkbox" name="graph" .checked=${this.graph} @change=${(e: Event) => this.#setGraph((e.target as HTMLInputElement).checked)} /> graph (fan-out)</label>
         <label><input type="checkbox" .checked=${this.antiAffinity} @change=${(e: Event) => (this.antiAffinity = (e.target as HTMLInputElement).checked)} /> spread steps over devices</label>
         <button class="deploy" ?disabled=${!this.node} @click=${this.#deploy}>Deploy</button>
       </div>
@@ -114,7 +126,7 @@ export class DeploymentsView extends LitElement {
       </header>
       ${r.reason && (r.status === 'failed' || r.status === 'rolled-back') ? html`<div class="error reason">${r.status === 'failed' ? 'Failed' : 'Rolled back'}: ${r.reason}</div>` : nothing}
       <table class="steps">
-        <tr><th>#</th><th>Function</th><th>Device</th><th>Phase</th></tr>
+        <tr><th>#</th><th>Function</th><th>Then</th><th>Device</th><th>Phase</th></tr>
         ${(r.steps ?? []).map((s, i) => {
           const peer = r.solution[String(i)];
           const phase = peer ? phases[`${i}/${peer}`] : undefined;
@@ -122,6 +134,7 @@ export class DeploymentsView extends LitElement {
           return html`<tr>
             <td>${i + 1}</td>
             <td><code>${s.name}.${s.func}</code></td>
+            <td class="small">${s.next.length > 0 ? s.next.map((n) => n + 1).join(', ') : html`<span class="muted">result</span>`}</td>
             <td>${peer ? this.#registry.deviceName(peer) : html`<span class="empty">unplaced</span>`}${s.pin ? html` <span class="muted small">(pinned)</span>` : nothing}</td>
             <td>${current ? html`<span class="badge phase ${current.phase}">${current.phase}</span>${current.reason ? html` <span class="small">${current.reason}</span>` : nothing}` : html`<span class="muted small">waiting</span>`}</td>
           </tr>`;
@@ -142,6 +155,26 @@ export class DeploymentsView extends LitElement {
     </article>`;
   }
 
+  #add = (): void => {
+    const last = this.steps.length - 1;
+    // In a sequence each step feeds the next; in a graph the new step starts unlinked.
+    this.steps = [...this.steps.map((s, j) => (j === last && !this.graph ? { ...s, next: [last + 1] } : s)), { ...EMPTY_STEP }];
+  };
+
+  #remove(i: number): void {
+    this.steps = this.steps.filter((_, j) => j !== i).map((s) => ({ ...s, next: s.next.filter((n) => n !== i).map((n) => (n > i ? n - 1 : n)) }));
+  }
+
+  #link(from: number, to: number, on: boolean): void {
+    this.#step(from, { next: on ? [...new Set([...this.steps[from]!.next, to])].sort((a, b) => a - b) : this.steps[from]!.next.filter((n) => n !== to) });
+  }
+
+  /** Switching to a graph keeps the chain as links; switching back makes a plain sequence. */
+  #setGraph(on: boolean): void {
+    this.graph = on;
+    this.steps = this.steps.map((s, i) => ({ ...s, next: on || i === this.steps.length - 1 ? s.next : [i + 1] }));
+  }
+
   #step(i: number, patch: Partial<DraftStep>): void {
     this.steps = this.steps.map((s, j) => (j === i ? { ...s, ...patch } : s));
   }
@@ -151,17 +184,22 @@ export class DeploymentsView extends LitElement {
     if (!node) return;
     this.error = '';
     this.notice = '';
-    const steps = this.steps.filter((s) => s.module);
-    if (steps.length === 0 || steps.some((s) => !s.func)) {
+    const steps = this.steps;
+    if (steps.some((s) => !s.module || !s.func)) {
       this.error = 'Pick a module and a function for every step.';
       return;
     }
     const name = this.name.trim() || steps.map((s) => s.module).join('-');
     try {
-      const record = node.orchestrator.deploy({ name, ...(this.antiAffinity ? { antiAffinity: true } : {}), sequence: steps.map((s) => ({ module: s.module, func: s.func, ...(s.device ? { device: s.device } : {}) })) });
+      const spread = this.antiAffinity ? { antiAffinity: true } : {};
+      const pick = (s: DraftStep): { module: string; func: string; device?: string } => ({ module: s.module, func: s.func, ...(s.device ? { device: s.device } : {}) });
+      const manifest = this.graph
+        ? { name, ...spread, entry: 's1', steps: steps.map((s, i) => ({ id: `s${i + 1}`, ...pick(s), next: s.next.map((n) => `s${n + 1}`) })) }
+        : { name, ...spread, sequence: steps.map(pick) };
+      const record = node.orchestrator.deploy(manifest);
       this.notice = `Created ${record.name}: its steps and their phases show below.`;
       this.name = '';
-      this.steps = [{ module: '', func: '', device: '' }];
+      this.steps = [{ ...EMPTY_STEP }];
     } catch (error) {
       this.error = `Cannot deploy ${name}: ${(error as Error).message}`;
     }
