@@ -101,7 +101,13 @@ export type CallConvention =
   /** In place: write `input` at `pointer()`, call `fn()`, read the same span back. */
   | { kind: 'buffer'; pointer: string; input: Uint8Array }
   /** Pub/sub delivery: `alloc` for `topic` (UTF-8) and `data`, then `fn(topic_ptr, topic_len, data_ptr, data_len)`. */
-  | { kind: 'message'; alloc: string; topic: string; data: Uint8Array };
+  | { kind: 'message'; alloc: string; topic: string; data: Uint8Array }
+  /**
+   * Several byte inputs (WasmIoT's `infer_from_ptrs(model_ptr, model_len, img_ptr,
+   * img_len)`): `alloc` for each, then `fn(ptr_0, len_0, ptr_1, len_1, …)`; the result is
+   * the function's scalar.
+   */
+  | { kind: 'buffers'; alloc: string; inputs: Uint8Array[] };
 
 /** One call. */
 export interface CallRequest {

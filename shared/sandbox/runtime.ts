@@ -2,7 +2,7 @@
  * The code that runs inside a sandbox worker: instantiates the module with WASI (through
  * @bjorn3/browser_wasi_shim, an in-memory directory holding the mounts) and the granted
  * host imports, runs calls in the three WasmIoT calling conventions (and pub/sub
- * delivery), and copies the state after every call so that a successor can resume if
+ * delivery, and several byte inputs by pointer and length), and copies the state after every call so that a successor can resume if
  * this worker is stopped. An app's linked provider modules are instantiated first, in
  * the same worker, and their exports fill the app's imports from them.
  * Platform entry points (a browser Worker, a Node worker thread) only adapt their
@@ -317,6 +317,15 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       new Uint8Array(l.memory!.buffer, topicPtr, topic.byteLength).set(topic);
       new Uint8Array(l.memory!.buffer, dataPtr, c.data.byteLength).set(c.data);
       const value = target(topicPtr, topic.byteLength, dataPtr, c.data.byteLength);
+      if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
+    } else if (c.kind === 'buffers') {
+      const alloc = fn(l, c.alloc);
+      const target = fn(l, request.fn);
+      const ptrs = c.inputs.map((input) => Number(alloc(input.byteLength)));
+      if (ptrs.some((p, i) => p === 0 && c.inputs[i]!.byteLength > 0)) throw new MemoryLimitExceededError('alloc returned a null pointer');
+      // Written after every allocation: any of them may have grown (and so replaced) the buffer.
+      c.inputs.forEach((input, i) => new Uint8Array(l.memory!.buffer, ptrs[i], input.byteLength).set(input));
+      const value = target(...c.inputs.flatMap((input, i) => [ptrs[i], input.byteLength]));
       if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
     } else {
       const ptr = Number(fn(l, c.pointer)());

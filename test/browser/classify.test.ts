@@ -1,7 +1,8 @@
 // Image classification on a browser peer, in real Chromium: the C classify module runs in
 // a sandbox Worker and reaches onnxruntime-web on the page through wasi_ephemeral_nn and
 // the Atomics bridge; its class and probabilities match onnxruntime-web run directly on
-// the module's own preprocessed input. The model is modules/classify/model.onnx, which
+// the module's own preprocessed input, and infer_from_ptrs (the `buffers` convention)
+// gives the same class. The model is modules/classify/model.onnx, which
 // `npm run setup` (or `npm run build:model`) generates.
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-web/wasm';
@@ -41,6 +42,11 @@ describe('Image classification in Chromium (wasi-nn on onnxruntime-web)', () => 
         const result = JSON.parse(new TextDecoder().decode(r.files['classification.json'])) as { class: number; label: string; scores: number[] };
         expect(result.label).to.equal(LABELS[best]);
         for (let i = 0; i < 5; i++) expect(Math.abs(result.scores[i]! - expected[i]!)).to.be.below(1e-4);
+
+        // The reference ABI: model and JPEG placed in linear memory, two pointer/length pairs.
+        const ptrs = await instance.call({ fn: 'infer_from_ptrs', convention: { kind: 'buffers', alloc: 'alloc', inputs: [model, jpeg] } });
+        expect(ptrs.stderr).to.equal('');
+        expect(ptrs.value).to.equal(best);
       }
     } finally {
       await direct?.release();

@@ -1,7 +1,8 @@
 // Image classification on a Node peer: the generated MobileNetV2 ONNX graph agrees with
 // nsfwjs' own TF.js model, and the C classify module, running in the real sandbox with
 // the wasi_ephemeral_nn capability (onnxruntime-web behind the Atomics bridge), gives the
-// class and probabilities onnxruntime-node computes natively on the same input.
+// class and probabilities onnxruntime-node computes natively on the same input; the
+// reference's infer_from_ptrs answers the same through the `buffers` calling convention.
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
@@ -86,6 +87,21 @@ describe('the classify module through wasi-nn on Node', () => {
       expect(result.top.map((t) => t.score)).toEqual([...result.top.map((t) => t.score)].sort((a, b) => b - a));
       expect(result.top.map((t) => t.label)).toEqual(result.top.map((t) => LABELS[t.index]));
     }
+  }, 120_000);
+
+  it('answers infer_from_ptrs (the reference ABI: model and JPEG in linear memory) with the class classify gives', async () => {
+    for (const seed of [7, 11]) {
+      const jpeg = testJpeg(seed);
+      const expected = (await classify(jpeg)).value;
+      const r = await instance.call({ fn: 'infer_from_ptrs', convention: { kind: 'buffers', alloc: 'alloc', inputs: [model, jpeg] } });
+      expect(r.stderr).toBe('');
+      expect(Number(r.value)).toBe(expected);
+    }
+    const bad = await instance.call({ fn: 'infer_from_ptrs', convention: { kind: 'buffers', alloc: 'alloc', inputs: [model, new Uint8Array([1, 2, 3])] } });
+    expect(Number(bad.value)).toBe(-2); // JPEG_ERR_NOT_JPEG
+    const noModel = await instance.call({ fn: 'infer_from_ptrs', convention: { kind: 'buffers', alloc: 'alloc', inputs: [new Uint8Array([8, 1]), testJpeg()] } });
+    expect(Number(noModel.value)).toBeLessThanOrEqual(-100); // an nn_errno from load
+    expect(noModel.stderr).toContain('load failed');
   }, 120_000);
 
   it('answers a JPEG it cannot decode and a missing model with the documented codes', async () => {
