@@ -9,7 +9,7 @@
 // unless its entry names another output file (`output`) or publishes the module
 // under another name (`published`, which its description.json must carry).
 // C modules may compile in shared sources from modules/lib/ (`lib`), which is
-// then also on their include path.
+// then also on their include path, and add compiler flags (`cflags`, after -O2).
 // Toolchains:
 //   c-wasi          clang + wasm-ld + wasi-libc (+ compiler-rt builtins), WASI reactor
 //   c-freestanding  clang + wasm-ld, no libc, no imports
@@ -70,7 +70,9 @@ const MODULES = [
   { name: 'dispatch', toolchain: 'wat', source: 'dispatch.wat' },
   { name: 'motion', toolchain: 'wat', source: 'motion.wat' },
   // MobileNetV2 through wasi-nn; its model comes from classify/build-model.mjs (npm run build:model).
-  { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c'] },
+  { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c', 'classify_common.c'] },
+  // The same MobileNetV2 computed in the module with Wasm SIMD; its model is classify/model.weights.
+  { name: 'classify-simd', toolchain: 'c-wasi', source: 'classify_simd.c', lib: ['jpeg.c', 'classify_common.c'], cflags: ['-msimd128', '-O3'] },
 ];
 
 class MissingTool extends Error {}
@@ -133,7 +135,7 @@ function buildC(mod, dir, out, freestanding) {
   checkClang(!freestanding);
   const work = mkdtempSync(join(tmpdir(), `liquidmesh-${mod.name}-`));
   try {
-    const cflags = freestanding ? ['-ffreestanding', '-fno-builtin', '-nostdlib'] : [];
+    const cflags = [...(freestanding ? ['-ffreestanding', '-fno-builtin', '-nostdlib'] : []), ...(mod.cflags ?? [])];
     const sources = [join(dir, mod.source), ...(mod.lib ?? []).map((file) => join(LIB, file))];
     const includes = mod.lib ? ['-I', LIB] : [];
     const objs = sources.map((source, i) => {

@@ -5,6 +5,9 @@
 //
 //   node modules/classify/build-model.mjs [out.onnx]
 //
+// Beside it, `model.weights`: the same network as a flat program of operations and f32
+// weights (see buildWeights) for modules/classify-simd, which computes it without wasi-nn.
+//
 // The graph: input `input` float32 [1, 3, 224, 224] (NCHW, RGB, each sample /255 — the
 // normalisation nsfwjs applies), output `probabilities` float32 [1, 5] (softmax over
 // Drawing, Hentai, Neutral, Porn, Sexy). Every Conv2D/DepthwiseConv2D + BatchNorm pair
@@ -15,6 +18,9 @@
 // The protobuf encoding is written here (a few dozen lines; the ONNX messages only need
 // varints, length-delimited fields and packed int64s). Output is byte-for-byte
 // deterministic: the same nsfwjs version gives the same file.
+//
+// Over 400 lines because the protobuf writer, the conversion and the flat weights writer
+// work on the one converted graph; split, each file would only re-export the graph.
 
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
@@ -171,8 +177,8 @@ function readNsfwjs() {
 
 // ------------------------------------------------------------------ conversion
 
-/** Build the ONNX model bytes. */
-export function buildModel() {
+/** The converted graph: ONNX-style nodes in topological order and their initialisers. */
+export function buildGraph() {
   const { layers, weights } = readNsfwjs();
   const byName = new Map(layers.map((l) => [l.name, l]));
   const consumers = new Map();
@@ -310,7 +316,12 @@ export function buildModel() {
   // The last layer's value is the output; rename it.
   const last = nodes[nodes.length - 1];
   last.output = 'probabilities';
+  return { nodes, inits };
+}
 
+/** Build the ONNX model bytes. */
+export function buildModel(graph = buildGraph()) {
+  const { nodes, inits } = graph;
   const model = new Writer();
   model.int(1, 8); // ir_version
   model.string(2, 'liquidmesh build-model.mjs');
@@ -329,10 +340,114 @@ export function buildModel() {
   return model.finish();
 }
 
+// ------------------------------------------------------------------ flat weights
+
+/** Operation codes of the flat weights file. */
+export const OP = { conv: 1, depthwise: 2, add: 3, globalAveragePool: 4, dense: 5 };
+/** Activations fused into an operation. */
+export const ACT = { none: 0, relu6: 1, relu: 2, softmax: 3 };
+
+/**
+ * The same network as a flat program for modules/classify-simd (everything
+ * little-endian): "LMW1", u32 operation count, then per operation 16 u32 — op, input a,
+ * input b (0xffffffff when none), act, kh, kw, stride h, stride w, pad top, left, bottom,
+ * right, cin, cout, weight count, bias count — followed by the weights and biases as
+ * f32. Value 0 is the input image (NHWC [224, 224, 3]); operation i writes value i + 1;
+ * the last one is the output. Layouts: conv weights [kh][kw][cin][cout], depthwise
+ * [kh][kw][c], dense [in][out]. The Clip, Relu and Softmax nodes that follow a conv or
+ * Gemm are fused into it as its `act`; Flatten of a 1×1 map is the identity.
+ */
+export function buildWeights(graph = buildGraph()) {
+  const { nodes, inits } = graph;
+  const init = new Map(inits.map((t) => [t.name, t]));
+  const consumers = new Map();
+  for (const n of nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const value = new Map([['input', 0]]);
+  const ops = [];
+  const fused = new Set();
+  const NONE = 0xffffffff;
+  const activation = (n) => {
+    const next = consumers.get(n.output) ?? [];
+    const act = next.length === 1 ? { Clip: ACT.relu6, Relu: ACT.relu, Softmax: ACT.softmax }[next[0].op] : undefined;
+    if (act === undefined) return { act: ACT.none, output: n.output };
+    fused.add(next[0]);
+    return { act, output: next[0].output };
+  };
+  for (const n of nodes) {
+    if (fused.has(n)) continue;
+    const input = (name) => {
+      if (!value.has(name)) throw new Error(`${n.name}: input ${name} not computed yet`);
+      return value.get(name);
+    };
+    if (n.op === 'Flatten') {
+      value.set(n.output, input(n.inputs[0]));
+      continue;
+    }
+    const op = { a: input(n.inputs[0]), b: NONE, act: ACT.none, k: [0, 0], s: [0, 0], pads: [0, 0, 0, 0], cin: 0, cout: 0, w: new Float32Array(0), bias: new Float32Array(0) };
+    let output = n.output;
+    if (n.op === 'Conv') {
+      const W = init.get(n.inputs[1]);
+      const [cout, cinPerGroup, kh, kw] = W.dims;
+      const depthwise = n.attrs.group !== 1;
+      ({ act: op.act, output } = activation(n));
+      op.code = depthwise ? OP.depthwise : OP.conv;
+      op.k = [kh, kw];
+      op.s = n.attrs.strides;
+      op.pads = n.attrs.pads;
+      op.cin = depthwise ? cout : cinPerGroup;
+      op.cout = cout;
+      op.w = new Float32Array(kh * kw * op.cin * (depthwise ? 1 : cout));
+      for (let o = 0; o < cout; o++)
+        for (let y = 0; y < kh; y++)
+          for (let x = 0; x < kw; x++)
+            if (depthwise) op.w[(y * kw + x) * cout + o] = W.data[(o * kh + y) * kw + x];
+            else for (let i = 0; i < op.cin; i++) op.w[((y * kw + x) * op.cin + i) * cout + o] = W.data[((o * op.cin + i) * kh + y) * kw + x];
+      op.bias = init.get(n.inputs[2]).data;
+    } else if (n.op === 'Gemm') {
+      const W = init.get(n.inputs[1]);
+      ({ act: op.act, output } = activation(n));
+      op.code = OP.dense;
+      [op.cin, op.cout] = W.dims;
+      op.w = W.data;
+      op.bias = init.get(n.inputs[2]).data;
+    } else if (n.op === 'Add') {
+      op.code = OP.add;
+      op.b = input(n.inputs[1]);
+    } else if (n.op === 'GlobalAveragePool') {
+      op.code = OP.globalAveragePool;
+    } else {
+      throw new Error(`${n.name}: ${n.op} cannot be written as a flat weights operation`);
+    }
+    ops.push(op);
+    value.set(output, ops.length);
+  }
+  const size = 8 + ops.reduce((sum, op) => sum + 64 + 4 * (op.w.length + op.bias.length), 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode('LMW1'), 0);
+  view.setUint32(4, ops.length, true);
+  let at = 8;
+  for (const op of ops) {
+    for (const v of [op.code, op.a, op.b, op.act, ...op.k, ...op.s, ...op.pads, op.cin, op.cout, op.w.length, op.bias.length]) {
+      view.setUint32(at, v, true);
+      at += 4;
+    }
+    for (const list of [op.w, op.bias]) for (const f of list) {
+      view.setFloat32(at, f, true);
+      at += 4;
+    }
+  }
+  return out;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = process.argv[2] ?? join(HERE, 'model.onnx');
-  const bytes = buildModel();
+  const graph = buildGraph();
+  const bytes = buildModel(graph);
   writeFileSync(out, bytes);
+  const weights = buildWeights(graph);
+  writeFileSync(join(dirname(out), 'model.weights'), weights);
+  console.log(`wrote ${join(dirname(out), 'model.weights')} (${weights.length} bytes)`);
   writeFileSync(join(dirname(out), 'labels'), `${LABELS.join('\n')}\n`);
   console.log(`wrote ${out} (${bytes.length} bytes)`);
 }

@@ -2,8 +2,10 @@
 // a sandbox Worker and reaches onnxruntime-web on the page through wasi_ephemeral_nn and
 // the Atomics bridge; its class and probabilities match onnxruntime-web run directly on
 // the module's own preprocessed input, and infer_from_ptrs (the `buffers` convention)
-// gives the same class. The model is modules/classify/model.onnx, which
-// `npm run setup` (or `npm run build:model`) generates.
+// gives the same class; classify-simd, computing the network itself with Wasm SIMD from
+// the flat weights file, agrees with onnxruntime-web too. The models are
+// modules/classify/model.onnx and model.weights, which `npm run setup` (or
+// `npm run build:model`) generates.
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-web/wasm';
 import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
@@ -47,6 +49,34 @@ describe('Image classification in Chromium (wasi-nn on onnxruntime-web)', () => 
         const ptrs = await instance.call({ fn: 'infer_from_ptrs', convention: { kind: 'buffers', alloc: 'alloc', inputs: [model, jpeg] } });
         expect(ptrs.stderr).to.equal('');
         expect(ptrs.value).to.equal(best);
+      }
+    } finally {
+      await direct?.release();
+      await sandbox.close();
+    }
+  });
+
+  it('classify-simd (the network in Wasm SIMD, no wasi-nn) gives what onnxruntime-web gives, within 1e-4', async () => {
+    const sandbox = createBrowserSandbox({ limits: { callTimeoutMs: 60_000 } });
+    let direct: ort.InferenceSession | null = null;
+    try {
+      const [wasm, labels, weights, model] = await Promise.all([moduleFile('classify-simd/classify-simd.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.weights'), moduleFile('classify/model.onnx')]);
+      const instance: SandboxInstance = await sandbox.load({ wasm, files: { model: weights, labels }, grants: ['wasi_snapshot_preview1.*'] });
+      expect(instance.info.imports.map((i) => i.module)).not.to.include('wasi_ephemeral_nn');
+      ort.env.wasm.numThreads = 1;
+      direct = await ort.InferenceSession.create(model);
+      for (const seed of [7, 11]) {
+        const jpeg = new FakeCamera({ seed }).capture();
+        const pre = await instance.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+        const input = new Float32Array(pre.files['input.bin']!.slice().buffer);
+        const expected = (await direct.run({ input: new ort.Tensor('float32', input, [1, 3, 224, 224]) })).probabilities!.data as Float32Array;
+        const best = expected.indexOf(Math.max(...expected));
+        const r = await instance.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
+        expect(r.stderr).to.equal('');
+        expect(r.value).to.equal(best);
+        const result = JSON.parse(new TextDecoder().decode(r.files['classification.json'])) as { class: number; label: string; scores: number[] };
+        expect(result.label).to.equal(LABELS[best]);
+        for (let i = 0; i < 5; i++) expect(Math.abs(result.scores[i]! - expected[i]!)).to.be.below(1e-4);
       }
     } finally {
       await direct?.release();

@@ -1,6 +1,7 @@
 // Fixtures of the image-classification tests and benchmark: the ONNX model that
 // modules/classify/build-model.mjs makes from nsfwjs' weights (built here when missing:
-// it is generated, not committed), the classify module, and a deterministic test JPEG.
+// it is generated, not committed) and the flat weights file written beside it, the
+// classify and classify-simd modules, and a deterministic test JPEG.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +16,18 @@ export function classifyModel(): Uint8Array {
   const file = join(CLASSIFY_DIR, 'model.onnx');
   if (!existsSync(file)) execFileSync(process.execPath, [join(CLASSIFY_DIR, 'build-model.mjs'), file], { stdio: 'ignore' });
   return new Uint8Array(readFileSync(file));
+}
+
+/** modules/classify/model.weights (the flat weights file of classify-simd), built with the ONNX file when missing. */
+export function classifyWeights(): Uint8Array {
+  const file = join(CLASSIFY_DIR, 'model.weights');
+  if (!existsSync(file)) execFileSync(process.execPath, [join(CLASSIFY_DIR, 'build-model.mjs'), join(CLASSIFY_DIR, 'model.onnx')], { stdio: 'ignore' });
+  return new Uint8Array(readFileSync(file));
+}
+
+/** The classify-simd module binary (no wasi-nn: the network in Wasm SIMD). */
+export function classifySimdModule(): Uint8Array {
+  return new Uint8Array(readFileSync(join(CLASSIFY_DIR, '..', 'classify-simd', 'classify-simd.wasm')));
 }
 
 /** The classify module binary and its labels mount. */
