@@ -190,27 +190,31 @@ static void pointwise(const op_t *op, const float *in, uint32_t pixels, float *o
     }
 }
 
-/* Any kernel and stride, zero padding, channels of the output 4 at a time. */
+/* Any kernel and stride, zero padding: per output pixel, every tap's input channel is
+ * broadcast against a contiguous row of weights, the output pixel being the accumulator. */
 static void conv(const op_t *op, const map_t *in, map_t *out) {
     const uint32_t cin = op->cin, cout = op->cout;
     for (uint32_t oy = 0; oy < out->h; oy++) {
         for (uint32_t ox = 0; ox < out->w; ox++) {
             float *o = out->data + ((size_t)oy * out->w + ox) * cout;
-            for (uint32_t co = 0; co < cout; co += 4) {
-                v128_t a = wasm_v128_load(op->bias + co);
-                for (uint32_t ky = 0; ky < op->kh; ky++) {
-                    const int32_t iy = (int32_t)(oy * op->sh + ky) - (int32_t)op->pt;
-                    if (iy < 0 || iy >= (int32_t)in->h) continue;
-                    for (uint32_t kx = 0; kx < op->kw; kx++) {
-                        const int32_t ix = (int32_t)(ox * op->sw + kx) - (int32_t)op->pl;
-                        if (ix < 0 || ix >= (int32_t)in->w) continue;
-                        const float *x = in->data + ((size_t)iy * in->w + ix) * cin;
-                        const float *wp = op->w + ((size_t)(ky * op->kw + kx) * cin) * cout + co;
-                        for (uint32_t ci = 0; ci < cin; ci++) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[ci]), wasm_v128_load(wp + (size_t)ci * cout)));
+            memcpy(o, op->bias, cout * sizeof(float));
+            for (uint32_t ky = 0; ky < op->kh; ky++) {
+                const int32_t iy = (int32_t)(oy * op->sh + ky) - (int32_t)op->pt;
+                if (iy < 0 || iy >= (int32_t)in->h) continue;
+                for (uint32_t kx = 0; kx < op->kw; kx++) {
+                    const int32_t ix = (int32_t)(ox * op->sw + kx) - (int32_t)op->pl;
+                    if (ix < 0 || ix >= (int32_t)in->w) continue;
+                    const float *x = in->data + ((size_t)iy * in->w + ix) * cin;
+                    const float *wp = op->w + ((size_t)(ky * op->kw + kx) * cin) * cout;
+                    for (uint32_t ci = 0; ci < cin; ci++, wp += cout) {
+                        const v128_t s = wasm_f32x4_splat(x[ci]);
+                        for (uint32_t co = 0; co < cout; co += 4)
+                            wasm_v128_store(o + co, wasm_f32x4_add(wasm_v128_load(o + co), wasm_f32x4_mul(s, wasm_v128_load(wp + co))));
                     }
                 }
-                wasm_v128_store(o + co, activate(a, op->act));
             }
+            if (op->act != ACT_NONE)
+                for (uint32_t co = 0; co < cout; co += 4) wasm_v128_store(o + co, activate(wasm_v128_load(o + co), op->act));
         }
     }
 }
