@@ -389,7 +389,7 @@ int32_t classify(void) {
     size_t jpeg_len;
     int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
     if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input);
+    code = classify_prepare(jpeg, jpeg_len, input, &CLASSIFY_DEFAULTS);
     free(jpeg);
     if (code < 0) return code;
     code = load_model();
@@ -407,7 +407,7 @@ int32_t preprocess(void) {
     size_t jpeg_len;
     int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
     if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input);
+    code = classify_prepare(jpeg, jpeg_len, input, &CLASSIFY_DEFAULTS);
     free(jpeg);
     if (code < 0) return code;
     __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, sizeof input);

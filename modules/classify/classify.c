@@ -1,13 +1,18 @@
 /*
  * classify — image classification through wasi-nn (MobileNetV2, 224 x 224, the ONNX
  * graph modules/classify/build-model.mjs makes from nsfwjs' weights; any ONNX graph
- * with one NCHW float input [1, 3, 224, 224] of samples / 255 and one float output of
- * class scores works).
+ * with one NCHW float input [1, 3, N, N] and one float output of up to 1001 class
+ * scores works: an optional "preprocess" deployment-stage mount says N and the
+ * normalisation, e.g. for the ONNX zoo's ImageNet mobilenetv2
+ *     size 224
+ *     mean 0.485 0.456 0.406
+ *     std 0.229 0.224 0.225
+ * — see classify_read_options in ../lib/classify_common.h).
  *
- * Preprocessing (what nsfwjs does before its model; ../lib/classify_common.c): decode the baseline JPEG
- * (../lib/jpeg.c; gray is replicated to RGB), divide each sample by 255, resize to
- * 224 x 224 bilinearly with aligned corners (TF's resizeBilinear, alignCorners=true),
- * lay out as planar NCHW float32.
+ * Preprocessing (by default what nsfwjs does before its model; ../lib/classify_common.c):
+ * decode the baseline JPEG (../lib/jpeg.c; gray is replicated to RGB), resize to N x N
+ * bilinearly with aligned corners (TF's resizeBilinear, alignCorners=true), scale each
+ * sample to (x / 255 - mean) / std (default mean 0, std 1), lay out as planar NCHW float32.
  *
  * Exports:
  *   classify() -> i32
@@ -31,6 +36,7 @@
  *   -(1000 + errno)  reading a file failed with that WASI errno (-1044: no such file)
  *   -(2000 + errno)  writing classification.json / input.bin failed
  *   -20              out of memory
+ *   -21              a line of the "preprocess" mount it cannot read
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -39,9 +45,9 @@
 #include "classify_common.h"
 #include "wasi_nn.h"
 
-#define SIZE CLASSIFY_SIZE
 
-static float input[3 * SIZE * SIZE];
+static float input[3 * CLASSIFY_MAX_SIZE * CLASSIFY_MAX_SIZE];
+static classify_options options;
 static float scores[CLASSIFY_MAX_CLASSES];
 static uint32_t graph;
 static int graph_loaded;
@@ -58,8 +64,8 @@ static int32_t infer(uint32_t g, int32_t *classes) {
     uint32_t ctx;
     uint32_t err = nn_init_execution_context(g, &ctx);
     if (err != NN_SUCCESS) return nn_fail("init_execution_context failed", err);
-    static const uint32_t dims[4] = { 1, 3, SIZE, SIZE };
-    nn_tensor tensor = { dims, 4, NN_TYPE_F32, (const uint8_t *)input, sizeof input };
+    const uint32_t dims[4] = { 1, 3, options.size, options.size };
+    nn_tensor tensor = { dims, 4, NN_TYPE_F32, (const uint8_t *)input, 3 * options.size * options.size * (uint32_t)sizeof(float) };
     err = nn_set_input(ctx, 0, &tensor);
     if (err != NN_SUCCESS) return nn_fail("set_input failed", err);
     err = nn_compute(ctx);
@@ -83,9 +89,11 @@ __attribute__((export_name("classify")))
 int32_t classify(void) {
     uint8_t *jpeg;
     size_t jpeg_len;
-    int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
+    int32_t code = classify_read_options(&options);
     if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input);
+    code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
+    if (code < 0) return code;
+    code = classify_prepare(jpeg, jpeg_len, input, &options);
     free(jpeg);
     if (code < 0) return code;
     int32_t classes = 0;
@@ -118,13 +126,16 @@ __attribute__((export_name("preprocess")))
 int32_t preprocess(void) {
     uint8_t *jpeg;
     size_t jpeg_len;
-    int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
+    int32_t code = classify_read_options(&options);
     if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input);
+    code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
+    if (code < 0) return code;
+    code = classify_prepare(jpeg, jpeg_len, input, &options);
     free(jpeg);
     if (code < 0) return code;
-    __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, sizeof input);
-    return err == __WASI_ERRNO_SUCCESS ? (int32_t)sizeof input : -(2000 + (int32_t)err);
+    const size_t bytes = 3 * options.size * options.size * sizeof(float);
+    __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, bytes);
+    return err == __WASI_ERRNO_SUCCESS ? (int32_t)bytes : -(2000 + (int32_t)err);
 }
 
 __attribute__((export_name("alloc")))
@@ -134,7 +145,9 @@ void *alloc(uint32_t len) {
 
 __attribute__((export_name("infer_from_ptrs")))
 int32_t infer_from_ptrs(const uint8_t *model, uint32_t model_len, const uint8_t *img, uint32_t img_len) {
-    int32_t code = classify_prepare(img, img_len, input);
+    int32_t code = classify_read_options(&options);
+    if (code < 0) return code;
+    code = classify_prepare(img, img_len, input, &options);
     if (code < 0) return code;
     uint32_t g;
     code = load_graph(model, model_len, &g);

@@ -66,8 +66,46 @@ int32_t classify_read_mount(const char *name, uint8_t **data, size_t *len) {
     return -(1000 + (int32_t)err);
 }
 
-/* Decode, scale to [0, 1], resize (bilinear, aligned corners) into `input` (NCHW). */
-int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input) {
+const classify_options CLASSIFY_DEFAULTS = { CLASSIFY_SIZE, { 0.0f, 0.0f, 0.0f }, { 1.0f, 1.0f, 1.0f } };
+
+int32_t classify_read_options(classify_options *options) {
+    *options = CLASSIFY_DEFAULTS;
+    uint8_t *text;
+    size_t len;
+    __wasi_errno_t err = classify_read_file("preprocess", &text, &len);
+    if (err == __WASI_ERRNO_NOENT) return 0;
+    if (err != __WASI_ERRNO_SUCCESS) return -(1000 + (int32_t)err);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        free(text);
+        return CLASSIFY_ERR_NO_MEMORY;
+    }
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    free(text);
+    int32_t code = 0;
+    for (char *line = strtok(copy, "\n"); line && code == 0; line = strtok(NULL, "\n")) {
+        unsigned size;
+        float a, b, c;
+        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+        if (*line == 0 || *line == '#') continue;
+        if (sscanf(line, "size %u", &size) == 1 && size >= 1 && size <= CLASSIFY_MAX_SIZE) options->size = size;
+        else if (sscanf(line, "mean %f %f %f", &a, &b, &c) == 3) {
+            options->mean[0] = a, options->mean[1] = b, options->mean[2] = c;
+        } else if (sscanf(line, "std %f %f %f", &a, &b, &c) == 3 && a != 0 && b != 0 && c != 0) {
+            options->std[0] = a, options->std[1] = b, options->std[2] = c;
+        } else {
+            fprintf(stderr, "classify: cannot read the preprocess line \"%s\"\n", line);
+            code = CLASSIFY_ERR_BAD_OPTIONS;
+        }
+    }
+    free(copy);
+    return code;
+}
+
+/* Decode, resize (bilinear, aligned corners) and normalise into `input` (NCHW). */
+int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input, const classify_options *options) {
+    const uint32_t size = options->size;
     jpeg_image image;
     int code = jpeg_decode(jpeg, len, &image);
     if (code != JPEG_OK) {
@@ -75,15 +113,15 @@ int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input) {
         return code;
     }
     const uint32_t w = image.width, h = image.height, ch = image.channels;
-    const float sy = h > 1 ? (float)(h - 1) / (CLASSIFY_SIZE - 1) : 0.0f;
-    const float sx = w > 1 ? (float)(w - 1) / (CLASSIFY_SIZE - 1) : 0.0f;
-    for (uint32_t y = 0; y < CLASSIFY_SIZE; y++) {
+    const float sy = h > 1 && size > 1 ? (float)(h - 1) / (float)(size - 1) : 0.0f;
+    const float sx = w > 1 && size > 1 ? (float)(w - 1) / (float)(size - 1) : 0.0f;
+    for (uint32_t y = 0; y < size; y++) {
         const float fy = (float)y * sy;
         uint32_t y0 = (uint32_t)fy;
         if (y0 > h - 1) y0 = h - 1;
         const uint32_t y1 = y0 + 1 < h ? y0 + 1 : h - 1;
         const float dy = fy - (float)y0;
-        for (uint32_t x = 0; x < CLASSIFY_SIZE; x++) {
+        for (uint32_t x = 0; x < size; x++) {
             const float fx = (float)x * sx;
             uint32_t x0 = (uint32_t)fx;
             if (x0 > w - 1) x0 = w - 1;
@@ -97,7 +135,8 @@ int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input) {
                 const float br = image.pixels[(y1 * w + x1) * ch + k] / 255.0f;
                 const float top = tl + (tr - tl) * dx;
                 const float bottom = bl + (br - bl) * dx;
-                input[(c * CLASSIFY_SIZE + y) * CLASSIFY_SIZE + x] = top + (bottom - top) * dy;
+                const float v = top + (bottom - top) * dy;
+                input[(c * size + y) * size + x] = (v - options->mean[c]) / options->std[c];
             }
         }
     }

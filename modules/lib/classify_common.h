@@ -11,6 +11,8 @@
 #include <wasi/api.h>
 
 #define CLASSIFY_SIZE 224
+/* The largest input side the preprocessing settings may ask for. */
+#define CLASSIFY_MAX_SIZE 512
 #define CLASSIFY_MAX_CLASSES 1001
 #define CLASSIFY_ERR_NO_MEMORY -20
 
@@ -23,12 +25,31 @@ __wasi_errno_t classify_write_file(const char *name, const uint8_t *data, size_t
 /* classify_read_file with a line on stderr on failure; returns 0 or -(1000 + errno). */
 int32_t classify_read_mount(const char *name, uint8_t **data, size_t *len);
 
+/* How an image becomes the model's input: side length, then (x / 255 - mean) / std per channel. */
+typedef struct {
+    uint32_t size;
+    float mean[3];
+    float std[3];
+} classify_options;
+
+/* nsfwjs' MobileNetV2: 224 x 224, samples / 255 (mean 0, std 1). */
+extern const classify_options CLASSIFY_DEFAULTS;
+
 /*
- * Decode the baseline JPEG, divide each sample by 255, resize to 224 x 224 bilinearly
- * with aligned corners, write planar NCHW float32 into `nchw` (3 * 224 * 224 floats).
- * Returns 0 or a JPEG_ERR_* code (negative).
+ * Read the optional "preprocess" mount (a text file of lines "size N", "mean R G B",
+ * "std R G B"; e.g. an ImageNet model of the ONNX zoo wants mean 0.485 0.456 0.406 and
+ * std 0.229 0.224 0.225) over the defaults. Returns 0, or CLASSIFY_ERR_BAD_OPTIONS for
+ * a line it cannot read or a size outside 1..CLASSIFY_MAX_SIZE.
  */
-int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *nchw);
+int32_t classify_read_options(classify_options *options);
+#define CLASSIFY_ERR_BAD_OPTIONS -21
+
+/*
+ * Decode the baseline JPEG, resize to size x size bilinearly with aligned corners, scale
+ * each sample to (x / 255 - mean) / std, write planar NCHW float32 into `nchw`
+ * (3 * size * size floats). Returns 0 or a JPEG_ERR_* code (negative).
+ */
+int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *nchw, const classify_options *options);
 
 /* Index of the largest score. */
 int32_t classify_argmax(const float *scores, int32_t n);

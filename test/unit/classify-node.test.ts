@@ -117,6 +117,38 @@ describe('the classify module through wasi-nn on Node', () => {
     }
   }, 60_000);
 
+  it("takes another model's input size and normalisation from an optional preprocess mount", async () => {
+    const { wasm } = classifyModule();
+    const text = (t: string): Uint8Array => new TextEncoder().encode(t);
+    const defaults = await preprocess(testJpeg());
+    const run = async (settings: string): Promise<{ value: number; tensor?: Float32Array }> => {
+      const configured = await sandbox.load({ wasm, files: { model, preprocess: text(settings) }, grants: GRANTS, services: { nn: engine } });
+      try {
+        const r = await configured.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': testJpeg() }, outputs: ['input.bin'] });
+        const bytes = r.files['input.bin'];
+        return { value: Number(r.value), ...(bytes ? { tensor: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) } : {}) };
+      } finally {
+        await configured.close();
+      }
+    };
+    // ImageNet-style normalisation at the same size: every sample is (x - mean) / std of the default one.
+    const imagenet = await run('# ONNX zoo mobilenetv2\nsize 224\nmean 0.485 0.456 0.406\nstd 0.229 0.224 0.225\n');
+    expect(imagenet.value).toBe(3 * 224 * 224 * 4);
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    let worst = 0;
+    for (let i = 0; i < defaults.length; i++) {
+      const c = Math.floor(i / (224 * 224));
+      worst = Math.max(worst, Math.abs(imagenet.tensor![i]! - (defaults[i]! - mean[c]!) / std[c]!));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    // Another input size.
+    expect((await run('size 160\n')).value).toBe(3 * 160 * 160 * 4);
+    // A line it cannot read is a named code, not a silent default.
+    expect((await run('size 224\nscale 2\n')).value).toBe(-21);
+    expect((await run('size 4096\n')).value).toBe(-21);
+  }, 60_000);
+
   it('is a capability: listed where an engine is, denied without a grant, unsupported without an engine', async () => {
     expect(sandbox.grantable({ nn: engine })).toContain('wasi_ephemeral_nn.compute');
     expect(sandbox.grantable({})).not.toContain('wasi_ephemeral_nn.compute');
