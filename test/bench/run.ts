@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { classifyBenchmarks } from './classify.ts';
+import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
 import { gatewayBenchmarks } from './gateway.ts';
 import { migrationBenchmarks } from './migration.ts';
@@ -13,7 +14,7 @@ import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];
