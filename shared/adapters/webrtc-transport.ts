@@ -10,7 +10,8 @@
  * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for
  *   `timeoutMs` is closed and its peer reported gone (a killed tab or process never says
  *   goodbye).
- * - Backpressure: `send` waits while the channel's buffer is above a high-water mark.
+ * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
+ *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
  * @module
  */
@@ -23,6 +24,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
+import { SendQueue } from './send-queue.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 
 /** An ICE server entry (as RTCPeerConnection takes it). */
@@ -86,6 +88,8 @@ interface Link {
   lastReceived: number;
   lastSent: number;
   dialing: boolean;
+  /** Ordered, backpressured sends once the channel is open. */
+  queue: SendQueue | null;
 }
 
 /** {@link Transport} over PeerJS data connections. */
@@ -156,10 +160,11 @@ export class WebRtcTransport implements Transport {
     if (data.byteLength > this.maxMessageSize) throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
     const link = this.#links.get(to);
     if (!link || !link.joined) throw new PeerUnreachableError(`peer ${to} is not reachable`);
-    const channel = link.conn.dataChannel;
-    if (channel && channel.bufferedAmount > HIGH_WATER) await this.#drain(channel);
-    if (!link.joined) throw new PeerUnreachableError(`peer ${to} left while the send waited`);
-    this.#sendFrame(link, FRAME_DATA, data);
+    if (!link.queue) {
+      this.#sendFrame(link, FRAME_DATA, data);
+      return;
+    }
+    return link.queue.send(data);
   }
 
   async disconnect(): Promise<void> {
@@ -168,7 +173,11 @@ export class WebRtcTransport implements Transport {
     this.#id = null;
     for (const stop of this.#stopTimers.splice(0)) stop();
     this.#events.clear();
-    for (const link of [...this.#links.values()]) link.conn.close();
+    for (const link of [...this.#links.values()]) {
+      link.joined = false;
+      link.queue?.close(new PeerUnreachableError(`peer ${link.remote}: the transport disconnected`));
+      link.conn.close();
+    }
     this.#links.clear();
     this.#ws?.close();
     this.#ws = null;
@@ -284,7 +293,7 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, lastReceived: now, lastSent: now, dialing };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, lastReceived: now, lastSent: now, dialing, queue: null };
     this.#links.set(remote, link);
     conn.on('open', () => {
       link.open = true;
@@ -293,6 +302,7 @@ export class WebRtcTransport implements Transport {
       if (channel) {
         channel.binaryType = 'arraybuffer';
         channel.bufferedAmountLowThreshold = LOW_WATER;
+        link.queue = new SendQueue(channel, HIGH_WATER, (data) => this.#sendFrame(link, FRAME_DATA, data));
       }
       void this.#sendProof(link);
     });
@@ -369,19 +379,8 @@ export class WebRtcTransport implements Transport {
 
   #leave(link: Link): void {
     link.joined = false;
+    link.queue?.close(new PeerUnreachableError(`peer ${link.remote} left while the send waited`));
     if (this.#id !== null) this.#events.emit('peer-left', link.remote);
-  }
-
-  #drain(channel: RTCDataChannel): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        channel.removeEventListener('bufferedamountlow', done);
-        channel.removeEventListener('close', done);
-        resolve();
-      };
-      channel.addEventListener('bufferedamountlow', done);
-      channel.addEventListener('close', done);
-    });
   }
 }
 
