@@ -1,14 +1,18 @@
 /**
  * The target side of a live migration (protocol in `migration.ts`): `prepare` fetches the
- * module's blobs and the base snapshot from the mesh (each verified against its sha256),
- * loads the module into the sandbox without serving it and restores the base; `commit`
- * fetches the delta the same way, decodes it, refuses a snapshot of another module
+ * module's blobs and loads the module into the sandbox without serving it while the
+ * source is still taking the base snapshot, whose hash arrives in `base` (or with the
+ * prepare); the base is fetched (verified against its sha256) meanwhile and restored into
+ * the staged module; `commit` takes the delta — inline bytes checked against its sha256,
+ * or fetched like the base —, decodes it, refuses a snapshot of another module
  * (ERR_SNAPSHOT_MISMATCH), applies it, and installs the instance, which the step agent adopts as the realized step; `abort` drops
  * what was staged or installed. A staged module not committed within the migration's
  * time limit is dropped, and an installed one that the registry still does not place
  * here by then (the source gave up after the commit) is unloaded.
  * @module
  */
+import { sha256Hex } from '../bytes.ts';
+import { HashMismatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Peer } from '../peer.ts';
 import type { DeployedStep } from '../registry/schema.ts';
@@ -28,9 +32,20 @@ export interface MigrationPrepare {
   module: string;
   /** The step as the deployment resolved it: module id, providers, grants, topics. */
   step: DeployedStep;
+  /**
+   * sha256 of the encoded base snapshot, held in the source's blob store. Omitted when
+   * the source is still taking it: it follows in `migration.base`, and the target loads
+   * the module meanwhile.
+   */
+  base?: string;
+  timeoutMs: number;
+}
+
+/** Parameters of `migration.base` (source → target): the base snapshot of a prepare under way. */
+export interface MigrationBase {
+  migrationId: string;
   /** sha256 of the encoded base snapshot, held in the source's blob store. */
   base: string;
-  timeoutMs: number;
 }
 
 /** Parameters of `migration.commit` (source → target). */
@@ -39,6 +54,11 @@ export interface MigrationCommit {
   /** sha256 of the encoded snapshot (a delta over the base, or a full one), held in the source's blob store. */
   snapshot: string;
   bytes: number;
+  /**
+   * The snapshot's bytes themselves, when small (a delta usually is): no `blob.has` and
+   * `blob.read` round trips while calls are held. Checked against `snapshot` all the same.
+   */
+  data?: Uint8Array;
   /** Pub/sub topics the instance subscribed to. */
   subscriptions: string[];
 }
@@ -56,6 +76,14 @@ interface Pending {
   timer: TimerHandle;
 }
 
+/** A prepare under way: where its base snapshot's hash arrives, and whether it was aborted. */
+interface Preparing {
+  from: string;
+  base: Promise<string>;
+  setBase: (hash: string) => void;
+  fail: (error: Error) => void;
+}
+
 /** What a peer does as the target of migrations. */
 export class MigrationTarget {
   readonly #peer: Peer;
@@ -63,6 +91,7 @@ export class MigrationTarget {
   readonly #agent: StepAgent;
   readonly #log: Logger;
   readonly #pending = new Map<string, Pending>();
+  readonly #preparing = new Map<string, Preparing>();
 
   constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger }) {
     this.#peer = options.peer;
@@ -71,16 +100,74 @@ export class MigrationTarget {
     this.#log = options.logger;
   }
 
-  /** Fetch and load the module, not serving it yet. */
-  async prepare(p: MigrationPrepare, from: string): Promise<{ loadedMs: number }> {
+  /**
+   * Fetch and load the module, not serving it yet, and restore the base snapshot into it
+   * (named in `p.base`, or later by {@link base}). `signal` (the request's) gives up.
+   */
+  async prepare(p: MigrationPrepare, from: string, signal?: AbortSignal): Promise<{ loadedMs: number }> {
     const t0 = performance.now();
-    if (this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} is prepared already`);
+    if (this.#pending.has(p.migrationId) || this.#preparing.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} is prepared already`);
     if (this.#supervisor.deployed().some((d) => d.deploymentId === p.deploymentId && d.name === p.module)) {
       throw new MigrationFailedError(`${this.#name(this.#peer.id)} runs ${p.module} of this deployment already`, { reason: 'target runs the module already' });
     }
-    // The base travels while the module is fetched and compiled.
-    const base = this.#fetchSnapshot(p.base);
+    // Registered before the first await, so that the `migration.base` sent after this request finds it.
+    const preparing = this.#expectBase(p, from, signal);
+    try {
+      // The base travels while the module is fetched and compiled.
+      const base = preparing.base.then((hash) => this.#fetchSnapshot(hash));
+      base.catch(() => undefined);
+      const staged = await this.#stage(p);
+      try {
+        const snapshot = await base;
+        if (snapshot.delta) throw new MigrationFailedError('the base snapshot is a delta');
+        this.#checkModule(snapshot.moduleId, staged);
+        await staged.instance.restore(snapshot);
+        if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+      } catch (error) {
+        await this.#supervisor.discard(staged);
+        throw error;
+      }
+      const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
+      this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
+      return { loadedMs: performance.now() - t0 };
+    } finally {
+      if (this.#preparing.get(p.migrationId) === preparing) this.#preparing.delete(p.migrationId);
+    }
+  }
+
+  /** The hash of the base snapshot of a prepare under way (from the peer that asked for it). */
+  base(p: MigrationBase, from: string): { received: boolean } {
+    const preparing = this.#preparing.get(p.migrationId);
+    if (!preparing || preparing.from !== from) throw new MigrationFailedError(`no migration ${p.migrationId} from this peer is being prepared`);
+    preparing.setBase(p.base);
+    return { received: true };
+  }
+
+  /** Where the base snapshot's hash of prepare `p` arrives; it fails on abort, cancel or time limit. */
+  #expectBase(p: MigrationPrepare, from: string, signal: AbortSignal | undefined): Preparing {
+    let setBase!: (hash: string) => void;
+    let fail!: (error: Error) => void;
+    const base = new Promise<string>((resolve, reject) => {
+      setBase = resolve;
+      fail = reject;
+    });
     base.catch(() => undefined);
+    const clock = this.#peer.clock;
+    const timer = clock.setTimeout(() => fail(new MigrationFailedError('timed out: the base snapshot did not come')), p.timeoutMs);
+    const onAbort = (): void => fail(new MigrationFailedError(`migration ${p.migrationId} was given up by the source`));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void base.finally(() => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }).catch(() => undefined);
+    const preparing: Preparing = { from, base, setBase, fail };
+    if (p.base !== undefined) setBase(p.base);
+    this.#preparing.set(p.migrationId, preparing);
+    return preparing;
+  }
+
+  /** Fetch the module's blobs (and its providers') and load it into the sandbox, not serving. */
+  async #stage(p: MigrationPrepare): Promise<StagedModule> {
     const registry = this.#peer.registry;
     const records = [p.step.module, ...p.step.providers].map((id) => {
       const m = registry.modules.get(id);
@@ -93,7 +180,7 @@ export class MigrationTarget {
     }
     const files = (m: (typeof records)[number]): Record<string, Uint8Array> => Object.fromEntries(Object.entries(m.dataFiles).map(([mount, h]) => [mount, blobs.get(h)!]));
     const [main, ...deps] = records;
-    const staged = await this.#supervisor.stage({
+    return this.#supervisor.stage({
       deploymentId: p.deploymentId,
       name: p.module,
       wasm: blobs.get(main!.id)!,
@@ -104,18 +191,6 @@ export class MigrationTarget {
       ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
       ...(p.step.topics ? { topics: p.step.topics } : {}),
     });
-    try {
-      const snapshot = await base;
-      if (snapshot.delta) throw new MigrationFailedError('the base snapshot is a delta');
-      this.#checkModule(snapshot.moduleId, staged);
-      await staged.instance.restore(snapshot);
-    } catch (error) {
-      await this.#supervisor.discard(staged);
-      throw error;
-    }
-    const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
-    this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
-    return { loadedMs: performance.now() - t0 };
   }
 
   /** Fetch, check and restore the snapshot; serve the restored instance. */
@@ -123,7 +198,7 @@ export class MigrationTarget {
     const t0 = performance.now();
     const entry = this.#pending.get(p.migrationId);
     if (!entry || entry.from !== from || entry.installed) throw new MigrationFailedError(`no prepared migration ${p.migrationId} from this peer`);
-    const snapshot = await this.#fetchSnapshot(p.snapshot);
+    const snapshot = p.data instanceof Uint8Array ? await this.#checked(p.snapshot, p.data) : await this.#fetchSnapshot(p.snapshot);
     this.#checkModule(snapshot.moduleId, entry.staged);
     await entry.staged.instance.restore(snapshot);
     if (!this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
@@ -135,6 +210,13 @@ export class MigrationTarget {
 
   /** Drop what a migration staged or installed here, unless the registry already places it here. */
   async abort(migrationId: string): Promise<{ aborted: boolean }> {
+    const preparing = this.#preparing.get(migrationId);
+    if (preparing) {
+      // A prepare under way notices and discards what it staged.
+      this.#preparing.delete(migrationId);
+      preparing.fail(new MigrationFailedError(`migration ${migrationId} was aborted`));
+      return { aborted: true };
+    }
     const entry = this.#pending.get(migrationId);
     if (!entry) return { aborted: false };
     this.#pending.delete(migrationId);
@@ -152,7 +234,7 @@ export class MigrationTarget {
 
   /** Stop: drop whatever is still staged. */
   stop(): void {
-    for (const id of [...this.#pending.keys()]) void this.abort(id);
+    for (const id of [...this.#preparing.keys(), ...this.#pending.keys()]) void this.abort(id);
   }
 
   async #expire(migrationId: string): Promise<void> {
@@ -169,6 +251,13 @@ export class MigrationTarget {
   async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
     const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES });
     void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+    return decodeSnapshot(bytes);
+  }
+
+  /** Snapshot bytes that came inline, decoded once they hash to `hash` (else ERR_HASH_MISMATCH). */
+  async #checked(hash: string, bytes: Uint8Array): Promise<InstanceSnapshot> {
+    const actual = await sha256Hex(bytes);
+    if (actual !== hash) throw new HashMismatchError(`snapshot ${hash} arrived as bytes that hash to ${actual}`, { expected: hash, actual });
     return decodeSnapshot(bytes);
   }
 

@@ -8,20 +8,23 @@
  * ```
  * initiator (any peer)          source (runs the instance)                 target
  *  migrate() ── migration.start ─▶ checks; record.migration = preparing
- *                                  base snapshot (between two calls; it keeps serving)
- *                                  → encode → blob store (sha256)
- *                                  ── migration.prepare {step, base} ─────▶ fetches the module's blobs and the
- *                                                                           base (1 MiB ranges, each blob sha256-
- *                                                                           verified), loads the module staged,
- *                                                                           restores the base into it
- *                                  ◀───────────────────────────── loaded ─┘
+ *                                  ── migration.prepare {step} ───────────▶ fetches the module's blobs, loads the
+ *                                  base snapshot (between two calls;        module staged (worker, compile) while
+ *                                  it keeps serving) → encode → blob        the source is still snapshotting
+ *                                  store (sha256)
+ *                                  ── migration.base {hash} ──────────────▶ fetches the base (1 MiB ranges, 8 in
+ *                                                                           flight, sha256-verified), restores it
+ *                                                                           into the staged module
+ *                                  ◀───────────────────────── prepared ───┘
  *                                  record.migration = transferring
  *                                  pause: new calls wait (FIFO), running ones finish
  *                                  snapshot; delta = pages changed since the base
  *                                  + globals, files, tables → blob store
- *                                  ── migration.commit {hash, subscriptions} ▶ fetchBlob(hash), decode, check the
- *                                                                           module hash, apply the delta, install;
- *                                                                           the step agent adopts it
+ *                                  ── migration.commit {hash, data?, subscriptions} ▶ the delta's bytes ride in the
+ *                                                                           commit when ≤ 4 MiB (else fetchBlob);
+ *                                                                           sha256-checked, decoded, module hash
+ *                                                                           checked, applied, installed; the step
+ *                                                                           agent adopts it
  *                                  ◀──────────────────────────── restored ─┘
  *                                  move:  handoff — waiting calls and later stale-routed
  *                                         calls are forwarded to the target and answered
@@ -31,7 +34,10 @@
  *  ◀──────── MigrationResult ─────┘
  * ```
  * Shipping the base first (pre-copy) keeps the pause short: while calls are held only
- * the pages the module wrote since travel, not its whole memory.
+ * the pages the module wrote since travel, not its whole memory. Sending `prepare` before
+ * the snapshot lets the target's module load overlap the source's snapshot, encoding and
+ * hashing; the hash follows in `migration.base` (a prepare that never gets it gives up
+ * with the migration's time limit, or on `abort`).
  * Any failure before the commit returns (target gone, timeout, hash mismatch, a snapshot
  * that does not decode or belongs to another module) resumes the source with its state
  * untouched: the waiting calls run there in order, `migration.abort` tells the target to
@@ -53,7 +59,7 @@ import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
-import { MigrationTarget, type MigrationCommit, type MigrationPrepare } from './migration-target.ts';
+import { MigrationTarget, type MigrationBase, type MigrationCommit, type MigrationPrepare } from './migration-target.ts';
 
 /** Options of {@link MigrationService.migrate}. */
 export interface MigrationOptions {
@@ -100,12 +106,17 @@ declare module '../rpc/methods.ts' {
     'migration.start': { params: MigrationStart; result: MigrationResult };
     /** Target: fetch and load the module, not serving yet. */
     'migration.prepare': { params: MigrationPrepare; result: { loadedMs: number } };
+    /** Target: the base snapshot of a prepare under way. */
+    'migration.base': { params: MigrationBase; result: { received: boolean } };
     /** Target: fetch the snapshot blob, restore it and serve. */
     'migration.commit': { params: MigrationCommit; result: { restoredMs: number } };
     /** Target: drop what a migration staged or restored. */
     'migration.abort': { params: { migrationId: string }; result: { aborted: boolean } };
   }
 }
+
+/** Deltas up to this size travel inside `migration.commit` instead of as a fetched blob. */
+export const INLINE_DELTA_BYTES = 4 * 1024 * 1024;
 
 /** Default time limit of a migration, ms. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 30_000;
@@ -157,7 +168,8 @@ export class MigrationService {
     const rpc = this.#peer.rpc;
     const offs = [
       rpc.handle('migration.start', (p) => this.#start(p)),
-      rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from)),
+      rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from, ctx.signal)),
+      rpc.handle('migration.base', (p, ctx) => this.#target.base(p, ctx.from)),
       rpc.handle('migration.commit', (p, ctx) => this.#target.commit(p, ctx.from)),
       rpc.handle('migration.abort', (p) => this.#target.abort(p.migrationId)),
     ];
@@ -239,11 +251,22 @@ export class MigrationService {
     const stored: string[] = [];
     try {
       const instance = this.#supervisor.instance(r.id, p.module);
+      // The target loads the module while the base snapshot is taken, encoded and hashed;
+      // its hash follows in `migration.base`.
+      const prepared = this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
+      prepared.catch(() => undefined);
       const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
       const firstBytes = encodeSnapshot(first);
       const baseHash = await this.#peer.store.blobs.put(firstBytes);
       stored.push(baseHash);
-      await this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, base: baseHash, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
+      try {
+        await this.#peer.call(p.to, 'migration.base', { migrationId: p.migrationId, base: baseHash }, { timeoutMs: left() });
+      } catch (error) {
+        // A prepare that failed already says why better than the hash it no longer waits for.
+        await prepared;
+        throw error;
+      }
+      await prepared;
       this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
@@ -252,8 +275,10 @@ export class MigrationService {
       const bytes = encodeSnapshot(diffSnapshot(first, last));
       const hash = await this.#peer.store.blobs.put(bytes);
       stored.push(hash);
+      // A small delta rides in the commit, as the store serves it; a large one is fetched in ranges.
+      const data = bytes.byteLength <= INLINE_DELTA_BYTES ? (await this.#peer.store.blobs.read(hash, 0, bytes.byteLength)).bytes : undefined;
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
-      await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions }, { timeoutMs: left() });
+      await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions, ...(data ? { data } : {}) }, { timeoutMs: left() });
       // Committed: the target serves the restored copy.
       if (p.mode === 'move') await this.#supervisor.handoff(r.id, p.module, p.to);
       else this.#supervisor.resume(r.id, p.module);
