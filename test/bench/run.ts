@@ -32,3 +32,6 @@ if (chosen.length === all.length) {
 } else {
   console.log('(partial run: BENCHMARKS.md left as it was)');
 }
+// Native WebRTC threads (node-datachannel) can keep the process alive after every peer
+// has stopped; the results are written, so end here.
+process.exit(0);
