@@ -39,6 +39,9 @@ export function checkDescription(value: unknown, exportedFunctions?: readonly st
       return { ok: false, error: `description.functions.${name}: the module exports no such function` };
     }
     for (const m of f.mounts) if (m.stage === 'deployment') deploymentMounts.add(m.name);
+    for (const b of f.buffers ?? []) {
+      if (!f.mounts.some((m) => m.name === b && m.stage !== 'output')) return { ok: false, error: `description.functions.${name}.buffers: ${b} is not a deployment- or execution-stage mount of the function` };
+    }
     if (f.pointer && exportedFunctions && !exportedFunctions.includes(f.pointer)) {
       return { ok: false, error: `description.functions.${name}.pointer: the module exports no ${f.pointer}` };
     }

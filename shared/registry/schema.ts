@@ -63,6 +63,13 @@ export interface FunctionDescription {
   pointer?: string;
   /** Pointer ABI (`bytes` in and out): the allocator export, `alloc` unless named. */
   alloc?: string;
+  /**
+   * Pointer-pairs ABI (the reference's `infer_from_ptrs(model_ptr, model_len, img_ptr,
+   * img_len)`): mounts whose bytes are placed in memory through `alloc` and passed as
+   * (pointer, length) pairs, in this order — deployment-stage files and execution-stage
+   * files alike. The function returns a number.
+   */
+  buffers?: string[];
 }
 
 /** A published module version. The id is the sha256 of its wasm. */
@@ -219,6 +226,7 @@ export const checkFunction: Check<FunctionDescription> = obj({
   stateful: opt(bool),
   pointer: opt(str({ min: 1, max: 200 })),
   alloc: opt(str({ min: 1, max: 200 })),
+  buffers: opt(arr(str({ min: 1, max: 255 }), 16)),
 }) as Check<FunctionDescription>;
 
 /** Validator of {@link ModuleRecord}. */

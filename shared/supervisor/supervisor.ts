@@ -102,6 +102,8 @@ interface Version {
   retired: boolean;
   /** Set while the module is paused for a migration: new calls wait at its gate. */
   paused?: Pause;
+  /** Deployment-stage files, for functions that take them by pointer (`buffers`). */
+  dataFiles: Record<string, Uint8Array>;
 }
 
 /** A paused module: calls wait for `gate`; `drained` waiters wake once no call runs. */
@@ -119,6 +121,8 @@ export interface StagedModule {
   instance: SandboxInstance;
   description: ModuleDescription;
   topics?: LoadSpec['topics'];
+  /** Its deployment-stage files. */
+  dataFiles?: Record<string, Uint8Array>;
 }
 
 /** A call this peer passes on to the peer a module moved to. */
@@ -218,7 +222,7 @@ export class Supervisor {
       await instance.close();
       throw new InvalidParamsError(checked.error);
     }
-    const staged: StagedModule = { deploymentId: spec.deploymentId, name: spec.name, moduleId, instance, description: checked.value };
+    const staged: StagedModule = { deploymentId: spec.deploymentId, name: spec.name, moduleId, instance, description: checked.value, dataFiles: files };
     if (spec.topics) staged.topics = spec.topics;
     return staged;
   }
@@ -232,7 +236,7 @@ export class Supervisor {
     const key = keyOf(deploymentId, name);
     const previous = this.#modules.get(key);
     this.#forwards.delete(key);
-    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false });
+    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false, dataFiles: staged.dataFiles ?? {} });
     for (const topic of subscriptions) this.#subscriptions.add(deploymentId, name, topic);
     if (previous) {
       // Subscriptions outlive a hot update as far as the new version's grants allow.
@@ -355,7 +359,7 @@ export class Supervisor {
       }
       const result = await version.instance.call({
         fn: functionName,
-        convention: this.#convention(fn, type, input),
+        convention: this.#convention(fn, type, input, version.dataFiles),
         files: pick(input.files ?? {}, fn.mounts.filter((m) => m.stage === 'execution').map((m) => m.name)),
         outputs: fn.mounts.filter((m) => m.stage === 'output').map((m) => m.name),
         fresh: fn.stateful === false,
@@ -484,7 +488,15 @@ export class Supervisor {
     return v;
   }
 
-  #convention(fn: FunctionDescription, type: { params: string[] }, input: CallInput): CallConvention {
+  #convention(fn: FunctionDescription, type: { params: string[] }, input: CallInput, dataFiles: Record<string, Uint8Array>): CallConvention {
+    if (fn.buffers) {
+      const inputs = fn.buffers.map((name) => {
+        const bytes = input.files?.[name] ?? dataFiles[name];
+        if (!bytes) throw new InvalidParamsError(`missing file ${name} (this function takes it by pointer)`, { mount: name });
+        return bytes;
+      });
+      return { kind: 'buffers', alloc: fn.alloc ?? 'alloc', inputs };
+    }
     const needsBytes = fn.pointer !== undefined || fn.params.some((p) => p.type === 'bytes');
     if (needsBytes && !input.input) throw new InvalidParamsError('this function takes bytes: send them as the request body or a file');
     if (fn.pointer) return { kind: 'buffer', pointer: fn.pointer, input: input.input! };

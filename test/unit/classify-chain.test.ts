@@ -4,10 +4,12 @@
 // deployment-stage mount) and its labels; the model travels to the classifying peer as
 // a blob. The camera's `image.jpeg` output feeds classify's `image.jpeg` execution mount;
 // the class index matches onnxruntime-node on the same picture, `classification.json`
-// carries the top-k, and the result carries both steps' timings.
+// carries the top-k, and the result carries both steps' timings. The reference's
+// infer_from_ptrs answers the same over the HTTP gateway, model and picture by pointer.
 import { readFile } from 'node:fs/promises';
 import * as ortNode from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startGateway } from '../../node-host/gateway/gateway.ts';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -84,6 +86,7 @@ describe('camera → classify through the orchestrator (two peers, worker sandbo
     expect(await brain.peer.store.blobs.has(record.dataFiles.model!), 'the 10 MiB model travelled as a blob').toBe(true);
 
     const native = await ortNode.InferenceSession.create(model);
+    const gateway = await startGateway({ peer: cam, port: 0 });
     try {
       for (let run = 0; run < 2; run++) {
         const out = await cam.orchestrator.execute(dep.id);
@@ -115,8 +118,19 @@ describe('camera → classify through the orchestrator (two peers, worker sandbo
         expect(result.top).toHaveLength(5);
         expect(result.top[0]!.index).toBe(best);
         for (let i = 0; i < 5; i++) expect(Math.abs(result.scores[i]! - expected[i]!)).toBeLessThan(1e-4);
+
+        // The reference's ABI, as seed 001 calls it: `curl -F data=@image.jpeg …/modules/classify/infer_from_ptrs`
+        // on the camera peer's gateway; the call runs where classify runs, with its model by pointer.
+        const form = new FormData();
+        form.append('data', new Blob([jpeg.bytes as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' }), 'image.jpeg');
+        const res = await fetch(`${gateway.url}/${dep.id}/modules/classify/infer_from_ptrs`, { method: 'POST', body: form });
+        const answer = (await res.json()) as { result: number; device: { name: string } };
+        expect(res.status, JSON.stringify(answer)).toBe(200);
+        expect(answer.result).toBe(best);
+        expect(answer.device.name).toBe('brain');
       }
     } finally {
+      await gateway.close();
       await native.release();
     }
   }, 180_000);

@@ -102,6 +102,21 @@ function readDescription(name: string): Record<string, unknown> {
 }
 
 describe('description validator', () => {
+  it('takes pointer-pair inputs only from deployment- or execution-stage mounts of the function', () => {
+    const fn = (buffers: string[]) => ({
+      name: 'ml', version: '1.0.0',
+      functions: {
+        infer_from_ptrs: {
+          method: 'POST', params: [], result: { type: 'integer' }, buffers,
+          mounts: [{ name: 'model', stage: 'deployment' }, { name: 'data', stage: 'execution' }, { name: 'out.json', stage: 'output' }],
+        },
+      },
+    });
+    expect(describeProblems(fn(['model', 'data']))).toEqual([]);
+    expect(describeProblems(fn(['model', 'out.json']))[0]).toContain('buffers: out.json is not a deployment- or execution-stage mount');
+    expect(describeProblems(fn(['nothing']))[0]).toContain('buffers: nothing');
+  });
+
   it('accepts the documented example and rejects broken ones', () => {
     const example = {
       name: 'fibo', version: '1.0.0',
