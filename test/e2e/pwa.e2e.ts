@@ -85,6 +85,8 @@ async function run(page: Page, args: Record<string, string> = {}): Promise<strin
   const before = await text(page, 'lm-run-view >>> .final');
   await (await el(page, 'lm-run-view >>> button.run')).click();
   await waitFor(async () => {
+    const failed = await page.$('lm-app >>> lm-run-view >>> .error');
+    if (failed) throw new Error(`the run view shows an error: ${await failed.evaluate((e) => e.textContent)}`);
     const now = await text(page, 'lm-run-view >>> .final');
     return now !== '' && now !== before;
   }, 'a new result', 30_000);

@@ -26,6 +26,7 @@ export class RunView extends LitElement {
     error: { state: true },
     historyPeer: { state: true },
     history: { state: true },
+    historyError: { state: true },
   };
   static override styles = [
     shared,
@@ -37,6 +38,7 @@ export class RunView extends LitElement {
       img.preview { max-width: 100%; max-height: 18rem; border-radius: 0.4rem; background: #fff; }
       img.thumb { max-height: 3rem; }
       pre { margin: 0; white-space: pre-wrap; }
+      .warning { color: #fbbf24; margin: 0; }
     `,
   ];
   declare node: MeshNode | undefined;
@@ -47,6 +49,8 @@ export class RunView extends LitElement {
   declare error: string;
   declare historyPeer: string;
   declare history: HistoryEntry[] | null;
+  /** Why the history could not be read (shown in its panel; the run itself succeeded). */
+  declare historyError: string;
   readonly #registry = new RegistryController(this, () => this.node, ['deployments', 'modules']);
   /** Object URLs of images shown, by their bytes (one per image, revoked with the result). */
   readonly #urls = new Map<Uint8Array, string>();
@@ -60,6 +64,7 @@ export class RunView extends LitElement {
     this.error = '';
     this.historyPeer = '';
     this.history = null;
+    this.historyError = '';
   }
 
   override disconnectedCallback(): void {
@@ -176,6 +181,7 @@ export class RunView extends LitElement {
         </select>
         <button class="secondary" ?disabled=${!peer} @click=${() => void this.#loadHistory(id, peer)}>Refresh</button>
       </div>
+      ${this.historyError ? html`<p class="warning small" role="status">${this.historyError}</p>` : nothing}
       ${this.history === null
         ? html`<p class="muted small">Run the deployment or press Refresh to read the device's history.</p>`
         : this.history.length === 0
@@ -232,7 +238,8 @@ export class RunView extends LitElement {
       this.#revoke();
       this.result = out;
       this.deployment = id;
-      await this.#loadHistory(id, this.historyPeer || out.steps[0]?.peer || '');
+      // The history refreshes in the background: the next run need not wait for it.
+      void this.#loadHistory(id, this.historyPeer || out.steps[0]?.peer || '').catch(() => undefined);
     } catch (error) {
       this.error = `Run failed: ${(error as Error).message}`;
     } finally {
@@ -243,11 +250,12 @@ export class RunView extends LitElement {
   async #loadHistory(id: string, peer: string): Promise<void> {
     if (!peer || !this.node) return;
     this.historyPeer = peer;
+    this.historyError = '';
     try {
       this.history = await this.node.peer.call(peer, 'supervisor.history', { deploymentId: id, limit: 20 });
     } catch (error) {
       this.history = null;
-      this.error = `Cannot read the history of ${this.#registry.deviceName(peer)}: ${(error as Error).message}`;
+      this.historyError = `Cannot read the history of ${this.#registry.deviceName(peer)}: ${(error as Error).message}`;
     }
   }
 
