@@ -79,10 +79,24 @@ export async function callCommand(argv: string[], client: GatewayClient, out: Ou
   out.data(answer);
   out.say(`${JSON.stringify(answer.result ?? null)}`);
   const steps = Array.isArray(answer.steps) ? (answer.steps as Record<string, unknown>[]) : [];
-  for (const s of steps) out.say(`  ${String(s.module ?? '?')}.${String(s.func ?? s.function ?? '?')} on ${String(s.deviceName ?? s.device ?? '?')}: ${JSON.stringify(s.value ?? s.result ?? null)} in ${Number(s.durationMs ?? 0).toFixed(1)} ms`);
+  for (const s of steps) out.say(`  ${String(s.module ?? '?')}.${String(s.func ?? '?')} on ${deviceLabel(s)}: ${JSON.stringify(s.value ?? s.result ?? null)} in ${Number(s.durationMs ?? 0).toFixed(1)} ms`);
   for (const f of outputFiles(answer)) if (!args.values.out) out.say(`  file ${f.name}: ${new URL(f.url, client.base).href}`);
   for (const s of saved) out.say(`  saved ${s}`);
   out.say(`  (${ms.toFixed(1)} ms)`);
+}
+
+/** A step's or call's device as the gateway names it: `{id, name}`, or `deviceName` / `device` strings. */
+function deviceLabel(s: Record<string, unknown>): string {
+  const d = s.device;
+  if (d && typeof d === 'object') return String((d as { name?: unknown; id?: unknown }).name ?? (d as { id?: unknown }).id ?? '?');
+  return String(s.deviceName ?? d ?? '?');
+}
+
+/** The distinct module names running on a device, from the gateway's device view. */
+function moduleNames(modules: unknown): string {
+  if (!Array.isArray(modules)) return '-';
+  const names = [...new Set(modules.map((m) => (typeof m === 'string' ? m : String((m as { module?: unknown; name?: unknown }).module ?? (m as { name?: unknown }).name ?? '?'))))];
+  return names.join(',') || '-';
 }
 
 function percent(x: unknown): string {
@@ -98,7 +112,7 @@ export async function lsCommand(argv: string[], client: GatewayClient, out: Outp
     out.data(devices);
     out.say(table(['NAME', 'ENGINE', 'STATE', 'CPU', 'MEMORY', 'MODULES', 'ID'], devices.map((d) => [
       d.name, d.engine, d.alive === false ? 'gone' : 'alive', percent(d.health?.cpuUsage), percent(d.health?.memoryUsage),
-      Array.isArray(d.modules) ? d.modules.map((m: any) => (typeof m === 'string' ? m : m.name)).join(',') || '-' : '-', d._id,
+      moduleNames(d.modules), d._id,
     ])));
   } else if (what === 'modules') {
     const modules = await client.json<Record<string, any>[]>('GET', '/file/module');

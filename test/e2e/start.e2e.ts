@@ -64,6 +64,9 @@ describe('liquidmesh start and the CLI', () => {
       // Look around.
       const devices = await json<{ name: string; engine: string; alive: boolean }[]>(['ls', 'devices'], env);
       expect(devices.map((d) => d.name).sort()).to.deep.equal(['chromium-1', 'node-1']);
+      const deviceTable = (await liquidmesh(['ls', 'devices'], env)).stdout;
+      expect(deviceTable).to.match(/^NAME +ENGINE +STATE +CPU +MEMORY +MODULES +ID/);
+      expect(deviceTable).to.match(/fibo/); // the module placed on one of the devices, by name
       const table = await liquidmesh(['ls', 'deployments'], env);
       expect(table.stdout).to.match(/^ID +NAME +STATUS/);
       expect(table.stdout).to.match(/camera-gray .* ready/);
@@ -77,6 +80,7 @@ describe('liquidmesh start and the CLI', () => {
       const called = await liquidmesh(['call', 'cli-fibo', '12'], env);
       expect(called.code, called.stderr).to.equal(0);
       expect(called.stdout.split('\n')[0]).to.equal('233');
+      expect(called.stdout).to.match(/^ {2}fibo\.fibo on (node-1|chromium-1): 233 in [\d.]+ ms$/m);
       const chain = await liquidmesh(['call', 'camera-gray', '--out', scratch], env);
       expect(chain.code, chain.stderr).to.equal(0);
       const png = await readFile(join(scratch, 'gray.png'));
