@@ -385,12 +385,7 @@ static int32_t run_network(float *scores, uint32_t max_scores) {
 __attribute__((export_name("classify")))
 int32_t classify(void) {
     static float scores[CLASSIFY_MAX_CLASSES];
-    uint8_t *jpeg;
-    size_t jpeg_len;
-    int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
-    if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input, &CLASSIFY_DEFAULTS);
-    free(jpeg);
+    int32_t code = classify_prepare_mount(input, &CLASSIFY_DEFAULTS);
     if (code < 0) return code;
     code = load_model();
     if (code < 0) return code;
@@ -403,13 +398,6 @@ int32_t classify(void) {
 
 __attribute__((export_name("preprocess")))
 int32_t preprocess(void) {
-    uint8_t *jpeg;
-    size_t jpeg_len;
-    int32_t code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
-    if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input, &CLASSIFY_DEFAULTS);
-    free(jpeg);
-    if (code < 0) return code;
-    __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, sizeof input);
-    return err == __WASI_ERRNO_SUCCESS ? (int32_t)sizeof input : -(2000 + (int32_t)err);
+    const int32_t code = classify_prepare_mount(input, &CLASSIFY_DEFAULTS);
+    return code < 0 ? code : classify_write_input(input, &CLASSIFY_DEFAULTS);
 }

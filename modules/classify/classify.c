@@ -87,14 +87,8 @@ static int32_t load_graph(const uint8_t *model, size_t len, uint32_t *g) {
 
 __attribute__((export_name("classify")))
 int32_t classify(void) {
-    uint8_t *jpeg;
-    size_t jpeg_len;
     int32_t code = classify_read_options(&options);
-    if (code < 0) return code;
-    code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
-    if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input, &options);
-    free(jpeg);
+    if (code == 0) code = classify_prepare_mount(input, &options);
     if (code < 0) return code;
     int32_t classes = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -124,18 +118,9 @@ int32_t classify(void) {
 
 __attribute__((export_name("preprocess")))
 int32_t preprocess(void) {
-    uint8_t *jpeg;
-    size_t jpeg_len;
     int32_t code = classify_read_options(&options);
-    if (code < 0) return code;
-    code = classify_read_mount("image.jpeg", &jpeg, &jpeg_len);
-    if (code < 0) return code;
-    code = classify_prepare(jpeg, jpeg_len, input, &options);
-    free(jpeg);
-    if (code < 0) return code;
-    const size_t bytes = 3 * options.size * options.size * sizeof(float);
-    __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, bytes);
-    return err == __WASI_ERRNO_SUCCESS ? (int32_t)bytes : -(2000 + (int32_t)err);
+    if (code == 0) code = classify_prepare_mount(input, &options);
+    return code < 0 ? code : classify_write_input(input, &options);
 }
 
 __attribute__((export_name("alloc")))

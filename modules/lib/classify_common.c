@@ -144,6 +144,22 @@ int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input, const cl
     return 0;
 }
 
+int32_t classify_prepare_mount(float *input, const classify_options *options) {
+    uint8_t *jpeg;
+    size_t len;
+    int32_t code = classify_read_mount("image.jpeg", &jpeg, &len);
+    if (code < 0) return code;
+    code = classify_prepare(jpeg, len, input, options);
+    free(jpeg);
+    return code;
+}
+
+int32_t classify_write_input(const float *input, const classify_options *options) {
+    const size_t bytes = 3 * (size_t)options->size * options->size * sizeof(float);
+    __wasi_errno_t err = classify_write_file("input.bin", (const uint8_t *)input, bytes);
+    return err == __WASI_ERRNO_SUCCESS ? (int32_t)bytes : -(2000 + (int32_t)err);
+}
+
 int32_t classify_argmax(const float *scores, int32_t n) {
     int32_t best = 0;
     for (int32_t i = 1; i < n; i++) if (scores[i] > scores[best]) best = i;

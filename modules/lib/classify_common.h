@@ -51,6 +51,12 @@ int32_t classify_read_options(classify_options *options);
  */
 int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *nchw, const classify_options *options);
 
+/* classify_prepare on the "image.jpeg" mount. Returns 0 or a negative code. */
+int32_t classify_prepare_mount(float *nchw, const classify_options *options);
+
+/* Write the prepared input to "input.bin"; returns its byte length or -(2000 + errno). */
+int32_t classify_write_input(const float *nchw, const classify_options *options);
+
 /* Index of the largest score. */
 int32_t classify_argmax(const float *scores, int32_t n);
 
