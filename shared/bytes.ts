@@ -1,10 +1,24 @@
 /**
- * Byte helpers used across the core: hashing, hex, UTF-8. Web-standard APIs only.
+ * Byte helpers used across the core: hashing, hex, UTF-8, sizes for people. Web-standard
+ * APIs only.
  * @module
  */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A size for people: `512 B`, `64 MiB`, `1.5 GiB` (one decimal at most; `0 B` for nothing or nonsense). */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes <= 0) return '0 B';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number(value.toFixed(1))} ${units[unit]}`;
+}
 
 /** UTF-8 encode a string. */
 export function utf8(text: string): Uint8Array {

@@ -13,7 +13,8 @@ import { keyValue, parseArgs } from './args.ts';
 import { CliError } from './cli-error.ts';
 import type { FormPart, GatewayClient } from './gateway-client.ts';
 import { type Output, table } from './output.ts';
-import { type ProgressMode, ProgressBar, formatBytes } from './progress.ts';
+import { formatBytes } from '../../shared/bytes.ts';
+import { type ProgressMode, ProgressBar } from './progress.ts';
 
 const QUALIFIED = /^([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)$/;
 

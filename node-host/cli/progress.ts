@@ -3,6 +3,7 @@
  * milestone lines when stderr is a pipe or a file (logs stay readable), nothing with
  * `--json` (stdout then carries only the machine-readable answer).
  */
+import { formatBytes } from '../../shared/bytes.ts';
 
 /** Where progress goes. */
 export interface ProgressSink {
@@ -18,13 +19,6 @@ export type ProgressMode = 'bar' | 'lines' | 'silent';
 export function progressMode(json: boolean, sink: ProgressSink = process.stderr): ProgressMode {
   if (json) return 'silent';
   return sink.isTTY ? 'bar' : 'lines';
-}
-
-/** Human-readable size. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** One progress bar. */

@@ -7,6 +7,7 @@
  * peer id.
  * @module
  */
+import { formatBytes } from '../bytes.ts';
 import type { Telemetry } from '../registry/presence.ts';
 import type { DeviceDescription } from '../registry/schema.ts';
 import { isGranted } from '../sandbox/capabilities.ts';
@@ -214,14 +215,3 @@ function percent(value: number): string {
   return `${Math.round(value * 100)}%`;
 }
 
-/** `64 MiB`, `1.5 GiB`, `512 B`. */
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number(value.toFixed(1))} ${units[unit]}`;
-}

@@ -12,19 +12,6 @@ export function engineLabel(engine: Engine): string {
   return engine === 'chromium' ? 'Headless Chromium' : engine === 'node' ? 'Node' : 'Browser';
 }
 
-/** Bytes as B / KiB / MiB / GiB with one decimal above KiB. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes <= 0) return '0 B';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 /** A duration in ms, short. */
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '–';

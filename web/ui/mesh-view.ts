@@ -8,7 +8,8 @@
 import { css, html, LitElement, nothing } from 'lit';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
 import { type MeshNode, RegistryController, TelemetryController } from './controllers.ts';
-import { capabilityGroups, engineLabel, formatBytes, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
+import { formatBytes } from '../../shared/bytes.ts';
+import { capabilityGroups, engineLabel, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
 import './sparkline.ts';
 import { shared } from './styles.ts';
 

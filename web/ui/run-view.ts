@@ -13,7 +13,8 @@ import type { ExecuteResult } from '../../shared/orchestrator/orchestrator.ts';
 import type { FunctionDescription } from '../../shared/registry/schema.ts';
 import type { HistoryEntry } from '../../shared/supervisor/history.ts';
 import { type MeshNode, RegistryController } from './controllers.ts';
-import { classificationOf, clockTime, formatBytes, formatMs, resultShape, type ResultShape } from './format.ts';
+import { formatBytes } from '../../shared/bytes.ts';
+import { classificationOf, clockTime, formatMs, resultShape, type ResultShape } from './format.ts';
 import { shared } from './styles.ts';
 
 /** Run deployments and read request history. */
