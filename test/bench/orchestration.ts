@@ -7,38 +7,16 @@
  */
 import '../../node-host/webrtc/globals.ts';
 import { readFile } from 'node:fs/promises';
-import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
-import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
-import { createLogger } from '../../shared/log.ts';
 import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { NodePeerProcess } from '../e2e/harness.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { meshOf } from './webrtc-mesh.ts';
 import { type BenchSection, ms, percentile, times } from './harness.ts';
 
-const LOOPBACK = { bindAddress: '127.0.0.1' };
 const LINK_TIMEOUT_MS = 3000;
-
-async function meshOf(signalUrl: string, names: string[], mesh: string): Promise<SupervisedPeer[]> {
-  const log = collectLogs();
-  const peers: SupervisedPeer[] = [];
-  for (const name of names) {
-    peers.push(await startSupervisedPeer({
-      transports: [new WebRtcTransport({ signalUrl, mesh, secret: 'bench', announceMs: 500, rtcConfig: LOOPBACK })],
-      store: memoryStore(),
-      device: { name, engine: 'node', platform: { cpu: { humanReadableName: 'bench', cores: 2 }, memory: { bytes: 2 ** 30 } } },
-      sandbox: createNodeSandbox(),
-      services: {},
-      logger: createLogger(`bench:${name}`, log.sink),
-      persistRegistry: false,
-    }));
-  }
-  await waitFor(() => peers.every((p) => p.peer.linked().length >= names.length - 1 && p.peer.registry.devices.size >= names.length), 'a full mesh', 60_000);
-  return peers;
-}
 
 /** fibo with a custom section of `padding` bytes (unique per `seed`), so every run fetches anew. */
 function padded(fibo: Uint8Array, padding: number, seed: number): Uint8Array {
