@@ -104,7 +104,9 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
   let lastChange = performance.now();
   // Motion, orientation and position where the device has them (phones), after a short probe.
   const sensors = new DeviceSensors();
-  const services: HostServices = { ...simulatedSensors(), ...(await sensors.probe()) };
+  // Only touch devices (phones, tablets) carry motion sensors worth waiting for: desktops
+  // and headless peers start without the wait.
+  const services: HostServices = { ...simulatedSensors(), ...(await sensors.probe(navigator.maxTouchPoints > 0 ? 300 : 0)) };
   let camera: BrowserCamera | null = null;
   if ((options.camera ?? true) && BrowserCamera.available()) {
     camera = new BrowserCamera();
