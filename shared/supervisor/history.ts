@@ -2,6 +2,13 @@
  * Request history: every call a peer ran, with its arguments, input files, result or
  * error, start time and duration, persisted in the KeyValueStore so it survives a
  * restart — and request ids never repeat across restarts.
+ *
+ * Recording is on every call's path, so it costs no store write of its own: entries are
+ * held in memory (the newest `keep`, which queries read) and written behind in batches,
+ * one record per batch under `history/<first request id>`, at most `flushMs` after they
+ * were recorded. `flush()` writes what is pending at once; the supervisor calls it when
+ * it stops, so a clean restart loses nothing and a crash at most the last `flushMs`.
+ * Records written one entry per key by earlier versions are read as batches of one.
  * @module
  */
 import { fromUtf8, utf8 } from '../bytes.ts';
@@ -43,24 +50,52 @@ export interface HistoryQuery {
   limit?: number;
 }
 
+/** Options of a {@link RequestHistory}. */
+export interface RequestHistoryOptions {
+  /** Entries kept before the oldest are dropped (default 10,000). */
+  keep?: number;
+  /** Longest time a recorded entry waits before it is written to the store, ms (default 100). */
+  flushMs?: number;
+  /** Told when a batch could not be written (it is tried again with the next one). */
+  onError?: (error: unknown) => void;
+}
+
 const PREFIX = 'history/';
 const COUNTER = 'history-next';
 /** Ids reserved per write of the counter: a restart skips the unused rest, never repeats one. */
 const RESERVE = 1000;
 
+interface Batch {
+  key: string;
+  count: number;
+}
+
 /** The persisted request history of one peer. */
 export class RequestHistory {
   readonly #kv: KeyValueStore;
   readonly #keep: number;
+  readonly #flushMs: number;
+  readonly #onError: (error: unknown) => void;
   #next = -1;
   /** First id not covered by the persisted reservation. */
   #reservedUntil = -1;
   #loaded: Promise<void> | null = null;
+  /** Entries in memory, oldest first: the newest `keep` (a few more until the next trim). */
+  #entries: HistoryEntry[] = [];
+  readonly #byId = new Map<string, HistoryEntry>();
+  /** Recorded, not yet written. */
+  #unsaved: HistoryEntry[] = [];
+  /** Batches in the store, oldest first, and how many entries they hold together. */
+  readonly #batches: Batch[] = [];
+  #stored = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #flushing: Promise<void> | null = null;
 
-  /** @param keep entries kept before the oldest are dropped. */
-  constructor(kv: KeyValueStore, keep = 10_000) {
+  constructor(kv: KeyValueStore, options: RequestHistoryOptions = {}) {
     this.#kv = kv;
-    this.#keep = keep;
+    this.#keep = options.keep ?? 10_000;
+    this.#flushMs = options.flushMs ?? 100;
+    this.#onError = options.onError ?? (() => undefined);
   }
 
   /**
@@ -68,11 +103,7 @@ export class RequestHistory {
    * them is used, so a restarted peer continues after the block and never reuses one.
    */
   async nextId(): Promise<string> {
-    this.#loaded ??= this.#kv.get(COUNTER).then((stored) => {
-      this.#next = stored ? Number(fromUtf8(stored)) : 1;
-      this.#reservedUntil = this.#next;
-    });
-    await this.#loaded;
+    if (this.#next < 0) await this.#load();
     const id = this.#next++;
     if (id >= this.#reservedUntil) {
       this.#reservedUntil = id + RESERVE;
@@ -81,34 +112,106 @@ export class RequestHistory {
     return String(id);
   }
 
-  /** Record a finished call. */
+  /** Record a finished call (queryable at once, written to the store within `flushMs`). */
   async record(entry: HistoryEntry): Promise<void> {
-    await this.#kv.set(PREFIX + entry.requestId.padStart(12, '0'), utf8(JSON.stringify(entry)));
-    const seq = Number(entry.requestId);
-    if (Number.isInteger(seq) && seq > this.#keep) await this.#kv.delete(PREFIX + String(seq - this.#keep).padStart(12, '0'));
+    if (this.#next < 0) await this.#load();
+    this.#remember(entry);
+    this.#unsaved.push(entry);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = null;
+      void this.flush();
+    }, this.#flushMs);
+  }
+
+  /** Write every recorded entry not written yet. */
+  async flush(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    // One batch at a time, in order; whatever is recorded meanwhile goes in the next.
+    while (this.#flushing) await this.#flushing;
+    if (this.#unsaved.length === 0) return;
+    this.#flushing = this.#write(this.#unsaved.splice(0));
+    try {
+      await this.#flushing;
+    } finally {
+      this.#flushing = null;
+    }
   }
 
   /** One entry by request id. */
   async get(requestId: string): Promise<HistoryEntry | undefined> {
-    const raw = await this.#kv.get(PREFIX + requestId.padStart(12, '0'));
-    return raw ? (JSON.parse(fromUtf8(raw)) as HistoryEntry) : undefined;
+    if (this.#next < 0) await this.#load();
+    const entry = this.#byId.get(requestId);
+    return entry ? structuredClone(entry) : undefined;
   }
 
   /** Matching entries, newest first. */
   async query(filter: HistoryQuery = {}): Promise<HistoryEntry[]> {
-    const keys = (await this.#kv.keys(PREFIX)).reverse();
+    if (this.#next < 0) await this.#load();
     const out: HistoryEntry[] = [];
     const limit = filter.limit ?? 100;
-    for (const key of keys) {
-      if (out.length >= limit) break;
-      const raw = await this.#kv.get(key);
-      if (!raw) continue;
-      const e = JSON.parse(fromUtf8(raw)) as HistoryEntry;
+    const oldest = Math.max(0, this.#entries.length - this.#keep);
+    for (let i = this.#entries.length - 1; i >= oldest && out.length < limit; i--) {
+      const e = this.#entries[i]!;
       if (filter.deploymentId && e.deploymentId !== filter.deploymentId) continue;
       if (filter.moduleName && e.moduleName !== filter.moduleName) continue;
       if (filter.functionName && e.functionName !== filter.functionName) continue;
-      out.push(e);
+      out.push(structuredClone(e));
     }
     return out;
+  }
+
+  async #write(entries: HistoryEntry[]): Promise<void> {
+    const key = PREFIX + entries[0]!.requestId.padStart(12, '0');
+    try {
+      await this.#kv.set(key, utf8(JSON.stringify(entries)));
+    } catch (error) {
+      // Kept for the next batch: a store that fails for a moment loses nothing.
+      this.#unsaved.unshift(...entries);
+      this.#onError(error);
+      return;
+    }
+    this.#batches.push({ key, count: entries.length });
+    this.#stored += entries.length;
+    // Whole batches go once the ones after them hold `keep` entries.
+    while (this.#batches.length > 1 && this.#stored - this.#batches[0]!.count >= this.#keep) {
+      const oldest = this.#batches.shift()!;
+      this.#stored -= oldest.count;
+      await this.#kv.delete(oldest.key).catch(this.#onError);
+    }
+  }
+
+  #remember(entry: HistoryEntry): void {
+    this.#entries.push(entry);
+    this.#byId.set(entry.requestId, entry);
+    // Trimmed in steps, not per entry: the array is not shifted on every call.
+    if (this.#entries.length >= this.#keep + 1000) {
+      for (const old of this.#entries.splice(0, this.#entries.length - this.#keep)) this.#byId.delete(old.requestId);
+    }
+  }
+
+  #load(): Promise<void> {
+    this.#loaded ??= (async () => {
+      const stored = await this.#kv.get(COUNTER);
+      const keys = await this.#kv.keys(PREFIX);
+      const entries: HistoryEntry[] = [];
+      for (const key of keys) {
+        const raw = await this.#kv.get(key);
+        if (!raw) continue;
+        const value = JSON.parse(fromUtf8(raw)) as HistoryEntry | HistoryEntry[];
+        const batch = Array.isArray(value) ? value : [value];
+        this.#batches.push({ key, count: batch.length });
+        this.#stored += batch.length;
+        entries.push(...batch);
+      }
+      entries.sort((a, b) => Number(a.requestId) - Number(b.requestId));
+      for (const e of entries.slice(-this.#keep)) this.#remember(e);
+      // Set last: the fast paths above test it to know the history is loaded.
+      this.#reservedUntil = stored ? Number(fromUtf8(stored)) : 1;
+      this.#next = this.#reservedUntil;
+    })();
+    return this.#loaded;
   }
 }

@@ -168,7 +168,7 @@ export class Supervisor {
     this.#o = options;
     this.#log = options.logger ?? createLogger('supervisor');
     this.#now = options.wallClock ?? (() => Date.now());
-    this.history = new RequestHistory(options.kv);
+    this.history = new RequestHistory(options.kv, { onError: (error) => this.#log.warn(`could not write the request history: ${(error as Error).message}`) });
   }
 
   /** Host imports this peer can grant (WasmIoT's `supervisorInterfaces`). */
@@ -419,6 +419,7 @@ export class Supervisor {
     // Calls held by a pause wake up and find nothing (ERR_DEPLOYMENT_NOT_FOUND).
     for (const v of all) v.paused?.release();
     await Promise.all(all.map((v) => v.instance.close()));
+    await this.history.flush();
   }
 
   /** What the deployed modules subscribed to (for routing messages to this peer). */
