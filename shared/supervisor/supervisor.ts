@@ -19,7 +19,7 @@ import { sha256Hex } from '../bytes.ts';
 import { HashMismatchError, InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
-import type { CallConvention, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
+import type { CallConvention, CallRequest, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
 import { DeploymentNotFoundError, FunctionNotFoundError } from '../sandbox/errors.ts';
@@ -357,13 +357,16 @@ export class Supervisor {
       for (const m of fn.mounts) {
         if (m.stage === 'execution' && !input.files?.[m.name]) throw new InvalidParamsError(`missing execution-stage file ${m.name}`, { mount: m.name });
       }
-      const result = await version.instance.call({
-        fn: functionName,
-        convention: this.#convention(fn, type, input, version.dataFiles),
-        files: pick(input.files ?? {}, fn.mounts.filter((m) => m.stage === 'execution').map((m) => m.name)),
-        outputs: fn.mounts.filter((m) => m.stage === 'output').map((m) => m.name),
-        fresh: fn.stateful === false,
-      });
+      // Only what the call needs: the request is copied to the worker on every call.
+      const request: CallRequest = { fn: functionName, convention: this.#convention(fn, type, input, version.dataFiles) };
+      if (fn.mounts.length > 0) {
+        const files = pick(input.files ?? {}, fn.mounts.filter((m) => m.stage === 'execution').map((m) => m.name));
+        const outputs = fn.mounts.filter((m) => m.stage === 'output').map((m) => m.name);
+        if (Object.keys(files).length > 0) request.files = files;
+        if (outputs.length > 0) request.outputs = outputs;
+      }
+      if (fn.stateful === false) request.fresh = true;
+      const result = await version.instance.call(request);
       const outcome = this.#outcome(requestId, deploymentId, moduleName, functionName, fn, result, performance.now() - t0);
       await this.history.record({
         requestId, deploymentId, moduleName, functionName, method: input.method ?? fn.method, args, inputFiles,
