@@ -165,8 +165,16 @@ export class RequestHistory {
 
   async #write(entries: HistoryEntry[]): Promise<void> {
     const key = PREFIX + entries[0]!.requestId.padStart(12, '0');
+    let bytes: Uint8Array;
     try {
-      await this.#kv.set(key, utf8(JSON.stringify(entries)));
+      bytes = utf8(JSON.stringify(entries, jsonSafe));
+    } catch (error) {
+      // Cannot be written however often it is tried (a cycle): dropped from the store, not from memory.
+      this.#onError(error);
+      return;
+    }
+    try {
+      await this.#kv.set(key, bytes);
     } catch (error) {
       // Kept for the next batch: a store that fails for a moment loses nothing.
       this.#unsaved.unshift(...entries);
@@ -214,4 +222,9 @@ export class RequestHistory {
     })();
     return this.#loaded;
   }
+}
+
+/** JSON has no bigint: an i64 argument is written as its decimal text. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }

@@ -348,7 +348,8 @@ export class Supervisor {
     const requestId = await this.history.nextId();
     const startedAt = this.#now();
     const t0 = performance.now();
-    const args = Array.isArray(input.args) ? input.args : input.args ? Object.values(input.args) : [];
+    // A copy in JSON's terms (an i64 as decimal text): the history keeps it and writes it behind.
+    const args = (Array.isArray(input.args) ? input.args : input.args ? Object.values(input.args) : []).map(historyValue);
     const inputFiles = await fileRefs(input.files ?? {}, {});
     try {
       if (!fn) throw new FunctionNotFoundError(`${moduleName} describes no function ${functionName}`);
@@ -523,6 +524,11 @@ export class Supervisor {
 
 function keyOf(deploymentId: string, name: string): string {
   return `${deploymentId}\u0000${name}`;
+}
+
+/** An argument as the history records it: JSON has no bigint. */
+function historyValue(value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 function pick(files: Record<string, Uint8Array>, names: string[]): Record<string, Uint8Array> {

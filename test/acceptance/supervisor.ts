@@ -61,6 +61,15 @@ export function runSupervisorTests(harness: SandboxHarness): void {
       expect(entry!.args).to.deep.equal(['12']);
     });
 
+    it('takes an i64 argument as a bigint and records it as decimal text', async () => {
+      const s = make();
+      await s.deploy({ deploymentId: 'd1', name: 'fibo', ...(await module('fibo')), grants: ['wasi_snapshot_preview1.*'] });
+      const out = await s.call('d1', 'fibo', 'fibo', { args: [13n] });
+      expect(out.value).to.equal(377);
+      const [entry] = await s.history.query({ deploymentId: 'd1' });
+      expect(entry!.args).to.deep.equal(['13']);
+    });
+
     it('refuses a missing or unparsable parameter by name, never running with a silent 0', async () => {
       const s = make();
       await s.deploy({ deploymentId: 'd1', name: 'fibo', ...(await module('fibo')), grants: ['wasi_snapshot_preview1.*'] });

@@ -95,6 +95,16 @@ describe('RequestHistory', () => {
     expect((JSON.parse(fromUtf8((await kv.get(keys[0]!))!)) as HistoryEntry[]).map((e) => e.requestId)).to.deep.equal(['1', '2', '3']);
   });
 
+  it('writes i64 arguments as decimal text', async () => {
+    const kv = new MemoryKeyValueStore();
+    const history = new RequestHistory(kv, { flushMs: 60_000 });
+    const id = await history.nextId();
+    await history.record({ ...entry(id), args: [2n ** 63n - 1n] });
+    await history.flush();
+    const reloaded = await new RequestHistory(kv).get(id);
+    expect(reloaded!.args).to.deep.equal(['9223372036854775807']);
+  });
+
   it('hands out copies: changing an answer does not change the history', async () => {
     const history = new RequestHistory(new MemoryKeyValueStore(), { flushMs: 60_000 });
     const [id] = await recordMany(history, 1);
