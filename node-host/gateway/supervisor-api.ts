@@ -9,7 +9,7 @@ import { UnknownDeviceError } from '../../shared/orchestrator/errors.ts';
 import { CHAIN_HOP_TIMEOUT_MS } from '../../shared/orchestrator/chain.ts';
 import { hasCode } from '../../shared/errors.ts';
 import type { HistoryEntry, HistoryQuery } from '../../shared/supervisor/history.ts';
-import type { CallOutcome } from '../../shared/supervisor/supervisor.ts';
+import type { CallInput, CallOutcome } from '../../shared/supervisor/supervisor.ts';
 import type { RemoteCall } from '../../shared/supervisor/serve.ts';
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { deployNode } from './deploy-node.ts';
@@ -118,13 +118,17 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
     let outcome: CallOutcome | undefined;
     let ranOn = target?.peer;
     if (target) {
-      const params: RemoteCall = { deploymentId: target.deploymentId, module: target.module, fn, args, files: input.files };
-      if (bytes) params.input = bytes;
       try {
-        // Here: straight to the supervisor (no RPC layer, and the history records the HTTP method).
-        outcome = target.peer === peer.id
-          ? await supervisor.call(params.deploymentId, params.module, fn, { args, files: input.files, method: ctx.req.method ?? 'GET', ...(bytes ? { input: bytes } : {}) })
-          : await peer.call(target.peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+        if (target.peer === peer.id) {
+          // Here: straight to the supervisor (no RPC layer, and the history records the HTTP method).
+          const local: CallInput = { args, files: input.files, method: ctx.req.method ?? 'GET' };
+          if (bytes) local.input = bytes;
+          outcome = await supervisor.call(target.deploymentId, target.module, fn, local);
+        } else {
+          const params: RemoteCall = { deploymentId: target.deploymentId, module: target.module, fn, args, files: input.files };
+          if (bytes) params.input = bytes;
+          outcome = await peer.call(target.peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+        }
       } catch (error) {
         if (!MOVED.some((code) => hasCode(error, code))) throw error;
       }
@@ -134,7 +138,10 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
       ranOn = g.target(deployment, module)?.peer ?? peer.id;
     }
     const answer = g.answer(ctx.base, ranOn!, outcome, description);
-    sendJson(ctx.res, 200, { ...answer, requestId: outcome.requestId, device: { id: ranOn, name: g.nameOf(ranOn!) }, durationMs: outcome.durationMs });
+    sendJson(ctx.res, 200, {
+      result: answer.result, resultUrl: answer.resultUrl, value: answer.value, files: answer.files,
+      requestId: outcome.requestId, device: { id: ranOn, name: g.nameOf(ranOn!) }, durationMs: outcome.durationMs,
+    });
   };
   router.on('GET', '/:deployment/modules/:module/:function', call);
   router.on('POST', '/:deployment/modules/:module/:function', call);
