@@ -378,17 +378,23 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
         // any) stays where it runs; a restore leaves the target's providers as they are.
         const pages: Record<number, Uint8Array> = {};
         const memoryPages = live.memory ? live.memory.buffer.byteLength / PAGE : 0;
+        let copy: ArrayBuffer | null = null;
         if (live.memory) {
           const all = new Uint8Array(live.memory.buffer);
-          // Only non-zero pages travel: most of a typical linear memory is zeros.
-          for (let p = 0; p < memoryPages; p++) {
-            const page = all.subarray(p * PAGE, (p + 1) * PAGE);
-            if (!isZero(page)) pages[p] = page.slice();
-          }
+          // Only non-zero pages travel: most of a typical linear memory is zeros. They are
+          // copied into one buffer, which is handed to the host (transferred, not cloned).
+          const used: number[] = [];
+          for (let p = 0; p < memoryPages; p++) if (!isZero(all.subarray(p * PAGE, (p + 1) * PAGE))) used.push(p);
+          copy = new ArrayBuffer(used.length * PAGE);
+          const out = new Uint8Array(copy);
+          used.forEach((p, i) => {
+            out.set(all.subarray(p * PAGE, (p + 1) * PAGE), i * PAGE);
+            pages[p] = out.subarray(i * PAGE, (i + 1) * PAGE);
+          });
         }
         const tables = changedTables(live);
         const snapshot = { pages, memoryPages, globals: readGlobals(live), files: dirFiles(live) };
-        port.post({ t: 'snapshot', id: msg.id, snapshot: tables ? { ...snapshot, tables } : snapshot });
+        port.post({ t: 'snapshot', id: msg.id, snapshot: tables ? { ...snapshot, tables } : snapshot }, copy ? [copy] : []);
         return;
       }
       case 'restore': {
@@ -404,9 +410,12 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
             for (const [p, page] of Object.entries(s.pages)) target.set(page, Number(p) * PAGE);
             writeGlobals(live, s.globals);
           } else {
-            const bytes = new Uint8Array(s.memoryPages * PAGE);
-            for (const [p, page] of Object.entries(s.pages)) bytes.set(page, Number(p) * PAGE);
-            writeState(live, bytes, s.memoryPages, s.globals);
+            // Straight into linear memory: every page the snapshot holds, zeros elsewhere.
+            writeState(live, null, s.memoryPages, s.globals);
+            if (live.memory) {
+              const target = new Uint8Array(live.memory.buffer);
+              for (const [p, page] of Object.entries(s.pages)) target.set(page.subarray(0, PAGE), Number(p) * PAGE);
+            }
           }
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));

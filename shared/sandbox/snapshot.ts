@@ -66,7 +66,10 @@ export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
   return out;
 }
 
-/** Decode snapshot bytes. @throws SnapshotInvalidError (`ERR_SNAPSHOT_INVALID`) for anything malformed. */
+/**
+ * Decode snapshot bytes; the pages are views into `bytes` (files are copies).
+ * @throws SnapshotInvalidError (`ERR_SNAPSHOT_INVALID`) for anything malformed.
+ */
 export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
   const bad = (why: string): never => {
     throw new SnapshotInvalidError(`invalid snapshot: ${why}`, { reason: why });
@@ -92,7 +95,8 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
   for (const p of header.pages) {
     if (!Number.isInteger(p) || p <= last || p >= memoryPages) bad(`page index ${String(p)} out of order or range`);
     if (at + PAGE > bytes.byteLength) bad('pages run past the end');
-    pages[p] = bytes.slice(at, at + PAGE);
+    // A view, not a copy: a restore posts the snapshot to a worker, which copies it once anyway.
+    pages[p] = bytes.subarray(at, at + PAGE);
     at += PAGE;
     last = p;
   }
