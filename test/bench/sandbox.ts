@@ -50,7 +50,7 @@ async function callOverhead(): Promise<BenchSection> {
   const p = (s: number[], q: number): number => percentile(s, q);
   return {
     title: 'Calls through the sandbox',
-    method: `Node worker threads. Baseline: a bare Worker postMessage round trip of a call-sized message (${N} samples). "Sandbox" is one instance call (worker hop, wasm, result, state copy); "supervisor" adds parameter parsing from a query string, the calling convention and the persisted history record. fibo(20) rows time ${reps.toLocaleString('en')} calls in-process.`,
+    method: `Node worker threads. Baseline: a bare Worker postMessage round trip of a call-sized message (${N} samples). "Sandbox" is one instance call (worker hop, wasm, result, state copy); "supervisor" adds parameter parsing from a query string, the calling convention and the history record (kept in memory, written to the store behind the calls). fibo(20) rows time ${reps.toLocaleString('en')} calls in-process.`,
     rows: [
       { name: 'sandbox call p50', figure: ms(p(raw, 50)), baseline: `postMessage round trip ${ms(p(bare, 50))}`, ratio: times(p(raw, 50), p(bare, 50)), goal: '≤ 2×', met: p(raw, 50) <= 2 * p(bare, 50) },
       { name: 'sandbox call p99', figure: ms(p(raw, 99)), baseline: `postMessage round trip ${ms(p(bare, 99))}`, ratio: times(p(raw, 99), p(bare, 99)), goal: '' },
