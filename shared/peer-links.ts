@@ -22,7 +22,7 @@ import type { Logger } from './log.ts';
 import { type Clock, every } from './ports/clock.ts';
 import type { PeerId, Transport } from './ports/transport.ts';
 import { Reassembler } from './protocol/reassembler.ts';
-import { decodeMessage, encodeMessage, fragment, PROTOCOL_VERSION, type WireMessage } from './protocol/wire.ts';
+import { decodeMessage, encodeForTransport, encodeMessage, PROTOCOL_VERSION, type WireMessage } from './protocol/wire.ts';
 
 const AUTH_CONTEXT = utf8('liquidmesh-auth-v1');
 const MAX_WAITING = 1024;
@@ -165,11 +165,8 @@ export class PeerLinks {
   async send(to: PeerId, message: WireMessage, key?: string): Promise<void> {
     const link = this.#route(to);
     if (!link) throw new PeerUnreachableError(`no authenticated link to ${to}`);
-    const data = encodeMessage(message);
-    const max = link.transport.maxMessageSize;
-    if (data.byteLength <= max) return link.transport.send(to, data);
-    const fragKey = key ?? `m${(this.#fragmentCounter++).toString(36)}`;
-    for (const part of fragment(data, fragKey, max)) await link.transport.send(to, encodeMessage(part));
+    const fragmentKey = (): string => key ?? `m${(this.#fragmentCounter++).toString(36)}`;
+    for (const data of encodeForTransport(message, link.transport.maxMessageSize, fragmentKey)) await link.transport.send(to, data);
   }
 
   /** Send to every authenticated peer except `except`; failures are logged, not thrown. */

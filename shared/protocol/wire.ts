@@ -106,13 +106,79 @@ export function decodeMessage(data: Uint8Array): Checked<WireMessage> {
   return r.ok ? { ok: true, value: value as unknown as WireMessage } : r;
 }
 
-/** Split an encoded message into fragment messages whose encodings fit `maxMessageSize`. */
-export function fragment(data: Uint8Array, key: string, maxMessageSize: number): FragmentMessage[] {
+/**
+ * Encode `message` for a transport that carries at most `maxMessageSize` bytes per
+ * message: its encoding when that fits, else the encodings of `frag` messages that carry
+ * it in order, named `key()`. Fragments are written straight from the encoder's buffers,
+ * one exactly sized buffer each, so a large message's bytes are copied once on their way
+ * out; they are produced as the caller iterates, so only one is held at a time.
+ */
+export function* encodeForTransport(message: WireMessage, maxMessageSize: number, key: () => string): Generator<Uint8Array> {
+  const encoder = encoding.createEncoder();
+  encoding.writeAny(encoder, message as unknown as Parameters<typeof encoding.writeAny>[1]);
+  const length = encoding.length(encoder);
+  if (length <= maxMessageSize) {
+    yield encoding.toUint8Array(encoder);
+    return;
+  }
+  const chunks = [...encoder.bufs, encoder.cbuf.subarray(0, encoder.cpos)];
+  const k = key();
   // Room for the fragment's own header: type tag, key, two varints, byte length.
-  const chunk = maxMessageSize - 64 - key.length * 3;
-  if (chunk <= 0) throw new RangeError('maxMessageSize too small to fragment');
-  const n = Math.ceil(data.byteLength / chunk);
-  const out: FragmentMessage[] = [];
-  for (let i = 0; i < n; i++) out.push({ t: 'frag', k: key, i, n, d: data.subarray(i * chunk, (i + 1) * chunk) });
-  return out;
+  const room = maxMessageSize - 64 - k.length * 3;
+  if (room <= 0) throw new RangeError('maxMessageSize too small to fragment');
+  const n = Math.ceil(length / room);
+  let chunk = 0;
+  let within = 0;
+  for (let i = 0; i < n; i++) {
+    const size = Math.min(room, length - i * room);
+    const head = fragmentHeader(k, i, n, size);
+    const out = new Uint8Array(head.byteLength + size);
+    out.set(head);
+    // Gather this fragment's bytes from the encoder's chunks.
+    let at = head.byteLength;
+    while (at < out.byteLength) {
+      const source = chunks[chunk]!;
+      const take = Math.min(source.byteLength - within, out.byteLength - at);
+      out.set(source.subarray(within, within + take), at);
+      at += take;
+      within += take;
+      if (within === source.byteLength) {
+        chunk++;
+        within = 0;
+      }
+    }
+    yield out;
+  }
 }
+
+/**
+ * The encoding of `{ t: 'frag', k, i, n, d }` up to the first byte of `d`, in exactly the
+ * layout `encoding.writeAny` gives that object, so `decodeMessage` reads the whole.
+ */
+function fragmentHeader(key: string, i: number, n: number, dataBytes: number): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.write(e, ANY_OBJECT);
+  encoding.writeVarUint(e, 5);
+  encoding.writeVarString(e, 't');
+  encoding.write(e, ANY_STRING);
+  encoding.writeVarString(e, 'frag');
+  encoding.writeVarString(e, 'k');
+  encoding.write(e, ANY_STRING);
+  encoding.writeVarString(e, key);
+  encoding.writeVarString(e, 'i');
+  encoding.write(e, ANY_INTEGER);
+  encoding.writeVarInt(e, i);
+  encoding.writeVarString(e, 'n');
+  encoding.write(e, ANY_INTEGER);
+  encoding.writeVarInt(e, n);
+  encoding.writeVarString(e, 'd');
+  encoding.write(e, ANY_BYTES);
+  encoding.writeVarUint(e, dataBytes);
+  return encoding.toUint8Array(e);
+}
+
+/** Type tags of lib0's `writeAny` encoding. */
+const ANY_BYTES = 116;
+const ANY_OBJECT = 118;
+const ANY_STRING = 119;
+const ANY_INTEGER = 125;
