@@ -1,7 +1,7 @@
 /**
  * Supervised Node peers in this process, linked by the real WebRTC transport on
  * loopback through a signaling server the benchmark started: the mesh the orchestration
- * and migration benchmarks measure on.
+ * and migration benchmarks measure on. Also the baselines' raw data channel pair.
  */
 import '../../node-host/webrtc/globals.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
@@ -30,4 +30,50 @@ export async function meshOf(signalUrl: string, names: string[], mesh: string): 
   }
   await waitFor(() => peers.every((p) => p.peer.linked().length >= names.length - 1 && p.peer.registry.devices.size >= names.length), 'a full mesh', 60_000);
   return peers;
+}
+
+/** Two raw data channels in one process, no LiquidMesh code: the floor any protocol on top pays. */
+export async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataChannel; close(): void }> {
+  const config = { iceServers: [], ...LOOPBACK } as RTCConfiguration;
+  const pa = new RTCPeerConnection(config);
+  const pb = new RTCPeerConnection(config);
+  pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
+  pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
+  const a = pa.createDataChannel('bench', { ordered: true });
+  const bReady = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
+  await pa.setLocalDescription(await pa.createOffer());
+  await pb.setRemoteDescription(pa.localDescription!);
+  await pb.setLocalDescription(await pb.createAnswer());
+  await pa.setRemoteDescription(pb.localDescription!);
+  const b = await bReady;
+  await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
+  a.binaryType = 'arraybuffer';
+  b.binaryType = 'arraybuffer';
+  return { a, b, close: () => (pa.close(), pb.close()) };
+}
+
+/**
+ * Send `bytes` from `a` to `b` in 64 KiB messages, keeping at most 1 MiB buffered;
+ * resolves once `b` has received them all.
+ */
+export function sendOverRaw(raw: { a: RTCDataChannel; b: RTCDataChannel }, bytes: Uint8Array): Promise<void> {
+  const size = bytes.byteLength;
+  const chunk = 64 * 1024;
+  return new Promise<void>((resolve) => {
+    let received = 0;
+    raw.b.onmessage = (e) => {
+      received += (e.data as ArrayBuffer).byteLength;
+      if (received >= size) resolve();
+    };
+    let offset = 0;
+    const pump = (): void => {
+      while (offset < size && raw.a.bufferedAmount < 1024 * 1024) {
+        raw.a.send(bytes.slice(offset, offset + chunk).buffer);
+        offset += chunk;
+      }
+    };
+    raw.a.bufferedAmountLowThreshold = 256 * 1024;
+    raw.a.onbufferedamountlow = pump;
+    pump();
+  });
 }

@@ -14,28 +14,9 @@ import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { type BenchSection, ms, percentile, sample, times } from './harness.ts';
+import { rawChannelPair, sendOverRaw } from './webrtc-mesh.ts';
 
 const LOOPBACK = { bindAddress: '127.0.0.1' };
-
-/** Two raw data channels in one process: the floor any protocol on top pays. */
-async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataChannel; close(): void }> {
-  const config = { iceServers: [], ...LOOPBACK } as RTCConfiguration;
-  const pa = new RTCPeerConnection(config);
-  const pb = new RTCPeerConnection(config);
-  pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
-  pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
-  const a = pa.createDataChannel('bench', { ordered: true });
-  const bReady = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
-  await pa.setLocalDescription(await pa.createOffer());
-  await pb.setRemoteDescription(pa.localDescription!);
-  await pb.setLocalDescription(await pb.createAnswer());
-  await pa.setRemoteDescription(pb.localDescription!);
-  const b = await bReady;
-  await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
-  a.binaryType = 'arraybuffer';
-  b.binaryType = 'arraybuffer';
-  return { a, b, close: () => (pa.close(), pb.close()) };
-}
 
 async function meshOf(signalUrl: string, n: number, mesh: string): Promise<Peer[]> {
   const log = collectLogs();
@@ -86,24 +67,6 @@ async function rpcAndBlobs(): Promise<BenchSection> {
     let x = 12345;
     for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
     const hash = await b.store.blobs.put(bytes);
-    const rawSend = (): Promise<void> => new Promise<void>((resolve) => {
-      let received = 0;
-      raw.b.onmessage = (e) => {
-        received += (e.data as ArrayBuffer).byteLength;
-        if (received >= size) resolve();
-      };
-      const chunk = 64 * 1024;
-      let offset = 0;
-      const pump = (): void => {
-        while (offset < size && raw.a.bufferedAmount < 1024 * 1024) {
-          raw.a.send(bytes.slice(offset, offset + chunk).buffer);
-          offset += chunk;
-        }
-      };
-      raw.a.bufferedAmountLowThreshold = 256 * 1024;
-      raw.a.onbufferedamountlow = pump;
-      pump();
-    });
     // Warm both paths once, then take the median of three transfers each.
     const fetches: number[] = [];
     const raws: number[] = [];
@@ -113,7 +76,7 @@ async function rpcAndBlobs(): Promise<BenchSection> {
       await a.fetchBlob(hash);
       if (r > 0) fetches.push(performance.now() - tf);
       const tr = performance.now();
-      await rawSend();
+      await sendOverRaw(raw, bytes);
       if (r > 0) raws.push(performance.now() - tr);
     }
     const fetchMs = percentile(fetches.sort((x, y) => x - y), 50);
