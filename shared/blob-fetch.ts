@@ -7,9 +7,11 @@
  * blob, so when a source fails or leaves mid-transfer the next source is asked only for
  * the ranges still missing: the transfer resumes where it was, it never starts over. The
  * assembled bytes are stored with `BlobStore.put(bytes, hash)`, which verifies the sha256:
- * bytes that do not match are never stored.
+ * bytes that do not match are never stored. With `keep: false` they are verified the same
+ * way and handed back without being stored (a snapshot in transit, say).
  * @module
  */
+import { sha256Hex } from './bytes.ts';
 import { AbortedError, BlobNotFoundError, HashMismatchError, hasCode, InvalidParamsError, MalformedMessageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { BlobStore } from './ports/blob-store.ts';
@@ -44,6 +46,12 @@ export interface FetchBlobOptions {
   inFlight?: number;
   /** Aborting rejects the fetch with ERR_ABORTED and stores nothing. */
   signal?: AbortSignal;
+  /**
+   * Store the verified blob locally (default true). False hands the verified bytes back
+   * and writes nothing: for bytes needed once, such as a snapshot, which would otherwise
+   * cost a durable write and a delete.
+   */
+  keep?: boolean;
 }
 
 /** What a fetch needs from its peer. */
@@ -75,6 +83,12 @@ export async function fetchBlob(context: BlobFetchContext, hash: string, options
   const local = await localBlob(context.blobs, hash);
   if (local) return local;
   return new Transfer(context, hash, chunkBytes, inFlight, options).run();
+}
+
+/** Resolves when `bytes` hash to `hash`; else rejects with ERR_HASH_MISMATCH, as a store's `put` does. */
+async function verify(bytes: Uint8Array, hash: string): Promise<void> {
+  const actual = await sha256Hex(bytes);
+  if (actual !== hash) throw new HashMismatchError(`bytes hash to ${actual}, not ${hash}`, { expected: hash, actual });
 }
 
 /** The stored blob, or undefined when it is not stored (a malformed hash still rejects). */
@@ -245,7 +259,8 @@ class Transfer {
     throwIfAborted(this.#options.signal, this.#hash);
     const bytes = this.#buffer;
     try {
-      await this.#context.blobs.put(bytes, this.#hash);
+      if (this.#options.keep === false) await verify(bytes, this.#hash);
+      else await this.#context.blobs.put(bytes, this.#hash);
     } catch (error) {
       if (!hasCode(error, 'ERR_HASH_MISMATCH')) throw error;
       const sources = [...this.#servedBy];

@@ -14,7 +14,7 @@
  */
 import * as Y from 'yjs';
 import { fetchBlob as fetchFromMesh, type FetchBlobOptions } from './blob-fetch.ts';
-import { toHex } from './bytes.ts';
+import { sha256Hex, toHex } from './bytes.ts';
 import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from './errors.ts';
 import { Emitter, type Unsubscribe } from './events.ts';
 import { Identity } from './identity/identity.ts';
@@ -138,6 +138,8 @@ export class Peer {
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
   #callsServed = 0;
+  /** Blobs served from memory, never stored: bytes and how many offers hold them. */
+  readonly #offered = new Map<string, { bytes: Uint8Array; holds: number }>();
   /** Registry updates and awareness clients waiting to go to each peer (see relayBatchMs). */
   readonly #outbox = new Map<PeerId, { updates: Uint8Array[]; clients: Set<number> }>();
   #flushPending = false;
@@ -273,6 +275,7 @@ export class Peer {
     this.#presence?.destroy();
     this.#offDoc?.();
     this.#rpc?.close();
+    this.#offered.clear();
     await this.#links?.stop();
     // Last, so what arrived before the links closed is saved too.
     const persistence = this.#persistence;
@@ -297,6 +300,29 @@ export class Peer {
   async fetchBlob(hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
     if (this.#state !== 'running') throw new NotConnectedError('peer is not running');
     return fetchFromMesh({ blobs: this.store.blobs, peers: () => this.linked(), rpc: this.rpc, logger: this.#log.child('blobs') }, hash, options);
+  }
+
+  /**
+   * Serve `bytes` to the mesh from memory, as a blob named by their sha256 (returned),
+   * without writing them to the store: for bytes that other peers fetch once, such as a
+   * migration's snapshot. Linked peers find and fetch them like any blob until
+   * `withdrawBlob(hash)`; offering the same bytes twice needs two withdrawals. The bytes
+   * are served as they are, so the caller must not change them while offered.
+   */
+  async offerBlob(bytes: Uint8Array): Promise<string> {
+    const hash = await sha256Hex(bytes);
+    const entry = this.#offered.get(hash);
+    if (entry) entry.holds++;
+    else this.#offered.set(hash, { bytes, holds: 1 });
+    return hash;
+  }
+
+  /** Stop serving an offered blob (see `offerBlob`); true if it was offered. */
+  withdrawBlob(hash: string): boolean {
+    const entry = this.#offered.get(hash);
+    if (!entry) return false;
+    if (--entry.holds === 0) this.#offered.delete(hash);
+    return true;
   }
 
   /** True while a link handshake is in progress. */
@@ -415,13 +441,18 @@ export class Peer {
     rpc.handle('peer.describe', () => this.registry.devices.get(this.id) ?? this.#describe());
     rpc.handle('peer.ping', ({ sentAt }) => ({ sentAt, peer: this.id }));
     rpc.handle('blob.has', async ({ hash }) => {
+      const offered = this.#offered.get(hash);
+      if (offered) return { has: true, size: offered.bytes.byteLength };
       if (!(await this.store.blobs.has(hash))) return { has: false, size: 0 };
-      return { has: true, size: (await this.store.blobs.get(hash)).byteLength };
+      // A zero-length read gives the size without loading the blob.
+      return { has: true, size: (await this.store.blobs.read(hash, 0, 0)).size };
     });
     rpc.handle('blob.read', async ({ hash, offset, length }) => {
       if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || length > 16 * 1024 * 1024) {
         throw new InvalidParamsError('blob.read wants integer offset >= 0 and 0 <= length <= 16 MiB');
       }
+      const offered = this.#offered.get(hash);
+      if (offered) return { bytes: offered.bytes.subarray(offset, offset + length), size: offered.bytes.byteLength };
       return this.store.blobs.read(hash, offset, length).catch((e: unknown) => {
         throw e instanceof Error && 'code' in e ? e : new BlobNotFoundError(`no blob ${hash}`);
       });

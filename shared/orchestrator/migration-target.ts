@@ -249,8 +249,7 @@ export class MigrationTarget {
 
   /** A snapshot blob from the mesh (verified), decoded; the blob is not kept. */
   async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
-    const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES });
-    void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+    const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES, keep: false });
     return decodeSnapshot(bytes);
   }
 

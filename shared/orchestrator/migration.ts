@@ -10,16 +10,16 @@
  *  migrate() ── migration.start ─▶ checks; record.migration = preparing
  *                                  ── migration.prepare {step} ───────────▶ fetches the module's blobs, loads the
  *                                  base snapshot (between two calls;        module staged (worker, compile) while
- *                                  it keeps serving) → encode → blob        the source is still snapshotting
- *                                  store (sha256)
+ *                                  it keeps serving) → encode → offered     the source is still snapshotting
+ *                                  from memory (sha256; never stored)
  *                                  ── migration.base {hash} ──────────────▶ fetches the base (1 MiB ranges, 8 in
- *                                                                           flight, sha256-verified), restores it
+ *                                                                           flight, sha256-verified, not stored), restores it
  *                                                                           into the staged module
  *                                  ◀───────────────────────── prepared ───┘
  *                                  record.migration = transferring
  *                                  pause: new calls wait (FIFO), running ones finish
  *                                  snapshot; delta = pages changed since the base
- *                                  + globals, files, tables → blob store
+ *                                  + globals, files, tables → offered
  *                                  ── migration.commit {hash, data?, subscriptions} ▶ the delta's bytes ride in the
  *                                                                           commit when ≤ 4 MiB (else fetchBlob);
  *                                                                           sha256-checked, decoded, module hash
@@ -248,7 +248,8 @@ export class MigrationService {
     this.#write(r.id, () => ({ migration: base }));
     let paused = false;
     let pausedAt = 0;
-    const stored: string[] = [];
+    // Snapshots are offered from memory, never written to the store: they are fetched once.
+    const offered: string[] = [];
     try {
       const instance = this.#supervisor.instance(r.id, p.module);
       // The target loads the module while the base snapshot is taken, encoded and hashed;
@@ -257,8 +258,8 @@ export class MigrationService {
       prepared.catch(() => undefined);
       const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
       const firstBytes = encodeSnapshot(first);
-      const baseHash = await this.#peer.store.blobs.put(firstBytes);
-      stored.push(baseHash);
+      const baseHash = await this.#peer.offerBlob(firstBytes);
+      offered.push(baseHash);
       try {
         await this.#peer.call(p.to, 'migration.base', { migrationId: p.migrationId, base: baseHash }, { timeoutMs: left() });
       } catch (error) {
@@ -273,10 +274,10 @@ export class MigrationService {
       await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
       const last = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot(), left(), 'the snapshot took too long');
       const bytes = encodeSnapshot(diffSnapshot(first, last));
-      const hash = await this.#peer.store.blobs.put(bytes);
-      stored.push(hash);
-      // A small delta rides in the commit, as the store serves it; a large one is fetched in ranges.
-      const data = bytes.byteLength <= INLINE_DELTA_BYTES ? (await this.#peer.store.blobs.read(hash, 0, bytes.byteLength)).bytes : undefined;
+      const hash = await this.#peer.offerBlob(bytes);
+      offered.push(hash);
+      // A small delta rides in the commit; a large one is fetched in ranges.
+      const data = bytes.byteLength <= INLINE_DELTA_BYTES ? bytes : undefined;
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
       await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions, ...(data ? { data } : {}) }, { timeoutMs: left() });
       // Committed: the target serves the restored copy.
@@ -308,7 +309,7 @@ export class MigrationService {
       throw new MigrationFailedError(`migration of ${p.module} to ${this.#name(p.to)} failed, ${this.#name(self)} serves on: ${reason}`, { reason: info.message, code: info.code });
     } finally {
       this.#active.delete(r.id);
-      for (const hash of stored) void this.#peer.store.blobs.delete(hash).catch(() => undefined);
+      for (const hash of offered) this.#peer.withdrawBlob(hash);
     }
   }
 

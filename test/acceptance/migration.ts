@@ -30,23 +30,32 @@ const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, han
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
 
 /** A blob store that corrupts what it serves to other peers while `corrupt` is on. */
-function corruptible(inner: BlobStore): BlobStore & { corrupt: boolean } {
-  const store = {
-    corrupt: false,
-    has: (h: string) => inner.has(h),
-    get: (h: string) => inner.get(h),
-    put: (b: Uint8Array, h?: string) => inner.put(b, h),
+/** A store that remembers the hash of every blob written to it in `written`. */
+function recordingStore(inner: BlobStore, written: string[]): BlobStore {
+  return {
+    has: (hash) => inner.has(hash),
+    get: (hash) => inner.get(hash),
+    read: (hash, offset, length) => inner.read(hash, offset, length),
     list: () => inner.list(),
-    delete: (h: string) => inner.delete(h),
-    async read(h: string, offset: number, length: number) {
-      const r = await inner.read(h, offset, length);
-      if (!store.corrupt || r.bytes.byteLength === 0) return r;
-      const bytes = r.bytes.slice();
-      bytes[0] = (bytes[0] ?? 0) ^ 0xff;
-      return { bytes, size: r.size };
+    delete: (hash) => inner.delete(hash),
+    put: async (bytes, expected) => {
+      const hash = await inner.put(bytes, expected);
+      written.push(hash);
+      return hash;
     },
   };
-  return store;
+}
+
+/** Make `peer` flip a byte of the snapshot delta it sends in `migration.commit` while `when()` holds. */
+function corruptCommits(peer: SupervisedPeer['peer'], when: () => boolean): void {
+  const call = peer.call.bind(peer);
+  peer.call = ((to, method, params, options) => {
+    if (method !== 'migration.commit' || !when()) return call(to, method, params, options);
+    const commit = params as { data?: Uint8Array };
+    const data = commit.data?.slice();
+    if (data && data.byteLength > 0) data[0] = data[0]! ^ 0xff;
+    return call(to, method, { ...params, ...(data ? { data } : {}) } as typeof params, options);
+  }) as typeof peer.call;
 }
 
 /** Run the suite against `harness`. */
@@ -219,6 +228,25 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect(history.map((h) => h.result)).to.have.members([5, 8, 13]).and.to.have.length(3);
     });
 
+    it('ships snapshots from memory: neither peer writes one to its store, and the target serves on', async () => {
+      const written: Record<string, string[]> = { a: [], b: [] };
+      const [a, b] = await mesh(['a', 'b'], { a: recordingStore(memoryStore().blobs, written.a!), b: recordingStore(memoryStore().blobs, written.b!) });
+      await publish(a!, 'counter-c');
+      const dep = await deployOn(a!, 'state', [{ module: 'counter-c', func: 'next', device: 'a' }]);
+      expect((await a!.orchestrator.call(dep.id, 'counter-c', 'fill', { args: [256] })).value).to.be.greaterThan(0);
+      const before = (await a!.orchestrator.call(dep.id, 'counter-c', 'checksum')).value;
+      const moduleBlob = a!.orchestrator.packages.resolve('counter-c').id;
+      written.a!.length = 0;
+      written.b!.length = 0;
+      const result = await a!.orchestrator.migrate(dep.id, 'counter-c', 'b');
+      expect(result.snapshotBytes).to.be.greaterThan(256 * 1024);
+      // The target stored the module it loaded, and nothing else; the source stored nothing.
+      expect(written.a).to.deep.equal([]);
+      expect(written.b!.filter((hash) => hash !== moduleBlob)).to.deep.equal([]);
+      await waitFor(() => placed(a!, dep.id) === b!.peer.id, 'the routing');
+      expect((await a!.orchestrator.call(dep.id, 'counter-c', 'checksum')).value).to.equal(before);
+    });
+
     it('answers every call of a steady load exactly once and in order per caller while it moves', async () => {
       const [a, b, c, d] = await mesh(['a', 'b', 'c', 'd']);
       await publish(a!, 'stateful-fibo');
@@ -274,21 +302,18 @@ export function runMigrationTests(harness: MigrationHarness): void {
     });
 
     it('refuses a corrupted snapshot and a foreign one; the source serves on from its state', async () => {
-      const store = corruptible(memoryStore().blobs);
-      const [a, b, c] = await mesh(['a', 'b', 'c'], { a: store });
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
       await publish(a!, 'stateful-fibo');
       await publish(a!, 'counter-c');
       const dep = await deployOn(a!, 'fib', [{ module: 'stateful-fibo', func: 'stateful_fibo', device: 'a' }]);
       // b fetches the module blobs while they are served intact, then the snapshot arrives corrupted.
       await b!.peer.fetchBlob(c!.orchestrator.packages.resolve('stateful-fibo').id);
       expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2]);
-      // Corrupt what a serves once calls are held: the delta shipped during the pause.
-      const off = a!.peer.registry.on('change', () => {
-        if (a!.peer.registry.deployments.get(dep.id)?.record.migration?.phase === 'transferring') store.corrupt = true;
-      });
+      // Corrupt the delta a ships once calls are held.
+      let corrupt = true;
+      corruptCommits(a!.peer, () => corrupt);
       const bad = await rejectionOf(c!.orchestrator.migrate('fib', 'stateful-fibo', 'b'));
-      off();
-      store.corrupt = false;
+      corrupt = false;
       expect(bad.code).to.equal('ERR_MIGRATION_FAILED');
       expect(bad.message).to.contain('ERR_HASH_MISMATCH');
       expect(placed(a!, dep.id)).to.equal(a!.peer.id);

@@ -125,6 +125,42 @@ describe('Peer.fetchBlob', () => {
     expect(await fetcher.store.blobs.list()).to.deep.equal([]);
   });
 
+  it('serves an offered blob from memory and, with keep: false, hands it over verified without storing it', async () => {
+    mesh = await linkedMesh(['source', 'fetcher']);
+    const [source, fetcher] = mesh.peers as [Peer, Peer];
+    const bytes = blob(3 * MiB, 5);
+    const hash = await source.offerBlob(bytes);
+    expect(hash).to.equal(await sha256Hex(bytes));
+    // Offered twice, as two migrations of the same state would.
+    expect(await source.offerBlob(bytes)).to.equal(hash);
+
+    expect(await fetcher.fetchBlob(hash, { keep: false, chunkBytes: MiB })).to.deep.equal(bytes);
+    expect(await fetcher.store.blobs.has(hash)).to.equal(false);
+    expect(await source.store.blobs.has(hash)).to.equal(false);
+
+    // One withdrawal of two: still served. Both: gone from the mesh.
+    expect(source.withdrawBlob(hash)).to.equal(true);
+    expect(await fetcher.fetchBlob(hash, { keep: false })).to.deep.equal(bytes);
+    expect(source.withdrawBlob(hash)).to.equal(true);
+    expect(source.withdrawBlob(hash)).to.equal(false);
+    expect((await rejectionOf(fetcher.fetchBlob(hash, { keep: false }))).code).to.equal('ERR_BLOB_NOT_FOUND');
+  });
+
+  it('with keep: false still rejects bytes that do not match the hash with ERR_HASH_MISMATCH', async () => {
+    mesh = await linkedMesh(['liar', 'fetcher']);
+    const [liar, fetcher] = mesh.peers as [Peer, Peer];
+    const bytes = blob(300 * KiB, 6);
+    const hash = await liar.offerBlob(bytes);
+    liar.rpc.handle('blob.read', async ({ offset, length }) => {
+      const range = bytes.slice(offset, offset + length);
+      range[range.length - 1] = range[range.length - 1]! ^ 1;
+      return { bytes: range, size: bytes.byteLength };
+    });
+    const error = await rejectionOf(fetcher.fetchBlob(hash, { keep: false }));
+    expect(error.code).to.equal('ERR_HASH_MISMATCH');
+    expect(await fetcher.store.blobs.list()).to.deep.equal([]);
+  });
+
   it('rejects with ERR_BLOB_NOT_FOUND when no peer has the blob', async () => {
     mesh = await linkedMesh(['fetcher', 'x', 'y']);
     const [fetcher] = mesh.peers as [Peer];
