@@ -5,6 +5,7 @@
 ;;   elapsed(ms) -> i32    sys.millis before and after sys.delay(ms): at least ms
 ;;   alert()               communication.rpcCall("demo/counter/stateful_fibo", "[]"): runs
 ;;                         stateful_fibo of module counter in deployment demo, wherever it runs
+;;   forever()             never returns: a call the host must stop, after calls that reached it
 (module
   (import "sys" "millis" (func $millis (result i32)))
   (import "sys" "delay" (func $delay (param i32)))
@@ -32,4 +33,7 @@
     (call $delay (local.get $ms))
     (i32.sub (call $millis) (local.get $start)))
   (func (export "alert")
-    (call $rpcCall (i32.const 8) (i32.const 26) (i32.const 40) (i32.const 2))))
+    (call $rpcCall (i32.const 8) (i32.const 26) (i32.const 40) (i32.const 2)))
+  (func (export "forever")
+    (loop $again
+      br $again)))

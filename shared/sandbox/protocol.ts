@@ -1,6 +1,8 @@
 /**
- * Messages between the host thread and a sandbox worker, and the layout of the shared
- * buffer that lets a worker block on a host call (the "bridge").
+ * Messages between the host thread and a sandbox worker, the layout of the shared
+ * buffer that lets a worker block on a host call (the "bridge"), and of the one through
+ * which a worker tells its host which call runs and which state copy to resume from
+ * (the "control" buffer).
  *
  * Bridge: the worker posts `{t: 'host', op, args}` and blocks in `Atomics.wait` on
  * word 0 of the bridge buffer; the host thread does the (asynchronous) work, writes the
@@ -10,7 +12,7 @@
  * @module
  */
 import type { ErrorInfo } from '../errors.ts';
-import type { CallRequest, CallResult, InstanceSnapshot, WasmValue } from '../ports/sandbox.ts';
+import type { CallRequest, InstanceSnapshot, WasmValue } from '../ports/sandbox.ts';
 import type { FuncType } from '../wasm/binary.ts';
 
 /** Bytes before the data region of the bridge buffer. */
@@ -25,6 +27,21 @@ export const BRIDGE_OK = 0;
 export const BRIDGE_ERROR = 1;
 /** Word 1 value: the answer is a named error (JSON `ErrorInfo`) the module's call fails with as it is. */
 export const BRIDGE_NAMED_ERROR = 2;
+
+/** Bytes of a worker's control buffer. */
+export const CONTROL_BYTES = 16;
+/** Int32 index in the control buffer: sequence number of the call running, or -1 between calls. */
+export const CONTROL_RUNNING = 0;
+/** Int32 index: the state turn the host would resume a successor from (-1 before any). */
+export const CONTROL_RELIED = 1;
+/** Float64 index: when the running call started, ms since the epoch (`performance.timeOrigin + performance.now()`). */
+export const CONTROL_STARTED_AT = 1;
+/**
+ * State buffers per instance unit. Calls write their state copies into one that is
+ * neither the copy last handed to the host nor the one the host relies on, so the copy
+ * a successor resumes from is never being written.
+ */
+export const STATE_TURNS = 3;
 
 /** A function export and its signature. */
 export interface FunctionExport {
@@ -55,6 +72,8 @@ export interface InitMessage {
   env: Record<string, string>;
   args: string[];
   bridge: SharedArrayBuffer;
+  /** This worker's control buffer (see {@link CONTROL_BYTES}); each worker has its own. */
+  control: SharedArrayBuffer;
   /** Keep a copy of the state after every call so a stopped worker's successor can resume. */
   trackState: boolean;
   /** Linked providers in instantiation order: each after the providers it imports from. */
@@ -71,22 +90,50 @@ export interface StateCopy {
   providers?: Record<string, StateCopy>;
 }
 
+/**
+ * How a message names the state copy the host may resume a successor from: which of
+ * the unit's state buffers holds it, how long it is, and the globals' values in the
+ * order of their names (`InitMessage.globals`, or the provider's). A buffer itself
+ * travels once, with the first message that names it: the host keeps it.
+ */
+export interface StateRef {
+  turn: number;
+  memoryBytes: number;
+  globals: WasmValue[];
+  /** This turn's buffer, the first time it is named. */
+  memory?: SharedArrayBuffer;
+  /** The same for each linked provider, by name. */
+  providers?: Record<string, StateRef>;
+}
+
+/**
+ * One call's answer. Flat, and empty outputs are left out: every property is copied
+ * between threads.
+ */
+export type CallAnswer =
+  | { ok: true; value?: WasmValue; bytes?: Uint8Array; files?: Record<string, Uint8Array>; stdout?: string; stderr?: string }
+  | { ok: false; error: ErrorInfo };
+
 /** Host → worker. */
 export type HostToWorker =
   | InitMessage
-  | { t: 'call'; id: number; request: CallRequest }
+  /** Calls to run in order; `first` is the sequence number of the first, the others follow. */
+  | { t: 'calls'; first: number; requests: CallRequest[] }
   | { t: 'snapshot'; id: number }
   | { t: 'restore'; id: number; snapshot: InstanceSnapshot }
   | { t: 'resume'; id: number; state: StateCopy; files: Record<string, Uint8Array> };
 
 /** Worker → host. */
 export type WorkerToHost =
-  | { t: 'ready' }
+  | { t: 'ready'; state?: StateRef }
   | { t: 'failed'; error: ErrorInfo }
-  | { t: 'result'; id: number; ok: true; result: CallResult; state?: StateCopy }
-  | { t: 'result'; id: number; ok: false; error: ErrorInfo }
+  /**
+   * Answers of the calls run since the last `answers`, in order, and the state after
+   * the last of them.
+   */
+  | { t: 'answers'; answers: CallAnswer[]; state?: StateRef }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
-  | { t: 'done'; id: number; error?: ErrorInfo; state?: StateCopy }
+  | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
   | { t: 'host'; op: HostOp; args: unknown[] };
 
 /** Host-thread operations a worker can ask for through the bridge. */

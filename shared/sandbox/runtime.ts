@@ -2,9 +2,11 @@
  * The code that runs inside a sandbox worker: instantiates the module with WASI (through
  * @bjorn3/browser_wasi_shim, an in-memory directory holding the mounts) and the granted
  * host imports, runs calls in the three WasmIoT calling conventions (and pub/sub
- * delivery, and several byte inputs by pointer and length), and copies the state after every call so that a successor can resume if
- * this worker is stopped. An app's linked provider modules are instantiated first, in
- * the same worker, and their exports fill the app's imports from them.
+ * delivery, and several byte inputs by pointer and length), answers the calls of one
+ * message together, and copies the state after every call so that a successor can
+ * resume if this worker is stopped (the control buffer says which copy, and which call
+ * runs since when). An app's linked provider modules are instantiated first, in the
+ * same worker, and their exports fill the app's imports from them.
  * Platform entry points (a browser Worker, a Node worker thread) only adapt their
  * message API and call {@link runSandboxWorker}.
  * Over 400 lines because the state a snapshot captures (memory pages, globals, changed
@@ -30,11 +32,17 @@ import {
   BRIDGE_NAMED_ERROR,
   BRIDGE_HEADER,
   BRIDGE_IDLE,
+  type CallAnswer,
+  CONTROL_RELIED,
+  CONTROL_RUNNING,
+  CONTROL_STARTED_AT,
+  STATE_TURNS,
   type HostOp,
   type HostToWorker,
   type InitMessage,
   type MessagePort,
   type StateCopy,
+  type StateRef,
   type WorkerToHost,
 } from './protocol.ts';
 import { createWasiNnImports } from './wasi-nn.ts';
@@ -62,16 +70,27 @@ interface Live {
 export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>): void {
   let init: InitMessage | null = null;
   let live: Live | null = null;
-  // Two buffers, used in turn: the one last reported to the host is never being written,
-  // so a worker stopped mid-copy leaves the host a consistent state.
-  // One pair per linked instance: '' for the app, else the provider's name.
+  let control: { running: Int32Array; startedAt: Float64Array } | null = null;
+  // STATE_TURNS buffers per linked instance ('' for the app, else the provider's name).
+  // Calls write into the working turn, which is neither the turn last handed to the host
+  // nor the one it relies on: the copy a successor would resume from is never written.
   const stateBuffers = new Map<string, (SharedArrayBuffer | null)[]>();
-  let stateTurn = 0;
+  /** Buffers a message has named already (the host keeps them). */
+  const handedOver = new WeakSet<SharedArrayBuffer>();
+  let working = 0;
+  let handed = -1;
   /** The state after the last successful call (or at start): a failed call rolls back to it. */
   let lastGood: StateCopy | null = null;
+  /** The newest state copy not handed to the host yet. */
+  let unsent: { copy: StateCopy; ref: StateRef } | null = null;
+  /** Answers of calls run since the last `answers` message. */
+  let answers: CallAnswer[] = [];
+  /** Set when a call reached the host (camera, rpc, pub/sub, …): its answer is sent before the next call starts. */
+  let reachedHost = false;
   const decoder = new TextDecoder();
 
   const bridgeCall = (op: HostOp, args: unknown[]): Uint8Array => {
+    reachedHost = true;
     const sab = init!.bridge;
     const header = new Int32Array(sab, 0, 4);
     Atomics.store(header, 0, BRIDGE_IDLE);
@@ -224,24 +243,81 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     return f as (...a: WasmValue[]) => unknown;
   };
 
-  const copyState = (l: Live): StateCopy | undefined => {
-    if (!init!.trackState) return undefined;
-    stateTurn ^= 1;
+  /** Pick the turn the next state copies go to (see `stateBuffers`). */
+  const chooseWorking = (): void => {
+    const relied = Atomics.load(new Int32Array(init!.control), CONTROL_RELIED);
+    for (let t = 0; t < STATE_TURNS; t++) {
+      if (t !== handed && t !== relied) {
+        working = t;
+        return;
+      }
+    }
+  };
+
+  /** Copy the state of the app (and its providers) into the working turn; it becomes `lastGood`. */
+  const copyState = (l: Live): void => {
+    if (!init!.trackState) return;
     const state = copyUnit(l, '');
     // Providers' state travels with the app's: after a timeout the successor, and after a
     // failed call the rollback, put every linked instance back to the same moment.
-    if (l.providers.size > 0) state.providers = Object.fromEntries([...l.providers].map(([name, p]) => [name, copyUnit(p, name)]));
-    return state;
+    if (l.providers.size > 0) {
+      state.copy.providers = {};
+      state.ref.providers = {};
+      for (const [name, p] of l.providers) {
+        const unit = copyUnit(p, name);
+        state.copy.providers[name] = unit.copy;
+        state.ref.providers[name] = unit.ref;
+      }
+    }
+    lastGood = state.copy;
+    unsent = state;
   };
 
-  const copyUnit = (l: Live, key: string): StateCopy => {
+  const copyUnit = (l: Live, key: string): { copy: StateCopy; ref: StateRef } => {
     const bytes = l.memory ? l.memory.buffer.byteLength : 0;
-    const pair = stateBuffers.get(key) ?? [null, null];
-    stateBuffers.set(key, pair);
-    let buffer = pair[stateTurn];
-    if (!buffer || buffer.byteLength < bytes) pair[stateTurn] = buffer = new SharedArrayBuffer(bytes);
+    const turns = stateBuffers.get(key) ?? new Array<SharedArrayBuffer | null>(STATE_TURNS).fill(null);
+    stateBuffers.set(key, turns);
+    let buffer = turns[working];
+    if (!buffer || buffer.byteLength < bytes) turns[working] = buffer = new SharedArrayBuffer(bytes);
     if (l.memory) new Uint8Array(buffer).set(new Uint8Array(l.memory.buffer));
-    return { memory: buffer, memoryBytes: bytes, globals: readGlobals(l) };
+    const values: WasmValue[] = [];
+    const globals: Record<string, WasmValue> = {};
+    for (const name of l.globals) {
+      const g = l.instance.exports[name];
+      const value = g instanceof WebAssembly.Global ? (g.value as WasmValue) : 0;
+      values.push(value);
+      globals[name] = value;
+    }
+    return { copy: { memory: buffer, memoryBytes: bytes, globals }, ref: { turn: working, memoryBytes: bytes, globals: values } };
+  };
+
+  /**
+   * The reference to the newest state copy for a message to the host (each buffer
+   * travels the first time only); the next copies go to another turn.
+   */
+  const handOver = (): StateRef | undefined => {
+    if (!unsent) return undefined;
+    const attach = (copy: StateCopy, ref: StateRef): void => {
+      if (!handedOver.has(copy.memory)) {
+        handedOver.add(copy.memory);
+        ref.memory = copy.memory;
+      }
+      for (const [name, p] of Object.entries(copy.providers ?? {})) attach(p, ref.providers![name]!);
+    };
+    attach(unsent.copy, unsent.ref);
+    const ref = unsent.ref;
+    unsent = null;
+    handed = ref.turn;
+    chooseWorking();
+    return ref;
+  };
+
+  /** Send the answers collected so far, with the state after them. */
+  const sendAnswers = (): void => {
+    if (answers.length === 0) return;
+    const state = handOver();
+    port.post(state ? { t: 'answers', answers, state } : { t: 'answers', answers });
+    answers = [];
   };
 
   const readGlobals = (l: Live): Record<string, WasmValue> => {
@@ -343,33 +419,62 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     return result;
   };
 
+  /**
+   * Run one call and keep its answer. The control buffer tells the host which call runs
+   * since when, so it can stop one that runs too long. A failed call leaves no trace in
+   * the state.
+   */
+  const runCall = (request: CallRequest, seq: number): void => {
+    if (!live || !init || !control) return;
+    reachedHost = false;
+    control.startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
+    Atomics.store(control.running, CONTROL_RUNNING, seq);
+    const fresh = request.fresh ? instantiate(init, dirFiles(live)) : null;
+    const target = fresh ?? live;
+    try {
+      const result = call(target, request);
+      const answer: CallAnswer = { ok: true };
+      if (result.value !== undefined) answer.value = result.value;
+      if (result.bytes) answer.bytes = result.bytes;
+      if (Object.keys(result.files).length > 0) answer.files = result.files;
+      if (result.stdout) answer.stdout = result.stdout;
+      if (result.stderr) answer.stderr = result.stderr;
+      if (!fresh) copyState(target);
+      answers.push(answer);
+    } catch (error) {
+      // A failed call leaves no trace: the instance goes back to its state before it.
+      if (!fresh && lastGood) writeCopy(target, lastGood);
+      answers.push({ ok: false, error: wasmError(error, request.fn) });
+    } finally {
+      Atomics.store(control.running, CONTROL_RUNNING, -1);
+    }
+  };
+
   port.onMessage((msg) => {
     switch (msg.t) {
       case 'init': {
         init = msg;
+        control = { running: new Int32Array(msg.control, 0, 2), startedAt: new Float64Array(msg.control, 0, 2) };
+        Atomics.store(control.running, CONTROL_RUNNING, -1);
+        chooseWorking();
         try {
           live = instantiate(msg, msg.files);
-          lastGood = copyState(live) ?? null;
-          port.post({ t: 'ready' });
+          copyState(live);
+          const state = handOver();
+          port.post(state ? { t: 'ready', state } : { t: 'ready' });
         } catch (error) {
           port.post({ t: 'failed', error: wasmError(error, 'instantiate') });
         }
         return;
       }
-      case 'call': {
-        if (!live || !init) return;
-        const fresh = msg.request.fresh ? instantiate(init, dirFiles(live)) : null;
-        const target = fresh ?? live;
-        try {
-          const result = call(target, msg.request);
-          const state = fresh ? undefined : copyState(target);
-          if (state) lastGood = state;
-          port.post(state ? { t: 'result', id: msg.id, ok: true, result, state } : { t: 'result', id: msg.id, ok: true, result });
-        } catch (error) {
-          // A failed call leaves no trace: the instance goes back to its state before it.
-          if (!fresh && lastGood) writeCopy(target, lastGood);
-          port.post({ t: 'result', id: msg.id, ok: false, error: wasmError(error, msg.request.fn) });
-        }
+      case 'calls': {
+        msg.requests.forEach((request, i) => {
+          runCall(request, msg.first + i);
+          // A call that reached the host had effects outside the instance: its answer goes
+          // out before the next call starts, so that a successor never runs it again.
+          if (reachedHost) sendAnswers();
+        });
+        sendAnswers();
         return;
       }
       case 'snapshot': {
@@ -419,8 +524,9 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           }
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
-          lastGood = copyState(live) ?? null;
-          port.post(lastGood ? { t: 'done', id: msg.id, state: lastGood } : { t: 'done', id: msg.id });
+          copyState(live);
+          const state = handOver();
+          port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });
         } catch (error) {
           port.post({ t: 'done', id: msg.id, error: wasmError(error, 'restore') });
         }
@@ -432,8 +538,9 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           writeCopy(live, msg.state);
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(msg.files)) live.dir.dir.contents.set(name, new File(data));
-          lastGood = copyState(live) ?? null;
-          port.post({ t: 'done', id: msg.id });
+          copyState(live);
+          const state = handOver();
+          port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });
         } catch (error) {
           port.post({ t: 'done', id: msg.id, error: wasmError(error, 'resume') });
         }

@@ -1,13 +1,14 @@
 /**
  * One sandbox worker seen from the host: the requests waiting on its answers (answered
- * in the order sent) and the host operations it asks for while blocked on the bridge —
- * camera, sensors, rpc, pub/sub, wasi-nn — answered through the shared buffer.
+ * in the order sent), the host operations it asks for while blocked on the bridge —
+ * camera, sensors, rpc, pub/sub, wasi-nn — answered through the shared buffer, and its
+ * control buffer: which call runs since when, and the state copy the host relies on.
  * @module
  */
 import { utf8 } from '../bytes.ts';
 import { fromErrorInfo, MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { HostServices } from '../ports/sandbox.ts';
+import type { CallRequest, HostServices, WasmValue } from '../ports/sandbox.ts';
 import { ModuleLoadError } from './errors.ts';
 import {
   BRIDGE_ERROR,
@@ -15,9 +16,16 @@ import {
   BRIDGE_HEADER,
   BRIDGE_OK,
   BRIDGE_READY,
+  type CallAnswer,
+  CONTROL_BYTES,
+  CONTROL_RELIED,
+  CONTROL_RUNNING,
+  CONTROL_STARTED_AT,
   type HostOp,
   type HostToWorker,
   type InitMessage,
+  type StateCopy,
+  type StateRef,
   type WorkerToHost,
 } from './protocol.ts';
 import type { NnHost } from './wasi-nn-host.ts';
@@ -34,6 +42,19 @@ export interface WorkerHandle {
   terminate(): void;
 }
 
+/** A request waiting on the worker: a call (answered within an `answers` message) or any other message. */
+type Waiter =
+  | { kind: 'call'; resolve: (answer: CallAnswer) => void; reject: (e: Error) => void }
+  | { kind: 'reply'; resolve: (message: WorkerToHost) => void; reject: (e: Error) => void };
+
+/** The call a worker is running, read from its control buffer. */
+export interface Running {
+  /** Sequence number of the call. */
+  seq: number;
+  /** When it started, ms since the epoch. */
+  startedAt: number;
+}
+
 /** One worker and the requests waiting on it. */
 export class Slot {
   readonly #worker: WorkerHandle;
@@ -42,8 +63,19 @@ export class Slot {
   readonly #nn: NnHost;
   readonly #log: Logger;
   /** Requests awaiting answers; the worker answers each in turn. */
-  readonly #pending: { resolve: (m: WorkerToHost) => void; reject: (e: Error) => void }[] = [];
+  readonly #pending: Waiter[] = [];
   #dead: Error | null = null;
+  readonly #control = new SharedArrayBuffer(CONTROL_BYTES);
+  readonly #running = new Int32Array(this.#control, 0, 2);
+  readonly #startedAt = new Float64Array(this.#control, 0, 2);
+  /** Sequence number of the next call posted. */
+  #nextSeq = 0;
+  /** Global names per state unit ('' for the app, else a provider's name). */
+  readonly #globalNames = new Map<string, string[]>();
+  /** The worker's state buffers per unit, as its messages handed them over. */
+  readonly #stateBuffers = new Map<string, SharedArrayBuffer[]>();
+  /** The state copy the worker named last: what a successor resumes from. */
+  #state: StateRef | null = null;
 
   constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, nn: NnHost, logger: Logger) {
     this.#worker = worker;
@@ -59,8 +91,12 @@ export class Slot {
     return this.#dead !== null;
   }
 
-  async start(init: InitMessage): Promise<void> {
-    const reply = await this.request(init);
+  async start(init: Omit<InitMessage, 'control'>): Promise<void> {
+    this.#globalNames.set('', init.globals);
+    for (const p of init.providers) this.#globalNames.set(p.name, p.globals);
+    Atomics.store(this.#running, CONTROL_RELIED, -1);
+    Atomics.store(this.#running, CONTROL_RUNNING, -1);
+    const reply = await this.request({ ...init, control: this.#control });
     if (reply.t === 'failed') {
       this.kill(fromErrorInfo(reply.error));
       throw fromErrorInfo(reply.error);
@@ -71,9 +107,70 @@ export class Slot {
   request(message: HostToWorker): Promise<WorkerToHost> {
     if (this.#dead) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
-      this.#pending.push({ resolve, reject });
+      this.#pending.push({ kind: 'reply', resolve, reject });
       this.#worker.post(message);
     });
+  }
+
+  /**
+   * Post calls in one message; each is answered on its own, in order. Returns the
+   * sequence number of the first (the others follow) and one promise per call.
+   */
+  requestCalls(requests: CallRequest[]): { first: number; answers: Promise<CallAnswer>[] } {
+    const first = this.#nextSeq;
+    this.#nextSeq += requests.length;
+    if (this.#dead) return { first, answers: requests.map(() => Promise.reject(this.#dead)) };
+    const answers = requests.map(() => new Promise<CallAnswer>((resolve, reject) => this.#pending.push({ kind: 'call', resolve, reject })));
+    this.#worker.post({ t: 'calls', first, requests });
+    return { first, answers };
+  }
+
+  /** The call the worker runs now, or null between calls. */
+  running(): Running | null {
+    for (;;) {
+      const seq = Atomics.load(this.#running, CONTROL_RUNNING);
+      if (seq < 0) return null;
+      const startedAt = this.#startedAt[CONTROL_STARTED_AT]!;
+      // The worker may have moved on while the time was read: read both again.
+      if (Atomics.load(this.#running, CONTROL_RUNNING) === seq) return { seq, startedAt };
+    }
+  }
+
+  /** The state copy the worker named last (what a successor resumes from), or null. */
+  lastState(): StateCopy | null {
+    return this.#state ? this.#materialize(this.#state, '') : null;
+  }
+
+  /** Take the state a message names: keep the buffers it hands over, and rely on it. */
+  #keepState(ref: StateRef): void {
+    const keep = (r: StateRef, unit: string): void => {
+      if (r.memory) {
+        const turns = this.#stateBuffers.get(unit) ?? [];
+        this.#stateBuffers.set(unit, turns);
+        turns[r.turn] = r.memory;
+      }
+      for (const [name, p] of Object.entries(r.providers ?? {})) keep(p, name);
+    };
+    keep(ref, '');
+    this.#state = ref;
+    // From now on the worker leaves this turn alone.
+    Atomics.store(this.#running, CONTROL_RELIED, ref.turn);
+  }
+
+  #materialize(ref: StateRef, unit: string): StateCopy {
+    const memory = this.#stateBuffers.get(unit)?.[ref.turn];
+    if (!memory) throw new ModuleLoadError(`the worker named state buffer ${ref.turn} of ${unit || 'the app'} without handing it over`);
+    const names = this.#globalNames.get(unit) ?? [];
+    const globals: Record<string, WasmValue> = {};
+    names.forEach((name, i) => {
+      if (i < ref.globals.length) globals[name] = ref.globals[i]!;
+    });
+    const copy: StateCopy = { memory, memoryBytes: ref.memoryBytes, globals };
+    if (ref.providers) {
+      copy.providers = {};
+      for (const [name, p] of Object.entries(ref.providers)) copy.providers[name] = this.#materialize(p, name);
+    }
+    return copy;
   }
 
   kill(reason: Error): void {
@@ -88,7 +185,18 @@ export class Slot {
       void this.#serveHost(message.op, message.args);
       return;
     }
-    this.#pending.shift()?.resolve(message);
+    if ((message.t === 'answers' || message.t === 'ready' || message.t === 'done') && message.state) this.#keepState(message.state);
+    if (message.t === 'answers') {
+      for (const answer of message.answers) {
+        const waiter = this.#pending.shift();
+        if (waiter?.kind === 'call') waiter.resolve(answer);
+        else waiter?.reject(new ModuleLoadError('the worker answered a call nobody made'));
+      }
+      return;
+    }
+    const waiter = this.#pending.shift();
+    if (waiter?.kind === 'reply') waiter.resolve(message);
+    else waiter?.reject(new ModuleLoadError(`unexpected ${message.t} from the worker while a call waited`));
   }
 
   /** Do a host operation for the blocked worker and wake it with the answer. */

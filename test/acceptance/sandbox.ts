@@ -260,6 +260,25 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await copy.call(scalar('next'))).value).to.equal(66);
     });
 
+    it('never runs again a call that reached the host, when a call issued with it is stopped', async () => {
+      sandbox = harness.create({ callTimeoutMs: 400 });
+      let alerts = 0;
+      const services: HostServices = { rpcCall: async () => void alerts++, readTemperature: async () => 20, readHumidity: async () => 0.5 };
+      const m = await sandbox.load({ wasm: await wasm('host-demo'), grants: ['sys.*', 'dht.*', 'communication.rpcCall'], services });
+      const outcomes = await Promise.allSettled(['alert', 'forever', 'alert'].map((n) => m.call(scalar(n))));
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as { code: string }).code))).to.deep.equal(['ok', 'ERR_CALL_TIMEOUT', 'ok']);
+      expect(alerts).to.equal(2);
+    });
+
+    it('applies the time limit to each call of a batch, not to the batch', async () => {
+      sandbox = harness.create({ callTimeoutMs: 400 });
+      const services: HostServices = { rpcCall: async () => undefined, readTemperature: async () => 20, readHumidity: async () => 0.5 };
+      const m = await sandbox.load({ wasm: await wasm('host-demo'), grants: ['sys.*', 'dht.*', 'communication.rpcCall'], services });
+      // Together past the limit, each well within it.
+      const slept = await Promise.all([250, 250, 250].map((ms) => m.call(scalar('elapsed', ms))));
+      expect(slept.map((r) => (r.value as number) >= 250)).to.deep.equal([true, true, true]);
+    });
+
     it('links an app to a provider module: calc.square_plus(7) = 56 through math.mul and math.add', async () => {
       sandbox = harness.create();
       const calc = await sandbox.load({ wasm: await wasm('calc'), grants: [], providers: [{ name: 'math', wasm: await wasm('math') }] });

@@ -36,7 +36,7 @@ const EXPECTED: Record<string, Expected> = {
   'memory-hog': { imports: [], exports: ['grow', 'memory', 'ok'] },
   'host-demo': {
     imports: ['communication.rpcCall', 'dht.getHumidity', 'dht.getTemperature', 'sys.delay', 'sys.millis', 'sys.print', 'sys.printInt', 'sys.println'],
-    exports: ['alert', 'elapsed', 'greet', 'humidity', 'memory', 'temperature'],
+    exports: ['alert', 'elapsed', 'forever', 'greet', 'humidity', 'memory', 'temperature'],
   },
   math: { imports: [], exports: ['add', 'calls', 'memory', 'mul'] },
   calc: { imports: ['math.add', 'math.calls', 'math.mul'], exports: ['forever', 'math_calls', 'memory', 'square_plus'] },

@@ -1,0 +1,325 @@
+/**
+ * One module instance on the host: a worker plus a warm spare, and the calls on their
+ * way. Calls to one instance run one at a time, in order.
+ *
+ * Crossing threads costs most when the other thread sleeps (waking it is a system call,
+ * and on a virtual machine an interrupt to another CPU), so calls travel in batches:
+ * the calls made in one turn of the event loop go in one message (`defer` says when the
+ * turn ends), and the worker answers the calls of a message together, except that the
+ * answer of a call that reached the host (camera, rpc, pub/sub) leaves at once.
+ *
+ * A call's time limit runs from when it starts: the worker's control buffer says which
+ * call runs since when, and one timer watches it. A call past its limit terminates the
+ * worker; the spare takes over from the state the worker named last, and the calls not
+ * answered are posted to it again: those not started, and those it ran but had not
+ * answered yet — none of which reached the host, so running them again from the state
+ * before them is as if they ran once. A new spare starts. Snapshot and restore wait for
+ * the calls before them and hold back the calls after them. One worker's requests and
+ * host operations: worker-slot.ts.
+ * @module
+ */
+import { fromErrorInfo, MeshError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Clock, TimerHandle } from '../ports/clock.ts';
+import type { CallRequest, CallResult, HostServices, InstanceSnapshot, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
+import type { ModuleInfo } from '../wasm/binary.ts';
+import { CallTimeoutError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
+import type { CallAnswer, InitMessage } from './protocol.ts';
+import { NnHost } from './wasi-nn-host.ts';
+import { Slot, type WorkerHandle } from './worker-slot.ts';
+
+/** A call posted (or about to be posted) to an instance's worker. */
+interface InFlight {
+  request: CallRequest;
+  resolve: (result: CallResult) => void;
+  reject: (error: Error) => void;
+  /** The worker it was last posted to, and its sequence number there. */
+  slot: Slot | null;
+  seq: number;
+}
+
+/** What an instance is made of. */
+export interface InstanceOptions {
+  moduleId: string;
+  info: ModuleInfo;
+  init: Omit<InitMessage, 'control'>;
+  spawn: () => WorkerHandle;
+  services: HostServices;
+  limits: SandboxLimits;
+  clock: Clock;
+  logger: Logger;
+  defer: (task: () => void) => void;
+  onClose: (instance: WorkerInstance) => void;
+}
+
+/** One module instance: an active worker, a warm spare, the last good state. */
+export class WorkerInstance implements SandboxInstance {
+  readonly moduleId: string;
+  readonly info: ModuleInfo;
+  readonly #o: InstanceOptions;
+  #active: Slot | null = null;
+  #spare: Promise<Slot> | null = null;
+  /** The WASI files a successor starts with (those of the last load or restore). */
+  #files: Record<string, Uint8Array>;
+  /** Snapshot and restore, in order; calls wait for the ones before them. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Snapshots and restores queued or running. */
+  #serials = 0;
+  /** Calls not answered yet, oldest first; the newest `#unposted` wait to be posted. */
+  readonly #inflight: InFlight[] = [];
+  #unposted = 0;
+  #flushQueued = false;
+  /** The time-limit watch while calls are posted (see `#watch`). */
+  #watchTimer: TimerHandle | undefined;
+  /** A call found past its limit, confirmed one timer tick later. */
+  #suspect: number | null = null;
+  /** Set while a stopped or dead worker is being replaced. */
+  #replacing: Promise<void> | null = null;
+  readonly #retired = new WeakSet<Slot>();
+  #drainWaiters: (() => void)[] = [];
+  #closed = false;
+  /** Graphs loaded through wasi-nn: shared by this instance's workers, freed at close. */
+  readonly #nn: NnHost;
+
+  constructor(options: InstanceOptions) {
+    this.#o = options;
+    this.moduleId = options.moduleId;
+    this.info = options.info;
+    this.#files = options.init.files;
+    this.#nn = new NnHost(options.services.nn);
+  }
+
+  async start(): Promise<void> {
+    this.#active = await this.#spawnSlot();
+    this.#spare = this.#spawnSpare();
+  }
+
+  call(request: CallRequest): Promise<CallResult> {
+    // Behind a snapshot or restore, calls wait for it; otherwise they go straight in.
+    return this.#serials === 0 ? this.#enqueue(request) : this.#queue.then(() => this.#enqueue(request));
+  }
+
+  snapshot(): Promise<InstanceSnapshot> {
+    return this.#serial(async () => {
+      const reply = await this.#slot().request({ t: 'snapshot', id: 0 });
+      if (reply.t !== 'snapshot') throw new ModuleLoadError('unexpected reply to snapshot');
+      return { moduleId: this.moduleId, ...reply.snapshot };
+    });
+  }
+
+  restore(snapshot: InstanceSnapshot): Promise<void> {
+    return this.#serial(async () => {
+      if (snapshot.moduleId !== this.moduleId) {
+        throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId} cannot be restored into ${this.moduleId}`);
+      }
+      const reply = await this.#slot().request({ t: 'restore', id: 0, snapshot });
+      if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
+      if (reply.error) throw fromErrorInfo(reply.error);
+      // The worker named its restored state as the new baseline for a successor.
+      this.#files = snapshot.files;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unposted = 0;
+    for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
+    this.#stopWatch();
+    this.#drained();
+    this.#active?.kill(new InstanceClosedError('instance closed'));
+    this.#active = null;
+    const spare = this.#spare;
+    this.#spare = null;
+    await spare?.then((s) => s.kill(new InstanceClosedError('instance closed')), () => undefined);
+    await this.#nn.close();
+    this.#o.onClose(this);
+  }
+
+  #slot(): Slot {
+    if (this.#closed || !this.#active) throw new InstanceClosedError('instance closed');
+    return this.#active;
+  }
+
+  /** Run `work` once the calls before it have answered, holding back the calls after it. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const after = (): Promise<T> => this.#idle().then(work);
+    const run = this.#queue.then(after, after);
+    this.#serials++;
+    this.#queue = run.catch(() => undefined).finally(() => this.#serials--);
+    return run;
+  }
+
+  /** Resolves when no call is in flight and no worker is being replaced. */
+  #idle(): Promise<void> {
+    if (this.#inflight.length === 0 && !this.#replacing) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #drained(): void {
+    if (this.#inflight.length > 0 || this.#replacing) return;
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+
+  #enqueue(request: CallRequest): Promise<CallResult> {
+    return new Promise<CallResult>((resolve, reject) => {
+      if (this.#closed || !this.#active) return reject(new InstanceClosedError('instance closed'));
+      this.#inflight.push({ request, resolve, reject, slot: null, seq: -1 });
+      this.#unposted++;
+      // Calls made in the same turn of the event loop travel in one message.
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        this.#o.defer(() => {
+          this.#flushQueued = false;
+          this.#flush();
+        });
+      }
+    });
+  }
+
+  /** Post the calls not posted yet, in one message (while a worker is replaced, the replacement does). */
+  #flush(): void {
+    if (this.#unposted === 0 || this.#replacing || this.#closed || !this.#active) return;
+    const calls = this.#inflight.slice(this.#inflight.length - this.#unposted);
+    this.#unposted = 0;
+    const slot = this.#active;
+    const { first, answers } = slot.requestCalls(calls.map((c) => c.request));
+    calls.forEach((call, i) => {
+      call.slot = slot;
+      call.seq = first + i;
+      answers[i]!.then(
+        (answer) => this.#answered(call, slot, answer),
+        (error: Error) => this.#slotFailed(slot, error),
+      );
+    });
+    if (this.#watchTimer === undefined) this.#watchIn(this.#o.limits.callTimeoutMs);
+  }
+
+  #answered(call: InFlight, slot: Slot, answer: CallAnswer): void {
+    // Answers from a replaced worker are stale: the calls were posted again.
+    if (this.#retired.has(slot) || this.#inflight[0] !== call) return;
+    this.#inflight.shift();
+    if (!answer.ok) call.reject(fromErrorInfo(answer.error));
+    else {
+      const result: CallResult = { files: answer.files ?? {}, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '' };
+      if (answer.value !== undefined) result.value = answer.value;
+      if (answer.bytes) result.bytes = answer.bytes;
+      call.resolve(result);
+    }
+    if (this.#inflight.length === this.#unposted) this.#stopWatch();
+    this.#drained();
+  }
+
+  /**
+   * The time limit. While calls are posted, a timer looks at the call the worker runs
+   * and since when (its control buffer), and comes back when that call's limit is due —
+   * one timer for any number of calls. A call found past its limit is stopped one timer
+   * tick later if it still runs: answers the worker sent before are taken in first.
+   */
+  #watch(): void {
+    this.#watchTimer = undefined;
+    const slot = this.#active;
+    if (!slot || this.#replacing || this.#inflight.length === this.#unposted) return;
+    const limit = this.#o.limits.callTimeoutMs;
+    const running = slot.running();
+    if (!running) {
+      this.#suspect = null;
+      this.#watchIn(limit);
+      return;
+    }
+    const age = performance.timeOrigin + performance.now() - running.startedAt;
+    if (age < limit) {
+      this.#suspect = null;
+      this.#watchIn(limit - age);
+      return;
+    }
+    if (this.#suspect !== running.seq) {
+      this.#suspect = running.seq;
+      this.#watchIn(0);
+      return;
+    }
+    this.#suspect = null;
+    const index = this.#inflight.findIndex((c) => c.slot === slot && c.seq === running.seq);
+    if (index < 0) {
+      this.#watchIn(limit);
+      return;
+    }
+    const [late] = this.#inflight.splice(index, 1);
+    late!.reject(new CallTimeoutError(`${late!.request.fn} ran longer than ${limit} ms and was stopped`));
+    this.#recover(slot, new CallTimeoutError('call time limit'));
+  }
+
+  #watchIn(ms: number): void {
+    if (this.#watchTimer !== undefined) this.#o.clock.clearTimeout(this.#watchTimer);
+    this.#watchTimer = this.#o.clock.setTimeout(() => this.#watch(), Math.max(0, ms));
+  }
+
+  #stopWatch(): void {
+    if (this.#watchTimer !== undefined) this.#o.clock.clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
+    this.#suspect = null;
+  }
+
+  /** The worker died: the call it ran fails, the others run on the spare. */
+  #slotFailed(slot: Slot, error: Error): void {
+    if (this.#retired.has(slot) || this.#closed) return;
+    const running = slot.running();
+    const index = running ? this.#inflight.findIndex((c) => c.slot === slot && c.seq === running.seq) : -1;
+    const [failed] = this.#inflight.splice(Math.max(0, index), 1);
+    failed?.reject(error);
+    this.#recover(slot, error instanceof MeshError ? error : new ModuleLoadError(error.message));
+  }
+
+  /**
+   * Replace `failed` by the spare, resumed from the state `failed` named last, then post
+   * every call not answered: those the worker had not started, and any it ran without
+   * answering yet (it sends their answers together; none of them reached the host, so
+   * running them again from the state before them is as if they ran once).
+   */
+  #recover(failed: Slot, reason: MeshError): void {
+    if (this.#retired.has(failed)) return;
+    this.#retired.add(failed);
+    this.#stopWatch();
+    this.#replacing = this.#replace(failed, reason)
+      .catch((e: unknown) => this.#o.logger.warn(`could not replace a stopped worker: ${(e as Error).message}`))
+      .finally(() => {
+        this.#replacing = null;
+        if (this.#closed || !this.#active || this.#retired.has(this.#active)) {
+          this.#unposted = 0;
+          for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
+        } else {
+          this.#unposted = this.#inflight.length;
+          this.#flush();
+        }
+        this.#drained();
+      });
+  }
+
+  /** Put the spare in place of a stopped or dead worker, resumed from its last good state. */
+  async #replace(failed: Slot, reason: MeshError): Promise<void> {
+    failed.kill(reason);
+    if (this.#closed) return;
+    const state = failed.lastState();
+    const next = await (this.#spare ?? this.#spawnSlot());
+    this.#spare = this.#spawnSpare();
+    if (state) {
+      const reply = await next.request({ t: 'resume', id: 0, state, files: this.#files });
+      if (reply.t === 'done' && reply.error) this.#o.logger.warn(`could not resume state after ${reason.code}: ${reply.error.message}`);
+    }
+    this.#active = next;
+    this.#o.logger.debug(`instance of ${this.moduleId.slice(0, 12)} replaced after ${reason.code}`);
+  }
+
+  #spawnSpare(): Promise<Slot> {
+    const spare = this.#spawnSlot();
+    // A spare that fails to start is retried when it is needed.
+    spare.catch((e: unknown) => this.#o.logger.warn(`spare worker failed to start: ${(e as Error).message}`));
+    return spare;
+  }
+
+  async #spawnSlot(): Promise<Slot> {
+    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
+    await slot.start(this.#o.init);
+    return slot;
+  }
+}
