@@ -28,14 +28,11 @@ export function toWasmValue(value: unknown, type: ValueType, name: string): Wasm
     throw new InvalidParamsError(`missing parameter ${name} (${type})`, { param: name, type });
   }
   const text = typeof value === 'string' ? value.trim() : value;
-  const bad = (): never => {
-    throw new InvalidParamsError(`parameter ${name}: ${JSON.stringify(String(value)).slice(0, 60)} is not a valid ${type}`, { param: name, type });
-  };
   switch (type) {
     case 'i32': {
       const n = typeof text === 'bigint' ? Number(text) : typeof text === 'number' ? text : INTEGER.test(String(text)) ? Number(text) : NaN;
       // Accept the unsigned reading too (0..2^32-1) and pass it as the same bits.
-      if (!Number.isInteger(n) || n < -(2 ** 31) || n > 2 ** 32 - 1) return bad();
+      if (!Number.isInteger(n) || n < -(2 ** 31) || n > 2 ** 32 - 1) return invalid(value, type, name);
       return n | 0;
     }
     case 'i64': {
@@ -43,19 +40,23 @@ export function toWasmValue(value: unknown, type: ValueType, name: string): Wasm
       if (typeof text === 'bigint') n = text;
       else if (typeof text === 'number' && Number.isSafeInteger(text)) n = BigInt(text);
       else if (typeof text === 'string' && INTEGER.test(text)) n = BigInt(text);
-      else return bad();
-      if (n < I64_MIN || n > U64_MAX) return bad();
+      else return invalid(value, type, name);
+      if (n < I64_MIN || n > U64_MAX) return invalid(value, type, name);
       return BigInt.asIntN(64, n);
     }
     case 'f32':
     case 'f64': {
       const n = typeof text === 'number' ? text : typeof text === 'string' && text !== '' ? Number(text) : NaN;
-      if (!Number.isFinite(n)) return bad();
+      if (!Number.isFinite(n)) return invalid(value, type, name);
       return n;
     }
     default:
       throw new InvalidParamsError(`parameter ${name}: ${type} parameters cannot be passed from a request`, { param: name, type });
   }
+}
+
+function invalid(value: unknown, type: ValueType, name: string): never {
+  throw new InvalidParamsError(`parameter ${name}: ${JSON.stringify(String(value)).slice(0, 60)} is not a valid ${type}`, { param: name, type });
 }
 
 /** All arguments of a call to a function of type `type`. */

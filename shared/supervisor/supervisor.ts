@@ -24,6 +24,7 @@ import { checkDescription, type ModuleDescription } from '../protocol/descriptio
 import type { FunctionDescription } from '../registry/schema.ts';
 import { DeploymentNotFoundError, FunctionNotFoundError } from '../sandbox/errors.ts';
 import { type FileRef, RequestHistory } from './history.ts';
+import type { FuncType } from '../wasm/binary.ts';
 import { toJsonValue, toWasmArgs } from './params.ts';
 import { type Subscription, SubscriptionTable } from './subscriptions.ts';
 
@@ -104,6 +105,22 @@ interface Version {
   paused?: Pause;
   /** Deployment-stage files, for functions that take them by pointer (`buffers`). */
   dataFiles: Record<string, Uint8Array>;
+  /** Call plans by function name (see {@link CallPlan}). */
+  plans: Map<string, CallPlan>;
+}
+
+/** What every call of one function of one module version needs, worked out once. */
+interface CallPlan {
+  fn: FunctionDescription | undefined;
+  /** Why it cannot be called (not described, or not exported). */
+  missing?: MeshError;
+  type: FuncType;
+  paramNames: string[];
+  executionMounts: string[];
+  outputs: string[];
+  mediaTypes: Record<string, string>;
+  /** It takes the call's `bytes` input (pointer or in-place buffer convention). */
+  needsBytes: boolean;
 }
 
 /** A paused module: calls wait for `gate`; `drained` waiters wake once no call runs. */
@@ -236,7 +253,7 @@ export class Supervisor {
     const key = keyOf(deploymentId, name);
     const previous = this.#modules.get(key);
     this.#forwards.delete(key);
-    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false, dataFiles: staged.dataFiles ?? {} });
+    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false, dataFiles: staged.dataFiles ?? {}, plans: new Map() });
     for (const topic of subscriptions) this.#subscriptions.add(deploymentId, name, topic);
     if (previous) {
       // Subscriptions outlive a hot update as far as the new version's grants allow.
@@ -330,7 +347,8 @@ export class Supervisor {
 
   /** Call a function of a deployed module. */
   async call(deploymentId: string, moduleName: string, functionName: string, input: CallInput = {}): Promise<CallOutcome> {
-    const entered = await this.#enter(deploymentId, moduleName);
+    // Not paused (nearly always): no wait at the gate.
+    const entered = this.#enterNow(deploymentId, moduleName) ?? (await this.#enter(deploymentId, moduleName));
     if (typeof entered === 'string') {
       if (!this.#o.forward) throw new DeploymentNotFoundError(`module ${moduleName} of deployment ${deploymentId} moved to ${entered}`, { deploymentId, module: moduleName });
       return this.#o.forward(entered, { deploymentId, module: moduleName, fn: functionName, input });
@@ -344,44 +362,73 @@ export class Supervisor {
   }
 
   async #callOn(version: Version, deploymentId: string, moduleName: string, functionName: string, input: CallInput): Promise<CallOutcome> {
-    const fn: FunctionDescription | undefined = version.description.functions[functionName];
-    const requestId = await this.history.nextId();
+    const plan = this.#plan(version, moduleName, functionName);
+    const requestId = this.history.takeId() ?? (await this.history.nextId());
     const startedAt = this.#now();
     const t0 = performance.now();
     // A copy in JSON's terms (an i64 as decimal text): the history keeps it and writes it behind.
     const args = (Array.isArray(input.args) ? input.args : input.args ? Object.values(input.args) : []).map(historyValue);
-    const inputFiles = await fileRefs(input.files ?? {}, {});
+    const inputFiles = input.files ? await fileRefs(input.files, {}) : [];
+    const method = input.method ?? plan.fn?.method ?? 'GET';
     try {
-      if (!fn) throw new FunctionNotFoundError(`${moduleName} describes no function ${functionName}`);
-      const type = version.instance.info.exports.find((e) => e.name === functionName && e.kind === 'function')?.type;
-      if (!type) throw new FunctionNotFoundError(`${moduleName} exports no function ${functionName}`);
-      for (const m of fn.mounts) {
-        if (m.stage === 'execution' && !input.files?.[m.name]) throw new InvalidParamsError(`missing execution-stage file ${m.name}`, { mount: m.name });
+      if (plan.missing) throw plan.missing;
+      const fn = plan.fn!;
+      for (const name of plan.executionMounts) {
+        if (!input.files?.[name]) throw new InvalidParamsError(`missing execution-stage file ${name}`, { mount: name });
       }
       // Only what the call needs: the request is copied to the worker on every call.
-      const request: CallRequest = { fn: functionName, convention: this.#convention(fn, type, input, version.dataFiles) };
-      if (fn.mounts.length > 0) {
-        const files = pick(input.files ?? {}, fn.mounts.filter((m) => m.stage === 'execution').map((m) => m.name));
-        const outputs = fn.mounts.filter((m) => m.stage === 'output').map((m) => m.name);
+      const request: CallRequest = { fn: functionName, convention: this.#convention(plan, input, version.dataFiles) };
+      if (plan.executionMounts.length > 0) {
+        const files = pick(input.files ?? {}, plan.executionMounts);
         if (Object.keys(files).length > 0) request.files = files;
-        if (outputs.length > 0) request.outputs = outputs;
       }
+      if (plan.outputs.length > 0) request.outputs = plan.outputs;
       if (fn.stateful === false) request.fresh = true;
       const result = await version.instance.call(request);
-      const outcome = this.#outcome(requestId, deploymentId, moduleName, functionName, fn, result, performance.now() - t0);
-      await this.history.record({
-        requestId, deploymentId, moduleName, functionName, method: input.method ?? fn.method, args, inputFiles,
-        success: true, result: outcome.value, outputFiles: await fileRefs(Object.fromEntries(outcome.files.map((f) => [f.name, f.bytes])), mediaTypes(fn)),
-        startedAt, durationMs: outcome.durationMs,
+      const outcome = this.#outcome(requestId, deploymentId, moduleName, functionName, plan, result, performance.now() - t0);
+      const outputFiles = outcome.files.length > 0 ? await fileRefs(Object.fromEntries(outcome.files.map((f) => [f.name, f.bytes])), plan.mediaTypes) : [];
+      this.history.add({
+        requestId, deploymentId, moduleName, functionName, method, args, inputFiles,
+        success: true, result: outcome.value, outputFiles, startedAt, durationMs: outcome.durationMs,
       });
       return outcome;
     } catch (error) {
-      await this.history.record({
-        requestId, deploymentId, moduleName, functionName, method: input.method ?? fn?.method ?? 'GET', args, inputFiles,
+      this.history.add({
+        requestId, deploymentId, moduleName, functionName, method, args, inputFiles,
         success: false, error: toErrorInfo(error), startedAt, durationMs: performance.now() - t0,
       });
       throw error instanceof MeshError ? error : new MeshError('ERR_REMOTE_INTERNAL', String((error as Error)?.message ?? error));
     }
+  }
+
+  /** What calls to `functionName` of a module version need, worked out once per version. */
+  #plan(version: Version, moduleName: string, functionName: string): CallPlan {
+    const known = version.plans.get(functionName);
+    if (known) return known;
+    const fn: FunctionDescription | undefined = Object.hasOwn(version.description.functions, functionName) ? version.description.functions[functionName] : undefined;
+    const type = version.instance.info.exports.find((e) => e.name === functionName && e.kind === 'function')?.type;
+    const plan: CallPlan = {
+      fn,
+      type: type ?? { params: [], results: [] },
+      paramNames: fn ? fn.params.map((p) => p.name) : [],
+      executionMounts: fn ? fn.mounts.filter((m) => m.stage === 'execution').map((m) => m.name) : [],
+      outputs: fn ? fn.mounts.filter((m) => m.stage === 'output').map((m) => m.name) : [],
+      mediaTypes: fn ? mediaTypes(fn) : {},
+      needsBytes: fn ? fn.pointer !== undefined || fn.params.some((p) => p.type === 'bytes') : false,
+    };
+    if (!fn) plan.missing = new FunctionNotFoundError(`${moduleName} describes no function ${functionName}`);
+    else if (!type) plan.missing = new FunctionNotFoundError(`${moduleName} exports no function ${functionName}`);
+    // Only described functions are kept: a client naming endless others cannot grow it.
+    if (fn) version.plans.set(functionName, plan);
+    return plan;
+  }
+
+  /** {@link #enter} without waiting: the module if it serves now (it counts the call), else null. */
+  #enterNow(deploymentId: string, name: string): Version | null {
+    const v = this.#modules.get(keyOf(deploymentId, name));
+    if (!v || v.paused) return null;
+    v.running++;
+    return v;
   }
 
   /**
@@ -493,7 +540,8 @@ export class Supervisor {
     return v;
   }
 
-  #convention(fn: FunctionDescription, type: { params: string[] }, input: CallInput, dataFiles: Record<string, Uint8Array>): CallConvention {
+  #convention(plan: CallPlan, input: CallInput, dataFiles: Record<string, Uint8Array>): CallConvention {
+    const fn = plan.fn!;
     if (fn.buffers) {
       const inputs = fn.buffers.map((name) => {
         const bytes = input.files?.[name] ?? dataFiles[name];
@@ -502,19 +550,19 @@ export class Supervisor {
       });
       return { kind: 'buffers', alloc: fn.alloc ?? 'alloc', inputs };
     }
-    const needsBytes = fn.pointer !== undefined || fn.params.some((p) => p.type === 'bytes');
-    if (needsBytes && !input.input) throw new InvalidParamsError('this function takes bytes: send them as the request body or a file');
+    if (plan.needsBytes && !input.input) throw new InvalidParamsError('this function takes bytes: send them as the request body or a file');
     if (fn.pointer) return { kind: 'buffer', pointer: fn.pointer, input: input.input! };
-    if (needsBytes) return { kind: 'bytes', alloc: fn.alloc ?? 'alloc', input: input.input! };
-    return { kind: 'scalar', args: toWasmArgs(type as never, input.args ?? [], fn.params.map((p) => p.name)) };
+    if (plan.needsBytes) return { kind: 'bytes', alloc: fn.alloc ?? 'alloc', input: input.input! };
+    return { kind: 'scalar', args: toWasmArgs(plan.type, input.args ?? [], plan.paramNames) };
   }
 
-  #outcome(requestId: string, deploymentId: string, moduleName: string, functionName: string, fn: FunctionDescription, r: CallResult, durationMs: number): CallOutcome {
-    const types = mediaTypes(fn);
+  #outcome(requestId: string, deploymentId: string, moduleName: string, functionName: string, plan: CallPlan, r: CallResult, durationMs: number): CallOutcome {
+    const files: OutputFile[] = [];
+    for (const name in r.files) files.push({ name, mediaType: plan.mediaTypes[name] ?? 'application/octet-stream', bytes: r.files[name]! });
     const outcome: CallOutcome = {
       requestId, deploymentId, moduleName, functionName,
       value: toJsonValue(r.value),
-      files: Object.entries(r.files).map(([name, bytes]) => ({ name, mediaType: types[name] ?? 'application/octet-stream', bytes })),
+      files,
       stdout: r.stdout, stderr: r.stderr, durationMs,
     };
     if (r.bytes) outcome.bytes = r.bytes;
