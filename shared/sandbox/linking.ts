@@ -3,15 +3,16 @@
  * functions that other modules — providers, resolved by the package manager — export.
  * At load each provider is checked like the app (size, its own imports against the
  * host-import table and the same grants), the providers are put in instantiation order
- * (each after the providers it imports from; a cycle is refused), and each is rewritten
- * (memory cap, exported mutable globals) and compiled, ready for the worker, which
+ * (each after the providers it imports from; a cycle is refused), and each is prepared
+ * like the app (prepare.ts) and compiled, ready for the worker, which
  * instantiates them before the app and hands their exports to the app's imports.
  * @module
  */
 import type { LoadSpec, SandboxLimits } from '../ports/sandbox.ts';
-import { type ModuleInfo, parseModule, rewriteModule } from '../wasm/binary.ts';
+import { type ModuleInfo, parseModule } from '../wasm/binary.ts';
 import { checkImports, HOST_IMPORTS, WASI_MODULE } from './capabilities.ts';
-import { LinkFailedError, ModuleLoadError, ModuleTooLargeError } from './errors.ts';
+import { LinkFailedError, ModuleTooLargeError } from './errors.ts';
+import { prepareModule } from './prepare.ts';
 import type { ProviderInit } from './protocol.ts';
 
 /**
@@ -45,14 +46,10 @@ export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: Sa
   const out: ProviderInit[] = [];
   for (const name of linkOrder(infos)) {
     const p = providers.find((q) => q.name === name)!;
-    const rewritten = rewriteModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true });
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);
-    } catch (error) {
-      throw new ModuleLoadError(`provider ${name} does not compile: ${(error as Error).message}`);
-    }
-    out.push({ name, module, globals: rewritten.globalExports.map((g) => g.name), files: p.files ?? {} });
+    const prepared = await prepareModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, exportTables: false, what: `provider ${name}` });
+    const entry: ProviderInit = { name, module: prepared.module, globals: prepared.globals, files: p.files ?? {} };
+    if (prepared.dirty) entry.dirty = prepared.dirty;
+    out.push(entry);
   }
   return out;
 }

@@ -49,6 +49,13 @@ export interface FunctionExport {
   type: FuncType;
 }
 
+/** Export names of the globals holding the span of memory a module wrote (see shared/wasm/instrument.ts). */
+export interface SpanNames {
+  lo: string;
+  hi: string;
+  page: string;
+}
+
 /** A provider module to instantiate before the app, its exports linked into the app's imports. */
 export interface ProviderInit {
   /** The import module name it serves. */
@@ -56,6 +63,8 @@ export interface ProviderInit {
   module: WebAssembly.Module;
   /** Export names of its instrumented mutable globals. */
   globals: string[];
+  /** Its written span, when its writes are tracked. */
+  dirty?: SpanNames;
   files: Record<string, Uint8Array>;
 }
 
@@ -68,6 +77,8 @@ export interface InitMessage {
   globals: string[];
   /** Export names of the instrumented funcref tables (their changed slots are state too). */
   tables?: string[];
+  /** The app's written span, when its writes are tracked: state copies then take only what changed. */
+  dirty?: SpanNames;
   files: Record<string, Uint8Array>;
   env: Record<string, string>;
   args: string[];

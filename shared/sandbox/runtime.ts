@@ -42,9 +42,11 @@ import {
   type InitMessage,
   type MessagePort,
   type StateCopy,
+  type SpanNames,
   type StateRef,
   type WorkerToHost,
 } from './protocol.ts';
+import { readSpan, resetSpan, type SpanGlobals } from '../wasm/instrument.ts';
 import { createWasiNnImports } from './wasi-nn.ts';
 
 const PAGE = 65536;
@@ -64,6 +66,52 @@ interface Live {
   functions: Map<number, unknown>;
   /** The app's linked providers by import module name (empty for a provider). */
   providers: Map<string, Live>;
+  /** The span of memory written since the last state copy, when the module's writes are tracked. */
+  span: SpanGlobals | null;
+  /** Per state turn: the range in which that turn's buffer may differ from memory. */
+  pending: Range[];
+}
+
+/** A byte range `[lo, hi)`; empty when lo ≥ hi. */
+interface Range {
+  lo: number;
+  hi: number;
+}
+
+const EVERYTHING: Range = { lo: 0, hi: Number.POSITIVE_INFINITY };
+const NOTHING: Range = { lo: Number.POSITIVE_INFINITY, hi: 0 };
+
+function union(a: Range, b: Range): Range {
+  if (a.lo >= a.hi) return b;
+  if (b.lo >= b.hi) return a;
+  return { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
+}
+
+/** Imports whose host code writes into the module's memory (the module's own writes are tracked). */
+const WRITING_IMPORTS = new Set(['wasi_snapshot_preview1', 'camera', 'wasi_ephemeral_nn']);
+
+/** `imports` with each function marking the whole memory written once it returns. */
+function writesAll(imports: WebAssembly.ModuleImports, span: () => SpanGlobals | null): WebAssembly.ModuleImports {
+  const out: WebAssembly.ModuleImports = {};
+  for (const [name, value] of Object.entries(imports)) {
+    if (typeof value !== 'function') {
+      out[name] = value;
+      continue;
+    }
+    const f = value as (...args: unknown[]) => unknown;
+    out[name] = (...args: unknown[]) => {
+      try {
+        return f(...args);
+      } finally {
+        const s = span();
+        if (s) {
+          s.lo.value = 0;
+          s.hi.value = -1;
+        }
+      }
+    };
+  }
+  return out;
 }
 
 /** Serve one sandboxed module instance over `port` until the worker is terminated. */
@@ -121,6 +169,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     files: Record<string, Uint8Array>,
     links: Map<string, Live>,
     out: Pick<Live, 'stdout' | 'stderr'>,
+    dirty: SpanNames | undefined,
   ): Live => {
     const { stdout, stderr } = out;
     const contents = new Map<string, Inode>();
@@ -200,14 +249,24 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     };
     // Only the modules the binary imports are offered; the host checked the grants at load.
     const imports: WebAssembly.Imports = {};
+    let span: SpanGlobals | null = null;
     for (const imp of WebAssembly.Module.imports(module)) {
       if (imports[imp.module]) continue;
       const linked = links.get(imp.module);
-      if (linked) imports[imp.module] = linked.instance.exports;
-      else if (imp.module === 'wasi_snapshot_preview1') imports[imp.module] = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
-      else if (host[imp.module]) imports[imp.module] = host[imp.module] as WebAssembly.ModuleImports;
+      let offered: WebAssembly.ModuleImports | undefined;
+      if (linked) offered = linked.instance.exports;
+      else if (imp.module === 'wasi_snapshot_preview1') offered = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
+      else if (host[imp.module]) offered = host[imp.module] as WebAssembly.ModuleImports;
+      // What the host writes into memory is not in the tracked span: after such an import
+      // the whole memory counts as written.
+      if (offered && dirty && WRITING_IMPORTS.has(imp.module)) offered = writesAll(offered, () => span);
+      if (offered) imports[imp.module] = offered;
     }
     instance = new WebAssembly.Instance(module, imports);
+    if (dirty) {
+      const [lo, hi, page] = [dirty.lo, dirty.hi, dirty.page].map((name) => instance.exports[name]);
+      if (lo instanceof WebAssembly.Global && hi instanceof WebAssembly.Global && page instanceof WebAssembly.Global) span = { lo, hi, page };
+    }
     const exported = instance.exports.memory;
     memory = exported instanceof WebAssembly.Memory ? exported : null;
     if (memory && typeof instance.exports._initialize === 'function') {
@@ -223,7 +282,8 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       for (let i = 0; i < table.length; i++) slots.push(remember(functions, table.get(i)));
       tables.set(name, slots);
     }
-    return { instance, memory, dir, stdout, stderr, globals, tables, functions, providers: new Map() };
+    if (span) resetSpan(span);
+    return { instance, memory, dir, stdout, stderr, globals, tables, functions, providers: new Map(), span, pending: new Array<Range>(STATE_TURNS).fill(EVERYTHING) };
   };
 
   /**
@@ -233,8 +293,8 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
   const instantiate = (msg: InitMessage, files: Record<string, Uint8Array>): Live => {
     const out = { stdout: [] as string[], stderr: [] as string[] };
     const providers = new Map<string, Live>();
-    for (const p of msg.providers) providers.set(p.name, instantiateUnit({ ...msg, tables: [] }, p.module, p.globals, p.files, providers, out));
-    return { ...instantiateUnit(msg, msg.module, msg.globals, files, providers, out), providers };
+    for (const p of msg.providers) providers.set(p.name, instantiateUnit({ ...msg, tables: [] }, p.module, p.globals, p.files, providers, out, p.dirty));
+    return { ...instantiateUnit(msg, msg.module, msg.globals, files, providers, out, msg.dirty), providers };
   };
 
   const fn = (l: Live, name: string): ((...a: WasmValue[]) => unknown) => {
@@ -273,13 +333,26 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     unsent = state;
   };
 
+  /**
+   * Copy one unit's state into the working turn's buffer: the memory that buffer may
+   * differ in (everything for an untracked module, or a new buffer), and its globals.
+   */
   const copyUnit = (l: Live, key: string): { copy: StateCopy; ref: StateRef } => {
     const bytes = l.memory ? l.memory.buffer.byteLength : 0;
     const turns = stateBuffers.get(key) ?? new Array<SharedArrayBuffer | null>(STATE_TURNS).fill(null);
     stateBuffers.set(key, turns);
     let buffer = turns[working];
-    if (!buffer || buffer.byteLength < bytes) turns[working] = buffer = new SharedArrayBuffer(bytes);
-    if (l.memory) new Uint8Array(buffer).set(new Uint8Array(l.memory.buffer));
+    if (!buffer || buffer.byteLength < bytes) {
+      turns[working] = buffer = new SharedArrayBuffer(bytes);
+      l.pending[working] = EVERYTHING;
+    }
+    const written = takeSpan(l);
+    if (written.lo < written.hi) for (let t = 0; t < STATE_TURNS; t++) l.pending[t] = union(l.pending[t]!, written);
+    const range = l.pending[working]!;
+    const lo = Math.max(0, range.lo);
+    const hi = Math.min(bytes, range.hi);
+    if (l.memory && lo < hi) new Uint8Array(buffer, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
+    l.pending[working] = NOTHING;
     const values: WasmValue[] = [];
     const globals: Record<string, WasmValue> = {};
     for (const name of l.globals) {
@@ -289,6 +362,57 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       globals[name] = value;
     }
     return { copy: { memory: buffer, memoryBytes: bytes, globals }, ref: { turn: working, memoryBytes: bytes, globals: values } };
+  };
+
+  /** What a unit wrote since the last copy (everything, when untracked); the span starts over. */
+  const takeSpan = (l: Live): Range => {
+    if (!l.span) return EVERYTHING;
+    const span = readSpan(l.span);
+    resetSpan(l.span);
+    return span;
+  };
+
+  /** The host wrote `[at, at + length)` of a unit's memory. */
+  const wrote = (l: Live, at: number, length: number): void => {
+    if (!l.span || length <= 0) return;
+    const span = readSpan(l.span);
+    if (at < span.lo || span.lo >= span.hi) l.span.lo.value = at | 0;
+    if (at + length > span.hi) l.span.hi.value = (at + length) | 0;
+  };
+
+  /**
+   * Undo a failed call: a tracked unit gets back only the span it wrote, the others their
+   * whole memory; pages it grew are zeroed (memory cannot shrink).
+   */
+  const rollback = (l: Live, s: StateCopy): void => {
+    const units: [Live, StateCopy][] = [[l, s]];
+    for (const [name, p] of Object.entries(s.providers ?? {})) {
+      const unit = l.providers.get(name);
+      if (unit) units.push([unit, p]);
+    }
+    for (const [unit, copy] of units) {
+      if (!unit.span) {
+        writeState(unit, new Uint8Array(copy.memory, 0, copy.memoryBytes), copy.memoryBytes / PAGE, copy.globals);
+        continue;
+      }
+      const span = takeSpan(unit);
+      if (unit.memory) {
+        const memory = new Uint8Array(unit.memory.buffer);
+        if (memory.byteLength > copy.memoryBytes) memory.fill(0, copy.memoryBytes);
+        const lo = Math.max(0, span.lo);
+        const hi = Math.min(copy.memoryBytes, span.hi);
+        if (lo < hi) memory.set(new Uint8Array(copy.memory, lo, hi - lo), lo);
+      }
+      writeGlobals(unit, copy.globals);
+    }
+  };
+
+  /** After the host replaced a unit's whole state (restore, resume), every buffer is stale. */
+  const replaced = (l: Live): void => {
+    for (const unit of [l, ...l.providers.values()]) {
+      unit.pending.fill(EVERYTHING);
+      if (unit.span) resetSpan(unit.span);
+    }
   };
 
   /**
@@ -379,6 +503,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       const lenPtr = Number(alloc(4));
       if (inPtr === 0 || lenPtr === 0) throw new MemoryLimitExceededError('alloc returned a null pointer');
       new Uint8Array(l.memory!.buffer, inPtr, c.input.byteLength).set(c.input);
+      wrote(l, inPtr, c.input.byteLength);
       const outPtr = Number(target(inPtr, c.input.byteLength, lenPtr));
       const outLen = new DataView(l.memory!.buffer).getUint32(lenPtr, true);
       result.bytes = new Uint8Array(l.memory!.buffer, outPtr, outLen).slice();
@@ -392,6 +517,8 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       // Written after both allocations: either may have grown (and so replaced) the buffer.
       new Uint8Array(l.memory!.buffer, topicPtr, topic.byteLength).set(topic);
       new Uint8Array(l.memory!.buffer, dataPtr, c.data.byteLength).set(c.data);
+      wrote(l, topicPtr, topic.byteLength);
+      wrote(l, dataPtr, c.data.byteLength);
       const value = target(topicPtr, topic.byteLength, dataPtr, c.data.byteLength);
       if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
     } else if (c.kind === 'buffers') {
@@ -400,12 +527,16 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       const ptrs = c.inputs.map((input) => Number(alloc(input.byteLength)));
       if (ptrs.some((p, i) => p === 0 && c.inputs[i]!.byteLength > 0)) throw new MemoryLimitExceededError('alloc returned a null pointer');
       // Written after every allocation: any of them may have grown (and so replaced) the buffer.
-      c.inputs.forEach((input, i) => new Uint8Array(l.memory!.buffer, ptrs[i], input.byteLength).set(input));
+      c.inputs.forEach((input, i) => {
+        new Uint8Array(l.memory!.buffer, ptrs[i], input.byteLength).set(input);
+        wrote(l, ptrs[i]!, input.byteLength);
+      });
       const value = target(...c.inputs.flatMap((input, i) => [ptrs[i], input.byteLength]));
       if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
     } else {
       const ptr = Number(fn(l, c.pointer)());
       new Uint8Array(l.memory!.buffer, ptr, c.input.byteLength).set(c.input);
+      wrote(l, ptr, c.input.byteLength);
       const value = fn(l, request.fn)();
       if (typeof value === 'number' || typeof value === 'bigint') result.value = value;
       result.bytes = new Uint8Array(l.memory!.buffer, ptr, c.input.byteLength).slice();
@@ -443,7 +574,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       answers.push(answer);
     } catch (error) {
       // A failed call leaves no trace: the instance goes back to its state before it.
-      if (!fresh && lastGood) writeCopy(target, lastGood);
+      if (!fresh && lastGood) rollback(target, lastGood);
       answers.push({ ok: false, error: wasmError(error, request.fn) });
     } finally {
       Atomics.store(control.running, CONTROL_RUNNING, -1);
@@ -524,6 +655,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           }
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(s.files)) live.dir.dir.contents.set(name, new File(data));
+          replaced(live);
           copyState(live);
           const state = handOver();
           port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });
@@ -538,6 +670,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           writeCopy(live, msg.state);
           live.dir.dir.contents.clear();
           for (const [name, data] of Object.entries(msg.files)) live.dir.dir.contents.set(name, new File(data));
+          replaced(live);
           copyState(live);
           const state = handOver();
           port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });

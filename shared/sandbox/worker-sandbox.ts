@@ -1,7 +1,7 @@
 /**
  * The host side of the sandbox: loading and the instances' options. Loading checks size
- * and imports (linked provider modules: linking.ts), rewrites the binary (memory cap,
- * exported mutable globals) and compiles it once; the compiled module goes to each
+ * and imports (linked provider modules: linking.ts), rewrites the binary (write
+ * tracking, memory cap, exported mutable globals: prepare.ts) and compiles it once; the compiled module goes to each
  * worker of the instance (worker-instance.ts: calls, time limits, the spare). Platform
  * specifics — how a worker is spawned, when a turn of the event loop ends — come in as
  * functions, so this file serves browser Workers and Node worker threads alike.
@@ -12,10 +12,11 @@ import { createLogger, type Logger } from '../log.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { HostServices, LoadSpec, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { SystemClock } from '../system-clock.ts';
-import { parseModule, rewriteModule } from '../wasm/binary.ts';
+import { parseModule } from '../wasm/binary.ts';
 import { grantableImports } from './capabilities.ts';
-import { ModuleLoadError, ModuleTooLargeError } from './errors.ts';
+import { ModuleTooLargeError } from './errors.ts';
 import { linkProviders } from './linking.ts';
+import { prepareModule } from './prepare.ts';
 import { BRIDGE_HEADER } from './protocol.ts';
 import { guardTopics } from './topics.ts';
 import { WorkerInstance } from './worker-instance.ts';
@@ -71,23 +72,18 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits);
-    const rewritten = rewriteModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportMutableGlobals: true, exportTables: true });
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);
-    } catch (error) {
-      throw new ModuleLoadError(`module does not compile: ${(error as Error).message}`);
-    }
+    const prepared = await prepareModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportTables: true, what: 'module' });
     const functions = info.exports.filter((e) => e.kind === 'function' && e.type).map((e) => ({ name: e.name, type: e.type! }));
     const instance = new WorkerInstance({
       moduleId: await sha256Hex(spec.wasm),
       info,
       init: {
         t: 'init',
-        module,
+        module: prepared.module,
         functions,
-        globals: rewritten.globalExports.map((g) => g.name),
-        tables: rewritten.tableExports.map((t) => t.name),
+        globals: prepared.globals,
+        tables: prepared.tables,
+        ...(prepared.dirty ? { dirty: prepared.dirty } : {}),
         files: spec.files ?? {},
         env: spec.env ?? {},
         args: spec.args ?? [],

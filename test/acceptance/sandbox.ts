@@ -187,6 +187,17 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await m.call(scalar('ok'))).value).to.equal(42);
     });
 
+    it('undoes everything a failed call wrote: stores in several pages, a fill, a grown page', async () => {
+      sandbox = harness.create();
+      const m = await sandbox.load({ wasm: await wasm('trap'), grants: [] });
+      await m.call(scalar('set', 7));
+      expect((await m.call(scalar('get'))).value).to.equal(14);
+      expect((await rejectionOf(m.call(scalar('scribble', 9)))).code).to.equal('ERR_WASM_TRAP');
+      expect((await m.call(scalar('get'))).value).to.equal(14);
+      await m.call(scalar('set', 1));
+      expect((await m.call(scalar('get'))).value).to.equal(2);
+    });
+
     it('stops an endless loop at the time limit and resumes the instance from its last state', async () => {
       sandbox = harness.create({ callTimeoutMs: 400 });
       const m = await sandbox.load({ wasm: await wasm('loop'), grants: [] });

@@ -31,7 +31,7 @@ const EXPECTED: Record<string, Expected> = {
     imports: [`${WASI}.fd_close`, `${WASI}.fd_read`, `${WASI}.path_open`],
     exports: ['_initialize', 'count_bytes', 'count_lines', 'memory', 'sum_bytes'],
   },
-  trap: { imports: [], exports: ['boom', 'memory', 'ok'] },
+  trap: { imports: [], exports: ['boom', 'get', 'memory', 'ok', 'scribble', 'set'] },
   loop: { imports: [], exports: ['forever', 'memory', 'next', 'ok'] },
   'memory-hog': { imports: [], exports: ['grow', 'memory', 'ok'] },
   'host-demo': {

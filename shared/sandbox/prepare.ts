@@ -1,0 +1,45 @@
+/**
+ * A binary as the sandbox runs it: its writes tracked (instrument.ts), its memory
+ * capped, its mutable globals and funcref tables exported (binary.ts), compiled. The
+ * app of an instance and each linked provider go through it.
+ * @module
+ */
+import { rewriteModule } from '../wasm/binary.ts';
+import { trackWrites } from '../wasm/instrument.ts';
+import { ModuleLoadError } from './errors.ts';
+import type { SpanNames } from './protocol.ts';
+
+/** A module ready for a worker. */
+export interface PreparedModule {
+  module: WebAssembly.Module;
+  /** Export names of the mutable globals that are its state. */
+  globals: string[];
+  /** Export names of its funcref tables (when asked for). */
+  tables: string[];
+  /** Export names of its written span, absent when its writes are not tracked. */
+  dirty?: SpanNames;
+}
+
+/**
+ * Prepare `wasm` for the sandbox. `what` names it in errors ("module", "provider x").
+ * @throws MemoryLimitError, InvalidWasmError (from the rewrite), ModuleLoadError (it does not compile).
+ */
+export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; exportTables: boolean; what: string }): Promise<PreparedModule> {
+  const tracked = trackWrites(wasm);
+  const rewritten = rewriteModule(tracked?.bytes ?? wasm, { maxMemoryPages: options.maxMemoryPages, exportMutableGlobals: true, exportTables: options.exportTables });
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    throw new ModuleLoadError(`${options.what} does not compile: ${(error as Error).message}`);
+  }
+  // The span's own globals are bookkeeping, not state.
+  const bookkeeping = new Set(tracked ? [tracked.lo, tracked.hi, tracked.page] : []);
+  const prepared: PreparedModule = {
+    module,
+    globals: rewritten.globalExports.map((g) => g.name).filter((name) => !bookkeeping.has(name)),
+    tables: rewritten.tableExports.map((t) => t.name),
+  };
+  if (tracked) prepared.dirty = { lo: tracked.lo, hi: tracked.hi, page: tracked.page };
+  return prepared;
+}
