@@ -128,7 +128,8 @@ async function failover(): Promise<BenchSection> {
       const victim = new NodePeerProcess(`victim-${run}`, ['--signal', server.url, '--mesh', mesh, '--secret', 'bench']);
       try {
         await victim.ready();
-        await waitFor(() => coord.peer.alive().includes(victim.id) && coord.peer.linked().includes(victim.id), 'the victim to join', 60_000);
+        // Alive, linked, and its device description synced: the pin below names it.
+        await waitFor(() => coord.peer.alive().includes(victim.id) && coord.peer.linked().includes(victim.id) && coord.peer.registry.devices.get(victim.id) !== undefined, 'the victim to join', 60_000);
         const dep = coord.orchestrator.deploy({ name: `fo-${run}`, sequence: [{ module: 'fibo', func: 'fibo' }], engines: ['node'] }, {});
         // Placement picks any node peer; move the step to the victim so that killing it matters.
         const onVictim = coord.orchestrator.update(dep.id, { name: `fo-${run}`, sequence: [{ module: 'fibo', func: 'fibo', device: `victim-${run}` }] });
