@@ -8,38 +8,15 @@
  * one record per batch under `history/<first request id>`, at most `flushMs` after they
  * were recorded. `flush()` writes what is pending at once; the supervisor calls it when
  * it stops, so a clean restart loses nothing and a crash at most the last `flushMs`.
- * Records written one entry per key by earlier versions are read as batches of one.
+ * The stored form of a batch, and the forms earlier versions wrote: history-format.ts.
  * @module
  */
 import { fromUtf8, utf8 } from '../bytes.ts';
-import type { ErrorInfo } from '../errors.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
+import { decodeBatch, encodeBatch, type HistoryEntry } from './history-format.ts';
 
-/** A file that went in or out of a call (its bytes live elsewhere). */
-export interface FileRef {
-  name: string;
-  size: number;
-  sha256: string;
-  mediaType?: string;
-}
-
-/** One recorded call. */
-export interface HistoryEntry {
-  requestId: string;
-  deploymentId: string;
-  moduleName: string;
-  functionName: string;
-  method: string;
-  args: unknown[];
-  inputFiles: FileRef[];
-  success: boolean;
-  result?: unknown;
-  outputFiles?: FileRef[];
-  error?: ErrorInfo;
-  /** Wall-clock ms since epoch. */
-  startedAt: number;
-  durationMs: number;
-}
+/** An entry, and a file that went in or out of a call (defined with their stored form). */
+export type { FileRef, HistoryEntry } from './history-format.ts';
 
 /** Filter of {@link RequestHistory.query}. */
 export interface HistoryQuery {
@@ -187,7 +164,7 @@ export class RequestHistory {
     const key = PREFIX + entries[0]!.requestId.padStart(12, '0');
     let bytes: Uint8Array;
     try {
-      bytes = utf8(toJson(entries));
+      bytes = utf8(encodeBatch(entries));
     } catch (error) {
       // Cannot be written however often it is tried (a cycle): dropped from the store, not from memory.
       this.#onError(error);
@@ -225,8 +202,14 @@ export class RequestHistory {
       for (const key of keys) {
         const raw = await this.#kv.get(key);
         if (!raw) continue;
-        const value = JSON.parse(fromUtf8(raw)) as HistoryEntry | HistoryEntry[];
-        const batch = Array.isArray(value) ? value : [value];
+        let batch: HistoryEntry[];
+        try {
+          batch = decodeBatch(fromUtf8(raw));
+        } catch (error) {
+          // A damaged record costs its own entries, not the history.
+          this.#onError(error);
+          continue;
+        }
         this.#batches.push({ key, count: batch.length });
         this.#stored += batch.length;
         entries.push(...batch);
@@ -238,20 +221,5 @@ export class RequestHistory {
       this.#next = this.#reservedUntil;
     })();
     return this.#loaded;
-  }
-}
-
-/**
- * JSON of a batch. Without a replacer first: JSON.stringify is several times faster
- * without one, and entries hold JSON's values already (arguments and results are
- * converted when recorded). A bigint elsewhere, say in an error's data, makes it throw;
- * it is then written as its decimal text.
- */
-function toJson(entries: HistoryEntry[]): string {
-  try {
-    return JSON.stringify(entries);
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    return JSON.stringify(entries, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../shared/bytes.ts';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
 import { type HistoryEntry, RequestHistory } from '../../shared/supervisor/history.ts';
+import { decodeBatch, encodeBatch } from '../../shared/supervisor/history-format.ts';
 
 function entry(requestId: string, functionName = 'fibo'): HistoryEntry {
   return { requestId, deploymentId: 'd', moduleName: 'm', functionName, method: 'GET', args: [Number(requestId)], inputFiles: [], success: true, result: Number(requestId) * 2, startedAt: 1, durationMs: 0.5 };
@@ -27,7 +28,7 @@ describe('RequestHistory', () => {
     await history.flush();
     const keys = await kv.keys('history/');
     expect(keys).to.have.length(1);
-    expect((JSON.parse(fromUtf8((await kv.get(keys[0]!))!)) as HistoryEntry[]).map((e) => e.requestId)).to.deep.equal(ids);
+    expect(decodeBatch(fromUtf8((await kv.get(keys[0]!))!)).map((e) => e.requestId)).to.deep.equal(ids);
   });
 
   it('writes by itself within flushMs', async () => {
@@ -58,6 +59,34 @@ describe('RequestHistory', () => {
     const history = new RequestHistory(kv);
     expect((await history.query()).map((e) => e.requestId)).to.deep.equal(['7']);
     expect(await history.nextId()).to.equal('1007');
+  });
+
+  it('reads batches of entry objects, as earlier versions wrote them, beside the current rows', async () => {
+    const kv = new MemoryKeyValueStore();
+    await kv.set('history/000000000007', utf8(JSON.stringify([entry('7'), entry('8')])));
+    await kv.set('history/000000000009', utf8(encodeBatch([entry('9')])));
+    await kv.set('history-next', utf8('1009'));
+    const history = new RequestHistory(kv);
+    expect((await history.query()).map((e) => e.requestId)).to.deep.equal(['9', '8', '7']);
+  });
+
+  it('stores every field of an entry, failures and output files included, and reads it back the same', () => {
+    const ok: HistoryEntry = { ...entry('1'), outputFiles: [{ name: 'out.png', size: 3, sha256: 'ab'.repeat(32), mediaType: 'image/png' }], inputFiles: [{ name: 'in.jpg', size: 9, sha256: 'cd'.repeat(32) }] };
+    const failed: HistoryEntry = { requestId: '2', deploymentId: 'other', moduleName: 'm2', functionName: 'f2', method: 'POST', args: ['x', 1.5], inputFiles: [], success: false, error: { code: 'ERR_WASM_TRAP', message: 'unreachable', data: { at: 3 } }, startedAt: 5, durationMs: 0.25 };
+    const text = encodeBatch([ok, failed, entry('3')]);
+    expect(decodeBatch(text)).to.deep.equal([ok, failed, entry('3')]);
+    // Names are stored once per batch.
+    expect(text.match(/other/g)).to.have.length(1);
+  });
+
+  it('skips a damaged record and keeps the others', async () => {
+    const kv = new MemoryKeyValueStore();
+    const errors: unknown[] = [];
+    await kv.set('history/000000000001', utf8('{"v": 2, "rows": ['));
+    await kv.set('history/000000000002', utf8(encodeBatch([entry('2')])));
+    const history = new RequestHistory(kv, { onError: (e) => errors.push(e) });
+    expect((await history.query()).map((e) => e.requestId)).to.deep.equal(['2']);
+    expect(errors).to.have.length(1);
   });
 
   it('keeps the newest `keep` entries and drops whole old records from the store', async () => {
@@ -92,7 +121,7 @@ describe('RequestHistory', () => {
     await history.flush();
     const keys = await kv.keys('history/');
     expect(keys).to.have.length(1);
-    expect((JSON.parse(fromUtf8((await kv.get(keys[0]!))!)) as HistoryEntry[]).map((e) => e.requestId)).to.deep.equal(['1', '2', '3']);
+    expect(decodeBatch(fromUtf8((await kv.get(keys[0]!))!)).map((e) => e.requestId)).to.deep.equal(['1', '2', '3']);
   });
 
   it('writes i64 arguments as decimal text', async () => {
