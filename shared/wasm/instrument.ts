@@ -446,15 +446,11 @@ function valueLocal(type: number): number {
   return VALUE_F64;
 }
 
+/** The LEB128 bytes of an index, to splice into instruction byte lists. */
 function leb(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    const b = v & 0x7f;
-    v >>>= 7;
-    out.push(v === 0 ? b : b | 0x80);
-  } while (v !== 0);
-  return out;
+  const w = new Writer();
+  w.u32(value);
+  return Array.from(w.result());
 }
 
 /** A memory immediate; returns its offset. Another memory than memory 0 is not tracked. */
