@@ -81,11 +81,9 @@ const V128 = 0x7b;
 const SCRATCH = [I32, I32, I32, I32, I64, F32, F64, V128];
 const [ADDR, PAGE, VALUE_I32, OTHER, VALUE_I64, VALUE_F32, VALUE_F64, VALUE_V128] = SCRATCH.map((_, i) => i) as number[];
 
-/** Stores of the core spec: opcode → [bytes written, value type]. (Up to 16 bytes: within a page and the next.) */
-const STORES: Record<number, [number, number]> = {
-  0x36: [4, I32], 0x37: [8, I64], 0x38: [4, F32], 0x39: [8, F64],
-  0x3a: [1, I32], 0x3b: [2, I32], 0x3c: [1, I64], 0x3d: [2, I64], 0x3e: [4, I64],
-};
+/** Stores of the core spec: opcode → the type of the value stored (0: not a store). Each writes at most 8 bytes. */
+const STORE_VALUE = new Uint8Array(256);
+STORE_VALUE.set([I32, I64, F32, F64, I32, I32, I64, I64, I64], 0x36);
 /** SIMD stores (after 0xfd): v128.store and the lane stores, which carry a lane byte. */
 const SIMD_STORES = new Set([11, 88, 89, 90, 91]);
 /** Bulk memory writes (after 0xfc): memory.init, memory.copy, memory.fill. */
@@ -307,42 +305,28 @@ function rewriteBody(bytes: Uint8Array, start: number, end: number, paramCount: 
     out.u32(base + index);
   };
   // The store's operands go to locals; its page is compared with the last one recorded.
+  // The instructions around the offset are the same for every store of this function:
+  // built once, on its first store.
+  let templates: StoreTemplates | null = null;
   const beforeStore = (value: number, offset: number): void => {
-    local(0x21, value);
-    local(0x22, ADDR);
+    templates ??= storeTemplates(base, track);
+    out.bytes(templates.head[value]!);
     out.byte(0x41);
     out.s32(offset | 0);
-    out.bytes(Uint8Array.of(0x6a, 0x41, 16, 0x76)); // i32.add; i32.const 16; i32.shr_u
-    local(0x22, PAGE);
-    out.bytes(Uint8Array.of(0x23, ...leb(track.page), 0x47, 0x04, 0x40)); // global.get page; i32.ne; if
-    local(0x20, PAGE);
-    out.bytes(Uint8Array.of(0x24, ...leb(track.page))); // global.set page
-    local(0x20, PAGE);
-    out.bytes(Uint8Array.of(0x41, 16, 0x74)); // i32.const 16; i32.shl
-    local(0x22, PAGE);
-    out.bytes(Uint8Array.of(0x23, ...leb(track.lo), 0x49, 0x04, 0x40)); // global.get lo; i32.lt_u; if
-    local(0x20, PAGE);
-    out.bytes(Uint8Array.of(0x24, ...leb(track.lo), 0x0b)); // global.set lo; end
-    local(0x20, PAGE);
-    out.bytes(Uint8Array.of(0x41, 0x80, 0x80, 0x08, 0x6a)); // i32.const 0x20000; i32.add
-    local(0x22, PAGE);
-    out.bytes(Uint8Array.of(0x23, ...leb(track.hi), 0x4b, 0x04, 0x40)); // global.get hi; i32.gt_u; if
-    local(0x20, PAGE);
-    out.bytes(Uint8Array.of(0x24, ...leb(track.hi), 0x0b, 0x0b)); // global.set hi; end; end
-    local(0x20, ADDR);
-    local(0x20, value);
+    out.bytes(templates.check);
+    out.bytes(templates.tail[value]!);
   };
   let depth = 0;
   while (!r.atEnd()) {
     const at = r.pos;
     const op = r.byte();
-    if (op in STORES) {
-      const [, type] = STORES[op]!;
+    const stored = STORE_VALUE[op]!;
+    if (stored !== 0) {
       const memargStart = r.pos;
       const offset = memarg(r);
       flush(at);
       writes++;
-      beforeStore(valueLocal(type), offset);
+      beforeStore(valueLocal(stored), offset);
       out.byte(op);
       out.bytes(bytes.subarray(memargStart, r.pos));
       copied = r.pos;
@@ -437,6 +421,71 @@ function rewriteBody(bytes: Uint8Array, start: number, end: number, paramCount: 
   body.set(head.result(), 0);
   body.set(expression, head.length);
   return body;
+}
+
+/** The bytes around a store's offset, for one function's locals. */
+interface StoreTemplates {
+  /** By value local: `local.set value; local.tee addr`. */
+  head: Record<number, Uint8Array>;
+  /** `i32.add`, the page compare and the span update, up to the closing `end`. */
+  check: Uint8Array;
+  /** By value local: `local.get addr; local.get value`. */
+  tail: Record<number, Uint8Array>;
+}
+
+function storeTemplates(base: number, g: { lo: number; hi: number; page: number }): StoreTemplates {
+  const bytes = (write: (w: Writer) => void): Uint8Array => {
+    const w = new Writer();
+    write(w);
+    return w.result().slice();
+  };
+  const local = (w: Writer, op: number, index: number): void => {
+    w.byte(op);
+    w.u32(base + index);
+  };
+  const global = (w: Writer, op: number, index: number): void => {
+    w.byte(op);
+    w.u32(index);
+  };
+  const head: Record<number, Uint8Array> = {};
+  const tail: Record<number, Uint8Array> = {};
+  for (const value of [VALUE_I32, VALUE_I64, VALUE_F32, VALUE_F64, VALUE_V128]) {
+    head[value] = bytes((w) => {
+      local(w, 0x21, value);
+      local(w, 0x22, ADDR);
+    });
+    tail[value] = bytes((w) => {
+      local(w, 0x20, ADDR);
+      local(w, 0x20, value);
+    });
+  }
+  const check = bytes((w) => {
+    w.bytes(Uint8Array.of(0x6a, 0x41, 16, 0x76)); // i32.add; i32.const 16; i32.shr_u
+    local(w, 0x22, PAGE);
+    global(w, 0x23, g.page);
+    w.bytes(Uint8Array.of(0x47, 0x04, 0x40)); // i32.ne; if
+    local(w, 0x20, PAGE);
+    global(w, 0x24, g.page);
+    // lo = min(lo, page << 16)
+    local(w, 0x20, PAGE);
+    w.bytes(Uint8Array.of(0x41, 16, 0x74)); // i32.const 16; i32.shl
+    local(w, 0x22, PAGE);
+    global(w, 0x23, g.lo);
+    w.bytes(Uint8Array.of(0x49, 0x04, 0x40)); // i32.lt_u; if
+    local(w, 0x20, PAGE);
+    global(w, 0x24, g.lo);
+    w.byte(0x0b);
+    // hi = max(hi, (page << 16) + 2 pages)
+    local(w, 0x20, PAGE);
+    w.bytes(Uint8Array.of(0x41, 0x80, 0x80, 0x08, 0x6a)); // i32.const 0x20000; i32.add
+    local(w, 0x22, PAGE);
+    global(w, 0x23, g.hi);
+    w.bytes(Uint8Array.of(0x4b, 0x04, 0x40)); // i32.gt_u; if
+    local(w, 0x20, PAGE);
+    global(w, 0x24, g.hi);
+    w.bytes(Uint8Array.of(0x0b, 0x0b)); // end; end
+  });
+  return { head, check, tail };
 }
 
 function valueLocal(type: number): number {
