@@ -275,7 +275,8 @@ describe('BroadcastChannelTransport', () => {
     const x = transport();
     await w.connect(W);
     await x.connect(X);
-    await waitFor(() => w.peers().includes(X), 'the pair to join');
+    // Both ways: x sends to w below.
+    await waitFor(() => w.peers().includes(X) && x.peers().includes(W), 'the pair to join');
     const seen = churn(w);
     const box = inbox(w);
 
