@@ -62,7 +62,15 @@ async function check(page: Page, view: string, shot: string): Promise<void> {
 async function upload(page: Page, file: string): Promise<void> {
   const input = (await el(page, 'lm-modules-view >>> input[name=wasm]')) as ElementHandle<HTMLInputElement>;
   await input.uploadFile(join(MODULES, file));
-  await el(page, 'lm-modules-view >>> lm-function-form');
+  try {
+    await el(page, 'lm-modules-view >>> lm-function-form');
+  } catch (error) {
+    // Say what the view showed instead, and whether the file reached the input.
+    const files = await input.evaluate((i) => Array.from(i.files ?? []).map((f) => f.name));
+    const shown = await text(page, 'lm-modules-view >>> section.upload');
+    await page.screenshot({ path: `${SHOTS}/upload-failed.png`, fullPage: true });
+    throw new Error(`no description form after uploading ${file} (input holds ${JSON.stringify(files)}; the view shows: ${shown.replace(/\s+/g, ' ').slice(0, 400)})`, { cause: error });
+  }
 }
 
 async function compose(page: Page, name: string, module: string, func: string, device: string): Promise<void> {
