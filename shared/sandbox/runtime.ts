@@ -305,7 +305,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
 
   /** Pick the turn the next state copies go to (see `stateBuffers`). */
   const chooseWorking = (): void => {
-    const relied = Atomics.load(new Int32Array(init!.control), CONTROL_RELIED);
+    const relied = Atomics.load(control!.running, CONTROL_RELIED);
     for (let t = 0; t < STATE_TURNS; t++) {
       if (t !== handed && t !== relied) {
         working = t;

@@ -112,8 +112,8 @@ interface Version {
 /** What every call of one function of one module version needs, worked out once. */
 interface CallPlan {
   fn: FunctionDescription | undefined;
-  /** Why it cannot be called (not described, or not exported). */
-  missing?: MeshError;
+  /** Why it cannot be called (not described, or not exported): ERR_FUNCTION_NOT_FOUND's message. */
+  missing?: string;
   type: FuncType;
   paramNames: string[];
   executionMounts: string[];
@@ -371,7 +371,7 @@ export class Supervisor {
     const inputFiles = input.files ? await fileRefs(input.files, {}) : [];
     const method = input.method ?? plan.fn?.method ?? 'GET';
     try {
-      if (plan.missing) throw plan.missing;
+      if (plan.missing) throw new FunctionNotFoundError(plan.missing);
       const fn = plan.fn!;
       for (const name of plan.executionMounts) {
         if (!input.files?.[name]) throw new InvalidParamsError(`missing execution-stage file ${name}`, { mount: name });
@@ -416,8 +416,8 @@ export class Supervisor {
       mediaTypes: fn ? mediaTypes(fn) : {},
       needsBytes: fn ? fn.pointer !== undefined || fn.params.some((p) => p.type === 'bytes') : false,
     };
-    if (!fn) plan.missing = new FunctionNotFoundError(`${moduleName} describes no function ${functionName}`);
-    else if (!type) plan.missing = new FunctionNotFoundError(`${moduleName} exports no function ${functionName}`);
+    if (!fn) plan.missing = `${moduleName} describes no function ${functionName}`;
+    else if (!type) plan.missing = `${moduleName} exports no function ${functionName}`;
     // Only described functions are kept: a client naming endless others cannot grow it.
     if (fn) version.plans.set(functionName, plan);
     return plan;
