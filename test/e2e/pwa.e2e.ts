@@ -22,11 +22,15 @@ const MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
 const SHOTS = '.tmp/screenshots';
 type Lm = { peer: import('../../shared/peer.ts').Peer; registrySaved(): boolean; orchestrator: import('../../shared/orchestrator/orchestrator.ts').Orchestrator };
 
-/** An element inside the app's shadow roots (puppeteer's `>>>` pierces them). */
+/**
+ * An element inside the app's shadow roots (puppeteer's `>>>` pierces them), looked for
+ * until it is there: `waitForSelector` re-checks on mutations of the document, and a
+ * change inside a shadow root alone is not one — it once missed a form that was shown.
+ */
 async function el(page: Page, selector: string): Promise<ElementHandle<Element>> {
-  const found = await page.waitForSelector(`lm-app >>> ${selector}`, { timeout: 20_000 });
-  if (!found) throw new Error(`no ${selector}`);
-  return found;
+  let found: ElementHandle<Element> | null = null;
+  await waitFor(async () => (found = await page.$(`lm-app >>> ${selector}`)) !== null, selector, 20_000);
+  return found!;
 }
 
 /** Text of the first match, shadow roots included ('' when there is none). */
