@@ -21,6 +21,7 @@ import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { startGateway } from './gateway/gateway.ts';
+import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { startNodePeer } from './node-peer.ts';
@@ -77,11 +78,6 @@ export function parsePeerArgs(args: string[]): PeerArgs {
   return parsed;
 }
 
-/** True for 127.0.0.0/8, ::1 and localhost. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
-}
-
 /** Run the peer until SIGINT/SIGTERM (or a `stop` command). */
 export async function peerCommand(argv: string[]): Promise<void> {
   const args = parsePeerArgs(argv);
@@ -114,7 +110,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
           mesh: args.mesh,
           secret: args.secret,
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
-          ...(isLoopback(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
+          ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
         }),
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),

@@ -7,6 +7,7 @@
 import { InvalidParamsError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { startSignalServer } from './signal-server.ts';
+import { isLoopbackHost } from '../host-address.ts';
 
 /** Port the command listens on unless `--port` says otherwise. */
 export const DEFAULT_SIGNAL_PORT: number = 4444;
@@ -40,11 +41,7 @@ export function parseSignalArgs(args: string[]): SignalArgs {
   return parsed;
 }
 
-/** True for names and addresses that only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopbackHost };
 
 /** Hooks for embedding and testing {@link signalCommand}; the defaults suit the CLI. */
 export interface SignalCommandOptions {
