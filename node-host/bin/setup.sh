@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for LiquidMesh: Debian's Chromium (headless peers and browser
-# tests) and the npm dependencies from the lockfile. Idempotent: skips what is in place.
+# tests), Debian's nats-server (the NATS backbone's tests) and the npm dependencies from
+# the lockfile. Idempotent: skips what is in place.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,6 +13,19 @@ if [ ! -x /usr/bin/chromium ]; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "setup: Chromium is missing and this user cannot install it; run: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+
+# The NATS backbone's tests (and a site's own cluster) use Debian's nats-server.
+if ! command -v nats-server >/dev/null; then
+  echo "setup: installing nats-server from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  else
+    echo "setup: nats-server is missing and this user cannot install it; run: apt-get install nats-server" >&2
     exit 1
   fi
 fi

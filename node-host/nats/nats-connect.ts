@@ -1,0 +1,111 @@
+/**
+ * Connecting a Node peer to a NATS cluster over TCP: the `--nats*` command-line options,
+ * and the connection factory the NATS transport (shared/adapters/nats-transport.ts) and
+ * the MQTT bridge take. The client keeps the whole server list and moves to another
+ * server when its own goes away, for as long as the peer runs (see ADR 0023).
+ */
+import { readFileSync } from 'node:fs';
+import { AuthorizationError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { defineError, InvalidParamsError, type MeshError } from '../../shared/errors.ts';
+
+/** The cluster refused this client's credentials (or the lack of them). */
+export const NatsAuthError = defineError('ERR_NATS_AUTH', 'NatsAuthError');
+/** No server of the list could be reached. */
+export const NatsUnreachableError = defineError('ERR_NATS_UNREACHABLE', 'NatsUnreachableError');
+
+/** How to reach and log in to a NATS cluster. */
+export interface NatsClientOptions {
+  /** Server URLs, e.g. `nats://10.0.0.5:4222`; the client moves between them. */
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A `.creds` file (user JWT and nkey seed), as `nsc` writes them. */
+  credsFile?: string;
+  /** Client name shown in the server's monitoring. */
+  name?: string;
+  /** Wait between reconnect attempts in ms (default 250). */
+  reconnectTimeWaitMs?: number;
+  /** Do not receive our own publications (the MQTT bridge's connection sets it). */
+  noEcho?: boolean;
+}
+
+/** Split `--nats` values (repeatable, comma-separated) into server URLs; throws on one that is not nats://, tls:// or ws(s)://. */
+export function parseNatsServers(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    for (const raw of value.split(',')) {
+      const url = raw.trim();
+      if (!url) continue;
+      if (!/^(nats|tls|wss?):\/\/[^\s/]+(\/.*)?$/.test(url)) throw new InvalidParamsError(`--nats ${JSON.stringify(url)} is not a nats://host:port URL`);
+      out.push(url);
+    }
+  }
+  return out;
+}
+
+/**
+ * The NATS options of a command line (`--nats URL[,URL…]` repeatable, `--nats-user`,
+ * `--nats-pass`, `--nats-token`, `--nats-creds FILE`), or null without `--nats`.
+ * The password and token may also come from LIQUIDMESH_NATS_PASS / LIQUIDMESH_NATS_TOKEN,
+ * which keeps them out of the process list.
+ */
+export function natsOptionsFromArgs(args: readonly string[], env: Record<string, string | undefined> = process.env): NatsClientOptions | null {
+  const all = (name: string): string[] => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const one = (name: string): string | undefined => all(name).at(-1);
+  const servers = parseNatsServers(all('nats'));
+  if (servers.length === 0) {
+    if (args.some((a) => a.startsWith('--nats-'))) throw new InvalidParamsError('--nats-user, --nats-pass, --nats-token and --nats-creds need --nats URL');
+    return null;
+  }
+  const options: NatsClientOptions = { servers };
+  const user = one('nats-user');
+  const pass = one('nats-pass') ?? env.LIQUIDMESH_NATS_PASS;
+  const token = one('nats-token') ?? env.LIQUIDMESH_NATS_TOKEN;
+  const creds = one('nats-creds');
+  if ([user !== undefined, token !== undefined, creds !== undefined].filter(Boolean).length > 1) throw new InvalidParamsError('use one of --nats-user/--nats-pass, --nats-token or --nats-creds');
+  if (user !== undefined) {
+    if (pass === undefined) throw new InvalidParamsError('--nats-user needs --nats-pass (or LIQUIDMESH_NATS_PASS)');
+    options.user = user;
+    options.pass = pass;
+  }
+  if (token !== undefined) options.token = token;
+  if (creds !== undefined) options.credsFile = creds;
+  return options;
+}
+
+function explain(error: unknown, servers: string[]): MeshError {
+  const e = error as Error & { code?: string };
+  const text = `${e.message ?? String(error)}`;
+  if (error instanceof AuthorizationError || /authoriz|authenticat/i.test(text)) {
+    return new NatsAuthError(`the NATS cluster (${servers.join(', ')}) refused the credentials: ${text}`);
+  }
+  return new NatsUnreachableError(`cannot reach the NATS cluster (${servers.join(', ')}): ${text}`);
+}
+
+/**
+ * A connection factory for the NATS transport. The first connection must succeed (else
+ * ERR_NATS_AUTH or ERR_NATS_UNREACHABLE); after that the client reconnects forever,
+ * trying every server of the list.
+ */
+export function natsConnector(options: NatsClientOptions): () => Promise<NatsConnection> {
+  if (options.servers.length === 0) throw new InvalidParamsError('a NATS connection needs at least one server');
+  return async () => {
+    try {
+      return await connect({
+        servers: options.servers,
+        ...(options.user !== undefined ? { user: options.user, pass: options.pass ?? '' } : {}),
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.credsFile !== undefined ? { authenticator: credsAuthenticator(readFileSync(options.credsFile)) } : {}),
+        ...(options.name !== undefined ? { name: options.name } : {}),
+        ...(options.noEcho ? { noEcho: true } : {}),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
+        // Servers learned from the cluster join the list: a peer survives losing every server it was given but one.
+        ignoreClusterUpdates: false,
+      });
+    } catch (error) {
+      throw explain(error, options.servers);
+    }
+  };
+}

@@ -1,0 +1,520 @@
+/**
+ * The NATS transport: the mesh beyond one site runs over a NATS cluster (browsers over
+ * WebSocket, Node over TCP). The connection is made by a factory the caller injects
+ * (`node-host/nats/` or `web/`), so this file uses web-standard APIs only. See ADR 0023.
+ *
+ * Subjects (`<h>` = the mesh topic derived from the mesh name and secret, never the
+ * secret itself):
+ * - `lm.<h>.hello`: announcements `{id, s (session), pk (ECDH public key), bye?}`,
+ *   sealed with the mesh key (AES-GCM), repeated every `announceMs` (they are the
+ *   heartbeat too).
+ * - `lm.<h>.in.<peer id>`: a peer's inbox. Frames addressed to one session of it.
+ *
+ * Links: hearing an announcement of a new session, a peer derives a key for the pair
+ * (ECDH P-256 + HKDF over both ids and sessions) and sends `hi` (its own announcement)
+ * to the other's inbox. The receiver of `hi` knows both keys and that the sender knows
+ * it, so it joins and answers with a sealed `ack`; the ack (or any frame sealed with the
+ * pair key) makes the first side join. A newer session of a peer replaces the older
+ * one only once it has proven itself that way, so a replayed announcement cannot break
+ * a link.
+ *
+ * Every data frame is sealed with the pair key, the header (type, both ends, both
+ * sessions, seq) as associated data: the cluster's operators and other clients see
+ * subjects, sizes and timing, not contents, and cannot forge or reorder frames.
+ *
+ * Delivery: NATS is at-most-once, and a client that is between servers loses what was
+ * published to it meanwhile. Frames carry a sequence number per link; the receiver
+ * delivers only the next one and acknowledges cumulatively; the sender keeps what is
+ * unacknowledged (at most `windowFrames`, which is its backpressure) and sends it again
+ * after `retransmitMs` or at once when its connection comes back (go-back-N).
+ *
+ * Over 400 lines because discovery, the pair handshake and the reliable window act on
+ * the same per-link state; apart, each would need the others' bookkeeping.
+ * @module
+ */
+import { concatBytes, fromHex, plainBytes, randomBytes, toHex, utf8 } from '../bytes.ts';
+import { InvalidParamsError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
+import { Emitter, type Unsubscribe } from '../events.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { type Clock, every } from '../ports/clock.ts';
+import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
+import { SystemClock } from '../system-clock.ts';
+import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
+
+/** A message as a NATS client hands it over (the part this transport reads). */
+export interface NatsMessage {
+  subject: string;
+  data: Uint8Array;
+}
+
+/** A connection status event of a NATS client (`disconnect`, `reconnect`, …). */
+export interface NatsStatus {
+  type: string;
+}
+
+/**
+ * The part of a NATS client connection this transport uses: the official clients'
+ * `NatsConnection` (`@nats-io/transport-node`'s `connect`, `@nats-io/nats-core`'s
+ * `wsconnect`) fits it as it is.
+ */
+export interface NatsConnectionLike {
+  publish(subject: string, payload?: Uint8Array): void;
+  subscribe(subject: string, options: { callback: (error: Error | null, message: NatsMessage) => void }): { unsubscribe(): void };
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  status(): AsyncIterable<NatsStatus>;
+}
+
+/** Options of a {@link NatsTransport}. */
+export interface NatsTransportOptions {
+  /** Opens the connection to the cluster (servers, credentials and reconnect policy live there). */
+  connect: () => Promise<NatsConnectionLike>;
+  /** Mesh name. */
+  mesh: string;
+  /** Mesh secret; peers with another secret neither find nor read this mesh. */
+  secret?: string;
+  /** Largest message `send` accepts (default 256 KiB; the server's max_payload must exceed it by 128 bytes). */
+  maxMessageSize?: number;
+  /** Announcement (and heartbeat) period in ms (default 1000). */
+  announceMs?: number;
+  /** A peer not heard from this long is reported gone (default 5000). */
+  timeoutMs?: number;
+  /** Unacknowledged frames are sent again after this long (default 1000). */
+  retransmitMs?: number;
+  /** Most unacknowledged frames per link; `send` waits beyond it (default 256). */
+  windowFrames?: number;
+  /** Which pairs may link (default every pair); lets tests build other topologies. */
+  links?: (local: PeerId, remote: PeerId) => boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+const FRAME_HI = 1;
+const FRAME_MSG = 2;
+const FRAME_ACK = 3;
+const HEADER = 41;
+const ID = /^[0-9a-f]{32}$/;
+const SESSION = /^[0-9a-f]{16}$/;
+const ACK_EVERY = 32;
+const ACK_DELAY_MS = 10;
+const MAX_RETIRED = 4096;
+
+/** The subjects of a mesh. */
+export function natsSubjects(keys: MeshKeys): { hello: string; inbox: (peer: PeerId) => string } {
+  const h = keys.topic.replace(/^liquidmesh-/, '');
+  return { hello: `lm.${h}.hello`, inbox: (peer) => `lm.${h}.in.${peer}` };
+}
+
+interface Sent {
+  seq: number;
+  frame: Uint8Array;
+  sentAt: number;
+}
+
+/** One session of a remote peer. */
+interface Link {
+  remote: PeerId;
+  session: string;
+  key: Promise<CryptoKey>;
+  joined: boolean;
+  lastHeard: number;
+  /** Our announcement as `hi` was last sent to it at (ms). */
+  hiAt: number;
+  nextSeq: number;
+  unacked: Sent[];
+  /** Waiting for room in the window. */
+  waiters: (() => void)[];
+  /** Seals and publishes in seq order. */
+  chain: Promise<void>;
+  delivered: number;
+  unackedIn: number;
+  ackTimer: boolean;
+  closed: boolean;
+}
+
+interface Announcement {
+  id: PeerId;
+  session: string;
+  pk: Uint8Array;
+  bye: boolean;
+}
+
+/** {@link Transport} over a NATS cluster. */
+export class NatsTransport implements Transport {
+  readonly kind = 'nats';
+  readonly maxMessageSize: number;
+  readonly #o: NatsTransportOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #events: Emitter<TransportEvents>;
+  readonly #announceMs: number;
+  readonly #timeoutMs: number;
+  readonly #retransmitMs: number;
+  readonly #window: number;
+  /** Every known remote session (joined or not), by session. */
+  readonly #sessions = new Map<string, Link>();
+  /** The joined session of each peer. */
+  readonly #joined = new Map<PeerId, Link>();
+  readonly #retired = new Set<string>();
+  #nc: NatsConnectionLike | null = null;
+  #keys: MeshKeys | null = null;
+  #subjects: ReturnType<typeof natsSubjects> | null = null;
+  #ecdh: CryptoKeyPair | null = null;
+  #publicKey = new Uint8Array(0);
+  #id: PeerId | null = null;
+  #session = '';
+  #stop: (() => void)[] = [];
+  #incoming: Promise<void> = Promise.resolve();
+
+  constructor(options: NatsTransportOptions) {
+    this.#o = options;
+    this.maxMessageSize = options.maxMessageSize ?? 256 * 1024;
+    this.#announceMs = options.announceMs ?? 1000;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#retransmitMs = options.retransmitMs ?? 1000;
+    this.#window = options.windowFrames ?? 256;
+    if (!(this.#timeoutMs > this.#announceMs)) throw new InvalidParamsError('timeoutMs must exceed announceMs');
+    if (!Number.isSafeInteger(this.#window) || this.#window < 1) throw new InvalidParamsError('windowFrames must be a positive integer');
+    this.#clock = options.clock ?? new SystemClock();
+    this.#log = options.logger ?? createLogger('nats');
+    this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
+  }
+
+  async connect(localId: PeerId): Promise<void> {
+    if (this.#id !== null) return;
+    if (!ID.test(localId)) throw new InvalidParamsError('a peer id is 32 lowercase hex digits');
+    this.#keys ??= await deriveMeshKeys(this.#o.mesh, this.#o.secret ?? '');
+    this.#subjects = natsSubjects(this.#keys);
+    this.#ecdh = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
+    this.#publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', this.#ecdh.publicKey));
+    const nc = await this.#o.connect();
+    this.#nc = nc;
+    this.#id = localId;
+    this.#session = toHex(randomBytes(8));
+    const hello = nc.subscribe(this.#subjects.hello, { callback: (error, m) => this.#onHello(error, m) });
+    const inbox = nc.subscribe(this.#subjects.inbox(localId), { callback: (error, m) => this.#onFrame(error, m) });
+    this.#stop.push(() => hello.unsubscribe(), () => inbox.unsubscribe());
+    // Subscriptions are in place at the server before anyone is told to use them.
+    await nc.flush();
+    void this.#watch(nc);
+    this.#stop.push(every(this.#clock, this.#announceMs, () => this.#tick()), every(this.#clock, Math.max(50, this.#retransmitMs / 4), () => this.#retransmit(false)));
+    await this.#announce(false);
+  }
+
+  async send(to: PeerId, data: Uint8Array): Promise<void> {
+    if (this.#id === null) throw new NotConnectedError('transport is not connected');
+    if (data.byteLength > this.maxMessageSize) throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
+    const link = this.#joined.get(to);
+    if (!link) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    const seq = link.nextSeq++;
+    const copy = data.slice();
+    const done = link.chain.then(async () => {
+      while (link.unacked.length >= this.#window && !link.closed) await new Promise<void>((r) => link.waiters.push(r));
+      if (link.closed) throw new PeerUnreachableError(`peer ${to} left while the send waited`);
+      const frame = await this.#seal(link, FRAME_MSG, seq, copy);
+      if (link.closed) throw new PeerUnreachableError(`peer ${to} left while the send waited`);
+      link.unacked.push({ seq, frame, sentAt: this.#clock.now() });
+      this.#publish(link.remote, frame);
+    });
+    // The chain goes on after a failed send; the caller still sees its failure.
+    link.chain = done.catch(() => {});
+    return done;
+  }
+
+  async disconnect(): Promise<void> {
+    const nc = this.#nc;
+    if (this.#id === null || !nc) return;
+    this.#events.clear();
+    const bye = this.#announce(true).catch(() => {});
+    this.#id = null;
+    this.#nc = null;
+    for (const stop of this.#stop.splice(0)) stop();
+    for (const link of this.#sessions.values()) this.#close(link);
+    this.#sessions.clear();
+    this.#joined.clear();
+    await bye;
+    await nc.flush().catch(() => {});
+    await nc.close().catch((e: unknown) => this.#log.debug(`closing the connection: ${(e as Error).message}`));
+  }
+
+  peers(): PeerId[] {
+    return [...this.#joined.keys()];
+  }
+
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** React to the client's reconnects: what was lost meanwhile is sent again at once. */
+  async #watch(nc: NatsConnectionLike): Promise<void> {
+    try {
+      for await (const s of nc.status()) {
+        if (this.#nc !== nc) return;
+        this.#log.debug(`connection ${s.type}`);
+        if (s.type === 'reconnect') {
+          void this.#announce(false);
+          this.#retransmit(true);
+        }
+      }
+    } catch (error) {
+      this.#log.debug(`status stream ended: ${(error as Error).message}`);
+    }
+  }
+
+  async #announce(bye: boolean): Promise<void> {
+    const nc = this.#nc;
+    if (!nc || !this.#keys || !this.#subjects || this.#id === null) return;
+    const sealed = await this.#announcement(bye);
+    if (this.#nc === nc || bye) nc.publish(this.#subjects.hello, sealed);
+  }
+
+  #announcement(bye: boolean): Promise<Uint8Array> {
+    const body = { id: this.#id, s: this.#session, pk: toBase64(this.#publicKey), ...(bye ? { bye: true } : {}) };
+    return this.#keys!.encrypt(utf8(JSON.stringify(body)));
+  }
+
+  async #open(sealed: Uint8Array): Promise<Announcement | null> {
+    const plain = await this.#keys?.decrypt(sealed);
+    const a = plain && parseJsonObject(plain);
+    if (!a || typeof a.id !== 'string' || !ID.test(a.id) || typeof a.s !== 'string' || !SESSION.test(a.s) || typeof a.pk !== 'string') return null;
+    const pk = fromBase64(a.pk);
+    if (!pk || pk.byteLength !== 65) return null;
+    return { id: a.id, session: a.s, pk, bye: a.bye === true };
+  }
+
+  #onHello(error: Error | null, message: NatsMessage): void {
+    if (error) return this.#log.debug(`hello subscription: ${error.message}`);
+    const data = message.data;
+    this.#serial(async () => {
+      const a = await this.#open(data);
+      if (!a) return this.#log.debug('dropped an announcement not sealed with this mesh key');
+      if (this.#id === null || a.id === this.#id || !this.#linkable(a.id)) return;
+      if (a.bye) {
+        const link = this.#sessions.get(a.session);
+        this.#retire(a.session);
+        if (link) this.#drop(link, 'said goodbye');
+        return;
+      }
+      const link = this.#learn(a);
+      if (!link) return;
+      link.lastHeard = this.#clock.now();
+      // Not joined yet: say hi (again; a lost hi only delays the link), at most once per period.
+      if (!link.joined && this.#clock.now() - link.hiAt >= this.#announceMs / 2) await this.#sendHi(link);
+    });
+  }
+
+  #onFrame(error: Error | null, message: NatsMessage): void {
+    if (error) return this.#log.debug(`inbox subscription: ${error.message}`);
+    const frame = message.data;
+    this.#serial(async () => {
+      if (this.#id === null || frame.byteLength < HEADER) return;
+      const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+      const type = frame[0]!;
+      const from = toHex(frame.subarray(1, 17));
+      const session = toHex(frame.subarray(17, 25));
+      if (toHex(frame.subarray(25, 33)) !== this.#session || !this.#linkable(from)) return;
+      const seq = view.getUint32(33) * 2 ** 32 + view.getUint32(37);
+      if (type === FRAME_HI) {
+        const a = await this.#open(frame.subarray(HEADER));
+        if (!a || a.id !== from || a.session !== session || a.bye) return this.#log.debug(`dropped a hi from ${from}`);
+        const link = this.#learn(a);
+        if (!link) return;
+        link.lastHeard = this.#clock.now();
+        await link.key;
+        this.#join(link);
+        this.#sendAck(link);
+        return;
+      }
+      const link = this.#sessions.get(session);
+      if (!link || link.remote !== from || link.closed) return;
+      const body = await this.#unseal(link, frame);
+      if (!body || link.closed) return this.#log.debug(`dropped a frame from ${from} that does not open with the pair key`);
+      link.lastHeard = this.#clock.now();
+      this.#join(link);
+      if (type === FRAME_ACK) {
+        this.#acked(link, seq);
+        return;
+      }
+      if (type !== FRAME_MSG) return;
+      if (seq !== link.delivered + 1) {
+        // A repeat, or a gap after a loss: acknowledge what we have, the sender goes back.
+        this.#sendAck(link);
+        return;
+      }
+      link.delivered = seq;
+      if (this.#joined.get(from) === link) this.#events.emit('message', { from, data: body });
+      if (++link.unackedIn >= ACK_EVERY) this.#sendAck(link);
+      else if (!link.ackTimer) {
+        link.ackTimer = true;
+        this.#clock.setTimeout(() => {
+          link.ackTimer = false;
+          if (link.unackedIn > 0) this.#sendAck(link);
+        }, ACK_DELAY_MS);
+      }
+    });
+  }
+
+  /** Incoming work runs one item at a time, so frames of one sender keep their order. */
+  #serial(step: () => Promise<void>): void {
+    this.#incoming = this.#incoming.then(step).catch((error: unknown) => this.#log.warn(`dropped an incoming message: ${(error as Error).message}`));
+  }
+
+  #linkable(remote: PeerId): boolean {
+    return this.#id !== null && (this.#o.links?.(this.#id, remote) ?? true);
+  }
+
+  /** The link of an announced session, made on first sight; null for a retired session. */
+  #learn(a: Announcement): Link | null {
+    if (this.#retired.has(a.session)) return null;
+    const known = this.#sessions.get(a.session);
+    if (known) return known.remote === a.id ? known : null;
+    const link: Link = {
+      remote: a.id, session: a.session, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity,
+      nextSeq: 1, unacked: [], waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
+    };
+    link.key.catch(() => {});
+    this.#sessions.set(a.session, link);
+    return link;
+  }
+
+  async #pairKey(a: Announcement): Promise<CryptoKey> {
+    const remote = await crypto.subtle.importKey('raw', plainBytes(a.pk), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+    const shared = await crypto.subtle.deriveBits({ name: 'ECDH', public: remote }, this.#ecdh!.privateKey, 256);
+    const hkdf = await crypto.subtle.importKey('raw', shared, 'HKDF', false, ['deriveKey']);
+    const ends = [`${this.#id}:${this.#session}`, `${a.id}:${a.session}`].sort().join('|');
+    return crypto.subtle.deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt: plainBytes(utf8(this.#keys!.topic)), info: plainBytes(utf8(`liquidmesh-nats-link\u0000${ends}`)) },
+      hkdf,
+      { name: 'AES-GCM', length: 256 },
+      false,
+      ['encrypt', 'decrypt'],
+    );
+  }
+
+  #join(link: Link): void {
+    if (link.joined || link.closed || this.#id === null) return;
+    const older = this.#joined.get(link.remote);
+    if (older && older !== link) {
+      // The peer came back as a new session that proved itself: the old one is over.
+      this.#retire(older.session);
+      this.#drop(older, 'replaced by a newer session');
+    }
+    link.joined = true;
+    this.#joined.set(link.remote, link);
+    this.#events.emit('peer-joined', link.remote);
+  }
+
+  async #sendHi(link: Link): Promise<void> {
+    link.hiAt = this.#clock.now();
+    const body = await this.#announcement(false);
+    this.#publish(link.remote, concatBytes([this.#header(FRAME_HI, link, 0), body]));
+  }
+
+  #sendAck(link: Link): void {
+    link.unackedIn = 0;
+    const seq = link.delivered;
+    // Behind the pending sends, so that acks never overtake data of the same link.
+    link.chain = link.chain.then(async () => {
+      if (link.closed) return;
+      this.#publish(link.remote, await this.#seal(link, FRAME_ACK, seq, new Uint8Array(0)));
+    }).catch((e: unknown) => this.#log.debug(`ack to ${link.remote}: ${(e as Error).message}`));
+  }
+
+  #acked(link: Link, seq: number): void {
+    let n = 0;
+    while (n < link.unacked.length && link.unacked[n]!.seq <= seq) n++;
+    if (n === 0) return;
+    link.unacked.splice(0, n);
+    for (const wake of link.waiters.splice(0)) wake();
+  }
+
+  /** Send unacknowledged frames again: all of them when `now`, else those of links whose oldest is overdue. */
+  #retransmit(now: boolean): void {
+    const t = this.#clock.now();
+    for (const link of this.#joined.values()) {
+      const oldest = link.unacked[0];
+      if (!oldest || (!now && t - oldest.sentAt < this.#retransmitMs)) continue;
+      for (const sent of link.unacked) {
+        sent.sentAt = t;
+        this.#publish(link.remote, sent.frame);
+      }
+    }
+  }
+
+  #tick(): void {
+    void this.#announce(false);
+    const now = this.#clock.now();
+    for (const link of [...this.#sessions.values()]) {
+      if (now - link.lastHeard > this.#timeoutMs) this.#drop(link, `silent for ${this.#timeoutMs} ms`);
+    }
+  }
+
+  #header(type: number, link: Link, seq: number): Uint8Array {
+    const h = new Uint8Array(HEADER);
+    const view = new DataView(h.buffer);
+    h[0] = type;
+    h.set(fromHex(this.#id!), 1);
+    h.set(fromHex(this.#session), 17);
+    h.set(fromHex(link.session), 25);
+    view.setUint32(33, Math.floor(seq / 2 ** 32));
+    view.setUint32(37, seq >>> 0);
+    return h;
+  }
+
+  async #seal(link: Link, type: number, seq: number, body: Uint8Array): Promise<Uint8Array> {
+    const header = this.#header(type, link, seq);
+    const iv = randomBytes(12);
+    const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv: plainBytes(iv), additionalData: plainBytes(header) }, await link.key, plainBytes(body));
+    return concatBytes([header, iv, new Uint8Array(sealed)]);
+  }
+
+  async #unseal(link: Link, frame: Uint8Array): Promise<Uint8Array | null> {
+    if (frame.byteLength < HEADER + 12 + 16) return null;
+    try {
+      const key = await link.key;
+      const plain = await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: plainBytes(frame.slice(HEADER, HEADER + 12)), additionalData: plainBytes(frame.slice(0, HEADER)) },
+        key,
+        plainBytes(frame.slice(HEADER + 12)),
+      );
+      return new Uint8Array(plain);
+    } catch {
+      // Not sealed with this pair's key: forged, corrupted, or meant for another session.
+      return null;
+    }
+  }
+
+  #publish(to: PeerId, frame: Uint8Array): void {
+    const nc = this.#nc;
+    if (!nc || !this.#subjects) return;
+    try {
+      nc.publish(this.#subjects.inbox(to), frame);
+    } catch (error) {
+      // A closed or draining connection: retransmission covers it if it comes back.
+      this.#log.debug(`publish to ${to}: ${(error as Error).message}`);
+    }
+  }
+
+  #close(link: Link): void {
+    link.closed = true;
+    link.unacked.length = 0;
+    for (const wake of link.waiters.splice(0)) wake();
+  }
+
+  #drop(link: Link, reason: string): void {
+    if (this.#sessions.get(link.session) !== link) return;
+    this.#sessions.delete(link.session);
+    this.#close(link);
+    this.#log.debug(`link to ${link.remote} (${link.session}) ended: ${reason}`);
+    if (this.#joined.get(link.remote) === link) {
+      this.#joined.delete(link.remote);
+      if (this.#id !== null) this.#events.emit('peer-left', link.remote);
+    }
+  }
+
+  #retire(session: string): void {
+    this.#retired.add(session);
+    if (this.#retired.size > MAX_RETIRED) this.#retired.delete(this.#retired.values().next().value!);
+  }
+}
+
