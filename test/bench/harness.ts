@@ -89,3 +89,21 @@ export function renderMarkdown(sections: BenchSection[], startedAt: Date): strin
   }
   return lines.join('\n');
 }
+
+/**
+ * BENCHMARKS.md with `sections` put in place of the sections of the same title in
+ * `previous` (new ones appended), each marked with when it was measured: a partial run
+ * refreshes what it measured and keeps the rest of the last full run.
+ */
+export function mergeMarkdown(previous: string, sections: BenchSection[], startedAt: Date): string {
+  const fresh = renderMarkdown(sections.map((s) => ({ ...s, method: `${s.method} (Measured ${startedAt.toISOString()} in a partial run.)` })), startedAt);
+  const split = (text: string): { head: string; parts: Map<string, string> } => {
+    const chunks = text.split(/^(?=## )/m);
+    const parts = new Map<string, string>();
+    for (const chunk of chunks.slice(1)) parts.set(chunk.slice(3, chunk.indexOf('\n')).trim(), chunk.endsWith('\n') ? chunk : `${chunk}\n`);
+    return { head: chunks[0] ?? '', parts };
+  };
+  const old = split(previous);
+  for (const [title, part] of split(fresh).parts) old.parts.set(title, part);
+  return old.head + [...old.parts.values()].join('');
+}

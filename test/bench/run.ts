@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- id ...]`: runs the benchmarks (all, or those named); a full run
- * writes BENCHMARKS.md.
+ * writes BENCHMARKS.md, a partial one replaces the sections it measured.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { classifyBenchmarks } from './classify.ts';
 import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
@@ -11,7 +11,7 @@ import { migrationBenchmarks } from './migration.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
-import { type BenchSection, renderMarkdown } from './harness.ts';
+import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
 const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks];
@@ -25,12 +25,13 @@ for (const bench of chosen) {
   console.log('done');
   for (const r of section.rows) console.log(`  ${r.name}: ${r.figure} vs ${r.baseline} (${r.ratio})${r.goal ? `, goal ${r.goal}${r.met === false ? ' NOT MET' : ''}` : ''}`);
 }
-// Only a full run rewrites BENCHMARKS.md: a partial one must not drop the other sections.
-if (chosen.length === all.length) {
+// A full run rewrites BENCHMARKS.md; a partial one replaces only the sections it measured.
+if (chosen.length === all.length || !existsSync('BENCHMARKS.md')) {
   writeFileSync('BENCHMARKS.md', renderMarkdown(sections, started));
   console.log('wrote BENCHMARKS.md');
 } else {
-  console.log('(partial run: BENCHMARKS.md left as it was)');
+  writeFileSync('BENCHMARKS.md', mergeMarkdown(readFileSync('BENCHMARKS.md', 'utf8'), sections, started));
+  console.log(`updated ${sections.map((s) => `"${s.title}"`).join(', ')} in BENCHMARKS.md`);
 }
 // Native WebRTC threads (node-datachannel) can keep the process alive after every peer
 // has stopped; the results are written, so end here.
