@@ -15,7 +15,14 @@
 //   c-freestanding  clang + wasm-ld, no libc, no imports
 //   assemblyscript  the npm package assemblyscript (0.28)
 //   wat             the npm package wabt
-// Environment: CLANG (default "clang"), WASI_SYSROOT (passed as --sysroot when set).
+//   rust-command    rustc for wasm32-wasi (Debian's rustc + libstd-rust-dev-wasm32): a bin
+//                   crate whose exported functions become `<name>.command_export` wrappers,
+//                   linked without an entry, so it exports neither _start nor _initialize
+//   rust-reactor    rustc, a cdylib linked with wasi-libc's reactor entry (`_initialize`)
+//   rust-cdylib     rustc, a plain cdylib (no entry point at all)
+//   emscripten      emcc -sSTANDALONE_WASM --no-entry (Debian's emscripten)
+// Environment: CLANG (default "clang"), WASI_SYSROOT (passed as --sysroot when set),
+// RUSTC (default /usr/bin/rustc when it exists, else "rustc"), EMCC (default "emcc").
 //
 // After building, every module is compiled with WebAssembly.Module and every
 // function named in its description.json is checked to be exported.
@@ -73,6 +80,13 @@ const MODULES = [
   { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c', 'classify_common.c'] },
   // The same MobileNetV2 computed in the module with Wasm SIMD; its model is classify/model.weights.
   { name: 'classify-simd', toolchain: 'c-wasi', source: 'classify_simd.c', lib: ['jpeg.c', 'classify_common.c'], cflags: ['-msimd128', '-O3'] },
+  // Modules from the toolchains WasmIoT's own modules come from.
+  { name: 'rust-fibo', toolchain: 'rust-command', source: 'fibo.rs' },
+  { name: 'rust-files', toolchain: 'rust-command', source: 'files.rs', prepare: (dir) => writeFileSync(join(dir, 'data.bin'), dataBinBytes()) },
+  { name: 'rust-camera', toolchain: 'rust-command', source: 'camera.rs' },
+  { name: 'rust-reactor', toolchain: 'rust-reactor', source: 'reactor.rs' },
+  { name: 'rust-pointers', toolchain: 'rust-cdylib', source: 'pointers.rs' },
+  { name: 'emcc-fibo', toolchain: 'emscripten', source: 'fibo.c' },
 ];
 
 class MissingTool extends Error {}
@@ -150,6 +164,51 @@ function buildC(mod, dir, out, freestanding) {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+// -------------------------------------------------------------------- Rust
+
+const RUSTC = process.env.RUSTC || (existsSync('/usr/bin/rustc') ? '/usr/bin/rustc' : 'rustc');
+const RUST_TARGET = 'wasm32-wasi';
+
+let rustLib = null;
+function checkRust() {
+  if (rustLib) return rustLib;
+  if (toolAnswers(RUSTC, ['--version']) === null) {
+    throw new MissingTool(`rustc not found (tried "${RUSTC}"): apt-get install rustc libstd-rust-dev-wasm32`);
+  }
+  const libdir = toolAnswers(RUSTC, ['--print', 'target-libdir', '--target', RUST_TARGET]);
+  if (!libdir || !existsSync(join(libdir, 'self-contained', 'libc.a'))) {
+    throw new MissingTool(`${RUSTC} has no ${RUST_TARGET} standard library: apt-get install libstd-rust-dev-wasm32 (and set RUSTC=/usr/bin/rustc when a rustup rustc comes first)`);
+  }
+  rustLib = join(libdir, 'self-contained');
+  return rustLib;
+}
+
+// -C strip=debuginfo keeps the name section and drops std's DWARF (5.8 MB → 85 KB).
+function buildRust(mod, dir, out) {
+  const selfContained = checkRust();
+  const common = [RUSTC, '--edition=2021', '--target', RUST_TARGET, '-O', '-C', 'strip=debuginfo', '-C', 'codegen-units=1', join(dir, mod.source), '-o', out];
+  const [cmd, ...rest] = common;
+  if (mod.toolchain === 'rust-command') {
+    // A command without the C runtime's _start: wasm-ld then wraps every export in a
+    // `.command_export` function (constructors before, destructors after), as in
+    // WasmIoT's modules, and the binary has no entry point a host could call.
+    run(cmd, [...rest, '--crate-type', 'bin', '-C', 'link-self-contained=no', '-L', selfContained, '-C', 'link-arg=--no-entry']);
+  } else if (mod.toolchain === 'rust-reactor') {
+    run(cmd, [...rest, '--crate-type', 'cdylib', '-C', `link-arg=${join(selfContained, 'crt1-reactor.o')}`]);
+  } else {
+    run(cmd, [...rest, '--crate-type', 'cdylib']);
+  }
+}
+
+// -------------------------------------------------------------- Emscripten
+
+const EMCC = process.env.EMCC || 'emcc';
+
+function buildEmscripten(mod, dir, out) {
+  if (toolAnswers(EMCC, ['--version']) === null) throw new MissingTool(`emcc not found (tried "${EMCC}"): apt-get install emscripten`);
+  run(EMCC, ['-O2', '-sSTANDALONE_WASM', '--no-entry', join(dir, mod.source), '-o', out]);
 }
 
 // ---------------------------------------------------------- AssemblyScript
@@ -255,6 +314,8 @@ async function main(argv) {
         case 'c-freestanding': buildC(mod, dir, out, true); break;
         case 'assemblyscript': await buildAssemblyScript(mod, dir, out); break;
         case 'wat': await buildWat(mod, dir, out); break;
+        case 'rust-command': case 'rust-reactor': case 'rust-cdylib': buildRust(mod, dir, out); break;
+        case 'emscripten': buildEmscripten(mod, dir, out); break;
         default: throw new Error(`unknown toolchain ${mod.toolchain}`);
       }
       chmodSync(out, 0o644);

@@ -269,9 +269,13 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     }
     const exported = instance.exports.memory;
     memory = exported instanceof WebAssembly.Memory ? exported : null;
-    if (memory && typeof instance.exports._initialize === 'function') {
-      wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
-    }
+    // WASI is bound to every instance: reactors (`_initialize`, called here once), and
+    // commands whose exports are `.command_export` wrappers with no `_start` or
+    // `_initialize` at all — WasmIoT's Rust modules — which make WASI calls from the first
+    // export called. `_start` is never run: a module's functions are the service.
+    const wasiTarget = instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } };
+    if (typeof instance.exports._initialize === 'function') wasi.initialize(wasiTarget);
+    else wasi.inst = wasiTarget;
     const tables = new Map<string, (number | null)[]>();
     const functions = new Map<number, unknown>();
     for (const value of Object.values(instance.exports)) if (typeof value === 'function') remember(functions, value);

@@ -352,6 +352,21 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect(runs(a!, dep.id, 'stateful-fibo') && runs(b!, dep.id, 'stateful-fibo')).to.equal(true);
     });
 
+    it('moves a Rust command module (no _start, no _initialize) with its state, and it keeps using WASI', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      await publish(a!, 'rust-fibo');
+      const dep = await deployOn(a!, 'rust', [{ module: 'rust-fibo', func: 'stateful_fibo', device: 'a' }]);
+      const next = () => c!.orchestrator.call(dep.id, 'rust-fibo', 'stateful_fibo').then((o) => o.value);
+      expect([await next(), await next(), await next()]).to.deep.equal([1, 2, 3]);
+      const result = await c!.orchestrator.migrate('rust', 'rust-fibo', 'b');
+      expect(result).to.include({ from: a!.peer.id, to: b!.peer.id, mode: 'move' });
+      await waitFor(() => placed(c!, dep.id) === b!.peer.id, 'the routing reaches c');
+      expect([await next(), await next()]).to.deep.equal([5, 8]);
+      expect((await c!.orchestrator.call(dep.id, 'rust-fibo', 'fibo', { args: [12] })).value).to.equal(233);
+      // A negative n goes through WASI (stderr, proc_exit) on the restored instance.
+      expect((await rejectionOf(c!.orchestrator.call(dep.id, 'rust-fibo', 'fibo', { args: [-1] }))).code).to.equal('ERR_WASM_EXIT');
+    });
+
     it('follows me: every module of a deployment moves to one device, C and AssemblyScript state intact', async () => {
       const [a, b, c] = await mesh(['a', 'b', 'c']);
       await publish(a!, 'stateful-fibo');

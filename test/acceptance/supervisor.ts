@@ -249,6 +249,25 @@ export function runSupervisorTests(harness: SandboxHarness): void {
       expect(unlinked.message).to.contain('math.add');
     });
 
+    it('deploys and serves modules from the Rust and Emscripten toolchains as their descriptions say', async () => {
+      const s = make(undefined, { captureImage: async () => JPEG });
+      const wasi = 'wasi_snapshot_preview1.*';
+      await s.deploy({ deploymentId: 'rs', name: 'fibo', ...(await module('rust-fibo')), grants: [wasi] });
+      expect((await s.call('rs', 'fibo', 'fibo', { args: { param0: '12' }, method: 'GET' })).value).to.equal(233);
+      await s.deploy({ deploymentId: 'rs', name: 'ptr', ...(await module('rust-pointers')), grants: [wasi] });
+      const fp = await s.call('rs', 'ptr', 'fibo_from_pointers', { input: new Uint8Array([20]) });
+      expect(new DataView(fp.bytes!.buffer, fp.bytes!.byteOffset).getBigUint64(0, true)).to.equal(10946n);
+      await s.deploy({ deploymentId: 'rs', name: 'files', ...(await module('rust-files')), grants: [wasi], dataFiles: { 'data.bin': await harness.moduleFile('rust-files/data.bin') } });
+      expect((await s.call('rs', 'files', 'sum_bytes')).value).to.equal(127572);
+      const shout = await s.call('rs', 'files', 'shout', { files: { 'input.txt': new TextEncoder().encode('abc') } });
+      expect(shout.files.map((f) => [f.name, f.mediaType, new TextDecoder().decode(f.bytes)])).to.deep.equal([['output.txt', 'text/plain', 'ABC']]);
+      await s.deploy({ deploymentId: 'rs', name: 'cam', ...(await module('rust-camera')), grants: ['camera.*', wasi] });
+      const cam = await s.call('rs', 'cam', 'take_image_dynamic');
+      expect(cam.files.map((f) => [f.name, Array.from(f.bytes)])).to.deep.equal([['image.jpeg', Array.from(JPEG)]]);
+      await s.deploy({ deploymentId: 'rs', name: 'em', ...(await module('emcc-fibo')), grants: [wasi] });
+      expect((await s.call('rs', 'em', 'fibo', { args: [20] })).value).to.equal(10946);
+    });
+
     it('lists what it can grant, and forgets undeployed modules', async () => {
       const s = make(undefined, { captureImage: async () => JPEG });
       expect(s.interfaces()).to.include.members(['wasi_snapshot_preview1.*', 'sys.millis', 'camera.takeImageStaticSize']);

@@ -3,8 +3,15 @@
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
 import { runSandboxTests } from '../acceptance/sandbox.ts';
+import { runToolchainModuleTests } from '../acceptance/toolchain-modules.ts';
 
 runSandboxTests({
+  name: 'browser Workers',
+  create: (limits) => createBrowserSandbox(limits ? { limits } : {}),
+  moduleFile,
+});
+
+runToolchainModuleTests({
   name: 'browser Workers',
   create: (limits) => createBrowserSandbox(limits ? { limits } : {}),
   moduleFile,

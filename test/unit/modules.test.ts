@@ -46,6 +46,30 @@ const EXPECTED: Record<string, Expected> = {
     imports: [`${WASI}.fd_close`, `${WASI}.fd_read`, `${WASI}.fd_write`, `${WASI}.path_open`],
     exports: ['_initialize', 'convert2Grayscale', 'get_img_ptr', 'grayscale_jpeg', 'memory'],
   },
+  'rust-fibo': {
+    imports: [`${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_write`, `${WASI}.proc_exit`],
+    exports: ['__data_end', '__heap_base', 'fibo', 'main', 'memory', 'stateful_fibo'],
+  },
+  'rust-files': {
+    imports: [`${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_close`, `${WASI}.fd_filestat_get`, `${WASI}.fd_prestat_dir_name`, `${WASI}.fd_prestat_get`, `${WASI}.fd_read`, `${WASI}.fd_seek`, `${WASI}.fd_write`, `${WASI}.path_open`, `${WASI}.proc_exit`],
+    exports: ['__data_end', '__heap_base', 'count_bytes', 'main', 'memory', 'shout', 'sum_bytes'],
+  },
+  'rust-camera': {
+    imports: ['camera.takeImageDynamicSize', 'camera.takeImageStaticSize', `${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_close`, `${WASI}.fd_prestat_dir_name`, `${WASI}.fd_prestat_get`, `${WASI}.fd_write`, `${WASI}.path_open`, `${WASI}.proc_exit`],
+    exports: ['__data_end', '__heap_base', 'alloc', 'main', 'memory', 'take_image_dynamic', 'take_image_predefined_path'],
+  },
+  'rust-reactor': {
+    imports: [`${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_write`, `${WASI}.proc_exit`],
+    exports: ['__data_end', '__heap_base', '_initialize', 'add', 'calls', 'greet', 'memory'],
+  },
+  'rust-pointers': {
+    imports: [`${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_write`, `${WASI}.proc_exit`],
+    exports: ['__data_end', '__heap_base', 'alloc', 'dealloc', 'fibo_from_pointers', 'memory', 'reverse_in_place'],
+  },
+  'emcc-fibo': {
+    imports: [`${WASI}.fd_write`],
+    exports: ['__errno_location', '__indirect_function_table', '_initialize', 'fibo', 'hello', 'memory', 'stackAlloc', 'stackRestore', 'stackSave'],
+  },
 };
 
 /** Folders whose module is published under another name and built to <that name>.wasm. */
@@ -153,6 +177,17 @@ describe.each(Object.keys(EXPECTED))('module %s', (name) => {
 });
 
 // ------------------------------------------------------------ behaviour
+
+describe('Rust command modules', () => {
+  it.each(['rust-fibo', 'rust-files', 'rust-camera'])('%s exports wrappers named .command_export and no entry point', (name) => {
+    const module = compile(name);
+    const exported = WebAssembly.Module.exports(module).map((e) => e.name);
+    expect(exported).not.toContain('_start');
+    expect(exported).not.toContain('_initialize');
+    const names = new TextDecoder('latin1').decode(new Uint8Array(WebAssembly.Module.customSections(module, 'name')[0]!));
+    for (const fn of Object.keys(readDescription(name)['functions'] as object)) expect(names).toContain(`${fn}.command_export`);
+  });
+});
 
 describe('fibo', () => {
   it('computes fibo(0), fibo(5), fibo(12), fibo(20) without touching WASI', async () => {

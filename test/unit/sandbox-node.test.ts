@@ -1,8 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runSandboxTests } from '../acceptance/sandbox.ts';
+import { runToolchainModuleTests } from '../acceptance/toolchain-modules.ts';
 
 runSandboxTests({
+  name: 'Node worker threads',
+  create: (limits) => createNodeSandbox(limits ? { limits } : {}),
+  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+});
+
+runToolchainModuleTests({
   name: 'Node worker threads',
   create: (limits) => createNodeSandbox(limits ? { limits } : {}),
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
