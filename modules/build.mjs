@@ -76,6 +76,7 @@ const MODULES = [
   { name: 'counter-c', toolchain: 'c-freestanding', source: 'counter.c' },
   { name: 'dispatch', toolchain: 'wat', source: 'dispatch.wat' },
   { name: 'motion', toolchain: 'wat', source: 'motion.wat' },
+  { name: 'net-ping', toolchain: 'wat', source: 'net-ping.wat' },
   // MobileNetV2 through wasi-nn; its model comes from classify/build-model.mjs (npm run build:model).
   { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c', 'classify_common.c'] },
   // The same MobileNetV2 computed in the module with Wasm SIMD; its model is classify/model.weights.

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
-import { nodePlatform } from './platform.ts';
+import { nodeAddresses, nodePlatform } from './platform.ts';
 import { createNodeInferenceEngine } from './nn/onnx.ts';
 import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
@@ -62,7 +62,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
   return startSupervisedPeer({
     transports: options.transports,
     store,
-    device: { name: options.name, engine: 'node', platform: nodePlatform() },
+    device: { name: options.name, engine: 'node', platform: nodePlatform(), addresses: nodeAddresses() },
     // One-minute load average per core, and memory in use of the machine's total.
     sampleLoad: () => ({ cpu: os.loadavg()[0]! / Math.max(1, os.cpus().length), memory: 1 - os.freemem() / os.totalmem() }),
     sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),

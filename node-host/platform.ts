@@ -1,7 +1,7 @@
 /**
  * What this Node machine is, for its device description.
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, networkInterfaces, totalmem } from 'node:os';
 import type { DeviceDescription } from '../shared/registry/schema.ts';
 
 /** CPU, cores and memory of this machine. */
@@ -11,4 +11,13 @@ export function nodePlatform(): DeviceDescription['platform'] {
     cpu: { humanReadableName: cpu[0]?.model.trim() || 'unknown', cores: cpu.length, clockSpeedHz: (cpu[0]?.speed ?? 0) * 1e6 },
     memory: { bytes: totalmem() },
   };
+}
+
+/** This machine's IPv4 addresses, loopback left out (what `network.ping` finds peers by). */
+export function nodeAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  }
+  return out;
 }

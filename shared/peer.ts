@@ -74,6 +74,8 @@ export interface DeviceInit {
   platform?: DeviceDescription['platform'];
   capabilities?: string[];
   simulated?: string[];
+  /** IPv4 addresses of this host, advertised in the device description. */
+  addresses?: string[];
 }
 
 /** Constructor options of {@link Peer}. */
@@ -398,6 +400,7 @@ export class Peer {
       startedAt: this.#wallClock(),
     };
     if (d.simulated) description.simulated = d.simulated;
+    if (d.addresses && d.addresses.length > 0) description.addresses = d.addresses;
     return description;
   }
 

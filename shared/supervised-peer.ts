@@ -12,6 +12,7 @@ import { createLogger } from './log.ts';
 import { CHAIN_HOP_TIMEOUT_MS } from './orchestrator/chain.ts';
 import type { DeploymentTiming } from './orchestrator/coordinator.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
+import { meshPing, serveNetworkPing } from './network-ping.ts';
 import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
@@ -87,6 +88,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   let supervisor: Supervisor | null = null;
   const services: HostServices = {
     rpcCall: meshRpcCall(() => peer!, () => supervisor!),
+    ping: meshPing(() => peer!),
     publish: meshPublisher(() => peer!, () => supervisor!, createLogger('pubsub')),
     subscribe: async () => {},
     ...options.services,
@@ -111,6 +113,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   await peer.start();
   const unserve = serveSupervisor(peer.rpc, supervisor);
   const unservePubSub = servePubSub(peer, supervisor);
+  const unservePing = serveNetworkPing(peer.rpc);
   const orchestrator = new Orchestrator({ peer, supervisor, ...(deploymentTiming ? { timing: deploymentTiming } : {}), ...(options.wallClock ? { wallClock: options.wallClock } : {}) });
   orchestrator.start();
   const started = { peer, supervisor, orchestrator };
@@ -119,6 +122,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
     async stop() {
       orchestrator.stop();
       unservePubSub();
+      unservePing();
       unserve();
       await started.supervisor.stop();
       await options.sandbox.close();

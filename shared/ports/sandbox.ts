@@ -34,6 +34,11 @@ export interface HostServices {
   readOrientation?: () => Promise<[number, number, number]>;
   /** Position: [latitude, longitude, accuracy in metres]. */
   readLocation?: () => Promise<[number, number, number]>;
+  /**
+   * `network.ping(a, b, c, d)`: round trip in ms to the host at IPv4 `address`, or −1 when
+   * nothing answers (never rejects; the worker waits for it).
+   */
+  ping?: (address: string) => Promise<number>;
   /** `communication.rpcCall`: call the named function elsewhere with `data`. */
   rpcCall?: (name: string, data: Uint8Array) => Promise<void>;
   /**

@@ -27,6 +27,8 @@ export interface DeviceDescription {
   capabilities: string[];
   /** Capabilities served by a simulation rather than hardware (e.g. a fake camera). */
   simulated?: string[];
+  /** IPv4 addresses of the host it runs on, as it advertises them (what `network.ping` looks up). */
+  addresses?: string[];
   /** Software version of the host. */
   version: string;
   /** Wall-clock time (ms since epoch) the peer last (re)started. */
@@ -205,6 +207,7 @@ export const checkDevice: Check<DeviceDescription> = obj({
   }),
   capabilities: arr(str({ min: 1, max: 200 }), 1000),
   simulated: opt(arr(str({ min: 1, max: 200 }), 1000)),
+  addresses: opt(arr(str({ min: 1, max: 64 }), 64)),
   version: str({ max: 50 }),
   startedAt: num({ min: 0 }),
 }) as Check<DeviceDescription>;

@@ -25,6 +25,8 @@ export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> =
   'sensors.orientation': 'readOrientation',
   'sensors.location': 'readLocation',
   'communication.rpcCall': 'rpcCall',
+  // The Rust supervisor's ping; here it reaches mesh peers by address (shared/network-ping.ts).
+  'network.ping': 'ping',
   'pubsub.publish': 'publish',
   'pubsub.subscribe': 'subscribe',
   // wasi-nn preview 1 (shared/sandbox/wasi-nn.ts), granted as `wasi_ephemeral_nn.*` or one by one.

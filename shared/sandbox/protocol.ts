@@ -150,7 +150,7 @@ export type WorkerToHost =
 /** Host-thread operations a worker can ask for through the bridge. */
 export type HostOp =
   | 'captureImage' | 'readTemperature' | 'readHumidity' | 'readAcceleration' | 'readOrientation' | 'readLocation'
-  | 'rpcCall' | 'publish' | 'subscribe' | 'nnLoad' | 'nnCompute';
+  | 'rpcCall' | 'publish' | 'subscribe' | 'nnLoad' | 'nnCompute' | 'ping';
 
 /** Either side of a worker connection, whatever the platform's Worker API looks like. */
 export interface MessagePort<In, Out> {

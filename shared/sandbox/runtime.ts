@@ -229,6 +229,10 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
           return new DataView(bridgeCall(op, []).buffer).getFloat64(axis * 8, true);
         }];
       })),
+      // network.ping(a, b, c, d) -> f32: round trip in ms, −1 on failure (the host's answer).
+      network: {
+        ping: (a, b, c, d) => new DataView(bridgeCall('ping', [[a, b, c, d].map((x) => x & 255).join('.')]).buffer).getFloat64(0, true),
+      },
       communication: {
         rpcCall: (namePtr, nameLen, dataPtr, dataLen) => void bridgeCall('rpcCall', [fromUtf8(bytesAt(namePtr, nameLen)), bytesAt(dataPtr, dataLen)]),
       },

@@ -250,6 +250,9 @@ export class Slot {
         for (let i = 0; i < 3; i++) new DataView(out.buffer).setFloat64(i * 8, values[i] ?? Number.NaN, true);
         return out;
       }
+      case 'ping':
+        if (!s.ping) throw new Error('no network.ping');
+        return float(await s.ping(String(args[0])));
       case 'rpcCall':
         if (!s.rpcCall) throw new Error('no rpc');
         await s.rpcCall(String(args[0]), args[1] as Uint8Array);

@@ -46,6 +46,7 @@ const EXPECTED: Record<string, Expected> = {
     imports: [`${WASI}.fd_close`, `${WASI}.fd_read`, `${WASI}.fd_write`, `${WASI}.path_open`],
     exports: ['_initialize', 'convert2Grayscale', 'get_img_ptr', 'grayscale_jpeg', 'memory'],
   },
+  'net-ping': { imports: ['network.ping'], exports: ['memory', 'ping', 'reachable'] },
   'rust-fibo': {
     imports: [`${WASI}.environ_get`, `${WASI}.environ_sizes_get`, `${WASI}.fd_write`, `${WASI}.proc_exit`],
     exports: ['__data_end', '__heap_base', 'fibo', 'main', 'memory', 'stateful_fibo'],
