@@ -7,6 +7,7 @@
 import { enableDebug } from '../shared/log.ts';
 import { HOST_VERSION } from '../shared/peer.ts';
 import { DEFAULT_GATEWAY, GatewayClient } from './cli/gateway-client.ts';
+import { clientToken } from './gateway/token.ts';
 import { consoleOutput, reportError } from './cli/output.ts';
 import { progressMode } from './cli/progress.ts';
 import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
@@ -15,13 +16,15 @@ enableDebug(process.env.DEBUG);
 
 const USAGE = `usage: liquidmesh <command>
   start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
+        [--data-dir D] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
                       signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
   ${SIGNAL_USAGE}
-  peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P]
+  peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
                       run one peer of a mesh (a Node process or a headless Chromium)
 
 Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDMESH_GATEWAY,
-default ${DEFAULT_GATEWAY}); every command takes --json for scripts:
+default ${DEFAULT_GATEWAY}; beyond loopback its token from LIQUIDMESH_TOKEN or <--data-dir>/gateway-token);
+every command takes --json for scripts:
   publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…
                       upload a module (binary, description.json, data files) to the package manager
   deploy <manifest.json | -> | --step module:func[@device]… [--name N]
@@ -42,7 +45,11 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
   try {
     const at = args.findIndex((a) => a === '--gateway' || a.startsWith('--gateway='));
     const gateway = at < 0 ? (process.env.LIQUIDMESH_GATEWAY ?? DEFAULT_GATEWAY) : args[at]!.includes('=') ? args[at]!.slice('--gateway='.length) : (args[at + 1] ?? '');
-    const client = new GatewayClient(gateway);
+    // --data-dir only says where the gateway token is; the commands never see it.
+    const dirAt = args.findIndex((a) => a === '--data-dir' || a.startsWith('--data-dir='));
+    const dataDir = dirAt < 0 ? undefined : args[dirAt]!.includes('=') ? args[dirAt]!.slice('--data-dir='.length) : args[dirAt + 1];
+    if (dirAt >= 0) args.splice(dirAt, args[dirAt]!.includes('=') ? 1 : 2);
+    const client = new GatewayClient(gateway, await clientToken(process.env, dataDir));
     const out = consoleOutput(json);
     const mode = progressMode(json);
     const commands = await import('./cli/commands.ts');

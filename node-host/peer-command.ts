@@ -3,13 +3,15 @@
  *
  *   liquidmesh peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S]
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
- *                   [--gateway-port P [--gateway-host H]]
+ *                   [--gateway-port P [--gateway-host H]] [--allow-origin O]… [--allow-host H]…
+ *                   [--allow-fetch-from X]… [--gui-dir DIR]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
  * end-to-end tests use to drive a Node peer they can kill by PID. With `--gateway-port`, a
  * Node peer also serves the WasmIoT-compatible HTTP gateway (node-host/gateway/) on that
- * port (0 = any), bound to `--gateway-host` (default 127.0.0.1).
+ * port (0 = any), bound to `--gateway-host` (default 127.0.0.1); beyond loopback it wants
+ * the bearer token kept in `<data dir>/gateway-token` (gateway/access-args.ts).
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -20,6 +22,7 @@ import { settled } from '../shared/orchestrator/orchestrator.ts';
 import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
+import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
@@ -119,7 +122,10 @@ export async function peerCommand(argv: string[]): Promise<void> {
     // The gateway is up before `ready` is announced; a port already taken stops the peer again.
     const gateway = args.gatewayPort === undefined
       ? null
-      : await startGateway({ peer: node, port: args.gatewayPort, host: args.gatewayHost ?? '127.0.0.1' }).catch(async (error: unknown) => {
+      : await (async () => startGateway({
+          peer: node, port: args.gatewayPort!, host: args.gatewayHost ?? '127.0.0.1',
+          ...(await parseAccessArgs(argv)), ...(await gatewayToken(args.gatewayHost ?? '127.0.0.1', args.dataDir, (text) => (args.json ? print({ event: 'gateway-token', text }) : say(text)))),
+        }))().catch(async (error: unknown) => {
           await node.stop();
           throw error;
         });

@@ -3,12 +3,15 @@
  * hosting the sample modules, all on 127.0.0.1 unless told otherwise.
  *
  *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
+ *                    [--data-dir D] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
  * WasmIoT-compatible HTTP gateway; the Chromium peer gets Chromium's fake camera device.
  * The sample modules are published through the package manager and deployed by the
  * orchestrator (node-host/samples.ts). Open the printed URL in browsers — on a phone, on
  * the same network with --host — to join the mesh as more devices; scan the QR code.
+ * Beyond loopback the gateway wants the bearer token kept in `<data dir>/gateway-token`
+ * (gateway/access-args.ts).
  */
 import './webrtc/globals.ts';
 import { existsSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { renderUnicodeCompact } from 'uqr';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { createLogger } from '../shared/log.ts';
+import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
 import { startNodePeer } from './node-peer.ts';
@@ -49,6 +53,7 @@ export async function startCommand(args: string[]): Promise<void> {
     for (const step of cleanup.reverse()) await step().catch((e: unknown) => log.warn(`while stopping: ${(e as Error).message}`));
   };
   try {
+    const access = await parseAccessArgs(args);
     console.log('LiquidMesh: building the PWA…');
     await buildPwa();
     const signal = await startSignalServer({ host, port: Number(option(args, 'signal-port') ?? 4444) });
@@ -67,7 +72,10 @@ export async function startCommand(args: string[]): Promise<void> {
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());
-    const gateway = await startGateway({ peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000) });
+    const gateway = await startGateway({
+      peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000),
+      ...access, ...(await gatewayToken(host, option(args, 'data-dir'), (text) => console.log(`LiquidMesh: ${text}`))),
+    });
     cleanup.push(() => gateway.close());
 
     let chromium: ChromiumPeer | null = null;

@@ -3,28 +3,15 @@
  * the sandbox's SharedArrayBuffer needs), with index.html for unknown paths so deep links
  * work. Builds the PWA first when asked to.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createLogger } from '../shared/log.ts';
+import { answerError, guardHandler, guardServer } from './http-guard.ts';
+import { sendFile, StaticRoot } from './static-files.ts';
 
 /** Where `vite build` puts the PWA. */
 export const PWA_DIR = fileURLToPath(new URL('../dist/web/', import.meta.url));
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.wasm': 'application/wasm',
-  '.ico': 'image/x-icon',
-};
 
 /** A running static server. */
 export interface WebServer {
@@ -50,27 +37,33 @@ export async function buildPwa(): Promise<void> {
 
 /** Serve `root` (default dist/web). */
 export async function startWebServer(options: { host?: string; port?: number; root?: string } = {}): Promise<WebServer> {
-  const root = resolve(options.root ?? PWA_DIR);
-  const server: Server = createServer(async (req, res) => {
+  const files = new StaticRoot(options.root ?? PWA_DIR);
+  const log = createLogger('web');
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    let file = normalize(join(root, path));
-    if (!file.startsWith(root)) {
-      res.writeHead(403).end();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      answerError(res, 405, 'ERR_METHOD_NOT_ALLOWED', 'the PWA server serves GET and HEAD only', { allow: 'GET, HEAD' });
       return;
     }
-    const info = await stat(file).catch(() => null);
-    if (!info || info.isDirectory()) file = join(root, 'index.html');
-    const exists = await stat(file).catch(() => null);
-    if (!exists) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('the PWA is not built: run npm run build');
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let found = await files.lookup(q < 0 ? url : url.slice(0, q));
+    if (found.kind === 'bad-path') {
+      answerError(res, 400, 'ERR_BAD_URL', 'the path cannot be decoded or leaves the served directory');
       return;
     }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
-    createReadStream(file).pipe(res);
-  });
+    // Deep links of the single-page app: unknown paths get index.html.
+    if (found.kind === 'missing') found = await files.lookup('/index.html');
+    if (found.kind !== 'file') {
+      answerError(res, 404, 'ERR_NOT_BUILT', 'the PWA is not built: run npm run build');
+      return;
+    }
+    sendFile(req, res, found);
+  };
+  const server: Server = createServer(guardHandler(handle, log));
+  guardServer(server, log);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => ok());

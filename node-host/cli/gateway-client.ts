@@ -53,8 +53,11 @@ export function encodeForm(parts: readonly FormPart[]): { body: Buffer; contentT
 /** A client of one gateway. */
 export class GatewayClient {
   readonly base: URL;
+  readonly #token: string | undefined;
 
-  constructor(base: string = DEFAULT_GATEWAY) {
+  /** @param token the gateway's bearer token, sent as `Authorization: Bearer` (see gateway/token.ts). */
+  constructor(base: string = DEFAULT_GATEWAY, token?: string) {
+    this.#token = token;
     try {
       this.base = new URL(base);
     } catch {
@@ -67,6 +70,7 @@ export class GatewayClient {
     const url = new URL(path, this.base);
     let payload: Buffer | undefined;
     const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body && 'json' in body) {
       payload = Buffer.from(JSON.stringify(body.json));
       headers['content-type'] = 'application/json';

@@ -1,13 +1,14 @@
 /**
  * `POST /deploy` of the supervisor API: a DeploymentNode (the orchestrator's form with
  * `endpoints` / `mounts`, or the older one of seed 001 with `instructions…paths` and
- * `urls.other` as a list). The binary, description and data-file URLs are fetched over
- * HTTP, the module is published under the node's module name (so
+ * `urls.other` as a list). The binary, description and data-file URLs are fetched under
+ * the outbound policy of outbound-fetch.ts (or read from the mesh when they are the
+ * gateway's own, own-urls.ts), the module is published under the node's module name (so
  * `/{deploymentId}/modules/{name}/{function}` works), and the deployment is made under
  * the given `deploymentId`, pinned to this device, as the reference supervisor would
  * run it. Redeploying the same id is a new revision (a hot update).
  */
-import { InvalidParamsError, PayloadTooLargeError } from '../../shared/errors.ts';
+import { InvalidParamsError } from '../../shared/errors.ts';
 import { DeploymentFailedError } from '../../shared/orchestrator/errors.ts';
 import { InvalidManifestError } from '../../shared/orchestrator/errors.ts';
 import { parseManifest } from '../../shared/orchestrator/manifest.ts';
@@ -17,39 +18,10 @@ import type { DeploymentRecord, FunctionDescription, ModuleRecord, MountDescript
 import { parseModule } from '../../shared/wasm/binary.ts';
 import type { GatewayContext } from './context.ts';
 import { binaryForName, functionFromOperation, functionsFromDocument, withSignatureDefaults } from './describe.ts';
-import { BadUrlError, FetchFailedError } from './http.ts';
+import { FetchFailedError } from './http.ts';
+import type { UrlFetch } from './own-urls.ts';
 
 type Obj = Record<string, unknown>;
-
-/** Fetch `url` (http or https only), at most `limit` bytes, within `timeoutMs`. */
-export async function fetchUrl(url: string, limit: number, timeoutMs: number): Promise<Uint8Array> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new BadUrlError(`${JSON.stringify(url).slice(0, 200)} is not a URL`, { url });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new BadUrlError(`${url} is not an http(s) URL`, { url });
-  let response: Response;
-  try {
-    response = await fetch(parsed, { signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new FetchFailedError(`fetching ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { url });
-  }
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new FetchFailedError(`fetching ${url} failed: the server answered ${response.status}`, { url, status: response.status });
-  }
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (declared > limit) {
-    await response.body?.cancel();
-    throw new PayloadTooLargeError(`${url} has ${declared} bytes; at most ${limit} are accepted`, { url, limit });
-  }
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.byteLength > limit) throw new PayloadTooLargeError(`${url} has more than ${limit} bytes`, { url, limit });
-  return bytes;
-}
 
 function own(o: unknown, key: string): unknown {
   return isPlainObject(o) && Object.hasOwn(o, key) ? o[key] : undefined;
@@ -107,7 +79,7 @@ function basename(url: string): string {
 }
 
 /** Fetch, publish and deploy what a DeploymentNode names; resolves once it is ready. */
-export async function deployNode(g: GatewayContext, body: unknown, options: { timeoutMs: number; fetchTimeoutMs: number }): Promise<DeploymentRecord> {
+export async function deployNode(g: GatewayContext, body: unknown, options: { timeoutMs: number; fetch: UrlFetch }): Promise<DeploymentRecord> {
   const { orchestrator, peer } = g.node;
   const manifest = parseManifest(body);
   if (manifest.form !== 'supervisor') throw new InvalidManifestError('manifest: POST /deploy takes a DeploymentNode ({deploymentId, modules, instructions}); use POST /file/manifest for other forms');
@@ -120,10 +92,10 @@ export async function deployNode(g: GatewayContext, body: unknown, options: { ti
       continue;
     }
     const limit = g.limits.bodyBytes;
-    const wasm = binaryForName(await fetchUrl(sources.binary, limit, options.fetchTimeoutMs), moduleName, (hash) => peer.registry.modules.get(hash)?.name);
+    const wasm = binaryForName(await options.fetch(sources.binary, limit), moduleName, (hash) => peer.registry.modules.get(hash)?.name);
     let doc: unknown;
     if (sources.description) {
-      const text = new TextDecoder().decode(await fetchUrl(sources.description, g.limits.jsonBytes, options.fetchTimeoutMs));
+      const text = new TextDecoder().decode(await options.fetch(sources.description, g.limits.jsonBytes));
       try {
         doc = JSON.parse(text);
       } catch {
@@ -132,7 +104,7 @@ export async function deployNode(g: GatewayContext, body: unknown, options: { ti
     }
     const dataFiles: Record<string, Uint8Array> = {};
     const other = Array.isArray(sources.other) ? sources.other.map((u) => [basename(u), u] as const) : Object.entries(sources.other);
-    for (const [mount, url] of other) dataFiles[mount] = await fetchUrl(url, limit, options.fetchTimeoutMs);
+    for (const [mount, url] of other) dataFiles[mount] = await options.fetch(url, limit);
     const exports = parseModule(wasm).exports;
     const types = new Map(exports.filter((e) => e.kind === 'function' && e.type).map((e) => [e.name, e.type!]));
     const wanted = manifest.steps.filter((s) => s.module === moduleName).map((s) => s.func);

@@ -3,14 +3,22 @@
  * (`/file/…`, `/execute`) and its supervisor's API (`/deploy`, `/{deployment}/modules/…`,
  * `/request-history`, `/.well-known/…`) on plain node:http, served from this peer's view
  * of the mesh — any peer's gateway sees and drives the same deployments. See
- * docs/decisions/0011-http-gateway.md.
+ * docs/decisions/0011-http-gateway.md; who may call it (Host, Origin, token, CORS) and
+ * what `POST /deploy` may fetch: docs/decisions/0017-gateway-access.md.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { GatewayContext, type GatewayLimits } from './context.ts';
+import { InvalidParamsError } from '../../shared/errors.ts';
+import { isLoopbackHost } from '../host-address.ts';
+import { guardHandler, guardServer } from '../http-guard.ts';
+import { AccessPolicy } from './access.ts';
+import { GuiFiles } from './gui-files.ts';
 import { errorResponse, ExplainedError, sendJson } from './http.ts';
+import { OutboundFetcher } from './outbound-fetch.ts';
+import { ownResource, type UrlFetch } from './own-urls.ts';
 import { migrationRoutes } from './migration-api.ts';
 import { orchestratorRoutes } from './orchestrator-api.ts';
 import { Router } from './router.ts';
@@ -26,8 +34,20 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** How long deploy requests wait for the deployment to settle (default 60 s). */
   deployTimeoutMs?: number;
-  /** Time limit of each URL fetched by `POST /deploy` (default 30 s). */
+  /** Time limit of each URL fetched by `POST /deploy`, redirects included (default 30 s). */
   fetchTimeoutMs?: number;
+  /** Web origins that may call the gateway, with CORS (`--allow-origin`). */
+  allowedOrigins?: readonly string[];
+  /** More `Host` names the gateway answers for (`--allow-host`, `name` or `name:port`). */
+  allowedHosts?: readonly string[];
+  /** Bearer token required on every request; a gateway bound beyond loopback refuses to start without one. */
+  token?: string;
+  /** Serve a static web GUI from this directory on GET paths no API route takes. */
+  guiDir?: string;
+  /** Local or private fetch targets `POST /deploy` may use (`--allow-fetch-from`: host, host:port or CIDR). */
+  allowFetchFrom?: readonly string[];
+  /** Turn the Host, Origin and token checks off — for the benchmark's baseline only. */
+  unsafeNoAccessChecks?: boolean;
 }
 
 /** A running gateway. */
@@ -45,10 +65,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = createLogger('gateway');
   const g = new GatewayContext(options.peer, { jsonBytes: 1024 * 1024, bodyBytes: 64 * 1024 * 1024, ...options.limits });
   const router = new Router();
+  const bindHost = options.host ?? '127.0.0.1';
+  if (!isLoopbackHost(bindHost) && !options.token && !options.unsafeNoAccessChecks) {
+    throw new InvalidParamsError(`a gateway bound to ${bindHost} (beyond loopback) needs a bearer token`, { host: bindHost });
+  }
   const timing = { deployTimeoutMs: options.deployTimeoutMs ?? 60_000, fetchTimeoutMs: options.fetchTimeoutMs ?? 30_000 };
+  const outbound = new OutboundFetcher({ allowFrom: options.allowFetchFrom ?? [], logger: log.child('fetch') });
+  // Set once the port is known (before any request can arrive).
+  let access: AccessPolicy | null = null;
+  let policy: AccessPolicy | null = null;
+  const fetchForRequest: UrlFetch = (url, limit) => {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = null;
+    }
+    if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:') && policy?.isOwnHost(parsed.host)) return ownResource(g, parsed, limit);
+    return outbound.fetch(url, limit, timing.fetchTimeoutMs);
+  };
   orchestratorRoutes(router, g, timing);
   migrationRoutes(router, g);
-  supervisorRoutes(router, g, timing);
+  supervisorRoutes(router, g, { deployTimeoutMs: timing.deployTimeoutMs, fetch: fetchForRequest });
+  const gui = options.guiDir ? new GuiFiles(options.guiDir) : null;
   let fallbackBase = '';
 
   const fail = (res: ServerResponse, error: unknown): void => {
@@ -64,11 +103,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (access) {
+      const verdict = access.check(req, res);
+      if (verdict === 'answered') return;
+      if (verdict) {
+        sendJson(res, verdict.status, { errorText: verdict.status === 401 ? 'Unauthorized' : 'Forbidden', error: verdict.error, code: verdict.code }, verdict.headers);
+        return;
+      }
+    }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
     const match = router.match(method, path);
+    if (match.kind === 'none' && gui && (method === 'GET' || method === 'HEAD')) {
+      gui.serve(req, res, path).catch((error: unknown) => fail(res, error));
+      return;
+    }
     if (match.kind !== 'found') {
       if (match.kind === 'none') sendJson(res, 404, { err: 'Bad URL', errorText: 'Bad URL', error: `no route for ${method} ${path.slice(0, 200)}`, code: 'ERR_ROUTE_NOT_FOUND' });
       else sendJson(res, 405, { errorText: 'Method not allowed', error: `${method} is not served on ${path.slice(0, 200)}; use ${match.allow.join(', ')}`, code: 'ERR_METHOD_NOT_ALLOWED' }, { allow: match.allow.join(', ') });
@@ -84,7 +135,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const server = createServer({ keepAliveTimeout: 10_000 }, handle);
+  const server = createServer({ keepAliveTimeout: 10_000 }, guardHandler(handle, log));
+  guardServer(server, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => {
@@ -96,6 +148,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const address = server.address() as AddressInfo;
   const hostText = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   fallbackBase = `http://${hostText}:${address.port}`;
+  policy = new AccessPolicy({ bindHost, port: address.port, allowedOrigins: options.allowedOrigins ?? [], allowedHosts: options.allowedHosts ?? [], ...(options.token ? { token: options.token } : {}) });
+  if (!options.unsafeNoAccessChecks) access = policy;
   return {
     url: fallbackBase,
     close: async () => {

@@ -16,7 +16,7 @@ export const BadJsonError = defineError('ERR_BAD_JSON', 'BadJsonError');
 export const BadMultipartError = defineError('ERR_BAD_MULTIPART', 'BadMultipartError');
 /** A URL in a request is not an http(s) URL. */
 export const BadUrlError = defineError('ERR_BAD_URL', 'BadUrlError');
-/** Fetching a URL named in a request failed (network error, non-2xx, too large). */
+/** Fetching a URL named in a request failed (any reason: what answered is not told). */
 export const FetchFailedError = defineError('ERR_FETCH_FAILED', 'FetchFailedError');
 /** A module has no file of that name, or a result file is no longer kept. */
 export const UnknownFileError = defineError('ERR_UNKNOWN_FILE', 'UnknownFileError');
@@ -61,6 +61,11 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   ERR_DEPLOYMENT_FAILED: 409,
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_MODULE_TOO_LARGE: 413,
+  // Refused by the gateway's access checks or its outbound fetch policy.
+  ERR_UNAUTHORIZED: 401,
+  ERR_ORIGIN_DENIED: 403,
+  ERR_FETCH_DENIED: 403,
+  ERR_HOST_DENIED: 421,
   // A device or a URL upstream failed.
   ERR_FETCH_FAILED: 502,
   ERR_WASM_TRAP: 502,

@@ -13,6 +13,7 @@ import type { CallInput, CallOutcome } from '../../shared/supervisor/supervisor.
 import type { RemoteCall } from '../../shared/supervisor/serve.ts';
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { deployNode } from './deploy-node.ts';
+import type { UrlFetch } from './own-urls.ts';
 import { explain, parseJson, readBody, sendBytes, sendJson, UnknownFileError, UnknownRequestError } from './http.ts';
 import type { RouteContext, Router } from './router.ts';
 import { type DeployedFunction, thingDescription } from './thing-description.ts';
@@ -23,7 +24,7 @@ const MOVED = ['ERR_PEER_LEFT', 'ERR_PEER_UNREACHABLE', 'ERR_NOT_CONNECTED', 'ER
 const DEPLOY_STATUS = { ERR_DEPLOYMENT_FAILED: 502, ERR_DEPLOYMENT_NOT_READY: 504, ERR_UNKNOWN_MODULE: 400, ERR_UNKNOWN_FUNCTION: 400, ERR_NO_PLACEMENT: 409 };
 
 /** Register the supervisor routes; the function route matches almost anything, so it goes last. */
-export function supervisorRoutes(router: Router, g: GatewayContext, options: { deployTimeoutMs: number; fetchTimeoutMs: number }): void {
+export function supervisorRoutes(router: Router, g: GatewayContext, options: { deployTimeoutMs: number; fetch: UrlFetch }): void {
   const { peer, orchestrator, supervisor } = g.node;
   const self = (): NonNullable<ReturnType<typeof peer.registry.devices.get>> => {
     const d = peer.registry.devices.get(peer.id);
@@ -51,7 +52,7 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
   router.on('GET', '/health', ({ res }) => sendJson(res, 200, healthOf(peer.presenceOf(peer.id)) ?? { cpuUsage: 0, memoryUsage: 0, callsPerSecond: 0 }));
 
   router.on('POST', '/deploy', async ({ req, res }) => {
-    const record = await explain('Deployment failed', async () => deployNode(g, parseJson(await readBody(req, g.limits.jsonBytes)), { timeoutMs: options.deployTimeoutMs, fetchTimeoutMs: options.fetchTimeoutMs }), DEPLOY_STATUS);
+    const record = await explain('Deployment failed', async () => deployNode(g, parseJson(await readBody(req, g.limits.jsonBytes)), { timeoutMs: options.deployTimeoutMs, fetch: options.fetch }), DEPLOY_STATUS);
     sendJson(res, 200, { status: 'success', deploymentId: record.id, revision: record.revision });
   });
 

@@ -20,6 +20,7 @@ import * as ws from 'ws';
 import type WebSocket from 'ws';
 import { defineError, InvalidParamsError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import { guardHandler, guardServer } from '../http-guard.ts';
 import { mountPeerjs, type PeerjsMount } from './peerjs-mount.ts';
 import { TopicHub } from './topic-hub.ts';
 
@@ -112,15 +113,25 @@ export async function startSignalServer(options: SignalServerOptions = {}): Prom
   const signal = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes, clientTracking: false });
   const signalPath = `${base}/signal`;
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', guardHandler((req: IncomingMessage, res: ServerResponse) => {
     if (pathnameOf(req) === signalPath) {
       reply(res, 426, 'y-webrtc signaling: connect with a WebSocket\n');
       return;
     }
     peerjs.handler(req, res);
-  });
+  }, log));
+  guardServer(server, log);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (error: Error) => log.debug('upgrade socket error:', error.message));
+    try {
+      routeUpgrade(req, socket, head);
+    } catch (error) {
+      // A handshake that throws ends its own socket, never the process.
+      log.warn('WebSocket upgrade failed:', (error as Error).message);
+      socket.destroy();
+    }
+  });
+  const routeUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const pathname = pathnameOf(req);
     if (pathname === signalPath) {
       // See peerjs-mount.ts on why the socket is cast.
@@ -132,7 +143,7 @@ export async function startSignalServer(options: SignalServerOptions = {}): Prom
       socket.once('finish', () => socket.destroy());
       socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     }
-  });
+  };
 
   try {
     await listen(server, host, requestedPort);
