@@ -46,6 +46,11 @@ export class Router {
     return this;
   }
 
+  /** Every route, as registered: for documentation and for tests that visit each one. */
+  list(): { method: string; pattern: string }[] {
+    return this.#routes.map((r) => ({ method: r.method, pattern: `/${r.segments.join('/')}` }));
+  }
+
   /** The route for `method` and `path` (the path without its query string). */
   match(method: string, path: string): Match {
     const key = `${method} ${path}`;
