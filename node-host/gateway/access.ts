@@ -15,9 +15,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hostname, networkInterfaces } from 'node:os';
 import { defineError, InvalidParamsError } from '../../shared/errors.ts';
-import { isLoopbackHost } from '../host-address.ts';
+import { isLoopbackHost, servedNames } from '../host-address.ts';
 
 /** A request beyond loopback without the gateway's bearer token (or with a wrong one). */
 export const UnauthorizedError = defineError('ERR_UNAUTHORIZED', 'UnauthorizedError');
@@ -73,20 +72,15 @@ function authority(host: string, port: number): string {
   return `${h.toLowerCase()}:${port}`;
 }
 
-/** The `Host` values that name a gateway bound to `bindHost:port`. */
+/**
+ * The `Host` values that name a gateway bound to `bindHost:port`: on loopback only the
+ * loopback names (a rebound DNS name is never one of them); beyond it every name the
+ * host is reached by (host-address.ts `servedNames`, the names its certificate covers).
+ */
 export function ownHosts(bindHost: string, port: number, extra: readonly string[] = []): Set<string> {
-  const names = new Set<string>();
-  const unspecified = bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '';
-  if (isLoopbackHost(bindHost) || unspecified) for (const n of ['127.0.0.1', 'localhost', '::1']) names.add(n);
-  if (!unspecified) names.add(bindHost.replace(/^\[(.*)\]$/, '$1'));
-  if (!isLoopbackHost(bindHost)) {
-    const machine = hostname().toLowerCase();
-    names.add(machine);
-    names.add(`${machine.split('.')[0]}.local`);
-    if (unspecified) {
-      for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(a.address.replace(/%.*$/, ''));
-    }
-  }
+  const names = isLoopbackHost(bindHost)
+    ? new Set(['127.0.0.1', 'localhost', '::1', bindHost.toLowerCase().replace(/^\[(.*)\]$/, '$1')])
+    : new Set(servedNames(bindHost));
   const out = new Set<string>();
   for (const n of names) {
     out.add(authority(n, port));
@@ -96,7 +90,8 @@ export function ownHosts(bindHost: string, port: number, extra: readonly string[
   for (const h of extra) {
     const t = h.trim().toLowerCase();
     if (t === '') continue;
-    out.add(/:\d+$/.test(t) && !/^[^[]*:.*:/.test(t) ? t : authority(t, port));
+    // `name:port` and `[v6]:port` are taken as they are; a bare name gets the gateway's port.
+    out.add(/^(\[[^\]]+\]|[^:]+):\d+$/.test(t) ? t : authority(t, port));
   }
   return out;
 }
