@@ -19,7 +19,7 @@ import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedErro
 import { Emitter, type Unsubscribe } from './events.ts';
 import { Identity } from './identity/identity.ts';
 import { createLogger, type Logger } from './log.ts';
-import { type Clock, every } from './ports/clock.ts';
+import { type Clock, every, type TimerHandle } from './ports/clock.ts';
 import type { PeerStore } from './ports/key-value-store.ts';
 import type { PeerId, Transport } from './ports/transport.ts';
 import type { WireMessage } from './protocol/wire.ts';
@@ -27,7 +27,7 @@ import { PeerLinks } from './peer-links.ts';
 import { Presence, type PresenceState, type Telemetry } from './registry/presence.ts';
 import { RegistryPersistence } from './registry/persistence.ts';
 import { LOCAL_ORIGIN, Registry } from './registry/registry.ts';
-import type { DeviceDescription, Engine } from './registry/schema.ts';
+import type { BrowserInfo, DeviceDescription, Engine } from './registry/schema.ts';
 import { applyRemoteUpdate, isEmptyUpdate, missingUpdate, stateVector } from './registry/sync.ts';
 import type { MeshMethods } from './rpc/methods.ts';
 import { type CallOptions, Rpc } from './rpc/rpc.ts';
@@ -76,6 +76,8 @@ export interface DeviceInit {
   simulated?: string[];
   /** IPv4 addresses of this host, advertised in the device description. */
   addresses?: string[];
+  /** Browser peers: which browser this is (see {@link BrowserInfo}). */
+  browser?: BrowserInfo;
 }
 
 /** Constructor options of {@link Peer}. */
@@ -145,6 +147,7 @@ export class Peer {
   /** Registry updates and awareness clients waiting to go to each peer (see relayBatchMs). */
   readonly #outbox = new Map<PeerId, { updates: Uint8Array[]; clients: Set<number> }>();
   #flushPending = false;
+  #goodbye: Promise<unknown> | null = null;
 
   constructor(options: PeerOptions) {
     this.#options = options;
@@ -266,7 +269,11 @@ export class Peer {
     this.#state = 'running';
   }
 
-  /** Leave the mesh: announce departure, fail pending calls, disconnect. Idempotent. */
+  /**
+   * Leave the mesh: announce departure, fail pending calls, disconnect. Idempotent.
+   * The goodbye goes to every linked peer before the first `await`, so a page that calls
+   * this from `pagehide` (and is gone a moment later) still sends it.
+   */
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'new') {
       this.#state = 'stopped';
@@ -274,7 +281,12 @@ export class Peer {
     }
     this.#state = 'stopped';
     this.#stopAntiEntropy?.();
+    const goodbye = this.leave();
     this.#presence?.destroy();
+    // Sent, not just queued, before the links close (bounded: a stuck link must not hold us).
+    let bound: TimerHandle | undefined;
+    await Promise.race([goodbye, new Promise<void>((r) => (bound = this.clock.setTimeout(() => r(), 1000)))]);
+    if (bound !== undefined) this.clock.clearTimeout(bound);
     this.#offDoc?.();
     this.#rpc?.close();
     this.#offered.clear();
@@ -286,6 +298,22 @@ export class Peer {
       persistence.destroy();
     }
     this.#events.clear();
+  }
+
+  /**
+   * Say goodbye now, synchronously: our presence removal goes to every linked peer (they
+   * see us leave at once and relay it) and heartbeats stop; calls are still served until
+   * `stop`. For a page about to be frozen or closed, where nothing after the current task
+   * may run. Resolves when every send settled. Idempotent; `stop` calls it too.
+   */
+  leave(): Promise<unknown> {
+    if (this.#goodbye) return this.#goodbye;
+    const links = this.#links;
+    const presence = this.#presence;
+    if (!links || !presence) return Promise.resolve();
+    const message: WireMessage = { t: 'aware', u: presence.leave() };
+    this.#goodbye = Promise.allSettled(links.up().map((peer) => links.send(peer, message)));
+    return this.#goodbye;
   }
 
   /** Call `method` on `peer` over the mesh (or locally for our own id). */
@@ -401,6 +429,7 @@ export class Peer {
     };
     if (d.simulated) description.simulated = d.simulated;
     if (d.addresses && d.addresses.length > 0) description.addresses = d.addresses;
+    if (d.browser) description.browser = d.browser;
     return description;
   }
 

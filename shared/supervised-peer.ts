@@ -120,6 +120,8 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   return {
     ...started,
     async stop() {
+      // Goodbye first, in this task: a page being frozen or closed runs nothing later.
+      void started.peer.leave();
       orchestrator.stop();
       unservePubSub();
       unservePing();

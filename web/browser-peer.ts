@@ -11,6 +11,8 @@ import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
 import type { Transport } from '../shared/ports/transport.ts';
 import { REGISTRY_STATE_KEY } from '../shared/registry/persistence.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
+import type { BrowserInfo } from '../shared/registry/schema.ts';
+import { currentBrowser, engineOf } from './browser-info.ts';
 import { DeviceSensors } from './capabilities/sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { BrowserCamera } from './capabilities/camera.ts';
@@ -29,6 +31,8 @@ export interface BrowserPeerOptions {
   camera?: boolean;
   /** Offer wasi-nn inference (`wasi_ephemeral_nn.*`, onnxruntime-web; default true). */
   inference?: boolean;
+  /** Which browser this is (default: detected from this page). */
+  browser?: BrowserInfo;
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   logger?: Logger;
@@ -115,12 +119,14 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
   }
   // wasi-nn inference: onnxruntime-web, downloaded only when a module first loads a graph.
   if (options.inference ?? true) services.nn = createBrowserInferenceEngine();
+  const browser = options.browser ?? currentBrowser();
   const started = await startSupervisedPeer({
     transports: options.transports,
     store: { blobs, kv },
     device: {
       name: options.name,
-      engine: navigator.webdriver ? 'chromium' : 'browser',
+      engine: engineOf(browser),
+      browser,
       platform: {
         cpu: { humanReadableName: navigator.userAgent.slice(0, 120), cores: navigator.hardwareConcurrency || 1 },
         memory: { bytes: ((navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 0) * 1024 ** 3 },

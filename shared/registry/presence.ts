@@ -71,6 +71,7 @@ export class Presence {
   /** Peers alive now, with the awareness client that currently speaks for each. */
   readonly #alive = new Map<PeerId, number>();
   readonly #stopTimers: () => void;
+  #leaving = false;
 
   constructor(options: PresenceOptions) {
     this.#clock = options.clock;
@@ -141,10 +142,28 @@ export class Presence {
     return client === undefined ? undefined : (this.#awareness.getStates().get(client) as PresenceState | undefined);
   }
 
-  /** Stop heartbeats, announce that we leave, and free the awareness instance. */
-  destroy(): void {
+  /**
+   * Say goodbye: stop heartbeats and drop our own state. Returns the removal to send to
+   * every linked peer now; a peer that applies it sees us leave at once and relays it, so
+   * peers that only hear of us through others learn it too, instead of waiting out the
+   * liveness timeout. Idempotent (later calls return the same removal).
+   */
+  leave(): Uint8Array {
     this.#stopTimers();
-    awarenessProtocol.removeAwarenessStates(this.#awareness, [this.#awareness.clientID], 'local');
+    const self = this.#awareness.clientID;
+    if (this.#awareness.getLocalState() !== null) {
+      // Not through the 'outgoing' event: the caller sends it itself, synchronously, so it
+      // leaves before a closing page or transport can drop a batched relay.
+      this.#leaving = true;
+      awarenessProtocol.removeAwarenessStates(this.#awareness, [self], 'local');
+      this.#leaving = false;
+    }
+    return awarenessProtocol.encodeAwarenessUpdate(this.#awareness, [self]);
+  }
+
+  /** Stop heartbeats, drop our state, and free the awareness instance. */
+  destroy(): void {
+    this.leave();
     this.#awareness.destroy();
     this.#events.clear();
   }
@@ -163,7 +182,7 @@ export class Presence {
     // Removals: announced by the peer itself, relayed, or decided here (expiry, dropped link).
     for (const client of change.removed) if (client !== self) this.#drop(client);
     // Our own expiry of others is a local opinion: it is never sent.
-    if (origin === EXPIRED || (fromPeer === null && origin !== 'local')) return;
+    if (origin === EXPIRED || this.#leaving || (fromPeer === null && origin !== 'local')) return;
     this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed], origin: fromPeer });
   }
 

@@ -10,6 +10,28 @@ import { any, arr, bool, type Check, dict, literal, num, obj, opt, str } from '.
 /** Where a peer runs. */
 export type Engine = 'browser' | 'chromium' | 'node';
 
+/** A phone, a tablet or anything else (laptops, desktops, servers, Pis). */
+export type FormFactor = 'phone' | 'tablet' | 'desktop';
+
+/**
+ * The browser a browser peer runs in, as far as the page can tell. `engine` of the device
+ * keeps its older, coarser meaning (`chromium` = a headless Chromium peer); this says
+ * which browser it really is. Absent on Node peers and on records of older peers.
+ */
+export interface BrowserInfo {
+  /** e.g. `Chrome`, `Chromium`, `Firefox`, `Safari`, `Edge`, `Samsung Internet`. */
+  name: string;
+  /** Major version, or '' when the page cannot tell. */
+  version: string;
+  /** Rendering engine: `Blink`, `Gecko` or `WebKit` ('' when unknown). */
+  engine: string;
+  /** Runs without a window (headless Chromium, a test browser). */
+  headless: boolean;
+  formFactor: FormFactor;
+  /** Operating system, e.g. `Android`, `iOS`, `Linux` ('' when unknown). */
+  os?: string;
+}
+
 /** What a device tells the mesh about itself (WasmIoT's device description, extended). */
 export interface DeviceDescription {
   /** Peer id; equals the registry key. */
@@ -33,6 +55,8 @@ export interface DeviceDescription {
   version: string;
   /** Wall-clock time (ms since epoch) the peer last (re)started. */
   startedAt: number;
+  /** Browser peers: which browser, headless or not, phone or not. */
+  browser?: BrowserInfo;
 }
 
 /** One exported or imported item of a module, read from the binary. */
@@ -210,6 +234,16 @@ export const checkDevice: Check<DeviceDescription> = obj({
   addresses: opt(arr(str({ min: 1, max: 64 }), 64)),
   version: str({ max: 50 }),
   startedAt: num({ min: 0 }),
+  browser: opt(
+    obj({
+      name: str({ max: 50 }),
+      version: str({ max: 20 }),
+      engine: str({ max: 20 }),
+      headless: bool,
+      formFactor: literal('phone', 'tablet', 'desktop'),
+      os: opt(str({ max: 50 })),
+    }),
+  ),
 }) as Check<DeviceDescription>;
 
 const item = obj({ module: opt(str({ max: 200 })), name: str({ max: 200 }), kind: literal('function', 'table', 'memory', 'global', 'tag') });

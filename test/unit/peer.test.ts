@@ -235,6 +235,32 @@ describe('Peer presence', () => {
     await Promise.all([h.stop(), watcher.stop(), doomed.stop()]);
   });
 
+  it('sees a peer that stops leave at once, also when it only heard of it through a relay, and sees it back under the same id', async () => {
+    const clock = new ManualClock();
+    let hub = '';
+    const network = new MemoryNetwork({ links: (a, b) => a === hub || b === hub });
+    const mesh = await createMesh([], { network, clock, timing: { heartbeatMs: 1000, livenessTimeoutMs: 5000 } });
+    const h = await mesh.add('hub');
+    hub = h.id;
+    const watcher = await mesh.add('watcher');
+    const store = memoryStore();
+    const phone = await mesh.add('phone', store);
+    await waitFor(() => watcher.alive().includes(phone.id), 'watcher to see the phone through the hub');
+    const left: string[] = [];
+    watcher.on('device-left', (id) => left.push(id));
+    await phone.stop();
+    // No time passes on the clock: only the goodbye, relayed by the hub, can tell the watcher.
+    await waitFor(() => !watcher.alive().includes(phone.id), 'the watcher to see the phone leave');
+    expect(left).to.deep.equal([phone.id]);
+    expect(watcher.alive()).to.include(h.id);
+    expect(clock.now()).to.equal(0);
+
+    const back = await mesh.add('phone', store);
+    expect(back.id).to.equal(phone.id);
+    await waitFor(() => watcher.alive().includes(back.id), 'the watcher to see the phone back');
+    await Promise.all([h.stop(), watcher.stop(), back.stop()]);
+  });
+
   it('does not grow the registry document with heartbeats', async () => {
     const clock = new ManualClock();
     const mesh = await createMesh(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'], { clock, timing: { heartbeatMs: 1000, antiEntropyMs: 60_000 } });

@@ -4,12 +4,20 @@
  * the registry places on a device. No DOM, so they are easy to test.
  */
 import type { DeploymentView } from '../../shared/registry/registry.ts';
-import type { DeviceDescription, Engine, FunctionDescription, ModuleRecord } from '../../shared/registry/schema.ts';
+import type { BrowserInfo, DeviceDescription, Engine, FunctionDescription, ModuleRecord } from '../../shared/registry/schema.ts';
 import type { FuncType, ValueType } from '../../shared/wasm/binary.ts';
 
-/** A human name of an engine. */
-export function engineLabel(engine: Engine): string {
-  return engine === 'chromium' ? 'Headless Chromium' : engine === 'node' ? 'Node' : 'Browser';
+/**
+ * What a device runs on, for people: `Node`, `Headless Chromium 156`, `Chrome 131 on
+ * Android phone`, `Firefox 153 on Linux`, `Safari 18 on iOS tablet`. Records of older
+ * peers carry no browser details and keep the coarse label of their engine.
+ */
+export function engineLabel(engine: Engine, browser?: BrowserInfo): string {
+  if (engine === 'node') return 'Node';
+  if (!browser) return engine === 'chromium' ? 'Headless Chromium' : 'Browser';
+  const named = `${browser.headless ? 'Headless ' : ''}${browser.name}${browser.version ? ` ${browser.version}` : ''}`;
+  const where = [browser.os, browser.formFactor === 'desktop' ? '' : browser.formFactor].filter(Boolean).join(' ');
+  return where ? `${named} on ${where}` : named;
 }
 
 /** A duration in ms, short. */

@@ -62,7 +62,7 @@ export class KioskView extends LitElement {
     const placed = modulesOn(node.peer.id, this.#registry.deployments);
     return html`<header>
         <h1 class="name">${self?.name ?? node.peer.id.slice(0, 8)}</h1>
-        <span class="badge">${self ? engineLabel(self.engine) : ''}</span>
+        <span class="badge">${self ? engineLabel(self.engine, self.browser) : ''}</span>
         <span class="muted peers">${node.peer.alive().length} peer${node.peer.alive().length === 1 ? '' : 's'} alive · ${this.#registry.devices.length} known</span>
         <span class="clock">${clockTime(this.now)}</span>
       </header>

@@ -113,7 +113,7 @@ export class MeshView extends LitElement {
       <header>
         <span class="dot ${alive ? 'alive' : ''}" title=${alive ? 'alive' : 'not heard from'}></span>
         <strong class="name">${d.name}</strong>${self ? html`<span class="muted small">(this device)</span>` : nothing}
-        <span class="badge engine">${engineLabel(d.engine)}</span>
+        <span class="badge engine">${engineLabel(d.engine, d.browser)}</span>
       </header>
       <div class="muted small platform">${d.platform.cpu.humanReadableName} · ${d.platform.cpu.cores} cores${d.platform.memory.bytes > 0 ? html` · ${formatBytes(d.platform.memory.bytes)}` : nothing}</div>
       <div class="row caps" aria-label="Capabilities">
