@@ -2,30 +2,30 @@
  * The PWA's entry point: joins the mesh — the tabs of this browser over a
  * BroadcastChannel, everyone else over WebRTC through the signaling server (retried in
  * the background, so the app also opens offline) — hosts modules (Worker sandbox,
- * IndexedDB, the device's camera) and shows the Lit app (web/ui/app.ts), or with
- * `?kiosk` the device's full-screen dashboard. Registers the service worker.
- * Query: `name` (this device), `mesh`, `secret`, `signal` (signaling server URL), `kiosk`.
- * `window.liquidmesh` is the started peer, for scripts driving the page (headless peers,
- * end-to-end tests) and for the console.
+ * IndexedDB, the device's camera and motion sensors) and shows the Lit app
+ * (web/ui/app.ts), or with `?kiosk` the device's full-screen dashboard. Registers the
+ * service worker. A page that is not a secure, cross-origin isolated context cannot host
+ * modules: it says so and how to reach the secure page instead, and starts nothing.
+ * The page leaves the mesh when it is hidden, frozen or closed and joins again, as the
+ * same device, when it is shown (web/page-lifecycle.ts, web/mesh-session.ts).
+ * Query: `name` (this device; without it the browser's remembered name), `mesh`,
+ * `secret`, `signal` (signaling server URL), `trust` (the page serving the mesh's
+ * certificate), `kiosk`.
+ * `window.liquidmesh` is the running peer, for scripts driving the page (headless peers,
+ * end-to-end tests) and for the console; `window.liquidmeshSession` the session.
  */
-import { BroadcastChannelTransport } from '../shared/adapters/broadcast-channel-transport.ts';
-import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { enableDebug } from '../shared/log.ts';
-import type { Transport } from '../shared/ports/transport.ts';
-import { startBrowserPeer } from './browser-peer.ts';
-import { ResilientTransport } from './resilient-transport.ts';
+import { currentBrowser } from './browser-info.ts';
+import { insecureArrival } from './insecure-arrival.ts';
+import { MeshSession } from './mesh-session.ts';
+import { followPageLifecycle, hiddenGraceMs } from './page-lifecycle.ts';
 import { registerServiceWorker } from './sw-register.ts';
 import type { App } from './ui/app.ts';
 import './ui/app.ts';
 
 const params = new URLSearchParams(location.search);
 enableDebug(localStorage.getItem('debug') ?? undefined);
-// One identity per tab, kept across reloads of that tab: two tabs must not share an id.
-const name = params.get('name') ?? sessionStorage.getItem('liquidmesh-name') ?? `tab-${Math.random().toString(36).slice(2, 6)}`;
-sessionStorage.setItem('liquidmesh-name', name);
 const mesh = params.get('mesh') ?? 'liquidmesh';
-const signal = params.get('signal');
-const secret = params.get('secret') ?? '';
 
 /** The URL another device opens to join this mesh: this one without our name and kiosk mode. */
 function joinUrl(): string {
@@ -40,21 +40,38 @@ const app = (document.querySelector('lm-app') ?? document.body.appendChild(docum
 app.textContent = '';
 app.mesh = mesh;
 app.joinUrl = joinUrl();
+app.trustUrl = params.get('trust') ?? '';
 app.kiosk = params.has('kiosk');
 
-void registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
-
-const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${mesh}:${secret}` })];
-const link = signal ? new ResilientTransport(new WebRtcTransport({ signalUrl: signal, mesh, secret })) : undefined;
-if (link) transports.push(link);
-app.link = link;
-try {
-  const started = await startBrowserPeer({ name, transports, dbName: `liquidmesh-${mesh}-${name}` });
-  (globalThis as { liquidmesh?: unknown }).liquidmesh = started;
-  app.savedAt = started.registrySavedAt();
-  app.node = started;
-  addEventListener('pagehide', () => void started.stop());
-} catch (error) {
-  app.startError = error instanceof Error ? error.message : String(error);
-  console.error(error);
+const insecure = insecureArrival({ href: location.href, secure: isSecureContext, isolated: crossOriginIsolated, trust: params.get('trust') });
+if (insecure) {
+  app.insecure = insecure;
+} else {
+  void registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
+  const browser = currentBrowser();
+  const session = new MeshSession({
+    nameParam: params.get('name'),
+    kind: browser.formFactor === 'desktop' ? 'tab' : browser.formFactor,
+    mesh,
+    secret: params.get('secret') ?? '',
+    signal: params.get('signal'),
+  });
+  (globalThis as { liquidmeshSession?: unknown }).liquidmeshSession = session;
+  session.onChange((state) => {
+    app.presence = state;
+    if (state === 'joined') {
+      app.link = session.link;
+      app.node = session.node;
+      app.savedAt = session.node?.registrySavedAt() ?? null;
+      app.startError = '';
+      (globalThis as { liquidmesh?: unknown }).liquidmesh = session.node;
+    }
+    if (state === 'failed') {
+      app.startError = session.error;
+      console.error(session.error);
+    }
+  });
+  followPageLifecycle(session, hiddenGraceMs(browser.formFactor, browser.headless));
+  // A page opened in the background (a new tab behind the current one) joins when shown.
+  if (document.visibilityState === 'visible' || hiddenGraceMs(browser.formFactor, browser.headless) !== 0) await session.join();
 }

@@ -26,6 +26,11 @@ export class Fixture {
     return peer;
   }
 
+  /** Databases made by peers started elsewhere, to delete after the test. */
+  extraDbs(...names: string[]): void {
+    for (const n of names) if (!this.#dbs.includes(n)) this.#dbs.push(n);
+  }
+
   /** Wait until every running peer sees every other alive. */
   async meshed(): Promise<void> {
     const running = this.peers.filter((p) => p.peer.running);

@@ -4,11 +4,14 @@
  * join; the URL hash keeps the current one) or, with `kiosk`, the full-screen dashboard.
  */
 import { css, html, LitElement, nothing } from 'lit';
+import type { InsecureArrival } from '../insecure-arrival.ts';
+import type { SessionState } from '../mesh-session.ts';
 import { ConnectivityController, type LinkStatus, type MeshNode } from './controllers.ts';
 import { RUN_EVENT } from './deployments-view.ts';
 import { clockTime } from './format.ts';
 import { shared } from './styles.ts';
 import './deployments-view.ts';
+import './insecure-view.ts';
 import './join-view.ts';
 import './kiosk-view.ts';
 import './mesh-view.ts';
@@ -40,6 +43,9 @@ export class App extends LitElement {
     updatePrompt: { attribute: false },
     mesh: {},
     joinUrl: {},
+    trustUrl: {},
+    insecure: { attribute: false },
+    presence: {},
     kiosk: { type: Boolean },
     savedAt: { type: Number },
     startError: {},
@@ -57,6 +63,12 @@ export class App extends LitElement {
       nav button { background: none; border: none; border-bottom: 2px solid transparent; border-radius: 0; color: #94a3b8; }
       nav button[aria-selected='true'] { color: #e2e8f0; border-bottom-color: #38bdf8; }
       main { padding: 1rem 1.25rem 2rem; }
+      @media (max-width: 480px) {
+        .top, nav { padding-left: 0.75rem; padding-right: 0.75rem; }
+        main { padding: 0.75rem 0.75rem 2rem; }
+        .banner { margin: 0.5rem 0.75rem 0; }
+        nav button { min-height: 44px; padding: 0 0.6rem; }
+      }
       .banner { margin: 0.5rem 1.25rem 0; }
       .kiosk .banner { position: fixed; bottom: 1rem; left: 1rem; right: 1rem; z-index: 1; }
     `,
@@ -66,6 +78,12 @@ export class App extends LitElement {
   declare updatePrompt: UpdatePrompt | null;
   declare mesh: string;
   declare joinUrl: string;
+  /** The page serving the mesh's certificate (the join URL's `trust` parameter), if known. */
+  declare trustUrl: string;
+  /** Set when the page cannot host modules: the app shows why instead of starting. */
+  declare insecure: InsecureArrival | null;
+  /** Where this page's membership of the mesh stands. */
+  declare presence: SessionState | '';
   declare kiosk: boolean;
   /** When the registry shown was last saved (ms since epoch), if known. */
   declare savedAt: number | null;
@@ -84,6 +102,9 @@ export class App extends LitElement {
     this.updatePrompt = null;
     this.mesh = '';
     this.joinUrl = '';
+    this.trustUrl = '';
+    this.insecure = null;
+    this.presence = '';
     this.kiosk = false;
     this.savedAt = null;
     this.startError = '';
@@ -103,6 +124,7 @@ export class App extends LitElement {
   }
 
   override render() {
+    if (this.insecure) return html`<div class="top"><h1>LiquidMesh</h1></div><lm-insecure-view .arrival=${this.insecure}></lm-insecure-view>`;
     const banners = this.#banners();
     if (this.kiosk) return html`<div class="kiosk">${banners}<lm-kiosk-view .node=${this.node}></lm-kiosk-view></div>`;
     const link = this.#connectivity.link;
@@ -124,6 +146,7 @@ export class App extends LitElement {
     const saved = this.savedAt ? ` (saved ${new Date(this.savedAt).toLocaleDateString()} ${clockTime(this.savedAt)})` : '';
     return html`${this.startError ? html`<div class="banner error" role="alert">This device could not start: ${this.startError}</div>` : nothing}
       ${!online ? html`<div class="banner notice offline" role="status">You are offline: showing the last known registry${saved}. Devices, modules and deployments come back up to date when the network returns.</div>` : nothing}
+      ${this.presence === 'waiting' ? html`<div class="banner notice waiting" role="status">This device is active in another tab of this browser. This tab joins the mesh as it when that tab is closed or hidden.</div>` : nothing}
       ${online && this.#connectivity.link === 'unreachable' ? html`<div class="banner notice unreachable" role="status">The signaling server cannot be reached: only devices in this browser are linked. Retrying…</div>` : nothing}
       ${this.updatePrompt ? html`<div class="banner notice update" role="status">A new version of LiquidMesh is ready. <button @click=${() => this.updatePrompt?.accept()}>Reload to update</button></div>` : nothing}`;
   }
@@ -137,7 +160,7 @@ export class App extends LitElement {
       case 'run':
         return html`<lm-run-view .node=${this.node} .deployment=${this.runTarget}></lm-run-view>`;
       case 'join':
-        return html`<lm-join-view .node=${this.node} .joinUrl=${this.joinUrl}></lm-join-view>`;
+        return html`<lm-join-view .node=${this.node} .joinUrl=${this.joinUrl} .trustUrl=${this.trustUrl}></lm-join-view>`;
       default:
         return html`<lm-mesh-view .node=${this.node}></lm-mesh-view>`;
     }

@@ -200,13 +200,15 @@ export class ConnectivityController implements ReactiveController {
   }
 
   /**
-   * False when the browser says it has no network and the signaling server is not
-   * connected either (a browser on a machine with only loopback calls itself offline
-   * while it talks to a local server just fine).
+   * False only when the browser says it has no network and the signaling server was
+   * tried and could not be reached. `navigator.onLine` alone is no proof: a browser on a
+   * machine with only loopback (or reaching the host by a name that resolves to it) calls
+   * itself offline while it talks to the host just fine; and a page that has not tried
+   * yet (starting, or never started) knows nothing either way.
    */
   get online(): boolean {
     if (typeof navigator === 'undefined' || navigator.onLine) return true;
-    return this.#watched?.state === 'connected';
+    return this.#watched?.state !== 'unreachable';
   }
 
   /** The signaling link's state, or null when this page has none (BroadcastChannel only). */

@@ -35,7 +35,10 @@ export class DeploymentsView extends LitElement {
     css`
       .compose .step { display: flex; gap: 0.4rem; align-items: center; flex-wrap: wrap; margin: 0.3rem 0; }
       .deployment header { display: flex; gap: 0.5rem; align-items: center; flex-wrap: wrap; }
-      .deployment header .actions { margin-left: auto; display: flex; gap: 0.3rem; }
+      .deployment header .actions { margin-left: auto; display: flex; gap: 0.3rem; flex-wrap: wrap; }
+      .compose .step select { flex: 1 1 8rem; min-width: 0; }
+      .compose input[name=deployment-name] { max-width: 100%; min-width: 0; }
+      .compose label { flex-wrap: wrap; }
       details summary { cursor: pointer; color: #94a3b8; font-size: 0.85rem; }
       ul.verdicts { margin: 0.2rem 0 0.5rem; padding-left: 1rem; font-size: 0.8rem; }
     `,
@@ -125,18 +128,18 @@ export class DeploymentsView extends LitElement {
         </span>
       </header>
       ${r.reason && (r.status === 'failed' || r.status === 'rolled-back') ? html`<div class="error reason">${r.status === 'failed' ? 'Failed' : 'Rolled back'}: ${r.reason}</div>` : nothing}
-      <table class="steps">
+      <table class="steps stack-narrow">
         <tr><th>#</th><th>Function</th><th>Then</th><th>Device</th><th>Phase</th></tr>
         ${(r.steps ?? []).map((s, i) => {
           const peer = r.solution[String(i)];
           const phase = peer ? phases[`${i}/${peer}`] : undefined;
           const current = phase && phase.revision === r.revision ? phase : undefined;
           return html`<tr>
-            <td>${i + 1}</td>
-            <td><code>${s.name}.${s.func}</code></td>
-            <td class="small">${s.next.length > 0 ? s.next.map((n) => n + 1).join(', ') : html`<span class="muted">result</span>`}</td>
-            <td>${peer ? this.#registry.deviceName(peer) : html`<span class="empty">unplaced</span>`}${s.pin ? html` <span class="muted small">(pinned)</span>` : nothing}</td>
-            <td>${current ? html`<span class="badge phase ${current.phase}">${current.phase}</span>${current.reason ? html` <span class="small">${current.reason}</span>` : nothing}` : html`<span class="muted small">waiting</span>`}</td>
+            <td data-label="Step">${i + 1}</td>
+            <td data-label="Function"><code>${s.name}.${s.func}</code></td>
+            <td class="small" data-label="Then">${s.next.length > 0 ? s.next.map((n) => n + 1).join(', ') : html`<span class="muted">result</span>`}</td>
+            <td data-label="Device">${peer ? this.#registry.deviceName(peer) : html`<span class="empty">unplaced</span>`}${s.pin ? html` <span class="muted small">(pinned)</span>` : nothing}</td>
+            <td data-label="Phase">${current ? html`<span class="badge phase ${current.phase}">${current.phase}</span>${current.reason ? html` <span class="small">${current.reason}</span>` : nothing}` : html`<span class="muted small">waiting</span>`}</td>
           </tr>`;
         })}
       </table>

@@ -1,8 +1,12 @@
 /**
- * `<lm-join-view>`: join another device to the mesh. The desktop shows the join URL as a
- * QR code (uqr, SVG); a phone that opens it runs the PWA, joins the same mesh and offers
- * its camera as the `camera` capability. The view lists what this device offers to the
- * mesh and which other sensors the browser exposes.
+ * `<lm-join-view>`: join another device to the mesh. First the certificate step: a phone
+ * must trust the mesh's certificate authority before the HTTPS page opens, so the view
+ * shows the certificate page (the join URL's `trust` parameter) as a link and a QR code
+ * with short per-platform instructions — hidden on a loopback page with no certificate
+ * page known. Then the join URL as a QR code (uqr, SVG); a phone that opens it runs the
+ * PWA, joins the same mesh as a device of its own and offers its camera and motion
+ * sensors. The view lists what this device offers to the mesh and which other sensors
+ * the browser exposes.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import { unsafeSVG } from 'lit/directives/unsafe-svg.js';
@@ -11,6 +15,7 @@ import { BrowserCamera } from '../capabilities/camera.ts';
 import { type MeshNode, RegistryController } from './controllers.ts';
 import { capabilityGroups } from './format.ts';
 import { shared } from './styles.ts';
+import { trustStepsList } from './trust-steps.ts';
 
 /** A sensor the browser exposes, and whether the mesh can use it. */
 export interface SensorInfo {
@@ -36,9 +41,30 @@ export function detectSensors(capabilities: readonly string[]): SensorInfo[] {
   ];
 }
 
-/** QR code of the join URL, and this device's capabilities and sensors. */
+/** An http(s) URL as given, or '' (a crafted parameter must not become a script link). */
+export function safeHttpUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : '';
+  } catch {
+    return '';
+  }
+}
+
+/** True when this page is served from this machine (loopback), where no certificate is needed. */
+function isLoopbackPage(): boolean {
+  const host = location.hostname;
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
+}
+
+/** True where motion events wait for the user's permission (iOS Safari). */
+function motionNeedsPermission(): boolean {
+  return typeof DeviceMotionEvent !== 'undefined' && typeof (DeviceMotionEvent as unknown as { requestPermission?: unknown }).requestPermission === 'function';
+}
+
+/** The certificate step, the join URL as a QR code, and this device's capabilities and sensors. */
 export class JoinView extends LitElement {
-  static override properties = { node: { attribute: false }, joinUrl: {}, camera: { state: true } };
+  static override properties = { node: { attribute: false }, joinUrl: {}, trustUrl: {}, camera: { state: true }, motion: { state: true } };
   static override styles = [
     shared,
     css`
@@ -46,27 +72,43 @@ export class JoinView extends LitElement {
       .qr { background: #fff; padding: 0.6rem; border-radius: 0.5rem; width: min(16rem, 70vw); }
       .qr svg { display: block; width: 100%; height: auto; }
       .url { word-break: break-all; }
-      .layout { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
+      .layout { display: flex; gap: 1rem; flex-wrap: wrap; align-items: flex-start; }
+      .layout > * { flex: 1 1 16rem; min-width: 0; }
+      a { color: #7dd3fc; }
+      .step-no { display: inline-grid; place-items: center; width: 1.5rem; height: 1.5rem; border-radius: 50%; background: #2563eb; font-size: 0.85rem; margin-right: 0.3rem; }
+      ul.trust-steps { padding-left: 1rem; margin: 0.3rem 0 0; }
+      ul.trust-steps li + li { margin-top: 0.3rem; }
+      button { min-height: 44px; }
+      table.sensors { table-layout: fixed; }
+      table.sensors td, table.sensors th { overflow-wrap: anywhere; }
     `,
   ];
   declare node: MeshNode | undefined;
   declare joinUrl: string;
+  /** The page serving the mesh's certificate ('' when unknown). */
+  declare trustUrl: string;
   declare camera: string;
+  declare motion: string;
   readonly #registry = new RegistryController(this, () => this.node, ['devices']);
 
   constructor() {
     super();
     this.node = undefined;
     this.joinUrl = '';
+    this.trustUrl = '';
     this.camera = '';
+    this.motion = '';
   }
 
   override render() {
     const self = this.node ? this.node.peer.registry.devices.get(this.#registry.self) : undefined;
     const sensors = detectSensors(self?.capabilities ?? []);
+    const trust = this.#trustStep();
     return html`<h2>Join the mesh</h2>
       <div class="layout">
+        ${trust}
         <figure class="card stack" aria-label="Join QR code">
+          <h3>${trust === nothing ? nothing : html`<span class="step-no">2</span>`}Open the mesh</h3>
           ${this.joinUrl ? html`<div class="qr" role="img" aria-label="QR code of the join URL">${unsafeSVG(renderSVG(this.joinUrl, { border: 1 }))}</div>` : html`<p class="empty">No join URL.</p>`}
           <figcaption class="small">
             Scan with a phone, or open: <div><a class="url mono" href=${this.joinUrl}>${this.joinUrl}</a></div>
@@ -82,8 +124,38 @@ export class JoinView extends LitElement {
           </table>
           <p class="muted small">Modules reach the camera through the <code>camera</code> host imports and motion, orientation and position through <code>sensors.acceleration</code>, <code>sensors.orientation</code> and <code>sensors.location</code> — offered once the sensor has given a reading (position only where it is allowed). Ambient light and battery have no host import.</p>
           ${BrowserCamera.available() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowCamera()}>Allow the camera now</button><span class="small">${this.camera}</span></div>` : nothing}
+          ${motionNeedsPermission() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowMotion()}>Allow motion sensors</button><span class="small">${this.motion}</span></div>` : nothing}
         </section>
       </div>`;
+  }
+
+  /**
+   * The certificate step, before the join QR: the certificate page as a link and a QR
+   * code, and how to trust it. Hidden on a loopback page that knows no certificate page
+   * (a desktop demo on one machine needs none).
+   */
+  #trustStep() {
+    const trust = safeHttpUrl(this.trustUrl);
+    if (!trust && isLoopbackPage()) return nothing;
+    return html`<figure class="card stack trust" aria-label="Trust the mesh's certificate">
+      <h3><span class="step-no">1</span>Trust the mesh's certificate</h3>
+      <p class="small">Phones and other machines reach the mesh over HTTPS, signed by the mesh's own certificate authority. Trust it once on each device, then open the mesh.</p>
+      ${trust
+        ? html`<div class="qr trust-qr" role="img" aria-label="QR code of the certificate page">${unsafeSVG(renderSVG(trust, { border: 1 }))}</div>
+            <figcaption class="small">Certificate page: <div><a class="trust-url mono" href=${trust}>${trust}</a></div></figcaption>`
+        : html`<p class="small muted">The certificate page is not known here: <code>liquidmesh start</code> prints it (and puts it in the join URL it prints).</p>`}
+      <details open><summary class="small">How to trust it</summary>${trustStepsList()}</details>
+    </figure>`;
+  }
+
+  /** iOS asks before motion and orientation events flow, and only from a tap. */
+  async #allowMotion(): Promise<void> {
+    try {
+      const state = await (DeviceMotionEvent as unknown as { requestPermission(): Promise<string> }).requestPermission();
+      this.motion = state === 'granted' ? 'Motion sensors allowed; they are offered from the next start.' : `Motion sensors: ${state}.`;
+    } catch (error) {
+      this.motion = `Motion sensors refused: ${(error as Error).message}`;
+    }
   }
 
   /** Ask for the camera once, so a module's first capture does not wait on a prompt. */

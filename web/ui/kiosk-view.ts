@@ -26,6 +26,15 @@ export class KioskView extends LitElement {
       lm-sparkline::part(svg) { height: 4rem; }
       .panels { display: grid; grid-template-columns: 1fr 2fr; gap: 1.2rem; align-items: start; }
       .chip { font-size: 1rem; padding: 0.3rem 0.8rem; }
+      @media (max-width: 600px) {
+        :host { padding: 1rem 0.75rem; }
+        header { flex-wrap: wrap; }
+        header h1 { font-size: 1.8rem; overflow-wrap: anywhere; min-width: 0; }
+        header .clock { font-size: 1.3rem; }
+        .spark { gap: 0.5rem; grid-template-columns: repeat(3, minmax(0, 1fr)); }
+        lm-sparkline { min-width: 0; }
+        .panels { grid-template-columns: minmax(0, 1fr); }
+      }
     `,
   ];
   declare node: MeshNode | undefined;

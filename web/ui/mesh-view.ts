@@ -1,9 +1,11 @@
 /**
  * `<lm-mesh-view>`: every device of the registry as a card — name, engine, platform,
  * capabilities, live telemetry as sparklines, and the modules the registry places on it
- * as chips. A chip dragged onto another device (HTML5 drag and drop), or sent there with
- * its keyboard-operable "Move to…" menu, is live-migrated when this peer's orchestrator
- * can migrate; the move's progress and outcome show in a live region.
+ * as chips. A chip dragged onto another device (HTML5 drag and drop with a mouse; pointer
+ * events with a finger or pen, web/ui/touch-drag.ts), or sent there with its
+ * keyboard-operable "Move to…" menu (a thumb-sized target on touch screens), is
+ * live-migrated when this peer's orchestrator can migrate; the move's progress and
+ * outcome show in a live region.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
@@ -12,6 +14,7 @@ import { formatBytes } from '../../shared/bytes.ts';
 import { capabilityGroups, engineLabel, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
 import './sparkline.ts';
 import { shared } from './styles.ts';
+import { TouchDrag } from './touch-drag.ts';
 
 /** What a live migration reports (the orchestrator's `migrate`). */
 export interface MigrationOutcome {
@@ -58,7 +61,15 @@ export class MeshView extends LitElement {
       header { display: flex; gap: 0.5rem; align-items: center; }
       header strong { font-size: 1.05rem; }
       .spark { display: flex; gap: 0.75rem; }
-      .module { cursor: grab; background: #1d4ed8; }
+      .module { cursor: grab; background: #1d4ed8; flex-wrap: wrap; max-width: 100%; }
+      .module[draggable='true'] { touch-action: none; }
+      header { flex-wrap: wrap; }
+      header .engine { overflow-wrap: anywhere; }
+      .spark { flex-wrap: wrap; }
+      @media (pointer: coarse) {
+        .module { padding: 0.3rem 0.3rem 0.3rem 0.8rem; font-size: 0.9rem; }
+        .module select { min-height: 44px; min-width: 44px; font-size: 0.9rem; padding: 0 0.5rem; border-radius: 999px; }
+      }
       .module.moving { background: #854d0e; }
       .module select { padding: 0 0.2rem; font-size: 0.75rem; border: none; background: #1e3a8a; }
       .caps .chip { background: #0f172a; border: 1px solid #334155; }
@@ -69,6 +80,18 @@ export class MeshView extends LitElement {
   declare dropTarget: string | null;
   readonly #registry = new RegistryController(this, () => this.node);
   readonly #telemetry = new TelemetryController(this, () => this.node);
+  readonly #touch = new TouchDrag<{ deploymentId: string; module: string; from: string }>(this, {
+    targetAt: (x, y) => {
+      const el = this.renderRoot instanceof ShadowRoot ? this.renderRoot.elementFromPoint(x, y) : null;
+      const card = el?.closest<HTMLElement>('article.device');
+      const peer = card?.dataset.peer ?? null;
+      return peer && this.#registry.isAlive(peer) ? peer : null;
+    },
+    over: (target, chip) => (this.dropTarget = target && target !== chip.from ? target : null),
+    drop: (target, chip) => {
+      if (target !== chip.from) void this.move(chip.deploymentId, chip.module, chip.from, target);
+    },
+  });
 
   constructor() {
     super();
@@ -144,7 +167,14 @@ export class MeshView extends LitElement {
       data-deployment=${m.deploymentId}
       data-module=${m.module}
       title="${m.deploymentName}: ${m.module}.${m.func} (${m.status}${m.replica ? ', clone' : ''})"
-      @dragstart=${(e: DragEvent) => e.dataTransfer?.setData(CHIP_TYPE, JSON.stringify({ deploymentId: m.deploymentId, module: m.module, from: device.id }))}
+      @dragstart=${(e: DragEvent) => {
+        // A finger drag is already followed with pointer events.
+        if (this.#touch.dragging) return e.preventDefault();
+        e.dataTransfer?.setData(CHIP_TYPE, JSON.stringify({ deploymentId: m.deploymentId, module: m.module, from: device.id }));
+      }}
+      @pointerdown=${(e: PointerEvent) => {
+        if (canMigrate && !moving && !m.replica && !(e.target instanceof HTMLSelectElement)) this.#touch.press(e, { deploymentId: m.deploymentId, module: m.module, from: device.id }, m.module);
+      }}
     >
       ${m.module} <span class="small muted">${m.deploymentName}${m.replica ? ' · clone' : ''}</span>
       ${canMigrate && targets.length > 0 && !m.replica

@@ -1,6 +1,9 @@
 /**
  * Styles every view shares: the dark palette, cards, chips, buttons, forms, badges and
- * the error and notice boxes. Views add only their layout on top.
+ * the error and notice boxes. Views add only their layout on top. Down to 360 px wide
+ * nothing makes the page scroll sideways: long names and ids wrap, a table scrolls inside
+ * its own box (or, with `stack-narrow`, becomes one card per row with each cell labelled
+ * by its `data-label`), and on touch screens every control is at least 44 px high.
  */
 import { css } from 'lit';
 
@@ -13,7 +16,9 @@ export const shared = css`
   .small { font-size: 0.8rem; }
   code, .mono { font: 0.8rem/1.3 ui-monospace, monospace; color: #cbd5e1; }
   .card { background: #1e293b; border-radius: 0.6rem; padding: 0.8rem; border: 1px solid #334155; }
-  .grid { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fill, minmax(18rem, 1fr)); }
+  .grid { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fill, minmax(min(18rem, 100%), 1fr)); }
+  .grid > *, .row > * { min-width: 0; }
+  .card { overflow-wrap: anywhere; }
   .row { display: flex; gap: 0.5rem; align-items: center; flex-wrap: wrap; }
   .stack > * + * { margin-top: 0.6rem; }
   .chip { display: inline-flex; align-items: center; gap: 0.3rem; background: #334155; border-radius: 999px; padding: 0.1rem 0.6rem; font-size: 0.8rem; }
@@ -28,9 +33,25 @@ export const shared = css`
   button.danger { background: #b91c1c; border-color: #b91c1c; }
   button:disabled { opacity: 0.5; cursor: default; }
   button:focus-visible, select:focus-visible, input:focus-visible, [tabindex]:focus-visible { outline: 2px solid #38bdf8; outline-offset: 1px; }
-  label { display: inline-flex; gap: 0.35rem; align-items: center; }
+  label { display: inline-flex; gap: 0.35rem; align-items: center; flex-wrap: wrap; max-width: 100%; }
+  input, textarea { max-width: 100%; min-width: 0; }
   table { border-collapse: collapse; width: 100%; font-size: 0.85rem; }
   th, td { text-align: left; padding: 0.25rem 0.4rem; border-bottom: 1px solid #334155; vertical-align: top; }
+  td { overflow-wrap: anywhere; }
+  select { max-width: 100%; }
+  @media (max-width: 600px) {
+    table { display: block; max-width: 100%; overflow-x: auto; }
+    table.stack-narrow, table.stack-narrow tbody, table.stack-narrow tr, table.stack-narrow td { display: block; width: auto; }
+    table.stack-narrow tr:has(th) { display: none; }
+    table.stack-narrow tr { border-bottom: 1px solid #334155; padding: 0.3rem 0; }
+    table.stack-narrow td { border: none; padding: 0.1rem 0.2rem; }
+    table.stack-narrow td[data-label]::before { content: attr(data-label) ': '; color: #94a3b8; }
+  }
+  @media (pointer: coarse) {
+    button, select, input:not([type=checkbox]):not([type=radio]) { min-height: 44px; }
+    input[type=checkbox], input[type=radio] { width: 1.4rem; height: 1.4rem; }
+    label { min-height: 44px; }
+  }
   .error { background: #450a0a; border: 1px solid #b91c1c; color: #fecaca; border-radius: 0.4rem; padding: 0.5rem 0.7rem; white-space: pre-wrap; }
   .notice { background: #172554; border: 1px solid #1d4ed8; border-radius: 0.4rem; padding: 0.5rem 0.7rem; }
   .ok { color: #86efac; }
