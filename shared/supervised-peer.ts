@@ -16,6 +16,7 @@ import { meshPing, serveNetworkPing } from './network-ping.ts';
 import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
+import { defaultMemoryBudget } from './sandbox/budget.ts';
 import { DeploymentNotFoundError } from './sandbox/errors.ts';
 import { type RemoteCall, serveSupervisor } from './supervisor/serve.ts';
 import { type DeployedModule, Supervisor } from './supervisor/supervisor.ts';
@@ -29,6 +30,12 @@ export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
   simulated?: string[];
   /** Time limits of deployment phases this peer coordinates. */
   deploymentTiming?: Partial<DeploymentTiming>;
+  /**
+   * Bytes all module instances here may hold together (see shared/sandbox/budget.ts).
+   * Default: half the memory the device describes; 0: no budget. Published in the
+   * device description, so placement keeps deployments off a peer they would overfill.
+   */
+  memoryBudgetBytes?: number;
 }
 
 /** A running peer with its supervisor. */
@@ -93,8 +100,11 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
     subscribe: async () => {},
     ...options.services,
   };
+  const platform = options.device.platform;
+  const memoryBudgetBytes = options.memoryBudgetBytes ?? defaultMemoryBudget(platform?.memory.bytes ?? 0);
   supervisor = new Supervisor({
     sandbox: options.sandbox,
+    memoryBudgetBytes,
     kv: options.store.kv,
     services,
     // Calls for a module that migrated away reach its new peer (and answer the caller here).
@@ -108,8 +118,10 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
-  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, ...peerOptions } = options;
-  peer = new Peer({ ...peerOptions, device: { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) } });
+  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, memoryBudgetBytes: _budget, ...peerOptions } = options;
+  const device = { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) };
+  if (platform) device.platform = { ...platform, memory: { ...platform.memory, budgetBytes: memoryBudgetBytes } };
+  peer = new Peer({ ...peerOptions, device });
   await peer.start();
   const unserve = serveSupervisor(peer.rpc, supervisor);
   const unservePubSub = servePubSub(peer, supervisor);

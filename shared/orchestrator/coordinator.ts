@@ -242,7 +242,7 @@ export class Coordinator {
     const current = Object.fromEntries(Object.entries(r.solution).filter(([, p]) => lost[p] === undefined));
     let placement: Placement;
     try {
-      placement = this.#c.place(steps, { ...this.#hints(r), exclude: lost, current });
+      placement = this.#c.place(steps, { ...this.#hints(r), exclude: lost, current, replacing: r.id });
     } catch (error) {
       this.#fail({ ...r, solution: current }, `${names} can no longer serve the deployment and no device can take over: ${messageOf(error)}`);
       return;
@@ -261,7 +261,7 @@ export class Coordinator {
       const alive = this.#c.alive();
       const exclude = Object.fromEntries(Object.values(previous.solution).filter((p) => !alive.has(p)).map((p) => [p, 'left the mesh']));
       try {
-        const placement = this.#c.place(previous.steps, { ...this.#hints(r), exclude, current: previous.solution });
+        const placement = this.#c.place(previous.steps, { ...this.#hints(r), exclude, current: previous.solution, replacing: r.id });
         const back: DeploymentRecord = {
           ...r,
           revision: r.revision + 1,

@@ -166,7 +166,7 @@ export class Orchestrator {
     const submitted = manifestInput ?? current.manifest;
     const manifest = parseManifest(submitted);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, { ...placementHints(manifest), current: current.solution });
+    const placement = this.#place(steps, { ...placementHints(manifest), current: current.solution, replacing: current.id });
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), submitted);
   }
 
@@ -175,7 +175,7 @@ export class Orchestrator {
     const current = this.#notMigrating(this.get(ref).record);
     const manifest = parseManifest(current.manifest);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, placementHints(manifest));
+    const placement = this.#place(steps, { ...placementHints(manifest), replacing: current.id });
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), current.manifest);
   }
 

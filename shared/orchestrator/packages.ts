@@ -20,6 +20,7 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ModuleRecord, WasmItem } from '../registry/schema.ts';
+import { instanceFootprint } from '../sandbox/budget.ts';
 import { HOST_IMPORTS, WASI_MODULE } from '../sandbox/capabilities.ts';
 import { parseModule } from '../wasm/binary.ts';
 import { CyclicDependencyError, MissingProviderError, ModuleInUseError, UnknownModuleError } from './errors.ts';
@@ -118,6 +119,7 @@ export class PackageManager {
       publishedAt: this.#now(),
     };
     if (info.memory) record.memory = info.memory.max === undefined ? { min: info.memory.min } : { min: info.memory.min, max: info.memory.max };
+    record.footprint = instanceFootprint(info);
     this.#registry.modules.set(record);
     return record;
   }

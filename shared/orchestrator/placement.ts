@@ -10,6 +10,7 @@
 import { formatBytes } from '../bytes.ts';
 import type { Telemetry } from '../registry/presence.ts';
 import type { DeviceDescription } from '../registry/schema.ts';
+import { defaultMemoryBudget } from '../sandbox/budget.ts';
 import { isGranted } from '../sandbox/capabilities.ts';
 import { NoPlacementError, UnknownDeviceError } from './errors.ts';
 
@@ -21,7 +22,10 @@ export interface PlacementStep {
   moduleName: string;
   /** Host imports the step's module (and its providers) need, as `module.field`; linked provider imports are already removed. */
   imports: string[];
-  /** Minimum linear memory the module declares, in bytes (0 when unknown). */
+  /**
+   * Bytes the step's instance holds as a peer's memory budget counts them (declared
+   * memory, table elements, data segments; its providers' included), 0 when unknown.
+   */
   memoryBytes: number;
   /** Pinned device: peer id or device name, or null. */
   pin: string | null;
@@ -37,6 +41,8 @@ export interface PlacementCandidate {
   telemetry?: Telemetry;
   /** Blobs this peer is known to hold already. */
   holds: ReadonlySet<string>;
+  /** Bytes of its memory budget that the modules of other deployments placed there hold. */
+  committedBytes?: number;
 }
 
 /** Knobs of {@link place}. */
@@ -49,6 +55,8 @@ export interface PlacementOptions {
   exclude?: Readonly<Record<string, string>>;
   /** Current placement to prefer (keeps steps where they are when still valid), step index → peer id. */
   current?: Readonly<Record<string, string>>;
+  /** The deployment this placement is for, when it exists: its own modules are not counted as committed. */
+  replacing?: string;
 }
 
 /** What placement thought of one candidate for one step. */
@@ -110,8 +118,10 @@ export function place(steps: readonly PlacementStep[], candidates: readonly Plac
   const explanation: Record<string, StepPlacement> = {};
   /** Steps of this deployment placed so far, per peer. */
   const placedOn = new Map<string, number>();
+  /** Budget bytes this deployment's steps placed so far hold, per peer (one instance per module name). */
+  const budgetOn = new Map<string, { bytes: number; modules: Set<string> }>();
   for (const step of ordered) {
-    const verdicts = judge(step, peers, options, placedOn);
+    const verdicts = judge(step, peers, options, placedOn, budgetOn);
     let best: CandidateVerdict | undefined;
     // Peers are sorted by id, so a strict comparison leaves ties to the lowest id.
     for (const v of verdicts) if (v.accepted && (best === undefined || v.score! > best.score!)) best = v;
@@ -127,6 +137,12 @@ export function place(steps: readonly PlacementStep[], candidates: readonly Plac
     solution[key] = best.peer;
     explanation[key] = { peer: best.peer, verdicts };
     placedOn.set(best.peer, (placedOn.get(best.peer) ?? 0) + 1);
+    const held = budgetOn.get(best.peer) ?? { bytes: 0, modules: new Set<string>() };
+    if (!held.modules.has(step.moduleName)) {
+      held.modules.add(step.moduleName);
+      held.bytes += step.memoryBytes;
+    }
+    budgetOn.set(best.peer, held);
   }
   return { solution, explanation };
 }
@@ -147,8 +163,13 @@ function isPinned(device: DeviceDescription, pin: string): boolean {
   return device.id === pin || device.name === pin;
 }
 
+/** A candidate's memory budget for all instances, bytes; 0 when it has none. */
+export function budgetOf(device: DeviceDescription): number {
+  return device.platform.memory.budgetBytes ?? defaultMemoryBudget(device.platform.memory.bytes);
+}
+
 /** Why `c` cannot host `step`; empty when it can. */
-function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions): string[] {
+function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>): string[] {
   const { device } = c;
   if (step.pin !== null && !isPinned(device, step.pin)) return ['not the pinned device'];
   const reasons: string[] = [];
@@ -157,16 +178,26 @@ function rejections(step: PlacementStep, c: PlacementCandidate, options: Placeme
   if (options.engines && options.engines.length > 0 && !options.engines.includes(device.engine)) reasons.push(`engine ${device.engine} not allowed`);
   for (const name of step.imports) if (!isGranted(name, device.capabilities)) reasons.push(`cannot grant ${name}`);
   const has = device.platform.memory.bytes;
-  if (step.memoryBytes > 0 && step.memoryBytes > has) {
+  const tooBig = step.memoryBytes > 0 && step.memoryBytes > has;
+  if (tooBig) {
     let [need, got] = [formatBytes(step.memoryBytes), formatBytes(has)];
     if (need === got) [need, got] = [`${step.memoryBytes} bytes`, `${has} bytes`];
     reasons.push(`needs ${need} of memory, has ${got}`);
   }
+  const budget = budgetOf(device);
+  const here = budgetOn.get(device.id);
+  // A step larger than the whole device says so above; the budget is for what fits.
+  if (budget > 0 && step.memoryBytes > 0 && !tooBig && !here?.modules.has(step.moduleName)) {
+    const used = (c.committedBytes ?? 0) + (here?.bytes ?? 0);
+    if (used + step.memoryBytes > budget) {
+      reasons.push(`memory budget: needs ${formatBytes(step.memoryBytes)}, ${formatBytes(used)} of ${formatBytes(budget)} in use`);
+    }
+  }
   return reasons;
 }
 
-function judge(step: PlacementStep, peers: PlacementCandidate[], options: PlacementOptions, placedOn: ReadonlyMap<string, number>): CandidateVerdict[] {
-  const rejected = peers.map((c) => rejections(step, c, options));
+function judge(step: PlacementStep, peers: PlacementCandidate[], options: PlacementOptions, placedOn: ReadonlyMap<string, number>, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>): CandidateVerdict[] {
+  const rejected = peers.map((c) => rejections(step, c, options, budgetOn));
   let maxTotal = 0;
   peers.forEach((c, i) => {
     if (rejected[i]!.length === 0) maxTotal = Math.max(maxTotal, c.device.platform.memory.bytes);

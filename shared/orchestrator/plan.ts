@@ -57,7 +57,7 @@ export function placementSteps(steps: readonly DeployedStep[], registry: Registr
       if (!r) continue;
       blobs.add(r.id);
       for (const h of Object.values(r.dataFiles)) blobs.add(h);
-      memoryBytes += (r.memory?.min ?? 0) * PAGE;
+      memoryBytes += r.footprint ?? (r.memory?.min ?? 0) * PAGE;
     }
     return { index, moduleId: s.module, moduleName: s.name, imports: [...s.grants], memoryBytes, pin: s.pin, blobs: [...blobs] };
   });
@@ -68,8 +68,9 @@ export function placementSteps(steps: readonly DeployedStep[], registry: Registr
  * from the registry alone: the publisher of a module holds its blobs, and so does every
  * peer a current deployment placed the module on.
  */
-export function placementCandidates(registry: Registry, alive: ReadonlySet<string>, presence: (peer: string) => PresenceState | undefined): PlacementCandidate[] {
+export function placementCandidates(registry: Registry, alive: ReadonlySet<string>, presence: (peer: string) => PresenceState | undefined, replacing?: string): PlacementCandidate[] {
   const holds = new Map<string, Set<string>>();
+  const committed = committedBytes(registry, replacing);
   const add = (peer: string, hashes: Iterable<string>): void => {
     let set = holds.get(peer);
     if (!set) holds.set(peer, (set = new Set()));
@@ -84,7 +85,7 @@ export function placementCandidates(registry: Registry, alive: ReadonlySet<strin
     }
   }
   return registry.devices.values().map((device) => {
-    const candidate: PlacementCandidate = { device, alive: alive.has(device.id), holds: holds.get(device.id) ?? new Set() };
+    const candidate: PlacementCandidate = { device, alive: alive.has(device.id), holds: holds.get(device.id) ?? new Set(), committedBytes: committed.get(device.id) ?? 0 };
     const telemetry = presence(device.id)?.telemetry;
     if (telemetry) candidate.telemetry = telemetry;
     return candidate;
@@ -99,7 +100,35 @@ export function placeSteps(
   presence: (peer: string) => PresenceState | undefined,
   options: PlacementOptions = {},
 ): Placement {
-  return place(placementSteps(steps, registry), placementCandidates(registry, alive, presence), options);
+  return place(placementSteps(steps, registry), placementCandidates(registry, alive, presence, options.replacing), options);
+}
+
+/** Statuses in which a deployment's modules hold memory on their peers. */
+const LIVE = new Set(['deploying', 'ready', 'rolled-back']);
+
+/**
+ * Budget bytes each peer's placed modules hold, per peer: one instance per deployment
+ * and module name on each peer it is placed or cloned on. `replacing` is left out.
+ */
+export function committedBytes(registry: Registry, replacing?: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const counted = new Set<string>();
+  for (const d of registry.deployments.values()) {
+    const r = d.record;
+    if (r.id === replacing || !LIVE.has(r.status) || !r.steps) continue;
+    const sizes = placementSteps(r.steps, registry);
+    for (const [i, s] of r.steps.entries()) {
+      const peers = [r.solution[String(i)], ...(r.replicas?.[String(i)] ?? [])];
+      for (const peer of peers) {
+        if (!peer) continue;
+        const key = `${peer}\u0000${r.id}\u0000${s.name}`;
+        if (counted.has(key)) continue;
+        counted.add(key);
+        out.set(peer, (out.get(peer) ?? 0) + sizes[i]!.memoryBytes);
+      }
+    }
+  }
+  return out;
 }
 
 /** The placement options a manifest asks for: anti-affinity and allowed engines. */

@@ -19,6 +19,14 @@ export interface SandboxLimits {
   maxMemoryPages: number;
   /** Larger binaries are refused with ERR_MODULE_TOO_LARGE. */
   maxModuleBytes: number;
+  /** Elements of the tables a module defines, added up (ERR_MODULE_BUDGET above it, at load). */
+  maxTableElements: number;
+  /** Globals, imported and defined (ERR_MODULE_BUDGET above it). */
+  maxGlobals: number;
+  /** Data segments (ERR_MODULE_BUDGET above it). */
+  maxDataSegments: number;
+  /** Bytes of all data segments together (ERR_MODULE_BUDGET above it). */
+  maxDataBytes: number;
 }
 
 /** Work done on the host thread for a host import; the worker blocks until it is done. */

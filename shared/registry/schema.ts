@@ -42,7 +42,11 @@ export interface DeviceDescription {
   publicKey: string;
   platform: {
     cpu: { humanReadableName: string; cores: number; clockSpeedHz?: number };
-    memory: { bytes: number };
+    /**
+     * Total memory, and the budget of all module instances together (bytes, as
+     * `instanceFootprint` counts them; absent on older peers: half of `bytes`).
+     */
+    memory: { bytes: number; budgetBytes?: number };
     storage?: { bytes: number };
   };
   /** Host imports this peer can grant, e.g. `camera.takeImageStaticSize`, `wasi_snapshot_preview1.*`. */
@@ -111,6 +115,11 @@ export interface ModuleRecord {
   dataFiles: Record<string, string>;
   /** Minimum (and maximum, if declared) linear memory, in 64 KiB pages. */
   memory?: { min: number; max?: number };
+  /**
+   * Bytes an instance holds as a peer's memory budget counts them (declared memory,
+   * table elements, data segments: `instanceFootprint`); absent on older records.
+   */
+  footprint?: number;
   publishedBy: string;
   publishedAt: number;
 }
@@ -226,7 +235,7 @@ export const checkDevice: Check<DeviceDescription> = obj({
   publicKey: str({ pattern: /^[0-9a-f]{64}$/ }),
   platform: obj({
     cpu: obj({ humanReadableName: str({ max: 200 }), cores: num({ int: true, min: 0 }), clockSpeedHz: opt(num({ min: 0 })) }),
-    memory: obj({ bytes: num({ min: 0 }) }),
+    memory: obj({ bytes: num({ min: 0 }), budgetBytes: opt(num({ min: 0 })) }),
     storage: opt(obj({ bytes: num({ min: 0 }) })),
   }),
   capabilities: arr(str({ min: 1, max: 200 }), 1000),
@@ -277,6 +286,7 @@ export const checkModule: Check<ModuleRecord> = obj({
   functions: dict(checkFunction, 1000),
   dataFiles: dict(hash, 100),
   memory: opt(obj({ min: num({ int: true, min: 0 }), max: opt(num({ int: true, min: 0 })) })),
+  footprint: opt(num({ int: true, min: 0 })),
   publishedBy: peerId,
   publishedAt: num({ min: 0 }),
 }) as Check<ModuleRecord>;

@@ -10,6 +10,17 @@ export const ImportNotSupportedError = defineError('ERR_IMPORT_NOT_SUPPORTED', '
 export const ImportDeniedError = defineError('ERR_IMPORT_DENIED', 'ImportDeniedError');
 /** The module binary is larger than the limit. */
 export const ModuleTooLargeError = defineError('ERR_MODULE_TOO_LARGE', 'ModuleTooLargeError');
+/**
+ * A module declares more than one instance may have: initial memory pages, table
+ * elements, globals, data segments or their bytes (data: `{ limit, value, max }`, the
+ * limit named as in SandboxLimits). Refused at load, before it is compiled.
+ */
+export const ModuleBudgetError = defineError('ERR_MODULE_BUDGET', 'ModuleBudgetError');
+/**
+ * Loading the module would take this peer past its memory budget across all instances
+ * (data: `{ need, used, budget }` in bytes). Refused at load; nothing else is affected.
+ */
+export const MemoryBudgetError = defineError('ERR_MEMORY_BUDGET', 'MemoryBudgetError');
 /** The call ran past its time limit; its worker was stopped. */
 export const CallTimeoutError = defineError('ERR_CALL_TIMEOUT', 'CallTimeoutError');
 /** The module trapped (unreachable, out-of-bounds access, stack overflow, …). */

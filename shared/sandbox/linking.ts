@@ -10,6 +10,7 @@
  */
 import type { LoadSpec, SandboxLimits } from '../ports/sandbox.ts';
 import { type ModuleInfo, parseModule } from '../wasm/binary.ts';
+import { checkModuleBudget } from './budget.ts';
 import { checkImports, HOST_IMPORTS, WASI_MODULE } from './capabilities.ts';
 import { LinkFailedError, ModuleTooLargeError } from './errors.ts';
 import { prepareModule } from './prepare.ts';
@@ -39,7 +40,9 @@ export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: Sa
     if (p.wasm.byteLength > limits.maxModuleBytes) {
       throw new ModuleTooLargeError(`provider ${p.name} of ${p.wasm.byteLength} bytes exceeds the limit of ${limits.maxModuleBytes}`);
     }
-    infos.set(p.name, parseModule(p.wasm));
+    const pinfo = parseModule(p.wasm);
+    checkModuleBudget(pinfo, limits, `provider ${p.name}`);
+    infos.set(p.name, pinfo);
   }
   checkImports(info, spec.grants, services, { providers: infos });
   for (const [name, pinfo] of infos) checkImports(pinfo, spec.grants, services, { providers: infos, subject: `provider ${name}` });

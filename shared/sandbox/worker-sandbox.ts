@@ -1,6 +1,7 @@
 /**
  * The host side of the sandbox: loading and the instances' options. Loading checks size
- * and imports (linked provider modules: linking.ts), rewrites the binary (write
+ * and imports (linked provider modules: linking.ts) and what the module declares it will
+ * allocate (budget.ts), rewrites the binary (write
  * tracking, memory cap, exported mutable globals: prepare.ts) and compiles it once; the compiled module goes to each
  * worker of the instance (worker-instance.ts: calls, time limits, the spare). Platform
  * specifics — how a worker is spawned, when a turn of the event loop ends — come in as
@@ -13,6 +14,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { HostServices, LoadSpec, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { SystemClock } from '../system-clock.ts';
 import { parseModule } from '../wasm/binary.ts';
+import { checkModuleBudget, DEFAULT_BUDGET_LIMITS, DEFAULT_MAX_MEMORY_PAGES } from './budget.ts';
 import { grantableImports } from './capabilities.ts';
 import { ModuleTooLargeError } from './errors.ts';
 import { linkProviders } from './linking.ts';
@@ -25,8 +27,9 @@ import type { WorkerHandle } from './worker-slot.ts';
 /** Defaults for {@link SandboxLimits}. */
 export const DEFAULT_LIMITS: SandboxLimits = {
   callTimeoutMs: 10_000,
-  maxMemoryPages: 4096,
+  maxMemoryPages: DEFAULT_MAX_MEMORY_PAGES,
   maxModuleBytes: 64 * 1024 * 1024,
+  ...DEFAULT_BUDGET_LIMITS,
 };
 
 /** Options of a {@link WorkerSandbox}. */
@@ -68,6 +71,8 @@ export class WorkerSandbox implements Sandbox {
       throw new ModuleTooLargeError(`module of ${spec.wasm.byteLength} bytes exceeds the limit of ${limits.maxModuleBytes}`);
     }
     const info = parseModule(spec.wasm);
+    // What instantiation would allocate is refused before anything is compiled.
+    checkModuleBudget(info, limits);
     // Pub/sub calls are checked against the topic grants before any service runs.
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.

@@ -22,7 +22,9 @@ import type { KeyValueStore } from '../ports/key-value-store.ts';
 import type { CallConvention, CallRequest, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
-import { DeploymentNotFoundError, FunctionNotFoundError } from '../sandbox/errors.ts';
+import { DEFAULT_MAX_MEMORY_PAGES, instanceFootprint } from '../sandbox/budget.ts';
+import { DeploymentNotFoundError, FunctionNotFoundError, MemoryBudgetError } from '../sandbox/errors.ts';
+import { parseModule } from '../wasm/binary.ts';
 import { type FileRef, RequestHistory } from './history.ts';
 import type { FuncType } from '../wasm/binary.ts';
 import { toJsonValue, toWasmArgs } from './params.ts';
@@ -107,6 +109,8 @@ interface Version {
   dataFiles: Record<string, Uint8Array>;
   /** Call plans by function name (see {@link CallPlan}). */
   plans: Map<string, CallPlan>;
+  /** Bytes it counts against the peer's memory budget (budget.ts). */
+  footprint: number;
 }
 
 /** What every call of one function of one module version needs, worked out once. */
@@ -140,6 +144,8 @@ export interface StagedModule {
   topics?: LoadSpec['topics'];
   /** Its deployment-stage files. */
   dataFiles?: Record<string, Uint8Array>;
+  /** Bytes it counts against the peer's memory budget, held from staging on. */
+  footprint?: number;
 }
 
 /** A call this peer passes on to the peer a module moved to. */
@@ -164,6 +170,12 @@ export interface SupervisorOptions {
    * with ERR_DEPLOYMENT_NOT_FOUND.
    */
   forward?: (peer: string, call: ForwardedCall) => Promise<CallOutcome>;
+  /**
+   * Bytes all instances here may hold together, as `instanceFootprint` counts them
+   * (declared memory, table elements, data segments); a module that would go past it is
+   * refused at load with ERR_MEMORY_BUDGET. 0 or absent: no budget.
+   */
+  memoryBudgetBytes?: number;
 }
 
 /** How long calls to a module that moved away are still forwarded to its new peer, ms. */
@@ -180,6 +192,8 @@ export class Supervisor {
   readonly #subscriptions = new SubscriptionTable();
   /** Modules that moved away: key → the peer now running them, until when calls are forwarded. */
   readonly #forwards = new Map<string, { to: string; until: number }>();
+  /** Budget bytes of modules staged but not serving (or discarded) yet. */
+  #staging = 0;
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -191,6 +205,13 @@ export class Supervisor {
   /** Host imports this peer can grant (WasmIoT's `supervisorInterfaces`). */
   interfaces(): string[] {
     return this.#o.sandbox.grantable(this.#o.services ?? {});
+  }
+
+  /** This peer's memory budget and how much of it the loaded instances hold, bytes (budget 0: none). */
+  memoryUse(): { budgetBytes: number; usedBytes: number } {
+    let used = this.#staging;
+    for (const v of this.#modules.values()) used += v.footprint;
+    return { budgetBytes: this.#o.memoryBudgetBytes ?? 0, usedBytes: used };
   }
 
   /** What runs here. */
@@ -224,24 +245,56 @@ export class Supervisor {
         if (m.stage === 'deployment' && !files[m.name]) throw new InvalidParamsError(`deployment-stage mount ${m.name} has no file`, { mount: m.name });
       }
     }
-    const instance = await this.#o.sandbox.load({
-      wasm: spec.wasm,
-      files,
-      grants: spec.grants ?? [],
-      services: this.#servicesFor(spec.deploymentId, spec.name),
-      ...(spec.limits ? { limits: spec.limits } : {}),
-      ...(spec.topics ? { topics: spec.topics } : {}),
-      ...(spec.providers ? { providers: spec.providers } : {}),
-    });
+    const footprint = this.#reserve(spec);
+    let instance: SandboxInstance;
+    try {
+      instance = await this.#o.sandbox.load({
+        wasm: spec.wasm,
+        files,
+        grants: spec.grants ?? [],
+        services: this.#servicesFor(spec.deploymentId, spec.name),
+        ...(spec.limits ? { limits: spec.limits } : {}),
+        ...(spec.topics ? { topics: spec.topics } : {}),
+        ...(spec.providers ? { providers: spec.providers } : {}),
+      });
+    } catch (error) {
+      this.#staging -= footprint;
+      throw error;
+    }
     const exported = instance.info.exports.filter((e) => e.kind === 'function').map((e) => e.name);
     const checked = checkDescription(spec.description, exported);
     if (!checked.ok) {
+      this.#staging -= footprint;
       await instance.close();
       throw new InvalidParamsError(checked.error);
     }
-    const staged: StagedModule = { deploymentId: spec.deploymentId, name: spec.name, moduleId, instance, description: checked.value, dataFiles: files };
+    const staged: StagedModule = { deploymentId: spec.deploymentId, name: spec.name, moduleId, instance, description: checked.value, dataFiles: files, footprint };
     if (spec.topics) staged.topics = spec.topics;
     return staged;
+  }
+
+  /**
+   * Hold the budget bytes of the module `spec` loads (its providers' included) while it
+   * is staged, or refuse it: a hot update may take the place of the version it replaces.
+   * @throws MemoryBudgetError (ERR_MEMORY_BUDGET), InvalidWasmError for a bad binary.
+   */
+  #reserve(spec: DeployModule): number {
+    const cap = spec.limits?.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
+    let need = instanceFootprint(parseModule(spec.wasm), cap);
+    for (const p of spec.providers ?? []) need += instanceFootprint(parseModule(p.wasm), cap);
+    const budget = this.#o.memoryBudgetBytes ?? 0;
+    if (budget > 0) {
+      const replaced = this.#modules.get(keyOf(spec.deploymentId, spec.name))?.footprint ?? 0;
+      const used = this.memoryUse().usedBytes - replaced;
+      if (used + need > budget) {
+        throw new MemoryBudgetError(
+          `${spec.deploymentId}/${spec.name} needs ${need} bytes (declared memory, tables and data); ${used} of this peer's budget of ${budget} are in use`,
+          { need, used, budget },
+        );
+      }
+    }
+    this.#staging += need;
+    return need;
   }
 
   /**
@@ -253,7 +306,9 @@ export class Supervisor {
     const key = keyOf(deploymentId, name);
     const previous = this.#modules.get(key);
     this.#forwards.delete(key);
-    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false, dataFiles: staged.dataFiles ?? {}, plans: new Map() });
+    const footprint = staged.footprint ?? 0;
+    this.#staging = Math.max(0, this.#staging - footprint);
+    this.#modules.set(key, { instance, description: staged.description, moduleId, running: 0, retired: false, dataFiles: staged.dataFiles ?? {}, plans: new Map(), footprint });
     for (const topic of subscriptions) this.#subscriptions.add(deploymentId, name, topic);
     if (previous) {
       // Subscriptions outlive a hot update as far as the new version's grants allow.
@@ -270,6 +325,8 @@ export class Supervisor {
 
   /** Drop a staged module that will not serve. */
   async discard(staged: StagedModule): Promise<void> {
+    this.#staging = Math.max(0, this.#staging - (staged.footprint ?? 0));
+    delete staged.footprint;
     await staged.instance.close();
   }
 

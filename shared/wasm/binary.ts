@@ -77,6 +77,22 @@ export interface MemoryInfo {
   memory64: boolean;
 }
 
+/** A table's limits, in elements. */
+export interface TableInfo {
+  /** True when the host supplies the table through an import. */
+  imported: boolean;
+  /** True for `funcref` elements, false for `externref`. */
+  funcref: boolean;
+  min: number;
+  max?: number;
+}
+
+/** The data section's segments: how many, and their bytes added up. */
+export interface DataInfo {
+  segments: number;
+  bytes: number;
+}
+
 /** A global defined by the module (imported globals are not listed). */
 export interface GlobalInfo {
   /** Index in the global index space: imported globals come first. */
@@ -110,6 +126,12 @@ export interface ModuleInfo {
   memories: MemoryInfo[];
   /** Defined globals, in index order. */
   globals: GlobalInfo[];
+  /** Imported globals (they count against a host's budget of globals too). */
+  importedGlobalCount: number;
+  /** All tables, imported first. */
+  tables: TableInfo[];
+  /** Data segments (what instantiation copies into memory; passive ones included). */
+  data: DataInfo;
   /** Imported plus defined functions. */
   functionCount: number;
   importedFunctionCount: number;
@@ -241,8 +263,8 @@ function memoryLimits(r: Reader): Limits {
   return (flags & 1) !== 0 ? { flags, min, max: wide ? r.u64() : r.u32() } : { flags, min };
 }
 
-/** Reads a table type; true when its elements are `funcref`. */
-function tableType(r: Reader): boolean {
+/** Reads a table type. */
+function tableType(r: Reader, imported: boolean): TableInfo {
   const at = r.pos;
   const ref = r.byte();
   if (ref !== 0x70 && ref !== 0x6f) r.fail(`unsupported table element type 0x${ref.toString(16)}`, at);
@@ -250,13 +272,26 @@ function tableType(r: Reader): boolean {
   const flags = r.byte();
   if (flags !== 0 && flags !== 1 && flags !== 4 && flags !== 5) r.fail(`unsupported table flags 0x${flags.toString(16)}`, flagsAt);
   const wide = (flags & 4) !== 0;
-  if (wide) r.u64();
-  else r.u32();
-  if ((flags & 1) !== 0) {
-    if (wide) r.u64();
-    else r.u32();
+  const info: TableInfo = { imported, funcref: ref === 0x70, min: wide ? r.u64() : r.u32() };
+  if ((flags & 1) !== 0) info.max = wide ? r.u64() : r.u32();
+  return info;
+}
+
+/** Count the data segments and add up their bytes; the bytes themselves are skipped. */
+function dataSegments(r: Reader): DataInfo {
+  const info: DataInfo = { segments: 0, bytes: 0 };
+  for (let n = r.count(); n > 0; n--) {
+    const at = r.pos;
+    const flags = r.u32();
+    if (flags === 2) r.u32(); // memory index
+    else if (flags !== 0 && flags !== 1) r.fail(`unsupported data segment flags ${flags}`, at);
+    if (flags !== 1) skipConstExpr(r);
+    const size = r.u32();
+    r.skip(size);
+    info.segments++;
+    info.bytes += size;
   }
-  return ref === 0x70;
+  return info;
 }
 
 /** Skip a constant expression (global and table initialisers) up to its `end`. */
@@ -324,6 +359,8 @@ function parse(bytes: Uint8Array): ParsedModule {
   const sections: SectionInfo[] = [];
   const exportOffsets: number[] = [];
   let tableCount = 0;
+  const tables: TableInfo[] = [];
+  let data: DataInfo = { segments: 0, bytes: 0 };
   // Indices (in the table index space) of the defined tables holding funcrefs.
   const definedFuncTables: number[] = [];
   let codeCount = 0;
@@ -385,7 +422,7 @@ function parse(bytes: Uint8Array): ParsedModule {
             entry.type = typeAt(r, r.u32(), at);
             importedFuncTypes.push(entry.type);
           } else if (kind === 'table') {
-            tableType(r);
+            tables.push(tableType(r, true));
             tableCount++;
           } else if (kind === 'memory') {
             const limits = memoryLimits(r);
@@ -418,10 +455,14 @@ function parse(bytes: Uint8Array): ParsedModule {
             r.byte();
             const at = r.pos;
             if (r.byte() !== 0) r.fail('expected 0x00 after 0x40 in a table definition', at);
-            if (tableType(r)) definedFuncTables.push(tableCount);
+            const table = tableType(r, false);
+            tables.push(table);
+            if (table.funcref) definedFuncTables.push(tableCount);
             skipConstExpr(r);
-          } else if (tableType(r)) {
-            definedFuncTables.push(tableCount);
+          } else {
+            const table = tableType(r, false);
+            tables.push(table);
+            if (table.funcref) definedFuncTables.push(tableCount);
           }
           tableCount++;
         }
@@ -469,8 +510,11 @@ function parse(bytes: Uint8Array): ParsedModule {
         codeCount = r.count();
         r.skip(end - r.pos);
         break;
+      case 11:
+        data = dataSegments(r);
+        break;
       default:
-        // Element and data segments hold nothing this reader needs.
+        // Element segments hold nothing this reader needs.
         r.skip(end - r.pos);
     }
     if (r.pos !== end) r.fail(`section has ${end - r.pos} bytes left over after its entries`);
@@ -518,6 +562,9 @@ function parse(bytes: Uint8Array): ParsedModule {
     memory: memories[0] ?? null,
     memories,
     globals,
+    importedGlobalCount: importedGlobals.length,
+    tables,
+    data,
     functionCount,
     importedFunctionCount: importedFuncTypes.length,
     customSections,
