@@ -6,10 +6,13 @@
  * gateway's own, own-urls.ts), the module is published under the node's module name (so
  * `/{deploymentId}/modules/{name}/{function}` works), and the deployment is made under
  * the given `deploymentId`, pinned to this device, as the reference supervisor would
- * run it. Redeploying the same id is a new revision (a hot update).
+ * run it. An id that exists is refused (ERR_DEPLOYMENT_EXISTS, before anything is
+ * fetched) unless the request says it replaces it — `?replace=true` or `"replace": true`
+ * in the body — which makes a new revision (a hot update).
  */
+import { createHash } from 'node:crypto';
 import { InvalidParamsError } from '../../shared/errors.ts';
-import { DeploymentFailedError } from '../../shared/orchestrator/errors.ts';
+import { DeploymentExistsError, DeploymentFailedError } from '../../shared/orchestrator/errors.ts';
 import { InvalidManifestError } from '../../shared/orchestrator/errors.ts';
 import { parseManifest } from '../../shared/orchestrator/manifest.ts';
 import { settled } from '../../shared/orchestrator/orchestrator.ts';
@@ -79,11 +82,16 @@ function basename(url: string): string {
 }
 
 /** Fetch, publish and deploy what a DeploymentNode names; resolves once it is ready. */
-export async function deployNode(g: GatewayContext, body: unknown, options: { timeoutMs: number; fetch: UrlFetch }): Promise<DeploymentRecord> {
+export async function deployNode(g: GatewayContext, body: unknown, options: { timeoutMs: number; fetch: UrlFetch; replace?: boolean }): Promise<DeploymentRecord> {
   const { orchestrator, peer } = g.node;
   const manifest = parseManifest(body);
   if (manifest.form !== 'supervisor') throw new InvalidManifestError('manifest: POST /deploy takes a DeploymentNode ({deploymentId, modules, instructions}); use POST /file/manifest for other forms');
   const node = body as Obj;
+  const replace = options.replace === true || own(node, 'replace') === true;
+  const id = manifest.deploymentId!;
+  if (!replace && peer.registry.deployments.get(id)) {
+    throw new DeploymentExistsError(`deployment ${id} exists; send ?replace=true (or "replace": true) to replace it`, { deployment: id });
+  }
   const ids = new Map<string, string>();
   for (const moduleName of new Set(manifest.steps.map((s) => s.module))) {
     const sources = manifest.sources?.[moduleName];
@@ -121,16 +129,18 @@ export async function deployNode(g: GatewayContext, body: unknown, options: { ti
       if (claimed.has(mount)) continue;
       for (const fn of wanted) functions[fn] = { ...functions[fn]!, mounts: [...functions[fn]!.mounts, { name: mount, stage: 'deployment' }] };
     }
+    // The same binary keeps its version: its record changes only if its description does.
+    const same = peer.registry.modules.get(createHash('sha256').update(wasm).digest('hex'));
     const existing: ModuleRecord | undefined = orchestrator.packages.list(moduleName)[0];
-    const version = existing ? nextVersion(existing.version) : '1.0.0';
-    const record = await orchestrator.packages.publish({ wasm, description: { name: moduleName, version, functions }, dataFiles });
+    const version = same?.name === moduleName ? same.version : existing ? nextVersion(existing.version) : '1.0.0';
+    const record = await orchestrator.packages.publish({ wasm, description: { name: moduleName, version, functions }, dataFiles }, { replacing: id });
     ids.set(moduleName, record.id);
   }
   const graph = {
     name: manifest.name,
     steps: manifest.steps.map((s, i) => ({ id: String(i), module: ids.get(s.module)!, func: s.func, device: peer.id, next: s.next.map(String) })),
   };
-  const written = orchestrator.deploy(graph, { id: manifest.deploymentId! });
+  const written = orchestrator.deploy(graph, { id, replace });
   const done = await orchestrator.waitFor(written.id, (v) => v.record.revision >= written.revision && settled(v), options.timeoutMs);
   if (done.record.status !== 'ready') {
     throw new DeploymentFailedError(`deployment ${done.record.name} ${done.record.status}: ${done.record.reason ?? 'no reason recorded'}`, { deployment: done.record.id, status: done.record.status, reason: done.record.reason ?? null });

@@ -194,8 +194,8 @@ export function parseJson(body: Buffer): unknown {
   }
 }
 
-/** A manifest would create a deployment whose id is taken. */
-export const DeploymentExistsError = defineError('ERR_DEPLOYMENT_EXISTS', 'DeploymentExistsError');
+/** A manifest would create a deployment whose id is taken (defined with the orchestrator's errors). */
+export { DeploymentExistsError } from '../../shared/orchestrator/errors.ts';
 
 /** An error with the reference's `errorText` for it and per-route status overrides. */
 export class ExplainedError extends Error {

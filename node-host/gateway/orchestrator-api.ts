@@ -183,7 +183,7 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
 
   router.on('POST', '/file/manifest/:id', async (ctx) => {
     const current = orchestrator.get(ctx.params.id!).record;
-    const written = await explain('Failed deploying manifest', () => orchestrator.deploy(current.manifest, { id: current.id }), STORED_MANIFEST);
+    const written = await explain('Failed deploying manifest', () => orchestrator.deploy(current.manifest, { id: current.id, replace: true }), STORED_MANIFEST);
     await explain('Deployment failed', () => settle(ctx, written.id, written.revision), { ERR_DEPLOYMENT_FAILED: 502, ERR_DEPLOYMENT_NOT_READY: 504 });
   });
 

@@ -51,8 +51,10 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
 
   router.on('GET', '/health', ({ res }) => sendJson(res, 200, healthOf(peer.presenceOf(peer.id)) ?? { cpuUsage: 0, memoryUsage: 0, callsPerSecond: 0 }));
 
-  router.on('POST', '/deploy', async ({ req, res }) => {
-    const record = await explain('Deployment failed', async () => deployNode(g, parseJson(await readBody(req, g.limits.jsonBytes)), { timeoutMs: options.deployTimeoutMs, fetch: options.fetch }), DEPLOY_STATUS);
+  router.on('POST', '/deploy', async ({ req, res, query }) => {
+    // Replacing a deployment that exists is said explicitly: `?replace=true` or `"replace": true`.
+    const replace = query.get('replace') === 'true';
+    const record = await explain('Deployment failed', async () => deployNode(g, parseJson(await readBody(req, g.limits.jsonBytes)), { timeoutMs: options.deployTimeoutMs, fetch: options.fetch, replace }), DEPLOY_STATUS);
     sendJson(res, 200, { status: 'success', deploymentId: record.id, revision: record.revision });
   });
 

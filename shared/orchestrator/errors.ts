@@ -19,8 +19,16 @@ export const NoPlacementError = defineError('ERR_NO_PLACEMENT', 'NoPlacementErro
 export const MissingProviderError = defineError('ERR_MISSING_PROVIDER', 'MissingProviderError');
 /** Modules import from each other in a cycle. */
 export const CyclicDependencyError = defineError('ERR_CYCLIC_DEPENDENCY', 'CyclicDependencyError');
-/** A module version is still used by a deployment and cannot be removed. */
+/**
+ * A module version is still used by a deployment: it cannot be removed, nor its
+ * description changed under it (data: `{ deployment }`).
+ */
 export const ModuleInUseError = defineError('ERR_MODULE_IN_USE', 'ModuleInUseError');
+/**
+ * A deployment with that id exists and the request did not say it replaces it (data:
+ * `{ deployment }`): a new deployment never silently takes an existing one's place.
+ */
+export const DeploymentExistsError = defineError('ERR_DEPLOYMENT_EXISTS', 'DeploymentExistsError');
 /** No deployment of that id or name. */
 export const UnknownDeploymentError = defineError('ERR_UNKNOWN_DEPLOYMENT', 'UnknownDeploymentError');
 /** The deployment is not ready to execute (still deploying, failed or deleted). */

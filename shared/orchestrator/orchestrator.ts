@@ -19,7 +19,7 @@ import type { CallOutcome, OutputFile, Supervisor } from '../supervisor/supervis
 import { StepAgent } from './agent.ts';
 import { CHAIN_HOP_TIMEOUT_MS, ChainRunner, type StepInput, type StepTrace } from './chain.ts';
 import { Coordinator, DEFAULT_DEPLOYMENT_TIMING, type DeploymentTiming } from './coordinator.ts';
-import { DeploymentFailedError, DeploymentNotReadyError, MigrationInProgressError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
+import { DeploymentExistsError, DeploymentFailedError, DeploymentNotReadyError, MigrationInProgressError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
 import { migrationActive, type MigrationOptions, type MigrationResult, MigrationService } from './migration.ts';
 import { parseManifest } from './manifest.ts';
 import { PackageManager } from './packages.ts';
@@ -130,14 +130,21 @@ export class Orchestrator {
    * peer coordinates it. Resolves with the record as written (status `deploying`);
    * rejects with ERR_INVALID_MANIFEST, ERR_UNKNOWN_MODULE, ERR_UNKNOWN_FUNCTION,
    * ERR_UNKNOWN_DEVICE, ERR_NO_PLACEMENT or a provider error, writing nothing.
+   * An id that exists is ERR_DEPLOYMENT_EXISTS unless `replace` says the new manifest
+   * takes its place (a new revision of it, as {@link update} makes).
    */
-  deploy(manifestInput: unknown, options: { id?: string } = {}): DeploymentRecord {
+  deploy(manifestInput: unknown, options: { id?: string; replace?: boolean } = {}): DeploymentRecord {
     const manifest = parseManifest(manifestInput);
+    const wanted = options.id ?? manifest.deploymentId;
+    const taken = wanted === undefined ? undefined : this.#peer.registry.deployments.get(wanted)?.record;
+    if (taken && !options.replace) {
+      throw new DeploymentExistsError(`deployment ${wanted} exists (${taken.name}, ${taken.status}); replace it explicitly or update it`, { deployment: wanted });
+    }
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, placementHints(manifest));
+    const placement = this.#place(steps, taken ? { ...placementHints(manifest), replacing: taken.id } : placementHints(manifest));
     const now = this.#now();
     const record: DeploymentRecord = {
-      id: options.id ?? manifest.deploymentId ?? toHex(randomBytes(12)),
+      id: wanted ?? toHex(randomBytes(12)),
       name: manifest.name,
       manifest: manifestInput,
       steps,

@@ -15,6 +15,7 @@
  * provider (ERR_MISSING_PROVIDER) or a cycle (ERR_CYCLIC_DEPENDENCY).
  * @module
  */
+import { sha256Hex } from '../bytes.ts';
 import { InvalidParamsError } from '../errors.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
@@ -87,9 +88,12 @@ export class PackageManager {
    * Publish a module version. The binary is parsed (ERR_INVALID_WASM when it is not
    * WebAssembly), the description checked against its exports (ERR_INVALID_PARAMS), and
    * every deployment-stage mount must have its data file. Publishing the same bytes
-   * again replaces the record (a new description for the same binary).
+   * again replaces the record (a new description for the same binary) — unless a
+   * deployment uses it and the description or data files differ: then it is refused
+   * with ERR_MODULE_IN_USE, so nothing changes under a running deployment. `replacing`
+   * names a deployment the caller is about to replace, whose use does not count.
    */
-  async publish(input: PublishInput): Promise<ModuleRecord> {
+  async publish(input: PublishInput, options: { replacing?: string } = {}): Promise<ModuleRecord> {
     const info = parseModule(input.wasm);
     const exported = info.exports.filter((e) => e.kind === 'function').map((e) => e.name);
     const checked = checkDescription({ ...input.description, dataFiles: undefined }, exported);
@@ -103,9 +107,22 @@ export class PackageManager {
     for (const mount of Object.keys(files)) {
       if (!deploymentMounts.has(mount)) throw new InvalidParamsError(`data file ${mount} belongs to no deployment-stage mount`, { mount });
     }
-    const id = await this.#blobs.put(input.wasm);
+    const id = await sha256Hex(input.wasm);
+    const dataHashes: Record<string, string> = {};
+    for (const [mount, bytes] of Object.entries(files)) dataHashes[mount] = await sha256Hex(bytes);
+    const previous = this.#registry.modules.get(id);
+    if (previous && !sameContent(previous, description, dataHashes)) {
+      const user = this.#users(previous.id).find((d) => d.id !== options.replacing);
+      if (user) {
+        throw new ModuleInUseError(
+          `module ${previous.name}@${previous.version} is used by deployment ${user.name}: its description cannot change under it (publish a changed binary as a new version, or remove the deployment first)`,
+          { deployment: user.id, module: previous.id },
+        );
+      }
+    }
+    await this.#blobs.put(input.wasm, id);
     const dataFiles: Record<string, string> = {};
-    for (const [mount, bytes] of Object.entries(files)) dataFiles[mount] = await this.#blobs.put(bytes);
+    for (const [mount, bytes] of Object.entries(files)) dataFiles[mount] = await this.#blobs.put(bytes, dataHashes[mount]);
     const record: ModuleRecord = {
       id,
       name: description.name,
@@ -157,18 +174,24 @@ export class PackageManager {
    */
   async remove(ref: string): Promise<ModuleRecord> {
     const record = this.resolve(ref);
-    for (const d of this.#registry.deployments.values()) {
-      const steps = d.record.steps ?? [];
-      if (steps.some((s) => s.module === record.id || s.providers.includes(record.id))) {
-        throw new ModuleInUseError(`module ${record.name}@${record.version} is used by deployment ${d.record.name}`, { deployment: d.record.id });
-      }
-    }
+    const user = this.#users(record.id)[0];
+    if (user) throw new ModuleInUseError(`module ${record.name}@${record.version} is used by deployment ${user.name}`, { deployment: user.id });
     this.#registry.modules.delete(record.id);
     const stillUsed = new Set(this.#registry.modules.values().flatMap((m) => [m.id, ...Object.values(m.dataFiles)]));
     for (const hash of [record.id, ...Object.values(record.dataFiles)]) {
       if (!stillUsed.has(hash)) await this.#blobs.delete(hash);
     }
     return record;
+  }
+
+  /** Deployments whose steps use module `id`, as the module of a step or a provider. */
+  #users(id: string): { id: string; name: string }[] {
+    const out: { id: string; name: string }[] = [];
+    for (const d of this.#registry.deployments.values()) {
+      const steps = d.record.steps ?? [];
+      if (steps.some((s) => s.module === id || s.providers.includes(id))) out.push({ id: d.record.id, name: d.record.name });
+    }
+    return out;
   }
 
   /**
@@ -205,6 +228,18 @@ export class PackageManager {
     }
     return { module, providers, blobs: [...blobs], hostImports: [...hostImports].sort() };
   }
+}
+
+/** True when `record` already says what a publish of `description` and `dataFiles` would. */
+function sameContent(record: ModuleRecord, description: ModuleDescription, dataFiles: Record<string, string>): boolean {
+  return record.name === description.name && record.version === description.version
+    && canonical(record.functions) === canonical(description.functions) && canonical(record.dataFiles) === canonical(dataFiles);
+}
+
+/** JSON with object keys sorted, so that equal descriptions compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v);
 }
 
 /** Imports served by other modules, grouped by provider name (in first-seen order). */
