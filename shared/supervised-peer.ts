@@ -14,6 +14,7 @@ import type { DeploymentTiming } from './orchestrator/coordinator.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { meshPing, serveNetworkPing } from './network-ping.ts';
 import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
+import { scanJson } from './protocol/json-limits.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
 import { defaultMemoryBudget } from './sandbox/budget.ts';
@@ -80,6 +81,8 @@ function meshRpcCall(getPeer: () => Peer, getSupervisor: () => Supervisor): (nam
 
 function inputOf(data: Uint8Array): { args?: unknown[] | Record<string, unknown>; input?: Uint8Array } {
   if (data.byteLength === 0) return { args: [] };
+  // Too deep to be arguments: refused here, before it is parsed.
+  scanJson(data, {}, 'the rpcCall data');
   try {
     const parsed: unknown = JSON.parse(fromUtf8(data));
     if (Array.isArray(parsed) || (typeof parsed === 'object' && parsed !== null)) return { args: parsed as Record<string, unknown>, input: data };

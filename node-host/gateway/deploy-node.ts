@@ -17,6 +17,7 @@ import { InvalidManifestError } from '../../shared/orchestrator/errors.ts';
 import { parseManifest } from '../../shared/orchestrator/manifest.ts';
 import { settled } from '../../shared/orchestrator/orchestrator.ts';
 import { isPlainObject } from '../../shared/protocol/check.ts';
+import { scanJson } from '../../shared/protocol/json-limits.ts';
 import type { DeploymentRecord, FunctionDescription, ModuleRecord, MountDescription } from '../../shared/registry/schema.ts';
 import { parseModule } from '../../shared/wasm/binary.ts';
 import type { GatewayContext } from './context.ts';
@@ -104,6 +105,7 @@ export async function deployNode(g: GatewayContext, body: unknown, options: { ti
     let doc: unknown;
     if (sources.description) {
       const text = new TextDecoder().decode(await options.fetch(sources.description, g.limits.jsonBytes));
+      scanJson(text, {}, `the description at ${sources.description}`);
       try {
         doc = JSON.parse(text);
       } catch {

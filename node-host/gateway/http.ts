@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineError, MeshError, PayloadTooLargeError } from '../../shared/errors.ts';
+import { DEFAULT_JSON_LIMITS, scanJson } from '../../shared/protocol/json-limits.ts';
 
 /** The URL matched no route (the reference answers 404 `{err: "Bad URL"}`). */
 export const RouteNotFoundError = defineError('ERR_ROUTE_NOT_FOUND', 'RouteNotFoundError');
@@ -184,9 +185,14 @@ export function mediaTypeOf(req: IncomingMessage): string {
   return (semi < 0 ? type : type.slice(0, semi)).trim().toLowerCase();
 }
 
-/** Parse a JSON body (an empty body is `undefined`). */
+/**
+ * Parse a JSON body (an empty body is `undefined`). Its depth and size are checked
+ * first, without parsing (shared/protocol/json-limits.ts): ERR_INVALID_PARAMS names the
+ * limit, and nothing nested deeper ever reaches a handler.
+ */
 export function parseJson(body: Buffer): unknown {
   if (body.byteLength === 0) return undefined;
+  scanJson(body, DEFAULT_JSON_LIMITS, 'the body');
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {

@@ -12,6 +12,7 @@
  * @module
  */
 import { type Check, isPlainObject, str } from '../protocol/check.ts';
+import { checkValue, type ValueLimits } from '../protocol/json-limits.ts';
 import { InvalidManifestError } from './errors.ts';
 import type { Manifest, ModuleSources, StepSpec, TopicGrants } from './manifest-types.ts';
 
@@ -68,6 +69,9 @@ function list(value: unknown, path: string, max: number): unknown[] {
   return value;
 }
 
+/** How deep and large a manifest may be: WasmIoT's, with OpenAPI documents inside, nest about a dozen levels. */
+export const MANIFEST_LIMITS: Readonly<ValueLimits> = { maxDepth: 64, maxNodes: 200_000 };
+
 function absent(value: unknown): boolean {
   return value === undefined || value === null;
 }
@@ -76,8 +80,12 @@ function absent(value: unknown): boolean {
  * Validate and normalise a manifest in any accepted form. Returns a fresh object that
  * shares nothing with `value`; unknown top-level keys are ignored.
  * @throws InvalidManifestError (ERR_INVALID_MANIFEST) naming the JSON path and the problem.
+ * @throws InvalidParamsError (ERR_INVALID_PARAMS) for a manifest beyond {@link MANIFEST_LIMITS}.
  */
 export function parseManifest(value: unknown): Manifest {
+  // Whole, before any field is read: the record keeps the manifest as it came, and a
+  // value too deep for the registry must never be half written into it.
+  checkValue(value, MANIFEST_LIMITS, 'the manifest');
   const m = object(value, 'manifest');
   const has = (key: string): boolean => own(m, key) !== undefined;
   if (has('steps') && has('sequence')) fail('manifest', 'has both "sequence" and "steps"; use one form');

@@ -13,7 +13,7 @@
  */
 import { fromUtf8, utf8 } from '../bytes.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
-import { decodeBatch, encodeBatch, type HistoryEntry } from './history-format.ts';
+import { bareEntry, decodeBatch, encodeBatch, type HistoryEntry, storableEntry } from './history-format.ts';
 
 /** An entry, and a file that went in or out of a call (defined with their stored form). */
 export type { FileRef, HistoryEntry } from './history-format.ts';
@@ -107,7 +107,10 @@ export class RequestHistory {
    * {@link record} for a history in use: whoever got the entry's id through
    * {@link nextId} or {@link takeId} had it loaded.
    */
-  add(entry: HistoryEntry): void {
+  add(recorded: HistoryEntry): void {
+    // What cannot be stored is replaced by a marker here, so neither the batch it is
+    // written in nor any read of it can fail on it.
+    const entry = storableEntry(recorded);
     this.#remember(entry);
     this.#unsaved.push(entry);
     this.#timer ??= setTimeout(() => {
@@ -139,7 +142,7 @@ export class RequestHistory {
     // A scan, newest first: asked for rarely, while an index would cost every call.
     const oldest = Math.max(0, this.#entries.length - this.#keep);
     for (let i = this.#entries.length - 1; i >= oldest; i--) {
-      if (this.#entries[i]!.requestId === requestId) return structuredClone(this.#entries[i]!);
+      if (this.#entries[i]!.requestId === requestId) return this.#copy(i);
     }
     return undefined;
   }
@@ -155,9 +158,20 @@ export class RequestHistory {
       if (filter.deploymentId && e.deploymentId !== filter.deploymentId) continue;
       if (filter.moduleName && e.moduleName !== filter.moduleName) continue;
       if (filter.functionName && e.functionName !== filter.functionName) continue;
-      out.push(structuredClone(e));
+      out.push(this.#copy(i));
     }
     return out;
+  }
+
+  /** A copy of entry `i` for a caller; an entry that cannot be copied is repaired in place. */
+  #copy(i: number): HistoryEntry {
+    try {
+      return structuredClone(this.#entries[i]!);
+    } catch (error) {
+      this.#onError(error);
+      this.#entries[i] = bareEntry(this.#entries[i]!);
+      return structuredClone(this.#entries[i]!);
+    }
   }
 
   async #write(entries: HistoryEntry[]): Promise<void> {
@@ -166,9 +180,10 @@ export class RequestHistory {
     try {
       bytes = utf8(encodeBatch(entries));
     } catch (error) {
-      // Cannot be written however often it is tried (a cycle): dropped from the store, not from memory.
+      // One entry that cannot be encoded (what `storableEntry` did not foresee) is
+      // stored bare, with markers for its free-form parts; the others as they are.
       this.#onError(error);
-      return;
+      bytes = utf8(encodeBatch(entries.map((e) => (encodes(e) ? e : bareEntry(e)))));
     }
     try {
       await this.#kv.set(key, bytes);
@@ -203,8 +218,10 @@ export class RequestHistory {
         const raw = await this.#kv.get(key);
         if (!raw) continue;
         let batch: HistoryEntry[];
+        const damaged = { count: 0 };
         try {
-          batch = decodeBatch(fromUtf8(raw));
+          batch = decodeBatch(fromUtf8(raw), damaged);
+          if (damaged.count > 0) this.#onError(new Error(`${damaged.count} damaged entries in ${key} were skipped`));
         } catch (error) {
           // A damaged record costs its own entries, not the history.
           this.#onError(error);
@@ -221,5 +238,15 @@ export class RequestHistory {
       this.#next = this.#reservedUntil;
     })();
     return this.#loaded;
+  }
+}
+
+/** True when `entry` encodes as a batch of its own. */
+function encodes(entry: HistoryEntry): boolean {
+  try {
+    encodeBatch([entry]);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../log.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
 import type { CallConvention, CallRequest, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
+import { checkValue, type ValueLimits } from '../protocol/json-limits.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
 import { DEFAULT_MAX_MEMORY_PAGES, instanceFootprint } from '../sandbox/budget.ts';
 import { DeploymentNotFoundError, FunctionNotFoundError, MemoryBudgetError } from '../sandbox/errors.ts';
@@ -177,6 +178,9 @@ export interface SupervisorOptions {
    */
   memoryBudgetBytes?: number;
 }
+
+/** Nesting and size a call's arguments may have: scalars in the end, so little of either. */
+export const ARG_LIMITS: Readonly<ValueLimits> = { maxDepth: 32, maxNodes: 100_000 };
 
 /** How long calls to a module that moved away are still forwarded to its new peer, ms. */
 export const FORWARD_MS = 60_000;
@@ -404,6 +408,9 @@ export class Supervisor {
 
   /** Call a function of a deployed module. */
   async call(deploymentId: string, moduleName: string, functionName: string, input: CallInput = {}): Promise<CallOutcome> {
+    // Arguments come parsed (over RPC, from a gateway): walked without recursion before
+    // anything else — the sandbox, the history, an error message — touches them.
+    if (input.args !== undefined) checkValue(input.args, ARG_LIMITS, 'the call arguments');
     // Not paused (nearly always): no wait at the gate.
     const entered = this.#enterNow(deploymentId, moduleName) ?? (await this.#enter(deploymentId, moduleName));
     if (typeof entered === 'string') {
