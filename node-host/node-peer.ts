@@ -17,6 +17,7 @@ import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
+import { InvalidParamsError } from '../shared/errors.ts';
 import { createNodeInferenceEngine } from './nn/onnx.ts';
 import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
@@ -35,6 +36,12 @@ export interface NodePeerOptions {
   /** Offer wasi-nn inference (`wasi_ephemeral_nn.*`, onnxruntime-web; default true). */
   inference?: boolean;
   limits?: Partial<SandboxLimits>;
+  /**
+   * Bytes all module instances may hold together (shared/sandbox/budget.ts). Default:
+   * `LIQUIDMESH_MEMORY_BUDGET` (bytes, or with a K/M/G suffix) when set, else half of
+   * the machine's memory.
+   */
+  memoryBudgetBytes?: number;
   timing?: Partial<PeerTiming>;
   clock?: Clock;
   logger?: Logger;
@@ -68,8 +75,20 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated,
+    ...memoryBudget(options.memoryBudgetBytes),
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
+}
+
+/** The memory budget option: given, or from `LIQUIDMESH_MEMORY_BUDGET`, or none (the default applies). */
+function memoryBudget(given: number | undefined): { memoryBudgetBytes?: number } {
+  if (given !== undefined) return { memoryBudgetBytes: given };
+  const text = process.env.LIQUIDMESH_MEMORY_BUDGET?.trim();
+  if (!text) return {};
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(text);
+  if (!match) throw new InvalidParamsError(`LIQUIDMESH_MEMORY_BUDGET=${text} is not a size (bytes, or with a K, M or G suffix)`);
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return { memoryBudgetBytes: Math.floor(Number(match[1]) * scale) };
 }

@@ -259,7 +259,8 @@ const item = obj({ module: opt(str({ max: 200 })), name: str({ max: 200 }), kind
 const valueType = literal('integer', 'number', 'bytes', 'string', 'none');
 /** Validator of {@link MountDescription}. */
 export const checkMount: Check<MountDescription> = obj({
-  name: str({ min: 1, max: 255, pattern: /^[^/\\\0]+$/ }),
+  // A file name in the instance's WASI directory: no separators, NUL, `.` or `..`.
+  name: str({ min: 1, max: 255, pattern: /^(?!\.\.?$)[^/\\\0]+$/ }),
   stage: literal('deployment', 'execution', 'output'),
   mediaType: opt(str({ max: 200 })),
 }) as Check<MountDescription>;

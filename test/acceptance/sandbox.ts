@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import type { HostServices, Sandbox, SandboxLimits } from '../../shared/ports/sandbox.ts';
+import { dataBomb, globalsBomb, recursion, segmentsBomb, tableBomb } from '../helpers/hostile-wasm.ts';
 import { rejectionOf } from './wait.ts';
 
 /** How an adapter is set up for the suite. */
@@ -219,6 +220,35 @@ export function runSandboxTests(harness: SandboxHarness): void {
       const small = harness.create({ maxMemoryPages: 1 });
       expect((await rejectionOf(small.load({ wasm: await wasm('fibo'), grants: ['wasi_snapshot_preview1.*'] }))).code).to.equal('ERR_MEMORY_LIMIT');
       await small.close();
+    });
+
+    it('reports unbounded recursion (a wasm stack overflow) as ERR_WASM_TRAP and keeps serving the instance', async () => {
+      sandbox = harness.create();
+      const m = await sandbox.load({ wasm: recursion(), grants: [] });
+      const error = await rejectionOf(m.call(scalar('recurse', 0)));
+      expect(error.code).to.equal('ERR_WASM_TRAP');
+      expect(error.message).to.include('stack overflow');
+      expect((await m.call(scalar('ok'))).value).to.equal(42);
+    });
+
+    it('refuses at load, with ERR_MODULE_BUDGET naming the limit and the value, what a module declares beyond an instance\'s budget', async () => {
+      sandbox = harness.create();
+      const cases: [Uint8Array, string, number][] = [
+        [tableBomb(10_000_000), 'maxTableElements', 10_000_000],
+        [dataBomb(17 * 1024 * 1024), 'maxDataBytes', 17 * 1024 * 1024],
+        [globalsBomb(20_000), 'maxGlobals', 20_000],
+        [segmentsBomb(20_000), 'maxDataSegments', 20_000],
+      ];
+      for (const [bytes, limit, value] of cases) {
+        const error = await rejectionOf(sandbox.load({ wasm: bytes, grants: [] }));
+        expect(error.code, limit).to.equal('ERR_MODULE_BUDGET');
+        expect(error.data).to.deep.include({ limit, value });
+      }
+      // A limit raised for one load lets the same module in.
+      const allowed = await sandbox.load({ wasm: tableBomb(200_000), grants: [], limits: { maxTableElements: 200_000 } });
+      expect((await allowed.call(scalar('ok'))).value).to.equal(42);
+      const fibo = await sandbox.load({ wasm: await wasm('fibo'), grants: ['wasi_snapshot_preview1.*'] });
+      expect((await fibo.call(scalar('fibo', 12n))).value).to.equal(233n);
     });
 
     it('fails a call that needs more memory than allowed with a named error, and keeps serving', async () => {
