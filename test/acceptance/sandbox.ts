@@ -242,7 +242,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       for (const [bytes, limit, value] of cases) {
         const error = await rejectionOf(sandbox.load({ wasm: bytes, grants: [] }));
         expect(error.code, limit).to.equal('ERR_MODULE_BUDGET');
-        expect(error.data).to.deep.include({ limit, value });
+        expect((error as Error & { data?: unknown }).data).to.deep.include({ limit, value });
       }
       // A limit raised for one load lets the same module in.
       const allowed = await sandbox.load({ wasm: tableBomb(200_000), grants: [], limits: { maxTableElements: 200_000 } });
