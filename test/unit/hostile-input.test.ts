@@ -112,8 +112,6 @@ describe('hostile input', () => {
     // A small device: 4 MiB for all its instances together.
     b = await start('hb-b', 4 * MiB);
     await waitFor(() => [a, b].every((p) => p.peer.alive().length === 1 && p.peer.registry.devices.size === 2), 'both peers see each other');
-    gateway = await startGateway({ peer: a, port: 0 });
-    url = gateway.url;
     const fibo = await moduleFile('fibo/fibo.wasm');
     files = createServer((req, res) => {
       if (req.url === '/fibo.wasm') res.writeHead(200, { 'content-length': fibo.byteLength }).end(fibo);
@@ -121,6 +119,8 @@ describe('hostile input', () => {
     });
     await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
     filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    gateway = await startGateway({ peer: a, port: 0, allowFetchFrom: [new URL(filesUrl).host] });
+    url = gateway.url;
     // The WasmIoT flow: upload, describe, manifest, deploy.
     const created = await createModule('hfibo', await moduleFile('fibo/fibo.wasm'));
     expect(created.status).toBe(201);
