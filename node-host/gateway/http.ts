@@ -15,6 +15,8 @@ export const MethodNotAllowedError = defineError('ERR_METHOD_NOT_ALLOWED', 'Meth
 export const BadJsonError = defineError('ERR_BAD_JSON', 'BadJsonError');
 /** A multipart/form-data body that cannot be parsed, or lacks a required part. */
 export const BadMultipartError = defineError('ERR_BAD_MULTIPART', 'BadMultipartError');
+/** The client stopped sending the request body before its end. */
+export const RequestAbortedError = defineError('ERR_REQUEST_ABORTED', 'RequestAbortedError');
 /** A URL in a request is not an http(s) URL. */
 export const BadUrlError = defineError('ERR_BAD_URL', 'BadUrlError');
 /** Fetching a URL named in a request failed (any reason: what answered is not told). */
@@ -36,6 +38,7 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   ERR_BAD_JSON: 400,
   ERR_BAD_MULTIPART: 400,
   ERR_BAD_URL: 400,
+  ERR_REQUEST_ABORTED: 400,
   ERR_INVALID_HASH: 400,
   ERR_HASH_MISMATCH: 400,
   ERR_MISSING_PROVIDER: 400,
@@ -172,7 +175,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
     req.on('error', (error) => {
-      if (!failed) reject(error);
+      if (!failed) reject(new RequestAbortedError(`the request body ended early: ${error.message}`));
       failed = true;
     });
   });

@@ -80,14 +80,19 @@ export function raw(host: string, port: number, bytes: Buffer, options: { waitMs
   });
 }
 
+/** Publish the fibo sample (again, if it was deleted) and deploy it as `id` on `peer`; resolves once ready. */
+export async function deployFibo(peer: SupervisedPeer, id: string): Promise<{ deployment: string; moduleId: string }> {
+  const dir = new URL('../../modules/fibo/', import.meta.url);
+  const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
+  const record = await peer.orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL('fibo.wasm', dir))), description });
+  const dep = peer.orchestrator.deploy({ name: id, sequence: [{ module: record.id, func: 'fibo', device: peer.peer.id }] }, { id });
+  await peer.orchestrator.waitFor(dep.id, (v) => v.record.revision >= dep.revision && v.record.status === 'ready');
+  return { deployment: dep.id, moduleId: record.id };
+}
+
 /** One Node peer on an in-memory network with the fibo sample published and deployed as `fibo`. */
 export async function fiboPeer(name: string, sink?: LogSink): Promise<{ peer: SupervisedPeer; deployment: string; moduleId: string }> {
   const network = new MemoryNetwork();
   const peer = await startNodePeer({ name, transports: [network.createTransport()], logger: createLogger(`peer:${name}`, sink) });
-  const dir = new URL('../../modules/fibo/', import.meta.url);
-  const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
-  const record = await peer.orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL('fibo.wasm', dir))), description });
-  const dep = peer.orchestrator.deploy({ name: 'fibo', sequence: [{ module: 'fibo', func: 'fibo', device: peer.peer.id }] }, { id: 'fibo' });
-  await peer.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready');
-  return { peer, deployment: dep.id, moduleId: record.id };
+  return { peer, ...(await deployFibo(peer, 'fibo')) };
 }
