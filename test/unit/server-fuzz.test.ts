@@ -208,7 +208,7 @@ describe('servers under malformed requests', () => {
     expect(description.status).toBe(200);
     expect((await send(signal.url, 'GET', '/peerjs/peerjs/id')).status).toBe(200);
     // The y-webrtc endpoint still takes a WebSocket.
-    const { WebSocket } = await import('ws');
+    const { default: WebSocket } = await import('ws');
     const ws = new WebSocket(signal.signalUrl);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
