@@ -1,9 +1,10 @@
 /**
- * Serves the built PWA (dist/web) on 127.0.0.1, cross-origin isolated (COOP + COEP, which
+ * Serves the built PWA (dist/web) on 127.0.0.1 (over HTTPS when given a certificate), cross-origin isolated (COOP + COEP, which
  * the sandbox's SharedArrayBuffer needs), with index.html for unknown paths so deep links
  * work. Builds the PWA first when asked to.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../shared/log.ts';
@@ -36,7 +37,7 @@ export async function buildPwa(): Promise<void> {
 }
 
 /** Serve `root` (default dist/web). */
-export async function startWebServer(options: { host?: string; port?: number; root?: string } = {}): Promise<WebServer> {
+export async function startWebServer(options: { host?: string; port?: number; root?: string; tls?: { cert: string; key: string } } = {}): Promise<WebServer> {
   const files = new StaticRoot(options.root ?? PWA_DIR);
   const log = createLogger('web');
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -62,7 +63,8 @@ export async function startWebServer(options: { host?: string; port?: number; ro
     }
     sendFile(req, res, found);
   };
-  const server: Server = createServer(guardHandler(handle, log));
+  // Off loopback the PWA must be served over HTTPS: browsers grant the secure-context APIs it needs only there.
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, guardHandler(handle, log)) : createServer(guardHandler(handle, log));
   guardServer(server, log);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -70,11 +72,16 @@ export async function startWebServer(options: { host?: string; port?: number; ro
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${hostInUrl(options.host ?? '127.0.0.1')}:${port}`,
     port,
     close: () => new Promise<void>((ok) => {
       server.closeAllConnections();
       server.close(() => ok());
     }),
   };
+}
+
+/** `::1` → `[::1]`: an IPv6 address as it appears in a URL. */
+function hostInUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

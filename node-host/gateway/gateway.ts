@@ -6,7 +6,8 @@
  * docs/decisions/0011-http-gateway.md; who may call it (Host, Origin, token, CORS) and
  * what `POST /deploy` may fetch: docs/decisions/0017-gateway-access.md.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
@@ -48,11 +49,13 @@ export interface GatewayOptions {
   allowFetchFrom?: readonly string[];
   /** Turn the Host, Origin and token checks off — for the benchmark's baseline only. */
   unsafeNoAccessChecks?: boolean;
+  /** Serve HTTPS with this certificate (PEM); plain HTTP without. */
+  tls?: { cert: string; key: string };
 }
 
 /** A running gateway. */
 export interface Gateway {
-  /** `http://host:port`. */
+  /** `http://host:port` (`https://` with TLS). */
   url: string;
   /** Stop listening and close every connection. */
   close(): Promise<void>;
@@ -126,7 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     const host = req.headers.host;
-    const base = host && HOST_HEADER.test(host) ? `http://${host}` : fallbackBase;
+    const base = host && HOST_HEADER.test(host) ? `${scheme}://${host}` : fallbackBase;
     try {
       const done = match.handler({ req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), base });
       if (done) done.catch((error: unknown) => fail(res, error));
@@ -135,7 +138,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const server = createServer({ keepAliveTimeout: 10_000 }, guardHandler(handle, log));
+  const scheme = options.tls ? 'https' : 'http';
+  const listener = guardHandler(handle, log);
+  const server: Server = options.tls
+    ? createHttpsServer({ keepAliveTimeout: 10_000, cert: options.tls.cert, key: options.tls.key }, listener)
+    : createServer({ keepAliveTimeout: 10_000 }, listener);
   guardServer(server, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -147,7 +154,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('error', (error) => log.warn(`server error: ${error.message}`));
   const address = server.address() as AddressInfo;
   const hostText = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  fallbackBase = `http://${hostText}:${address.port}`;
+  fallbackBase = `${scheme}://${hostText}:${address.port}`;
   policy = new AccessPolicy({ bindHost, port: address.port, allowedOrigins: options.allowedOrigins ?? [], allowedHosts: options.allowedHosts ?? [], ...(options.token ? { token: options.token } : {}) });
   if (!options.unsafeNoAccessChecks) access = policy;
   return {

@@ -14,6 +14,7 @@
  * @module
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as ws from 'ws';
@@ -47,6 +48,8 @@ export interface SignalServerOptions {
   maxTopicsPerSocket?: number;
   /** Period of the y-webrtc sockets' ping; a socket silent for a whole period after a ping is closed. Default 30 s. */
   heartbeatMs?: number;
+  /** Serve HTTPS and WSS with this certificate (PEM); plain HTTP and WS without. */
+  tls?: { cert: string; key: string };
 }
 
 /** Counters of a running {@link SignalServer}. */
@@ -61,11 +64,11 @@ export interface SignalServerStats {
 
 /** A running signaling server. */
 export interface SignalServer {
-  /** Base HTTP URL, without a trailing slash: `http://127.0.0.1:4444` (plus the base path, if any). */
+  /** Base URL, without a trailing slash: `http://127.0.0.1:4444` (`https://` with TLS; plus the base path, if any). */
   readonly url: string;
   /** The port actually listened on (the chosen one when started with port 0). */
   readonly port: number;
-  /** WebSocket URL of the y-webrtc endpoint, to put in y-webrtc's `signaling` list. */
+  /** WebSocket URL of the y-webrtc endpoint (`ws://` or, with TLS, `wss://`), to put in y-webrtc's `signaling` list. */
   readonly signalUrl: string;
   /** Path of the PeerJS server, PeerJS's `path` client option (`/peerjs`); its key is `peerjs`. */
   readonly peerjsPath: string;
@@ -97,7 +100,7 @@ export async function startSignalServer(options: SignalServerOptions = {}): Prom
     throw new InvalidParamsError('port must be an integer from 0 to 65535', { port: requestedPort });
   }
 
-  const server = createServer();
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createServer();
   const hub = new TopicHub({
     logger: log.child('y-webrtc'),
     maxTopicsPerSocket: positiveInteger(options.maxTopicsPerSocket ?? DEFAULT_MAX_TOPICS, 'maxTopicsPerSocket'),
@@ -153,7 +156,7 @@ export async function startSignalServer(options: SignalServerOptions = {}): Prom
     throw error;
   }
   server.on('error', (error: Error) => log.error('signaling server error:', error.message));
-  return new RunningSignalServer(server, hub, peerjs, host, base);
+  return new RunningSignalServer(server, hub, peerjs, host, base, options.tls !== undefined);
 }
 
 class RunningSignalServer implements SignalServer {
@@ -166,14 +169,14 @@ class RunningSignalServer implements SignalServer {
   readonly #peerjs: PeerjsMount;
   #closing: Promise<void> | undefined;
 
-  constructor(server: Server, hub: TopicHub, peerjs: PeerjsMount, host: string, base: string) {
+  constructor(server: Server, hub: TopicHub, peerjs: PeerjsMount, host: string, base: string, secure: boolean) {
     this.#server = server;
     this.#hub = hub;
     this.#peerjs = peerjs;
     this.port = this.address().port;
     const authority = `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
-    this.url = `http://${authority}${base}`;
-    this.signalUrl = `ws://${authority}${base}/signal`;
+    this.url = `${secure ? 'https' : 'http'}://${authority}${base}`;
+    this.signalUrl = `${secure ? 'wss' : 'ws'}://${authority}${base}/signal`;
     this.peerjsPath = `${base}/peerjs`;
   }
 

@@ -1,0 +1,141 @@
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { expect } from 'chai';
+import { request } from 'node:https';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { servedNames, type MachineFacts } from '../../node-host/host-address.ts';
+import { ensureLocalTls, namesOf, SERVER_VALIDITY_DAYS } from '../../node-host/tls/local-ca.ts';
+import { resolveServerTls } from '../../node-host/tls/server-tls.ts';
+import { startWebServer } from '../../node-host/web-server.ts';
+import { rejectionOf } from '../acceptance/wait.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+const pi: MachineFacts = { hostname: () => 'kitchen-pi', addresses: () => ['192.168.1.20', '10.99.0.1'] };
+
+/** GET `url` with Node's TLS verifying against `ca` only (no public roots). */
+function get(url: string, ca: string | undefined): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: ca === undefined ? [] : [ca], servername: new URL(url).hostname === '127.0.0.1' ? undefined : new URL(url).hostname }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the local certificate authority', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'liquidmesh-tls-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('issues a server certificate for every served name, with the extensions browsers require, from a CA whose key only its owner can read', async () => {
+    const names = servedNames('0.0.0.0', pi);
+    const tls = await ensureLocalTls({ dir: join(dir, 'tls'), names });
+    expect(tls.created).to.equal('ca');
+    expect(namesOf(tls.cert)).to.have.members(names);
+    expect(names).to.include.members(['192.168.1.20', '10.99.0.1', 'kitchen-pi', 'kitchen-pi.local', 'localhost', '127.0.0.1']);
+
+    const cert = new x509.X509Certificate(tls.cert);
+    const san = cert.getExtension(x509.SubjectAlternativeNameExtension)!;
+    expect(san.names.items.filter((n) => n.type === 'ip').map((n) => n.value)).to.include.members(['192.168.1.20', '10.99.0.1', '127.0.0.1']);
+    expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([x509.ExtendedKeyUsage.serverAuth]);
+    expect(cert.getExtension(x509.KeyUsagesExtension)!.usages & x509.KeyUsageFlags.digitalSignature).to.not.equal(0);
+    expect(cert.getExtension(x509.BasicConstraintsExtension)!.ca).to.equal(false);
+    expect(cert.notAfter.getTime() - cert.notBefore.getTime()).to.be.at.most(398 * DAY);
+
+    const ca = new x509.X509Certificate(tls.caCert);
+    const constraints = ca.getExtension(x509.BasicConstraintsExtension)!;
+    expect(constraints.ca).to.equal(true);
+    expect(constraints.critical).to.equal(true);
+    expect(ca.getExtension(x509.KeyUsagesExtension)!.usages & x509.KeyUsageFlags.keyCertSign).to.not.equal(0);
+    expect(await cert.verify({ publicKey: ca.publicKey, signatureOnly: true })).to.equal(true);
+
+    expect((await stat(join(dir, 'tls', 'ca.key'))).mode & 0o777).to.equal(0o600);
+    expect((await stat(join(dir, 'tls', 'server.key'))).mode & 0o777).to.equal(0o600);
+    expect((await stat(join(dir, 'tls'))).mode & 0o777).to.equal(0o700);
+    expect(await readFile(join(dir, 'tls', 'ca.crt'), 'utf8')).to.equal(tls.caCert);
+    expect(tls.caFingerprint).to.match(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  });
+
+  it('keeps a valid certificate, and issues a new one near expiry or when the names change, under the same CA', async () => {
+    const names = servedNames('192.168.1.20', pi);
+    const first = await ensureLocalTls({ dir, names });
+    const again = await ensureLocalTls({ dir, names });
+    expect(again.created).to.equal('none');
+    expect(again.cert).to.equal(first.cert);
+
+    const later = new Date(Date.now() + (SERVER_VALIDITY_DAYS - 10) * DAY);
+    const renewed = await ensureLocalTls({ dir, names, now: later });
+    expect(renewed.created).to.equal('server');
+    expect(renewed.cert).to.not.equal(first.cert);
+    expect(renewed.notAfter.getTime()).to.be.greaterThan(later.getTime() + 300 * DAY);
+    expect(renewed.caCert).to.equal(first.caCert);
+
+    const moved = await ensureLocalTls({ dir, names: servedNames('192.168.1.77', pi) });
+    expect(moved.created).to.equal('server');
+    expect(namesOf(moved.cert)).to.include('192.168.1.77').and.not.include('192.168.1.20');
+    expect(moved.caCert).to.equal(first.caCert);
+  });
+
+  it('makes a new CA when the stored one nears its end, and a server certificate under it', async () => {
+    const first = await ensureLocalTls({ dir, names: ['localhost'] });
+    const decade = await ensureLocalTls({ dir, names: ['localhost'], now: new Date(Date.now() + 3640 * DAY) });
+    expect(decade.created).to.equal('ca');
+    expect(decade.caCert).to.not.equal(first.caCert);
+    const ca = new x509.X509Certificate(decade.caCert);
+    expect(await new x509.X509Certificate(decade.cert).verify({ publicKey: ca.publicKey, signatureOnly: true })).to.equal(true);
+  });
+
+  it('uses --cert and --key as given, and names a mismatched or missing pair', async () => {
+    const other = await ensureLocalTls({ dir: join(dir, 'elsewhere'), names: ['pi.example'] });
+    await writeFile(join(dir, 'my.crt'), other.cert);
+    await writeFile(join(dir, 'my.key'), other.key);
+    const given = await resolveServerTls({ host: '10.0.0.5', dataDir: join(dir, 'data'), cert: join(dir, 'my.crt'), key: join(dir, 'my.key') });
+    expect(given!.material).to.deep.equal({ cert: other.cert, key: other.key });
+    expect(given!.local).to.equal(null);
+    expect((await rejectionOf(stat(join(dir, 'data', 'tls')))).code).to.equal('ENOENT');
+
+    const mine = await ensureLocalTls({ dir: join(dir, 'mine'), names: ['x'] });
+    await writeFile(join(dir, 'wrong.key'), mine.key);
+    const mismatch = await rejectionOf(resolveServerTls({ host: '10.0.0.5', dataDir: dir, cert: join(dir, 'my.crt'), key: join(dir, 'wrong.key') }));
+    expect(mismatch.code).to.equal('ERR_TLS_FILES');
+    const missing = await rejectionOf(resolveServerTls({ host: '10.0.0.5', dataDir: dir, cert: join(dir, 'nope.crt'), key: join(dir, 'my.key') }));
+    expect(missing.code).to.equal('ERR_TLS_FILES');
+    expect(missing.message).to.contain('nope.crt');
+    const half = await rejectionOf(resolveServerTls({ host: '10.0.0.5', dataDir: dir, cert: join(dir, 'my.crt') }));
+    expect(half.code).to.equal('ERR_TLS_FILES');
+  });
+
+  it('is off on loopback and on everywhere else', async () => {
+    expect(await resolveServerTls({ host: '127.0.0.1', dataDir: dir })).to.equal(null);
+    const lan = await resolveServerTls({ host: '10.99.0.1', dataDir: dir, machine: pi });
+    expect(lan!.local!.names).to.include.members(['10.99.0.1', 'kitchen-pi.local', 'localhost', '127.0.0.1']);
+  });
+
+  it('a server with the certificate is verified by Node\'s TLS against the CA, and refused without it', async () => {
+    const tls = await ensureLocalTls({ dir, names: servedNames('127.0.0.1', pi) });
+    await writeFile(join(dir, 'index.html'), '<p>hello over TLS</p>');
+    const web = await startWebServer({ host: '127.0.0.1', port: 0, root: dir, tls: { cert: tls.cert, key: tls.key } });
+    try {
+      expect(web.url).to.match(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const ok = await get(`${web.url}/index.html`, tls.caCert);
+      expect(ok.status).to.equal(200);
+      expect(ok.body).to.contain('hello over TLS');
+      const byName = await get(`https://localhost:${web.port}/index.html`, tls.caCert);
+      expect(byName.status).to.equal(200);
+      const other = await ensureLocalTls({ dir: join(dir, 'other-ca'), names: ['localhost'] });
+      const refused = await rejectionOf(get(`${web.url}/index.html`, other.caCert));
+      expect((refused as Error & { code?: string }).code).to.match(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED/);
+    } finally {
+      await web.close();
+    }
+  });
+});
