@@ -15,15 +15,18 @@ import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
 enableDebug(process.env.DEBUG);
 
 const USAGE = `usage: liquidmesh <command>
-  start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
-        [--data-dir D] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
+  start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
+        [--data-dir D] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
                       signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
+                      (off loopback: HTTPS from the host's local CA, and the CA's trust page on port 8081)
   ${SIGNAL_USAGE}
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
+       [--trust URL | --ca FILE]
                       run one peer of a mesh (a Node process or a headless Chromium)
 
 Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDMESH_GATEWAY,
-default ${DEFAULT_GATEWAY}; beyond loopback its token from LIQUIDMESH_TOKEN or <--data-dir>/gateway-token);
+default ${DEFAULT_GATEWAY}; beyond loopback its token from LIQUIDMESH_TOKEN or <--data-dir>/gateway-token;
+an https:// gateway is verified against LIQUIDMESH_CA, else the local CA in the data directory);
 every command takes --json for scripts:
   publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…
                       upload a module (binary, description.json, data files) to the package manager
@@ -49,6 +52,9 @@ async function clientCommand(command: string, args: string[]): Promise<number> {
     const dirAt = args.findIndex((a) => a === '--data-dir' || a.startsWith('--data-dir='));
     const dataDir = dirAt < 0 ? undefined : args[dirAt]!.includes('=') ? args[dirAt]!.slice('--data-dir='.length) : args[dirAt + 1];
     if (dirAt >= 0) args.splice(dirAt, args[dirAt]!.includes('=') ? 1 : 2);
+    // An HTTPS gateway's certificate comes from its host's local CA: trust the one in the
+    // data directory (or LIQUIDMESH_CA), as well as any NODE_EXTRA_CA_CERTS.
+    if (gateway.startsWith('https:')) await (await import('./tls/node-trust.ts')).trustLocalCa(process.env, dataDir);
     const client = new GatewayClient(gateway, await clientToken(process.env, dataDir));
     const out = consoleOutput(json);
     const mode = progressMode(json);

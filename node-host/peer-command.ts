@@ -3,15 +3,19 @@
  *
  *   liquidmesh peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S]
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
- *                   [--gateway-port P [--gateway-host H]] [--allow-origin O]… [--allow-host H]…
- *                   [--allow-fetch-from X]… [--gui-dir DIR]
+ *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
+ *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
  * end-to-end tests use to drive a Node peer they can kill by PID. With `--gateway-port`, a
  * Node peer also serves the WasmIoT-compatible HTTP gateway (node-host/gateway/) on that
  * port (0 = any), bound to `--gateway-host` (default 127.0.0.1); beyond loopback it wants
- * the bearer token kept in `<data dir>/gateway-token` (gateway/access-args.ts).
+ * the bearer token kept in `<data dir>/gateway-token` (gateway/access-args.ts) and serves
+ * HTTPS (node-host/tls/). `--trust URL` (a host's trust page) or `--ca FILE` names the
+ * CA of a host that serves HTTPS: a Node peer trusts it for its signaling connections, a
+ * Chromium peer imports it into its profile. `--signal`, `--mesh` and `--secret` default
+ * to the parameters of a `--pwa` join URL.
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -24,10 +28,14 @@ import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
+import { defaultDataDir } from './data-dir.ts';
 import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
+import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { startNodePeer } from './node-peer.ts';
+import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
+import { resolveServerTls } from './tls/server-tls.ts';
 
 /** Parsed options of the peer command. */
 export interface PeerArgs {
@@ -44,6 +52,13 @@ export interface PeerArgs {
   /** Serve the HTTP gateway on this port (Node peers only). */
   gatewayPort?: number;
   gatewayHost?: string;
+  /** A host's trust page, whose CA this peer trusts. */
+  trust?: string;
+  /** A CA certificate file this peer trusts. */
+  ca?: string;
+  /** The gateway's own certificate and key (PEM files) instead of the local CA's. */
+  cert?: string;
+  key?: string;
 }
 
 /** Parse the command line; throws with a message naming the bad option. */
@@ -56,13 +71,16 @@ export function parsePeerArgs(args: string[]): PeerArgs {
   if (!name) throw new Error('--name is required');
   const engine = value('engine') ?? 'node';
   if (engine !== 'node' && engine !== 'chromium') throw new Error('--engine must be node or chromium');
+  const pwa = value('pwa') ?? 'http://127.0.0.1:5173/';
+  // A join URL given as --pwa carries the mesh's parameters.
+  const fromPwa = URL.canParse(pwa) ? new URL(pwa).searchParams : new URLSearchParams();
   const parsed: PeerArgs = {
     name,
     engine,
-    signal: value('signal') ?? 'http://127.0.0.1:4444',
-    mesh: value('mesh') ?? 'liquidmesh',
-    secret: value('secret') ?? process.env.LIQUIDMESH_SECRET ?? '',
-    pwa: value('pwa') ?? 'http://127.0.0.1:5173/',
+    signal: value('signal') ?? fromPwa.get('signal') ?? 'http://127.0.0.1:4444',
+    mesh: value('mesh') ?? fromPwa.get('mesh') ?? 'liquidmesh',
+    secret: value('secret') ?? process.env.LIQUIDMESH_SECRET ?? fromPwa.get('secret') ?? '',
+    pwa,
     kiosk: args.includes('--kiosk'),
     json: args.includes('--json'),
     control: value('control') === 'stdio',
@@ -78,6 +96,11 @@ export function parsePeerArgs(args: string[]): PeerArgs {
   }
   const gatewayHost = value('gateway-host');
   if (gatewayHost) parsed.gatewayHost = gatewayHost;
+  for (const key of ['trust', 'ca', 'cert', 'key'] as const) {
+    const given = value(key);
+    if (given !== undefined) parsed[key] = given;
+  }
+  if (parsed.trust !== undefined && parsed.ca !== undefined) throw new Error('--trust and --ca: give one');
   return parsed;
 }
 
@@ -91,6 +114,11 @@ export async function peerCommand(argv: string[]): Promise<void> {
     if (!args.json) console.log(text);
   };
   let stop: () => Promise<void>;
+  const trusted = args.trust !== undefined || args.ca !== undefined ? await loadTrustedCa({ ...(args.trust !== undefined ? { url: args.trust } : {}), ...(args.ca !== undefined ? { file: args.ca } : {}) }) : null;
+  if (trusted) {
+    say(`trusting the CA with SHA-256 fingerprint ${trusted.fingerprint}`);
+    print({ event: 'trust', fingerprint: trusted.fingerprint });
+  }
 
   if (args.engine === 'chromium') {
     const peer = await launchChromiumPeer({
@@ -99,11 +127,20 @@ export async function peerCommand(argv: string[]): Promise<void> {
       params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}) },
       ...(args.dataDir ? { profileDir: args.dataDir } : {}),
       kiosk: args.kiosk,
+      ...(trusted ? { trustCa: trusted.pem } : {}),
     });
     say(`chromium peer ${args.name} running (browser pid ${peer.pid}) on ${args.pwa}`);
     print({ event: 'ready', engine: 'chromium', name: args.name, pid: peer.pid });
-    stop = () => peer.close();
+    const unwatch = watchPageStatus(peer.page, (status) => {
+      say(`page: ${status.view} view "${status.heading}", ${status.alive} peer(s) alive${status.secure ? '' : ', NOT a secure context'}${status.error ? `, failed: ${status.error}` : ''}`);
+      print({ event: 'page', ...status });
+    });
+    stop = () => {
+      unwatch();
+      return peer.close();
+    };
   } else {
+    if (trusted) trustCertificates([trusted.pem]);
     const signalHost = new URL(args.signal).hostname;
     const node = await startNodePeer({
       name: args.name,
@@ -120,12 +157,16 @@ export async function peerCommand(argv: string[]): Promise<void> {
       logger: createLogger(`peer:${args.name}`),
     });
     // The gateway is up before `ready` is announced; a port already taken stops the peer again.
+    const gatewayHost = args.gatewayHost ?? '127.0.0.1';
     const gateway = args.gatewayPort === undefined
       ? null
-      : await (async () => startGateway({
-          peer: node, port: args.gatewayPort!, host: args.gatewayHost ?? '127.0.0.1',
-          ...(await parseAccessArgs(argv)), ...(await gatewayToken(args.gatewayHost ?? '127.0.0.1', args.dataDir, (text) => (args.json ? print({ event: 'gateway-token', text }) : say(text)))),
-        }))().catch(async (error: unknown) => {
+      : await (async () => {
+          const tls = await resolveServerTls({ host: gatewayHost, dataDir: args.dataDir ?? defaultDataDir(), cert: args.cert, key: args.key });
+          return startGateway({
+            peer: node, port: args.gatewayPort!, host: gatewayHost, ...(tls ? { tls: tls.material } : {}),
+            ...(await parseAccessArgs(argv)), ...(await gatewayToken(gatewayHost, args.dataDir, (text) => (args.json ? print({ event: 'gateway-token', text }) : say(text)))),
+          });
+        })().catch(async (error: unknown) => {
           await node.stop();
           throw error;
         });

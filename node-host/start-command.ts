@@ -2,8 +2,8 @@
  * `liquidmesh start` — the main job: a signaling server, the PWA, and two headless peers
  * hosting the sample modules, all on 127.0.0.1 unless told otherwise.
  *
- *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--mesh M] [--secret S] [--no-chromium]
- *                    [--data-dir D] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
+ *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
+ *                    [--data-dir D] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
  * WasmIoT-compatible HTTP gateway; the Chromium peer gets Chromium's fake camera device.
@@ -12,6 +12,9 @@
  * the same network with --host — to join the mesh as more devices; scan the QR code.
  * Beyond loopback the gateway wants the bearer token kept in `<data dir>/gateway-token`
  * (gateway/access-args.ts).
+ * Off loopback every server speaks HTTPS with a certificate from the host's local CA
+ * (node-host/tls/), or the user's own with --cert/--key, and a plain-HTTP trust page on
+ * --trust-port (8081) hands out the CA: its QR code comes first in the banner.
  */
 import './webrtc/globals.ts';
 import { existsSync } from 'node:fs';
@@ -20,11 +23,15 @@ import { renderUnicodeCompact } from 'uqr';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { createLogger } from '../shared/log.ts';
 import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
+import { defaultDataDir } from './data-dir.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
 import { startNodePeer } from './node-peer.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
+import { trustCertificates } from './tls/node-trust.ts';
+import { resolveServerTls } from './tls/server-tls.ts';
+import { DEFAULT_TRUST_PORT, startTrustServer, type TrustServer } from './tls/trust-server.ts';
 import { buildPwa, startWebServer } from './web-server.ts';
 
 function option(args: string[], name: string): string | undefined {
@@ -54,16 +61,28 @@ export async function startCommand(args: string[]): Promise<void> {
   };
   try {
     const access = await parseAccessArgs(args);
+    const serverTls = await resolveServerTls({ host, dataDir: option(args, 'data-dir') ?? defaultDataDir(), cert: option(args, 'cert'), key: option(args, 'key') });
+    const tls = serverTls ? { tls: serverTls.material } : {};
+    const ca = serverTls?.local ?? null;
+    // node-1 and chromium-1 connect to these servers like any other peer: they trust the CA too.
+    if (ca) trustCertificates([ca.caCert]);
     console.log('LiquidMesh: building the PWA…');
     await buildPwa();
-    const signal = await startSignalServer({ host, port: Number(option(args, 'signal-port') ?? 4444) });
+    const signal = await startSignalServer({ host, port: Number(option(args, 'signal-port') ?? 4444), ...tls });
     cleanup.push(() => signal.close());
-    const web = await startWebServer({ host, port: Number(option(args, 'web-port') ?? 8080) });
+    const web = await startWebServer({ host, port: Number(option(args, 'web-port') ?? 8080), ...tls });
     cleanup.push(() => web.close());
     const join = new URL(web.url);
     join.searchParams.set('signal', signal.url);
     join.searchParams.set('mesh', mesh);
     join.searchParams.set('secret', secret);
+    let trust: TrustServer | null = null;
+    if (ca) {
+      trust = await startTrustServer({ caCert: ca.caCert, host, port: Number(option(args, 'trust-port') ?? DEFAULT_TRUST_PORT), joinUrl: (url) => withTrust(join, url) });
+      join.searchParams.set('trust', trust.url);
+      const server = trust;
+      cleanup.push(() => server.close());
+    }
 
     const loopback = host.startsWith('127.') || host === 'localhost';
     const node = await startNodePeer({
@@ -73,14 +92,14 @@ export async function startCommand(args: string[]): Promise<void> {
     });
     cleanup.push(() => node.stop());
     const gateway = await startGateway({
-      peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000),
+      peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000), ...tls,
       ...access, ...(await gatewayToken(host, option(args, 'data-dir'), (text) => console.log(`LiquidMesh: ${text}`))),
     });
     cleanup.push(() => gateway.close());
 
     let chromium: ChromiumPeer | null = null;
     if (!args.includes('--no-chromium') && existsSync(CHROMIUM_PATH)) {
-      chromium = await launchChromiumPeer({ pwaUrl: web.url, name: 'chromium-1', params: { signal: signal.url, mesh, secret } });
+      chromium = await launchChromiumPeer({ pwaUrl: web.url, name: 'chromium-1', params: { signal: signal.url, mesh, secret }, ...(ca ? { trustCa: ca.caCert } : {}) });
       const browser = chromium;
       cleanup.push(() => browser.close());
       // Deploy once both peers are in the mesh, so that placement can spread the samples.
@@ -106,8 +125,8 @@ LiquidMesh is running (mesh "${mesh}").
   sample deployments:               ${Object.keys(SAMPLE_DEPLOYMENTS).join(', ')}
   fibo(12) = ${String(fibo.result.value)} on ${deviceName(fibo.steps[0]!.peer)}
   camera wrote ${shot?.name ?? '?'} (${shot?.bytes.byteLength ?? 0} bytes of ${shot?.mediaType ?? '?'}) on ${deviceName(chain.steps[0]!.peer)}; grayscale made ${gray?.name ?? '?'} (${gray?.bytes.byteLength ?? 0} bytes) on ${deviceName(chain.steps[1]!.peer)}
-
-Scan to join from a phone on the same network (start with --host <this machine's address>):
+${tlsBanner(serverTls?.local ?? null, trust, Boolean(serverTls))}
+Scan to join from a phone on the same network${trust ? ' (after trusting the CA)' : serverTls ? '' : ' (start with --host <this machine\'s address>)'}:
 ${renderUnicodeCompact(join.toString(), { border: 1 })}
 Ctrl-C stops everything.`);
 
@@ -131,4 +150,25 @@ Ctrl-C stops everything.`);
   }
   console.log('stopped');
   process.exit(0);
+}
+
+/** `join` with its `trust` parameter set to the trust page's URL. */
+function withTrust(join: URL, trustUrl: string): string {
+  const url = new URL(join);
+  url.searchParams.set('trust', trustUrl);
+  return url.toString();
+}
+
+/** The banner's TLS part: the trust page and its QR code come before the join QR code. */
+function tlsBanner(ca: { caFingerprint: string; caPath: string; notAfter: Date } | null, trust: TrustServer | null, tls: boolean): string {
+  if (!tls) return '';
+  if (!ca || !trust) return '\n  TLS: the certificate given with --cert/--key\n';
+  return `
+  TLS: certificate from this host's local CA, valid until ${ca.notAfter.toISOString().slice(0, 10)}
+  CA certificate:                   ${ca.caPath}
+  CA SHA-256 fingerprint:           ${ca.caFingerprint}
+  trust page — install the CA:      ${trust.url}
+
+First, once per device: scan to open the trust page and install this host's CA:
+${renderUnicodeCompact(trust.url, { border: 1 })}`;
 }

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { trustCaInNss } from '../tls/nss.ts';
 
 /** Flags verified headless on these machines; loopback WebRTC needs the last ones. */
 export const CHROMIUM_FLAGS = [
@@ -46,8 +47,13 @@ export async function launchChromiumPeer(options: {
   params?: Record<string, string>;
   profileDir?: string;
   kiosk?: boolean;
+  /** A CA certificate (PEM) this browser trusts, e.g. the host's local CA for an HTTPS PWA. */
+  trustCa?: string;
 }): Promise<ChromiumPeer> {
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
+  // Chromium reads trusted CAs from $HOME/.pki/nssdb: a HOME of this profile's own holds its trust.
+  const home = join(profileDir, 'home');
+  if (options.trustCa !== undefined) await trustCaInNss(home, options.trustCa);
   // A kiosk is shown full screen where there is a display (a Pi's desktop session), with
   // the device's real camera; without a display it still runs, headless, as a device.
   const onScreen = options.kiosk === true && Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
@@ -60,6 +66,7 @@ export async function launchChromiumPeer(options: {
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
+    ...(options.trustCa !== undefined ? { env: { ...process.env, HOME: home } } : {}),
     args: [...flags, `--user-data-dir=${profileDir}`, ...(onScreen ? ['--kiosk', '--noerrdialogs', '--disable-infobars'] : [])],
   });
   try {

@@ -10,6 +10,8 @@
 import { globalAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defaultDataDir } from '../data-dir.ts';
 import { defineError } from '../../shared/errors.ts';
 import { fingerprint } from './local-ca.ts';
 
@@ -65,4 +67,18 @@ export async function loadTrustedCa(source: { file?: string; url?: string }): Pr
   } catch {
     throw new TrustCaError('the CA given is not a PEM certificate', { ...source });
   }
+}
+
+/**
+ * Trust the CA named by `LIQUIDMESH_CA` (a PEM file), else the local CA of the data
+ * directory (`--data-dir`, default this machine's) when there is one: how the CLI
+ * reaches an HTTPS gateway.
+ */
+export async function trustLocalCa(env: NodeJS.ProcessEnv = process.env, dataDir?: string): Promise<void> {
+  if (env.LIQUIDMESH_CA) {
+    trustCertificates([(await loadTrustedCa({ file: env.LIQUIDMESH_CA })).pem]);
+    return;
+  }
+  const own = await readFile(join(dataDir ?? defaultDataDir(env), 'tls', 'ca.crt'), 'utf8').catch(() => null);
+  if (own) trustCertificates([own]);
 }

@@ -29,8 +29,8 @@ export interface TrustServerOptions {
   host?: string;
   /** Port (default 8081; 0 = any free port). */
   port?: number;
-  /** The HTTPS URL to join the mesh, linked from the page once the CA is trusted. */
-  joinUrl?: string;
+  /** The HTTPS URL to join the mesh, linked from the page; a function gets this server's URL first. */
+  joinUrl?: string | ((trustUrl: string) => string);
   logger?: Logger;
 }
 
@@ -99,7 +99,7 @@ export async function startTrustServer(options: TrustServerOptions): Promise<Tru
   server.on('error', (error) => log.warn(`trust page server: ${error.message}`));
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}/`;
-  page = trustPage(caFingerprint, url, options.joinUrl);
+  page = trustPage(caFingerprint, url, typeof options.joinUrl === 'function' ? options.joinUrl(url) : options.joinUrl);
   return {
     url,
     port: bound,

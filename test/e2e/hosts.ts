@@ -10,7 +10,7 @@
  *   const lan = await TestLan.create(['host', 'phone']);
  *   try {
  *     const host = lan.host('host').liquidmesh(['start', '--host', lan.host('host').address, …]);
- *     const browser = await lan.host('phone').launchBrowser({ trust: caPem });
+ *     const browser = await lan.host('phone').launchBrowser({ trust: caPem }); // closed by lan.close()
  *   } finally {
  *     await lan.close(); // stops what the hosts started, closes browsers, deletes the namespaces
  *   }
@@ -71,10 +71,14 @@ export class HostProcess {
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
   }
 
-  /** Resolve once the output matches `pattern` (and return the match); fail naming `what` with the output so far. */
-  async waitForOutput(pattern: RegExp, what: string, timeoutMs = 60_000): Promise<RegExpExecArray> {
+  /**
+   * Resolve once the output (from character `from` on: take `output.length` as a mark to
+   * wait for something new) matches `pattern`, and return the match; fail naming `what`
+   * with the output so far.
+   */
+  async waitForOutput(pattern: RegExp, what: string, timeoutMs = 60_000, from = 0): Promise<RegExpExecArray> {
     let match: RegExpExecArray | null = null;
-    await waitFor(() => (match = pattern.exec(this.output)) !== null || this.child.exitCode !== null, what, timeoutMs).catch((error: Error) => {
+    await waitFor(() => (match = pattern.exec(this.output.slice(from))) !== null || this.child.exitCode !== null, what, timeoutMs).catch((error: Error) => {
       throw new Error(`${error.message}; output so far:\n${this.output}`);
     });
     if (!match) throw new Error(`exited with ${String(this.child.exitCode)} before ${what}; output:\n${this.output}`);
@@ -96,8 +100,13 @@ export class HostProcess {
 
 /** Options of {@link TestHost.launchBrowser}. */
 export interface BrowserOptions {
-  /** A CA certificate (PEM) this browser's user trusts, imported into its NSS database with certutil. */
-  trust?: string;
+  /**
+   * The browser's own directory (its `profile/` and `home/`): pass the same one again to
+   * restart the same browser, e.g. after its user trusted a CA. Default: a new temporary one.
+   */
+  dir?: string;
+  /** A CA certificate (PEM or DER) this browser's user trusts, imported into its NSS database with certutil before launch. */
+  trust?: string | Uint8Array;
   /** Extra Chromium flags. */
   args?: string[];
 }
@@ -110,13 +119,16 @@ export class TestHost {
   readonly netns: string;
   /** Its address on the LAN. */
   readonly address: string;
+  /** Its network interface (inside its namespace): `ip link set dev <iface> down` takes it off the LAN. */
+  readonly iface: string;
   readonly #lan: TestLan;
 
-  constructor(lan: TestLan, label: string, netns: string, address: string) {
+  constructor(lan: TestLan, label: string, netns: string, address: string, iface: string) {
     this.#lan = lan;
     this.label = label;
     this.netns = netns;
     this.address = address;
+    this.iface = iface;
   }
 
   /** Start `command` inside this host; stopped (by PID) when the LAN closes. */
@@ -146,7 +158,7 @@ export class TestHost {
    * NSS database first, as a user who trusts it would (`certutil -A -t "C,,"`).
    */
   async launchBrowser(options: BrowserOptions = {}): Promise<Browser> {
-    const dir = await this.#lan.tempDir(`browser-${this.label}`);
+    const dir = options.dir ?? (await this.#lan.tempDir(`browser-${this.label}`));
     const home = join(dir, 'home');
     await mkdir(home, { recursive: true });
     if (options.trust !== undefined) await trustInNss(home, options.trust);
@@ -170,13 +182,13 @@ export class TestHost {
   }
 }
 
-/** Import `caPem` as a trusted CA into the NSS database under `home` (what Chromium on Linux reads). */
-export async function trustInNss(home: string, caPem: string): Promise<void> {
+/** Import a CA certificate as trusted for websites into the NSS database under `home` (what Chromium on Linux reads). */
+export async function trustInNss(home: string, ca: string | Uint8Array): Promise<void> {
   const db = join(home, '.pki', 'nssdb');
   await mkdir(db, { recursive: true });
   const file = join(home, 'ca.crt');
-  await writeFile(file, caPem);
-  await run('certutil', ['-d', `sql:${db}`, '-N', '--empty-password']);
+  await writeFile(file, ca);
+  await run('certutil', ['-d', `sql:${db}`, '-N', '--empty-password']).catch(() => undefined); // exists already
   await run('certutil', ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'liquidmesh-test', '-i', file]);
 }
 
@@ -263,7 +275,7 @@ export class TestLan {
       await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', end);
       await ip('-n', netns, 'link', 'set', end, 'up');
       await ip('-n', netns, 'link', 'set', 'lo', 'up');
-      this.hosts.push(new TestHost(this, label, netns, address));
+      this.hosts.push(new TestHost(this, label, netns, address, end));
     }
   }
 }

@@ -1,26 +1,155 @@
-// Machines on a LAN, not loopback: `liquidmesh start --host <its address>` on one host and
-// peers on other hosts (network namespaces joined by a bridge, test/e2e/hosts.ts) that join
-// its mesh across the network, the way a second machine, a kiosk or a phone does.
+// Machines on a LAN, not loopback: `liquidmesh start --host <its address>` on one host
+// serves HTTPS from its local CA and a trust page; peers on other hosts (network
+// namespaces behind one bridge, test/e2e/hosts.ts) join its mesh across the network the
+// way a second machine, a kiosk and a phone do — each trusting the CA as its user would.
 import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
-import { TestLan } from './hosts.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { type HostProcess, TestLan, type TestHost } from './hosts.ts';
 
 requireLoopbackNamespace();
 
-describe('two hosts on a LAN', () => {
-  it('a Node peer on a second host joins the mesh of `liquidmesh start --host <address>`', async () => {
-    const lan = await TestLan.create(['host', 'second']);
-    try {
-      const hostA = lan.host('host');
-      const start = hostA.liquidmesh(['start', '--host', hostA.address, '--no-chromium', '--secret', 'lan-e2e']);
-      const signal = (await start.waitForOutput(/signaling: +(\S+)/, 'the host to come up', 180_000))[1]!;
-      await start.waitForOutput(/Ctrl-C stops everything/, 'the banner', 120_000);
-      expect(signal).to.contain(hostA.address);
-      const peer = lan.host('second').liquidmesh(['peer', '--name', 'second-node', '--signal', signal, '--secret', 'lan-e2e', '--mesh', 'liquidmesh']);
-      await start.waitForOutput(/devices: .*second-node(?! \(gone\))/, 'the second host in the host\'s mesh', 60_000);
-      await peer.waitForOutput(/^\+ \S+ joined$/m, 'the host seen from the second host', 30_000);
-    } finally {
-      await lan.close();
-    }
+const SECRET = 'lan-e2e';
+
+/** The host's mesh, as its start banner reports it, has `name` alive. */
+function aliveInBanner(name: string): RegExp {
+  return new RegExp(`^devices: (.*, )?${name}(,|$)`, 'm');
+}
+
+describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
+  let lan: TestLan;
+  let hostA: TestHost;
+  let start: HostProcess;
+  let joinUrl: string;
+  let trustUrl: string;
+  let fingerprint: string;
+
+  beforeAll(async () => {
+    lan = await TestLan.create(['host', 'second', 'phone', 'kiosk']);
+    hostA = lan.host('host');
+    const dataDir = await lan.tempDir('host-data');
+    start = hostA.liquidmesh(['start', '--host', hostA.address, '--no-chromium', '--secret', SECRET, '--data-dir', dataDir]);
+    await start.waitForOutput(/Ctrl-C stops everything/, 'the host to come up', 200_000);
+    joinUrl = (await start.waitForOutput(/PWA — open to join as a device: +(\S+)/, 'the join URL'))[1]!;
+    trustUrl = (await start.waitForOutput(/trust page — install the CA: +(\S+)/, 'the trust page URL'))[1]!;
+    fingerprint = (await start.waitForOutput(/CA SHA-256 fingerprint: +(\S+)/, 'the CA fingerprint'))[1]!;
+  });
+
+  afterAll(async () => {
+    await lan?.close();
+  });
+
+  it('start prints an HTTPS join URL carrying its trust page, and the trust page QR code before the join QR code', () => {
+    const a = hostA.address;
+    expect(trustUrl).to.equal(`http://${a}:8081/`);
+    const join = new URL(joinUrl);
+    expect(join.origin).to.equal(`https://${a}:8080`);
+    expect(join.searchParams.get('signal')).to.equal(`https://${a}:4444`);
+    expect(join.searchParams.get('trust')).to.equal(trustUrl);
+    expect(join.searchParams.get('secret')).to.equal(SECRET);
+    const trustQr = start.output.indexOf('scan to open the trust page');
+    const joinQr = start.output.indexOf('Scan to join from a phone');
+    expect(trustQr).to.be.greaterThan(0);
+    expect(joinQr).to.be.greaterThan(trustQr);
+    expect(start.output.slice(trustQr, joinQr)).to.contain('▀');
+  });
+
+  it('a Node peer on a second host trusts the CA from the trust page and joins', async () => {
+    const signal = new URL(joinUrl).searchParams.get('signal')!;
+    const peer = lan.host('second').liquidmesh(['peer', '--name', 'second-node', '--signal', signal, '--secret', SECRET, '--trust', trustUrl]);
+    await peer.waitForOutput(new RegExp(`trusting the CA with SHA-256 fingerprint ${fingerprint}`), 'the CA fetched from the trust page', 30_000);
+    await start.waitForOutput(aliveInBanner('second-node'), 'the second host in the host\'s mesh', 60_000);
+    await peer.waitForOutput(/^\+ \S+ joined$/m, 'the host seen from the second host', 30_000);
+    await peer.stop();
+  });
+
+  it('a phone trusts the CA from the trust page, opens the join URL securely, joins, and reopens offline from its service worker', async () => {
+    const phone = lan.host('phone');
+    const dir = await lan.tempDir('phone');
+
+    // Before trusting: the HTTPS app is refused (no flag waves certificate errors through);
+    // the trust page is plain HTTP and hands out the CA.
+    let browser = await phone.launchBrowser({ dir });
+    let page = await browser.newPage();
+    const refused = await page.goto(joinUrl).then(() => 'loaded', (error: Error) => error.message);
+    expect(refused).to.contain('ERR_CERT_AUTHORITY_INVALID');
+    await page.goto(trustUrl);
+    expect(await page.$eval('#fingerprint', (e) => e.textContent)).to.equal(fingerprint);
+    expect(await page.$eval('#join', (e) => e.getAttribute('href'))).to.equal(joinUrl);
+    // Tap "Download the CA certificate": the browser saves what /ca.crt serves.
+    const downloads = await lan.tempDir('phone-downloads');
+    const cdp = await browser.target().createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    const served = page.waitForResponse((r) => r.url().endsWith('/ca.crt'));
+    await page.click('#ca');
+    expect((await served).headers()['content-type']).to.equal('application/x-x509-ca-cert');
+    const saved = join(downloads, 'liquidmesh-ca.crt');
+    await waitFor(() => existsSync(saved), 'the CA certificate to download', 15_000);
+    const der = new Uint8Array(await readFile(saved));
+    expect(der[0]).to.equal(0x30); // DER, what phones install
+    await browser.close();
+
+    // The user installs the CA (certutil into the browser's NSS database) and opens the join URL.
+    browser = await phone.launchBrowser({ dir, trust: der });
+    page = await browser.newPage();
+    await page.goto(joinUrl);
+    await waitFor(() => page.evaluate(() => Boolean((globalThis as { liquidmesh?: unknown }).liquidmesh)), 'the PWA to start', 60_000);
+    const state = await page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.ready;
+      return { secure: isSecureContext, isolated: crossOriginIsolated, subtle: typeof crypto.subtle?.sign, sw: Boolean(registration.active), name: sessionStorage.getItem('liquidmesh-name') };
+    });
+    expect(state).to.deep.include({ secure: true, isolated: true, subtle: 'function', sw: true });
+    await start.waitForOutput(aliveInBanner(state.name!), 'the phone in the host\'s mesh', 60_000);
+    await waitFor(() => alive(page).then((n) => n > 0), 'the phone to see the host alive', 30_000);
+
+    // Offline: the phone's link goes down; the app shell still opens from the service worker.
+    await phone.run('ip', ['link', 'set', 'dev', phone.iface, 'down']);
+    const cut = await page.evaluate((u: string) => fetch(u, { cache: 'no-store', mode: 'no-cors' }).then(() => 'reached', () => 'unreachable'), trustUrl);
+    expect(cut).to.equal('unreachable');
+    await page.reload({ waitUntil: 'load' });
+    await waitFor(() => page.evaluate(() => Boolean((globalThis as { liquidmesh?: unknown }).liquidmesh)), 'the PWA to start offline', 60_000);
+    const offline = await page.evaluate(() => ({
+      controlled: navigator.serviceWorker.controller !== null,
+      app: document.querySelector('lm-app') !== null,
+      secure: isSecureContext,
+    }));
+    expect(offline).to.deep.equal({ controlled: true, app: true, secure: true });
+    await phone.run('ip', ['link', 'set', 'dev', phone.iface, 'up']);
+  });
+
+  it('a kiosk started with the documented command trusts the CA, joins, shows its dashboard, and keeps its device id across a restart', async () => {
+    const kiosk = lan.host('kiosk');
+    const dataDir = await lan.tempDir('kiosk-data');
+    const a = hostA.address;
+    // The command docs/RASPBERRY_PI.md gives for a kiosk.
+    const command = ['peer', '--engine', 'chromium', '--kiosk', '--name', 'kiosk-1', '--pwa', `https://${a}:8080/`, '--signal', `https://${a}:4444`, '--trust', `http://${a}:8081/`, '--mesh', 'liquidmesh', '--data-dir', dataDir, '--json'];
+    const env = { env: { ...process.env, LIQUIDMESH_SECRET: SECRET } };
+    const run = async (): Promise<string> => {
+      const mark = start.output.length;
+      const peer = kiosk.liquidmesh(command, env);
+      const shown = await peer.waitForOutput(/^\{"event":"page".*"view":"kiosk".*"heading":"kiosk-1".*"alive":[1-9].*\}$/m, 'the kiosk dashboard with the host alive', 90_000);
+      const status = JSON.parse(shown[0]) as { secure: boolean; id: string };
+      expect(status.secure).to.equal(true);
+      expect(peer.output).to.contain(`"fingerprint":"${fingerprint}"`);
+      await start.waitForOutput(aliveInBanner('kiosk-1'), 'the kiosk in the host\'s mesh', 60_000, mark);
+      const stopped = start.output.length;
+      await peer.stop();
+      await start.waitForOutput(/^devices: .*kiosk-1 \(gone\)/m, 'the host to see the kiosk leave', 30_000, stopped);
+      expect(peer.child.exitCode ?? peer.child.signalCode).to.not.equal(null);
+      return status.id;
+    };
+    const first = await run();
+    expect(first).to.match(/^[0-9a-f]{32}$/);
+    const second = await run();
+    expect(second).to.equal(first);
   });
 });
+
+/** Peers the page's peer sees alive. */
+function alive(page: Page): Promise<number> {
+  return page.evaluate(() => (globalThis as unknown as { liquidmesh: { peer: { alive(): string[] } } }).liquidmesh.peer.alive().length);
+}

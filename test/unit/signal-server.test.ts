@@ -423,14 +423,15 @@ describe('signal server', () => {
 });
 
 describe('signal command', () => {
-  it('parses --host and --port, defaulting to 127.0.0.1:4444', () => {
-    expect(parseSignalArgs([])).to.deep.equal({ host: '127.0.0.1', port: 4444 });
-    expect(parseSignalArgs(['--host', '0.0.0.0', '--port', '5000'])).to.deep.equal({ host: '0.0.0.0', port: 5000 });
-    expect(parseSignalArgs(['--port=0', '--host=localhost'])).to.deep.equal({ host: 'localhost', port: 0 });
+  it('parses --host and --port, defaulting to 127.0.0.1:4444, and the TLS options', () => {
+    expect(parseSignalArgs([])).to.deep.equal({ host: '127.0.0.1', port: 4444, trustPort: 8081 });
+    expect(parseSignalArgs(['--host', '0.0.0.0', '--port', '5000'])).to.deep.equal({ host: '0.0.0.0', port: 5000, trustPort: 8081 });
+    expect(parseSignalArgs(['--port=0', '--host=localhost'])).to.deep.equal({ host: 'localhost', port: 0, trustPort: 8081 });
+    expect(parseSignalArgs(['--trust-port', '0', '--data-dir', '/d', '--cert=c.pem', '--key', 'k.pem'])).to.deep.equal({ host: '127.0.0.1', port: 4444, trustPort: 0, dataDir: '/d', cert: 'c.pem', key: 'k.pem' });
   });
 
   it('rejects unknown arguments and bad values with ERR_INVALID_PARAMS', () => {
-    for (const args of [['--port', 'x'], ['--port', '70000'], ['--port', '-1'], ['--port'], ['--host'], ['--host='], ['--verbose'], ['start']]) {
+    for (const args of [['--port', 'x'], ['--port', '70000'], ['--trust-port', 'x'], ['--port', '-1'], ['--port'], ['--host'], ['--host='], ['--verbose'], ['start']]) {
       expect(() => parseSignalArgs(args), args.join(' ')).to.throw().with.property('code', 'ERR_INVALID_PARAMS');
     }
   });
