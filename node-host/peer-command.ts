@@ -5,6 +5,7 @@
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
  *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE]
+ *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
@@ -16,6 +17,9 @@
  * CA of a host that serves HTTPS: a Node peer trusts it for its signaling connections, a
  * Chromium peer imports it into its profile. `--signal`, `--mesh` and `--secret` default
  * to the parameters of a `--pwa` join URL.
+ * With `--nats`, the peer also joins the mesh over the NATS backbone (node-host/nats/; a
+ * Chromium peer gets the servers, which must then be ws:// or wss:// URLs, as its `nats`
+ * query parameter); a Node peer given `--nats` but no `--signal` uses the backbone alone.
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -33,6 +37,7 @@ import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
+import { natsOptionsFromArgs, natsQuery, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
 import { resolveServerTls } from './tls/server-tls.ts';
@@ -107,6 +112,7 @@ export function parsePeerArgs(args: string[]): PeerArgs {
 /** Run the peer until SIGINT/SIGTERM (or a `stop` command). */
 export async function peerCommand(argv: string[]): Promise<void> {
   const args = parsePeerArgs(argv);
+  const natsOptions = natsOptionsFromArgs(argv);
   const print = (line: Record<string, unknown>): void => {
     if (args.json) process.stdout.write(`${JSON.stringify(line)}\n`);
   };
@@ -124,7 +130,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const peer = await launchChromiumPeer({
       pwaUrl: args.pwa,
       name: args.name,
-      params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}) },
+      params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}), ...(natsOptions ? natsQuery(natsOptions) : {}) },
       ...(args.dataDir ? { profileDir: args.dataDir } : {}),
       kiosk: args.kiosk,
       ...(trusted ? { trustCa: trusted.pem } : {}),
@@ -142,6 +148,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
   } else {
     if (trusted) trustCertificates([trusted.pem]);
     const signalHost = new URL(args.signal).hostname;
+    const backbone = natsTransportFromArgs(argv, { mesh: args.mesh, secret: args.secret, name: args.name });
     const node = await startNodePeer({
       name: args.name,
       transports: [
@@ -152,6 +159,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
           ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
         }),
+        ...(backbone ? [backbone] : []),
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       logger: createLogger(`peer:${args.name}`),

@@ -4,6 +4,7 @@
  *
  *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
  *                    [--data-dir D] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
+ *                    [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
  * WasmIoT-compatible HTTP gateway; the Chromium peer gets Chromium's fake camera device.
@@ -26,6 +27,7 @@ import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
+import { natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
@@ -84,10 +86,14 @@ export async function startCommand(args: string[]): Promise<void> {
       cleanup.push(() => server.close());
     }
 
+    const backbone = natsTransportFromArgs(args, { mesh, secret, name: 'node-1' });
     const loopback = host.startsWith('127.') || host === 'localhost';
     const node = await startNodePeer({
       name: 'node-1',
-      transports: [new WebRtcTransport({ signalUrl: signal.url, mesh, secret, ...(loopback ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}) })],
+      transports: [
+        new WebRtcTransport({ signalUrl: signal.url, mesh, secret, ...(loopback ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}) }),
+        ...(backbone ? [backbone] : []),
+      ],
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());

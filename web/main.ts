@@ -10,7 +10,8 @@
  * same device, when it is shown (web/page-lifecycle.ts, web/mesh-session.ts).
  * Query: `name` (this device; without it the browser's remembered name), `mesh`,
  * `secret`, `signal` (signaling server URL), `trust` (the page serving the mesh's
- * certificate), `kiosk`.
+ * certificate), `kiosk`, `nats` (+ `nats-user`/`nats-pass`/`nats-token`: the NATS backbone
+ * over WebSocket, web/nats-link.ts).
  * `window.liquidmesh` is the running peer, for scripts driving the page (headless peers,
  * end-to-end tests) and for the console; `window.liquidmeshSession` the session.
  */
@@ -18,6 +19,7 @@ import { enableDebug } from '../shared/log.ts';
 import { currentBrowser } from './browser-info.ts';
 import { insecureArrival } from './insecure-arrival.ts';
 import { MeshSession } from './mesh-session.ts';
+import { natsLinkFromQuery } from './nats-link.ts';
 import { followPageLifecycle, hiddenGraceMs } from './page-lifecycle.ts';
 import { registerServiceWorker } from './sw-register.ts';
 import type { App } from './ui/app.ts';
@@ -55,6 +57,7 @@ if (insecure) {
     mesh,
     secret: params.get('secret') ?? '',
     signal: params.get('signal'),
+    backbone: () => natsLinkFromQuery(params, mesh, params.get('secret') ?? ''),
   });
   (globalThis as { liquidmeshSession?: unknown }).liquidmeshSession = session;
   session.onChange((state) => {

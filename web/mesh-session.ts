@@ -35,6 +35,8 @@ export interface MeshSessionOptions {
   secret: string;
   /** Signaling server URL; null links only the tabs of this browser. */
   signal: string | null;
+  /** Opens the NATS backbone's transport for each join, when the page has one (web/nats-link.ts). */
+  backbone?: () => Transport | null;
   /** Starts the peer (default {@link startBrowserPeer}; tests give their own transports). */
   start?: (name: string, transports: Transport[], dbName: string) => Promise<BrowserPeer>;
   /** Claims the name (default {@link claimDeviceName}). */
@@ -150,6 +152,8 @@ export class MeshSession {
     const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${o.mesh}:${o.secret}` })];
     const link = o.signal ? new ResilientTransport(new WebRtcTransport({ signalUrl: o.signal, mesh: o.mesh, secret: o.secret })) : undefined;
     if (link) transports.push(link);
+    const backbone = o.backbone?.();
+    if (backbone) transports.push(backbone);
     const dbName = `liquidmesh-${o.mesh}-${this.#name}`;
     try {
       const start = o.start ?? ((name, t, db) => startBrowserPeer({ name, transports: t, dbName: db }));

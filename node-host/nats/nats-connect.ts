@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AuthorizationError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { defineError, InvalidParamsError, type MeshError } from '../../shared/errors.ts';
 
 /** The cluster refused this client's credentials (or the lack of them). */
@@ -28,6 +29,8 @@ export interface NatsClientOptions {
   reconnectTimeWaitMs?: number;
   /** Do not receive our own publications (the MQTT bridge's connection sets it). */
   noEcho?: boolean;
+  /** Try the servers in the order given (e.g. the site's own leaf node first) instead of shuffled. */
+  noRandomize?: boolean;
 }
 
 /** Split `--nats` values (repeatable, comma-separated) into server URLs; throws on one that is not nats://, tls:// or ws(s)://. */
@@ -99,6 +102,7 @@ export function natsConnector(options: NatsClientOptions): () => Promise<NatsCon
         ...(options.credsFile !== undefined ? { authenticator: credsAuthenticator(readFileSync(options.credsFile)) } : {}),
         ...(options.name !== undefined ? { name: options.name } : {}),
         ...(options.noEcho ? { noEcho: true } : {}),
+        ...(options.noRandomize ? { noRandomize: true } : {}),
         maxReconnectAttempts: -1,
         reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
         // Servers learned from the cluster join the list: a peer survives losing every server it was given but one.
@@ -107,5 +111,25 @@ export function natsConnector(options: NatsClientOptions): () => Promise<NatsCon
     } catch (error) {
       throw explain(error, options.servers);
     }
+  };
+}
+
+/**
+ * The NATS transport a command line asks for (`--nats …`), or null without `--nats`:
+ * the peer joins `mesh` over the backbone as well as over its other transports.
+ */
+export function natsTransportFromArgs(args: readonly string[], mesh: { mesh: string; secret: string; name: string }): NatsTransport | null {
+  const options = natsOptionsFromArgs(args);
+  if (!options) return null;
+  return new NatsTransport({ connect: natsConnector({ ...options, name: `liquidmesh ${mesh.name}` }), mesh: mesh.mesh, secret: mesh.secret });
+}
+
+/** The PWA's query parameters for the same cluster (web/nats-link.ts reads them). */
+export function natsQuery(options: NatsClientOptions): Record<string, string> {
+  if (options.credsFile !== undefined) throw new InvalidParamsError('a Chromium peer cannot use --nats-creds; use --nats-user/--nats-pass or --nats-token');
+  return {
+    nats: options.servers.join(','),
+    ...(options.user !== undefined ? { 'nats-user': options.user, 'nats-pass': options.pass ?? '' } : {}),
+    ...(options.token !== undefined ? { 'nats-token': options.token } : {}),
   };
 }

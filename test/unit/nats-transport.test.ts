@@ -1,7 +1,9 @@
 // The NATS transport in Node over TCP, against a real nats-server (Debian's) that this
 // file starts on 127.0.0.1 with a user and password: the transport acceptance suite, and
 // what only a shared messaging cluster raises (strangers on the cluster, what it sees).
+import { wsconnect } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
+import WebSocket from 'ws';
 import { expect } from 'chai';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { natsConnector, natsOptionsFromArgs } from '../../node-host/nats/nats-connect.ts';
@@ -14,7 +16,7 @@ import { type NatsCluster, startNatsCluster } from '../helpers/nats-server.ts';
 const AUTH = { user: 'mesh', pass: 'cluster-password-1' };
 let cluster: NatsCluster;
 beforeAll(async () => {
-  cluster = await startNatsCluster({ auth: AUTH });
+  cluster = await startNatsCluster({ auth: AUTH, websocket: true });
 });
 afterAll(async () => {
   await cluster?.stop();
@@ -103,6 +105,24 @@ describe('NatsTransport specifics', () => {
     } finally {
       await intruder.close();
     }
+  });
+
+  it('links a browser-style client (WebSocket, the PWA\'s wsconnect) with a Node one (TCP)', async () => {
+    // Node 20 has no global WebSocket; the browser's own is used in the PWA.
+    (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+    const browserSide = new NatsTransport({ connect: () => wsconnect({ servers: [cluster.servers[0]!.wsUrl!], ...AUTH }), mesh: 'ws', secret: 's', announceMs: 250, timeoutMs: 2000 });
+    made.push(browserSide);
+    const nodeSide = make('ws', 's');
+    await Promise.all([browserSide.connect(id(6)), nodeSide.connect(id(7))]);
+    await waitFor(() => browserSide.peers().includes(id(7)) && nodeSide.peers().includes(id(6)), 'the WebSocket and TCP clients to link');
+    const atNode: TransportMessage[] = [];
+    const atBrowser: TransportMessage[] = [];
+    nodeSide.on('message', (m) => atNode.push(m));
+    browserSide.on('message', (m) => atBrowser.push(m));
+    await browserSide.send(id(7), new Uint8Array([1, 2, 3]));
+    await nodeSide.send(id(6), new Uint8Array([4, 5]));
+    await waitFor(() => atNode.length === 1 && atBrowser.length === 1, 'a message each way');
+    expect([Array.from(atNode[0]!.data), Array.from(atBrowser[0]!.data)]).to.deep.equal([[1, 2, 3], [4, 5]]);
   });
 
   it('reads --nats options: repeatable and comma-separated servers, one kind of credentials', () => {
