@@ -102,6 +102,7 @@ try {
       process.exitCode = 2;
   }
 } catch (error) {
-  console.error(`liquidmesh ${command}: ${(error as Error).message}`);
+  const code = (error as { code?: unknown }).code;
+  console.error(`liquidmesh ${command}: ${(error as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`);
   process.exitCode = 1;
 }

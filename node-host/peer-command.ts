@@ -19,7 +19,8 @@
  * to the parameters of a `--pwa` join URL.
  * With `--nats`, the peer also joins the mesh over the NATS backbone (node-host/nats/; a
  * Chromium peer gets the servers, which must then be ws:// or wss:// URLs, as its `nats`
- * query parameter); a Node peer given `--nats` but no `--signal` uses the backbone alone.
+ * query parameter); a Node peer given `--nats` but neither `--signal` nor `--pwa` uses the
+ * backbone alone.
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -149,16 +150,18 @@ export async function peerCommand(argv: string[]): Promise<void> {
     if (trusted) trustCertificates([trusted.pem]);
     const signalHost = new URL(args.signal).hostname;
     const backbone = natsTransportFromArgs(argv, { mesh: args.mesh, secret: args.secret, name: args.name });
+    const backboneOnly = backbone !== null && !argv.includes('--signal') && !argv.includes('--pwa');
     const node = await startNodePeer({
       name: args.name,
       transports: [
-        new WebRtcTransport({
+        // With --nats and no signaling server named, a peer off-site uses the backbone only.
+        ...(backboneOnly ? [] : [new WebRtcTransport({
           signalUrl: args.signal,
           mesh: args.mesh,
           secret: args.secret,
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
           ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
-        }),
+        })]),
         ...(backbone ? [backbone] : []),
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
@@ -188,7 +191,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
       say(`- ${nameOf(id)} left`);
       print({ event: 'device-left', peer: id, name: nameOf(id) });
     });
-    say(`node peer ${args.name} (${peer.id}) in mesh ${args.mesh} via ${args.signal}`);
+    say(`node peer ${args.name} (${peer.id}) in mesh ${args.mesh} via ${backboneOnly ? 'the NATS backbone' : args.signal}`);
     print({ event: 'ready', engine: 'node', name: args.name, id: peer.id, pid: process.pid });
     if (args.control) serveControl(node, print, () => void shutdown());
     if (gateway) {

@@ -125,7 +125,17 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   const device = { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) };
   if (platform) device.platform = { ...platform, memory: { ...platform.memory, budgetBytes: memoryBudgetBytes } };
   peer = new Peer({ ...peerOptions, device });
-  await peer.start();
+  try {
+    await peer.start();
+  } catch (error) {
+    // A transport that cannot connect (refused credentials, no server) must not leave
+    // the other transports, the workers or the timers running.
+    const failed = peer;
+    await failed.stop().catch(() => {});
+    await supervisor.stop().catch(() => {});
+    await options.sandbox.close().catch(() => {});
+    throw error;
+  }
   const unserve = serveSupervisor(peer.rpc, supervisor);
   const unservePubSub = servePubSub(peer, supervisor);
   const unservePing = serveNetworkPing(peer.rpc);

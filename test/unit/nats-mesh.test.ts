@@ -2,6 +2,8 @@
 // started by this file): peers on one site's own transport and peers only on the
 // backbone form one mesh; peers on different servers reach each other; a server that
 // dies mid-run loses nothing.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
@@ -11,6 +13,7 @@ import { readModuleFiles, sampleModuleDir } from '../../node-host/module-files.t
 import { type NatsClientOptions, natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { NodePeerProcess } from '../e2e/harness.ts';
 import { type NatsCluster, startNatsCluster } from '../helpers/nats-server.ts';
 
 const AUTH = { token: 'backbone-token-7' };
@@ -106,5 +109,30 @@ describe('A mesh over the NATS backbone', () => {
     y.peer.registry.deployments.put({ id: 'from-y', name: 'from-y', manifest: {}, solution: {}, revision: 1, coordinator: idOf(y), status: 'pending', createdAt: 1, updatedAt: 1 });
     await waitFor(() => y.peer.registry.deployments.get('from-x') !== undefined && x.peer.registry.deployments.get('from-y') !== undefined, 'both writes on both sides');
     expect(x.peer.alive()).to.include(idOf(y));
+  });
+});
+
+describe('liquidmesh peer --nats', () => {
+  const CLI = fileURLToPath(new URL('../../node-host/bin/liquidmesh.mjs', import.meta.url));
+
+  it('runs peers on the backbone alone from server lists, and refuses a wrong token by name', async () => {
+    // Servers 2 and 3 (the failover case above ended server 1).
+    const [n1, n2, n3] = [cluster.urls[1], cluster.urls[2], cluster.urls[1]];
+    const common = ['--mesh', 'cli-mesh', '--secret', 'cli-secret', '--nats-token', AUTH.token];
+    const one = new NodePeerProcess('cli-1', [...common, '--nats', `${n1},${n2}`]);
+    const two = new NodePeerProcess('cli-2', [...common, '--nats', n2!, '--nats', n3!]);
+    try {
+      await Promise.all([one.ready(), two.ready()]);
+      await waitFor(async () => (await one.view()).alive.includes(two.id) && (await two.view()).alive.includes(one.id), 'the two CLI peers to see each other', 30_000);
+      const stranger = spawn(process.execPath, [CLI, 'peer', '--name', 'cli-3', '--mesh', 'cli-mesh', '--nats', n1!, '--nats-token', 'wrong'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      stranger.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      stranger.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      const code = await new Promise<number | null>((r) => stranger.once('exit', (c) => r(c)));
+      expect(code).to.not.equal(0);
+      expect(output).to.contain('ERR_NATS_AUTH');
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+    }
   });
 });
