@@ -342,8 +342,15 @@ export class Orchestrator {
     return next;
   }
 
+  /**
+   * Peers that may host steps: the alive ones, this one included, less the blacklisted —
+   * so a blacklisted device gets no placements and the coordinators move its steps as
+   * they would a departed device's.
+   */
   #alive(): Set<string> {
-    return new Set([...this.#peer.alive(), this.#peer.id]);
+    const out = new Set([...this.#peer.alive(), this.#peer.id]);
+    for (const b of this.#peer.registry.blacklist.keys()) out.delete(b);
+    return out;
   }
 
   #place(steps: readonly DeployedStep[], options: PlacementOptions): Placement {

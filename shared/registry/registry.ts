@@ -3,7 +3,8 @@
  * `devices` (peer id → {@link DeviceDescription}), `modules` (sha256 → {@link ModuleRecord})
  * and `deployments` (id → a Y.Map holding the {@link DeploymentRecord} under `record` and a
  * Y.Map of per-step, per-peer {@link PhaseRecord}s under `phases`, so that peers writing
- * their own phases never overwrite each other).
+ * their own phases never overwrite each other). A fourth map, `blacklist` (peer id →
+ * {@link BlacklistEntry}), lists devices that get no placements.
  *
  * A CRDT cannot refuse an update after it merged, so validation happens on read: typed
  * accessors return only entries that pass their schema; a malformed entry is logged once
@@ -16,6 +17,8 @@ import { InvalidParamsError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Check } from '../protocol/check.ts';
 import {
+  type BlacklistEntry,
+  checkBlacklistEntry,
   checkDeployment,
   checkDevice,
   checkModule,
@@ -27,7 +30,7 @@ import {
 } from './schema.ts';
 
 /** Names of the registry's top-level maps. */
-export type RegistryMapName = 'devices' | 'modules' | 'deployments';
+export type RegistryMapName = 'devices' | 'modules' | 'deployments' | 'blacklist';
 
 /** A change seen in the registry. */
 export interface RegistryChange {
@@ -212,6 +215,8 @@ export class Registry {
   readonly modules: RecordMap<ModuleRecord>;
   /** Deployments by id. */
   readonly deployments: DeploymentMap;
+  /** Devices that get no placements, by peer id. */
+  readonly blacklist: RecordMap<BlacklistEntry>;
   readonly #events: Emitter<RegistryEvents>;
   readonly #log: Logger;
   readonly #reported = new Set<string>();
@@ -224,7 +229,8 @@ export class Registry {
     this.devices = new RecordMap(this.doc.getMap('devices'), checkDevice, report('devices'));
     this.modules = new RecordMap(this.doc.getMap('modules'), checkModule, report('modules'));
     this.deployments = new DeploymentMap(this.doc, this.doc.getMap('deployments'), report('deployments'));
-    for (const name of ['devices', 'modules', 'deployments'] as const) {
+    this.blacklist = new RecordMap(this.doc.getMap('blacklist'), checkBlacklistEntry, report('blacklist'));
+    for (const name of ['devices', 'modules', 'deployments', 'blacklist'] as const) {
       this.doc.getMap(name).observeDeep((events, txn) => {
         const keys = new Set<string>();
         for (const e of events) {

@@ -120,6 +120,8 @@ export interface ModuleRecord {
    * table elements, data segments: `instanceFootprint`); absent on older records.
    */
   footprint?: number;
+  /** The file name the binary was uploaded as (WasmIoT's `wasm.originalFilename`). */
+  originalFilename?: string;
   publishedBy: string;
   publishedAt: number;
 }
@@ -288,6 +290,7 @@ export const checkModule: Check<ModuleRecord> = obj({
   dataFiles: dict(hash, 100),
   memory: opt(obj({ min: num({ int: true, min: 0 }), max: opt(num({ int: true, min: 0 })) })),
   footprint: opt(num({ int: true, min: 0 })),
+  originalFilename: opt(str({ min: 1, max: 255 })),
   publishedBy: peerId,
   publishedAt: num({ min: 0 }),
 }) as Check<ModuleRecord>;
@@ -348,3 +351,16 @@ export const checkPhase: Check<PhaseRecord> = obj({
   at: num({ min: 0 }),
   revision: num({ int: true, min: 0 }),
 }) as Check<PhaseRecord>;
+
+/** A device the mesh places nothing on (WasmIoT's blacklist); keyed by the device's peer id. */
+export interface BlacklistEntry {
+  /** The device's peer id. */
+  id: string;
+  /** Wall-clock time (ms since epoch) it was blacklisted. */
+  since: number;
+  /** The peer that blacklisted it. */
+  by: string;
+}
+
+/** Validator of {@link BlacklistEntry}. */
+export const checkBlacklistEntry: Check<BlacklistEntry> = obj({ id: peerId, since: num({ min: 0 }), by: peerId }) as Check<BlacklistEntry>;
