@@ -138,9 +138,17 @@ export class GatewayContext {
     return out;
   }
 
-  /** The answer of a call whose final outcome is `outcome`, run on `peer`. */
-  answer(base: string, peer: string, outcome: { requestId: string; value: number | string | null; bytes?: Uint8Array; files: OutputFile[] }, fn?: FunctionDescription): CallAnswer {
-    const files = outcome.files.map((f) => ({ name: f.name, mediaType: f.mediaType, size: f.bytes.byteLength, url: base + filePath(this.results.put(f), f.name) }));
+  /**
+   * The answer of a call whose final outcome is `outcome`, run on `peer`; `where` (the
+   * deployment and module that wrote them) also files its outputs under
+   * `/module_results/{deployment}/{module}/{file}`.
+   */
+  answer(base: string, peer: string, outcome: { requestId: string; value: number | string | null; bytes?: Uint8Array; files: OutputFile[] }, fn?: FunctionDescription, where?: { deploymentId: string; module: string }): CallAnswer {
+    const files = outcome.files.map((f) => {
+      const hash = this.results.put(f);
+      if (where) this.results.index(where.deploymentId, where.module, f.name, hash);
+      return { name: f.name, mediaType: f.mediaType, size: f.bytes.byteLength, url: base + filePath(hash, f.name) };
+    });
     if (outcome.bytes) {
       const name = 'result';
       const mediaType = fn?.result.mediaType ?? 'application/octet-stream';

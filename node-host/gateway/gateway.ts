@@ -20,9 +20,13 @@ import { GuiFiles } from './gui-files.ts';
 import { errorResponse, ExplainedError, sendJson } from './http.ts';
 import { OutboundFetcher } from './outbound-fetch.ts';
 import { ownResource, type UrlFetch } from './own-urls.ts';
+import { deviceRoutes } from './device-api.ts';
+import { exportRoutes } from './export-api.ts';
+import { logRoutes } from './logs-api.ts';
 import { migrationRoutes } from './migration-api.ts';
 import { orchestratorRoutes } from './orchestrator-api.ts';
 import { Router } from './router.ts';
+import { supervisor2026Routes } from './supervisor-2026-api.ts';
 import { supervisorRoutes } from './supervisor-api.ts';
 
 /** Options of {@link startGateway}. */
@@ -63,6 +67,9 @@ export interface Gateway {
 
 const HOST_HEADER = /^[\w.-]+(:\d+)?$|^\[[0-9a-fA-F:.]+\](:\d+)?$/;
 
+/** What the access check may write to during a WebSocket upgrade: nothing is sent. */
+const NO_RESPONSE = { setHeader: () => undefined, writeHead: () => undefined, end: () => undefined } as unknown as ServerResponse;
+
 /** Start the gateway for `options.peer`. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = createLogger('gateway');
@@ -87,8 +94,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:') && policy?.isOwnHost(parsed.host)) return ownResource(g, parsed, limit);
     return outbound.fetch(url, limit, timing.fetchTimeoutMs);
   };
+  deviceRoutes(router, g);
   orchestratorRoutes(router, g, timing);
   migrationRoutes(router, g);
+  exportRoutes(router, g);
+  const logs = logRoutes(router, g);
+  supervisor2026Routes(router, g);
   supervisorRoutes(router, g, { deployTimeoutMs: timing.deployTimeoutMs, fetch: fetchForRequest });
   const gui = options.guiDir ? new GuiFiles(options.guiDir) : null;
   let fallbackBase = '';
@@ -144,6 +155,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ? createHttpsServer({ keepAliveTimeout: 10_000, cert: options.tls.cert, key: options.tls.key }, listener)
     : createServer({ keepAliveTimeout: 10_000 }, listener);
   guardServer(server, log);
+  // WebSockets (/ws/logs) pass the same Host and token checks as requests.
+  server.on('upgrade', (req, socket, head) => {
+    const refused = access ? access.check(req, NO_RESPONSE) : null;
+    if (refused || !logs.upgrade(req, socket, head, (origin) => access?.allowsOrigin(origin) ?? false)) socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => {
@@ -161,6 +177,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url: fallbackBase,
     close: async () => {
       g.close();
+      logs.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

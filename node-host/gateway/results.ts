@@ -16,6 +16,8 @@ export interface ResultFile {
 /** Bounded store of result files by sha256. */
 export class ResultFiles {
   readonly #files = new Map<string, ResultFile>();
+  /** deployment, module, file name → sha256 of the newest such output. */
+  readonly #latest = new Map<string, string>();
   readonly #maxBytes: number;
   #bytes = 0;
 
@@ -47,6 +49,24 @@ export class ResultFiles {
   /** A kept file by sha256. */
   get(hash: string): ResultFile | undefined {
     return this.#files.get(hash);
+  }
+
+  /** Remember `hash` as the newest output `name` of `module` in `deployment` (the Rust supervisor's result paths). */
+  index(deployment: string, module: string, name: string, hash: string): void {
+    const key = `${deployment}\u0000${module}\u0000${name}`;
+    this.#latest.delete(key);
+    this.#latest.set(key, hash);
+    // Bounded like the files: the oldest names go first.
+    for (const k of this.#latest.keys()) {
+      if (this.#latest.size <= 10_000) break;
+      this.#latest.delete(k);
+    }
+  }
+
+  /** The newest kept output `name` of `module` in `deployment`. */
+  latest(deployment: string, module: string, name: string): ResultFile | undefined {
+    const hash = this.#latest.get(`${deployment}\u0000${module}\u0000${name}`);
+    return hash === undefined ? undefined : this.#files.get(hash);
   }
 }
 

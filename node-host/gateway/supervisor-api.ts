@@ -18,6 +18,7 @@ import { explain, parseJson, readBody, sendBytes, sendJson, UnknownFileError, Un
 import type { RouteContext, Router } from './router.ts';
 import { type DeployedFunction, thingDescription } from './thing-description.ts';
 import { healthOf, historyView, wasmiotDescription } from './views.ts';
+import { hostReport } from './host-report.ts';
 
 /** Errors after which a call is retried through the orchestrator (the placement moved). */
 const MOVED = ['ERR_PEER_LEFT', 'ERR_PEER_UNREACHABLE', 'ERR_NOT_CONNECTED', 'ERR_DEPLOYMENT_NOT_FOUND'];
@@ -49,7 +50,8 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
     sendJson(res, 200, thingDescription(self(), base, functions), { 'content-type': 'application/td+json' });
   });
 
-  router.on('GET', '/health', ({ res }) => sendJson(res, 200, healthOf(peer.presenceOf(peer.id)) ?? { cpuUsage: 0, memoryUsage: 0, callsPerSecond: 0 }));
+  // The supervisors' health: what the 2026 orchestrators keep as a device's `health.report`.
+  router.on('GET', '/health', ({ res }) => sendJson(res, 200, { ...(healthOf(peer.presenceOf(peer.id)) ?? { cpuUsage: 0, memoryUsage: 0, callsPerSecond: 0 }), ...hostReport() }));
 
   router.on('POST', '/deploy', async ({ req, res, query }) => {
     // Replacing a deployment that exists is said explicitly: `?replace=true` or `"replace": true`.
@@ -140,7 +142,7 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
       outcome = await orchestrator.call(deployment, module, fn, { args, files: input.files, ...(bytes ? { input: bytes } : {}) });
       ranOn = g.target(deployment, module)?.peer ?? peer.id;
     }
-    const answer = g.answer(ctx.base, ranOn!, outcome, description);
+    const answer = g.answer(ctx.base, ranOn!, outcome, description, { deploymentId: target?.deploymentId ?? deployment, module: target?.module ?? module });
     sendJson(ctx.res, 200, {
       result: answer.result, resultUrl: answer.resultUrl, value: answer.value, files: answer.files,
       requestId: outcome.requestId, device: { id: ranOn, name: g.nameOf(ranOn!) }, durationMs: outcome.durationMs,

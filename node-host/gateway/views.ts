@@ -23,7 +23,8 @@ export function supervisorInterfaces(capabilities: readonly string[]): string[] 
 export function wasmiotDescription(device: DeviceDescription): Obj {
   const cpu = device.platform.cpu;
   return {
-    platform: { cpu: { humanReadableName: cpu.humanReadableName, clockSpeed: { Hz: cpu.clockSpeedHz ?? 0 }, cores: cpu.cores }, memory: { bytes: device.platform.memory.bytes } },
+    // clockSpeed.Hz is the Node orchestrator's, clockSpeedHz the Rust one's: both are read.
+    platform: { cpu: { humanReadableName: cpu.humanReadableName, clockSpeed: { Hz: cpu.clockSpeedHz ?? 0 }, clockSpeedHz: cpu.clockSpeedHz ?? 0, cores: cpu.cores }, memory: { bytes: device.platform.memory.bytes } },
     supervisorInterfaces: supervisorInterfaces(device.capabilities),
   };
 }
@@ -35,8 +36,34 @@ export function healthOf(presence: PresenceState | undefined): Obj | null {
   return { cpuUsage: t.cpu, memoryUsage: t.memory, callsPerSecond: t.callsPerSecond };
 }
 
+/** What a host measures of itself beyond presence (storage, network, uptime); see host-report.ts. */
+export interface HostReport {
+  storageUsage: number;
+  uptime: number;
+  networkUsage: Record<string, { downBytes: number; upBytes: number }>;
+}
+
+/**
+ * WasmIoT 2026's device health: `{report: {cpuUsage, memoryUsage, storageUsage, uptime,
+ * networkUsage}, timeOfQuery}`, with the first gateway's flat fields beside it. A device
+ * other than the gateway's own reports only what presence carries: its storage and network
+ * read 0 and {}, its uptime counts from its last start.
+ */
+export function healthReport(device: DeviceDescription, presence: PresenceState | undefined, host: HostReport | null, now: number): Obj | null {
+  const flat = healthOf(presence);
+  if (!flat) return null;
+  const report = {
+    cpuUsage: flat.cpuUsage,
+    memoryUsage: flat.memoryUsage,
+    storageUsage: host?.storageUsage ?? 0,
+    uptime: host?.uptime ?? Math.max(0, Math.round((now - device.startedAt) / 1000)),
+    networkUsage: host?.networkUsage ?? {},
+  };
+  return { report, timeOfQuery: new Date(now).toISOString(), ...flat };
+}
+
 /** One element of `GET /file/device`. */
-export function deviceView(device: DeviceDescription, alive: boolean, presence: PresenceState | undefined, modules: Obj[], communication: { addresses: string[]; port: number | null }): Obj {
+export function deviceView(device: DeviceDescription, alive: boolean, presence: PresenceState | undefined, modules: Obj[], communication: { addresses: string[]; port: number | null }, extra: { host?: HostReport | null; now?: number; blacklisted?: boolean } = {}): Obj {
   return {
     _id: device.id,
     name: device.name,
@@ -45,7 +72,8 @@ export function deviceView(device: DeviceDescription, alive: boolean, presence: 
     status: alive ? 'active' : 'inactive',
     engine: device.engine,
     alive,
-    health: healthOf(presence),
+    health: healthReport(device, presence, extra.host ?? null, extra.now ?? Date.now()),
+    blacklisted: extra.blacklisted ?? false,
     capabilities: device.capabilities,
     simulated: device.simulated ?? [],
     version: device.version,
@@ -66,7 +94,7 @@ export function moduleView(m: ModuleRecord, base: string, publisherName: string)
     version: m.version,
     exports: m.exports.filter((e) => e.kind === 'function').map((e) => ({ name: e.name, parameterCount: m.functions[e.name]?.params.length ?? null })),
     requirements: m.imports.filter((i) => i.kind === 'function').map((i) => ({ module: i.module, name: i.name, kind: i.kind })),
-    wasm: { size: m.size, url: `${self}/wasm` },
+    wasm: { size: m.size, url: `${self}/wasm`, originalFilename: m.originalFilename ?? `${m.name}.wasm` },
     dataFiles: Object.fromEntries(Object.entries(m.dataFiles).map(([mount, hash]) => [mount, { sha256: hash, url: `${self}/${encodeURIComponent(mount)}` }])),
     mounts,
     functions: m.functions,
@@ -99,6 +127,13 @@ function fullManifest(view: DeploymentView, base: string, modules: (id: string) 
   const r = view.record;
   const steps = r.steps ?? [];
   const out: Record<string, Obj> = {};
+  // The Rust orchestrator's form, which its GUI reads: one entry per step with its endpoint.
+  out.sequence = steps.map((s, i) => ({
+    device: r.solution[String(i)] ?? null,
+    module: s.module,
+    func: s.func,
+    endpoint: endpoint(base, r.id, s.name, s.func, modules(s.module)?.functions[s.func]),
+  })) as unknown as Obj;
   steps.forEach((s, i) => {
     const peer = r.solution[String(i)];
     if (!peer) return;
@@ -121,7 +156,7 @@ function fullManifest(view: DeploymentView, base: string, modules: (id: string) 
 }
 
 /** One element of `GET /file/manifest`. */
-export function deploymentView(view: DeploymentView, base: string, nameOf: (peer: string) => string, modules: (id: string) => ModuleRecord | undefined): Obj {
+export function deploymentView(view: DeploymentView, base: string, nameOf: (peer: string) => string, modules: (id: string) => ModuleRecord | undefined, planned?: DeploymentView): Obj {
   const r = view.record;
   const steps = (r.steps ?? []).map((s, i) => {
     const peer = r.solution[String(i)] ?? null;
@@ -156,7 +191,8 @@ export function deploymentView(view: DeploymentView, base: string, nameOf: (peer
     steps,
     explanation: r.explanation ?? null,
     manifest: r.manifest,
-    fullManifest: fullManifest(view, base, modules),
+    // A manifest not deployed yet shows where it would go now (the reference fills it at creation).
+    fullManifest: fullManifest(planned ?? view, base, modules),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };

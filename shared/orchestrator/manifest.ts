@@ -119,7 +119,8 @@ function parseStepFields(step: Obj, path: string): StepFields {
   const module = need(MODULE, own(step, 'module'), `${path}.module`);
   const func = need(NAME, own(step, 'func'), `${path}.func`);
   const device = own(step, 'device');
-  if (absent(device) || device === '') return { module, func, device: null };
+  // WasmIoT 2026's GUI sends "", "null" or "any" for "let the orchestrator choose".
+  if (absent(device) || device === '' || device === 'null' || device === 'any') return { module, func, device: null };
   if (typeof device !== 'string') fail(`${path}.device`, 'expected a string or null');
   return { module, func, device: need(NAME, device, `${path}.device`) };
 }

@@ -33,6 +33,8 @@ export interface PublishInput {
   description: ModuleDescription;
   /** Deployment-stage mount name → the file's bytes. */
   dataFiles?: Record<string, Uint8Array>;
+  /** The file name the binary was uploaded as, kept for clients that show it. */
+  originalFilename?: string;
 }
 
 /** Everything a device needs to run a module. */
@@ -135,6 +137,7 @@ export class PackageManager {
       publishedBy: this.#self,
       publishedAt: this.#now(),
     };
+    if (input.originalFilename) record.originalFilename = input.originalFilename.slice(0, 255);
     if (info.memory) record.memory = info.memory.max === undefined ? { min: info.memory.min } : { min: info.memory.min, max: info.memory.max };
     record.footprint = instanceFootprint(info);
     this.#registry.modules.set(record);

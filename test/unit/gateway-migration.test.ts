@@ -52,7 +52,7 @@ describe('HTTP gateway: live migration', () => {
 
   it('moves a module with its state to the named device, and the manifest shows it there', async () => {
     const created = await fetch(`${gateway.url}/file/manifest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'counter', sequence: [{ device: 'mig-a', module: 'stateful-fibo', func: 'stateful_fibo' }] }) });
-    const id = await created.text();
+    const id = (await created.json()) as string;
     expect((await request('POST', `/file/manifest/${id}`)).status).toBe(200);
     expect([await count(id), await count(id), await count(id)]).toEqual([1, 2, 3]);
 
@@ -67,7 +67,7 @@ describe('HTTP gateway: live migration', () => {
 
   it('clones a module: both copies serve from the same state on', async () => {
     const created = await fetch(`${gateway.url}/file/manifest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'twin', sequence: [{ device: 'mig-a', module: 'stateful-fibo', func: 'stateful_fibo' }] }) });
-    const id = await created.text();
+    const id = (await created.json()) as string;
     expect((await request('POST', `/file/manifest/${id}`)).status).toBe(200);
     expect([await count(id), await count(id)]).toEqual([1, 2]);
     const cloned = await request('POST', `/file/manifest/${id}/migrate`, { module: 'stateful-fibo', device: 'mig-b', mode: 'clone' });

@@ -60,8 +60,8 @@ describe('HTTP gateway', () => {
   const deployManifest = async (manifest: unknown): Promise<string> => {
     const res = await fetch(`${url}/file/manifest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(manifest) });
     expect(res.status).toBe(201);
-    expect(res.headers.get('content-type')).toContain('text/plain');
-    const id = await res.text();
+    expect(res.headers.get('content-type')).toContain('application/json');
+    const id = (await res.json()) as string;
     const deployed = await json(`/file/manifest/${id}`, { method: 'POST' });
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(200);
     expect(Object.keys(deployed.body.deviceResponses).length).toBeGreaterThan(0);
@@ -248,7 +248,7 @@ describe('HTTP gateway', () => {
       [json('/file/module', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 400, 'ERR_BAD_MULTIPART'],
       [json(`/file/module/${fiboId}/upload`, { method: 'POST', body: form({ 'fibo[method]': 'GET', 'fibo[mounts][0][name]': 'model', 'fibo[mounts][0][stage]': 'deployment' }) }), 400, 'ERR_INVALID_PARAMS'],
       [json('/file/manifest', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x'.repeat(100_000) }) }), 413, 'ERR_PAYLOAD_TOO_LARGE'],
-      [json('/file/device', { method: 'DELETE' }), 405, 'ERR_METHOD_NOT_ALLOWED'],
+      [json('/file/device', { method: 'PUT' }), 405, 'ERR_METHOD_NOT_ALLOWED'],
     ];
     for (const [request, status, code] of cases) {
       const { status: got, body } = await request;

@@ -48,6 +48,12 @@ describe('parseManifest: WasmIoT sequence form', () => {
     });
   });
 
+  it('lets the orchestrator choose for a step device of "", "null", "any" or null, as WasmIoT 2026 sends them', () => {
+    const m = parseManifest({ name: 'x', sequence: ['', 'null', 'any', null].map((device) => ({ device, module: 'fibo', func: 'fibo' })) });
+    expect(m.steps.map((s) => s.device)).toEqual([null, null, null, null]);
+    expect(parseManifest({ name: 'x', sequence: [{ device: 'anything', module: 'fibo', func: 'fibo' }] }).steps[0]!.device).toBe('anything');
+  });
+
   it('reads step fields by name, whatever their order', () => {
     const expected = { module: 'fibo', func: 'fibo', device: 'rpi-1', next: [] };
     const orders = [
