@@ -111,7 +111,7 @@ export function exportRoutes(router: Router, g: GatewayContext): void {
       summary.deployments++;
       if (!ACTIVE.has(r.status)) continue;
       try {
-        orchestrator.deploy(r.manifest, { id: r.id });
+        orchestrator.deploy(r.manifest, { id: r.id, replace: true });
         summary.redeployed.push(r.id);
       } catch (error) {
         summary.skipped.push({ kind: 'deployment', id: r.id, reason: `not deployed again: ${(error as Error).message}` });

@@ -54,7 +54,7 @@ describe('HTTP gateway: access', () => {
     expect(await call()).toBe(233);
     const created = await send(gateway.url, 'POST', '/file/manifest', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'curl', sequence: [{ module: 'fibo', func: 'fibo' }] }) });
     expect(created.status, created.text).toBe(201);
-    expect((await send(gateway.url, 'DELETE', `/file/manifest/${created.text}`)).status).toBe(200);
+    expect((await send(gateway.url, 'DELETE', `/file/manifest/${JSON.parse(created.text) as string}`)).status).toBe(200);
   });
 
   it('refuses simple cross-origin POSTs (multipart and text/plain) and changes nothing', async () => {
@@ -126,7 +126,7 @@ describe('HTTP gateway: access', () => {
     const created = await send(gateway.url, 'POST', '/file/manifest', { headers: { origin: FRIEND, 'sec-fetch-site': 'cross-site', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'friend', sequence: [{ module: 'fibo', func: 'fibo' }] }) });
     expect(created.status, created.text).toBe(201);
     expect(created.headers['access-control-allow-origin']).toBe(FRIEND);
-    expect((await send(gateway.url, 'DELETE', `/file/manifest/${created.text}`)).status).toBe(200);
+    expect((await send(gateway.url, 'DELETE', `/file/manifest/${JSON.parse(created.text) as string}`)).status).toBe(200);
   });
 
   it('serves --gui-dir files with their media types and nothing outside the directory', async () => {

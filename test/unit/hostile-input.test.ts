@@ -128,7 +128,7 @@ describe('hostile input', () => {
     expect((await describeModule(fiboId, FIBO_FORM)).status).toBe(200);
     const manifest = await post('/file/manifest', { name: 'hfibo-dep', sequence: [{ device: 'hb-a', module: fiboId, func: 'fibo' }] });
     expect(manifest.status).toBe(201);
-    fiboDep = manifest.body.text;
+    fiboDep = manifest.body;
     const deployed = await json(`/file/manifest/${fiboDep}`, { method: 'POST' });
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(200);
   });
@@ -184,7 +184,7 @@ describe('hostile input', () => {
       const created = await createModule('tbomb', bomb);
       expect(created.status).toBe(201);
       const manifest = await post('/file/manifest', { name: 'tbomb-dep', sequence: [{ device: 'hb-a', module: created.body.id, func: 'ok' }] });
-      const deployed = await json(`/file/manifest/${manifest.body.text}`, { method: 'POST' });
+      const deployed = await json(`/file/manifest/${manifest.body}`, { method: 'POST' });
       expect(deployed.status).toBe(502);
       expect(deployed.body.code).toBe('ERR_DEPLOYMENT_FAILED');
       expect(deployed.body.data.reason).toContain('ERR_MODULE_BUDGET');
@@ -207,7 +207,7 @@ describe('hostile input', () => {
 
       // Pinned there, a second one cannot be placed: the gateway answers with every verdict.
       const manifest = await post('/file/manifest', { name: 'm3-two', sequence: [{ device: 'hb-b', module: 'm3', func: 'ok' }] });
-      const refused = await json(`/file/manifest/${manifest.body.text}`, { method: 'POST' });
+      const refused = await json(`/file/manifest/${manifest.body}`, { method: 'POST' });
       expect(refused.status).toBe(409);
       expect(refused.body.code).toBe('ERR_NO_PLACEMENT');
       const verdict = refused.body.data.rejected.find((v: Json) => v.name === 'hb-b');
@@ -218,7 +218,7 @@ describe('hostile input', () => {
       const verdicts = (anywhere.explanation as Json)['0'].verdicts as Json[];
       expect(verdicts.find((v) => v.name === 'hb-b').reasons.join(' ')).toContain('memory budget');
       await a.orchestrator.waitFor(anywhere.id);
-      for (const id of [one.id, anywhere.id, manifest.body.text]) a.orchestrator.remove(id);
+      for (const id of [one.id, anywhere.id, manifest.body]) a.orchestrator.remove(id);
       await waitFor(() => b.supervisor.deployed().length === 0, 'm3-one unloaded from hb-b');
       await stillServes();
     });
