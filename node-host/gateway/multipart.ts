@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import busboy from 'busboy';
+import { InvalidParamsError } from '../../shared/errors.ts';
 import { BadMultipartError } from './http.ts';
 
 /** One uploaded file part. */
@@ -104,10 +105,15 @@ export function nestFields(fields: readonly [string, string][]): Tree {
   return toArrays(root) as Tree;
 }
 
+/** Deepest bracketed field name accepted (`a[b][c]` is 3): far beyond any describe form. */
+export const MAX_FIELD_DEPTH = 32;
+
 function splitName(name: string): string[] {
   const first = name.indexOf('[');
   if (first <= 0 || !name.endsWith(']')) return [name];
   const rest = name.slice(first + 1, -1).split('][');
+  // The tree is walked recursively below: its depth is bounded here, where it is made.
+  if (rest.length + 1 > MAX_FIELD_DEPTH) throw new InvalidParamsError(`field ${name.slice(0, 60)}… is nested deeper than ${MAX_FIELD_DEPTH} levels (maxDepth)`, { limit: 'maxDepth', max: MAX_FIELD_DEPTH });
   return [name.slice(0, first), ...rest];
 }
 

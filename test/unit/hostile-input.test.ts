@@ -274,6 +274,17 @@ describe('hostile input', () => {
       await stillServes();
     });
 
+    it('refuses form field names bracketed deeper than 32 levels, in a describe form and in a call body', async () => {
+      // Multipart field names are at most 300 bytes (ERR_BAD_MULTIPART above): 90 levels fit.
+      const described = await describeModule(fiboId, { [`fibo${'[x]'.repeat(90)}`]: 'integer' });
+      expect(described.status).toBe(400);
+      expect(described.body).toMatchObject({ code: 'ERR_INVALID_PARAMS', data: { limit: 'maxDepth' } });
+      const called = await json(`/${fiboDep}/modules/hfibo/fibo`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `param0${'[x]'.repeat(100_000)}=1` });
+      expect(called.status).toBe(400);
+      expect(called.body.code).toBe('ERR_INVALID_PARAMS');
+      await stillServes();
+    });
+
     it('refuses a manifest nested 100,000 deep before anything is written to the registry', async () => {
       const count = a.peer.registry.deployments.values().length;
       const text = `{"name": "deep", "sequence": [{"device": null, "module": "hfibo", "func": "fibo"}], "extra": ${deepText(100_000)}}`;
