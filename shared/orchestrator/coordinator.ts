@@ -47,6 +47,14 @@ export interface DeploymentTiming {
    * restarted) would otherwise take the same deployment back and forth.
    */
   lostAfterMs: number;
+  /**
+   * A device this peer has not seen alive since it started counts as lost only this long
+   * after the peer first heard another peer (and never while it has heard none). A peer
+   * that (re)starts from its saved registry — a phone coming back, a PWA opened offline —
+   * knows nothing yet about who is alive, and must not adopt or re-place the mesh's
+   * deployments before presence has had time to tell.
+   */
+  unseenAfterMs: number;
 }
 
 /** Defaults: generous for fetching (large models over slow links), tight elsewhere. */
@@ -56,6 +64,7 @@ export const DEFAULT_DEPLOYMENT_TIMING: DeploymentTiming = {
   fetchingMs: 120_000,
   loadingMs: 30_000,
   lostAfterMs: 300,
+  unseenAfterMs: 5000,
 };
 
 /** What the coordinator needs from its peer. */
@@ -88,6 +97,10 @@ export class Coordinator {
   readonly #seen = new Map<string, number>();
   /** Peer → local time since which presence has not seen it. */
   readonly #downSince = new Map<string, number>();
+  /** Peers seen alive since this coordinator started. */
+  readonly #seenAlive = new Set<string>();
+  /** Local time this peer first saw another peer alive (null: not yet). */
+  #heardAt: number | null = null;
 
   constructor(context: CoordinatorContext) {
     this.#c = context;
@@ -130,15 +143,23 @@ export class Coordinator {
 
   /**
    * The peers to treat as alive: those presence sees, plus those it lost less than
-   * `lostAfterMs` ago.
+   * `lostAfterMs` ago, plus those not seen since this peer started until `unseenAfterMs`
+   * after it first heard anyone.
    */
   #aliveWithGrace(): ReadonlySet<string> {
     const now = this.#c.now();
     const alive = this.#c.alive();
     const out = new Set(alive);
+    for (const peer of alive) this.#seenAlive.add(peer);
+    if (this.#heardAt === null && [...alive].some((p) => p !== this.#c.self)) this.#heardAt = now;
+    const listening = this.#heardAt === null || now - this.#heardAt < this.#c.timing.unseenAfterMs;
     for (const peer of this.#downSince.keys()) if (alive.has(peer)) this.#downSince.delete(peer);
     for (const d of this.#c.registry.devices.values()) {
       if (alive.has(d.id)) continue;
+      if (listening && !this.#seenAlive.has(d.id)) {
+        out.add(d.id);
+        continue;
+      }
       const since = this.#downSince.get(d.id) ?? now;
       this.#downSince.set(d.id, since);
       if (now - since < this.#c.timing.lostAfterMs) out.add(d.id);

@@ -44,7 +44,7 @@ export function runOrchestrationTests(harness: OrchestrationHarness): void {
     let peers: SupervisedPeer[] = [];
     const log = collectLogs();
 
-    const start = async (name: string, options: { camera?: boolean; engine?: 'browser' | 'node' } = {}): Promise<SupervisedPeer> => {
+    const start = async (name: string, options: { camera?: boolean; engine?: 'browser' | 'node'; store?: ReturnType<typeof memoryStore> } = {}): Promise<SupervisedPeer> => {
       const services: HostServices = {};
       if (options.camera) {
         const camera = new FakeCamera({ width: 64, height: 48 });
@@ -52,7 +52,7 @@ export function runOrchestrationTests(harness: OrchestrationHarness): void {
       }
       const p = await startSupervisedPeer({
         transports: [network.createTransport()],
-        store: memoryStore(),
+        store: options.store ?? memoryStore(),
         clock: new SystemClock(),
         device: { name, engine: options.engine ?? 'node', platform: { cpu: { humanReadableName: 'test', cores: 2 }, memory: { bytes: 2 ** 30 } } },
         sandbox: harness.sandbox(),
@@ -224,6 +224,32 @@ export function runOrchestrationTests(harness: OrchestrationHarness): void {
       expect([b!.peer.id, c!.peer.id]).to.include(adopted.record.coordinator);
       expect(adopted.record.status).to.equal('ready');
       expect((await b!.orchestrator.execute(dep.id, { args: [5] })).result.value).to.equal(8);
+    });
+
+    it('a peer that restarts alone from its saved registry takes nothing over before it hears the mesh', async () => {
+      const stores = { a: memoryStore(), b: memoryStore() };
+      const a = await start('a', { store: stores.a });
+      const b = await start('b', { store: stores.b });
+      await waitFor(() => a.peer.alive().length === 1 && b.peer.alive().length === 1, 'a and b to see each other');
+      await a.orchestrator.packages.publish(await module('fibo'));
+      const dep = a.orchestrator.deploy({ name: 'fib', sequence: [{ module: 'fibo', func: 'fibo', device: 'b' }] });
+      const first = await ready(a, dep.id);
+      // Both go at once (a phone and its host both closed): nobody acts on the other leaving.
+      peers = [];
+      await Promise.all([a.stop(), b.stop()]);
+
+      // a comes back alone, as a PWA reopened offline would: it must not adopt or re-place b's step.
+      const again = await start('a', { store: stores.a });
+      await new Promise((r) => setTimeout(r, 1500));
+      const alone = again.orchestrator.get(dep.id).record;
+      expect([alone.status, alone.revision, alone.solution]).to.deep.equal(['ready', first.record.revision, first.record.solution]);
+      const back = await start('b', { store: stores.b });
+      await waitFor(() => again.peer.alive().includes(back.peer.id), 'a to hear b again');
+      // b reloads its step from its own saved registry; the deployment answers as before.
+      let value: unknown;
+      await waitFor(async () => (value = await again.orchestrator.execute(dep.id, { args: [12] }).then((o) => o.result.value, () => undefined)) !== undefined, 'fib to answer');
+      expect(value).to.equal(233);
+      expect(again.orchestrator.get(dep.id).record.revision).to.equal(first.record.revision);
     });
 
     it('deletes a deployment: every peer unloads its modules, and only those', async () => {

@@ -67,7 +67,8 @@ export class App extends LitElement {
         .top, nav { padding-left: 0.75rem; padding-right: 0.75rem; }
         main { padding: 0.75rem 0.75rem 2rem; }
         .banner { margin: 0.5rem 0.75rem 0; }
-        nav button { min-height: 44px; padding: 0 0.6rem; }
+        nav { gap: 0; padding-left: 0.25rem; padding-right: 0.25rem; }
+        nav button { min-height: 44px; padding: 0 0.45rem; }
       }
       .banner { margin: 0.5rem 1.25rem 0; }
       .kiosk .banner { position: fixed; bottom: 1rem; left: 1rem; right: 1rem; z-index: 1; }

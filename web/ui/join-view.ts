@@ -79,8 +79,6 @@ export class JoinView extends LitElement {
       ul.trust-steps { padding-left: 1rem; margin: 0.3rem 0 0; }
       ul.trust-steps li + li { margin-top: 0.3rem; }
       button { min-height: 44px; }
-      table.sensors { table-layout: fixed; }
-      table.sensors td, table.sensors th { overflow-wrap: anywhere; }
     `,
   ];
   declare node: MeshNode | undefined;

@@ -66,7 +66,7 @@ export class MeshView extends LitElement {
       header { flex-wrap: wrap; }
       header .engine { overflow-wrap: anywhere; }
       .spark { flex-wrap: wrap; }
-      @media (pointer: coarse) {
+      @media (pointer: coarse), (max-width: 480px) {
         .module { padding: 0.3rem 0.3rem 0.3rem 0.8rem; font-size: 0.9rem; }
         .module select { min-height: 44px; min-width: 44px; font-size: 0.9rem; padding: 0 0.5rem; border-radius: 999px; }
       }

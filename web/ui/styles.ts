@@ -37,7 +37,7 @@ export const shared = css`
   input, textarea { max-width: 100%; min-width: 0; }
   table { border-collapse: collapse; width: 100%; font-size: 0.85rem; }
   th, td { text-align: left; padding: 0.25rem 0.4rem; border-bottom: 1px solid #334155; vertical-align: top; }
-  td { overflow-wrap: anywhere; }
+  td { overflow-wrap: break-word; }
   select { max-width: 100%; }
   @media (max-width: 600px) {
     table { display: block; max-width: 100%; overflow-x: auto; }
@@ -47,7 +47,7 @@ export const shared = css`
     table.stack-narrow td { border: none; padding: 0.1rem 0.2rem; }
     table.stack-narrow td[data-label]::before { content: attr(data-label) ': '; color: #94a3b8; }
   }
-  @media (pointer: coarse) {
+  @media (pointer: coarse), (max-width: 480px) {
     button, select, input:not([type=checkbox]):not([type=radio]) { min-height: 44px; }
     input[type=checkbox], input[type=radio] { width: 1.4rem; height: 1.4rem; }
     label { min-height: 44px; }
