@@ -11,11 +11,13 @@
  * whose gateway-to-bare ratio is the median.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { AccessPolicy } from '../../node-host/gateway/access.ts';
 import { startGateway } from '../../node-host/gateway/gateway.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
@@ -47,10 +49,10 @@ interface Load {
   non2xx: number;
 }
 
-/** Run autocannon against `url` in a child process. */
-function load(url: string, seconds: number): Promise<Load> {
+/** Run autocannon against `url` in a child process, with `headers` (`name=value`) on every request. */
+function load(url: string, seconds: number, headers: string[] = []): Promise<Load> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
+    execFile(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), ...headers.flatMap((h) => ['-H', h]), '-j', url], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
       if (error) return reject(error);
       const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
       resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx });
@@ -143,5 +145,83 @@ async function gatewayThroughput(): Promise<BenchSection> {
   }
 }
 
+/**
+ * What the access checks (docs/decisions/0017-gateway-access.md) cost on the hot route:
+ * the same peer behind three gateways — checks off, the loopback checks (Host, Origin,
+ * Sec-Fetch-Site), and those plus the bearer token — in rounds sandwiched between two
+ * runs of the gateway without checks, the same bracketing as the throughput above —
+ * and, since a few percent drown in a shared machine's noise, the checks timed alone.
+ */
+async function accessOverhead(): Promise<BenchSection> {
+  const network = new MemoryNetwork();
+  const node = await startNodePeer({ name: 'bench-access', transports: [network.createTransport()] });
+  const dir = new URL('../../modules/fibo/', import.meta.url);
+  const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
+  await node.orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL('fibo.wasm', dir))), description });
+  const dep = node.orchestrator.deploy({ name: 'bench', sequence: [{ module: 'fibo', func: 'fibo', device: node.peer.id }] });
+  await node.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready');
+  const token = randomBytes(32).toString('base64url');
+  const off = await startGateway({ peer: node, port: 0, unsafeNoAccessChecks: true });
+  const on = await startGateway({ peer: node, port: 0 });
+  const withToken = await startGateway({ peer: node, port: 0, token });
+  const path = `/${dep.id}/modules/fibo/fibo?param0=12`;
+  const auth = [`authorization=Bearer ${token}`];
+  try {
+    for (const [g, headers] of [[off, {}], [on, {}], [withToken, { authorization: `Bearer ${token}` }]] as const) {
+      const check = (await (await fetch(g.url + path, { headers })).json()) as { result: number };
+      if (check.result !== 233) throw new Error(`a gateway answered ${JSON.stringify(check)}`);
+    }
+    await load(off.url + path, 2);
+    const rounds: { base: Load; checks: Load; token: Load; steady: boolean }[] = [];
+    for (let round = 0; round < MAX_ROUNDS && rounds.filter((r) => r.steady).length < ROUNDS; round++) {
+      const before = await load(off.url + path, SECONDS);
+      const checks = await load(on.url + path, SECONDS);
+      const tokened = await load(withToken.url + path, SECONDS, auth);
+      const after = await load(off.url + path, SECONDS);
+      const steady = Math.abs(before.rps - after.rps) <= 0.2 * Math.max(before.rps, after.rps);
+      rounds.push({ base: { ...before, rps: (before.rps + after.rps) / 2 }, checks, token: tokened, steady });
+    }
+    const failed = rounds.flatMap((r) => [r.checks, r.token]).find((l) => l.errors + l.non2xx > 0);
+    if (failed) throw new Error(`a gateway with access checks failed ${failed.errors} requests and answered ${failed.non2xx} non-2xx`);
+    const counted = rounds.filter((r) => r.steady).length > 0 ? rounds.filter((r) => r.steady) : rounds;
+    const median = (ratio: (r: (typeof rounds)[number]) => number): { r: (typeof rounds)[number]; ratio: number } => {
+      const sorted = [...counted].sort((a, b) => ratio(a) - ratio(b));
+      const r = sorted[Math.floor(sorted.length / 2)]!;
+      return { r, ratio: ratio(r) };
+    };
+    // The checks alone, in-process: a typical loopback request and a token-bearing one, timed over many calls.
+    const perCheck = (policy: AccessPolicy, headers: Record<string, string>): number => {
+      const req = { method: 'POST', headers } as unknown as IncomingMessage;
+      const res = { setHeader: () => undefined } as unknown as ServerResponse;
+      const n = 200_000;
+      const start = performance.now();
+      for (let i = 0; i < n; i++) if (policy.check(req, res) !== null) throw new Error('the benchmark request was refused');
+      return ((performance.now() - start) * 1000) / n;
+    };
+    const port = Number(new URL(on.url).port);
+    const loopbackUs = perCheck(new AccessPolicy({ bindHost: '127.0.0.1', port }), { host: `127.0.0.1:${port}`, 'content-type': 'application/json' });
+    const tokenUs = perCheck(new AccessPolicy({ bindHost: '127.0.0.1', port, token }), { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}` });
+    const checks = median((r) => r.checks.rps / r.base.rps);
+    const tokened = median((r) => r.token.rps / r.base.rps);
+    const spread = rounds.map((r) => `${((r.checks.rps / r.base.rps) * 100).toFixed(0)}/${((r.token.rps / r.base.rps) * 100).toFixed(0)} %${r.steady ? '' : ' (unsteady, left out)'}`).join(', ');
+    console.log(`  (checks/off, token/off per round: ${spread})`);
+    return {
+      title: 'HTTP gateway: access checks',
+      method: `The hot route \`GET /{deployment}/modules/fibo/fibo?param0=12\` of one Node peer behind three gateways: without access checks, with the loopback checks (Host, Origin, Sec-Fetch-Site), and with those plus a bearer token (sent by autocannon on every request). autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, after a 2 s warm-up, in rounds of four runs back to back: no checks, checks, checks + token, no checks again (its baseline is the mean of its two runs). A round whose two baseline runs differ by more than 20 % is left out, up to ${MAX_ROUNDS} rounds for ${ROUNDS} steady ones, and each figure comes from the steady round whose ratio is the median (every round's ratios, checks/token: ${spread}).`,
+      rows: [
+        { name: 'requests per second, loopback checks on', figure: `${Math.round(checks.r.checks.rps).toLocaleString('en')}/s`, baseline: `the same gateway without checks ${Math.round(checks.r.base.rps).toLocaleString('en')}/s`, ratio: `${(checks.ratio * 100).toFixed(0)} %`, goal: '≥ 95 %', met: checks.ratio >= 0.95 },
+        { name: 'time of the checks per request (in-process)', figure: `${loopbackUs.toFixed(2)} µs, ${tokenUs.toFixed(2)} µs with the token`, baseline: `one request's time at the gateway's rate without checks, ${(1e6 / checks.r.base.rps).toFixed(0)} µs`, ratio: `${((tokenUs * checks.r.base.rps) / 1e4).toFixed(2)} %`, goal: '≤ 5 %', met: (tokenUs * checks.r.base.rps) / 1e6 <= 0.05 },
+        { name: 'requests per second, loopback checks and bearer token', figure: `${Math.round(tokened.r.token.rps).toLocaleString('en')}/s`, baseline: `the same gateway without checks ${Math.round(tokened.r.base.rps).toLocaleString('en')}/s`, ratio: `${(tokened.ratio * 100).toFixed(0)} %`, goal: '≥ 95 %', met: tokened.ratio >= 0.95 },
+      ],
+    };
+  } finally {
+    await Promise.all([off.close(), on.close(), withToken.close()]);
+    await node.stop();
+  }
+}
+
 /** The gateway's benchmark sections. */
-export const gatewayBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'gateway', run: gatewayThroughput }];
+export const gatewayBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [
+  { id: 'gateway', run: gatewayThroughput },
+  { id: 'gateway-access', run: accessOverhead },
+];
