@@ -492,3 +492,29 @@ describe('LEB128 helpers', () => {
     expect(thrown(() => readU32Leb(new Uint8Array(2), 3)).code).to.equal('ERR_INVALID_PARAMS');
   });
 });
+
+describe('tables and data segments (what the budgets count)', () => {
+  it('reads table limits and data segments as declared, imported tables marked', () => {
+    const fibo = parseModule(wasm('fibo'));
+    expect(fibo.tables).to.deep.equal([{ imported: false, funcref: true, min: 1, max: 1 }]);
+    expect(fibo.data).to.deep.equal({ segments: 2, bytes: 61 });
+    expect(fibo.importedGlobalCount).to.equal(0);
+    // (import "env" "t" (table 3 externref)), one passive segment of 4 bytes, one active of 2 (memory 0).
+    const bytes = new Uint8Array([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x02, 0x0b, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x01, 0x74, 0x01, 0x6f, 0x00, 0x03,
+      0x05, 0x03, 0x01, 0x00, 0x01,
+      0x0b, 0x0f, 0x02, 0x01, 0x04, 1, 2, 3, 4, 0x02, 0x00, 0x41, 0x00, 0x0b, 0x02, 5, 6,
+    ]);
+    expect(WebAssembly.validate(bytes)).to.equal(true);
+    const info = parseModule(bytes);
+    expect(info.tables).to.deep.equal([{ imported: true, funcref: false, min: 3 }]);
+    expect(info.data).to.deep.equal({ segments: 2, bytes: 6 });
+  });
+
+  it('refuses a data segment with unknown flags or a size past its section', () => {
+    const head = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01];
+    expect(thrown(() => parseModule(new Uint8Array([...head, 0x0b, 0x03, 0x01, 0x07, 0x00]))).code).to.equal('ERR_INVALID_WASM');
+    expect(thrown(() => parseModule(new Uint8Array([...head, 0x0b, 0x04, 0x01, 0x01, 0x7f, 0x00]))).code).to.equal('ERR_INVALID_WASM');
+  });
+});
