@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for LiquidMesh: Debian's Chromium (headless peers and browser
-# tests), Debian's nats-server (the NATS backbone's tests) and the npm dependencies from
-# the lockfile. Idempotent: skips what is in place.
+# tests), certutil from libnss3-tools (trusting a host's local CA in a Chromium profile),
+# Debian's nats-server (the NATS backbone's tests) and the npm dependencies from the
+# lockfile. Idempotent: skips what is in place.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,6 +14,19 @@ if [ ! -x /usr/bin/chromium ]; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "setup: Chromium is missing and this user cannot install it; run: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+
+# Chromium peers trust a host's local CA through their NSS database, written with certutil.
+if ! command -v certutil >/dev/null; then
+  echo "setup: installing certutil (libnss3-tools) from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools >/dev/null
+  else
+    echo "setup: certutil is missing and this user cannot install it; run: apt-get install libnss3-tools" >&2
     exit 1
   fi
 fi
