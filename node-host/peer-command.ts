@@ -139,7 +139,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
     say(`chromium peer ${args.name} running (browser pid ${peer.pid}) on ${args.pwa}`);
     print({ event: 'ready', engine: 'chromium', name: args.name, pid: peer.pid });
     const unwatch = watchPageStatus(peer.page, (status) => {
-      say(`page: ${status.view} view "${status.heading}", ${status.alive} peer(s) alive${status.secure ? '' : ', NOT a secure context'}${status.error ? `, failed: ${status.error}` : ''}`);
+      say(`page: ${status.view} view "${status.heading}" (device ${status.id || 'not started'}), ${status.alive} peer(s) alive${status.secure ? '' : ', NOT a secure context'}${status.error ? `, failed: ${status.error}` : ''}`);
       print({ event: 'page', ...status });
     });
     stop = () => {
