@@ -10,9 +10,9 @@ import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
-import { gatewayToken } from '../../node-host/gateway/access-args.ts';
+import { gatewayToken, parseAccessArgs } from '../../node-host/gateway/access-args.ts';
 import { clientToken, loadOrCreateToken } from '../../node-host/gateway/token.ts';
-import { encodeForm } from '../../node-host/cli/gateway-client.ts';
+import { encodeForm, GatewayClient } from '../../node-host/cli/gateway-client.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { fiboPeer, send } from '../helpers/http-client.ts';
@@ -168,6 +168,14 @@ describe('HTTP gateway: access', () => {
     expect(said).toEqual([]);
   });
 
+  it('reads the access flags of start and peer, refusing what is not an origin, a fetch allowance or a directory', async () => {
+    const parsed = await parseAccessArgs(['--allow-origin', 'https://App.example:8443', '--allow-origin=http://gui.example/', '--allow-host', 'pi.lan', '--allow-fetch-from', '10.0.0.0/8', '--allow-fetch-from=files.lan:8000', '--gui-dir', gui, '--name', 'x']);
+    expect(parsed).toEqual({ allowedOrigins: ['https://app.example:8443', 'http://gui.example'], allowedHosts: ['pi.lan'], allowFetchFrom: ['10.0.0.0/8', 'files.lan:8000'], guiDir: gui });
+    for (const bad of [['--allow-origin', 'https://app.example/path'], ['--allow-origin', '*'], ['--allow-origin', 'file:///x'], ['--allow-fetch-from', '10.0.0.0/99'], ['--gui-dir', join(dir, 'nope')], ['--allow-origin']]) {
+      await expect(parseAccessArgs(bad), bad.join(' ')).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMS' });
+    }
+  });
+
   it('bound beyond loopback, wants the bearer token on every request but a preflight', async () => {
     if (process.env.LIQUIDMESH_NETNS !== '1') throw new Error('run inside the loopback-only namespace (node test/netns.mjs …): the test adds an address to its lo');
     const address = '10.213.77.1';
@@ -190,6 +198,9 @@ describe('HTTP gateway: access', () => {
       const ok = await send(lan.url, 'GET', '/fibo/modules/fibo/fibo?param0=12', { headers: { authorization: `Bearer ${token}` } });
       expect(ok.status).toBe(200);
       expect(ok.json.result).toBe(233);
+      // The CLI's client sends the token it is given, and names the refusal without it.
+      expect((await new GatewayClient(lan.url, token).json<unknown[]>('GET', '/file/device')).length).toBe(1);
+      await expect(new GatewayClient(lan.url).json('GET', '/file/device')).rejects.toMatchObject({ code: 'ERR_UNAUTHORIZED' });
       const preflight = await send(lan.url, 'OPTIONS', '/file/device', { headers: { origin: FRIEND, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
       expect(preflight.status).toBe(204);
       const foreign = await send(lan.url, 'GET', '/file/device', { headers: { host: `evil.example:${new URL(lan.url).port}`, authorization: `Bearer ${token}` } });
