@@ -16,6 +16,7 @@ import { Emitter, type Unsubscribe } from '../events.ts';
 import { InvalidParamsError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Check } from '../protocol/check.ts';
+import { checkValue } from '../protocol/json-limits.ts';
 import {
   type BlacklistEntry,
   checkBlacklistEntry,
@@ -177,6 +178,9 @@ export class DeploymentMap {
   put(record: DeploymentRecord): void {
     const r = checkDeployment(record);
     if (!r.ok) throw new InvalidParamsError(r.error);
+    // Everything that can fail happens before the transaction: a record is written whole or not at all.
+    checkValue(record, RECORD_LIMITS, `deployment ${record.id}`);
+    const plain = toPlain(record);
     this.#doc.transact(() => {
       let entry = this.#map.get(record.id);
       if (!(entry instanceof Y.Map)) {
@@ -184,7 +188,7 @@ export class DeploymentMap {
         this.#map.set(record.id, entry);
         (entry as Y.Map<unknown>).set('phases', new Y.Map<unknown>());
       }
-      (entry as Y.Map<unknown>).set('record', toPlain(record));
+      (entry as Y.Map<unknown>).set('record', plain);
     }, LOCAL_ORIGIN);
   }
 
@@ -274,6 +278,12 @@ export class Registry {
 }
 
 /** Deep copy to plain JSON-compatible data, so later caller mutations cannot reach the doc. */
+/**
+ * How deep a record written here may nest: a manifest's own limit (64) plus the record
+ * around it. Yjs and structured cloning recurse, so deeper would fail half way through.
+ */
+const RECORD_LIMITS = { maxDepth: 80, maxNodes: 1_000_000 } as const;
+
 function toPlain<T>(value: T): T {
   return structuredClone(value);
 }

@@ -296,6 +296,10 @@ describe('hostile input', () => {
       const parsed = { name: 'deep', sequence: [{ device: null, module: 'hfibo', func: 'fibo' }], extra: deep(100_000) };
       expect((await rejectionOf(Promise.resolve().then(() => a.orchestrator.deploy(parsed)))).code).toBe('ERR_INVALID_PARAMS');
       expect((await rejectionOf(Promise.resolve().then(() => a.orchestrator.update(fiboDep, parsed)))).code).toBe('ERR_INVALID_PARAMS');
+      // Written to the registry directly, past every manifest check: whole or not at all.
+      const record = { ...a.orchestrator.get(fiboDep).record, id: 'deep-record', manifest: parsed };
+      expect((await rejectionOf(Promise.resolve().then(() => a.peer.registry.deployments.put(record)))).code).toBe('ERR_INVALID_PARAMS');
+      expect(a.peer.registry.deployments.get('deep-record')).toBeUndefined();
       expect(a.peer.registry.deployments.values().length).toBe(count);
       expect(a.orchestrator.get(fiboDep).record.revision).toBe(1);
       await stillServes();
