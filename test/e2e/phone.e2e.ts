@@ -17,57 +17,12 @@ import type { DeploymentRecord, DeviceDescription, PhaseRecord } from '../../sha
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { NodePeerProcess, useE2eServices } from './harness.ts';
+import { el, emulatePhone, idOf, SHOTS, setVisibility as setPageVisibility, shot, tab, text, waitText } from './phone-emulation.ts';
 
 requireLoopbackNamespace();
 
-const SHOTS = '.tmp/screenshots';
 type Lm = { peer: import('../../shared/peer.ts').Peer; registrySaved(): boolean };
 type Deployment = DeploymentRecord & { phases: Record<string, PhaseRecord> };
-
-/** A phone as Chromium's device emulation makes one: small touch screen, phone user agent and client hints. */
-export const PHONE = {
-  viewport: { width: 360, height: 740, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
-  userAgent: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
-  metadata: { brands: [{ brand: 'Google Chrome', version: '131' }, { brand: 'Chromium', version: '131' }], fullVersion: '131.0.0.0', platform: 'Android', platformVersion: '14', architecture: '', model: 'Pixel 8', mobile: true },
-};
-
-/** Make `page` a phone (before it loads the app). */
-export async function emulatePhone(page: Page): Promise<void> {
-  await page.setViewport(PHONE.viewport);
-  await page.setUserAgent({ userAgent: PHONE.userAgent, userAgentMetadata: PHONE.metadata });
-}
-
-/** An element inside the app's shadow roots, looked for until it is there. */
-async function el(page: Page, selector: string, timeoutMs = 20_000): Promise<ElementHandle<Element>> {
-  let found: ElementHandle<Element> | null = null;
-  await waitFor(async () => (found = await page.$(`lm-app >>> ${selector}`)) !== null, selector, timeoutMs);
-  return found!;
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  const found = await page.$(`lm-app >>> ${selector}`);
-  return found ? ((await found.evaluate((e) => (e as HTMLElement).innerText ?? e.textContent)) ?? '') : '';
-}
-
-async function waitText(page: Page, selector: string, expected: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => (await text(page, selector)).includes(expected), `“${expected}” in ${selector}`, timeoutMs);
-}
-
-async function tab(page: Page, view: string): Promise<void> {
-  await (await el(page, `#tab-${view}`)).click();
-  await el(page, `lm-${view}-view`);
-}
-
-/** Screenshot the view and fail if the page scrolls sideways at the phone's width. */
-async function shot(page: Page, view: string): Promise<void> {
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(undefined))));
-  await page.screenshot({ path: `${SHOTS}/phone-${view}.png`, fullPage: true });
-  const seen = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }));
-  expect(seen.width, 'the phone viewport').to.equal(360);
-  expect(seen.scrollWidth, `the ${view} view scrolls sideways`).to.be.at.most(seen.width);
-}
-
-const idOf = (page: Page): Promise<string | null> => page.evaluate(() => (globalThis as unknown as { liquidmesh?: Lm }).liquidmesh?.peer.running ? (globalThis as unknown as { liquidmesh: Lm }).liquidmesh.peer.id : null);
 
 describe('A phone in the mesh', () => {
   const e2e = useE2eServices('e2e-phone-timings.json');
@@ -173,12 +128,7 @@ describe('A phone in the mesh', () => {
         await node.command('migrate', { deployment: fib.id, module: 'fibo', device: id });
         expect((await node.command<Deployment>('deployment', { deployment: fib.id })).solution['0']).to.equal(id);
       };
-      const setVisibility = (state: 'hidden' | 'visible'): Promise<void> =>
-        phone.evaluate((s) => {
-          Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
-          Object.defineProperty(document, 'hidden', { configurable: true, get: () => s === 'hidden' });
-          document.dispatchEvent(new Event('visibilitychange'));
-        }, state);
+      const setVisibility = (state: 'hidden' | 'visible'): Promise<void> => setPageVisibility(phone, state);
 
       // Hidden (the user switched apps), then shown again.
       await leaves('hidden', () => setVisibility('hidden'));
