@@ -12,6 +12,7 @@ import type { Clock } from '../shared/ports/clock.ts';
 import type { PeerStore } from '../shared/ports/key-value-store.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import type { TopicBridge } from '../shared/orchestrator/pubsub.ts';
 import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
@@ -45,6 +46,8 @@ export interface NodePeerOptions {
   timing?: Partial<PeerTiming>;
   clock?: Clock;
   logger?: Logger;
+  /** Carry module pub/sub to MQTT devices too (node-host/nats/mqtt-bridge.ts). */
+  topicBridge?: TopicBridge;
 }
 
 const CAMERA_IMPORTS = ['camera.takeImageStaticSize', 'camera.takeImageDynamicSize'];
@@ -79,6 +82,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.topicBridge ? { topicBridge: options.topicBridge } : {}),
   });
 }
 

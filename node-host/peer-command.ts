@@ -5,7 +5,7 @@
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
  *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE]
- *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
+ *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
@@ -20,7 +20,8 @@
  * With `--nats`, the peer also joins the mesh over the NATS backbone (node-host/nats/; a
  * Chromium peer gets the servers, which must then be ws:// or wss:// URLs, as its `nats`
  * query parameter); a Node peer given `--nats` but neither `--signal` nor `--pwa` uses the
- * backbone alone.
+ * backbone alone, and with `--mqtt-bridge` carries its modules' pub/sub to and from MQTT
+ * devices on the cluster (node-host/nats/mqtt-bridge.ts).
  */
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
@@ -38,7 +39,7 @@ import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
-import { natsOptionsFromArgs, natsQuery, natsTransportFromArgs } from './nats/nats-connect.ts';
+import { natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
 import { resolveServerTls } from './tls/server-tls.ts';
@@ -151,6 +152,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const signalHost = new URL(args.signal).hostname;
     const backbone = natsTransportFromArgs(argv, { mesh: args.mesh, secret: args.secret, name: args.name });
     const backboneOnly = backbone !== null && !argv.includes('--signal') && !argv.includes('--pwa');
+    const topicBridge = natsTopicBridgeFromArgs(argv, args.name);
     const node = await startNodePeer({
       name: args.name,
       transports: [
@@ -166,6 +168,11 @@ export async function peerCommand(argv: string[]): Promise<void> {
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       logger: createLogger(`peer:${args.name}`),
+      ...(topicBridge ? { topicBridge } : {}),
+    });
+    await topicBridge?.start(node).catch(async (error: unknown) => {
+      await node.stop();
+      throw error;
     });
     // The gateway is up before `ready` is announced; a port already taken stops the peer again.
     const gatewayHost = args.gatewayHost ?? '127.0.0.1';
@@ -200,6 +207,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
     }
     stop = async () => {
       await gateway?.close();
+      await topicBridge?.stop();
       await node.stop();
     };
   }

@@ -13,7 +13,7 @@ import { CHAIN_HOP_TIMEOUT_MS } from './orchestrator/chain.ts';
 import type { DeploymentTiming } from './orchestrator/coordinator.ts';
 import { Orchestrator } from './orchestrator/orchestrator.ts';
 import { meshPing, serveNetworkPing } from './network-ping.ts';
-import { meshPublisher, servePubSub } from './orchestrator/pubsub.ts';
+import { meshPublisher, servePubSub, type TopicBridge } from './orchestrator/pubsub.ts';
 import { scanJson } from './protocol/json-limits.ts';
 import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
 import type { HostServices, Sandbox } from './ports/sandbox.ts';
@@ -37,6 +37,16 @@ export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
    * device description, so placement keeps deployments off a peer they would overfill.
    */
   memoryBudgetBytes?: number;
+  /** Also carry this peer's module pub/sub over a bridge (granted topics only). */
+  topicBridge?: TopicBridge;
+}
+
+function bridged(publish: (topic: string, data: Uint8Array) => Promise<void>, bridge: TopicBridge | undefined): (topic: string, data: Uint8Array) => Promise<void> {
+  if (!bridge) return publish;
+  return async (topic, data) => {
+    await publish(topic, data);
+    bridge.published(topic, data);
+  };
 }
 
 /** A running peer with its supervisor. */
@@ -99,8 +109,8 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   const services: HostServices = {
     rpcCall: meshRpcCall(() => peer!, () => supervisor!),
     ping: meshPing(() => peer!),
-    publish: meshPublisher(() => peer!, () => supervisor!, createLogger('pubsub')),
-    subscribe: async () => {},
+    publish: bridged(meshPublisher(() => peer!, () => supervisor!, createLogger('pubsub')), options.topicBridge),
+    subscribe: async (topic) => options.topicBridge?.subscribed(topic),
     ...options.services,
   };
   const platform = options.device.platform;

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { AuthorizationError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
+import { NatsTopicBridge } from './mqtt-bridge.ts';
 import { defineError, InvalidParamsError, type MeshError } from '../../shared/errors.ts';
 
 /** The cluster refused this client's credentials (or the lack of them). */
@@ -132,4 +133,15 @@ export function natsQuery(options: NatsClientOptions): Record<string, string> {
     ...(options.user !== undefined ? { 'nats-user': options.user, 'nats-pass': options.pass ?? '' } : {}),
     ...(options.token !== undefined ? { 'nats-token': options.token } : {}),
   };
+}
+
+/**
+ * The MQTT bridge a command line asks for (`--mqtt-bridge`, with `--nats`), or null:
+ * its own connection to the same cluster, without echo of its own publications.
+ */
+export function natsTopicBridgeFromArgs(args: readonly string[], name: string): NatsTopicBridge | null {
+  if (!args.includes('--mqtt-bridge')) return null;
+  const options = natsOptionsFromArgs(args);
+  if (!options) throw new InvalidParamsError('--mqtt-bridge needs --nats URL');
+  return new NatsTopicBridge({ connect: natsConnector({ ...options, name: `liquidmesh ${name} mqtt-bridge`, noEcho: true }) });
 }

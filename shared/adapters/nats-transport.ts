@@ -15,8 +15,8 @@
  * to the other's inbox. The receiver of `hi` knows both keys and that the sender knows
  * it, so it joins and answers with a sealed `ack`; the ack (or any frame sealed with the
  * pair key) makes the first side join. A newer session of a peer replaces the older
- * one only once it has proven itself that way, so a replayed announcement cannot break
- * a link.
+ * one only once it has proven itself that way, and only if it began later (announcements
+ * carry their session's start), so replayed announcements and hellos cannot break a link.
  *
  * Every data frame is sealed with the pair key, the header (type, both ends, both
  * sessions, seq) as associated data: the cluster's operators and other clients see
@@ -115,6 +115,7 @@ interface Sent {
 interface Link {
   remote: PeerId;
   session: string;
+  started: number;
   key: Promise<CryptoKey>;
   joined: boolean;
   lastHeard: number;
@@ -135,6 +136,8 @@ interface Link {
 interface Announcement {
   id: PeerId;
   session: string;
+  /** When the session began, by the announcer's wall clock: of two sessions of a peer, the later one is current. */
+  started: number;
   pk: Uint8Array;
   bye: boolean;
 }
@@ -163,6 +166,7 @@ export class NatsTransport implements Transport {
   #publicKey = new Uint8Array(0);
   #id: PeerId | null = null;
   #session = '';
+  #started = 0;
   #stop: (() => void)[] = [];
   #incoming: Promise<void> = Promise.resolve();
 
@@ -191,6 +195,7 @@ export class NatsTransport implements Transport {
     this.#nc = nc;
     this.#id = localId;
     this.#session = toHex(randomBytes(8));
+    this.#started = Date.now();
     const hello = nc.subscribe(this.#subjects.hello, { callback: (error, m) => this.#onHello(error, m) });
     const inbox = nc.subscribe(this.#subjects.inbox(localId), { callback: (error, m) => this.#onFrame(error, m) });
     this.#stop.push(() => hello.unsubscribe(), () => inbox.unsubscribe());
@@ -265,11 +270,17 @@ export class NatsTransport implements Transport {
     const nc = this.#nc;
     if (!nc || !this.#keys || !this.#subjects || this.#id === null) return;
     const sealed = await this.#announcement(bye);
-    if (this.#nc === nc || bye) nc.publish(this.#subjects.hello, sealed);
+    if (this.#nc !== nc && !bye) return;
+    try {
+      nc.publish(this.#subjects.hello, sealed);
+    } catch (error) {
+      // The connection closed for good (the client gave up or was closed under us).
+      this.#log.debug(`announcement not sent: ${(error as Error).message}`);
+    }
   }
 
   #announcement(bye: boolean): Promise<Uint8Array> {
-    const body = { id: this.#id, s: this.#session, pk: toBase64(this.#publicKey), ...(bye ? { bye: true } : {}) };
+    const body = { id: this.#id, s: this.#session, t: this.#started, pk: toBase64(this.#publicKey), ...(bye ? { bye: true } : {}) };
     return this.#keys!.encrypt(utf8(JSON.stringify(body)));
   }
 
@@ -277,9 +288,10 @@ export class NatsTransport implements Transport {
     const plain = await this.#keys?.decrypt(sealed);
     const a = plain && parseJsonObject(plain);
     if (!a || typeof a.id !== 'string' || !ID.test(a.id) || typeof a.s !== 'string' || !SESSION.test(a.s) || typeof a.pk !== 'string') return null;
+    if (typeof a.t !== 'number' || !Number.isSafeInteger(a.t) || a.t < 0) return null;
     const pk = fromBase64(a.pk);
     if (!pk || pk.byteLength !== 65) return null;
-    return { id: a.id, session: a.s, pk, bye: a.bye === true };
+    return { id: a.id, session: a.s, started: a.t, pk, bye: a.bye === true };
   }
 
   #onHello(error: Error | null, message: NatsMessage): void {
@@ -369,7 +381,7 @@ export class NatsTransport implements Transport {
     const known = this.#sessions.get(a.session);
     if (known) return known.remote === a.id ? known : null;
     const link: Link = {
-      remote: a.id, session: a.session, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity,
+      remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity,
       nextSeq: 1, unacked: [], waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
     };
     link.key.catch(() => {});
@@ -394,6 +406,8 @@ export class NatsTransport implements Transport {
   #join(link: Link): void {
     if (link.joined || link.closed || this.#id === null) return;
     const older = this.#joined.get(link.remote);
+    // A session that began before the joined one is a replay or a straggler, never current.
+    if (older && older !== link && older.started > link.started) return;
     if (older && older !== link) {
       // The peer came back as a new session that proved itself: the old one is over.
       this.#retire(older.session);

@@ -27,6 +27,18 @@ declare module '../rpc/methods.ts' {
   }
 }
 
+/**
+ * Carries a peer's module pub/sub beyond the mesh as well (the NATS bridge to MQTT
+ * devices, node-host/nats/mqtt-bridge.ts). It hears only what the sandbox already
+ * allowed: publishes and subscriptions within the deployment's topic grants.
+ */
+export interface TopicBridge {
+  /** A module here published `data` on `topic`. */
+  published(topic: string, data: Uint8Array): void;
+  /** A module here subscribed to the pattern `topic`. */
+  subscribed(topic: string): void;
+}
+
 /** Serve `pubsub.deliver` on `peer`. */
 export function servePubSub(peer: Peer, supervisor: Supervisor): Unsubscribe {
   return peer.rpc.handle('pubsub.deliver', async ({ topic, data }) => ({ delivered: await supervisor.deliver(topic, data) }));

@@ -125,6 +125,49 @@ describe('NatsTransport specifics', () => {
     expect([Array.from(atNode[0]!.data), Array.from(atBrowser[0]!.data)]).to.deep.equal([[1, 2, 3], [4, 5]]);
   });
 
+  it('keeps the current link when a cluster client replays a hi of a peer\'s earlier, crashed session', async () => {
+    const intruder = await connect({ servers: cluster.urls, ...AUTH });
+    try {
+      const frames: { subject: string; data: Uint8Array }[] = [];
+      intruder.subscribe('lm.*.in.*', { callback: (_e, m) => void frames.push({ subject: m.subject, data: m.data.slice() }) });
+      await intruder.flush();
+      let raw: Awaited<ReturnType<ReturnType<typeof natsConnector>>> | null = null;
+      const crashing = new NatsTransport({
+        connect: async () => (raw = await natsConnector({ servers: cluster.urls, ...AUTH })()),
+        mesh: 'replay', secret: 's', announceMs: 250, timeoutMs: 2000,
+      });
+      made.push(crashing);
+      const watcher = make('replay', 's');
+      // The crashing peer is there first, so it is the one that says hi when the watcher announces itself.
+      await crashing.connect(id(21));
+      await watcher.connect(id(20));
+      await waitFor(() => watcher.peers().includes(id(21)) && crashing.peers().includes(id(20)), 'the first link');
+      const hiToWatcher = (): { subject: string; data: Uint8Array } | undefined =>
+        frames.find((f) => f.subject.endsWith(`.in.${id(20)}`) && f.data[0] === 1 && Buffer.from(f.data.subarray(1, 17)).toString('hex') === id(21));
+      await waitFor(() => hiToWatcher() !== undefined, 'a hi from the first session, seen on the cluster');
+      const captured = hiToWatcher()!;
+      // The process dies: no goodbye, its session is simply never heard again.
+      await raw!.close();
+      const churn: string[] = [];
+      watcher.on('peer-left', (p) => churn.push(`left:${p}`));
+      watcher.on('peer-joined', (p) => churn.push(`joined:${p}`));
+      await waitFor(() => churn.includes(`left:${id(21)}`), 'the crashed session to time out');
+      const again = make('replay', 's');
+      await again.connect(id(21));
+      await waitFor(() => watcher.peers().includes(id(21)) && again.peers().includes(id(20)), 'the restarted peer to link');
+      for (let i = 0; i < 3; i++) intruder.publish(captured.subject, captured.data);
+      await intruder.flush();
+      await new Promise((r) => setTimeout(r, 500));
+      const box: TransportMessage[] = [];
+      watcher.on('message', (m) => box.push(m));
+      await again.send(id(20), new Uint8Array([7]));
+      await waitFor(() => box.length === 1, 'a message from the restarted peer');
+      expect(churn).to.deep.equal([`left:${id(21)}`, `joined:${id(21)}`]);
+    } finally {
+      await intruder.close();
+    }
+  });
+
   it('reads --nats options: repeatable and comma-separated servers, one kind of credentials', () => {
     expect(natsOptionsFromArgs(['--name', 'x'], {})).to.equal(null);
     expect(natsOptionsFromArgs(['--nats', 'nats://a:4222,nats://b:4222', '--nats', 'nats://c:4222', '--nats-user', 'u', '--nats-pass', 'p'], {})).to.deep.equal({
