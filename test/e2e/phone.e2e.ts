@@ -1,11 +1,13 @@
 // A phone in the mesh, on loopback: Chromium emulating a phone (360×740, touch, a phone's
-// user agent) opens the join URL without a name and joins as a phone with a name of its
-// own, labelled as the phone it is. On its screen: every view fits 360 px (screenshots in
-// .tmp/screenshots/phone-*.png), stateful-fibo is moved onto it from the Node peer with
-// "Move to…" (a thumb-sized target) and counts on there, fibo is dragged onto it by
-// finger. Then the page is hidden, frozen and closed in turn: each time the Node peer sees
-// the phone leave well before the liveness timeout, the steps it hosted answer from
-// elsewhere, and the phone comes back under the same device id. Last, it reopens offline.
+// user agent). Opening the app over plain http by a LAN name, it is told why it cannot
+// join and where to go instead (never "offline"). Opening the join URL without a name, it
+// joins as a phone with a name of its own, labelled as the phone it is. On its screen:
+// every view fits 360 px (screenshots in .tmp/screenshots/phone-*.png), stateful-fibo is
+// moved onto it from the Node peer with "Move to…" (a thumb-sized target) and counts on
+// there, fibo is dragged onto it by finger. Then the page is hidden, frozen and closed in
+// turn: each time the Node peer sees the phone leave well before the liveness timeout, the
+// steps it hosted answer from elsewhere, and the phone comes back under the same device
+// id. Last, it reopens offline.
 import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +40,25 @@ describe('A phone in the mesh', () => {
       nodes.push(node);
       await node.ready();
       const joinUrl = `${e2e.web.url}/?mesh=${params.mesh}&secret=${params.secret}&signal=${encodeURIComponent(e2e.signal.url)}`;
-      browser = await puppeteer.launch({ executablePath: CHROMIUM_PATH, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`] });
+      // phone-test.lan is this machine under a LAN-style name: plain http there is not a secure context.
+      browser = await puppeteer.launch({ executablePath: CHROMIUM_PATH, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--host-resolver-rules=MAP phone-test.lan 127.0.0.1'] });
+
+      // Opened over http by a LAN name, the page says why it cannot join and where to go — not "offline".
+      const insecure = await browser.newPage();
+      await emulatePhone(insecure);
+      const lanUrl = new URL(joinUrl);
+      lanUrl.hostname = 'phone-test.lan';
+      lanUrl.searchParams.set('trust', 'http://phone-test.lan:8081/');
+      await insecure.goto(lanUrl.toString());
+      await waitText(insecure, 'section.insecure', 'This page was opened over an insecure connection');
+      const said = await text(insecure, 'section.insecure');
+      expect(said).to.contain('install the mesh\'s certificate from http://phone-test.lan:8081/');
+      expect(said).to.contain(`Then open ${lanUrl.toString().replace('http:', 'https:')}`);
+      expect(await insecure.evaluate(() => document.body.innerText + (document.querySelector('lm-app')?.shadowRoot?.textContent ?? ''))).to.not.match(/offline:|You are offline|could not start/);
+      expect(await insecure.evaluate(() => (globalThis as { liquidmesh?: unknown }).liquidmesh === undefined)).to.equal(true);
+      await shot(insecure, 'insecure');
+      await insecure.close();
+
       let phone = await browser.newPage();
       phone.on('pageerror', (e) => console.log('phone error:', (e as Error).message));
       await emulatePhone(phone);

@@ -20,7 +20,7 @@ export class InsecureView extends LitElement {
       a { color: #7dd3fc; overflow-wrap: anywhere; }
       ol { padding-left: 1.2rem; }
       ol > li + li { margin-top: 0.5rem; }
-      a.open { display: inline-block; min-height: 44px; line-height: 44px; }
+      a.open { display: inline-block; min-height: 44px; padding: 0.5rem 0; box-sizing: border-box; }
     `,
   ];
   declare arrival: InsecureArrival | null;
