@@ -6,20 +6,21 @@
  * worker would cost hundreds of milliseconds; instead the worker entry is bundled once
  * per process with esbuild into a plain ES module, so a new worker starts in tens of
  * milliseconds.
+ *
+ * The bundle never touches the disk: workers load it from a `data:` URL held in this
+ * process's memory. A script file in a shared directory (such as the temporary one) could
+ * be planted or swapped by another local user and would then run in every sandbox worker;
+ * a URL built from the bytes esbuild just produced cannot be (ADR 0019).
  */
 import { buildSync } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { WorkerSandbox, type WorkerSandboxOptions } from '../../shared/sandbox/worker-sandbox.ts';
 
-let bundled: string | null = null;
+let bundled: URL | null = null;
 
-/** Path of the bundled worker entry, building it on first use. */
-export function workerBundle(): string {
+/** The bundled worker entry as a `data:` URL, building it on first use. */
+export function workerBundle(): URL {
   if (bundled) return bundled;
   const result = buildSync({
     entryPoints: [fileURLToPath(new URL('./node-worker.ts', import.meta.url))],
@@ -31,13 +32,8 @@ export function workerBundle(): string {
     logLevel: 'silent',
   });
   const code = result.outputFiles[0]!.contents;
-  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'liquidmesh');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `sandbox-worker-${hash}.mjs`);
-  if (!existsSync(file)) writeFileSync(file, code);
-  bundled = file;
-  return file;
+  bundled = new URL(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
+  return bundled;
 }
 
 /** A WorkerSandbox whose workers are Node worker threads. */
