@@ -316,6 +316,14 @@ export class Peer {
     return this.#goodbye;
   }
 
+  /**
+   * Resolves once every registry change made so far is in this peer's store, so it
+   * survives a crash (at once when the registry is not persisted).
+   */
+  async registrySaved(): Promise<void> {
+    await this.#persistence?.saved();
+  }
+
   /** Call `method` on `peer` over the mesh (or locally for our own id). */
   call<K extends MethodName<MeshMethods>>(peer: PeerId, method: K, params: ParamsOf<MeshMethods, K>, options?: CallOptions): Promise<ResultOf<MeshMethods, K>> {
     return this.rpc.call(peer, method, params, options);

@@ -210,4 +210,56 @@ describe('Registry persistence', () => {
     await restarted.start();
     expect(restarted.registry.deployments.get('forgotten')).to.equal(undefined);
   });
+
+  it('keeps what was created just before a crash, long before the debounced save', async () => {
+    const clock = new ManualClock();
+    const kv = new CountingKeyValueStore(memoryStore().kv);
+    const store = { blobs: memoryStore().blobs, kv };
+    const peer = offlinePeer(store, { clock });
+    started.push(peer);
+    await peer.start();
+    clock.advance(60_000);
+    await tick();
+    const writes = kv.registryWrites;
+    peer.registry.modules.set(moduleRecord(1, peer.id));
+    peer.registry.deployments.put(deployment('just-made', peer.id));
+    await peer.registrySaved();
+    // No full save yet: the peer now dies without stopping (nothing flushed).
+    expect(kv.registryWrites).to.equal(writes);
+
+    const restarted = offlinePeer(store);
+    started.push(restarted);
+    await restarted.start();
+    expect(restarted.registry.deployments.get('just-made')?.record.coordinator).to.equal(peer.id);
+    expect(restarted.registry.modules.get(moduleRecord(1, peer.id).id)?.name).to.equal('m1');
+  });
+
+  it('folds the log into the next full save, and a damaged log entry costs only the changes after the one before it', async () => {
+    const clock = new ManualClock();
+    const store = memoryStore();
+    const peer = offlinePeer(store, { clock });
+    started.push(peer);
+    await peer.start();
+    peer.registry.deployments.put(deployment('saved', peer.id));
+    await peer.registrySaved();
+    clock.advance(10_000);
+    await tick();
+    await peer.registrySaved();
+    expect(await store.kv.keys(`${REGISTRY_STATE_KEY}/log/`)).to.deep.equal([]);
+
+    for (const id of ['first', 'kept', 'lost']) {
+      peer.registry.deployments.put(deployment(id, peer.id));
+      await peer.registrySaved();
+    }
+    const log = await store.kv.keys(`${REGISTRY_STATE_KEY}/log/`);
+    expect(log).to.have.length(2);
+    await store.kv.set(log[1]!, new Uint8Array([0xff, 0xff, 0xff, 0x07]));
+
+    const collected = collectLogs();
+    const restarted = offlinePeer(store, { log: collected });
+    started.push(restarted);
+    await restarted.start();
+    expect(['saved', 'first', 'kept', 'lost'].map((id) => restarted.registry.deployments.get(id) !== undefined)).to.deep.equal([true, true, true, false]);
+    expect(collected.lines.some((l) => l.level === 'warn' && l.text.includes('ignoring the registry log entry'))).to.equal(true);
+  });
 });
