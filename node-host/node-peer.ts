@@ -52,6 +52,9 @@ export interface NodePeerOptions {
 
 const CAMERA_IMPORTS = ['camera.takeImageStaticSize', 'camera.takeImageDynamicSize'];
 
+/** Longest a starting peer waits for the modules it hosts to load again, ms. */
+const RESUME_WAIT_MS = 30_000;
+
 /** Start a Node peer that hosts modules. */
 export async function startNodePeer(options: NodePeerOptions): Promise<SupervisedPeer> {
   const store: PeerStore = options.dataDir
@@ -69,7 +72,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     simulated.push(...SIMULATED_SENSOR_IMPORTS);
   }
   if (options.inference ?? true) services.nn = createNodeInferenceEngine();
-  return startSupervisedPeer({
+  const started = await startSupervisedPeer({
     transports: options.transports,
     store,
     device: { name: options.name, engine: 'node', platform: nodePlatform(), addresses: nodeAddresses() },
@@ -84,6 +87,12 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.topicBridge ? { topicBridge: options.topicBridge } : {}),
   });
+  // A restarted peer serves what it ran before: wait (a bounded time) until the modules
+  // it hosts are loaded again from its blob store, so its first calls find them.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([started.orchestrator.resumed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, RESUME_WAIT_MS)))]);
+  clearTimeout(timer);
+  return started;
 }
 
 /** The memory budget option: given, or from `LIQUIDMESH_MEMORY_BUDGET`, or none (the default applies). */

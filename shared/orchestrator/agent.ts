@@ -90,7 +90,9 @@ export class StepAgent {
       const fingerprint = `${w.revision}:${w.step.module}:${w.step.providers.join(',')}`;
       if (this.#handled.get(key) === fingerprint) continue;
       this.#handled.set(key, fingerprint);
-      this.#run(key, () => this.#realize(key, w, this.#loaded.get(key)));
+      const loading = this.#run(key, () => this.#realize(key, w, this.#loaded.get(key)));
+      // Calls that reach this peer before the module is loaded (it just restarted) wait for it.
+      if (!this.#isDeployed(w)) this.#supervisor.expect(w.deploymentId, w.step.name, loading);
     }
     // Only what this agent loaded is unloaded: modules deployed on the supervisor directly
     // (a local script, the WasmIoT supervisor API) are not the registry's to remove.
@@ -106,7 +108,7 @@ export class StepAgent {
     }
   }
 
-  #run(key: string, work: () => Promise<void>): void {
+  #run(key: string, work: () => Promise<void>): Promise<void> {
     const p = work()
       .catch((e: unknown) => this.#log.warn(`${key.replace('\u0000', '/')}: ${(e as Error).message}`))
       .finally(() => {
@@ -115,6 +117,7 @@ export class StepAgent {
         this.reconcile();
       });
     this.#busy.set(key, p);
+    return p;
   }
 
   /** Modules the registry's live revisions place here, by deployment and module name. */

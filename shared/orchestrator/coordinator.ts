@@ -8,6 +8,8 @@
  *      │ a step failed, or a phase outlived its time limit                     │
  *      ├── with a previous ready revision ──▶ deploying (rollback) ──▶ rolled-back
  *      └── without one, or the rollback failed too ──────────────────▶ failed
+ *
+ *  failed because devices left and none could take over ── one of them is back ──▶ deploying (revision+1)
  * ```
  * Phases are written by the peers running the steps (see `agent.ts`); the coordinator
  * only reads them and writes the deployment record. Time limits run on this peer's own
@@ -101,6 +103,8 @@ export class Coordinator {
   readonly #seenAlive = new Set<string>();
   /** Local time this peer first saw another peer alive (null: not yet). */
   #heardAt: number | null = null;
+  /** Failed deployment id → the alive peers when its re-placement was last tried. */
+  readonly #retried = new Map<string, string>();
 
   constructor(context: CoordinatorContext) {
     this.#c = context;
@@ -113,6 +117,10 @@ export class Coordinator {
     for (const view of this.#c.registry.deployments.values()) {
       const r = view.record;
       live.add(r.id);
+      if (r.status === 'failed' && r.waitingFor) {
+        this.#resume(r, alive);
+        continue;
+      }
       if (r.status === 'failed' || r.status === 'deleted') continue;
       if (this.#migrating(r, alive)) continue;
       if (r.coordinator !== this.#c.self) {
@@ -128,6 +136,33 @@ export class Coordinator {
       }
     }
     for (const key of this.#seen.keys()) if (!live.has(key.slice(0, key.indexOf('/')))) this.#seen.delete(key);
+    for (const id of this.#retried.keys()) if (!live.has(id)) this.#retried.delete(id);
+  }
+
+  /**
+   * A deployment that failed for lack of devices: once a device it waits for is back,
+   * place it again (its coordinator does, or the adopter when that one is gone). Tried
+   * once per change of the alive peers, so a placement that still fails is not retried
+   * in a loop.
+   */
+  #resume(r: DeploymentRecord, alive: ReadonlySet<string>): void {
+    const present = this.#c.alive();
+    if (!r.waitingFor!.some((p) => present.has(p)) || !r.steps || r.steps.length === 0) return;
+    if (r.coordinator !== this.#c.self && (alive.has(r.coordinator) || adopterOf(r.id, present, this.#c.registry) !== this.#c.self)) return;
+    const signature = `${r.revision}:${[...present].sort().join(',')}`;
+    if (this.#retried.get(r.id) === signature) return;
+    this.#retried.set(r.id, signature);
+    let placement: Placement;
+    try {
+      placement = this.#c.place(r.steps, { ...this.#hints(r), current: r.solution });
+    } catch (error) {
+      this.#c.logger.debug(`deployment ${r.name} still cannot be placed: ${messageOf(error)}`);
+      return;
+    }
+    this.#c.logger.debug(`deployment ${r.name}: a device it waited for is back; placing it again`);
+    const next = this.nextRevision(r, r.steps, placement);
+    delete next.waitingFor;
+    this.#write(next);
   }
 
   /** True while a migration of one of the deployment's modules runs (see the file header). */
@@ -180,6 +215,7 @@ export class Coordinator {
     };
     delete next.reason;
     delete next.rollback;
+    delete next.waitingFor;
     // Clones are copies of one revision's instances: a new revision places afresh.
     delete next.replicas;
     if (SETTLED.has(record.status) && record.steps) next.previous = { revision: record.revision, steps: record.steps, solution: record.solution };
@@ -265,7 +301,9 @@ export class Coordinator {
     try {
       placement = this.#c.place(steps, { ...this.#hints(r), exclude: lost, current, replacing: r.id });
     } catch (error) {
-      this.#fail({ ...r, solution: current }, `${names} can no longer serve the deployment and no device can take over: ${messageOf(error)}`);
+      // Devices that left may come back (a restart): the deployment waits for them.
+      const gone = Object.keys(lost).filter((p) => !this.#c.alive().has(p));
+      this.#fail({ ...r, solution: current }, `${names} can no longer serve the deployment and no device can take over: ${messageOf(error)}`, gone);
       return;
     }
     this.#c.logger.debug(`deployment ${r.name}: re-placing steps of ${names}`);
@@ -274,8 +312,11 @@ export class Coordinator {
     this.#write(next);
   }
 
-  /** A revision failed: roll back to the previous ready one if there is one, else fail. */
-  #fail(r: DeploymentRecord, reason: string): void {
+  /**
+   * A revision failed: roll back to the previous ready one if there is one, else fail
+   * (waiting for the devices in `waitingFor` to come back, when they left).
+   */
+  #fail(r: DeploymentRecord, reason: string, waitingFor: string[] = []): void {
     this.#c.logger.debug(`deployment ${r.name} revision ${r.revision}: ${reason}`);
     const previous = r.previous;
     if (previous && !r.rollback) {
@@ -304,6 +345,8 @@ export class Coordinator {
     const failed: DeploymentRecord = { ...r, status: 'failed', reason: r.rollback && r.reason ? `${r.reason}; the rollback failed too: ${reason}` : reason };
     delete failed.rollback;
     delete failed.previous;
+    if (waitingFor.length > 0) failed.waitingFor = waitingFor;
+    else delete failed.waitingFor;
     this.#write(failed);
   }
 

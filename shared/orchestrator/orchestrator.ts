@@ -118,6 +118,15 @@ export class Orchestrator {
     schedule();
   }
 
+  /**
+   * Resolves once every module the registry places on this peer is loaded (or has
+   * failed): after a restart, what this peer ran before runs again. Call after `start`.
+   */
+  async resumed(): Promise<void> {
+    this.#agent.reconcile();
+    await this.#agent.idle();
+  }
+
   /** Stop acting; deployments stay in the registry for other peers to drive. */
   stop(): void {
     for (const off of this.#offs) off();

@@ -183,6 +183,11 @@ export interface DeploymentRecord {
   replicas?: Record<string, string[]>;
   /** The last (or the running) live migration of one of its modules, written by the source peer. */
   migration?: MigrationRecord;
+  /**
+   * A deployment that failed because devices left and no other could take over: those
+   * devices. When one of them is back it is placed again (a restarted device resumes it).
+   */
+  waitingFor?: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -340,6 +345,7 @@ export const checkDeployment: Check<DeploymentRecord> = obj({
   rollback: opt(bool),
   replicas: opt(dict(arr(peerId, 100), 256)),
   migration: opt(checkMigration),
+  waitingFor: opt(arr(peerId, 1000)),
   createdAt: num({ min: 0 }),
   updatedAt: num({ min: 0 }),
 }) as Check<DeploymentRecord>;

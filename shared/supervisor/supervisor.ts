@@ -198,6 +198,8 @@ export class Supervisor {
   readonly #forwards = new Map<string, { to: string; until: number }>();
   /** Budget bytes of modules staged but not serving (or discarded) yet. */
   #staging = 0;
+  /** Loads under way that calls for a module not here yet wait for: key → settles when done. */
+  readonly #expected = new Map<string, Promise<void>>();
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -401,6 +403,20 @@ export class Supervisor {
     return removed;
   }
 
+  /**
+   * A load of this module is under way (the step agent's, after a restart or a new
+   * revision): a call that arrives before it is deployed waits for `loading` to settle
+   * instead of failing at once with ERR_DEPLOYMENT_NOT_FOUND.
+   */
+  expect(deploymentId: string, name: string, loading: Promise<unknown>): void {
+    const key = keyOf(deploymentId, name);
+    const done = loading.then(() => undefined, () => undefined);
+    this.#expected.set(key, done);
+    void done.then(() => {
+      if (this.#expected.get(key) === done) this.#expected.delete(key);
+    });
+  }
+
   /** The live instance of a deployed module (snapshot, restore and migration use it). */
   instance(deploymentId: string, name: string): SandboxInstance {
     return this.#version(deploymentId, name).instance;
@@ -501,12 +517,19 @@ export class Supervisor {
    */
   async #enter(deploymentId: string, name: string): Promise<Version | string> {
     const key = keyOf(deploymentId, name);
+    let waited = false;
     for (;;) {
       const v = this.#modules.get(key);
       if (!v) {
         const moved = this.#forwards.get(key);
         if (moved && moved.until > this.#now()) return moved.to;
         if (moved) this.#forwards.delete(key);
+        const loading = this.#expected.get(key);
+        if (loading && !waited) {
+          waited = true;
+          await loading;
+          continue;
+        }
         return this.#version(deploymentId, name);
       }
       if (!v.paused) {
