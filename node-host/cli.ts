@@ -16,9 +16,10 @@ enableDebug(process.env.DEBUG);
 
 const USAGE = `usage: liquidmesh <command>
   start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
-        [--data-dir D] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
+        [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
                       signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
-                      (off loopback: HTTPS from the host's local CA, and the CA's trust page on port 8081)
+                      (off loopback: HTTPS from the host's local CA, and the CA's trust page on port 8081);
+                      kept in DIR (default ~/.local/share/liquidmesh) unless --ephemeral
   ${SIGNAL_USAGE}
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
        [--trust URL | --ca FILE]

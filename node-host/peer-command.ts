@@ -34,7 +34,7 @@ import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/supervised-peer.ts';
 import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
-import { defaultDataDir } from './data-dir.ts';
+import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';
 import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { watchPageStatus } from './headless/page-status.ts';
@@ -114,6 +114,8 @@ export function parsePeerArgs(args: string[]): PeerArgs {
 /** Run the peer until SIGINT/SIGTERM (or a `stop` command). */
 export async function peerCommand(argv: string[]): Promise<void> {
   const args = parsePeerArgs(argv);
+  // The peer's identity and data (or its browser profile) live here: private to this user.
+  if (args.dataDir) args.dataDir = await ensurePrivateDir(args.dataDir);
   const natsOptions = natsOptionsFromArgs(argv);
   const print = (line: Record<string, unknown>): void => {
     if (args.json) process.stdout.write(`${JSON.stringify(line)}\n`);

@@ -2,8 +2,13 @@
  * The sample modules and deployments `liquidmesh start` brings up, published through the
  * package manager and deployed by the orchestrator like a user's own: whatever the
  * samples show, the CLI, the gateway and the PWA can do to user modules too.
+ *
+ * A restart over a kept data directory finds them already there, perhaps changed by the
+ * user (a new revision, another placement): what exists is kept as it is, and only what
+ * is missing is published or deployed.
  */
 import type { Orchestrator } from '../shared/orchestrator/orchestrator.ts';
+import { sha256Hex } from '../shared/bytes.ts';
 import type { ModuleRecord } from '../shared/registry/schema.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 
@@ -23,12 +28,18 @@ export const SAMPLE_DEPLOYMENTS: Record<string, { name: string; sequence: { devi
   },
 };
 
-/** Publish every sample module (a version already published is kept). */
+/** Publish every sample module (one already published, with the same binary, is kept as it is). */
 export async function publishSamples(orchestrator: Orchestrator): Promise<ModuleRecord[]> {
   const records: ModuleRecord[] = [];
   for (const dir of SAMPLE_MODULES) {
     const files = await readModuleFiles(sampleModuleDir(dir));
     if (!files.description) throw new Error(`modules/${dir} has no description.json`);
+    const id = await sha256Hex(files.wasm);
+    const known = orchestrator.packages.list().find((m) => m.id === id);
+    if (known) {
+      records.push(known);
+      continue;
+    }
     records.push(await orchestrator.packages.publish({
       wasm: files.wasm,
       description: files.description,
@@ -38,14 +49,22 @@ export async function publishSamples(orchestrator: Orchestrator): Promise<Module
   return records;
 }
 
-/** Deploy the sample deployments and wait until each is ready (rejects naming the one that is not). */
-export async function deploySamples(orchestrator: Orchestrator, timeoutMs = 60_000): Promise<void> {
+/**
+ * Deploy the sample deployments that do not exist yet and wait until each is ready
+ * (rejects naming the one that is not). Existing ones are left as they are, whatever
+ * their state: they are the user's now. Resolves with the ids of those deployed here.
+ */
+export async function deploySamples(orchestrator: Orchestrator, timeoutMs = 60_000): Promise<string[]> {
+  const created: string[] = [];
   for (const [id, manifest] of Object.entries(SAMPLE_DEPLOYMENTS)) {
     const existing = orchestrator.list().find((d) => d.record.id === id);
-    if (!existing) orchestrator.deploy(manifest, { id });
+    if (existing) continue;
+    orchestrator.deploy(manifest, { id });
+    created.push(id);
   }
-  for (const id of Object.keys(SAMPLE_DEPLOYMENTS)) {
+  for (const id of created) {
     const view = await orchestrator.waitFor(id, undefined, timeoutMs);
     if (view.record.status !== 'ready') throw new Error(`sample deployment ${id} ended ${view.record.status}: ${view.record.reason ?? 'no reason given'}`);
   }
+  return created;
 }

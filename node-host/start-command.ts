@@ -3,7 +3,7 @@
  * hosting the sample modules, all on 127.0.0.1 unless told otherwise.
  *
  *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
- *                    [--data-dir D] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
+ *                    [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
  *                    [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
@@ -16,10 +16,13 @@
  * Off loopback every server speaks HTTPS with a certificate from the host's local CA
  * (node-host/tls/), or the user's own with --cert/--key, and a plain-HTTP trust page on
  * --trust-port (8081) hands out the CA: its QR code comes first in the banner.
+ *
+ * Everything the user creates survives a restart: both peers, and the mesh's name and
+ * secret, live in a data directory (node-host/start-data.ts); `--ephemeral` keeps nothing
+ * of its own (off loopback, the CA and the gateway token still live in the default one).
  */
 import './webrtc/globals.ts';
 import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { renderUnicodeCompact } from 'uqr';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { createLogger } from '../shared/log.ts';
@@ -31,6 +34,7 @@ import { natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
+import { meshSettings, peerDataDir, startDataDir } from './start-data.ts';
 import { trustCertificates } from './tls/node-trust.ts';
 import { resolveServerTls } from './tls/server-tls.ts';
 import { DEFAULT_TRUST_PORT, startTrustServer, type TrustServer } from './tls/trust-server.ts';
@@ -54,8 +58,11 @@ async function eventually(predicate: () => boolean, timeoutMs: number): Promise<
 /** Run the main job until SIGINT/SIGTERM. */
 export async function startCommand(args: string[]): Promise<void> {
   const host = option(args, 'host') ?? '127.0.0.1';
-  const mesh = option(args, 'mesh') ?? 'liquidmesh';
-  const secret = option(args, 'secret') ?? process.env.LIQUIDMESH_SECRET ?? randomBytes(6).toString('hex');
+  /** Where this run keeps what must survive a restart; null with --ephemeral (nothing of its own written). */
+  const dataDir: string | null = startDataDir(args);
+  const secretGiven = option(args, 'secret') ?? process.env.LIQUIDMESH_SECRET;
+  const meshGiven = option(args, 'mesh');
+  const { mesh, secret } = await meshSettings(dataDir, { ...(meshGiven ? { mesh: meshGiven } : {}), ...(secretGiven ? { secret: secretGiven } : {}) });
   const log = createLogger('start');
   const cleanup: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
@@ -63,7 +70,7 @@ export async function startCommand(args: string[]): Promise<void> {
   };
   try {
     const access = await parseAccessArgs(args);
-    const serverTls = await resolveServerTls({ host, dataDir: option(args, 'data-dir') ?? defaultDataDir(), cert: option(args, 'cert'), key: option(args, 'key') });
+    const serverTls = await resolveServerTls({ host, dataDir: dataDir ?? defaultDataDir(), cert: option(args, 'cert'), key: option(args, 'key') });
     const tls = serverTls ? { tls: serverTls.material } : {};
     const ca = serverTls?.local ?? null;
     // node-1 and chromium-1 connect to these servers like any other peer: they trust the CA too.
@@ -94,18 +101,25 @@ export async function startCommand(args: string[]): Promise<void> {
         new WebRtcTransport({ signalUrl: signal.url, mesh, secret, ...(loopback ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}) }),
         ...(backbone ? [backbone] : []),
       ],
+      ...(dataDir ? { dataDir: await peerDataDir(dataDir, 'peers', 'node-1') } : {}),
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());
     const gateway = await startGateway({
       peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000), ...tls,
-      ...access, ...(await gatewayToken(host, option(args, 'data-dir'), (text) => console.log(`LiquidMesh: ${text}`))),
+      ...access, ...(await gatewayToken(host, dataDir ?? undefined, (text) => console.log(`LiquidMesh: ${text}`))),
     });
     cleanup.push(() => gateway.close());
 
     let chromium: ChromiumPeer | null = null;
     if (!args.includes('--no-chromium') && existsSync(CHROMIUM_PATH)) {
-      chromium = await launchChromiumPeer({ pwaUrl: web.url, name: 'chromium-1', params: { signal: signal.url, mesh, secret }, ...(ca ? { trustCa: ca.caCert } : {}) });
+      chromium = await launchChromiumPeer({
+        pwaUrl: web.url,
+        name: 'chromium-1',
+        params: { signal: signal.url, mesh, secret },
+        ...(dataDir ? { profileDir: await peerDataDir(dataDir, 'chromium', 'chromium-1') } : {}),
+        ...(ca ? { trustCa: ca.caCert } : {}),
+      });
       const browser = chromium;
       cleanup.push(() => browser.close());
       // Deploy once both peers are in the mesh, so that placement can spread the samples.
@@ -116,11 +130,19 @@ export async function startCommand(args: string[]): Promise<void> {
     console.log('LiquidMesh: publishing and deploying the sample modules…');
     const published = await publishSamples(node.orchestrator);
     await deploySamples(node.orchestrator);
-    const fibo = await node.orchestrator.execute('fibo', { args: [12] });
-    const chain = await node.orchestrator.execute('camera-gray');
     const deviceName = (id: string): string => node.peer.registry.devices.get(id)?.name ?? id.slice(0, 8);
-    const shot = chain.steps[0]?.files?.[0];
-    const gray = chain.result.files[0];
+    // After a restart the samples are the user's: changed, moved or removed. Show what runs.
+    const tryRun = (what: string, run: () => Promise<string>): Promise<string> => run().catch((e: unknown) => `${what}: not run (${(e as Error).message})`);
+    const fiboLine = await tryRun('fibo', async () => {
+      const fibo = await node.orchestrator.execute('fibo', { args: [12] });
+      return `fibo(12) = ${String(fibo.result.value)} on ${deviceName(fibo.steps[0]!.peer)}`;
+    });
+    const chainLine = await tryRun('camera-gray', async () => {
+      const chain = await node.orchestrator.execute('camera-gray');
+      const shot = chain.steps[0]?.files?.[0];
+      const gray = chain.result.files[0];
+      return `camera wrote ${shot?.name ?? '?'} (${shot?.bytes.byteLength ?? 0} bytes of ${shot?.mediaType ?? '?'}) on ${deviceName(chain.steps[0]!.peer)}; grayscale made ${gray?.name ?? '?'} (${gray?.bytes.byteLength ?? 0} bytes) on ${deviceName(chain.steps[chain.steps.length - 1]!.peer)}`;
+    });
     console.log(`
 LiquidMesh is running (mesh "${mesh}").
   PWA — open to join as a device:  ${join.toString()}
@@ -129,8 +151,9 @@ LiquidMesh is running (mesh "${mesh}").
   peers:                            node-1 (Node, fake camera, simulated sensors)${chromium ? ', chromium-1 (headless Chromium, fake camera device)' : ''}
   sample modules:                   ${published.map((m) => `${m.name}@${m.version}`).join(', ')}
   sample deployments:               ${Object.keys(SAMPLE_DEPLOYMENTS).join(', ')}
-  fibo(12) = ${String(fibo.result.value)} on ${deviceName(fibo.steps[0]!.peer)}
-  camera wrote ${shot?.name ?? '?'} (${shot?.bytes.byteLength ?? 0} bytes of ${shot?.mediaType ?? '?'}) on ${deviceName(chain.steps[0]!.peer)}; grayscale made ${gray?.name ?? '?'} (${gray?.bytes.byteLength ?? 0} bytes) on ${deviceName(chain.steps[1]!.peer)}
+  data:                             ${dataDir ?? 'none kept (--ephemeral)'}
+  ${fiboLine}
+  ${chainLine}
 ${tlsBanner(serverTls?.local ?? null, trust, Boolean(serverTls))}
 Scan to join from a phone on the same network${trust ? ' (after trusting the CA)' : serverTls ? '' : ' (start with --host <this machine\'s address>)'}:
 ${renderUnicodeCompact(join.toString(), { border: 1 })}

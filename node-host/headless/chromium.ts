@@ -67,6 +67,10 @@ export async function launchChromiumPeer(options: {
     handleSIGTERM: false,
     handleSIGHUP: false,
     ...(options.trustCa !== undefined ? { env: { ...process.env, HOME: home } } : {}),
+    // DevTools over a pipe, not a port: when this process dies (even by kill -9) the pipe
+    // closes and the browser exits with it, releasing its profile for the next start and
+    // removing its temporary files, instead of living on as an orphan holding the profile.
+    pipe: true,
     args: [...flags, `--user-data-dir=${profileDir}`, ...(onScreen ? ['--kiosk', '--noerrdialogs', '--disable-infobars'] : [])],
   });
   try {
