@@ -290,9 +290,19 @@ function orchestrationCommands(node: SupervisedPeer): Record<string, (a: Record<
       if (!files.description) throw new InvalidParamsError(`modules/${String(a.module)} has no description.json`);
       const dataFiles = Object.fromEntries(Object.entries(files.data).map(([mount, f]) => [mount, f.bytes]));
       const record = await orchestrator.packages.publish({ wasm: files.wasm, description: files.description, dataFiles });
+      // Answered once stored: a crash right after the answer keeps it.
+      await node.peer.registrySaved();
       return { id: record.id, name: record.name, version: record.version };
     },
-    deploy: async (a) => orchestrator.deploy(a.manifest),
+    deploy: async (a) => {
+      const record = orchestrator.deploy(a.manifest);
+      await node.peer.registrySaved();
+      return record;
+    },
+    /** The published modules this peer's registry holds. */
+    modules: async () => orchestrator.packages.list().map((m) => ({ id: m.id, name: m.name, version: m.version })),
+    /** `{deployment?, limit?}`: this peer's request history, newest first. */
+    history: async (a) => node.supervisor.history.query({ ...(a.deployment ? { deploymentId: String(a.deployment) } : {}), limit: Number(a.limit ?? 100) }),
     deployment: async (a) => summary(orchestrator.get(String(a.deployment))),
     wait: async (a) => summary(await orchestrator.waitFor(String(a.deployment), settledOr(a), Number(a.timeoutMs ?? 30_000))),
     execute: async (a) => {

@@ -4,7 +4,7 @@
 // call, migrate, history, and clear errors with non-zero exit codes.
 import { expect } from 'chai';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,13 @@ async function json<T>(args: string[], env: Record<string, string>): Promise<T> 
 
 describe('liquidmesh start and the CLI', () => {
   it('brings up the mesh with the samples deployed, is driven by the CLI, and stops on Ctrl-C', async () => {
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'start', '--signal-port', '0', '--web-port', '0', '--gateway-port', '0', '--secret', 'e2e'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own temporary directory, to see that it leaves nothing there, and its own data directory.
+    const temp = await mkdtemp(join(tmpdir(), 'liquidmesh-start-tmp-'));
+    const data = await mkdtemp(join(tmpdir(), 'liquidmesh-start-data-'));
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'start', '--signal-port', '0', '--web-port', '0', '--gateway-port', '0', '--secret', 'e2e', '--data-dir', data], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: temp },
+    });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -119,7 +125,16 @@ describe('liquidmesh start and the CLI', () => {
       child.kill('SIGINT');
       await rm(scratch, { recursive: true, force: true });
     }
-    expect(await exited).to.equal(0);
-    expect(out).to.contain('stopped');
+    try {
+      expect(await exited).to.equal(0);
+      expect(out).to.contain('stopped');
+      expect(await readdir(temp), 'files left in the temporary directory').to.deep.equal([]);
+      // The data directory's layout, private to the user.
+      for (const path of ['', 'peers/node-1', 'chromium/chromium-1']) expect((await stat(join(data, path))).mode & 0o777).to.equal(0o700);
+      expect((await stat(join(data, 'mesh.json'))).mode & 0o777).to.equal(0o600);
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+      await rm(data, { recursive: true, force: true });
+    }
   }, 300_000);
 });
