@@ -29,12 +29,13 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
   let joinUrl: string;
   let trustUrl: string;
   let fingerprint: string;
+  let hostData: string;
 
   beforeAll(async () => {
     lan = await TestLan.create(['host', 'second', 'phone', 'kiosk']);
     hostA = lan.host('host');
-    const dataDir = await lan.tempDir('host-data');
-    start = hostA.liquidmesh(['start', '--host', hostA.address, '--no-chromium', '--secret', SECRET, '--data-dir', dataDir]);
+    hostData = await lan.tempDir('host-data');
+    start = hostA.liquidmesh(['start', '--host', hostA.address, '--no-chromium', '--secret', SECRET, '--data-dir', hostData]);
     await start.waitForOutput(/Ctrl-C stops everything/, 'the host to come up', 200_000);
     joinUrl = (await start.waitForOutput(/PWA — open to join as a device: +(\S+)/, 'the join URL'))[1]!;
     trustUrl = (await start.waitForOutput(/trust page — install the CA: +(\S+)/, 'the trust page URL'))[1]!;
@@ -67,6 +68,22 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
     await start.waitForOutput(aliveInBanner('second-node'), 'the second host in the host\'s mesh', 60_000);
     await peer.waitForOutput(/^\+ \S+ joined$/m, 'the host seen from the second host', 30_000);
     await peer.stop();
+  });
+
+  it('the CLI on a second host drives the HTTPS gateway, verifying it against the CA it was given', async () => {
+    const second = lan.host('second');
+    const gateway = `https://${hostA.address}:3000`;
+    expect(start.output).to.contain(`HTTP gateway (WasmIoT API):       ${gateway}`);
+    // The user copies the CA (and the gateway token) from the host; here they share a disk.
+    const env = { env: { ...process.env, LIQUIDMESH_CA: join(hostData, 'tls', 'ca.crt'), LIQUIDMESH_TOKEN: (await readFile(join(hostData, 'gateway-token'), 'utf8')).trim() } };
+    const listed = await second.run(process.execPath, [CLI, 'ls', 'devices', '--gateway', gateway, '--json'], env);
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((d) => d.name)).to.include('node-1');
+    // Without the CA the certificate is not trusted, and the command says so.
+    const { LIQUIDMESH_CA: _ca, ...withoutCa } = env.env;
+    const refused = await second.run(process.execPath, [CLI, 'ls', 'devices', '--gateway', gateway, '--json'], { env: { ...withoutCa, XDG_DATA_HOME: await lan.tempDir('empty-data') } });
+    expect(refused.code).to.equal(1);
+    expect(refused.stdout + refused.stderr).to.match(/certificate|UNABLE_TO_VERIFY|self.signed/i);
   });
 
   it('a phone trusts the CA from the trust page, opens the join URL securely, joins, and reopens offline from its service worker', async () => {
