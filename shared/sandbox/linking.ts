@@ -49,7 +49,7 @@ export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: Sa
   const out: ProviderInit[] = [];
   for (const name of linkOrder(infos)) {
     const p = providers.find((q) => q.name === name)!;
-    const prepared = await prepareModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, exportTables: false, what: `provider ${name}` });
+    const prepared = await prepareModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: false, what: `provider ${name}` });
     const entry: ProviderInit = { name, module: prepared.module, globals: prepared.globals, files: p.files ?? {} };
     if (prepared.dirty) entry.dirty = prepared.dirty;
     out.push(entry);

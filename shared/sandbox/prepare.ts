@@ -1,6 +1,6 @@
 /**
- * A binary as the sandbox runs it: its writes tracked (instrument.ts), its memory
- * capped, its mutable globals and funcref tables exported (binary.ts), compiled. The
+ * A binary as the sandbox runs it: its writes tracked (instrument.ts), its memory and
+ * tables capped, its mutable globals and funcref tables exported (binary.ts), compiled. The
  * app of an instance and each linked provider go through it.
  * @module
  */
@@ -24,9 +24,14 @@ export interface PreparedModule {
  * Prepare `wasm` for the sandbox. `what` names it in errors ("module", "provider x").
  * @throws MemoryLimitError, InvalidWasmError (from the rewrite), ModuleLoadError (it does not compile).
  */
-export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; exportTables: boolean; what: string }): Promise<PreparedModule> {
+export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; maxTableElements: number; exportTables: boolean; what: string }): Promise<PreparedModule> {
   const tracked = trackWrites(wasm);
-  const rewritten = rewriteModule(tracked?.bytes ?? wasm, { maxMemoryPages: options.maxMemoryPages, exportMutableGlobals: true, exportTables: options.exportTables });
+  const rewritten = rewriteModule(tracked?.bytes ?? wasm, {
+    maxMemoryPages: options.maxMemoryPages,
+    maxTableElements: options.maxTableElements,
+    exportMutableGlobals: true,
+    exportTables: options.exportTables,
+  });
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>);

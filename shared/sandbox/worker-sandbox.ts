@@ -77,7 +77,7 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits);
-    const prepared = await prepareModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, exportTables: true, what: 'module' });
+    const prepared = await prepareModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module' });
     const functions = info.exports.filter((e) => e.kind === 'function' && e.type).map((e) => ({ name: e.name, type: e.type! }));
     const instance = new WorkerInstance({
       moduleId: await sha256Hex(spec.wasm),

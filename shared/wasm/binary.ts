@@ -6,7 +6,7 @@
  * needs both: function signatures to marshal calls, a memory cap it controls, and every
  * mutable global exported so that a running instance's state can be captured and put
  * into a fresh instance elsewhere (live migration). This file reads just enough of the
- * binary for that and rewrites only the memory and export sections; everything else is
+ * binary for that and rewrites only the table, memory and export sections; everything else is
  * copied byte for byte, and code bodies are skipped by size, never decoded.
  *
  * It checks the structure it walks (bounds, LEB128 encodings, section order and sizes,
@@ -148,6 +148,12 @@ export interface ModuleInfo {
 export interface RewriteOptions {
   /** Cap every defined memory at this many pages; a module whose minimum is above it is refused. */
   maxMemoryPages?: number;
+  /**
+   * Cap every defined table at this many elements, so `table.grow` cannot pass it (it
+   * returns -1, as for any failed growth). A table whose minimum is above it keeps its
+   * minimum as its maximum: refusing it is the load-time budget's job.
+   */
+  maxTableElements?: number;
   /** Export every defined mutable global that is not exported yet. */
   exportMutableGlobals?: boolean;
   /** Export every defined funcref table that is not exported yet (its contents are state too). */
@@ -328,6 +334,9 @@ interface ParsedModule {
   definedMemories: Limits[];
   /** Table indices of the defined funcref tables. */
   definedFuncTables: number[];
+  /** Limits of the defined tables and where they sit in the binary, in table-section order. */
+  definedTables: (Limits & { limitsStart: number; limitsEnd: number })[];
+  tableSection?: SectionInfo;
   memorySection?: SectionInfo;
   exportSection?: SectionInfo;
   /** Where the export entries start (after the count). */
@@ -363,6 +372,8 @@ function parse(bytes: Uint8Array): ParsedModule {
   let data: DataInfo = { segments: 0, bytes: 0 };
   // Indices (in the table index space) of the defined tables holding funcrefs.
   const definedFuncTables: number[] = [];
+  const definedTables: ParsedModule['definedTables'] = [];
+  let tableSection: SectionInfo | undefined;
   let codeCount = 0;
   let startFunction: number | undefined;
   let dataCount: number | undefined;
@@ -449,21 +460,22 @@ function parse(bytes: Uint8Array): ParsedModule {
         break;
       }
       case 4:
+        tableSection = section;
         for (let n = r.count(); n > 0; n--) {
           // 0x40 0x00 introduces a table with an explicit initialiser expression.
-          if (r.pos < end && bytes[r.pos] === 0x40) {
+          const prefixed = r.pos < end && bytes[r.pos] === 0x40;
+          if (prefixed) {
             r.byte();
             const at = r.pos;
             if (r.byte() !== 0) r.fail('expected 0x00 after 0x40 in a table definition', at);
-            const table = tableType(r, false);
-            tables.push(table);
-            if (table.funcref) definedFuncTables.push(tableCount);
-            skipConstExpr(r);
-          } else {
-            const table = tableType(r, false);
-            tables.push(table);
-            if (table.funcref) definedFuncTables.push(tableCount);
           }
+          // Its limits start after the element type byte.
+          const limitsStart = r.pos + 1;
+          const table = tableType(r, false);
+          definedTables.push({ flags: bytes[limitsStart]!, min: table.min, ...(table.max === undefined ? {} : { max: table.max }), limitsStart, limitsEnd: r.pos });
+          tables.push(table);
+          if (table.funcref) definedFuncTables.push(tableCount);
+          if (prefixed) skipConstExpr(r);
           tableCount++;
         }
         break;
@@ -572,7 +584,8 @@ function parse(bytes: Uint8Array): ParsedModule {
   };
   if (startFunction !== undefined) info.startFunction = startFunction;
   if (dataCount !== undefined) info.dataCount = dataCount;
-  const parsed: ParsedModule = { info, definedMemories, definedFuncTables, exportEntriesOffset };
+  const parsed: ParsedModule = { info, definedMemories, definedFuncTables, definedTables, exportEntriesOffset };
+  if (tableSection) parsed.tableSection = tableSection;
   if (memorySection) parsed.memorySection = memorySection;
   if (exportSection) parsed.exportSection = exportSection;
   return parsed;
@@ -620,20 +633,22 @@ function encodeSection(id: number, content: Uint8Array): Uint8Array {
   return out.result();
 }
 
-function checkPageLimit(value: number): void {
+function checkPageLimit(value: number, what = 'maxMemoryPages'): void {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidParamsError(`maxMemoryPages must be a non-negative integer, got ${String(value)}`);
+    throw new InvalidParamsError(`${what} must be a non-negative integer, got ${String(value)}`);
   }
 }
 
 /**
- * Rewrite a module for the sandbox. Only the memory and export sections change (an
+ * Rewrite a module for the sandbox. Only the table, memory and export sections change (an
  * export section is added if the module has none); every other section is copied byte
  * for byte, so function indices, code and names stay as they were.
  *
  * - `maxMemoryPages`: every defined memory gets `max = min(its max, limit)` (a max is
  *   added if it had none; the limit is also clamped to what the memory's index type can
  *   address). Imported memories are left alone: the host caps the Memory it supplies.
+ * - `maxTableElements`: likewise every defined table gets a maximum of at most the limit
+ *   (never below its minimum), so `table.grow` past it fails in the module.
  * - `exportMutableGlobals`: every defined mutable global that is not exported yet is
  *   exported as `__lm_g<index>` (with a numeric suffix in the unlikely case that name
  *   is taken). Imported globals are not re-exported: the host already holds them.
@@ -675,6 +690,34 @@ export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): 
       if (i === 0 && info.memory !== null && !info.memory.imported) result.memoryMaxPages = max;
     });
     if (changed) memoryContent = out.result();
+  }
+
+  let tableContent: Uint8Array | undefined;
+  if (options.maxTableElements !== undefined && parsed.tableSection) {
+    const limit = options.maxTableElements;
+    checkPageLimit(limit, 'maxTableElements');
+    const section = parsed.tableSection;
+    const out = new Writer();
+    let copied = section.contentOffset;
+    let changed = false;
+    for (const table of parsed.definedTables) {
+      const wide = (table.flags & 4) !== 0;
+      const max = Math.max(table.min, Math.min(table.max ?? limit, limit));
+      if (max === table.max) continue;
+      changed = true;
+      out.bytes(bytes.subarray(copied, table.limitsStart));
+      out.byte(table.flags | 1);
+      if (wide) {
+        out.u64(table.min);
+        out.u64(max);
+      } else {
+        out.u32(table.min);
+        out.u32(max);
+      }
+      copied = table.limitsEnd;
+    }
+    out.bytes(bytes.subarray(copied, section.contentOffset + section.size));
+    if (changed) tableContent = out.result();
   }
 
   let exportContent: Uint8Array | undefined;
@@ -733,6 +776,8 @@ export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): 
     pieces.push(bytes.subarray(copied, start), replacement);
     copied = end;
   };
+  const tableSection = parsed.tableSection;
+  if (tableContent && tableSection) splice(tableSection.offset, tableSection.contentOffset + tableSection.size, encodeSection(4, tableContent));
   const memorySection = parsed.memorySection;
   if (memoryContent && memorySection) splice(memorySection.offset, memorySection.contentOffset + memorySection.size, encodeSection(5, memoryContent));
   if (exportContent) {

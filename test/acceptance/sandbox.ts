@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import type { HostServices, Sandbox, SandboxLimits } from '../../shared/ports/sandbox.ts';
-import { dataBomb, globalsBomb, recursion, segmentsBomb, tableBomb } from '../helpers/hostile-wasm.ts';
+import { dataBomb, globalsBomb, recursion, segmentsBomb, tableBomb, tableGrower } from '../helpers/hostile-wasm.ts';
 import { rejectionOf } from './wait.ts';
 
 /** How an adapter is set up for the suite. */
@@ -249,6 +249,15 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await allowed.call(scalar('ok'))).value).to.equal(42);
       const fibo = await sandbox.load({ wasm: await wasm('fibo'), grants: ['wasi_snapshot_preview1.*'] });
       expect((await fibo.call(scalar('fibo', 12n))).value).to.equal(233n);
+    });
+
+    it('caps table growth at the table budget: table.grow past it fails in the module, which keeps serving', async () => {
+      sandbox = harness.create({ maxTableElements: 1000 });
+      const m = await sandbox.load({ wasm: tableGrower(), grants: [] });
+      expect((await m.call(scalar('grow', 999))).value).to.equal(1);
+      expect((await m.call(scalar('grow', 1))).value).to.equal(-1);
+      expect((await m.call(scalar('grow', 10_000_000))).value).to.equal(-1);
+      expect((await m.call(scalar('ok'))).value).to.equal(42);
     });
 
     it('fails a call that needs more memory than allowed with a named error, and keeps serving', async () => {

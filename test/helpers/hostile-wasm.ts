@@ -116,3 +116,20 @@ export function malformed(): Record<string, Uint8Array> {
     'header only, too short': new Uint8Array([0x00, 0x61, 0x73]),
   };
 }
+
+/**
+ * `grow: (i32) -> i32` grows its funcref table (1 element, no maximum) by n null
+ * elements and returns what `table.grow` returns (the old size, or -1); `ok: () -> i32`.
+ */
+export function tableGrower(): Uint8Array {
+  const ok = [0x00, 0x41, 42, 0x0b];
+  const grow = [0x00, 0xd0, 0x70, 0x20, 0x00, 0xfc, 0x0f, 0x00, 0x0b];
+  return join(
+    MAGIC,
+    section(1, [2, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f]),
+    section(3, [2, 0, 1]),
+    section(4, [1, 0x70, 0x00, 0x01]),
+    section(7, [2, ...str('ok'), 0x00, 0, ...str('grow'), 0x00, 1]),
+    section(10, [2, ...leb(ok.length), ...ok, ...leb(grow.length), ...grow]),
+  );
+}

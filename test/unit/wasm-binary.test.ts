@@ -10,6 +10,7 @@ import {
   encodeS32Leb, encodeS64Leb, encodeU32Leb, InvalidWasmError, MemoryLimitError, parseModule, readS32Leb, readS64Leb,
   readU32Leb, rewriteModule, type GlobalExport,
 } from '../../shared/wasm/binary.ts';
+import { tableBomb, tableGrower } from '../helpers/hostile-wasm.ts';
 
 const MODULES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'modules');
 const WASI = 'wasi_snapshot_preview1';
@@ -516,5 +517,21 @@ describe('tables and data segments (what the budgets count)', () => {
     const head = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01];
     expect(thrown(() => parseModule(new Uint8Array([...head, 0x0b, 0x03, 0x01, 0x07, 0x00]))).code).to.equal('ERR_INVALID_WASM');
     expect(thrown(() => parseModule(new Uint8Array([...head, 0x0b, 0x04, 0x01, 0x01, 0x7f, 0x00]))).code).to.equal('ERR_INVALID_WASM');
+  });
+});
+
+describe('table cap', () => {
+  it('gives every defined table a maximum of at most maxTableElements, never below its minimum', () => {
+    const capped = rewriteModule(tableGrower(), { maxTableElements: 1000 });
+    expect(WebAssembly.validate(capped.bytes)).to.equal(true);
+    expect(parseModule(capped.bytes).tables).to.deep.equal([{ imported: false, funcref: true, min: 1, max: 1000 }]);
+    // A declared maximum below the cap stays; one above comes down to it; a minimum above it stays the maximum.
+    const fibo = rewriteModule(wasm('fibo'), { maxTableElements: 1000 });
+    expect(fibo.bytes).to.deep.equal(wasm('fibo'));
+    const big = rewriteModule(tableBomb(5000), { maxTableElements: 1000 });
+    expect(parseModule(big.bytes).tables[0]).to.deep.include({ min: 5000, max: 5000 });
+    const instance = instantiate(capped.bytes);
+    expect(call<number>(instance, 'grow', 999)).to.equal(1);
+    expect(call<number>(instance, 'grow', 1)).to.equal(-1);
   });
 });
