@@ -10,6 +10,8 @@
  *   method, since a GET runs functions (a camera) as well (403). curl sends neither.
  * - Beyond loopback, `Authorization: Bearer <token>` on every request but a preflight (401).
  *
+ * Files of the `--gui-dir` GUI are static and change nothing: only their Host is checked.
+ *
  * Allowed origins get CORS answers; others get none. Everything here is a few Set
  * lookups and one constant-time compare: it runs on every request.
  */
@@ -123,14 +125,18 @@ export class AccessPolicy {
 
   /**
    * Check `req`; null when it may go on. Sets the CORS headers of an allowed origin on
-   * `res`, and answers a preflight itself (then the return is `'answered'`).
+   * `res`, and answers a preflight itself (then the return is `'answered'`). A
+   * `staticFile` request (a `--gui-dir` file) is checked for its Host only.
    */
-  check(req: IncomingMessage, res: ServerResponse): Refusal | 'answered' | null {
+  check(req: IncomingMessage, res: ServerResponse, staticFile = false): Refusal | 'answered' | null {
     const headers = req.headers;
     const host = headers.host;
     if (host === undefined || !(this.hosts.has(host) || this.hosts.has(host.toLowerCase()))) {
       return { status: 421, code: 'ERR_HOST_DENIED', error: `this gateway does not answer for Host ${JSON.stringify((host ?? '').slice(0, 100))}; add it with --allow-host` };
     }
+    // A GUI file (GET of a static file, no side effect) needs only the right Host: a browser
+    // cannot add a token to a navigation, and the GUI's own API calls are checked in full.
+    if (staticFile) return null;
     const origin = headers.origin;
     const method = req.method ?? 'GET';
     if (origin !== undefined) {
@@ -158,7 +164,8 @@ export class AccessPolicy {
       // A browser says another site sent this: an <img>, a form, a fetch without CORS rights.
       return this.#originDenied(origin ?? `a ${site} page`);
     }
-    if (this.#bearer && method !== 'OPTIONS') {
+    // Preflights were answered above; every other request carries the token.
+    if (this.#bearer) {
       const given = headers.authorization;
       const bytes = given === undefined ? null : Buffer.from(given, 'latin1');
       if (bytes === null || bytes.length !== this.#bearer.length || !timingSafeEqual(bytes, this.#bearer)) {

@@ -61,6 +61,8 @@ export interface GatewayOptions {
 export interface Gateway {
   /** `http://host:port` (`https://` with TLS). */
   url: string;
+  /** Every API route (method and pattern), in matching order. */
+  routes(): { method: string; pattern: string }[];
   /** Stop listening and close every connection. */
   close(): Promise<void>;
 }
@@ -117,20 +119,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const match = router.match(method, path);
+    const guiFile = gui !== null && match.kind === 'none' && (method === 'GET' || method === 'HEAD');
     if (access) {
-      const verdict = access.check(req, res);
+      const verdict = access.check(req, res, guiFile);
       if (verdict === 'answered') return;
       if (verdict) {
         sendJson(res, verdict.status, { errorText: verdict.status === 401 ? 'Unauthorized' : 'Forbidden', error: verdict.error, code: verdict.code }, verdict.headers);
         return;
       }
     }
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const method = req.method ?? 'GET';
-    const match = router.match(method, path);
-    if (match.kind === 'none' && gui && (method === 'GET' || method === 'HEAD')) {
+    if (guiFile) {
       gui.serve(req, res, path).catch((error: unknown) => fail(res, error));
       return;
     }
@@ -175,6 +178,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (!options.unsafeNoAccessChecks) access = policy;
   return {
     url: fallbackBase,
+    routes: () => router.list(),
     close: async () => {
       g.close();
       logs.close();

@@ -143,6 +143,9 @@ describe('HTTP gateway: access', () => {
     expect(deep.status).toBe(200);
     expect(deep.text).toContain('<title>gui</title>');
     expect((await send(gateway.url, 'GET', '/missing.js')).status).toBe(404);
+    // A link from another site opens the GUI; the same navigation to an API route that runs a function does not.
+    expect((await send(gateway.url, 'GET', '/', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } })).status).toBe(200);
+    expect((await send(gateway.url, 'GET', '/fibo/modules/fibo/fibo?param0=1', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } })).status).toBe(403);
     for (const path of ['/..%2fsecret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/link.txt', '/%00', '/..%5csecret.txt', '/%']) {
       const answer = await send(gateway.url, 'GET', path, { headers: { accept: 'text/html' } });
       expect(answer.text, path).not.toContain('outside the GUI');
@@ -184,7 +187,7 @@ describe('HTTP gateway: access', () => {
     try {
       await expect(startGateway({ peer: node, port: 0, host: address })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMS' });
       const { token } = await loadOrCreateToken(join(dir, 'lan'));
-      lan = await startGateway({ peer: node, port: 0, host: address, token, allowedOrigins: [FRIEND] });
+      lan = await startGateway({ peer: node, port: 0, host: address, token, allowedOrigins: [FRIEND], guiDir: gui });
       expect(lan.url).toBe(`http://${address}:${new URL(lan.url).port}`);
       const none = await send(lan.url, 'GET', '/file/device');
       expect(none.status).toBe(401);
@@ -193,6 +196,12 @@ describe('HTTP gateway: access', () => {
       for (const wrong of [`Bearer ${token.slice(1)}x`, `Bearer ${token}x`, token, 'Bearer ', `Basic ${token}`, `Bearer ${'é'.repeat(43)}`]) {
         expect((await send(lan.url, 'GET', '/file/device', { headers: { authorization: wrong } })).status, wrong).toBe(401);
       }
+      expect((await send(lan.url, 'OPTIONS', '/file/device')).status).toBe(401);
+      // The GUI's static files load in a browser (which cannot add the token to a navigation); its API calls need the token.
+      const page = await send(lan.url, 'GET', '/', { headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none' } });
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<title>gui</title>');
+      expect((await send(lan.url, 'GET', '/', { headers: { host: 'evil.example' } })).status).toBe(421);
       const post = await send(lan.url, 'POST', '/file/manifest', { headers: { 'content-type': 'application/json' }, body: '{"name":"x","sequence":[{"module":"fibo","func":"fibo"}]}' });
       expect(post.status).toBe(401);
       const ok = await send(lan.url, 'GET', '/fibo/modules/fibo/fibo?param0=12', { headers: { authorization: `Bearer ${token}` } });

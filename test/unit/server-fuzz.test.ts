@@ -9,12 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GatewayContext } from '../../node-host/gateway/context.ts';
 import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
-import { migrationRoutes } from '../../node-host/gateway/migration-api.ts';
-import { orchestratorRoutes } from '../../node-host/gateway/orchestrator-api.ts';
-import { Router } from '../../node-host/gateway/router.ts';
-import { supervisorRoutes } from '../../node-host/gateway/supervisor-api.ts';
 import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
 import { startWebServer, type WebServer } from '../../node-host/web-server.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -70,14 +65,7 @@ describe('servers under malformed requests', () => {
     signal = await startSignalServer({ logger: createLogger('signal', log.sink) });
     ({ peer: node } = await fiboPeer('fuzz-a', log.sink));
     gateway = await startGateway({ peer: node, port: 0, deployTimeoutMs: 2000, fetchTimeoutMs: 1000, guiDir: dir });
-    // The gateway's own route table, built the way startGateway builds it.
-    const router = new Router();
-    const g = new GatewayContext(node, { jsonBytes: 1024 * 1024, bodyBytes: 1024 * 1024 });
-    orchestratorRoutes(router, g, { deployTimeoutMs: 1000 });
-    migrationRoutes(router, g);
-    supervisorRoutes(router, g, { deployTimeoutMs: 1000, fetch: () => Promise.reject(new Error('unused')) });
-    routes = router.list();
-    g.close();
+    routes = gateway.routes();
   });
 
   afterAll(async () => {
@@ -231,7 +219,9 @@ describe('servers under malformed requests', () => {
       expect(answer.status === 500 || answer.status > 504, `${r.method} ${r.pattern} → ${answer.status} ${answer.text.slice(0, 200)} (seed ${seed})`).toBe(false);
     }
     expect((await send(gateway.url, 'GET', '/file/device')).status).toBe(200);
-    // The fuzz may legitimately have deleted or replaced the fibo deployment (DELETE /deploy/fibo): deploy it again.
+    // The fuzz may legitimately have deleted device records, modules and deployments
+    // (DELETE /file/device, /file/module, /deploy/fibo): rescan, then deploy fibo again.
+    expect((await send(gateway.url, 'POST', '/file/device/discovery/reset')).status).toBe(200);
     const again = await deployFibo(node, 'fibo-again');
     const call = await send(gateway.url, 'GET', `/${again.deployment}/modules/fibo/fibo?param0=12`);
     expect(call.status).toBe(200);
