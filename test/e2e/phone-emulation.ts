@@ -17,10 +17,21 @@ export const PHONE = {
 /** Where the phone views' screenshots go. */
 export const SHOTS = '.tmp/screenshots';
 
-/** Make `page` a phone (before it loads the app). */
+/**
+ * Make `page` a phone (before it loads the app): its screen and user agent, and motion and
+ * orientation sensors that report a phone lying on a table (Chromium's sensor overrides,
+ * what DevTools' Sensors panel uses), so the phone has readings to offer.
+ */
 export async function emulatePhone(page: Page): Promise<void> {
   await page.setViewport(PHONE.viewport);
   await page.setUserAgent({ userAgent: PHONE.userAgent, userAgentMetadata: PHONE.metadata });
+  const cdp = await page.createCDPSession();
+  const readings = { accelerometer: { x: 0.1, y: 0.2, z: 9.8 }, 'linear-acceleration': { x: 0, y: 0, z: 0 }, gyroscope: { x: 0, y: 0, z: 0 } };
+  for (const [type, xyz] of Object.entries(readings)) {
+    await cdp.send('Emulation.setSensorOverrideEnabled', { enabled: true, type: type as 'accelerometer' });
+    await cdp.send('Emulation.setSensorOverrideReadings', { type: type as 'accelerometer', reading: { xyz } });
+  }
+  await cdp.send('DeviceOrientation.setDeviceOrientationOverride', { alpha: 10, beta: 20, gamma: 30 });
 }
 
 /** An element inside the app's shadow roots, looked for until it is there. */

@@ -72,7 +72,10 @@ describe('A phone in the mesh', () => {
       expect(self.name).to.match(/^phone-[a-z2-9]{4}$/);
       expect(self.engine).to.equal('browser');
       expect(self.browser).to.include({ name: 'Chrome', version: '131', formFactor: 'phone', os: 'Android', headless: false });
+      // It offers its camera and its motion and orientation sensors to the mesh.
+      expect(self.capabilities).to.include.members(['sensors.acceleration', 'sensors.orientation']);
       expect(self.capabilities.some((c) => c.startsWith('camera.'))).to.equal(true);
+      expect(self.simulated ?? []).to.not.include.members(['sensors.acceleration']);
       await waitText(phone, `lm-mesh-view >>> article[data-peer="${id}"] .engine`, 'Chrome 131 on Android phone');
       expect(await text(phone, `lm-mesh-view >>> article[data-peer="${node.id}"] .engine`)).to.equal('Node');
 
