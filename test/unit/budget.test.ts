@@ -5,9 +5,11 @@
  * hostile-input.test.ts; the per-instance limits in every engine in
  * test/acceptance/sandbox.ts.
  */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
-import { defaultMemoryBudget, instanceFootprint, PAGE_BYTES, TABLE_ELEMENT_BYTES } from '../../shared/sandbox/budget.ts';
+import { budgetExcess, DEFAULT_BUDGET_LIMITS, defaultMemoryBudget, instanceFootprint, PAGE_BYTES, TABLE_ELEMENT_BYTES } from '../../shared/sandbox/budget.ts';
 import { Supervisor } from '../../shared/supervisor/supervisor.ts';
 import { parseModule } from '../../shared/wasm/binary.ts';
 import { rejectionOf } from '../acceptance/wait.ts';
@@ -29,6 +31,20 @@ describe('instance footprint', () => {
   it('defaults a peer budget to half the memory a device describes, none when unknown', () => {
     expect(defaultMemoryBudget(8 * 1024 * MiB)).toBe(4 * 1024 * MiB);
     expect(defaultMemoryBudget(0)).toBe(0);
+  });
+});
+
+describe('default budgets', () => {
+  it('fit every sample module with a margin of ten times', () => {
+    const dir = new URL('../../modules/', import.meta.url).pathname;
+    const walk = (d: string): string[] => readdirSync(d).flatMap((f) => {
+      const p = join(d, f);
+      return statSync(p).isDirectory() ? walk(p) : p.endsWith('.wasm') ? [p] : [];
+    });
+    const tenth = Object.fromEntries(Object.entries(DEFAULT_BUDGET_LIMITS).map(([k, v]) => [k, v / 10])) as typeof DEFAULT_BUDGET_LIMITS;
+    const files = walk(dir);
+    expect(files.length).toBeGreaterThan(20);
+    for (const file of files) expect(budgetExcess(parseModule(readFileSync(file)), tenth), file).toBeUndefined();
   });
 });
 
