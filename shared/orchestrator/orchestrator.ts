@@ -85,7 +85,7 @@ export class Orchestrator {
     this.#log = options.logger ?? createLogger('orchestrator');
     this.#now = options.wallClock ?? (() => Date.now());
     this.#tickMs = options.tickMs ?? 250;
-    this.packages = new PackageManager({ registry: peer.registry, blobs: peer.store.blobs, self: peer.id, now: this.#now });
+    this.packages = new PackageManager({ registry: peer.registry, blobs: peer.store.blobs, self: peer.id, now: this.#now, saved: () => peer.registrySaved() });
     this.#agent = new StepAgent({ peer, supervisor: options.supervisor, logger: this.#log.child('agent'), now: this.#now });
     this.#coordinator = new Coordinator({
       self: peer.id,

@@ -78,12 +78,15 @@ export class PackageManager {
   readonly #blobs: BlobStore;
   readonly #self: string;
   readonly #now: () => number;
+  readonly #saved: () => Promise<void>;
 
-  constructor(options: { registry: Registry; blobs: BlobStore; self: string; now?: () => number }) {
+  /** `saved` resolves once the registry's changes so far are stored; `publish` answers after it. */
+  constructor(options: { registry: Registry; blobs: BlobStore; self: string; now?: () => number; saved?: () => Promise<void> }) {
     this.#registry = options.registry;
     this.#blobs = options.blobs;
     this.#self = options.self;
     this.#now = options.now ?? (() => Date.now());
+    this.#saved = options.saved ?? (() => Promise.resolve());
   }
 
   /**
@@ -141,6 +144,8 @@ export class PackageManager {
     if (info.memory) record.memory = info.memory.max === undefined ? { min: info.memory.min } : { min: info.memory.min, max: info.memory.max };
     record.footprint = instanceFootprint(info);
     this.#registry.modules.set(record);
+    // A publish that was answered survives a crash right after.
+    await this.#saved();
     return record;
   }
 

@@ -6,7 +6,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNodePeer } from '../../node-host/node-peer.ts';
+import { FileKeyValueStore } from '../../node-host/stores/file-key-value-store.ts';
+import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
+import { Y } from '../../shared/peer.ts';
+import { RegistryPersistence } from '../../shared/registry/persistence.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 
@@ -55,5 +59,19 @@ describe('A Node peer restarted with its data directory', () => {
     expect(back.record.waitingFor).to.equal(undefined);
     expect((await coordinator.orchestrator.execute(record.id, { args: [12] })).result.value).to.equal(233);
     expect((await pi.orchestrator.execute(record.id, { args: [10] })).result.value).to.equal(89);
+  });
+
+  it('has a published module and a created deployment on disk by the time it answers, without stopping', async () => {
+    const network = new MemoryNetwork();
+    const pi = await startNodePeer({ name: 'pi', transports: [network.createTransport()], dataDir: dir });
+    running.push(pi);
+    const record = await pi.orchestrator.packages.publish(await module('fibo'));
+    const deployment = pi.orchestrator.deploy({ name: 'kept', sequence: [{ module: 'fibo', func: 'fibo', device: null }] });
+    await pi.peer.registrySaved();
+    // What another process would read from the data directory now (the peer could die here).
+    const doc = new Y.Doc();
+    await new RegistryPersistence({ doc, kv: new FileKeyValueStore(join(dir, 'kv')), clock: new ManualClock() }).load();
+    expect(Object.keys(doc.getMap('modules').toJSON())).to.include(record.id);
+    expect(Object.keys(doc.getMap('deployments').toJSON())).to.include(deployment.id);
   });
 });
