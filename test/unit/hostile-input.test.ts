@@ -98,8 +98,8 @@ describe('hostile input', () => {
   };
 
   /** Publish a module through the package manager of `a`, with its description. */
-  const publish = (name: string, wasm: Uint8Array, functions: ModuleDescription['functions']): Promise<unknown> =>
-    a.orchestrator.packages.publish({ wasm, description: { name, version: '1.0.0', functions } });
+  const publish = (name: string, wasm: Uint8Array, functions: ModuleDescription['functions'], version = '1.0.0'): Promise<unknown> =>
+    a.orchestrator.packages.publish({ wasm, description: { name, version, functions } });
 
   beforeAll(async () => {
     const network = new MemoryNetwork();
@@ -239,6 +239,28 @@ describe('hostile input', () => {
       a.orchestrator.remove(dep.id);
       await b.supervisor.undeploy('local');
       expect(b.supervisor.memoryUse().usedBytes).toBe(0);
+      await stillServes();
+    });
+
+    it('rolls an update over the budget back to the revision that fits, which serves on', async () => {
+      // 2 MiB loaded outside the registry, then a deployment of 1 MiB: 3 of 4 MiB in use.
+      await b.supervisor.deploy({ deploymentId: 'local', name: 'm2', wasm: memoryModule(32), description: { name: 'm2', version: '1.0.0', functions: { ok: ok() } } });
+      await publish('mx', memoryModule(16), { ok: ok() }, '1.0.0');
+      await publish('mx', memoryModule(40), { ok: ok() }, '1.0.1');
+      const dep = a.orchestrator.deploy({ name: 'mx-dep', sequence: [{ module: 'mx@1.0.0', func: 'ok', device: 'hb-b' }] });
+      expect((await a.orchestrator.waitFor(dep.id)).record.status).toBe('ready');
+      // The update takes the place of 1 MiB with 2.5 MiB: 4.5 MiB, over the budget.
+      const next = a.orchestrator.update(dep.id, { name: 'mx-dep', sequence: [{ module: 'mx@1.0.1', func: 'ok', device: 'hb-b' }] });
+      const settled = await a.orchestrator.waitFor(dep.id, (v) => v.record.revision > next.revision && ['ready', 'rolled-back', 'failed'].includes(v.record.status));
+      expect(settled.record.status).toBe('rolled-back');
+      expect(settled.record.reason).toContain('ERR_MEMORY_BUDGET');
+      const call = await json(`/${dep.id}/modules/mx/ok`);
+      expect(call.status, JSON.stringify(call.body)).toBe(200);
+      expect(call.body.result).toBe(42);
+      expect(b.supervisor.memoryUse().usedBytes).toBe(3 * MiB);
+      a.orchestrator.remove(dep.id);
+      await b.supervisor.undeploy('local');
+      await waitFor(() => b.supervisor.memoryUse().usedBytes === 0, 'hb-b empty');
       await stillServes();
     });
 
