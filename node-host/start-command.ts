@@ -107,7 +107,7 @@ export async function startCommand(args: string[]): Promise<void> {
     cleanup.push(() => node.stop());
     const gateway = await startGateway({
       peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000), ...tls,
-      ...access, ...(await gatewayToken(host, dataDir ?? undefined, (text) => console.log(`LiquidMesh: ${text}`))),
+      ...access, ...(await gatewayToken(host, dataDir, (text) => console.log(`LiquidMesh: ${text}`))),
     });
     cleanup.push(() => gateway.close());
 

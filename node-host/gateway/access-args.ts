@@ -8,6 +8,7 @@
  *
  * and the bearer token a gateway bound beyond loopback needs (created on first start).
  */
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidParamsError } from '../../shared/errors.ts';
@@ -53,10 +54,17 @@ export async function parseAccessArgs(args: readonly string[]): Promise<Pick<Gat
 
 /**
  * The token for a gateway bound to `bindHost`: none on loopback; beyond it, the data
- * directory's token, created (and announced through `announce`, once) when missing.
+ * directory's token, created (and announced through `announce`, once) when missing. A
+ * host that keeps nothing (`dataDir` null, `--ephemeral`) gets a fresh token each start,
+ * announced each time.
  */
-export async function gatewayToken(bindHost: string, dataDir: string | undefined, announce: (text: string) => void): Promise<{ token?: string }> {
+export async function gatewayToken(bindHost: string, dataDir: string | null | undefined, announce: (text: string) => void): Promise<{ token?: string }> {
   if (isLoopbackHost(bindHost)) return {};
+  if (dataDir === null) {
+    const token = randomBytes(32).toString('base64url');
+    announce(`gateway token for this run (kept nowhere; clients send "Authorization: Bearer <token>" or set LIQUIDMESH_TOKEN):\n  ${token}`);
+    return { token };
+  }
   const { token, path, created } = await loadOrCreateToken(dataDir);
   if (created) announce(`gateway token created (kept in ${path}; clients send "Authorization: Bearer <token>"):\n  ${token}`);
   return { token };

@@ -169,6 +169,12 @@ describe('HTTP gateway: access', () => {
     expect(await gatewayToken('127.0.0.1', data, (t) => said.push(t))).toEqual({});
     expect((await gatewayToken('10.1.2.3', data, (t) => said.push(t))).token).toBe(first.token);
     expect(said).toEqual([]);
+    // A host that keeps nothing gets a token for this run, announced.
+    const ephemeral = await gatewayToken('10.1.2.3', null, (t) => said.push(t));
+    expect(ephemeral.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(ephemeral.token).not.toBe(first.token);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain(ephemeral.token);
   });
 
   it('reads the access flags of start and peer, refusing what is not an origin, a fetch allowance or a directory', async () => {
