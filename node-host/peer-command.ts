@@ -42,7 +42,7 @@ import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
-import { resolveServerTls } from './tls/server-tls.ts';
+import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 
 /** Parsed options of the peer command. */
 export interface PeerArgs {
@@ -181,11 +181,14 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const gateway = args.gatewayPort === undefined
       ? null
       : await (async () => {
-          const tls = await resolveServerTls({ host: gatewayHost, dataDir: args.dataDir ?? defaultDataDir(), cert: args.cert, key: args.key });
-          return startGateway({
+          const dataDir = args.dataDir ?? defaultDataDir();
+          const tls = await resolveServerTls({ host: gatewayHost, dataDir, cert: args.cert, key: args.key });
+          const started = await startGateway({
             peer: node, port: args.gatewayPort!, host: gatewayHost, ...(tls ? { tls: tls.material } : {}),
             ...(await parseAccessArgs(argv)), ...(await gatewayToken(gatewayHost, args.dataDir, (text) => (args.json ? print({ event: 'gateway-token', text }) : say(text)))),
           });
+          if (tls?.local) keepTlsFresh({ host: gatewayHost, dataDir, apply: (renewed) => started.setTls(renewed) });
+          return started;
         })().catch(async (error: unknown) => {
           await node.stop();
           throw error;

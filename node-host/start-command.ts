@@ -36,7 +36,7 @@ import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts'
 import { startSignalServer } from './signal/signal-server.ts';
 import { meshSettings, peerDataDir, startDataDir } from './start-data.ts';
 import { trustCertificates } from './tls/node-trust.ts';
-import { resolveServerTls } from './tls/server-tls.ts';
+import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 import { DEFAULT_TRUST_PORT, startTrustServer, type TrustServer } from './tls/trust-server.ts';
 import { buildPwa, startWebServer } from './web-server.ts';
 
@@ -70,7 +70,8 @@ export async function startCommand(args: string[]): Promise<void> {
   };
   try {
     const access = await parseAccessArgs(args);
-    const serverTls = await resolveServerTls({ host, dataDir: dataDir ?? defaultDataDir(), cert: option(args, 'cert'), key: option(args, 'key') });
+    const tlsDataDir = dataDir ?? defaultDataDir();
+    const serverTls = await resolveServerTls({ host, dataDir: tlsDataDir, cert: option(args, 'cert'), key: option(args, 'key') });
     const tls = serverTls ? { tls: serverTls.material } : {};
     const ca = serverTls?.local ?? null;
     // node-1 and chromium-1 connect to these servers like any other peer: they trust the CA too.
@@ -110,6 +111,17 @@ export async function startCommand(args: string[]): Promise<void> {
       ...access, ...(await gatewayToken(host, dataDir, (text) => console.log(`LiquidMesh: ${text}`))),
     });
     cleanup.push(() => gateway.close());
+    if (ca) {
+      const stopRenewal = keepTlsFresh({
+        host, dataDir: tlsDataDir,
+        apply: (renewed) => {
+          for (const server of [signal, web, gateway]) server.setTls(renewed);
+          console.log(`LiquidMesh: renewed the server certificate, valid until ${renewed.notAfter.toISOString().slice(0, 10)}`);
+        },
+        onError: (error) => log.warn(`certificate renewal failed: ${(error as Error).message}`),
+      });
+      cleanup.push(async () => stopRenewal());
+    }
 
     let chromium: ChromiumPeer | null = null;
     if (!args.includes('--no-chromium') && existsSync(CHROMIUM_PATH)) {

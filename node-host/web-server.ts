@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../shared/log.ts';
+import { renewTls } from './tls/secure-context.ts';
 import { answerError, guardHandler, guardServer } from './http-guard.ts';
 import { sendFile, StaticRoot } from './static-files.ts';
 
@@ -18,6 +19,8 @@ export const PWA_DIR = fileURLToPath(new URL('../dist/web/', import.meta.url));
 export interface WebServer {
   url: string;
   port: number;
+  /** Serve a renewed certificate to new connections (HTTPS servers only; a no-op on HTTP). */
+  setTls(tls: { cert: string; key: string }): void;
   close(): Promise<void>;
 }
 
@@ -74,6 +77,7 @@ export async function startWebServer(options: { host?: string; port?: number; ro
   return {
     url: `${options.tls ? 'https' : 'http'}://${hostInUrl(options.host ?? '127.0.0.1')}:${port}`,
     port,
+    setTls: (tls) => renewTls(server, tls),
     close: () => new Promise<void>((ok) => {
       server.closeAllConnections();
       server.close(() => ok());

@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { renewTls } from '../tls/secure-context.ts';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
@@ -63,6 +64,8 @@ export interface Gateway {
   url: string;
   /** Every API route (method and pattern), in matching order. */
   routes(): { method: string; pattern: string }[];
+  /** Serve a renewed certificate to new connections (HTTPS only; a no-op on HTTP). */
+  setTls(tls: { cert: string; key: string }): void;
   /** Stop listening and close every connection. */
   close(): Promise<void>;
 }
@@ -179,6 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url: fallbackBase,
     routes: () => router.list(),
+    setTls: (tls) => renewTls(server, tls),
     close: async () => {
       g.close();
       logs.close();

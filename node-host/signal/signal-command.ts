@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/log.ts';
 import { startSignalServer } from './signal-server.ts';
 import { defaultDataDir } from '../data-dir.ts';
 import { isLoopbackHost } from '../host-address.ts';
-import { resolveServerTls } from '../tls/server-tls.ts';
+import { keepTlsFresh, resolveServerTls } from '../tls/server-tls.ts';
 import { DEFAULT_TRUST_PORT, startTrustServer } from '../tls/trust-server.ts';
 
 /** Port the command listens on unless `--port` says otherwise. */
@@ -86,7 +86,9 @@ export async function signalCommand(args: string[], options: SignalCommandOption
   if (!isLoopbackHost(host)) warn(`warning: listening on ${host}: the signaling server is reachable from the network`);
   print(`signaling on ${server.url} (y-webrtc: ${server.signalUrl}, PeerJS: ${server.peerjsPath})`);
   if (trust && tls?.local) print(`trust page (the CA, SHA-256 ${tls.local.caFingerprint}): ${trust.url}; peers: --trust ${trust.url}`);
+  const stopRenewal = tls?.local ? keepTlsFresh({ host, dataDir: dataDir ?? defaultDataDir(), apply: (renewed) => server.setTls(renewed), onError: (error) => warn(`certificate renewal failed: ${(error as Error).message}`) }) : null;
   await stopRequested(options.stop);
+  stopRenewal?.();
   await trust?.close();
   await server.close();
   print('signaling stopped');

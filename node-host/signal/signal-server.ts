@@ -22,6 +22,7 @@ import type WebSocket from 'ws';
 import { defineError, InvalidParamsError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { guardHandler, guardServer } from '../http-guard.ts';
+import { renewTls } from '../tls/secure-context.ts';
 import { mountPeerjs, type PeerjsMount } from './peerjs-mount.ts';
 import { TopicHub } from './topic-hub.ts';
 
@@ -76,6 +77,8 @@ export interface SignalServer {
   address(): AddressInfo;
   /** Current counters. */
   stats(): SignalServerStats;
+  /** Serve a renewed certificate to new connections (HTTPS only; a no-op on HTTP). */
+  setTls(tls: { cert: string; key: string }): void;
   /** Close every socket and stop listening. Idempotent: later calls return the same promise. */
   close(): Promise<void>;
 }
@@ -183,6 +186,10 @@ class RunningSignalServer implements SignalServer {
   address(): AddressInfo {
     // Listening on host and port, never a pipe, so the address is an AddressInfo until closed.
     return this.#server.address() as AddressInfo;
+  }
+
+  setTls(tls: { cert: string; key: string }): void {
+    renewTls(this.#server, tls);
   }
 
   stats(): SignalServerStats {

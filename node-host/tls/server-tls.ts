@@ -45,3 +45,47 @@ export async function resolveServerTls(options: ServerTlsOptions): Promise<Serve
   });
   return { material: { cert: local.cert, key: local.key }, local };
 }
+
+/** Options of {@link keepTlsFresh}. */
+export interface TlsRenewalOptions {
+  host: string;
+  dataDir: string;
+  /** Called with the new certificate after a renewal; give it to every server (their `setTls`). */
+  apply(tls: LocalTls): void;
+  /** A check that failed (it is tried again at the next period). */
+  onError?(error: unknown): void;
+  /** How often to check (default 12 hours). */
+  everyMs?: number;
+  machine?: MachineFacts;
+  /** The clock (tests move it forward). */
+  now?: () => Date;
+}
+
+/**
+ * Keep a long-running host's certificate valid: check every `everyMs` whether it nears
+ * expiry or the host's names changed (a new address from DHCP), and hand a renewed one to
+ * `apply` — the servers swap it in without a restart. Returns a function that stops it.
+ */
+export function keepTlsFresh(options: TlsRenewalOptions): () => void {
+  let running = false;
+  const check = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      const local = await ensureLocalTls({
+        dir: join(options.dataDir, 'tls'),
+        names: servedNames(options.host, options.machine),
+        ...(options.now ? { now: options.now() } : {}),
+      });
+      if (local.created !== 'none') options.apply(local);
+    } catch (error) {
+      options.onError?.(error);
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void check(), options.everyMs ?? 12 * 60 * 60 * 1000);
+  // A timer must not keep a stopping process alive.
+  timer.unref();
+  return () => clearInterval(timer);
+}

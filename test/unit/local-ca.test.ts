@@ -6,10 +6,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { servedNames, type MachineFacts } from '../../node-host/host-address.ts';
-import { ensureLocalTls, namesOf, SERVER_VALIDITY_DAYS } from '../../node-host/tls/local-ca.ts';
-import { resolveServerTls } from '../../node-host/tls/server-tls.ts';
+import { connect as tlsConnect } from 'node:tls';
+import { ensureLocalTls, fingerprint, namesOf, SERVER_VALIDITY_DAYS } from '../../node-host/tls/local-ca.ts';
+import { keepTlsFresh, resolveServerTls } from '../../node-host/tls/server-tls.ts';
 import { startWebServer } from '../../node-host/web-server.ts';
-import { rejectionOf } from '../acceptance/wait.ts';
+import { rejectionOf, waitFor } from '../acceptance/wait.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const pi: MachineFacts = { hostname: () => 'kitchen-pi', addresses: () => ['192.168.1.20', '10.99.0.1'] };
@@ -136,6 +137,48 @@ describe('the local certificate authority', () => {
       expect((refused as Error & { code?: string }).code).to.match(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED/);
     } finally {
       await web.close();
+    }
+  });
+});
+
+describe('certificate renewal in a running host', () => {
+  it('a renewed certificate is handed to running servers, which serve it to new connections', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'liquidmesh-renew-'));
+    const machine: MachineFacts = { hostname: () => 'kitchen-pi', addresses: () => [] };
+    // A certificate issued 380 days ago: 17 days are left.
+    const local = await ensureLocalTls({ dir: join(dir, 'tls'), names: servedNames('127.0.0.1', machine), now: new Date(Date.now() - 380 * DAY) });
+    const first = { material: { cert: local.cert, key: local.key }, local };
+    await writeFile(join(dir, 'index.html'), 'renewed?');
+    const web = await startWebServer({ host: '127.0.0.1', port: 0, root: dir, tls: first.material });
+    const served = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: web.port, ca: [first.local!.caCert], servername: 'localhost' }, () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    const renewals: string[] = [];
+    let stop = (): void => undefined;
+    try {
+      const before = await served();
+      expect(before).to.equal(fingerprint(first.material.cert));
+      // The next check finds the certificate near its end and renews it.
+      stop = keepTlsFresh({
+        host: '127.0.0.1', dataDir: dir, machine, everyMs: 20,
+        apply: (tls) => {
+          renewals.push(fingerprint(tls.cert));
+          web.setTls(tls);
+        },
+      });
+      await waitFor(() => renewals.length > 0, 'a renewal');
+      stop();
+      expect(renewals[0]).to.not.equal(before);
+      expect(await served()).to.equal(renewals[0]);
+    } finally {
+      stop();
+      await web.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
