@@ -56,6 +56,7 @@ export class MeshSession {
   /** What the page wants; `#run` moves towards it one step at a time. */
   #want: 'in' | 'out' = 'out';
   #running: Promise<void> | null = null;
+  #stopWaiting: AbortController | null = null;
 
   constructor(options: MeshSessionOptions) {
     this.#options = options;
@@ -104,6 +105,7 @@ export class MeshSession {
     this.#want = 'out';
     // Synchronously, whatever step is under way.
     if (this.#state === 'joined') void this.#node?.peer.leave();
+    this.#stopWaiting?.abort();
     return this.#run();
   }
 
@@ -139,9 +141,12 @@ export class MeshSession {
       if (now) this.#held = now;
       else {
         this.#set('waiting');
-        this.#held = await holdName(this.#name, navigator.locks ?? null, { wait: true });
+        // Leaving (hidden again) stops the wait rather than queueing behind the other tab.
+        const abort = (this.#stopWaiting = new AbortController());
+        this.#held = await holdName(this.#name, navigator.locks ?? null, { wait: true, signal: abort.signal });
+        this.#stopWaiting = null;
       }
-      if ((this.#want as string) === 'out') {
+      if ((this.#want as string) === 'out' || !this.#held) {
         this.#held?.release();
         this.#held = null;
         this.#set('away');

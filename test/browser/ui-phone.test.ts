@@ -245,6 +245,43 @@ describe('Device name and presence of a phone page', function () {
     stop();
   });
 
+  it('a tab that left waits while a newer tab is that device, and takes over when that tab leaves', async () => {
+    const mesh = `lm-phone-${Math.random().toString(36).slice(2, 8)}`;
+    const local = memoryStorage();
+    const make = (): MeshSession => {
+      const s = new MeshSession({ nameParam: null, kind: 'phone', mesh, secret: 's', signal: null, claim: (p, k) => claimDeviceName(p, k, { local, session: memoryStorage(), locks: navigator.locks }) });
+      sessions.push(s);
+      return s;
+    };
+    const old = make();
+    await old.join();
+    const id = old.node!.peer.id;
+    f.extraDbs(`liquidmesh-${mesh}-${old.name}`);
+    await old.leave();
+    // The join URL opened again in a new tab: the same device.
+    const reopened = make();
+    await reopened.join();
+    expect(reopened.name).to.equal(old.name);
+    expect(reopened.node!.peer.id).to.equal(id);
+    // The old tab shown again waits, with a notice, instead of becoming a third device.
+    const states: string[] = [];
+    old.onChange((s) => states.push(s));
+    void old.join();
+    await waitFor(() => old.state === 'waiting', 'the old tab to wait');
+    // Hidden again while waiting: it stops waiting.
+    await old.leave();
+    expect(old.state).to.equal('away');
+    const rejoined = old.join();
+    await waitFor(() => old.state === 'waiting', 'the old tab to wait again');
+    const app = await f.mount<App>('lm-app', { mesh, presence: old.state, link: connected });
+    expect(textOf(find(app, '.banner.waiting'))).to.contain('This device is active in another tab of this browser');
+    await reopened.leave();
+    await rejoined;
+    expect(old.state).to.equal('joined');
+    expect(old.node!.peer.id).to.equal(id);
+    expect(states).to.deep.equal(['waiting', 'away', 'waiting', 'joining', 'joined']);
+  });
+
   it('keeps a hidden desktop tab in the mesh for a grace period, and a headless one for good', () => {
     expect(hiddenGraceMs('phone', false)).to.equal(0);
     expect(hiddenGraceMs('tablet', false)).to.equal(0);
