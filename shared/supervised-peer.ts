@@ -39,6 +39,8 @@ export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
   memoryBudgetBytes?: number;
   /** Also carry this peer's module pub/sub over a bridge (granted topics only). */
   topicBridge?: TopicBridge;
+  /** Place steps only where the zones-and-risk-levels cards allow (see orchestrator/policy.ts). */
+  enforcePolicies?: boolean;
 }
 
 function bridged(publish: (topic: string, data: Uint8Array) => Promise<void>, bridge: TopicBridge | undefined): (topic: string, data: Uint8Array) => Promise<void> {
@@ -131,7 +133,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
-  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, memoryBudgetBytes: _budget, ...peerOptions } = options;
+  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, memoryBudgetBytes: _budget, enforcePolicies, ...peerOptions } = options;
   const device = { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) };
   if (platform) device.platform = { ...platform, memory: { ...platform.memory, budgetBytes: memoryBudgetBytes } };
   peer = new Peer({ ...peerOptions, device });
@@ -149,7 +151,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   const unserve = serveSupervisor(peer.rpc, supervisor);
   const unservePubSub = servePubSub(peer, supervisor);
   const unservePing = serveNetworkPing(peer.rpc);
-  const orchestrator = new Orchestrator({ peer, supervisor, ...(deploymentTiming ? { timing: deploymentTiming } : {}), ...(options.wallClock ? { wallClock: options.wallClock } : {}) });
+  const orchestrator = new Orchestrator({ peer, supervisor, ...(deploymentTiming ? { timing: deploymentTiming } : {}), ...(options.wallClock ? { wallClock: options.wallClock } : {}), ...(enforcePolicies ? { enforcePolicies } : {}) });
   orchestrator.start();
   const started = { peer, supervisor, orchestrator };
   return {

@@ -84,6 +84,8 @@ export interface CoordinatorContext {
   logger: Logger;
   /** True while this peer is the source of a migration of deployment `id` (a record naming this peer as source otherwise is stale: the peer restarted). */
   migrating?(id: string): boolean;
+  /** Devices of `record`'s placement that a policy no longer lets host their steps, with why. */
+  refused?(record: DeploymentRecord): Record<string, string>;
 }
 
 /** Longest a coordinator holds off a deployment for a migration that does not finish, ms. */
@@ -239,6 +241,8 @@ export class Coordinator {
       const peer = r.solution[String(i)];
       if (peer !== undefined && !alive.has(peer)) lost[peer] = 'left the mesh';
     }
+    // A device whose zone or cards changed may no longer host what it runs: move it.
+    for (const [peer, why] of Object.entries(this.#c.refused?.(r) ?? {})) lost[peer] ??= why;
     if (SETTLED.has(r.status)) {
       // A device that restarted and could not load its step again no longer serves it.
       for (const [i] of steps.entries()) {

@@ -25,6 +25,7 @@ import { parseManifest } from './manifest.ts';
 import { PackageManager } from './packages.ts';
 import { placeSteps, placementHints, resolveSteps } from './plan.ts';
 import type { Placement, PlacementOptions } from './placement.ts';
+import { policyAdmission, policyCards, validateSteps } from './policy.ts';
 
 /** Options of {@link Orchestrator}. */
 export interface OrchestratorOptions {
@@ -35,6 +36,11 @@ export interface OrchestratorOptions {
   tickMs?: number;
   logger?: Logger;
   wallClock?: () => number;
+  /**
+   * Place steps only where the zones-and-risk-levels cards allow them (policy.ts), and move
+   * steps a device may no longer host. Default false: cards only yield certificates.
+   */
+  enforcePolicies?: boolean;
 }
 
 /** What executing a deployment returns. */
@@ -78,6 +84,7 @@ export class Orchestrator {
   readonly #tickMs: number;
   #offs: Unsubscribe[] = [];
   #scheduled = false;
+  readonly #enforce: boolean;
 
   constructor(options: OrchestratorOptions) {
     const peer = options.peer;
@@ -97,7 +104,9 @@ export class Orchestrator {
       timing: { ...DEFAULT_DEPLOYMENT_TIMING, ...options.timing },
       logger: this.#log.child('coordinator'),
       migrating: (id) => this.#migration.migrating(id),
+      ...(options.enforcePolicies ? { refused: (r: DeploymentRecord) => this.#refused(r) } : {}),
     });
+    this.#enforce = options.enforcePolicies ?? false;
     this.#chain = new ChainRunner(peer, options.supervisor);
     this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now });
   }
@@ -363,7 +372,18 @@ export class Orchestrator {
   }
 
   #place(steps: readonly DeployedStep[], options: PlacementOptions): Placement {
-    return placeSteps(steps, this.#peer.registry, this.#alive(), (p) => this.#peer.presenceOf(p), options);
+    const admit = this.#enforce ? policyAdmission(steps, policyCards(this.#peer.registry.cards.values())) : undefined;
+    return placeSteps(steps, this.#peer.registry, this.#alive(), (p) => this.#peer.presenceOf(p), admit ? { ...options, admit } : options);
+  }
+
+  /** Devices of `r`'s placement whose steps the cards no longer allow there. */
+  #refused(r: DeploymentRecord): Record<string, string> {
+    if (!r.steps) return {};
+    const out: Record<string, string> = {};
+    for (const log of validateSteps(r.steps, r.solution, policyCards(this.#peer.registry.cards.values()))) {
+      if (!log.valid && log.device) out[log.device] ??= `policy: ${log.reasons.join('; ')}`;
+    }
+    return out;
   }
 
   /** Reconcile and tick once at the end of the current task, however many changes came. */

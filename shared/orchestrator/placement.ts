@@ -57,6 +57,11 @@ export interface PlacementOptions {
   current?: Readonly<Record<string, string>>;
   /** The deployment this placement is for, when it exists: its own modules are not counted as committed. */
   replacing?: string;
+  /**
+   * A policy (zones and risk levels): why `peer` may not host `step` given where the steps
+   * before it went (`placed`, step index → peer id), or null when it may.
+   */
+  admit?: (step: PlacementStep, peer: string, placed: Readonly<Record<string, string>>) => string | null;
 }
 
 /** What placement thought of one candidate for one step. */
@@ -121,7 +126,7 @@ export function place(steps: readonly PlacementStep[], candidates: readonly Plac
   /** Budget bytes this deployment's steps placed so far hold, per peer (one instance per module name). */
   const budgetOn = new Map<string, { bytes: number; modules: Set<string> }>();
   for (const step of ordered) {
-    const verdicts = judge(step, peers, options, placedOn, budgetOn);
+    const verdicts = judge(step, peers, options, placedOn, budgetOn, solution);
     let best: CandidateVerdict | undefined;
     // Peers are sorted by id, so a strict comparison leaves ties to the lowest id.
     for (const v of verdicts) if (v.accepted && (best === undefined || v.score! > best.score!)) best = v;
@@ -169,7 +174,7 @@ export function budgetOf(device: DeviceDescription): number {
 }
 
 /** Why `c` cannot host `step`; empty when it can. */
-function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>): string[] {
+function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>, placed: Readonly<Record<string, string>>): string[] {
   const { device } = c;
   if (step.pin !== null && !isPinned(device, step.pin)) return ['not the pinned device'];
   const reasons: string[] = [];
@@ -177,6 +182,8 @@ function rejections(step: PlacementStep, c: PlacementCandidate, options: Placeme
   if (!c.alive) reasons.push('not alive');
   if (options.engines && options.engines.length > 0 && !options.engines.includes(device.engine)) reasons.push(`engine ${device.engine} not allowed`);
   for (const name of step.imports) if (!isGranted(name, device.capabilities)) reasons.push(`cannot grant ${name}`);
+  const refused = options.admit?.(step, device.id, placed);
+  if (refused) reasons.push(`policy: ${refused}`);
   const has = device.platform.memory.bytes;
   const tooBig = step.memoryBytes > 0 && step.memoryBytes > has;
   if (tooBig) {
@@ -196,8 +203,8 @@ function rejections(step: PlacementStep, c: PlacementCandidate, options: Placeme
   return reasons;
 }
 
-function judge(step: PlacementStep, peers: PlacementCandidate[], options: PlacementOptions, placedOn: ReadonlyMap<string, number>, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>): CandidateVerdict[] {
-  const rejected = peers.map((c) => rejections(step, c, options, budgetOn));
+function judge(step: PlacementStep, peers: PlacementCandidate[], options: PlacementOptions, placedOn: ReadonlyMap<string, number>, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>, placed: Readonly<Record<string, string>>): CandidateVerdict[] {
+  const rejected = peers.map((c) => rejections(step, c, options, budgetOn, placed));
   let maxTotal = 0;
   peers.forEach((c, i) => {
     if (rejected[i]!.length === 0) maxTotal = Math.max(maxTotal, c.device.platform.memory.bytes);

@@ -4,7 +4,8 @@
  * and `deployments` (id → a Y.Map holding the {@link DeploymentRecord} under `record` and a
  * Y.Map of per-step, per-peer {@link PhaseRecord}s under `phases`, so that peers writing
  * their own phases never overwrite each other). A fourth map, `blacklist` (peer id →
- * {@link BlacklistEntry}), lists devices that get no placements.
+ * {@link BlacklistEntry}), lists devices that get no placements; a fifth, `cards` (key →
+ * {@link CardRecord}), holds the ODRL cards of zones and risk levels.
  *
  * A CRDT cannot refuse an update after it merged, so validation happens on read: typed
  * accessors return only entries that pass their schema; a malformed entry is logged once
@@ -19,7 +20,9 @@ import type { Check } from '../protocol/check.ts';
 import { checkValue } from '../protocol/json-limits.ts';
 import {
   type BlacklistEntry,
+  type CardRecord,
   checkBlacklistEntry,
+  checkCard,
   checkDeployment,
   checkDevice,
   checkModule,
@@ -31,7 +34,7 @@ import {
 } from './schema.ts';
 
 /** Names of the registry's top-level maps. */
-export type RegistryMapName = 'devices' | 'modules' | 'deployments' | 'blacklist';
+export type RegistryMapName = 'devices' | 'modules' | 'deployments' | 'blacklist' | 'cards';
 
 /** A change seen in the registry. */
 export interface RegistryChange {
@@ -221,6 +224,8 @@ export class Registry {
   readonly deployments: DeploymentMap;
   /** Devices that get no placements, by peer id. */
   readonly blacklist: RecordMap<BlacklistEntry>;
+  /** ODRL cards of zones and risk levels, by key. */
+  readonly cards: RecordMap<CardRecord>;
   readonly #events: Emitter<RegistryEvents>;
   readonly #log: Logger;
   readonly #reported = new Set<string>();
@@ -234,7 +239,8 @@ export class Registry {
     this.modules = new RecordMap(this.doc.getMap('modules'), checkModule, report('modules'));
     this.deployments = new DeploymentMap(this.doc, this.doc.getMap('deployments'), report('deployments'));
     this.blacklist = new RecordMap(this.doc.getMap('blacklist'), checkBlacklistEntry, report('blacklist'));
-    for (const name of ['devices', 'modules', 'deployments', 'blacklist'] as const) {
+    this.cards = new RecordMap(this.doc.getMap('cards'), checkCard, report('cards'));
+    for (const name of ['devices', 'modules', 'deployments', 'blacklist', 'cards'] as const) {
       this.doc.getMap(name).observeDeep((events, txn) => {
         const keys = new Set<string>();
         for (const e of events) {

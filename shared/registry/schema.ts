@@ -370,3 +370,22 @@ export interface BlacklistEntry {
 
 /** Validator of {@link BlacklistEntry}. */
 export const checkBlacklistEntry: Check<BlacklistEntry> = obj({ id: peerId, since: num({ min: 0 }), by: peerId }) as Check<BlacklistEntry>;
+
+/** An ODRL card (zones and risk levels, shared/orchestrator/policy.ts), as uploaded. */
+export interface CardRecord {
+  /** `node:<device id>`, `datasource:<device id>:<type>`, `module:<module id>` or `zones`. */
+  id: string;
+  kind: 'node' | 'datasource' | 'module' | 'zones';
+  /** The card's JSON text. */
+  json: string;
+  /** Wall-clock time (ms since epoch) it was stored. */
+  updatedAt: number;
+}
+
+/** Validator of {@link CardRecord}. */
+export const checkCard: Check<CardRecord> = obj({
+  id: str({ min: 1, max: 400 }),
+  kind: literal('node', 'datasource', 'module', 'zones'),
+  json: str({ max: 256 * 1024 }),
+  updatedAt: num({ min: 0 }),
+}) as Check<CardRecord>;

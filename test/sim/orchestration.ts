@@ -47,7 +47,7 @@ export interface OrchestrationSimResult {
 }
 
 /** `f() -> i32` returning `value`: a minimal module the simulator can really instantiate. */
-function constantModule(value: number): Uint8Array {
+export function constantModule(value: number): Uint8Array {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
@@ -222,7 +222,7 @@ export async function runOrchestrationSimulation(options: OrchestrationSimOption
 }
 
 /** Null when every deployment settled, all registries agree and every peer runs what they say. */
-async function unsettled(peers: SupervisedPeer[]): Promise<string | null> {
+export async function unsettled(peers: SupervisedPeer[]): Promise<string | null> {
   const reference = canonical(peers[0]!.peer.registry.toJSON().deployments);
   for (const [i, p] of peers.entries()) {
     if (p.peer.alive().length !== peers.length - 1) return `peer ${i} sees ${p.peer.alive().length} peers alive`;
