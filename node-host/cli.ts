@@ -17,6 +17,7 @@ enableDebug(process.env.DEBUG);
 const USAGE = `usage: liquidmesh <command>
   start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
         [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
+        [--enforce-policies]  (place steps only where the zone and risk-level cards allow)
                       signaling + the PWA + two headless peers + the HTTP gateway, samples deployed
                       (off loopback: HTTPS from the host's local CA, and the CA's trust page on port 8081);
                       kept in DIR (default ~/.local/share/liquidmesh) unless --ephemeral

@@ -43,6 +43,8 @@ export interface NodePeerOptions {
    * the machine's memory.
    */
   memoryBudgetBytes?: number;
+  /** Place steps only where the zones-and-risk-levels cards allow (`--enforce-policies`). */
+  enforcePolicies?: boolean;
   timing?: Partial<PeerTiming>;
   clock?: Clock;
   logger?: Logger;
@@ -82,6 +84,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     services,
     simulated,
     ...memoryBudget(options.memoryBudgetBytes),
+    ...(options.enforcePolicies ? { enforcePolicies: true } : {}),
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),

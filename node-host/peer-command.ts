@@ -4,7 +4,7 @@
  *   liquidmesh peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S]
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
- *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE]
+ *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE] [--enforce-policies]
  *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]]
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
@@ -169,6 +169,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
         ...(backbone ? [backbone] : []),
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
+      ...(argv.includes('--enforce-policies') ? { enforcePolicies: true } : {}),
       logger: createLogger(`peer:${args.name}`),
       ...(topicBridge ? { topicBridge } : {}),
     });

@@ -4,6 +4,7 @@
  *
  *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
  *                    [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
+ *                    [--enforce-policies]
  *                    [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
@@ -103,6 +104,7 @@ export async function startCommand(args: string[]): Promise<void> {
         ...(backbone ? [backbone] : []),
       ],
       ...(dataDir ? { dataDir: await peerDataDir(dataDir, 'peers', 'node-1') } : {}),
+      ...(args.includes('--enforce-policies') ? { enforcePolicies: true } : {}),
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());

@@ -1,14 +1,14 @@
 /**
  * `GET /export` and `POST /import` (the Rust orchestrator's dump and restore): one JSON
  * archive with every module record, every deployment's manifest and state, the blacklist,
- * and every blob those modules need (binaries and data files, base64), so a fresh mesh
+ * the zone and risk-level cards, and every blob those modules need (binaries and data files, base64), so a fresh mesh
  * can take it all over. Devices are not exported: they belong to the mesh they run in.
  * On import every blob is checked against its sha256 before it is stored; deployments that
  * were deployed are deployed again, on this mesh's devices, with this peer coordinating.
  */
 import { InvalidParamsError } from '../../shared/errors.ts';
 import { isPlainObject } from '../../shared/protocol/check.ts';
-import { checkBlacklistEntry, checkModule, type DeploymentRecord, type ModuleRecord } from '../../shared/registry/schema.ts';
+import { checkBlacklistEntry, checkCard, checkModule, type DeploymentRecord, type ModuleRecord } from '../../shared/registry/schema.ts';
 import type { GatewayContext } from './context.ts';
 import { explain, mediaTypeOf, parseJson, readBody, sendJson } from './http.ts';
 import { parseMultipart } from './multipart.ts';
@@ -48,6 +48,7 @@ export function exportRoutes(router: Router, g: GatewayContext): void {
       modules,
       deployments,
       blacklist: peer.registry.blacklist.values(),
+      cards: peer.registry.cards.values(),
       blobs,
     }, { 'content-disposition': 'attachment; filename="liquidmesh-export.json"' });
   });
@@ -100,6 +101,7 @@ export function exportRoutes(router: Router, g: GatewayContext): void {
       peer.registry.modules.set({ ...m, publishedBy: peer.id });
       summary.modules++;
     }
+    for (const card of Array.isArray(archive.cards) ? archive.cards : []) if (checkCard(card).ok && !peer.registry.cards.get((card as { id: string }).id)) peer.registry.cards.set(card as never);
     for (const entry of Array.isArray(blacklist) ? blacklist : []) if (checkBlacklistEntry(entry).ok && peer.registry.devices.get((entry as { id: string }).id)) peer.registry.blacklist.set(entry as never);
     const now = Date.now();
     for (const r of records) {

@@ -21,6 +21,7 @@ import { GuiFiles } from './gui-files.ts';
 import { errorResponse, ExplainedError, sendJson } from './http.ts';
 import { OutboundFetcher } from './outbound-fetch.ts';
 import { ownResource, type UrlFetch } from './own-urls.ts';
+import { cardRoutes } from './cards-api.ts';
 import { deviceRoutes } from './device-api.ts';
 import { exportRoutes } from './export-api.ts';
 import { logRoutes } from './logs-api.ts';
@@ -103,6 +104,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   orchestratorRoutes(router, g, timing);
   migrationRoutes(router, g);
   exportRoutes(router, g);
+  cardRoutes(router, g);
   const logs = logRoutes(router, g);
   supervisor2026Routes(router, g);
   supervisorRoutes(router, g, { deployTimeoutMs: timing.deployTimeoutMs, fetch: fetchForRequest });
