@@ -189,3 +189,24 @@ async function kioskCommand(): Promise<{ env: Record<string, string>; args: stri
 function alive(page: Page): Promise<number> {
   return page.evaluate(() => (globalThis as unknown as { liquidmesh: { peer: { alive(): string[] } } }).liquidmesh.peer.alive().length);
 }
+
+describe('a signaling server on its own host', () => {
+  it('`liquidmesh signal --host <address>` serves WSS and its trust page; Node peers on two other hosts trust it and meet', async () => {
+    const lan = await TestLan.create(['signal', 'left', 'right']);
+    try {
+      const host = lan.host('signal');
+      const signal = host.liquidmesh(['signal', '--host', host.address, '--data-dir', await lan.tempDir('signal-data')]);
+      const banner = await signal.waitForOutput(/^signaling on (\S+) \(y-webrtc: (\S+),[^\n]*\ntrust page \(the CA, SHA-256 (\S+)\): (\S+);/m, 'the signaling banner', 60_000);
+      const [, url, wss, caFingerprint, trust] = banner;
+      expect(url).to.equal(`https://${host.address}:4444`);
+      expect(wss).to.equal(`wss://${host.address}:4444/signal`);
+      expect(trust).to.equal(`http://${host.address}:8081/`);
+      const peers = ['left', 'right'].map((side) => lan.host(side).liquidmesh(['peer', '--name', side, '--signal', url!, '--secret', 'apart', '--trust', trust!]));
+      for (const peer of peers) await peer.waitForOutput(new RegExp(`trusting the CA with SHA-256 fingerprint ${caFingerprint}`), 'the CA from the trust page', 30_000);
+      await peers[0]!.waitForOutput(/^\+ \S+ joined$/m, 'right to join left', 60_000);
+      await peers[1]!.waitForOutput(/^\+ \S+ joined$/m, 'left to join right', 60_000);
+    } finally {
+      await lan.close();
+    }
+  });
+});
