@@ -294,8 +294,7 @@ export class Peer {
     // Last, so what arrived before the links closed is saved too.
     const persistence = this.#persistence;
     if (persistence) {
-      await persistence.flush().catch((e: unknown) => this.#log.error('could not save the registry on stop', e));
-      persistence.destroy();
+      await persistence.close().catch((e: unknown) => this.#log.error('could not save the registry on stop', e));
     }
     this.#events.clear();
   }

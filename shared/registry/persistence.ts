@@ -150,10 +150,29 @@ export class RegistryPersistence {
    * every write started so far is done. Rejects when the store fails; the change then
    * stays unsaved, so the next change or flush tries again.
    */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     this.#cancelTimer();
     if (this.#dirtySince !== null) this.#save();
-    return this.#writing;
+    // Log writes queued while waiting (changes made meanwhile) are waited for too, so none
+    // is still running when the caller goes on (and, on stop, removes or reuses the store).
+    let writing: Promise<void>;
+    do {
+      writing = this.#writing;
+      await writing;
+    } while (writing !== this.#writing);
+  }
+
+  /**
+   * Stop watching the document, save what is unsaved, and resolve once no write is
+   * running (rejects like {@link flush}; the watching stops either way).
+   */
+  async close(): Promise<void> {
+    this.#doc.off('update', this.#onUpdate);
+    try {
+      await this.flush();
+    } finally {
+      this.destroy();
+    }
   }
 
   /** Stop watching the document. Unsaved changes are dropped: `flush()` first to keep them. */
