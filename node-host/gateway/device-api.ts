@@ -10,7 +10,7 @@ import type { GatewayContext } from './context.ts';
 import { hostReport } from './host-report.ts';
 import { sendJson } from './http.ts';
 import type { RouteContext, Router } from './router.ts';
-import { deviceView } from './views.ts';
+import { deviceView, stepsByDevice } from './views.ts';
 
 /** Register the device routes (before the orchestrator's, which they extend). */
 export function deviceRoutes(router: Router, g: GatewayContext): void {
@@ -30,7 +30,8 @@ export function deviceRoutes(router: Router, g: GatewayContext): void {
     const alive = d.id === peer.id || peer.alive().includes(d.id);
     const self = d.id === peer.id;
     const communication = self ? { addresses: [ctx.req.socket.localAddress ?? '127.0.0.1'], port: ctx.req.socket.localPort ?? null } : { addresses: d.addresses ?? [], port: null };
-    return deviceView(d, alive, peer.presenceOf(d.id), [], communication, { host: self ? hostReport() : null, blacklisted: peer.registry.blacklist.get(d.id) !== undefined });
+    const steps = stepsByDevice(peer.registry.deployments.values()).get(d.id) ?? [];
+    return deviceView(d, alive, peer.presenceOf(d.id), steps, communication, { host: self ? hostReport() : null, blacklisted: peer.registry.blacklist.get(d.id) !== undefined });
   };
 
   router.on('GET', '/file/device/:name', (ctx) => sendJson(ctx.res, 200, view(find(ctx.params.name!), ctx)));

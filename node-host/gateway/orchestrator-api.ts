@@ -22,7 +22,7 @@ import { type FilePart, nestFields, parseMultipart } from './multipart.ts';
 import { moduleOpenApi } from './openapi.ts';
 import type { RouteContext, Router } from './router.ts';
 import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import { deploymentView, deviceView, moduleView } from './views.ts';
+import { deploymentView, deviceView, moduleView, stepsByDevice } from './views.ts';
 import { hostReport } from './host-report.ts';
 
 /** Manifest content that names what does not exist is a bad request, not a bad URL. */
@@ -51,13 +51,7 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
 
   router.on('GET', '/file/device', ({ res, req }) => {
     const alive = new Set([...peer.alive(), peer.id]);
-    const running = new Map<string, Record<string, unknown>[]>();
-    for (const d of peer.registry.deployments.values()) {
-      for (const [i, s] of (d.record.steps ?? []).entries()) {
-        const p = d.record.solution[String(i)];
-        if (p) (running.get(p) ?? running.set(p, []).get(p)!).push({ deploymentId: d.record.id, deploymentName: d.record.name, module: s.name, func: s.func, step: i });
-      }
-    }
+    const running = stepsByDevice(peer.registry.deployments.values());
     const address = req.socket.localAddress ?? '127.0.0.1';
     const port = req.socket.localPort ?? null;
     const host = hostReport();

@@ -62,6 +62,18 @@ export function healthReport(device: DeviceDescription, presence: PresenceState 
   return { report, timeOfQuery: new Date(now).toISOString(), ...flat };
 }
 
+/** The steps each device runs, by peer id (the `modules` of a device's view). */
+export function stepsByDevice(deployments: readonly DeploymentView[]): Map<string, Obj[]> {
+  const running = new Map<string, Obj[]>();
+  for (const d of deployments) {
+    for (const [i, s] of (d.record.steps ?? []).entries()) {
+      const p = d.record.solution[String(i)];
+      if (p) (running.get(p) ?? running.set(p, []).get(p)!).push({ deploymentId: d.record.id, deploymentName: d.record.name, module: s.name, func: s.func, step: i });
+    }
+  }
+  return running;
+}
+
 /** One element of `GET /file/device`. */
 export function deviceView(device: DeviceDescription, alive: boolean, presence: PresenceState | undefined, modules: Obj[], communication: { addresses: string[]; port: number | null }, extra: { host?: HostReport | null; now?: number; blacklisted?: boolean } = {}): Obj {
   return {

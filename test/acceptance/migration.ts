@@ -367,6 +367,24 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect((await rejectionOf(c!.orchestrator.call(dep.id, 'rust-fibo', 'fibo', { args: [-1] }))).code).to.equal('ERR_WASM_EXIT');
     });
 
+    it('moves a Rust reactor and an Emscripten module with their state', async () => {
+      const [a, b] = await mesh(['a', 'b']);
+      await publish(a!, 'rust-reactor');
+      await publish(a!, 'emcc-fibo');
+      const dep = await deployOn(a!, 'toolchains', [
+        { module: 'rust-reactor', func: 'add', device: 'a' },
+        { module: 'emcc-fibo', func: 'fibo', device: 'a' },
+      ]);
+      for (const [x, y] of [[1, 2], [3, 4], [5, 6]]) await a!.orchestrator.call(dep.id, 'rust-reactor', 'add', { args: [x, y] });
+      const results = await b!.orchestrator.followMe('toolchains', 'b');
+      expect(results.map((r) => r.to)).to.deep.equal([b!.peer.id, b!.peer.id]);
+      await waitFor(() => placed(a!, dep.id) === b!.peer.id && placed(a!, dep.id, '1') === b!.peer.id, 'a sees both moved');
+      expect((await a!.orchestrator.call(dep.id, 'rust-reactor', 'calls')).value).to.equal(3);
+      const greet = await a!.orchestrator.call(dep.id, 'rust-reactor', 'greet');
+      expect(greet.stdout).to.equal('hello from a Rust reactor, 3 adds so far\n');
+      expect((await a!.orchestrator.call(dep.id, 'emcc-fibo', 'fibo', { args: [20] })).value).to.equal(10946);
+    });
+
     it('follows me: every module of a deployment moves to one device, C and AssemblyScript state intact', async () => {
       const [a, b, c] = await mesh(['a', 'b', 'c']);
       await publish(a!, 'stateful-fibo');

@@ -149,6 +149,9 @@ describe('HTTP gateway: WasmIoT 2026', () => {
     expect(one.status).toBe(200);
     expect(one.body).toMatchObject({ _id: b.peer.id, name: 'gw26-b', status: 'active' });
     expect((await json(`/file/device/${c.peer.id}`)).body.name).toBe('gw26-c');
+    // Like the list, it shows the steps the device runs.
+    const host = a.peer.registry.deployments.get(fiboDep)!.record.solution['0']!;
+    expect((await json(`/file/device/${host}`)).body.modules).toEqual([{ deploymentId: fiboDep, deploymentName: 'rust-fibo-dep', module: 'rust-fibo', func: 'fibo', step: 0 }]);
     const none = await json('/file/device/nobody');
     expect(none.status).toBe(404);
     expect(none.body.code).toBe('ERR_UNKNOWN_DEVICE');
