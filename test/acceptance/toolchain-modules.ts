@@ -2,7 +2,8 @@
  * Modules built by the toolchains WasmIoT's own modules come from (Rust for wasm32-wasi,
  * Emscripten), run unchanged by every Sandbox adapter: a command whose exported functions
  * are `.command_export` wrappers and which has neither `_start` nor `_initialize`, a
- * reactor, a cdylib with the pointer ABI, WASI files, both camera conventions.
+ * reactor, a cdylib with the pointer ABI, WASI files, both camera conventions, and the Rust
+ * supervisor's `network.ping` import.
  * Run beside {@link runSandboxTests} with the same harness.
  */
 import { expect } from 'chai';
@@ -88,6 +89,19 @@ export function runToolchainModuleTests(harness: SandboxHarness): void {
       }
       const denied = await rejectionOf(sandbox.load({ wasm: await wasm('rust-camera'), grants: [WASI], services }));
       expect(denied.code).to.equal('ERR_IMPORT_DENIED');
+    });
+
+    it('serves network.ping(a, b, c, d) -> f32 from the host only when granted', async () => {
+      sandbox = harness.create();
+      const asked: string[] = [];
+      const services: HostServices = { ping: async (address) => (asked.push(address), address === '10.0.0.7' ? 3.5 : -1) };
+      const bytes = await wasm('net-ping');
+      const m = await sandbox.load({ wasm: bytes, grants: ['network.ping'], services });
+      expect((await m.call(scalar('ping', 10, 0, 0, 7))).value).to.equal(3.5);
+      expect((await m.call(scalar('ping', 10, 0, 0, 8))).value).to.equal(-1);
+      expect((await m.call(scalar('reachable', 10, 0, 0, 7))).value).to.equal(1);
+      expect(asked).to.deep.equal(['10.0.0.7', '10.0.0.8', '10.0.0.7']);
+      expect((await rejectionOf(sandbox.load({ wasm: bytes, grants: [], services }))).code).to.equal('ERR_IMPORT_DENIED');
     });
 
     it('runs an Emscripten standalone module', async () => {
