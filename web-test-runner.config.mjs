@@ -5,6 +5,7 @@ import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { register } from 'tsx/esm/api';
 
 register();
@@ -72,20 +73,54 @@ const signaling = {
  * cannot serve as ES modules; Vite pre-bundles them for the PWA, and this does the same
  * for the test pages: one ES module bundle of peerjs, imported in its place.
  */
-function peerjsBundlePlugin() {
-  const file = '.tmp/peerjs.bundle.mjs';
+function peerjsBundlePlugin(pkg = 'peerjs') {
+  const file = `.tmp/${pkg.replace(/[@/]/g, '_')}.bundle.mjs`;
   return {
-    name: 'liquidmesh-peerjs-bundle',
+    name: `liquidmesh-bundle-${pkg}`,
     serverStart() {
       mkdirSync('.tmp', { recursive: true });
-      buildSync({ entryPoints: ['peerjs'], bundle: true, format: 'esm', platform: 'browser', outfile: file, logLevel: 'silent' });
+      // A CommonJS entry bundled as is would export only `default`: name its exports.
+      const names = pkg === 'peerjs' ? [] : Object.keys(createRequire(import.meta.url)(pkg)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
+      const entry = pkg === 'peerjs' ? { entryPoints: [pkg] } : { stdin: { contents: `import * as m from '${pkg}';\nexport const { ${names.join(', ')} } = m;`, resolveDir: process.cwd() } };
+      buildSync({ ...entry, bundle: true, format: 'esm', platform: 'browser', outfile: file, logLevel: 'silent' });
     },
     resolveImport({ source }) {
-      if (source === 'peerjs') return `/${file}`;
+      if (source === pkg) return `/${file}`;
       return undefined;
     },
   };
 }
+
+/**
+ * A nats-server with a WebSocket listener for the NATS transport's suite in Chromium
+ * (GET /__liquidmesh/nats says where and with which password); like the signaling server,
+ * only inside npm test's loopback-only network namespace.
+ */
+const natsBackbone = {
+  cluster: null,
+  auth: { user: 'browser', pass: `wtr-${Math.random().toString(36).slice(2)}` },
+  plugin: {
+    name: 'liquidmesh-nats',
+    async serverStart() {
+      if (process.env.LIQUIDMESH_NETNS !== '1') return;
+      const { startNatsCluster } = await import('./test/helpers/nats-server.ts');
+      natsBackbone.cluster = await startNatsCluster({ auth: natsBackbone.auth, websocket: true });
+    },
+    async serverStop() {
+      await natsBackbone.cluster?.stop();
+    },
+  },
+  middleware(context, next) {
+    if (context.path !== '/__liquidmesh/nats') return next();
+    if (!natsBackbone.cluster) {
+      context.status = 503;
+      context.body = 'the NATS suite runs only through npm test, inside a loopback-only network namespace';
+      return undefined;
+    }
+    context.body = { wsUrl: natsBackbone.cluster.servers[0].wsUrl, ...natsBackbone.auth };
+    return undefined;
+  },
+};
 
 export default {
   files: ['test/browser/**/*.test.ts'],
@@ -97,10 +132,14 @@ export default {
   plugins: [
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/tsconfig.json' }),
     peerjsBundlePlugin(),
+    // CommonJS inside, like peerjs: bundled for the pages of the NATS suite.
+    peerjsBundlePlugin('@nats-io/nats-core'),
     signaling.plugin,
+    natsBackbone.plugin,
   ],
   middleware: [
     signaling.middleware,
+    natsBackbone.middleware,
     // Cross-origin isolation, as the PWA is served: SharedArrayBuffer needs it.
     function isolate(context, next) {
       context.set('Cross-Origin-Opener-Policy', 'same-origin');

@@ -8,13 +8,14 @@ import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
 import { gatewayBenchmarks } from './gateway.ts';
 import { migrationBenchmarks } from './migration.ts';
+import { natsScaleBenchmarks } from './nats-scale.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];
