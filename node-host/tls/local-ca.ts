@@ -12,7 +12,8 @@
  * alternative name, serverAuth extended key usage, digitalSignature key usage, at most
  * 397 days of validity. It is issued again when it nears expiry, when the set of names
  * changes, or when it was not issued by the CA on disk; the CA lives ten years and is made
- * again only when it nears its own end (every device then has to trust the new one).
+ * again only when it nears its own end or the host's names leave what its name
+ * constraints permit (every device then has to trust the new one).
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
@@ -24,6 +25,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { defineError } from '../../shared/errors.ts';
 import { ensurePrivateDir, writePrivateFile } from '../data-dir.ts';
+import { constraintsAllow, nameConstraintsFor } from './name-constraints.ts';
 
 /** A certificate or key file given with --cert/--key is missing, unreadable or does not fit. */
 export const TlsFilesError = defineError('ERR_TLS_FILES', 'TlsFilesError');
@@ -84,8 +86,9 @@ export async function ensureLocalTls(options: LocalTlsOptions): Promise<LocalTls
   let created: LocalTls['created'] = 'none';
 
   let ca = await loadCa(paths.caKey, paths.caCert);
-  if (!ca || expiresSoon(ca.cert, now)) {
-    ca = await createCa(now);
+  // A CA limited to other names (the host moved to a public address or name) is replaced too.
+  if (!ca || expiresSoon(ca.cert, now) || !constraintsAllow(ca.cert, names)) {
+    ca = await createCa(now, names);
     await writePrivateFile(paths.caKey, await privateKeyPem(ca.key));
     await writeFile(paths.caCert, ca.cert.toString('pem'), { mode: 0o644 });
     created = 'ca';
@@ -163,7 +166,7 @@ async function generateKeys(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
 }
 
-async function createCa(now: Date): Promise<Issuer> {
+async function createCa(now: Date, names: string[]): Promise<Issuer> {
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -177,6 +180,8 @@ async function createCa(now: Date): Promise<Issuer> {
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      // Only LAN names: a stolen key cannot vouch for public sites.
+      nameConstraintsFor(names),
     ],
   });
   return { cert, key: keys.privateKey };

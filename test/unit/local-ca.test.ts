@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
+import { createPrivateKey } from 'node:crypto';
 import { request } from 'node:https';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { servedNames, type MachineFacts } from '../../node-host/host-address.ts';
 import { connect as tlsConnect } from 'node:tls';
 import { ensureLocalTls, fingerprint, namesOf, SERVER_VALIDITY_DAYS } from '../../node-host/tls/local-ca.ts';
+import { constraintsAllow } from '../../node-host/tls/name-constraints.ts';
 import { keepTlsFresh, resolveServerTls } from '../../node-host/tls/server-tls.ts';
 import { startWebServer } from '../../node-host/web-server.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
@@ -16,9 +18,11 @@ const DAY = 24 * 60 * 60 * 1000;
 const pi: MachineFacts = { hostname: () => 'kitchen-pi', addresses: () => ['192.168.1.20', '10.99.0.1'] };
 
 /** GET `url` with Node's TLS verifying against `ca` only (no public roots). */
-function get(url: string, ca: string | undefined): Promise<{ status: number; body: string }> {
+function get(url: string, ca: string | undefined, servername?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca: ca === undefined ? [] : [ca], servername: new URL(url).hostname === '127.0.0.1' ? undefined : new URL(url).hostname }, (res) => {
+    const host = new URL(url).hostname;
+    // With `servername`, the request goes to the URL's address but checks the certificate for that name.
+    const req = request(url, { ca: ca === undefined ? [] : [ca], ...(servername ? { servername, checkServerIdentity: () => undefined } : {}), ...(host !== '127.0.0.1' ? { servername: host } : {}) }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -182,3 +186,50 @@ describe('certificate renewal in a running host', () => {
     }
   });
 });
+
+describe('the local CA vouches only for LAN names', () => {
+  it('is constrained to private addresses, .local and localhost plus the host\'s own names, and Node\'s TLS enforces it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'liquidmesh-nc-'));
+    try {
+      const tls = await ensureLocalTls({ dir, names: ['192.168.1.20', 'kitchen-pi', 'kitchen-pi.local', 'localhost', '127.0.0.1'] });
+      const ca = new x509.X509Certificate(tls.caCert);
+      expect(ca.getExtension('2.5.29.30')?.critical).to.equal(true);
+      expect(constraintsAllow(ca, ['10.1.2.3', '172.20.0.1', 'fd00::1', 'printer.local', 'kitchen-pi', '127.0.0.1', '::1'])).to.equal(true);
+      expect(constraintsAllow(ca, ['8.8.8.8'])).to.equal(false);
+      expect(constraintsAllow(ca, ['example.com'])).to.equal(false);
+      expect(constraintsAllow(ca, ['2001:db8::1'])).to.equal(false);
+
+      // A certificate the CA's key signs for a public name is refused by a verifier that trusts the CA.
+      const rogue = await rogueCertificate(dir, tls, 'bank.example');
+      const web = await startWebServer({ host: '127.0.0.1', port: 0, root: dir, tls: rogue });
+      try {
+        const refused = await rejectionOf(get(`https://127.0.0.1:${web.port}/`, tls.caCert, 'bank.example'));
+        expect(refused.message).to.match(/name constraint|permitted|subtree/i);
+      } finally {
+        await web.close();
+      }
+
+      // A host that moves to a public address gets a new CA whose constraints include it.
+      const moved = await ensureLocalTls({ dir, names: ['203.0.113.7', 'localhost'] });
+      expect(moved.created).to.equal('ca');
+      expect(constraintsAllow(new x509.X509Certificate(moved.caCert), ['203.0.113.7', '192.168.1.20'])).to.equal(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A server certificate for `name`, signed with the local CA's key as a thief could. */
+async function rogueCertificate(dir: string, tls: { caCert: string }, name: string): Promise<{ cert: string; key: string }> {
+  const ca = new x509.X509Certificate(tls.caCert);
+  const caKey = await crypto.subtle.importKey('pkcs8', createPrivateKey(await readFile(join(dir, 'ca.key'), 'utf8')).export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: `CN=${name}`, issuer: ca.subject, publicKey: keys.publicKey, signingKey: caKey, signingAlgorithm: alg,
+    notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 30 * DAY),
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }]), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth])],
+  });
+  const key = x509.PemConverter.encode(await crypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
+  return { cert: cert.toString('pem'), key };
+}
