@@ -3,7 +3,7 @@
  * object) to `/device/logs`; `GET /device/logs?after=<ISO time>` lists those received
  * since; a WebSocket at `/ws/logs` (the Rust orchestrator's, here on the gateway's own
  * port) pushes each record as it arrives. Records are kept in memory, newest last, up to
- * a bound: like the request history's result files, logs are for looking, not for keeping.
+ * a bound of count and bytes: like the result files, logs are for looking, not for keeping.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -23,6 +23,8 @@ const OPEN = 1;
 
 /** Records kept (oldest dropped first). */
 export const LOG_RECORDS_KEPT = 10_000;
+/** Bytes of record JSON kept at most, whatever their number (oldest dropped first). */
+export const LOG_BYTES_KEPT = 16 * 1024 * 1024;
 
 /** A stored log record: what the device sent, with the time it was received. */
 export type LogRecord = Record<string, unknown> & { dateReceived: string };
@@ -40,15 +42,17 @@ export interface LogSockets {
 
 /** Register `/device/logs`; the returned handle serves `/ws/logs`. */
 export function logRoutes(router: Router, g: GatewayContext): LogSockets {
-  const records: LogRecord[] = [];
+  const records: { record: LogRecord; bytes: number }[] = [];
+  let bytes = 0;
   const server = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   // Nothing a client sends is read: the socket only pushes.
   server.on('connection', (socket: WebSocket) => socket.on('message', () => undefined));
 
   const add = (record: LogRecord): void => {
-    records.push(record);
-    if (records.length > LOG_RECORDS_KEPT) records.splice(0, records.length - LOG_RECORDS_KEPT);
     const text = JSON.stringify(record);
+    records.push({ record, bytes: text.length });
+    bytes += text.length;
+    while (records.length > LOG_RECORDS_KEPT || (bytes > LOG_BYTES_KEPT && records.length > 1)) bytes -= records.shift()!.bytes;
     for (const client of server.clients) if (client.readyState === OPEN) client.send(text);
   };
 
@@ -80,7 +84,7 @@ export function logRoutes(router: Router, g: GatewayContext): LogSockets {
       since = Date.parse(after);
       if (Number.isNaN(since)) throw new InvalidParamsError(`after must be an ISO date and time, not ${JSON.stringify(after.slice(0, 100))}`);
     }
-    sendJson(res, 200, records.filter((r) => Date.parse(r.dateReceived) > since));
+    sendJson(res, 200, records.map((r) => r.record).filter((r) => Date.parse(r.dateReceived) > since));
   });
 
   return {
