@@ -158,6 +158,14 @@ describe('Engine label', function () {
     expect(engineLabel('chromium', headless)).to.equal('Headless Chromium 156 on Linux');
     const tablet = detectBrowser({ userAgent: PIXEL_UA.replace(' Mobile', ''), ...phone, screen: { width: 800, height: 1280 } });
     expect(tablet.formFactor).to.equal('tablet');
+    const webkitGtk = detectBrowser({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15', ...desk });
+    expect(webkitGtk).to.include({ name: 'WebKit', engine: 'WebKit', os: 'Linux', formFactor: 'desktop' });
+    const macSafari = detectBrowser({ userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', ...desk });
+    expect(engineLabel('browser', macSafari)).to.equal('Safari 18 on macOS');
+    // iPadOS asks for desktop pages: only its touch screen gives it away.
+    expect(detectBrowser({ userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', ...phone, screen: { width: 820, height: 1180 } }).formFactor).to.equal('tablet');
+    expect(detectBrowser({ userAgent: `${PIXEL_UA} EdgA/131.0.0.0`, ...phone }).name).to.equal('Edge');
+    expect(detectBrowser({ userAgent: PIXEL_UA.replace('Chrome/131', 'SamsungBrowser/27.0 Chrome/131'), ...phone }).name).to.equal('Samsung Internet');
     // A record of an older peer has no browser details: the coarse label stays.
     expect(engineLabel('chromium')).to.equal('Headless Chromium');
     expect(engineLabel('browser')).to.equal('Browser');
