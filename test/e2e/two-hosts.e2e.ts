@@ -35,7 +35,7 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
     lan = await TestLan.create(['host', 'second', 'phone', 'kiosk']);
     hostA = lan.host('host');
     hostData = await lan.tempDir('host-data');
-    start = hostA.liquidmesh(['start', '--host', hostA.address, '--no-chromium', '--secret', SECRET, '--data-dir', hostData]);
+    start = hostA.liquidmesh(['start', '--host', hostA.address, '--secret', SECRET, '--data-dir', hostData]);
     await start.waitForOutput(/Ctrl-C stops everything/, 'the host to come up', 200_000);
     joinUrl = (await start.waitForOutput(/PWA — open to join as a device: +(\S+)/, 'the join URL'))[1]!;
     trustUrl = (await start.waitForOutput(/trust page — install the CA: +(\S+)/, 'the trust page URL'))[1]!;
@@ -59,6 +59,10 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
     expect(trustQr).to.be.greaterThan(0);
     expect(joinQr).to.be.greaterThan(trustQr);
     expect(start.output.slice(trustQr, joinQr)).to.contain('▀');
+  });
+
+  it('the host\'s own headless Chromium peer trusts the CA in its profile and joins over HTTPS', async () => {
+    await start.waitForOutput(aliveInBanner('chromium-1'), 'chromium-1 in the host\'s mesh', 60_000);
   });
 
   it('a Node peer on a second host trusts the CA from the trust page and joins', async () => {
