@@ -3,7 +3,9 @@
 // victim is killed during a deploy, during a call and during a migration, and comes back
 // each time with everything it had recorded: modules, deployments, request history. Every
 // deployment ends ready or rolled back, and calls work again. Then `liquidmesh start`:
-// the user's module, deployment and history survive a stop and a kill -9.
+// the user's module, deployment and history survive a stop and a kill -9. Last, a headless
+// Chromium peer whose host is killed: its browser exits too, and its profile serves again.
+// Every process gets the suite's own TMPDIR, which must be empty at the end.
 import { expect } from 'chai';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
+import { buildPwa, startWebServer } from '../../node-host/web-server.ts';
 import type { DeploymentRecord, PhaseRecord } from '../../shared/registry/schema.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
@@ -263,5 +266,47 @@ describe('Crashes and restarts', () => {
       current.child.kill('SIGTERM');
       await stopped(current.child);
     }
+  });
+
+  it('a headless Chromium peer killed with its host leaves no browser behind and starts again on its profile', async () => {
+    await buildPwa();
+    const web = await startWebServer();
+    const profile = join(scratch, 'chromium-1');
+    const launch = (): Promise<{ child: ChildProcess; pid: number }> => {
+      const child = spawn(process.execPath, [CLI, 'peer', '--name', 'chromium-1', '--engine', 'chromium', '--json', '--signal', signal.url, '--mesh', 'faults', '--secret', 'faults-secret', '--pwa', web.url, '--data-dir', profile], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      return until(() => {
+        const ready = out.split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as { event?: string; pid?: number }) : {})).find((l) => l.event === 'ready');
+        return ready?.pid ? { child, pid: ready.pid } : undefined;
+      }, 'the Chromium peer to start', 60_000);
+    };
+    const running = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const browsers: number[] = [];
+    let peer = await launch();
+    browsers.push(peer.pid);
+    try {
+      peer.child.kill('SIGKILL');
+      // The browser talks to its host over a pipe: it exits with it, not as an orphan holding the profile.
+      await until(() => (running(peer.pid) ? undefined : true), 'the orphaned browser to exit', 15_000);
+      peer = await launch();
+      browsers.push(peer.pid);
+      expect(running(peer.pid)).to.equal(true);
+    } finally {
+      const exited = new Promise((r) => (peer.child.exitCode !== null || peer.child.signalCode !== null ? r(null) : peer.child.once('exit', r)));
+      peer.child.kill('SIGTERM');
+      await exited;
+      await web.close();
+      // A browser this test started that is still there (the case this test is about) is ended, with its group.
+      for (const pid of browsers.filter(running)) process.kill(-pid, 'SIGKILL');
+    }
+    expect(running(peer.pid)).to.equal(false);
   });
 });
