@@ -12,6 +12,7 @@ import { isPlainObject } from '../../shared/protocol/check.ts';
 import type { CardRecord } from '../../shared/registry/schema.ts';
 import type { GatewayContext } from './context.ts';
 import { explain, parseJson, readBody, sendJson } from './http.ts';
+import { plannedView } from './planned.ts';
 import type { Router } from './router.ts';
 
 type Obj = Record<string, unknown>;
@@ -75,7 +76,8 @@ export function cardRoutes(router: Router, g: GatewayContext): void {
     router.on('POST', path, async ({ req, res }) => {
       const record = await explain('Failed saving card', async () => accept(kind, parseJson(await readBody(req, g.limits.jsonBytes))));
       peer.registry.cards.set(record);
-      sendJson(res, 201, { _id: record.id });
+      // 200, as the reference: its GUI counts only a 200 as saved.
+      sendJson(res, 200, { _id: record.id });
     });
     router.on('DELETE', path, ({ res }) => {
       const ids = records(kind).map((r) => r.id);
@@ -84,15 +86,18 @@ export function cardRoutes(router: Router, g: GatewayContext): void {
     });
   }
 
+  // A manifest has a certificate from its creation on (the reference GUI reads it right
+  // after creating one): a pending one is validated where the mesh would place it now.
   const certificateOf = (id: string): Obj | null => {
-    const r = orchestrator.get(id).record;
+    const v = orchestrator.get(id);
+    const r = (plannedView(g, v, true) ?? v).record;
     if (!r.steps || r.steps.length === 0) return null;
     return { ...certificate(r.id, r.steps, r.solution, policyCards(peer.registry.cards.values()), new Date(r.updatedAt)) };
   };
   router.on('GET', '/deploymentCertificates', ({ res }) => sendJson(res, 200, orchestrator.list().map((v) => certificateOf(v.record.id)).filter((c) => c !== null)));
   router.on('GET', '/deploymentCertificates/:id', ({ res, params }) => {
     const c = certificateOf(params.id!);
-    if (!c) throw new InvalidParamsError(`deployment ${params.id} is not deployed yet: it has no certificate`, { deployment: params.id });
+    if (!c) throw new InvalidParamsError(`deployment ${params.id} has no steps that resolve: it has no certificate`, { deployment: params.id });
     sendJson(res, 200, c);
   });
 }

@@ -23,6 +23,8 @@ export const BadUrlError = defineError('ERR_BAD_URL', 'BadUrlError');
 export const FetchFailedError = defineError('ERR_FETCH_FAILED', 'FetchFailedError');
 /** A module has no file of that name, or a result file is no longer kept. */
 export const UnknownFileError = defineError('ERR_UNKNOWN_FILE', 'UnknownFileError');
+/** A device asked to be registered over HTTP: devices join the mesh themselves. */
+export const JoinThroughMeshError = defineError('ERR_JOIN_THROUGH_MESH', 'JoinThroughMeshError');
 /** No request with that id in the history. */
 export const UnknownRequestError = defineError('ERR_UNKNOWN_REQUEST', 'UnknownRequestError');
 
@@ -62,6 +64,7 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   // It conflicts with the state of the mesh.
   ERR_MODULE_IN_USE: 409,
   ERR_DEPLOYMENT_EXISTS: 409,
+  ERR_JOIN_THROUGH_MESH: 409,
   ERR_NO_PLACEMENT: 409,
   ERR_MEMORY_BUDGET: 409,
   ERR_DEPLOYMENT_FAILED: 409,

@@ -10,20 +10,21 @@ import { InvalidParamsError } from '../../shared/errors.ts';
 import { DeploymentFailedError, DeploymentNotReadyError } from '../../shared/orchestrator/errors.ts';
 import { parseManifest } from '../../shared/orchestrator/manifest.ts';
 import { settled } from '../../shared/orchestrator/orchestrator.ts';
-import { placementHints, placeSteps, resolveSteps } from '../../shared/orchestrator/plan.ts';
+import { resolveSteps } from '../../shared/orchestrator/plan.ts';
 import type { DeploymentView } from '../../shared/registry/registry.ts';
 import type { DeploymentRecord, ModuleRecord } from '../../shared/registry/schema.ts';
 import { isPlainObject } from '../../shared/protocol/check.ts';
 import { parseModule } from '../../shared/wasm/binary.ts';
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { binaryForName, describeFromForm, describeFromSignatures, type DescribedFile } from './describe.ts';
-import { BadMultipartError, DeploymentExistsError, explain, mediaTypeOf, parseJson, readBody, sendBytes, sendEmpty, sendJson, UnknownFileError } from './http.ts';
+import { BadMultipartError, DeploymentExistsError, explain, JoinThroughMeshError, mediaTypeOf, parseJson, readBody, sendBytes, sendEmpty, sendJson, UnknownFileError } from './http.ts';
 import { type FilePart, nestFields, parseMultipart } from './multipart.ts';
 import { moduleOpenApi } from './openapi.ts';
 import type { RouteContext, Router } from './router.ts';
 import type { ModuleDescription } from '../../shared/protocol/description.ts';
 import { deploymentView, deviceView, moduleView, stepsByDevice } from './views.ts';
 import { hostReport } from './host-report.ts';
+import { plannedView } from './planned.ts';
 
 /** Manifest content that names what does not exist is a bad request, not a bad URL. */
 const MANIFEST_CONTENT = { ERR_UNKNOWN_MODULE: 400, ERR_UNKNOWN_FUNCTION: 400, ERR_UNKNOWN_DEVICE: 400 };
@@ -35,19 +36,7 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
   const { peer, orchestrator } = g.node;
   const modules = (id: string): ModuleRecord | undefined => peer.registry.modules.get(id);
   const view = (v: DeploymentView, base: string): Record<string, unknown> => deploymentView(v, base, (p) => g.nameOf(p), modules, planned(v));
-  /** Where a manifest not deployed yet would go now (none when it cannot be placed). */
-  const planned = (v: DeploymentView): DeploymentView | undefined => {
-    if (v.record.status !== 'pending' || v.record.steps) return undefined;
-    try {
-      const manifest = parseManifest(v.record.manifest);
-      const steps = resolveSteps(manifest, orchestrator.packages);
-      const alive = new Set([...peer.alive(), peer.id].filter((p) => !peer.registry.blacklist.get(p)));
-      const { solution } = placeSteps(steps, peer.registry, alive, (p) => peer.presenceOf(p), placementHints(manifest));
-      return { ...v, record: { ...v.record, steps, solution } };
-    } catch {
-      return undefined;
-    }
-  };
+  const planned = (v: DeploymentView): DeploymentView | undefined => plannedView(g, v);
 
   router.on('GET', '/file/device', ({ res, req }) => {
     const alive = new Set([...peer.alive(), peer.id]);
@@ -60,17 +49,21 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
         { host: d.id === peer.id ? host : null, blacklisted: peer.registry.blacklist.get(d.id) !== undefined })));
   });
 
-  router.on('POST', '/file/device/discovery/register', async ({ req, res }) => {
-    // Devices join through the mesh; registration over HTTP is accepted and validated only.
+  router.on('POST', '/file/device/discovery/register', async ({ req }) => {
+    // A device here is a mesh peer that runs our supervisor and joined itself; a record made
+    // from an address would be a device nothing can deploy to. So the input is checked, then
+    // refused with how to join (ADR 0022, "Manual registration").
     const body = await explain('Failed registering device', async () => {
       const b = parseJson(await readBody(req, g.limits.jsonBytes));
       if (!isPlainObject(b) || typeof b.name !== 'string' || b.name === '') throw new InvalidParamsError('a registration needs {name, addresses?, port?}');
       if (b.addresses !== undefined && !(Array.isArray(b.addresses) && b.addresses.every((a) => typeof a === 'string'))) throw new InvalidParamsError('addresses must be an array of strings');
       if (b.port !== undefined && !(Number.isInteger(b.port) && (b.port as number) > 0 && (b.port as number) < 65536)) throw new InvalidParamsError('port must be an integer 1..65535');
-      return b;
+      return b as { name: string };
     });
-    void body;
-    sendEmpty(res, 204);
+    throw new JoinThroughMeshError(
+      `device ${body.name.slice(0, 100)} was not registered: devices join the mesh themselves — open the PWA's join URL on the device, or run \`liquidmesh peer --pwa <join URL>\` there — and then appear in GET /file/device`,
+      { device: body.name.slice(0, 100) },
+    );
   });
 
   router.on('POST', '/file/module', async ({ req, res }) => {

@@ -169,7 +169,7 @@ describe('HTTP gateway: WasmIoT 2026', () => {
     const reset = await send('POST', '/file/device/discovery/reset');
     expect(reset.body).toMatchObject({ devices: 3 });
     await waitFor(() => [a, b, c].every((p) => p.peer.registry.devices.size === 3), 'every peer knows every device again');
-    expect((await send('POST', '/file/device/discovery/register', { name: 'pi', addresses: ['10.0.0.2'], port: 5000 })).status).toBe(204);
+    expect((await send('POST', '/file/device/discovery/register', { name: 'pi', addresses: ['10.0.0.2'], port: 5000 })).status).toBe(409);
   });
 
   it('blacklists a device: its steps move, it gets no new placements; unblacklisting lets it host again', async () => {

@@ -53,25 +53,25 @@ describe('HTTP gateway: zones and risk levels', () => {
     expect((await send('POST', '/zoneRiskLevels', zoneCard())).body).toEqual({ _id: 'zones' });
     expect((await send('GET', '/zoneRiskLevels')).body).toEqual([{ _id: 'zones', ...zoneCard() }]);
     const node = await send('POST', '/nodeCards', nodeCard('cards-a', 'safe'));
-    expect(node).toEqual({ status: 201, body: { _id: `node:${a.peer.id}` } });
-    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'unsafe'))).status).toBe(201);
+    expect(node).toEqual({ status: 200, body: { _id: `node:${a.peer.id}` } });
+    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'unsafe'))).status).toBe(200);
     const nodes = (await send('GET', '/nodeCards')).body as Json[];
     expect(nodes.map((n) => n.asset[0].uid).sort()).toEqual([a.peer.id, b.peer.id].sort());
-    for (const name of ['cards-a', 'cards-b']) expect((await send('POST', '/dataSourceCards', dataSourceCard(name, 'camera', 'high'))).status).toBe(201);
+    for (const name of ['cards-a', 'cards-b']) expect((await send('POST', '/dataSourceCards', dataSourceCard(name, 'camera', 'high'))).status).toBe(200);
     const sources = (await send('GET', '/dataSourceCards')).body as Json[];
     expect(sources.map((s) => s.asset[0].relation.find((r: Json) => r.type === 'nodeid').value).sort()).toEqual([a.peer.id, b.peer.id].sort());
     const module = await send('POST', '/moduleCards', moduleCard('rust-camera', 'low', 'camera', 'inherit', 'take_image'));
     expect(module.body).toEqual({ _id: `module:${cameraId}` });
     expect((await send('GET', '/moduleCards')).body[0].permission[0].target).toBe(cameraId);
     // The same device's card again replaces the first one.
-    expect((await send('POST', '/nodeCards', nodeCard(a.peer.id, 'safe'))).status).toBe(201);
+    expect((await send('POST', '/nodeCards', nodeCard(a.peer.id, 'safe'))).status).toBe(200);
     expect((await send('GET', '/nodeCards')).body).toHaveLength(2);
 
     const bad = await send('POST', '/nodeCards', { asset: [{ uid: 'x' }] });
     expect([bad.status, bad.body.code]).toEqual([400, 'ERR_INVALID_PARAMS']);
     expect(bad.body.error).toContain('memberOf');
     expect((await send('POST', '/moduleCards', [1, 2])).status).toBe(400);
-    expect((await send('POST', '/dataSourceCards', dataSourceCard('cards-a', 'microphone', 'low'))).status).toBe(201);
+    expect((await send('POST', '/dataSourceCards', dataSourceCard('cards-a', 'microphone', 'low'))).status).toBe(200);
     expect((await send('GET', '/dataSourceCards')).body).toHaveLength(3);
     expect((await send('DELETE', '/dataSourceCards')).body).toEqual({ deletedCount: 3 });
     for (const name of ['cards-a', 'cards-b']) await send('POST', '/dataSourceCards', dataSourceCard(name, 'camera', 'high'));
@@ -84,6 +84,8 @@ describe('HTTP gateway: zones and risk levels', () => {
     expect(refused.body.error).toContain('policy: input risk high is not allowed in zone unsafe');
 
     const created = await send('POST', '/file/manifest', { name: 'cam', sequence: [{ device: null, module: 'rust-camera', func: 'take_image_predefined_path' }] });
+    // Before deploying, the certificate is for where the mesh would place it now.
+    expect((await send('GET', '/deploymentCertificates')).body.find((c: Json) => c.deploymentId === created.body)).toMatchObject({ valid: true, validationLogs: [{ device: a.peer.id, node_zone: 'safe' }] });
     expect((await send('POST', `/file/manifest/${created.body}`)).status).toBe(200);
     expect(a.peer.registry.deployments.get(created.body)!.record.solution['0']).toBe(a.peer.id);
     const certificate = (await send('GET', `/deploymentCertificates/${created.body}`)).body;
@@ -92,13 +94,17 @@ describe('HTTP gateway: zones and risk levels', () => {
     expect(certificate.validationLogs).toEqual([{ step: 0, device: a.peer.id, module: cameraId, node_zone: 'safe', module_risk: 'low', input_risk: 'high', output_risk: 'high', valid: true, reasons: [] }]);
     const all = (await send('GET', '/deploymentCertificates')).body as Json[];
     expect(all.map((c) => c.deploymentId)).toContain(created.body);
-    expect((await send('GET', `/deploymentCertificates/${pinned.body}`)).status).toBe(400);
+    // A manifest has a certificate from its creation on; one the mesh cannot place is invalid and says why.
+    const refusedCertificate = await send('GET', `/deploymentCertificates/${pinned.body}`);
+    expect(refusedCertificate.status).toBe(200);
+    expect(refusedCertificate.body).toMatchObject({ deploymentId: pinned.body, valid: false });
+    expect(refusedCertificate.body.validationLogs[0].reasons.length).toBeGreaterThan(0);
   });
 
   it('moves a step off a device that changes to a zone that may not host it', async () => {
     const id = (await send('GET', '/file/manifest')).body.find((d: Json) => d.name === 'cam')._id as string;
-    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'safe'))).status).toBe(201);
-    expect((await send('POST', '/nodeCards', nodeCard('cards-a', 'unsafe'))).status).toBe(201);
+    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'safe'))).status).toBe(200);
+    expect((await send('POST', '/nodeCards', nodeCard('cards-a', 'unsafe'))).status).toBe(200);
     await waitFor(() => {
       const r = a.peer.registry.deployments.get(id)?.record;
       return r?.status === 'ready' && r.solution['0'] === b.peer.id;
@@ -108,7 +114,7 @@ describe('HTTP gateway: zones and risk levels', () => {
     const called = await send('GET', `/${id}/modules/rust-camera/take_image_predefined_path`);
     expect(called.body.device.name).toBe('cards-b');
     // Nowhere left to go: the deployment fails and says why.
-    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'unsafe'))).status).toBe(201);
+    expect((await send('POST', '/nodeCards', nodeCard('cards-b', 'unsafe'))).status).toBe(200);
     await waitFor(() => a.peer.registry.deployments.get(id)?.record.status === 'failed', 'the deployment fails', 20_000);
     expect(a.peer.registry.deployments.get(id)!.record.reason).toContain('policy');
   });

@@ -110,7 +110,12 @@ describe('HTTP gateway', () => {
       expect(d.description.supervisorInterfaces).toContain('takeImageStaticSize');
       expect(d.health).toHaveProperty('cpuUsage');
     }
-    expect((await post('/file/device/discovery/register', { name: 'pi', addresses: ['10.0.0.2'], port: 5000 })).status).toBe(204);
+    // Devices join the mesh themselves: a manual registration is checked, then refused with how to join.
+    const register = await post('/file/device/discovery/register', { name: 'pi', addresses: ['10.0.0.2'], port: 5000 });
+    expect([register.status, register.body.code]).toEqual([409, 'ERR_JOIN_THROUGH_MESH']);
+    expect(register.body.error).toContain('liquidmesh peer --pwa');
+    expect((await post('/file/device/discovery/register', { name: 'pi', port: 0 })).body.code).toBe('ERR_INVALID_PARAMS');
+    expect((await json('/file/device')).body.map((d: Json) => d.name)).not.toContain('pi');
 
     const created = await json('/file/module', { method: 'POST', body: form({ name: 'fibonacci' }, { module: [await moduleFile('fibo/fibo.wasm'), 'application/wasm', 'fibo.wasm'] }) });
     expect(created.status).toBe(201);
