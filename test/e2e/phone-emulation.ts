@@ -3,6 +3,7 @@
  * user agent and User-Agent Client Hints — and small readers of the PWA as the phone shows
  * it, shared by the phone end-to-end tests (loopback and across hosts).
  */
+import { mkdirSync } from 'node:fs';
 import { expect } from 'chai';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { waitFor } from '../acceptance/wait.ts';
@@ -61,6 +62,7 @@ export async function tab(page: Page, view: string): Promise<void> {
 /** Screenshot the view as `phone-<name>.png` and fail if the page scrolls sideways at the phone's width. */
 export async function shot(page: Page, name: string): Promise<void> {
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(undefined))));
+  mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: `${SHOTS}/phone-${name}.png`, fullPage: true });
   const seen = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }));
   expect(seen.width, 'the phone viewport').to.equal(360);
