@@ -13,6 +13,10 @@
  * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
+ * - Bound: `maxConnections` caps the connections per peer (large sites; see ADR 0023).
+ *
+ * Over 400 lines because discovery, admission, liveness, backpressure and the bound act
+ * on the same per-connection state; apart, each would need the others' bookkeeping.
  * @module
  */
 import * as peerjs from 'peerjs';
@@ -61,6 +65,14 @@ export interface WebRtcTransportOptions {
   peerJsDebug?: 0 | 1 | 2 | 3;
   /** Which pairs may connect (default all); lets tests build other topologies. */
   links?: (a: PeerId, b: PeerId) => boolean;
+  /**
+   * Most data connections this peer holds (default no bound). Browsers cap
+   * RTCPeerConnections and each costs a DTLS session: in a large site, give peers the
+   * NATS backbone too and bound this; peers beyond it reach each other there (ADR 0023).
+   * A peer at the bound neither dials nor accepts; a dial that ends before joining is
+   * retried after 10 s.
+   */
+  maxConnections?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -77,6 +89,7 @@ const FRAME_PROOF = 2;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
+const REFUSED_BACKOFF_MS = 10_000;
 
 interface Link {
   remote: PeerId;
@@ -107,6 +120,8 @@ export class WebRtcTransport implements Transport {
   #ws: WebSocket | null = null;
   #stopTimers: (() => void)[] = [];
   #lastAnnounceTo = new Map<PeerId, number>();
+  /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
+  #backoff = new Map<PeerId, number>();
   #closed = false;
 
   constructor(options: WebRtcTransportOptions) {
@@ -249,7 +264,10 @@ export class WebRtcTransport implements Transport {
     const remote = announce?.id;
     if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
-    if (this.#id < remote) this.#dial(remote);
+    if (this.#id < remote) {
+      if (this.#full() || (this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
+      this.#dial(remote);
+    }
     else {
       // The lower id dials: tell the newcomer about us (at most once per period).
       const last = this.#lastAnnounceTo.get(remote) ?? -Infinity;
@@ -258,6 +276,10 @@ export class WebRtcTransport implements Transport {
         void this.#announce(remote);
       }
     }
+  }
+
+  #full(): boolean {
+    return this.#links.size >= (this.#o.maxConnections ?? Infinity);
   }
 
   #allowed(remote: PeerId): boolean {
@@ -282,6 +304,10 @@ export class WebRtcTransport implements Transport {
       return;
     }
     const existing = this.#links.get(remote);
+    if (!existing && this.#full()) {
+      conn.close();
+      return;
+    }
     if (existing) {
       // Both dialled at once, or the remote restarted: the newest connection from the remote wins.
       if (existing.joined) this.#leave(existing);
@@ -373,6 +399,8 @@ export class WebRtcTransport implements Transport {
     if (this.#links.get(link.remote) !== link) return;
     this.#links.delete(link.remote);
     this.#log.debug(`connection to ${link.remote} ended: ${reason}`);
+    // Under a bound, a dial that ended before joining was most likely refused at the other's bound.
+    if (this.#o.maxConnections !== undefined && link.dialing && !link.joined) this.#backoff.set(link.remote, this.#clock.now() + REFUSED_BACKOFF_MS);
     link.conn.close();
     if (link.joined) this.#leave(link);
   }

@@ -1,0 +1,76 @@
+// A large site: WebRTC connections per peer bounded, the NATS backbone beside them. Real
+// node-datachannel connections through a real signaling server, a real nats-server, all
+// inside the loopback-only network namespace npm test creates.
+import '../../node-host/webrtc/globals.ts';
+import { expect } from 'chai';
+import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
+import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
+import { createLogger } from '../../shared/log.ts';
+import { Peer } from '../../shared/peer.ts';
+import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
+import { natsConnector } from '../../node-host/nats/nats-connect.ts';
+import { requireLoopbackNamespace } from '../acceptance/netns.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { LOOPBACK } from '../acceptance/webrtc-harness.ts';
+import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { type NatsCluster, startNatsCluster } from '../helpers/nats-server.ts';
+
+requireLoopbackNamespace();
+const AUTH = { token: 'site-token-5' };
+let signal: SignalServer;
+let cluster: NatsCluster;
+beforeAll(async () => {
+  [signal, cluster] = await Promise.all([startSignalServer(), startNatsCluster({ auth: AUTH })]);
+});
+afterAll(async () => {
+  await signal?.close();
+  await cluster?.stop();
+});
+
+describe('A site with a bound on WebRTC connections', () => {
+  it('keeps each peer within its bound and reaches every other peer over the backbone: calls to everyone answer', async () => {
+    const N = 5;
+    const BOUND = 2;
+    const log = collectLogs();
+    const webrtc: WebRtcTransport[] = [];
+    const peers: Peer[] = [];
+    try {
+      for (let i = 0; i < N; i++) {
+        const w = new WebRtcTransport({ signalUrl: signal.url, mesh: 'big-site', secret: 's', announceMs: 300, rtcConfig: LOOPBACK, maxConnections: BOUND });
+        webrtc.push(w);
+        const peer = new Peer({
+          // WebRTC first: used wherever it links a pair, the backbone for the rest.
+          transports: [w, new NatsTransport({ connect: natsConnector({ servers: cluster.urls, ...AUTH }), mesh: 'big-site', secret: 's', announceMs: 300 })],
+          store: memoryStore(),
+          device: { name: `p${i}`, engine: 'node' },
+          logger: createLogger(`p${i}`, log.sink),
+          persistRegistry: false,
+        });
+        await peer.start();
+        peers.push(peer);
+      }
+      const bounded: number[] = [];
+      await waitFor(() => {
+        bounded.push(...webrtc.map((w) => w.connectionCount));
+        return peers.every((p) => p.linked().length === N - 1 && p.registry.devices.size === N);
+      }, 'every peer linked to every other and registered', 30_000);
+      // Some pairs do use WebRTC, none beyond the bound.
+      await waitFor(() => {
+        bounded.push(...webrtc.map((w) => w.connectionCount));
+        return webrtc.filter((w) => w.peers().length > 0).length >= 2;
+      }, 'WebRTC links inside the site', 30_000);
+      expect(Math.max(...bounded)).to.be.at.most(BOUND);
+      expect(webrtc.every((w) => w.peers().length < N - 1)).to.equal(true);
+      for (const from of peers) {
+        for (const to of peers) {
+          if (from === to) continue;
+          const answer = await from.call(to.id, 'peer.ping', { sentAt: Date.now() });
+          expect(answer).to.not.equal(undefined);
+        }
+      }
+      expect(Math.max(...webrtc.map((w) => w.connectionCount))).to.be.at.most(BOUND);
+    } finally {
+      await Promise.all(peers.map((p) => p.stop()));
+    }
+  });
+});
