@@ -88,7 +88,7 @@ export async function signalCommand(args: string[], options: SignalCommandOption
   if (trust && tls?.local) print(`trust page (the CA, SHA-256 ${tls.local.caFingerprint}): ${trust.url}; peers: --trust ${trust.url}`);
   const stopRenewal = tls?.local ? keepTlsFresh({ host, dataDir: dataDir ?? defaultDataDir(), apply: (renewed) => server.setTls(renewed), onError: (error) => warn(`certificate renewal failed: ${(error as Error).message}`) }) : null;
   await stopRequested(options.stop);
-  stopRenewal?.();
+  await stopRenewal?.();
   await trust?.close();
   await server.close();
   print('signaling stopped');

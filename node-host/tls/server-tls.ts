@@ -66,26 +66,29 @@ export interface TlsRenewalOptions {
  * expiry or the host's names changed (a new address from DHCP), and hand a renewed one to
  * `apply` — the servers swap it in without a restart. Returns a function that stops it.
  */
-export function keepTlsFresh(options: TlsRenewalOptions): () => void {
-  let running = false;
-  const check = async (): Promise<void> => {
-    if (running) return;
-    running = true;
+export function keepTlsFresh(options: TlsRenewalOptions): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  const check = (): Promise<void> => (running ??= renew().finally(() => (running = null)));
+  const renew = async (): Promise<void> => {
     try {
       const local = await ensureLocalTls({
         dir: join(options.dataDir, 'tls'),
         names: servedNames(options.host, options.machine),
         ...(options.now ? { now: options.now() } : {}),
       });
-      if (local.created !== 'none') options.apply(local);
+      if (local.created !== 'none' && !stopped) options.apply(local);
     } catch (error) {
       options.onError?.(error);
-    } finally {
-      running = false;
     }
   };
   const timer = setInterval(() => void check(), options.everyMs ?? 12 * 60 * 60 * 1000);
   // A timer must not keep a stopping process alive.
   timer.unref();
-  return () => clearInterval(timer);
+  // Stopping waits for a check under way, so nothing writes into the directory afterwards.
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
 }

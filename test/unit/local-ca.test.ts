@@ -163,7 +163,7 @@ describe('certificate renewal in a running host', () => {
         socket.on('error', reject);
       });
     const renewals: string[] = [];
-    let stop = (): void => undefined;
+    let stop = async (): Promise<void> => undefined;
     try {
       const before = await served();
       expect(before).to.equal(fingerprint(first.material.cert));
@@ -176,11 +176,11 @@ describe('certificate renewal in a running host', () => {
         },
       });
       await waitFor(() => renewals.length > 0, 'a renewal');
-      stop();
+      await stop();
       expect(renewals[0]).to.not.equal(before);
       expect(await served()).to.equal(renewals[0]);
     } finally {
-      stop();
+      await stop();
       await web.close();
       await rm(dir, { recursive: true, force: true });
     }
