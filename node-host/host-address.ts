@@ -48,3 +48,24 @@ export function servedNames(host: string, machine: MachineFacts = THIS_MACHINE):
   for (const loopback of ['localhost', '127.0.0.1', '::1']) names.add(loopback);
   return [...names].filter((n) => !/^fe[89ab][0-9a-f]:/.test(n) && !n.includes('%'));
 }
+
+/**
+ * The address to put in URLs for a host bound to `host`: itself, or for a wildcard bind
+ * (0.0.0.0, ::) the machine's first LAN address (IPv4 first), so that a printed link or QR
+ * code works from another device. Falls back to 127.0.0.1 on a machine without one.
+ */
+export function advertisedHost(host: string, machine: MachineFacts = THIS_MACHINE): string {
+  if (!isWildcardHost(host)) return host;
+  const lan = machine.addresses().filter((a) => !/^fe[89ab][0-9a-f]:/i.test(a) && !a.includes('%'));
+  return lan.find((a) => isIP(a) === 4) ?? lan[0] ?? '127.0.0.1';
+}
+
+/** `url` with its host replaced by {@link advertisedHost} of its current host. */
+export function advertisedUrl(url: string, machine: MachineFacts = THIS_MACHINE): string {
+  const parsed = new URL(url);
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!isWildcardHost(host)) return url;
+  const shown = advertisedHost(host, machine);
+  parsed.hostname = isIP(shown) === 6 ? `[${shown}]` : shown;
+  return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+}

@@ -37,6 +37,7 @@ import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts'
 import { startSignalServer } from './signal/signal-server.ts';
 import { meshSettings, peerDataDir, startDataDir } from './start-data.ts';
 import { trustCertificates } from './tls/node-trust.ts';
+import { advertisedUrl } from './host-address.ts';
 import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 import { DEFAULT_TRUST_PORT, startTrustServer, type TrustServer } from './tls/trust-server.ts';
 import { buildPwa, startWebServer } from './web-server.ts';
@@ -83,14 +84,15 @@ export async function startCommand(args: string[]): Promise<void> {
     cleanup.push(() => signal.close());
     const web = await startWebServer({ host, port: Number(option(args, 'web-port') ?? 8080), ...tls });
     cleanup.push(() => web.close());
-    const join = new URL(web.url);
-    join.searchParams.set('signal', signal.url);
+    // Links and QR codes name an address other devices can reach, even for a --host 0.0.0.0 bind.
+    const join = new URL(advertisedUrl(web.url));
+    join.searchParams.set('signal', advertisedUrl(signal.url));
     join.searchParams.set('mesh', mesh);
     join.searchParams.set('secret', secret);
     let trust: TrustServer | null = null;
     if (ca) {
       trust = await startTrustServer({ caCert: ca.caCert, host, port: Number(option(args, 'trust-port') ?? DEFAULT_TRUST_PORT), joinUrl: (url) => withTrust(join, url) });
-      join.searchParams.set('trust', trust.url);
+      join.searchParams.set('trust', advertisedUrl(trust.url));
       const server = trust;
       cleanup.push(() => server.close());
     }
@@ -128,9 +130,9 @@ export async function startCommand(args: string[]): Promise<void> {
     let chromium: ChromiumPeer | null = null;
     if (!args.includes('--no-chromium') && existsSync(CHROMIUM_PATH)) {
       chromium = await launchChromiumPeer({
-        pwaUrl: web.url,
+        pwaUrl: advertisedUrl(web.url),
         name: 'chromium-1',
-        params: { signal: signal.url, mesh, secret },
+        params: { signal: advertisedUrl(signal.url), mesh, secret },
         ...(dataDir ? { profileDir: await peerDataDir(dataDir, 'chromium', 'chromium-1') } : {}),
         ...(ca ? { trustCa: ca.caCert } : {}),
       });
@@ -160,8 +162,8 @@ export async function startCommand(args: string[]): Promise<void> {
     console.log(`
 LiquidMesh is running (mesh "${mesh}").
   PWA — open to join as a device:  ${join.toString()}
-  HTTP gateway (WasmIoT API):       ${gateway.url}   e.g. liquidmesh ls devices, curl ${gateway.url}/file/device
-  signaling:                        ${signal.url}  (y-webrtc ${signal.signalUrl}, PeerJS ${signal.peerjsPath})
+  HTTP gateway (WasmIoT API):       ${advertisedUrl(gateway.url)}   e.g. liquidmesh ls devices, curl ${advertisedUrl(gateway.url)}/file/device
+  signaling:                        ${advertisedUrl(signal.url)}  (y-webrtc ${signal.signalUrl}, PeerJS ${signal.peerjsPath})
   peers:                            node-1 (Node, fake camera, simulated sensors)${chromium ? ', chromium-1 (headless Chromium, fake camera device)' : ''}
   sample modules:                   ${published.map((m) => `${m.name}@${m.version}`).join(', ')}
   sample deployments:               ${Object.keys(SAMPLE_DEPLOYMENTS).join(', ')}
@@ -210,8 +212,8 @@ function tlsBanner(ca: { caFingerprint: string; caPath: string; notAfter: Date }
   TLS: certificate from this host's local CA, valid until ${ca.notAfter.toISOString().slice(0, 10)}
   CA certificate:                   ${ca.caPath}
   CA SHA-256 fingerprint:           ${ca.caFingerprint}
-  trust page — install the CA:      ${trust.url}
+  trust page — install the CA:      ${advertisedUrl(trust.url)}
 
 First, once per device: scan to open the trust page and install this host's CA:
-${renderUnicodeCompact(trust.url, { border: 1 })}`;
+${renderUnicodeCompact(advertisedUrl(trust.url), { border: 1 })}`;
 }

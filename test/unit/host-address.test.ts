@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { isLoopbackHost, isWildcardHost, servedNames, type MachineFacts } from '../../node-host/host-address.ts';
+import { advertisedUrl, isLoopbackHost, isWildcardHost, servedNames, type MachineFacts } from '../../node-host/host-address.ts';
 
 const pi: MachineFacts = { hostname: () => 'Kitchen-Pi', addresses: () => ['192.168.1.20', '10.99.0.1', 'fe80::1%eth0', 'FD00::5'] };
 
@@ -29,5 +29,19 @@ describe('host addresses', () => {
     expect(['10.0.0.1', '0.0.0.0', 'pi.local', '::'].some(isLoopbackHost)).to.equal(false);
     expect(['0.0.0.0', '::', '[::]'].every(isWildcardHost)).to.equal(true);
     expect(isWildcardHost('10.0.0.1')).to.equal(false);
+  });
+});
+
+describe('advertisedUrl', () => {
+  const lan: MachineFacts = { hostname: () => 'kitchen-pi', addresses: () => ['fe80::1', '2001:db8::5', '192.168.1.20'] };
+  it('names a LAN address in links to a server bound to every interface', () => {
+    expect(advertisedUrl('https://0.0.0.0:8080', lan)).to.equal('https://192.168.1.20:8080');
+    expect(advertisedUrl('https://0.0.0.0:8080/', lan)).to.equal('https://192.168.1.20:8080/');
+    expect(advertisedUrl('http://[::]:8081/ca.crt', lan)).to.equal('http://192.168.1.20:8081/ca.crt');
+    expect(advertisedUrl('http://0.0.0.0:1', { hostname: () => 'x', addresses: () => ['2001:db8::5'] })).to.equal('http://[2001:db8::5]:1');
+  });
+  it('leaves a link to a named address as it is', () => {
+    expect(advertisedUrl('https://10.0.0.5:8080', lan)).to.equal('https://10.0.0.5:8080');
+    expect(advertisedUrl('http://127.0.0.1:4444', lan)).to.equal('http://127.0.0.1:4444');
   });
 });
