@@ -140,12 +140,13 @@ function fullManifest(view: DeploymentView, base: string, modules: (id: string) 
   const steps = r.steps ?? [];
   const out: Record<string, Obj> = {};
   // The Rust orchestrator's form, which its GUI reads: one entry per step with its endpoint.
-  out.sequence = steps.map((s, i) => ({
+  // Added after the devices: the Node GUI takes the first key as the first step's device.
+  const sequence = steps.map((s, i) => ({
     device: r.solution[String(i)] ?? null,
     module: s.module,
     func: s.func,
     endpoint: endpoint(base, r.id, s.name, s.func, modules(s.module)?.functions[s.func]),
-  })) as unknown as Obj;
+  }));
   steps.forEach((s, i) => {
     const peer = r.solution[String(i)];
     if (!peer) return;
@@ -164,6 +165,7 @@ function fullManifest(view: DeploymentView, base: string, modules: (id: string) 
     const byStage = (stage: string): Obj[] => (f?.mounts ?? []).filter((x) => x.stage === stage).map((x) => ({ path: x.name, media_type: x.mediaType ?? 'application/octet-stream', stage }));
     (node.mounts[s.name] ??= {})[s.func] = { deployment: byStage('deployment'), execution: byStage('execution'), output: byStage('output') };
   });
+  out.sequence = sequence as unknown as Obj;
   return out;
 }
 

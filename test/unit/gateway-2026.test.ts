@@ -116,6 +116,8 @@ describe('HTTP gateway: WasmIoT 2026', () => {
     const planned = pending.fullManifest.sequence[0].device as string;
     expect([a, b, c].map((p) => p.peer.id)).toContain(planned);
     expect(pending.fullManifest[planned]).toMatchObject({ deploymentId: fiboDep, modules: [{ id: fiboId, name: 'rust-fibo' }] });
+    // The Node GUI reads the first key as the first step's device.
+    expect(Object.keys(pending.fullManifest)[0]).toBe(planned);
 
     expect((await send('POST', `/file/manifest/${fiboDep}`)).status).toBe(200);
     const executed = await send('POST', `/execute/${fiboDep}`, { param0: 12 });
