@@ -14,8 +14,9 @@ import type { App } from '../../web/ui/app.ts';
 import type { LinkStatus } from '../../web/ui/controllers.ts';
 import { engineLabel } from '../../web/ui/format.ts';
 import '../../web/ui/app.ts';
-import type { BrowserInfo, DeviceDescription } from '../../shared/registry/schema.ts';
+import type { BrowserInfo, CardRecord, DeviceDescription } from '../../shared/registry/schema.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { moduleCard, nodeCard, zoneCard } from '../helpers/odrl-cards.ts';
 import { button, find, findAll, Fixture, publishSample, textOf } from './ui-helpers.ts';
 
 /** The QR codes the Join view shows ([] before it is there). */
@@ -352,9 +353,14 @@ describe('Every view at 360 px', function () {
       deps.push(d);
     }
     for (const d of deps) await a.orchestrator.waitFor(d.id);
+    // Zone cards: every device shows its zone, every deployment its certificate.
+    const card = (kind: CardRecord['kind'], id: string, json: Record<string, unknown>): void => a.peer.registry.cards.set({ id, kind, json: JSON.stringify(json), updatedAt: Date.now() });
+    card('zones', 'zones', zoneCard());
+    for (const dv of a.peer.registry.devices.values()) card('node', `node:${dv.id}`, nodeCard(dv.id, 'unsafe'));
+    card('module', `module:${a.orchestrator.packages.resolve('fibo').id}`, moduleCard(a.orchestrator.packages.resolve('fibo').id, 'high', 'temp', 'low'));
     const joinUrl = 'https://10.99.0.1:8080/?mesh=home&secret=a-rather-long-mesh-secret-value&signal=https%3A%2F%2F10.99.0.1%3A4444&trust=http%3A%2F%2F10.99.0.1%3A8081%2F';
     const app = await f.mount<App>('lm-app', { node: a, mesh: 'home-mesh-with-a-long-name', joinUrl, trustUrl: 'http://10.99.0.1:8081/', link: connected });
-    await waitFor(() => findAll(app, 'article.device').length === 10, 'ten device cards');
+    await waitFor(() => findAll(app, 'article.device').length === 10 && findAll(app, '.badge.zone').length === 10, 'ten device cards with their zones');
     await noSidewaysScroll(app, 'mesh');
 
     button(app, 'Modules').click();
@@ -362,7 +368,8 @@ describe('Every view at 360 px', function () {
     await noSidewaysScroll(app, 'modules');
 
     button(app, 'Deployments').click();
-    await waitFor(() => findAll(app, 'article.deployment').length === 3, 'three deployments');
+    await waitFor(() => findAll(app, 'article.deployment').length === 3 && findAll(app, 'details.certificate').length === 3, 'three deployments with their certificates');
+    for (const d of findAll<HTMLDetailsElement>(app, 'details.certificate')) d.open = true;
     await noSidewaysScroll(app, 'deployments');
 
     button(app, `Run ${deps[0]!.name}`).click();

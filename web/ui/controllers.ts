@@ -6,6 +6,7 @@
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { Unsubscribe } from '../../shared/events.ts';
+import { certificate, type DeploymentCertificate, type PolicyCards, policyCards } from '../../shared/orchestrator/policy.ts';
 import type { Telemetry } from '../../shared/registry/presence.ts';
 import type { DeploymentView, RegistryMapName } from '../../shared/registry/registry.ts';
 import type { DeviceDescription, ModuleRecord } from '../../shared/registry/schema.ts';
@@ -74,7 +75,7 @@ export class RegistryController extends NodeController {
   readonly #maps: ReadonlySet<RegistryMapName>;
 
   /** @param maps the registry maps whose changes re-render the host (default all). */
-  constructor(host: ReactiveControllerHost, node: () => MeshNode | undefined, maps: RegistryMapName[] = ['devices', 'modules', 'deployments']) {
+  constructor(host: ReactiveControllerHost, node: () => MeshNode | undefined, maps: RegistryMapName[] = ['devices', 'modules', 'deployments', 'cards']) {
     super(host, node);
     this.#maps = new Set(maps);
   }
@@ -122,6 +123,27 @@ export class RegistryController extends NodeController {
   /** Every deployment, newest first. */
   get deployments(): DeploymentView[] {
     return this.node?.orchestrator.list() ?? [];
+  }
+
+  /** The ODRL cards of zones and risk levels, as the orchestrators read them. */
+  get policy(): PolicyCards {
+    return policyCards(this.node?.peer.registry.cards.values() ?? []);
+  }
+
+  /** True when the mesh holds any card (zones and risk levels are in use). */
+  get hasCards(): boolean {
+    return (this.node?.peer.registry.cards.size ?? 0) > 0;
+  }
+
+  /** The zone a device's node card puts it in, if it has one. */
+  zoneOf(device: string): string | undefined {
+    return this.policy.nodes.find((n) => n.deviceId === device)?.zone;
+  }
+
+  /** A deployment's certificate against the cards as they are now; null before it has steps. */
+  certificateOf(record: DeploymentView['record']): DeploymentCertificate | null {
+    if (!record.steps || record.steps.length === 0) return null;
+    return certificate(record.id, record.steps, record.solution, this.policy, new Date(record.updatedAt));
   }
 }
 

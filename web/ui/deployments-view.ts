@@ -4,7 +4,10 @@
  * "auto" to let placement choose), deploy it, and follow every deployment live: each
  * step's phase on its device, redeploy, update and delete; a failed or rolled-back
  * deployment shows its reason, and every deployment its placement explanation (which
- * device each step went to and why the others were refused).
+ * device each step went to and why the others were refused). When the mesh has ODRL cards
+ * of zones and risk levels, every deployment shows its certificate: valid or not, with
+ * each step's zone, risks and reasons (shared/orchestrator/policy.ts, computed from the
+ * registry like the gateway's `/deploymentCertificates`).
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { StepPlacement } from '../../shared/orchestrator/placement.ts';
@@ -40,7 +43,9 @@ export class DeploymentsView extends LitElement {
       .compose input[name=deployment-name] { max-width: 100%; min-width: 0; }
       .compose label { flex-wrap: wrap; }
       details summary { cursor: pointer; color: #94a3b8; font-size: 0.85rem; }
-      ul.verdicts { margin: 0.2rem 0 0.5rem; padding-left: 1rem; font-size: 0.8rem; }
+      ul.verdicts, ul.validation { margin: 0.2rem 0 0.5rem; padding-left: 1rem; font-size: 0.8rem; overflow-wrap: anywhere; }
+      .certificate .badge.valid { background: #166534; }
+      .certificate .badge.invalid { background: #991b1b; }
     `,
   ];
   declare node: MeshNode | undefined;
@@ -143,6 +148,7 @@ export class DeploymentsView extends LitElement {
           </tr>`;
         })}
       </table>
+      ${this.#certificate(r)}
       <details class="explanation">
         <summary>Placement explanation</summary>
         ${Object.entries(explanation).map(
@@ -156,6 +162,19 @@ export class DeploymentsView extends LitElement {
         )}
       </details>
     </article>`;
+  }
+
+  /** The deployment's certificate, when the mesh uses zone cards and the deployment has steps. */
+  #certificate(r: DeploymentView['record']) {
+    const c = this.#registry.hasCards ? this.#registry.certificateOf(r) : null;
+    if (!c) return nothing;
+    const risk = (label: string, v: string | null): string => (v === null ? '' : ` · ${label} ${v}`);
+    return html`<details class="certificate" aria-label="Certificate of ${r.name}">
+      <summary>Certificate <span class="badge ${c.valid ? 'valid' : 'invalid'}">${c.valid ? 'valid' : 'not valid'}</span></summary>
+      <ul class="validation">
+        ${c.validationLogs.map((l) => html`<li class="${l.valid ? 'valid' : 'invalid'}">Step ${l.step + 1} on ${l.device ? this.#registry.deviceName(l.device) : 'no device'}: ${l.valid ? 'valid' : l.reasons.join('; ')}${l.node_zone === null ? '' : ` · zone ${l.node_zone}`}${risk('module risk', l.module_risk)}${risk('input', l.input_risk)}${risk('output', l.output_risk)}</li>`)}
+      </ul>
+    </details>`;
   }
 
   #add = (): void => {

@@ -1,7 +1,7 @@
 /**
  * `<lm-mesh-view>`: every device of the registry as a card — name, engine, platform,
- * capabilities, live telemetry as sparklines, and the modules the registry places on it
- * as chips. A chip dragged onto another device (HTML5 drag and drop with a mouse; pointer
+ * capabilities, its zone (from its node card, when the mesh has zone cards), live
+ * telemetry as sparklines, and the modules the registry places on it as chips. A chip dragged onto another device (HTML5 drag and drop with a mouse; pointer
  * events with a finger or pen, web/ui/touch-drag.ts), or sent there with its
  * keyboard-operable "Move to…" menu (a thumb-sized target on touch screens), is
  * live-migrated when this peer's orchestrator can migrate; the move's progress and
@@ -73,6 +73,7 @@ export class MeshView extends LitElement {
       .module.moving { background: #854d0e; }
       .module select { padding: 0 0.2rem; font-size: 0.75rem; border: none; background: #1e3a8a; }
       .caps .chip { background: #0f172a; border: 1px solid #334155; }
+      .badge.zone { background: #134e4a; overflow-wrap: anywhere; }
     `,
   ];
   declare node: MeshNode | undefined;
@@ -125,6 +126,7 @@ export class MeshView extends LitElement {
     const alive = this.#registry.isAlive(d.id);
     const t = this.#telemetry.of(d.id);
     const targets = devices.filter((o) => o.id !== d.id && this.#registry.isAlive(o.id));
+    const zone = this.#registry.zoneOf(d.id);
     return html`<article
       class="card device ${self ? 'self' : ''} ${alive ? '' : 'gone'} ${this.dropTarget === d.id ? 'drop-target' : ''}"
       data-peer=${d.id}
@@ -137,6 +139,7 @@ export class MeshView extends LitElement {
         <span class="dot ${alive ? 'alive' : ''}" title=${alive ? 'alive' : 'not heard from'}></span>
         <strong class="name">${d.name}</strong>${self ? html`<span class="muted small">(this device)</span>` : nothing}
         <span class="badge engine">${engineLabel(d.engine, d.browser)}</span>
+        ${zone === undefined ? nothing : html`<span class="badge zone zone-${zone}" title="Zone from ${d.name}'s node card">zone ${zone}</span>`}
       </header>
       <div class="muted small platform">${d.platform.cpu.humanReadableName} · ${d.platform.cpu.cores} cores${d.platform.memory.bytes > 0 ? html` · ${formatBytes(d.platform.memory.bytes)}` : nothing}</div>
       <div class="row caps" aria-label="Capabilities">
