@@ -25,6 +25,9 @@ const USAGE = `usage: liquidmesh <command>
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
        [--trust URL | --ca FILE]
                       run one peer of a mesh (a Node process or a headless Chromium)
+  start and peer also take the NATS backbone: --nats URL[,URL…] (repeatable) with --nats-user U --nats-pass P,
+       --nats-token T or --nats-creds F; peer: --mqtt-bridge (modules' pub/sub to MQTT devices), and with
+       --nats but no --signal/--pwa a Node peer uses the backbone alone
 
 Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDMESH_GATEWAY,
 default ${DEFAULT_GATEWAY}; beyond loopback its token from LIQUIDMESH_TOKEN or <--data-dir>/gateway-token;
