@@ -1,7 +1,8 @@
 // WasmIoT's web GUI against the gateway, through our API-level fixture of it
 // (test/fixtures/wasmiot-gui/: the GUI's calls in its order and shapes, read the way it
-// reads them). A real node host (`liquidmesh start --no-chromium`) serves the fixture with
-// --gui-dir from the gateway's own origin, and a headless Chromium walks every tab: the
+// reads them). A real node host (`liquidmesh start`) serves the fixture with
+// --gui-dir from the gateway's own origin (its mesh: the Node peer and a headless Chromium
+// peer), and another headless Chromium walks every tab: the
 // device graph with telemetry, module upload with a card, describe, manifests with "Any
 // device" and their certificates, deploy, execute (fibo(12) = 233; camera → grayscale with
 // its intermediate result and a PNG), zones, node and data-source cards, and the dashboard's
@@ -162,13 +163,14 @@ describe('WasmIoT’s web GUI against the gateway (an API-level fixture of it)',
   beforeAll(async () => {
     statics = await startStatic();
     profile = await mkdtemp(join(tmpdir(), 'liquidmesh-gui-profile-'));
-    child = spawn(process.execPath, [CLI, 'start', '--no-chromium', '--ephemeral', '--signal-port', '0', '--web-port', '0', '--gateway-port', '0', '--secret', 'gui-e2e',
+    child = spawn(process.execPath, [CLI, 'start', '--ephemeral', '--signal-port', '0', '--web-port', '0', '--gateway-port', '0', '--secret', 'gui-e2e',
       '--gui-dir', FIXTURE, '--allow-origin', `http://127.0.0.1:${statics.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     exited = new Promise((resolve) => child!.once('exit', (code) => resolve(code)));
     await waitFor(() => out.includes('Ctrl-C stops everything'), `the host to come up (${out.slice(-400)})`, 180_000);
+    await waitFor(() => /devices: (node-1, chromium-1|chromium-1, node-1)/.test(out), 'both peers in the registry', 90_000);
     gateway = /HTTP gateway \(WasmIoT API\): +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? '';
     expect(gateway, out).to.match(/^http:/);
     browser = await puppeteer.launch({ executablePath: CHROMIUM_PATH, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`] });
@@ -191,13 +193,16 @@ describe('WasmIoT’s web GUI against the gateway (an API-level fixture of it)',
     const load = (await gui.steps()).find((s) => s.step === 'load')!;
     expect(load, 'the page loaded').to.deep.include({ ok: true, detail: 'same origin' });
 
-    // Dashboard: the device graph, with telemetry numbers for the host's device.
+    // Dashboard: the device graph, with telemetry numbers for every device.
     await gui.act('#refresh-devices', 'device graph');
     const graph = await gui.text('#device-graph');
     expect(graph).to.match(/node-1\t127\.0\.0\.1:\d+\t.+\t\d+\.\d\d GHz\t\d+ B\tcpu \d+\.\d\d/);
+    // A browser peer advertises no address: shown as the GUI shows it, its numbers still there.
+    expect(graph).to.match(/chromium-1\tundefined:null\t.+\t\d+\.\d\d GHz\t\d+ B\tcpu \d+\.\d\d/);
     await gui.page.click('#device-graph tr');
     expect(await gui.text('#node-modal')).to.contain('"report"').and.to.contain('"platform"').and.to.contain('"addresses"');
-    const nodeId = await gui.page.$eval('#device-graph tr', (r) => (r as HTMLElement).dataset.id!);
+    const deviceIds = await gui.page.$$eval('#device-graph tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.id!));
+    expect(deviceIds).to.have.length(2);
 
     // Modules: upload with a card (the card POST must answer 200), then describe.
     const fibo = await gui.upload('gui-fibo', 'fibo/fibo.wasm', 'fibo');
@@ -209,6 +214,10 @@ describe('WasmIoT’s web GUI against the gateway (an API-level fixture of it)',
     await gui.act('#modules-refresh', 'modules list');
     const modules = await gui.text('#modules-list');
     for (const [id, file] of [[fibo, 'fibo.wasm'], [camera, 'camera.wasm'], [gray, 'grayscale.wasm']]) expect(modules).to.match(new RegExp(`${id}\\t\\S+\\t${file.replace('.', '\\.')}\\tcard`));
+    // A new card for a listed module replaces its card.
+    await gui.setValue('#module-card', await gui.page.evaluate(() => JSON.stringify((window as unknown as { fixtureCards: { modules: Record<string, unknown> } }).fixtureCards.modules.fibo)));
+    await gui.act(`#modules-list tr[data-id="${fibo}"] button.upload-card`, 'upload card for gui-fibo');
+    expect(await gui.text(`#modules-list tr[data-id="${fibo}"]`)).to.contain('\tcard');
 
     // Manifests: "Any device"; a certificate at once — invalid while no node card exists.
     const fiboManifest = await gui.manifest('gui-fibo-any', [['null', fibo, 'fibo']]);
@@ -217,11 +226,13 @@ describe('WasmIoT’s web GUI against the gateway (an API-level fixture of it)',
     expect(await gui.chooseExecute(fiboManifest.id, 'gui-fibo-any')).to.deep.equal(['param0:number']);
 
     // Node and data-source cards, and the zones, as the GUI uploads them.
-    await gui.page.select('#card-device', nodeId);
-    await gui.act('#node-card-upload', 'upload node card');
-    await gui.act('#datasource-card-upload', 'upload data-source card');
-    expect(await gui.text('#node-cards')).to.contain(nodeId).and.to.contain('safe');
-    expect(await gui.text('#datasource-cards')).to.contain(nodeId).and.to.contain('camera');
+    for (const id of deviceIds) {
+      await gui.page.select('#card-device', id);
+      await gui.act('#node-card-upload', 'upload node card');
+      await gui.act('#datasource-card-upload', 'upload data-source card');
+      expect(await gui.text('#node-cards')).to.contain(id).and.to.contain('safe');
+      expect(await gui.text('#datasource-cards')).to.contain(id).and.to.contain('camera');
+    }
     await gui.act('#zones-upload', 'upload zones');
     await gui.act('#zones-get', 'show zones');
     expect(await gui.text('#zones')).to.contain('urn:fixture:zone-risk-levels');
@@ -269,7 +280,7 @@ describe('WasmIoT’s web GUI against the gateway (an API-level fixture of it)',
     expect(await gui.text('#device-graph')).to.equal('');
     await gui.act('#reset-discovery', 'reset discovery');
     await gui.act('#refresh-devices', 'device graph');
-    expect(await gui.text('#device-graph')).to.contain('node-1');
+    expect(await gui.text('#device-graph')).to.contain('node-1').and.to.contain('chromium-1');
     expect((await gui.steps()).filter((s) => !s.ok)).to.deep.equal([]);
   });
 
