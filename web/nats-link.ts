@@ -18,6 +18,8 @@ export function natsLinkFromQuery(params: URLSearchParams, mesh: string, secret:
     servers,
     ...(user !== null ? { user, pass: params.get('nats-pass') ?? '' } : {}),
     ...(token !== null ? { token } : {}),
+    // In the order given, like --nats: the site's own server first.
+    noRandomize: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
   });

@@ -62,7 +62,8 @@ export function natsOptionsFromArgs(args: readonly string[], env: Record<string,
     if (args.some((a) => a.startsWith('--nats-'))) throw new InvalidParamsError('--nats-user, --nats-pass, --nats-token and --nats-creds need --nats URL');
     return null;
   }
-  const options: NatsClientOptions = { servers };
+  // In the order given: a site lists its own leaf node first and the region's servers after it.
+  const options: NatsClientOptions = { servers, noRandomize: true };
   const user = one('nats-user');
   const pass = one('nats-pass') ?? env.LIQUIDMESH_NATS_PASS;
   const token = one('nats-token') ?? env.LIQUIDMESH_NATS_TOKEN;

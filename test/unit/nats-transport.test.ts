@@ -171,9 +171,9 @@ describe('NatsTransport specifics', () => {
   it('reads --nats options: repeatable and comma-separated servers, one kind of credentials', () => {
     expect(natsOptionsFromArgs(['--name', 'x'], {})).to.equal(null);
     expect(natsOptionsFromArgs(['--nats', 'nats://a:4222,nats://b:4222', '--nats', 'nats://c:4222', '--nats-user', 'u', '--nats-pass', 'p'], {})).to.deep.equal({
-      servers: ['nats://a:4222', 'nats://b:4222', 'nats://c:4222'], user: 'u', pass: 'p',
+      servers: ['nats://a:4222', 'nats://b:4222', 'nats://c:4222'], noRandomize: true, user: 'u', pass: 'p',
     });
-    expect(natsOptionsFromArgs(['--nats', 'nats://a:4222'], { LIQUIDMESH_NATS_TOKEN: 't' })).to.deep.equal({ servers: ['nats://a:4222'], token: 't' });
+    expect(natsOptionsFromArgs(['--nats', 'nats://a:4222'], { LIQUIDMESH_NATS_TOKEN: 't' })).to.deep.equal({ servers: ['nats://a:4222'], noRandomize: true, token: 't' });
     expect(() => natsOptionsFromArgs(['--nats', 'http://a'], {})).to.throw(/not a nats:\/\/host:port URL/);
     expect(() => natsOptionsFromArgs(['--nats-token', 't'], {})).to.throw(/need --nats URL/);
     expect(() => natsOptionsFromArgs(['--nats', 'nats://a:1', '--nats-user', 'u'], {})).to.throw(/--nats-pass/);
