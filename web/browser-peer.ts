@@ -129,7 +129,7 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
       browser,
       platform: {
         cpu: { humanReadableName: navigator.userAgent.slice(0, 120), cores: navigator.hardwareConcurrency || 1 },
-        memory: { bytes: ((navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 0) * 1024 ** 3 },
+        memory: { bytes: deviceMemoryBytes((navigator as Navigator & { deviceMemory?: number }).deviceMemory) },
       },
     },
     sandbox: createBrowserSandbox(options.limits ? { limits: options.limits } : {}),
@@ -164,4 +164,17 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
       idbKv.close();
     },
   };
+}
+
+/**
+ * What a browser page assumes when its engine hides the device's memory: Firefox and
+ * Safari have no `navigator.deviceMemory`. A phone-class figure, low on purpose (half of
+ * it is the memory budget), rather than 0, which placement reads as a device with no
+ * memory at all and never places anything on.
+ */
+export const ASSUMED_DEVICE_MEMORY_BYTES = 1024 ** 3;
+
+/** The device's memory in bytes from `navigator.deviceMemory` (GiB), or the assumption. */
+export function deviceMemoryBytes(deviceMemoryGiB: number | undefined): number {
+  return typeof deviceMemoryGiB === 'number' && deviceMemoryGiB > 0 ? deviceMemoryGiB * 1024 ** 3 : ASSUMED_DEVICE_MEMORY_BYTES;
 }

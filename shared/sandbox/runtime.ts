@@ -757,8 +757,9 @@ function wasmError(error: unknown, where: string): ErrorInfo {
   if (error instanceof MeshError) return error.toInfo();
   if (error instanceof WASIProcExit) return new WasmExitError(`module exited with code ${error.code} in ${where}`, { exitCode: error.code }).toInfo();
   if (error instanceof WebAssembly.RuntimeError) return new WasmTrapError(`module trapped in ${where}: ${error.message}`).toInfo();
-  // Engines report a wasm stack overflow as a RangeError, not a RuntimeError: it is a trap all the same.
-  if (error instanceof RangeError && /call stack/i.test(error.message)) return new WasmTrapError(`module trapped in ${where}: stack overflow (${error.message})`, { reason: 'stack overflow' }).toInfo();
+  // Engines report a wasm stack overflow as a RangeError (V8, JavaScriptCore) or an
+  // InternalError "too much recursion" (SpiderMonkey), not a RuntimeError: a trap all the same.
+  if ((error instanceof RangeError && /call stack/i.test(error.message)) || (error instanceof Error && error.name === 'InternalError' && /recursion/i.test(error.message))) return new WasmTrapError(`module trapped in ${where}: stack overflow (${error.message})`, { reason: 'stack overflow' }).toInfo();
   if (error instanceof RangeError) return new MemoryLimitExceededError(`${where}: ${error.message}`).toInfo();
   if (error instanceof WebAssembly.LinkError || error instanceof WebAssembly.CompileError) return new ModuleLoadError(`${where}: ${error.message}`).toInfo();
   return toErrorInfo(error);
