@@ -2,14 +2,20 @@
  * A page the mesh cannot run in: opened over plain HTTP from another machine (browsers
  * treat only loopback and HTTPS pages as secure: no Web Crypto, no service worker, no
  * camera, no cross-origin isolation there) or served without the cross-origin isolation
- * headers the sandbox needs (SharedArrayBuffer). What went wrong and where to go instead,
+ * headers the sandbox needs (SharedArrayBuffer), or in a browser engine without
+ * SharedArrayBuffer or WebRTC (docs/decisions/0024-browser-engines.md). What went wrong and where to go instead,
  * for the app to show rather than start.
  */
 
 /** Why the page cannot host modules, and what to open instead. */
 export interface InsecureArrival {
-  /** `insecure`: not a secure context; `not-isolated`: secure but not cross-origin isolated. */
-  reason: 'insecure' | 'not-isolated';
+  /**
+   * `insecure`: not a secure context; `not-isolated`: secure but not cross-origin isolated;
+   * `engine`: secure and isolated, but the browser engine lacks what the mesh needs.
+   */
+  reason: 'insecure' | 'not-isolated' | 'engine';
+  /** For `engine`: what the engine lacks (`SharedArrayBuffer`, `WebRTC`). */
+  missing?: string[];
   /** The page as opened. */
   openedUrl: string;
   /** The same page over HTTPS (only for `insecure`). */
@@ -27,6 +33,10 @@ export interface ArrivalFacts {
   isolated: boolean;
   /** The `trust` query parameter (the certificate page), if any. */
   trust: string | null;
+  /** `typeof SharedArrayBuffer === 'function'` (absent when not given: assumed present). */
+  sharedMemory?: boolean;
+  /** `typeof RTCPeerConnection === 'function'` (absent when not given: assumed present). */
+  webRtc?: boolean;
 }
 
 /** Only http(s) links are offered: a crafted join URL must not make the page link to script. */
@@ -42,8 +52,13 @@ function safeLink(raw: string | null): string {
 
 /** Null when the page can host modules; else why not and where to go. */
 export function insecureArrival(facts: ArrivalFacts): InsecureArrival | null {
-  if (facts.secure && facts.isolated) return null;
   const trustUrl = safeLink(facts.trust);
+  if (facts.secure && facts.isolated) {
+    // WebKitGTK (GNOME Web, WPE kiosks) builds its JavaScript engine without
+    // SharedArrayBuffer even on an isolated page, and ships WebRTC off by default.
+    const missing = [...(facts.sharedMemory === false ? ['SharedArrayBuffer'] : []), ...(facts.webRtc === false ? ['WebRTC'] : [])];
+    return missing.length === 0 ? null : { reason: 'engine', missing, openedUrl: facts.href, secureUrl: '', trustUrl };
+  }
   if (!facts.secure) {
     const secure = new URL(facts.href);
     secure.protocol = 'https:';

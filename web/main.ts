@@ -45,7 +45,14 @@ app.joinUrl = joinUrl();
 app.trustUrl = params.get('trust') ?? '';
 app.kiosk = params.has('kiosk');
 
-const insecure = insecureArrival({ href: location.href, secure: isSecureContext, isolated: crossOriginIsolated, trust: params.get('trust') });
+const insecure = insecureArrival({
+  href: location.href,
+  secure: isSecureContext,
+  isolated: crossOriginIsolated,
+  trust: params.get('trust'),
+  sharedMemory: typeof SharedArrayBuffer === 'function',
+  webRtc: typeof RTCPeerConnection === 'function',
+});
 if (insecure) {
   app.insecure = insecure;
 } else {

@@ -88,6 +88,21 @@ describe('Insecure arrival', function () {
     expect(notIsolated).to.deep.equal({ reason: 'not-isolated', openedUrl: 'https://a.lan/', secureUrl: '', trustUrl: '' });
   });
 
+  it('names what the browser engine lacks (WebKitGTK: SharedArrayBuffer, WebRTC) instead of starting or claiming to be offline', async () => {
+    Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
+    const facts = { href: 'https://a.lan/', secure: true, isolated: true, trust: null };
+    expect(insecureArrival({ ...facts, sharedMemory: true, webRtc: true })).to.equal(null);
+    const arrival = insecureArrival({ ...facts, sharedMemory: false, webRtc: false });
+    expect(arrival).to.deep.include({ reason: 'engine', missing: ['SharedArrayBuffer', 'WebRTC'] });
+    const app = await f.mount<App>('lm-app', { mesh: 'home', insecure: arrival });
+    await waitFor(() => findAll(app, 'section.engine').length === 1, 'the engine notice');
+    const text = textOf(app);
+    expect(text).to.contain('This browser cannot host modules');
+    expect(textOf(find(app, '.missing'))).to.equal('SharedArrayBuffer and WebRTC');
+    expect(text).to.not.match(/offline:|You are offline/);
+    expect(findAll(app, '[role=tab]')).to.have.length(0);
+  });
+
   it('does not claim to be offline while the link has not failed, or when the device could not start', async () => {
     Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
     const connecting: LinkStatus = { state: 'connecting', onState: () => () => {} };

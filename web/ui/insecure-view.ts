@@ -47,6 +47,14 @@ export class InsecureView extends LitElement {
         <details><summary>How to trust the certificate</summary>${trustStepsList()}</details>
       </section>`;
     }
+    if (a.reason === 'engine') {
+      const missing = a.missing ?? [];
+      return html`<section class="card stack insecure engine" role="alert" aria-label="Browser engine lacks a feature">
+        <h2>This browser cannot host modules</h2>
+        <p>The page is secure and cross-origin isolated, but this browser lacks <strong class="missing">${missing.join(' and ')}</strong>, which the mesh needs${missing.includes('SharedArrayBuffer') ? ' to run modules in its sandbox' : ''}${missing.includes('WebRTC') ? ' to reach the other devices' : ''}. WebKitGTK browsers (GNOME Web, MiniBrowser, WPE kiosks) are built this way; Safari, Firefox and Chromium-based browsers have both. Open this page in one of those.</p>
+        <p class="small">Opened: <code>${a.openedUrl}</code></p>
+      </section>`;
+    }
     return html`<section class="card stack insecure" role="alert" aria-label="Not cross-origin isolated">
       <h2>This page is not cross-origin isolated</h2>
       <p>The page is secure but was served without the <code>Cross-Origin-Opener-Policy: same-origin</code> and <code>Cross-Origin-Embedder-Policy: require-corp</code> headers, so the sandbox cannot share memory with its workers and this device cannot host modules. Open the page from the LiquidMesh host itself (<code>liquidmesh start</code> serves it with these headers), not through a proxy or another server.</p>
