@@ -7,6 +7,7 @@ import { chromeLauncher } from '@web/test-runner-chrome';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { register } from 'tsx/esm/api';
+import { engineLauncher } from './test/engines/engines.mjs';
 
 register();
 const { startSignalServer } = await import('./node-host/signal/signal-server.ts');
@@ -147,15 +148,8 @@ export default {
       return next();
     },
   ],
-  browsers: [
-    chromeLauncher({
-      launchOptions: {
-        executablePath: CHROMIUM_PATH,
-        headless: true,
-        args: CHROMIUM_FLAGS,
-      },
-    }),
-  ],
+  // LIQUIDMESH_ENGINE picks the engine (test/engines/engines.mjs); Chromium by default.
+  browsers: [await engineLauncher(process.env.LIQUIDMESH_ENGINE ?? 'chromium', { CHROMIUM_PATH, CHROMIUM_FLAGS, chromeLauncher })],
   testFramework: { config: { timeout: 120_000 } },
   reporters: [(await import('@web/test-runner')).defaultReporter(), countingReporter()],
 };

@@ -4,16 +4,29 @@
 // `unshare -n`; other users `unshare -rn` where user namespaces are enabled. Sets
 // LIQUIDMESH_NETNS=1 inside; where no namespace can be made, runs the command anyway with
 // LIQUIDMESH_NETNS=0 so that the WebRTC suites fail saying why.
+// With LIQUIDMESH_NETNS_LINK=1 the namespace also gets a network link as a laptop has one:
+// a veth pair whose two ends both live inside it, an address on one and a default route
+// through it, so it still reaches nothing outside. Firefox gathers ICE candidates only on
+// the interface of the default route (never on loopback): its suites need this.
 //
 //   node test/netns.mjs <command> [args…]
 import { spawnSync } from 'node:child_process';
+
+/** The address Firefox's peers use inside a namespace made with LIQUIDMESH_NETNS_LINK=1. */
+export const LINK_ADDRESS = '10.213.7.1';
+
+function namespaceSetup() {
+  const lo = 'ip link set lo up';
+  if (process.env.LIQUIDMESH_NETNS_LINK !== '1') return lo;
+  return `${lo} && ip link add lm0 type veth peer name lm1 && ip addr add ${LINK_ADDRESS}/24 dev lm0 && ip link set lm0 up && ip link set lm1 up && ip route add default via 10.213.7.2 dev lm0`;
+}
 
 /** Exit code of `command` run inside a loopback-only namespace (or outside, flagged). */
 export function runInLoopbackNamespace(command, args) {
   if (process.env.LIQUIDMESH_NETNS === undefined && process.platform === 'linux') {
     for (const flags of [['-n'], ['-rn']]) {
       if (spawnSync('unshare', [...flags, 'true']).status !== 0) continue;
-      const child = spawnSync('unshare', [...flags, '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', command, ...args], {
+      const child = spawnSync('unshare', [...flags, '--', 'sh', '-c', `${namespaceSetup()} && exec "$0" "$@"`, command, ...args], {
         stdio: 'inherit',
         env: { ...process.env, LIQUIDMESH_NETNS: '1' },
       });

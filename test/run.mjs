@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: every suite, in order — type checks of each runtime folder, the Node
-// suites (vitest), the browser suites (web-test-runner, real Chromium), the end-to-end
+// suites (vitest), the browser suites (web-test-runner, real Chromium, then Firefox and
+// WebKit for the suites that pass there), the end-to-end
 // suites (several processes and browsers) — then one closing line
 // "N passed, N failed" (", N skipped" when any were skipped).
 // Exits non-zero when anything failed or a suite could not run.
@@ -18,7 +19,9 @@ const failures = [];
 
 function run(cmd, args, env = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+    // An env value of undefined removes that variable.
+    const merged = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
+    const child = spawn(cmd, args, { stdio: 'inherit', env: merged });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
     child.on('error', (e) => {
       console.error(e);
@@ -65,6 +68,25 @@ if (want('browser')) {
   const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs']);
   const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
   record('web-test-runner', summary, code);
+}
+
+// The same browser suites in the other engines, each only where it passes (test/engines/;
+// what each engine lacks is in docs/decisions/0024-browser-engines.md). Firefox gathers ICE
+// candidates only on a default route's interface: its namespace gets a link of its own.
+const ENGINE_SUITES = {
+  firefox: ['core', 'idb-stores', 'webrtc-transport', 'sandbox', 'supervisor', 'orchestration', 'migration', 'fake-camera', 'sensors', 'camera', 'classify', 'ui-app', 'ui-deployments', 'ui-modules', 'ui-run'],
+  // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: only what needs neither.
+  webkit: ['core', 'idb-stores'],
+};
+for (const [engine, suites] of Object.entries(ENGINE_SUITES)) {
+  if (!want(engine)) continue;
+  console.log(`\n▶ Browser suites in ${engine} (web-test-runner: ${suites.join(', ')})`);
+  rmSync('.tmp/wtr-summary.json', { force: true });
+  const files = suites.map((name) => `test/browser/${name}.test.ts`);
+  const env = { LIQUIDMESH_ENGINE: engine, LIQUIDMESH_NETNS_LINK: '1', LIQUIDMESH_NETNS: undefined };
+  const code = await run(process.execPath, ['test/netns.mjs', bin('wtr'), '--config', 'web-test-runner.config.mjs', '--files', ...files], env);
+  const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
+  record(`web-test-runner ${engine}`, summary, code);
 }
 
 if (want('e2e')) {

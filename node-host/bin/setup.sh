@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for LiquidMesh: Debian's Chromium (headless peers and browser
 # tests), certutil from libnss3-tools (trusting a host's local CA in a Chromium profile),
-# Debian's nats-server (the NATS backbone's tests) and the npm dependencies from the
+# Debian's nats-server (the NATS backbone's tests), Firefox ESR, WebKitGTK's WebDriver and
+# xvfb (the browser suites in the other engines) and the npm dependencies from the
 # lockfile. Idempotent: skips what is in place.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,6 +44,23 @@ if ! command -v nats-server >/dev/null; then
     exit 1
   fi
 fi
+
+# The browser suites also run in Firefox ESR and in WebKitGTK (WebKitWebDriver under xvfb).
+for pair in firefox-esr:firefox-esr WebKitWebDriver:webkit2gtk-driver xvfb-run:xvfb; do
+  cmd=${pair%%:*}
+  pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null; then
+    echo "setup: installing $pkg from Debian's packages"
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    elif command -v sudo >/dev/null; then
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    else
+      echo "setup: $pkg is missing and this user cannot install it; run: apt-get install $pkg" >&2
+      exit 1
+    fi
+  fi
+done
 
 # Reinstall only when the lockfile changed since the last install here.
 stamp=node_modules/.liquidmesh-lockfile.sha256

@@ -1,0 +1,97 @@
+// A web-test-runner launcher for WebKit (Safari's engine) as Debian ships it: WebKitGTK's
+// MiniBrowser driven by WebKitWebDriver (webkit2gtk-driver) under a virtual X display
+// (xvfb-run), over the W3C WebDriver protocol spoken with plain fetch. Written here rather
+// than taken from @web/test-runner-webdriver because that one needs webdriverio (a large
+// tree) and still leaves starting and stopping the driver to us; the protocol needed is
+// four requests. One browser session per test file, one file at a time. WebRTC is an
+// embedder's setting in WebKitGTK, off by default: MiniBrowser is started with it on, as
+// GNOME Web does.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * WebKitGTK turns SharedArrayBuffer off in its JavaScript engine (JSC option
+ * useSharedArrayBuffer): `jscOptions` lets a run turn it on, e.g. to test everything else
+ * the sandbox does; without it the run sees what a WebKitGTK user sees.
+ */
+export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
+  let driver = null;
+  let base = '';
+  const sessions = new Map();
+
+  async function request(method, path, body) {
+    const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = await response.json();
+    if (!response.ok) throw new Error(`WebKitWebDriver ${method} ${path}: ${json.value?.message ?? response.status}`);
+    return json.value;
+  }
+
+  return {
+    name: 'WebKit',
+    type: 'liquidmesh-webkitgtk',
+    concurrency: 1,
+    async initialize() {
+      const port = await freePort();
+      const env = { ...process.env };
+      if (sharedArrayBuffer) env.JSC_useSharedArrayBuffer = '1';
+      // Its own process group, so stop() ends xvfb, the driver and its browsers together.
+      driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
+      base = `http://127.0.0.1:${port}`;
+      for (let i = 0; ; i++) {
+        try {
+          await request('GET', '/status');
+          return;
+        } catch (error) {
+          if (i > 100) throw new Error(`WebKitWebDriver did not start: ${error.message}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
+    async stop() {
+      for (const id of sessions.keys()) await this.stopSession(id).catch(() => undefined);
+      if (driver?.pid) {
+        try {
+          process.kill(-driver.pid, 'SIGTERM');
+        } catch {
+          // Already gone.
+        }
+      }
+      driver = null;
+    },
+    async startSession(sessionId, url) {
+      const session = await request('POST', '/session', {
+        capabilities: { alwaysMatch: { browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-webrtc=true'] } } },
+      });
+      sessions.set(sessionId, { id: session.sessionId, url });
+      await request('POST', `/session/${session.sessionId}/url`, { url });
+    },
+    isActive(sessionId) {
+      return sessions.has(sessionId);
+    },
+    getBrowserUrl(sessionId) {
+      return sessions.get(sessionId)?.url;
+    },
+    async stopSession(sessionId) {
+      const s = sessions.get(sessionId);
+      sessions.delete(sessionId);
+      if (s) await request('DELETE', `/session/${s.id}`).catch(() => undefined);
+      return {};
+    },
+    async startDebugSession() {
+      throw new Error('WebKit runs have no debug session');
+    },
+  };
+}
