@@ -1,0 +1,67 @@
+// Firefox ESR, with a user's default preferences (host candidates hidden behind mDNS
+// names, gathered only on the default route's interface), and a Node peer
+// (node-datachannel) meet over WebRTC and exchange the largest message the transport
+// takes, each way. Run inside a namespace with a link (test/netns.mjs with
+// LIQUIDMESH_NETNS_LINK=1) by firefox.e2e.ts; prints one JSON line of what each side saw.
+// `dial` picks who offers: the lower id dials, so 'node' gives Node the lower id.
+import '../../../node-host/webrtc/globals.ts';
+import { createServer } from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import puppeteer from 'puppeteer-core';
+import { startSignalServer } from '../../../node-host/signal/signal-server.ts';
+import { WebRtcTransport } from '../../../shared/adapters/webrtc-transport.ts';
+import { FIREFOX_PATH, FIREFOX_PREFS } from '../../engines/engines.mjs';
+import { LINK_ADDRESS } from '../../netns.mjs';
+
+const dial = process.argv[2] === 'firefox' ? 'firefox' : 'node';
+const [nodeId, pageId] = dial === 'node' ? ['0'.repeat(32), 'f'.repeat(32)] : ['f'.repeat(32), '0'.repeat(32)];
+const mesh = `engines-${Math.random().toString(36).slice(2)}`;
+const dir = await mkdtemp(join(tmpdir(), 'liquidmesh-firefox-link-'));
+const signal = await startSignalServer();
+const web = createServer((req, res) => {
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+  if (req.url?.startsWith('/page.js')) {
+    res.setHeader('content-type', 'text/javascript');
+    void readFile(join(dir, 'page.js')).then((b) => res.end(b));
+  } else {
+    res.setHeader('content-type', 'text/html');
+    res.end('<!doctype html><script type="module" src="/page.js"></script>');
+  }
+});
+const node = new WebRtcTransport({ signalUrl: signal.url, mesh, secret: 'engines', announceMs: 500, rtcConfig: { bindAddress: LINK_ADDRESS } });
+const seen = { joined: [] as string[], received: [] as number[] };
+node.on('peer-joined', (peer) => seen.joined.push(peer));
+node.on('message', (m) => {
+  seen.received.push(m.data.byteLength);
+  void node.send(m.from, new Uint8Array(node.maxMessageSize).fill(9));
+});
+let browser: Awaited<ReturnType<typeof puppeteer.launch>> | null = null;
+try {
+  await build({ entryPoints: [fileURLToPath(new URL('./firefox-link-page.ts', import.meta.url))], bundle: true, format: 'esm', target: 'es2022', outfile: join(dir, 'page.js'), logLevel: 'silent' });
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  const port = (web.address() as { port: number }).port;
+  await node.connect(nodeId);
+  // The test profile changes no ICE preference (FIREFOX_PREFS only skips the camera prompt).
+  browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: FIREFOX_PREFS, userDataDir: join(dir, 'profile') });
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/?signal=${encodeURIComponent(signal.url)}&mesh=${mesh}&id=${pageId}`);
+  const deadline = Date.now() + 30_000;
+  let pageState = { joined: [] as string[], received: [] as number[], error: '' };
+  while (Date.now() < deadline) {
+    pageState = await page.evaluate(() => (globalThis as unknown as { linkState: { joined: string[]; received: number[]; error: string } }).linkState);
+    if (pageState.received.length > 0 && seen.received.length > 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.log(JSON.stringify({ dial, maxMessageSize: node.maxMessageSize, node: seen, page: pageState, pageId, nodeId }));
+} finally {
+  await browser?.close();
+  await node.disconnect();
+  await signal.close();
+  web.close();
+  await rm(dir, { recursive: true, force: true });
+}
