@@ -6,6 +6,7 @@ import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { startBrowserPeer } from '../../web/browser-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { EXPECTED_SELF } from './test-engine.ts';
 
 const fetchBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await (await fetch(path)).arrayBuffer());
 
@@ -26,7 +27,7 @@ describe('Browser peer hosting modules', function () {
     const hostId = host.peer.id;
     await waitFor(() => caller.peer.registry.devices.get(hostId) !== undefined, 'the host in the registry');
     const description = caller.peer.registry.devices.get(hostId)!;
-    expect(description.engine).to.equal('chromium');
+    expect(description.engine).to.equal(EXPECTED_SELF.deviceEngine);
     expect(description.capabilities).to.include('camera.takeImageStaticSize');
     expect(description.simulated ?? []).to.not.include('camera.takeImageStaticSize');
 

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { MeshView, MigrationOutcome } from '../../web/ui/mesh-view.ts';
 import '../../web/ui/mesh-view.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { EXPECTED_SELF } from './test-engine.ts';
 import { choose, find, findAll, Fixture, publishSample, textOf } from './ui-helpers.ts';
 
 describe('Mesh view', function () {
@@ -28,7 +29,8 @@ describe('Mesh view', function () {
     await waitFor(() => findAll(view, 'article.device').length === 2, 'two device cards');
     const cards = findAll(view, 'article.device');
     expect(cards.map((c) => find(c, '.name').textContent)).to.deep.equal(['desk', 'phone']);
-    expect(textOf(cards[0]!)).to.contain('(this device)').and.contain('Headless Chromium');
+    expect(textOf(cards[0]!)).to.contain('(this device)');
+    expect(textOf(find(cards[0]!, '.engine'))).to.match(EXPECTED_SELF.label);
     expect(findAll(cards[0]!, '.caps .chip').map((c) => c.textContent!.trim())).to.include.members(['dht (simulated)', 'wasi']);
     expect(findAll(cards[0]!, 'lm-sparkline').map((s) => s.getAttribute('label'))).to.deep.equal(['cpu', 'memory', 'calls/s']);
     await waitFor(() => findAll(cards[1]!, '.module').length === 1, 'the module chip on the phone');
