@@ -1,4 +1,4 @@
-// Firefox ESR joins a Node peer over WebRTC with a user's default preferences: its host
+// Firefox ESR joins a Node peer, and headless Chromium, over WebRTC with a user's default preferences: its host
 // candidates are mDNS names the Node peer cannot resolve, and the link still forms (Firefox
 // checks the Node peer's real addresses; the Node side learns Firefox's as peer-reflexive).
 // Both who offers and who answers, and the largest message the transport takes each way.
@@ -27,7 +27,7 @@ interface LinkReport {
 }
 
 /** Run firefox-link.ts in a namespace with a link; its JSON report. */
-function runLink(dial: 'node' | 'firefox'): Promise<LinkReport> {
+function runLink(dial: 'node' | 'firefox' | 'chromium'): Promise<LinkReport> {
   const env: Record<string, string | undefined> = { ...process.env, LIQUIDMESH_NETNS_LINK: '1' };
   delete env.LIQUIDMESH_NETNS;
   return new Promise((resolve, reject) => {
@@ -54,4 +54,15 @@ describe('Firefox and a Node peer over WebRTC', () => {
       expect(r.page.received).to.deep.equal([r.maxMessageSize]);
     });
   }
+});
+
+describe('Firefox and Chromium over WebRTC', () => {
+  it('join and carry the largest message each way (Chromium offers)', async () => {
+    const r = await runLink('chromium');
+    expect(r.page.error ?? '').to.equal('');
+    expect(r.node.joined).to.deep.equal([r.pageId]);
+    expect(r.page.joined).to.deep.equal([r.nodeId]);
+    expect(r.node.received).to.deep.equal([r.maxMessageSize]);
+    expect(r.page.received).to.deep.equal([r.maxMessageSize]);
+  });
 });

@@ -1,9 +1,10 @@
 // Firefox ESR, with a user's default preferences (host candidates hidden behind mDNS
-// names, gathered only on the default route's interface), and a Node peer
-// (node-datachannel) meet over WebRTC and exchange the largest message the transport
-// takes, each way. Run inside a namespace with a link (test/netns.mjs with
-// LIQUIDMESH_NETNS_LINK=1) by firefox.e2e.ts; prints one JSON line of what each side saw.
-// `dial` picks who offers: the lower id dials, so 'node' gives Node the lower id.
+// names, gathered only on the default route's interface), and another peer meet over
+// WebRTC and exchange the largest message the transport takes, each way. Run inside a
+// namespace with a link (test/netns.mjs with LIQUIDMESH_NETNS_LINK=1) by firefox.e2e.ts;
+// prints one JSON line of what each side saw. The argument picks the other peer and who
+// offers (the lower id dials): `node` (a Node peer, node-datachannel, offers), `firefox`
+// (the Node peer answers Firefox's offer), `chromium` (headless Chromium offers).
 import '../../../node-host/webrtc/globals.ts';
 import { createServer } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -12,13 +13,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import puppeteer from 'puppeteer-core';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../../../node-host/headless/chromium.ts';
 import { startSignalServer } from '../../../node-host/signal/signal-server.ts';
 import { WebRtcTransport } from '../../../shared/adapters/webrtc-transport.ts';
 import { FIREFOX_PATH, FIREFOX_PREFS } from '../../engines/engines.mjs';
 import { LINK_ADDRESS } from '../../netns.mjs';
 
-const dial = process.argv[2] === 'firefox' ? 'firefox' : 'node';
-const [nodeId, pageId] = dial === 'node' ? ['0'.repeat(32), 'f'.repeat(32)] : ['f'.repeat(32), '0'.repeat(32)];
+const dial = process.argv[2] === 'firefox' || process.argv[2] === 'chromium' ? process.argv[2] : 'node';
+const [nodeId, pageId] = dial === 'firefox' ? ['f'.repeat(32), '0'.repeat(32)] : ['0'.repeat(32), 'f'.repeat(32)];
 const mesh = `engines-${Math.random().toString(36).slice(2)}`;
 const dir = await mkdtemp(join(tmpdir(), 'liquidmesh-firefox-link-'));
 const signal = await startSignalServer();
@@ -41,25 +43,37 @@ node.on('message', (m) => {
   void node.send(m.from, new Uint8Array(node.maxMessageSize).fill(9));
 });
 let browser: Awaited<ReturnType<typeof puppeteer.launch>> | null = null;
+let chromium: Awaited<ReturnType<typeof puppeteer.launch>> | null = null;
 try {
   await build({ entryPoints: [fileURLToPath(new URL('./firefox-link-page.ts', import.meta.url))], bundle: true, format: 'esm', target: 'es2022', outfile: join(dir, 'page.js'), logLevel: 'silent' });
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
   const port = (web.address() as { port: number }).port;
-  await node.connect(nodeId);
+  const pageUrl = (id: string): string => `http://127.0.0.1:${port}/?signal=${encodeURIComponent(signal.url)}&mesh=${mesh}&id=${id}`;
+  // The other peer: this process's Node transport, or the same page in headless Chromium.
+  let otherState = async (): Promise<typeof seen> => seen;
+  if (dial === 'chromium') {
+    chromium = await puppeteer.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS, userDataDir: join(dir, 'chromium') });
+    const other = await chromium.newPage();
+    await other.goto(pageUrl(nodeId));
+    otherState = () => other.evaluate(() => (globalThis as unknown as { linkState: { joined: string[]; received: number[] } }).linkState);
+  } else await node.connect(nodeId);
   // The test profile changes no ICE preference (FIREFOX_PREFS only skips the camera prompt).
   browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: FIREFOX_PREFS, userDataDir: join(dir, 'profile') });
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${port}/?signal=${encodeURIComponent(signal.url)}&mesh=${mesh}&id=${pageId}`);
+  await page.goto(pageUrl(pageId));
   const deadline = Date.now() + 30_000;
   let pageState = { joined: [] as string[], received: [] as number[], error: '' };
+  let other = seen;
   while (Date.now() < deadline) {
     pageState = await page.evaluate(() => (globalThis as unknown as { linkState: { joined: string[]; received: number[]; error: string } }).linkState);
-    if (pageState.received.length > 0 && seen.received.length > 0) break;
+    other = await otherState();
+    if (pageState.received.length > 0 && other.received.length > 0) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  console.log(JSON.stringify({ dial, maxMessageSize: node.maxMessageSize, node: seen, page: pageState, pageId, nodeId }));
+  console.log(JSON.stringify({ dial, maxMessageSize: node.maxMessageSize, node: other, page: pageState, pageId, nodeId }));
 } finally {
   await browser?.close();
+  await chromium?.close();
   await node.disconnect();
   await signal.close();
   web.close();
