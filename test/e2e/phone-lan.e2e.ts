@@ -101,8 +101,8 @@ describe('a phone on the LAN, over HTTPS', () => {
         await start.waitForOutput(inBanner(name, true), `the host to see the ${what} phone leave`, 30_000, mark);
         await waitFor(async () => (await count().catch(() => 0)) > 0, `the counter to answer again after the ${what} phone left`, 60_000);
       };
-      const back = async (what: string, page: Page): Promise<void> => {
-        const mark = start.output.length;
+      /** `mark`: the host's output length before the phone came back, so its line is not missed. */
+      const back = async (what: string, page: Page, mark: number): Promise<void> => {
         await waitFor(async () => (await idOf(page)) === id, `the ${what} phone to rejoin as itself`, 60_000);
         await start.waitForOutput(inBanner(name), `the host to see the ${what} phone back`, 60_000, mark);
         // Its registry caught up: the counter it hosted runs on node-1 now.
@@ -110,15 +110,17 @@ describe('a phone on the LAN, over HTTPS', () => {
       };
 
       await leaves('hidden', () => setVisibility(phone, 'hidden'));
+      let mark = start.output.length;
       await setVisibility(phone, 'visible');
-      await back('shown', phone);
+      await back('shown', phone, mark);
 
       // The counter back on the phone (the CLI on the host this time), then the page is closed.
       await cli(['migrate', 'counter', 'stateful-fibo', name]);
       await waitFor(() => phone.evaluate(() => (globalThis as unknown as { liquidmesh: Lm }).liquidmesh.peer.registry.deployments.get('counter')?.record.solution['0']).then((p) => p !== undefined && p !== node1), 'the counter on the phone again', 30_000);
       await leaves('closed', () => phone.close());
+      mark = start.output.length;
       phone = await open();
-      await back('reopened', phone);
+      await back('reopened', phone, mark);
 
       // Offline: the phone's network goes down; the app reopens from its service worker.
       await waitFor(() => phone.evaluate(() => (globalThis as unknown as { liquidmesh: Lm }).liquidmesh.registrySaved()), 'the registry saved');
