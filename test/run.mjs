@@ -75,9 +75,8 @@ if (want('browser')) {
 // candidates only on a default route's interface: its namespace gets a link of its own.
 const ENGINE_SUITES = {
   firefox: 'all',
-  // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: only what needs neither
-  // and passes every time ('core' passes mostly, see ADR 0024).
-  webkit: ['idb-stores', 'fake-camera'],
+  // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: only what needs neither.
+  webkit: ['core', 'idb-stores', 'fake-camera'],
 };
 for (const [engine, suites] of Object.entries(ENGINE_SUITES)) {
   if (!want(engine)) continue;
