@@ -1,14 +1,17 @@
 /**
  * WasmIoT 2026's device routes: one device by name (or id), deleting device records,
- * rescanning (`discovery/reset`), and the blacklist — a blacklisted device gets no new
+ * rescanning (`discovery/reset`), registering a device by name or address (a peer of the
+ * mesh whose record was deleted), and the blacklist — a blacklisted device gets no new
  * placements and its steps move, because every orchestrator counts it out of the peers
  * that may host steps (the registry's `blacklist` map).
  */
+import { InvalidParamsError } from '../../shared/errors.ts';
 import { UnknownDeviceError } from '../../shared/orchestrator/errors.ts';
+import { isPlainObject } from '../../shared/protocol/check.ts';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
 import type { GatewayContext } from './context.ts';
 import { hostReport } from './host-report.ts';
-import { sendJson } from './http.ts';
+import { explain, JoinThroughMeshError, parseJson, readBody, sendEmpty, sendJson } from './http.ts';
 import type { RouteContext, Router } from './router.ts';
 import { deviceView, stepsByDevice } from './views.ts';
 
@@ -49,18 +52,48 @@ export function deviceRoutes(router: Router, g: GatewayContext): void {
     sendJson(res, 200, { deletedCount: ids.length });
   });
 
-  router.on('POST', '/file/device/discovery/reset', async ({ res }) => {
-    if (own && !peer.registry.devices.get(peer.id)) peer.registry.devices.set(own);
-    const found = await Promise.all(peer.alive().map(async (p) => {
+  /** What every peer in the mesh says of itself now, by id (peers that do not answer are left out). */
+  const describeAlive = async (): Promise<Map<string, DeviceDescription>> => {
+    const found = new Map<string, DeviceDescription>();
+    if (own) found.set(peer.id, own);
+    await Promise.all(peer.alive().map(async (p) => {
       try {
-        const d = await peer.call(p, 'peer.describe', {}, { timeoutMs: 5000 });
-        if (!peer.registry.devices.get(p)) peer.registry.devices.set(d);
-        return true;
+        found.set(p, await peer.call(p, 'peer.describe', {}, { timeoutMs: 5000 }));
       } catch {
-        return false;
+        // A peer that does not answer is not there to be found.
       }
     }));
-    sendJson(res, 200, { devices: peer.registry.devices.size, answered: found.filter(Boolean).length + 1 });
+    return found;
+  };
+
+  router.on('POST', '/file/device/discovery/reset', async ({ res }) => {
+    const found = await describeAlive();
+    for (const [id, d] of found) if (!peer.registry.devices.get(id)) peer.registry.devices.set(d);
+    sendJson(res, 200, { devices: peer.registry.devices.size, answered: found.size });
+  });
+
+  // The reference's manual registration, for a device discovery did not bring back: a peer of
+  // the mesh, found by its name or one of its addresses, gets its record again (204). A device
+  // that is not in the mesh cannot be deployed to, so it is refused saying how it joins
+  // (ADR 0022, "Manual registration").
+  router.on('POST', '/file/device/discovery/register', async ({ req, res }) => {
+    const body = await explain('Failed registering device', async () => {
+      const b = parseJson(await readBody(req, g.limits.jsonBytes));
+      if (!isPlainObject(b) || typeof b.name !== 'string' || b.name === '') throw new InvalidParamsError('a registration needs {name, addresses?, port?}');
+      if (b.addresses !== undefined && !(Array.isArray(b.addresses) && b.addresses.every((a) => typeof a === 'string'))) throw new InvalidParamsError('addresses must be an array of strings');
+      if (b.port !== undefined && !(Number.isInteger(b.port) && (b.port as number) > 0 && (b.port as number) < 65536)) throw new InvalidParamsError('port must be an integer 1..65535');
+      return b as { name: string; addresses?: string[] };
+    });
+    const found = [...(await describeAlive()).values()];
+    const match = found.find((d) => d.name === body.name) ?? found.find((d) => (d.addresses ?? []).some((a) => body.addresses?.includes(a)));
+    if (!match) {
+      throw new JoinThroughMeshError(
+        `device ${body.name.slice(0, 100)} is not in the mesh: devices join it themselves — open the PWA's join URL on the device, or run \`liquidmesh peer --pwa <join URL>\` there — and then appear in GET /file/device`,
+        { device: body.name.slice(0, 100) },
+      );
+    }
+    if (!peer.registry.devices.get(match.id)) peer.registry.devices.set(match);
+    sendEmpty(res, 204);
   });
 
   router.on('POST', '/file/device/:id/blacklist', (ctx) => {

@@ -17,7 +17,7 @@ import { isPlainObject } from '../../shared/protocol/check.ts';
 import { parseModule } from '../../shared/wasm/binary.ts';
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { binaryForName, describeFromForm, describeFromSignatures, type DescribedFile } from './describe.ts';
-import { BadMultipartError, DeploymentExistsError, explain, JoinThroughMeshError, mediaTypeOf, parseJson, readBody, sendBytes, sendEmpty, sendJson, UnknownFileError } from './http.ts';
+import { BadMultipartError, DeploymentExistsError, explain, mediaTypeOf, parseJson, readBody, sendBytes, sendEmpty, sendJson, UnknownFileError } from './http.ts';
 import { type FilePart, nestFields, parseMultipart } from './multipart.ts';
 import { moduleOpenApi } from './openapi.ts';
 import type { RouteContext, Router } from './router.ts';
@@ -47,23 +47,6 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
     sendJson(res, 200, peer.registry.devices.values().map((d) =>
       deviceView(d, alive.has(d.id), peer.presenceOf(d.id), running.get(d.id) ?? [], d.id === peer.id ? { addresses: [address], port } : { addresses: d.addresses ?? [], port: null },
         { host: d.id === peer.id ? host : null, blacklisted: peer.registry.blacklist.get(d.id) !== undefined })));
-  });
-
-  router.on('POST', '/file/device/discovery/register', async ({ req }) => {
-    // A device here is a mesh peer that runs our supervisor and joined itself; a record made
-    // from an address would be a device nothing can deploy to. So the input is checked, then
-    // refused with how to join (ADR 0022, "Manual registration").
-    const body = await explain('Failed registering device', async () => {
-      const b = parseJson(await readBody(req, g.limits.jsonBytes));
-      if (!isPlainObject(b) || typeof b.name !== 'string' || b.name === '') throw new InvalidParamsError('a registration needs {name, addresses?, port?}');
-      if (b.addresses !== undefined && !(Array.isArray(b.addresses) && b.addresses.every((a) => typeof a === 'string'))) throw new InvalidParamsError('addresses must be an array of strings');
-      if (b.port !== undefined && !(Number.isInteger(b.port) && (b.port as number) > 0 && (b.port as number) < 65536)) throw new InvalidParamsError('port must be an integer 1..65535');
-      return b as { name: string };
-    });
-    throw new JoinThroughMeshError(
-      `device ${body.name.slice(0, 100)} was not registered: devices join the mesh themselves — open the PWA's join URL on the device, or run \`liquidmesh peer --pwa <join URL>\` there — and then appear in GET /file/device`,
-      { device: body.name.slice(0, 100) },
-    );
   });
 
   router.on('POST', '/file/module', async ({ req, res }) => {

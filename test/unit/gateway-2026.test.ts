@@ -163,6 +163,10 @@ describe('HTTP gateway: WasmIoT 2026', () => {
     const one = await send('DELETE', '/file/device/gw26-c');
     expect(one.body).toEqual({ deletedCount: 1 });
     expect((await json('/file/device')).body.map((d: Json) => d.name).sort()).toEqual(['gw26-a', 'gw26-b']);
+    // A peer of the mesh is registered again by its name; one that is not in the mesh is refused.
+    expect((await send('POST', '/file/device/discovery/register', { name: 'gw26-c', port: 5000 })).status).toBe(204);
+    expect((await json('/file/device')).body.map((d: Json) => d.name).sort()).toEqual(['gw26-a', 'gw26-b', 'gw26-c']);
+    expect((await send('DELETE', '/file/device/gw26-c')).body).toEqual({ deletedCount: 1 });
     expect((await send('POST', '/file/device/discovery/reset')).status).toBe(200);
     expect((await json('/file/device')).body.map((d: Json) => d.name).sort()).toEqual(['gw26-a', 'gw26-b', 'gw26-c']);
     const all = await send('DELETE', '/file/device');
