@@ -8,7 +8,8 @@
  *   from the gateway's own origin or one the user allowed (`--allow-origin`); a request
  *   a browser marks cross-site or same-site (`Sec-Fetch-Site`) must too, whatever its
  *   method, since a GET runs functions (a camera) as well (403). curl sends neither.
- * - Beyond loopback, `Authorization: Bearer <token>` on every request but a preflight (401).
+ * - Beyond loopback, `Authorization: Bearer <token>` on every request but a preflight (401),
+ *   or the sign-in cookie of a `--gui-dir` GUI opened once as `/?token=<token>`.
  *
  * Files of the `--gui-dir` GUI are static and change nothing: only their Host is checked.
  *
@@ -53,6 +54,25 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CORS_METHODS = 'GET, HEAD, POST, PUT, DELETE';
 const CORS_HEADERS = 'authorization, content-type';
 const CORS_MAX_AGE = '600';
+
+/** The cookie a GUI served by `--gui-dir` is signed in with (see AccessPolicy#signIn). */
+export const SIGN_IN_COOKIE = 'liquidmesh-gateway-token';
+
+/** `Bearer <token>` from the sign-in cookie of a `Cookie` header, if it has one. */
+function signedInToken(cookie: string | undefined): string | undefined {
+  if (cookie === undefined) return undefined;
+  for (const pair of cookie.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === SIGN_IN_COOKIE) {
+      try {
+        return `Bearer ${decodeURIComponent(pair.slice(eq + 1).trim())}`;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
 
 /** `https://Name:443/` → `https://name`; throws for anything that is not an origin. */
 export function normalizeOrigin(text: string): string {
@@ -136,7 +156,8 @@ export class AccessPolicy {
     }
     // A GUI file (GET of a static file, no side effect) needs only the right Host: a browser
     // cannot add a token to a navigation, and the GUI's own API calls are checked in full.
-    if (staticFile) return null;
+    // Opened once as `…/?token=<token>`, it also signs the browser in (see #signIn).
+    if (staticFile) return this.#bearer && (req.url ?? '').includes('token=') ? this.#signIn(req, res) : null;
     const origin = headers.origin;
     const method = req.method ?? 'GET';
     if (origin !== undefined) {
@@ -164,15 +185,45 @@ export class AccessPolicy {
       // A browser says another site sent this: an <img>, a form, a fetch without CORS rights.
       return this.#originDenied(origin ?? `a ${site} page`);
     }
-    // Preflights were answered above; every other request carries the token.
+    // Preflights were answered above; every other request carries the token, in its
+    // Authorization header or, from a GUI the browser was signed in to, in a cookie.
     if (this.#bearer) {
-      const given = headers.authorization;
+      const given = headers.authorization ?? signedInToken(headers.cookie);
       const bytes = given === undefined ? null : Buffer.from(given, 'latin1');
       if (bytes === null || bytes.length !== this.#bearer.length || !timingSafeEqual(bytes, this.#bearer)) {
-        return { status: 401, code: 'ERR_UNAUTHORIZED', error: 'this gateway needs Authorization: Bearer <token> (the token is in the gateway-token file of its data directory)', headers: { 'www-authenticate': 'Bearer realm="liquidmesh"' } };
+        return this.#unauthorized();
       }
     }
     return null;
+  }
+
+  /**
+   * `GET /any/gui/path?token=<token>`: with the right token, set a cookie that carries it on
+   * the GUI's own API calls and send the browser to the same path without it (303), so the
+   * token leaves the address bar and history; a wrong one is refused. The cookie is
+   * HttpOnly (no script reads it), SameSite=Strict (no other site's request carries it, on
+   * top of the Origin and Sec-Fetch-Site checks) and Secure over TLS.
+   */
+  #signIn(req: IncomingMessage, res: ServerResponse): Refusal | 'answered' | null {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const token = url.searchParams.get('token');
+    if (token === null) return null;
+    const bytes = Buffer.from(`Bearer ${token}`, 'latin1');
+    if (bytes.length !== this.#bearer!.length || !timingSafeEqual(bytes, this.#bearer!)) return this.#unauthorized();
+    url.searchParams.delete('token');
+    const secure = (req.socket as { encrypted?: boolean }).encrypted === true ? '; Secure' : '';
+    res.writeHead(303, {
+      location: `${url.pathname}${url.search}`,
+      'set-cookie': `${SIGN_IN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure}`,
+      'cache-control': 'no-store',
+      'content-length': '0',
+    });
+    res.end();
+    return 'answered';
+  }
+
+  #unauthorized(): Refusal {
+    return { status: 401, code: 'ERR_UNAUTHORIZED', error: 'this gateway needs Authorization: Bearer <token> (the token is in the gateway-token file of its data directory)', headers: { 'www-authenticate': 'Bearer realm="liquidmesh"' } };
   }
 
   #originDenied(origin: string): Refusal {

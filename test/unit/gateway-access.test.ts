@@ -220,6 +220,21 @@ describe('HTTP gateway: access', () => {
       expect(preflight.status).toBe(204);
       const foreign = await send(lan.url, 'GET', '/file/device', { headers: { host: `evil.example:${new URL(lan.url).port}`, authorization: `Bearer ${token}` } });
       expect(foreign.status).toBe(421);
+
+      // A GUI that cannot send the token (WasmIoT's) is opened once with it: the browser is
+      // signed in with a cookie and sent on without the token in its address bar.
+      expect((await send(lan.url, 'GET', `/?token=${token.slice(1)}x`)).status).toBe(401);
+      const signIn = await send(lan.url, 'GET', `/assets/app.js?v=2&token=${token}`, { headers: { 'sec-fetch-site': 'none' } });
+      expect(signIn.status).toBe(303);
+      expect(signIn.headers.location).toBe('/assets/app.js?v=2');
+      const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+      expect(String(signIn.headers['set-cookie'])).toMatch(/HttpOnly; SameSite=Strict/);
+      const fromGui = await send(lan.url, 'GET', '/file/device', { headers: { cookie, 'sec-fetch-site': 'same-origin' } });
+      expect(fromGui.status).toBe(200);
+      expect((await send(lan.url, 'GET', '/file/device', { headers: { cookie: `${cookie.split('=')[0]}=${token.slice(1)}x` } })).status).toBe(401);
+      // The cookie does not make another site's request the user's.
+      expect((await send(lan.url, 'GET', '/fibo/modules/fibo/fibo?param0=12', { headers: { cookie, 'sec-fetch-site': 'cross-site', origin: EVIL } })).status).toBe(403);
+      expect((await send(lan.url, 'POST', '/file/manifest', { headers: { cookie, origin: EVIL, 'content-type': 'text/plain' }, body: '{}' })).status).toBe(403);
     } finally {
       await lan?.close();
       execFileSync('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']);
