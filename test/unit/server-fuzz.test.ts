@@ -16,22 +16,12 @@ import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { deployFibo, fiboPeer, raw, send } from '../helpers/http-client.ts';
 import { collectLogs } from '../helpers/mesh.ts';
+import { prng } from '../sim/simulator.ts';
 
 /** Cases per server and route set; the whole run stays bounded. */
 const CASES_PER_SERVER = 120;
 const CONCURRENCY = 6;
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEGMENTS = ['%', '%zz', '%00', '%2e%2e', '..%2f..%2f', '..', '%E2%82', '%C3%BC', 'ü', '😀', 'a'.repeat(3000), '%25', '%2F', '\u0000'.replace('\u0000', '%00'), 'fibo', '__proto__', 'constructor', '', '%ff%fe', '..%5c..%5c'];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'PROPFIND', 'BREW'];
