@@ -77,6 +77,8 @@ const ENGINE_SUITES = {
   firefox: 'all',
   // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: only what needs neither.
   webkit: ['core', 'idb-stores', 'fake-camera'],
+  // JavaScriptCore with SharedArrayBuffer on, as in Safari: the sandbox and what runs on it.
+  'webkit-sab': ['sandbox', 'supervisor', 'orchestration', 'migration'],
 };
 for (const [engine, suites] of Object.entries(ENGINE_SUITES)) {
   if (!want(engine)) continue;

@@ -18,7 +18,11 @@ export const FIREFOX_PREFS = {
   'media.navigator.streams.fake': true,
 };
 
-/** The launcher for `engine` ('chromium', 'firefox', 'webkit'). */
+/**
+ * The launcher for `engine`: 'chromium', 'firefox', 'webkit' (WebKitGTK as Debian ships
+ * it) or 'webkit-sab' (the same with JavaScriptCore's SharedArrayBuffer turned on, as
+ * Safari has it: the closest this machine comes to Safari's sandbox).
+ */
 export async function engineLauncher(engine, { CHROMIUM_PATH, CHROMIUM_FLAGS, chromeLauncher }) {
   switch (engine) {
     case 'chromium':
@@ -27,7 +31,9 @@ export async function engineLauncher(engine, { CHROMIUM_PATH, CHROMIUM_FLAGS, ch
       return chromeLauncher({ puppeteer, launchOptions: { browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: FIREFOX_PREFS } });
     case 'webkit':
       return webkitLauncher({ sharedArrayBuffer: process.env.LIQUIDMESH_WEBKIT_SAB === '1' });
+    case 'webkit-sab':
+      return webkitLauncher({ sharedArrayBuffer: true });
     default:
-      throw new Error(`unknown engine ${engine}: chromium, firefox or webkit`);
+      throw new Error(`unknown engine ${engine}: chromium, firefox, webkit or webkit-sab`);
   }
 }
