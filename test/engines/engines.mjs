@@ -1,6 +1,9 @@
 // The browser engines the browser suites run in, one launcher each, all from Debian's
 // packages (nothing is downloaded): Chromium and Firefox ESR through puppeteer-core,
 // WebKitGTK through WebKitWebDriver (webkit-launcher.mjs).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { webkitLauncher } from './webkit-launcher.mjs';
 
@@ -27,8 +30,13 @@ export async function engineLauncher(engine, { CHROMIUM_PATH, CHROMIUM_FLAGS, ch
   switch (engine) {
     case 'chromium':
       return chromeLauncher({ launchOptions: { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS } });
-    case 'firefox':
-      return chromeLauncher({ puppeteer, launchOptions: { browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: FIREFOX_PREFS } });
+    case 'firefox': {
+      // A profile of our own, removed when the run ends: the one puppeteer makes itself
+      // outlives web-test-runner's shutdown.
+      const profile = mkdtempSync(join(tmpdir(), 'liquidmesh-firefox-'));
+      process.once('exit', () => rmSync(profile, { recursive: true, force: true }));
+      return chromeLauncher({ puppeteer, launchOptions: { browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: FIREFOX_PREFS, userDataDir: profile } });
+    }
     case 'webkit':
       return webkitLauncher({ sharedArrayBuffer: process.env.LIQUIDMESH_WEBKIT_SAB === '1' });
     case 'webkit-sab':
