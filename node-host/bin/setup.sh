@@ -7,60 +7,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "setup: installing Chromium from Debian's packages"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "setup: Chromium is missing and this user cannot install it; run: apt-get install chromium" >&2
-    exit 1
-  fi
-fi
-
-# Chromium peers trust a host's local CA through their NSS database, written with certutil.
-if ! command -v certutil >/dev/null; then
-  echo "setup: installing certutil (libnss3-tools) from Debian's packages"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools >/dev/null
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools >/dev/null
-  else
-    echo "setup: certutil is missing and this user cannot install it; run: apt-get install libnss3-tools" >&2
-    exit 1
-  fi
-fi
-
-# The NATS backbone's tests (and a site's own cluster) use Debian's nats-server.
-if ! command -v nats-server >/dev/null; then
-  echo "setup: installing nats-server from Debian's packages"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
-  else
-    echo "setup: nats-server is missing and this user cannot install it; run: apt-get install nats-server" >&2
-    exit 1
-  fi
-fi
-
-# The browser suites also run in Firefox ESR and in WebKitGTK (WebKitWebDriver under xvfb).
-for pair in firefox-esr:firefox-esr WebKitWebDriver:webkit2gtk-driver xvfb-run:xvfb; do
-  cmd=${pair%%:*}
-  pkg=${pair#*:}
-  if ! command -v "$cmd" >/dev/null; then
-    echo "setup: installing $pkg from Debian's packages"
-    if [ "$(id -u)" -eq 0 ]; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-    elif command -v sudo >/dev/null; then
-      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-    else
-      echo "setup: $pkg is missing and this user cannot install it; run: apt-get install $pkg" >&2
-      exit 1
-    fi
-  fi
+# Debian packages, each checked by the command it provides:
+# - chromium: headless peers and the browser suites;
+# - certutil (libnss3-tools): Chromium peers trust a host's local CA through their NSS database;
+# - nats-server: the NATS backbone's tests (and a site's own cluster);
+# - firefox-esr, WebKitWebDriver (webkit2gtk-driver), xvfb-run (xvfb): the browser suites in
+#   the other engines.
+missing=()
+for pair in /usr/bin/chromium:chromium certutil:libnss3-tools nats-server:nats-server firefox-esr:firefox-esr WebKitWebDriver:webkit2gtk-driver xvfb-run:xvfb; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} from Debian's packages"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: ${missing[*]} missing and this user cannot install them; run: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 
 # Reinstall only when the lockfile changed since the last install here.
 stamp=node_modules/.liquidmesh-lockfile.sha256
