@@ -292,6 +292,7 @@ describe('Crashes and restarts', () => {
     const browsers: number[] = [];
     let peer = await launch();
     browsers.push(peer.pid);
+    let outlived = false;
     try {
       peer.child.kill('SIGKILL');
       // The browser talks to its host over a pipe: it exits with it, not as an orphan holding the profile.
@@ -303,10 +304,12 @@ describe('Crashes and restarts', () => {
       const exited = new Promise((r) => (peer.child.exitCode !== null || peer.child.signalCode !== null ? r(null) : peer.child.once('exit', r)));
       peer.child.kill('SIGTERM');
       await exited;
+      // A stopped host closes its browser: it may take a moment to exit, but no more.
+      outlived = await until(() => (running(peer.pid) ? undefined : false), 'the browser to exit with its host', 10_000).catch(() => true);
       await web.close();
       // A browser this test started that is still there (the case this test is about) is ended, with its group.
       for (const pid of browsers.filter(running)) process.kill(-pid, 'SIGKILL');
     }
-    expect(running(peer.pid)).to.equal(false);
+    expect(outlived, 'the browser outlived its stopped host').to.equal(false);
   });
 });
