@@ -84,7 +84,16 @@ async function compose(page: Page, name: string, module: string, func: string, d
   await ((await el(page, 'lm-deployments-view >>> select[aria-label="Step 1 function"]')) as ElementHandle<HTMLSelectElement>).select(func);
   await ((await el(page, 'lm-deployments-view >>> select[aria-label="Step 1 device"]')) as ElementHandle<HTMLSelectElement>).select(device);
   await (await el(page, 'lm-deployments-view >>> button.deploy')).click();
-  await waitText(page, `lm-deployments-view >>> article[aria-label="Deployment ${name}"] .status`, 'ready', 30_000);
+  const status = `lm-deployments-view >>> article[aria-label="Deployment ${name}"] .status`;
+  await waitText(page, status, 'ready', 60_000).catch(async (error: Error) => {
+    // Say where it stands: what the view shows and the record the page holds.
+    const record = await page.evaluate((n) => {
+      const { peer } = (globalThis as unknown as { liquidmesh: Lm }).liquidmesh;
+      const view = peer.registry.deployments.values().find((d) => d.record.name === n);
+      return view ? JSON.stringify({ status: view.record.status, reason: view.record.reason, solution: view.record.solution, phases: view.phases, alive: peer.alive() }) : 'no record';
+    }, name);
+    throw new Error(`${error.message}; the view shows "${(await text(page, status)).trim()}"; the record: ${record}`, { cause: error });
+  });
 }
 
 /** Run the deployment open in the run view; resolves with the value shown. */
