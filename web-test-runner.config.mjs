@@ -129,6 +129,8 @@ export default {
   hostname: '127.0.0.1',
   rootDir: '.',
   concurrency: 1,
+  // WebKit under xvfb can take longer than the default 30 s to open its first page on a busy machine.
+  browserStartTimeout: 120_000,
   testsFinishTimeout: 300_000,
   plugins: [
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/tsconfig.json' }),
