@@ -3,7 +3,7 @@
 // namespaces behind one bridge, test/e2e/hosts.ts) join its mesh across the network the
 // way a second machine, a kiosk and a phone do — each trusting the CA as its user would.
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,8 +115,10 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
     const served = page.waitForResponse((r) => r.url().endsWith('/ca.crt'));
     await page.click('#ca');
     expect((await served).headers()['content-type']).to.equal('application/x-x509-ca-cert');
+    const size = Number((await served).headers()['content-length']);
     const saved = join(downloads, 'liquidmesh-ca.crt');
-    await waitFor(() => existsSync(saved), 'the CA certificate to download', 15_000);
+    // The browser creates the file before it has written it: wait for all of it.
+    await waitFor(() => existsSync(saved) && statSync(saved).size === size, 'the CA certificate to download', 15_000);
     const der = new Uint8Array(await readFile(saved));
     expect(der[0]).to.equal(0x30); // DER, what phones install
     await browser.close();
