@@ -8,6 +8,7 @@ import { fromHex, fromUtf8, plainBytes, sha256Hex, toHex, utf8 } from '../bytes.
 import { MalformedMessageError } from '../errors.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
 import type { PeerId } from '../ports/transport.ts';
+import { seedFromPkcs8, signSync } from './ed25519-sync.ts';
 
 const ALGORITHM = 'Ed25519';
 /** Attempts at generating a key pair before giving up (see {@link Identity.generate}). */
@@ -39,11 +40,14 @@ export class Identity {
   /** Raw 32-byte Ed25519 public key. */
   readonly publicKey: Uint8Array;
   readonly #privateKey: CryptoKey;
+  /** The private key's seed, for synchronous signing of registry entries. */
+  readonly #seed: Uint8Array;
 
-  private constructor(id: PeerId, publicKey: Uint8Array, privateKey: CryptoKey) {
+  private constructor(id: PeerId, publicKey: Uint8Array, privateKey: CryptoKey, seed: Uint8Array) {
     this.id = id;
     this.publicKey = publicKey;
     this.#privateKey = privateKey;
+    this.#seed = seed;
   }
 
   /** A fresh key pair. */
@@ -73,6 +77,14 @@ export class Identity {
     return identity;
   }
 
+  /**
+   * Sign `data` synchronously (see `ed25519-sync.ts`): the same signature {@link sign}
+   * makes, for writers that cannot await.
+   */
+  signSync(data: Uint8Array): Uint8Array {
+    return signSync(this.#seed, data);
+  }
+
   /** Sign `data` with the private key (64-byte signature). */
   async sign(data: Uint8Array): Promise<Uint8Array> {
     return new Uint8Array(await crypto.subtle.sign(ALGORITHM, this.#privateKey, plainBytes(data)));
@@ -80,7 +92,8 @@ export class Identity {
 
   static async #fromPair(pair: CryptoKeyPair): Promise<Identity> {
     const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
-    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, pair.privateKey);
+    const seed = seedFromPkcs8(new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey)));
+    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, pair.privateKey, seed);
   }
 
   async #serialize(): Promise<Uint8Array> {
@@ -99,7 +112,8 @@ export class Identity {
       throw new MalformedMessageError('stored identity has the wrong shape');
     }
     const publicKey = fromHex(record.publicKey);
-    const privateKey = await crypto.subtle.importKey('pkcs8', plainBytes(fromHex(record.privateKey)), { name: ALGORITHM }, false, ['sign']);
-    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, privateKey);
+    const pkcs8 = fromHex(record.privateKey);
+    const privateKey = await crypto.subtle.importKey('pkcs8', plainBytes(pkcs8), { name: ALGORITHM }, false, ['sign']);
+    return new Identity(await peerIdFromPublicKey(publicKey), publicKey, privateKey, seedFromPkcs8(pkcs8));
   }
 }

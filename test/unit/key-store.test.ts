@@ -1,0 +1,74 @@
+// The user key store and `liquidmesh keys`: named Ed25519 keys kept 0600, stable across
+// loads, signing bytes that verify only under their own public key.
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { utf8 } from '../../shared/bytes.ts';
+import { keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, signBytes, verifyBytes } from '../../node-host/keys/key-store.ts';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../../node-host/bin/liquidmesh.mjs', import.meta.url));
+
+describe('user key store', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lm-keys-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes a key once, keeps it 0600, and loads the same key again', async () => {
+    const made = await loadOrCreateUserKey('alice', dir);
+    const again = await loadOrCreateUserKey('alice', dir);
+    expect(again.publicKeyHex).to.equal(made.publicKeyHex);
+    expect(made.publicKeyHex).to.match(/^[0-9a-f]{64}$/);
+    expect((await stat(join(keysDir(dir), 'alice.key'))).mode & 0o777).to.equal(0o600);
+    expect((await stat(keysDir(dir))).mode & 0o777).to.equal(0o700);
+    expect((await listUserKeys(dir)).map((k) => k.name)).to.deep.equal(['alice']);
+  });
+
+  it('signs bytes that verify under its own key only, and refuses a missing key or an unsafe name by code', async () => {
+    const alice = await loadOrCreateUserKey('alice', dir);
+    const bob = await loadOrCreateUserKey('bob', dir);
+    const data = utf8('fibo 1.0.0 5f2a…');
+    const signature = await signBytes(alice, data);
+    expect(await verifyBytes(alice.publicKeyHex, signature, data)).to.equal(true);
+    expect(await verifyBytes(alice.publicKey, signature, utf8('fibo 1.0.1 5f2a…'))).to.equal(false);
+    expect(await verifyBytes(bob.publicKeyHex, signature, data)).to.equal(false);
+    expect(await verifyBytes('not hex', signature, data)).to.equal(false);
+    const missing = await loadUserKey('carol', dir).catch((e: unknown) => e);
+    expect((missing as { code: string }).code).to.equal('ERR_KEY_NOT_FOUND');
+    const unsafe = await loadOrCreateUserKey('../evil', dir).catch((e: unknown) => e);
+    expect((unsafe as { code: string }).code).to.equal('ERR_INVALID_KEY_NAME');
+    expect(await readdir(dir)).to.deep.equal(['keys']);
+  });
+
+  it('signs synchronously exactly as WebCrypto does, with the pure-JS backend as with the native one', async () => {
+    const key = await loadOrCreateUserKey('alice', dir);
+    const reloaded = await loadUserKey('alice', dir);
+    const data = utf8('deployments/fibo');
+    const expected = await key.sign(data);
+    expect(key.identity.signSync(data)).to.deep.equal(expected);
+    expect(reloaded.identity.signSync(data)).to.deep.equal(expected);
+    expect(await verifyBytes(key.publicKey, reloaded.identity.signSync(data), data)).to.equal(true);
+  });
+
+  it('liquidmesh keys creates, lists and shows keys, and refuses a second key of one name', async () => {
+    const created = JSON.parse((await run(process.execPath, [CLI, 'keys', 'create', 'publisher', '--data-dir', dir, '--json'])).stdout);
+    expect(created.name).to.equal('publisher');
+    expect(created.publicKey).to.match(/^[0-9a-f]{64}$/);
+    const listed = JSON.parse((await run(process.execPath, [CLI, 'keys', 'list', '--data-dir', dir, '--json'])).stdout);
+    expect(listed).to.deep.equal([created]);
+    const shown = JSON.parse((await run(process.execPath, [CLI, 'keys', 'show', 'publisher', '--data-dir', dir, '--json'])).stdout);
+    expect(shown).to.deep.equal(created);
+    expect((await loadUserKey('publisher', dir)).publicKeyHex).to.equal(created.publicKey);
+    const twice = await run(process.execPath, [CLI, 'keys', 'create', 'publisher', '--data-dir', dir, '--json']).catch((e: { code: number; stdout: string }) => e);
+    expect((twice as { code: number }).code).to.equal(1);
+    expect(JSON.parse((twice as { stdout: string }).stdout).error.code).to.equal('ERR_KEY_EXISTS');
+  });
+});
