@@ -10,6 +10,7 @@ import { DEFAULT_GATEWAY, GatewayClient } from './cli/gateway-client.ts';
 import { clientToken } from './gateway/token.ts';
 import { consoleOutput, reportError } from './cli/output.ts';
 import { progressMode } from './cli/progress.ts';
+import { KEYS_USAGE, keysCommand } from './keys/keys-command.ts';
 import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
 
 enableDebug(process.env.DEBUG);
@@ -44,6 +45,7 @@ every command takes --json for scripts:
                       the request history of the gateway's device (or another, or all)
   migrate <deployment> <module> <device> [--clone]
                       move (or copy) a running module with its state to another device
+  ${KEYS_USAGE}
   version             print the version
   help                this text`;
 
@@ -94,6 +96,9 @@ try {
     case 'history':
     case 'migrate':
       process.exitCode = await clientCommand(command, rest);
+      break;
+    case 'keys':
+      process.exitCode = await keysCommand(rest);
       break;
     case 'version':
       console.log(HOST_VERSION);

@@ -1,0 +1,64 @@
+/**
+ * `liquidmesh keys`: the user key store on this machine (node-host/keys/key-store.ts).
+ *
+ *   keys list                 every key: name, id, public key
+ *   keys create <name>        make a key (refused if the name is taken)
+ *   keys show [name]          one key (default `default`); made if it is `default` and missing
+ *
+ * Only public halves are ever printed; a private key never leaves its 0600 file.
+ */
+import { MeshError } from '../../shared/errors.ts';
+import { parseArgs } from '../cli/args.ts';
+import { CliError } from '../cli/cli-error.ts';
+import { consoleOutput, reportError, table } from '../cli/output.ts';
+import { defaultDataDir } from '../data-dir.ts';
+import { DEFAULT_KEY_NAME, keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, type UserKey } from './key-store.ts';
+
+/** Usage line of `keys` for the CLI's help. */
+export const KEYS_USAGE = `keys [list | create <name> | show [name]] [--data-dir DIR] [--json]
+                      the signing keys of owners, operators and publishers, kept 0600 in DIR/keys`;
+
+function describe(key: UserKey): { name: string; id: string; publicKey: string } {
+  return { name: key.name, id: key.id, publicKey: key.publicKeyHex };
+}
+
+/** Run `liquidmesh keys …`; returns the exit code. */
+export async function keysCommand(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    const args = parseArgs(argv, { values: ['data-dir'], flags: ['json'] });
+    const dataDir = args.values['data-dir'] ?? defaultDataDir();
+    const out = consoleOutput(json);
+    const [action = 'list', name, ...extra] = args.positionals;
+    if (extra.length > 0) throw new CliError('ERR_USAGE', `unexpected ${extra.join(' ')}`);
+    switch (action) {
+      case 'list': {
+        const keys = await listUserKeys(dataDir);
+        out.data(keys.map(describe));
+        out.say(keys.length === 0 ? `no keys in ${keysDir(dataDir)} (liquidmesh keys create <name>)` : table(['NAME', 'ID', 'PUBLIC KEY'], keys.map((k) => [k.name, k.id, k.publicKeyHex])));
+        return 0;
+      }
+      case 'create': {
+        if (!name) throw new CliError('ERR_USAGE', 'keys create needs a name');
+        const exists = (await listUserKeys(dataDir)).some((k) => k.name === name);
+        if (exists) throw new CliError('ERR_KEY_EXISTS', `a key named "${name}" already exists in ${keysDir(dataDir)}`);
+        const key = await loadOrCreateUserKey(name, dataDir);
+        out.data(describe(key));
+        out.say(`created key ${key.name}\n  id          ${key.id}\n  public key  ${key.publicKeyHex}`);
+        return 0;
+      }
+      case 'show': {
+        const wanted = name ?? DEFAULT_KEY_NAME;
+        const key = wanted === DEFAULT_KEY_NAME ? await loadOrCreateUserKey(wanted, dataDir) : await loadUserKey(wanted, dataDir);
+        out.data(describe(key));
+        out.say(`${key.name}\n  id          ${key.id}\n  public key  ${key.publicKeyHex}`);
+        return 0;
+      }
+      default:
+        throw new CliError('ERR_USAGE', `unknown keys action "${action}" (list, create, show)`);
+    }
+  } catch (error) {
+    const cliError = error instanceof MeshError ? new CliError(error.code, error.message) : error;
+    return reportError('keys', cliError, json);
+  }
+}
