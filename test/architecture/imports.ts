@@ -12,7 +12,7 @@ export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..')
 
 const SOURCE_DIRS = ['shared', 'web', 'node-host', 'sw', 'test'];
 /** Packages the isomorphic core may import. */
-export const SHARED_PACKAGES = ['yjs', 'y-protocols', 'lib0', '@bjorn3/browser_wasi_shim', 'peerjs'];
+export const SHARED_PACKAGES = ['yjs', 'y-protocols', 'lib0', '@bjorn3/browser_wasi_shim', 'peerjs', '@noble/curves', 'fast-json-stable-stringify'];
 
 /** One import statement. */
 export interface ImportEdge {
