@@ -1,7 +1,8 @@
 /**
- * The table of host imports a module may use, denied by default. Each entry says
- * whether the worker serves it alone (clock, printing, WASI) or needs a host service
- * (camera, sensors, rpc, pub/sub) reached through the blocking bridge. A module importing
+ * The one place a module's imports are checked, denied by default. The table of host
+ * imports comes from the capability files (host-imports/): each function says whether
+ * the worker serves it alone (clock, printing, WASI) or needs a host service (camera,
+ * sensors, rpc, pub/sub) reached through the blocking bridge. A module importing
  * anything not in the table, or not granted to its deployment, is refused at load with
  * an error naming the import — never given a silent stub.
  * @module
@@ -9,34 +10,15 @@
 import type { HostServices } from '../ports/sandbox.ts';
 import type { FuncType, ModuleInfo } from '../wasm/binary.ts';
 import { ImportDeniedError, ImportNotSupportedError, LinkFailedError } from './errors.ts';
+import { HOST_CAPABILITIES } from './host-imports/table.ts';
 
-/** Host import name → the service it needs, or null when the worker serves it itself. */
-export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> = {
-  'sys.millis': null,
-  'sys.delay': null,
-  'sys.print': null,
-  'sys.println': null,
-  'sys.printInt': null,
-  'camera.takeImageDynamicSize': 'captureImage',
-  'camera.takeImageStaticSize': 'captureImage',
-  'dht.getTemperature': 'readTemperature',
-  'dht.getHumidity': 'readHumidity',
-  'sensors.acceleration': 'readAcceleration',
-  'sensors.orientation': 'readOrientation',
-  'sensors.location': 'readLocation',
-  'communication.rpcCall': 'rpcCall',
-  // The Rust supervisor's ping; here it reaches mesh peers by address (shared/network-ping.ts).
-  'network.ping': 'ping',
-  'pubsub.publish': 'publish',
-  'pubsub.subscribe': 'subscribe',
-  // wasi-nn preview 1 (shared/sandbox/wasi-nn.ts), granted as `wasi_ephemeral_nn.*` or one by one.
-  'wasi_ephemeral_nn.load': 'nn',
-  'wasi_ephemeral_nn.load_by_name': 'nn',
-  'wasi_ephemeral_nn.init_execution_context': 'nn',
-  'wasi_ephemeral_nn.set_input': 'nn',
-  'wasi_ephemeral_nn.compute': 'nn',
-  'wasi_ephemeral_nn.get_output': 'nn',
-};
+/**
+ * Host import name (`module.field`) → the service it needs, or null when the worker serves
+ * it itself; built from the capability files in host-imports/.
+ */
+export const HOST_IMPORTS: Readonly<Record<string, keyof HostServices | null>> = Object.fromEntries(
+  [...HOST_CAPABILITIES.values()].flatMap((c) => Object.entries(c.functions).map(([name, need]) => [`${c.module}.${name}`, need])),
+);
 
 /** The WASI module name; all of preview 1 is served by the shim inside the worker. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';

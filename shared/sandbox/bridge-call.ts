@@ -1,0 +1,43 @@
+/**
+ * The worker's side of the bridge (protocol.ts): post a host operation, then block on
+ * the shared buffer until the host thread has written its answer.
+ * @module
+ */
+import { type ErrorInfo, MeshError } from '../errors.ts';
+import { HostCallError } from './errors.ts';
+import { BRIDGE_ERROR, BRIDGE_HEADER, BRIDGE_IDLE, BRIDGE_NAMED_ERROR, type HostOp } from './protocol.ts';
+
+const SPIN_MS = 0.1;
+
+/** A blocking host call: the answer's bytes, or the host's error thrown into the module's call. */
+export type BridgeCall = (op: HostOp, args: unknown[]) => Uint8Array;
+
+/**
+ * A bridge call over `sab` that posts its request with `post`.
+ * @throws HostCallError (`ERR_HOST_CALL`) when the host answers with an error message; a
+ *   named error (camera denied, topic denied, …) is thrown as itself.
+ */
+export function bridgeCaller(sab: SharedArrayBuffer, post: (op: HostOp, args: unknown[]) => void): BridgeCall {
+  const decoder = new TextDecoder();
+  const header = new Int32Array(sab, 0, 4);
+  return (op, args) => {
+    Atomics.store(header, 0, BRIDGE_IDLE);
+    post(op, args);
+    // Spin briefly first: most host answers arrive within microseconds, and waking from
+    // Atomics.wait costs more than that.
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(header, 0) === BRIDGE_IDLE && performance.now() < until) {
+      /* spin */
+    }
+    while (Atomics.load(header, 0) === BRIDGE_IDLE) Atomics.wait(header, 0, BRIDGE_IDLE, 1000);
+    const status = header[1]!;
+    const data = new Uint8Array(sab, BRIDGE_HEADER, header[2]!).slice();
+    Atomics.store(header, 0, BRIDGE_IDLE);
+    if (status === BRIDGE_ERROR) throw new HostCallError(`host ${op} failed: ${decoder.decode(data)}`);
+    if (status === BRIDGE_NAMED_ERROR) {
+      const info = JSON.parse(decoder.decode(data)) as ErrorInfo;
+      throw new MeshError(info.code, info.message, info.data);
+    }
+    return data;
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The state copies a worker keeps so that a successor can resume if it is stopped, and
+ * so that a failed call can be undone. Each linked unit (the app `''`, each provider by
+ * name) has {@link STATE_TURNS} shared buffers. Calls write their copy into the working
+ * turn, which is neither the turn last handed to the host nor the one the host relies on
+ * (the control buffer says which): the copy a successor would resume from is never being
+ * written. Per turn, the class keeps the range in which that turn's buffer may differ
+ * from memory, so a copy of a tracked module moves only what it wrote.
+ * @module
+ */
+import type { WasmValue } from '../ports/sandbox.ts';
+import { CONTROL_RELIED, STATE_TURNS, type StateCopy, type StateRef } from './protocol.ts';
+import { EVERYTHING, NOTHING, PAGE, type Range, takeSpan, union, type Unit, writeGlobals, writeState } from './unit.ts';
+
+/** The buffers, pending ranges and hand-over of one worker's state copies. */
+export class StateCopies {
+  readonly #control: Int32Array;
+  readonly #track: boolean;
+  /** STATE_TURNS buffers per unit key. */
+  readonly #buffers = new Map<string, (SharedArrayBuffer | null)[]>();
+  /** Per unit key and turn: the range in which that turn's buffer may differ from memory. */
+  readonly #pending = new Map<string, Range[]>();
+  /** Buffers a message has named already (the host keeps them). */
+  readonly #handedOver = new WeakSet<SharedArrayBuffer>();
+  #working = 0;
+  #handed = -1;
+  #lastGood: StateCopy | null = null;
+  #unsent: { copy: StateCopy; ref: StateRef } | null = null;
+
+  /**
+   * @param control the worker's control buffer as Int32 words (CONTROL_RELIED is read from it)
+   * @param track false when the instance keeps no copies (nothing to resume, no rollback)
+   */
+  constructor(control: Int32Array, track: boolean) {
+    this.#control = control;
+    this.#track = track;
+    this.#chooseWorking();
+  }
+
+  /** The state after the last successful call (or at start): a failed call rolls back to it. */
+  get lastGood(): StateCopy | null {
+    return this.#lastGood;
+  }
+
+  /** The turn the next copy goes to. */
+  get working(): number {
+    return this.#working;
+  }
+
+  /** Copy the state of the app (and its providers) into the working turn; it becomes {@link lastGood}. */
+  copy(l: Unit): void {
+    if (!this.#track) return;
+    const state = this.#copyUnit(l, '');
+    // Providers' state travels with the app's: after a timeout the successor, and after a
+    // failed call the rollback, put every linked instance back to the same moment.
+    if (l.providers.size > 0) {
+      state.copy.providers = {};
+      state.ref.providers = {};
+      for (const [name, p] of l.providers) {
+        const unit = this.#copyUnit(p, name);
+        state.copy.providers[name] = unit.copy;
+        state.ref.providers[name] = unit.ref;
+      }
+    }
+    this.#lastGood = state.copy;
+    this.#unsent = state;
+  }
+
+  /**
+   * Undo a failed call: a tracked unit gets back only the span it wrote, the others their
+   * whole memory; pages it grew are zeroed (memory cannot shrink).
+   */
+  rollback(l: Unit): void {
+    const s = this.#lastGood;
+    if (!s) return;
+    const units: [Unit, StateCopy][] = [[l, s]];
+    for (const [name, p] of Object.entries(s.providers ?? {})) {
+      const unit = l.providers.get(name);
+      if (unit) units.push([unit, p]);
+    }
+    for (const [unit, copy] of units) {
+      if (!unit.span) {
+        writeState(unit, new Uint8Array(copy.memory, 0, copy.memoryBytes), copy.memoryBytes / PAGE, copy.globals);
+        continue;
+      }
+      const span = takeSpan(unit);
+      if (unit.memory) {
+        const memory = new Uint8Array(unit.memory.buffer);
+        if (memory.byteLength > copy.memoryBytes) memory.fill(0, copy.memoryBytes);
+        const lo = Math.max(0, span.lo);
+        const hi = Math.min(copy.memoryBytes, span.hi);
+        if (lo < hi) memory.set(new Uint8Array(copy.memory, lo, hi - lo), lo);
+      }
+      writeGlobals(unit, copy.globals);
+    }
+  }
+
+  /** After the host replaced a unit's whole state (restore, resume), every buffer is stale. */
+  replaced(l: Unit): void {
+    for (const pending of this.#pending.values()) pending.fill(EVERYTHING);
+    for (const unit of [l, ...l.providers.values()]) if (unit.span) takeSpan(unit);
+  }
+
+  /**
+   * The reference to the newest copy for a message to the host (each buffer travels the
+   * first time only), or undefined when there is none; the next copies go to another turn.
+   */
+  handOver(): StateRef | undefined {
+    if (!this.#unsent) return undefined;
+    const attach = (copy: StateCopy, ref: StateRef): void => {
+      if (!this.#handedOver.has(copy.memory)) {
+        this.#handedOver.add(copy.memory);
+        ref.memory = copy.memory;
+      }
+      for (const [name, p] of Object.entries(copy.providers ?? {})) attach(p, ref.providers![name]!);
+    };
+    attach(this.#unsent.copy, this.#unsent.ref);
+    const ref = this.#unsent.ref;
+    this.#unsent = null;
+    this.#handed = ref.turn;
+    this.#chooseWorking();
+    return ref;
+  }
+
+  #chooseWorking(): void {
+    const relied = Atomics.load(this.#control, CONTROL_RELIED);
+    for (let t = 0; t < STATE_TURNS; t++) {
+      if (t !== this.#handed && t !== relied) {
+        this.#working = t;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Copy one unit's state into the working turn's buffer: the memory that buffer may
+   * differ in (everything for an untracked module, or a new buffer), and its globals.
+   */
+  #copyUnit(l: Unit, key: string): { copy: StateCopy; ref: StateRef } {
+    const working = this.#working;
+    const bytes = l.memory ? l.memory.buffer.byteLength : 0;
+    let turns = this.#buffers.get(key);
+    if (!turns) this.#buffers.set(key, (turns = new Array<SharedArrayBuffer | null>(STATE_TURNS).fill(null)));
+    let pending = this.#pending.get(key);
+    if (!pending) this.#pending.set(key, (pending = new Array<Range>(STATE_TURNS).fill(EVERYTHING)));
+    let buffer = turns[working];
+    if (!buffer || buffer.byteLength < bytes) {
+      turns[working] = buffer = new SharedArrayBuffer(bytes);
+      pending[working] = EVERYTHING;
+    }
+    const written = takeSpan(l);
+    if (written.lo < written.hi) for (let t = 0; t < STATE_TURNS; t++) pending[t] = union(pending[t]!, written);
+    const range = pending[working]!;
+    const lo = Math.max(0, range.lo);
+    const hi = Math.min(bytes, range.hi);
+    if (l.memory && lo < hi) new Uint8Array(buffer, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
+    pending[working] = NOTHING;
+    const values: WasmValue[] = [];
+    const globals: Record<string, WasmValue> = {};
+    for (const name of l.globals) {
+      const g = l.instance.exports[name];
+      const value = g instanceof WebAssembly.Global ? (g.value as WasmValue) : 0;
+      values.push(value);
+      globals[name] = value;
+    }
+    return { copy: { memory: buffer, memoryBytes: bytes, globals }, ref: { turn: working, memoryBytes: bytes, globals: values } };
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Snapshots of an app unit for migration: taken (only non-zero pages travel) and
+ * restored (whole, or only the pages that changed since the snapshot restored before).
+ * @module
+ */
+import type { InstanceSnapshot } from '../ports/sandbox.ts';
+import { changedTables, dirFiles, PAGE, readGlobals, replaceFiles, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
+
+/** A snapshot of a unit and the buffer its pages live in (to transfer, not clone). */
+export interface TakenSnapshot {
+  snapshot: Omit<InstanceSnapshot, 'moduleId'>;
+  transfer: ArrayBuffer[];
+}
+
+/**
+ * The app's state only: linked providers are shared library code whose state (if any)
+ * stays where it runs; a restore leaves the target's providers as they are.
+ */
+export function takeSnapshot(l: Unit): TakenSnapshot {
+  const pages: Record<number, Uint8Array> = {};
+  const memoryPages = l.memory ? l.memory.buffer.byteLength / PAGE : 0;
+  let copy: ArrayBuffer | null = null;
+  if (l.memory) {
+    const all = new Uint8Array(l.memory.buffer);
+    // Only non-zero pages travel: most of a typical linear memory is zeros. They are
+    // copied into one buffer, which is handed to the host (transferred, not cloned).
+    const used: number[] = [];
+    for (let p = 0; p < memoryPages; p++) if (!isZero(all.subarray(p * PAGE, (p + 1) * PAGE))) used.push(p);
+    copy = new ArrayBuffer(used.length * PAGE);
+    const out = new Uint8Array(copy);
+    used.forEach((p, i) => {
+      out.set(all.subarray(p * PAGE, (p + 1) * PAGE), i * PAGE);
+      pages[p] = out.subarray(i * PAGE, (i + 1) * PAGE);
+    });
+  }
+  const tables = changedTables(l);
+  const snapshot = { pages, memoryPages, globals: readGlobals(l), files: dirFiles(l) };
+  return { snapshot: tables ? { ...snapshot, tables } : snapshot, transfer: copy ? [copy] : [] };
+}
+
+/**
+ * Put a snapshot into a unit.
+ * @throws SnapshotInvalidError when it names tables or functions the unit cannot hold.
+ */
+export function restoreSnapshot(l: Unit, s: InstanceSnapshot): void {
+  writeTables(l, s.tables ?? {});
+  if (s.delta && l.memory) {
+    // Only the pages that changed since the snapshot restored before: the rest stay.
+    const current = l.memory.buffer.byteLength / PAGE;
+    if (s.memoryPages > current) l.memory.grow(s.memoryPages - current);
+    const target = new Uint8Array(l.memory.buffer);
+    for (const [p, page] of Object.entries(s.pages)) target.set(page, Number(p) * PAGE);
+    writeGlobals(l, s.globals);
+  } else {
+    // Straight into linear memory: every page the snapshot holds, zeros elsewhere.
+    writeState(l, null, s.memoryPages, s.globals);
+    if (l.memory) {
+      const target = new Uint8Array(l.memory.buffer);
+      for (const [p, page] of Object.entries(s.pages)) target.set(page.subarray(0, PAGE), Number(p) * PAGE);
+    }
+  }
+  replaceFiles(l, s.files);
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}

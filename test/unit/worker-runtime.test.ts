@@ -1,0 +1,217 @@
+/**
+ * The parts of the sandbox worker's runtime, each in the test's own thread (no worker):
+ * the calling conventions, the state copies, and the message loop over a port pair.
+ */
+import { expect } from 'chai';
+import type { CallRequest } from '../../shared/ports/sandbox.ts';
+import { runCall } from '../../shared/sandbox/conventions.ts';
+import { CONTROL_RELIED, type HostToWorker, type StateRef, STATE_TURNS, type WorkerToHost } from '../../shared/sandbox/protocol.ts';
+import { runSandboxWorker } from '../../shared/sandbox/runtime.ts';
+import { StateCopies } from '../../shared/sandbox/state-copies.ts';
+import type { Unit } from '../../shared/sandbox/unit.ts';
+import { COUNTER_WAT, initFor, unitOf } from '../helpers/worker-units.ts';
+
+const i32At = (unit: Unit, at: number): number => new DataView(unit.memory!.buffer).getInt32(at, true);
+const call = (unit: Unit, request: CallRequest) => runCall(unit, request);
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+  return undefined;
+};
+
+describe('Calling conventions', () => {
+  it('scalar: numbers in, the number out', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    expect(call(unit, { fn: 'add', convention: { kind: 'scalar', args: [2, 40] } }).value).to.equal(42);
+  });
+
+  it('bytes: the input where alloc says, the output where the function points, its length through the pointer', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    const result = call(unit, { fn: 'echo', convention: { kind: 'bytes', alloc: 'alloc', input: new Uint8Array([5, 6, 7]) } });
+    expect([...result.bytes!]).to.deep.equal([5, 6, 7]);
+  });
+
+  it('buffer: written at the module pointer, changed in place, read back', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    const result = call(unit, { fn: 'double', convention: { kind: 'buffer', pointer: 'buf', input: new Uint8Array([21, 1]) } });
+    expect([...result.bytes!]).to.deep.equal([42, 1]);
+  });
+
+  it('message: topic and data by pointer and length', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    expect(call(unit, { fn: 'sum2', convention: { kind: 'message', alloc: 'alloc', topic: 'héllo', data: new Uint8Array(10) } }).value).to.equal(16);
+  });
+
+  it('buffers: each input by pointer and length', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    expect(call(unit, { fn: 'sum2', convention: { kind: 'buffers', alloc: 'alloc', inputs: [new Uint8Array(3), new Uint8Array(4)] } }).value).to.equal(7);
+  });
+
+  it('refuses a convention it does not know, or a function the module lacks, by name', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    const hostile = { fn: 'add', convention: { kind: 'toString' } } as unknown as CallRequest;
+    expect(codeOf(() => call(unit, hostile))).to.equal('ERR_FUNCTION_NOT_FOUND');
+    expect(codeOf(() => call(unit, { fn: 'nope', convention: { kind: 'scalar', args: [] } }))).to.equal('ERR_FUNCTION_NOT_FOUND');
+  });
+
+  it('feeds the call its files, and returns as outputs only files the call itself wrote', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    call(unit, { fn: 'add', convention: { kind: 'scalar', args: [1, 1] }, files: { in: new Uint8Array([1]), stale: new Uint8Array([2]) } });
+    expect([...unit.dir.dir.contents.keys()].sort()).to.deep.equal(['in', 'stale']);
+    const result = call(unit, { fn: 'add', convention: { kind: 'scalar', args: [1, 1] }, outputs: ['stale'] });
+    expect(result.files).to.deep.equal({});
+  });
+});
+
+describe('State copies', () => {
+  for (const track of [true, false]) {
+    describe(track ? 'a module whose writes are tracked' : 'an untracked module', () => {
+      it('copies memory and globals after a call, and hands each buffer over once', async () => {
+        const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
+        const control = new Int32Array(new SharedArrayBuffer(16));
+        control[CONTROL_RELIED] = -1;
+        const copies = new StateCopies(control, true);
+        const refs: StateRef[] = [];
+        for (let i = 0; i < STATE_TURNS + 2; i++) {
+          call(unit, { fn: 'inc', convention: { kind: 'scalar', args: [] } });
+          copies.copy(unit);
+          const copy = copies.lastGood!;
+          expect(new DataView(copy.memory).getInt32(100, true)).to.equal(i + 1);
+          expect(Object.values(copy.globals)).to.include(i + 1);
+          refs.push(copies.handOver()!);
+        }
+        // Each turn's buffer travels the first time it is named, never again.
+        const named = refs.filter((r) => r.memory).map((r) => r.turn);
+        expect(new Set(named).size).to.equal(named.length);
+        expect(refs.every((r, i) => i === 0 || r.turn !== refs[i - 1]!.turn)).to.equal(true);
+      });
+
+      it('never writes the turn the host relies on', async () => {
+        const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
+        const control = new Int32Array(new SharedArrayBuffer(16));
+        control[CONTROL_RELIED] = -1;
+        const copies = new StateCopies(control, true);
+        copies.copy(unit);
+        const relied = copies.handOver()!;
+        control[CONTROL_RELIED] = relied.turn;
+        const kept = new Uint8Array(copies.lastGood!.memory).slice();
+        for (let i = 0; i < 6; i++) {
+          call(unit, { fn: 'inc', convention: { kind: 'scalar', args: [] } });
+          copies.copy(unit);
+          expect(copies.handOver()!.turn).to.not.equal(relied.turn);
+        }
+        expect(i32At(unit, 100)).to.equal(6);
+        expect(new DataView(kept.buffer).getInt32(100, true)).to.equal(0);
+      });
+
+      it('rolls a failed call back to the last good state, grown pages zeroed', async () => {
+        const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
+        const control = new Int32Array(new SharedArrayBuffer(16));
+        control[CONTROL_RELIED] = -1;
+        const copies = new StateCopies(control, true);
+        call(unit, { fn: 'inc', convention: { kind: 'scalar', args: [] } });
+        copies.copy(unit);
+        expect(() => call(unit, { fn: 'incThenFail', convention: { kind: 'scalar', args: [] } })).to.throw(WebAssembly.RuntimeError);
+        expect(i32At(unit, 100)).to.equal(2);
+        copies.rollback(unit);
+        expect(i32At(unit, 100)).to.equal(1);
+        expect(call(unit, { fn: 'inc', convention: { kind: 'scalar', args: [] } }).value).to.equal(2);
+      });
+
+      it('after the state is replaced, the next copy takes all of memory again', async () => {
+        const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
+        const control = new Int32Array(new SharedArrayBuffer(16));
+        control[CONTROL_RELIED] = -1;
+        const copies = new StateCopies(control, true);
+        for (let i = 0; i < STATE_TURNS; i++) {
+          copies.copy(unit);
+          copies.handOver();
+        }
+        // Written behind the span's back, as a restore does.
+        new Uint8Array(unit.memory!.buffer)[5000] = 77;
+        copies.replaced(unit);
+        copies.copy(unit);
+        expect(new Uint8Array(copies.lastGood!.memory)[5000]).to.equal(77);
+      });
+    });
+  }
+
+  it('keeps nothing when the instance is not tracked for resumption', async () => {
+    const { unit } = await unitOf(COUNTER_WAT);
+    const copies = new StateCopies(new Int32Array(new SharedArrayBuffer(16)), false);
+    copies.copy(unit);
+    expect(copies.lastGood).to.equal(null);
+    expect(copies.handOver()).to.equal(undefined);
+  });
+});
+
+describe('Worker message loop (in this thread)', () => {
+  /** A port pair: the loop's side, and what it posted. */
+  function port() {
+    const posted: WorkerToHost[] = [];
+    let handler: ((m: HostToWorker) => void) | null = null;
+    runSandboxWorker({ post: (m) => void posted.push(m), onMessage: (h) => void (handler = h) });
+    return { posted, send: (m: HostToWorker) => handler!(m) };
+  }
+
+  it('answers ready, then the calls of one message together with the state after them', async () => {
+    const init = await initFor(COUNTER_WAT);
+    const { posted, send } = port();
+    send(init);
+    expect(posted[0]!.t).to.equal('ready');
+    send({ t: 'calls', first: 0, requests: [0, 1, 2].map(() => ({ fn: 'inc', convention: { kind: 'scalar', args: [] } })) });
+    expect(posted).to.have.length(2);
+    const answers = posted[1] as Extract<WorkerToHost, { t: 'answers' }>;
+    expect(answers.answers.map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 2, 3]);
+    expect(answers.state!.globals).to.include(3);
+  });
+
+  it('a failed call is answered by name and leaves no trace', async () => {
+    const init = await initFor(COUNTER_WAT);
+    const { posted, send } = port();
+    send(init);
+    send({ t: 'calls', first: 0, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }, { fn: 'incThenFail', convention: { kind: 'scalar', args: [] } }, { fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
+    const answers = (posted[1] as Extract<WorkerToHost, { t: 'answers' }>).answers;
+    expect(answers.map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 'ERR_WASM_TRAP', 2]);
+  });
+
+  it('takes a snapshot and restores it into another instance of the module', async () => {
+    const a = port();
+    a.send(await initFor(COUNTER_WAT));
+    a.send({ t: 'calls', first: 0, requests: [0, 1, 2, 3].map(() => ({ fn: 'inc', convention: { kind: 'scalar', args: [] } })) });
+    a.send({ t: 'snapshot', id: 7 });
+    const snap = a.posted.at(-1) as Extract<WorkerToHost, { t: 'snapshot' }>;
+    expect(snap.id).to.equal(7);
+    const b = port();
+    b.send(await initFor(COUNTER_WAT));
+    b.send({ t: 'restore', id: 8, snapshot: { ...snap.snapshot, moduleId: 'counter' } });
+    expect(b.posted.at(-1)).to.include({ t: 'done', id: 8 }).and.not.have.property('error');
+    b.send({ t: 'calls', first: 0, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
+    const answers = (b.posted.at(-1) as Extract<WorkerToHost, { t: 'answers' }>).answers;
+    expect(answers[0]).to.deep.include({ ok: true, value: 5 });
+  });
+
+  it('refuses a snapshot naming a table the module does not have', async () => {
+    const { posted, send } = port();
+    send(await initFor(COUNTER_WAT));
+    send({ t: 'restore', id: 1, snapshot: { moduleId: 'x', pages: {}, memoryPages: 1, globals: {}, files: {}, tables: { nope: { length: 1, slots: {} } } } });
+    const done = posted.at(-1) as Extract<WorkerToHost, { t: 'done' }>;
+    expect(done.error?.code).to.equal('ERR_SNAPSHOT_INVALID');
+  });
+
+  it('reports a module that cannot instantiate as failed, by name', async () => {
+    const { posted, send } = port();
+    send(await initFor('(module (import "env" "nope" (func)))'));
+    expect(posted).to.have.length(1);
+    const failed = posted[0] as Extract<WorkerToHost, { t: 'failed' }>;
+    expect(failed.t).to.equal('failed');
+    expect(failed.error.code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
+    expect(failed.error.message).to.contain('env.nope');
+    // Later messages find no instance and are dropped.
+    send({ t: 'calls', first: 0, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
+    expect(posted).to.have.length(1);
+  });
+});
