@@ -24,6 +24,7 @@ import type { PeerStore } from './ports/key-value-store.ts';
 import type { PeerId, Transport } from './ports/transport.ts';
 import type { WireMessage } from './protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
+import { MeshRouting } from './routing/mesh-routing.ts';
 import { Presence, type PresenceState, type Telemetry } from './registry/presence.ts';
 import { RegistryPersistence } from './registry/persistence.ts';
 import { LOCAL_ORIGIN, Registry } from './registry/registry.ts';
@@ -138,6 +139,7 @@ export class Peer {
   #links: PeerLinks | null = null;
   #rpc: Rpc<MeshMethods> | null = null;
   #presence: Presence | null = null;
+  #routing: MeshRouting | null = null;
   #persistence: RegistryPersistence | null = null;
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
@@ -218,7 +220,8 @@ export class Peer {
       clock: this.clock,
       logger: log.child('rpc'),
       defaultTimeoutMs: this.#timing.rpcTimeoutMs,
-      send: (to, frame, key) => links.send(to, { t: 'rpc', f: frame }, key),
+      // A peer we hold no link to is reached through linked peers (partial meshes).
+      send: (to, frame, key) => (links.isUp(to) || !this.#routing ? links.send(to, { t: 'rpc', f: frame }, key) : this.#routing.router.send(to, frame)),
     });
     this.#rpc = rpc;
     rpc.on('served', () => this.#callsServed++);
@@ -235,9 +238,28 @@ export class Peer {
       logger: log.child('presence'),
     });
     this.#presence = presence;
-    presence.on('outgoing', ({ clients, origin }) => this.#relay(origin ?? undefined, (box) => clients.forEach((c) => box.clients.add(c))));
+    const routing = new MeshRouting({
+      identity,
+      links,
+      presence,
+      registry: this.registry,
+      clock: this.clock,
+      wallClock: this.#wallClock,
+      logger: log.child('routing'),
+      deliver: (from, frame) => rpc.receive(from, frame),
+    });
+    this.#routing = routing;
+    presence.on('outgoing', ({ clients, origin }) => {
+      // Only where the peer would not hear it otherwise: no redundant relays over direct links.
+      const owners = clients.map((c) => presence.peerOfClient(c));
+      this.#relay(origin ?? undefined, (box, to) => clients.forEach((c, i) => routing.shouldRelayPresence(owners[i], to) && box.clients.add(c)));
+    });
     presence.on('joined', (peer) => this.#events.emit('device-joined', peer));
-    presence.on('left', (peer) => this.#events.emit('device-left', peer));
+    presence.on('left', (peer) => {
+      // Calls to a peer reached through others end when it is gone, not at their time limit.
+      if (!links.isUp(peer)) rpc.peerLeft(peer);
+      this.#events.emit('device-left', peer);
+    });
 
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       // Flood: forward what we had not seen to everyone but the peer it came from.
@@ -250,9 +272,11 @@ export class Peer {
     links.on('up', (peer) => {
       links.send(peer, { t: 'sync1', sv: stateVector(this.registry.doc) }).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
       links.send(peer, { t: 'aware', u: presence.encodeAll() }).catch((e: unknown) => log.debug(`presence to ${peer}: ${(e as Error).message}`));
+      routing.linksChanged();
       this.#events.emit('link-up', peer);
     });
     links.on('down', (peer) => {
+      routing.linksChanged();
       rpc.peerLeft(peer);
       presence.forget(peer);
       this.#events.emit('link-down', peer);
@@ -281,6 +305,7 @@ export class Peer {
     }
     this.#state = 'stopped';
     this.#stopAntiEntropy?.();
+    this.#routing?.stop();
     const goodbye = this.leave();
     this.#presence?.destroy();
     // Sent, not just queued, before the links close (bounded: a stuck link must not hold us).
@@ -336,7 +361,7 @@ export class Peer {
    */
   async fetchBlob(hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
     if (this.#state !== 'running') throw new NotConnectedError('peer is not running');
-    return fetchFromMesh({ blobs: this.store.blobs, peers: () => this.linked(), rpc: this.rpc, logger: this.#log.child('blobs') }, hash, options);
+    return fetchFromMesh({ blobs: this.store.blobs, peers: () => this.reachable(), rpc: this.rpc, logger: this.#log.child('blobs') }, hash, options);
   }
 
   /**
@@ -377,6 +402,25 @@ export class Peer {
     return this.#links?.up() ?? [];
   }
 
+  /**
+   * Peers this one can call: linked ones first, then those reached through others,
+   * nearest first.
+   */
+  reachable(): PeerId[] {
+    return [...this.linked(), ...(this.#routing?.routed() ?? [])];
+  }
+
+  /** Hops to `peer` over the mesh's links (1 when linked), or undefined when no path is known. */
+  hops(peer: PeerId): number | undefined {
+    if (this.#links?.isUp(peer)) return 1;
+    return this.#routing?.topology.hops(peer);
+  }
+
+  /** Routed messages this peer passed on for others. */
+  get forwarded(): number {
+    return this.#routing?.router.forwarded ?? 0;
+  }
+
   /** Peers alive according to presence (ourselves excluded). */
   alive(): PeerId[] {
     return this.#presence?.alive() ?? [];
@@ -393,12 +437,12 @@ export class Peer {
   }
 
   /** Queue something for every linked peer except `except`, and schedule the flush. */
-  #relay(except: PeerId | undefined, add: (box: { updates: Uint8Array[]; clients: Set<number> }) => void): void {
+  #relay(except: PeerId | undefined, add: (box: { updates: Uint8Array[]; clients: Set<number> }, to: PeerId) => void): void {
     for (const peer of this.linked()) {
       if (peer === except) continue;
       let box = this.#outbox.get(peer);
       if (!box) this.#outbox.set(peer, (box = { updates: [], clients: new Set() }));
-      add(box);
+      add(box, peer);
     }
     if (this.#flushPending) return;
     this.#flushPending = true;
@@ -470,6 +514,9 @@ export class Peer {
       }
       case 'rpc':
         this.#rpc?.receive(from, message.f);
+        return;
+      case 'route':
+        this.#routing?.receive(from, message);
         return;
       default:
         this.#log.warn(`unexpected ${message.t} message from ${from}`);

@@ -32,6 +32,12 @@ export interface UpdateMessage { t: 'update'; u: Uint8Array }
 export interface AwarenessMessage { t: 'aware'; u: Uint8Array }
 /** An RPC frame. */
 export interface RpcMessage { t: 'rpc'; f: RpcFrame }
+/**
+ * A message for a peer we hold no link to, handed from link to link: source and
+ * destination ids, hops left, the source's wall-clock time, the encoded inner message
+ * and the source's signature over all of it (see `shared/routing/router.ts`).
+ */
+export interface RouteMessage { t: 'route'; s: string; d: string; h: number; ts: number; b: Uint8Array; sig: Uint8Array }
 
 /** Every message on a link. */
 export type WireMessage =
@@ -42,7 +48,8 @@ export type WireMessage =
   | SyncStep2Message
   | UpdateMessage
   | AwarenessMessage
-  | RpcMessage;
+  | RpcMessage
+  | RouteMessage;
 
 /** RPC request. */
 export interface RpcRequest { t: 'req'; id: string; m: string; p: unknown }
@@ -73,6 +80,14 @@ const messageChecks: Record<WireMessage['t'], Check<unknown>> = {
   update: obj({ u: bytes(MAX_MESSAGE) }),
   aware: obj({ u: bytes(MAX_MESSAGE) }),
   rpc: obj({ f: validateRpcFrameCheck }),
+  route: obj({
+    s: str({ pattern: /^[0-9a-f]{32}$/ }),
+    d: str({ pattern: /^[0-9a-f]{32}$/ }),
+    h: num({ int: true, min: 0, max: 64 }),
+    ts: num({ int: true, min: 0 }),
+    b: bytes(MAX_MESSAGE),
+    sig: bytes(64),
+  }),
 };
 
 function validateRpcFrameCheck(v: unknown, p = ''): Checked<unknown> {

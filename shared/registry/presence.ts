@@ -30,6 +30,8 @@ export interface PresenceState {
   peerId: PeerId;
   name: string;
   telemetry: Telemetry;
+  /** The peers it holds authenticated links to (the mesh's graph, for routing: ADR 0029). */
+  links?: PeerId[];
 }
 
 /** Events of {@link Presence}. */
@@ -98,6 +100,17 @@ export class Presence {
   setTelemetry(telemetry: Telemetry): void {
     const state = this.#awareness.getLocalState() as PresenceState | null;
     if (state) this.#awareness.setLocalState({ ...state, telemetry });
+  }
+
+  /** Update the links we advertise (sent at once; heartbeats repeat them). */
+  setLinks(links: PeerId[]): void {
+    const state = this.#awareness.getLocalState() as PresenceState | null;
+    if (state) this.#awareness.setLocalState({ ...state, links });
+  }
+
+  /** The peer an awareness client speaks for, if it is known. */
+  peerOfClient(client: number): PeerId | undefined {
+    return this.#clientPeer.get(client);
   }
 
   /** The current awareness state of `clients` (removed ones as removals), to send. */

@@ -1,0 +1,116 @@
+/**
+ * Messages for peers we hold no link to (a partial mesh: a bound on connections per
+ * peer), handed from link to link along the shortest known path (`topology.ts`).
+ *
+ * Every link is authenticated, but a relay is a third party: it could alter or invent a
+ * message "from" someone else. So the source signs each routed message (its id, the
+ * destination, the time and the inner message) with its identity key, and the
+ * destination checks that signature against the source's public key from the registry,
+ * after checking that the key derives to the source's id. A relay can drop or delay a
+ * routed message, or replay it within the freshness window (RPC runs a repeated request
+ * once, see `rpc.ts`), but not forge or alter one. Relays can read what they carry:
+ * inner messages are signed, not sealed (ADR 0029).
+ * @module
+ */
+import { concatBytes, utf8 } from '../bytes.ts';
+import { PeerUnreachableError } from '../errors.ts';
+import { type Identity, peerIdFromPublicKey, verifySignature } from '../identity/identity.ts';
+import type { Logger } from '../log.ts';
+import type { PeerId } from '../ports/transport.ts';
+import { decodeMessage, encodeMessage, type RouteMessage, type RpcFrame, type WireMessage } from '../protocol/wire.ts';
+import type { Topology } from './topology.ts';
+
+const ROUTE_CONTEXT = utf8('liquidmesh-route-v1');
+/** Most hops a routed message travels: beyond this something loops. */
+export const MAX_HOPS = 16;
+/** A routed message older (or newer) than this by the source's clock is refused as a replay. */
+export const FRESHNESS_MS = 10 * 60_000;
+
+/** What the router needs from the links under it. */
+export interface RouterLinks {
+  send(to: PeerId, message: WireMessage): Promise<void>;
+}
+
+/** Router options. */
+export interface RouterOptions {
+  identity: Identity;
+  links: RouterLinks;
+  topology: Topology;
+  /** The registered public key of `peer` (from the registry), if known. */
+  publicKeyOf: (peer: PeerId) => Uint8Array | undefined;
+  /** An authenticated RPC frame that was routed to us. */
+  deliver: (from: PeerId, frame: RpcFrame) => void;
+  wallClock: () => number;
+  logger: Logger;
+}
+
+/** Routes RPC frames to peers beyond our links, and forwards those passing through. */
+export class Router {
+  readonly #o: RouterOptions;
+  #forwarded = 0;
+
+  constructor(options: RouterOptions) {
+    this.#o = options;
+  }
+
+  /** Routed messages passed on for others so far. */
+  get forwarded(): number {
+    return this.#forwarded;
+  }
+
+  /** True when a path to `to` is known. */
+  reachable(to: PeerId): boolean {
+    return this.#o.topology.nextHop(to) !== undefined;
+  }
+
+  /**
+   * Send an RPC frame to `to` through linked peers. Rejects with ERR_PEER_UNREACHABLE when
+   * no linked peer has a path to it.
+   */
+  async send(to: PeerId, frame: RpcFrame): Promise<void> {
+    const next = this.#o.topology.nextHop(to);
+    if (next === undefined) throw new PeerUnreachableError(`no link and no route to ${to}`);
+    const self = this.#o.identity.id;
+    const b = encodeMessage({ t: 'rpc', f: frame });
+    const ts = Math.floor(this.#o.wallClock());
+    const sig = await this.#o.identity.sign(signedBytes(self, to, ts, b));
+    await this.#o.links.send(next, { t: 'route', s: self, d: to, h: MAX_HOPS, ts, b, sig });
+  }
+
+  /** A routed message arrived from the linked peer `from`. Never throws: bad ones are logged and dropped. */
+  receive(from: PeerId, message: RouteMessage): void {
+    if (message.d === this.#o.identity.id) {
+      this.#accept(message).catch((e: unknown) => this.#o.logger.warn(`routed message from ${message.s} via ${from}: ${(e as Error).message}`));
+      return;
+    }
+    if (message.h <= 1) {
+      this.#o.logger.warn(`dropping routed message ${message.s} → ${message.d}: out of hops`);
+      return;
+    }
+    const next = this.#o.topology.nextHop(message.d, from);
+    if (next === undefined) {
+      this.#o.logger.debug(`dropping routed message ${message.s} → ${message.d}: no route`);
+      return;
+    }
+    this.#forwarded++;
+    this.#o.links.send(next, { ...message, h: message.h - 1 }).catch((e: unknown) => this.#o.logger.debug(`forward to ${next}: ${(e as Error).message}`));
+  }
+
+  async #accept(message: RouteMessage): Promise<void> {
+    const key = this.#o.publicKeyOf(message.s);
+    if (!key) throw new Error('source not in the registry yet, cannot check its signature');
+    if ((await peerIdFromPublicKey(key)) !== message.s) throw new Error('registered key does not belong to the source');
+    if (Math.abs(this.#o.wallClock() - message.ts) > FRESHNESS_MS) throw new Error('stale or future timestamp');
+    if (!(await verifySignature(key, message.sig, signedBytes(message.s, message.d, message.ts, message.b)))) {
+      throw new Error('bad signature: altered or forged by a relay');
+    }
+    const inner = decodeMessage(message.b);
+    if (!inner.ok) throw new Error(`malformed inner message: ${inner.error}`);
+    if (inner.value.t !== 'rpc') throw new Error(`inner ${inner.value.t} message is never routed`);
+    this.#o.deliver(message.s, inner.value.f);
+  }
+}
+
+function signedBytes(source: PeerId, destination: PeerId, ts: number, body: Uint8Array): Uint8Array {
+  return concatBytes([ROUTE_CONTEXT, utf8(`${source}>${destination}@${ts}:`), body]);
+}
