@@ -7,9 +7,12 @@
  *   secret) and publishes `{id, pj}` sealed with the mesh key; the lower id dials.
  * - Admission: the first frame each way is an HMAC proof of the mesh secret bound to both
  *   ends; a connection whose proof fails is closed before anything is delivered.
- * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for
- *   `timeoutMs` is closed and its peer reported gone (a killed tab or process never says
- *   goodbye).
+ * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for longer
+ *   than its timeout is closed and its peer reported gone (a killed tab or process never
+ *   says goodbye). The timeout adapts to each link's own rhythm between `timeoutMs` and
+ *   `maxTimeoutMs`, and a stall of this process is never blamed on the remote (see
+ *   link-liveness.ts): failover within about a second, without false departures on a
+ *   loaded machine.
  * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
@@ -28,6 +31,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
+import { LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
 import { SendQueue } from './send-queue.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 
@@ -50,10 +54,15 @@ export interface WebRtcTransportOptions {
   iceServers?: IceServer[];
   /** Largest message `send` accepts (default 64 KiB: below every data channel's limit). */
   maxMessageSize?: number;
-  /** Keepalive period when idle (default 1000 ms). */
+  /** Keepalive period when idle (default 250 ms). */
   heartbeatMs?: number;
-  /** A connection silent this long (three missed keepalives) is closed (default 3000 ms). */
+  /**
+   * A connection is closed after this much silence at the least (default 1000 ms): more
+   * when its frames usually come further apart (three of its usual gaps).
+   */
   timeoutMs?: number;
+  /** ...and at the most this much (default 5000 ms). */
+  maxTimeoutMs?: number;
   /** Re-announce period on the signaling topic (default 3000 ms). */
   announceMs?: number;
   /**
@@ -90,6 +99,7 @@ const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
 const REFUSED_BACKOFF_MS = 10_000;
+const DEFAULT_HEARTBEAT_MS = 250;
 
 interface Link {
   remote: PeerId;
@@ -98,7 +108,8 @@ interface Link {
   proven: boolean;
   sentProof: boolean;
   joined: boolean;
-  lastReceived: number;
+  /** How long it has been silent, and how long it may be. */
+  silence: LinkSilence;
   lastSent: number;
   dialing: boolean;
   /** Ordered, backpressured sends once the channel is open. */
@@ -119,6 +130,7 @@ export class WebRtcTransport implements Transport {
   #pj: Peer | null = null;
   #ws: WebSocket | null = null;
   #stopTimers: (() => void)[] = [];
+  readonly #liveness: LivenessOptions;
   #lastAnnounceTo = new Map<PeerId, number>();
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
@@ -130,6 +142,7 @@ export class WebRtcTransport implements Transport {
     this.#clock = options.clock ?? new SystemClock();
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
+    this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? 1000, ceilingMs: Math.max(options.timeoutMs ?? 1000, options.maxTimeoutMs ?? 5000) };
   }
 
   /** Open RTCPeerConnections held by this transport (a kiosk must not accumulate them). */
@@ -163,9 +176,12 @@ export class WebRtcTransport implements Transport {
     });
     pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`peerjs: ${err.type ?? ''} ${err.message}`));
     this.#openDiscovery(url);
-    const heartbeat = this.#o.heartbeatMs ?? 1000;
+    // Checked twice per heartbeat: a keepalive leaves at most a quarter period late, and a
+    // silence is noticed at most half a period after it became too long.
+    const check = Math.max(10, Math.floor(this.#liveness.heartbeatMs / 2));
+    const stalls = new StallMeter(this.#clock.now(), check);
     this.#stopTimers.push(
-      every(this.#clock, heartbeat, () => this.#keepalive()),
+      every(this.#clock, check, () => this.#keepalive(stalls.check(this.#clock.now()))),
       every(this.#clock, this.#o.announceMs ?? 3000, () => void this.#announce()),
     );
   }
@@ -319,11 +335,11 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, lastReceived: now, lastSent: now, dialing, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing, queue: null };
     this.#links.set(remote, link);
     conn.on('open', () => {
       link.open = true;
-      link.lastReceived = this.#clock.now();
+      link.silence = new LinkSilence(this.#clock.now(), this.#liveness);
       const channel = conn.dataChannel;
       if (channel) {
         channel.binaryType = 'arraybuffer';
@@ -349,7 +365,7 @@ export class WebRtcTransport implements Transport {
     if (this.#links.get(link.remote) !== link) return;
     const bytes = toBytes(data);
     if (!bytes || bytes.byteLength === 0) return;
-    link.lastReceived = this.#clock.now();
+    link.silence.heard(this.#clock.now());
     const kind = bytes[0];
     if (kind === FRAME_PROOF) {
       if (link.proven || !this.#keys) return;
@@ -381,17 +397,18 @@ export class WebRtcTransport implements Transport {
     link.conn.send(frame.buffer);
   }
 
-  #keepalive(): void {
+  /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
+  #keepalive(stalledMs: number): void {
     const now = this.#clock.now();
-    const heartbeat = this.#o.heartbeatMs ?? 1000;
-    const timeout = this.#o.timeoutMs ?? 3000;
+    const heartbeat = this.#liveness.heartbeatMs;
     for (const link of [...this.#links.values()]) {
       if (!link.open) continue;
-      if (now - link.lastReceived > timeout) {
-        this.#drop(link, `silent for ${timeout} ms`);
+      if (stalledMs > 0) link.silence.forgive(stalledMs);
+      if (link.silence.expired(now)) {
+        this.#drop(link, `silent for more than ${Math.round(link.silence.timeoutMs)} ms`);
         continue;
       }
-      if (link.joined && now - link.lastSent >= heartbeat) this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
+      if (link.joined && now - link.lastSent >= heartbeat * 0.75) this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
     }
   }
 

@@ -65,7 +65,7 @@ export const DEFAULT_DEPLOYMENT_TIMING: DeploymentTiming = {
   resolvingMs: 5000,
   fetchingMs: 120_000,
   loadingMs: 30_000,
-  lostAfterMs: 300,
+  lostAfterMs: 100,
   unseenAfterMs: 5000,
 };
 

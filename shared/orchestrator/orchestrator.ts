@@ -82,6 +82,7 @@ export class Orchestrator {
   readonly #chain: ChainRunner;
   readonly #migration: MigrationService;
   readonly #tickMs: number;
+  readonly #lostAfterMs: number;
   #offs: Unsubscribe[] = [];
   #scheduled = false;
   readonly #enforce: boolean;
@@ -92,6 +93,8 @@ export class Orchestrator {
     this.#log = options.logger ?? createLogger('orchestrator');
     this.#now = options.wallClock ?? (() => Date.now());
     this.#tickMs = options.tickMs ?? 250;
+    const timing = { ...DEFAULT_DEPLOYMENT_TIMING, ...options.timing };
+    this.#lostAfterMs = timing.lostAfterMs;
     this.packages = new PackageManager({ registry: peer.registry, blobs: peer.store.blobs, self: peer.id, now: this.#now, saved: () => peer.registrySaved() });
     this.#agent = new StepAgent({ peer, supervisor: options.supervisor, logger: this.#log.child('agent'), now: this.#now });
     this.#coordinator = new Coordinator({
@@ -101,7 +104,7 @@ export class Orchestrator {
       now: () => peer.clock.now(),
       wallNow: this.#now,
       place: (steps, opts) => this.#place(steps, opts),
-      timing: { ...DEFAULT_DEPLOYMENT_TIMING, ...options.timing },
+      timing,
       logger: this.#log.child('coordinator'),
       migrating: (id) => this.#migration.migrating(id),
       ...(options.enforcePolicies ? { refused: (r: DeploymentRecord) => this.#refused(r) } : {}),
@@ -120,7 +123,12 @@ export class Orchestrator {
       this.#peer.registry.on('change', (c) => {
         if (c.map !== 'devices') schedule();
       }),
-      this.#peer.on('device-left', schedule),
+      this.#peer.on('device-left', () => {
+        schedule();
+        // The departure counts once it has lasted lostAfterMs: look again right then, not
+        // at the next periodic tick (failover is this much quicker).
+        this.#peer.clock.setTimeout(schedule, this.#lostAfterMs + 1);
+      }),
       this.#peer.on('device-joined', schedule),
       every(this.#peer.clock, this.#tickMs, () => this.#coordinator.tick()),
     ];

@@ -2,8 +2,8 @@
  * Benchmarks of orchestration over real WebRTC (Node peers, node-datachannel, loopback,
  * inside the loopback-only namespace `npm run bench` creates), each against a baseline
  * measured in the same run: deploying a 1 MB module to 5 peers against fetching its blob
- * to them; a chain over three peers against the sum of its single hops; failover from a
- * killed process to answering again against the link-silence timeout that detects it.
+ * to them; a chain over three peers against the sum of its single hops (failover is in
+ * failover.ts).
  */
 import '../../node-host/webrtc/globals.ts';
 import { readFile } from 'node:fs/promises';
@@ -12,11 +12,8 @@ import type { ModuleDescription } from '../../shared/protocol/description.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
-import { NodePeerProcess } from '../e2e/harness.ts';
 import { meshOf } from './webrtc-mesh.ts';
 import { type BenchSection, ms, percentile, times } from './harness.ts';
-
-const LINK_TIMEOUT_MS = 3000;
 
 /** fibo with a custom section of `padding` bytes (unique per `seed`), so every run fetches anew. */
 function padded(fibo: Uint8Array, padding: number, seed: number): Uint8Array {
@@ -115,57 +112,7 @@ async function deployAndChain(): Promise<BenchSection> {
   }
 }
 
-async function failover(): Promise<BenchSection> {
-  requireLoopbackNamespace();
-  const server = await startSignalServer();
-  const mesh = 'bench-failover';
-  const peers = await meshOf(server.url, ['coordinator', 'standby'], mesh);
-  const [coord, standby] = peers as [SupervisedPeer, SupervisedPeer];
-  const samples: number[] = [];
-  try {
-    await coord.orchestrator.packages.publish(await fiboModule());
-    for (let run = 0; run < 3; run++) {
-      const victim = new NodePeerProcess(`victim-${run}`, ['--signal', server.url, '--mesh', mesh, '--secret', 'bench']);
-      try {
-        await victim.ready();
-        // Alive, linked, and its device description synced: the pin below names it.
-        await waitFor(() => coord.peer.alive().includes(victim.id) && coord.peer.linked().includes(victim.id) && coord.peer.registry.devices.get(victim.id) !== undefined, 'the victim to join', 60_000);
-        const dep = coord.orchestrator.deploy({ name: `fo-${run}`, sequence: [{ module: 'fibo', func: 'fibo' }], engines: ['node'] }, {});
-        // Placement picks any node peer; move the step to the victim so that killing it matters.
-        const onVictim = coord.orchestrator.update(dep.id, { name: `fo-${run}`, sequence: [{ module: 'fibo', func: 'fibo', device: `victim-${run}` }] });
-        await coord.orchestrator.waitFor(dep.id, (v) => v.record.revision >= onVictim.revision && v.record.status === 'ready', 30_000);
-        // Unpin, so the coordinator may re-place the step when the victim dies.
-        const unpinned = coord.orchestrator.update(dep.id, { name: `fo-${run}`, sequence: [{ module: 'fibo', func: 'fibo' }] });
-        const settledOnVictim = await coord.orchestrator.waitFor(dep.id, (v) => v.record.revision >= unpinned.revision && v.record.status === 'ready', 30_000);
-        if (settledOnVictim.record.solution['0'] !== victim.id) throw new Error('the step left the victim before the kill');
-        const t0 = performance.now();
-        victim.kill();
-        await waitFor(async () => {
-          try {
-            return (await standby.orchestrator.execute(dep.id, { args: [12] }, { readyTimeoutMs: 200 })).result.value === 233;
-          } catch {
-            return false;
-          }
-        }, 'the deployment to answer again', 30_000);
-        samples.push(performance.now() - t0);
-      } finally {
-        await victim.stop();
-      }
-    }
-    const p50 = percentile(samples.sort((a, b) => a - b), 50);
-    return {
-      title: 'Failover (a killed Node process, WebRTC on loopback)',
-      method: `A peer process hosting fibo is killed with SIGKILL (no goodbye); time until the deployment answers fibo(12) = 233 again from another peer, median of 3. Baseline: the ${LINK_TIMEOUT_MS / 1000} s of link silence after which a WebRTC link is declared dead — the part no orchestration can avoid.`,
-      rows: [{ name: 'kill → callable again', figure: ms(p50), baseline: `link timeout ${ms(LINK_TIMEOUT_MS)}`, ratio: times(p50, LINK_TIMEOUT_MS), goal: '≤ 5 s', met: p50 <= 5000 }],
-    };
-  } finally {
-    await Promise.all(peers.map((p) => p.stop()));
-    await server.close();
-  }
-}
-
 /** The orchestration benchmarks, by id. */
 export const orchestrationBenchmarks = [
   { id: 'orchestration', run: deployAndChain },
-  { id: 'failover', run: failover },
 ];

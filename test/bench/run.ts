@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { classifyBenchmarks } from './classify.ts';
 import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
+import { failoverBenchmarks } from './failover.ts';
 import { gatewayBenchmarks } from './gateway.ts';
 import { migrationBenchmarks } from './migration.ts';
 import { natsScaleBenchmarks } from './nats-scale.ts';
@@ -15,7 +16,7 @@ import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];
