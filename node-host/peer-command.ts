@@ -305,6 +305,8 @@ function orchestrationCommands(node: SupervisedPeer): Record<string, (a: Record<
     },
     /** The published modules this peer's registry holds. */
     modules: async () => orchestrator.packages.list().map((m) => ({ id: m.id, name: m.name, version: m.version })),
+    /** The deployment ids whose modules this peer's own supervisor runs. */
+    hosted: async () => [...new Set(node.supervisor.deployed().map((d) => d.deploymentId))],
     /** `{deployment?, limit?}`: this peer's request history, newest first. */
     history: async (a) => node.supervisor.history.query({ ...(a.deployment ? { deploymentId: String(a.deployment) } : {}), limit: Number(a.limit ?? 100) }),
     deployment: async (a) => summary(orchestrator.get(String(a.deployment))),

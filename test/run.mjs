@@ -102,6 +102,17 @@ if (want('e2e')) {
   record('e2e', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
 }
 
+// The engine matrix: every engine × join, host, call, chain, migrate, reopen offline, in a
+// namespace with a link (Firefox's ICE) — test/e2e/matrix/, ADR 0024.
+if (want('matrix')) {
+  console.log('\n▶ Engine matrix (vitest: Chromium, Firefox, WebKit, Node)');
+  rmSync('.tmp/vitest-matrix.json', { force: true });
+  const env = { LIQUIDMESH_NETNS_LINK: '1', LIQUIDMESH_NETNS: undefined };
+  const code = await run(process.execPath, ['test/netns.mjs', bin('vitest'), 'run', '--config', 'vitest.matrix.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-matrix.json'], env);
+  const report = existsSync('.tmp/vitest-matrix.json') ? JSON.parse(readFileSync('.tmp/vitest-matrix.json', 'utf8')) : null;
+  record('engine matrix', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
+}
+
 if (failures.length > 0) console.log(`\nFailed: ${failures.join('; ')}`);
 const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : '';
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);

@@ -37,6 +37,8 @@ export interface ArrivalFacts {
   sharedMemory?: boolean;
   /** `typeof RTCPeerConnection === 'function'` (absent when not given: assumed present). */
   webRtc?: boolean;
+  /** The page was given a NATS backbone (`nats` parameter): it reaches the mesh without WebRTC. */
+  backbone?: boolean;
 }
 
 /** Only http(s) links are offered: a crafted join URL must not make the page link to script. */
@@ -55,8 +57,10 @@ export function insecureArrival(facts: ArrivalFacts): InsecureArrival | null {
   const trustUrl = safeLink(facts.trust);
   if (facts.secure && facts.isolated) {
     // WebKitGTK (GNOME Web, WPE kiosks) builds its JavaScript engine without
-    // SharedArrayBuffer even on an isolated page, and ships WebRTC off by default.
-    const missing = [...(facts.sharedMemory === false ? ['SharedArrayBuffer'] : []), ...(facts.webRtc === false ? ['WebRTC'] : [])];
+    // SharedArrayBuffer even on an isolated page, and ships WebRTC off by default. A page
+    // with the NATS backbone reaches every peer over WebSocket, so lacking WebRTC only
+    // matters without one.
+    const missing = [...(facts.sharedMemory === false ? ['SharedArrayBuffer'] : []), ...(facts.webRtc === false && facts.backbone !== true ? ['WebRTC'] : [])];
     return missing.length === 0 ? null : { reason: 'engine', missing, openedUrl: facts.href, secureUrl: '', trustUrl };
   }
   if (!facts.secure) {

@@ -52,6 +52,7 @@ const insecure = insecureArrival({
   trust: params.get('trust'),
   sharedMemory: typeof SharedArrayBuffer === 'function',
   webRtc: typeof RTCPeerConnection === 'function',
+  backbone: params.has('nats'),
 });
 if (insecure) {
   app.insecure = insecure;
@@ -64,6 +65,7 @@ if (insecure) {
     mesh,
     secret: params.get('secret') ?? '',
     signal: params.get('signal'),
+    webRtc: typeof RTCPeerConnection === 'function',
     backbone: () => natsLinkFromQuery(params, mesh, params.get('secret') ?? ''),
   });
   (globalThis as { liquidmeshSession?: unknown }).liquidmeshSession = session;

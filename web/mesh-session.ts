@@ -35,6 +35,11 @@ export interface MeshSessionOptions {
   secret: string;
   /** Signaling server URL; null links only the tabs of this browser. */
   signal: string | null;
+  /**
+   * Whether the engine has WebRTC (default true). Without it (WebKitGTK) the signaling
+   * server is not used and the page reaches other devices over the backbone alone.
+   */
+  webRtc?: boolean;
   /** Opens the NATS backbone's transport for each join, when the page has one (web/nats-link.ts). */
   backbone?: () => Transport | null;
   /** Starts the peer (default {@link startBrowserPeer}; tests give their own transports). */
@@ -155,7 +160,7 @@ export class MeshSession {
     }
     this.#set('joining');
     const transports: Transport[] = [new BroadcastChannelTransport({ channel: `${o.mesh}:${o.secret}` })];
-    const link = o.signal ? new ResilientTransport(new WebRtcTransport({ signalUrl: o.signal, mesh: o.mesh, secret: o.secret })) : undefined;
+    const link = o.signal && o.webRtc !== false ? new ResilientTransport(new WebRtcTransport({ signalUrl: o.signal, mesh: o.mesh, secret: o.secret })) : undefined;
     if (link) transports.push(link);
     const backbone = o.backbone?.();
     if (backbone) transports.push(backbone);

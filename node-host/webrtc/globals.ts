@@ -9,10 +9,18 @@ import * as polyfill from 'node-datachannel/polyfill';
 import WebSocket from 'ws';
 import { clientTlsOptions } from '../tls/node-trust.ts';
 
-/** ws with the process's trusted CAs: browsers' WebSocket takes no TLS options, so PeerJS passes none. */
+/**
+ * ws with the process's trusted CAs (browsers' WebSocket takes no TLS options, so PeerJS
+ * passes none), and a browser's manners on failure: a refused connection is an `error`
+ * event and then `close`, never a thrown exception. ws is an EventEmitter, so an `error`
+ * nobody listens to would end the process — PeerJS sets no `onerror`, and a peer started
+ * while its signaling server is down (reopened offline) died of it.
+ */
 class TrustingWebSocket extends WebSocket {
   constructor(address: string | URL, protocols?: string | string[], options?: WebSocket.ClientOptions) {
     super(address, protocols ?? [], { ...clientTlsOptions(), ...options });
+    // The `close` that follows is what callers act on, as in a browser.
+    this.on('error', () => undefined);
   }
 }
 

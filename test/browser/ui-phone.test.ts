@@ -104,6 +104,12 @@ describe('Insecure arrival', function () {
     expect(findAll(app, '[role=tab]')).to.have.length(0);
   });
 
+  it('starts without WebRTC when the page has the NATS backbone, and still names a missing SharedArrayBuffer', () => {
+    const facts = { href: 'https://a.lan/?nats=wss://leaf.lan:8443', secure: true, isolated: true, trust: null, backbone: true };
+    expect(insecureArrival({ ...facts, sharedMemory: true, webRtc: false })).to.equal(null);
+    expect(insecureArrival({ ...facts, sharedMemory: false, webRtc: false })).to.deep.include({ reason: 'engine', missing: ['SharedArrayBuffer'] });
+  });
+
   it('does not claim to be offline while the link has not failed, or when the device could not start', async () => {
     Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
     const connecting: LinkStatus = { state: 'connecting', onState: () => () => {} };

@@ -24,13 +24,28 @@ export interface WebKitBrowser {
   open(url: string): Promise<void>;
   /** Runs `script` (a function body; `return` its answer) in the page. */
   evaluate<T>(script: string): Promise<T>;
+  /**
+   * Runs `script`, the body of an async function of `arg`, in the page and resolves with
+   * what it returns; a rejection in the page rejects here with its message and `code`.
+   */
+  evaluateAsync<T>(script: string, arg?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
+/** Options of {@link launchWebKit}. */
+export interface WebKitOptions {
+  /**
+   * Turn JavaScriptCore's SharedArrayBuffer on (`JSC_useSharedArrayBuffer=1`), as Safari
+   * ships it; without it the browser is WebKitGTK as a Debian user has it (ADR 0024).
+   */
+  sharedArrayBuffer?: boolean;
+}
+
 /** Start WebKitWebDriver and one MiniBrowser session (WebRTC setting on, as GNOME Web has it). */
-export async function launchWebKit(): Promise<WebKitBrowser> {
+export async function launchWebKit(options: WebKitOptions = {}): Promise<WebKitBrowser> {
   const port = await freePort();
-  const driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { stdio: 'ignore', detached: true });
+  const env = { ...process.env, ...(options.sharedArrayBuffer ? { JSC_useSharedArrayBuffer: '1' } : {}) };
+  const driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
   const base = `http://127.0.0.1:${port}`;
   const request = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -66,6 +81,17 @@ export async function launchWebKit(): Promise<WebKitBrowser> {
   return {
     open: async (url) => void (await request('POST', `/session/${session}/url`, { url })),
     evaluate: (script) => request('POST', `/session/${session}/execute/sync`, { script, args: [] }),
+    evaluateAsync: async <T>(script: string, arg?: unknown): Promise<T> => {
+      // WebDriver's async script answers through its last argument; an error travels as data
+      // so that its code survives the trip.
+      const wrapped = `const done = arguments[arguments.length - 1];
+        (async (arg) => { ${script} })(arguments[0]).then(
+          (value) => done({ ok: true, value }),
+          (e) => done({ ok: false, message: String(e && e.message || e), code: e && e.code }));`;
+      const answer = await request<{ ok: boolean; value?: T; message?: string; code?: string }>('POST', `/session/${session}/execute/async`, { script: wrapped, args: [arg ?? null] });
+      if (!answer.ok) throw Object.assign(new Error(`${answer.message ?? 'failed'}${answer.code ? ` (${answer.code})` : ''}`), { code: answer.code });
+      return answer.value as T;
+    },
     close: async () => {
       await request('DELETE', `/session/${session}`).catch(() => undefined);
       stopDriver();
