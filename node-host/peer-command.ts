@@ -26,6 +26,7 @@
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { ResilientTransport } from '../shared/adapters/resilient-transport.ts';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { InvalidParamsError, toErrorInfo } from '../shared/errors.ts';
 import { settled } from '../shared/orchestrator/orchestrator.ts';
@@ -39,7 +40,7 @@ import { isLoopbackHost } from './host-address.ts';
 import { launchChromiumPeer } from './headless/chromium.ts';
 import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
-import { natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
+import { isNatsConfigError, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
 import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
@@ -157,16 +158,18 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const topicBridge = natsTopicBridgeFromArgs(argv, args.name);
     const node = await startNodePeer({
       name: args.name,
+      // Both links retry in the background: a peer restarted while its site is down starts
+      // from its data directory and joins once a server answers (refused credentials still stop it).
       transports: [
         // With --nats and no signaling server named, a peer off-site uses the backbone only.
-        ...(backboneOnly ? [] : [new WebRtcTransport({
+        ...(backboneOnly ? [] : [new ResilientTransport(new WebRtcTransport({
           signalUrl: args.signal,
           mesh: args.mesh,
           secret: args.secret,
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
           ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
-        })]),
-        ...(backbone ? [backbone] : []),
+        }))]),
+        ...(backbone ? [new ResilientTransport(backbone, { fatal: isNatsConfigError })] : []),
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       ...(argv.includes('--enforce-policies') ? { enforcePolicies: true } : {}),

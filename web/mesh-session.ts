@@ -12,7 +12,7 @@ import { Emitter, type Unsubscribe } from '../shared/events.ts';
 import type { Transport } from '../shared/ports/transport.ts';
 import { type BrowserPeer, startBrowserPeer } from './browser-peer.ts';
 import { claimDeviceName, type HeldName, holdName } from './device-name.ts';
-import { ResilientTransport } from './resilient-transport.ts';
+import { ResilientTransport } from '../shared/adapters/resilient-transport.ts';
 
 /** Where the session stands. */
 export type SessionState =

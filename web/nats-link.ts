@@ -6,7 +6,7 @@
  */
 import { wsconnect } from '@nats-io/nats-core';
 import { NatsTransport } from '../shared/adapters/nats-transport.ts';
-import { ResilientTransport } from './resilient-transport.ts';
+import { ResilientTransport } from '../shared/adapters/resilient-transport.ts';
 
 /** A NATS transport for the page's query, or null without `nats`. */
 export function natsLinkFromQuery(params: URLSearchParams, mesh: string, secret: string): ResilientTransport | null {

@@ -15,6 +15,12 @@ export const NatsAuthError = defineError('ERR_NATS_AUTH', 'NatsAuthError');
 /** No server of the list could be reached. */
 export const NatsUnreachableError = defineError('ERR_NATS_UNREACHABLE', 'NatsUnreachableError');
 
+/** A failure no retry cures: the cluster refused the credentials, or the options are wrong. */
+export function isNatsConfigError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_NATS_AUTH' || code === 'ERR_INVALID_PARAMS';
+}
+
 /** How to reach and log in to a NATS cluster. */
 export interface NatsClientOptions {
   /** Server URLs, e.g. `nats://10.0.0.5:4222`; the client moves between them. */

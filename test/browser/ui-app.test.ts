@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { startBrowserPeer } from '../../web/browser-peer.ts';
-import { ResilientTransport } from '../../web/resilient-transport.ts';
+import { ResilientTransport } from '../../shared/adapters/resilient-transport.ts';
 import type { App } from '../../web/ui/app.ts';
 import type { LinkStatus } from '../../web/ui/controllers.ts';
 import '../../web/ui/app.ts';

@@ -11,7 +11,7 @@ import type { Telemetry } from '../../shared/registry/presence.ts';
 import type { DeploymentView, RegistryMapName } from '../../shared/registry/registry.ts';
 import type { DeviceDescription, ModuleRecord } from '../../shared/registry/schema.ts';
 import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
-import type { LinkState } from '../resilient-transport.ts';
+import type { LinkState } from '../../shared/adapters/resilient-transport.ts';
 
 /** What every view is given: the peer running in this page. */
 export type MeshNode = SupervisedPeer;

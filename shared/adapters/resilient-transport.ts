@@ -1,13 +1,14 @@
 /**
- * A transport that never fails to start: it wraps another (the WebRTC transport) and
- * keeps trying to connect it in the background. The PWA must open offline — from the
- * service worker's cache, with the last known registry — and a signaling server that is
- * unreachable must not stop the peer from starting; it joins the mesh once the server
+ * A transport that never fails to start: it wraps another (WebRTC through a signaling
+ * server, the NATS backbone) and keeps trying to connect it in the background. The PWA
+ * must open offline — from the service worker's cache, with the last known registry — and
+ * a Node peer must start again after a restart while the site is down; a server that is
+ * unreachable must not stop the peer from starting, it joins the mesh once the server
  * answers again. Its state (`connecting`, `connected`, `unreachable`) drives the app's
- * connectivity notice.
+ * connectivity notice. Web-standard only: the `online` event is used where the runtime has one.
  */
-import { Emitter, type Unsubscribe } from '../shared/events.ts';
-import type { PeerId, Transport, TransportEvents } from '../shared/ports/transport.ts';
+import { Emitter, type Unsubscribe } from '../events.ts';
+import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 
 /** Where the wrapped transport stands. */
 export type LinkState = 'connecting' | 'connected' | 'unreachable' | 'closed';
@@ -17,7 +18,16 @@ export interface ResilientTransportOptions {
   /** First retry delay after a failed connect, ms (doubles up to `maxRetryMs`). */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * Errors no retry can cure (refused credentials). Given this, `connect` waits for the
+   * first attempt and rejects with such an error, so a command line can say so and stop;
+   * any other failure still leaves it retrying in the background.
+   */
+  fatal?: (error: unknown) => boolean;
 }
+
+/** `addEventListener` where the runtime has one (pages, workers), absent in Node. */
+const events = globalThis as { addEventListener?: (type: string, listener: () => void) => void; removeEventListener?: (type: string, listener: () => void) => void };
 
 /** Connects `inner` in the background, retrying with backoff and when the browser goes online. */
 export class ResilientTransport implements Transport {
@@ -26,6 +36,7 @@ export class ResilientTransport implements Transport {
   readonly #inner: Transport;
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
+  readonly #fatal: ((error: unknown) => boolean) | undefined;
   readonly #states = new Emitter<{ state: LinkState }>();
   #state: LinkState = 'connecting';
   #localId: PeerId | null = null;
@@ -42,6 +53,7 @@ export class ResilientTransport implements Transport {
     this.#retryMs = options.retryMs ?? 1000;
     this.#maxRetryMs = options.maxRetryMs ?? 15_000;
     this.#delay = this.#retryMs;
+    this.#fatal = options.fatal;
   }
 
   /** The current state. */
@@ -59,11 +71,21 @@ export class ResilientTransport implements Transport {
     return this.#states.on('state', listener);
   }
 
-  /** Resolves at once; the wrapped transport connects in the background. */
+  /**
+   * Resolves at once, the wrapped transport connecting in the background; with `fatal`,
+   * once the first attempt ended, rejecting when it failed with a fatal error.
+   */
   async connect(localId: PeerId): Promise<void> {
     this.#localId = localId;
-    if (typeof addEventListener === 'function') addEventListener('online', this.#onOnline);
-    void this.#attempt();
+    events.addEventListener?.('online', this.#onOnline);
+    const first = this.#attempt();
+    if (!this.#fatal) return;
+    const error = await first;
+    if (error !== undefined) {
+      this.#localId = null;
+      events.removeEventListener?.('online', this.#onOnline);
+      throw error;
+    }
   }
 
   async send(to: PeerId, data: Uint8Array): Promise<void> {
@@ -71,7 +93,7 @@ export class ResilientTransport implements Transport {
   }
 
   async disconnect(): Promise<void> {
-    if (typeof removeEventListener === 'function') removeEventListener('online', this.#onOnline);
+    events.removeEventListener?.('online', this.#onOnline);
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#localId = null;
@@ -96,9 +118,10 @@ export class ResilientTransport implements Transport {
     void this.#attempt();
   }
 
-  async #attempt(): Promise<void> {
+  /** One attempt; resolves with the error when it was fatal (and no retry follows). */
+  async #attempt(): Promise<unknown> {
     const id = this.#localId;
-    if (id === null || this.#attempting) return;
+    if (id === null || this.#attempting) return undefined;
     this.#attempting = true;
     // Retries stay `unreachable` until one succeeds, so a notice does not flicker.
     if (this.#state !== 'connected' && this.#state !== 'unreachable') this.#set('connecting');
@@ -111,7 +134,11 @@ export class ResilientTransport implements Transport {
       else this.#set('connected');
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
-      if (this.#localId === null) return;
+      if (this.#localId === null) return undefined;
+      if (this.#fatal?.(error)) {
+        this.#set('closed');
+        return error;
+      }
       this.#set('unreachable');
       this.#timer = setTimeout(() => {
         this.#timer = null;
@@ -121,6 +148,7 @@ export class ResilientTransport implements Transport {
     } finally {
       this.#attempting = false;
     }
+    return undefined;
   }
 
   #set(state: LinkState): void {
