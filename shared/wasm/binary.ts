@@ -12,13 +12,15 @@
  * It checks the structure it walks (bounds, LEB128 encodings, section order and sizes,
  * indices it resolves) but is not a validator: run the result through the engine.
  * Over 400 lines because reading and rewriting share one set of section rules; split,
- * each half would need the other's internals. The cursors are in cursor.ts; decoding
- * code bodies, to track the writes a call makes, in instrument.ts.
+ * each half would need the other's internals. The cursors are in cursor.ts; the section
+ * walk, limits and constant expressions (shared with instrument.ts) in sections.ts;
+ * decoding code bodies, to track the writes a call makes, in instrument.ts.
  * @module
  */
 
 import { defineError, InvalidParamsError } from '../errors.ts';
 import { InvalidWasmError, Reader, Writer } from './cursor.ts';
+import { type Limits, readLimits, sectionRank, sectionReader, skipConstExpr, walkSections } from './sections.ts';
 
 /** The bytes are not a WebAssembly module this reader understands (data: `{ section, offset }`). */
 export { InvalidWasmError };
@@ -213,11 +215,7 @@ export interface LebValue<T> {
 
 // ------------------------------------------------------------------- reading
 
-const SECTION_NAMES = ['custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code', 'data', 'datacount', 'tag'];
-// Position of each section id in the required order: tag sits between memory and
-// global, datacount between element and code.
-const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
-const EXPORT_RANK = 8;
+const EXPORT_RANK = sectionRank(7);
 
 const KINDS: ExternalKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 const KIND_CODE: Record<ExternalKind, number> = { function: 0, table: 1, memory: 2, global: 3, tag: 4 };
@@ -253,33 +251,15 @@ function funcType(r: Reader): FuncType {
   return { params, results };
 }
 
-interface Limits {
-  flags: number;
-  min: number;
-  max?: number;
-}
-
-/** Memory limits: flag bit 0 = has max, bit 1 = shared, bit 2 = 64-bit. */
-function memoryLimits(r: Reader): Limits {
-  const at = r.pos;
-  const flags = r.byte();
-  if (flags > 7) r.fail(`unsupported memory flags 0x${flags.toString(16)}`, at);
-  const wide = (flags & 4) !== 0;
-  const min = wide ? r.u64() : r.u32();
-  return (flags & 1) !== 0 ? { flags, min, max: wide ? r.u64() : r.u32() } : { flags, min };
-}
 
 /** Reads a table type. */
 function tableType(r: Reader, imported: boolean): TableInfo {
   const at = r.pos;
   const ref = r.byte();
   if (ref !== 0x70 && ref !== 0x6f) r.fail(`unsupported table element type 0x${ref.toString(16)}`, at);
-  const flagsAt = r.pos;
-  const flags = r.byte();
-  if (flags !== 0 && flags !== 1 && flags !== 4 && flags !== 5) r.fail(`unsupported table flags 0x${flags.toString(16)}`, flagsAt);
-  const wide = (flags & 4) !== 0;
-  const info: TableInfo = { imported, funcref: ref === 0x70, min: wide ? r.u64() : r.u32() };
-  if ((flags & 1) !== 0) info.max = wide ? r.u64() : r.u32();
+  const limits = readLimits(r, 'table');
+  const info: TableInfo = { imported, funcref: ref === 0x70, min: limits.min };
+  if (limits.max !== undefined) info.max = limits.max;
   return info;
 }
 
@@ -300,34 +280,6 @@ function dataSegments(r: Reader): DataInfo {
   return info;
 }
 
-/** Skip a constant expression (global and table initialisers) up to its `end`. */
-function skipConstExpr(r: Reader): void {
-  for (;;) {
-    const at = r.pos;
-    const op = r.byte();
-    switch (op) {
-      case 0x0b: return;
-      case 0x41: r.s32(); break;
-      case 0x42: r.s64(); break;
-      case 0x43: r.skip(4); break;
-      case 0x44: r.skip(8); break;
-      case 0x23: r.u32(); break; // global.get
-      case 0xd2: r.u32(); break; // ref.func
-      case 0xd0: r.skipLeb(5); break; // ref.null heap type (s33)
-      // Extended constant expressions: i32/i64 add, sub, mul.
-      case 0x6a: case 0x6b: case 0x6c: case 0x7c: case 0x7d: case 0x7e: break;
-      case 0xfd: {
-        const sub = r.u32();
-        if (sub !== 12) r.fail(`unsupported SIMD instruction ${sub} in a constant expression`, at);
-        r.skip(16);
-        break;
-      }
-      default:
-        r.fail(`unsupported instruction 0x${op.toString(16)} in a constant expression`, at);
-    }
-  }
-}
-
 interface ParsedModule {
   info: ModuleInfo;
   /** Limits of the defined memories, in memory-section order. */
@@ -345,13 +297,6 @@ interface ParsedModule {
 
 function parse(bytes: Uint8Array): ParsedModule {
   if (!(bytes instanceof Uint8Array)) throw new InvalidWasmError('invalid wasm: expected a Uint8Array', { section: 'header', offset: 0 });
-  const top = new Reader(bytes, 0, bytes.length, 'header');
-  if (bytes.length < 8) top.fail(`module is only ${bytes.length} bytes long`, 0);
-  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) top.fail('bad magic number, not a WebAssembly module', 0);
-  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
-    top.fail(`unsupported binary version ${[4, 5, 6, 7].map((i) => bytes[i]!.toString(16).padStart(2, '0')).join(' ')} (components and future versions are not modules)`, 4);
-  }
-  top.skip(8);
 
   const types: FuncType[] = [];
   const imports: ImportInfo[] = [];
@@ -380,7 +325,6 @@ function parse(bytes: Uint8Array): ParsedModule {
   let memorySection: SectionInfo | undefined;
   let exportSection: SectionInfo | undefined;
   let exportEntriesOffset = 0;
-  let lastRank = 0;
 
   const typeAt = (r: Reader, index: number, at: number): FuncType => {
     const type = types[index];
@@ -388,19 +332,9 @@ function parse(bytes: Uint8Array): ParsedModule {
     return type;
   };
 
-  while (!top.atEnd()) {
-    top.section = 'section header';
-    const offset = top.pos;
-    const id = top.byte();
-    const name = SECTION_NAMES[id];
-    if (name === undefined) top.fail(`unknown section id ${id}`, offset);
-    top.section = `${name} section`;
-    const size = top.u32();
-    const contentOffset = top.pos;
-    if (size > bytes.length - contentOffset) top.fail(`section size ${size} runs past the end of the module (${bytes.length - contentOffset} bytes left)`, offset);
-    top.skip(size);
-    const end = contentOffset + size;
-    const r = new Reader(bytes, contentOffset, end, `${name} section`);
+  for (const walked of walkSections(bytes)) {
+    const { id, name, offset, contentOffset, size, end } = walked;
+    const r = sectionReader(bytes, walked);
     const section: SectionInfo = { id, name, offset, contentOffset, size };
 
     if (id === 0) {
@@ -410,9 +344,6 @@ function parse(bytes: Uint8Array): ParsedModule {
       sections.push(section);
       continue;
     }
-    const rank = SECTION_RANK[id]!;
-    if (rank <= lastRank) r.fail(lastRank === rank ? 'duplicate section' : 'section out of order', offset);
-    lastRank = rank;
     sections.push(section);
 
     switch (id) {
@@ -436,7 +367,7 @@ function parse(bytes: Uint8Array): ParsedModule {
             tables.push(tableType(r, true));
             tableCount++;
           } else if (kind === 'memory') {
-            const limits = memoryLimits(r);
+            const limits = readLimits(r, 'memory');
             memories.push(memoryInfo(limits, true));
           } else if (kind === 'global') {
             const type = globalType(r);
@@ -482,7 +413,7 @@ function parse(bytes: Uint8Array): ParsedModule {
       case 5:
         memorySection = section;
         for (let n = r.count(); n > 0; n--) {
-          const limits = memoryLimits(r);
+          const limits = readLimits(r, 'memory');
           definedMemories.push(limits);
           memories.push(memoryInfo(limits, false));
         }
@@ -788,7 +719,7 @@ export function rewriteModule(bytes: Uint8Array, options: RewriteOptions = {}): 
       // A new export section goes right after the last section that must precede it.
       let at = 8;
       for (const s of info.sections) {
-        if (s.id !== 0 && SECTION_RANK[s.id]! < EXPORT_RANK) at = s.contentOffset + s.size;
+        if (s.id !== 0 && sectionRank(s.id) < EXPORT_RANK) at = s.contentOffset + s.size;
       }
       splice(at, at, encodeSection(7, exportContent));
     }

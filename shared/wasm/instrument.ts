@@ -32,6 +32,7 @@
  * @module
  */
 import { Reader, Writer } from './cursor.ts';
+import { readLimits, sectionRank, sectionReader, skipConstExpr, walkSections, type WasmSection } from './sections.ts';
 
 /** Export name of the global holding the lowest byte address written (0xffffffff: none). */
 export const DIRTY_LO_EXPORT = '__lm_dirty_lo';
@@ -103,34 +104,15 @@ export function trackWrites(bytes: Uint8Array): TrackedModule | null {
   }
 }
 
-interface Section {
-  id: number;
-  /** Where the section starts (its id byte) and where its content starts and ends. */
-  start: number;
-  content: number;
-  end: number;
-}
-
 function rewrite(bytes: Uint8Array): TrackedModule {
-  const top = new Reader(bytes, 0, bytes.length, 'header');
-  if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) top.fail('not a WebAssembly module', 0);
-  if (bytes[4] !== 1) throw new Untrackable('not a core module');
-  top.skip(8);
-  const sections: Section[] = [];
-  while (!top.atEnd()) {
-    const start = top.pos;
-    const id = top.byte();
-    const size = top.u32();
-    const content = top.pos;
-    top.skip(size);
-    sections.push({ id, start, content, end: content + size });
-  }
-  const find = (id: number): Section | undefined => sections.find((s) => s.id === id);
-  const reader = (s: Section, name: string): Reader => new Reader(bytes, s.content, s.end, name);
+  // A component or a future version is left alone; anything else malformed is refused by the walk.
+  if (bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d && bytes[4] !== 1) throw new Untrackable('not a core module');
+  const sections = walkSections(bytes);
+  const find = (id: number): WasmSection | undefined => sections.find((s) => s.id === id);
   /** A section's entries after its count: [count, entry bytes]. */
-  const entries = (s: Section | undefined, name: string, skip: (r: Reader) => void): [number, Uint8Array] => {
+  const entries = (s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] => {
     if (!s) return [0, new Uint8Array(0)];
-    const r = reader(s, name);
+    const r = sectionReader(bytes, s);
     const count = r.count();
     const at = r.pos;
     for (let n = count; n > 0; n--) skip(r);
@@ -140,7 +122,7 @@ function rewrite(bytes: Uint8Array): TrackedModule {
 
   // Parameter counts by type index.
   const params: number[] = [];
-  const [typeCount, typeEntries] = entries(find(1), 'type section', (r) => {
+  const [typeCount, typeEntries] = entries(find(1), (r) => {
     if (r.byte() !== 0x60) throw new Untrackable('GC types');
     const count = r.count();
     for (let i = 0; i < count; i++) valueType(r);
@@ -150,15 +132,17 @@ function rewrite(bytes: Uint8Array): TrackedModule {
   let memories = 0;
   let importedGlobals = 0;
   let importedFunctions = 0;
-  entries(find(2), 'import section', (r) => {
+  entries(find(2), (r) => {
     r.name();
     r.name();
     const kind = r.byte();
     if (kind === 0x00) {
       r.u32();
       importedFunctions++;
-    } else if (kind === 0x01) tableType(r);
-    else if (kind === 0x02) {
+    } else if (kind === 0x01) {
+      valueType(r);
+      readLimits(r, 'table');
+    } else if (kind === 0x02) {
       memoryType(r);
       memories++;
     } else if (kind === 0x03) {
@@ -171,21 +155,21 @@ function rewrite(bytes: Uint8Array): TrackedModule {
     } else r.fail(`unknown import kind ${kind}`);
   });
   const functionTypes: number[] = [];
-  const [, functionEntries] = entries(find(3), 'function section', (r) => void functionTypes.push(r.u32()));
-  entries(find(5), 'memory section', (r) => {
+  const [, functionEntries] = entries(find(3), (r) => void functionTypes.push(r.u32()));
+  entries(find(5), (r) => {
     memoryType(r);
     memories++;
   });
   if (memories !== 1) throw new Untrackable(memories === 0 ? 'no memory' : 'several memories');
   const codeSection = find(10);
   if (!codeSection) throw new Untrackable('no code');
-  const [globalCount, globalEntries] = entries(find(6), 'global section', (r) => {
+  const [globalCount, globalEntries] = entries(find(6), (r) => {
     valueType(r);
     r.byte();
-    skipExpression(r);
+    skipConstExpr(r);
   });
   const taken = new Set<string>();
-  const [exportCount, exportEntries] = entries(find(7), 'export section', (r) => {
+  const [exportCount, exportEntries] = entries(find(7), (r) => {
     taken.add(r.name());
     r.byte();
     r.u32();
@@ -229,7 +213,7 @@ function rewrite(bytes: Uint8Array): TrackedModule {
   }
 
   const code = new Writer();
-  const r = reader(codeSection, 'code section');
+  const r = sectionReader(bytes, codeSection);
   const count = r.count();
   if (count !== functionTypes.length) r.fail(`${count} bodies for ${functionTypes.length} functions`);
   code.u32(count + 1);
@@ -262,16 +246,13 @@ function rewrite(bytes: Uint8Array): TrackedModule {
   };
   for (const s of sections) {
     // Sections this module lacks go before the first section ranked after them.
-    if (s.id !== 0) for (const id of replaced.keys()) if (!written.has(id) && RANK[id]! < RANK[s.id]!) emit(id);
+    if (s.id !== 0) for (const id of replaced.keys()) if (!written.has(id) && sectionRank(id) < sectionRank(s.id)) emit(id);
     if (replaced.has(s.id)) emit(s.id);
-    else out.bytes(bytes.subarray(s.start, s.end));
+    else out.bytes(bytes.subarray(s.offset, s.end));
   }
   for (const id of replaced.keys()) if (!written.has(id)) emit(id);
   return { bytes: out.result().slice(), ...names };
 }
-
-/** Position of each known section id in the order the binary format requires. */
-const RANK: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
 /** `span(first, length)`: widen the span by `[first, first + length)`. */
 function spanBody(g: { lo: number; hi: number }): Uint8Array {
@@ -528,47 +509,10 @@ function blockType(r: Reader): void {
   r.skipLeb(5); // a type index, as a non-negative s33
 }
 
-function tableType(r: Reader): void {
-  valueType(r);
-  limits(r);
-}
-
 function memoryType(r: Reader): void {
-  const flags = limits(r);
+  const { flags } = readLimits(r, 'memory');
   if ((flags & 0x02) !== 0) throw new Untrackable('shared memory');
   if ((flags & 0x04) !== 0) throw new Untrackable('memory64');
-}
-
-function limits(r: Reader): number {
-  const flags = r.byte();
-  const wide = (flags & 0x04) !== 0;
-  if (wide) r.skipLeb(10);
-  else r.u32();
-  if ((flags & 0x01) !== 0) {
-    if (wide) r.skipLeb(10);
-    else r.u32();
-  }
-  return flags;
-}
-
-/** A constant expression, up to and including its `end`. */
-function skipExpression(r: Reader): void {
-  let depth = 0;
-  for (;;) {
-    const op = r.byte();
-    if (op === 0x0b) {
-      if (depth === 0) return;
-      depth--;
-    } else if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06) {
-      blockType(r);
-      depth++;
-    } else if (op === 0x18) {
-      r.u32();
-      depth--;
-    } else if (op === 0xfd) simdImmediates(r, r.u32());
-    else if (op === 0xfc) prefixedImmediates(r, r.u32());
-    else immediates(r, op);
-  }
 }
 
 /** Skip the immediates of a one-byte opcode (blocks and `end` are handled by the callers). */
