@@ -7,6 +7,7 @@ import { classifyBenchmarks } from './classify.ts';
 import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
 import { failoverBenchmarks } from './failover.ts';
+import { footprintChromiumBenchmarks } from './footprint-chromium.ts';
 import { gatewayBenchmarks } from './gateway.ts';
 import { migrationBenchmarks } from './migration.ts';
 import { natsScaleBenchmarks } from './nats-scale.ts';
@@ -16,7 +17,7 @@ import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 const sections: BenchSection[] = [];
