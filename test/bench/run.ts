@@ -12,15 +12,18 @@ import { gatewayBenchmarks } from './gateway.ts';
 import { migrationBenchmarks } from './migration.ts';
 import { natsScaleBenchmarks } from './nats-scale.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
+import { peersSection } from './peers.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
 const wanted = process.argv.slice(2);
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks];
+const sections: BenchSection[] = [];
+// Last: it quotes figures the sections before it measured in this run.
+const peers = { id: 'peers', run: async () => peersSection(sections) };
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, peers];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
-const sections: BenchSection[] = [];
 for (const bench of chosen) {
   process.stdout.write(`running ${bench.id} … `);
   const section = await bench.run();
