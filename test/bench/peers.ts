@@ -28,7 +28,7 @@ const PUBLISHED: Published[] = [
   },
   {
     name: 'failure detection of a host',
-    ours: { section: 'Failover (a killed Node process, WebRTC on loopback)', row: 'kill → callable again', column: 'baseline' },
+    ours: { section: 'Failover (a killed Node process, WebRTC on loopback)', row: 'kill → departure noticed', column: 'figure' },
     theirs: 'wasmCloud: ~60–70 s until a dead host is noticed — hosts announce themselves by periodic `host_heartbeat` events and are dropped once these stop (figure as quoted; its period was not re-checked here)',
     source: 'https://wasmcloud.com/docs/reference/cloud-event-list/ (host_heartbeat)',
     relation: (ours) => ratioTo(ours, 65_000, 'of 65 s'),
@@ -106,7 +106,7 @@ export function peersSection(measured: BenchSection[]): BenchSection {
   return {
     title: 'Published figures of comparable systems',
     method:
-      'Figures other projects publish, beside our comparable figure from BENCHMARKS.md (from this run where that section ran in it). Their conditions differ from ours — our figures come from a shared 2-core machine under load, on loopback; theirs from the hardware named in each row —, so the ratio says where we stand, not which is faster on equal ground. Failover: ours is a SIGKILLed peer process until its deployment answers again from another peer; detection: ours is the link-silence timeout after which a WebRTC link is declared dead. Requests: ours is one Node peer\'s gateway running fibo in a worker sandbox with history, theirs a hello-world component. Inference: ours is onnxruntime-web (Wasm SIMD, 2 threads on 2 cores), theirs TF.js with XNNPACK on 4+ cores. Per-call cost: ours is a whole sandbox call (worker hop, wasm, state copy) on x86, theirs a call from Elixir into Wasm on a Pi 4.',
+      'Figures other projects publish, beside our comparable figure from BENCHMARKS.md (from this run where that section ran in it). Their conditions differ from ours — our figures come from a shared 2-core machine under load, on loopback; theirs from the hardware named in each row —, so the ratio says where we stand, not which is faster on equal ground. Failover: ours is a SIGKILLed peer process until its deployment answers again from another peer; detection: ours is a SIGKILLed peer process until the coordinator\'s peer reports it gone. Requests: ours is one Node peer\'s gateway running fibo in a worker sandbox with history, theirs a hello-world component. Inference: ours is onnxruntime-web (Wasm SIMD, 2 threads on 2 cores), theirs TF.js with XNNPACK on 4+ cores. Per-call cost: ours is a whole sandbox call (worker hop, wasm, state copy) on x86, theirs a call from Elixir into Wasm on a Pi 4.',
     rows,
   };
 }
