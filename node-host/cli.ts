@@ -5,7 +5,7 @@
  * after their globals are installed.
  */
 import { enableDebug } from '../shared/log.ts';
-import { HOST_VERSION } from '../shared/peer.ts';
+import { HOST_VERSION } from '../shared/mesh/peer.ts';
 import { DEFAULT_GATEWAY, GatewayClient } from './cli/gateway-client.ts';
 import { clientToken } from './gateway/token.ts';
 import { consoleOutput, reportError } from './cli/output.ts';

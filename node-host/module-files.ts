@@ -8,7 +8,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { defineError } from '../shared/errors.ts';
-import type { ModuleDescription } from '../shared/protocol/description.ts';
+import type { ModuleDescription } from '../shared/registry/description.ts';
 
 /** A module file that is missing or unreadable. */
 export const ModuleFileError = defineError('ERR_MODULE_FILES', 'ModuleFileError');

@@ -32,7 +32,7 @@ import { InvalidParamsError, toErrorInfo } from '../shared/errors.ts';
 import { settled } from '../shared/orchestrator/orchestrator.ts';
 import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
-import type { SupervisedPeer } from '../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';

@@ -5,7 +5,7 @@
  * everything in the registry has been saved (the app reopens offline from that copy).
  */
 import type { Logger } from '../shared/log.ts';
-import type { PeerTiming } from '../shared/peer.ts';
+import type { PeerTiming } from '../shared/mesh/peer.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
 import type { Transport } from '../shared/ports/transport.ts';
@@ -14,7 +14,7 @@ import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/si
 import type { BrowserInfo } from '../shared/registry/schema.ts';
 import { currentBrowser, engineOf } from './browser-info.ts';
 import { DeviceSensors } from './capabilities/sensors.ts';
-import { startSupervisedPeer, type SupervisedPeer } from '../shared/supervised-peer.ts';
+import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { BrowserCamera } from './capabilities/camera.ts';
 import { createBrowserInferenceEngine } from './nn/onnx.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';

@@ -7,7 +7,7 @@
  */
 import type { OutputFile } from '../../shared/supervisor/supervisor.ts';
 import type { FunctionDescription } from '../../shared/registry/schema.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { mediaTypeOf, parseJson, readBody } from './http.ts';
 import { nestFields, parseMultipart, parseUrlEncoded } from './multipart.ts';
 import { filePath, ResultFiles } from './results.ts';

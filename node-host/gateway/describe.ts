@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidParamsError } from '../../shared/errors.ts';
 import { isPlainObject } from '../../shared/protocol/check.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import type { FunctionDescription, MountDescription } from '../../shared/registry/schema.ts';
 import { encodeU32Leb, type ExportInfo, type FuncType } from '../../shared/wasm/binary.ts';
 

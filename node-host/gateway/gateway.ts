@@ -11,7 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { renewTls } from '../tls/secure-context.ts';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/log.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { GatewayContext, type GatewayLimits } from './context.ts';
 import { InvalidParamsError } from '../../shared/errors.ts';
 import { isLoopbackHost } from '../host-address.ts';

@@ -21,7 +21,7 @@ import { BadMultipartError, DeploymentExistsError, explain, mediaTypeOf, parseJs
 import { type FilePart, nestFields, parseMultipart } from './multipart.ts';
 import { moduleOpenApi } from './openapi.ts';
 import type { RouteContext, Router } from './router.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { deploymentView, deviceView, moduleView, stepsByDevice } from './views.ts';
 import { hostReport } from './host-report.ts';
 import { plannedView } from './planned.ts';

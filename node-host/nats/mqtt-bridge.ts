@@ -14,7 +14,7 @@
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import type { TopicBridge } from '../../shared/orchestrator/pubsub.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 
 /** Header naming the peer whose module published a message. */
 export const ORIGIN_HEADER = 'Liquidmesh-Origin';

@@ -26,7 +26,7 @@
  *
  * Limits: no backpressure signal exists, so `send` resolves as soon as the envelope is
  * posted; nothing is authenticated (any script of the origin can post on the channel),
- * which is why the peer authenticates every link on top (`shared/peer-links.ts`).
+ * which is why the peer authenticates every link on top (`shared/mesh/peer-links.ts`).
  * Hidden tabs may have their timers throttled to once a minute by Chromium; give such
  * meshes a `timeoutMs` above that or run the peer in a worker.
  *

@@ -1,7 +1,7 @@
 /**
  * Peer identity: an Ed25519 key pair from WebCrypto. The peer id is the first 16 bytes
  * of sha256(raw public key) in hex, so anyone holding the public key can check an id,
- * and only the holder of the private key can prove it (see `shared/peer-links.ts`).
+ * and only the holder of the private key can prove it (see `shared/mesh/peer-links.ts`).
  * @module
  */
 import { fromHex, fromUtf8, plainBytes, sha256Hex, toHex, utf8 } from '../bytes.ts';

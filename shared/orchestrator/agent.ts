@@ -17,7 +17,7 @@
  */
 import { hasCode, toErrorInfo } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeployedStep, DeploymentRecord, PhaseRecord } from '../registry/schema.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';

@@ -9,7 +9,7 @@
  */
 import { utf8 } from '../bytes.ts';
 import type { Unsubscribe } from '../events.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
 import type { CallInput, CallOutcome, OutputFile, Supervisor } from '../supervisor/supervisor.ts';
 import { UnknownDeploymentError } from './errors.ts';

@@ -35,8 +35,8 @@ export const UnknownDeploymentError = defineError('ERR_UNKNOWN_DEPLOYMENT', 'Unk
 export const DeploymentNotReadyError = defineError('ERR_DEPLOYMENT_NOT_READY', 'DeploymentNotReadyError');
 /** The deployment failed; it was rolled back when it had a previous revision. */
 export const DeploymentFailedError = defineError('ERR_DEPLOYMENT_FAILED', 'DeploymentFailedError');
-/** A module published or subscribed to a topic its deployment does not grant. */
-export const TopicDeniedError = defineError('ERR_TOPIC_DENIED', 'TopicDeniedError');
+/** A module published or subscribed to a topic its deployment does not grant (defined beside the topic matching). */
+export { TopicDeniedError } from '../protocol/topics.ts';
 /** A live migration did not complete; the source serves on with its state (data: `{ reason, code? }`). */
 export const MigrationFailedError = defineError('ERR_MIGRATION_FAILED', 'MigrationFailedError');
 /** A live migration of the same deployment is already under way. */

@@ -371,25 +371,3 @@ function parseEngines(value: unknown): Engine[] {
   });
   return out;
 }
-
-/**
- * Whether `topic` matches `pattern`. Both are split on `/`; a `*` segment of the pattern
- * matches exactly one segment, a trailing `#` matches the rest (zero or more segments,
- * as in MQTT). A topic that itself holds wildcards (a subscription) matches only a
- * pattern at least as broad: `poly/*` does not match `poly/#`.
- */
-export function topicMatches(pattern: string, topic: string): boolean {
-  const p = pattern.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '#' && i === p.length - 1) return t.length >= i;
-    if (i >= t.length) return false;
-    if (p[i] === '*' ? t[i] === '#' : p[i] !== t[i]) return false;
-  }
-  return p.length === t.length;
-}
-
-/** Whether any of the grant `patterns` matches `topic` (see {@link topicMatches}). */
-export function isTopicGranted(topic: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => topicMatches(pattern, topic));
-}

@@ -14,7 +14,7 @@
 import { sha256Hex } from '../bytes.ts';
 import { HashMismatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { DeployedStep } from '../registry/schema.ts';
 import type { TimerHandle } from '../ports/clock.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';

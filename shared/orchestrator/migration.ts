@@ -52,7 +52,7 @@ import { InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
 import { toHex, randomBytes } from '../bytes.ts';
 import type { Unsubscribe } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
 import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';

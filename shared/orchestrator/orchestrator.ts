@@ -11,7 +11,7 @@ import { hasCode } from '../errors.ts';
 import type { Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { every } from '../ports/clock.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeployedStep, DeploymentRecord } from '../registry/schema.ts';
 import type { RemoteCall } from '../supervisor/serve.ts';

@@ -18,7 +18,7 @@
 import { sha256Hex } from '../bytes.ts';
 import { InvalidParamsError } from '../errors.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
-import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
+import { checkDescription, type ModuleDescription } from '../registry/description.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ModuleRecord, WasmItem } from '../registry/schema.ts';
 import { instanceFootprint } from '../sandbox/budget.ts';

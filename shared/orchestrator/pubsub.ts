@@ -11,7 +11,7 @@
  */
 import type { Unsubscribe } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Peer } from '../peer.ts';
+import type { Peer } from '../mesh/peer.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 
 /** A message on a topic. */

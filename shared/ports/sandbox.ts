@@ -5,8 +5,8 @@
  * (node-host/sandbox/). Both pass `runSandboxTests` (test/acceptance/sandbox.ts).
  * @module
  */
-import type { ModuleInfo } from '../wasm/binary.ts';
 import type { InferenceEngine } from './inference.ts';
+import type { ModuleInfo } from './wasm-module.ts';
 
 /** A wasm scalar: i32/f32/f64 as number, i64 as bigint. */
 export type WasmValue = number | bigint;

@@ -1,7 +1,7 @@
 /**
  * The Transport port: moves opaque byte messages between peers that it can reach
  * directly. It knows nothing of identities beyond the id each side announced;
- * the peer authenticates every link on top of it (see `shared/peer-links.ts`).
+ * the peer authenticates every link on top of it (see `shared/mesh/peer-links.ts`).
  * Adapters: in-memory (`shared/memory/memory-network.ts`), WebRTC in `web/` and
  * `node-host/`. Every adapter passes `runTransportTests` (test/acceptance).
  * @module

@@ -20,7 +20,7 @@ import { ModuleTooLargeError } from './errors.ts';
 import { linkProviders } from './linking.ts';
 import { prepareModule } from './prepare.ts';
 import { BRIDGE_HEADER } from './protocol.ts';
-import { guardTopics } from './topics.ts';
+import { guardTopics } from '../protocol/topics.ts';
 import { WorkerInstance } from './worker-instance.ts';
 import type { WorkerHandle } from './worker-slot.ts';
 

@@ -5,7 +5,7 @@
  * which topics this peer wants.
  * @module
  */
-import { isTopicGranted } from '../orchestrator/manifest.ts';
+import { isTopicGranted } from '../protocol/topics.ts';
 
 /** One module's subscription to a topic pattern. */
 export interface Subscription {

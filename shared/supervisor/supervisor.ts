@@ -20,7 +20,7 @@ import { HashMismatchError, InvalidParamsError, MeshError, toErrorInfo } from '.
 import { createLogger, type Logger } from '../log.ts';
 import type { KeyValueStore } from '../ports/key-value-store.ts';
 import type { CallConvention, CallRequest, CallResult, HostServices, LoadSpec, ProviderModule, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
-import { checkDescription, type ModuleDescription } from '../protocol/description.ts';
+import { checkDescription, type ModuleDescription } from '../registry/description.ts';
 import { checkValue, type ValueLimits } from '../protocol/json-limits.ts';
 import type { FunctionDescription } from '../registry/schema.ts';
 import { DEFAULT_MAX_MEMORY_PAGES, instanceFootprint } from '../sandbox/budget.ts';

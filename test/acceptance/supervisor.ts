@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
 import type { HostServices } from '../../shared/ports/sandbox.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { Supervisor } from '../../shared/supervisor/supervisor.ts';
 import type { SandboxHarness } from './sandbox.ts';
 import { rejectionOf } from './wait.ts';

@@ -1,7 +1,8 @@
 /**
  * Reads the project's own import graph (relative imports of .ts files) and checks the
  * layering rules: no cycles; `shared/` imports no other part of the project, no Node
- * built-ins and only allow-listed packages; each runtime folder stays in its lane.
+ * built-ins and only allow-listed packages; inside `shared/` no import runs up the folder
+ * ranks; each runtime folder stays in its lane.
  * Used by test/unit/architecture.test.ts and by `npm run lint`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -13,6 +14,26 @@ export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..')
 const SOURCE_DIRS = ['shared', 'web', 'node-host', 'sw', 'test'];
 /** Packages the isomorphic core may import. */
 export const SHARED_PACKAGES = ['yjs', 'y-protocols', 'lib0', '@bjorn3/browser_wasi_shim', 'peerjs', '@noble/curves', 'fast-json-stable-stringify'];
+/** Packages allowed only in some folders of `shared/` (ADR 0001): WebRTC stays in the adapter that wraps it. */
+const SHARED_PACKAGE_FOLDERS: Record<string, string[]> = { peerjs: ['adapters'] };
+
+/**
+ * The folders of `shared/`, lowest rank first (docs/INTERNALS.md, ADR 0028). A file may
+ * import its own rank and the ranks below, never a rank above; `.` is the files directly
+ * in `shared/`. A new folder gets a rank here before anything in it is accepted.
+ */
+export const SHARED_RANKS: readonly (readonly string[])[] = [
+  ['.', 'ports'], // base: bytes, errors, events, log, the system clock; the port interfaces
+  ['wasm', 'protocol', 'identity'], // formats and keys: the wasm binary, wire frames, checks, topics, peer ids
+  ['trust'], // signatures and authority over what the formats carry
+  ['registry', 'rpc'], // the replicated registry and request/response over links
+  ['mesh', 'routing'], // one Peer: authenticated links, routes beyond them, RPC and registry over the transports
+  ['sandbox'], // running one module instance
+  ['supervisor'], // the module versions a peer hosts and the calls into them
+  ['orchestrator'], // deployments, placement, chains and migration across the mesh
+  ['adapters', 'memory'], // implementations of the ports, chosen when a peer is composed
+  ['composition'], // the root that wires a peer together
+];
 
 /** One import statement. */
 export interface ImportEdge {
@@ -97,17 +118,50 @@ export function findCycles(files: string[]): string[][] {
   return cycles;
 }
 
+/** The folder of a `shared/` file for {@link SHARED_RANKS}: its first folder, or `.` for files directly in `shared/`. */
+export function sharedFolder(file: string): string {
+  const parts = file.split('/');
+  return parts.length > 2 ? parts[1]! : '.';
+}
+
+/** The rank of a `shared/` folder, or -1 when it has none. */
+export function sharedRank(folder: string): number {
+  return SHARED_RANKS.findIndex((rank) => rank.includes(folder));
+}
+
+/** Imports inside `shared/` that run up the folder ranks, and files in folders without a rank. */
+export function rankViolations(edges: readonly ImportEdge[]): string[] {
+  const problems = new Set<string>();
+  for (const edge of edges) {
+    if (!edge.from.startsWith('shared/')) continue;
+    const from = sharedFolder(edge.from);
+    const fromRank = sharedRank(from);
+    if (fromRank < 0) {
+      problems.add(`${edge.from}: shared/${from}/ has no rank; give it one in SHARED_RANKS (test/architecture/imports.ts)`);
+      continue;
+    }
+    if (!edge.to?.startsWith('shared/')) continue;
+    const to = sharedFolder(edge.to);
+    const toRank = sharedRank(to);
+    if (toRank > fromRank) problems.add(`${edge.from} imports ${edge.specifier}: shared/${to}/ (rank ${toRank}) is above shared/${from}/ (rank ${fromRank})`);
+  }
+  return [...problems];
+}
+
 /** Imports that break the layering rules, as human-readable lines. */
 export function layeringViolations(files: string[]): string[] {
-  const problems: string[] = [];
+  const problems: string[] = rankViolations(files.filter((f) => f.startsWith('shared/')).flatMap(importsOf));
   for (const file of files) {
     const top = file.split('/')[0];
     for (const edge of importsOf(file)) {
       const target = edge.to?.split('/')[0];
       if (top === 'shared') {
         if (edge.to && target !== 'shared') problems.push(`${file} imports ${edge.specifier}: shared/ may import only shared/`);
-        if (!edge.to && !SHARED_PACKAGES.some((p) => edge.specifier === p || edge.specifier.startsWith(`${p}/`))) {
-          problems.push(`${file} imports ${edge.specifier}: not a package allowed in shared/`);
+        const pkg = edge.to ? undefined : SHARED_PACKAGES.find((p) => edge.specifier === p || edge.specifier.startsWith(`${p}/`));
+        if (!edge.to && !pkg) problems.push(`${file} imports ${edge.specifier}: not a package allowed in shared/`);
+        const folders = pkg ? SHARED_PACKAGE_FOLDERS[pkg] : undefined;
+        if (folders && !folders.includes(sharedFolder(file))) {
+          problems.push(`${file} imports ${edge.specifier}: allowed only in ${folders.map((f) => `shared/${f}/`).join(', ')}`);
         }
       }
       if ((top === 'web' || top === 'sw') && (target === 'node-host' || edge.specifier.startsWith('node:'))) {

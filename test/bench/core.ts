@@ -6,7 +6,7 @@ import * as Y from 'yjs';
 import { createLogger } from '../../shared/log.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs, createMesh, memoryStore } from '../helpers/mesh.ts';

@@ -21,7 +21,7 @@ import { AccessPolicy } from '../../node-host/gateway/access.ts';
 import { startGateway } from '../../node-host/gateway/gateway.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { type BenchSection, ms, times } from './harness.ts';
 
 const AUTOCANNON = fileURLToPath(new URL('../../node_modules/autocannon/autocannon.js', import.meta.url));

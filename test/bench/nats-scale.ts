@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';

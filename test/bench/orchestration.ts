@@ -8,8 +8,8 @@
 import '../../node-host/webrtc/globals.ts';
 import { readFile } from 'node:fs/promises';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { meshOf } from './webrtc-mesh.ts';

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { Supervisor } from '../../shared/supervisor/supervisor.ts';
 import { encodeU32Leb } from '../../shared/wasm/binary.ts';
 import { type BenchSection, bytes, ms, percentile, sample, times } from './harness.ts';

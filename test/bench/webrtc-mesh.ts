@@ -7,7 +7,7 @@ import '../../node-host/webrtc/globals.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { createLogger } from '../../shared/log.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/supervised-peer.ts';
+import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 

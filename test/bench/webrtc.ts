@@ -8,7 +8,7 @@ import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { MemoryBlobStore } from '../../shared/memory/memory-blob-store.ts';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { createLogger } from '../../shared/log.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { deleteDB } from 'idb';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { startBrowserPeer } from '../../web/browser-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { EXPECTED_SELF } from './test-engine.ts';

@@ -19,7 +19,7 @@ import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
 
-type Lm = { peer: import('../../shared/peer.ts').Peer; orchestrator: Orchestrator };
+type Lm = { peer: import('../../shared/mesh/peer.ts').Peer; orchestrator: Orchestrator };
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 
 interface ChainRun {

@@ -100,7 +100,7 @@ export class BrowserPeer {
 
   view(): Promise<MeshView> {
     return this.peer.page.evaluate(() => {
-      const { peer } = (globalThis as unknown as { liquidmesh: { peer: import('../../shared/peer.ts').Peer } }).liquidmesh;
+      const { peer } = (globalThis as unknown as { liquidmesh: { peer: import('../../shared/mesh/peer.ts').Peer } }).liquidmesh;
       return {
         id: peer.id,
         devices: peer.registry.devices.values().map((d) => ({ id: d.id, name: d.name, engine: d.engine })),
@@ -111,7 +111,7 @@ export class BrowserPeer {
   }
 
   /** Evaluate with the page's peer. */
-  run<T>(fn: (lm: { peer: import('../../shared/peer.ts').Peer }, arg: unknown) => Promise<T> | T, arg?: unknown): Promise<T> {
+  run<T>(fn: (lm: { peer: import('../../shared/mesh/peer.ts').Peer }, arg: unknown) => Promise<T> | T, arg?: unknown): Promise<T> {
     return this.peer.page.evaluate(
       (source: string, a: unknown) => {
         // The function is shipped as source: puppeteer cannot pass closures.

@@ -13,7 +13,7 @@ import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
 
-type Lm = { peer: import('../../shared/peer.ts').Peer; orchestrator: Orchestrator };
+type Lm = { peer: import('../../shared/mesh/peer.ts').Peer; orchestrator: Orchestrator };
 type Deployment = DeploymentRecord & { phases: Record<string, PhaseRecord> };
 
 describe('Orchestration over WebRTC', () => {

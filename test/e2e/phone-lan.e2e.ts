@@ -18,7 +18,7 @@ import { el, emulatePhone, idOf, setVisibility, shot, text, waitText } from './p
 requireLoopbackNamespace();
 
 const SECRET = 'phone-lan';
-type Lm = { peer: import('../../shared/peer.ts').Peer; registrySaved(): boolean; orchestrator: import('../../shared/orchestrator/orchestrator.ts').Orchestrator };
+type Lm = { peer: import('../../shared/mesh/peer.ts').Peer; registrySaved(): boolean; orchestrator: import('../../shared/orchestrator/orchestrator.ts').Orchestrator };
 
 /** The host's start banner lists `name` alive (or, with `gone`, gone). */
 function inBanner(name: string, gone = false): RegExp {

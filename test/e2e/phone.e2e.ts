@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../../node-host/headless/chromium.ts';
-import { DEFAULT_TIMING } from '../../shared/peer.ts';
+import { DEFAULT_TIMING } from '../../shared/mesh/peer.ts';
 import type { DeploymentRecord, DeviceDescription, PhaseRecord } from '../../shared/registry/schema.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
@@ -23,7 +23,7 @@ import { el, emulatePhone, idOf, SHOTS, setVisibility as setPageVisibility, shot
 
 requireLoopbackNamespace();
 
-type Lm = { peer: import('../../shared/peer.ts').Peer; registrySaved(): boolean };
+type Lm = { peer: import('../../shared/mesh/peer.ts').Peer; registrySaved(): boolean };
 type Deployment = DeploymentRecord & { phases: Record<string, PhaseRecord> };
 
 describe('A phone in the mesh', () => {

@@ -20,7 +20,7 @@ requireLoopbackNamespace();
 
 const MODULES = fileURLToPath(new URL('../../modules/', import.meta.url));
 const SHOTS = '.tmp/screenshots';
-type Lm = { peer: import('../../shared/peer.ts').Peer; registrySaved(): boolean; orchestrator: import('../../shared/orchestrator/orchestrator.ts').Orchestrator };
+type Lm = { peer: import('../../shared/mesh/peer.ts').Peer; registrySaved(): boolean; orchestrator: import('../../shared/orchestrator/orchestrator.ts').Orchestrator };
 
 /**
  * An element inside the app's shadow roots (puppeteer's `>>>` pierces them), looked for

@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { createLogger, type LogSink } from '../../shared/log.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 
 /** An answer. */
 export interface Answer {

@@ -6,7 +6,7 @@ import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.
 import { MemoryNetwork, type MemoryNetworkOptions, type MemoryTransport } from '../../shared/memory/memory-network.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { createLogger, type LogSink } from '../../shared/log.ts';
-import { Peer, type PeerTiming } from '../../shared/peer.ts';
+import { Peer, type PeerTiming } from '../../shared/mesh/peer.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PeerStore } from '../../shared/ports/key-value-store.ts';
 

@@ -11,7 +11,7 @@ import { Identity } from '../../shared/identity/identity.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork, type QueuedMessage } from '../../shared/memory/memory-network.ts';
 import { decodeMessage } from '../../shared/protocol/wire.ts';
-import { Peer, type PeerTiming } from '../../shared/peer.ts';
+import { Peer, type PeerTiming } from '../../shared/mesh/peer.ts';
 import type { PeerStore } from '../../shared/ports/key-value-store.ts';
 import type { DeploymentRecord } from '../../shared/registry/schema.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import type { BlobFetchProgress } from '../../shared/blob-fetch.ts';
+import type { BlobFetchProgress } from '../../shared/mesh/blob-fetch.ts';
 import { sha256Hex } from '../../shared/bytes.ts';
-import type { Peer } from '../../shared/peer.ts';
+import type { Peer } from '../../shared/mesh/peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
 import { createMesh, type Mesh } from '../helpers/mesh.ts';
 

@@ -11,7 +11,7 @@ import {
 import { DuplicatePeerError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/log.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import type { PeerId, TransportMessage } from '../../shared/ports/transport.ts';
 import { broadcastChannelTransportHarness, uniqueMeshName } from '../acceptance/broadcast-channel-harness.ts';
 import { runTransportTests } from '../acceptance/transport.ts';

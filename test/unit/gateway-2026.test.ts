@@ -12,7 +12,7 @@ import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import { createLogger } from '../../shared/log.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { waitFor } from '../acceptance/wait.ts';
 

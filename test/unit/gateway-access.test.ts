@@ -13,7 +13,7 @@ import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
 import { gatewayToken, parseAccessArgs } from '../../node-host/gateway/access-args.ts';
 import { clientToken, loadOrCreateToken } from '../../node-host/gateway/token.ts';
 import { encodeForm, GatewayClient } from '../../node-host/cli/gateway-client.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { fiboPeer, send } from '../helpers/http-client.ts';
 

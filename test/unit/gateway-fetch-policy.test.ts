@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
 import { isInternalAddress, parseAllowList } from '../../node-host/gateway/outbound-fetch.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { fiboPeer, send } from '../helpers/http-client.ts';
 

@@ -9,8 +9,8 @@ import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { createLogger } from '../../shared/log.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 

@@ -2,7 +2,8 @@
 // DeploymentNode old and new, graph), their normalisation, the named errors with the
 // JSON path in the message, and topic matching.
 import { describe, expect, it } from 'vitest';
-import { isTopicGranted, parseManifest, topicMatches } from '../../shared/orchestrator/manifest.ts';
+import { parseManifest } from '../../shared/orchestrator/manifest.ts';
+import { isTopicGranted, topicMatches } from '../../shared/protocol/topics.ts';
 
 const URL_BASE = 'http://wasm-server:8000';
 

@@ -1,7 +1,7 @@
 // Checks the committed sample modules in modules/: their description.json
 // files, their import/export lists, and the results of the functions that can
 // run without a WASI implementation.
-import { checkDescription } from '../../shared/protocol/description.ts';
+import { checkDescription } from '../../shared/registry/description.ts';
 import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

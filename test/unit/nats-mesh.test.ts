@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { Transport } from '../../shared/ports/transport.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { readModuleFiles, sampleModuleDir } from '../../node-host/module-files.ts';
 import { type NatsClientOptions, natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { startNodePeer } from '../../node-host/node-peer.ts';

@@ -4,7 +4,7 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { expect } from 'chai';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { readModuleFiles, sampleModuleDir } from '../../node-host/module-files.ts';
 import { topicToSubject } from '../../node-host/nats/mqtt-bridge.ts';
 import { natsConnector, natsTopicBridgeFromArgs } from '../../node-host/nats/nats-connect.ts';

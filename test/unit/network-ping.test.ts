@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
+import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNodePeer } from '../../node-host/node-peer.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 
 const moduleDir = new URL('../../modules/camera/', import.meta.url);

@@ -6,7 +6,7 @@ import { Identity } from '../../shared/identity/identity.ts';
 import { createLogger } from '../../shared/log.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork, type MemoryTransport } from '../../shared/memory/memory-network.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { decodeMessage, encodeMessage } from '../../shared/protocol/wire.ts';
 import { rejectionOf } from '../acceptance/wait.ts';
 import { collectLogs, type CollectedLog, memoryStore } from '../helpers/mesh.ts';

@@ -5,7 +5,7 @@ import { Identity } from '../../shared/identity/identity.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import { encodeMessage } from '../../shared/protocol/wire.ts';
-import { Y } from '../../shared/peer.ts';
+import { Y } from '../../shared/mesh/peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
 import { createMesh, type Mesh, memoryStore } from '../helpers/mesh.ts';
 
@@ -183,7 +183,7 @@ describe('Peer registry sync', () => {
     const raw = mesh.network.createTransport();
     const rogue = await Identity.generate();
     // A correctly authenticated peer that sends garbage as a registry update.
-    const { Peer } = await import('../../shared/peer.ts');
+    const { Peer } = await import('../../shared/mesh/peer.ts');
     const sender = new Peer({ transports: [raw], store: memoryStore(), clock: mesh.clock, identity: rogue, device: { name: 'rogue', engine: 'node' }, logger: undefined });
     await sender.start();
     await waitFor(() => a!.linked().includes(rogue.id), 'the rogue link');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createLogger } from '../../shared/log.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
-import { Peer, Y } from '../../shared/peer.ts';
+import { Peer, Y } from '../../shared/mesh/peer.ts';
 import type { KeyValueStore, PeerStore } from '../../shared/ports/key-value-store.ts';
 import { REGISTRY_STATE_KEY } from '../../shared/registry/persistence.ts';
 import type { DeploymentRecord, ModuleRecord } from '../../shared/registry/schema.ts';

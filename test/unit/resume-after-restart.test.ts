@@ -9,9 +9,9 @@ import { startNodePeer } from '../../node-host/node-peer.ts';
 import { FileKeyValueStore } from '../../node-host/stores/file-key-value-store.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import { Y } from '../../shared/peer.ts';
+import { Y } from '../../shared/mesh/peer.ts';
 import { RegistryPersistence } from '../../shared/registry/persistence.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 
 const module = async (name: string) => ({

@@ -13,7 +13,7 @@ import { startGateway, type Gateway } from '../../node-host/gateway/gateway.ts';
 import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
 import { startWebServer, type WebServer } from '../../node-host/web-server.ts';
 import { createLogger } from '../../shared/log.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { deployFibo, fiboPeer, raw, send } from '../helpers/http-client.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { prng } from '../sim/simulator.ts';

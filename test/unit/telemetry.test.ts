@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { memoryStore } from '../helpers/mesh.ts';
 
 describe('Telemetry', () => {

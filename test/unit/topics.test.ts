@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkTopic } from '../../shared/sandbox/topics.ts';
+import { checkTopic } from '../../shared/protocol/topics.ts';
 
 describe('sandbox topic grants', () => {
   const allowed = (kind: 'publish' | 'subscribe', topic: string, patterns: string[]): boolean => {

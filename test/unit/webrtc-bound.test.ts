@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
-import { Peer } from '../../shared/peer.ts';
+import { Peer } from '../../shared/mesh/peer.ts';
 import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';

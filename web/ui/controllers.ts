@@ -10,7 +10,7 @@ import { certificate, type DeploymentCertificate, type PolicyCards, policyCards 
 import type { Telemetry } from '../../shared/registry/presence.ts';
 import type { DeploymentView, RegistryMapName } from '../../shared/registry/registry.ts';
 import type { DeviceDescription, ModuleRecord } from '../../shared/registry/schema.ts';
-import type { SupervisedPeer } from '../../shared/supervised-peer.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import type { LinkState } from '../../shared/adapters/resilient-transport.ts';
 
 /** What every view is given: the peer running in this page. */

@@ -7,7 +7,7 @@
  * to the shared registry. Every version is listed with its functions, exports and imports.
  */
 import { css, html, LitElement, nothing } from 'lit';
-import type { ModuleDescription } from '../../shared/protocol/description.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
 import type { FunctionDescription, ModuleRecord } from '../../shared/registry/schema.ts';
 import { type ModuleInfo, parseModule } from '../../shared/wasm/binary.ts';
 import { type MeshNode, RegistryController } from './controllers.ts';

@@ -14,15 +14,15 @@
  * fragmented here and reassembled on the other side.
  * @module
  */
-import { bytesEqual, concatBytes, randomBytes, utf8 } from './bytes.ts';
-import { BadSignatureError, IdentityMismatchError, MalformedMessageError, MeshError, PeerUnreachableError } from './errors.ts';
-import { Emitter, type Unsubscribe } from './events.ts';
-import { type Identity, peerIdFromPublicKey, verifySignature } from './identity/identity.ts';
-import type { Logger } from './log.ts';
-import { type Clock, every } from './ports/clock.ts';
-import type { PeerId, Transport } from './ports/transport.ts';
-import { Reassembler } from './protocol/reassembler.ts';
-import { decodeMessage, encodeForTransport, encodeMessage, PROTOCOL_VERSION, type WireMessage } from './protocol/wire.ts';
+import { bytesEqual, concatBytes, randomBytes, utf8 } from '../bytes.ts';
+import { BadSignatureError, IdentityMismatchError, MalformedMessageError, MeshError, PeerUnreachableError } from '../errors.ts';
+import { Emitter, type Unsubscribe } from '../events.ts';
+import { type Identity, peerIdFromPublicKey, verifySignature } from '../identity/identity.ts';
+import type { Logger } from '../log.ts';
+import { type Clock, every } from '../ports/clock.ts';
+import type { PeerId, Transport } from '../ports/transport.ts';
+import { Reassembler } from '../protocol/reassembler.ts';
+import { decodeMessage, encodeForTransport, encodeMessage, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
 
 const AUTH_CONTEXT = utf8('liquidmesh-auth-v1');
 const MAX_WAITING = 1024;

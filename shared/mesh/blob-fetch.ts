@@ -11,13 +11,13 @@
  * way and handed back without being stored (a snapshot in transit, say).
  * @module
  */
-import { sha256Hex } from './bytes.ts';
-import { AbortedError, BlobNotFoundError, HashMismatchError, hasCode, InvalidParamsError, MalformedMessageError } from './errors.ts';
-import type { Logger } from './log.ts';
-import type { BlobStore } from './ports/blob-store.ts';
-import type { PeerId } from './ports/transport.ts';
-import type { MeshMethods } from './rpc/methods.ts';
-import type { Rpc } from './rpc/rpc.ts';
+import { sha256Hex } from '../bytes.ts';
+import { AbortedError, BlobNotFoundError, HashMismatchError, hasCode, InvalidParamsError, MalformedMessageError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { PeerId } from '../ports/transport.ts';
+import type { MeshMethods } from '../rpc/methods.ts';
+import type { Rpc } from '../rpc/rpc.ts';
 
 /** Default size of one `blob.read` range: 256 KiB. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;

@@ -4,8 +4,8 @@
  * the package manager stores beside the binary.
  * @module
  */
-import { checkFunction, type FunctionDescription } from '../registry/schema.ts';
-import { type Check, type Checked, dict, obj, opt, str } from './check.ts';
+import { checkFunction, type FunctionDescription } from './schema.ts';
+import { type Check, type Checked, dict, obj, opt, str } from '../protocol/check.ts';
 
 /** The description of a module. */
 export interface ModuleDescription {

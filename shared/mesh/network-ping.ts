@@ -7,12 +7,12 @@
  * host outside the mesh is never contacted: modules get no raw network access.
  * @module
  */
-import type { Unsubscribe } from './events.ts';
+import type { Unsubscribe } from '../events.ts';
 import type { Peer } from './peer.ts';
-import type { MeshMethods } from './rpc/methods.ts';
-import type { Rpc } from './rpc/rpc.ts';
+import type { MeshMethods } from '../rpc/methods.ts';
+import type { Rpc } from '../rpc/rpc.ts';
 
-declare module './rpc/methods.ts' {
+declare module '../rpc/methods.ts' {
   interface MeshMethods {
     /** Answer at once: the round trip of `network.ping`. */
     'network.ping': { params: Record<string, never>; result: { ok: true } };

@@ -6,21 +6,21 @@
  * web/.
  * @module
  */
-import { fromUtf8 } from './bytes.ts';
-import { InvalidParamsError } from './errors.ts';
-import { createLogger } from './log.ts';
-import { CHAIN_HOP_TIMEOUT_MS } from './orchestrator/chain.ts';
-import type { DeploymentTiming } from './orchestrator/coordinator.ts';
-import { Orchestrator } from './orchestrator/orchestrator.ts';
-import { meshPing, serveNetworkPing } from './network-ping.ts';
-import { meshPublisher, servePubSub, type TopicBridge } from './orchestrator/pubsub.ts';
-import { scanJson } from './protocol/json-limits.ts';
-import { Peer, type DeviceInit, type PeerOptions } from './peer.ts';
-import type { HostServices, Sandbox } from './ports/sandbox.ts';
-import { defaultMemoryBudget } from './sandbox/budget.ts';
-import { DeploymentNotFoundError } from './sandbox/errors.ts';
-import { type RemoteCall, serveSupervisor } from './supervisor/serve.ts';
-import { type DeployedModule, Supervisor } from './supervisor/supervisor.ts';
+import { fromUtf8 } from '../bytes.ts';
+import { InvalidParamsError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { CHAIN_HOP_TIMEOUT_MS } from '../orchestrator/chain.ts';
+import type { DeploymentTiming } from '../orchestrator/coordinator.ts';
+import { Orchestrator } from '../orchestrator/orchestrator.ts';
+import { meshPing, serveNetworkPing } from '../mesh/network-ping.ts';
+import { meshPublisher, servePubSub, type TopicBridge } from '../orchestrator/pubsub.ts';
+import { scanJson } from '../protocol/json-limits.ts';
+import { Peer, type DeviceInit, type PeerOptions } from '../mesh/peer.ts';
+import type { HostServices, Sandbox } from '../ports/sandbox.ts';
+import { defaultMemoryBudget } from '../sandbox/budget.ts';
+import { DeploymentNotFoundError } from '../sandbox/errors.ts';
+import { type RemoteCall, serveSupervisor } from '../supervisor/serve.ts';
+import { type DeployedModule, Supervisor } from '../supervisor/supervisor.ts';
 
 /** Options of {@link startSupervisedPeer}. */
 export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {

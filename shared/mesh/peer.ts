@@ -14,26 +14,26 @@
  */
 import * as Y from 'yjs';
 import { fetchBlob as fetchFromMesh, type FetchBlobOptions } from './blob-fetch.ts';
-import { sha256Hex, toHex } from './bytes.ts';
-import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from './errors.ts';
-import { Emitter, type Unsubscribe } from './events.ts';
-import { Identity } from './identity/identity.ts';
-import { createLogger, type Logger } from './log.ts';
-import { type Clock, every, type TimerHandle } from './ports/clock.ts';
-import type { PeerStore } from './ports/key-value-store.ts';
-import type { PeerId, Transport } from './ports/transport.ts';
-import type { WireMessage } from './protocol/wire.ts';
+import { sha256Hex, toHex } from '../bytes.ts';
+import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from '../errors.ts';
+import { Emitter, type Unsubscribe } from '../events.ts';
+import { Identity } from '../identity/identity.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
+import type { PeerStore } from '../ports/key-value-store.ts';
+import type { PeerId, Transport } from '../ports/transport.ts';
+import type { WireMessage } from '../protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
-import { MeshRouting } from './routing/mesh-routing.ts';
-import { Presence, type PresenceState, type Telemetry } from './registry/presence.ts';
-import { RegistryPersistence } from './registry/persistence.ts';
-import { LOCAL_ORIGIN, Registry } from './registry/registry.ts';
-import type { BrowserInfo, DeviceDescription, Engine } from './registry/schema.ts';
-import { applyRemoteUpdate, isEmptyUpdate, missingUpdate, stateVector } from './registry/sync.ts';
-import type { MeshMethods } from './rpc/methods.ts';
-import { type CallOptions, Rpc } from './rpc/rpc.ts';
-import type { MethodName, ParamsOf, ResultOf } from './rpc/methods.ts';
-import { SystemClock } from './system-clock.ts';
+import { MeshRouting } from '../routing/mesh-routing.ts';
+import { Presence, type PresenceState, type Telemetry } from '../registry/presence.ts';
+import { RegistryPersistence } from '../registry/persistence.ts';
+import { LOCAL_ORIGIN, Registry } from '../registry/registry.ts';
+import type { BrowserInfo, DeviceDescription, Engine } from '../registry/schema.ts';
+import { applyRemoteUpdate, isEmptyUpdate, missingUpdate, stateVector } from '../registry/sync.ts';
+import type { MeshMethods } from '../rpc/methods.ts';
+import { type CallOptions, Rpc } from '../rpc/rpc.ts';
+import type { MethodName, ParamsOf, ResultOf } from '../rpc/methods.ts';
+import { SystemClock } from '../system-clock.ts';
 
 /** Version of the host software, reported in the device description. */
 export const HOST_VERSION = '0.1.0';
