@@ -1,6 +1,6 @@
 /**
  * `network`: the Rust supervisor's ping; here it reaches mesh peers by address
- * (shared/network-ping.ts).
+ * (shared/mesh/network-ping.ts).
  * @module
  */
 import { f64At, type HostCapability } from './host-import.ts';
