@@ -13,7 +13,7 @@ export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..')
 
 const SOURCE_DIRS = ['shared', 'web', 'node-host', 'sw', 'test'];
 /** Packages the isomorphic core may import. */
-export const SHARED_PACKAGES = ['yjs', 'y-protocols', 'lib0', '@bjorn3/browser_wasi_shim', 'peerjs', '@noble/curves', 'fast-json-stable-stringify'];
+export const SHARED_PACKAGES = ['yjs', 'y-protocols', 'lib0', '@bjorn3/browser_wasi_shim', 'peerjs', '@noble/curves', '@noble/hashes', 'fast-json-stable-stringify'];
 /** Packages allowed only in some folders of `shared/` (ADR 0001): WebRTC stays in the adapter that wraps it. */
 const SHARED_PACKAGE_FOLDERS: Record<string, string[]> = { peerjs: ['adapters'] };
 

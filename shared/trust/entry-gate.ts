@@ -1,0 +1,144 @@
+/**
+ * The registry's gate in a mesh with roles: seals what this peer writes, opens what it
+ * reads. An entry is valid when its signature holds, it is not too large, and its author
+ * was allowed to write it (`write-policy.ts`, with the author's role from
+ * {@link MeshTrust}). The gate remembers the last valid value of every entry it opened,
+ * so that a reader falls back to it when a member overwrites or deletes what it may not,
+ * and so that the registry can write it back (`Registry` repairs; the signature is the
+ * original author's, so any peer may restore it).
+ * @module
+ */
+import { type MeshError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { MAX_ENTRY_BYTES, openEntry, sealEntry } from './entry-auth.ts';
+import { keyHex, type Signer } from './keys.ts';
+import { type MeshTrust, type TrustLookup } from './mesh-trust.ts';
+import { EntryTooLargeError, type Role } from './roles.ts';
+import { refuseWrite } from './write-policy.ts';
+
+/** A valid entry as the gate last saw it. */
+export interface ValidEntry {
+  /** The stored object (with its signature), to write back when repairing. */
+  raw: unknown;
+  /** The value without its signature. */
+  value: Record<string, unknown>;
+  author: string;
+  tombstone: boolean;
+}
+
+/** Verdict on one stored entry. */
+export type GateVerdict =
+  | { ok: true; entry: ValidEntry }
+  | {
+      ok: false;
+      error: MeshError | { code: string; message: string };
+      /** The last valid value, to read instead and to restore. */
+      fallback?: ValidEntry;
+      /** Whether the entry is plainly bad (unsigned, forged, too large, a member overstepping) rather than possibly early (an author whose grant has not arrived). */
+      definite: boolean;
+    };
+
+/** Options of an {@link EntryGate}. */
+export interface EntryGateOptions {
+  trust: MeshTrust;
+  /** This peer's signing key. */
+  signer: Signer;
+  /** Raw values of the registry's `trust` map. */
+  lookup: TrustLookup;
+  logger: Logger;
+}
+
+/** Seals local writes and checks everything read. */
+export class EntryGate {
+  readonly trust: MeshTrust;
+  readonly #signer: Signer;
+  readonly #self: string;
+  readonly #lookup: TrustLookup;
+  readonly #log: Logger;
+  readonly #last = new Map<string, ValidEntry>();
+  readonly #reported = new Set<string>();
+
+  constructor(options: EntryGateOptions) {
+    this.trust = options.trust;
+    this.#signer = options.signer;
+    this.#self = keyHex(options.signer);
+    this.#lookup = options.lookup;
+    this.#log = options.logger;
+  }
+
+  /** This peer's public key (hex). */
+  get self(): string {
+    return this.#self;
+  }
+
+  /**
+   * `value` signed for `map`/`key`; throws ERR_WRITE_FORBIDDEN when this peer's role does
+   * not allow the write (every other peer would skip it), ERR_ENTRY_TOO_LARGE when it is
+   * too large.
+   */
+  seal<T extends object>(map: string, key: string, value: T): T {
+    let sealed: T;
+    try {
+      sealed = sealEntry(map, key, value, this.#signer);
+    } catch (error) {
+      if (error instanceof RangeError) throw new EntryTooLargeError(error.message, { map, key, max: MAX_ENTRY_BYTES });
+      throw error;
+    }
+    const previous = this.#last.get(slot(map, key));
+    const refused = refuseWrite({
+      map, key, value: value as Record<string, unknown>, author: this.#self, role: this.#roleFor(map, key, this.#self),
+      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup,
+    });
+    if (refused) throw refused;
+    return sealed;
+  }
+
+  /** Open the raw entry stored at `map`/`key` (undefined: absent). */
+  open(map: string, key: string, raw: unknown): GateVerdict {
+    const id = slot(map, key);
+    const previous = this.#last.get(id);
+    if (raw === undefined) return { ok: false, error: { code: 'ERR_ENTRY_DELETED', message: 'deleted without a signed tombstone' }, fallback: previous, definite: true };
+    if (previous && previous.raw === raw) return { ok: true, entry: previous };
+    const opened = openEntry(map, key, raw);
+    if (!opened.ok) return this.#refuse(id, map, key, { code: opened.code, message: opened.error }, previous, true);
+    const role = this.#roleFor(map, key, opened.author);
+    const refused = refuseWrite({
+      map, key, value: opened.value, author: opened.author, role,
+      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup,
+    });
+    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')));
+    const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone };
+    this.#last.set(id, entry);
+    return { ok: true, entry };
+  }
+
+  /** The last valid entry at `map`/`key`, if any. */
+  lastValid(map: string, key: string): ValidEntry | undefined {
+    return this.#last.get(slot(map, key));
+  }
+
+  /** Forget what was remembered of an entry (it was deleted by a valid tombstone's author). */
+  forget(map: string, key: string): void {
+    this.#last.delete(slot(map, key));
+  }
+
+  /** Grants, redemptions and revocations prove themselves: asking their author's role would recurse. */
+  #roleFor(map: string, key: string, author: string): Role | undefined {
+    if (map === 'trust' && !key.startsWith('name/')) return undefined;
+    return this.trust.roleOf(author, this.#lookup);
+  }
+
+  #refuse(id: string, map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean): GateVerdict {
+    const line = `${id}: ${error.code}`;
+    if (!this.#reported.has(line)) {
+      if (this.#reported.size > 10_000) this.#reported.clear();
+      this.#reported.add(line);
+      this.#log.warn(`skipping ${map} entry ${key}: ${error.message} (${error.code})`);
+    }
+    return { ok: false, error, fallback, definite };
+  }
+}
+
+function slot(map: string, key: string): string {
+  return `${map}\u0000${key}`;
+}

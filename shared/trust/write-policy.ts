@@ -1,0 +1,120 @@
+/**
+ * Who may write which registry entry. Pure: given the entry, its (verified) author, the
+ * author's role and the entry as it was before, say why the write is refused, or
+ * nothing. Every peer applies the same rules on read, so a refused write is skipped
+ * everywhere, whoever relayed it.
+ *
+ *   devices/<id>          that device itself (its key derives to <id>) under a name it
+ *                         claimed, or an owner
+ *   phases/<dep>/<step>/<peer>  that peer itself
+ *   modules/<sha256>      operators; once published, only its publisher or an owner
+ *   deployments/<id>      operators
+ *   blacklist, cards      operators
+ *   trust/grant/<key>     anyone, if the grant inside is for <key> (it proves itself)
+ *   trust/revoked/<key>   anyone, if an owner's revocation of <key> is inside
+ *   trust/redeemed/<inv>  anyone, if a grant redeeming <inv> is inside; the first stays
+ *   trust/name/<name>     the claiming key, while nobody else holds the name; an owner
+ * @module
+ */
+import { type MeshError } from '../errors.ts';
+import { peerIdOfKey } from './keys.ts';
+import { type MeshTrust, nameKey, type TrustLookup } from './mesh-trust.ts';
+import { NameTakenError, type Role, roleAtLeast, WriteForbiddenError } from './roles.ts';
+import { checkGrant, checkRevocation } from './statements.ts';
+
+/** A write as a reader sees it. */
+export interface WriteAttempt {
+  map: string;
+  key: string;
+  value: Record<string, unknown>;
+  /** Verified author key (hex). */
+  author: string;
+  /** The author's role now (undefined: not a member). */
+  role: Role | undefined;
+  /** The last valid value of this entry and its author, if there was one. */
+  previous?: { value: Record<string, unknown>; author: string };
+  trust: MeshTrust;
+  lookup: TrustLookup;
+}
+
+const forbid = (why: string): MeshError => new WriteForbiddenError(why);
+
+/** Why `attempt` is refused, or undefined when it is allowed. */
+export function refuseWrite(a: WriteAttempt): MeshError | undefined {
+  const short = `${a.author.slice(0, 16)}…`;
+  const owner = a.role === 'owner';
+  switch (a.map) {
+    case 'devices':
+      if (owner) return undefined;
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
+      if (peerIdOfKey(a.author) !== a.key) return forbid(`${short} may not write the description of device ${a.key}`);
+      if (a.value.deleted === true) return undefined;
+      if ((a.lookup(nameKey(String(a.value.name))) as { key?: unknown } | undefined)?.key !== a.author) return new NameTakenError(`the name "${String(a.value.name)}" is not claimed by ${short}`, { name: a.value.name });
+      return undefined;
+    case 'phases': {
+      const peer = a.key.slice(a.key.lastIndexOf('/') + 1);
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
+      if (peerIdOfKey(a.author) !== peer && !owner) return forbid(`${short} may not write the phase of peer ${peer}`);
+      return undefined;
+    }
+    case 'modules':
+      if (!roleAtLeast(a.role, 'operator')) return forbid(`${short} is not an operator and may not publish or change modules`);
+      if (a.previous && a.previous.author !== a.author && !owner) return forbid(`module ${a.key.slice(0, 12)}… was published by another key`);
+      return undefined;
+    case 'deployments':
+    case 'blacklist':
+    case 'cards':
+      return roleAtLeast(a.role, 'operator') ? undefined : forbid(`${short} is not an operator and may not write ${a.map}`);
+    case 'trust':
+      return refuseTrustWrite(a, short);
+    default:
+      return forbid(`unknown map ${a.map}`);
+  }
+}
+
+/**
+ * Two claims of one name (or redemptions of one invitation) made within this long of each
+ * other are concurrent: the earlier wins, ties to the smaller key, so that peers which saw
+ * them in different orders agree. Later claims never displace the first.
+ */
+export const CONCURRENT_CLAIM_MS = 60_000;
+
+function concurrentAndEarlier(at: number, key: string, previousAt: number, previousKey: string): boolean {
+  if (!Number.isFinite(at) || !Number.isFinite(previousAt) || Math.abs(at - previousAt) > CONCURRENT_CLAIM_MS) return false;
+  return at < previousAt || (at === previousAt && key < previousKey);
+}
+
+function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined {
+  const slash = a.key.indexOf('/');
+  const kind = a.key.slice(0, slash);
+  const subject = a.key.slice(slash + 1);
+  switch (kind) {
+    case 'grant': {
+      const checked = checkGrant(a.value.grant, a.trust);
+      return checked.ok && checked.grant.subject === subject ? undefined : forbid(`grant/${subject.slice(0, 16)}… does not hold a valid grant for that key`);
+    }
+    case 'revoked':
+      return checkRevocation(a.value.revocation, subject, a.trust) ? undefined : forbid(`revoked/${subject.slice(0, 16)}… is not an owner's revocation`);
+    case 'redeemed': {
+      const checked = checkGrant(a.value.grant, a.trust);
+      if (!checked.ok || checked.grant.invitation?.key !== subject || a.value.subject !== checked.grant.subject) return forbid('not a redemption of that invitation');
+      if (a.previous && a.previous.value.subject !== a.value.subject) {
+        const prev = a.previous.value.grant as { issued?: unknown } | undefined;
+        if (!concurrentAndEarlier(checked.grant.issued, String(a.value.subject), Number(prev?.issued), String(a.previous.value.subject))) return forbid(`the invitation ${subject.slice(0, 16)}… was already redeemed`);
+      }
+      return undefined;
+    }
+    case 'name': {
+      if (a.role === 'owner') return undefined;
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
+      if (a.value.key !== a.author || a.value.name !== subject) return forbid(`${short} may claim a name only for itself`);
+      const holder = a.previous?.value.key;
+      if (holder !== undefined && holder !== a.author && !concurrentAndEarlier(Number(a.value.at), a.author, Number(a.previous?.value.at), String(holder))) {
+        return forbid(`the name "${subject}" belongs to another key`);
+      }
+      return undefined;
+    }
+    default:
+      return forbid(`unknown trust entry ${a.key}`);
+  }
+}
