@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { classifyBenchmarks } from './classify.ts';
 import { classifyChainBenchmarks } from './classify-chain.ts';
 import { coreBenchmarks } from './core.ts';
+import { enginesBenchmarks } from './engines.ts';
 import { failoverBenchmarks } from './failover.ts';
 import { footprintChromiumBenchmarks } from './footprint-chromium.ts';
 import { gatewayBenchmarks } from './gateway.ts';
@@ -21,7 +22,7 @@ const wanted = process.argv.slice(2);
 const sections: BenchSection[] = [];
 // Last: it quotes figures the sections before it measured in this run.
 const peers = { id: 'peers', run: async () => peersSection(sections) };
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, peers];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...enginesBenchmarks, peers];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 for (const bench of chosen) {

@@ -1,0 +1,103 @@
+/**
+ * Per engine (`npm run bench -- engines`): the sandbox call against that engine's own bare
+ * Worker postMessage round trip (goal ≤ 2×), and MobileNetV2 classify in the sandbox
+ * against that engine's onnxruntime-web run directly (goal ≤ 1.5×). Chromium, Firefox ESR
+ * and WebKitGTK (JavaScriptCore's SharedArrayBuffer on, as Safari has it: without it the
+ * sandbox cannot run there, ADR 0024) run the page test/bench/browser/engine-costs.bench.ts
+ * through web-test-runner, one engine at a time; Node measures the same in-process, the
+ * same way. Calls are timed in batches and divided (Firefox and WebKit round
+ * performance.now() coarser than a call takes).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
+import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
+
+/** What one engine measured: ms per operation, one figure per batch. */
+interface Figures {
+  bare: number[];
+  call: number[];
+  classified: number[];
+  direct: number[];
+}
+
+const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } };
+const modules = new URL('../../modules/', import.meta.url);
+const read = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(path, modules)));
+
+async function batches(count: number, size: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < size; i++) await fn();
+  const out: number[] = [];
+  for (let b = 0; b < count; b++) {
+    const t = performance.now();
+    for (let i = 0; i < size; i++) await fn();
+    out.push((performance.now() - t) / size);
+  }
+  return out;
+}
+
+/** The same measurements on Node worker threads. */
+async function nodeFigures(): Promise<Figures> {
+  const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
+  const bare = await batches(15, 200, () => new Promise((resolve) => {
+    echo.once('message', resolve);
+    echo.postMessage({ t: 'call', id: 0, request: CALL });
+  }));
+  await echo.terminate();
+  const sandbox = createNodeSandbox({ limits: { callTimeoutMs: 120_000 } });
+  try {
+    const fibo = await sandbox.load({ wasm: await read('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
+    const call = await batches(15, 200, () => fibo.call(CALL));
+    const [wasm, labels, model] = await Promise.all([read('classify/classify.wasm'), read('classify/labels'), read('classify/model.onnx')]);
+    const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: createNodeInferenceEngine() } });
+    const jpeg = new FakeCamera({ seed: 7 }).capture();
+    const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
+    await classifyCall();
+    const classified = await batches(12, 1, classifyCall);
+    const pre = await classify.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+    const graph = await createNodeInferenceEngine().load([model], 'onnx');
+    const direct = await batches(12, 1, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: pre.files['input.bin']! }]));
+    await graph.release();
+    return { bare, call, classified, direct };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/** Run the bench page in `engine` through web-test-runner; its figures. */
+async function browserFigures(engine: 'chromium' | 'firefox' | 'webkit-sab'): Promise<Figures> {
+  const out = `.tmp/engine-bench-${engine}.json`;
+  rmSync(out, { force: true });
+  const env = { ...process.env, LIQUIDMESH_ENGINE: engine, LIQUIDMESH_BENCH_OUT: out };
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn('node_modules/.bin/wtr', ['--config', 'test/bench/engines-wtr.config.mjs'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`the ${engine} bench page failed (web-test-runner exited with ${code})`);
+  return JSON.parse(readFileSync(out, 'utf8')) as Figures;
+}
+
+async function enginesBench(): Promise<BenchSection> {
+  const measured: [string, Figures][] = [['Node 20 (worker_threads)', await nodeFigures()]];
+  for (const [label, engine] of [['Chromium 156', 'chromium'], ['Firefox ESR 153', 'firefox'], ['WebKitGTK 2.50 (SharedArrayBuffer on)', 'webkit-sab']] as const) {
+    measured.push([label, await browserFigures(engine)]);
+  }
+  const p50 = (s: number[]): number => percentile([...s].sort((a, b) => a - b), 50);
+  const rows: BenchRow[] = [];
+  for (const [label, f] of measured) {
+    rows.push({ name: `${label}: sandbox call p50`, figure: ms(p50(f.call)), baseline: `postMessage round trip ${ms(p50(f.bare))}`, ratio: times(p50(f.call), p50(f.bare)), goal: '≤ 2×', met: p50(f.call) <= 2 * p50(f.bare) });
+    rows.push({ name: `${label}: classify call p50`, figure: ms(p50(f.classified)), baseline: `onnxruntime-web direct ${ms(p50(f.direct))}`, ratio: times(p50(f.classified), p50(f.direct)), goal: '≤ 1.5×', met: p50(f.classified) <= 1.5 * p50(f.direct) });
+  }
+  return {
+    title: 'Every engine: sandbox calls and classification',
+    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls, time per call); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against that engine\'s onnxruntime-web run directly on the module\'s own preprocessed input (12 calls each, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
+    rows,
+  };
+}
+
+/** The per-engine benchmark, `npm run bench -- engines`. */
+export const enginesBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'engines', run: enginesBench }];
