@@ -15,6 +15,12 @@ import { Worker } from 'node:worker_threads';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { startSignalServer } from '../../node-host/signal/signal-server.ts';
+import { buildPwa, startWebServer } from '../../node-host/web-server.ts';
+import { requireLoopbackNamespace } from '../acceptance/netns.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { launchMatrixPeer, type MatrixPeer, type MatrixSite } from '../e2e/engines/matrix-peers.ts';
+import { startNatsCluster } from '../helpers/nats-server.ts';
 import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
 
 /** What one engine measured: ms per operation, one figure per batch. */
@@ -99,5 +105,49 @@ async function enginesBench(): Promise<BenchSection> {
   };
 }
 
-/** The per-engine benchmark, `npm run bench -- engines`. */
-export const enginesBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'engines', run: enginesBench }];
+/**
+ * What WebKit's way into the mesh costs: a `peer.ping` round trip from a page to a Node
+ * peer over the NATS backbone's WebSocket (WebKit's only way; Chromium given only `?nats=`)
+ * against the same from Chromium over WebRTC, in the same run on loopback.
+ */
+async function linkCostBench(): Promise<BenchSection> {
+  requireLoopbackNamespace();
+  await buildPwa();
+  const token = 'bench-token';
+  const [signal, web, nats] = await Promise.all([startSignalServer(), startWebServer(), startNatsCluster({ auth: { token }, websocket: true })]);
+  const site: MatrixSite = { pwaUrl: web.url, signalUrl: signal.url, natsUrl: nats.urls[0]!, natsWsUrl: nats.servers[0]!.wsUrl!, natsToken: token, mesh: 'bench-links', secret: 'bench-links-secret' };
+  const peers: MatrixPeer[] = [];
+  try {
+    const node = await launchMatrixPeer('node', 'node-1', site);
+    peers.push(node);
+    const rtc = await launchMatrixPeer('chromium', 'chromium-rtc', { ...site, natsUrl: '', natsWsUrl: '' });
+    peers.push(rtc);
+    const overNats = await launchMatrixPeer('chromium', 'chromium-nats', { ...site, signalUrl: '' });
+    peers.push(overNats);
+    const webkit = await launchMatrixPeer('webkit', 'webkit-nats', { ...site, signalUrl: '' });
+    peers.push(webkit);
+    for (const p of [rtc, overNats, webkit]) await waitFor(async () => (await p.view()).alive.includes(node.id), `${p.name} to see node-1`, 60_000);
+    const p50 = (s: number[]): number => percentile([...s].sort((a, b) => a - b), 50);
+    const [viaRtc, viaNats, viaWebKit] = [p50(await rtc.pingBatches(node.id, 10, 50)), p50(await overNats.pingBatches(node.id, 10, 50)), p50(await webkit.pingBatches(node.id, 10, 50))];
+    return {
+      title: 'Every engine: WebKit\'s way into the mesh (NATS WebSocket) against WebRTC',
+      method: 'A peer.ping round trip (signed, sealed RPC) from a page to a Node peer, 10 batches of 50 in a row, time per call: Chromium over WebRTC (signaling only), Chromium over the NATS backbone only (?nats=, WebSocket to one nats-server with token auth), and WebKitGTK (SharedArrayBuffer on, no WebRTC in its build) over the same NATS listener. All on loopback, in the same run.',
+      rows: [
+        { name: 'Chromium → Node over NATS WebSocket, ping p50', figure: ms(viaNats), baseline: `Chromium → Node over WebRTC ${ms(viaRtc)}`, ratio: times(viaNats, viaRtc), goal: '' },
+        { name: 'WebKit → Node over NATS WebSocket, ping p50', figure: ms(viaWebKit), baseline: `Chromium → Node over WebRTC ${ms(viaRtc)}`, ratio: times(viaWebKit, viaRtc), goal: '' },
+        { name: 'WebKit → Node over NATS WebSocket, ping p50 (same transport)', figure: ms(viaWebKit), baseline: `Chromium → Node over NATS ${ms(viaNats)}`, ratio: times(viaWebKit, viaNats), goal: '' },
+      ],
+    };
+  } finally {
+    for (const p of peers) await p.close().catch((e: unknown) => console.warn(`closing ${p.name}:`, e));
+    await web.close();
+    await signal.close();
+    await nats.stop();
+  }
+}
+
+/** The per-engine benchmarks, `npm run bench -- engines engine-links`. */
+export const enginesBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [
+  { id: 'engines', run: enginesBench },
+  { id: 'engine-links', run: linkCostBench },
+];

@@ -51,6 +51,8 @@ export interface MatrixPeer {
   migrate(deployment: string, module: string, device: string): Promise<{ from: string; to: string }>;
   /** The deployment ids this peer's own supervisor hosts. */
   hosted(): Promise<string[]>;
+  /** Milliseconds per `peer.ping` round trip to `to`, one figure per batch of `size` in a row. */
+  pingBatches(to: string, count: number, size: number): Promise<number[]>;
   /** Wait until this peer's registry is on disk (or in IndexedDB). */
   saved(): Promise<void>;
   /** Open again, with every server gone; resolves once the peer runs. */
@@ -70,6 +72,10 @@ const SCRIPTS = {
   migrate: `const r = await lm.orchestrator.migrate(arg.deployment, arg.module, arg.device); return { from: r.from, to: r.to };`,
   hosted: `return lm.supervisor.deployed().map((d) => d.deploymentId);`,
   saved: `await lm.registrySaved(); return true;`,
+  ping: `const out = []; const once = () => lm.peer.call(arg.to, 'peer.ping', { sentAt: Date.now() });
+    for (let i = 0; i < arg.size; i++) await once();
+    for (let b = 0; b < arg.count; b++) { const t = performance.now(); for (let i = 0; i < arg.size; i++) await once(); out.push((performance.now() - t) / arg.size); }
+    return out;`,
 } as const;
 
 /** A browser engine's page: runs a script body with the page's `lm`. */
@@ -110,6 +116,9 @@ abstract class PagePeer implements MatrixPeer {
   }
   hosted(): Promise<string[]> {
     return this.#run(SCRIPTS.hosted);
+  }
+  pingBatches(to: string, count: number, size: number): Promise<number[]> {
+    return this.#run(SCRIPTS.ping, { to, count, size });
   }
   async saved(): Promise<void> {
     await this.evaluate('await navigator.serviceWorker.ready; return true;');
@@ -235,6 +244,15 @@ class NodePeer implements MatrixPeer {
   async hosted(): Promise<string[]> {
     return this.#process.command<string[]>('hosted');
   }
+  async pingBatches(to: string, count: number, size: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let b = 0; b < count; b++) {
+      let total = 0;
+      for (let i = 0; i < size; i++) total += (await this.#process.command<{ ms: number }>('ping', { to })).ms;
+      out.push(total / size);
+    }
+    return out;
+  }
   async saved(): Promise<void> {
     // The control channel answers a deploy or publish once the registry is stored.
   }
@@ -258,7 +276,9 @@ class NodePeer implements MatrixPeer {
 /** Where the peers of a matrix find the mesh. */
 export interface MatrixSite {
   pwaUrl: string;
+  /** '' for none: the peer joins over NATS alone. */
   signalUrl: string;
+  /** '' for none (with `natsWsUrl`): the peer joins over WebRTC alone. */
   natsUrl: string;
   natsWsUrl: string;
   natsToken: string;
@@ -269,9 +289,17 @@ export interface MatrixSite {
 /** Start the peer of `engine` named `name`, joined to `site`. */
 export async function launchMatrixPeer(engine: Engine, name: string, site: MatrixSite): Promise<MatrixPeer> {
   if (engine === 'node') {
-    return NodePeer.launch(name, ['--signal', site.signalUrl, '--mesh', site.mesh, '--secret', site.secret, '--nats', site.natsUrl, '--nats-token', site.natsToken]);
+    return NodePeer.launch(name, [
+      '--mesh', site.mesh, '--secret', site.secret,
+      ...(site.signalUrl ? ['--signal', site.signalUrl] : []),
+      ...(site.natsUrl ? ['--nats', site.natsUrl, '--nats-token', site.natsToken] : []),
+    ]);
   }
-  const query = new URLSearchParams({ name, mesh: site.mesh, secret: site.secret, signal: site.signalUrl, nats: site.natsWsUrl, 'nats-token': site.natsToken });
+  const query = new URLSearchParams({
+    name, mesh: site.mesh, secret: site.secret,
+    ...(site.signalUrl ? { signal: site.signalUrl } : {}),
+    ...(site.natsWsUrl ? { nats: site.natsWsUrl, 'nats-token': site.natsToken } : {}),
+  });
   const url = `${site.pwaUrl}/?${query}`;
   if (engine === 'webkit') return WebKitPeer.launch(name, url);
   return PuppeteerPeer.launch(engine, name, url);
