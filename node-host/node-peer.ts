@@ -14,7 +14,7 @@ import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { Transport } from '../shared/ports/transport.ts';
 import type { TopicBridge } from '../shared/orchestrator/pubsub.ts';
 import type { Logger } from '../shared/log.ts';
-import { FakeCamera } from '../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../shared/adapters/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';

@@ -9,7 +9,7 @@ import type { ModuleRecord } from '../../shared/registry/schema.ts';
 import type { PhaseRecord } from '../../shared/registry/schema.ts';
 import type { HostServices, Sandbox } from '../../shared/ports/sandbox.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';

@@ -24,7 +24,7 @@ const SHARED_PACKAGE_FOLDERS: Record<string, string[]> = { peerjs: ['adapters'] 
  */
 export const SHARED_RANKS: readonly (readonly string[])[] = [
   ['.', 'ports'], // base: bytes, errors, events, log, the system clock; the port interfaces
-  ['wasm', 'protocol', 'identity'], // formats and keys: the wasm binary, wire frames, checks, topics, peer ids
+  ['wasm', 'protocol', 'identity', 'media'], // formats and keys: the wasm binary, wire frames, checks, topics, peer ids, JPEG
   ['trust'], // signatures and authority over what the formats carry
   ['registry', 'rpc'], // the replicated registry and request/response over links
   ['mesh', 'routing'], // one Peer: authenticated links, routes beyond them, RPC and registry over the transports

@@ -8,7 +8,7 @@
 // `npm run build:model`) generates.
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-web/wasm';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import type { SandboxInstance } from '../../shared/ports/sandbox.ts';
 import { createBrowserInferenceEngine } from '../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';

@@ -1,7 +1,8 @@
 // The fake camera's JPEGs through Chromium's own decoder: what a page or a browser peer
 // will actually do with them, and a second decoder besides jpeg-js in the Node suite.
 import { expect } from 'chai';
-import { encodeJpeg, FakeCamera, type ChromaSubsampling } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
+import { type ChromaSubsampling, encodeJpeg } from '../../shared/media/jpeg-encoder.ts';
 
 type Rgb = readonly [number, number, number];
 

@@ -4,7 +4,7 @@
 // pictures or JSON files shows none of that.
 import { expect } from 'chai';
 import type { ExecuteResult } from '../../shared/orchestrator/orchestrator.ts';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import { formatMs } from '../../web/ui/format.ts';
 import type { RunView } from '../../web/ui/run-view.ts';
 import '../../web/ui/run-view.ts';

@@ -16,7 +16,7 @@ import { createLogger } from '../../shared/log.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { HostServices } from '../../shared/ports/sandbox.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { waitFor } from '../acceptance/wait.ts';

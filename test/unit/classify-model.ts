@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 
 const CLASSIFY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'modules', 'classify');
 

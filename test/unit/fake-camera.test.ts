@@ -2,7 +2,8 @@
 // and against an independent decoder (jpeg-js), plus the camera's determinism.
 import { expect } from 'chai';
 import { decode } from 'jpeg-js';
-import { encodeJpeg, FakeCamera, type ChromaSubsampling } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
+import { type ChromaSubsampling, encodeJpeg } from '../../shared/media/jpeg-encoder.ts';
 
 interface Segment {
   marker: number;

@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { decode as decodeWithJpegJs } from 'jpeg-js';
-import { encodeJpeg, FakeCamera, type ChromaSubsampling } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
+import { type ChromaSubsampling, encodeJpeg } from '../../shared/media/jpeg-encoder.ts';
 
 const MODULES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'modules');
 const C_WASM = join(MODULES_DIR, 'grayscale-c', 'grayscale.wasm');
