@@ -28,40 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WASM_PAGE 65536u
-
-__attribute__((import_module("pubsub"), import_name("publish")))
-int32_t pubsub_publish(const char *topic, uint32_t topic_len, const unsigned char *data, uint32_t data_len);
-__attribute__((import_module("pubsub"), import_name("subscribe")))
-int32_t pubsub_subscribe(const char *topic, uint32_t topic_len);
+#include "bump_alloc.h"
+#include "pubsub.h"
 
 static const char REQUEST[] = "poly/request";
 static const char ROOTS[] = "poly/roots";
-
-/* Provided by wasm-ld: first byte after the static data and the stack. */
-extern unsigned char __heap_base;
-static uintptr_t heap_next;
-
-__attribute__((export_name("alloc")))
-void *alloc(uint32_t len) {
-    if (heap_next == 0) {
-        heap_next = (uintptr_t)&__heap_base;
-    }
-    uintptr_t start = (heap_next + 7u) & ~(uintptr_t)7u;
-    uintptr_t end = start + len;
-    if (end < start) {
-        return NULL;
-    }
-    uintptr_t have = (uintptr_t)__builtin_wasm_memory_size(0) * WASM_PAGE;
-    if (end > have) {
-        uintptr_t pages = (end - have + WASM_PAGE - 1u) / WASM_PAGE;
-        if (__builtin_wasm_memory_grow(0, pages) == (size_t)-1) {
-            return NULL;
-        }
-    }
-    heap_next = end;
-    return (void *)start;
-}
 
 static double load_f64(const unsigned char *src) {
     union { uint64_t bits; double value; } u = { 0 };
@@ -123,7 +94,7 @@ void on_message(const unsigned char *topic, uint32_t topic_len, const unsigned c
         }
     }
     /* The topic and data were the only allocations: give their space back. */
-    heap_next = 0;
+    bump_reset();
 }
 
 __attribute__((export_name("root_count")))
