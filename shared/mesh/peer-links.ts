@@ -64,6 +64,11 @@ export interface PeerLinksOptions {
   handshakeRetryMs: number;
   /** Most bytes held for incomplete fragmented messages (default 512 MiB). */
   maxReassemblyBytes?: number;
+  /**
+   * Asked once a peer has proven its key, before its link comes up: a named error refuses
+   * it (a revoked member). Default: everyone who proves a key is admitted.
+   */
+  admit?: (peer: PeerId, publicKey: Uint8Array) => MeshError | undefined;
 }
 
 /** Authenticated, fragmenting links to directly reachable peers. */
@@ -73,6 +78,7 @@ export class PeerLinks {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #retryMs: number;
+  readonly #admit: PeerLinksOptions['admit'];
   readonly #events: Emitter<LinkEvents>;
   readonly #links = new Map<Transport, Map<PeerId, Link>>();
   readonly #reassembler: Reassembler;
@@ -88,6 +94,7 @@ export class PeerLinks {
     this.#clock = options.clock;
     this.#log = options.logger;
     this.#retryMs = options.handshakeRetryMs;
+    this.#admit = options.admit;
     this.#reassembler = new Reassembler(options.maxReassemblyBytes ?? 512 * 1024 * 1024);
     this.#events = new Emitter((e) => this.#log.error('link listener failed', e));
     for (const t of this.#transports) this.#links.set(t, new Map());
@@ -156,6 +163,23 @@ export class PeerLinks {
   publicKey(peer: PeerId): Uint8Array | undefined {
     const link = this.#route(peer);
     return link?.remoteKey ?? undefined;
+  }
+
+  /**
+   * Refuse `peer` from now on (e.g. it was revoked): every link to it is rejected and, if
+   * it was up, it goes down. It is admitted again only through a new link that `admit`
+   * accepts.
+   */
+  expel(peer: PeerId, error: MeshError): void {
+    const wasUp = this.isUp(peer);
+    for (const map of this.#links.values()) {
+      const link = map.get(peer);
+      if (link) this.#reject(link, error);
+    }
+    if (wasUp) {
+      this.#reassembler.dropSource(peer);
+      this.#events.emit('down', peer);
+    }
   }
 
   /**
@@ -309,6 +333,11 @@ export class PeerLinks {
     const valid = await verifySignature(link.remoteKey, auth.sig, signed);
     if (!this.#current(link)) return;
     if (!valid) throw new BadSignatureError(`peer ${link.peer} could not prove it holds the key of its id`);
+    const refused = this.#admit?.(link.peer, link.remoteKey);
+    if (refused) {
+      this.#reject(link, refused);
+      return;
+    }
     const wasUp = this.isUp(link.peer);
     link.up = true;
     if (!wasUp) this.#events.emit('up', link.peer);

@@ -34,6 +34,10 @@ import type { MeshMethods } from '../rpc/methods.ts';
 import { type CallOptions, Rpc } from '../rpc/rpc.ts';
 import type { MethodName, ParamsOf, ResultOf } from '../rpc/methods.ts';
 import { SystemClock } from '../system-clock.ts';
+import { MeshTrust } from '../trust/mesh-trust.ts';
+import { NotAMemberError } from '../trust/roles.ts';
+import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
+import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
 
 /** Version of the host software, reported in the device description. */
 export const HOST_VERSION = '0.1.0';
@@ -103,6 +107,13 @@ export interface PeerOptions {
    * known registry, offline too, instead of an empty one.
    */
   persistRegistry?: boolean;
+  /**
+   * Roles (ADR 0025): the mesh's owner keys and this peer's grant or invitation. With
+   * them, every registry entry is signed and checked, requests are authorised by the
+   * caller's role, and revoked members are disconnected. Without, any member may do
+   * anything (the mesh secret is the only gate).
+   */
+  roles?: PeerRoles;
 }
 
 /** Events of a peer. */
@@ -143,6 +154,7 @@ export class Peer {
   #persistence: RegistryPersistence | null = null;
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
+  #offRevocations: (() => void) | null = null;
   #callsServed = 0;
   /** Blobs served from memory, never stored: bytes and how many offers hold them. */
   readonly #offered = new Map<string, { bytes: Uint8Array; holds: number }>();
@@ -206,12 +218,21 @@ export class Peer {
       await persistence.load();
     }
 
+    const roles = this.#options.roles;
+    const trust = roles ? new MeshTrust({ mesh: roles.mesh, owners: roles.owners, now: this.#wallClock }) : undefined;
+    const lookup = (id: string): unknown => this.registry.trust.get(id);
+    if (roles && trust) {
+      this.registry.enableRoles({ trust, signer: identity });
+      joinWithRoles({ registry: this.registry, trust, identity, roles, name: this.#options.device.name, now: this.#wallClock(), logger: log.child('trust') });
+    }
+
     const links = new PeerLinks({
       identity,
       transports: this.#options.transports,
       clock: this.clock,
       logger: log.child('links'),
       handshakeRetryMs: this.#timing.handshakeRetryMs,
+      admit: trust ? (peer, key) => (trust.isRevoked(toHex(key), lookup) ? new NotAMemberError(`peer ${peer} was revoked by an owner`) : undefined) : undefined,
     });
     this.#links = links;
 
@@ -222,12 +243,32 @@ export class Peer {
       defaultTimeoutMs: this.#timing.rpcTimeoutMs,
       // A peer we hold no link to is reached through linked peers (partial meshes).
       send: (to, frame, key) => (links.isUp(to) || !this.#routing ? links.send(to, { t: 'rpc', f: frame }, key) : this.#routing.router.send(to, frame)),
+      authorize: trust
+        ? (method, from, params) => {
+            // A caller reached through other peers (partial meshes) is known by its signed device record.
+            const linkKey = links.publicKey(from);
+            const key = linkKey ? toHex(linkKey) : this.registry.devices.authorOf(from);
+            const standing = key ? trust.standing(key, lookup) : undefined;
+            const refused = refuseCall(method, {
+              role: standing?.role,
+              error: standing && standing.role === undefined ? standing.error : undefined,
+              participant: () => this.#takesPart(from, deploymentOfParams(params)),
+            });
+            if (refused) throw refused;
+          }
+        : undefined,
     });
     this.#rpc = rpc;
     rpc.on('served', () => this.#callsServed++);
     this.#serveCoreMethods(rpc);
 
-    this.registry.devices.set(this.#describe());
+    try {
+      this.registry.devices.set(this.#describe());
+    } catch (error) {
+      // A peer without a role still links (and is refused what members may do).
+      if (!trust) throw error;
+      log.error(`could not describe this device to the mesh: ${(error as Error).message}`);
+    }
 
     const presence = new Presence({
       doc: this.registry.doc,
@@ -282,6 +323,19 @@ export class Peer {
       this.#events.emit('link-down', peer);
     });
     links.on('rejected', (r) => this.#events.emit('link-rejected', r));
+    if (trust) {
+      // A revocation cuts the member off at once: its links drop, presence sees it leave.
+      this.#offRevocations = this.registry.on('change', ({ map }) => {
+        if (map !== 'devices') return;
+        for (const peer of links.up()) {
+          const key = links.publicKey(peer);
+          if (key && trust.isRevoked(toHex(key), lookup)) {
+            log.warn(`disconnecting ${peer}: an owner revoked its key`);
+            links.expel(peer, new NotAMemberError(`peer ${peer} was revoked by an owner`));
+          }
+        }
+      });
+    }
     links.on('message', ({ from, message }) => this.#onMessage(from, message));
     links.on('fragment', ({ from, key, received, total, bytes }) => rpc.progress(from, key, { received, total, bytes }));
 
@@ -313,6 +367,7 @@ export class Peer {
     await Promise.race([goodbye, new Promise<void>((r) => (bound = this.clock.setTimeout(() => r(), 1000)))]);
     if (bound !== undefined) this.clock.clearTimeout(bound);
     this.#offDoc?.();
+    this.#offRevocations?.();
     this.#rpc?.close();
     this.#offered.clear();
     await this.#links?.stop();
@@ -482,6 +537,16 @@ export class Peer {
     if (d.addresses && d.addresses.length > 0) description.addresses = d.addresses;
     if (d.browser) description.browser = d.browser;
     return description;
+  }
+
+  /** Whether `peer` hosts a step (or a copy, or the coordination) of deployment `id`. */
+  #takesPart(peer: PeerId, id: string | undefined): boolean {
+    if (id === undefined) return false;
+    const record = this.registry.deployments.get(id)?.record;
+    if (!record) return false;
+    if (record.coordinator === peer || Object.values(record.solution).includes(peer)) return true;
+    if (record.migration && (record.migration.from === peer || record.migration.to === peer)) return true;
+    return Object.values(record.replicas ?? {}).some((peers) => peers.includes(peer));
   }
 
   #telemetry(): Telemetry {

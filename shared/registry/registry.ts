@@ -18,6 +18,9 @@ import { InvalidParamsError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Check } from '../protocol/check.ts';
 import { checkValue } from '../protocol/json-limits.ts';
+import { EntryGate, type GateVerdict } from '../trust/entry-gate.ts';
+import type { Signer } from '../trust/keys.ts';
+import type { MeshTrust } from '../trust/mesh-trust.ts';
 import {
   type BlacklistEntry,
   type CardRecord,
@@ -53,23 +56,44 @@ export interface RegistryEvents {
 /** Origin used for transactions made by this peer. */
 export const LOCAL_ORIGIN = 'local';
 
+/** Holder of the registry's gate, set once the peer knows its key (`Registry.enableRoles`). */
+interface GateRef {
+  gate?: EntryGate;
+}
+
 /** Validating view of one Y.Map whose values are plain JSON records. */
 export class RecordMap<T extends { id: string }> {
   readonly #map: Y.Map<unknown>;
   readonly #check: Check<T>;
   readonly #report: (key: string, error: string) => void;
+  readonly #name: string;
+  readonly #ref: GateRef;
 
   /** @internal */
-  constructor(map: Y.Map<unknown>, check: Check<T>, report: (key: string, error: string) => void) {
+  constructor(map: Y.Map<unknown>, check: Check<T>, report: (key: string, error: string) => void, name = '', ref: GateRef = {}) {
     this.#map = map;
     this.#check = check;
     this.#report = report;
+    this.#name = name;
+    this.#ref = ref;
   }
 
   /** The valid entry under `id`, if any. */
   get(id: string): T | undefined {
     const raw = this.#map.get(id);
     return raw === undefined ? undefined : this.#valid(id, raw);
+  }
+
+  /**
+   * The author (public key, hex) of the valid entry under `id`, in a mesh with roles;
+   * undefined when there is none, or the mesh has no roles.
+   */
+  authorOf(id: string): string | undefined {
+    const raw = this.#map.get(id);
+    if (!this.#ref.gate || raw === undefined) return undefined;
+    const verdict = this.#ref.gate.open(this.#name, id, raw);
+    const entry = verdict.ok ? verdict.entry : verdict.fallback;
+    return entry && !entry.tombstone ? entry.author : undefined;
   }
 
   /** Every valid entry. */
@@ -92,19 +116,46 @@ export class RecordMap<T extends { id: string }> {
     return this.values().length;
   }
 
-  /** Create or replace the entry `value.id`; rejects invalid records with ERR_INVALID_PARAMS. */
+  /**
+   * Create or replace the entry `value.id`; rejects invalid records with ERR_INVALID_PARAMS
+   * and, in a mesh with roles, writes this peer may not make with ERR_WRITE_FORBIDDEN.
+   */
   set(value: T): void {
     const r = this.#check(value);
     if (!r.ok) throw new InvalidParamsError(r.error);
-    this.#map.set(value.id, toPlain(value));
+    const plain = toPlain(value);
+    this.#map.set(value.id, this.#ref.gate ? this.#ref.gate.seal(this.#name, value.id, plain) : plain);
   }
 
-  /** Remove an entry. */
+  /** Remove an entry (in a mesh with roles: replace it by a tombstone signed by this peer). */
   delete(id: string): void {
-    this.#map.delete(id);
+    if (!this.#ref.gate) {
+      this.#map.delete(id);
+      return;
+    }
+    if (this.#map.get(id) === undefined) return;
+    this.#map.set(id, this.#ref.gate.seal(this.#name, id, { id, deleted: true }));
   }
 
-  #valid(key: string, raw: unknown): T | undefined {
+  /** @internal The gate's verdict on the entry under `key` (for repairs). */
+  verdict(key: string): GateVerdict | undefined {
+    return this.#ref.gate?.open(this.#name, key, this.#map.get(key));
+  }
+
+  /** @internal Write back a raw value (a repair) or remove junk. */
+  restore(key: string, raw: unknown | undefined): void {
+    if (raw === undefined) this.#map.delete(key);
+    else this.#map.set(key, raw);
+  }
+
+  #valid(key: string, stored: unknown): T | undefined {
+    let raw = stored;
+    if (this.#ref.gate) {
+      const verdict = this.#ref.gate.open(this.#name, key, stored);
+      const entry = verdict.ok ? verdict.entry : verdict.fallback;
+      if (!entry || entry.tombstone) return undefined;
+      raw = entry.value;
+    }
     const r = this.#check(raw);
     if (!r.ok) {
       this.#report(key, r.error);
@@ -130,12 +181,14 @@ export class DeploymentMap {
   readonly #map: Y.Map<unknown>;
   readonly #doc: Y.Doc;
   readonly #report: (key: string, error: string) => void;
+  readonly #ref: GateRef;
 
   /** @internal */
-  constructor(doc: Y.Doc, map: Y.Map<unknown>, report: (key: string, error: string) => void) {
+  constructor(doc: Y.Doc, map: Y.Map<unknown>, report: (key: string, error: string) => void, ref: GateRef = {}) {
     this.#doc = doc;
     this.#map = map;
     this.#report = report;
+    this.#ref = ref;
   }
 
   /** The deployment `id` with its valid phases, if its record is valid. */
@@ -145,7 +198,14 @@ export class DeploymentMap {
       if (entry !== undefined) this.#report(id, 'deployment entry is not a map');
       return undefined;
     }
-    const r = checkDeployment(entry.get('record'));
+    let rawRecord: unknown = entry.get('record');
+    if (this.#ref.gate) {
+      const verdict = this.#ref.gate.open('deployments', id, rawRecord);
+      const valid = verdict.ok ? verdict.entry : verdict.fallback;
+      if (!valid || valid.tombstone) return undefined;
+      rawRecord = valid.value;
+    }
+    const r = checkDeployment(rawRecord);
     if (!r.ok || r.value.id !== id) {
       this.#report(id, r.ok ? 'id does not match its key' : r.error);
       return undefined;
@@ -153,7 +213,13 @@ export class DeploymentMap {
     const phases: Record<string, PhaseRecord> = {};
     const rawPhases = entry.get('phases');
     if (rawPhases instanceof Y.Map) {
-      for (const [key, raw] of rawPhases.entries()) {
+      for (const [key, stored] of rawPhases.entries()) {
+        let raw: unknown = stored;
+        if (this.#ref.gate) {
+          const verdict = this.#ref.gate.open('phases', `${id}/${key}`, stored);
+          if (!verdict.ok) continue;
+          raw = verdict.entry.value;
+        }
         const p = checkPhase(raw);
         if (p.ok) phases[key] = p.value;
         else this.#report(`${id}/${key}`, p.error);
@@ -183,7 +249,7 @@ export class DeploymentMap {
     if (!r.ok) throw new InvalidParamsError(r.error);
     // Everything that can fail happens before the transaction: a record is written whole or not at all.
     checkValue(record, RECORD_LIMITS, `deployment ${record.id}`);
-    const plain = toPlain(record);
+    const plain = this.#ref.gate ? this.#ref.gate.seal('deployments', record.id, toPlain(record)) : toPlain(record);
     this.#doc.transact(() => {
       let entry = this.#map.get(record.id);
       if (!(entry instanceof Y.Map)) {
@@ -203,14 +269,70 @@ export class DeploymentMap {
     if (!(entry instanceof Y.Map)) throw new InvalidParamsError(`no deployment ${id}`);
     const phases = entry.get('phases');
     if (!(phases instanceof Y.Map)) throw new InvalidParamsError(`deployment ${id} has no phases map`);
-    phases.set(`${step}/${peer}`, toPlain(phase));
+    const key = `${step}/${peer}`;
+    phases.set(key, this.#ref.gate ? this.#ref.gate.seal('phases', `${id}/${key}`, toPlain(phase)) : toPlain(phase));
   }
 
-  /** Remove a deployment and its phases. */
+  /** Remove a deployment and its phases (in a mesh with roles: a signed tombstone record). */
   delete(id: string): void {
-    this.#map.delete(id);
+    const entry = this.#map.get(id);
+    if (!this.#ref.gate || !(entry instanceof Y.Map)) {
+      this.#map.delete(id);
+      return;
+    }
+    const tombstone = this.#ref.gate.seal('deployments', id, { id, deleted: true });
+    this.#doc.transact(() => entry.set('record', tombstone), LOCAL_ORIGIN);
+  }
+
+  /** The author (public key, hex) of the valid record of `id`, in a mesh with roles. */
+  authorOf(id: string): string | undefined {
+    const entry = this.#map.get(id);
+    if (!this.#ref.gate || !(entry instanceof Y.Map)) return undefined;
+    const verdict = this.#ref.gate.open('deployments', id, entry.get('record'));
+    const valid = verdict.ok ? verdict.entry : verdict.fallback;
+    return valid && !valid.tombstone ? valid.author : undefined;
+  }
+
+  /** @internal Repair the record of `id` when a member overwrote or removed what it may not. */
+  repair(id: string): void {
+    if (!this.#ref.gate) return;
+    const entry = this.#map.get(id);
+    const stored = entry instanceof Y.Map ? entry.get('record') : undefined;
+    const verdict = this.#ref.gate.open('deployments', id, stored);
+    if (verdict.ok || !verdict.definite) return;
+    if (verdict.fallback && verdict.fallback.raw !== stored) {
+      const fallback = verdict.fallback.raw;
+      if (entry instanceof Y.Map) entry.set('record', fallback);
+      else {
+        const fresh = new Y.Map<unknown>();
+        this.#map.set(id, fresh);
+        fresh.set('phases', new Y.Map<unknown>());
+        fresh.set('record', fallback);
+      }
+    } else if (!verdict.fallback && entry !== undefined) {
+      this.#map.delete(id);
+    }
   }
 }
+
+/** An entry of the `trust` map (grants, redemptions, revocations, name claims; see `trust/mesh-trust.ts`). */
+export interface TrustEntry {
+  id: string;
+  [field: string]: unknown;
+}
+
+const checkTrustEntry: Check<TrustEntry> = (v, p = '') =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { id?: unknown }).id === 'string'
+    ? { ok: true, value: v as TrustEntry }
+    : { ok: false, error: `${p || 'value'}: expected a trust entry` };
+
+/** What a registry needs to check roles: the mesh's roots and this peer's key. */
+export interface RegistryRoles {
+  trust: MeshTrust;
+  signer: Signer;
+}
+
+const RECORD_MAPS = ['devices', 'modules', 'blacklist', 'cards', 'trust'] as const;
 
 /** The typed, validating face of the registry document. */
 export class Registry {
@@ -226,21 +348,28 @@ export class Registry {
   readonly blacklist: RecordMap<BlacklistEntry>;
   /** ODRL cards of zones and risk levels, by key. */
   readonly cards: RecordMap<CardRecord>;
+  /** Grants, redemptions, revocations and name claims (used only in a mesh with roles). */
+  readonly trust: RecordMap<TrustEntry>;
   readonly #events: Emitter<RegistryEvents>;
   readonly #log: Logger;
   readonly #reported = new Set<string>();
+  readonly #ref: GateRef = {};
+  #repairPending = new Map<string, Set<string>>();
+  /** Repairs made per entry: a bound, so two peers that disagree cannot rewrite an entry forever. */
+  readonly #repairs = new Map<string, number>();
 
   constructor(options: { doc?: Y.Doc; logger?: Logger } = {}) {
     this.doc = options.doc ?? new Y.Doc();
     this.#log = options.logger ?? createLogger('registry');
     this.#events = new Emitter((e) => this.#log.error('change listener failed', e));
     const report = (map: string) => (key: string, error: string) => this.#report(map, key, error);
-    this.devices = new RecordMap(this.doc.getMap('devices'), checkDevice, report('devices'));
-    this.modules = new RecordMap(this.doc.getMap('modules'), checkModule, report('modules'));
-    this.deployments = new DeploymentMap(this.doc, this.doc.getMap('deployments'), report('deployments'));
-    this.blacklist = new RecordMap(this.doc.getMap('blacklist'), checkBlacklistEntry, report('blacklist'));
-    this.cards = new RecordMap(this.doc.getMap('cards'), checkCard, report('cards'));
-    for (const name of ['devices', 'modules', 'deployments', 'blacklist', 'cards'] as const) {
+    this.devices = new RecordMap(this.doc.getMap('devices'), checkDevice, report('devices'), 'devices', this.#ref);
+    this.modules = new RecordMap(this.doc.getMap('modules'), checkModule, report('modules'), 'modules', this.#ref);
+    this.deployments = new DeploymentMap(this.doc, this.doc.getMap('deployments'), report('deployments'), this.#ref);
+    this.blacklist = new RecordMap(this.doc.getMap('blacklist'), checkBlacklistEntry, report('blacklist'), 'blacklist', this.#ref);
+    this.cards = new RecordMap(this.doc.getMap('cards'), checkCard, report('cards'), 'cards', this.#ref);
+    this.trust = new RecordMap(this.doc.getMap('trust'), checkTrustEntry, report('trust'), 'trust', this.#ref);
+    for (const name of ['devices', 'modules', 'deployments', 'blacklist', 'cards', 'trust'] as const) {
       this.doc.getMap(name).observeDeep((events, txn) => {
         const keys = new Set<string>();
         for (const e of events) {
@@ -249,9 +378,34 @@ export class Registry {
           if (typeof top === 'string') keys.add(top);
           else for (const k of e.keys.keys()) keys.add(k);
         }
+        if (this.#ref.gate && !txn.local) this.#scheduleRepair(name, keys);
+        if (name === 'trust') {
+          // A grant or revocation changes which entries of the other maps are valid.
+          if (this.#ref.gate) for (const map of ['devices', 'modules', 'deployments', 'blacklist', 'cards'] as const) this.#events.emit('change', { map, keys: [...this.doc.getMap(map).keys()], remote: !txn.local });
+          return;
+        }
         this.#events.emit('change', { map: name, keys: [...keys], remote: !txn.local });
       });
     }
+  }
+
+  /**
+   * Check roles from now on: sign what this peer writes with `roles.signer`, and read only
+   * entries whose authors were allowed to write them (`trust/write-policy.ts`). Called once,
+   * before the peer writes anything.
+   */
+  enableRoles(roles: RegistryRoles): EntryGate {
+    if (this.#ref.gate) throw new InvalidParamsError('roles are already enabled');
+    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), logger: this.#log.child('trust') });
+    this.#ref.gate = gate;
+    // What persistence loaded before roles were on is checked like anything else.
+    for (const name of [...RECORD_MAPS, 'deployments'] as const) this.#scheduleRepair(name, new Set(this.doc.getMap(name).keys()));
+    return gate;
+  }
+
+  /** The gate, in a mesh with roles. */
+  get gate(): EntryGate | undefined {
+    return this.#ref.gate;
   }
 
   /** Run several local writes as one transaction (one update on the wire). */
@@ -275,6 +429,77 @@ export class Registry {
     this.doc.destroy();
   }
 
+  /**
+   * After a remote change: an entry a member overwrote or deleted without the right is
+   * written back as its last valid author signed it, and junk (unsigned, forged, too
+   * large) that nobody wrote validly before is removed, so it is not copied on. Runs
+   * after the transaction, as a write of its own.
+   */
+  #scheduleRepair(map: string, keys: Set<string>): void {
+    if (keys.size === 0) return;
+    const first = this.#repairPending.size === 0;
+    let pending = this.#repairPending.get(map);
+    if (!pending) this.#repairPending.set(map, (pending = new Set()));
+    for (const k of keys) pending.add(k);
+    if (first) queueMicrotask(() => this.#repair());
+  }
+
+  #repair(): void {
+    const work = this.#repairPending;
+    this.#repairPending = new Map();
+    if (!this.#ref.gate) return;
+    this.doc.transact(() => {
+      for (const [map, keys] of work) {
+        for (const key of keys) {
+          if (map === 'deployments') {
+            if (this.#mayRepair(map, key)) this.deployments.repair(key);
+            continue;
+          }
+          const records = this.#recordMap(map);
+          const verdict = records?.verdict(key);
+          if (!records || !verdict || verdict.ok || !verdict.definite) continue;
+          const stored = this.doc.getMap(map).get(key);
+          if (!this.#mayRepair(map, key)) continue;
+          if (verdict.fallback) {
+            if (verdict.fallback.raw !== stored) {
+              this.#log.warn(`restoring ${map} entry ${key} as ${verdict.fallback.author.slice(0, 16)}… signed it (${verdict.error.code})`);
+              records.restore(key, verdict.fallback.raw);
+            }
+          } else if (stored !== undefined) {
+            this.#log.warn(`removing ${map} entry ${key}: ${verdict.error.message} (${verdict.error.code})`);
+            records.restore(key, undefined);
+          }
+        }
+      }
+    }, REPAIR_ORIGIN);
+  }
+
+  #mayRepair(map: string, key: string): boolean {
+    const slot = `${map}/${key}`;
+    const count = (this.#repairs.get(slot) ?? 0) + 1;
+    if (this.#repairs.size > 100_000) this.#repairs.clear();
+    this.#repairs.set(slot, count);
+    if (count === MAX_REPAIRS) this.#log.warn(`no more repairs of ${slot}: peers disagree on it`);
+    return count < MAX_REPAIRS;
+  }
+
+  #recordMap(map: string): RecordMap<{ id: string }> | undefined {
+    switch (map) {
+      case 'devices':
+        return this.devices;
+      case 'modules':
+        return this.modules;
+      case 'blacklist':
+        return this.blacklist;
+      case 'cards':
+        return this.cards;
+      case 'trust':
+        return this.trust;
+      default:
+        return undefined;
+    }
+  }
+
   #report(map: string, key: string, error: string): void {
     const id = `${map}/${key}: ${error}`;
     if (this.#reported.has(id)) return;
@@ -282,6 +507,12 @@ export class Registry {
     this.#log.warn(`ignoring malformed ${map} entry ${key}: ${error}`);
   }
 }
+
+/** Repairs of one entry before this peer stops (and says so). */
+const MAX_REPAIRS = 16;
+
+/** Origin of the registry's own repairs (a local write: it is relayed like any other). */
+const REPAIR_ORIGIN = LOCAL_ORIGIN;
 
 /** Deep copy to plain JSON-compatible data, so later caller mutations cannot reach the doc. */
 /**

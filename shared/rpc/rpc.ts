@@ -53,6 +53,11 @@ export interface RpcOptions {
   clock: Clock;
   logger: Logger;
   defaultTimeoutMs?: number;
+  /**
+   * Asked before a remote request reaches its handler (never for local calls): throws a
+   * named error (e.g. ERR_ROLE_REQUIRED) to refuse it, which the caller receives.
+   */
+  authorize?: (method: string, from: PeerId, params: unknown) => void;
 }
 
 interface Pending {
@@ -106,6 +111,7 @@ export class Rpc<M extends object = MeshMethods> {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #defaultTimeoutMs: number;
+  readonly #authorize: RpcOptions['authorize'];
   readonly #handlers = new Map<string, Handler<unknown, unknown>>();
   readonly #pending = new Map<string, Pending>();
   /** Requests being served, by `${from} ${id}`, so a cancel or a departure can abort them. */
@@ -124,6 +130,7 @@ export class Rpc<M extends object = MeshMethods> {
     this.#clock = options.clock;
     this.#log = options.logger;
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
+    this.#authorize = options.authorize;
     this.#events = new Emitter((e) => this.#log.error('rpc listener failed', e));
   }
 
@@ -250,6 +257,7 @@ export class Rpc<M extends object = MeshMethods> {
     };
     const run = async (): Promise<unknown> => {
       if (!handler) throw new MethodNotFoundError(`no method ${method}`);
+      this.#authorize?.(method, from, params);
       return handler(params, context);
     };
     run().then(
