@@ -8,6 +8,7 @@
  * classify-simd, the same network computed in the module with Wasm SIMD (no wasi-nn),
  * is measured in the same sandbox on the same JPEG (goal ≤ 40 ms).
  */
+import { availableParallelism } from 'node:os';
 import * as ortNode from 'onnxruntime-node';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
@@ -30,8 +31,12 @@ async function classifyBench(): Promise<BenchSection> {
     if (Number(first.value) < 0) throw new Error(`classify failed: ${first.value} ${first.stderr}`);
     const sandboxed = await sample(N, call, 3);
 
-    const pre = await instance.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+    const preprocess = () => instance.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
+    const pre = await preprocess();
     const input = new Float32Array(pre.files['input.bin']!.slice().buffer);
+    // The module's own work before inference (JPEG decode, resize, the input file written
+    // out) through the same sandbox: what a classify call adds to the engine besides wasi-nn.
+    const preprocessed = await sample(N, preprocess, 3);
 
     t = performance.now();
     const session = await ortNode.InferenceSession.create(model);
@@ -41,6 +46,7 @@ async function classifyBench(): Promise<BenchSection> {
     await session.release();
 
     const graph = await createNodeInferenceEngine().load([model], 'onnx');
+    const threads = Math.min(2, availableParallelism());
     const web = await sample(N, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: new Uint8Array(input.buffer) }]), 3);
     await graph.release();
 
@@ -57,11 +63,12 @@ async function classifyBench(): Promise<BenchSection> {
     return {
       title: 'Image classification (MobileNetV2 through wasi-nn and in Wasm SIMD)',
       method:
-        `One 224×224 MobileNetV2 inference (nsfwjs' weights converted to ONNX, 10 MiB) by the C classify module in a Node sandbox worker: JPEG decode (320×240) and bilinear resize in wasm, wasi-nn over the Atomics bridge, onnxruntime-web (wasm, 1 thread) on the host thread, a JSON result file. Baselines in the same run: onnxruntime-node (native) and onnxruntime-web called directly, on the module's own preprocessed input. Medians of ${N}. The first call (model read through WASI, handed over the bridge and loaded into a session) is timed apart against creating the native session and running it once. classify-simd: the same network computed inside the module (C, clang -msimd128, NHWC, 4×8 tiled 1×1 convolutions) from the 10 MiB flat weights file, same JPEG, same sandbox, no wasi-nn.`,
+        `One 224×224 MobileNetV2 inference (nsfwjs' weights converted to ONNX, 10 MiB) by the C classify module in a Node sandbox worker: JPEG decode (320×240) and bilinear resize in wasm, wasi-nn over the Atomics bridge, onnxruntime-web (Wasm SIMD, ${threads} thread${threads === 1 ? '' : 's'}: one per core up to two — on this 2-core machine threads can at best halve the engine's time, and the module's worker sleeps on the bridge meanwhile) on the host, a JSON result file. Baselines in the same run: onnxruntime-node (native) and onnxruntime-web called directly, on the module's own preprocessed input; and the module's preprocess function (the same JPEG decode and resize, the tensor written to a file, no inference) through the same sandbox, so that what wasi-nn itself costs shows apart from the module's own work. Medians of ${N}. The first call (model read through WASI, handed over the bridge and loaded into a session) is timed apart against creating the native session and running it once. classify-simd: the same network computed inside the module (C, clang -msimd128, NHWC, 4×8 tiled 1×1 convolutions) from the 10 MiB flat weights file, same JPEG, same sandbox, no wasi-nn.`,
       rows: [
-        { name: 'classify call p50 (sandbox, wasi-nn, onnxruntime-web)', figure: ms(p50(sandboxed)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(sandboxed), p50(native)), goal: '≤ 40 ms', met: p50(sandboxed) <= 40 },
+        { name: 'classify call p50 (sandbox, wasi-nn, onnxruntime-web)', figure: ms(p50(sandboxed)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(sandboxed), p50(native)), goal: '≤ 40 ms and ≤ 3× native', met: p50(sandboxed) <= 40 && p50(sandboxed) <= 3 * p50(native) },
         { name: 'onnxruntime-web direct p50', figure: ms(p50(web)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(web), p50(native)), goal: '' },
-        { name: 'classify call p50 against onnxruntime-web direct', figure: ms(p50(sandboxed)), baseline: `onnxruntime-web direct ${ms(p50(web))}`, ratio: times(p50(sandboxed), p50(web)), goal: '' },
+        { name: 'classify call p50 against onnxruntime-web direct', figure: ms(p50(sandboxed)), baseline: `onnxruntime-web direct ${ms(p50(web))}`, ratio: times(p50(sandboxed), p50(web)), goal: '≤ 1.1×', met: p50(sandboxed) <= 1.1 * p50(web) },
+        { name: 'classify call p50 against onnxruntime-web direct plus the module\'s preprocessing (what wasi-nn and the call itself add)', figure: ms(p50(sandboxed)), baseline: `onnxruntime-web direct ${ms(p50(web))} + preprocess call ${ms(p50(preprocessed))} = ${ms(p50(web) + p50(preprocessed))}`, ratio: times(p50(sandboxed), p50(web) + p50(preprocessed)), goal: '' },
         { name: 'first classify call (model load + inference)', figure: ms(firstMs), baseline: `onnxruntime-node session + run ${ms(nativeFirstMs)}`, ratio: times(firstMs, nativeFirstMs), goal: '' },
         { name: 'classify-simd call p50 (sandbox, Wasm SIMD, no wasi-nn)', figure: ms(p50(simdSamples)), baseline: `onnxruntime-node ${ms(p50(native))}`, ratio: times(p50(simdSamples), p50(native)), goal: '≤ 40 ms', met: p50(simdSamples) <= 40 },
         { name: 'classify-simd call p50 against classify (wasi-nn)', figure: ms(p50(simdSamples)), baseline: `classify ${ms(p50(sandboxed))}`, ratio: times(p50(simdSamples), p50(sandboxed)), goal: '' },
