@@ -16,6 +16,7 @@ import type { TopicBridge } from '../shared/orchestrator/pubsub.ts';
 import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/adapters/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
+import { useNodeEd25519 } from './trust/node-ed25519.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
 import { InvalidParamsError } from '../shared/errors.ts';
@@ -23,6 +24,9 @@ import { createNodeInferenceEngine } from './nn/onnx.ts';
 import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
 import { FileKeyValueStore } from './stores/file-key-value-store.ts';
+
+// Every peer of this process signs and checks registry entries with OpenSSL (ADR 0025).
+useNodeEd25519();
 
 /** Options of {@link startNodePeer}. */
 export interface NodePeerOptions {

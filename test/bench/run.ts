@@ -15,6 +15,7 @@ import { natsScaleBenchmarks } from './nats-scale.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
 import { peersSection } from './peers.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
+import { trustBenchmarks } from './trust.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
 
@@ -22,7 +23,7 @@ const wanted = process.argv.slice(2);
 const sections: BenchSection[] = [];
 // Last: it quotes figures the sections before it measured in this run.
 const peers = { id: 'peers', run: async () => peersSection(sections) };
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...enginesBenchmarks, peers];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...enginesBenchmarks, ...trustBenchmarks, peers];
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 for (const bench of chosen) {

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { utf8 } from '../../shared/bytes.ts';
+import { nobleEd25519, publicKeyOfSeed } from '../../shared/identity/ed25519-sync.ts';
+import { nodeEd25519 } from '../../node-host/trust/node-ed25519.ts';
 import { keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, signBytes, verifyBytes } from '../../node-host/keys/key-store.ts';
 
 const run = promisify(execFile);
@@ -56,6 +58,16 @@ describe('user key store', () => {
     expect(key.identity.signSync(data)).to.deep.equal(expected);
     expect(reloaded.identity.signSync(data)).to.deep.equal(expected);
     expect(await verifyBytes(key.publicKey, reloaded.identity.signSync(data), data)).to.equal(true);
+    const seed = new Uint8Array(32).fill(7);
+    const publicKey = publicKeyOfSeed(seed);
+    const byNoble = nobleEd25519.sign(seed, data);
+    expect(nodeEd25519.sign(seed, data)).to.deep.equal(byNoble);
+    for (const backend of [nobleEd25519, nodeEd25519]) {
+      expect(backend.verify(publicKey, byNoble, data), backend.name).to.equal(true);
+      expect(backend.verify(publicKey, byNoble, utf8('deployments/fibp')), backend.name).to.equal(false);
+      expect(backend.verify(new Uint8Array(32).fill(0xff), byNoble, data), backend.name).to.equal(false);
+      expect(backend.verify(publicKey, byNoble.subarray(1), data), backend.name).to.equal(false);
+    }
   });
 
   it('liquidmesh keys creates, lists and shows keys, and refuses a second key of one name', async () => {
