@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
-import { FakeCamera } from '../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import { buildPwa, startWebServer } from '../../node-host/web-server.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';

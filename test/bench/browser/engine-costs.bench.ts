@@ -6,7 +6,7 @@
 // WebKit round performance.now() coarser than one call takes. The figures go to the
 // bench process through a web-test-runner server command.
 import { executeServerCommand } from '@web/test-runner-commands';
-import { FakeCamera } from '../../../shared/sandbox/fake-camera.ts';
+import { FakeCamera } from '../../../shared/adapters/fake-camera.ts';
 import { createBrowserInferenceEngine } from '../../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from '../../browser/module-files.ts';
