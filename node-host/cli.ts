@@ -24,8 +24,9 @@ const USAGE = `usage: liquidmesh <command>
                       kept in DIR (default ~/.local/share/liquidmesh) unless --ephemeral
   ${SIGNAL_USAGE}
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
-       [--trust URL | --ca FILE]
-                      run one peer of a mesh (a Node process or a headless Chromium)
+       [--trust URL | --ca FILE] [--max-links N]
+                      run one peer of a mesh (--max-links: at most N WebRTC connections; peers beyond them are
+                      reached through linked peers) (a Node process or a headless Chromium)
   start and peer also take the NATS backbone: --nats URL[,URL…] (repeatable) with --nats-user U --nats-pass P,
        --nats-token T or --nats-creds F; peer: --mqtt-bridge (modules' pub/sub to MQTT devices), and with
        --nats but no --signal/--pwa a Node peer uses the backbone alone

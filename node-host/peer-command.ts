@@ -6,6 +6,7 @@
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
  *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE] [--enforce-policies]
  *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]]
+ *                   [--max-links N]   (at most N WebRTC connections: a partial mesh, the rest reached through linked peers)
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
@@ -67,6 +68,8 @@ export interface PeerArgs {
   /** The gateway's own certificate and key (PEM files) instead of the local CA's. */
   cert?: string;
   key?: string;
+  /** Most WebRTC connections this peer holds (a partial mesh; others are reached through linked peers). */
+  maxLinks?: number;
 }
 
 /** Parse the command line; throws with a message naming the bad option. */
@@ -109,6 +112,12 @@ export function parsePeerArgs(args: string[]): PeerArgs {
     if (given !== undefined) parsed[key] = given;
   }
   if (parsed.trust !== undefined && parsed.ca !== undefined) throw new Error('--trust and --ca: give one');
+  const maxLinks = value('max-links');
+  if (maxLinks !== undefined) {
+    const n = Number(maxLinks);
+    if (!Number.isInteger(n) || n < 1) throw new Error('--max-links must be a whole number of at least 1');
+    parsed.maxLinks = n;
+  }
   return parsed;
 }
 
@@ -166,6 +175,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
           signalUrl: args.signal,
           mesh: args.mesh,
           secret: args.secret,
+          ...(args.maxLinks !== undefined ? { maxConnections: args.maxLinks } : {}),
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
           ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
         }))]),

@@ -381,7 +381,9 @@ export class Orchestrator {
 
   #place(steps: readonly DeployedStep[], options: PlacementOptions): Placement {
     const admit = this.#enforce ? policyAdmission(steps, policyCards(this.#peer.registry.cards.values())) : undefined;
-    return placeSteps(steps, this.#peer.registry, this.#alive(), (p) => this.#peer.presenceOf(p), admit ? { ...options, admit } : options);
+    // Nearer peers first in a partial mesh (a full mesh has every peer one hop away).
+    const hinted: PlacementOptions = { hops: (p) => this.#peer.hops(p), ...options };
+    return placeSteps(steps, this.#peer.registry, this.#alive(), (p) => this.#peer.presenceOf(p), admit ? { ...hinted, admit } : hinted);
   }
 
   /** Devices of `r`'s placement whose steps the cards no longer allow there. */

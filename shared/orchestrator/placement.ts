@@ -62,6 +62,11 @@ export interface PlacementOptions {
    * before it went (`placed`, step index → peer id), or null when it may.
    */
   admit?: (step: PlacementStep, peer: string, placed: Readonly<Record<string, string>>) => string | null;
+  /**
+   * Hops from the placing peer to `peer` over the mesh's links (0 itself, 1 linked), or
+   * undefined when no path is known: in a partial mesh, nearer peers are preferred.
+   */
+  hops?: (peer: string) => number | undefined;
 }
 
 /** What placement thought of one candidate for one step. */
@@ -95,10 +100,15 @@ export interface Placement {
  * - `blobs` × the fraction of the step's blobs it already holds (nothing to fetch);
  * - `current` when the step is placed there now (stability: no needless migration);
  * - minus `antiAffinity` for each step of this deployment already placed on it, when
- *   anti-affinity is asked for.
+ *   anti-affinity is asked for;
+ * - minus `distance` for each hop beyond the first between the placing peer and it, when
+ *   hops are known (a partial mesh; a peer with no known path counts as `FAR_HOPS`): every
+ *   call to a step two hops away is relayed by a third peer.
  * A candidate without telemetry counts as half loaded (cpu and memory 0.5).
  */
-export const PLACEMENT_WEIGHTS = { cpu: 30, memory: 20, blobs: 25, current: 20, antiAffinity: 40 } as const;
+export const PLACEMENT_WEIGHTS = { cpu: 30, memory: 20, blobs: 25, current: 20, antiAffinity: 40, distance: 8 } as const;
+/** Hops assumed for a peer with no known path. */
+const FAR_HOPS = 4;
 
 /**
  * Choose a peer for every step, in index order.
@@ -237,6 +247,14 @@ function judge(step: PlacementStep, peers: PlacementCandidate[], options: Placem
     if (options.antiAffinity && here > 0) {
       score -= PLACEMENT_WEIGHTS.antiAffinity * here;
       reasons.push(`anti-affinity: ${here} step${here === 1 ? '' : 's'} of this deployment already here`);
+    }
+    if (options.hops) {
+      const hops = options.hops(device.id);
+      const beyond = Math.max(0, (hops ?? FAR_HOPS) - 1);
+      if (beyond > 0) {
+        score -= PLACEMENT_WEIGHTS.distance * beyond;
+        reasons.push(hops === undefined ? 'no known path' : `${hops} hops away`);
+      }
     }
     // Rounded so that float noise never decides between equal candidates.
     return { peer: device.id, name: device.name, accepted: true, score: Math.round(score * 1000) / 1000, reasons };

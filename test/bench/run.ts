@@ -10,6 +10,7 @@ import { enginesBenchmarks } from './engines.ts';
 import { failoverBenchmarks } from './failover.ts';
 import { footprintChromiumBenchmarks } from './footprint-chromium.ts';
 import { gatewayBenchmarks } from './gateway.ts';
+import { idleMeshBenchmarks } from './idle-mesh.ts';
 import { migrationBenchmarks } from './migration.ts';
 import { natsScaleBenchmarks } from './nats-scale.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
@@ -24,6 +25,7 @@ const sections: BenchSection[] = [];
 // Last: it quotes figures the sections before it measured in this run.
 const peers = { id: 'peers', run: async () => peersSection(sections) };
 const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...enginesBenchmarks, ...trustBenchmarks, peers];
+all.splice(all.indexOf(peers), 0, ...idleMeshBenchmarks);
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 for (const bench of chosen) {

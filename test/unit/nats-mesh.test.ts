@@ -79,6 +79,14 @@ describe('A mesh over the NATS backbone', () => {
     const fetched = await a.peer.fetchBlob(hash);
     expect(fetched.byteLength).to.equal(blob.byteLength);
     expect(Buffer.from(fetched).equals(Buffer.from(blob))).to.equal(true);
+
+    // d (site only) reaches c (backbone only) through a site peer that is on the backbone.
+    await waitFor(() => d.peer.hops(idOf(c)) === 2, 'a route from d to c');
+    expect((await d.peer.call(idOf(c), 'peer.describe', {})).name).to.equal('c');
+    const only = blob.map((x) => x ^ 0x5a);
+    const onlyHash = await c.peer.store.blobs.put(only);
+    const routed = await d.peer.fetchBlob(onlyHash, { keep: false });
+    expect(Buffer.from(routed).equals(Buffer.from(only))).to.equal(true);
   });
 
   it('keeps a call sequence going and the registry converging when the server a peer is attached to dies', async () => {

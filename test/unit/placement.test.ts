@@ -217,3 +217,20 @@ describe('place: determinism', () => {
     expect(place([], [candidate(1)])).toEqual({ solution: {}, explanation: {} });
   });
 });
+
+describe('placement in a partial mesh', () => {
+  it('prefers a peer linked to the placing peer over an equal one two hops away, and says why', () => {
+    const hops: Record<string, number> = { [idOf(1)]: 2, [idOf(2)]: 1 };
+    const out = place([step(0)], [candidate(1), candidate(2)], { hops: (p) => hops[p] });
+    expect(out.solution['0']).toBe(idOf(2));
+    expect(out.explanation['0']!.verdicts.find((v) => v.peer === idOf(1))!.reasons).toContain('2 hops away');
+    // Without hop figures (a full mesh) the lower id wins the tie, as before.
+    expect(place([step(0)], [candidate(1), candidate(2)]).solution['0']).toBe(idOf(1));
+  });
+
+  it('still chooses a far peer when the near one is much busier', () => {
+    const hops: Record<string, number> = { [idOf(1)]: 3, [idOf(2)]: 1 };
+    const out = place([step(0)], [candidate(1, { telemetry: { cpu: 0 } }), candidate(2, { telemetry: { cpu: 1 } })], { hops: (p) => hops[p] });
+    expect(out.solution['0']).toBe(idOf(1));
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * An idle mesh of real Node peer processes (`liquidmesh peer`) over WebRTC on loopback,
+ * through a signaling server started here: each process's share of a core at rest, for
+ * meshes of 5, 10, 15 and 20 peers (every pair linked) and a site of 50 peers in a partial
+ * mesh (`--max-links`), where the site's join time and the RPC round trip to a peer two
+ * hops away (routed through a linked peer) against one linked directly are measured too.
+ *
+ *   npm run bench -- idle-mesh      (sizes from LIQUIDMESH_BENCH_IDLE_SIZES, e.g. "5,10,15,20,50")
+ *
+ * CPU comes from /proc/<pid>/stat (user + system ticks) over a window at rest, after every
+ * peer sees every other alive and a settling pause. One process per peer, so a 2-core
+ * machine carries 50 of them: join times there are load-bound, CPU at rest is not.
+ */
+import { readFileSync } from 'node:fs';
+import { startSignalServer } from '../../node-host/signal/signal-server.ts';
+import { type MeshView, NodePeerProcess } from '../e2e/harness.ts';
+import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
+
+const TICKS_PER_SECOND = 100;
+const SETTLE_MS = 5000;
+const WINDOW_MS = 20_000;
+/** Sizes up to this run as a full mesh; larger ones as a partial mesh with `PARTIAL_LINKS` links per peer. */
+const FULL_MESH_UP_TO = 20;
+const PARTIAL_LINKS = 6;
+const PINGS = 40;
+
+/** User + system CPU ticks a process has used. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+interface IdleFigures {
+  n: number;
+  maxLinks: number | undefined;
+  joinMs: number;
+  /** Median and mean share of a core per peer process, in percent. */
+  medianPct: number;
+  meanPct: number;
+  /** Cores the whole mesh uses at rest. */
+  cores: number;
+  /** RPC round trips (ms, sorted) to linked peers and to peers two hops away. */
+  oneHop: number[];
+  twoHops: number[];
+}
+
+async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFigures> {
+  const signal = await startSignalServer();
+  const nodes: NodePeerProcess[] = [];
+  const mesh = `idle-${n}-${Date.now()}`;
+  try {
+    const started = Date.now();
+    for (let i = 0; i < n; i++) {
+      nodes.push(new NodePeerProcess(`idle-${i}`, ['--signal', signal.url, '--mesh', mesh, '--secret', 'bench', ...(maxLinks ? ['--max-links', String(maxLinks)] : [])]));
+    }
+    await Promise.all(nodes.map((p) => waitUntil(() => p.id !== '', `${p.name} to start`, 300_000)));
+    let views: MeshView[] = [];
+    await waitUntil(async () => {
+      views = await Promise.all(nodes.map((p) => p.view()));
+      return views.every((v) => v.devices.length === n && v.alive.length === n - 1);
+    }, `${n} peers to see each other alive`, 600_000, 2000);
+    const joinMs = Date.now() - started;
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const before = nodes.map((p) => cpuTicks(p.child.pid!));
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, WINDOW_MS));
+    const seconds = (performance.now() - t0) / 1000;
+    const shares = nodes.map((p, i) => ((cpuTicks(p.child.pid!) - before[i]!) / TICKS_PER_SECOND / seconds) * 100).sort((a, b) => a - b);
+    views = await Promise.all(nodes.map((p) => p.view()));
+    const { oneHop, twoHops } = maxLinks ? await hopRoundTrips(nodes, views) : { oneHop: [], twoHops: [] };
+    return {
+      n, maxLinks, joinMs,
+      medianPct: percentile(shares, 50),
+      meanPct: shares.reduce((a, b) => a + b, 0) / shares.length,
+      cores: shares.reduce((a, b) => a + b, 0) / 100,
+      oneHop, twoHops,
+    };
+  } finally {
+    await Promise.all(nodes.map((p) => p.stop()));
+    await signal.close();
+  }
+}
+
+/** Pings from a few peers to a linked peer and to one two hops away (linked to a linked peer only). */
+async function hopRoundTrips(nodes: NodePeerProcess[], views: MeshView[]): Promise<{ oneHop: number[]; twoHops: number[] }> {
+  const linkedOf = new Map(views.map((v) => [v.id, new Set(v.linked)]));
+  const oneHop: number[] = [];
+  const twoHops: number[] = [];
+  for (const [i, view] of views.slice(0, 4).entries()) {
+    const mine = linkedOf.get(view.id)!;
+    const direct = [...mine][0];
+    const far = views.map((v) => v.id).find((id) => id !== view.id && !mine.has(id) && [...mine].some((l) => linkedOf.get(l)?.has(id)));
+    if (!direct || !far) continue;
+    for (const [to, out] of [[direct, oneHop], [far, twoHops]] as const) {
+      await nodes[i]!.command('ping', { to });
+      for (let k = 0; k < PINGS; k++) out.push((await nodes[i]!.command<{ ms: number }>('ping', { to })).ms);
+    }
+  }
+  return { oneHop: oneHop.sort((a, b) => a - b), twoHops: twoHops.sort((a, b) => a - b) };
+}
+
+async function waitUntil(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs: number, everyMs = 200): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`idle-mesh: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const pct = (x: number): string => `${x.toFixed(2)} %`;
+
+async function idleMeshBench(): Promise<BenchSection> {
+  const sizes = (process.env.LIQUIDMESH_BENCH_IDLE_SIZES ?? '5,10,15,20,50').split(',').map(Number).filter((x) => Number.isInteger(x) && x >= 1);
+  const runs: IdleFigures[] = [];
+  for (const n of sizes) runs.push(await idleMesh(n, n > FULL_MESH_UP_TO ? PARTIAL_LINKS : undefined));
+  const base = runs[0]!;
+  const rows: BenchRow[] = runs.map((r) => {
+    // Per-peer CPU may grow at most linearly in the mesh size: (share / base share) ≤ (n / base n).
+    const growth = r.medianPct / Math.max(base.medianPct, 0.01);
+    const linear = r.n / base.n;
+    const goalMet = r.medianPct <= 1 && (r === base || growth <= linear);
+    return {
+      name: `idle CPU per peer, ${r.n} Node peer processes${r.maxLinks ? ` (partial mesh, ${r.maxLinks} links each)` : ' (full mesh)'}`,
+      figure: `${pct(r.medianPct)} median (mean ${pct(r.meanPct)}; mesh ${r.cores.toFixed(2)} cores)`,
+      baseline: `${pct(base.medianPct)} (${base.n} peers)`,
+      ratio: `${times(r.medianPct, Math.max(base.medianPct, 0.01))} for ${linear.toFixed(1)}× the peers`,
+      goal: '≤ 1 % per peer, growing no faster than linearly in the mesh size',
+      met: goalMet,
+    };
+  });
+  for (const r of runs.filter((x) => x.maxLinks)) {
+    rows.push({ name: `join time, ${r.n} peer processes (partial mesh)`, figure: ms(r.joinMs), baseline: `${ms(base.joinMs)} (${base.n} peers)`, ratio: times(r.joinMs, base.joinMs), goal: '' });
+    if (r.oneHop.length > 0 && r.twoHops.length > 0) {
+      const one = percentile(r.oneHop, 50);
+      const two = percentile(r.twoHops, 50);
+      rows.push({ name: `RPC p50 two hops away (routed), ${r.n}-peer partial mesh`, figure: ms(two), baseline: `${ms(one)} (one hop)`, ratio: times(two, one), goal: '' });
+    }
+  }
+  return {
+    title: 'Idle mesh: CPU at rest, partial-mesh site',
+    method: `One \`liquidmesh peer\` process per peer over WebRTC (node-datachannel) on loopback, one signaling server; meshes up to ${FULL_MESH_UP_TO} peers link every pair, larger ones run with \`--max-links ${PARTIAL_LINKS}\`. CPU: user + system ticks from /proc over ${WINDOW_MS / 1000} s, starting ${SETTLE_MS / 1000} s after every peer sees every other alive; the median process is reported. Join time: from the first spawn until every peer sees every other alive (process start-up included: ${'tsx'} compiles each peer's sources, which dominates on 2 cores). RPC: \`peer.ping\` from 4 peers, ${PINGS} each, to a linked peer and to one reached through a linked peer.`,
+    rows,
+  };
+}
+
+/** The idle-mesh benchmark, for test/bench/run.ts. */
+export const idleMeshBenchmarks: { id: string; run: () => Promise<BenchSection> }[] = [{ id: 'idle-mesh', run: idleMeshBench }];
