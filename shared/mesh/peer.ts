@@ -34,7 +34,7 @@ import type { MeshMethods } from '../rpc/methods.ts';
 import { type CallOptions, Rpc } from '../rpc/rpc.ts';
 import type { MethodName, ParamsOf, ResultOf } from '../rpc/methods.ts';
 import { SystemClock } from '../system-clock.ts';
-import { MeshTrust } from '../trust/mesh-trust.ts';
+import { MeshTrust, type Standing } from '../trust/mesh-trust.ts';
 import { NotAMemberError } from '../trust/roles.ts';
 import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
 import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
@@ -155,6 +155,8 @@ export class Peer {
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
   #offRevocations: (() => void) | null = null;
+  /** Callers' standing by peer id, until the registry changes (a grant or revocation arrives). */
+  readonly #standings = new Map<PeerId, Standing>();
   #callsServed = 0;
   /** Blobs served from memory, never stored: bytes and how many offers hold them. */
   readonly #offered = new Map<string, { bytes: Uint8Array; holds: number }>();
@@ -248,7 +250,7 @@ export class Peer {
             // A caller reached through other peers (partial meshes) is known by its signed device record.
             const linkKey = links.publicKey(from);
             const key = linkKey ? toHex(linkKey) : this.registry.devices.authorOf(from);
-            const standing = key ? trust.standing(key, lookup) : undefined;
+            const standing = key ? this.#standingOf(from, key, trust, lookup) : undefined;
             const refused = refuseCall(method, {
               role: standing?.role,
               error: standing && standing.role === undefined ? standing.error : undefined,
@@ -326,6 +328,7 @@ export class Peer {
     if (trust) {
       // A revocation cuts the member off at once: its links drop, presence sees it leave.
       this.#offRevocations = this.registry.on('change', ({ map }) => {
+        this.#standings.clear();
         if (map !== 'devices') return;
         for (const peer of links.up()) {
           const key = links.publicKey(peer);
@@ -537,6 +540,17 @@ export class Peer {
     if (d.addresses && d.addresses.length > 0) description.addresses = d.addresses;
     if (d.browser) description.browser = d.browser;
     return description;
+  }
+
+  #standingOf(peer: PeerId, key: string, trust: MeshTrust, lookup: (id: string) => unknown): Standing {
+    let standing = this.#standings.get(peer);
+    const expires = standing?.role !== undefined ? (standing.grant?.expires ?? 0) : 0;
+    if (!standing || (expires !== 0 && expires < this.#wallClock())) {
+      standing = trust.standing(key, lookup);
+      if (this.#standings.size > 10_000) this.#standings.clear();
+      this.#standings.set(peer, standing);
+    }
+    return standing;
   }
 
   /** Whether `peer` hosts a step (or a copy, or the coordination) of deployment `id`. */
