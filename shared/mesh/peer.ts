@@ -243,8 +243,10 @@ export class Peer {
       clock: this.clock,
       logger: log.child('rpc'),
       defaultTimeoutMs: this.#timing.rpcTimeoutMs,
-      // A peer we hold no link to is reached through linked peers (partial meshes).
-      send: (to, frame, key) => (links.isUp(to) || !this.#routing ? links.send(to, { t: 'rpc', f: frame }, key) : this.#routing.router.send(to, frame)),
+      // A peer we hold no link to is reached through linked peers (partial meshes) while
+      // presence says it is alive; a departed one is unreachable at once (a stale route would
+      // leave the call waiting out its time limit, and failover waiting with it).
+      send: (to, frame, key) => (links.isUp(to) || !this.#routing || !this.#presence?.alive().includes(to) ? links.send(to, { t: 'rpc', f: frame }, key) : this.#routing.router.send(to, frame)),
       authorize: trust
         ? (method, from, params) => {
             // A caller reached through other peers (partial meshes) is known by its signed device record.

@@ -60,13 +60,18 @@ async function killAndRecover(signalUrl: string): Promise<{ recovered: number; n
         });
         const t0 = performance.now();
         victim.kill();
+        let lastError = '';
         await waitFor(async () => {
           try {
             return (await caller.orchestrator.execute(dep.id, { args: [12] }, { readyTimeoutMs: 200 })).result.value === 233;
-          } catch {
+          } catch (error) {
+            lastError = (error as Error).message;
             return false;
           }
-        }, 'the deployment to answer again', 30_000);
+        }, 'the deployment to answer again', 30_000).catch((error: unknown) => {
+          const r = coord.orchestrator.get(dep.id).record;
+          throw new Error(`${(error as Error).message}: the record is ${r.status} (revision ${r.revision}, step on ${r.solution['0']?.slice(0, 8)}, victim ${victim.id.slice(0, 8)}, ${r.reason ?? 'no reason'}); the coordinator sees alive ${coord.peer.alive().map((p) => p.slice(0, 8)).join(', ')}; the last call failed with: ${lastError}`);
+        });
         recovered.push(performance.now() - t0);
         off();
         if (leftAt > 0) noticed.push(leftAt - t0);

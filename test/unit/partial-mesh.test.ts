@@ -123,6 +123,24 @@ describe('A partial mesh (peers linked only to their neighbours on a line)', () 
     expect((await a.call(s.peers[1]!.id, 'peer.describe', {})).name).to.equal('p1');
   });
 
+  it('refuses at once a call to a peer that just vanished, though an older route through another peer still names it', async () => {
+    s = await site(3, (i, j) => i !== j);
+    const [a, , c] = s.peers as [Peer, Peer, Peer];
+    await s.run(2000);
+    // c's process dies: every link to it drops; b's advertised links still list c until b's next heartbeat.
+    await s.transports[2]!.disconnect();
+    expect(a.alive()).to.not.include(c.id);
+    const settled = await Promise.race([
+      rejectionOf(a.call(c.id, 'peer.describe', {})),
+      // No clock advance: a call sent along the stale route would wait out its time limit.
+      (async () => {
+        for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+        return null;
+      })(),
+    ]);
+    expect(settled?.code).to.equal('ERR_PEER_UNREACHABLE');
+  });
+
   it('does not run a routed request a relay forged in another peer\'s name', async () => {
     s = await site(3, line);
     const [a, , c] = s.peers as [Peer, Peer, Peer];
