@@ -21,6 +21,7 @@ import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeployedStep, DeploymentRecord, PhaseRecord } from '../registry/schema.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
+import { type ModuleKey, moduleKey, moduleOfKey, showModuleKey } from '../supervisor/module-key.ts';
 
 /** Tries to find a holder of a blob before the step fails. */
 const FETCH_ATTEMPTS = 5;
@@ -43,11 +44,11 @@ export class StepAgent {
   readonly #log: Logger;
   readonly #now: () => number;
   /** What is loaded: key → module id and providers. */
-  readonly #loaded = new Map<string, { module: string; providers: string }>();
+  readonly #loaded = new Map<ModuleKey, { module: string; providers: string }>();
   /** What was last acted on per key (revision and module, loaded or failed), so a failure is not retried in a loop. */
-  readonly #handled = new Map<string, string>();
+  readonly #handled = new Map<ModuleKey, string>();
   /** Work in progress per key (one at a time per module). */
-  readonly #busy = new Map<string, Promise<void>>();
+  readonly #busy = new Map<ModuleKey, Promise<void>>();
   #stopped = false;
 
   constructor(options: { peer: Peer; supervisor: Supervisor; logger: Logger; now: () => number }) {
@@ -72,12 +73,12 @@ export class StepAgent {
    * that the step the registry is about to place here is realized by it, not reloaded.
    */
   adopt(deploymentId: string, name: string, loaded: { module: string; providers: string[] }): void {
-    this.#loaded.set(keyOf(deploymentId, name), { module: loaded.module, providers: loaded.providers.join(',') });
+    this.#loaded.set(moduleKey(deploymentId, name), { module: loaded.module, providers: loaded.providers.join(',') });
   }
 
   /** Forget an adopted module that will not serve here after all (its migration failed). */
   forget(deploymentId: string, name: string): void {
-    const key = keyOf(deploymentId, name);
+    const key = moduleKey(deploymentId, name);
     if (!this.#handled.has(key)) this.#loaded.delete(key);
   }
 
@@ -101,16 +102,16 @@ export class StepAgent {
       if (this.#busy.has(key)) continue; // Looked at again when that work ends.
       this.#loaded.delete(key);
       this.#handled.delete(key);
-      const [deploymentId, name] = key.split('\u0000') as [string, string];
+      const { deploymentId, name } = moduleOfKey(key);
       this.#run(key, async () => {
         if (await this.#supervisor.undeploy(deploymentId, name)) this.#log.debug(`unloaded ${deploymentId}/${name}`);
       });
     }
   }
 
-  #run(key: string, work: () => Promise<void>): Promise<void> {
+  #run(key: ModuleKey, work: () => Promise<void>): Promise<void> {
     const p = work()
-      .catch((e: unknown) => this.#log.warn(`${key.replace('\u0000', '/')}: ${(e as Error).message}`))
+      .catch((e: unknown) => this.#log.warn(`${showModuleKey(key)}: ${(e as Error).message}`))
       .finally(() => {
         this.#busy.delete(key);
         // The registry may have moved on while this ran: look again (a no-op if it did not).
@@ -121,15 +122,15 @@ export class StepAgent {
   }
 
   /** Modules the registry's live revisions place here, by deployment and module name. */
-  #wanted(): Map<string, Wanted> {
-    const out = new Map<string, Wanted>();
+  #wanted(): Map<ModuleKey, Wanted> {
+    const out = new Map<ModuleKey, Wanted>();
     const self = this.#peer.id;
     for (const view of this.#peer.registry.deployments.values()) {
       const r = view.record;
       if (!LIVE.has(r.status)) continue;
       for (const [i, step] of (r.steps ?? []).entries()) {
         if (!placedOn(r, i, self)) continue;
-        const key = keyOf(r.id, step.name);
+        const key = moduleKey(r.id, step.name);
         const w = out.get(key);
         if (w) w.indices.push(i);
         else out.set(key, { deploymentId: r.id, revision: r.revision, step, indices: [i] });
@@ -155,7 +156,7 @@ export class StepAgent {
     return true;
   }
 
-  async #realize(key: string, w: Wanted, loaded: { module: string; providers: string } | undefined): Promise<void> {
+  async #realize(key: ModuleKey, w: Wanted, loaded: { module: string; providers: string } | undefined): Promise<void> {
     const providers = w.step.providers.join(',');
     if (loaded && loaded.module === w.step.module && loaded.providers === providers && this.#isDeployed(w)) {
       this.#phase(w, 'ready');
@@ -191,7 +192,7 @@ export class StepAgent {
         ...(w.step.topics ? { topics: w.step.topics } : {}),
       });
       this.#loaded.set(key, { module: w.step.module, providers });
-      if (!this.#phase(w, 'ready')) this.#log.debug(`${key.replace('\u0000', '/')} loaded for a revision that moved on`);
+      if (!this.#phase(w, 'ready')) this.#log.debug(`${showModuleKey(key)} loaded for a revision that moved on`);
     } catch (error) {
       const info = toErrorInfo(error);
       this.#phase(w, 'failed', `${info.code}: ${info.message}`);
@@ -221,8 +222,4 @@ export class StepAgent {
 /** True when step `i` of `r` runs on `peer`: as placed, or as a clone. */
 export function placedOn(r: DeploymentRecord, i: number, peer: string): boolean {
   return r.solution[String(i)] === peer || (r.replicas?.[String(i)]?.includes(peer) ?? false);
-}
-
-function keyOf(deploymentId: string, name: string): string {
-  return `${deploymentId}\u0000${name}`;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { isTopicGranted } from '../protocol/topics.ts';
+import { type ModuleKey, moduleKey } from './module-key.ts';
 
 /** One module's subscription to a topic pattern. */
 export interface Subscription {
@@ -24,11 +25,11 @@ export interface Subscriber {
 
 /** Subscriptions by (deployment, module). */
 export class SubscriptionTable {
-  readonly #byModule = new Map<string, { deploymentId: string; module: string; topics: Set<string> }>();
+  readonly #byModule = new Map<ModuleKey, { deploymentId: string; module: string; topics: Set<string> }>();
 
   /** Record that `module` of `deploymentId` subscribed to `topic` (idempotent). */
   add(deploymentId: string, module: string, topic: string): void {
-    const key = keyOf(deploymentId, module);
+    const key = moduleKey(deploymentId, module);
     let entry = this.#byModule.get(key);
     if (!entry) this.#byModule.set(key, (entry = { deploymentId, module, topics: new Set() }));
     entry.topics.add(topic);
@@ -43,7 +44,7 @@ export class SubscriptionTable {
 
   /** Keep only the module's subscriptions that `grants` (subscribe patterns) still cover. */
   retainGranted(deploymentId: string, module: string, grants: readonly string[]): void {
-    const entry = this.#byModule.get(keyOf(deploymentId, module));
+    const entry = this.#byModule.get(moduleKey(deploymentId, module));
     if (!entry) return;
     for (const topic of [...entry.topics]) if (!isTopicGranted(topic, grants)) entry.topics.delete(topic);
   }
@@ -66,8 +67,4 @@ export class SubscriptionTable {
   clear(): void {
     this.#byModule.clear();
   }
-}
-
-function keyOf(deploymentId: string, module: string): string {
-  return `${deploymentId}\u0000${module}`;
 }
