@@ -58,6 +58,8 @@ export async function launchChromiumPeer(options: {
   kiosk?: boolean;
   /** A CA certificate (PEM) this browser trusts, e.g. the host's local CA for an HTTPS PWA. */
   trustCa?: string;
+  /** Headless with {@link CHROMIUM_LEAN_FLAGS} (default true; false: Chromium's own process model). */
+  lean?: boolean;
 }): Promise<ChromiumPeer> {
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
   // Chromium reads trusted CAs from $HOME/.pki/nssdb: a HOME of this profile's own holds its trust.
@@ -66,7 +68,7 @@ export async function launchChromiumPeer(options: {
   // A kiosk is shown full screen where there is a display (a Pi's desktop session), with
   // the device's real camera; without a display it still runs, headless, as a device.
   const onScreen = options.kiosk === true && Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
-  const flags = onScreen ? CHROMIUM_FLAGS.filter((f) => !f.startsWith('--headless') && f !== '--use-fake-device-for-media-stream') : [...CHROMIUM_FLAGS, ...CHROMIUM_LEAN_FLAGS];
+  const flags = onScreen ? CHROMIUM_FLAGS.filter((f) => !f.startsWith('--headless') && f !== '--use-fake-device-for-media-stream') : [...CHROMIUM_FLAGS, ...(options.lean === false ? [] : CHROMIUM_LEAN_FLAGS)];
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM_PATH,
     headless: !onScreen,
