@@ -28,7 +28,7 @@ import { utf8 } from '../bytes.ts';
 import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { type Clock, every } from '../ports/clock.ts';
+import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
 import { LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
@@ -63,7 +63,7 @@ export interface WebRtcTransportOptions {
   timeoutMs?: number;
   /** ...and at the most this much (default 5000 ms). */
   maxTimeoutMs?: number;
-  /** Re-announce period on the signaling topic (default 3000 ms). */
+  /** Re-announce period on the signaling topic (default 3000 ms; at rest it backs off to 5×). */
   announceMs?: number;
   /**
    * Extra RTCPeerConnection configuration for the platform's implementation, e.g.
@@ -92,6 +92,8 @@ const PeerClass: typeof Peer = ((peerjs as unknown as { Peer?: typeof Peer }).Pe
   (peerjs as unknown as { default: { Peer?: typeof Peer } }).default.Peer ??
   (peerjs as unknown as { default: typeof Peer }).default) as typeof Peer;
 
+/** At rest, announcements back off to this many times `announceMs`. */
+const QUIET_ANNOUNCE_FACTOR = 5;
 const FRAME_DATA = 0;
 const FRAME_PING = 1;
 const FRAME_PROOF = 2;
@@ -132,6 +134,8 @@ export class WebRtcTransport implements Transport {
   #stopTimers: (() => void)[] = [];
   readonly #liveness: LivenessOptions;
   #lastAnnounceTo = new Map<PeerId, number>();
+  /** Go back to announcing every `announceMs` (the mesh changed). */
+  #announceSoon: () => void = () => undefined;
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
   #closed = false;
@@ -182,7 +186,7 @@ export class WebRtcTransport implements Transport {
     const stalls = new StallMeter(this.#clock.now(), check);
     this.#stopTimers.push(
       every(this.#clock, check, () => this.#keepalive(stalls.check(this.#clock.now()))),
-      every(this.#clock, this.#o.announceMs ?? 3000, () => void this.#announce()),
+      this.#announcing(),
     );
   }
 
@@ -280,6 +284,7 @@ export class WebRtcTransport implements Transport {
     const remote = announce?.id;
     if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
+    this.#announceSoon();
     if (this.#id < remote) {
       if (this.#full() || (this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
       this.#dial(remote);
@@ -292,6 +297,34 @@ export class WebRtcTransport implements Transport {
         void this.#announce(remote);
       }
     }
+  }
+
+  /**
+   * Re-announce every `announceMs` while the mesh changes, backing off to
+   * `QUIET_ANNOUNCE_FACTOR` times that at rest: a newcomer is found through its own
+   * announcements, which are answered at once, so an idle mesh need not have every member
+   * decrypt every other's every few seconds. Returns the stop function.
+   */
+  #announcing(): () => void {
+    const base = this.#o.announceMs ?? 3000;
+    let delay = base;
+    let handle: TimerHandle | undefined;
+    const tick = (): void => {
+      void this.#announce();
+      delay = Math.min(delay * 2, base * QUIET_ANNOUNCE_FACTOR);
+      handle = this.#clock.setTimeout(tick, delay);
+    };
+    this.#announceSoon = () => {
+      if (delay === base || handle === undefined) return;
+      delay = base;
+      this.#clock.clearTimeout(handle);
+      handle = this.#clock.setTimeout(tick, base);
+    };
+    handle = this.#clock.setTimeout(tick, base);
+    return () => {
+      if (handle !== undefined) this.#clock.clearTimeout(handle);
+      handle = undefined;
+    };
   }
 
   #full(): boolean {
@@ -425,6 +458,7 @@ export class WebRtcTransport implements Transport {
   #drop(link: Link, reason: string): void {
     if (this.#links.get(link.remote) !== link) return;
     this.#links.delete(link.remote);
+    this.#announceSoon();
     this.#log.debug(`connection to ${link.remote} ended: ${reason}`);
     // Under a bound, a dial that ended before joining was most likely refused at the other's bound.
     if (this.#o.maxConnections !== undefined && link.dialing && !link.joined) this.#backoff.set(link.remote, this.#clock.now() + REFUSED_BACKOFF_MS);

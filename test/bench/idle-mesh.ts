@@ -114,7 +114,17 @@ const pct = (x: number): string => `${x.toFixed(2)} %`;
 async function idleMeshBench(): Promise<BenchSection> {
   const sizes = (process.env.LIQUIDMESH_BENCH_IDLE_SIZES ?? '5,10,15,20,50').split(',').map(Number).filter((x) => Number.isInteger(x) && x >= 1);
   const runs: IdleFigures[] = [];
-  for (const n of sizes) runs.push(await idleMesh(n, n > FULL_MESH_UP_TO ? PARTIAL_LINKS : undefined));
+  const failed: BenchRow[] = [];
+  for (const n of sizes) {
+    const bound = n > FULL_MESH_UP_TO ? PARTIAL_LINKS : undefined;
+    try {
+      runs.push(await idleMesh(n, bound));
+    } catch (error) {
+      // A size this machine could not carry is reported as such, not as a figure.
+      failed.push({ name: `idle mesh of ${n} Node peer processes${bound ? ' (partial mesh)' : ''}`, figure: `did not complete: ${(error as Error).message}`, baseline: '', ratio: '', goal: '' });
+    }
+  }
+  if (runs.length === 0) throw new Error('idle-mesh: no size completed');
   const base = runs[0]!;
   const rows: BenchRow[] = runs.map((r) => {
     // Per-peer CPU may grow at most linearly in the mesh size: (share / base share) ≤ (n / base n).
@@ -138,6 +148,7 @@ async function idleMeshBench(): Promise<BenchSection> {
       rows.push({ name: `RPC p50 two hops away (routed), ${r.n}-peer partial mesh`, figure: ms(two), baseline: `${ms(one)} (one hop)`, ratio: times(two, one), goal: '' });
     }
   }
+  rows.push(...failed);
   return {
     title: 'Idle mesh: CPU at rest, partial-mesh site',
     method: `One \`liquidmesh peer\` process per peer over WebRTC (node-datachannel) on loopback, one signaling server; meshes up to ${FULL_MESH_UP_TO} peers link every pair, larger ones run with \`--max-links ${PARTIAL_LINKS}\`. CPU: user + system ticks from /proc over ${WINDOW_MS / 1000} s, starting ${SETTLE_MS / 1000} s after every peer sees every other alive; the median process is reported. Join time: from the first spawn until every peer sees every other alive (process start-up included: ${'tsx'} compiles each peer's sources, which dominates on 2 cores). RPC: \`peer.ping\` from 4 peers, ${PINGS} each, to a linked peer and to one reached through a linked peer.`,
