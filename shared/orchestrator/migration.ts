@@ -272,8 +272,10 @@ export class MigrationService {
       pausedAt = performance.now();
       paused = true;
       await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
-      const last = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot(), left(), 'the snapshot took too long');
-      const bytes = encodeSnapshot(diffSnapshot(first, last));
+      // Only what the calls since the base wrote, when the sandbox tracks it: the pause no
+      // longer copies and compares the whole memory.
+      const last = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
+      const bytes = encodeSnapshot(last.delta ? last : diffSnapshot(first, last));
       const hash = await this.#peer.offerBlob(bytes);
       offered.push(hash);
       // A small delta rides in the commit; a large one is fetched in ranges.

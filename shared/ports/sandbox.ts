@@ -190,8 +190,13 @@ export interface SandboxInstance {
   readonly info: ModuleInfo;
   /** Call a function. Rejects with named errors (ERR_WASM_TRAP, ERR_CALL_TIMEOUT, …); the instance stays usable. */
   call(request: CallRequest): Promise<CallResult>;
-  /** Capture the state between calls. */
-  snapshot(): Promise<InstanceSnapshot>;
+  /**
+   * Capture the state between calls. With `sinceLast`, a sandbox that tracks what calls
+   * write may answer with a delta over this instance's previous snapshot (`delta: true`:
+   * every page written since, zero or not) instead of the whole state — what restoring
+   * that previous snapshot and then this delta gives is the state now.
+   */
+  snapshot(options?: { sinceLast?: boolean }): Promise<InstanceSnapshot>;
   /** Replace the state with a snapshot of the same module (ERR_SNAPSHOT_MISMATCH otherwise). */
   restore(snapshot: InstanceSnapshot): Promise<void>;
   /** Stop the instance's workers. Idempotent. */

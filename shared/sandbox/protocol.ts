@@ -130,7 +130,8 @@ export type HostToWorker =
   | InitMessage
   /** Calls to run in order; `first` is the sequence number of the first, the others follow. */
   | { t: 'calls'; first: number; requests: CallRequest[] }
-  | { t: 'snapshot'; id: number }
+  /** `sinceLast`: a delta over the previous snapshot when the worker knows what was written since. */
+  | { t: 'snapshot'; id: number; sinceLast?: boolean }
   | { t: 'restore'; id: number; snapshot: InstanceSnapshot }
   | { t: 'resume'; id: number; state: StateCopy; files: Record<string, Uint8Array> };
 

@@ -72,9 +72,15 @@ class WorkerInstance {
     this.#sendAnswers();
   }
 
-  /** Answer a snapshot request. */
-  snapshot(id: number): void {
-    const { snapshot, transfer } = takeSnapshot(this.#live);
+  /**
+   * Answer a snapshot request: with `sinceLast`, only the pages written since the previous
+   * snapshot when the state copies know them (a delta), else everything. Either way the
+   * next `sinceLast` counts from now.
+   */
+  snapshot(id: number, sinceLast: boolean): void {
+    const written = this.#copies.takeSinceSnapshot();
+    const bounded = sinceLast && Number.isFinite(written.hi);
+    const { snapshot, transfer } = takeSnapshot(this.#live, bounded ? written : undefined);
     this.#port.post({ t: 'snapshot', id, snapshot }, transfer);
   }
 
@@ -149,7 +155,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     }
     if (!worker) return;
     if (msg.t === 'calls') worker.calls(msg.first, msg.requests);
-    else if (msg.t === 'snapshot') worker.snapshot(msg.id);
+    else if (msg.t === 'snapshot') worker.snapshot(msg.id, msg.sinceLast === true);
     else worker.replace(msg);
   });
 }

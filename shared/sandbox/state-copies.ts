@@ -26,6 +26,8 @@ export class StateCopies {
   #handed = -1;
   #lastGood: StateCopy | null = null;
   #unsent: { copy: StateCopy; ref: StateRef } | null = null;
+  /** What the app wrote since the last snapshot (everything until the first, or after a restore). */
+  #sinceSnapshot: Range = EVERYTHING;
 
   /**
    * @param control the worker's control buffer as Int32 words (CONTROL_RELIED is read from it)
@@ -95,8 +97,20 @@ export class StateCopies {
     }
   }
 
+  /**
+   * The range the app wrote since the last call of this method (everything when this
+   * worker keeps no copies, before the first call, or after a restore); it starts over.
+   * A migration's second snapshot ships only those pages.
+   */
+  takeSinceSnapshot(): Range {
+    const since = this.#track ? this.#sinceSnapshot : EVERYTHING;
+    this.#sinceSnapshot = NOTHING;
+    return since;
+  }
+
   /** After the host replaced a unit's whole state (restore, resume), every buffer is stale. */
   replaced(l: Unit): void {
+    this.#sinceSnapshot = EVERYTHING;
     for (const pending of this.#pending.values()) pending.fill(EVERYTHING);
     for (const unit of [l, ...l.providers.values()]) if (unit.span) takeSpan(unit);
   }
@@ -150,6 +164,7 @@ export class StateCopies {
     }
     const written = takeSpan(l);
     if (written.lo < written.hi) for (let t = 0; t < STATE_TURNS; t++) pending[t] = union(pending[t]!, written);
+    if (key === '') this.#sinceSnapshot = union(this.#sinceSnapshot, written);
     const range = pending[working]!;
     const lo = Math.max(0, range.lo);
     const hi = Math.min(bytes, range.hi);

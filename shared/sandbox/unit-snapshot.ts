@@ -4,7 +4,7 @@
  * @module
  */
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
-import { changedTables, dirFiles, PAGE, readGlobals, replaceFiles, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
+import { changedTables, dirFiles, PAGE, type Range, readGlobals, replaceFiles, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
 
 /** A snapshot of a unit and the buffer its pages live in (to transfer, not clone). */
 export interface TakenSnapshot {
@@ -14,9 +14,11 @@ export interface TakenSnapshot {
 
 /**
  * The app's state only: linked providers are shared library code whose state (if any)
- * stays where it runs; a restore leaves the target's providers as they are.
+ * stays where it runs; a restore leaves the target's providers as they are. With
+ * `written` (the bytes written since the previous snapshot), a delta over that snapshot:
+ * every page the range touches, zero or not, and the globals, files and tables whole.
  */
-export function takeSnapshot(l: Unit): TakenSnapshot {
+export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
   const pages: Record<number, Uint8Array> = {};
   const memoryPages = l.memory ? l.memory.buffer.byteLength / PAGE : 0;
   let copy: ArrayBuffer | null = null;
@@ -25,7 +27,13 @@ export function takeSnapshot(l: Unit): TakenSnapshot {
     // Only non-zero pages travel: most of a typical linear memory is zeros. They are
     // copied into one buffer, which is handed to the host (transferred, not cloned).
     const used: number[] = [];
-    for (let p = 0; p < memoryPages; p++) if (!isZero(all.subarray(p * PAGE, (p + 1) * PAGE))) used.push(p);
+    if (written) {
+      const first = Math.floor(Math.max(0, written.lo) / PAGE);
+      const end = Math.min(memoryPages, Math.ceil(written.hi / PAGE));
+      for (let p = first; p < end; p++) used.push(p);
+    } else {
+      for (let p = 0; p < memoryPages; p++) if (!isZero(all.subarray(p * PAGE, (p + 1) * PAGE))) used.push(p);
+    }
     copy = new ArrayBuffer(used.length * PAGE);
     const out = new Uint8Array(copy);
     used.forEach((p, i) => {
@@ -34,7 +42,8 @@ export function takeSnapshot(l: Unit): TakenSnapshot {
     });
   }
   const tables = changedTables(l);
-  const snapshot = { pages, memoryPages, globals: readGlobals(l), files: dirFiles(l) };
+  const snapshot: Omit<InstanceSnapshot, 'moduleId'> = { pages, memoryPages, globals: readGlobals(l), files: dirFiles(l) };
+  if (written) snapshot.delta = true;
   return { snapshot: tables ? { ...snapshot, tables } : snapshot, transfer: copy ? [copy] : [] };
 }
 

@@ -99,9 +99,9 @@ export class WorkerInstance implements SandboxInstance {
     return this.#serials === 0 ? this.#enqueue(request) : this.#queue.then(() => this.#enqueue(request));
   }
 
-  snapshot(): Promise<InstanceSnapshot> {
+  snapshot(options: { sinceLast?: boolean } = {}): Promise<InstanceSnapshot> {
     return this.#serial(async () => {
-      const reply = await this.#slot().request({ t: 'snapshot', id: 0 });
+      const reply = await this.#slot().request(options.sinceLast ? { t: 'snapshot', id: 0, sinceLast: true } : { t: 'snapshot', id: 0 });
       if (reply.t !== 'snapshot') throw new ModuleLoadError('unexpected reply to snapshot');
       return { moduleId: this.moduleId, ...reply.snapshot };
     });

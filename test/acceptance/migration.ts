@@ -102,6 +102,28 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect((await b.call(scalar('next'))).value).to.equal(8n);
     });
 
+    it('takes a snapshot of only what calls wrote since the previous one; base plus it is the whole state', async () => {
+      sandbox = harness.sandbox();
+      const bytes = await wasm('counter-c');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      await a.call(scalar('fill', 1024));
+      const base = await a.snapshot();
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      await b.restore(decodeSnapshot(encodeSnapshot(base)));
+      for (let i = 0; i < 4; i++) await a.call(scalar('next'));
+      await a.call(scalar('fill', 100));
+      const since = await a.snapshot({ sinceLast: true });
+      expect(since.delta).to.equal(true);
+      expect(Object.keys(since.pages).length).to.be.lessThan(Object.keys(base.pages).length);
+      await b.restore(decodeSnapshot(encodeSnapshot(since)));
+      expect((await b.call(scalar('checksum'))).value).to.equal((await a.call(scalar('checksum'))).value);
+      expect((await b.call(scalar('recent_sum'))).value).to.equal((await a.call(scalar('recent_sum'))).value);
+      expect((await b.call(scalar('next'))).value).to.equal((await a.call(scalar('next'))).value);
+      // Nothing written since: a delta of no pages.
+      await a.snapshot();
+      expect(Object.keys((await a.snapshot({ sinceLast: true })).pages)).to.have.length(0);
+    });
+
     it('carries table slots the module changed at run time', async () => {
       sandbox = harness.sandbox();
       const bytes = await wasm('dispatch');
