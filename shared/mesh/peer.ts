@@ -224,7 +224,7 @@ export class Peer {
     const trust = roles ? new MeshTrust({ mesh: roles.mesh, owners: roles.owners, now: this.#wallClock }) : undefined;
     const lookup = (id: string): unknown => this.registry.trust.get(id);
     if (roles && trust) {
-      this.registry.enableRoles({ trust, signer: identity });
+      this.registry.enableRoles({ trust, signer: identity, now: this.#wallClock });
       joinWithRoles({ registry: this.registry, trust, identity, roles, name: this.#options.device.name, now: this.#wallClock(), logger: log.child('trust') });
     }
 

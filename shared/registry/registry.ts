@@ -18,7 +18,7 @@ import { InvalidParamsError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Check } from '../protocol/check.ts';
 import { checkValue } from '../protocol/json-limits.ts';
-import { EntryGate, type GateVerdict } from '../trust/entry-gate.ts';
+import { EntryGate, type GateVerdict, type ValidEntry } from '../trust/entry-gate.ts';
 import type { Signer } from '../trust/keys.ts';
 import type { MeshTrust } from '../trust/mesh-trust.ts';
 import {
@@ -294,13 +294,14 @@ export class DeploymentMap {
   }
 
   /** @internal Repair the record of `id` when a member overwrote or removed what it may not. */
-  repair(id: string): void {
+  repair(id: string, stillValid: (entry: ValidEntry) => boolean): void {
     if (!this.#ref.gate) return;
     const entry = this.#map.get(id);
     const stored = entry instanceof Y.Map ? entry.get('record') : undefined;
     const verdict = this.#ref.gate.open('deployments', id, stored);
     if (verdict.ok || !verdict.definite) return;
     if (verdict.fallback && verdict.fallback.raw !== stored) {
+      if (!stillValid(verdict.fallback)) return;
       const fallback = verdict.fallback.raw;
       if (entry instanceof Y.Map) entry.set('record', fallback);
       else {
@@ -330,6 +331,8 @@ const checkTrustEntry: Check<TrustEntry> = (v, p = '') =>
 export interface RegistryRoles {
   trust: MeshTrust;
   signer: Signer;
+  /** Wall clock (default Date.now). */
+  now?: () => number;
 }
 
 const RECORD_MAPS = ['devices', 'modules', 'blacklist', 'cards', 'trust'] as const;
@@ -396,7 +399,7 @@ export class Registry {
    */
   enableRoles(roles: RegistryRoles): EntryGate {
     if (this.#ref.gate) throw new InvalidParamsError('roles are already enabled');
-    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), logger: this.#log.child('trust') });
+    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
     this.#ref.gate = gate;
     // What persistence loaded before roles were on is checked like anything else.
     for (const name of [...RECORD_MAPS, 'deployments'] as const) this.#scheduleRepair(name, new Set(this.doc.getMap(name).keys()));
@@ -447,12 +450,13 @@ export class Registry {
   #repair(): void {
     const work = this.#repairPending;
     this.#repairPending = new Map();
-    if (!this.#ref.gate) return;
+    const gate = this.#ref.gate;
+    if (!gate) return;
     this.doc.transact(() => {
       for (const [map, keys] of work) {
         for (const key of keys) {
           if (map === 'deployments') {
-            if (this.#mayRepair(map, key)) this.deployments.repair(key);
+            if (this.#mayRepair(map, key)) this.deployments.repair(key, (entry) => gate.stillValid('deployments', key, entry));
             continue;
           }
           const records = this.#recordMap(map);
@@ -461,7 +465,7 @@ export class Registry {
           const stored = this.doc.getMap(map).get(key);
           if (!this.#mayRepair(map, key)) continue;
           if (verdict.fallback) {
-            if (verdict.fallback.raw !== stored) {
+            if (verdict.fallback.raw !== stored && gate.stillValid(map, key, verdict.fallback)) {
               this.#log.warn(`restoring ${map} entry ${key} as ${verdict.fallback.author.slice(0, 16)}… signed it (${verdict.error.code})`);
               records.restore(key, verdict.fallback.raw);
             }

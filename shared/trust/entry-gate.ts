@@ -24,6 +24,8 @@ export interface ValidEntry {
   value: Record<string, unknown>;
   author: string;
   tombstone: boolean;
+  /** When this peer first read it as valid (its wall clock, ms). */
+  seenAt: number;
 }
 
 /** Verdict on one stored entry. */
@@ -46,6 +48,8 @@ export interface EntryGateOptions {
   /** Raw values of the registry's `trust` map. */
   lookup: TrustLookup;
   logger: Logger;
+  /** Wall clock (default Date.now): when a claim was first seen decides whether it is settled. */
+  now?: () => number;
 }
 
 /** Seals local writes and checks everything read. */
@@ -55,6 +59,7 @@ export class EntryGate {
   readonly #self: string;
   readonly #lookup: TrustLookup;
   readonly #log: Logger;
+  readonly #now: () => number;
   readonly #last = new Map<string, ValidEntry>();
   readonly #reported = new Set<string>();
 
@@ -64,6 +69,7 @@ export class EntryGate {
     this.#self = keyHex(options.signer);
     this.#lookup = options.lookup;
     this.#log = options.logger;
+    this.#now = options.now ?? (() => Date.now());
   }
 
   /** This peer's public key (hex). */
@@ -87,9 +93,12 @@ export class EntryGate {
     const previous = this.#last.get(slot(map, key));
     const refused = refuseWrite({
       map, key, value: value as Record<string, unknown>, author: this.#self, role: this.#roleFor(map, key, this.#self),
-      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup,
+      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(),
     });
     if (refused) throw refused;
+    // What this peer wrote is valid here at once: it is the value to restore if a member overwrites it.
+    const plain = value as Record<string, unknown>;
+    this.#last.set(slot(map, key), { raw: sealed, value: plain, author: this.#self, tombstone: plain.deleted === true, seenAt: this.#now() });
     return sealed;
   }
 
@@ -105,12 +114,20 @@ export class EntryGate {
     const role = this.#roleFor(map, key, opened.author);
     const refused = refuseWrite({
       map, key, value: opened.value, author: opened.author, role,
-      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup,
+      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(),
     });
     if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')));
-    const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone };
+    const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() };
     this.#last.set(id, entry);
     return { ok: true, entry };
+  }
+
+  /**
+   * Whether a remembered entry would still be accepted now (its author's role and name may
+   * have changed since): restoring one that would be refused only starts a quarrel.
+   */
+  stillValid(map: string, key: string, entry: ValidEntry): boolean {
+    return refuseWrite({ map, key, value: entry.value, author: entry.author, role: this.#roleFor(map, key, entry.author), trust: this.trust, lookup: this.#lookup, now: this.#now() }) === undefined;
   }
 
   /** The last valid entry at `map`/`key`, if any. */

@@ -32,9 +32,11 @@ export interface WriteAttempt {
   /** The author's role now (undefined: not a member). */
   role: Role | undefined;
   /** The last valid value of this entry and its author, if there was one. */
-  previous?: { value: Record<string, unknown>; author: string };
+  previous?: { value: Record<string, unknown>; author: string; seenAt: number };
   trust: MeshTrust;
   lookup: TrustLookup;
+  /** The reader's wall clock (ms). */
+  now: number;
 }
 
 const forbid = (why: string): MeshError => new WriteForbiddenError(why);
@@ -73,14 +75,20 @@ export function refuseWrite(a: WriteAttempt): MeshError | undefined {
 }
 
 /**
- * Two claims of one name (or redemptions of one invitation) made within this long of each
- * other are concurrent: the earlier wins, ties to the smaller key, so that peers which saw
- * them in different orders agree. Later claims never displace the first.
+ * A claim of a name (or a redemption of an invitation) that arrives within this long of
+ * the first one this peer saw is concurrent with it: the one stamped earlier wins, ties to
+ * the smaller key, so that peers which saw them in different orders agree. After that the
+ * first is settled and nothing but an owner displaces it, and a claim stamped more than
+ * this long before it arrives never displaces one — so a backdated stamp cannot take an
+ * established name.
  */
-export const CONCURRENT_CLAIM_MS = 60_000;
+export const CONCURRENT_CLAIM_MS = 2_000;
 
-function concurrentAndEarlier(at: number, key: string, previousAt: number, previousKey: string): boolean {
-  if (!Number.isFinite(at) || !Number.isFinite(previousAt) || Math.abs(at - previousAt) > CONCURRENT_CLAIM_MS) return false;
+function concurrentAndEarlier(a: WriteAttempt, at: number, key: string, previousAt: number, previousKey: string): boolean {
+  if (!a.previous || a.now - a.previous.seenAt > CONCURRENT_CLAIM_MS) return false;
+  if (!Number.isFinite(at) || !Number.isFinite(previousAt)) return false;
+  // A stamp older than the window is stale (or backdated): it never displaces a claim.
+  if (a.now - at > CONCURRENT_CLAIM_MS) return false;
   return at < previousAt || (at === previousAt && key < previousKey);
 }
 
@@ -100,7 +108,7 @@ function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined
       if (!checked.ok || checked.grant.invitation?.key !== subject || a.value.subject !== checked.grant.subject) return forbid('not a redemption of that invitation');
       if (a.previous && a.previous.value.subject !== a.value.subject) {
         const prev = a.previous.value.grant as { issued?: unknown } | undefined;
-        if (!concurrentAndEarlier(checked.grant.issued, String(a.value.subject), Number(prev?.issued), String(a.previous.value.subject))) return forbid(`the invitation ${subject.slice(0, 16)}… was already redeemed`);
+        if (!concurrentAndEarlier(a, checked.grant.issued, String(a.value.subject), Number(prev?.issued), String(a.previous.value.subject))) return forbid(`the invitation ${subject.slice(0, 16)}… was already redeemed`);
       }
       return undefined;
     }
@@ -109,7 +117,7 @@ function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined
       if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
       if (a.value.key !== a.author || a.value.name !== subject) return forbid(`${short} may claim a name only for itself`);
       const holder = a.previous?.value.key;
-      if (holder !== undefined && holder !== a.author && !concurrentAndEarlier(Number(a.value.at), a.author, Number(a.previous?.value.at), String(holder))) {
+      if (holder !== undefined && holder !== a.author && !concurrentAndEarlier(a, Number(a.value.at), a.author, Number(a.previous?.value.at), String(holder))) {
         return forbid(`the name "${subject}" belongs to another key`);
       }
       return undefined;
