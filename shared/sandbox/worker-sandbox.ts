@@ -18,10 +18,11 @@ import { checkModuleBudget, DEFAULT_BUDGET_LIMITS, DEFAULT_MAX_MEMORY_PAGES } fr
 import { grantableImports } from './capabilities.ts';
 import { ModuleTooLargeError } from './errors.ts';
 import { linkProviders } from './linking.ts';
-import { prepareModule } from './prepare.ts';
+import { type PreparedModule, prepareModule } from './prepare.ts';
 import { BRIDGE_HEADER } from './protocol.ts';
 import { guardTopics } from '../protocol/topics.ts';
 import { WorkerInstance } from './worker-instance.ts';
+import { WorkerPool } from './worker-pool.ts';
 import type { WorkerHandle } from './worker-slot.ts';
 
 /** Defaults for {@link SandboxLimits}. */
@@ -46,7 +47,15 @@ export interface WorkerSandboxOptions {
    * every socket read in the same turn of the event loop.
    */
   defer?: (task: () => void) => void;
+  /**
+   * Booted workers kept idle once the sandbox has loaded a module (default 2: an
+   * instance's active worker and its spare); 0 spawns each worker when it is needed.
+   */
+  warmWorkers?: number;
 }
+
+/** Prepared (rewritten and compiled) modules kept for loading the same bytes again. */
+const PREPARED_CACHE_ENTRIES = 16;
 
 /** {@link Sandbox} on workers. */
 export class WorkerSandbox implements Sandbox {
@@ -54,6 +63,10 @@ export class WorkerSandbox implements Sandbox {
   readonly #limits: SandboxLimits;
   readonly #log: Logger;
   readonly #instances = new Set<WorkerInstance>();
+  /** Created by the first load: a peer that runs no module starts no worker. */
+  #pool: WorkerPool | null = null;
+  /** By content hash and the limits the rewrite applied, newest last. */
+  readonly #prepared = new Map<string, Promise<PreparedModule>>();
 
   constructor(options: WorkerSandboxOptions) {
     this.#options = options;
@@ -77,10 +90,13 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits);
-    const prepared = await prepareModule(spec.wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module' });
+    const moduleId = await sha256Hex(spec.wasm);
+    const prepared = await this.#prepare(moduleId, spec.wasm, limits);
+    this.#pool ??= new WorkerPool(this.#options.spawn, this.#options.warmWorkers ?? 2, this.#options.defer ?? ((task) => queueMicrotask(task)));
+    const pool = this.#pool;
     const functions = info.exports.filter((e) => e.kind === 'function' && e.type).map((e) => ({ name: e.name, type: e.type! }));
     const instance = new WorkerInstance({
-      moduleId: await sha256Hex(spec.wasm),
+      moduleId,
       info,
       init: {
         t: 'init',
@@ -96,7 +112,7 @@ export class WorkerSandbox implements Sandbox {
         trackState: true,
         providers,
       },
-      spawn: this.#options.spawn,
+      spawn: () => pool.take(),
       services,
       limits,
       clock: this.#options.clock ?? new SystemClock(),
@@ -115,6 +131,25 @@ export class WorkerSandbox implements Sandbox {
   }
 
   async close(): Promise<void> {
+    this.#pool?.close();
     await Promise.all([...this.#instances].map((i) => i.close()));
+  }
+
+  /**
+   * The module rewritten and compiled, once per content and limits: loading the same
+   * bytes again (another deployment, a restart of one, a migration target) reuses it.
+   */
+  #prepare(moduleId: string, wasm: Uint8Array, limits: SandboxLimits): Promise<PreparedModule> {
+    const key = `${moduleId}/${limits.maxMemoryPages}/${limits.maxTableElements}`;
+    let prepared = this.#prepared.get(key);
+    if (prepared) this.#prepared.delete(key);
+    else {
+      prepared = prepareModule(wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module' });
+      // A module that failed to prepare is tried again next time, not remembered.
+      prepared.catch(() => this.#prepared.delete(key));
+    }
+    this.#prepared.set(key, prepared);
+    if (this.#prepared.size > PREPARED_CACHE_ENTRIES) this.#prepared.delete(this.#prepared.keys().next().value!);
+    return prepared;
   }
 }

@@ -1,0 +1,132 @@
+/**
+ * The sandbox's warm workers (shared/sandbox/worker-pool.ts), with stand-in workers: a
+ * sandbox that runs modules hands out booted workers and boots replacements behind the
+ * load; one that never loads starts none.
+ */
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { workerBundle } from '../../node-host/sandbox/node-sandbox.ts';
+import { Worker } from 'node:worker_threads';
+import { WorkerSandbox } from '../../shared/sandbox/worker-sandbox.ts';
+import { WorkerPool } from '../../shared/sandbox/worker-pool.ts';
+import type { WorkerHandle } from '../../shared/sandbox/worker-slot.ts';
+
+interface Fake extends WorkerHandle {
+  id: number;
+  terminated: boolean;
+  fail(): void;
+}
+
+function fakes() {
+  const spawned: Fake[] = [];
+  const spawn = (): Fake => {
+    let onError: ((e: Error) => void)[] = [];
+    const fake: Fake = {
+      id: spawned.length,
+      terminated: false,
+      post: () => {},
+      onMessage: () => {},
+      onError: (h) => void onError.push(h),
+      terminate: () => void (fake.terminated = true),
+      fail: () => onError.forEach((h) => h(new Error('died'))),
+    };
+    spawned.push(fake);
+    return fake;
+  };
+  const later: (() => void)[] = [];
+  const defer = (task: () => void): void => void later.push(task);
+  const settle = (): void => {
+    while (later.length > 0) later.shift()!();
+  };
+  return { spawned, spawn, defer, settle };
+}
+
+describe('Worker pool', () => {
+  it('starts nothing until a worker is taken', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    new WorkerPool(spawn, 2, defer);
+    settle();
+    expect(spawned).to.have.length(0);
+  });
+
+  it('spawns the first worker on demand, then keeps two booted ones for the next takes', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 2, defer);
+    const first = pool.take() as Fake;
+    expect(first.id).to.equal(0);
+    settle();
+    expect(pool.idle).to.equal(2);
+    const second = pool.take() as Fake;
+    const third = pool.take() as Fake;
+    // Both came from the pool: spawned before they were asked for.
+    expect([second.id, third.id]).to.deep.equal([1, 2]);
+    expect(spawned).to.have.length(3);
+    settle();
+    expect(pool.idle).to.equal(2);
+  });
+
+  it('never hands out a worker that died while idle', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 2, defer);
+    pool.take();
+    settle();
+    spawned[1]!.fail();
+    expect((pool.take() as Fake).id).to.equal(2);
+  });
+
+  it('terminates its idle workers when closed and keeps none afterwards', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 2, defer);
+    pool.take();
+    settle();
+    pool.close();
+    expect(spawned.slice(1).map((f) => f.terminated)).to.deep.equal([true, true]);
+    pool.take();
+    settle();
+    expect(pool.idle).to.equal(0);
+  });
+
+  it('keeps none when its size is 0', () => {
+    const { spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 0, defer);
+    pool.take();
+    settle();
+    expect(pool.idle).to.equal(0);
+  });
+});
+
+describe('Sandbox with warm workers (Node worker threads)', () => {
+  it('starts no worker before the first load, and loads the same bytes again from its cache with the same results', async () => {
+    const workers: Worker[] = [];
+    const sandbox = new WorkerSandbox({
+      defer: (task) => void setImmediate(task),
+      spawn: () => {
+        const worker = new Worker(workerBundle(), { execArgv: [] });
+        worker.unref();
+        workers.push(worker);
+        return {
+          post: (message, transfer) => worker.postMessage(message, transfer as never),
+          onMessage: (handler) => worker.on('message', handler),
+          onError: (handler) => worker.on('error', handler),
+          terminate: () => void worker.terminate(),
+        };
+      },
+    });
+    try {
+      expect(workers).to.have.length(0);
+      const wasm = new Uint8Array(await readFile(new URL('../../modules/stateful-fibo/stateful-fibo.wasm', import.meta.url)));
+      const call = { fn: 'stateful_fibo', convention: { kind: 'scalar' as const, args: [] } };
+      for (let round = 0; round < 3; round++) {
+        const instance = await sandbox.load({ wasm, grants: [] });
+        // Each load is a fresh instance (its own worker), whatever the cache holds.
+        expect((await instance.call(call)).value).to.equal(1n);
+        expect((await instance.call(call)).value).to.equal(2n);
+        await instance.close();
+      }
+      expect(workers.length).to.be.at.least(3);
+    } finally {
+      await sandbox.close();
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+  });
+});
