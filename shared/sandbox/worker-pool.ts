@@ -1,9 +1,10 @@
 /**
  * Warm workers for a sandbox: a worker thread takes tens of milliseconds to boot, most
- * of a module's load time, so a sandbox that runs modules keeps a few booted ones idle
- * and hands them out at once, booting replacements after the load that took them. A
- * sandbox that never loads a module never starts one (its peer stays small); each worker
- * still runs one instance only and is terminated with it.
+ * of a module's load time, so a sandbox that has run modules keeps a few booted ones idle
+ * and hands them out at once. It boots them when an instance closes (the workers it
+ * frees are replaced), never during a load or while a fresh instance starts answering
+ * calls; a sandbox that never ran a module starts none, so its peer stays small. Each
+ * worker still runs one instance only and is terminated with it.
  * @module
  */
 import type { WorkerHandle } from './worker-slot.ts';
@@ -38,13 +39,12 @@ export class WorkerPool {
     return this.#idle.filter((w) => !w.dead).length;
   }
 
-  /** A worker for one instance: an idle one if any, else a new one; the pool refills afterwards. */
+  /** A worker for one instance: an idle one if any, else a new one. */
   take(): WorkerHandle {
     let taken: Idle | undefined;
     while ((taken = this.#idle.shift()) && taken.dead) {
       /* a worker that died idle is skipped */
     }
-    this.#refill();
     return taken?.handle ?? this.#spawn();
   }
 
@@ -55,7 +55,8 @@ export class WorkerPool {
     this.#idle = [];
   }
 
-  #refill(): void {
+  /** Boot idle workers up to the pool's size, after the current task. */
+  refill(): void {
     if (this.#refilling || this.#closed || this.#size === 0) return;
     this.#refilling = true;
     this.#defer(() => {

@@ -48,7 +48,7 @@ export interface WorkerSandboxOptions {
    */
   defer?: (task: () => void) => void;
   /**
-   * Booted workers kept idle once the sandbox has loaded a module (default 2: an
+   * Booted workers kept idle once an instance of this sandbox has closed (default 2: an
    * instance's active worker and its spare); 0 spawns each worker when it is needed.
    */
   warmWorkers?: number;
@@ -118,7 +118,10 @@ export class WorkerSandbox implements Sandbox {
       clock: this.#options.clock ?? new SystemClock(),
       logger: this.#log,
       defer: this.#options.defer ?? ((task) => queueMicrotask(task)),
-      onClose: (i) => this.#instances.delete(i),
+      onClose: (i) => {
+        this.#instances.delete(i);
+        pool.refill();
+      },
     });
     this.#instances.add(instance);
     try {

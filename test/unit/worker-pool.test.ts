@@ -42,46 +42,49 @@ function fakes() {
 }
 
 describe('Worker pool', () => {
-  it('starts nothing until a worker is taken', () => {
+  it('starts nothing until asked to refill, not even when a worker is taken', () => {
     const { spawned, spawn, defer, settle } = fakes();
-    new WorkerPool(spawn, 2, defer);
+    const pool = new WorkerPool(spawn, 2, defer);
     settle();
     expect(spawned).to.have.length(0);
-  });
-
-  it('spawns the first worker on demand, then keeps two booted ones for the next takes', () => {
-    const { spawned, spawn, defer, settle } = fakes();
-    const pool = new WorkerPool(spawn, 2, defer);
-    const first = pool.take() as Fake;
-    expect(first.id).to.equal(0);
-    settle();
-    expect(pool.idle).to.equal(2);
-    const second = pool.take() as Fake;
-    const third = pool.take() as Fake;
-    // Both came from the pool: spawned before they were asked for.
-    expect([second.id, third.id]).to.deep.equal([1, 2]);
-    expect(spawned).to.have.length(3);
-    settle();
-    expect(pool.idle).to.equal(2);
-  });
-
-  it('never hands out a worker that died while idle', () => {
-    const { spawned, spawn, defer, settle } = fakes();
-    const pool = new WorkerPool(spawn, 2, defer);
     pool.take();
     settle();
-    spawned[1]!.fail();
+    expect(spawned).to.have.length(1);
+    expect(pool.idle).to.equal(0);
+  });
+
+  it('after a refill hands out booted workers, spawned before they were asked for', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 2, defer);
+    pool.refill();
+    settle();
+    expect(pool.idle).to.equal(2);
+    const taken = [pool.take() as Fake, pool.take() as Fake];
+    expect(taken.map((f) => f.id)).to.deep.equal([0, 1]);
+    expect(pool.idle).to.equal(0);
+    // Empty again: the next take spawns on demand.
     expect((pool.take() as Fake).id).to.equal(2);
+    expect(spawned).to.have.length(3);
+  });
+
+  it('skips a worker that died idle', () => {
+    const { spawned, spawn, defer, settle } = fakes();
+    const pool = new WorkerPool(spawn, 2, defer);
+    pool.refill();
+    settle();
+    spawned[0]!.fail();
+    expect(pool.idle).to.equal(1);
+    expect((pool.take() as Fake).id).to.equal(1);
   });
 
   it('terminates its idle workers when closed and keeps none afterwards', () => {
     const { spawned, spawn, defer, settle } = fakes();
     const pool = new WorkerPool(spawn, 2, defer);
-    pool.take();
+    pool.refill();
     settle();
     pool.close();
-    expect(spawned.slice(1).map((f) => f.terminated)).to.deep.equal([true, true]);
-    pool.take();
+    expect(spawned.map((f) => f.terminated)).to.deep.equal([true, true]);
+    pool.refill();
     settle();
     expect(pool.idle).to.equal(0);
   });
@@ -89,14 +92,14 @@ describe('Worker pool', () => {
   it('keeps none when its size is 0', () => {
     const { spawn, defer, settle } = fakes();
     const pool = new WorkerPool(spawn, 0, defer);
-    pool.take();
+    pool.refill();
     settle();
     expect(pool.idle).to.equal(0);
   });
 });
 
 describe('Sandbox with warm workers (Node worker threads)', () => {
-  it('starts no worker before the first load, and loads the same bytes again from its cache with the same results', async () => {
+  it('starts no worker before the first load, and loads the same bytes again (cached, on warm workers) with the same results', async () => {
     const workers: Worker[] = [];
     const sandbox = new WorkerSandbox({
       defer: (task) => void setImmediate(task),
