@@ -9,6 +9,7 @@ import { coreBenchmarks } from './core.ts';
 import { enginesBenchmarks } from './engines.ts';
 import { failoverBenchmarks } from './failover.ts';
 import { footprintChromiumBenchmarks } from './footprint-chromium.ts';
+import { footprintNodeBenchmarks } from './footprint-node.ts';
 import { gatewayBenchmarks } from './gateway.ts';
 import { idleMeshBenchmarks } from './idle-mesh.ts';
 import { migrationBenchmarks } from './migration.ts';
@@ -24,7 +25,7 @@ const wanted = process.argv.slice(2);
 const sections: BenchSection[] = [];
 // Last: it quotes figures the sections before it measured in this run.
 const peers = { id: 'peers', run: async () => peersSection(sections) };
-const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...enginesBenchmarks, ...trustBenchmarks, peers];
+const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...footprintNodeBenchmarks, ...enginesBenchmarks, ...trustBenchmarks, peers];
 all.splice(all.indexOf(peers), 0, ...idleMeshBenchmarks);
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
