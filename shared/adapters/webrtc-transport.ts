@@ -436,8 +436,14 @@ export class WebRtcTransport implements Transport {
     // buffered amount (a call into the native channel, per message) for a buffer limit of
     // 8 MiB that the send queue never lets it reach.
     const channel = link.conn.dataChannel;
-    if (channel?.readyState === 'open') channel.send(frame);
-    else link.conn.send(frame.buffer);
+    try {
+      if (channel?.readyState === 'open') channel.send(frame);
+      else link.conn.send(frame.buffer);
+    } catch (error) {
+      // A native channel can close before its readyState says so (node-datachannel throws
+      // "DataChannel is closed"): that connection is gone, the process is not.
+      this.#drop(link, `send failed: ${(error as Error).message}`);
+    }
   }
 
   /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
