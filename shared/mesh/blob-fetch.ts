@@ -19,10 +19,15 @@ import type { PeerId } from '../ports/transport.ts';
 import type { MeshMethods } from '../rpc/methods.ts';
 import type { Rpc } from '../rpc/rpc.ts';
 
-/** Default size of one `blob.read` range: 256 KiB. */
-export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/**
+ * Default size of one `blob.read` range: 1 MiB. Two of them in flight keep as many bytes
+ * moving as eight of 256 KiB did, with a quarter of the requests and answers; on the
+ * WebRTC bench (10 MiB, Node peers on loopback) the process spent about a fifth less CPU
+ * per fetch, and the transfers ended sooner.
+ */
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 /** Default number of `blob.read` requests in flight to the source. */
-export const DEFAULT_IN_FLIGHT = 8;
+export const DEFAULT_IN_FLIGHT = 2;
 /** Largest range a peer serves in one `blob.read` (see the handler in `peer.ts`). */
 export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
@@ -40,9 +45,9 @@ export interface BlobFetchProgress {
 export interface FetchBlobOptions {
   /** Called after each range arrives; received grows until it equals total. */
   onProgress?: (progress: BlobFetchProgress) => void;
-  /** Bytes asked for in one `blob.read` (default 256 KiB, at most 16 MiB). */
+  /** Bytes asked for in one `blob.read` (default {@link DEFAULT_CHUNK_BYTES}, at most 16 MiB). */
   chunkBytes?: number;
-  /** `blob.read` requests kept in flight (default 4). */
+  /** `blob.read` requests kept in flight (default {@link DEFAULT_IN_FLIGHT}). */
   inFlight?: number;
   /** Aborting rejects the fetch with ERR_ABORTED and stores nothing. */
   signal?: AbortSignal;

@@ -9,6 +9,7 @@ import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { MemoryBlobStore } from '../../shared/memory/memory-blob-store.ts';
 import { MemoryKeyValueStore } from '../../shared/memory/memory-key-value-store.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
+import { DEFAULT_CHUNK_BYTES, DEFAULT_IN_FLIGHT } from '../../shared/mesh/blob-fetch.ts';
 import { createLogger } from '../../shared/log.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
@@ -117,7 +118,7 @@ async function rpcAndBlobs(): Promise<BenchSection> {
     const mibps = (msValue: number): number => size / 1024 / 1024 / (msValue / 1000);
     return {
       title: 'The mesh over WebRTC (Node, node-datachannel, loopback)',
-      method: `Two peers in one process linked by the WebRTC transport (PeerJS data channel, authenticated link, RPC). Baselines: two raw RTCDataChannels in the same process — a 64-byte echo (timed interleaved with the \`peer.ping\` calls, one of each in turn, ${ROUNDS} rounds of ${PAIRS} pairs; each percentile and ratio is the median of the rounds'), and 10 MiB in 64 KiB chunks with bufferedAmount backpressure. The blob row is Peer.fetchBlob: 256 KiB ranges over RPC, 8 in flight, then sha256 verification and storage; median of 3 after a warm-up, for both.`,
+      method: `Two peers in one process linked by the WebRTC transport (PeerJS data channel, authenticated link, RPC). Baselines: two raw RTCDataChannels in the same process — a 64-byte echo (timed interleaved with the \`peer.ping\` calls, one of each in turn, ${ROUNDS} rounds of ${PAIRS} pairs; each percentile and ratio is the median of the rounds'), and 10 MiB in 64 KiB chunks with bufferedAmount backpressure. The blob row is Peer.fetchBlob with its defaults: ${DEFAULT_CHUNK_BYTES / 1024} KiB ranges over RPC, ${DEFAULT_IN_FLIGHT} in flight, then sha256 verification and storage; median of 3 after a warm-up, for both.`,
       rows: [
         { name: 'RPC round trip p50', figure: ms(p50.rpc), baseline: `raw channel echo ${ms(p50.raw)}`, ratio: ratioOf(p50.ratio), goal: '≤ 1.2×', met: p50.ratio <= 1.2 },
         { name: 'RPC round trip p99', figure: ms(p99.rpc), baseline: `raw channel echo ${ms(p99.raw)}`, ratio: ratioOf(p99.ratio), goal: '≤ 3×', met: p99.ratio <= 3 },

@@ -193,7 +193,7 @@ describe('Peer.fetchBlob', () => {
     const hash = await source.store.blobs.put(blob(1 * MiB, 5));
     recordReads(source, [], (offset) => offset >= 256 * KiB);
     const controller = new AbortController();
-    const error = await rejectionOf(fetcher.fetchBlob(hash, { signal: controller.signal, onProgress: () => controller.abort() }));
+    const error = await rejectionOf(fetcher.fetchBlob(hash, { signal: controller.signal, chunkBytes: 256 * KiB, onProgress: () => controller.abort() }));
     expect(error.code).to.equal('ERR_ABORTED');
     expect(await fetcher.store.blobs.has(hash)).to.equal(false);
     expect((await fetcher.call(source.id, 'peer.ping', { sentAt: 1 })).peer).to.equal(source.id);
