@@ -82,7 +82,11 @@ function peerjsBundlePlugin(pkg = 'peerjs') {
       mkdirSync('.tmp', { recursive: true });
       // A CommonJS entry bundled as is would export only `default`: name its exports.
       const names = pkg === 'peerjs' ? [] : Object.keys(createRequire(import.meta.url)(pkg)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
-      const entry = pkg === 'peerjs' ? { entryPoints: [pkg] } : { stdin: { contents: `import * as m from '${pkg}';\nexport const { ${names.join(', ')} } = m;`, resolveDir: process.cwd() } };
+      // ...and keep its `default` (module.exports), which a package like
+      // fast-json-stable-stringify is nothing but.
+      const named = names.length > 0 ? `export const { ${names.join(', ')} } = m;\n` : '';
+      const contents = `import * as m from '${pkg}';\n${named}export default m.default;\n`;
+      const entry = pkg === 'peerjs' ? { entryPoints: [pkg] } : { stdin: { contents, resolveDir: process.cwd() } };
       buildSync({ ...entry, bundle: true, format: 'esm', platform: 'browser', outfile: file, logLevel: 'silent' });
     },
     resolveImport({ source }) {
@@ -137,6 +141,8 @@ export default {
     peerjsBundlePlugin(),
     // CommonJS inside, like peerjs: bundled for the pages of the NATS suite.
     peerjsBundlePlugin('@nats-io/nats-core'),
+    // The canonical JSON that registry signatures cover (shared/trust/canonical.ts).
+    peerjsBundlePlugin('fast-json-stable-stringify'),
     signaling.plugin,
     natsBackbone.plugin,
   ],
