@@ -27,6 +27,9 @@ const USAGE = `usage: liquidmesh <command>
        [--trust URL | --ca FILE] [--max-links N]
                       run one peer of a mesh (--max-links: at most N WebRTC connections; peers beyond them are
                       reached through linked peers) (a Node process or a headless Chromium)
+  start and peer also take the owner's capability policy: --offer camera|sensors|network|PATTERN[=any|operator:KEY|publisher:KEY]
+       (repeatable; by default only WASI, clock, printing, pub/sub, rpc and wasi-nn are offered, start's node-1 also offers
+       camera and sensors), --require-signed PUBLISHER-KEY (repeatable: host only modules it signed), --policy FILE (JSON)
   start and peer also take the NATS backbone: --nats URL[,URL…] (repeatable) with --nats-user U --nats-pass P,
        --nats-token T or --nats-creds F; peer: --mqtt-bridge (modules' pub/sub to MQTT devices), and with
        --nats but no --signal/--pwa a Node peer uses the backbone alone
@@ -35,8 +38,9 @@ Working with a running mesh (through its HTTP gateway: --gateway URL, or LIQUIDM
 default ${DEFAULT_GATEWAY}; beyond loopback its token from LIQUIDMESH_TOKEN or <--data-dir>/gateway-token;
 an https:// gateway is verified against LIQUIDMESH_CA, else the local CA in the data directory);
 every command takes --json for scripts:
-  publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…
-                      upload a module (binary, description.json, data files) to the package manager
+  publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]… [--sign [--key NAME]]
+                      upload a module (binary, description.json, data files) to the package manager;
+                      --sign signs its hash, name and version with a key of liquidmesh keys (default "default")
   deploy <manifest.json | -> | --step module:func[@device]… [--name N]
                       create and deploy a deployment, following each step's phase
   call <deployment> [module.function] [value | name=value]… [--file mount=path]… [--out DIR]

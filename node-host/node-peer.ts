@@ -24,6 +24,7 @@ import { createNodeInferenceEngine } from './nn/onnx.ts';
 import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
 import { FileKeyValueStore } from './stores/file-key-value-store.ts';
+import type { CapabilityPolicy } from '../shared/trust/capability-policy.ts';
 
 // Every peer of this process signs and checks registry entries with OpenSSL (ADR 0025).
 useNodeEd25519();
@@ -54,6 +55,8 @@ export interface NodePeerOptions {
   logger?: Logger;
   /** Carry module pub/sub to MQTT devices too (node-host/nats/mqtt-bridge.ts). */
   topicBridge?: TopicBridge;
+  /** What the owner offers of this device's capabilities, and to whom (default: the harmless imports only). */
+  policy?: CapabilityPolicy;
 }
 
 const CAMERA_IMPORTS = ['camera.takeImageStaticSize', 'camera.takeImageDynamicSize'];
@@ -93,6 +96,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.topicBridge ? { topicBridge: options.topicBridge } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
   });
   // A restarted peer serves what it ran before: wait (a bounded time) until the modules
   // it hosts are loaded again from its blob store, so its first calls find them.

@@ -43,6 +43,7 @@ import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { isNatsConfigError, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
+import { policyFromArgs } from './capability-flags.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
 import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 
@@ -183,6 +184,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
       ],
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       ...(argv.includes('--enforce-policies') ? { enforcePolicies: true } : {}),
+      policy: await policyFromArgs(argv),
       logger: createLogger(`peer:${args.name}`),
       ...(topicBridge ? { topicBridge } : {}),
     });

@@ -33,6 +33,7 @@ import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
 import { natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
+import { DEMO_OFFERS, policyFromArgs } from './capability-flags.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
 import { meshSettings, peerDataDir, startDataDir } from './start-data.ts';
@@ -107,6 +108,8 @@ export async function startCommand(args: string[]): Promise<void> {
       ],
       ...(dataDir ? { dataDir: await peerDataDir(dataDir, 'peers', 'node-1') } : {}),
       ...(args.includes('--enforce-policies') ? { enforcePolicies: true } : {}),
+      // The demo's camera-gray deployment takes pictures with node-1's fake camera.
+      policy: await policyFromArgs(args, DEMO_OFFERS),
       logger: log.child('node-1'),
     });
     cleanup.push(() => node.stop());

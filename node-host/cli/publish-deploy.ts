@@ -5,7 +5,11 @@
  *   liquidmesh publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…
  *   liquidmesh deploy <manifest.json> | --step module:func[@device]… [--name N]
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { type ModuleSignature, signModule } from '../../shared/trust/module-signature.ts';
+import { defaultDataDir } from '../data-dir.ts';
+import { DEFAULT_KEY_NAME, loadUserKey } from '../keys/key-store.ts';
 import { hasCode } from '../../shared/errors.ts';
 import { type ModuleFiles, readModuleFiles } from '../module-files.ts';
 import { keyValue, parseArgs } from './args.ts';
@@ -16,9 +20,9 @@ import { type ProgressMode, ProgressBar } from './progress.ts';
 
 /** `publish`: create the module, upload its binary, then describe it with its data files. */
 export async function publishCommand(argv: string[], client: GatewayClient, out: Output, mode: ProgressMode): Promise<void> {
-  const args = parseArgs(argv, { values: ['name', 'description', 'data', 'gateway'], flags: ['json'], repeat: ['data'] });
+  const args = parseArgs(argv, { values: ['name', 'description', 'data', 'gateway', 'key'], flags: ['json', 'sign'], repeat: ['data'] });
   const target = args.positionals[0];
-  if (!target || args.positionals.length > 1) throw new CliError('ERR_USAGE', 'usage: liquidmesh publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]…');
+  if (!target || args.positionals.length > 1) throw new CliError('ERR_USAGE', 'usage: liquidmesh publish <module-dir | file.wasm> [--name N] [--description F] [--data mount=path]… [--sign [--key NAME]]');
   let files: ModuleFiles;
   try {
     files = await readModuleFiles(target, {
@@ -30,6 +34,9 @@ export async function publishCommand(argv: string[], client: GatewayClient, out:
     if (hasCode(e, 'ERR_MODULE_FILES')) throw new CliError('ERR_MODULE_FILES', (e as Error).message);
     throw e;
   }
+
+  // Signed over the content hash, name and version the describe step publishes.
+  const signature = args.flags.has('sign') || args.values.key ? await signFiles(files, args.values.key) : undefined;
 
   const upload = new ProgressBar(`upload ${files.wasmFile}`, { mode });
   const created = await client.json<{ id: string }>('POST', '/file/module', {
@@ -43,6 +50,7 @@ export async function publishCommand(argv: string[], client: GatewayClient, out:
   let described: unknown = null;
   if (files.description) {
     const parts: FormPart[] = [{ name: 'description', value: JSON.stringify(files.description), contentType: 'application/json' }];
+    if (signature) parts.push({ name: 'signature', value: `${signature.publisher}:${signature.signature}` });
     for (const [mount, f] of Object.entries(files.data)) parts.push({ name: mount, value: f.bytes, filename: f.file });
     const dataBar = new ProgressBar('describe + data files', { mode });
     described = await client.json('POST', `/file/module/${encodeURIComponent(created.id)}/upload`, { form: parts }, (sent, total) => dataBar.update(sent, total));
@@ -52,6 +60,19 @@ export async function publishCommand(argv: string[], client: GatewayClient, out:
   out.data(module ?? { id: created.id, description: described });
   const version = typeof module?.version === 'string' ? `@${module.version}` : '';
   out.say(`published ${files.name}${version} (id ${created.id})${files.description ? '' : ' — no description.json: describe it before deploying'}`);
+}
+
+/**
+ * Sign the module as the user key `keyName` (default `default`) of the key store in the
+ * data directory (`LIQUIDMESH_DATA_DIR`, …). The version signed is the description's: a module without one cannot be
+ * signed (the gateway would give it a version of its own).
+ */
+async function signFiles(files: ModuleFiles, keyName: string | undefined): Promise<ModuleSignature> {
+  const version = (files.description as { version?: unknown } | undefined)?.version;
+  if (typeof version !== 'string' || version === '') throw new CliError('ERR_USAGE', 'publish --sign needs a description.json with a version: the signature covers the name and version');
+  const key = await loadUserKey(keyName ?? DEFAULT_KEY_NAME, defaultDataDir());
+  const id = createHash('sha256').update(files.wasm).digest('hex');
+  return signModule({ id, name: files.name, version }, key);
 }
 
 /** Parse `module:func[@device]` into a sequence step. */

@@ -25,6 +25,7 @@ import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { deploymentView, deviceView, moduleView, stepsByDevice } from './views.ts';
 import { hostReport } from './host-report.ts';
 import { plannedView } from './planned.ts';
+import { uploadSignature } from './module-signature-input.ts';
 
 /** Manifest content that names what does not exist is a bad request, not a bad URL. */
 const MANIFEST_CONTENT = { ERR_UNKNOWN_MODULE: 400, ERR_UNKNOWN_FUNCTION: 400, ERR_UNKNOWN_DEVICE: 400 };
@@ -61,7 +62,8 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
       const info = parseModule(wasm);
       const newest = orchestrator.packages.list(name)[0];
       const version = newest ? bumpPatch(newest.version) : '1.0.0';
-      const record = await orchestrator.packages.publish({ wasm, description: describeFromSignatures(name, info.exports, version), originalFilename: part.filename });
+      const signature = uploadSignature(req, form.fields);
+      const record = await orchestrator.packages.publish({ wasm, description: describeFromSignatures(name, info.exports, version), originalFilename: part.filename, ...(signature ? { signature } : {}) });
       return record.id;
     });
     sendJson(res, 201, { id });
@@ -98,7 +100,8 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
   router.on('POST', '/file/module/:id/upload', async ({ req, res, params, base }) => {
     const record = await explain('Failed describing module', async () => {
       const m = orchestrator.packages.resolve(params.id!);
-      const { form, files, native } = await describeInput(req, g);
+      const { form, files, native, fields } = await describeInput(req, g);
+      const signature = uploadSignature(req, fields ?? []);
       const wasm = await peer.fetchBlob(m.id);
       const byMount = new Map<string, DescribedFile>(files.map((f) => [f.field, { mimeType: f.mimeType }]));
       // Our own description format (what `liquidmesh publish` sends) is taken as it is;
@@ -106,7 +109,7 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
       const description = native ? { ...native, name: m.name } : describeFromForm(m.name, m.version, form, byMount, parseModule(wasm).exports);
       const deploymentMounts = new Set(Object.values(description.functions).flatMap((f) => f.mounts.filter((x) => x.stage === 'deployment').map((x) => x.name)));
       const dataFiles = Object.fromEntries(files.filter((f) => deploymentMounts.has(f.field)).map((f) => [f.field, f.bytes]));
-      return orchestrator.packages.publish({ wasm, description, dataFiles, ...(m.originalFilename ? { originalFilename: m.originalFilename } : {}) });
+      return orchestrator.packages.publish({ wasm, description, dataFiles, ...(m.originalFilename ? { originalFilename: m.originalFilename } : {}), ...(signature ? { signature } : {}) });
     });
     sendJson(res, 200, { id: record.id, description: moduleOpenApi(record, base), functions: record.functions });
   });
@@ -253,7 +256,7 @@ function wasmPart(files: FilePart[]): FilePart {
 }
 
 /** The describe step's input: a multipart form (bracketed fields or a `functions` JSON field) or a JSON body. */
-async function describeInput(req: RouteContext['req'], g: GatewayContext): Promise<{ form: Record<string, unknown>; files: FilePart[]; native?: ModuleDescription }> {
+async function describeInput(req: RouteContext['req'], g: GatewayContext): Promise<{ form: Record<string, unknown>; files: FilePart[]; native?: ModuleDescription; fields?: [string, string][] }> {
   if (mediaTypeOf(req) === 'application/json') {
     const body = parseJson(await readBody(req, g.limits.jsonBytes));
     if (!isPlainObject(body)) throw new InvalidParamsError('the description must be a JSON object of functions');
@@ -266,7 +269,7 @@ async function describeInput(req: RouteContext['req'], g: GatewayContext): Promi
   if (nativeText !== undefined) {
     const parsed = parseJson(Buffer.from(nativeText));
     if (!isPlainObject(parsed) || !isPlainObject(parsed.functions)) throw new InvalidParamsError('the description field must hold a JSON object with functions');
-    return { form: {}, files: files.filter((f) => f.mimeType !== 'application/wasm'), native: parsed as unknown as ModuleDescription };
+    return { form: {}, files: files.filter((f) => f.mimeType !== 'application/wasm'), native: parsed as unknown as ModuleDescription, fields };
   }
   let form = nestFields(fields);
   if (typeof form.functions === 'string') {
@@ -274,5 +277,5 @@ async function describeInput(req: RouteContext['req'], g: GatewayContext): Promi
     if (!isPlainObject(parsed)) throw new InvalidParamsError('the functions field must hold a JSON object');
     form = parsed;
   }
-  return { form, files: files.filter((f) => f.mimeType !== 'application/wasm') };
+  return { form, files: files.filter((f) => f.mimeType !== 'application/wasm'), fields };
 }

@@ -27,7 +27,7 @@ export function plannedView(g: GatewayContext, v: DeploymentView, orUnplaced = f
   }
   try {
     const alive = new Set([...peer.alive(), peer.id].filter((p) => !peer.registry.blacklist.get(p)));
-    const { solution } = placeSteps(steps, peer.registry, alive, (p) => peer.presenceOf(p), placementHints(manifest));
+    const { solution } = placeSteps(steps, peer.registry, alive, (p) => peer.presenceOf(p), { ...placementHints(manifest), operator: peer.id });
     return { ...v, record: { ...v.record, steps, solution } };
   } catch {
     return orUnplaced ? { ...v, record: { ...v.record, steps, solution: {} } } : undefined;

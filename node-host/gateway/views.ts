@@ -114,6 +114,8 @@ export function moduleView(m: ModuleRecord, base: string, publisherName: string)
     description: moduleOpenApi(m, base),
     publishedBy: { id: m.publishedBy, name: publisherName },
     publishedAt: m.publishedAt,
+    // Who signed it (verified at publish), or null: what `--require-signed` devices look for.
+    signedBy: m.signature?.publisher ?? null,
   };
 }
 

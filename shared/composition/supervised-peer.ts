@@ -21,6 +21,8 @@ import { defaultMemoryBudget } from '../sandbox/budget.ts';
 import { DeploymentNotFoundError } from '../sandbox/errors.ts';
 import { type RemoteCall, serveSupervisor } from '../supervisor/serve.ts';
 import { type DeployedModule, Supervisor } from '../supervisor/supervisor.ts';
+import { DeviceGrants } from '../supervisor/device-grants.ts';
+import { type CapabilityPolicy, checkPolicy, defaultCapabilityPolicy, InvalidPolicyError } from '../trust/capability-policy.ts';
 
 /** Options of {@link startSupervisedPeer}. */
 export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
@@ -41,6 +43,12 @@ export interface SupervisedPeerOptions extends Omit<PeerOptions, 'device'> {
   topicBridge?: TopicBridge;
   /** Place steps only where the zones-and-risk-levels cards allow (see orchestrator/policy.ts). */
   enforcePolicies?: boolean;
+  /**
+   * What the device's owner offers of its capabilities, and to whom. Default: the
+   * harmless imports (WASI, clock, printing, pub/sub, rpc, wasi-nn) to anyone; the camera,
+   * sensors and network probing only when the owner offers them.
+   */
+  policy?: CapabilityPolicy;
 }
 
 function bridged(publish: (topic: string, data: Uint8Array) => Promise<void>, bridge: TopicBridge | undefined): (topic: string, data: Uint8Array) => Promise<void> {
@@ -57,6 +65,11 @@ export interface SupervisedPeer {
   supervisor: Supervisor;
   /** Packages, deployments and execution; this peer's share of orchestration. */
   orchestrator: Orchestrator;
+  /**
+   * The owner's capability policy: what this device offers to whom. Setting it publishes
+   * it to the mesh and stops what it withdraws at the next host call of a loaded module.
+   */
+  grants: DeviceGrants;
   /** Stop serving, close every module instance, leave the mesh. */
   stop(): Promise<void>;
 }
@@ -117,7 +130,12 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   };
   const platform = options.device.platform;
   const memoryBudgetBytes = options.memoryBudgetBytes ?? defaultMemoryBudget(platform?.memory.bytes ?? 0);
+  const policy = options.policy ?? defaultCapabilityPolicy();
+  const checked = checkPolicy(policy);
+  if (!checked.ok) throw new InvalidPolicyError(`capability policy: ${checked.error}`);
+  const grants = new DeviceGrants(policy);
   supervisor = new Supervisor({
+    grants,
     sandbox: options.sandbox,
     memoryBudgetBytes,
     kv: options.store.kv,
@@ -133,8 +151,8 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   });
   const capabilities = supervisor.interfaces();
   const simulated = (options.simulated ?? []).filter((name) => capabilities.includes(name));
-  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, memoryBudgetBytes: _budget, enforcePolicies, ...peerOptions } = options;
-  const device = { ...options.device, capabilities, ...(simulated.length > 0 ? { simulated } : {}) };
+  const { sandbox: _sandbox, services: _services, simulated: _simulated, deploymentTiming, memoryBudgetBytes: _budget, enforcePolicies, policy: _policy, ...peerOptions } = options;
+  const device: DeviceInit = { ...options.device, capabilities, policy, ...(simulated.length > 0 ? { simulated } : {}) };
   if (platform) device.platform = { ...platform, memory: { ...platform.memory, budgetBytes: memoryBudgetBytes } };
   peer = new Peer({ ...peerOptions, device });
   try {
@@ -153,10 +171,13 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
   const unservePing = serveNetworkPing(peer.rpc);
   const orchestrator = new Orchestrator({ peer, supervisor, ...(deploymentTiming ? { timing: deploymentTiming } : {}), ...(options.wallClock ? { wallClock: options.wallClock } : {}), ...(enforcePolicies ? { enforcePolicies } : {}) });
   orchestrator.start();
+  const offPolicy = grants.onChange((p) => peer!.describePolicy(p));
   const started = { peer, supervisor, orchestrator };
   return {
     ...started,
+    grants,
     async stop() {
+      offPolicy();
       // Goodbye first, in this task: a page being frozen or closed runs nothing later.
       void started.peer.leave();
       orchestrator.stop();

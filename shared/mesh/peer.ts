@@ -38,6 +38,7 @@ import { MeshTrust, type Standing } from '../trust/mesh-trust.ts';
 import { NotAMemberError } from '../trust/roles.ts';
 import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
 import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
+import type { CapabilityPolicy } from '../trust/capability-policy.ts';
 
 /** Version of the host software, reported in the device description. */
 export const HOST_VERSION = '0.1.0';
@@ -83,6 +84,8 @@ export interface DeviceInit {
   addresses?: string[];
   /** Browser peers: which browser this is (see {@link BrowserInfo}). */
   browser?: BrowserInfo;
+  /** What the device's owner offers of its capabilities, and to whom. */
+  policy?: CapabilityPolicy;
 }
 
 /** Constructor options of {@link Peer}. */
@@ -541,6 +544,7 @@ export class Peer {
     if (d.simulated) description.simulated = d.simulated;
     if (d.addresses && d.addresses.length > 0) description.addresses = d.addresses;
     if (d.browser) description.browser = d.browser;
+    if (d.policy) description.policy = d.policy;
     return description;
   }
 
@@ -563,6 +567,18 @@ export class Peer {
     if (record.coordinator === peer || Object.values(record.solution).includes(peer)) return true;
     if (record.migration && (record.migration.from === peer || record.migration.to === peer)) return true;
     return Object.values(record.replicas ?? {}).some((peers) => peers.includes(peer));
+  }
+
+  /** Publish a new capability policy in this peer's device description (its owner changed it). */
+  describePolicy(policy: CapabilityPolicy): void {
+    this.#options.device.policy = policy;
+    const current = this.registry.devices.get(this.id);
+    try {
+      this.registry.devices.set({ ...this.#describe(), ...(current ? { startedAt: current.startedAt } : {}) });
+    } catch (error) {
+      // A peer without a role may not write its description; the policy still applies here.
+      this.#log.error(`could not publish this device's capability policy: ${(error as Error).message}`);
+    }
   }
 
   #telemetry(): Telemetry {

@@ -22,6 +22,7 @@ import type { DeploymentView } from '../registry/registry.ts';
 import type { DeployedStep, DeploymentRecord, PhaseRecord } from '../registry/schema.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import { type ModuleKey, moduleKey, moduleOfKey, showModuleKey } from '../supervisor/module-key.ts';
+import { deploymentOperator, stepRequester } from './requester.ts';
 
 /** Tries to find a holder of a blob before the step fails. */
 const FETCH_ATTEMPTS = 5;
@@ -170,6 +171,9 @@ export class StepAgent {
         if (!m) throw new Error(`module ${id.slice(0, 12)} is not in the registry`);
         return m;
       });
+      const deployment = registry.deployments.get(w.deploymentId)?.record;
+      // Refuses unsigned modules where the owner requires signatures, before fetching them.
+      const requester = await stepRequester(records, deployment ? deploymentOperator(deployment) : undefined, this.#supervisor.policy());
       if (!this.#phase(w, 'fetching')) return;
       const blobs = new Map<string, Uint8Array>();
       for (const m of records) {
@@ -188,6 +192,7 @@ export class StepAgent {
         description: { name: main!.name, version: main!.version, functions: main!.functions },
         dataFiles: files(main),
         grants: w.step.grants,
+        requester,
         ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
         ...(w.step.topics ? { topics: w.step.topics } : {}),
       });

@@ -23,6 +23,7 @@ import { decodeSnapshot } from '../sandbox/snapshot.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
+import { deploymentOperator, stepRequester } from './requester.ts';
 
 /** Parameters of `migration.prepare` (source → target). */
 export interface MigrationPrepare {
@@ -174,6 +175,8 @@ export class MigrationTarget {
       if (!m) throw new MigrationFailedError(`module ${id.slice(0, 12)} is not in the target's registry`);
       return m;
     });
+    const deployment = registry.deployments.get(p.deploymentId)?.record;
+    const requester = await stepRequester(records, deployment ? deploymentOperator(deployment) : undefined, this.#supervisor.policy());
     const blobs = new Map<string, Uint8Array>();
     for (const m of records) {
       for (const hash of [m.id, ...Object.values(m.dataFiles)]) if (!blobs.has(hash)) blobs.set(hash, await this.#peer.fetchBlob(hash));
@@ -188,6 +191,7 @@ export class MigrationTarget {
       description: { name: main!.name, version: main!.version, functions: main!.functions },
       dataFiles: files(main!),
       grants: p.step.grants,
+      requester,
       ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
       ...(p.step.topics ? { topics: p.step.topics } : {}),
     });

@@ -23,6 +23,7 @@ import type { Registry } from '../registry/registry.ts';
 import type { ModuleRecord, WasmItem } from '../registry/schema.ts';
 import { instanceFootprint } from '../sandbox/budget.ts';
 import { HOST_IMPORTS, WASI_MODULE } from '../sandbox/capabilities.ts';
+import { type ModuleSignature, ModuleSignatureInvalidError, verifyModuleSignature } from '../trust/module-signature.ts';
 import { parseModule } from '../wasm/binary.ts';
 import { CyclicDependencyError, MissingProviderError, ModuleInUseError, UnknownModuleError } from './errors.ts';
 
@@ -35,6 +36,8 @@ export interface PublishInput {
   dataFiles?: Record<string, Uint8Array>;
   /** The file name the binary was uploaded as, kept for clients that show it. */
   originalFilename?: string;
+  /** The publisher's signature over the wasm's sha256, name and version; checked before anything is stored. */
+  signature?: ModuleSignature;
 }
 
 /** Everything a device needs to run a module. */
@@ -113,6 +116,9 @@ export class PackageManager {
       if (!deploymentMounts.has(mount)) throw new InvalidParamsError(`data file ${mount} belongs to no deployment-stage mount`, { mount });
     }
     const id = await sha256Hex(input.wasm);
+    if (input.signature && !(await verifyModuleSignature({ id, name: description.name, version: description.version }, input.signature))) {
+      throw new ModuleSignatureInvalidError(`the signature given for ${description.name}@${description.version} does not verify against its content hash, name and version`, { module: id, publisher: input.signature.publisher });
+    }
     const dataHashes: Record<string, string> = {};
     for (const [mount, bytes] of Object.entries(files)) dataHashes[mount] = await sha256Hex(bytes);
     const previous = this.#registry.modules.get(id);
@@ -141,6 +147,7 @@ export class PackageManager {
       publishedAt: this.#now(),
     };
     if (input.originalFilename) record.originalFilename = input.originalFilename.slice(0, 255);
+    if (input.signature) record.signature = { publisher: input.signature.publisher.toLowerCase(), signature: input.signature.signature.toLowerCase() };
     if (info.memory) record.memory = info.memory.max === undefined ? { min: info.memory.min } : { min: info.memory.min, max: info.memory.max };
     record.footprint = instanceFootprint(info);
     this.#registry.modules.set(record);

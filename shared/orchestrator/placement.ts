@@ -12,6 +12,7 @@ import type { Telemetry } from '../registry/presence.ts';
 import type { DeviceDescription } from '../registry/schema.ts';
 import { defaultMemoryBudget } from '../sandbox/budget.ts';
 import { isGranted } from '../sandbox/capabilities.ts';
+import { CapabilityNotOfferedError, defaultCapabilityPolicy, refusal } from '../trust/capability-policy.ts';
 import { NoPlacementError, UnknownDeviceError } from './errors.ts';
 
 /** One step to place, with what its module needs from a host. */
@@ -31,6 +32,13 @@ export interface PlacementStep {
   pin: string | null;
   /** Blobs (sha256) the step needs on the device. */
   blobs: string[];
+  /** The deployment's operator (peer id), whom device policies may offer capabilities to. */
+  operator?: string;
+  /**
+   * The publisher key the module's record claims to be signed by. Placement takes the
+   * claim at its word; the hosting device verifies the signature before it loads.
+   */
+  publisher?: string;
 }
 
 /** A peer that might host steps. */
@@ -57,6 +65,8 @@ export interface PlacementOptions {
   current?: Readonly<Record<string, string>>;
   /** The deployment this placement is for, when it exists: its own modules are not counted as committed. */
   replacing?: string;
+  /** The deployment's operator (peer id) for steps that do not name one: device policies may offer capabilities to it. */
+  operator?: string;
   /**
    * A policy (zones and risk levels): why `peer` may not host `step` given where the steps
    * before it went (`placed`, step index → peer id), or null when it may.
@@ -141,6 +151,17 @@ export function place(steps: readonly PlacementStep[], candidates: readonly Plac
     // Peers are sorted by id, so a strict comparison leaves ties to the lowest id.
     for (const v of verdicts) if (v.accepted && (best === undefined || v.score! > best.score!)) best = v;
     if (best === undefined) {
+      // Nowhere offers what the step asks for: say that, rather than "no placement".
+      const judged = verdicts.filter((v) => !v.reasons.includes('not the pinned device'));
+      const capability = (r: string): boolean => r.startsWith(POLICY) || r.startsWith('cannot grant ');
+      if (judged.some((v) => v.reasons.some((r) => r.startsWith(POLICY))) && judged.every((v) => v.reasons.some(capability))) {
+        const why = judged.map((v) => `${v.name}: ${v.reasons.filter((r) => r.startsWith(POLICY)).join(', ')}`).join('; ');
+        throw new CapabilityNotOfferedError(`no device offers what step ${step.index} (${step.moduleName}) needs to this deployment: ${why}`, {
+          step: step.index,
+          module: step.moduleName,
+          rejected: verdicts,
+        });
+      }
       const why = verdicts.length === 0 ? 'no devices known' : verdicts.map((v) => `${v.name}: ${v.reasons.join(', ')}`).join('; ');
       throw new NoPlacementError(`no device can host step ${step.index} (${step.moduleName}): ${why}`, {
         step: step.index,
@@ -183,6 +204,9 @@ export function budgetOf(device: DeviceDescription): number {
   return device.platform.memory.budgetBytes ?? defaultMemoryBudget(device.platform.memory.bytes);
 }
 
+/** Prefix of the reasons that come from a device owner's capability policy. */
+const POLICY = 'owner policy: ';
+
 /** Why `c` cannot host `step`; empty when it can. */
 function rejections(step: PlacementStep, c: PlacementCandidate, options: PlacementOptions, budgetOn: ReadonlyMap<string, { bytes: number; modules: Set<string> }>, placed: Readonly<Record<string, string>>): string[] {
   const { device } = c;
@@ -191,7 +215,20 @@ function rejections(step: PlacementStep, c: PlacementCandidate, options: Placeme
   if (options.exclude && Object.hasOwn(options.exclude, device.id)) reasons.push(`excluded: ${options.exclude[device.id]}`);
   if (!c.alive) reasons.push('not alive');
   if (options.engines && options.engines.length > 0 && !options.engines.includes(device.engine)) reasons.push(`engine ${device.engine} not allowed`);
-  for (const name of step.imports) if (!isGranted(name, device.capabilities)) reasons.push(`cannot grant ${name}`);
+  const policy = device.policy ?? defaultCapabilityPolicy();
+  const operator = step.operator ?? options.operator;
+  const who = { ...(operator !== undefined ? { operator } : {}), ...(step.publisher !== undefined ? { publisher: step.publisher } : {}) };
+  for (const name of step.imports) {
+    if (!isGranted(name, device.capabilities)) {
+      reasons.push(`cannot grant ${name}`);
+      continue;
+    }
+    const refused = refusal(policy, name, who);
+    if (refused) reasons.push(`${POLICY}${refused}`);
+  }
+  if (policy.requireSigned && !(step.publisher !== undefined && policy.requireSigned.includes(step.publisher))) {
+    reasons.push(`${POLICY}${step.publisher === undefined ? 'hosts only signed modules' : 'hosts only modules signed by publishers it trusts'}`);
+  }
   const refused = options.admit?.(step, device.id, placed);
   if (refused) reasons.push(`policy: ${refused}`);
   const has = device.platform.memory.bytes;

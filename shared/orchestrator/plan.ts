@@ -1,7 +1,8 @@
 /**
  * From a manifest to a deployment plan: resolve every step's module and function
  * against the package manager (ERR_UNKNOWN_MODULE, ERR_UNKNOWN_FUNCTION, provider
- * errors), decide what each module is granted, and describe the steps and candidates
+ * errors), decide what each module requests (its host imports; devices grant from their
+ * owners' policies, never from this request), and describe the steps and candidates
  * to the placement solver. Pure apart from reading the registry.
  * @module
  */
@@ -37,6 +38,7 @@ export function resolveSteps(manifest: Manifest, packages: PackageManager): Depl
       func: spec.func,
       next: [...spec.next],
       providers: closure.providers.map((p) => p.id),
+      // What the step asks for; each device grants it only as far as its owner's policy offers.
       grants: closure.hostImports,
       pin: spec.device,
     };
@@ -59,7 +61,10 @@ export function placementSteps(steps: readonly DeployedStep[], registry: Registr
       for (const h of Object.values(r.dataFiles)) blobs.add(h);
       memoryBytes += r.footprint ?? (r.memory?.min ?? 0) * PAGE;
     }
-    return { index, moduleId: s.module, moduleName: s.name, imports: [...s.grants], memoryBytes, pin: s.pin, blobs: [...blobs] };
+    const step: PlacementStep = { index, moduleId: s.module, moduleName: s.name, imports: [...s.grants], memoryBytes, pin: s.pin, blobs: [...blobs] };
+    const publisher = records[0]?.signature?.publisher;
+    if (publisher !== undefined) step.publisher = publisher;
+    return step;
   });
 }
 

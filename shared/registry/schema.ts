@@ -6,6 +6,8 @@
  */
 import { SHA256_HEX } from '../bytes.ts';
 import { any, arr, bool, type Check, dict, literal, num, obj, opt, str } from '../protocol/check.ts';
+import { type CapabilityPolicy, checkPolicy } from '../trust/capability-policy.ts';
+import type { ModuleSignature } from '../trust/module-signature.ts';
 
 /** Where a peer runs. */
 export type Engine = 'browser' | 'chromium' | 'node';
@@ -49,8 +51,13 @@ export interface DeviceDescription {
     memory: { bytes: number; budgetBytes?: number };
     storage?: { bytes: number };
   };
-  /** Host imports this peer can grant, e.g. `camera.takeImageStaticSize`, `wasi_snapshot_preview1.*`. */
+  /** Host imports this peer can serve, e.g. `camera.takeImageStaticSize`, `wasi_snapshot_preview1.*`. */
   capabilities: string[];
+  /**
+   * What its owner offers of them, and to whom (see `trust/capability-policy.ts`). Absent
+   * on older peers: placement assumes the default (the harmless imports only).
+   */
+  policy?: CapabilityPolicy;
   /** Capabilities served by a simulation rather than hardware (e.g. a fake camera). */
   simulated?: string[];
   /** IPv4 addresses of the host it runs on, as it advertises them (what `network.ping` looks up). */
@@ -124,6 +131,8 @@ export interface ModuleRecord {
   originalFilename?: string;
   publishedBy: string;
   publishedAt: number;
+  /** The publisher's Ed25519 signature over id, name and version (`trust/module-signature.ts`). */
+  signature?: ModuleSignature;
 }
 
 /** Deployment life cycle as a whole. */
@@ -140,7 +149,11 @@ export interface DeployedStep {
   next: number[];
   /** Provider modules linked into this one at runtime, in dependency order (sha256s). */
   providers: string[];
-  /** Host imports granted to the module. */
+  /**
+   * Host imports the deployment requests for the module (the manifest's, or the module's
+   * own imports when it is silent). A request, not a grant: the hosting device grants the
+   * part its owner's policy offers (`trust/capability-policy.ts`).
+   */
   grants: string[];
   /** Pub/sub topics granted to the module. */
   topics?: { publish: string[]; subscribe: string[] };
@@ -246,6 +259,7 @@ export const checkDevice: Check<DeviceDescription> = obj({
     storage: opt(obj({ bytes: num({ min: 0 }) })),
   }),
   capabilities: arr(str({ min: 1, max: 200 }), 1000),
+  policy: opt(checkPolicy),
   simulated: opt(arr(str({ min: 1, max: 200 }), 1000)),
   addresses: opt(arr(str({ min: 1, max: 64 }), 64)),
   version: str({ max: 50 }),
@@ -298,6 +312,7 @@ export const checkModule: Check<ModuleRecord> = obj({
   originalFilename: opt(str({ min: 1, max: 255 })),
   publishedBy: peerId,
   publishedAt: num({ min: 0 }),
+  signature: opt(obj({ publisher: str({ pattern: /^[0-9a-f]{64}$/ }), signature: str({ pattern: /^[0-9a-f]{128}$/ }) })),
 }) as Check<ModuleRecord>;
 
 const topicList = arr(str({ min: 1, max: 200 }), 100);

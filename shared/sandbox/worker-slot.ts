@@ -31,7 +31,7 @@ import {
 import type { NnHost } from './wasi-nn-host.ts';
 
 /** Errors of a host operation that fail the module's call by name rather than as ERR_HOST_CALL. */
-const NAMED_HOST_ERRORS = new Set(['ERR_TOPIC_DENIED']);
+const NAMED_HOST_ERRORS = new Set(['ERR_TOPIC_DENIED', 'ERR_IMPORT_DENIED']);
 
 /** A spawned worker, whatever the platform. */
 export interface WorkerHandle {

@@ -32,6 +32,8 @@ import { RequestHistory } from './history.ts';
 import { moduleKey, moduleOfKey } from './module-key.ts';
 import type { Subscription } from './subscriptions.ts';
 import { type CallRoute, type Version, VersionTable } from './versions.ts';
+import type { DeviceGrants } from './device-grants.ts';
+import type { CapabilityPolicy, Requester } from '../trust/capability-policy.ts';
 
 /** The call shapes, for the supervisor's callers. */
 export type { CallInput, CallOutcome, OutputFile } from './call-shapes.ts';
@@ -51,8 +53,13 @@ export interface DeployModule {
   description: ModuleDescription;
   /** Deployment-stage mounts: mount name → bytes. */
   dataFiles?: Record<string, Uint8Array>;
-  /** Host imports granted to this deployment (deny by default). */
+  /**
+   * Host imports the deployment requests (deny by default). With a device policy
+   * ({@link SupervisorOptions.grants}) the module gets only the part it offers to `requester`.
+   */
   grants?: string[];
+  /** Who asks: the deployment's operator and the module's verified publisher. */
+  requester?: Requester;
   limits?: Partial<SandboxLimits>;
   /** Topic patterns the module may publish and subscribe to (deny by default). */
   topics?: LoadSpec['topics'];
@@ -103,6 +110,8 @@ export interface SupervisorOptions {
    * refused at load with ERR_MEMORY_BUDGET. 0 or absent: no budget.
    */
   memoryBudgetBytes?: number;
+  /** The device owner's capability policy; absent: a module gets what its spec's `grants` list. */
+  grants?: DeviceGrants;
 }
 
 /** Nesting and size a call's arguments may have: scalars in the end, so little of either. */
@@ -129,6 +138,11 @@ export class Supervisor {
     this.#moved = new MovedModules(this.#now);
     this.#versions = new VersionTable(this.#moved);
     this.#pubsub = new PubSubDelivery({ versions: this.#versions, history: this.history, log: this.#log, now: this.#now });
+  }
+
+  /** The device owner's capability policy, when this supervisor applies one. */
+  policy(): CapabilityPolicy | undefined {
+    return this.#o.grants?.policy;
   }
 
   /** Host imports this peer can grant (WasmIoT's `supervisorInterfaces`). */
@@ -180,8 +194,8 @@ export class Supervisor {
       instance = await this.#o.sandbox.load({
         wasm: spec.wasm,
         files,
-        grants: spec.grants ?? [],
-        services: this.#pubsub.servicesFor(this.#o.services ?? {}, spec.deploymentId, spec.name),
+        grants: this.#o.grants ? this.#o.grants.grant(moduleKey(spec.deploymentId, spec.name), spec.grants ?? [], spec.requester ?? {}) : (spec.grants ?? []),
+        services: this.#pubsub.servicesFor(this.#o.grants ? this.#o.grants.guard(moduleKey(spec.deploymentId, spec.name), this.#o.services ?? {}) : (this.#o.services ?? {}), spec.deploymentId, spec.name),
         ...(spec.limits ? { limits: spec.limits } : {}),
         ...(spec.topics ? { topics: spec.topics } : {}),
         ...(spec.providers ? { providers: spec.providers } : {}),

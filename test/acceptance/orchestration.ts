@@ -15,6 +15,7 @@ import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { rejectionOf, waitFor } from './wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 /** What the suite needs from an environment. */
 export interface OrchestrationHarness {
@@ -51,6 +52,7 @@ export function runOrchestrationTests(harness: OrchestrationHarness): void {
         services.captureImage = async () => camera.capture();
       }
       const p = await startSupervisedPeer({
+        policy: OFFER_EVERYTHING,
         transports: [network.createTransport()],
         store: options.store ?? memoryStore(),
         clock: new SystemClock(),

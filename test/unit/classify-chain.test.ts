@@ -22,6 +22,7 @@ import { SystemClock } from '../../shared/system-clock.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { classifyModel, classifyModule } from './classify-model.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
@@ -40,6 +41,7 @@ afterEach(async () => {
 
 async function start(network: MemoryNetwork, name: string, services: HostServices): Promise<SupervisedPeer> {
   const p = await startSupervisedPeer({
+    policy: OFFER_EVERYTHING,
     transports: [network.createTransport()],
     store: memoryStore(),
     clock: new SystemClock(),

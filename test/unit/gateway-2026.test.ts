@@ -15,6 +15,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const moduleFile = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
@@ -57,7 +58,7 @@ describe('HTTP gateway: WasmIoT 2026', () => {
   const { json, send } = client(() => url);
 
   const start = async (network: MemoryNetwork, name: string): Promise<SupervisedPeer> => {
-    const p = await startNodePeer({ name, transports: [network.createTransport()], timing: FAST, logger: createLogger(`peer:${name}`, log.sink) });
+    const p = await startNodePeer({ name, transports: [network.createTransport()], timing: FAST, policy: OFFER_EVERYTHING, logger: createLogger(`peer:${name}`, log.sink) });
     peers.push(p);
     return p;
   };

@@ -15,6 +15,7 @@ import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts
 import { collectLogs } from '../helpers/mesh.ts';
 import { dataSourceCard, moduleCard, nodeCard, zoneCard } from '../helpers/odrl-cards.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const moduleFile = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
@@ -35,7 +36,7 @@ describe('HTTP gateway: zones and risk levels', () => {
   beforeAll(async () => {
     const network = new MemoryNetwork();
     const start = (name: string): Promise<SupervisedPeer> =>
-      startNodePeer({ name, transports: [network.createTransport()], timing: FAST, enforcePolicies: true, logger: createLogger(`peer:${name}`, log.sink) });
+      startNodePeer({ name, transports: [network.createTransport()], timing: FAST, enforcePolicies: true, policy: OFFER_EVERYTHING, logger: createLogger(`peer:${name}`, log.sink) });
     a = await start('cards-a');
     b = await start('cards-b');
     await waitFor(() => [a, b].every((p) => p.peer.alive().length === 1 && p.peer.registry.devices.size === 2), 'both peers see each other');

@@ -14,6 +14,7 @@ import { createLogger } from '../../shared/log.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { collectLogs } from '../helpers/mesh.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const moduleFile = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
@@ -71,7 +72,7 @@ describe('HTTP gateway', () => {
   beforeAll(async () => {
     const network = new MemoryNetwork();
     const start = (name: string): Promise<SupervisedPeer> =>
-      startNodePeer({ name, transports: [network.createTransport()], timing: FAST, logger: createLogger(`peer:${name}`, log.sink) });
+      startNodePeer({ name, transports: [network.createTransport()], timing: FAST, policy: OFFER_EVERYTHING, logger: createLogger(`peer:${name}`, log.sink) });
     a = await start('gw-a');
     b = await start('gw-b');
     await waitFor(() => [a, b].every((p) => p.peer.alive().length === 1 && p.peer.registry.devices.size === 2), 'both peers see each other');

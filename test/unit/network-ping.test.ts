@@ -13,6 +13,7 @@ import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const file = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
@@ -22,6 +23,7 @@ describe('network.ping', () => {
   const peers: SupervisedPeer[] = [];
   const start = async (name: string, addresses: string[]): Promise<SupervisedPeer> => {
     const p = await startSupervisedPeer({
+      policy: OFFER_EVERYTHING,
       transports: [network.createTransport()],
       store: memoryStore(),
       clock: new SystemClock(),

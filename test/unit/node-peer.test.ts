@@ -7,6 +7,7 @@ import { startNodePeer } from '../../node-host/node-peer.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const moduleDir = new URL('../../modules/camera/', import.meta.url);
 
@@ -25,7 +26,7 @@ describe('Node peer hosting modules', () => {
     const network = new MemoryNetwork();
     const caller = await startNodePeer({ name: 'caller', transports: [network.createTransport()] });
     running.push(caller);
-    let host = await startNodePeer({ name: 'pi-camera', transports: [network.createTransport()], dataDir: dir });
+    let host = await startNodePeer({ name: 'pi-camera', transports: [network.createTransport()], dataDir: dir, policy: OFFER_EVERYTHING });
     running.push(host);
     const hostId = host.peer.id;
 
@@ -49,7 +50,7 @@ describe('Node peer hosting modules', () => {
 
     await host.stop();
     running.splice(running.indexOf(host), 1);
-    host = await startNodePeer({ name: 'pi-camera', transports: [network.createTransport()], dataDir: dir });
+    host = await startNodePeer({ name: 'pi-camera', transports: [network.createTransport()], dataDir: dir, policy: OFFER_EVERYTHING });
     running.push(host);
     expect(host.peer.id).to.equal(hostId);
     const history = await host.supervisor.history.query({ deploymentId: 'cam-1' });
@@ -60,7 +61,7 @@ describe('Node peer hosting modules', () => {
 describe('communication.rpcCall between peers', () => {
   it('runs the named function on the peer that hosts it', async () => {
     const network = new MemoryNetwork();
-    const a = await startNodePeer({ name: 'sensor', transports: [network.createTransport()] });
+    const a = await startNodePeer({ name: 'sensor', transports: [network.createTransport()], policy: OFFER_EVERYTHING });
     const b = await startNodePeer({ name: 'counter-host', transports: [network.createTransport()] });
     try {
       const load = async (name: string) => ({

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type PlacementCandidate, type PlacementOptions, type PlacementStep, place } from '../../shared/orchestrator/placement.ts';
 import type { Telemetry } from '../../shared/registry/presence.ts';
 import { checkDevice, type DeviceDescription } from '../../shared/registry/schema.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const MiB = 1024 * 1024;
 const WASI = 'wasi_snapshot_preview1';
@@ -19,6 +20,8 @@ function device(n: number, overrides: Partial<DeviceDescription> = {}): DeviceDe
     publicKey: n.toString(16).padStart(2, '0').repeat(32),
     platform: { cpu: { humanReadableName: 'Cortex-A72', cores: 4, clockSpeedHz: 1.5e9 }, memory: { bytes: 1024 * MiB } },
     capabilities: [`${WASI}.*`, 'sys.millis', 'sys.println'],
+    // Owners who offer all their devices can serve: these tests are about the other filters.
+    policy: OFFER_EVERYTHING,
     version: '0.1.0',
     startedAt: 1_700_000_000_000,
     ...overrides,
