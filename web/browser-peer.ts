@@ -20,6 +20,8 @@ import { createBrowserInferenceEngine } from './nn/onnx.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';
 import { IdbBlobStore } from './stores/idb-blob-store.ts';
 import { IdbKeyValueStore } from './stores/idb-key-value-store.ts';
+import { loadOwnerPolicy, saveOwnerPolicy } from './owner-policy.ts';
+import type { CapabilityPolicy } from '../shared/trust/capability-policy.ts';
 
 /** Options of {@link startBrowserPeer}. */
 export interface BrowserPeerOptions {
@@ -33,6 +35,12 @@ export interface BrowserPeerOptions {
   inference?: boolean;
   /** Which browser this is (default: detected from this page). */
   browser?: BrowserInfo;
+  /**
+   * What the device offers of its capabilities. Default: the owner's choice kept in this
+   * browser (the Join view's switches), which offers neither camera nor sensors until
+   * the owner switches them on.
+   */
+  policy?: CapabilityPolicy;
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   logger?: Logger;
@@ -138,7 +146,13 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
     sampleLoad: () => ({ cpu: load.sample(), memory: heapInUse() }),
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
   });
+  if (!options.policy) {
+    // The id is known only now: apply the owner's kept choice, and keep every change.
+    started.grants.set(loadOwnerPolicy(started.peer.id));
+    started.grants.onChange((policy) => saveOwnerPolicy(started.peer.id, policy));
+  }
   const onUpdate = (): void => {
     lastChange = performance.now();
   };

@@ -7,6 +7,7 @@ import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts
 import { startBrowserPeer } from '../../web/browser-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { EXPECTED_SELF } from './test-engine.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 
 const fetchBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await (await fetch(path)).arrayBuffer());
 
@@ -23,7 +24,7 @@ describe('Browser peer hosting modules', function () {
     const network = new MemoryNetwork();
     const caller = await startBrowserPeer({ name: 'caller', transports: [network.createTransport()], dbName: `${dbName}-caller`, camera: false });
     running.push(caller);
-    let host = await startBrowserPeer({ name: 'phone', transports: [network.createTransport()], dbName });
+    let host = await startBrowserPeer({ name: 'phone', transports: [network.createTransport()], dbName, policy: OFFER_EVERYTHING });
     const hostId = host.peer.id;
     await waitFor(() => caller.peer.registry.devices.get(hostId) !== undefined, 'the host in the registry');
     const description = caller.peer.registry.devices.get(hostId)!;

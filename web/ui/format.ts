@@ -6,6 +6,7 @@
 import type { DeploymentView } from '../../shared/registry/registry.ts';
 import type { BrowserInfo, DeviceDescription, Engine, FunctionDescription, ModuleRecord } from '../../shared/registry/schema.ts';
 import type { FuncType, ValueType } from '../../shared/wasm/binary.ts';
+import { defaultCapabilityPolicy } from '../../shared/trust/capability-policy.ts';
 
 /**
  * What a device runs on, for people: `Node`, `Headless Chromium 156`, `Chrome 131 on
@@ -46,6 +47,28 @@ export function capabilityGroups(device: DeviceDescription): { name: string; cou
     groups.set(name, g);
   }
   return [...groups].map(([name, g]) => ({ name, count: g.count, simulated: g.simulated === g.count })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * What a device offers of its privacy-sensitive capabilities, and to whom, one line each
+ * (`camera: anyone`, `sensors.location: operators 1a2b3c4d`); the harmless imports every
+ * device offers are left out. Absent policy: the default, which offers none of them.
+ */
+export function offerSummary(device: DeviceDescription): string[] {
+  const policy = device.policy ?? defaultCapabilityPolicy();
+  const harmless = defaultCapabilityPolicy().offers.map((o) => o.capability);
+  const out: string[] = [];
+  for (const o of policy.offers) {
+    if (harmless.includes(o.capability)) continue;
+    const name = o.capability.endsWith('.*') ? o.capability.slice(0, -2) : o.capability;
+    const who = [
+      o.to?.operators ? `operators ${o.to.operators.map((k) => shortId(k)).join(', ')}` : '',
+      o.to?.publishers ? `modules signed by ${o.to.publishers.map((k) => shortId(k)).join(', ')}` : '',
+    ].filter(Boolean);
+    out.push(`${name}: ${who.length === 0 ? (o.to ? 'no one' : 'anyone') : who.join(' or ')}`);
+  }
+  if (policy.requireSigned) out.push(`only modules signed by ${policy.requireSigned.map((k) => shortId(k)).join(', ') || 'no one'}`);
+  return out;
 }
 
 /** A module step placed on a device by the registry. */

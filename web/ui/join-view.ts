@@ -16,6 +16,8 @@ import { type MeshNode, RegistryController } from './controllers.ts';
 import { capabilityGroups } from './format.ts';
 import { shared } from './styles.ts';
 import { trustStepsList } from './trust-steps.ts';
+import { defaultCapabilityPolicy, grantedCapabilities } from '../../shared/trust/capability-policy.ts';
+import { isOn, type Switch, SWITCHES, switched } from '../owner-policy.ts';
 
 /** A sensor the browser exposes, and whether the mesh can use it. */
 export interface SensorInfo {
@@ -100,7 +102,9 @@ export class JoinView extends LitElement {
 
   override render() {
     const self = this.node ? this.node.peer.registry.devices.get(this.#registry.self) : undefined;
-    const sensors = detectSensors(self?.capabilities ?? []);
+    // Offered means the hardware is there and the owner has switched it on for the mesh.
+    const sensors = detectSensors(self ? grantedCapabilities(self.policy ?? defaultCapabilityPolicy(), self.capabilities, {}) : []);
+    const policy = this.node?.grants.policy;
     const trust = this.#trustStep();
     return html`<h2>Join the mesh</h2>
       <div class="layout">
@@ -121,10 +125,25 @@ export class JoinView extends LitElement {
             ${sensors.map((s) => html`<tr><td>${s.name}</td><td>${s.present ? 'yes' : 'no'}</td><td>${s.offered ? html`<span class="ok">yes</span>` : 'no'}</td></tr>`)}
           </table>
           <p class="muted small">Modules reach the camera through the <code>camera</code> host imports and motion, orientation and position through <code>sensors.acceleration</code>, <code>sensors.orientation</code> and <code>sensors.location</code> — offered once the sensor has given a reading (position only where it is allowed). Ambient light and battery have no host import.</p>
+          ${policy
+            ? html`<fieldset class="offers" aria-label="Offered to the mesh">
+                <legend>Offered to the mesh</legend>
+                ${SWITCHES.map((name) => html`<label class="row"><input type="checkbox" name=${`offer-${name}`} .checked=${isOn(policy, name)} @change=${(e: Event) => this.#offer(name, (e.target as HTMLInputElement).checked)} /> My ${name === 'camera' ? 'camera' : 'motion, orientation and position sensors'}</label>`)}
+                <p class="muted small">Off: no module of any operator can use it, and modules running here lose it at their next use.</p>
+              </fieldset>`
+            : nothing}
           ${BrowserCamera.available() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowCamera()}>Allow the camera now</button><span class="small">${this.camera}</span></div>` : nothing}
           ${motionNeedsPermission() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowMotion()}>Allow motion sensors</button><span class="small">${this.motion}</span></div>` : nothing}
         </section>
       </div>`;
+  }
+
+  /** The owner switches a capability group on or off for the whole mesh. */
+  #offer(name: Switch, on: boolean): void {
+    const grants = this.node?.grants;
+    if (!grants) return;
+    grants.set(switched(grants.policy, name, on));
+    this.requestUpdate();
   }
 
   /**

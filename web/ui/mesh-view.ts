@@ -11,7 +11,7 @@ import { css, html, LitElement, nothing } from 'lit';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
 import { type MeshNode, RegistryController, TelemetryController } from './controllers.ts';
 import { formatBytes } from '../../shared/bytes.ts';
-import { capabilityGroups, engineLabel, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
+import { capabilityGroups, engineLabel, offerSummary, formatMs, migrationOf, modulesOn, type PlacedModule } from './format.ts';
 import './sparkline.ts';
 import { shared } from './styles.ts';
 import { TouchDrag } from './touch-drag.ts';
@@ -145,6 +145,7 @@ export class MeshView extends LitElement {
       <div class="row caps" aria-label="Capabilities">
         ${capabilityGroups(d).map((c) => html`<span class="chip" title="${c.count} host imports${c.simulated ? ', simulated' : ''}">${c.name}${c.simulated ? ' (simulated)' : ''}</span>`)}
       </div>
+      <div class="muted small offers" aria-label="Offers">${((o) => (o.length === 0 ? 'Offers no camera or sensors to the mesh' : `Offers ${o.join('; ')}`))(offerSummary(d))}</div>
       ${alive
         ? html`<div class="spark">
             <lm-sparkline label="cpu" .values=${t.cpu}></lm-sparkline>
