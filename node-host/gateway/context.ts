@@ -33,8 +33,8 @@ export interface ModuleTarget {
   functions: Record<string, FunctionDescription>;
 }
 
-/** A call's input, read from the query and the body. */
-export interface CallInput {
+/** What an HTTP request carries for a call, read from the query and the body, before it becomes a `CallInput`. */
+export interface RequestFields {
   /** Name → value, from the query and the body fields. */
   named: [string, unknown][];
   /** Positional values (a JSON array body). */
@@ -43,8 +43,8 @@ export interface CallInput {
   input?: Uint8Array;
 }
 
-/** The answer of a call or an execution, in the reference's result convention. */
-export interface CallAnswer {
+/** The HTTP body that answers a call or an execution (a `CallOutcome` in the reference's result convention). */
+export interface ResultBody {
   /** The plain value, or the URL of the output file when the function writes one. */
   result: unknown;
   resultUrl: string;
@@ -114,8 +114,8 @@ export class GatewayContext {
   }
 
   /** Read a call's input: query parameters, then a JSON, urlencoded, multipart or binary body. */
-  async callInput(ctx: RouteContext): Promise<CallInput> {
-    const out: CallInput = { named: [...ctx.query.entries()], files: {} };
+  async requestFields(ctx: RouteContext): Promise<RequestFields> {
+    const out: RequestFields = { named: [...ctx.query.entries()], files: {} };
     const { req } = ctx;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     if (!hasBody || req.method === 'GET' || req.method === 'HEAD') return out;
@@ -143,7 +143,7 @@ export class GatewayContext {
    * deployment and module that wrote them) also files its outputs under
    * `/module_results/{deployment}/{module}/{file}`.
    */
-  answer(base: string, peer: string, outcome: { requestId: string; value: number | string | null; bytes?: Uint8Array; files: OutputFile[] }, fn?: FunctionDescription, where?: { deploymentId: string; module: string }): CallAnswer {
+  answer(base: string, peer: string, outcome: { requestId: string; value: number | string | null; bytes?: Uint8Array; files: OutputFile[] }, fn?: FunctionDescription, where?: { deploymentId: string; module: string }): ResultBody {
     const files = outcome.files.map((f) => {
       const hash = this.results.put(f);
       if (where) this.results.index(where.deploymentId, where.module, f.name, hash);
@@ -169,7 +169,7 @@ export function historyUrl(base: string, self: string, peer: string, requestId: 
  * the order sent — so seed 001's `?iterations=7` reaches fibo's only parameter. Values beyond
  * the parameters are ignored, as the reference does.
  */
-export function positionalArgs(input: CallInput, fn: FunctionDescription | undefined): unknown[] | Record<string, unknown> {
+export function positionalArgs(input: RequestFields, fn: FunctionDescription | undefined): unknown[] | Record<string, unknown> {
   if (input.list) return input.list;
   const scalars = fn ? fn.params.filter((p) => p.type !== 'bytes' && p.type !== 'none') : undefined;
   if (!scalars) return Object.fromEntries(input.named);
@@ -190,7 +190,7 @@ export function positionalArgs(input: CallInput, fn: FunctionDescription | undef
 }
 
 /** The `bytes` input of a function that takes bytes: the raw body, the part named like the parameter, or the only file sent. */
-export function bytesInput(input: CallInput, fn: FunctionDescription | undefined): Uint8Array | undefined {
+export function bytesInput(input: RequestFields, fn: FunctionDescription | undefined): Uint8Array | undefined {
   if (input.input) return input.input;
   if (!fn || !(fn.pointer || fn.params.some((p) => p.type === 'bytes'))) return undefined;
   const named = fn.params.find((p) => p.type === 'bytes')?.name;

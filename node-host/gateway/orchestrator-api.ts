@@ -208,7 +208,7 @@ export function orchestratorRoutes(router: Router, g: GatewayContext, options: {
     const first = record.steps?.[0];
     const fn = first ? modules(first.module)?.functions[first.func] : undefined;
     const out = await explain('Execution failed', async () => {
-      const input = await g.callInput(ctx);
+      const input = await g.requestFields(ctx);
       const bytes = bytesInput(input, fn);
       return orchestrator.execute(record.id, { args: positionalArgs(input, fn), files: input.files, ...(bytes ? { input: bytes } : {}) });
     });

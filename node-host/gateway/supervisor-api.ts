@@ -9,8 +9,8 @@ import { UnknownDeviceError } from '../../shared/orchestrator/errors.ts';
 import { CHAIN_HOP_TIMEOUT_MS } from '../../shared/orchestrator/chain.ts';
 import { hasCode } from '../../shared/errors.ts';
 import type { HistoryEntry, HistoryQuery } from '../../shared/supervisor/history.ts';
+import type { MeshMethods, ParamsOf } from '../../shared/rpc/methods.ts';
 import type { CallInput, CallOutcome } from '../../shared/supervisor/supervisor.ts';
-import type { RemoteCall } from '../../shared/supervisor/serve.ts';
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { deployNode } from './deploy-node.ts';
 import type { UrlFetch } from './own-urls.ts';
@@ -117,7 +117,7 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
     const { deployment, module, function: fn } = ctx.params as { deployment: string; module: string; function: string };
     const target = g.target(deployment, module);
     const description = target?.functions[fn];
-    const input = await g.callInput(ctx);
+    const input = await g.requestFields(ctx);
     const bytes = bytesInput(input, description);
     const args = positionalArgs(input, description);
     let outcome: CallOutcome | undefined;
@@ -130,7 +130,7 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
           if (bytes) local.input = bytes;
           outcome = await supervisor.call(target.deploymentId, target.module, fn, local);
         } else {
-          const params: RemoteCall = { deploymentId: target.deploymentId, module: target.module, fn, args, files: input.files };
+          const params: ParamsOf<MeshMethods, 'supervisor.call'> = { deploymentId: target.deploymentId, module: target.module, fn, args, files: input.files };
           if (bytes) params.input = bytes;
           outcome = await peer.call(target.peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
         }

@@ -19,7 +19,8 @@ import { Peer, type DeviceInit, type PeerOptions } from '../mesh/peer.ts';
 import type { HostServices, Sandbox } from '../ports/sandbox.ts';
 import { defaultMemoryBudget } from '../sandbox/budget.ts';
 import { DeploymentNotFoundError } from '../sandbox/errors.ts';
-import { type RemoteCall, serveSupervisor } from '../supervisor/serve.ts';
+import type { MeshMethods, ParamsOf } from '../rpc/methods.ts';
+import { serveSupervisor } from '../supervisor/serve.ts';
 import { type DeployedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { DeviceGrants } from '../supervisor/device-grants.ts';
 import { type CapabilityPolicy, checkPolicy, defaultCapabilityPolicy, InvalidPolicyError } from '../trust/capability-policy.ts';
@@ -87,7 +88,7 @@ function meshRpcCall(getPeer: () => Peer, getSupervisor: () => Supervisor): (nam
     const peer = getPeer();
     const supervisor = getSupervisor();
     const local = supervisor.deployed().find((d) => d.deploymentId === deploymentId && d.name === module);
-    const call: RemoteCall = { deploymentId, module, fn, ...inputOf(data) };
+    const call: ParamsOf<MeshMethods, 'supervisor.call'> = { deploymentId, module, fn, ...inputOf(data) };
     if (local) {
       await supervisor.call(deploymentId, module, fn, { ...inputOf(data), method: 'rpcCall' });
       return;
@@ -142,7 +143,7 @@ export async function startSupervisedPeer(options: SupervisedPeerOptions): Promi
     services,
     // Calls for a module that migrated away reach its new peer (and answer the caller here).
     forward: (to, call) => {
-      const params: RemoteCall = { deploymentId: call.deploymentId, module: call.module, fn: call.fn };
+      const params: ParamsOf<MeshMethods, 'supervisor.call'> = { deploymentId: call.deploymentId, module: call.module, fn: call.fn };
       if (call.input.args !== undefined) params.args = call.input.args;
       if (call.input.files !== undefined) params.files = call.input.files;
       if (call.input.input !== undefined) params.input = call.input.input;

@@ -14,16 +14,6 @@ import type { FunctionDescription } from '../registry/schema.ts';
 import type { CallInput, CallOutcome, OutputFile, Supervisor } from '../supervisor/supervisor.ts';
 import { UnknownDeploymentError } from './errors.ts';
 
-/** What a step receives. */
-export interface StepInput {
-  /** Scalars by position, or by name (`param0`, …). */
-  args?: unknown[] | Record<string, unknown>;
-  /** Execution-stage mounts: mount name → bytes. */
-  files?: Record<string, Uint8Array>;
-  /** The `bytes` input of pointer and in-place buffer functions. */
-  input?: Uint8Array;
-}
-
 /** One step's outcome as the caller sees it. */
 export interface StepTrace {
   step: number;
@@ -44,7 +34,7 @@ export interface StepTrace {
 export interface ChainRun {
   deploymentId: string;
   step: number;
-  input: StepInput;
+  input: CallInput;
 }
 
 /** Result of `chain.run`: traces of the step and everything after it, in run order. */
@@ -130,8 +120,8 @@ export class ChainRunner {
  * a `bytes` function gets the output bytes (or the only output file), and scalar
  * parameters get the result value.
  */
-export function nextInput(outcome: CallOutcome, next: FunctionDescription | undefined): StepInput {
-  const input: StepInput = {};
+export function nextInput(outcome: CallOutcome, next: FunctionDescription | undefined): CallInput {
+  const input: CallInput = {};
   const onlyFile = outcome.files.length === 1 ? outcome.files[0]!.bytes : undefined;
   const execMounts = (next?.mounts ?? []).filter((m) => m.stage === 'execution');
   if (execMounts.length > 0) {

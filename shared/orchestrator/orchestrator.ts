@@ -14,10 +14,10 @@ import { every } from '../ports/clock.ts';
 import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeployedStep, DeploymentRecord } from '../registry/schema.ts';
-import type { RemoteCall } from '../supervisor/serve.ts';
-import type { CallOutcome, OutputFile, Supervisor } from '../supervisor/supervisor.ts';
+import type { MeshMethods, ParamsOf } from '../rpc/methods.ts';
+import type { CallInput, CallOutcome, OutputFile, Supervisor } from '../supervisor/supervisor.ts';
 import { StepAgent } from './agent.ts';
-import { CHAIN_HOP_TIMEOUT_MS, ChainRunner, type StepInput, type StepTrace } from './chain.ts';
+import { CHAIN_HOP_TIMEOUT_MS, ChainRunner, type StepTrace } from './chain.ts';
 import { Coordinator, DEFAULT_DEPLOYMENT_TIMING, type DeploymentTiming } from './coordinator.ts';
 import { DeploymentExistsError, DeploymentFailedError, DeploymentNotReadyError, MigrationInProgressError, UnknownDeploymentError, UnknownModuleError } from './errors.ts';
 import { migrationActive, type MigrationOptions, type MigrationResult, MigrationService } from './migration.ts';
@@ -296,7 +296,7 @@ export class Orchestrator {
    * after it. A deployment that is (re)deploying is waited for; a failed one rejects with
    * ERR_DEPLOYMENT_FAILED.
    */
-  async execute(ref: string, input: StepInput = {}, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+  async execute(ref: string, input: CallInput = {}, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     const t0 = performance.now();
     let view = this.get(ref);
     if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
@@ -325,7 +325,7 @@ export class Orchestrator {
    * Call one function of one module of a deployment, wherever the module runs (WasmIoT's
    * `/{deployment}/modules/{module}/{function}`), without running the chain after it.
    */
-  async call(ref: string, moduleName: string, func: string, input: StepInput = {}, options: ExecuteOptions = {}): Promise<CallOutcome> {
+  async call(ref: string, moduleName: string, func: string, input: CallInput = {}, options: ExecuteOptions = {}): Promise<CallOutcome> {
     let view = this.get(ref);
     if (!CALLABLE.has(view.record.status)) view = await this.#whenCallable(ref, options.readyTimeoutMs ?? 10_000);
     const r = view.record;
@@ -333,7 +333,7 @@ export class Orchestrator {
     const peer = index < 0 ? undefined : this.#route(r, index, options.peer);
     if (!peer) throw new UnknownModuleError(`deployment ${r.name} has no module ${moduleName}`, { deployment: r.id, module: moduleName });
     const name = r.steps![index]!.name;
-    const params: RemoteCall = { deploymentId: r.id, module: name, fn: func };
+    const params: ParamsOf<MeshMethods, 'supervisor.call'> = { deploymentId: r.id, module: name, fn: func };
     if (input.args !== undefined) params.args = input.args;
     if (input.files !== undefined) params.files = input.files;
     if (input.input !== undefined) params.input = input.input;

@@ -118,10 +118,10 @@ export interface StateRef {
 }
 
 /**
- * One call's answer. Flat, and empty outputs are left out: every property is copied
- * between threads.
+ * One call's answer from the worker thread: a `CallResult` or an error, flat, with empty
+ * outputs left out, as every property is copied between threads.
  */
-export type CallAnswer =
+export type WorkerAnswer =
   | { ok: true; value?: WasmValue; bytes?: Uint8Array; files?: Record<string, Uint8Array>; stdout?: string; stderr?: string }
   | { ok: false; error: ErrorInfo };
 
@@ -143,7 +143,7 @@ export type WorkerToHost =
    * Answers of the calls run since the last `answers`, in order, and the state after
    * the last of them.
    */
-  | { t: 'answers'; answers: CallAnswer[]; state?: StateRef }
+  | { t: 'answers'; answers: WorkerAnswer[]; state?: StateRef }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
   | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
   | { t: 'host'; op: HostOp; args: unknown[] };

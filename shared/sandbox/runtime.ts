@@ -13,7 +13,7 @@ import { bridgeCaller, type BridgeCall } from './bridge-call.ts';
 import { runCall } from './conventions.ts';
 import { instantiate } from './instantiate.ts';
 import {
-  type CallAnswer,
+  type WorkerAnswer,
   CONTROL_RUNNING,
   CONTROL_STARTED_AT,
   type HostToWorker,
@@ -35,7 +35,7 @@ class WorkerInstance {
   readonly #bridge: BridgeCall;
   readonly #copies: StateCopies;
   readonly #live: Unit;
-  #answers: CallAnswer[] = [];
+  #answers: WorkerAnswer[] = [];
   /** Set when a call reached the host (camera, rpc, pub/sub, …). */
   #reachedHost = false;
 
@@ -113,7 +113,7 @@ class WorkerInstance {
     try {
       const fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge) : null;
       const result = runCall(fresh ?? this.#live, request);
-      const answer: CallAnswer = { ok: true };
+      const answer: WorkerAnswer = { ok: true };
       if (result.value !== undefined) answer.value = result.value;
       if (result.bytes) answer.bytes = result.bytes;
       if (Object.keys(result.files).length > 0) answer.files = result.files;

@@ -24,7 +24,7 @@ import type { Clock, TimerHandle } from '../ports/clock.ts';
 import type { CallRequest, CallResult, HostServices, InstanceSnapshot, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import type { ModuleInfo } from '../wasm/binary.ts';
 import { CallTimeoutError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
-import type { CallAnswer, InitMessage } from './protocol.ts';
+import type { WorkerAnswer, InitMessage } from './protocol.ts';
 import { NnHost } from './wasi-nn-host.ts';
 import { Slot, type WorkerHandle } from './worker-slot.ts';
 
@@ -195,7 +195,7 @@ export class WorkerInstance implements SandboxInstance {
     if (this.#watchTimer === undefined) this.#watchIn(this.#o.limits.callTimeoutMs);
   }
 
-  #answered(call: InFlight, slot: Slot, answer: CallAnswer): void {
+  #answered(call: InFlight, slot: Slot, answer: WorkerAnswer): void {
     // Answers from a replaced worker are stale: the calls were posted again.
     if (this.#retired.has(slot) || this.#inflight[0] !== call) return;
     this.#inflight.shift();

@@ -16,7 +16,7 @@ import {
   BRIDGE_HEADER,
   BRIDGE_OK,
   BRIDGE_READY,
-  type CallAnswer,
+  type WorkerAnswer,
   CONTROL_BYTES,
   CONTROL_RELIED,
   CONTROL_RUNNING,
@@ -44,7 +44,7 @@ export interface WorkerHandle {
 
 /** A request waiting on the worker: a call (answered within an `answers` message) or any other message. */
 type Waiter =
-  | { kind: 'call'; resolve: (answer: CallAnswer) => void; reject: (e: Error) => void }
+  | { kind: 'call'; resolve: (answer: WorkerAnswer) => void; reject: (e: Error) => void }
   | { kind: 'reply'; resolve: (message: WorkerToHost) => void; reject: (e: Error) => void };
 
 /** The call a worker is running, read from its control buffer. */
@@ -116,11 +116,11 @@ export class Slot {
    * Post calls in one message; each is answered on its own, in order. Returns the
    * sequence number of the first (the others follow) and one promise per call.
    */
-  requestCalls(requests: CallRequest[]): { first: number; answers: Promise<CallAnswer>[] } {
+  requestCalls(requests: CallRequest[]): { first: number; answers: Promise<WorkerAnswer>[] } {
     const first = this.#nextSeq;
     this.#nextSeq += requests.length;
     if (this.#dead) return { first, answers: requests.map(() => Promise.reject(this.#dead)) };
-    const answers = requests.map(() => new Promise<CallAnswer>((resolve, reject) => this.#pending.push({ kind: 'call', resolve, reject })));
+    const answers = requests.map(() => new Promise<WorkerAnswer>((resolve, reject) => this.#pending.push({ kind: 'call', resolve, reject })));
     this.#worker.post({ t: 'calls', first, requests });
     return { first, answers };
   }

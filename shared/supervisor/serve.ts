@@ -7,22 +7,13 @@ import type { Unsubscribe } from '../events.ts';
 import type { Rpc } from '../rpc/rpc.ts';
 import type { MeshMethods } from '../rpc/methods.ts';
 import type { HistoryEntry, HistoryQuery } from './history.ts';
-import type { CallOutcome, DeployedModule, Supervisor } from './supervisor.ts';
-
-/** Parameters of `supervisor.call`. */
-export interface RemoteCall {
-  deploymentId: string;
-  module: string;
-  fn: string;
-  args?: unknown[] | Record<string, unknown>;
-  files?: Record<string, Uint8Array>;
-  input?: Uint8Array;
-}
+import type { CallInput, CallOutcome } from './call-shapes.ts';
+import type { DeployedModule, Supervisor } from './supervisor.ts';
 
 declare module '../rpc/methods.ts' {
   interface MeshMethods {
-    /** Run a function of a module deployed on the callee. */
-    'supervisor.call': { params: RemoteCall; result: CallOutcome };
+    /** Run a function of a module deployed on the callee: its address and a {@link CallInput} (the callee records the method as `rpc`). */
+    'supervisor.call': { params: { deploymentId: string; module: string; fn: string } & Omit<CallInput, 'method'>; result: CallOutcome };
     /** The callee's request history. */
     'supervisor.history': { params: HistoryQuery; result: HistoryEntry[] };
     /** Modules deployed on the callee. */
@@ -34,7 +25,7 @@ declare module '../rpc/methods.ts' {
 export function serveSupervisor(rpc: Rpc<MeshMethods>, supervisor: Supervisor): Unsubscribe {
   const offs = [
     rpc.handle('supervisor.call', (p) => {
-      const input: Parameters<Supervisor['call']>[3] = { method: 'rpc' };
+      const input: CallInput = { method: 'rpc' };
       if (p.args !== undefined) input.args = p.args;
       if (p.files !== undefined) input.files = p.files;
       if (p.input !== undefined) input.input = p.input;
