@@ -24,7 +24,7 @@ const USAGE = `usage: liquidmesh <command>
                       kept in DIR (default ~/.local/share/liquidmesh) unless --ephemeral
   ${SIGNAL_USAGE}
   peer --name N [--engine node|chromium] [--signal URL] [--mesh M] [--secret S] [--data-dir D] [--pwa URL] [--kiosk] [--json] [--gateway-port P [--gateway-host H]] + the access flags of start
-       [--trust URL | --ca FILE] [--max-links N]
+       [--trust URL | --ca FILE] [--max-links N] [--invitation TOKEN [--owner KEY]…]  (roles: see keys invite)
                       run one peer of a mesh (--max-links: at most N WebRTC connections; peers beyond them are
                       reached through linked peers) (a Node process or a headless Chromium)
   start and peer also take the owner's capability policy: --offer camera|sensors|network|PATTERN[=any|operator:KEY|publisher:KEY]

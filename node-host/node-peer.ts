@@ -17,6 +17,7 @@ import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/adapters/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { useNodeEd25519 } from './trust/node-ed25519.ts';
+import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
 import { InvalidParamsError } from '../shared/errors.ts';
@@ -32,6 +33,8 @@ useNodeEd25519();
 /** Options of {@link startNodePeer}. */
 export interface NodePeerOptions {
   name: string;
+  /** Roles (ADR 0025): the mesh's owners and this peer's invitation or grant. */
+  roles?: PeerRoles;
   transports: Transport[];
   /** Keep identity, registry, blobs and history here; in memory when absent. */
   dataDir?: string;
@@ -97,6 +100,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.topicBridge ? { topicBridge: options.topicBridge } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.roles ? { roles: options.roles } : {}),
   });
   // A restarted peer serves what it ran before: wait (a bounded time) until the modules
   // it hosts are loaded again from its blob store, so its first calls find them.

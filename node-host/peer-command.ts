@@ -34,6 +34,8 @@ import { settled } from '../shared/orchestrator/orchestrator.ts';
 import type { DeploymentView } from '../shared/registry/registry.ts';
 import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/composition/supervised-peer.ts';
+import type { PeerRoles } from '../shared/registry/join-roles.ts';
+import { rolesFromInvitation } from './keys/invite.ts';
 import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';
@@ -71,6 +73,8 @@ export interface PeerArgs {
   key?: string;
   /** Most WebRTC connections this peer holds (a partial mesh; others are reached through linked peers). */
   maxLinks?: number;
+  /** Roles (ADR 0025): the invitation this peer redeems, with the mesh's owner keys. */
+  roles?: PeerRoles;
 }
 
 /** Parse the command line; throws with a message naming the bad option. */
@@ -119,6 +123,8 @@ export function parsePeerArgs(args: string[]): PeerArgs {
     if (!Number.isInteger(n) || n < 1) throw new Error('--max-links must be a whole number of at least 1');
     parsed.maxLinks = n;
   }
+  const invitation = value('invitation') ?? process.env.LIQUIDMESH_INVITATION;
+  if (invitation !== undefined) parsed.roles = rolesFromInvitation(invitation, args);
   return parsed;
 }
 
@@ -187,6 +193,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
       policy: await policyFromArgs(argv),
       logger: createLogger(`peer:${args.name}`),
       ...(topicBridge ? { topicBridge } : {}),
+      ...(args.roles ? { roles: args.roles } : {}),
     });
     await topicBridge?.start(node).catch(async (error: unknown) => {
       await node.stop();

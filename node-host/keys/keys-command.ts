@@ -12,11 +12,15 @@ import { parseArgs } from '../cli/args.ts';
 import { CliError } from '../cli/cli-error.ts';
 import { consoleOutput, reportError, table } from '../cli/output.ts';
 import { defaultDataDir } from '../data-dir.ts';
-import { DEFAULT_KEY_NAME, keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, type UserKey } from './key-store.ts';
+import { inviteToken } from './invite.ts';
+import { DEFAULT_KEY_NAME, keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, OWNER_KEY_NAME, type UserKey } from './key-store.ts';
 
 /** Usage line of `keys` for the CLI's help. */
 export const KEYS_USAGE = `keys [list | create <name> | show [name]] [--data-dir DIR] [--json]
-                      the signing keys of owners, operators and publishers, kept 0600 in DIR/keys`;
+                      the signing keys of owners, operators and publishers, kept 0600 in DIR/keys
+  keys invite [--key owner] [--mesh M] [--role device|operator|owner] [--hours H] [--reusable]
+                      an invitation token signed by an owner key (single use unless --reusable),
+                      for \`liquidmesh peer --invitation TOKEN\``;
 
 function describe(key: UserKey): { name: string; id: string; publicKey: string } {
   return { name: key.name, id: key.id, publicKey: key.publicKeyHex };
@@ -26,7 +30,7 @@ function describe(key: UserKey): { name: string; id: string; publicKey: string }
 export async function keysCommand(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
-    const args = parseArgs(argv, { values: ['data-dir'], flags: ['json'] });
+    const args = parseArgs(argv, { values: ['data-dir', 'key', 'mesh', 'role', 'hours'], flags: ['json', 'reusable'] });
     const dataDir = args.values['data-dir'] ?? defaultDataDir();
     const out = consoleOutput(json);
     const [action = 'list', name, ...extra] = args.positionals;
@@ -54,8 +58,22 @@ export async function keysCommand(argv: string[]): Promise<number> {
         out.say(`${key.name}\n  id          ${key.id}\n  public key  ${key.publicKeyHex}`);
         return 0;
       }
+      case 'invite': {
+        const owner = await loadUserKey(args.values.key ?? OWNER_KEY_NAME, dataDir);
+        const mesh = args.values.mesh ?? 'liquidmesh';
+        let token: string;
+        try {
+          token = inviteToken(owner, { mesh, ...(args.values.role ? { role: args.values.role } : {}), ...(args.values.hours ? { hours: Number(args.values.hours) } : {}), reusable: args.flags.has('reusable') });
+        } catch (error) {
+          if (error instanceof RangeError) throw new CliError('ERR_USAGE', error.message);
+          throw error;
+        }
+        out.data({ token, mesh, role: args.values.role ?? 'device', owner: owner.publicKeyHex });
+        out.say(token);
+        return 0;
+      }
       default:
-        throw new CliError('ERR_USAGE', `unknown keys action "${action}" (list, create, show)`);
+        throw new CliError('ERR_USAGE', `unknown keys action "${action}" (list, create, show, invite)`);
     }
   } catch (error) {
     const cliError = error instanceof MeshError ? new CliError(error.code, error.message) : error;

@@ -133,7 +133,7 @@ export function makeRevocation(owner: Signer, o: { mesh: string; subject: string
 /** Outcome of checking a grant. */
 export type GrantCheck = { ok: true; grant: Grant } | { ok: false; code: string; error: string };
 
-const grantVerdicts = new WeakMap<object, GrantCheck>();
+const grantVerdicts = new WeakMap<object, { roots: TrustRoots; verdict: GrantCheck }>();
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -146,15 +146,15 @@ function checkInvitationShape(v: unknown): v is Invitation {
 
 /**
  * Check a grant's signatures and chain (not its expiry, redemption or revocation, which
- * depend on the time and the registry: see `mesh-trust.ts`). Cached per object.
+ * depend on the time and the registry: see `mesh-trust.ts`). Cached per object and roots.
  */
 export function checkGrant(raw: unknown, roots: TrustRoots): GrantCheck {
   if (isObject(raw)) {
     const cached = grantVerdicts.get(raw);
-    if (cached) return cached;
+    if (cached && cached.roots === roots) return cached.verdict;
   }
   const verdict = checkGrantUncached(raw, roots);
-  if (isObject(raw)) grantVerdicts.set(raw, verdict);
+  if (isObject(raw)) grantVerdicts.set(raw, { roots, verdict });
   return verdict;
 }
 

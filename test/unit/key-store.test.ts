@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 import { utf8 } from '../../shared/bytes.ts';
 import { nobleEd25519, publicKeyOfSeed } from '../../shared/identity/ed25519-sync.ts';
 import { nodeEd25519 } from '../../node-host/trust/node-ed25519.ts';
+import { parsePeerArgs } from '../../node-host/peer-command.ts';
+import { checkGrant, redeemInvitation } from '../../shared/trust/statements.ts';
 import { keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, signBytes, verifyBytes } from '../../node-host/keys/key-store.ts';
 
 const run = promisify(execFile);
@@ -68,6 +70,29 @@ describe('user key store', () => {
       expect(backend.verify(new Uint8Array(32).fill(0xff), byNoble, data), backend.name).to.equal(false);
       expect(backend.verify(publicKey, byNoble.subarray(1), data), backend.name).to.equal(false);
     }
+  });
+
+  it('liquidmesh keys invite makes a single-use token an owner signed, which liquidmesh peer --invitation redeems', async () => {
+    const owner = await loadOrCreateUserKey('owner', dir);
+    const { stdout } = await run(process.execPath, [CLI, 'keys', 'invite', '--role', 'operator', '--mesh', 'home', '--data-dir', dir, '--json']);
+    const answer = JSON.parse(stdout);
+    expect(answer.owner).to.equal(owner.publicKeyHex);
+    const args = parsePeerArgs(['--name', 'pi-1', '--invitation', answer.token]);
+    expect(args.roles?.mesh).to.equal('home');
+    expect(args.roles?.owners).to.deep.equal([owner.publicKeyHex]);
+    expect(args.roles?.invitation?.invitation.once).to.equal(true);
+    const me = await loadOrCreateUserKey('pi-1', dir);
+    const grant = redeemInvitation(args.roles!.invitation!, me.publicKeyHex, Date.now());
+    const checked = checkGrant(grant, { mesh: 'home', owners: new Set([owner.publicKeyHex]) });
+    expect(checked.ok && checked.grant.role).to.equal('operator');
+    expect(checkGrant(grant, { mesh: 'home', owners: new Set([me.publicKeyHex]) }).ok).to.equal(false);
+    let refused: unknown;
+    try {
+      parsePeerArgs(['--name', 'pi-1', '--invitation', 'not-a-token']);
+    } catch (error) {
+      refused = error;
+    }
+    expect((refused as { code?: string }).code).to.equal('ERR_INVALID_GRANT');
   });
 
   it('liquidmesh keys creates, lists and shows keys, and refuses a second key of one name', async () => {
