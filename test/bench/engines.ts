@@ -35,38 +35,44 @@ const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } 
 const modules = new URL('../../modules/', import.meta.url);
 const read = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(path, modules)));
 
-async function batches(count: number, size: number, fn: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < size; i++) await fn();
-  const out: number[] = [];
-  for (let b = 0; b < count; b++) {
-    const t = performance.now();
-    for (let i = 0; i < size; i++) await fn();
-    out.push((performance.now() - t) / size);
+/** Milliseconds per call of `a` and of `b`, one figure per batch of `size` calls, batches alternating. */
+async function paired(count: number, size: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number[], number[]]> {
+  for (let i = 0; i < size; i++) {
+    await a();
+    await b();
   }
-  return out;
+  const [as, bs]: [number[], number[]] = [[], []];
+  // Batches of the two alternate, so that both see the same load of the machine.
+  for (let n = 0; n < count; n++) {
+    for (const [fn, out] of [[a, as], [b, bs]] as const) {
+      const t = performance.now();
+      for (let i = 0; i < size; i++) await fn();
+      out.push((performance.now() - t) / size);
+    }
+  }
+  return [as, bs];
 }
 
 /** The same measurements on Node worker threads. */
 async function nodeFigures(): Promise<Figures> {
   const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
-  const bare = await batches(15, 200, () => new Promise((resolve) => {
+  const roundTrip = (): Promise<unknown> => new Promise((resolve) => {
     echo.once('message', resolve);
     echo.postMessage({ t: 'call', id: 0, request: CALL });
-  }));
-  await echo.terminate();
+  });
   const sandbox = createNodeSandbox({ limits: { callTimeoutMs: 120_000 } });
   try {
     const fibo = await sandbox.load({ wasm: await read('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
-    const call = await batches(15, 200, () => fibo.call(CALL));
+    const [call, bare] = await paired(15, 200, () => fibo.call(CALL), roundTrip);
+    await echo.terminate();
     const [wasm, labels, model] = await Promise.all([read('classify/classify.wasm'), read('classify/labels'), read('classify/model.onnx')]);
     const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: createNodeInferenceEngine() } });
     const jpeg = new FakeCamera({ seed: 7 }).capture();
     const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
     await classifyCall();
-    const classified = await batches(12, 1, classifyCall);
     const pre = await classify.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
     const graph = await createNodeInferenceEngine().load([model], 'onnx');
-    const direct = await batches(12, 1, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: pre.files['input.bin']! }]));
+    const [classified, direct] = await paired(12, 1, classifyCall, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: pre.files['input.bin']! }]));
     await graph.release();
     return { bare, call, classified, direct };
   } finally {
@@ -100,7 +106,7 @@ async function enginesBench(): Promise<BenchSection> {
   }
   return {
     title: 'Every engine: sandbox calls and classification',
-    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls, time per call); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against that engine\'s onnxruntime-web run directly on the module\'s own preprocessed input (12 calls each, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
+    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls each, time per call, the batches of the two alternating so that both see the same load); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against that engine\'s onnxruntime-web run directly on the module\'s own preprocessed input (12 calls each, alternating, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
     rows,
   };
 }

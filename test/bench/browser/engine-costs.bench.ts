@@ -3,7 +3,8 @@
 // round trip, and a MobileNetV2 classify call (the C module in the sandbox, wasi-nn over
 // the Atomics bridge) against onnxruntime-web run directly on the page on the module's
 // own preprocessed input. Calls are timed in batches and divided, because Firefox and
-// WebKit round performance.now() coarser than one call takes. The figures go to the
+// WebKit round performance.now() coarser than one call takes, and a figure's batches
+// alternate with its baseline's, so that both see the same load. The figures go to the
 // bench process through a web-test-runner server command.
 import { executeServerCommand } from '@web/test-runner-commands';
 import { FakeCamera } from '../../../shared/adapters/fake-camera.ts';
@@ -13,16 +14,22 @@ import { moduleFile } from '../../browser/module-files.ts';
 
 const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } };
 
-/** Milliseconds per call of `fn`, one figure per batch of `size` calls in a row. */
-async function batches(count: number, size: number, fn: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < size; i++) await fn();
-  const out: number[] = [];
-  for (let b = 0; b < count; b++) {
-    const t = performance.now();
-    for (let i = 0; i < size; i++) await fn();
-    out.push((performance.now() - t) / size);
+/** Milliseconds per call of `a` and of `b`, one figure per batch of `size` calls, batches alternating. */
+async function paired(count: number, size: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number[], number[]]> {
+  for (let i = 0; i < size; i++) {
+    await a();
+    await b();
   }
-  return out;
+  const [as, bs]: [number[], number[]] = [[], []];
+  // Batches of the two alternate, so that both see the same load of the machine.
+  for (let n = 0; n < count; n++) {
+    for (const [fn, out] of [[a, as], [b, bs]] as const) {
+      const t = performance.now();
+      for (let i = 0; i < size; i++) await fn();
+      out.push((performance.now() - t) / size);
+    }
+  }
+  return [as, bs];
 }
 
 describe('engine costs', () => {
@@ -33,14 +40,12 @@ describe('engine costs', () => {
       echo.onmessage = resolve;
       echo.postMessage({ t: 'call', id: 0, request: CALL });
     });
-    const bare = await batches(15, 200, roundTrip);
-    echo.terminate();
-
     const sandbox = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 } });
     const engine = createBrowserInferenceEngine();
     try {
       const fibo = await sandbox.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
-      const call = await batches(15, 200, () => fibo.call(CALL));
+      const [call, bare] = await paired(15, 200, () => fibo.call(CALL), roundTrip);
+      echo.terminate();
 
       const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
       const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: engine } });
@@ -48,13 +53,11 @@ describe('engine costs', () => {
       const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
       const first = await classifyCall();
       if (Number(first.value) < 0) throw new Error(`classify failed: ${String(first.value)} ${first.stderr}`);
-      const classified = await batches(12, 1, classifyCall);
-
       const pre = await classify.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
       const input = pre.files['input.bin']!;
-      // onnxruntime-web direct: the same engine object the sandbox's wasi-nn uses, no sandbox.
+      // onnxruntime-web direct: an engine of the same kind as the sandbox's wasi-nn uses, no sandbox.
       const graph = await createBrowserInferenceEngine().load([model], 'onnx');
-      const direct = await batches(12, 1, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: input }]));
+      const [classified, direct] = await paired(12, 1, classifyCall, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: input }]));
       await graph.release();
 
       await executeServerCommand('liquidmesh-bench', { bare, call, classified, direct, userAgent: navigator.userAgent });
