@@ -20,6 +20,7 @@ import type { TimerHandle } from '../ports/clock.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { SnapshotMismatchError } from '../sandbox/errors.ts';
 import { decodeSnapshot } from '../sandbox/snapshot.ts';
+import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
@@ -254,14 +255,14 @@ export class MigrationTarget {
   /** A snapshot blob from the mesh (verified), decoded; the blob is not kept. */
   async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
     const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES, keep: false });
-    return decodeSnapshot(bytes);
+    return decodeSnapshot(await unpackSnapshot(bytes));
   }
 
   /** Snapshot bytes that came inline, decoded once they hash to `hash` (else ERR_HASH_MISMATCH). */
   async #checked(hash: string, bytes: Uint8Array): Promise<InstanceSnapshot> {
     const actual = await sha256Hex(bytes);
     if (actual !== hash) throw new HashMismatchError(`snapshot ${hash} arrived as bytes that hash to ${actual}`, { expected: hash, actual });
-    return decodeSnapshot(bytes);
+    return decodeSnapshot(await unpackSnapshot(bytes));
   }
 
   #checkModule(moduleId: string, staged: StagedModule): void {

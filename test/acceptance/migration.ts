@@ -11,6 +11,7 @@ import type { BlobStore } from '../../shared/ports/blob-store.ts';
 import type { Sandbox } from '../../shared/ports/sandbox.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { decodeSnapshot, diffSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
+import { isPacked, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -122,6 +123,44 @@ export function runMigrationTests(harness: MigrationHarness): void {
       // Nothing written since: a delta of no pages.
       await a.snapshot();
       expect(Object.keys((await a.snapshot({ sinceLast: true })).pages)).to.have.length(0);
+    });
+
+    it('compresses a snapshot of repeated data for the wire and unpacks it exactly; random state travels as it is', async () => {
+      sandbox = harness.sandbox();
+      const bytes = await wasm('counter-c');
+      const a = await sandbox.load({ wasm: bytes, grants: [] });
+      await a.call(scalar('fill', 2048));
+      const wire = encodeSnapshot(await a.snapshot());
+      const packed = await packSnapshot(wire);
+      expect(isPacked(packed)).to.equal(true);
+      expect(packed.byteLength).to.be.lessThan(wire.byteLength / 4);
+      const b = await sandbox.load({ wasm: bytes, grants: [] });
+      await b.restore(decodeSnapshot(await unpackSnapshot(packed)));
+      expect((await b.call(scalar('checksum'))).value).to.equal((await a.call(scalar('checksum'))).value);
+      expect((await b.call(scalar('next'))).value).to.equal((await a.call(scalar('next'))).value);
+      // Pages of random bytes do not shrink: they are not compressed at all.
+      const page = (): Uint8Array => crypto.getRandomValues(new Uint8Array(65536));
+      const random = encodeSnapshot({ moduleId: 'a'.repeat(64), pages: { 0: page(), 1: page(), 2: page(), 3: page(), 4: page() }, memoryPages: 5, globals: {}, files: {} });
+      const same = await packSnapshot(random);
+      expect(isPacked(same)).to.equal(false);
+      expect(await unpackSnapshot(same)).to.equal(same);
+    });
+
+    it('refuses a packed snapshot that is corrupt or expands past the length it declares', async () => {
+      const wire = encodeSnapshot({ moduleId: 'a'.repeat(64), pages: { 0: new Uint8Array(65536).fill(3), 7: new Uint8Array(65536).fill(9) }, memoryPages: 8, globals: {}, files: {} });
+      const big = new Uint8Array(512 * 1024);
+      big.set(wire);
+      // A valid packing of more bytes than a snapshot holds, declared smaller: a would-be bomb.
+      const packed = await packSnapshot(big);
+      expect(isPacked(packed)).to.equal(true);
+      const lying = packed.slice();
+      new DataView(lying.buffer).setBigUint64(8, 1024n, true);
+      expect(await rejectionOf(unpackSnapshot(lying))).to.include({ code: 'ERR_SNAPSHOT_INVALID' });
+      const truncated = packed.slice(0, packed.byteLength - 8);
+      expect(await rejectionOf(unpackSnapshot(truncated))).to.include({ code: 'ERR_SNAPSHOT_INVALID' });
+      const huge = packed.slice();
+      new DataView(huge.buffer).setBigUint64(8, 2n ** 40n, true);
+      expect(await rejectionOf(unpackSnapshot(huge))).to.include({ code: 'ERR_SNAPSHOT_INVALID' });
     });
 
     it('carries table slots the module changed at run time', async () => {
@@ -262,6 +301,8 @@ export function runMigrationTests(harness: MigrationHarness): void {
       written.b!.length = 0;
       const result = await a!.orchestrator.migrate(dep.id, 'counter-c', 'b');
       expect(result.snapshotBytes).to.be.greaterThan(256 * 1024);
+      // The counter's heap repeats itself: the base travelled compressed.
+      expect(result.baseWireBytes).to.be.lessThan(result.snapshotBytes / 4);
       // The target stored the module it loaded, and nothing else; the source stored nothing.
       expect(written.a).to.deep.equal([]);
       expect(written.b!.filter((hash) => hash !== moduleBlob)).to.deep.equal([]);
