@@ -44,5 +44,10 @@ export async function policyFromArgs(args: readonly string[], extra: readonly st
   return withOffers(base, offers, trusted.length > 0 ? trusted.map((k) => k.toLowerCase()) : undefined);
 }
 
+/** True when `args` state a policy (`--offer`, `--policy` or `--require-signed`). */
+export function ownsPolicy(args: readonly string[]): boolean {
+  return args.some((a) => a === '--offer' || a === '--policy' || a === '--require-signed');
+}
+
 /** What `liquidmesh start`'s own Node peer offers besides the defaults: the samples' camera and simulated sensors. */
 export const DEMO_OFFERS: readonly string[] = ['camera', 'sensors'];

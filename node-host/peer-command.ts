@@ -45,7 +45,7 @@ import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { isNatsConfigError, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
-import { policyFromArgs } from './capability-flags.ts';
+import { ownsPolicy, policyFromArgs } from './capability-flags.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
 import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 
@@ -155,6 +155,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
       ...(args.dataDir ? { profileDir: args.dataDir } : {}),
       kiosk: args.kiosk,
       ...(trusted ? { trustCa: trusted.pem } : {}),
+      ...(ownsPolicy(argv) ? { policy: await policyFromArgs(argv) } : {}),
     });
     say(`chromium peer ${args.name} running (browser pid ${peer.pid}) on ${args.pwa}`);
     print({ event: 'ready', engine: 'chromium', name: args.name, pid: peer.pid });

@@ -138,6 +138,8 @@ export async function startCommand(args: string[]): Promise<void> {
         params: { signal: advertisedUrl(signal.url), mesh, secret },
         ...(dataDir ? { profileDir: await peerDataDir(dataDir, 'chromium', 'chromium-1') } : {}),
         ...(ca ? { trustCa: ca.caCert } : {}),
+        // Who runs `start` owns its peers: chromium-1 offers what node-1 offers.
+        policy: await policyFromArgs(args, DEMO_OFFERS),
       });
       const browser = chromium;
       cleanup.push(() => browser.close());

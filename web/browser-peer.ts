@@ -20,7 +20,7 @@ import { createBrowserInferenceEngine } from './nn/onnx.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';
 import { IdbBlobStore } from './stores/idb-blob-store.ts';
 import { IdbKeyValueStore } from './stores/idb-key-value-store.ts';
-import { loadOwnerPolicy, saveOwnerPolicy } from './owner-policy.ts';
+import { launcherPolicy, loadOwnerPolicy, saveOwnerPolicy } from './owner-policy.ts';
 import type { CapabilityPolicy } from '../shared/trust/capability-policy.ts';
 
 /** Options of {@link startBrowserPeer}. */
@@ -149,8 +149,9 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
     ...(options.policy ? { policy: options.policy } : {}),
   });
   if (!options.policy) {
-    // The id is known only now: apply the owner's kept choice, and keep every change.
-    started.grants.set(loadOwnerPolicy(started.peer.id));
+    // The id is known only now: apply the owner's choice — the launching command's, else the
+    // one kept in this browser — and keep every change.
+    started.grants.set(launcherPolicy() ?? loadOwnerPolicy(started.peer.id));
     started.grants.onChange((policy) => saveOwnerPolicy(started.peer.id, policy));
   }
   const onUpdate = (): void => {

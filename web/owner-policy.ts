@@ -27,6 +27,22 @@ export function loadOwnerPolicy(peerId: string, storage: Pick<Storage, 'getItem'
   }
 }
 
+/**
+ * The policy the command that launched this browser gave it (`liquidmesh peer --engine
+ * chromium --offer …`, set before the page's scripts by node-host/headless/chromium.ts), or
+ * null. Whoever runs that command owns the device; a URL cannot set it.
+ */
+export function launcherPolicy(scope: { __liquidmeshOwnerPolicy?: unknown } = globalThis as { __liquidmeshOwnerPolicy?: unknown }): CapabilityPolicy | null {
+  const text = scope.__liquidmeshOwnerPolicy;
+  if (typeof text !== 'string') return null;
+  try {
+    const checked = checkPolicy(JSON.parse(text));
+    return checked.ok ? checked.value : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Keep `policy` as the owner's choice for `peerId`. */
 export function saveOwnerPolicy(peerId: string, policy: CapabilityPolicy, storage: Pick<Storage, 'setItem'> = localStorage): void {
   try {

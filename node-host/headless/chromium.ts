@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { CapabilityPolicy } from '../../shared/trust/capability-policy.ts';
 import { trustCaInNss } from '../tls/nss.ts';
 
 /** Flags verified headless on these machines; loopback WebRTC needs the last ones. */
@@ -60,6 +61,11 @@ export async function launchChromiumPeer(options: {
   trustCa?: string;
   /** Headless with {@link CHROMIUM_LEAN_FLAGS} (default true; false: Chromium's own process model). */
   lean?: boolean;
+  /**
+   * The device owner's capability policy (from `--offer`/`--policy`): who runs this command
+   * owns the device, so it is handed to the page by the launcher, never through the URL.
+   */
+  policy?: CapabilityPolicy;
 }): Promise<ChromiumPeer> {
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
   // Chromium reads trusted CAs from $HOME/.pki/nssdb: a HOME of this profile's own holds its trust.
@@ -91,6 +97,13 @@ export async function launchChromiumPeer(options: {
     url.searchParams.set('name', options.name);
     for (const [k, v] of Object.entries(options.params ?? {})) url.searchParams.set(k, v);
     if (options.kiosk) url.searchParams.set('kiosk', '');
+    if (options.policy) {
+      // Before any of the page's scripts run, on every load of this tab (reloads included).
+      // The page reads it in web/owner-policy.ts (launcherPolicy).
+      await page.evaluateOnNewDocument((text: string) => {
+        (globalThis as { __liquidmeshOwnerPolicy?: string }).__liquidmeshOwnerPolicy = text;
+      }, JSON.stringify(options.policy));
+    }
     await page.goto(url.toString(), { waitUntil: 'load' });
     return {
       name: options.name,

@@ -15,6 +15,7 @@ import type { DeploymentRecord } from '../../shared/registry/schema.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { classifyModel, classifyModule } from '../unit/classify-model.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
@@ -52,9 +53,10 @@ describe('Image classification over WebRTC', () => {
 
   it('runs camera → classify across a Node and a Chromium peer, both ways, with the 10 MiB model as a blob', async () => {
     const params = { signal: e2e.signal.url, mesh: 'see', secret: 'see-secret' };
-    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', params.mesh, '--secret', params.secret]);
+    // Both devices' owners have switched their cameras on (the flag a user types).
+    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', params.mesh, '--secret', params.secret, '--offer', 'camera']);
     nodes.push(node);
-    const [c1] = await Promise.all([BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params }), node.ready()]);
+    const [c1] = await Promise.all([BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params, policy: OFFER_EVERYTHING }), node.ready()]);
     browsers.push(c1!);
     await waitFor(async () => (await Promise.all([node.view(), c1!.view()])).every((v) => v.alive.length === 1 && v.linked.length === 1), 'the two peers to link', 60_000);
     const id = { node: node.id, c1: (await c1!.view()).id };

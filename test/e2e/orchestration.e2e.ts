@@ -9,6 +9,7 @@ import type { Orchestrator } from '../../shared/orchestrator/orchestrator.ts';
 import type { DeploymentRecord, PhaseRecord } from '../../shared/registry/schema.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
+import { OFFER_EVERYTHING } from '../helpers/policies.ts';
 import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
 
 requireLoopbackNamespace();
@@ -22,11 +23,12 @@ describe('Orchestration over WebRTC', () => {
 
   it('publishes, deploys, chains across peers, carries pub/sub, re-places a lost step and adopts an orphan', async () => {
     const params = { signal: e2e.signal.url, mesh: 'orch', secret: 'orch-secret' };
-    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', params.mesh, '--secret', params.secret]);
+    // Every device's owner has switched its camera and sensors on (the flags a user types).
+    const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', params.mesh, '--secret', params.secret, '--offer', 'camera', '--offer', 'sensors']);
     nodes.push(node);
     const [c1, c2] = await Promise.all([
-      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params }),
-      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params, policy: OFFER_EVERYTHING }),
+      BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params, policy: OFFER_EVERYTHING }),
       node.ready(),
     ]);
     browsers.push(c1!, c2!);

@@ -13,7 +13,7 @@ import type { ElementHandle, Page } from 'puppeteer-core';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { CLI, type HostProcess, TestLan } from './hosts.ts';
-import { el, emulatePhone, idOf, setVisibility, shot, text, waitText } from './phone-emulation.ts';
+import { el, emulatePhone, idOf, setVisibility, shot, tab, text, waitText } from './phone-emulation.ts';
 
 requireLoopbackNamespace();
 
@@ -65,6 +65,12 @@ describe('a phone on the LAN, over HTTPS', () => {
       expect(name).to.match(/^phone-[a-z2-9]{4}$/);
       await start.waitForOutput(inBanner(name), 'the phone in the host\'s mesh', 60_000);
       await waitText(phone, `lm-mesh-view >>> article[data-peer="${id}"] .engine`, 'Chrome 131 on Android phone');
+
+      // The phone's owner switches its camera on for the mesh (off until then), on the Join tab.
+      await tab(phone, 'join');
+      await (await el(phone, 'lm-join-view >>> input[name=offer-camera]')).click();
+      await tab(phone, 'mesh');
+      await waitText(phone, `lm-mesh-view >>> article[data-peer="${id}"]`, 'Offers camera: anyone');
 
       // camera on the phone → grayscale on node-1: a PNG comes back.
       const chain = await phone.evaluate(async (pid) => {
