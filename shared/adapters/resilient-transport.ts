@@ -106,6 +106,11 @@ export class ResilientTransport implements Transport {
     return this.#inner.peers();
   }
 
+  /** Passed to the wrapped transport (see {@link Transport.makeRoomWith}). */
+  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+    this.#inner.makeRoomWith?.(choose);
+  }
+
   on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe {
     return this.#inner.on(event, listener);
   }

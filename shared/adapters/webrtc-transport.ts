@@ -136,6 +136,8 @@ export class WebRtcTransport implements Transport {
   #lastAnnounceTo = new Map<PeerId, number>();
   /** Go back to announcing every `announceMs` (the mesh changed). */
   #announceSoon: () => void = () => undefined;
+  /** Chooses a link to give up for an unreachable peer when at the bound (see makeRoomWith). */
+  #roomFor: ((remote: PeerId) => PeerId | undefined) | undefined;
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
   #closed = false;
@@ -286,7 +288,8 @@ export class WebRtcTransport implements Transport {
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
     this.#announceSoon();
     if (this.#id < remote) {
-      if (this.#full() || (this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
+      if ((this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
+      if (this.#full() && !this.#makeRoom(remote)) return;
       this.#dial(remote);
     }
     else {
@@ -327,6 +330,21 @@ export class WebRtcTransport implements Transport {
     };
   }
 
+  /** Make room for `remote` if our chooser names a link to give up; true when it did. */
+  #makeRoom(remote: PeerId): boolean {
+    const victim = this.#roomFor?.(remote);
+    const link = victim !== undefined && victim !== remote ? this.#links.get(victim) : undefined;
+    if (!link) return false;
+    this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${remote}, which is not`);
+    this.#drop(link, 'room made for an unreachable peer');
+    return !this.#full();
+  }
+
+  /** See {@link Transport.makeRoomWith}. */
+  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+    this.#roomFor = choose;
+  }
+
   #full(): boolean {
     return this.#links.size >= (this.#o.maxConnections ?? Infinity);
   }
@@ -353,7 +371,7 @@ export class WebRtcTransport implements Transport {
       return;
     }
     const existing = this.#links.get(remote);
-    if (!existing && this.#full()) {
+    if (!existing && this.#full() && !this.#makeRoom(remote)) {
       conn.close();
       return;
     }

@@ -297,6 +297,11 @@ export class Peer {
       deliver: (from, frame) => rpc.receive(from, frame),
     });
     this.#routing = routing;
+    // A bounded transport at its bound gives up a redundant link for a peer we cannot reach
+    // at all, so that bounded peers never settle into islands (ADR 0029).
+    for (const transport of this.#options.transports) {
+      transport.makeRoomWith?.((remote) => (routing.topology.hops(remote) === undefined ? routing.topology.redundantLink() : undefined));
+    }
     presence.on('outgoing', ({ clients, origin }) => {
       // Only where the peer would not hear it otherwise: no redundant relays over direct links.
       const owners = clients.map((c) => presence.peerOfClient(c));

@@ -49,4 +49,11 @@ export interface Transport {
   peers(): PeerId[];
   /** Subscribe to an event. */
   on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): Unsubscribe;
+  /**
+   * Bounded transports only: `choose(remote)` names one of our links to give up so that
+   * `remote`, which we could not otherwise reach, gets a connection although we are at our
+   * bound (undefined: refuse it). Without it, peers at their bound can form islands that
+   * never meet.
+   */
+  makeRoomWith?(choose: (remote: PeerId) => PeerId | undefined): void;
 }

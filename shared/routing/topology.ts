@@ -60,6 +60,35 @@ export class Topology {
     return peer === this.#self || this.#adjacency.has(peer);
   }
 
+  /**
+   * One of our links we could give up and still reach its peer through others (the lowest
+   * such id, so the choice is stable), or undefined when every link is a bridge — or when
+   * the graph is not known well enough to tell.
+   */
+  redundantLink(): PeerId | undefined {
+    for (const link of [...this.#ownLinks].sort()) {
+      // Breadth-first from us over the known graph without the edge us–link.
+      const seen = new Set<PeerId>([this.#self]);
+      const queue: PeerId[] = [...this.#ownLinks].filter((l) => l !== link);
+      for (const q of queue) seen.add(q);
+      let found = false;
+      while (queue.length > 0 && !found) {
+        const at = queue.shift()!;
+        for (const next of this.#adjacency.get(at) ?? []) {
+          if (next === this.#self || seen.has(next)) continue;
+          if (next === link) {
+            found = true;
+            break;
+          }
+          seen.add(next);
+          queue.push(next);
+        }
+      }
+      if (found) return link;
+    }
+    return undefined;
+  }
+
   /** Hops from us to `peer` (0 for ourselves), or undefined when no path is known. */
   hops(peer: PeerId): number | undefined {
     return this.#distancesFrom(this.#self).get(peer);
