@@ -57,8 +57,9 @@ export interface WebRtcTransportOptions {
   /** Keepalive period when idle (default 250 ms). */
   heartbeatMs?: number;
   /**
-   * A connection is closed after this much silence at the least (default 1000 ms): more
-   * when its frames usually come further apart (three of its usual gaps).
+   * A connection is closed after this much silence at the least (default
+   * {@link DEFAULT_SILENCE_FLOOR_MS}): more when its frames usually come further apart
+   * (three of its usual gaps).
    */
   timeoutMs?: number;
   /** ...and at the most this much (default 5000 ms). */
@@ -102,6 +103,13 @@ const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
 const REFUSED_BACKOFF_MS = 10_000;
 const DEFAULT_HEARTBEAT_MS = 250;
+/**
+ * The least silence that ends a link. Keepalives come from the main thread, so a remote
+ * whose main thread stalls (a page compiling a large module or loading a 10 MiB model on
+ * a busy two-core machine) falls silent for over a second while alive: a 1 s floor caused
+ * false departures there. 2.5 s keeps failover near 3 s without them (ADR 0032).
+ */
+const DEFAULT_SILENCE_FLOOR_MS = 2500;
 
 interface Link {
   remote: PeerId;
@@ -148,7 +156,7 @@ export class WebRtcTransport implements Transport {
     this.#clock = options.clock ?? new SystemClock();
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
-    this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? 1000, ceilingMs: Math.max(options.timeoutMs ?? 1000, options.maxTimeoutMs ?? 5000) };
+    this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
   }
 
   /** Open RTCPeerConnections held by this transport (a kiosk must not accumulate them). */
