@@ -19,7 +19,7 @@ import { meshOf } from './webrtc-mesh.ts';
 import { type BenchSection, ms, percentile, times } from './harness.ts';
 
 /** The least silence after which a WebRTC link is declared dead (WebRtcTransport's default floor). */
-const LINK_TIMEOUT_FLOOR_MS = 1000;
+const LINK_TIMEOUT_FLOOR_MS = 2500;
 const RUNS = 5;
 const LOADED_SECONDS = 30;
 
