@@ -22,6 +22,7 @@ import { waitFor } from '../acceptance/wait.ts';
 import { launchMatrixPeer, type MatrixPeer, type MatrixSite } from '../e2e/engines/matrix-peers.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';
 import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
+import { paired } from './paired.ts';
 
 /** What one engine measured: ms per operation, one figure per batch. */
 interface Figures {
@@ -35,23 +36,6 @@ const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } 
 const modules = new URL('../../modules/', import.meta.url);
 const read = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(path, modules)));
 
-/** Milliseconds per call of `a` and of `b`, one figure per batch of `size` calls, batches alternating. */
-async function paired(count: number, size: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number[], number[]]> {
-  for (let i = 0; i < size; i++) {
-    await a();
-    await b();
-  }
-  const [as, bs]: [number[], number[]] = [[], []];
-  // Batches of the two alternate, so that both see the same load of the machine.
-  for (let n = 0; n < count; n++) {
-    for (const [fn, out] of [[a, as], [b, bs]] as const) {
-      const t = performance.now();
-      for (let i = 0; i < size; i++) await fn();
-      out.push((performance.now() - t) / size);
-    }
-  }
-  return [as, bs];
-}
 
 /** The same measurements on Node worker threads. */
 async function nodeFigures(): Promise<Figures> {

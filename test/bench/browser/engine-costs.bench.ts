@@ -11,26 +11,10 @@ import { FakeCamera } from '../../../shared/adapters/fake-camera.ts';
 import { createBrowserInferenceEngine } from '../../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from '../../browser/module-files.ts';
+import { paired } from '../paired.ts';
 
 const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } };
 
-/** Milliseconds per call of `a` and of `b`, one figure per batch of `size` calls, batches alternating. */
-async function paired(count: number, size: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number[], number[]]> {
-  for (let i = 0; i < size; i++) {
-    await a();
-    await b();
-  }
-  const [as, bs]: [number[], number[]] = [[], []];
-  // Batches of the two alternate, so that both see the same load of the machine.
-  for (let n = 0; n < count; n++) {
-    for (const [fn, out] of [[a, as], [b, bs]] as const) {
-      const t = performance.now();
-      for (let i = 0; i < size; i++) await fn();
-      out.push((performance.now() - t) / size);
-    }
-  }
-  return [as, bs];
-}
 
 describe('engine costs', () => {
   it('measures a sandbox call and a classify call against their baselines', async () => {
