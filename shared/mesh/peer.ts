@@ -300,7 +300,10 @@ export class Peer {
     // A bounded transport at its bound gives up a redundant link for a peer we cannot reach
     // at all, so that bounded peers never settle into islands (ADR 0029).
     for (const transport of this.#options.transports) {
-      transport.makeRoomWith?.((remote) => (routing.topology.hops(remote) === undefined ? routing.topology.redundantLink() : undefined));
+      // "Cannot reach" is judged by presence (a peer in another island is never heard of) as
+      // well as by the link graph, which lags presence by a heartbeat: no churn for a
+      // peer already in the mesh.
+      transport.makeRoomWith?.((remote) => (presence.alive().includes(remote) || routing.topology.hops(remote) !== undefined ? undefined : routing.topology.redundantLink()));
     }
     presence.on('outgoing', ({ clients, origin }) => {
       // Only where the peer would not hear it otherwise: no redundant relays over direct links.

@@ -1,5 +1,7 @@
 // A site as a partial mesh: six `liquidmesh peer` processes over real WebRTC on loopback,
-// each allowed at most two connections (`--max-links 2`). Every peer still sees every
+// each allowed at most three connections (`--max-links 3`: with two, six peers at their
+// bound often formed two closed triangles, which a peer at its bound now breaks by giving
+// up a redundant link, but only after rounds of refused dials — ADR 0029). Every peer still sees every
 // other, calls every other (through linked peers where it has no link of its own) and
 // fetches a blob from a peer it is not linked to.
 import { expect } from 'chai';
@@ -11,7 +13,7 @@ import { type MeshView, NodePeerProcess } from './harness.ts';
 requireLoopbackNamespace();
 
 const N = 6;
-const BOUND = 2;
+const BOUND = 3;
 
 describe('A partial mesh of Node peer processes (--max-links)', () => {
   let signal: SignalServer | undefined;
@@ -34,14 +36,25 @@ describe('A partial mesh of Node peer processes (--max-links)', () => {
     for (const v of views) expect(v.linked.length).to.be.at.most(BOUND);
     const ids = views.map((v) => v.id);
     const unlinked = views.flatMap((v, i) => ids.filter((id) => id !== v.id && !v.linked.includes(id)).map((to) => ({ from: i, to })));
-    // With six peers and two links each, most pairs have no link of their own.
+    // With six peers and at most three links each, many pairs have no link of their own.
     expect(unlinked.length).to.be.greaterThan(N);
 
+    // Routes follow the links each peer advertises, a heartbeat behind presence: a ping may
+    // find no route for a moment after everyone is seen, never for long.
     for (const [i, node] of nodes.entries()) {
       for (const to of ids) {
         if (to === ids[i]) continue;
-        const { ms } = await node.command<{ ms: number }>('ping', { to });
-        expect(ms).to.be.a('number');
+        let last = '';
+        await waitFor(async () => {
+          try {
+            return typeof (await node.command<{ ms: number }>('ping', { to })).ms === 'number';
+          } catch (error) {
+            last = (error as Error).message;
+            return false;
+          }
+        }, `site-${i} to ping ${to}`, 30_000).catch((error: Error) => {
+          throw new Error(`${error.message}; the last attempt: ${last}`);
+        });
       }
     }
 

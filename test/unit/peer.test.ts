@@ -186,7 +186,8 @@ describe('Peer registry sync', () => {
     const { Peer } = await import('../../shared/mesh/peer.ts');
     const sender = new Peer({ transports: [raw], store: memoryStore(), clock: mesh.clock, identity: rogue, device: { name: 'rogue', engine: 'node' }, logger: undefined });
     await sender.start();
-    await waitFor(() => a!.linked().includes(rogue.id), 'the rogue link');
+    // Both ends: a may see the link a moment before the sender does.
+    await waitFor(() => a!.linked().includes(rogue.id) && sender.linked().includes(a!.id), 'the rogue link');
     await raw.send(a!.id, encodeMessage({ t: 'update', u: new Uint8Array([255, 1, 2, 3, 4]) }));
     await waitFor(() => mesh.log.lines.some((l) => l.text.includes('invalid registry update')), 'the bad update to be logged');
     expect((await sender.call(a!.id, 'peer.ping', { sentAt: 1 })).peer).to.equal(a!.id);
