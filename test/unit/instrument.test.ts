@@ -5,26 +5,9 @@
  * pages. Modules it cannot track are left alone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import wabtInit from 'wabt';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, DIRTY_PAGE_EXPORT, readSpan, resetSpan, type SpanGlobals, trackWrites } from '../../shared/wasm/instrument.ts';
-
-type Wabt = Awaited<ReturnType<typeof wabtInit>>;
-let wabt: Wabt;
-beforeAll(async () => {
-  wabt = await wabtInit();
-});
-
-function wat(source: string, features: Record<string, boolean> = {}): Uint8Array {
-  const parsed = wabt.parseWat('test.wat', source, features);
-  try {
-    parsed.resolveNames();
-    parsed.validate();
-    return new Uint8Array(parsed.toBinary({ log: false }).buffer);
-  } finally {
-    parsed.destroy();
-  }
-}
+import { wat } from '../helpers/wat.ts';
 
 interface Pair {
   plain: WebAssembly.Exports;
@@ -105,8 +88,8 @@ const STORES = `
     (memory.init $passive (i32.const 190000) (i32.const 0) (i32.const 8))))`;
 
 describe('trackWrites', () => {
-  it('keeps what every store writes, and covers it with the span: its page and the next', () => {
-    const p = pair(wat(STORES));
+  it('keeps what every store writes, and covers it with the span: its page and the next', async () => {
+    const p = pair(await wat(STORES));
     for (const [name] of WIDTHS) {
       // Each in a page of its own, at an offset so the memarg's offset matters.
       expect(runBoth(p, name!, 2 * 65536 + 1000), name).toEqual({ lo: 2 * 65536, hi: 4 * 65536 });
@@ -114,34 +97,34 @@ describe('trackWrites', () => {
     }
   });
 
-  it('widens the span by whole pages, to the page a store lands on and the next', () => {
-    const p = pair(wat(STORES));
+  it('widens the span by whole pages, to the page a store lands on and the next', async () => {
+    const p = pair(await wat(STORES));
     expect(runBoth(p, 'far', 8)).toEqual({ lo: 3 * 65536, hi: 5 * 65536 });
     // A store across a page boundary is covered on both sides.
     expect(runBoth(p, 'straddle')).toEqual({ lo: 0, hi: 2 * 65536 });
   });
 
-  it('leaves the span empty when a function only reads', () => {
-    const p = pair(wat(STORES));
+  it('leaves the span empty when a function only reads', async () => {
+    const p = pair(await wat(STORES));
     const span = runBoth(p, 'reads');
     expect(span.lo >= span.hi).toBe(true);
   });
 
-  it('covers a loop that writes across pages', () => {
-    const p = pair(wat(STORES));
+  it('covers a loop that writes across pages', async () => {
+    const p = pair(await wat(STORES));
     // Bytes 1000 to 141000: pages 0 to 2, and the page after the last.
     expect(runBoth(p, 'loop', 140_000)).toEqual({ lo: 0, hi: 4 * 65536 });
   });
 
-  it('covers memory.fill, memory.copy and memory.init by their destinations', () => {
-    const p = pair(wat(STORES));
+  it('covers memory.fill, memory.copy and memory.init by their destinations', async () => {
+    const p = pair(await wat(STORES));
     const span = runBoth(p, 'bulk');
     expect(span.lo).toBeLessThanOrEqual(70000);
     expect(span.hi).toBeGreaterThanOrEqual(190008);
   });
 
-  it('covers SIMD stores and lane stores', () => {
-    const p = pair(wat(`
+  it('covers SIMD stores and lane stores', async () => {
+    const p = pair(await wat(`
       (module
         (memory (export "memory") 2)
         (func (export "simd")
@@ -151,22 +134,22 @@ describe('trackWrites', () => {
     expect(span).toEqual({ lo: 0, hi: 3 * 65536 });
   });
 
-  it('keeps the module working when it has no globals or exports of its own', () => {
-    const p = pair(wat('(module (memory 1) (func (export "f") (i32.store (i32.const 8) (i32.const 1))))'));
+  it('keeps the module working when it has no globals or exports of its own', async () => {
+    const p = pair(await wat('(module (memory 1) (func (export "f") (i32.store (i32.const 8) (i32.const 1))))'));
     const f = p.tracked.f as () => void;
     f();
     expect(readSpan(p.span)).toEqual({ lo: 0, hi: 2 * 65536 });
     expect(Object.keys(p.tracked)).toEqual(['f', DIRTY_LO_EXPORT, DIRTY_HI_EXPORT, DIRTY_PAGE_EXPORT]);
   });
 
-  it('picks other export names when the module uses them already', () => {
-    const t = trackWrites(wat(`(module (memory 1) (global (export "${DIRTY_LO_EXPORT}") i32 (i32.const 5)) (func (export "f")))`));
+  it('picks other export names when the module uses them already', async () => {
+    const t = trackWrites(await wat(`(module (memory 1) (global (export "${DIRTY_LO_EXPORT}") i32 (i32.const 5)) (func (export "f")))`));
     expect(t?.lo).toBe(`${DIRTY_LO_EXPORT}_1`);
   });
 
-  it('leaves alone modules it cannot track: no memory, memory64, shared memory', () => {
-    expect(trackWrites(wat('(module (func (export "f")))'))).toBeNull();
-    expect(trackWrites(wat('(module (memory i64 1) (func (export "f") (i32.store (i64.const 0) (i32.const 1))))', { memory64: true }))).toBeNull();
+  it('leaves alone modules it cannot track: no memory, memory64, shared memory', async () => {
+    expect(trackWrites(await wat('(module (func (export "f")))'))).toBeNull();
+    expect(trackWrites(await wat('(module (memory i64 1) (func (export "f") (i32.store (i64.const 0) (i32.const 1))))', { memory64: true }))).toBeNull();
     // (module (memory 1 1 shared) (func (i32.store (i32.const 0) (i32.const 1)))), by hand.
     const shared = Uint8Array.of(
       0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
