@@ -173,7 +173,7 @@ export class StepAgent {
       });
       const deployment = registry.deployments.get(w.deploymentId)?.record;
       // Refuses unsigned modules where the owner requires signatures, before fetching them.
-      const requester = await stepRequester(records, deployment ? deploymentOperator(deployment) : undefined, this.#supervisor.policy());
+      const requester = await stepRequester(records, deployment ? deploymentOperator(deployment, registry.deployments) : undefined, this.#supervisor.policy());
       if (!this.#phase(w, 'fetching')) return;
       const blobs = new Map<string, Uint8Array>();
       for (const m of records) {

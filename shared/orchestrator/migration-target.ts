@@ -177,7 +177,7 @@ export class MigrationTarget {
       return m;
     });
     const deployment = registry.deployments.get(p.deploymentId)?.record;
-    const requester = await stepRequester(records, deployment ? deploymentOperator(deployment) : undefined, this.#supervisor.policy());
+    const requester = await stepRequester(records, deployment ? deploymentOperator(deployment, registry.deployments) : undefined, this.#supervisor.policy());
     const blobs = new Map<string, Uint8Array>();
     for (const m of records) {
       for (const hash of [m.id, ...Object.values(m.dataFiles)]) if (!blobs.has(hash)) blobs.set(hash, await this.#peer.fetchBlob(hash));

@@ -168,7 +168,7 @@ export class Orchestrator {
       throw new DeploymentExistsError(`deployment ${wanted} exists (${taken.name}, ${taken.status}); replace it explicitly or update it`, { deployment: wanted });
     }
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, taken ? { ...placementHints(manifest), replacing: taken.id, operator: deploymentOperator(taken) } : { ...placementHints(manifest), operator: this.#peer.id });
+    const placement = this.#place(steps, taken ? { ...placementHints(manifest), replacing: taken.id, operator: deploymentOperator(taken, this.#peer.registry.deployments) } : { ...placementHints(manifest), operator: this.#peer.id });
     const now = this.#now();
     const record: DeploymentRecord = {
       id: wanted ?? toHex(randomBytes(12)),
@@ -200,7 +200,7 @@ export class Orchestrator {
     const submitted = manifestInput ?? current.manifest;
     const manifest = parseManifest(submitted);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, { ...placementHints(manifest), current: current.solution, replacing: current.id, operator: deploymentOperator(current) });
+    const placement = this.#place(steps, { ...placementHints(manifest), current: current.solution, replacing: current.id, operator: deploymentOperator(current, this.#peer.registry.deployments) });
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), submitted);
   }
 
@@ -209,7 +209,7 @@ export class Orchestrator {
     const current = this.#notMigrating(this.get(ref).record);
     const manifest = parseManifest(current.manifest);
     const steps = resolveSteps(manifest, this.packages);
-    const placement = this.#place(steps, { ...placementHints(manifest), replacing: current.id, operator: deploymentOperator(current) });
+    const placement = this.#place(steps, { ...placementHints(manifest), replacing: current.id, operator: deploymentOperator(current, this.#peer.registry.deployments) });
     return this.#write(this.#coordinator.nextRevision(current, steps, placement), current.manifest);
   }
 
@@ -384,7 +384,7 @@ export class Orchestrator {
     if (options.operator === undefined) {
       // Re-placements (departed devices, failures) act for the deployment's own operator.
       const existing = options.replacing === undefined ? undefined : this.#peer.registry.deployments.get(options.replacing)?.record;
-      options = { ...options, operator: existing ? deploymentOperator(existing) : this.#peer.id };
+      options = { ...options, operator: existing ? deploymentOperator(existing, this.#peer.registry.deployments) : this.#peer.id };
     }
     const admit = this.#enforce ? policyAdmission(steps, policyCards(this.#peer.registry.cards.values())) : undefined;
     // Nearer peers first in a partial mesh (a full mesh has every peer one hop away).

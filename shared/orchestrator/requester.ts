@@ -7,14 +7,24 @@
  */
 import type { DeploymentRecord, ModuleRecord } from '../registry/schema.ts';
 import type { CapabilityPolicy, Requester } from '../trust/capability-policy.ts';
+import { peerIdOfKey } from '../trust/keys.ts';
 import { requireSigned, verifiedPublisher } from '../trust/module-signature.ts';
 
+/** Where the signed author of a deployment record is read (`registry.deployments`). */
+export interface DeploymentAuthors {
+  /** The verified author key (hex) of the valid record of deployment `id`; undefined without roles. */
+  authorOf(id: string): string | undefined;
+}
+
 /**
- * The operator a deployment acts for. Read through this one function so the source of
- * authorship (today the peer that coordinates it) can change in one place.
+ * The operator a deployment acts for (a peer id, as capability offers name operators).
+ * In a mesh with roles it is the key that signed the current record (ADR 0025), which
+ * no member can forge; the record's `coordinator` field is written by whoever writes the
+ * record and is believed only in a mesh without roles, where nothing is signed.
  */
-export function deploymentOperator(record: Pick<DeploymentRecord, 'coordinator'>): string {
-  return record.coordinator;
+export function deploymentOperator(record: Pick<DeploymentRecord, 'id' | 'coordinator'>, authors?: DeploymentAuthors): string {
+  const author = authors?.authorOf(record.id);
+  return author !== undefined ? peerIdOfKey(author) : record.coordinator;
 }
 
 /**
