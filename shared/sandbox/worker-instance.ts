@@ -59,6 +59,8 @@ export class WorkerInstance implements SandboxInstance {
   readonly #o: InstanceOptions;
   #active: Slot | null = null;
   #spare: Promise<Slot> | null = null;
+  /** The spare's worker while it boots too, so closing need not wait for its boot. */
+  #spareSlot: Slot | null = null;
   /** The WASI files a successor starts with (those of the last load or restore). */
   #files: Record<string, Uint8Array>;
   /** Snapshot and restore, in order; calls wait for the ones before them. */
@@ -129,9 +131,10 @@ export class WorkerInstance implements SandboxInstance {
     this.#drained();
     this.#active?.kill(new InstanceClosedError('instance closed'));
     this.#active = null;
-    const spare = this.#spare;
+    // A spare still booting is terminated as it is: closing never waits for a worker's boot.
+    this.#spareSlot?.kill(new InstanceClosedError('instance closed'));
+    this.#spareSlot = null;
     this.#spare = null;
-    await spare?.then((s) => s.kill(new InstanceClosedError('instance closed')), () => undefined);
     await this.#nn.close();
     this.#o.onClose(this);
   }
@@ -301,6 +304,10 @@ export class WorkerInstance implements SandboxInstance {
     if (this.#closed) return;
     const state = failed.lastState();
     const next = await (this.#spare ?? this.#spawnSlot());
+    if (this.#closed) {
+      next.kill(new InstanceClosedError('instance closed'));
+      return;
+    }
     this.#spare = this.#spawnSpare();
     if (state) {
       const reply = await next.request({ t: 'resume', id: 0, state, files: this.#files });
@@ -311,9 +318,13 @@ export class WorkerInstance implements SandboxInstance {
   }
 
   #spawnSpare(): Promise<Slot> {
-    const spare = this.#spawnSlot();
-    // A spare that fails to start is retried when it is needed.
-    spare.catch((e: unknown) => this.#o.logger.warn(`spare worker failed to start: ${(e as Error).message}`));
+    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
+    this.#spareSlot = slot;
+    const spare = slot.start(this.#o.init).then(() => slot);
+    // A spare that fails to start is retried when it is needed (one killed by close is not news).
+    spare.catch((e: unknown) => {
+      if (!this.#closed) this.#o.logger.warn(`spare worker failed to start: ${(e as Error).message}`);
+    });
     return spare;
   }
 

@@ -132,4 +132,40 @@ describe('Sandbox with warm workers (Node worker threads)', () => {
       await Promise.all(workers.map((w) => w.terminate()));
     }
   });
+
+  it('closes an instance at once, terminating a spare that has not booted yet', async () => {
+    const workers: Worker[] = [];
+    let silentSpare: Fake | null = null;
+    const sandbox = new WorkerSandbox({
+      defer: (task) => void setImmediate(task),
+      warmWorkers: 0,
+      spawn: () => {
+        if (workers.length > 0) {
+          // The spare: a worker that never finishes booting (it never answers its init).
+          silentSpare = fakes().spawn();
+          return silentSpare;
+        }
+        const worker = new Worker(workerBundle(), { execArgv: [] });
+        worker.unref();
+        workers.push(worker);
+        return {
+          post: (message, transfer) => worker.postMessage(message, transfer as never),
+          onMessage: (handler) => worker.on('message', handler),
+          onError: (handler) => worker.on('error', handler),
+          terminate: () => void worker.terminate(),
+        };
+      },
+    });
+    try {
+      const wasm = new Uint8Array(await readFile(new URL('../../modules/stateful-fibo/stateful-fibo.wasm', import.meta.url)));
+      const instance = await sandbox.load({ wasm, grants: [] });
+      expect((await instance.call({ fn: 'stateful_fibo', convention: { kind: 'scalar', args: [] } })).value).to.equal(1n);
+      expect(silentSpare).to.not.equal(null);
+      await instance.close();
+      expect(silentSpare!.terminated).to.equal(true);
+    } finally {
+      await sandbox.close();
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+  });
 });
