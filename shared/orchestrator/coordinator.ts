@@ -97,7 +97,7 @@ const SETTLED = new Set(['ready', 'rolled-back']);
 /** Drives the deployments this peer coordinates; adopts orphaned ones. */
 export class Coordinator {
   readonly #c: CoordinatorContext;
-  /** `id/revision/step/phase` → local time the coordinator first saw it. */
+  /** `id/revision/written-at/step/phase` → local time the coordinator first saw it. */
   readonly #seen = new Map<string, number>();
   /** Peer → local time since which presence has not seen it. */
   readonly #downSince = new Map<string, number>();
@@ -144,14 +144,17 @@ export class Coordinator {
   /**
    * A deployment that failed for lack of devices: once a device it waits for is back,
    * place it again (its coordinator does, or the adopter when that one is gone). Tried
-   * once per change of the alive peers, so a placement that still fails is not retried
-   * in a loop.
+   * once per failure and set of alive peers, so a placement that still fails is not
+   * retried in a loop. The failure's own time is part of that key: a record can fail
+   * twice at the same revision (a stale copy written concurrently with the re-placement
+   * wins the merge and brings the old revision back), and the second failure must be
+   * retried too.
    */
   #resume(r: DeploymentRecord, alive: ReadonlySet<string>): void {
     const present = this.#c.alive();
     if (!r.waitingFor!.some((p) => present.has(p)) || !r.steps || r.steps.length === 0) return;
     if (r.coordinator !== this.#c.self && (alive.has(r.coordinator) || adopterOf(r.id, present, this.#c.registry) !== this.#c.self)) return;
-    const signature = `${r.revision}:${[...present].sort().join(',')}`;
+    const signature = `${r.revision}:${r.updatedAt ?? ''}:${[...present].sort().join(',')}`;
     if (this.#retried.get(r.id) === signature) return;
     this.#retried.set(r.id, signature);
     let placement: Placement;
@@ -278,7 +281,9 @@ export class Coordinator {
         return;
       }
       const state = current?.phase ?? 'placed';
-      const key = `${r.id}/${r.revision}/${i}/${state}`;
+      // The record's write time is part of the key: the same revision written again (a
+      // re-placement after a stale copy won the merge) starts its time limits afresh.
+      const key = `${r.id}/${r.revision}/${r.updatedAt ?? ''}/${i}/${state}`;
       const since = this.#seen.get(key) ?? now;
       this.#seen.set(key, since);
       const limit = this.#limit(state);

@@ -109,11 +109,18 @@ describe('Crashes and restarts', () => {
       await linked();
       timings[`${what}: kill to linked again`] = Date.now() - t0;
     };
-    const settledOn = async (peer: NodePeerProcess, id: string): Promise<Deployment> =>
-      until(async () => {
+    const settledOn = async (peer: NodePeerProcess, id: string): Promise<Deployment> => {
+      let last: Deployment | undefined;
+      return until(async () => {
         const d = await peer.command<Deployment>('deployment', { deployment: id }).catch(() => undefined);
+        last = d ?? last;
         return d && settledWell(d) ? d : undefined;
-      }, `deployment ${id} to end ready or rolled back on ${peer.name}`, 30_000);
+      }, `deployment ${id} to end ready or rolled back on ${peer.name}`, 30_000).catch((error: Error) => {
+        // Say where it stopped: the record's status, reason and phases.
+        const { status, revision, coordinator, reason, waitingFor, solution, phases } = last ?? ({} as Partial<Deployment>);
+        throw new Error(`${error.message}; last seen: ${JSON.stringify({ status, revision, coordinator, reason, waitingFor, solution, phases })}`);
+      });
+    };
 
     // What node-b records before any crash: a module it publishes, deployments it
     // coordinates, one of them pinned to it, and calls in its history.

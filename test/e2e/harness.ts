@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 /**
  * End-to-end plumbing: a signaling server, the built PWA on a static server, Node peers
  * as child processes driven over their JSON-lines control channel, and headless Chromium
@@ -40,6 +41,9 @@ export class NodePeerProcess {
       try {
         line = JSON.parse(text) as Record<string, unknown>;
       } catch {
+        // Not a control line: a log line (DEBUG=liquidmesh:* prints them). To read what the
+        // peers said, set LIQUIDMESH_TEST_PEER_LOGS to a file they are appended to.
+        if (process.env.LIQUIDMESH_TEST_PEER_LOGS) appendFileSync(process.env.LIQUIDMESH_TEST_PEER_LOGS, `[${name} ${Date.now() % 1_000_000}] ${text}\n`);
         return;
       }
       if (typeof line.id === 'number' && this.#waiting.has(line.id)) {
