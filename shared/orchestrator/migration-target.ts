@@ -3,7 +3,8 @@
  * module's blobs and loads the module into the sandbox without serving it while the
  * source is still taking the base snapshot, whose hash arrives in `base` (or with the
  * prepare); the base is fetched (verified against its sha256) meanwhile and restored into
- * the staged module; `commit` takes the delta — inline bytes checked against its sha256,
+ * the staged module; each `round` (pre-copy, the source still serving) applies what the
+ * source's calls wrote since to the staged module; `commit` takes the delta — inline bytes checked against its sha256,
  * or fetched like the base —, decodes it, refuses a snapshot of another module
  * (ERR_SNAPSHOT_MISMATCH), applies it, and installs the instance, which the step agent adopts as the realized step; `abort` drops
  * what was staged or installed. A staged module not committed within the migration's
@@ -50,17 +51,21 @@ export interface MigrationBase {
   base: string;
 }
 
-/** Parameters of `migration.commit` (source → target). */
-export interface MigrationCommit {
+/** Parameters of `migration.round` (source → target): a pre-copy round, shipped while the source serves. */
+export interface MigrationRound {
   migrationId: string;
-  /** sha256 of the encoded snapshot (a delta over the base, or a full one), held in the source's blob store. */
+  /** sha256 of the encoded snapshot (a delta over what the target holds, or a full one), offered by the source. */
   snapshot: string;
   bytes: number;
   /**
    * The snapshot's bytes themselves, when small (a delta usually is): no `blob.has` and
-   * `blob.read` round trips while calls are held. Checked against `snapshot` all the same.
+   * `blob.read` round trips. Checked against `snapshot` all the same.
    */
   data?: Uint8Array;
+}
+
+/** Parameters of `migration.commit` (source → target): the last delta, shipped while calls are held. */
+export interface MigrationCommit extends MigrationRound {
   /** Pub/sub topics the instance subscribed to. */
   subscriptions: string[];
 }
@@ -198,19 +203,39 @@ export class MigrationTarget {
     });
   }
 
+  /** A pre-copy round: apply what the source's calls wrote since the last round to the staged copy. */
+  async round(p: MigrationRound, from: string): Promise<{ restoredMs: number }> {
+    const t0 = performance.now();
+    const entry = this.#prepared(p.migrationId, from);
+    await this.#apply(entry, p);
+    if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+    return { restoredMs: performance.now() - t0 };
+  }
+
   /** Fetch, check and restore the snapshot; serve the restored instance. */
   async commit(p: MigrationCommit, from: string): Promise<{ restoredMs: number }> {
     const t0 = performance.now();
-    const entry = this.#pending.get(p.migrationId);
-    if (!entry || entry.from !== from || entry.installed) throw new MigrationFailedError(`no prepared migration ${p.migrationId} from this peer`);
-    const snapshot = p.data instanceof Uint8Array ? await this.#checked(p.snapshot, p.data) : await this.#fetchSnapshot(p.snapshot);
-    this.#checkModule(snapshot.moduleId, entry.staged);
-    await entry.staged.instance.restore(snapshot);
-    if (!this.#pending.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+    const entry = this.#prepared(p.migrationId, from);
+    await this.#apply(entry, p);
+    if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
     this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
     await this.#supervisor.install(entry.staged, p.subscriptions);
     entry.installed = true;
     return { restoredMs: performance.now() - t0 };
+  }
+
+  /** The prepared, not yet installed migration `id` from `from`, else ERR_MIGRATION_FAILED. */
+  #prepared(id: string, from: string): Pending {
+    const entry = this.#pending.get(id);
+    if (!entry || entry.from !== from || entry.installed) throw new MigrationFailedError(`no prepared migration ${id} from this peer`);
+    return entry;
+  }
+
+  /** The snapshot of a round or commit (inline bytes checked against its hash, or fetched), restored into the staged copy. */
+  async #apply(entry: Pending, p: MigrationRound): Promise<void> {
+    const snapshot = p.data instanceof Uint8Array ? await this.#checked(p.snapshot, p.data) : await this.#fetchSnapshot(p.snapshot);
+    this.#checkModule(snapshot.moduleId, entry.staged);
+    await entry.staged.instance.restore(snapshot);
   }
 
   /** Drop what a migration staged or installed here, unless the registry already places it here. */

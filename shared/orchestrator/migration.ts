@@ -49,18 +49,19 @@
  * @module
  */
 import { InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
-import { toHex, randomBytes } from '../bytes.ts';
+import { randomBytes, sha256Hex, toHex } from '../bytes.ts';
 import type { Unsubscribe } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
+import type { SandboxInstance } from '../ports/sandbox.ts';
 import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
 import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import { packSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
-import { MigrationTarget, type MigrationBase, type MigrationCommit, type MigrationPrepare } from './migration-target.ts';
+import { MigrationTarget, type MigrationBase, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
 /** Options of {@link MigrationService.migrate}. */
 export interface MigrationOptions {
@@ -85,6 +86,10 @@ export interface MigrationResult {
   snapshotBytes: number;
   /** Size of the encoded delta shipped while calls were held. */
   deltaBytes: number;
+  /** Pre-copy rounds shipped after the base while the source still served. */
+  rounds?: number;
+  /** Their encoded bytes together. */
+  roundBytes?: number;
   /** Bytes the base snapshot took on the wire (less than `snapshotBytes` when compressed). */
   baseWireBytes?: number;
   /** From the source's first step to the routing switch, ms. */
@@ -111,6 +116,8 @@ declare module '../rpc/methods.ts' {
     'migration.prepare': { params: MigrationPrepare; result: { loadedMs: number } };
     /** Target: the base snapshot of a prepare under way. */
     'migration.base': { params: MigrationBase; result: { received: boolean } };
+    /** Target: a pre-copy round, applied to the staged copy. */
+    'migration.round': { params: MigrationRound; result: { restoredMs: number } };
     /** Target: fetch the snapshot blob, restore it and serve. */
     'migration.commit': { params: MigrationCommit; result: { restoredMs: number } };
     /** Target: drop what a migration staged or restored. */
@@ -120,6 +127,12 @@ declare module '../rpc/methods.ts' {
 
 /** Deltas up to this size travel inside `migration.commit` instead of as a fetched blob. */
 export const INLINE_DELTA_BYTES = 4 * 1024 * 1024;
+
+/** At most this many pre-copy rounds before calls are held. */
+export const PRECOPY_ROUNDS = 4;
+
+/** A pre-copy round this small (encoded) is the last: what remains is shipped while calls are held. */
+export const PRECOPY_SMALL_BYTES = 256 * 1024;
 
 /** Default time limit of a migration, ms. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 30_000;
@@ -173,6 +186,7 @@ export class MigrationService {
       rpc.handle('migration.start', (p) => this.#start(p)),
       rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from, ctx.signal)),
       rpc.handle('migration.base', (p, ctx) => this.#target.base(p, ctx.from)),
+      rpc.handle('migration.round', (p, ctx) => this.#target.round(p, ctx.from)),
       rpc.handle('migration.commit', (p, ctx) => this.#target.commit(p, ctx.from)),
       rpc.handle('migration.abort', (p) => this.#target.abort(p.migrationId)),
     ];
@@ -274,20 +288,22 @@ export class MigrationService {
         throw error;
       }
       await prepared;
+      // Pre-copy: while the module serves, ship what its calls wrote since the last copy,
+      // until that is small; only then hold calls. The rounds also let the target's
+      // sandbox ready its state buffers, so that nothing it does while calls are held
+      // copies the whole memory.
+      const precopy = await this.#precopy(p, instance, left, offered);
       this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
       await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
-      // Only what the calls since the base wrote, when the sandbox tracks it: the pause no
-      // longer copies and compares the whole memory.
-      const last = await this.#within(this.#supervisor.instance(r.id, p.module).snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
-      const bytes = encodeSnapshot(last.delta ? last : diffSnapshot(first, last));
-      const hash = await this.#peer.offerBlob(bytes);
-      offered.push(hash);
-      // A small delta rides in the commit; a large one is fetched in ranges.
-      const data = bytes.byteLength <= INLINE_DELTA_BYTES ? bytes : undefined;
+      // Only what the calls since the last round wrote, when the sandbox tracks it.
+      const last = await this.#within(instance.snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
+      // Untracked modules answer with the whole state: then the pages that differ from
+      // the base (no round was shipped), or the whole state (rounds were).
+      const bytes = encodeSnapshot(last.delta || precopy.rounds > 0 ? last : diffSnapshot(first, last));
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
-      await this.#peer.call(p.to, 'migration.commit', { migrationId: p.migrationId, snapshot: hash, bytes: bytes.byteLength, subscriptions, ...(data ? { data } : {}) }, { timeoutMs: left() });
+      await this.#peer.call(p.to, 'migration.commit', { ...(await this.#shipping(p.migrationId, bytes, offered)), subscriptions }, { timeoutMs: left() });
       // Committed: the target serves the restored copy.
       if (p.mode === 'move') await this.#supervisor.handoff(r.id, p.module, p.to);
       else this.#supervisor.resume(r.id, p.module);
@@ -306,7 +322,7 @@ export class MigrationService {
         return { migration, replicas };
       });
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, durationMs, pausedMs };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
@@ -319,6 +335,41 @@ export class MigrationService {
       this.#active.delete(r.id);
       for (const hash of offered) this.#peer.withdrawBlob(hash);
     }
+  }
+
+  /**
+   * Pre-copy rounds, the module serving: each ships the pages its calls wrote since the
+   * previous snapshot (the base, or the last round), until a round is small, stops
+   * shrinking, or {@link PRECOPY_ROUNDS} have gone. An untracked module answers with its
+   * whole state: no rounds then (each would ship all of it).
+   */
+  async #precopy(p: MigrationStart, instance: SandboxInstance, left: () => number, offered: string[]): Promise<{ rounds: number; bytes: number }> {
+    let rounds = 0;
+    let shipped = 0;
+    let previous = Number.POSITIVE_INFINITY;
+    while (rounds < PRECOPY_ROUNDS) {
+      const delta = await this.#within(instance.snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
+      if (!delta.delta) {
+        if (rounds === 0) break;
+        // The sandbox lost track mid-way (its worker was replaced): the whole state goes.
+      }
+      const bytes = encodeSnapshot(delta);
+      await this.#peer.call(p.to, 'migration.round', await this.#shipping(p.migrationId, bytes, offered), { timeoutMs: left() });
+      rounds++;
+      shipped += bytes.byteLength;
+      if (!delta.delta) continue;
+      if (bytes.byteLength <= PRECOPY_SMALL_BYTES || bytes.byteLength >= previous) break;
+      previous = bytes.byteLength;
+    }
+    return { rounds, bytes: shipped };
+  }
+
+  /** How snapshot `bytes` travel: inline when small, else offered from memory (fetched in ranges). */
+  async #shipping(migrationId: string, bytes: Uint8Array, offered: string[]): Promise<MigrationRound> {
+    if (bytes.byteLength <= INLINE_DELTA_BYTES) return { migrationId, snapshot: await sha256Hex(bytes), bytes: bytes.byteLength, data: bytes };
+    const hash = await this.#peer.offerBlob(bytes);
+    offered.push(hash);
+    return { migrationId, snapshot: hash, bytes: bytes.byteLength };
   }
 
   /** Rewrite the deployment record from its current value (the migration field and routing only). */

@@ -22,7 +22,7 @@ import {
   type WorkerToHost,
 } from './protocol.ts';
 import { StateCopies } from './state-copies.ts';
-import { dirFiles, replaceFiles, type Unit, writeCopy } from './unit.ts';
+import { dirFiles, EVERYTHING, type Range, replaceFiles, type Unit, writeCopy } from './unit.ts';
 import { restoreSnapshot, takeSnapshot } from './unit-snapshot.ts';
 import { wasmError } from './wasm-error.ts';
 
@@ -87,14 +87,18 @@ class WorkerInstance {
   /** Replace the state (`restore` a snapshot, or `resume` a state copy) and answer `done`. */
   replace(msg: Extract<HostToWorker, { t: 'restore' | 'resume' }>): void {
     try {
-      if (msg.t === 'restore') restoreSnapshot(this.#live, msg.snapshot);
+      let written: Range = EVERYTHING;
+      if (msg.t === 'restore') written = restoreSnapshot(this.#live, msg.snapshot);
       else {
         writeCopy(this.#live, msg.state);
         replaceFiles(this.#live, msg.files);
       }
-      this.#copies.replaced(this.#live);
+      this.#copies.replaced(this.#live, written);
       this.#copies.copy(this.#live);
       const state = this.#copies.handOver();
+      // A restore is a migration's: the next copy (the last delta's, while the source
+      // holds calls, or the first call's after the switch) must not copy all memory.
+      if (msg.t === 'restore') this.#copies.prime(this.#live);
       this.#port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });
     } catch (error) {
       this.#port.post({ t: 'done', id: msg.id, error: wasmError(error, msg.t) });

@@ -3,9 +3,10 @@
  * content-addressed blob and fetched range by range (live migration ships it so).
  *
  * ```
- * "LMSN" | version u8 (1) | 3 zero bytes | header length u32 LE | header (UTF-8 JSON) | body
+ * "LMSN" | version u8 (1, or 2 with copies) | 3 zero bytes | header length u32 LE | header (UTF-8 JSON) | body
  * header: { moduleId, memoryPages, pages: [page indices, ascending], globals: { name: ["f", float64 bits hex] | ["i", decimal] },
- *           files: [[name, length], …], tables?: { name: { length, slots } } }
+ *           files: [[name, length], …], tables?: { name: { length, slots } },
+ *           copies?: [[page, listed page it repeats], …] }
  * body:   every listed page (65 536 bytes each), then every file's bytes, in header order
  * ```
  * `delta: true` in the header marks a delta ({@link diffSnapshot}).
@@ -19,6 +20,8 @@ import { SnapshotInvalidError } from './errors.ts';
 
 const MAGIC = [0x4c, 0x4d, 0x53, 0x4e]; // "LMSN"
 const VERSION = 1;
+/** The version of a snapshot that lists page copies. */
+const VERSION_COPIES = 2;
 const PAGE = 65536;
 const PREFIX = 12;
 /** Upper bound on pages (a 32-bit memory has at most 65 536). */
@@ -32,11 +35,26 @@ interface Header {
   files: [string, number][];
   tables?: Record<string, TableSnapshot>;
   delta?: boolean;
+  /** `[page, of]`: page `page` holds the same bytes as listed page `of` (version 2). */
+  copies?: [number, number][];
 }
 
 /** Encode a snapshot for shipping. */
 export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
-  const pages = Object.keys(snapshot.pages).map(Number).sort((a, b) => a - b);
+  const all = Object.keys(snapshot.pages).map(Number).sort((a, b) => a - b);
+  // A page that is the very same bytes as an earlier one (the sandbox hands repeated
+  // pages over so) travels as a reference to it.
+  const first = new Map<Uint8Array, number>();
+  const pages: number[] = [];
+  const copies: [number, number][] = [];
+  for (const p of all) {
+    const bytes = snapshot.pages[p]!;
+    const of = first.get(bytes);
+    if (of === undefined) {
+      first.set(bytes, p);
+      pages.push(p);
+    } else copies.push([p, of]);
+  }
   const files = Object.entries(snapshot.files);
   const header: Header = {
     moduleId: snapshot.moduleId,
@@ -47,11 +65,13 @@ export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
   };
   if (snapshot.tables) header.tables = snapshot.tables;
   if (snapshot.delta) header.delta = true;
+  if (copies.length > 0) header.copies = copies;
   const json = utf8(JSON.stringify(header));
   const total = PREFIX + json.byteLength + pages.length * PAGE + files.reduce((n, [, b]) => n + b.byteLength, 0);
   const out = new Uint8Array(total);
   out.set(MAGIC, 0);
-  out[4] = VERSION;
+  // A reader that knows no copies must refuse them rather than leave those pages zero.
+  out[4] = copies.length > 0 ? VERSION_COPIES : VERSION;
   new DataView(out.buffer).setUint32(8, json.byteLength, true);
   out.set(json, PREFIX);
   let at = PREFIX + json.byteLength;
@@ -75,7 +95,7 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
     throw new SnapshotInvalidError(`invalid snapshot: ${why}`, { reason: why });
   };
   if (bytes.byteLength < PREFIX || MAGIC.some((b, i) => bytes[i] !== b)) bad('not a snapshot (bad magic)');
-  if (bytes[4] !== VERSION) bad(`unsupported version ${bytes[4]}`);
+  if (bytes[4] !== VERSION && bytes[4] !== VERSION_COPIES) bad(`unsupported version ${bytes[4]}`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
   if (PREFIX + headerLength > bytes.byteLength) bad('header runs past the end');
   let header: Header;
@@ -99,6 +119,15 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
     pages[p] = bytes.subarray(at, at + PAGE);
     at += PAGE;
     last = p;
+  }
+  if (header.copies !== undefined) {
+    if (bytes[4] !== VERSION_COPIES || !Array.isArray(header.copies) || header.copies.length > MAX_PAGES) bad('malformed page copies');
+    for (const entry of header.copies) {
+      const [p, of] = Array.isArray(entry) ? entry : [];
+      if (!Number.isInteger(p) || (p as number) < 0 || (p as number) >= memoryPages || pages[p as number] !== undefined) bad(`page copy ${String(p)} out of range or listed twice`);
+      if (!Number.isInteger(of) || pages[of as number] === undefined) bad(`page copy ${String(p)} names a page that is not there`);
+      pages[p as number] = pages[of as number]!;
+    }
   }
   const files: Record<string, Uint8Array> = {};
   for (const entry of header.files) {

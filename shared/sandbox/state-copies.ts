@@ -108,11 +108,42 @@ export class StateCopies {
     return since;
   }
 
-  /** After the host replaced a unit's whole state (restore, resume), every buffer is stale. */
-  replaced(l: Unit): void {
+  /**
+   * The host replaced the app's state (restore, resume): every buffer may differ from
+   * memory in `written` — everything, unless a delta restore wrote only some pages (and
+   * left the providers alone).
+   */
+  replaced(l: Unit, written: Range = EVERYTHING): void {
     this.#sinceSnapshot = EVERYTHING;
+    if (Number.isFinite(written.hi)) {
+      const app = this.#pending.get('');
+      const span = l.span ? union(written, takeSpan(l)) : EVERYTHING;
+      if (app) for (let t = 0; t < STATE_TURNS; t++) app[t] = union(app[t]!, span);
+      return;
+    }
     for (const pending of this.#pending.values()) pending.fill(EVERYTHING);
     for (const unit of [l, ...l.providers.values()]) if (unit.span) takeSpan(unit);
+  }
+
+  /**
+   * Bring the app's working turn up to date now if it would otherwise need a whole copy
+   * (no buffer yet, or one smaller than memory): the next copy then moves only what was
+   * written since. The working turn is neither handed to the host nor relied on, so
+   * writing it is safe at any time.
+   */
+  prime(l: Unit): void {
+    if (!this.#track || !l.memory) return;
+    const bytes = l.memory.buffer.byteLength;
+    const turns = this.#buffers.get('');
+    const pending = this.#pending.get('');
+    if (!turns || !pending) return;
+    const buffer = turns[this.#working];
+    if (buffer && buffer.byteLength >= bytes) return;
+    const fresh = new SharedArrayBuffer(bytes);
+    // Only the app's writes since the last copy make the fresh buffer stale again.
+    new Uint8Array(fresh).set(new Uint8Array(l.memory.buffer));
+    turns[this.#working] = fresh;
+    pending[this.#working] = NOTHING;
   }
 
   /**

@@ -4,7 +4,7 @@
  * @module
  */
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
-import { changedTables, dirFiles, PAGE, type Range, readGlobals, replaceFiles, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
+import { changedTables, dirFiles, EVERYTHING, NOTHING, PAGE, type Range, readGlobals, replaceFiles, union, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
 
 /** A snapshot of a unit and the buffer its pages live in (to transfer, not clone). */
 export interface TakenSnapshot {
@@ -27,12 +27,22 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
     // Only non-zero pages travel: most of a typical linear memory is zeros. They are
     // copied into one buffer, which is handed to the host (transferred, not cloned).
     const used: number[] = [];
+    // A non-zero page equal to the one before it (a buffer of one value, a repeating
+    // pattern) is not copied: it names the same bytes, and travels as a reference.
+    const repeats = new Map<number, number>();
     if (written) {
       const first = Math.floor(Math.max(0, written.lo) / PAGE);
       const end = Math.min(memoryPages, Math.ceil(written.hi / PAGE));
       for (let p = first; p < end; p++) used.push(p);
     } else {
-      for (let p = 0; p < memoryPages; p++) if (!isZero(all.subarray(p * PAGE, (p + 1) * PAGE))) used.push(p);
+      let previous = -1;
+      for (let p = 0; p < memoryPages; p++) {
+        const page = all.subarray(p * PAGE, (p + 1) * PAGE);
+        if (isZero(page)) continue;
+        if (previous === p - 1 && samePage(page, all.subarray(previous * PAGE, p * PAGE))) repeats.set(p, repeats.get(previous) ?? previous);
+        else used.push(p);
+        previous = p;
+      }
     }
     copy = new ArrayBuffer(used.length * PAGE);
     const out = new Uint8Array(copy);
@@ -40,6 +50,7 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
       out.set(all.subarray(p * PAGE, (p + 1) * PAGE), i * PAGE);
       pages[p] = out.subarray(i * PAGE, (i + 1) * PAGE);
     });
+    for (const [p, of] of repeats) pages[p] = pages[of]!;
   }
   const tables = changedTables(l);
   const snapshot: Omit<InstanceSnapshot, 'moduleId'> = { pages, memoryPages, globals: readGlobals(l), files: dirFiles(l) };
@@ -48,17 +59,25 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
 }
 
 /**
- * Put a snapshot into a unit.
+ * Put a snapshot into a unit. Returns the memory it wrote: a delta's pages (so that state
+ * copies taken next move only those), everything for a full snapshot.
  * @throws SnapshotInvalidError when it names tables or functions the unit cannot hold.
  */
-export function restoreSnapshot(l: Unit, s: InstanceSnapshot): void {
+export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
   writeTables(l, s.tables ?? {});
+  let written: Range = EVERYTHING;
   if (s.delta && l.memory) {
     // Only the pages that changed since the snapshot restored before: the rest stay.
     const current = l.memory.buffer.byteLength / PAGE;
     if (s.memoryPages > current) l.memory.grow(s.memoryPages - current);
     const target = new Uint8Array(l.memory.buffer);
-    for (const [p, page] of Object.entries(s.pages)) target.set(page, Number(p) * PAGE);
+    written = NOTHING;
+    for (const [p, page] of Object.entries(s.pages)) {
+      target.set(page, Number(p) * PAGE);
+      written = union(written, { lo: Number(p) * PAGE, hi: (Number(p) + 1) * PAGE });
+    }
+    // Grown pages are zero in memory but not in older copies.
+    if (s.memoryPages > current) written = union(written, { lo: current * PAGE, hi: s.memoryPages * PAGE });
     writeGlobals(l, s.globals);
   } else {
     // Straight into linear memory: every page the snapshot holds, zeros elsewhere.
@@ -69,6 +88,14 @@ export function restoreSnapshot(l: Unit, s: InstanceSnapshot): void {
     }
   }
   replaceFiles(l, s.files);
+  return written;
+}
+
+function samePage(a: Uint8Array, b: Uint8Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.byteLength >>> 2);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 function isZero(bytes: Uint8Array): boolean {

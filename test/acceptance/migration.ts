@@ -463,7 +463,8 @@ export function runMigrationTests(harness: MigrationHarness): void {
       expect([await fib(c!, dep.id), await fib(c!, dep.id)]).to.deep.equal([1, 2]);
       const results = await a!.orchestrator.followMe('pair', 'c');
       expect(results.map((r) => [r.module, r.to])).to.deep.equal([['counter-c', c!.peer.id], ['stateful-fibo', c!.peer.id]]);
-      expect(results[0]!.snapshotBytes).to.be.greaterThan(2048 * 1024);
+      // The 2 MiB heap repeats one pattern: a few pages travel, the rest as references to them.
+      expect(results[0]!.snapshotBytes).to.be.greaterThan(64 * 1024).and.lessThan(2048 * 1024);
       const record = c!.orchestrator.get(dep.id).record;
       expect(record.solution).to.deep.equal({ '0': c!.peer.id, '1': c!.peer.id });
       expect((await c!.orchestrator.call(dep.id, 'counter-c', 'checksum')).value).to.equal(sum);

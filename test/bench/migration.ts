@@ -5,9 +5,10 @@
  * random bytes (dense), 64 MiB of memory of which 4 MiB written (sparse) — each moved
  * back and forth between two peers while a third calls it without pause. Baselines, same
  * run: the snapshot's bytes as a plain blob between the same two peers, and two raw data
- * channels moving the module's whole memory. Also: the longest hold of calls per kind,
- * how many calls were lost or answered twice, and the CPU of a dense 16 MiB move against
- * the raw channels: on a small machine that hosts both ends, CPU bounds a large move.
+ * channels moving the module's whole memory. Also: the longest hold of calls per kind as
+ * the callers saw it, how many calls were lost or answered twice, and the CPU of a dense
+ * 16 MiB move against the raw channels: on a small machine that hosts both ends, CPU
+ * bounds a large move.
  */
 import '../../node-host/webrtc/globals.ts';
 import { readFile } from 'node:fs/promises';
@@ -140,7 +141,7 @@ async function migration(): Promise<BenchSection> {
   const peers = await meshOf(server.url, ['a', 'b', 'caller'], 'bench-migration');
   const [a, b, caller] = peers as [SupervisedPeer, SupervisedPeer, SupervisedPeer];
   const rows: BenchRow[] = [];
-  const holds: { label: string; ms: number }[] = [];
+  const holds: { label: string; caller: number; source: number; before: number }[] = [];
   const versusRaw: BenchRow[] = [];
   let worstDelay = 0;
   let cpu16 = 0;
@@ -175,6 +176,8 @@ async function migration(): Promise<BenchSection> {
       const durations: number[] = [];
       const cpuRuns: number[] = [];
       const windows: [number, number][] = [];
+      /** Per move, when calls may have been held: from the earliest the hold can have begun to the end of the move. */
+      const holdWindows: [number, number][] = [];
       let snapshotBytes = 0;
       let wireBytes = 0;
       let deltaBytes = 0;
@@ -184,7 +187,10 @@ async function migration(): Promise<BenchSection> {
         const t0 = performance.now();
         const cpu0 = process.cpuUsage();
         const result = await caller.orchestrator.migrate(dep.id, c.module, to.peer.id, { timeoutMs: 60_000 });
-        windows.push([t0, performance.now()]);
+        const t1 = performance.now();
+        windows.push([t0, t1]);
+        // The source's clock starts after t0 and its hold ends by t1: this window holds the hold.
+        holdWindows.push([t0 + result.durationMs - result.pausedMs, t1]);
         cpuRuns.push(coreMs(process.cpuUsage(cpu0)));
         durations.push(result.durationMs);
         snapshotBytes = result.snapshotBytes;
@@ -208,7 +214,9 @@ async function migration(): Promise<BenchSection> {
       const before = calls.filter((call) => call.at + call.ms < windows[0]![0]).map((call) => call.ms).sort((x, y) => x - y);
       idleCall = Math.max(idleCall, percentile(before, 50));
       worstDelay = Math.max(worstDelay, ...during.map((call) => call.ms));
-      holds.push({ label: c.label, ms: pausedMax });
+      // The hold as callers saw it: the longest call that overlapped a hold, start to answer.
+      const held = calls.filter((call) => holdWindows.some(([s, e]) => call.at + call.ms >= s && call.at <= e)).map((call) => call.ms);
+      holds.push({ label: c.label, caller: Math.max(0, ...held), source: pausedMax, before: Math.max(0, ...before) });
       // Baseline: the same bytes as a plain blob between the same two peers.
       const blobs: number[] = [];
       for (let run = 0; run < 3; run++) {
@@ -223,7 +231,7 @@ async function migration(): Promise<BenchSection> {
       const blobMs = percentile(blobs.sort((x, y) => x - y), 50);
       const shipped = wireBytes < snapshotBytes ? `, ${bytes(wireBytes)} compressed` : '';
       rows.push({
-        name: `move with ${c.label} (snapshot ${bytes(snapshotBytes)}${shipped}, delta ${bytes(deltaBytes)}), p50; longest hold ${ms(pausedMax)}`,
+        name: `move with ${c.label} (snapshot ${bytes(snapshotBytes)}${shipped}, delta ${bytes(deltaBytes)}), p50; the source held calls ${ms(pausedMax)} at most`,
         figure: ms(migrationMs),
         baseline: `blob transfer of ${bytes(snapshotBytes)} ${ms(blobMs)}`,
         ratio: times(migrationMs, blobMs),
@@ -245,7 +253,16 @@ async function migration(): Promise<BenchSection> {
       a.orchestrator.remove(dep.id);
     }
     rows.push(...versusRaw);
-    for (const h of holds) rows.push({ name: `longest hold of calls, ${h.label}`, figure: ms(h.ms), baseline: '—', ratio: '—', goal: `≤ ${HOLD_GOAL_MS} ms`, met: h.ms <= HOLD_GOAL_MS });
+    for (const h of holds) {
+      rows.push({
+        name: `longest hold of calls, ${h.label}: the longest call that overlapped a hold, as its caller timed it (the source held calls ${ms(h.source)} at most)`,
+        figure: ms(h.caller),
+        baseline: `longest call before the moves ${ms(h.before)}`,
+        ratio: '—',
+        goal: `≤ ${HOLD_GOAL_MS} ms`,
+        met: h.caller <= HOLD_GOAL_MS,
+      });
+    }
     rows.push({
       name: 'CPU of a move with 16 MiB of random state (the whole process: three peers, both ends of the channel, the workers), p50',
       figure: `${Math.round(cpu16)} core-ms`,
@@ -257,7 +274,7 @@ async function migration(): Promise<BenchSection> {
     rows.push({ name: 'calls lost or answered twice', figure: `${lost} of ${sent}`, baseline: '—', ratio: '—', goal: '0', met: lost === 0 });
     return {
       title: 'Live migration over WebRTC (Node peers, node-datachannel, loopback)',
-      method: `Three supervised peers in one process on ${cpus().length} cores, linked by the WebRTC transport, modules in worker threads. Each kind of state is put in place, then moved between two peers ${RUNS} times (alternating) while the third calls it one call after another; each figure is the source's time from the migration request to the routing switch (the source snapshots while serving — zero pages left out — and compresses the base when a sample of it shrinks to under half; the target loads the module and fetches and restores that base; then the source holds calls, ships only the pages written since, and the target applies them; snapshot blobs travel in 1 MiB sha256-verified ranges), median of ${RUNS}. Kinds: counter-c's heap (a repeating pattern: compressible), and a small module whose memory holds xorshift bytes (incompressible): 16 MiB dense, and 64 MiB of which 4 MiB written (sparse). "Longest hold" is the longest time the source held calls. Baselines: the snapshot's bytes fetched as a plain blob between the same peers (median of 3), and two raw RTCDataChannels in the same process sending the module's whole memory in 64 KiB messages (no LiquidMesh code; DTLS and SCTP on both ends), measured right after that state's moves, median of 3. Calls are checked against each module's sequence: a lost or repeated call breaks it. CPU: the process's user + system time during each dense 16 MiB move.`,
+      method: `Three supervised peers in one process on ${cpus().length} cores, linked by the WebRTC transport, modules in worker threads. Each kind of state is put in place, then moved between two peers ${RUNS} times (alternating) while the third calls it one call after another; each figure is the source's time from the migration request to the routing switch (the source snapshots while serving — zero pages left out, a page repeating the one before it sent as a reference — and compresses the base when a sample of it shrinks to under half; the target loads the module and fetches and restores that base; pre-copy rounds ship the pages written meanwhile, still serving, until a round is small; then the source holds calls, ships only the pages written since the last round, and the target applies them; snapshot blobs travel in 1 MiB sha256-verified ranges, small deltas inline), median of ${RUNS}. Kinds: counter-c's heap (a repeating pattern: compressible), and a small module whose memory holds xorshift bytes (incompressible): 16 MiB dense, and 64 MiB of which 4 MiB written (sparse). "Longest hold" is the longest call, as its caller timed it from request to answer, among those that overlapped a hold (from the earliest moment the source's hold can have begun to the end of the move): it includes the call's own time and, for a held call, its forwarding to the target; beside it the longest call of the same load before the moves, the noise of this machine. Baselines: the snapshot's bytes fetched as a plain blob between the same peers (median of 3), and two raw RTCDataChannels in the same process sending the module's whole memory in 64 KiB messages (no LiquidMesh code; DTLS and SCTP on both ends), measured right after that state's moves, median of 3. Calls are checked against each module's sequence: a lost or repeated call breaks it. CPU: the process's user + system time during each dense 16 MiB move.`,
       rows,
     };
   } finally {

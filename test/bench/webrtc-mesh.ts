@@ -37,14 +37,24 @@ export async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataC
   const config = { iceServers: [], ...LOOPBACK } as RTCConfiguration;
   const pa = new RTCPeerConnection(config);
   const pb = new RTCPeerConnection(config);
-  pa.onicecandidate = (e) => e.candidate && void pb.addIceCandidate(e.candidate);
-  pb.onicecandidate = (e) => e.candidate && void pa.addIceCandidate(e.candidate);
+  // A candidate may come before the other side has its remote description: hold it until then.
+  const relay = (to: RTCPeerConnection, ready: Promise<unknown>) => (e: RTCPeerConnectionIceEvent): void => {
+    if (e.candidate) void ready.then(() => to.addIceCandidate(e.candidate!)).catch(() => undefined);
+  };
+  let aRemote!: () => void;
+  let bRemote!: () => void;
+  const aReady = new Promise<void>((resolve) => (aRemote = resolve));
+  const bReady0 = new Promise<void>((resolve) => (bRemote = resolve));
+  pa.onicecandidate = relay(pb, bReady0);
+  pb.onicecandidate = relay(pa, aReady);
   const a = pa.createDataChannel('bench', { ordered: true });
   const bReady = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
   await pa.setLocalDescription(await pa.createOffer());
   await pb.setRemoteDescription(pa.localDescription!);
+  bRemote();
   await pb.setLocalDescription(await pb.createAnswer());
   await pa.setRemoteDescription(pb.localDescription!);
+  aRemote();
   const b = await bReady;
   await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
   a.binaryType = 'arraybuffer';

@@ -1,6 +1,9 @@
-// The live-migration suite in real Chromium: browser Workers run the modules.
+// The live-migration suites in real Chromium: browser Workers run the modules.
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
+import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
 
-runMigrationTests({ name: 'browser Workers', sandbox: () => createBrowserSandbox(), moduleFile });
+const harness = { name: 'browser Workers', sandbox: () => createBrowserSandbox(), moduleFile };
+runMigrationTests(harness);
+runPrecopyTests(harness);

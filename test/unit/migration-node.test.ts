@@ -2,9 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
+import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
 
-runMigrationTests({
+const harness = {
   name: 'Node worker threads',
   sandbox: () => createNodeSandbox(),
-  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
-});
+  moduleFile: async (path: string) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+};
+runMigrationTests(harness);
+runPrecopyTests(harness);
