@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import { Reassembler } from '../protocol/reassembler.ts';
-import { decodeMessage, encodeForTransport, encodeMessage, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
+import { decodeMessage, encodeMessage, fragmentsOf, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
 
 const AUTH_CONTEXT = utf8('liquidmesh-auth-v1');
 const MAX_WAITING = 1024;
@@ -186,11 +186,21 @@ export class PeerLinks {
    * Send a message to an authenticated peer, fragmenting it if it is larger than the
    * transport allows. `key` names the fragments (for progress on the other side).
    */
-  async send(to: PeerId, message: WireMessage, key?: string): Promise<void> {
+  send(to: PeerId, message: WireMessage, key?: string): Promise<void> {
     const link = this.#route(to);
-    if (!link) throw new PeerUnreachableError(`no authenticated link to ${to}`);
-    const fragmentKey = (): string => key ?? `m${(this.#fragmentCounter++).toString(36)}`;
-    for (const data of encodeForTransport(message, link.transport.maxMessageSize, fragmentKey)) await link.transport.send(to, data);
+    if (!link) return Promise.reject(new PeerUnreachableError(`no authenticated link to ${to}`));
+    try {
+      const encoded = encodeMessage(message);
+      // The usual case, one transport message: handed over with no generator or extra promise.
+      if (encoded.byteLength <= link.transport.maxMessageSize) return link.transport.send(to, encoded);
+      return this.#sendFragments(link, encoded, key ?? `m${(this.#fragmentCounter++).toString(36)}`);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  async #sendFragments(link: Link, encoded: Uint8Array, key: string): Promise<void> {
+    for (const data of fragmentsOf(encoded, link.transport.maxMessageSize, key)) await link.transport.send(link.peer, data);
   }
 
   /** Send to every authenticated peer except `except`; failures are logged, not thrown. */

@@ -1,7 +1,9 @@
 /**
  * A tiny validator kit for data that arrives from other peers: every check returns a
  * path-qualified reason instead of throwing, so a malformed entry can be logged and
- * ignored. Pure functions, no dependencies.
+ * ignored. Pure functions, no dependencies. Containers check their items without a path
+ * and name it only when one fails (checking it again): valid data, the usual case, builds
+ * no path strings.
  * @module
  */
 
@@ -13,6 +15,12 @@ export type Check<T> = (value: unknown, path?: string) => Checked<T>;
 
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
 const fail = (path: string, what: string): Checked<never> => ({ ok: false, error: `${path || 'value'}: ${what}` });
+
+/** `check`'s failure on `value` again, now named by `path` (checks are pure: it fails again). */
+function failedAt<T>(check: Check<T>, value: unknown, path: string): Checked<never> {
+  const r = check(value, path);
+  return r.ok ? fail(path, 'invalid') : r;
+}
 
 /** A string, optionally bounded in length and matching a pattern. */
 export function str(opts: { max?: number; min?: number; pattern?: RegExp } = {}): Check<string> {
@@ -53,8 +61,7 @@ export function arr<T>(item: Check<T>, max = 10_000): Check<T[]> {
     if (!Array.isArray(v)) return fail(p, 'expected an array');
     if (v.length > max) return fail(p, `more than ${max} items`);
     for (let i = 0; i < v.length; i++) {
-      const r = item(v[i], `${p}[${i}]`);
-      if (!r.ok) return r;
+      if (!item(v[i]).ok) return failedAt(item, v[i], `${p}[${i}]`);
     }
     return ok(v as T[]);
   };
@@ -67,8 +74,7 @@ export function dict<T>(value: Check<T>, max = 10_000): Check<Record<string, T>>
     const entries = Object.entries(v);
     if (entries.length > max) return fail(p, `more than ${max} keys`);
     for (const [k, item] of entries) {
-      const r = value(item, `${p}.${k}`);
-      if (!r.ok) return r;
+      if (!value(item).ok) return failedAt(value, item, `${p}.${k}`);
     }
     return ok(v as Record<string, T>);
   };
@@ -89,17 +95,17 @@ export function opt<T>(check: Check<T>): Optional<T> {
 
 /** An object with the given fields; unknown fields are allowed and kept. */
 export function obj<S extends Shape>(shape: S): Check<ShapeType<S>> {
+  // Read once: this runs for every message and registry entry a peer receives.
+  const fields = Object.entries(shape).map(([key, spec]) => (typeof spec === 'object' ? { key, check: spec.optional, optional: true } : { key, check: spec, optional: false }));
   return (v, p = '') => {
     if (!isPlainObject(v)) return fail(p, 'expected an object');
-    for (const [key, spec] of Object.entries(shape)) {
+    for (const { key, check, optional } of fields) {
       const field = (v as Record<string, unknown>)[key];
-      const isOpt = typeof spec === 'object';
       if (field === undefined) {
-        if (isOpt) continue;
+        if (optional) continue;
         return fail(`${p}.${key}`, 'missing');
       }
-      const r = (isOpt ? spec.optional : spec)(field, `${p}.${key}`);
-      if (!r.ok) return r;
+      if (!check(field).ok) return failedAt(check, field, `${p}.${key}`);
     }
     return ok(v as ShapeType<S>);
   };

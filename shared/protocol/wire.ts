@@ -5,9 +5,9 @@
  * as an error value for the caller to log and drop.
  * @module
  */
-import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import type { ErrorInfo } from '../errors.ts';
+import { decodeAny, encodeAny } from './any-codec.ts';
 import { any, bytes, type Check, type Checked, isPlainObject, num, obj, opt, str } from './check.ts';
 
 /** Protocol version carried in `hello`; peers with another version are refused. */
@@ -99,18 +99,16 @@ function validateRpcFrameCheck(v: unknown, p = ''): Checked<unknown> {
 
 /** Encode a message for a transport. */
 export function encodeMessage(message: WireMessage): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeAny(encoder, message as unknown as Parameters<typeof encoding.writeAny>[1]);
-  return encoding.toUint8Array(encoder);
+  return encodeAny(message);
 }
 
 /** Decode and validate a message; never throws. */
 export function decodeMessage(data: Uint8Array): Checked<WireMessage> {
   let value: unknown;
   try {
-    const decoder = decoding.createDecoder(data);
-    value = decoding.readAny(decoder);
-    if (decoder.pos !== data.byteLength) return { ok: false, error: 'trailing bytes after message' };
+    const decoded = decodeAny(data);
+    value = decoded.value;
+    if (decoded.length !== data.byteLength) return { ok: false, error: 'trailing bytes after message' };
   } catch (error) {
     return { ok: false, error: `undecodable message: ${(error as Error).message}` };
   }
@@ -124,44 +122,29 @@ export function decodeMessage(data: Uint8Array): Checked<WireMessage> {
 /**
  * Encode `message` for a transport that carries at most `maxMessageSize` bytes per
  * message: its encoding when that fits, else the encodings of `frag` messages that carry
- * it in order, named `key()`. Fragments are written straight from the encoder's buffers,
- * one exactly sized buffer each, so a large message's bytes are copied once on their way
- * out; they are produced as the caller iterates, so only one is held at a time.
+ * it in order, named `key` (a function is called only when the message needs fragments).
+ * Fragments are cut from the one encoded buffer, one exactly sized buffer each; they are
+ * produced as the caller iterates, so only one is held at a time.
  */
-export function* encodeForTransport(message: WireMessage, maxMessageSize: number, key: () => string): Generator<Uint8Array> {
-  const encoder = encoding.createEncoder();
-  encoding.writeAny(encoder, message as unknown as Parameters<typeof encoding.writeAny>[1]);
-  const length = encoding.length(encoder);
-  if (length <= maxMessageSize) {
-    yield encoding.toUint8Array(encoder);
-    return;
-  }
-  const chunks = [...encoder.bufs, encoder.cbuf.subarray(0, encoder.cpos)];
-  const k = key();
+export function* encodeForTransport(message: WireMessage, maxMessageSize: number, key: string | (() => string)): Generator<Uint8Array> {
+  const encoded = encodeAny(message);
+  if (encoded.byteLength <= maxMessageSize) yield encoded;
+  else yield* fragmentsOf(encoded, maxMessageSize, typeof key === 'string' ? key : key());
+}
+
+/** The `frag` messages, named `key`, that carry the encoded message `encoded` in pieces a transport carrying `maxMessageSize` bytes takes. */
+export function* fragmentsOf(encoded: Uint8Array, maxMessageSize: number, key: string): Generator<Uint8Array> {
+  const length = encoded.byteLength;
   // Room for the fragment's own header: type tag, key, two varints, byte length.
-  const room = maxMessageSize - 64 - k.length * 3;
+  const room = maxMessageSize - 64 - key.length * 3;
   if (room <= 0) throw new RangeError('maxMessageSize too small to fragment');
   const n = Math.ceil(length / room);
-  let chunk = 0;
-  let within = 0;
   for (let i = 0; i < n; i++) {
     const size = Math.min(room, length - i * room);
-    const head = fragmentHeader(k, i, n, size);
+    const head = fragmentHeader(key, i, n, size);
     const out = new Uint8Array(head.byteLength + size);
     out.set(head);
-    // Gather this fragment's bytes from the encoder's chunks.
-    let at = head.byteLength;
-    while (at < out.byteLength) {
-      const source = chunks[chunk]!;
-      const take = Math.min(source.byteLength - within, out.byteLength - at);
-      out.set(source.subarray(within, within + take), at);
-      at += take;
-      within += take;
-      if (within === source.byteLength) {
-        chunk++;
-        within = 0;
-      }
-    }
+    out.set(encoded.subarray(i * room, i * room + size), head.byteLength);
     yield out;
   }
 }

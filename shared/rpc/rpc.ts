@@ -65,7 +65,7 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: TimerHandle;
-  cleanup: () => void;
+  cleanup: (() => void) | null;
   onProgress?: CallOptions['onProgress'];
 }
 
@@ -159,8 +159,6 @@ export class Rpc<M extends object = MeshMethods> {
     const id = `${this.#session}.${(this.#nextId++).toString(36)}`;
     return new Promise<ResultOf<M, K>>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
-      const onAbort = (): void => this.#fail(id, new AbortedError(`call ${method} aborted`), true);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
       const pending: Pending = {
         to,
         resolve: resolve as (v: unknown) => void,
@@ -169,8 +167,15 @@ export class Rpc<M extends object = MeshMethods> {
           () => this.#fail(id, new RpcTimeoutError(`call ${method} to ${to} got no answer within ${timeoutMs} ms`), true),
           timeoutMs,
         ),
-        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+        cleanup: null,
       };
+      // Most calls carry no signal: no listener, and no functions made for one.
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = (): void => this.#fail(id, new AbortedError(`call ${method} aborted`), true);
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
       if (options.onProgress) pending.onProgress = options.onProgress;
       this.#pending.set(id, pending);
       this.#send(to, { t: 'req', id, m: method, p: params }, `rpc:req:${id}`).catch((error: unknown) => this.#fail(id, asError(error), false));
@@ -255,12 +260,16 @@ export class Rpc<M extends object = MeshMethods> {
         return serving.signal;
       },
     };
-    const run = async (): Promise<unknown> => {
+    // The handler's answer, or its error (thrown or rejected), as one promise.
+    let result: Promise<unknown>;
+    try {
       if (!handler) throw new MethodNotFoundError(`no method ${method}`);
       this.#authorize?.(method, from, params);
-      return handler(params, context);
-    };
-    run().then(
+      result = Promise.resolve(handler(params, context));
+    } catch (error) {
+      result = Promise.reject(error as Error);
+    }
+    result.then(
       (result) => this.#answer(from, key, { t: 'res', id, r: result }, method, true),
       (error: unknown) => this.#answer(from, key, { t: 'err', id, e: toErrorInfo(error) }, method, false),
     );
@@ -284,7 +293,7 @@ export class Rpc<M extends object = MeshMethods> {
     if (!pending) return undefined;
     this.#pending.delete(id);
     this.#clock.clearTimeout(pending.timer);
-    pending.cleanup();
+    pending.cleanup?.();
     return pending;
   }
 
