@@ -10,12 +10,13 @@ import { DEFAULT_GATEWAY, GatewayClient } from './cli/gateway-client.ts';
 import { clientToken } from './gateway/token.ts';
 import { consoleOutput, reportError } from './cli/output.ts';
 import { progressMode } from './cli/progress.ts';
-import { KEYS_USAGE, keysCommand } from './keys/keys-command.ts';
-import { SIGNAL_USAGE, signalCommand } from './signal/signal-command.ts';
 
 enableDebug(process.env.DEBUG);
 
-const USAGE = `usage: liquidmesh <command>
+/** The help text; the commands' own parts load with it (a peer at rest holds neither the signaling server nor the key tools). */
+async function usage(): Promise<string> {
+  const [{ SIGNAL_USAGE }, { KEYS_USAGE }] = await Promise.all([import('./signal/signal-command.ts'), import('./keys/keys-command.ts')]);
+  return `usage: liquidmesh <command>
   start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
         [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from H|H:P|CIDR]… [--gui-dir DIR]
         [--enforce-policies]  (place steps only where the zone and risk-level cards allow)
@@ -53,6 +54,7 @@ every command takes --json for scripts:
   ${KEYS_USAGE}
   version             print the version
   help                this text`;
+}
 
 /** Run a gateway client command; returns the exit code. */
 async function clientCommand(command: string, args: string[]): Promise<number> {
@@ -86,9 +88,11 @@ try {
       await startCommand(rest);
       break;
     }
-    case 'signal':
+    case 'signal': {
+      const { signalCommand } = await import('./signal/signal-command.ts');
       await signalCommand(rest);
       break;
+    }
     case 'peer': {
       const { peerCommand } = await import('./peer-command.ts');
       await peerCommand(rest);
@@ -102,18 +106,20 @@ try {
     case 'migrate':
       process.exitCode = await clientCommand(command, rest);
       break;
-    case 'keys':
+    case 'keys': {
+      const { keysCommand } = await import('./keys/keys-command.ts');
       process.exitCode = await keysCommand(rest);
       break;
+    }
     case 'version':
       console.log(HOST_VERSION);
       break;
     case 'help':
     case '--help':
-      console.log(USAGE);
+      console.log(await usage());
       break;
     default:
-      console.error(`unknown command: ${command}\n${USAGE}`);
+      console.error(`unknown command: ${command}\n${await usage()}`);
       process.exitCode = 2;
   }
 } catch (error) {

@@ -27,6 +27,7 @@
 import './webrtc/globals.ts';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { ResilientTransport } from '../shared/adapters/resilient-transport.ts';
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { InvalidParamsError, toErrorInfo } from '../shared/errors.ts';
@@ -36,18 +37,13 @@ import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { rolesFromInvitation } from './keys/invite.ts';
-import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
-import { startGateway } from './gateway/gateway.ts';
 import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';
 import { isLoopbackHost } from './host-address.ts';
-import { launchChromiumPeer } from './headless/chromium.ts';
-import { watchPageStatus } from './headless/page-status.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
 import { isNatsConfigError, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { ownsPolicy, policyFromArgs } from './capability-flags.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
-import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
 
 /** Parsed options of the peer command. */
 export interface PeerArgs {
@@ -148,6 +144,9 @@ export async function peerCommand(argv: string[]): Promise<void> {
   }
 
   if (args.engine === 'chromium') {
+    // Loaded here, as the gateway below: a Node peer at rest holds neither (puppeteer, busboy, X.509).
+    const { launchChromiumPeer } = await import('./headless/chromium.ts');
+    const { watchPageStatus } = await import('./headless/page-status.ts');
     const peer = await launchChromiumPeer({
       pwaUrl: args.pwa,
       name: args.name,
@@ -206,6 +205,9 @@ export async function peerCommand(argv: string[]): Promise<void> {
       ? null
       : await (async () => {
           const dataDir = args.dataDir ?? defaultDataDir();
+          const { resolveServerTls, keepTlsFresh } = await import('./tls/server-tls.ts');
+          const { gatewayToken, parseAccessArgs } = await import('./gateway/access-args.ts');
+          const { startGateway } = await import('./gateway/gateway.ts');
           const tls = await resolveServerTls({ host: gatewayHost, dataDir, cert: args.cert, key: args.key });
           const started = await startGateway({
             peer: node, port: args.gatewayPort!, host: gatewayHost, ...(tls ? { tls: tls.material } : {}),
@@ -269,6 +271,8 @@ function serveControl(node: SupervisedPeer, print: (line: Record<string, unknown
       await peer.call(String(a.to), 'peer.ping', { sentAt: Date.now() });
       return { ms: performance.now() - t };
     },
+    /** Where this process's memory goes: `process.memoryUsage()` and V8's heap spaces, in bytes. */
+    memory: async () => ({ ...process.memoryUsage(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size])), code: getHeapCodeStatistics() }),
     put: async (a) => ({ hash: await peer.store.blobs.put(new Uint8Array(randomBytes(Number(a.size)))) }),
     fetch: async (a) => ({ size: (await peer.fetchBlob(String(a.hash))).byteLength }),
     write: async (a) => {

@@ -2,8 +2,8 @@
 # Prepares a fresh machine for LiquidMesh: Debian's Chromium (headless peers and browser
 # tests), certutil from libnss3-tools (trusting a host's local CA in a Chromium profile),
 # Debian's nats-server (the NATS backbone's tests), Firefox ESR, WebKitGTK's WebDriver and
-# xvfb (the browser suites in the other engines) and the npm dependencies from the
-# lockfile. Idempotent: skips what is in place.
+# xvfb (the browser suites in the other engines), the npm dependencies from the
+# lockfile and the command's bundle. Idempotent: skips what is in place.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,4 +42,7 @@ if [ ! -f modules/classify/model.onnx ]; then
   echo "setup: building modules/classify/model.onnx"
   node modules/classify/build-model.mjs >/dev/null
 fi
+# The command's sources bundled for bare Node (ADR 0037): a lighter peer process. Without
+# it (or once a source changes) the command runs its sources through tsx instead.
+node node-host/bin/cli-bundle.mjs
 echo "setup: ready"

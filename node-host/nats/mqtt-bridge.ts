@@ -11,7 +11,7 @@
  * module stops receiving. Messages our bridges publish carry `Liquidmesh-Origin` and are
  * not taken back in: linked peers already had them over the mesh.
  */
-import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import type { TopicBridge } from '../../shared/orchestrator/pubsub.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
@@ -55,6 +55,8 @@ export class NatsTopicBridge implements TopicBridge {
   #nc: NatsConnection | null = null;
   #node: SupervisedPeer | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
+  /** The client's header factory, loaded on start: a peer that never bridges does not hold the client. */
+  #headers: (() => MsgHdrs) | null = null;
 
   constructor(options: NatsTopicBridgeOptions) {
     this.#o = options;
@@ -63,6 +65,7 @@ export class NatsTopicBridge implements TopicBridge {
 
   /** Connect and follow `node`'s module subscriptions. */
   async start(node: SupervisedPeer): Promise<void> {
+    this.#headers = (await import('@nats-io/transport-node')).headers;
     this.#nc = await this.#o.connect();
     this.#node = node;
     this.#sync();
@@ -84,8 +87,8 @@ export class NatsTopicBridge implements TopicBridge {
     const nc = this.#nc;
     const node = this.#node;
     const subject = topicToSubject(topic);
-    if (!nc || !node || !subject) return;
-    const h = headers();
+    if (!nc || !node || !subject || !this.#headers) return;
+    const h = this.#headers();
     h.set(ORIGIN_HEADER, node.peer.id);
     try {
       nc.publish(subject, data, { headers: h });

@@ -5,7 +5,7 @@
  * server when its own goes away, for as long as the peer runs (see ADR 0023).
  */
 import { readFileSync } from 'node:fs';
-import { AuthorizationError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { NatsTopicBridge } from './mqtt-bridge.ts';
 import { defineError, InvalidParamsError, type MeshError } from '../../shared/errors.ts';
@@ -85,10 +85,10 @@ export function natsOptionsFromArgs(args: readonly string[], env: Record<string,
   return options;
 }
 
-function explain(error: unknown, servers: string[]): MeshError {
+function explain(error: unknown, servers: string[], nats: typeof import('@nats-io/transport-node')): MeshError {
   const e = error as Error & { code?: string };
   const text = `${e.message ?? String(error)}`;
-  if (error instanceof AuthorizationError || /authoriz|authenticat/i.test(text)) {
+  if (error instanceof nats.AuthorizationError || /authoriz|authenticat/i.test(text)) {
     return new NatsAuthError(`the NATS cluster (${servers.join(', ')}) refused the credentials: ${text}`);
   }
   return new NatsUnreachableError(`cannot reach the NATS cluster (${servers.join(', ')}): ${text}`);
@@ -102,12 +102,14 @@ function explain(error: unknown, servers: string[]): MeshError {
 export function natsConnector(options: NatsClientOptions): () => Promise<NatsConnection> {
   if (options.servers.length === 0) throw new InvalidParamsError('a NATS connection needs at least one server');
   return async () => {
+    // The client loads with the first connection: a peer without --nats never holds it.
+    const nats = await import('@nats-io/transport-node');
     try {
-      return await connect({
+      return await nats.connect({
         servers: options.servers,
         ...(options.user !== undefined ? { user: options.user, pass: options.pass ?? '' } : {}),
         ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.credsFile !== undefined ? { authenticator: credsAuthenticator(readFileSync(options.credsFile)) } : {}),
+        ...(options.credsFile !== undefined ? { authenticator: nats.credsAuthenticator(readFileSync(options.credsFile)) } : {}),
         ...(options.name !== undefined ? { name: options.name } : {}),
         ...(options.noEcho ? { noEcho: true } : {}),
         ...(options.noRandomize ? { noRandomize: true } : {}),
@@ -117,7 +119,7 @@ export function natsConnector(options: NatsClientOptions): () => Promise<NatsCon
         ignoreClusterUpdates: false,
       });
     } catch (error) {
-      throw explain(error, options.servers);
+      throw explain(error, options.servers, nats);
     }
   };
 }

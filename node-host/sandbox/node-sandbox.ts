@@ -12,7 +12,7 @@
  * be planted or swapped by another local user and would then run in every sandbox worker;
  * a URL built from the bytes esbuild just produced cannot be (ADR 0019).
  */
-import { buildSync } from 'esbuild';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { WorkerSandbox, type WorkerSandboxOptions } from '../../shared/sandbox/worker-sandbox.ts';
@@ -22,6 +22,8 @@ let bundled: URL | null = null;
 /** The bundled worker entry as a `data:` URL, building it on first use. */
 export function workerBundle(): URL {
   if (bundled) return bundled;
+  // esbuild loads with the first worker: a peer that runs no module never holds it (nor its service process).
+  const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
   const result = buildSync({
     entryPoints: [fileURLToPath(new URL('./node-worker.ts', import.meta.url))],
     bundle: true,
@@ -38,7 +40,6 @@ export function workerBundle(): URL {
 
 /** A WorkerSandbox whose workers are Node worker threads. */
 export function createNodeSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> = {}): WorkerSandbox {
-  const entry = workerBundle();
   return new WorkerSandbox({
     // Calls from every socket read in one turn of the event loop go in one message.
     defer: (task) => void setImmediate(task),
@@ -46,7 +47,7 @@ export function createNodeSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> =
     spawn: () => {
       // The bundle is plain JavaScript: the worker needs none of the host's flags or loaders
       // (a host under `--import tsx` would load tsx in every worker, ~100 ms a spawn).
-      const worker = new Worker(entry, { execArgv: [] });
+      const worker = new Worker(workerBundle(), { execArgv: [] });
       // A sandbox worker must never keep the process alive on its own.
       worker.unref();
       return {

@@ -13,7 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultDataDir } from '../data-dir.ts';
 import { defineError } from '../../shared/errors.ts';
-import { fingerprint } from './local-ca.ts';
 
 /** A CA given with --ca or --trust could not be read or fetched, or is not a certificate. */
 export const TrustCaError = defineError('ERR_TRUST_CA', 'TrustCaError');
@@ -62,6 +61,8 @@ export async function loadTrustedCa(source: { file?: string; url?: string }): Pr
   } else {
     throw new TrustCaError('no CA given: use --ca FILE or --trust URL');
   }
+  // The X.509 library loads only here: a peer that trusts no CA never holds it.
+  const { fingerprint } = await import('./local-ca.ts');
   try {
     return { pem, fingerprint: fingerprint(pem) };
   } catch {

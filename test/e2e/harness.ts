@@ -33,9 +33,13 @@ export class NodePeerProcess {
   readonly #waiting = new Map<number, (line: Record<string, unknown>) => void>();
   id = '';
 
-  constructor(name: string, args: string[]) {
+  /** `env` is added to this process's environment for the child. */
+  constructor(name: string, args: string[], options: { env?: Record<string, string> } = {}) {
     this.name = name;
-    this.child = spawn(process.execPath, [CLI, 'peer', '--name', name, '--json', '--control', 'stdio', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, [CLI, 'peer', '--name', name, '--json', '--control', 'stdio', ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
     createInterface({ input: this.child.stdout! }).on('line', (text) => {
       let line: Record<string, unknown>;
       try {
