@@ -11,51 +11,65 @@
 // that measure a peer process. It lives in node_modules/.cache/, inside the project, never
 // in a directory other users can write (ADR 0019).
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** Where the bundle and its manifest live. */
+/** Where the bundle and its manifest live by default. */
 export const BUNDLE_DIR = fileURLToPath(new URL('../../node_modules/.cache/liquidmesh-cli/', import.meta.url));
-const MANIFEST = `${BUNDLE_DIR}manifest.json`;
 const ENTRY = 'node-host/cli.ts';
 // Bundled rather than imported at run time: PeerJS reads the WebRTC globals when it loads,
 // and an external import would be hoisted above the module that installs them.
 const BUNDLED_PACKAGES = new Set(['peerjs']);
 
 /**
- * The bundle's entry as a file URL when the bundle matches the sources, else null.
+ * The bundle's entry as a file URL when the bundle in `dir` matches the sources, else null.
+ * @param {string} [dir]
  * @returns {string | null}
  */
-export function freshBundle() {
+export function freshBundle(dir = BUNDLE_DIR) {
   let manifest;
   try {
-    manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   } catch {
     return null;
   }
-  for (const [path, [size, mtimeMs]] of Object.entries(manifest.inputs ?? {})) {
+  if (typeof manifest.build !== 'string' || typeof manifest.inputs !== 'object') return null;
+  for (const [path, [size, mtimeMs]] of Object.entries(manifest.inputs)) {
     try {
-      const now = statSync(`${ROOT}${path}`);
+      const now = statSync(join(ROOT, path));
       if (now.size !== size || now.mtimeMs !== mtimeMs) return null;
     } catch {
       return null;
     }
   }
-  return pathToFileURL(`${BUNDLE_DIR}${manifest.entry}`).href;
+  return pathToFileURL(join(dir, manifest.build, 'cli.mjs')).href;
 }
 
 /**
- * Bundle the command's sources into {@link BUNDLE_DIR}, replacing what was there.
- * @returns {Promise<{ entry: string, inputs: number, bytes: number }>}
+ * Bundle the command's sources into a new build in `dir`, unless the one there matches
+ * them. Each build has its own folder and the manifest names the current one, so a
+ * process still loading chunks of the build before keeps them; older builds are removed.
+ * @param {string} [dir]
+ * @returns {Promise<{ entry: string, inputs: number, built: boolean }>}
  */
-export async function buildBundle() {
+export async function buildBundle(dir = BUNDLE_DIR) {
+  const fresh = freshBundle(dir);
+  if (fresh) return { entry: fileURLToPath(fresh), inputs: 0, built: false };
   const { build } = await import('esbuild');
-  const { readFile, rm, writeFile, rename } = await import('node:fs/promises');
-  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
+  const { mkdir, readdir, readFile, rename, rm, writeFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const external = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })
     .filter((name) => !BUNDLED_PACKAGES.has(name))
     .flatMap((name) => [name, `${name}/*`]);
-  await rm(BUNDLE_DIR, { recursive: true, force: true });
+  const name = `build-${Date.now().toString(36)}-${process.pid}`;
+  await mkdir(dir, { recursive: true });
+  let previous = null;
+  try {
+    previous = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).build ?? null;
+  } catch {
+    // No build before this one.
+  }
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: { cli: ENTRY },
@@ -64,7 +78,7 @@ export async function buildBundle() {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    outdir: BUNDLE_DIR,
+    outdir: join(dir, name),
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunk-[hash]',
     external,
@@ -84,19 +98,20 @@ export async function buildBundle() {
     }],
   });
   const inputs = {};
-  for (const path of Object.keys(result.metafile.inputs)) {
-    const s = statSync(`${ROOT}${path}`);
+  for (const path of [...Object.keys(result.metafile.inputs), 'package.json']) {
+    const s = statSync(join(ROOT, path));
     inputs[path] = [s.size, s.mtimeMs];
   }
-  inputs['package.json'] = [statSync(`${ROOT}package.json`).size, statSync(`${ROOT}package.json`).mtimeMs];
-  const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
-  const tmp = `${MANIFEST}.${process.pid}`;
-  await writeFile(tmp, JSON.stringify({ entry: 'cli.mjs', inputs }));
-  await rename(tmp, MANIFEST);
-  return { entry: `${BUNDLE_DIR}cli.mjs`, inputs: Object.keys(inputs).length, bytes };
+  const tmp = join(dir, `manifest.json.${process.pid}`);
+  await writeFile(tmp, JSON.stringify({ build: name, inputs }));
+  await rename(tmp, join(dir, 'manifest.json'));
+  for (const entry of await readdir(dir)) {
+    if (entry.startsWith('build-') && entry !== name && entry !== previous) await rm(join(dir, entry), { recursive: true, force: true });
+  }
+  return { entry: join(dir, name, 'cli.mjs'), inputs: Object.keys(inputs).length, built: true };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const built = await buildBundle();
-  console.log(`cli-bundle: ${built.inputs} sources → ${built.entry} (${(built.bytes / 1024).toFixed(0)} KiB)`);
+  const done = await buildBundle();
+  console.log(done.built ? `cli-bundle: ${done.inputs} sources bundled into ${done.entry}` : `cli-bundle: ${done.entry} matches the sources`);
 }
