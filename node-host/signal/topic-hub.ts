@@ -7,6 +7,13 @@
  *   → {type:'publish', topic, ...}          ← the same object plus `clients` (subscriber count)
  *   → {type:'ping'}                         ← {type:'pong'}
  *
+ * One extension, a last will: `{type:'will', topic, data}` deposits a message that the hub
+ * publishes to `topic` (as `{type:'publish', topic, data}`) when the socket closes or stops
+ * answering pings, i.e. when its process dies. A socket has at most one will, for a topic
+ * it is subscribed to; `{type:'will', topic}` without data withdraws it (a goodbye).
+ * y-webrtc clients never send one, so for them nothing changes. LiquidMesh peers leave a
+ * sealed will so that the others learn of a death at once instead of from silence.
+ *
  * The server never reads what is published: y-webrtc encrypts room traffic with the room
  * password, and the server only needs the topic to route it.
  * @module
@@ -38,7 +45,12 @@ interface SocketState {
   readonly topics: Set<string>;
   /** Heard from (pong or any message) since the last heartbeat. */
   alive: boolean;
+  /** Published to its topic when the socket dies. */
+  will?: { topic: string; data: string };
 }
+
+/** Longest will kept, in characters (a sealed peer id is about 150). */
+const MAX_WILL_CHARS = 2048;
 
 const PONG = JSON.stringify({ type: 'pong' });
 
@@ -76,7 +88,7 @@ export class TopicHub {
     // Without a listener a protocol error (e.g. an oversize frame) would be thrown as an
     // uncaught 'error' event; ws closes the socket itself after reporting it.
     socket.on('error', (error: Error) => this.#log.debug('signaling socket error:', error.message));
-    socket.on('close', () => this.#forget(socket, state));
+    socket.on('close', () => this.#forget(socket, state, true));
   }
 
   /** Current counts. */
@@ -114,6 +126,9 @@ export class TopicHub {
       case 'ping':
         send(socket, PONG);
         break;
+      case 'will':
+        this.#will(state, message);
+        break;
       default:
         this.#log.debug('ignored a signaling message of unknown type', message.type);
     }
@@ -144,7 +159,25 @@ export class TopicHub {
     }
     for (const topic of topics) {
       if (isTopic(topic) && state.topics.delete(topic)) this.#removeSubscriber(topic, socket);
+      if (state.will?.topic === topic) delete state.will;
     }
+  }
+
+  #will(state: SocketState, message: Record<string, unknown>): void {
+    const { topic, data } = message;
+    if (!isTopic(topic) || !state.topics.has(topic)) {
+      this.#log.debug('ignored a will for a topic the socket is not subscribed to');
+      return;
+    }
+    if (data === undefined) {
+      if (state.will?.topic === topic) delete state.will;
+      return;
+    }
+    if (typeof data !== 'string' || data.length > MAX_WILL_CHARS) {
+      this.#log.debug(`ignored a will whose data is not a string of at most ${MAX_WILL_CHARS} characters`);
+      return;
+    }
+    state.will = { topic, data };
   }
 
   #publish(message: Record<string, unknown>): void {
@@ -173,10 +206,14 @@ export class TopicHub {
     }
   }
 
-  #forget(socket: WebSocket, state: SocketState): void {
+  /** `died`: the socket closed on its own (not by {@link close}), so its will is published. */
+  #forget(socket: WebSocket, state: SocketState, died = false): void {
     if (!this.#sockets.delete(socket)) return;
     for (const topic of state.topics) this.#removeSubscriber(topic, socket);
     state.topics.clear();
+    const will = state.will;
+    delete state.will;
+    if (died && will && !this.#closed) this.#publish({ type: 'publish', topic: will.topic, data: will.data });
   }
 
   #removeSubscriber(topic: string, socket: WebSocket): void {

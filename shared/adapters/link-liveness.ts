@@ -14,6 +14,16 @@
  *   task, a GC pause, a starved CPU) the timer that checks the links fires late, and the
  *   frames that arrived meanwhile still wait in the event loop behind it. The lateness of
  *   the check is forgiven to every link, so a stall here never reads as a death there.
+ *
+ * A third thing makes failover short without shortening the floor: a **departure hint**.
+ * A killed process's sockets are closed by its kernel at once, so the signaling server
+ * sees its socket close and publishes the will that the peer left there (see
+ * webrtc-transport.ts). A hint is not proof — the peer may only have lost the signaling
+ * server — so it only makes the link *suspect*: a suspect link is dead after two of its
+ * usual gaps of silence (never less than two heartbeats), and any frame heard clears the
+ * suspicion. A living peer keeps talking over the link and is never dropped for a hint
+ * unless it also falls silent; a dead one is dropped about half a second after its death
+ * instead of after the floor.
  * @module
  */
 
@@ -31,12 +41,15 @@ export interface LivenessOptions {
 const GAP_FACTOR = 3;
 /** Time constant of the decay of the gap estimate, ms: a slow patch is remembered for about this long. */
 const MEMORY_MS = 10_000;
+/** A suspect link is judged against this many of its usual gaps. */
+const SUSPECT_GAP_FACTOR = 2;
 
 /** The silence of one link. */
 export class LinkSilence {
   readonly #o: LivenessOptions;
   #last: number;
   #gap: number;
+  #suspect = false;
 
   constructor(now: number, options: LivenessOptions) {
     this.#o = options;
@@ -48,6 +61,7 @@ export class LinkSilence {
   heard(now: number): void {
     const gap = now - this.#last;
     this.#last = now;
+    this.#suspect = false;
     // Up at once (a slow patch is believed immediately), down slowly and by elapsed time,
     // not by frame count (a quick burst of data must not make the next slow keepalive look
     // like a death).
@@ -59,9 +73,24 @@ export class LinkSilence {
     this.#last += ms;
   }
 
+  /**
+   * A hint arrived that the remote is gone (its signaling socket closed): until a frame
+   * is heard again, the link is judged on a shorter timeout (see the module header).
+   */
+  suspect(): void {
+    this.#suspect = true;
+  }
+
+  /** True while a departure hint stands unanswered by any frame. */
+  get suspected(): boolean {
+    return this.#suspect;
+  }
+
   /** How long this link may stay silent before it is declared dead, ms. */
   get timeoutMs(): number {
-    return Math.min(this.#o.ceilingMs, Math.max(this.#o.floorMs, GAP_FACTOR * this.#gap));
+    const usual = Math.min(this.#o.ceilingMs, Math.max(this.#o.floorMs, GAP_FACTOR * this.#gap));
+    if (!this.#suspect) return usual;
+    return Math.min(usual, Math.max(2 * this.#o.heartbeatMs, SUSPECT_GAP_FACTOR * this.#gap));
   }
 
   /** True when the link has been silent for longer than its timeout at `now`. */

@@ -11,8 +11,12 @@
  *   than its timeout is closed and its peer reported gone (a killed tab or process never
  *   says goodbye). The timeout adapts to each link's own rhythm between `timeoutMs` and
  *   `maxTimeoutMs`, and a stall of this process is never blamed on the remote (see
- *   link-liveness.ts): failover within about a second, without false departures on a
- *   loaded machine.
+ *   link-liveness.ts). Each peer leaves a sealed will with the signaling server (`{type:
+ *   'will'}`, published to the mesh's topic when its socket closes without a goodbye, as
+ *   a killed process's socket does at once): the will makes that peer's links suspect, and
+ *   a suspect link that stays silent for two of its usual gaps is closed. Failover within
+ *   about a second, without a short floor that would drop a living peer whose main thread
+ *   is busy.
  * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
@@ -216,6 +220,8 @@ export class WebRtcTransport implements Transport {
     if (this.#closed && this.#id === null) return;
     this.#closed = true;
     this.#id = null;
+    // A goodbye, not a death: the links close below, so no will is needed.
+    if (this.#ws?.readyState === 1 && this.#keys) this.#ws.send(JSON.stringify({ type: 'will', topic: this.#keys.topic }));
     for (const stop of this.#stopTimers.splice(0)) stop();
     this.#events.clear();
     for (const link of [...this.#links.values()]) {
@@ -269,6 +275,7 @@ export class WebRtcTransport implements Transport {
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: 'subscribe', topics: [keys.topic] }));
       void this.#announce();
+      void this.#leaveWill(ws);
     };
     ws.onmessage = (event: MessageEvent) => void this.#onSignal(String(event.data));
     ws.onclose = () => {
@@ -284,6 +291,17 @@ export class WebRtcTransport implements Transport {
     if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'publish', topic: this.#keys.topic, data: toBase64(sealed) }));
   }
 
+  /**
+   * Deposit our will: published by the server to the mesh's topic if this socket closes
+   * without our unsubscribing, i.e. when this process dies. Sealed like an announcement,
+   * so the server can neither read nor forge it.
+   */
+  async #leaveWill(ws: WebSocket): Promise<void> {
+    if (this.#id === null || !this.#keys) return;
+    const sealed = await this.#keys.encrypt(utf8(JSON.stringify({ id: this.#id, gone: true })));
+    if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'will', topic: this.#keys.topic, data: toBase64(sealed) }));
+  }
+
   async #onSignal(text: string): Promise<void> {
     const keys = this.#keys;
     const message = parseJsonObject(utf8(text));
@@ -293,6 +311,16 @@ export class WebRtcTransport implements Transport {
     const announce = plain && parseJsonObject(plain);
     const remote = announce?.id;
     if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
+    if (announce?.gone === true) {
+      // A will: its signaling socket closed. Only a hint (it may have lost only the
+      // server); the link's own silence decides.
+      const link = this.#links.get(remote);
+      if (link?.joined) {
+        link.silence.suspect();
+        this.#log.debug(`${remote} left the signaling server: its link is suspect until it is heard`);
+      }
+      return;
+    }
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
     this.#announceSoon();
     if (this.#id < remote) {

@@ -40,6 +40,30 @@ describe('LinkSilence', () => {
     s.forgive(1500);
     expect(s.expired(3600)).to.equal(false);
   });
+
+  it('judges a suspect link (its peer left the signaling server) on two of its gaps, until it is heard again', () => {
+    const s = new LinkSilence(0, options);
+    for (let t = 250; t <= 2000; t += 250) s.heard(t);
+    s.suspect();
+    expect(s.expired(2000 + 500)).to.equal(false);
+    expect(s.expired(2000 + 501)).to.equal(true);
+    // A living peer that only lost the server speaks again: the floor is back.
+    s.heard(2400);
+    expect(s.suspected).to.equal(false);
+    expect(s.expired(2400 + 900)).to.equal(false);
+  });
+
+  it('gives a suspect link whose frames come far apart (a throttled tab) two of its gaps, and never more than the usual timeout', () => {
+    const s = new LinkSilence(0, options);
+    for (let t = 1000; t <= 10_000; t += 1000) s.heard(t);
+    s.suspect();
+    expect(s.expired(10_000 + 1900)).to.equal(false);
+    expect(s.expired(10_000 + 2001)).to.equal(true);
+    const slow = new LinkSilence(0, { ...options, ceilingMs: 1500, floorMs: 1500 });
+    slow.heard(4000);
+    slow.suspect();
+    expect(slow.timeoutMs).to.equal(1500);
+  });
 });
 
 describe('StallMeter', () => {

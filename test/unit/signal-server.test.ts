@@ -252,6 +252,54 @@ describe('signal server', () => {
       expect(server.stats().topics).to.equal(0);
     });
 
+    it('publishes the will of a socket that dies to its topic, and not that of a socket that withdrew it', async () => {
+      const [dying, leaving, watcher] = [await open(server.signalUrl), await open(server.signalUrl), await open(server.signalUrl)];
+      for (const c of [dying, leaving, watcher]) c.send({ type: 'subscribe', topics: ['mesh'] });
+      dying.send({ type: 'will', topic: 'mesh', data: 'sealed-dying' });
+      leaving.send({ type: 'will', topic: 'mesh', data: 'sealed-leaving' });
+      leaving.send({ type: 'will', topic: 'mesh' });
+      await Promise.all([dying.sync(), leaving.sync(), watcher.sync()]);
+      expect(watcher.of('publish')).to.deep.equal([]);
+
+      await leaving.close();
+      dying.socket.terminate(); // no closing handshake, as when its process is killed
+      await waitFor(() => server.stats().signalClients === 1, 'the server to notice both closes');
+      await watcher.sync();
+      expect(watcher.of('publish')).to.deep.equal([{ type: 'publish', topic: 'mesh', data: 'sealed-dying', clients: 1 }]);
+    });
+
+    it('ignores a will for a topic the socket is not subscribed to, or too large, and keeps serving it', async () => {
+      const [a, watcher] = [await open(server.signalUrl), await open(server.signalUrl)];
+      watcher.send({ type: 'subscribe', topics: ['mesh'] });
+      a.send({ type: 'will', topic: 'mesh', data: 'not subscribed' });
+      a.send({ type: 'subscribe', topics: ['other'] });
+      a.send({ type: 'will', topic: 'other', data: 'x'.repeat(2049) });
+      a.send({ type: 'will', topic: 'other', data: { not: 'a string' } });
+      a.send({ type: 'will' });
+      await Promise.all([a.sync(), watcher.sync()]);
+      a.socket.terminate();
+      await waitFor(() => server.stats().signalClients === 1, 'the server to notice the close');
+      await watcher.sync();
+      expect(watcher.of('publish')).to.deep.equal([]);
+    });
+
+    it('publishes the will of a socket it closes for not answering pings', async () => {
+      const quick = await startSignalServer({ heartbeatMs: 300 });
+      try {
+        const silent = await open(quick.signalUrl, { autoPong: false });
+        const watcher = await open(quick.signalUrl);
+        for (const c of [silent, watcher]) c.send({ type: 'subscribe', topics: ['mesh'] });
+        silent.send({ type: 'will', topic: 'mesh', data: 'sealed' });
+        await Promise.all([silent.sync(), watcher.sync()]);
+        await silent.closed();
+        await waitFor(() => watcher.of('publish').length === 1, 'the will');
+        expect(watcher.of('publish')[0]).to.deep.include({ topic: 'mesh', data: 'sealed' });
+      } finally {
+        await Promise.all(clients.splice(0).map((c) => c.close()));
+        await quick.close();
+      }
+    });
+
     it('closes a socket that does not answer pings and keeps one that does', async () => {
       const quick = await startSignalServer({ heartbeatMs: 300 });
       try {

@@ -57,6 +57,45 @@ describe('WebRtcTransport specifics', () => {
     expect(watcher.connectionCount).to.equal(0);
   });
 
+  it('reports a killed peer gone soon after its signaling socket dies, long before the silence floor, and keeps a living peer that only lost the server', async () => {
+    const floor = { timeoutMs: 30_000, maxTimeoutMs: 30_000 };
+    const watcher = make(floor);
+    const left: string[] = [];
+    watcher.on('peer-left', (p) => left.push(p));
+    await watcher.connect(id(6));
+    // The sockets each peer opens, to cut its signaling connection the way its death does.
+    const sockets = new Map<string, WebSocket[]>();
+    const Real = globalThis.WebSocket;
+    const opening = (name: string, t: WebRtcTransport): Promise<void> => {
+      const mine: WebSocket[] = [];
+      sockets.set(name, mine);
+      globalThis.WebSocket = class extends Real {
+        constructor(...args: ConstructorParameters<typeof WebSocket>) {
+          super(...args);
+          mine.push(this);
+        }
+      };
+      return t.connect(name === 'dead' ? id(7) : id(8)).finally(() => {
+        globalThis.WebSocket = Real;
+      });
+    };
+    // Its clock never moves: no keepalive leaves it, like a killed process.
+    const dead = make({ ...floor, clock: new ManualClock() });
+    await opening('dead', dead);
+    const living = make(floor);
+    await opening('living', living);
+    await waitFor(() => watcher.peers().includes(id(7)) && watcher.peers().includes(id(8)), 'both links');
+    for (const name of ['dead', 'living']) {
+      const signal = sockets.get(name)!.find((ws) => ws.url.endsWith('/signal'))!;
+      (signal as unknown as { terminate(): void }).terminate();
+    }
+    await waitFor(() => left.includes(id(7)), 'the dead peer to be reported gone', 10_000);
+    // The living one's will arrived too; it keeps talking over the link and stays.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(left).to.deep.equal([id(7)]);
+    expect(watcher.peers()).to.deep.equal([id(8)]);
+  });
+
   it('does not accumulate connections when a peer comes and goes', async () => {
     const kiosk = make();
     await kiosk.connect(id(6));
