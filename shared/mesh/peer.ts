@@ -295,6 +295,7 @@ export class Peer {
       wallClock: this.#wallClock,
       logger: log.child('routing'),
       deliver: (from, frame) => rpc.receive(from, frame),
+      unreachable: (peer) => rpc.peerLeft(peer),
     });
     this.#routing = routing;
     // A bounded transport at its bound gives up a redundant link for a peer we cannot reach

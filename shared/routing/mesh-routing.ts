@@ -30,6 +30,12 @@ export interface MeshRoutingOptions {
   logger: Logger;
   /** An RPC frame routed to us from `from`, signature checked. */
   deliver: (from: PeerId, frame: RpcFrame) => void;
+  /**
+   * A peer we hold no link to lost its last route: the relays next to it say it is no
+   * longer linked to them (they saw it die). Calls waiting for it can end now instead of
+   * when presence gives up on it.
+   */
+  unreachable?: (peer: PeerId) => void;
 }
 
 /** A peer's routing: link advertisement, graph, routed RPC and relay decisions. */
@@ -41,6 +47,8 @@ export class MeshRouting {
   readonly #o: MeshRoutingOptions;
   #advertise: TimerHandle | undefined;
   #stopped = false;
+  /** Peers reached through others when the graph last changed. */
+  #routed = new Set<PeerId>();
 
   constructor(options: MeshRoutingOptions) {
     this.#o = options;
@@ -59,16 +67,26 @@ export class MeshRouting {
     });
     const learn = (peer: PeerId): void => {
       const links = options.presence.state(peer)?.links;
-      if (Array.isArray(links)) this.topology.set(peer, links.filter((l): l is PeerId => typeof l === 'string'));
+      if (Array.isArray(links) && this.topology.set(peer, links.filter((l): l is PeerId => typeof l === 'string'))) this.#routesChanged();
     };
     options.presence.on('joined', learn);
     options.presence.on('telemetry', learn);
     options.presence.on('left', (peer) => this.topology.delete(peer));
   }
 
+  /** The graph changed: tell of peers reached through others a moment ago and by no path now. */
+  #routesChanged(): void {
+    const before = this.#routed;
+    this.#routed = new Set(this.routed());
+    if (!this.#o.unreachable) return;
+    const linked = new Set(this.#o.links.up());
+    for (const peer of before) if (!this.#routed.has(peer) && !linked.has(peer) && this.topology.nextHop(peer) === undefined) this.#o.unreachable(peer);
+  }
+
   /** Our links changed: use them at once, advertise them shortly (link bursts coalesce). */
   linksChanged(): void {
     this.topology.setOwnLinks(this.#o.links.up());
+    this.#routed = new Set(this.routed());
     if (this.#advertise !== undefined || this.#stopped) return;
     this.#advertise = this.#o.clock.setTimeout(() => {
       this.#advertise = undefined;

@@ -16,6 +16,8 @@ const RELAY_REDUNDANCY = 2;
 export class Topology {
   readonly #self: PeerId;
   readonly #adjacency = new Map<PeerId, Set<PeerId>>();
+  /** When each peer's advertisement last changed (by our version counter). */
+  readonly #stamp = new Map<PeerId, number>();
   #ownLinks = new Set<PeerId>();
   #version = 0;
   /** Distances from a source, valid for `#cacheVersion`. */
@@ -46,12 +48,13 @@ export class Topology {
     const current = this.#adjacency.get(peer);
     if (current && sameSet(current, next)) return false;
     this.#adjacency.set(peer, next);
-    this.#version++;
+    this.#stamp.set(peer, ++this.#version);
     return true;
   }
 
   /** Forget a peer that left. */
   delete(peer: PeerId): void {
+    this.#stamp.delete(peer);
     if (this.#adjacency.delete(peer)) this.#version++;
   }
 
@@ -141,7 +144,21 @@ export class Topology {
   }
 
   #neighbours(peer: PeerId): Iterable<PeerId> {
-    return peer === this.#self ? this.#ownLinks : (this.#adjacency.get(peer) ?? []);
+    if (peer === this.#self) return this.#ownLinks;
+    return [...(this.#adjacency.get(peer) ?? [])].filter((other) => this.#counts(peer, other));
+  }
+
+  /**
+   * Whether the edge `claimant` advertises to `other` counts. Either end's word is enough
+   * (one side's advertisement lags the other's while a link forms), unless the other end
+   * advertised since without it: then the link broke. A dead peer never withdraws its
+   * links, so without this its last advertisement would keep a route to it alive until
+   * presence gives up on it, and calls along that route would wait as long.
+   */
+  #counts(claimant: PeerId, other: PeerId): boolean {
+    if (other === this.#self) return true;
+    const denial = this.#adjacency.get(other);
+    return !denial || denial.has(claimant) || (this.#stamp.get(other) ?? 0) < (this.#stamp.get(claimant) ?? 0);
   }
 
   /**
@@ -188,7 +205,7 @@ export class Topology {
       if (list) list.push(from);
       else reverse.set(to, [from]);
     };
-    for (const [peer, links] of this.#adjacency) for (const link of links) if (link !== this.#self) add(peer, link);
+    for (const [peer, links] of this.#adjacency) for (const link of links) if (link !== this.#self && this.#counts(peer, link)) add(peer, link);
     for (const link of this.#ownLinks) add(this.#self, link);
     this.#reverse = reverse;
     this.#reverseVersion = this.#version;

@@ -3,7 +3,9 @@
  * loopback-only namespace `npm run bench` creates): a peer process hosting a module is
  * killed and the clock runs until the deployment answers again from another peer. The
  * other side of a short liveness timeout is counted too: peers of an idle mesh that
- * declare a living peer gone while every core is saturated.
+ * declare a living peer gone while every core is saturated. The kill is noticed from the
+ * dead process's will (published by the signaling server when its socket closes) and the
+ * silence that follows, not from the silence floor.
  */
 import '../../node-host/webrtc/globals.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -124,7 +126,7 @@ async function failover(): Promise<BenchSection> {
     const { rest, loaded, links } = await falseDepartures(server.url);
     return {
       title: 'Failover (a killed Node process, WebRTC on loopback)',
-      method: `A peer process hosting fibo is killed with SIGKILL (no goodbye); time until the coordinator's peer reports it gone, and until the deployment answers fibo(12) = 233 again from another peer (re-placed, module fetched and loaded), median of ${RUNS}. Baseline: the ${LINK_TIMEOUT_FLOOR_MS / 1000} s of link silence after which a WebRTC link is declared dead at the least (keepalives every 250 ms; a link whose frames come further apart gets three of its usual gaps, and a stall of the watching process is not counted). False departures: four idle peer processes watch each other (${links} directed links) for ${LOADED_SECONDS} s at rest, then ${LOADED_SECONDS} s with ${cpus().length * 2} busy-looping processes saturating the ${cpus().length} cores; every "device-left" a living peer causes is counted.`,
+      method: `A peer process hosting fibo is killed with SIGKILL (no goodbye); time until the coordinator's peer reports it gone, and until the deployment answers fibo(12) = 233 again from another peer (re-placed, module fetched and loaded), median of ${RUNS}. Baseline: the ${LINK_TIMEOUT_FLOOR_MS / 1000} s of link silence after which a WebRTC link is declared dead at the least without a hint (keepalives every 250 ms; a link whose frames come further apart gets three of its usual gaps, and a stall of the watching process is not counted). The killed process's signaling socket closes with it, the signaling server publishes its sealed will, and the will makes its links suspect: a suspect link is dead after two of its usual gaps of silence (about 0.5 s). False departures: four idle peer processes watch each other (${links} directed links) for ${LOADED_SECONDS} s at rest, then ${LOADED_SECONDS} s with ${cpus().length * 2} busy-looping processes saturating the ${cpus().length} cores; every "device-left" a living peer causes is counted.`,
       rows: [
         { name: 'kill → departure noticed', figure: ms(noticed), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(noticed, LINK_TIMEOUT_FLOOR_MS), goal: '' },
         { name: 'kill → callable again', figure: ms(recovered), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(recovered, LINK_TIMEOUT_FLOOR_MS), goal: '≤ 1.5 s', met: recovered <= 1500 },

@@ -141,6 +141,21 @@ describe('A partial mesh (peers linked only to their neighbours on a line)', () 
     expect(settled?.code).to.equal('ERR_PEER_UNREACHABLE');
   });
 
+  it('ends a call waiting for a peer reached through another as soon as the relay says it lost that peer, not when presence gives up on it', async () => {
+    s = await site(3, line);
+    const [a, , c] = s.peers as [Peer, Peer, Peer];
+    await until(s, () => a.hops(c.id) === 2 && c.registry.devices.get(a.id) !== undefined, 'a route from a to c');
+    c.rpc.handle('test.count', () => new Promise<number>(() => undefined)); // busy until it dies
+    let settled: { code?: string } | undefined;
+    void rejectionOf(a.call(c.id, 'test.count', {}, { timeoutMs: 60_000 })).then((e) => (settled = e));
+    await s.run(300);
+    expect(settled).to.equal(undefined);
+    // c's process dies: b sees its link drop, a hears only that b no longer links c.
+    await s.transports[2]!.disconnect();
+    await s.run(1000);
+    expect(settled?.code).to.equal('ERR_PEER_LEFT');
+  });
+
   it('does not run a routed request a relay forged in another peer\'s name', async () => {
     s = await site(3, line);
     const [a, , c] = s.peers as [Peer, Peer, Peer];

@@ -40,3 +40,26 @@ describe('Topology: a link that can be given up', () => {
     expect(t.hops(E)).to.equal(undefined);
   });
 });
+
+describe('Topology: routes as links form and break', () => {
+  it('counts a link one end advertises before the other has caught up', () => {
+    const t = new Topology(A);
+    t.setOwnLinks([B]);
+    t.set(B, [A]);
+    t.set(C, []);
+    t.set(C, [B]); // C linked to B; B has not said so yet
+    expect(t.hops(C)).to.equal(2);
+    expect(t.nextHop(C)).to.equal(B);
+  });
+
+  it('drops a route to a dead peer once the peer next to it stops advertising their link, though the dead one never withdraws it', () => {
+    const t = new Topology(A);
+    t.setOwnLinks([B]);
+    t.set(C, [B]);
+    t.set(B, [A, C]);
+    expect(t.nextHop(C)).to.equal(B);
+    t.set(B, [A]); // B saw C die; C says nothing any more
+    expect(t.hops(C)).to.equal(undefined);
+    expect(t.nextHop(C)).to.equal(undefined);
+  });
+});
