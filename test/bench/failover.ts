@@ -98,11 +98,16 @@ function saturate(): ChildProcess[] {
  */
 async function falseDepartures(signalUrl: string): Promise<{ rest: number; loaded: number; links: number }> {
   const mesh = 'bench-liveness';
-  const procs = Array.from({ length: 4 }, (_, i) => new NodePeerProcess(`steady-${i}`, ['--signal', signalUrl, '--mesh', mesh, '--secret', 'bench']));
+  const procs: NodePeerProcess[] = [];
   const departures = (): number => procs.reduce((n, p) => n + p.events.filter((e) => e.event === 'device-left').length, 0);
   let load: ChildProcess[] = [];
   try {
-    await Promise.all(procs.map((p) => p.ready()));
+    // One at a time: four processes booting at once on a loaded two-core machine can take
+    // longer than a start is given.
+    for (let i = 0; i < 4; i++) {
+      procs.push(new NodePeerProcess(`steady-${i}`, ['--signal', signalUrl, '--mesh', mesh, '--secret', 'bench']));
+      await procs[i]!.ready();
+    }
     await waitFor(async () => (await Promise.all(procs.map(async (p) => (await p.view()).alive.length))).every((n) => n >= procs.length - 1), 'the four peers to see each other', 60_000);
     const before = departures();
     await new Promise((r) => setTimeout(r, LOADED_SECONDS * 1000));
@@ -130,6 +135,8 @@ async function failover(): Promise<BenchSection> {
       rows: [
         { name: 'kill → departure noticed', figure: ms(noticed), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(noticed, LINK_TIMEOUT_FLOOR_MS), goal: '' },
         { name: 'kill → callable again', figure: ms(recovered), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(recovered, LINK_TIMEOUT_FLOOR_MS), goal: '≤ 1.5 s', met: recovered <= 1500 },
+        // The hot standby (ADR 0034) is designed, not built: the goal stays in the table, missed.
+        { name: 'kill → callable again, with a hot standby (`replicas: 1`)', figure: 'not built', baseline: '—', ratio: '—', goal: '≤ 0.2 s', met: false },
         { name: `false departures in ${LOADED_SECONDS} s, every core saturated`, figure: String(loaded), baseline: `at rest ${rest}`, ratio: '—', goal: '0', met: loaded === 0 },
       ],
     };
