@@ -16,9 +16,13 @@
  *                                                                           flight, sha256-verified, not stored), restores it
  *                                                                           into the staged module
  *                                  ◀───────────────────────── prepared ───┘
+ *                                  pre-copy, still serving: the pages written
+ *                                  since the last copy (sinceLast)
+ *                                  ── migration.round {hash, data?} ──────▶ applied to the staged module
+ *                                  … until a round is small (≤ 256 KiB), stops shrinking, or 4 have gone
  *                                  record.migration = transferring
  *                                  pause: new calls wait (FIFO), running ones finish
- *                                  snapshot; delta = pages changed since the base
+ *                                  snapshot; delta = pages changed since the last round
  *                                  + globals, files, tables → offered
  *                                  ── migration.commit {hash, data?, subscriptions} ▶ the delta's bytes ride in the
  *                                                                           commit when ≤ 4 MiB (else fetchBlob);
@@ -33,8 +37,10 @@
  *                                  record.migration = done (one write with the routing)
  *  ◀──────── MigrationResult ─────┘
  * ```
- * Shipping the base first (pre-copy) keeps the pause short: while calls are held only
- * the pages the module wrote since travel, not its whole memory. Sending `prepare` before
+ * Shipping the base first and then rounds of what calls wrote meanwhile (iterative
+ * pre-copy) keeps the pause short: while calls are held only the pages the module wrote
+ * since the last round travel, not its whole memory, and nothing on the hold path copies
+ * or hashes the whole state. Sending `prepare` before
  * the snapshot lets the target's module load overlap the source's snapshot, encoding and
  * hashing; the hash follows in `migration.base` (a prepare that never gets it gives up
  * with the migration's time limit, or on `abort`).
@@ -49,19 +55,21 @@
  * @module
  */
 import { InvalidParamsError, MeshError, toErrorInfo } from '../errors.ts';
-import { randomBytes, sha256Hex, toHex } from '../bytes.ts';
+import { randomBytes, toHex } from '../bytes.ts';
 import type { Unsubscribe } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
-import type { SandboxInstance } from '../ports/sandbox.ts';
 import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
 import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import { packSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
+import { precopyRounds, shipping } from './migration-precopy.ts';
 import { MigrationTarget, type MigrationBase, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
+
+export { INLINE_DELTA_BYTES, PRECOPY_ROUNDS, PRECOPY_SMALL_BYTES } from './migration-precopy.ts';
 
 /** Options of {@link MigrationService.migrate}. */
 export interface MigrationOptions {
@@ -124,15 +132,6 @@ declare module '../rpc/methods.ts' {
     'migration.abort': { params: { migrationId: string }; result: { aborted: boolean } };
   }
 }
-
-/** Deltas up to this size travel inside `migration.commit` instead of as a fetched blob. */
-export const INLINE_DELTA_BYTES = 4 * 1024 * 1024;
-
-/** At most this many pre-copy rounds before calls are held. */
-export const PRECOPY_ROUNDS = 4;
-
-/** A pre-copy round this small (encoded) is the last: what remains is shipped while calls are held. */
-export const PRECOPY_SMALL_BYTES = 256 * 1024;
 
 /** Default time limit of a migration, ms. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 30_000;
@@ -292,7 +291,8 @@ export class MigrationService {
       // until that is small; only then hold calls. The rounds also let the target's
       // sandbox ready its state buffers, so that nothing it does while calls are held
       // copies the whole memory.
-      const precopy = await this.#precopy(p, instance, left, offered);
+      const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, left, offered };
+      const precopy = await precopyRounds(send, (options) => this.#within(instance.snapshot(options), left(), 'the snapshot took too long'));
       this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
@@ -303,7 +303,7 @@ export class MigrationService {
       // the base (no round was shipped), or the whole state (rounds were).
       const bytes = encodeSnapshot(last.delta || precopy.rounds > 0 ? last : diffSnapshot(first, last));
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
-      await this.#peer.call(p.to, 'migration.commit', { ...(await this.#shipping(p.migrationId, bytes, offered)), subscriptions }, { timeoutMs: left() });
+      await this.#peer.call(p.to, 'migration.commit', { ...(await shipping(send, bytes)), subscriptions }, { timeoutMs: left() });
       // Committed: the target serves the restored copy.
       if (p.mode === 'move') await this.#supervisor.handoff(r.id, p.module, p.to);
       else this.#supervisor.resume(r.id, p.module);
@@ -335,41 +335,6 @@ export class MigrationService {
       this.#active.delete(r.id);
       for (const hash of offered) this.#peer.withdrawBlob(hash);
     }
-  }
-
-  /**
-   * Pre-copy rounds, the module serving: each ships the pages its calls wrote since the
-   * previous snapshot (the base, or the last round), until a round is small, stops
-   * shrinking, or {@link PRECOPY_ROUNDS} have gone. An untracked module answers with its
-   * whole state: no rounds then (each would ship all of it).
-   */
-  async #precopy(p: MigrationStart, instance: SandboxInstance, left: () => number, offered: string[]): Promise<{ rounds: number; bytes: number }> {
-    let rounds = 0;
-    let shipped = 0;
-    let previous = Number.POSITIVE_INFINITY;
-    while (rounds < PRECOPY_ROUNDS) {
-      const delta = await this.#within(instance.snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
-      if (!delta.delta) {
-        if (rounds === 0) break;
-        // The sandbox lost track mid-way (its worker was replaced): the whole state goes.
-      }
-      const bytes = encodeSnapshot(delta);
-      await this.#peer.call(p.to, 'migration.round', await this.#shipping(p.migrationId, bytes, offered), { timeoutMs: left() });
-      rounds++;
-      shipped += bytes.byteLength;
-      if (!delta.delta) continue;
-      if (bytes.byteLength <= PRECOPY_SMALL_BYTES || bytes.byteLength >= previous) break;
-      previous = bytes.byteLength;
-    }
-    return { rounds, bytes: shipped };
-  }
-
-  /** How snapshot `bytes` travel: inline when small, else offered from memory (fetched in ranges). */
-  async #shipping(migrationId: string, bytes: Uint8Array, offered: string[]): Promise<MigrationRound> {
-    if (bytes.byteLength <= INLINE_DELTA_BYTES) return { migrationId, snapshot: await sha256Hex(bytes), bytes: bytes.byteLength, data: bytes };
-    const hash = await this.#peer.offerBlob(bytes);
-    offered.push(hash);
-    return { migrationId, snapshot: hash, bytes: bytes.byteLength };
   }
 
   /** Rewrite the deployment record from its current value (the migration field and routing only). */

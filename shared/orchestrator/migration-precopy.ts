@@ -1,0 +1,70 @@
+/**
+ * The source's pre-copy of a live migration (protocol in `migration.ts`): after the base,
+ * rounds of the pages the module's calls wrote since the previous snapshot, shipped while
+ * it still serves, until what remains is small — then the source holds calls and ships
+ * only that. And how a snapshot travels: small ones inline in the request, large ones
+ * offered from memory and fetched in ranges.
+ * @module
+ */
+import { sha256Hex } from '../bytes.ts';
+import type { Peer } from '../mesh/peer.ts';
+import type { InstanceSnapshot } from '../ports/sandbox.ts';
+import { encodeSnapshot } from '../sandbox/snapshot.ts';
+import type { MigrationRound } from './migration-target.ts';
+
+/** Snapshots up to this size travel inside the request instead of as a fetched blob. */
+export const INLINE_DELTA_BYTES = 4 * 1024 * 1024;
+
+/** At most this many pre-copy rounds before calls are held. */
+export const PRECOPY_ROUNDS = 4;
+
+/** A pre-copy round this small (encoded) is the last: what remains is shipped while calls are held. */
+export const PRECOPY_SMALL_BYTES = 256 * 1024;
+
+/** Where and how the source sends one migration's snapshots. */
+export interface Sending {
+  peer: Peer;
+  /** The target. */
+  to: string;
+  migrationId: string;
+  /** What is left of the migration's time limit, ms. */
+  left: () => number;
+  /** Hashes offered from memory, withdrawn by the caller when the migration ends. */
+  offered: string[];
+}
+
+/**
+ * Pre-copy rounds, the module serving: each ships the pages its calls wrote since the
+ * previous snapshot (the base, or the last round), until a round is small, stops
+ * shrinking, or {@link PRECOPY_ROUNDS} have gone. An untracked module answers with its
+ * whole state: no rounds then (each would ship all of it).
+ * @param snapshot the instance's snapshot, within the migration's time limit
+ */
+export async function precopyRounds(send: Sending, snapshot: (options: { sinceLast: true }) => Promise<InstanceSnapshot>): Promise<{ rounds: number; bytes: number }> {
+  let rounds = 0;
+  let shipped = 0;
+  let previous = Number.POSITIVE_INFINITY;
+  while (rounds < PRECOPY_ROUNDS) {
+    const delta = await snapshot({ sinceLast: true });
+    // A whole state in the first round: the module is untracked. Later (its worker was
+    // replaced and lost track), the whole state goes, and the rounds go on.
+    if (!delta.delta && rounds === 0) break;
+    const bytes = encodeSnapshot(delta);
+    await send.peer.call(send.to, 'migration.round', await shipping(send, bytes), { timeoutMs: send.left() });
+    rounds++;
+    shipped += bytes.byteLength;
+    if (!delta.delta) continue;
+    if (bytes.byteLength <= PRECOPY_SMALL_BYTES || bytes.byteLength >= previous) break;
+    previous = bytes.byteLength;
+  }
+  return { rounds, bytes: shipped };
+}
+
+/** How snapshot `bytes` travel: inline when small (checked against their sha256), else offered from memory. */
+export async function shipping(send: Sending, bytes: Uint8Array): Promise<MigrationRound> {
+  const { migrationId } = send;
+  if (bytes.byteLength <= INLINE_DELTA_BYTES) return { migrationId, snapshot: await sha256Hex(bytes), bytes: bytes.byteLength, data: bytes };
+  const hash = await send.peer.offerBlob(bytes);
+  send.offered.push(hash);
+  return { migrationId, snapshot: hash, bytes: bytes.byteLength };
+}
