@@ -8,6 +8,7 @@
 import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI } from '@bjorn3/browser_wasi_shim';
 import type { SpanGlobals } from '../wasm/instrument.ts';
 import { resetSpan } from '../wasm/instrument.ts';
+import { STOP_MODULE, STOP_POLL } from '../wasm/stop-checks.ts';
 import type { BridgeCall } from './bridge-call.ts';
 import { HostCallError, ImportNotSupportedError } from './errors.ts';
 import type { HostContext } from './host-imports/host-import.ts';
@@ -34,6 +35,8 @@ export interface UnitEnvironment {
   args: string[];
   env: Record<string, string>;
   bridge: BridgeCall;
+  /** The stop check's poll (stop-checks.ts): the next countdown, or a throw once the host stopped the worker. */
+  poll: () => number;
   /** The providers instantiated so far, by import module name. */
   links: ReadonlyMap<string, Unit>;
   /** The console every unit of the instance writes to. */
@@ -108,6 +111,7 @@ export function instantiateUnit(spec: UnitSpec, environment: UnitEnvironment): U
     let offered: WebAssembly.ModuleImports | undefined;
     let writes = false;
     if (linked) offered = linked.instance.exports;
+    else if (imp.module === STOP_MODULE) offered = { [STOP_POLL]: environment.poll };
     else if (imp.module === WASI_MODULE) {
       offered = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
       writes = true;
@@ -156,10 +160,10 @@ export function instantiateUnit(spec: UnitSpec, environment: UnitEnvironment): U
  * them in that order). Each has its own memory and WASI directory; their output is one.
  * `files` are the app's (a fresh instance starts from the live one's).
  */
-export function instantiate(msg: InitMessage, files: Record<string, Uint8Array>, bridge: BridgeCall): Unit {
+export function instantiate(msg: InitMessage, files: Record<string, Uint8Array>, bridge: BridgeCall, poll: () => number): Unit {
   const out = { stdout: [] as string[], stderr: [] as string[] };
   const providers = new Map<string, Unit>();
-  const environment = { args: msg.args, env: msg.env, bridge, links: providers, out };
+  const environment = { args: msg.args, env: msg.env, bridge, poll, links: providers, out };
   for (const p of msg.providers) providers.set(p.name, instantiateUnit({ module: p.module, globals: p.globals, tables: [], files: p.files, dirty: p.dirty }, environment));
   const app = instantiateUnit({ module: msg.module, globals: msg.globals, tables: msg.tables ?? [], files, dirty: msg.dirty }, environment);
   app.providers = providers;

@@ -1,11 +1,12 @@
 /**
- * A binary as the sandbox runs it: its writes tracked (instrument.ts), its memory and
+ * A binary as the sandbox runs it: stop checks at its loops (stop-checks.ts), its writes tracked (instrument.ts), its memory and
  * tables capped, its mutable globals and funcref tables exported (binary.ts), compiled. The
  * app of an instance and each linked provider go through it.
  * @module
  */
 import { rewriteModule } from '../wasm/binary.ts';
 import { trackWrites } from '../wasm/instrument.ts';
+import { addStopChecks } from '../wasm/stop-checks.ts';
 import { ModuleLoadError } from './errors.ts';
 import type { SpanNames } from './protocol.ts';
 
@@ -25,7 +26,8 @@ export interface PreparedModule {
  * @throws MemoryLimitError, InvalidWasmError (from the rewrite), ModuleLoadError (it does not compile).
  */
 export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; maxTableElements: number; exportTables: boolean; what: string }): Promise<PreparedModule> {
-  const tracked = trackWrites(wasm);
+  const checked = addStopChecks(wasm);
+  const tracked = trackWrites(checked?.bytes ?? wasm);
   const rewritten = rewriteModule(tracked?.bytes ?? wasm, {
     maxMemoryPages: options.maxMemoryPages,
     maxTableElements: options.maxTableElements,
@@ -39,7 +41,7 @@ export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages:
     throw new ModuleLoadError(`${options.what} does not compile: ${(error as Error).message}`);
   }
   // The span's own globals are bookkeeping, not state.
-  const bookkeeping = new Set(tracked ? [tracked.lo, tracked.hi, tracked.page] : []);
+  const bookkeeping = new Set([...(tracked ? [tracked.lo, tracked.hi, tracked.page] : []), ...(checked ? [checked.fuel] : [])]);
   const prepared: PreparedModule = {
     module,
     globals: rewritten.globalExports.map((g) => g.name).filter((name) => !bookkeeping.has(name)),

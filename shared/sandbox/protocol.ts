@@ -29,11 +29,17 @@ export const BRIDGE_ERROR = 1;
 export const BRIDGE_NAMED_ERROR = 2;
 
 /** Bytes of a worker's control buffer. */
-export const CONTROL_BYTES = 16;
+export const CONTROL_BYTES = 24;
 /** Int32 index in the control buffer: sequence number of the call running, or -1 between calls. */
 export const CONTROL_RUNNING = 0;
 /** Int32 index: the state turn the host would resume a successor from (-1 before any). */
 export const CONTROL_RELIED = 1;
+/**
+ * Int32 index: non-zero once the host has stopped this worker. A module's stop checks
+ * (shared/wasm/stop-checks.ts) read it and unwind the call in the worker's own thread,
+ * where an engine's `Worker.terminate()` does not stop running wasm.
+ */
+export const CONTROL_STOP = 4;
 /** Float64 index: when the running call started, ms since the epoch (`performance.timeOrigin + performance.now()`). */
 export const CONTROL_STARTED_AT = 1;
 /**

@@ -15,6 +15,7 @@ import { instantiate } from './instantiate.ts';
 import {
   type WorkerAnswer,
   CONTROL_RUNNING,
+  CONTROL_STOP,
   CONTROL_STARTED_AT,
   type HostToWorker,
   type InitMessage,
@@ -25,6 +26,8 @@ import { StateCopies } from './state-copies.ts';
 import { dirFiles, EVERYTHING, type Range, replaceFiles, type Unit, writeCopy } from './unit.ts';
 import { restoreSnapshot, takeSnapshot } from './unit-snapshot.ts';
 import { wasmError } from './wasm-error.ts';
+import { CallTimeoutError } from './errors.ts';
+import { FUEL_PER_POLL } from '../wasm/stop-checks.ts';
 
 /** One initialised worker: its instance, state copies and the answers not sent yet. */
 class WorkerInstance {
@@ -33,6 +36,7 @@ class WorkerInstance {
   readonly #running: Int32Array;
   readonly #startedAt: Float64Array;
   readonly #bridge: BridgeCall;
+  readonly #poll: () => number;
   readonly #copies: StateCopies;
   readonly #live: Unit;
   #answers: WorkerAnswer[] = [];
@@ -52,7 +56,12 @@ class WorkerInstance {
       this.#reachedHost = true;
       return bridge(op, args);
     };
-    this.#live = instantiate(init, init.files, this.#bridge);
+    const stop = new Int32Array(init.control, CONTROL_STOP * 4, 1);
+    this.#poll = () => {
+      if (Atomics.load(stop, 0) !== 0) throw new CallTimeoutError('the host stopped this call');
+      return FUEL_PER_POLL;
+    };
+    this.#live = instantiate(init, init.files, this.#bridge, this.#poll);
     this.#copies.copy(this.#live);
   }
 
@@ -115,7 +124,7 @@ class WorkerInstance {
     this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
     Atomics.store(this.#running, CONTROL_RUNNING, seq);
     try {
-      const fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge) : null;
+      const fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge, this.#poll) : null;
       const result = runCall(fresh ?? this.#live, request);
       const answer: WorkerAnswer = { ok: true };
       if (result.value !== undefined) answer.value = result.value;

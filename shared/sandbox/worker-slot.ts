@@ -21,6 +21,7 @@ import {
   CONTROL_RELIED,
   CONTROL_RUNNING,
   CONTROL_STARTED_AT,
+  CONTROL_STOP,
   type HostOp,
   type HostToWorker,
   type InitMessage,
@@ -176,6 +177,8 @@ export class Slot {
   kill(reason: Error): void {
     if (this.#dead) return;
     this.#dead = reason;
+    // Engines whose terminate() leaves running wasm alone (WebKit) stop it through the module's stop checks.
+    Atomics.store(new Int32Array(this.#control, CONTROL_STOP * 4, 1), 0, 1);
     this.#worker.terminate();
     for (const p of this.#pending.splice(0)) p.reject(reason);
   }

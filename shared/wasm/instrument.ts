@@ -69,8 +69,8 @@ export function resetSpan(g: SpanGlobals): void {
   g.page.value = -1;
 }
 
-/** Why a module is not tracked (the caller copies whole state instead). */
-class Untrackable extends Error {}
+/** Why a module is not tracked (the caller copies whole state instead); stop-checks.ts, too, leaves such a module alone. */
+export class Untrackable extends Error {}
 
 const I32 = 0x7f;
 const I64 = 0x7e;
@@ -477,25 +477,27 @@ function valueLocal(type: number): number {
 }
 
 /** The LEB128 bytes of an index, to splice into instruction byte lists. */
-function leb(value: number): number[] {
+export function leb(value: number): number[] {
   const w = new Writer();
   w.u32(value);
   return Array.from(w.result());
 }
 
 /** A memory immediate; returns its offset. Another memory than memory 0 is not tracked. */
-function memarg(r: Reader): number {
+export function memarg(r: Reader): number {
   const align = r.u32();
   if ((align & 0x40) !== 0) throw new Untrackable('multi-memory');
   return r.u32();
 }
 
-function valueType(r: Reader): void {
+/** Skip a value type (a reference type's heap type too). */
+export function valueType(r: Reader): void {
   const code = r.byte();
   if (code === 0x63 || code === 0x64) r.skipLeb(5); // (ref null? heaptype)
 }
 
-function blockType(r: Reader): void {
+/** Skip a block type: empty, a value type, a reference type or a type index. */
+export function blockType(r: Reader): void {
   const b = r.peek();
   if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f || b === 0x69) {
     r.byte();
@@ -516,7 +518,7 @@ function memoryType(r: Reader): void {
 }
 
 /** Skip the immediates of a one-byte opcode (blocks and `end` are handled by the callers). */
-function immediates(r: Reader, op: number): void {
+export function immediates(r: Reader, op: number): void {
   if (op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x19 || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4)) return;
   switch (op) {
     case 0x07: // catch
@@ -585,7 +587,7 @@ function immediates(r: Reader, op: number): void {
 }
 
 /** Skip the immediates of a 0xfc-prefixed instruction other than the bulk writes. */
-function prefixedImmediates(r: Reader, sub: number): void {
+export function prefixedImmediates(r: Reader, sub: number): void {
   if (sub <= 7) return; // saturating truncations
   switch (sub) {
     case 9: // data.drop
@@ -606,7 +608,7 @@ function prefixedImmediates(r: Reader, sub: number): void {
 }
 
 /** Skip the immediates of a SIMD instruction other than the stores. */
-function simdImmediates(r: Reader, sub: number): void {
+export function simdImmediates(r: Reader, sub: number): void {
   if (sub <= 10 || sub === 92 || sub === 93) {
     memarg(r); // loads
     return;

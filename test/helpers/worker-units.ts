@@ -7,6 +7,7 @@ import { instantiate } from '../../shared/sandbox/instantiate.ts';
 import { prepareModule } from '../../shared/sandbox/prepare.ts';
 import type { InitMessage } from '../../shared/sandbox/protocol.ts';
 import type { Unit } from '../../shared/sandbox/unit.ts';
+import { FUEL_PER_POLL } from '../../shared/wasm/stop-checks.ts';
 import { wat } from './wat.ts';
 
 /**
@@ -75,5 +76,6 @@ export async function initFor(source: string, options: { track?: boolean } = {})
 /** A unit of `source` in this thread. */
 export async function unitOf(source: string, bridge: BridgeCall = recordingBridge().bridge, options: { track?: boolean } = {}): Promise<{ unit: Unit; init: InitMessage }> {
   const init = await initFor(source, options);
-  return { unit: instantiate(init, init.files, bridge), init };
+  // Nothing stops a unit in this thread: its stop checks always let it go on.
+  return { unit: instantiate(init, init.files, bridge, () => FUEL_PER_POLL), init };
 }

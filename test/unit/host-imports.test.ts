@@ -84,7 +84,7 @@ describe('Host capability table', () => {
   it('offers an instance only the modules its binary imports', async () => {
     const init = await initFor(`(module (import "sys" "printInt" (func $p (param i32))) (memory (export "memory") 1)
       (func (export "go") i32.const 7 call $p))`);
-    const unit = instantiate(init, {}, recordingBridge().bridge);
+    const unit = instantiate(init, {}, recordingBridge().bridge, () => 1);
     (unit.instance.exports.go as () => void)();
     expect(unit.stdout.join('')).to.equal('7');
   });
