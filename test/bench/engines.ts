@@ -22,6 +22,7 @@ import { waitFor } from '../acceptance/wait.ts';
 import { launchMatrixPeer, type MatrixPeer, type MatrixSite } from '../e2e/engines/matrix-peers.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';
 import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
+import { directClassifier } from './direct-classify.ts';
 import { paired } from './paired.ts';
 
 /** What one engine measured: ms per operation, one figure per batch. */
@@ -54,9 +55,9 @@ async function nodeFigures(): Promise<Figures> {
     const jpeg = new FakeCamera({ seed: 7 }).capture();
     const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
     await classifyCall();
-    const pre = await classify.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
     const graph = await createNodeInferenceEngine().load([model], 'onnx');
-    const [classified, direct] = await paired(12, 1, classifyCall, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: pre.files['input.bin']! }]));
+    const baseline = await directClassifier(wasm, graph);
+    const [classified, direct] = await paired(12, 1, classifyCall, () => baseline(jpeg));
     await graph.release();
     return { bare, call, classified, direct };
   } finally {
@@ -86,11 +87,14 @@ async function enginesBench(): Promise<BenchSection> {
   const rows: BenchRow[] = [];
   for (const [label, f] of measured) {
     rows.push({ name: `${label}: sandbox call p50`, figure: ms(p50(f.call)), baseline: `postMessage round trip ${ms(p50(f.bare))}`, ratio: times(p50(f.call), p50(f.bare)), goal: '≤ 2×', met: p50(f.call) <= 2 * p50(f.bare) });
-    rows.push({ name: `${label}: classify call p50`, figure: ms(p50(f.classified)), baseline: `onnxruntime-web direct ${ms(p50(f.direct))}`, ratio: times(p50(f.classified), p50(f.direct)), goal: '≤ 1.5×', met: p50(f.classified) <= 1.5 * p50(f.direct) });
+    const classifyRow = { name: `${label}: classify call p50`, figure: ms(p50(f.classified)), baseline: `same preprocessing + onnxruntime-web direct ${ms(p50(f.direct))}`, ratio: times(p50(f.classified), p50(f.direct)) };
+    rows.push({ ...classifyRow, goal: '≤ 1.5×', met: p50(f.classified) <= 1.5 * p50(f.direct) });
+    // The wasi-nn goal of the WasmIoT comparison: the same figures against a tighter bound.
+    rows.push({ ...classifyRow, name: `${classifyRow.name} (wasi-nn goal)`, goal: '≤ 1.1×', met: p50(f.classified) <= 1.1 * p50(f.direct) });
   }
   return {
     title: 'Every engine: sandbox calls and classification',
-    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls each, time per call, the batches of the two alternating so that both see the same load); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against that engine\'s onnxruntime-web run directly on the module\'s own preprocessed input (12 calls each, alternating, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
+    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls each, time per call, the batches of the two alternating so that both see the same load); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against the same work without the sandbox: the module\'s own preprocessing (the same wasm, instantiated bare on the same thread, from the same JPEG) and then that engine\'s onnxruntime-web run directly on its tensor (12 calls each, alternating, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
     rows,
   };
 }

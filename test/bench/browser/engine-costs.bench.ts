@@ -1,8 +1,8 @@
 // Measured in whichever engine web-test-runner opens this page in (test/bench/engines.ts
 // runs it once per engine): a sandbox call against that engine's bare Worker postMessage
 // round trip, and a MobileNetV2 classify call (the C module in the sandbox, wasi-nn over
-// the Atomics bridge) against onnxruntime-web run directly on the page on the module's
-// own preprocessed input. Calls are timed in batches and divided, because Firefox and
+// the Atomics bridge) against the same work done directly on the page: the module's own
+// preprocessing of the same JPEG in a bare instance, then onnxruntime-web. Calls are timed in batches and divided, because Firefox and
 // WebKit round performance.now() coarser than one call takes, and a figure's batches
 // alternate with its baseline's, so that both see the same load. The figures go to the
 // bench process through a web-test-runner server command.
@@ -11,6 +11,7 @@ import { FakeCamera } from '../../../shared/adapters/fake-camera.ts';
 import { createBrowserInferenceEngine } from '../../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from '../../browser/module-files.ts';
+import { directClassifier } from '../direct-classify.ts';
 import { paired } from '../paired.ts';
 
 const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } };
@@ -37,14 +38,14 @@ describe('engine costs', () => {
       const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
       const first = await classifyCall();
       if (Number(first.value) < 0) throw new Error(`classify failed: ${String(first.value)} ${first.stderr}`);
-      const pre = await classify.call({ fn: 'preprocess', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['input.bin'] });
-      const input = pre.files['input.bin']!;
-      // onnxruntime-web direct: an engine of the same kind as the sandbox's wasi-nn uses, no sandbox.
+      // onnxruntime-web direct: an engine of the same kind as the sandbox's wasi-nn uses, no
+      // sandbox, given the tensor the module's own preprocessing makes from the same JPEG.
       const graph = await createBrowserInferenceEngine().load([model], 'onnx');
-      const [classified, direct] = await paired(12, 1, classifyCall, () => graph.run([{ type: 'f32', dims: [1, 3, 224, 224], data: input }]));
+      const direct = await directClassifier(wasm, graph);
+      const [classified, baseline] = await paired(12, 1, classifyCall, () => direct(jpeg));
       await graph.release();
 
-      await executeServerCommand('liquidmesh-bench', { bare, call, classified, direct, userAgent: navigator.userAgent });
+      await executeServerCommand('liquidmesh-bench', { bare, call, classified, direct: baseline, userAgent: navigator.userAgent });
     } finally {
       await sandbox.close();
     }
