@@ -30,6 +30,15 @@ export function grantableImports(services: HostServices): string[] {
   return out;
 }
 
+/** The first host import of `info` that must answer from the host thread (through the bridge), or undefined. */
+export function hostThreadImport(info: ModuleInfo): string | undefined {
+  for (const imp of info.imports) {
+    const name = `${imp.module}.${imp.name}`;
+    if (imp.kind === 'function' && (HOST_IMPORTS[name] ?? null) !== null) return name;
+  }
+  return undefined;
+}
+
 /** True when `name` (`module.field`) matches one of the grant patterns (`module.field` or `module.*`). */
 export function isGranted(name: string, grants: readonly string[]): boolean {
   const module = name.slice(0, name.indexOf('.'));

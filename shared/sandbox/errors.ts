@@ -39,6 +39,13 @@ export const SnapshotInvalidError = defineError('ERR_SNAPSHOT_INVALID', 'Snapsho
 export const InstanceClosedError = defineError('ERR_INSTANCE_CLOSED', 'InstanceClosedError');
 /** A host function failed while the module waited for it. */
 export const HostCallError = defineError('ERR_HOST_CALL', 'HostCallError');
+/**
+ * The module imports a host function that must answer from the host thread (camera,
+ * sensors, rpc, pub/sub, wasi-nn, …), and this page has no SharedArrayBuffer to block the
+ * module's worker on it (not cross-origin isolated, or an engine without it). Refused at
+ * load (data: `{ import }`).
+ */
+export const SharedMemoryRequiredError = defineError('ERR_NO_SHARED_MEMORY', 'SharedMemoryRequiredError');
 /** The module could not be compiled or instantiated. */
 export const ModuleLoadError = defineError('ERR_MODULE_LOAD', 'ModuleLoadError');
 /**

@@ -9,6 +9,12 @@
  * answer after the 16-byte header — status in word 1, byte length in word 2 — sets word
  * 0 to READY and notifies. Wasm calls its imports synchronously; this is how an async
  * host function (a camera frame, a call to another peer) answers one.
+ *
+ * Without shared memory (a page that is not cross-origin isolated, an engine without
+ * SharedArrayBuffer) there is no bridge and no control buffer: the worker announces each
+ * call with a `running` message, stops a call past its limit itself (its stop checks),
+ * and hands the host what its state copy changed as a `delta` with each answer; imports
+ * that need the host thread are refused at load (ERR_NO_SHARED_MEMORY). ADR 0024.
  * @module
  */
 import type { ErrorInfo } from '../errors.ts';
@@ -88,9 +94,12 @@ export interface InitMessage {
   files: Record<string, Uint8Array>;
   env: Record<string, string>;
   args: string[];
-  bridge: SharedArrayBuffer;
-  /** This worker's control buffer (see {@link CONTROL_BYTES}); each worker has its own. */
-  control: SharedArrayBuffer;
+  /** The bridge buffer; absent without shared memory (then no import reaches the host thread). */
+  bridge?: SharedArrayBuffer;
+  /** This worker's control buffer (see {@link CONTROL_BYTES}); each worker has its own. Absent without shared memory. */
+  control?: SharedArrayBuffer;
+  /** The call time limit: without a control buffer the worker's stop checks end a call past it. */
+  callTimeoutMs: number;
   /** Keep a copy of the state after every call so a stopped worker's successor can resume. */
   trackState: boolean;
   /** Linked providers in instantiation order: each after the providers it imports from. */
@@ -99,8 +108,8 @@ export interface InitMessage {
 
 /** State copied after a successful call, shared with the host. */
 export interface StateCopy {
-  /** Worker-owned shared buffer holding the first `memoryBytes` of linear memory. */
-  memory: SharedArrayBuffer;
+  /** Buffer holding the first `memoryBytes` of linear memory: worker-owned and shared, or the host's own without shared memory. */
+  memory: SharedArrayBuffer | ArrayBuffer;
   memoryBytes: number;
   globals: Record<string, WasmValue>;
   /** The same for each linked provider, by name, so a successor resumes them too. */
@@ -119,6 +128,11 @@ export interface StateRef {
   globals: WasmValue[];
   /** This turn's buffer, the first time it is named. */
   memory?: SharedArrayBuffer;
+  /**
+   * Without shared memory: the bytes of the copy that changed since the previous message
+   * named one, from byte `lo`; the host applies them to its own copy.
+   */
+  delta?: { lo: number; bytes: Uint8Array };
   /** The same for each linked provider, by name. */
   providers?: Record<string, StateRef>;
 }
@@ -152,7 +166,9 @@ export type WorkerToHost =
   | { t: 'answers'; answers: WorkerAnswer[]; state?: StateRef }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
   | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
-  | { t: 'host'; op: HostOp; args: unknown[] };
+  | { t: 'host'; op: HostOp; args: unknown[] }
+  /** Without shared memory: call `seq` starts now (ms since the epoch); the answers that follow end it. */
+  | { t: 'running'; seq: number; startedAt: number };
 
 /** Host-thread operations a worker can ask for through the bridge. */
 export type HostOp =

@@ -14,6 +14,8 @@ import { runCall } from './conventions.ts';
 import { instantiate } from './instantiate.ts';
 import {
   type WorkerAnswer,
+  CONTROL_BYTES,
+  CONTROL_RELIED,
   CONTROL_RUNNING,
   CONTROL_STOP,
   CONTROL_STARTED_AT,
@@ -26,13 +28,17 @@ import { StateCopies } from './state-copies.ts';
 import { dirFiles, EVERYTHING, type Range, replaceFiles, type Unit, writeCopy } from './unit.ts';
 import { restoreSnapshot, takeSnapshot } from './unit-snapshot.ts';
 import { wasmError } from './wasm-error.ts';
-import { CallTimeoutError } from './errors.ts';
+import { CallTimeoutError, SharedMemoryRequiredError } from './errors.ts';
 import { FUEL_PER_POLL } from '../wasm/stop-checks.ts';
 
 /** One initialised worker: its instance, state copies and the answers not sent yet. */
 class WorkerInstance {
   readonly #port: MessagePort<HostToWorker, WorkerToHost>;
   readonly #init: InitMessage;
+  /** False without shared memory: calls are announced by message and stop themselves at their limit. */
+  readonly #shared: boolean;
+  /** When the running call started (performance.now()), for the stop checks without shared memory. */
+  #callStart = 0;
   readonly #running: Int32Array;
   readonly #startedAt: Float64Array;
   readonly #bridge: BridgeCall;
@@ -47,20 +53,38 @@ class WorkerInstance {
   constructor(port: MessagePort<HostToWorker, WorkerToHost>, init: InitMessage) {
     this.#port = port;
     this.#init = init;
-    this.#running = new Int32Array(init.control, 0, 2);
-    this.#startedAt = new Float64Array(init.control, 0, 2);
+    // Without shared memory the control words are this worker's alone: the host learns
+    // which call runs from `running` messages, and nothing it relies on lives here.
+    this.#shared = init.control !== undefined;
+    const control = init.control ?? new ArrayBuffer(CONTROL_BYTES);
+    this.#running = new Int32Array(control, 0, 2);
+    this.#startedAt = new Float64Array(control, 0, 2);
     Atomics.store(this.#running, CONTROL_RUNNING, -1);
-    this.#copies = new StateCopies(this.#running, init.trackState);
-    const bridge = bridgeCaller(init.bridge, (op, args) => port.post({ t: 'host', op, args }));
+    if (!this.#shared) Atomics.store(this.#running, CONTROL_RELIED, -1);
+    this.#copies = new StateCopies(this.#running, init.trackState, this.#shared);
+    const sab = init.bridge;
+    const bridge = sab
+      ? bridgeCaller(sab, (op, args) => port.post({ t: 'host', op, args }))
+      : (op: string): never => {
+          // The load-time check refuses such imports first; this is the last line.
+          throw new SharedMemoryRequiredError(`host ${op} needs SharedArrayBuffer, which this page lacks`);
+        };
     this.#bridge = (op, args) => {
       this.#reachedHost = true;
       return bridge(op, args);
     };
-    const stop = new Int32Array(init.control, CONTROL_STOP * 4, 1);
-    this.#poll = () => {
-      if (Atomics.load(stop, 0) !== 0) throw new CallTimeoutError('the host stopped this call');
-      return FUEL_PER_POLL;
-    };
+    const stop = new Int32Array(control, CONTROL_STOP * 4, 1);
+    const limit = init.callTimeoutMs;
+    this.#poll = this.#shared
+      ? () => {
+          if (Atomics.load(stop, 0) !== 0) throw new CallTimeoutError('the host stopped this call');
+          return FUEL_PER_POLL;
+        }
+      : () => {
+          // No flag the host could set: the call ends itself once past its limit.
+          if (performance.now() - this.#callStart > limit) throw new CallTimeoutError(`call ran longer than ${limit} ms and was stopped`);
+          return FUEL_PER_POLL;
+        };
     this.#live = instantiate(init, init.files, this.#bridge, this.#poll);
     this.#copies.copy(this.#live);
   }
@@ -121,8 +145,10 @@ class WorkerInstance {
    */
   #call(request: CallRequest, seq: number): void {
     this.#reachedHost = false;
-    this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
+    this.#callStart = performance.now();
+    this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + this.#callStart;
     Atomics.store(this.#running, CONTROL_RUNNING, seq);
+    if (!this.#shared) this.#port.post({ t: 'running', seq, startedAt: this.#startedAt[CONTROL_STARTED_AT]! });
     try {
       const fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge, this.#poll) : null;
       const result = runCall(fresh ?? this.#live, request);

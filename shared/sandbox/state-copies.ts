@@ -6,6 +6,10 @@
  * (the control buffer says which): the copy a successor would resume from is never being
  * written. Per turn, the class keeps the range in which that turn's buffer may differ
  * from memory, so a copy of a tracked module moves only what it wrote.
+ *
+ * Without shared memory the host cannot see these buffers: each hand-over carries instead
+ * the bytes of the copy that changed since the previous one (a `delta`), and the host keeps
+ * its own copy up to date with them.
  * @module
  */
 import type { WasmValue } from '../ports/sandbox.ts';
@@ -16,12 +20,16 @@ import { EVERYTHING, NOTHING, PAGE, type Range, takeSpan, union, type Unit, writ
 export class StateCopies {
   readonly #control: Int32Array;
   readonly #track: boolean;
+  /** False without shared memory: hand-overs carry deltas instead of buffers. */
+  readonly #shared: boolean;
   /** STATE_TURNS buffers per unit key. */
-  readonly #buffers = new Map<string, (SharedArrayBuffer | null)[]>();
+  readonly #buffers = new Map<string, (SharedArrayBuffer | ArrayBuffer | null)[]>();
+  /** Without shared memory, per unit key: what the host's copy may lack (since the last hand-over). */
+  readonly #toHost = new Map<string, Range>();
   /** Per unit key and turn: the range in which that turn's buffer may differ from memory. */
   readonly #pending = new Map<string, Range[]>();
   /** Buffers a message has named already (the host keeps them). */
-  readonly #handedOver = new WeakSet<SharedArrayBuffer>();
+  readonly #handedOver = new WeakSet<SharedArrayBuffer | ArrayBuffer>();
   #working = 0;
   #handed = -1;
   #lastGood: StateCopy | null = null;
@@ -32,10 +40,12 @@ export class StateCopies {
   /**
    * @param control the worker's control buffer as Int32 words (CONTROL_RELIED is read from it)
    * @param track false when the instance keeps no copies (nothing to resume, no rollback)
+   * @param shared false without shared memory (see the module comment)
    */
-  constructor(control: Int32Array, track: boolean) {
+  constructor(control: Int32Array, track: boolean, shared = true) {
     this.#control = control;
     this.#track = track;
+    this.#shared = shared;
     this.#chooseWorking();
   }
 
@@ -122,6 +132,7 @@ export class StateCopies {
       return;
     }
     for (const pending of this.#pending.values()) pending.fill(EVERYTHING);
+    for (const key of this.#toHost.keys()) this.#toHost.set(key, EVERYTHING);
     for (const unit of [l, ...l.providers.values()]) if (unit.span) takeSpan(unit);
   }
 
@@ -152,14 +163,20 @@ export class StateCopies {
    */
   handOver(): StateRef | undefined {
     if (!this.#unsent) return undefined;
-    const attach = (copy: StateCopy, ref: StateRef): void => {
-      if (!this.#handedOver.has(copy.memory)) {
+    const attach = (copy: StateCopy, ref: StateRef, key: string): void => {
+      if (!this.#shared) {
+        const range = this.#toHost.get(key) ?? EVERYTHING;
+        const lo = Math.max(0, range.lo);
+        const hi = Math.min(copy.memoryBytes, range.hi);
+        ref.delta = { lo: Math.min(lo, hi), bytes: lo < hi ? new Uint8Array(copy.memory, lo, hi - lo).slice() : new Uint8Array(0) };
+        this.#toHost.set(key, NOTHING);
+      } else if (!this.#handedOver.has(copy.memory)) {
         this.#handedOver.add(copy.memory);
-        ref.memory = copy.memory;
+        ref.memory = copy.memory as SharedArrayBuffer;
       }
-      for (const [name, p] of Object.entries(copy.providers ?? {})) attach(p, ref.providers![name]!);
+      for (const [name, p] of Object.entries(copy.providers ?? {})) attach(p, ref.providers![name]!, name);
     };
-    attach(this.#unsent.copy, this.#unsent.ref);
+    attach(this.#unsent.copy, this.#unsent.ref, '');
     const ref = this.#unsent.ref;
     this.#unsent = null;
     this.#handed = ref.turn;
@@ -185,16 +202,17 @@ export class StateCopies {
     const working = this.#working;
     const bytes = l.memory ? l.memory.buffer.byteLength : 0;
     let turns = this.#buffers.get(key);
-    if (!turns) this.#buffers.set(key, (turns = new Array<SharedArrayBuffer | null>(STATE_TURNS).fill(null)));
+    if (!turns) this.#buffers.set(key, (turns = new Array<SharedArrayBuffer | ArrayBuffer | null>(STATE_TURNS).fill(null)));
     let pending = this.#pending.get(key);
     if (!pending) this.#pending.set(key, (pending = new Array<Range>(STATE_TURNS).fill(EVERYTHING)));
     let buffer = turns[working];
     if (!buffer || buffer.byteLength < bytes) {
-      turns[working] = buffer = new SharedArrayBuffer(bytes);
+      turns[working] = buffer = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
       pending[working] = EVERYTHING;
     }
     const written = takeSpan(l);
     if (written.lo < written.hi) for (let t = 0; t < STATE_TURNS; t++) pending[t] = union(pending[t]!, written);
+    if (!this.#shared) this.#toHost.set(key, union(this.#toHost.get(key) ?? EVERYTHING, written));
     if (key === '') this.#sinceSnapshot = union(this.#sinceSnapshot, written);
     const range = pending[working]!;
     const lo = Math.max(0, range.lo);

@@ -15,8 +15,8 @@ import type { HostServices, LoadSpec, Sandbox, SandboxInstance, SandboxLimits } 
 import { SystemClock } from '../system-clock.ts';
 import { parseModule } from '../wasm/binary.ts';
 import { checkModuleBudget, DEFAULT_BUDGET_LIMITS, DEFAULT_MAX_MEMORY_PAGES } from './budget.ts';
-import { grantableImports } from './capabilities.ts';
-import { ModuleTooLargeError } from './errors.ts';
+import { grantableImports, hostThreadImport } from './capabilities.ts';
+import { ModuleTooLargeError, SharedMemoryRequiredError } from './errors.ts';
 import { linkProviders } from './linking.ts';
 import { type PreparedModule, prepareModule } from './prepare.ts';
 import { BRIDGE_HEADER } from './protocol.ts';
@@ -48,6 +48,14 @@ export interface WorkerSandboxOptions {
    */
   defer?: (task: () => void) => void;
   /**
+   * Block a module's worker on the host thread through shared memory (the bridge). Default:
+   * when `SharedArrayBuffer` exists and the page, if it is one, is cross-origin isolated.
+   * Without it (protocol.ts): calls, time limits, rollback, resume and snapshots work as
+   * with it; imports answered by the host thread (camera, sensors, rpc, pub/sub, wasi-nn)
+   * are refused at load with ERR_NO_SHARED_MEMORY, and `grantable` leaves them out.
+   */
+  sharedMemory?: boolean;
+  /**
    * Booted workers kept idle once an instance of this sandbox has closed (default 2: an
    * instance's active worker and its spare); 0 spawns each worker when it is needed.
    */
@@ -62,6 +70,7 @@ export class WorkerSandbox implements Sandbox {
   readonly #options: WorkerSandboxOptions;
   readonly #limits: SandboxLimits;
   readonly #log: Logger;
+  readonly #shared: boolean;
   readonly #instances = new Set<WorkerInstance>();
   /** Created by the first load: a peer that runs no module starts no worker. */
   #pool: WorkerPool | null = null;
@@ -72,10 +81,17 @@ export class WorkerSandbox implements Sandbox {
     this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#log = options.logger ?? createLogger('sandbox');
+    this.#shared = options.sharedMemory ?? sharedMemoryAvailable();
+  }
+
+  /** False when this sandbox runs without shared memory (see {@link WorkerSandboxOptions.sharedMemory}). */
+  get sharedMemory(): boolean {
+    return this.#shared;
   }
 
   grantable(services: HostServices): string[] {
-    return grantableImports(services);
+    // Without shared memory only what the worker serves alone can be granted.
+    return grantableImports(this.#shared ? services : {});
   }
 
   async load(spec: LoadSpec): Promise<SandboxInstance> {
@@ -90,6 +106,12 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits);
+    if (!this.#shared) {
+      for (const [who, i] of [['module', info] as const, ...(spec.providers ?? []).map((p) => [`provider ${p.name}`, parseModule(p.wasm)] as const)]) {
+        const needs = hostThreadImport(i);
+        if (needs) throw new SharedMemoryRequiredError(`${who} imports ${needs}, which answers from the host thread; this page has no SharedArrayBuffer to wait on it (it is not cross-origin isolated, or the browser lacks it)`, { import: needs });
+      }
+    }
     const moduleId = await sha256Hex(spec.wasm);
     const prepared = await this.#prepare(moduleId, spec.wasm, limits);
     this.#pool ??= new WorkerPool(this.#options.spawn, this.#options.warmWorkers ?? 2, this.#options.defer ?? ((task) => queueMicrotask(task)));
@@ -108,7 +130,8 @@ export class WorkerSandbox implements Sandbox {
         files: spec.files ?? {},
         env: spec.env ?? {},
         args: spec.args ?? [],
-        bridge: new SharedArrayBuffer(BRIDGE_HEADER + (this.#options.bridgeBytes ?? 8 * 1024 * 1024)),
+        ...(this.#shared ? { bridge: new SharedArrayBuffer(BRIDGE_HEADER + (this.#options.bridgeBytes ?? 8 * 1024 * 1024)) } : {}),
+        callTimeoutMs: limits.callTimeoutMs,
         trackState: true,
         providers,
       },
@@ -155,4 +178,10 @@ export class WorkerSandbox implements Sandbox {
     if (this.#prepared.size > PREPARED_CACHE_ENTRIES) this.#prepared.delete(this.#prepared.keys().next().value!);
     return prepared;
   }
+}
+
+/** SharedArrayBuffer exists and, on a page, the page is cross-origin isolated (browsers hide or refuse it otherwise). */
+export function sharedMemoryAvailable(): boolean {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  return typeof SharedArrayBuffer === 'function' && isolated !== false;
 }

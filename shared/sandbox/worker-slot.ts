@@ -3,6 +3,9 @@
  * in the order sent), the host operations it asks for while blocked on the bridge —
  * camera, sensors, rpc, pub/sub, wasi-nn — answered through the shared buffer, and its
  * control buffer: which call runs since when, and the state copy the host relies on.
+ * Without shared memory (protocol.ts) there is no bridge, the control words are the
+ * host's own, kept from the worker's `running` messages, and the state copy a successor
+ * resumes from is the host's own too, kept from the deltas the worker's answers carry.
  * @module
  */
 import { utf8 } from '../bytes.ts';
@@ -59,28 +62,32 @@ export interface Running {
 /** One worker and the requests waiting on it. */
 export class Slot {
   readonly #worker: WorkerHandle;
-  readonly #bridge: SharedArrayBuffer;
+  readonly #bridge: SharedArrayBuffer | undefined;
   readonly #services: HostServices;
   readonly #nn: NnHost;
   readonly #log: Logger;
   /** Requests awaiting answers; the worker answers each in turn. */
   readonly #pending: Waiter[] = [];
   #dead: Error | null = null;
-  readonly #control = new SharedArrayBuffer(CONTROL_BYTES);
-  readonly #running = new Int32Array(this.#control, 0, 2);
-  readonly #startedAt = new Float64Array(this.#control, 0, 2);
+  readonly #control: SharedArrayBuffer | ArrayBuffer;
+  readonly #running: Int32Array;
+  readonly #startedAt: Float64Array;
   /** Sequence number of the next call posted. */
   #nextSeq = 0;
   /** Global names per state unit ('' for the app, else a provider's name). */
   readonly #globalNames = new Map<string, string[]>();
   /** The worker's state buffers per unit, as its messages handed them over. */
-  readonly #stateBuffers = new Map<string, SharedArrayBuffer[]>();
+  readonly #stateBuffers = new Map<string, (SharedArrayBuffer | ArrayBuffer)[]>();
   /** The state copy the worker named last: what a successor resumes from. */
   #state: StateRef | null = null;
 
-  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer, services: HostServices, nn: NnHost, logger: Logger) {
+  /** `bridge` undefined: no shared memory (see the module comment). */
+  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer | undefined, services: HostServices, nn: NnHost, logger: Logger) {
     this.#worker = worker;
     this.#bridge = bridge;
+    this.#control = bridge ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES);
+    this.#running = new Int32Array(this.#control, 0, 2);
+    this.#startedAt = new Float64Array(this.#control, 0, 2);
     this.#services = services;
     this.#nn = nn;
     this.#log = logger;
@@ -97,7 +104,7 @@ export class Slot {
     for (const p of init.providers) this.#globalNames.set(p.name, p.globals);
     Atomics.store(this.#running, CONTROL_RELIED, -1);
     Atomics.store(this.#running, CONTROL_RUNNING, -1);
-    const reply = await this.request({ ...init, control: this.#control });
+    const reply = await this.request(this.#bridge ? { ...init, control: this.#control as SharedArrayBuffer } : init);
     if (reply.t === 'failed') {
       this.kill(fromErrorInfo(reply.error));
       throw fromErrorInfo(reply.error);
@@ -145,7 +152,19 @@ export class Slot {
   /** Take the state a message names: keep the buffers it hands over, and rely on it. */
   #keepState(ref: StateRef): void {
     const keep = (r: StateRef, unit: string): void => {
-      if (r.memory) {
+      if (r.delta) {
+        // Without shared memory: one copy per unit, the host's, brought up to date.
+        const turns = this.#stateBuffers.get(unit) ?? [];
+        this.#stateBuffers.set(unit, turns);
+        let own = turns[0];
+        if (!own || own.byteLength < r.memoryBytes) {
+          const grown = new ArrayBuffer(r.memoryBytes);
+          if (own) new Uint8Array(grown).set(new Uint8Array(own));
+          turns[0] = own = grown;
+        }
+        new Uint8Array(own).set(r.delta.bytes, r.delta.lo);
+        r.turn = 0;
+      } else if (r.memory) {
         const turns = this.#stateBuffers.get(unit) ?? [];
         this.#stateBuffers.set(unit, turns);
         turns[r.turn] = r.memory;
@@ -184,6 +203,13 @@ export class Slot {
   }
 
   #onMessage(message: WorkerToHost): void {
+    if (message.t === 'running') {
+      this.#startedAt[CONTROL_STARTED_AT] = message.startedAt;
+      Atomics.store(this.#running, CONTROL_RUNNING, message.seq);
+      return;
+    }
+    // Without shared memory, answers end the calls announced before them.
+    if (!this.#bridge && message.t === 'answers') Atomics.store(this.#running, CONTROL_RUNNING, -1);
     if (message.t === 'host') {
       void this.#serveHost(message.op, message.args);
       return;
@@ -213,6 +239,7 @@ export class Slot {
       status = named ? BRIDGE_NAMED_ERROR : BRIDGE_ERROR;
       data = utf8(named ? JSON.stringify(error.toInfo()) : (error as Error).message);
     }
+    if (!this.#bridge) return;
     const capacity = this.#bridge.byteLength - BRIDGE_HEADER;
     if (data.byteLength > capacity) {
       status = BRIDGE_ERROR;

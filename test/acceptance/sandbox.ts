@@ -14,6 +14,12 @@ export interface SandboxHarness {
   create(limits?: Partial<SandboxLimits>): Sandbox;
   /** Bytes of a file under modules/ (e.g. `fibo/fibo.wasm`). */
   moduleFile(path: string): Promise<Uint8Array>;
+  /**
+   * False when the adapter runs without shared memory (a page that is not cross-origin
+   * isolated, an engine without SharedArrayBuffer): imports answered by the host thread
+   * are then refused at load, and the tests of what they do give way to that refusal.
+   */
+  sharedMemory?: boolean;
 }
 
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
@@ -53,6 +59,11 @@ function relay(from: string[], name = 'f'): Uint8Array {
 export function runSandboxTests(harness: SandboxHarness): void {
   describe(`Sandbox acceptance: ${harness.name}`, function () {
     let sandbox: Sandbox;
+    const shared = harness.sharedMemory !== false;
+    /** A test of imports answered by the host thread: without shared memory they are refused at load instead (tested below). */
+    const itHostThread = (title: string, body: () => Promise<void>): void => {
+      if (shared) it(title, body);
+    };
     const wasm = (name: string): Promise<Uint8Array> => harness.moduleFile(`${name}/${name}.wasm`);
     afterEach(async () => {
       await sandbox?.close();
@@ -107,7 +118,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(perCall.value).to.equal(7);
     });
 
-    it('serves camera.takeImageStaticSize from a host service and returns the output file', async () => {
+    itHostThread('serves camera.takeImageStaticSize from a host service and returns the output file', async () => {
       sandbox = harness.create();
       const services: HostServices = { captureImage: async () => (await new Promise((r) => setTimeout(r, 20)), FRAME) };
       const m = await sandbox.load({ wasm: await wasm('camera'), grants: ['camera.*', 'wasi_snapshot_preview1.*'], services });
@@ -116,7 +127,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(Array.from(r.files['image.jpeg']!)).to.deep.equal(Array.from(FRAME));
     });
 
-    it('serves sys, dht and communication imports, blocking the worker on the host thread', async () => {
+    itHostThread('serves sys, dht and communication imports, blocking the worker on the host thread', async () => {
       sandbox = harness.create();
       const calls: [string, number[]][] = [];
       const services: HostServices = {
@@ -133,7 +144,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(calls).to.deep.equal([['demo/counter/stateful_fibo', Array.from(new TextEncoder().encode('[]'))]]);
     });
 
-    it('serves pubsub.subscribe and pubsub.publish within the topic grants, and passes a message to on_message', async () => {
+    itHostThread('serves pubsub.subscribe and pubsub.publish within the topic grants, and passes a message to on_message', async () => {
       sandbox = harness.create();
       const published: [string, number[]][] = [];
       const subscribed: string[] = [];
@@ -151,7 +162,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(published).to.deep.equal([['poly/roots', Array.from(f64le(1, -3, 2, 2, 1))]]);
     });
 
-    it('fails a publish or subscribe outside the topic grants with ERR_TOPIC_DENIED naming the topic, and keeps serving', async () => {
+    itHostThread('fails a publish or subscribe outside the topic grants with ERR_TOPIC_DENIED naming the topic, and keeps serving', async () => {
       sandbox = harness.create();
       const used: string[] = [];
       const services: HostServices = { publish: async (t) => void used.push(`publish ${t}`), subscribe: async (t) => void used.push(`subscribe ${t}`) };
@@ -178,8 +189,26 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(unsupported.code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
       expect(unsupported.message).to.contain('camera.takeImageStaticSize');
       expect(sandbox.grantable({})).to.not.include('camera.takeImageStaticSize');
-      expect(sandbox.grantable({ captureImage: async () => FRAME })).to.include('camera.takeImageStaticSize');
+      if (shared) expect(sandbox.grantable({ captureImage: async () => FRAME })).to.include('camera.takeImageStaticSize');
+      else expect(sandbox.grantable({ captureImage: async () => FRAME })).to.not.include('camera.takeImageStaticSize');
     });
+
+    if (!shared) {
+      it('refuses at load, with ERR_NO_SHARED_MEMORY naming the import, a module whose imports answer from the host thread, and keeps serving the others', async () => {
+        sandbox = harness.create();
+        const services: HostServices = { captureImage: async () => FRAME, readTemperature: async () => 20, readHumidity: async () => 0.5, rpcCall: async () => undefined, publish: async () => undefined, subscribe: async () => undefined };
+        for (const [name, grants, needs] of [['camera', ['camera.*', 'wasi_snapshot_preview1.*'], 'camera.'], ['host-demo', ['sys.*', 'dht.*', 'communication.rpcCall'], 'dht.'], ['poly-server', ['pubsub.*'], 'pubsub.']] as const) {
+          const refused = await rejectionOf(sandbox.load({ wasm: await wasm(name), grants: [...grants], services, topics: { publish: ['#'], subscribe: ['#'] } }));
+          expect(refused.code, name).to.equal('ERR_NO_SHARED_MEMORY');
+          expect(refused.message, name).to.contain(needs);
+          expect(refused.message, name).to.contain('SharedArrayBuffer');
+        }
+        expect(sandbox.grantable(services)).to.include('sys.delay');
+        expect(sandbox.grantable(services).filter((g) => /^(camera|dht|communication|pubsub|sensors|network|wasi_ephemeral_nn)\./.test(g))).to.deep.equal([]);
+        const fibo = await sandbox.load({ wasm: await wasm('fibo'), grants: ['wasi_snapshot_preview1.*'] });
+        expect((await fibo.call(scalar('fibo', 20n))).value).to.equal(10946n);
+      });
+    }
 
     it('reports a trap as ERR_WASM_TRAP and keeps serving the instance', async () => {
       sandbox = harness.create();
@@ -310,7 +339,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect((await copy.call(scalar('next'))).value).to.equal(66);
     });
 
-    it('never runs again a call that reached the host, when a call issued with it is stopped', async () => {
+    itHostThread('never runs again a call that reached the host, when a call issued with it is stopped', async () => {
       sandbox = harness.create({ callTimeoutMs: 400 });
       let alerts = 0;
       const services: HostServices = { rpcCall: async () => void alerts++, readTemperature: async () => 20, readHumidity: async () => 0.5 };
@@ -320,7 +349,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(alerts).to.equal(2);
     });
 
-    it('applies the time limit to each call of a batch, not to the batch', async () => {
+    itHostThread('applies the time limit to each call of a batch, not to the batch', async () => {
       sandbox = harness.create({ callTimeoutMs: 400 });
       const services: HostServices = { rpcCall: async () => undefined, readTemperature: async () => 20, readHumidity: async () => 0.5 };
       const m = await sandbox.load({ wasm: await wasm('host-demo'), grants: ['sys.*', 'dht.*', 'communication.rpcCall'], services });
@@ -378,6 +407,12 @@ export function runSandboxTests(harness: SandboxHarness): void {
       const denied = await rejectionOf(sandbox.load({ wasm: calc, grants: [], providers, services }));
       expect(denied.code).to.equal('ERR_IMPORT_DENIED');
       expect(denied.message).to.contain('provider demo');
+      if (!shared) {
+        const refused = await rejectionOf(sandbox.load({ wasm: calc, grants: ['sys.*', 'dht.*', 'communication.*'], providers, services }));
+        expect(refused.code).to.equal('ERR_NO_SHARED_MEMORY');
+        expect(refused.message).to.contain('provider demo');
+        return;
+      }
       const granted = await sandbox.load({ wasm: calc, grants: ['sys.*', 'dht.*', 'communication.*'], providers, services });
       expect((await granted.call(scalar('square_plus', 2n))).value).to.equal(6n);
     });

@@ -66,6 +66,7 @@ export async function initFor(source: string, options: { track?: boolean } = {})
     args: [],
     bridge: new SharedArrayBuffer(1024),
     control,
+    callTimeoutMs: 10_000,
     trackState: true,
     providers: [],
   };

@@ -9,6 +9,14 @@ runSandboxTests({
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
 });
 
+// The same suite without shared memory, as a page that is not cross-origin isolated runs it.
+runSandboxTests({
+  name: 'Node worker threads without shared memory',
+  create: (limits) => createNodeSandbox({ sharedMemory: false, ...(limits ? { limits } : {}) }),
+  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+  sharedMemory: false,
+});
+
 runToolchainModuleTests({
   name: 'Node worker threads',
   create: (limits) => createNodeSandbox(limits ? { limits } : {}),

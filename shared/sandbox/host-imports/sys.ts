@@ -12,10 +12,17 @@ export const sys: HostCapability = {
   writesMemory: false,
   create(ctx) {
     // Atomics.wait on a cell nobody notifies: a delay that blocks the worker, not the host.
-    const delayCell = new Int32Array(new SharedArrayBuffer(4));
+    // Without shared memory nothing can block a thread: the delay spins on the clock.
+    const delayCell = typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    const spin = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        /* spin */
+      }
+    };
     return {
       millis: () => Math.floor(performance.now()) | 0,
-      delay: (ms) => void Atomics.wait(delayCell, 0, 0, Math.max(0, ms)),
+      delay: (ms) => (delayCell ? void Atomics.wait(delayCell, 0, 0, Math.max(0, ms)) : spin(Math.max(0, ms))),
       print: (ptr, len) => ctx.stdout(fromUtf8(bytesAt(ctx, ptr, len))),
       println: (ptr, len) => ctx.stdout(`${fromUtf8(bytesAt(ctx, ptr, len))}\n`),
       printInt: (n) => ctx.stdout(String(n)),
