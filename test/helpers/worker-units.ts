@@ -5,7 +5,7 @@
 import type { BridgeCall } from '../../shared/sandbox/bridge-call.ts';
 import { instantiate } from '../../shared/sandbox/instantiate.ts';
 import { prepareModule } from '../../shared/sandbox/prepare.ts';
-import type { InitMessage } from '../../shared/sandbox/protocol.ts';
+import { CONTROL_BYTES, type InitMessage } from '../../shared/sandbox/protocol.ts';
 import type { Unit } from '../../shared/sandbox/unit.ts';
 import { FUEL_PER_POLL } from '../../shared/wasm/stop-checks.ts';
 import { wat } from './wat.ts';
@@ -53,7 +53,7 @@ export function recordingBridge(answer: (op: string, args: unknown[]) => Uint8Ar
 export async function initFor(source: string, options: { track?: boolean } = {}): Promise<InitMessage> {
   const bytes = await wat(source);
   const prepared = await prepareModule(bytes, { maxMemoryPages: 16, maxTableElements: 1000, exportTables: true, what: 'module' });
-  const control = new SharedArrayBuffer(16);
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
   new Int32Array(control)[1] = -1;
   const init: InitMessage = {
     t: 'init',
