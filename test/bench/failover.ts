@@ -135,7 +135,7 @@ async function failover(): Promise<BenchSection> {
       rows: [
         { name: 'kill → departure noticed', figure: ms(noticed), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(noticed, LINK_TIMEOUT_FLOOR_MS), goal: '' },
         { name: 'kill → callable again', figure: ms(recovered), baseline: `link timeout floor ${ms(LINK_TIMEOUT_FLOOR_MS)}`, ratio: times(recovered, LINK_TIMEOUT_FLOOR_MS), goal: '≤ 1.5 s', met: recovered <= 1500 },
-        // The hot standby (ADR 0034) is designed, not built: the goal stays in the table, missed.
+        // The hot standby (ADR 0038) is designed, not built: the goal stays in the table, missed.
         { name: 'kill → callable again, with a hot standby (`replicas: 1`)', figure: 'not built', baseline: '—', ratio: '—', goal: '≤ 0.2 s', met: false },
         { name: `false departures in ${LOADED_SECONDS} s, every core saturated`, figure: String(loaded), baseline: `at rest ${rest}`, ratio: '—', goal: '0', met: loaded === 0 },
       ],
