@@ -24,6 +24,13 @@ export interface MeshView {
   linked: string[];
 }
 
+/**
+ * Longest a peer may take to start. A peer starts in a second or two on a machine at rest,
+ * but several started at once on two busy cores (the suites run beside each other's
+ * browsers) have taken over 30 s.
+ */
+const START_TIMEOUT_MS = 90_000;
+
 /** A Node peer in a child process. */
 export class NodePeerProcess {
   readonly name: string;
@@ -62,7 +69,7 @@ export class NodePeerProcess {
 
   /** Wait until the peer is up. */
   async ready(): Promise<void> {
-    await waitFor(() => this.id !== '', `${this.name} to start`, 30_000);
+    await waitFor(() => this.id !== '', `${this.name} to start`, START_TIMEOUT_MS);
   }
 
   /** Run a control command. */
@@ -98,7 +105,7 @@ export class BrowserPeer {
 
   static async launch(options: Parameters<typeof launchChromiumPeer>[0]): Promise<BrowserPeer> {
     const p = new BrowserPeer(await launchChromiumPeer(options));
-    await waitFor(async () => p.peer.page.evaluate(() => Boolean((globalThis as { liquidmesh?: unknown }).liquidmesh)), `${options.name} to start`, 30_000);
+    await waitFor(async () => p.peer.page.evaluate(() => Boolean((globalThis as { liquidmesh?: unknown }).liquidmesh)), `${options.name} to start`, START_TIMEOUT_MS);
     return p;
   }
 
