@@ -43,6 +43,8 @@ export function createNodeSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> =
   return new WorkerSandbox({
     // Calls from every socket read in one turn of the event loop go in one message.
     defer: (task) => void setImmediate(task),
+    // terminate() stops a worker thread running wasm within milliseconds: no stop checks needed.
+    stopChecks: false,
     ...options,
     spawn: () => {
       // The bundle is plain JavaScript: the worker needs none of the host's flags or loaders

@@ -27,7 +27,7 @@ import type { ProviderInit } from './protocol.ts';
  * @throws ModuleTooLargeError, MemoryLimitError, InvalidWasmError, ModuleLoadError for a
  *   provider as for the app.
  */
-export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: SandboxLimits): Promise<ProviderInit[]> {
+export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: SandboxLimits, stopChecks = true): Promise<ProviderInit[]> {
   const providers = spec.providers ?? [];
   const services = spec.services ?? {};
   const hostModules = new Set([WASI_MODULE, ...Object.keys(HOST_IMPORTS).map((n) => n.slice(0, n.indexOf('.')))]);
@@ -49,7 +49,7 @@ export async function linkProviders(info: ModuleInfo, spec: LoadSpec, limits: Sa
   const out: ProviderInit[] = [];
   for (const name of linkOrder(infos)) {
     const p = providers.find((q) => q.name === name)!;
-    const prepared = await prepareModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: false, what: `provider ${name}` });
+    const prepared = await prepareModule(p.wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: false, what: `provider ${name}`, stopChecks });
     const entry: ProviderInit = { name, module: prepared.module, globals: prepared.globals, files: p.files ?? {} };
     if (prepared.dirty) entry.dirty = prepared.dirty;
     out.push(entry);

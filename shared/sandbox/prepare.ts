@@ -22,11 +22,13 @@ export interface PreparedModule {
 }
 
 /**
- * Prepare `wasm` for the sandbox. `what` names it in errors ("module", "provider x").
+ * Prepare `wasm` for the sandbox. `what` names it in errors ("module", "provider x");
+ * `stopChecks: false` leaves out the stop checks (stop-checks.ts).
  * @throws MemoryLimitError, InvalidWasmError (from the rewrite), ModuleLoadError (it does not compile).
  */
-export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; maxTableElements: number; exportTables: boolean; what: string }): Promise<PreparedModule> {
-  const checked = addStopChecks(wasm);
+export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages: number; maxTableElements: number; exportTables: boolean; what: string; stopChecks?: boolean }): Promise<PreparedModule> {
+  // Stop checks only where terminating a worker may not stop its wasm (default on; see WorkerSandboxOptions.stopChecks).
+  const checked = options.stopChecks === false ? null : addStopChecks(wasm);
   const tracked = trackWrites(checked?.bytes ?? wasm);
   const rewritten = rewriteModule(tracked?.bytes ?? wasm, {
     maxMemoryPages: options.maxMemoryPages,

@@ -56,6 +56,14 @@ export interface WorkerSandboxOptions {
    */
   sharedMemory?: boolean;
   /**
+   * Rewrite modules with stop checks (shared/wasm/stop-checks.ts), so that a call past its
+   * time limit unwinds in its own thread. Default true: a browser's `Worker.terminate()` may
+   * leave running wasm alone. Node's worker threads stop at `terminate()` within
+   * milliseconds, so its sandbox turns them off: rewriting every function of 1 MB of code
+   * took several times as long as compiling it.
+   */
+  stopChecks?: boolean;
+  /**
    * Booted workers kept idle once an instance of this sandbox has closed (default 2: an
    * instance's active worker and its spare); 0 spawns each worker when it is needed.
    */
@@ -105,7 +113,7 @@ export class WorkerSandbox implements Sandbox {
     // Pub/sub calls are checked against the topic grants before any service runs.
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
-    const providers = await linkProviders(info, spec, limits);
+    const providers = await linkProviders(info, spec, limits, this.#options.stopChecks ?? true);
     if (!this.#shared) {
       for (const [who, i] of [['module', info] as const, ...(spec.providers ?? []).map((p) => [`provider ${p.name}`, parseModule(p.wasm)] as const)]) {
         const needs = hostThreadImport(i);
@@ -170,7 +178,7 @@ export class WorkerSandbox implements Sandbox {
     let prepared = this.#prepared.get(key);
     if (prepared) this.#prepared.delete(key);
     else {
-      prepared = prepareModule(wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module' });
+      prepared = prepareModule(wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module', stopChecks: this.#options.stopChecks ?? true });
       // A module that failed to prepare is tried again next time, not remembered.
       prepared.catch(() => this.#prepared.delete(key));
     }

@@ -9,10 +9,11 @@ runSandboxTests({
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
 });
 
-// The same suite without shared memory, as a page that is not cross-origin isolated runs it.
+// The same suite without shared memory, as a page that is not cross-origin isolated runs it
+// (with the stop checks a browser's sandbox adds to every module).
 runSandboxTests({
   name: 'Node worker threads without shared memory',
-  create: (limits) => createNodeSandbox({ sharedMemory: false, ...(limits ? { limits } : {}) }),
+  create: (limits) => createNodeSandbox({ sharedMemory: false, stopChecks: true, ...(limits ? { limits } : {}) }),
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
   sharedMemory: false,
 });
