@@ -150,7 +150,10 @@ export default {
     signaling.middleware,
     natsBackbone.middleware,
     // Cross-origin isolation, as the PWA is served: SharedArrayBuffer needs it.
+    // LIQUIDMESH_NOT_ISOLATED=1 serves the pages without it, as a misconfigured proxy
+    // would: the sandbox then runs without shared memory (`node test/run.mjs no-sab`).
     function isolate(context, next) {
+      if (process.env.LIQUIDMESH_NOT_ISOLATED === '1') return next();
       context.set('Cross-Origin-Opener-Policy', 'same-origin');
       context.set('Cross-Origin-Embedder-Policy', 'require-corp');
       return next();

@@ -75,8 +75,9 @@ if (want('browser')) {
 // candidates only on a default route's interface: its namespace gets a link of its own.
 const ENGINE_SUITES = {
   firefox: 'all',
-  // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: only what needs neither.
-  webkit: ['core', 'idb-stores', 'fake-camera'],
+  // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: the sandbox runs without
+  // shared memory there (what needs the host thread refused by name), and what needs neither.
+  webkit: ['core', 'idb-stores', 'fake-camera', 'sandbox'],
   // JavaScriptCore with SharedArrayBuffer on, as in Safari: every suite but those needing
   // what this WebKitGTK build lacks — a camera stream (camera, browser-peer,
   // capability-offers), DeviceMotionEvent (sensors), WebRTC (webrtc-transport) — and the
@@ -95,6 +96,16 @@ for (const [engine, suites] of Object.entries(ENGINE_SUITES)) {
   const code = await run(process.execPath, ['test/netns.mjs', bin('wtr'), '--config', 'web-test-runner.config.mjs', ...files], env);
   const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
   record(`web-test-runner ${engine}`, summary, code);
+}
+
+// Chromium on pages served without cross-origin isolation: no SharedArrayBuffer, so the
+// sandbox suite runs without shared memory (ADR 0024), as WebKitGTK's run does.
+if (want('no-sab')) {
+  console.log('\n▶ Browser sandbox suite in Chromium without cross-origin isolation (no SharedArrayBuffer)');
+  rmSync('.tmp/wtr-summary.json', { force: true });
+  const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs', '--files', 'test/browser/sandbox.test.ts'], { LIQUIDMESH_NOT_ISOLATED: '1' });
+  const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
+  record('web-test-runner no-sab', summary, code);
 }
 
 if (want('e2e')) {

@@ -33,7 +33,10 @@ export interface ArrivalFacts {
   isolated: boolean;
   /** The `trust` query parameter (the certificate page), if any. */
   trust: string | null;
-  /** `typeof SharedArrayBuffer === 'function'` (absent when not given: assumed present). */
+  /**
+   * `typeof SharedArrayBuffer === 'function'`. Not a reason to refuse any more: the page
+   * starts with a sandbox without shared memory (ADR 0024) and says what that leaves out.
+   */
   sharedMemory?: boolean;
   /** `typeof RTCPeerConnection === 'function'` (absent when not given: assumed present). */
   webRtc?: boolean;
@@ -59,8 +62,9 @@ export function insecureArrival(facts: ArrivalFacts): InsecureArrival | null {
     // WebKitGTK (GNOME Web, WPE kiosks) builds its JavaScript engine without
     // SharedArrayBuffer even on an isolated page, and ships WebRTC off by default. A page
     // with the NATS backbone reaches every peer over WebSocket, so lacking WebRTC only
-    // matters without one.
-    const missing = [...(facts.sharedMemory === false ? ['SharedArrayBuffer'] : []), ...(facts.webRtc === false && facts.backbone !== true ? ['WebRTC'] : [])];
+    // matters without one. Lacking SharedArrayBuffer no longer stops the page: its sandbox
+    // runs without shared memory and the app says what that leaves out.
+    const missing = facts.webRtc === false && facts.backbone !== true ? ['WebRTC'] : [];
     return missing.length === 0 ? null : { reason: 'engine', missing, openedUrl: facts.href, secureUrl: '', trustUrl };
   }
   if (!facts.secure) {

@@ -15,6 +15,7 @@
  * `window.liquidmesh` is the running peer, for scripts driving the page (headless peers,
  * end-to-end tests) and for the console; `window.liquidmeshSession` the session.
  */
+import { sharedMemoryAvailable } from '../shared/sandbox/worker-sandbox.ts';
 import { enableDebug } from '../shared/log.ts';
 import { currentBrowser } from './browser-info.ts';
 import { insecureArrival } from './insecure-arrival.ts';
@@ -57,6 +58,7 @@ const insecure = insecureArrival({
 if (insecure) {
   app.insecure = insecure;
 } else {
+  app.noSharedMemory = !sharedMemoryAvailable();
   void registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
   const browser = currentBrowser();
   const session = new MeshSession({

@@ -78,7 +78,23 @@ export function runToolchainModuleTests(harness: SandboxHarness): void {
       expect((await bare.call(scalar('count_bytes'))).value).to.equal(-44);
     });
 
-    it('serves both camera conventions to a Rust command module', async () => {
+    if (harness.sharedMemory === false) {
+      it('refuses by name, without shared memory, the Rust modules whose imports answer from the host thread', async () => {
+        sandbox = harness.create();
+        const services: HostServices = { captureImage: async () => FRAME, ping: async () => 1 };
+        const camera = await rejectionOf(sandbox.load({ wasm: await wasm('rust-camera'), grants: ['camera.*', WASI], services }));
+        expect([camera.code, camera.message.includes('camera.')]).to.deep.equal(['ERR_NO_SHARED_MEMORY', true]);
+        const ping = await rejectionOf(sandbox.load({ wasm: await wasm('net-ping'), grants: ['network.ping'], services }));
+        expect([ping.code, ping.message.includes('network.ping')]).to.deep.equal(['ERR_NO_SHARED_MEMORY', true]);
+      });
+    }
+
+    // What the host thread answers (camera, ping) needs shared memory: refused above without it.
+    const itHostThread = (title: string, body: () => Promise<void>): void => {
+      if (harness.sharedMemory !== false) it(title, body);
+    };
+
+    itHostThread('serves both camera conventions to a Rust command module', async () => {
       sandbox = harness.create();
       const services: HostServices = { captureImage: async () => FRAME };
       const m = await sandbox.load({ wasm: await wasm('rust-camera'), grants: ['camera.*', WASI], services });
@@ -91,7 +107,7 @@ export function runToolchainModuleTests(harness: SandboxHarness): void {
       expect(denied.code).to.equal('ERR_IMPORT_DENIED');
     });
 
-    it('serves network.ping(a, b, c, d) -> f32 from the host only when granted', async () => {
+    itHostThread('serves network.ping(a, b, c, d) -> f32 from the host only when granted', async () => {
       sandbox = harness.create();
       const asked: string[] = [];
       const services: HostServices = { ping: async (address) => (asked.push(address), address === '10.0.0.7' ? 3.5 : -1) };

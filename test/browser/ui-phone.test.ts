@@ -89,25 +89,31 @@ describe('Insecure arrival', function () {
     expect(notIsolated).to.deep.equal({ reason: 'not-isolated', openedUrl: 'https://a.lan/', secureUrl: '', trustUrl: '' });
   });
 
-  it('names what the browser engine lacks (WebKitGTK: SharedArrayBuffer, WebRTC) instead of starting or claiming to be offline', async () => {
+  it('names what the browser engine lacks (WebKitGTK without the backbone: WebRTC) instead of starting or claiming to be offline', async () => {
     Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
     const facts = { href: 'https://a.lan/', secure: true, isolated: true, trust: null };
     expect(insecureArrival({ ...facts, sharedMemory: true, webRtc: true })).to.equal(null);
     const arrival = insecureArrival({ ...facts, sharedMemory: false, webRtc: false });
-    expect(arrival).to.deep.include({ reason: 'engine', missing: ['SharedArrayBuffer', 'WebRTC'] });
+    expect(arrival).to.deep.include({ reason: 'engine', missing: ['WebRTC'] });
     const app = await f.mount<App>('lm-app', { mesh: 'home', insecure: arrival });
     await waitFor(() => findAll(app, 'section.engine').length === 1, 'the engine notice');
     const text = textOf(app);
     expect(text).to.contain('This browser cannot host modules');
-    expect(textOf(find(app, '.missing'))).to.equal('SharedArrayBuffer and WebRTC');
+    expect(textOf(find(app, '.missing'))).to.equal('WebRTC');
     expect(text).to.not.match(/offline:|You are offline/);
     expect(findAll(app, '[role=tab]')).to.have.length(0);
   });
 
-  it('starts without WebRTC when the page has the NATS backbone, and still names a missing SharedArrayBuffer', () => {
+  it('starts without WebRTC when the page has the NATS backbone, and without SharedArrayBuffer, saying what its modules cannot use', async () => {
     const facts = { href: 'https://a.lan/?nats=wss://leaf.lan:8443', secure: true, isolated: true, trust: null, backbone: true };
     expect(insecureArrival({ ...facts, sharedMemory: true, webRtc: false })).to.equal(null);
-    expect(insecureArrival({ ...facts, sharedMemory: false, webRtc: false })).to.deep.include({ reason: 'engine', missing: ['SharedArrayBuffer'] });
+    expect(insecureArrival({ ...facts, sharedMemory: false, webRtc: false })).to.equal(null);
+    const app = await f.mount<App>('lm-app', { mesh: 'home', noSharedMemory: true });
+    await waitFor(() => findAll(app, '.banner.no-shared-memory').length === 1, 'the shared-memory notice');
+    expect(textOf(find(app, '.banner.no-shared-memory'))).to.contain('no SharedArrayBuffer').and.to.contain('camera');
+    const full = await f.mount<App>('lm-app', { mesh: 'home' });
+    await full.updateComplete;
+    expect(findAll(full, '.banner.no-shared-memory')).to.have.length(0);
   });
 
   it('does not claim to be offline while the link has not failed, or when the device could not start', async () => {

@@ -23,3 +23,10 @@ runToolchainModuleTests({
   create: (limits) => createNodeSandbox(limits ? { limits } : {}),
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
 });
+
+runToolchainModuleTests({
+  name: 'Node worker threads without shared memory',
+  create: (limits) => createNodeSandbox({ sharedMemory: false, ...(limits ? { limits } : {}) }),
+  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+  sharedMemory: false,
+});

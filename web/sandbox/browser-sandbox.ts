@@ -1,16 +1,15 @@
 /**
- * The sandbox in browsers: each instance runs in a dedicated module Worker. The page
- * must be cross-origin isolated (COOP + COEP) so that the bridge's SharedArrayBuffer
- * exists; the PWA and the test pages are served that way.
+ * The sandbox in browsers: each instance runs in a dedicated module Worker. On a
+ * cross-origin isolated page (COOP + COEP, as the PWA and the test pages are served) with
+ * SharedArrayBuffer, workers block on the host thread through the bridge; elsewhere (a
+ * page not isolated, WebKitGTK's engine) the sandbox runs without shared memory and
+ * refuses, by name, the imports that need the host thread (shared/sandbox/protocol.ts).
  */
 import { WorkerSandbox, type WorkerSandboxOptions } from '../../shared/sandbox/worker-sandbox.ts';
 import type { WorkerToHost } from '../../shared/sandbox/protocol.ts';
 
 /** A WorkerSandbox whose workers are browser Workers. */
 export function createBrowserSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> = {}): WorkerSandbox {
-  if (!globalThis.crossOriginIsolated) {
-    throw new Error('the sandbox needs a cross-origin isolated page (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)');
-  }
   return new WorkerSandbox({
     ...options,
     spawn: () => {

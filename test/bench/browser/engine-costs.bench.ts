@@ -30,6 +30,17 @@ describe('engine costs', () => {
     try {
       const fibo = await sandbox.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
       const [call, bare] = await paired(15, 200, () => fibo.call(CALL), roundTrip);
+      // The same call in a sandbox without shared memory (what a page that is not
+      // cross-origin isolated, or WebKitGTK, runs), against the same baseline.
+      const unshared = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
+      let noSharedCall: number[];
+      let noSharedBare: number[];
+      try {
+        const fiboUnshared = await unshared.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
+        [noSharedCall, noSharedBare] = await paired(15, 200, () => fiboUnshared.call(CALL), roundTrip);
+      } finally {
+        await unshared.close();
+      }
       echo.terminate();
 
       const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
@@ -45,7 +56,7 @@ describe('engine costs', () => {
       const [classified, baseline] = await paired(12, 1, classifyCall, () => direct(jpeg));
       await graph.release();
 
-      await executeServerCommand('liquidmesh-bench', { bare, call, classified, direct: baseline, userAgent: navigator.userAgent });
+      await executeServerCommand('liquidmesh-bench', { bare, call, noSharedCall, noSharedBare, classified, direct: baseline, userAgent: navigator.userAgent });
     } finally {
       await sandbox.close();
     }
