@@ -35,6 +35,9 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   'migration.round': { role: 'operator', participants: true },
   'migration.commit': { role: 'operator', participants: true },
   'migration.abort': { role: 'operator', participants: true },
+  // Served by a peer holding an owner key (mesh/owner-service.ts) for the other owners.
+  'trust.invite': { role: 'owner' },
+  'trust.revoke': { role: 'owner' },
 };
 
 /** The deployment id a request names, if any (`deploymentId` in its params). */
