@@ -17,6 +17,7 @@ import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/adapters/fake-camera.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import { useNodeEd25519 } from './trust/node-ed25519.ts';
+import type { Identity } from '../shared/identity/identity.ts';
 import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
@@ -35,6 +36,8 @@ export interface NodePeerOptions {
   name: string;
   /** Roles (ADR 0025): the mesh's owners and this peer's invitation or grant. */
   roles?: PeerRoles;
+  /** Sign as this identity instead of the one kept in `dataDir` (start's node-1: the owner key). */
+  identity?: Identity;
   transports: Transport[];
   /** Keep identity, registry, blobs and history here; in memory when absent. */
   dataDir?: string;
@@ -101,6 +104,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.topicBridge ? { topicBridge: options.topicBridge } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.roles ? { roles: options.roles } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
   });
   // A restarted peer serves what it ran before: wait (a bounded time) until the modules
   // it hosts are loaded again from its blob store, so its first calls find them.

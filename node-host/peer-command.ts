@@ -37,6 +37,7 @@ import { createLogger } from '../shared/log.ts';
 import type { SupervisedPeer } from '../shared/composition/supervised-peer.ts';
 import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { rolesFromInvitation } from './keys/invite.ts';
+import { encodeInvitationToken } from '../shared/trust/statements.ts';
 import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';
 import { isLoopbackHost } from './host-address.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
@@ -119,7 +120,8 @@ export function parsePeerArgs(args: string[]): PeerArgs {
     if (!Number.isInteger(n) || n < 1) throw new Error('--max-links must be a whole number of at least 1');
     parsed.maxLinks = n;
   }
-  const invitation = value('invitation') ?? process.env.LIQUIDMESH_INVITATION;
+  // A join link given as --pwa carries the invitation of the devices it makes.
+  const invitation = value('invitation') ?? process.env.LIQUIDMESH_INVITATION ?? fromPwa.get('invite') ?? undefined;
   if (invitation !== undefined) parsed.roles = rolesFromInvitation(invitation, args);
   return parsed;
 }
@@ -155,6 +157,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
       kiosk: args.kiosk,
       ...(trusted ? { trustCa: trusted.pem } : {}),
       ...(ownsPolicy(argv) ? { policy: await policyFromArgs(argv) } : {}),
+      ...(args.roles ? { roles: { mesh: args.roles.mesh, owners: args.roles.owners, ...(args.roles.invitation ? { invitation: encodeInvitationToken(args.roles.invitation) } : {}) } } : {}),
     });
     say(`chromium peer ${args.name} running (browser pid ${peer.pid}) on ${args.pwa}`);
     print({ event: 'ready', engine: 'chromium', name: args.name, pid: peer.pid });

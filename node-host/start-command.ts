@@ -18,7 +18,11 @@
  * (node-host/tls/), or the user's own with --cert/--key, and a plain-HTTP trust page on
  * --trust-port (8081) hands out the CA: its QR code comes first in the banner.
  *
- * Everything the user creates survives a restart: both peers, and the mesh's name and
+ * Roles are on (node-host/start-roles.ts, ADR 0025): node-1 holds the owner key, chromium-1
+ * and every device that opens the join link or scans its QR code join as `device` with an
+ * invitation, and the owner's page (its single-use link is printed too) can invite
+ * other roles and revoke members.
+ * Everything the user creates survives a restart: both peers, the owner key, and the mesh's name and
  * secret, live in a data directory (node-host/start-data.ts); `--ephemeral` keeps nothing
  * of its own (off loopback, the CA and the gateway token still live in the default one).
  */
@@ -37,6 +41,8 @@ import { DEMO_OFFERS, policyFromArgs } from './capability-flags.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
 import { startSignalServer } from './signal/signal-server.ts';
 import { meshSettings, peerDataDir, startDataDir } from './start-data.ts';
+import { launchInvitation, startRoles } from './start-roles.ts';
+import { serveOwnerRequests } from '../shared/mesh/owner-service.ts';
 import { trustCertificates } from './tls/node-trust.ts';
 import { advertisedUrl } from './host-address.ts';
 import { keepTlsFresh, resolveServerTls } from './tls/server-tls.ts';
@@ -90,6 +96,11 @@ export async function startCommand(args: string[]): Promise<void> {
     join.searchParams.set('signal', advertisedUrl(signal.url));
     join.searchParams.set('mesh', mesh);
     join.searchParams.set('secret', secret);
+    const roles = await startRoles(dataDir, mesh);
+    // The printed link and its QR code make devices, for a day; the owner's page is single use.
+    const ownerPage = new URL(join);
+    ownerPage.searchParams.set('invite', roles.invite('owner'));
+    join.searchParams.set('invite', roles.invite('device', { reusable: true }));
     let trust: TrustServer | null = null;
     if (ca) {
       trust = await startTrustServer({ caCert: ca.caCert, host, port: Number(option(args, 'trust-port') ?? DEFAULT_TRUST_PORT), joinUrl: (url) => withTrust(join, url) });
@@ -111,8 +122,11 @@ export async function startCommand(args: string[]): Promise<void> {
       // The demo's camera-gray deployment takes pictures with node-1's fake camera.
       policy: await policyFromArgs(args, DEMO_OFFERS),
       logger: log.child('node-1'),
+      identity: roles.owner,
+      roles: roles.node,
     });
     cleanup.push(() => node.stop());
+    serveOwnerRequests(node.peer);
     const gateway = await startGateway({
       peer: node, host, port: Number(option(args, 'gateway-port') ?? 3000), ...tls,
       ...access, ...(await gatewayToken(host, dataDir, (text) => console.log(`LiquidMesh: ${text}`))),
@@ -140,6 +154,7 @@ export async function startCommand(args: string[]): Promise<void> {
         ...(ca ? { trustCa: ca.caCert } : {}),
         // Who runs `start` owns its peers: chromium-1 offers what node-1 offers.
         policy: await policyFromArgs(args, DEMO_OFFERS),
+        roles: { mesh, owners: roles.owners, invitation: launchInvitation(roles) },
       });
       const browser = chromium;
       cleanup.push(() => browser.close());
@@ -167,11 +182,13 @@ export async function startCommand(args: string[]): Promise<void> {
     console.log(`
 LiquidMesh is running (mesh "${mesh}").
   PWA — open to join as a device:  ${join.toString()}
+  owner's page — this machine, once: ${ownerPage.toString()}
   HTTP gateway (WasmIoT API):       ${advertisedUrl(gateway.url)}   e.g. liquidmesh ls devices, curl ${advertisedUrl(gateway.url)}/file/device
   signaling:                        ${advertisedUrl(signal.url)}  (y-webrtc ${signal.signalUrl}, PeerJS ${signal.peerjsPath})
   peers:                            node-1 (Node, fake camera, simulated sensors)${chromium ? ', chromium-1 (headless Chromium, fake camera device)' : ''}
   sample modules:                   ${published.map((m) => `${m.name}@${m.version}`).join(', ')}
   sample deployments:               ${Object.keys(SAMPLE_DEPLOYMENTS).join(', ')}
+  owner key:                        ${roles.owners[0]}${dataDir ? ` (${dataDir}/keys/owner.key)` : ' (in memory)'}
   data:                             ${dataDir ?? 'none kept (--ephemeral)'}
   ${fiboLine}
   ${chainLine}

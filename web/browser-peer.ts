@@ -5,6 +5,7 @@
  * everything in the registry has been saved (the app reopens offline from that copy).
  */
 import type { Logger } from '../shared/log.ts';
+import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import type { PeerTiming } from '../shared/mesh/peer.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
@@ -41,6 +42,8 @@ export interface BrowserPeerOptions {
    * the owner switches them on.
    */
   policy?: CapabilityPolicy;
+  /** Roles (ADR 0025): the mesh's owners and this page's invitation (web/mesh-roles.ts). */
+  roles?: PeerRoles;
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   logger?: Logger;
@@ -147,6 +150,7 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
     ...(options.timing ? { timing: options.timing } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.roles ? { roles: options.roles } : {}),
   });
   if (!options.policy) {
     // The id is known only now: apply the owner's choice — the launching command's, else the

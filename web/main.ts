@@ -9,6 +9,7 @@
  * The page leaves the mesh when it is hidden, frozen or closed and joins again, as the
  * same device, when it is shown (web/page-lifecycle.ts, web/mesh-session.ts).
  * Query: `name` (this device; without it the browser's remembered name), `mesh`,
+ * `invite` (an invitation to the mesh's roles, web/mesh-roles.ts),
  * `secret`, `signal` (signaling server URL), `trust` (the page serving the mesh's
  * certificate), `kiosk`, `nats` (+ `nats-user`/`nats-pass`/`nats-token`: the NATS backbone
  * over WebSocket, web/nats-link.ts).
@@ -20,6 +21,8 @@ import { enableDebug } from '../shared/log.ts';
 import { currentBrowser } from './browser-info.ts';
 import { insecureArrival } from './insecure-arrival.ts';
 import { MeshSession } from './mesh-session.ts';
+import { INVITE_PARAM, pageRoles } from './mesh-roles.ts';
+import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { natsLinkFromQuery } from './nats-link.ts';
 import { followPageLifecycle, hiddenGraceMs } from './page-lifecycle.ts';
 import { registerServiceWorker } from './sw-register.ts';
@@ -30,11 +33,27 @@ const params = new URLSearchParams(location.search);
 enableDebug(localStorage.getItem('debug') ?? undefined);
 const mesh = params.get('mesh') ?? 'liquidmesh';
 
-/** The URL another device opens to join this mesh: this one without our name and kiosk mode. */
+// The invitation is read once: kept out of the address bar (a reload, a bookmark or a shared
+// tab must not pass it on) and out of the join URL this page shows others.
+let roles: PeerRoles | undefined;
+let rolesError = '';
+try {
+  roles = pageRoles({ mesh, params });
+} catch (error) {
+  rolesError = `${(error as Error).message} (${String((error as { code?: unknown }).code ?? 'ERR_INVALID_GRANT')})`;
+}
+if (params.has(INVITE_PARAM)) {
+  const clean = new URL(location.href);
+  clean.searchParams.delete(INVITE_PARAM);
+  history.replaceState(history.state, '', clean);
+}
+
+/** The URL another device opens to join this mesh: this one without our name, kiosk mode or invitation. */
 function joinUrl(): string {
   const url = new URL(location.href);
   url.searchParams.delete('name');
   url.searchParams.delete('kiosk');
+  url.searchParams.delete(INVITE_PARAM);
   url.hash = '';
   return url.toString();
 }
@@ -69,7 +88,9 @@ if (insecure) {
     signal: params.get('signal'),
     webRtc: typeof RTCPeerConnection === 'function',
     backbone: () => natsLinkFromQuery(params, mesh, params.get('secret') ?? ''),
+    ...(roles ? { roles } : {}),
   });
+  if (rolesError) app.startError = rolesError;
   (globalThis as { liquidmeshSession?: unknown }).liquidmeshSession = session;
   session.onChange((state) => {
     app.presence = state;
@@ -77,7 +98,7 @@ if (insecure) {
       app.link = session.link;
       app.node = session.node;
       app.savedAt = session.node?.registrySavedAt() ?? null;
-      app.startError = '';
+      app.startError = rolesError;
       (globalThis as { liquidmesh?: unknown }).liquidmesh = session.node;
     }
     if (state === 'failed') {

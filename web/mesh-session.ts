@@ -10,6 +10,7 @@ import { BroadcastChannelTransport } from '../shared/adapters/broadcast-channel-
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { Emitter, type Unsubscribe } from '../shared/events.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { type BrowserPeer, startBrowserPeer } from './browser-peer.ts';
 import { claimDeviceName, type HeldName, holdName } from './device-name.ts';
 import { ResilientTransport } from '../shared/adapters/resilient-transport.ts';
@@ -42,6 +43,8 @@ export interface MeshSessionOptions {
   webRtc?: boolean;
   /** Opens the NATS backbone's transport for each join, when the page has one (web/nats-link.ts). */
   backbone?: () => Transport | null;
+  /** Roles (ADR 0025) the peer joins with (web/mesh-roles.ts); none in a mesh without roles. */
+  roles?: PeerRoles;
   /** Starts the peer (default {@link startBrowserPeer}; tests give their own transports). */
   start?: (name: string, transports: Transport[], dbName: string) => Promise<BrowserPeer>;
   /** Claims the name (default {@link claimDeviceName}). */
@@ -166,13 +169,15 @@ export class MeshSession {
     if (backbone) transports.push(backbone);
     const dbName = `liquidmesh-${o.mesh}-${this.#name}`;
     try {
-      const start = o.start ?? ((name, t, db) => startBrowserPeer({ name, transports: t, dbName: db }));
+      const start = o.start ?? ((name, t, db) => startBrowserPeer({ name, transports: t, dbName: db, ...(o.roles ? { roles: o.roles } : {}) }));
       this.#node = await start(this.#name, transports, dbName);
       this.#link = link;
       this.#error = '';
       this.#set('joined');
     } catch (error) {
-      this.#error = error instanceof Error ? error.message : String(error);
+      // The code names the reason for scripts and for the user (ERR_INVITATION_USED…).
+      const code = (error as { code?: unknown }).code;
+      this.#error = `${error instanceof Error ? error.message : String(error)}${typeof code === 'string' ? ` (${code})` : ''}`;
       for (const t of transports) await t.disconnect().catch(() => undefined);
       this.#held?.release();
       this.#held = null;

@@ -30,6 +30,7 @@ import { orchestratorRoutes } from './orchestrator-api.ts';
 import { Router } from './router.ts';
 import { supervisor2026Routes } from './supervisor-2026-api.ts';
 import { supervisorRoutes } from './supervisor-api.ts';
+import { trustRoutes } from './trust-api.ts';
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -105,6 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   migrationRoutes(router, g);
   exportRoutes(router, g);
   cardRoutes(router, g);
+  trustRoutes(router, g);
   const logs = logRoutes(router, g);
   supervisor2026Routes(router, g);
   supervisorRoutes(router, g, { deployTimeoutMs: timing.deployTimeoutMs, fetch: fetchForRequest });

@@ -8,6 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { CapabilityPolicy } from '../../shared/trust/capability-policy.ts';
+
+/** Roles a launched page joins with: the mesh's owners and an invitation token (`keys invite`'s text form). */
+export interface LaunchRoles {
+  mesh: string;
+  owners: string[];
+  invitation?: string;
+}
 import { trustCaInNss } from '../tls/nss.ts';
 
 /** Flags verified headless on these machines; loopback WebRTC needs the last ones. */
@@ -66,6 +73,11 @@ export async function launchChromiumPeer(options: {
    * owns the device, so it is handed to the page by the launcher, never through the URL.
    */
   policy?: CapabilityPolicy;
+  /**
+   * Roles (ADR 0025): the mesh's owner keys and an invitation token to redeem, handed to
+   * the page before its scripts run (web/mesh-roles.ts), never through a URL.
+   */
+  roles?: LaunchRoles;
 }): Promise<ChromiumPeer> {
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), `liquidmesh-chromium-${options.name}-`)));
   // Chromium reads trusted CAs from $HOME/.pki/nssdb: a HOME of this profile's own holds its trust.
@@ -103,6 +115,11 @@ export async function launchChromiumPeer(options: {
       await page.evaluateOnNewDocument((text: string) => {
         (globalThis as { __liquidmeshOwnerPolicy?: string }).__liquidmeshOwnerPolicy = text;
       }, JSON.stringify(options.policy));
+    }
+    if (options.roles) {
+      await page.evaluateOnNewDocument((text: string) => {
+        (globalThis as { __liquidmeshRoles?: string }).__liquidmeshRoles = text;
+      }, JSON.stringify(options.roles));
     }
     await page.goto(url.toString(), { waitUntil: 'load' });
     return {

@@ -4,6 +4,10 @@
  *   keys list                 every key: name, id, public key
  *   keys create <name>        make a key (refused if the name is taken)
  *   keys show [name]          one key (default `default`); made if it is `default` and missing
+ *   keys invite               an invitation token signed by an owner key
+ *   keys revoke <member>      an owner's revocation of a member (device name, peer id or
+ *                             public key), signed here and handed to the mesh through
+ *                             its gateway (node-host/keys/revoke.ts)
  *
  * Only public halves are ever printed; a private key never leaves its 0600 file.
  */
@@ -13,6 +17,7 @@ import { CliError } from '../cli/cli-error.ts';
 import { consoleOutput, reportError, table } from '../cli/output.ts';
 import { defaultDataDir } from '../data-dir.ts';
 import { inviteToken } from './invite.ts';
+import { revokeThroughGateway } from './revoke.ts';
 import { DEFAULT_KEY_NAME, keysDir, listUserKeys, loadOrCreateUserKey, loadUserKey, OWNER_KEY_NAME, type UserKey } from './key-store.ts';
 
 /** Usage line of `keys` for the CLI's help. */
@@ -20,7 +25,10 @@ export const KEYS_USAGE = `keys [list | create <name> | show [name]] [--data-dir
                       the signing keys of owners, operators and publishers, kept 0600 in DIR/keys
   keys invite [--key owner] [--mesh M] [--role device|operator|owner] [--hours H] [--reusable]
                       an invitation token signed by an owner key (single use unless --reusable),
-                      for \`liquidmesh peer --invitation TOKEN\``;
+                      for \`liquidmesh peer --invitation TOKEN\`
+  keys revoke <device name | peer id | public key> [--key owner] [--gateway URL]
+                      revoke a member: signed with the owner key here, relayed by the gateway;
+                      every peer disconnects it and refuses it from then on`;
 
 function describe(key: UserKey): { name: string; id: string; publicKey: string } {
   return { name: key.name, id: key.id, publicKey: key.publicKeyHex };
@@ -30,7 +38,7 @@ function describe(key: UserKey): { name: string; id: string; publicKey: string }
 export async function keysCommand(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
-    const args = parseArgs(argv, { values: ['data-dir', 'key', 'mesh', 'role', 'hours'], flags: ['json', 'reusable'] });
+    const args = parseArgs(argv, { values: ['data-dir', 'key', 'mesh', 'role', 'hours', 'gateway'], flags: ['json', 'reusable'] });
     const dataDir = args.values['data-dir'] ?? defaultDataDir();
     const out = consoleOutput(json);
     const [action = 'list', name, ...extra] = args.positionals;
@@ -72,8 +80,16 @@ export async function keysCommand(argv: string[]): Promise<number> {
         out.say(token);
         return 0;
       }
+      case 'revoke': {
+        if (!name) throw new CliError('ERR_USAGE', 'keys revoke needs a member: a device name, peer id or public key');
+        const owner = await loadUserKey(args.values.key ?? OWNER_KEY_NAME, dataDir);
+        const revoked = await revokeThroughGateway(owner, name, { dataDir, ...(args.values.gateway ? { gateway: args.values.gateway } : {}) });
+        out.data(revoked);
+        out.say(`revoked ${revoked.name || revoked.id} (key ${revoked.key}): every peer disconnects it and refuses it from now on`);
+        return 0;
+      }
       default:
-        throw new CliError('ERR_USAGE', `unknown keys action "${action}" (list, create, show, invite)`);
+        throw new CliError('ERR_USAGE', `unknown keys action "${action}" (list, create, show, invite, revoke)`);
     }
   } catch (error) {
     const cliError = error instanceof MeshError ? new CliError(error.code, error.message) : error;

@@ -9,7 +9,7 @@ import { defineError } from '../errors.ts';
 import type { PeerId } from '../ports/transport.ts';
 import { peerIdOfKey, PUBLIC_KEY_HEX, type Signer } from '../trust/keys.ts';
 import { type MeshTrust, revokedKey } from '../trust/mesh-trust.ts';
-import type { Role } from '../trust/roles.ts';
+import { InvalidGrantError, type Role } from '../trust/roles.ts';
 import { checkRevocation, makeRevocation, type Revocation } from '../trust/statements.ts';
 import type { Registry } from './registry.ts';
 
@@ -66,11 +66,12 @@ export function resolveMember(registry: Registry, trust: MeshTrust, ref: string)
  * Write an owner's revocation into the registry, where every peer reads it and cuts the
  * key off. The revocation proves itself (the CLI signs it with the owner's key file), so
  * whoever relays it needs no authority of its own.
- * @throws UnknownMemberError when it is not a valid revocation by an owner of this mesh.
+ * @throws InvalidGrantError (ERR_INVALID_GRANT) when it is not an owner's revocation of a member.
  */
 export function writeRevocation(registry: Registry, trust: MeshTrust, revocation: Revocation): void {
-  if (!checkRevocation(revocation, revocation.subject, trust)) throw new UnknownMemberError('not a revocation signed by an owner of this mesh', { member: String(revocation.subject).slice(0, 80) });
-  if (trust.isOwner(revocation.subject)) throw new UnknownMemberError('an owner key cannot be revoked; it is part of every member\'s configuration', { member: revocation.subject });
+  const subject: unknown = typeof revocation === 'object' && revocation !== null ? revocation.subject : undefined;
+  if (typeof subject !== 'string' || !checkRevocation(revocation, subject, trust)) throw new InvalidGrantError('not a revocation signed by an owner of this mesh');
+  if (trust.isOwner(subject)) throw new InvalidGrantError('an owner key cannot be revoked: every member is configured with it');
   registry.trust.set({ id: revokedKey(revocation.subject), revocation });
 }
 

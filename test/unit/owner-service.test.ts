@@ -65,9 +65,10 @@ describe('Owner requests and the member list', () => {
     const trust = node1.registry.gate!.trust;
     const phoneKey = toHex(phone.identity.publicKey);
     const forged = makeRevocation(phone.identity, { mesh: m.mesh, subject: phoneKey, at: Date.now() });
-    expect(() => writeRevocation(node1.registry, trust, forged)).to.throw().with.property('code', 'ERR_UNKNOWN_MEMBER');
+    expect(() => writeRevocation(node1.registry, trust, forged)).to.throw().with.property('code', 'ERR_INVALID_GRANT');
+    expect(() => writeRevocation(node1.registry, trust, 'junk' as never)).to.throw().with.property('code', 'ERR_INVALID_GRANT');
     const ofOwner = makeRevocation(m.owner, { mesh: m.mesh, subject: toHex(m.owner.publicKey), at: Date.now() });
-    expect(() => writeRevocation(node1.registry, trust, ofOwner)).to.throw().with.property('code', 'ERR_UNKNOWN_MEMBER');
+    expect(() => writeRevocation(node1.registry, trust, ofOwner)).to.throw().with.property('code', 'ERR_INVALID_GRANT');
     expect(listMembers(node1.registry, trust).every((x) => !x.revoked)).to.equal(true);
   });
 });
