@@ -104,6 +104,11 @@ export interface MigrationResult {
   durationMs: number;
   /** How long the source held new calls, ms: the longest extra delay a call saw. */
   pausedMs: number;
+  /**
+   * False when the source may not write deployment records (a `device` in a mesh with
+   * roles, ADR 0025): the initiator, an operator, records the new routing instead.
+   */
+  recorded?: boolean;
 }
 
 /** Parameters of `migration.start` (initiator → source). */
@@ -217,7 +222,9 @@ export class MigrationService {
     }
     const start: MigrationStart = { migrationId: toHex(randomBytes(8)), deploymentId: r.id, module: name, to, mode, timeoutMs };
     try {
-      return await this.#peer.call(from, 'migration.start', start, { timeoutMs: timeoutMs + 5000 });
+      const result = await this.#peer.call(from, 'migration.start', start, { timeoutMs: timeoutMs + 5000 });
+      if (result.recorded === false) this.#record(result);
+      return result;
     } catch (error) {
       if (error instanceof MeshError && error.code.startsWith('ERR_MIGRATION')) throw error;
       if (error instanceof MeshError && ['ERR_UNKNOWN_MODULE', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_UNKNOWN_DEPLOYMENT'].includes(error.code)) throw error;
@@ -310,19 +317,9 @@ export class MigrationService {
       paused = false;
       const pausedMs = performance.now() - pausedAt;
       const durationMs = performance.now() - t0;
-      this.#write(r.id, (current) => {
-        const migration: MigrationRecord = { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs };
-        if (p.mode === 'move') {
-          const solution = { ...current.solution };
-          for (const i of steps) solution[String(i)] = p.to;
-          return { migration, solution };
-        }
-        const replicas = { ...(current.replicas ?? {}) };
-        for (const i of steps) replicas[String(i)] = [...new Set([...(replicas[String(i)] ?? []), p.to])];
-        return { migration, replicas };
-      });
+      const recorded = this.#write(r.id, (current) => routed(current, { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs }));
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
@@ -337,11 +334,32 @@ export class MigrationService {
     }
   }
 
-  /** Rewrite the deployment record from its current value (the migration field and routing only). */
-  #write(id: string, patch: (current: DeploymentRecord) => Partial<DeploymentRecord>): void {
+  /**
+   * Rewrite the deployment record from its current value (the migration field and routing
+   * only). False when there is no record, or this peer may not write it (a `device` in a
+   * mesh with roles: the operator who asked for the migration records its outcome).
+   */
+  #write(id: string, patch: (current: DeploymentRecord) => Partial<DeploymentRecord>): boolean {
     const current = this.#peer.registry.deployments.get(id)?.record;
-    if (!current) return;
-    this.#peer.registry.deployments.put({ ...current, ...patch(current), updatedAt: this.#now() });
+    if (!current) return false;
+    try {
+      this.#peer.registry.deployments.put({ ...current, ...patch(current), updatedAt: this.#now() });
+      return true;
+    } catch (error) {
+      if (!(error instanceof MeshError) || error.code !== 'ERR_WRITE_FORBIDDEN') throw error;
+      this.#log.debug(`not recording the migration of deployment ${id}: ${error.message}`);
+      return false;
+    }
+  }
+
+  /** The initiator records a migration its source could not (the source is a `device`). */
+  #record(result: MigrationResult): void {
+    const now = this.#now();
+    const migration: MigrationRecord = {
+      id: result.migrationId, module: result.module, steps: result.steps, from: result.from, to: result.to, mode: result.mode,
+      phase: 'done', startedAt: now - Math.round(result.durationMs), updatedAt: now, snapshotBytes: result.snapshotBytes, pausedMs: result.pausedMs,
+    };
+    this.#write(result.deploymentId, (current) => routed(current, migration));
   }
 
   /** `work`, or ERR_MIGRATION_FAILED saying `what` after `ms`. */
@@ -371,6 +389,18 @@ export class MigrationService {
   #name(peer: string): string {
     return this.#peer.registry.devices.get(peer)?.name ?? peer.slice(0, 8);
   }
+}
+
+/** The routing after a finished migration: the target serves the steps (move) or serves them too (clone). */
+function routed(current: DeploymentRecord, migration: MigrationRecord): Partial<DeploymentRecord> {
+  if (migration.mode === 'move') {
+    const solution = { ...current.solution };
+    for (const i of migration.steps) solution[String(i)] = migration.to;
+    return { migration, solution };
+  }
+  const replicas = { ...(current.replicas ?? {}) };
+  for (const i of migration.steps) replicas[String(i)] = [...new Set([...(replicas[String(i)] ?? []), migration.to])];
+  return { migration, replicas };
 }
 
 /**
