@@ -128,7 +128,8 @@ export class Coordinator {
       if (r.coordinator !== this.#c.self) {
         if (!alive.has(r.coordinator) && adopterOf(r.id, this.#c.alive(), this.#c.registry) === this.#c.self) {
           this.#c.logger.debug(`adopting deployment ${r.name} from ${r.coordinator.slice(0, 8)}`);
-          this.#write({ ...r, coordinator: this.#c.self });
+          // A peer that may not write deployments (a `device` in a mesh with roles) leaves it.
+          if (!this.#write({ ...r, coordinator: this.#c.self })) continue;
         } else continue;
       }
       try {
@@ -229,9 +230,20 @@ export class Coordinator {
     return next;
   }
 
-  /** Write a record (timestamped). */
-  #write(record: DeploymentRecord): void {
-    this.#c.registry.deployments.put({ ...record, updatedAt: this.#c.wallNow() });
+  /**
+   * Write a record (timestamped). False when this peer's role does not allow it (a
+   * `device` in a mesh with roles): nothing is written, and the deployment waits for an
+   * operator to coordinate it.
+   */
+  #write(record: DeploymentRecord): boolean {
+    try {
+      this.#c.registry.deployments.put({ ...record, updatedAt: this.#c.wallNow() });
+      return true;
+    } catch (error) {
+      if (!(error instanceof MeshError) || error.code !== 'ERR_WRITE_FORBIDDEN') throw error;
+      this.#c.logger.debug(`not coordinating deployment ${record.name}: ${error.message}`);
+      return false;
+    }
   }
 
   #advance(view: DeploymentView, alive: ReadonlySet<string>): void {

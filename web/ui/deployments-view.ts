@@ -223,7 +223,7 @@ export class DeploymentsView extends LitElement {
       this.name = '';
       this.steps = [{ ...EMPTY_STEP }];
     } catch (error) {
-      this.error = `Cannot deploy ${name}: ${(error as Error).message}`;
+      this.error = `Cannot deploy ${name}: ${withCode(error)}`;
     }
   }
 
@@ -237,8 +237,15 @@ export class DeploymentsView extends LitElement {
       else o.remove(id);
       this.notice = action === 'remove' ? `Deleted ${name}.` : `${action === 'update' ? 'Updating' : 'Redeploying'} ${name}…`;
     } catch (error) {
-      this.error = `Cannot ${action === 'remove' ? 'delete' : action} ${name}: ${(error as Error).message}`;
+      this.error = `Cannot ${action === 'remove' ? 'delete' : action} ${name}: ${withCode(error)}`;
     }
   }
 }
 if (!customElements.get('lm-deployments-view')) customElements.define('lm-deployments-view', DeploymentsView);
+
+/** An error's message with its stable code (ERR_WRITE_FORBIDDEN for a `device` deploying), which the user can look up. */
+function withCode(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+}

@@ -18,6 +18,10 @@ import { shared } from './styles.ts';
 import { trustStepsList } from './trust-steps.ts';
 import { defaultCapabilityPolicy, grantedCapabilities } from '../../shared/trust/capability-policy.ts';
 import { isOn, type Switch, SWITCHES, switched } from '../owner-policy.ts';
+import type { InvitationReply } from '../../shared/mesh/owner-service.ts';
+import { ROLES, type Role } from '../../shared/trust/roles.ts';
+import { INVITE_PARAM } from '../mesh-roles.ts';
+import { membershipOf, membershipText, ownerPeerOf } from './membership.ts';
 
 /** A sensor the browser exposes, and whether the mesh can use it. */
 export interface SensorInfo {
@@ -66,7 +70,7 @@ function motionNeedsPermission(): boolean {
 
 /** The certificate step, the join URL as a QR code, and this device's capabilities and sensors. */
 export class JoinView extends LitElement {
-  static override properties = { node: { attribute: false }, joinUrl: {}, trustUrl: {}, camera: { state: true }, motion: { state: true } };
+  static override properties = { node: { attribute: false }, joinUrl: {}, trustUrl: {}, camera: { state: true }, motion: { state: true }, inviteRole: { state: true }, invitation: { state: true }, inviteError: { state: true } };
   static override styles = [
     shared,
     css`
@@ -89,6 +93,11 @@ export class JoinView extends LitElement {
   declare trustUrl: string;
   declare camera: string;
   declare motion: string;
+  /** The role the owner picked for the next invitation. */
+  declare inviteRole: Role;
+  /** The invitation the QR code carries now (owners only). */
+  declare invitation: (InvitationReply & { url: string }) | null;
+  declare inviteError: string;
   readonly #registry = new RegistryController(this, () => this.node, ['devices']);
 
   constructor() {
@@ -98,6 +107,9 @@ export class JoinView extends LitElement {
     this.trustUrl = '';
     this.camera = '';
     this.motion = '';
+    this.inviteRole = 'device';
+    this.invitation = null;
+    this.inviteError = '';
   }
 
   override render() {
@@ -106,15 +118,18 @@ export class JoinView extends LitElement {
     const sensors = detectSensors(self ? grantedCapabilities(self.policy ?? defaultCapabilityPolicy(), self.capabilities, {}) : []);
     const policy = this.node?.grants.policy;
     const trust = this.#trustStep();
+    // An owner's QR code carries the invitation it made; others show the plain link.
+    const shown = this.invitation?.url ?? this.joinUrl;
     return html`<h2>Join the mesh</h2>
       <div class="layout">
         ${trust}
         <figure class="card stack" aria-label="Join QR code">
           <h3>${trust === nothing ? nothing : html`<span class="step-no">2</span>`}Open the mesh</h3>
-          ${this.joinUrl ? html`<div class="qr" role="img" aria-label="QR code of the join URL">${unsafeSVG(renderSVG(this.joinUrl, { border: 1 }))}</div>` : html`<p class="empty">No join URL.</p>`}
+          ${this.#invite()}
+          ${shown ? html`<div class="qr" role="img" aria-label="QR code of the join URL">${unsafeSVG(renderSVG(shown, { border: 1 }))}</div>` : html`<p class="empty">No join URL.</p>`}
           <figcaption class="small">
-            Scan with a phone, or open: <div><a class="url mono" href=${this.joinUrl}>${this.joinUrl}</a></div>
-            <button class="secondary" @click=${() => void navigator.clipboard?.writeText(this.joinUrl)}>Copy link</button>
+            Scan with a phone, or open: <div><a class="url mono" href=${shown}>${shown}</a></div>
+            <button class="secondary" @click=${() => void navigator.clipboard?.writeText(shown)}>Copy link</button>
           </figcaption>
         </figure>
         <section class="card stack" aria-label="This device">
@@ -136,6 +151,44 @@ export class JoinView extends LitElement {
           ${motionNeedsPermission() ? html`<div class="row"><button class="secondary" @click=${() => void this.#allowMotion()}>Allow motion sensors</button><span class="small">${this.motion}</span></div>` : nothing}
         </section>
       </div>`;
+  }
+
+  /**
+   * This device's membership and, on an owner's page, the role picker: the QR code then
+   * carries a new single-use invitation for that role, made by the peer holding the
+   * owner key. Other members' codes carry no invitation: joining needs one from an owner.
+   */
+  #invite() {
+    const membership = membershipOf(this.node);
+    if (!membership.roles) return nothing;
+    const line = html`<p class="small membership ${membership.role === undefined ? 'error' : ''}">${membershipText(membership)}</p>`;
+    if (membership.role !== 'owner') return html`${line}<p class="small muted">A device that scans this code needs an invitation from an owner of the mesh to join it.</p>`;
+    const maker = ownerPeerOf(this.node);
+    return html`${line}
+      <div class="row invite">
+        <label>Invite as <select name="invite-role" @change=${(e: Event) => (this.inviteRole = (e.target as HTMLSelectElement).value as Role)}>
+          ${ROLES.map((r) => html`<option value=${r} ?selected=${r === this.inviteRole}>${r}</option>`)}
+        </select></label>
+        <button class="new-invitation" ?disabled=${!maker} @click=${() => void this.#newInvitation()}>New invitation</button>
+      </div>
+      ${maker ? nothing : html`<p class="small muted">The peer holding the owner key is not reachable: no invitation can be made now.</p>`}
+      ${this.invitation ? html`<p class="small invitation">Single use: makes one ${this.invitation.role}, until ${new Date(this.invitation.expires).toLocaleString()}.</p>` : nothing}
+      ${this.inviteError ? html`<p class="small error invite-error" role="alert">${this.inviteError}</p>` : nothing}`;
+  }
+
+  /** Ask the owner-key peer for an invitation of the picked role and show it as the QR code. */
+  async #newInvitation(): Promise<void> {
+    const maker = ownerPeerOf(this.node);
+    if (!this.node || !maker) return;
+    try {
+      const reply = await this.node.peer.call(maker, 'trust.invite', { role: this.inviteRole });
+      const url = new URL(this.joinUrl);
+      url.searchParams.set(INVITE_PARAM, reply.token);
+      this.invitation = { ...reply, url: url.toString() };
+      this.inviteError = '';
+    } catch (error) {
+      this.inviteError = `No invitation: ${(error as Error).message} (${String((error as { code?: unknown }).code ?? 'ERR_INTERNAL')})`;
+    }
   }
 
   /** The owner switches a capability group on or off for the whole mesh. */

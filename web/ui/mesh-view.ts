@@ -5,7 +5,8 @@
  * events with a finger or pen, web/ui/touch-drag.ts), or sent there with its
  * keyboard-operable "Move to…" menu (a thumb-sized target on touch screens), is
  * live-migrated when this peer's orchestrator can migrate; the move's progress and
- * outcome show in a live region.
+ * outcome show in a live region. In a mesh with roles each card shows the device's role,
+ * and an owner's page has a "Revoke" button per member (web/ui/membership.ts).
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { DeviceDescription } from '../../shared/registry/schema.ts';
@@ -15,6 +16,8 @@ import { capabilityGroups, engineLabel, offerSummary, formatMs, migrationOf, mod
 import './sparkline.ts';
 import { shared } from './styles.ts';
 import { TouchDrag } from './touch-drag.ts';
+import { membershipOf, membershipText, ownerPeerOf, roleOfDevice } from './membership.ts';
+import type {} from '../../shared/mesh/owner-service.ts';
 
 /** What a live migration reports (the orchestrator's `migrate`). */
 export interface MigrationOutcome {
@@ -50,7 +53,7 @@ interface Move {
 
 /** The mesh: devices, telemetry, placed modules, migration by drag and drop or menu. */
 export class MeshView extends LitElement {
-  static override properties = { node: { attribute: false }, moves: { state: true }, dropTarget: { state: true } };
+  static override properties = { node: { attribute: false }, moves: { state: true }, dropTarget: { state: true }, revocation: { state: true } };
   static override styles = [
     shared,
     css`
@@ -79,6 +82,8 @@ export class MeshView extends LitElement {
   declare node: MeshNode | undefined;
   declare moves: Move[];
   declare dropTarget: string | null;
+  /** The outcome of the last revocation asked from this page. */
+  declare revocation: { ok: boolean; text: string } | null;
   readonly #registry = new RegistryController(this, () => this.node);
   readonly #telemetry = new TelemetryController(this, () => this.node);
   readonly #touch = new TouchDrag<{ deploymentId: string; module: string; from: string }>(this, {
@@ -99,6 +104,7 @@ export class MeshView extends LitElement {
     this.node = undefined;
     this.moves = [];
     this.dropTarget = null;
+    this.revocation = null;
   }
 
   override render() {
@@ -112,16 +118,20 @@ export class MeshView extends LitElement {
       const m = migrationOf(record);
       return m && (m.phase === 'preparing' || m.phase === 'transferring') && !this.moves.some((x) => x.key === `${record.id}/${m.module}` && x.state === 'moving') ? [{ record, m }] : [];
     });
+    const membership = membershipOf(this.node);
+    const owner = membership.roles && membership.role === 'owner';
     return html`<h2>Mesh</h2>
+      ${membership.roles ? html`<p class="small membership ${membership.role === undefined ? 'error' : ''}">${membershipText(membership)}</p>` : nothing}
       <div role="status" aria-live="polite" class="stack">
+        ${this.revocation ? html`<div class="${this.revocation.ok ? 'notice' : 'error'} revocation">${this.revocation.text}</div>` : nothing}
         ${this.moves.map((m) => html`<div class="${m.state === 'failed' ? 'error' : 'notice'} move ${m.state}">${m.text}${m.state === 'moving' ? this.#phase(m.deploymentId, m.module) : nothing}</div>`)}
         ${running.map(({ record, m }) => html`<div class="notice move remote">${m.mode === 'clone' ? 'Cloning' : 'Moving'} ${m.module} of ${record.name} from ${name(m.from)} to ${name(m.to)}: ${m.phase}…</div>`)}
       </div>
       ${canMigrate ? nothing : html`<p class="muted small">Live migration is not available on this peer: modules cannot be moved yet.</p>`}
-      <div class="grid">${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate))}</div>`;
+      <div class="grid">${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate, owner))}</div>`;
   }
 
-  #card(d: DeviceDescription, placed: PlacedModule[], devices: DeviceDescription[], canMigrate: boolean) {
+  #card(d: DeviceDescription, placed: PlacedModule[], devices: DeviceDescription[], canMigrate: boolean, owner: boolean) {
     const self = d.id === this.#registry.self;
     const alive = this.#registry.isAlive(d.id);
     const t = this.#telemetry.of(d.id);
@@ -140,6 +150,10 @@ export class MeshView extends LitElement {
         <strong class="name">${d.name}</strong>${self ? html`<span class="muted small">(this device)</span>` : nothing}
         <span class="badge engine">${engineLabel(d.engine, d.browser)}</span>
         ${zone === undefined ? nothing : html`<span class="badge zone zone-${zone}" title="Zone from ${d.name}'s node card">zone ${zone}</span>`}
+        ${((role) => (role ? html`<span class="badge role">${role}</span>` : nothing))(roleOfDevice(this.node, d.id))}
+        ${owner && !self && roleOfDevice(this.node, d.id) !== undefined && roleOfDevice(this.node, d.id) !== 'owner'
+          ? html`<button class="secondary revoke" aria-label="Revoke ${d.name}" @click=${() => void this.revoke(d.id)}>Revoke</button>`
+          : nothing}
       </header>
       <div class="muted small platform">${d.platform.cpu.humanReadableName} · ${d.platform.cpu.cores} cores${d.platform.memory.bytes > 0 ? html` · ${formatBytes(d.platform.memory.bytes)}` : nothing}</div>
       <div class="row caps" aria-label="Capabilities">
@@ -223,6 +237,22 @@ export class MeshView extends LitElement {
     if (chip.from !== target) void this.move(chip.deploymentId, chip.module, chip.from, target);
   }
 
+  /** An owner revokes device `id`: the peer holding the owner key signs it; every peer cuts the device off. */
+  async revoke(id: string): Promise<void> {
+    const name = this.#registry.deviceName(id);
+    const maker = ownerPeerOf(this.node);
+    if (!this.node || !maker) {
+      this.revocation = { ok: false, text: `Cannot revoke ${name}: the peer holding the owner key is not reachable.` };
+      return;
+    }
+    try {
+      await this.node.peer.call(maker, 'trust.revoke', { member: id });
+      this.revocation = { ok: true, text: `Revoked ${name}: every device disconnects it.` };
+    } catch (error) {
+      this.revocation = { ok: false, text: `Revoking ${name} failed: ${(error as Error).message} (${String((error as { code?: unknown }).code ?? 'ERR_INTERNAL')})` };
+    }
+  }
+
   /** Live-migrate `module` of `deploymentId` from `from` to `to`, showing progress and outcome. */
   async move(deploymentId: string, module: string, from: string, to: string): Promise<void> {
     const migrator = migratorOf(this.node);
@@ -240,7 +270,8 @@ export class MeshView extends LitElement {
       const outcome = await migrator.migrate(deploymentId, module, to, { mode: 'move' });
       set('done', `Moved ${module} from ${name(outcome.from)} to ${name(outcome.to)} in ${formatMs(outcome.durationMs)}.`);
     } catch (error) {
-      set('failed', `Moving ${module} to ${name(to)} failed: ${(error as Error).message}`);
+      const code = (error as { code?: unknown }).code;
+      set('failed', `Moving ${module} to ${name(to)} failed: ${(error as Error).message}${typeof code === 'string' && !(error as Error).message.includes(code) ? ` (${code})` : ''}`);
     }
   }
 }
