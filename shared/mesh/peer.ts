@@ -34,7 +34,8 @@ import type { MeshMethods } from '../rpc/methods.ts';
 import { type CallOptions, Rpc } from '../rpc/rpc.ts';
 import type { MethodName, ParamsOf, ResultOf } from '../rpc/methods.ts';
 import { SystemClock } from '../system-clock.ts';
-import { MeshTrust, type Standing } from '../trust/mesh-trust.ts';
+import { MeshTrust, revokedKey, type Standing } from '../trust/mesh-trust.ts';
+import { peerIdOfKey } from '../trust/keys.ts';
 import { NotAMemberError } from '../trust/roles.ts';
 import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
 import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
@@ -42,6 +43,9 @@ import type { CapabilityPolicy } from '../trust/capability-policy.ts';
 
 /** Version of the host software, reported in the device description. */
 export const HOST_VERSION = '0.1.0';
+
+/** Trust map keys of revocations start so. */
+const REVOKED_PREFIX = revokedKey('');
 
 /** Timing of a peer's background work, all in ms. */
 export interface PeerTiming {
@@ -344,6 +348,12 @@ export class Peer {
       this.#offRevocations = this.registry.on('change', ({ map }) => {
         this.#standings.clear();
         if (map !== 'devices') return;
+        // Presence too: relayed heartbeats would otherwise keep a revoked peer alive until they time out.
+        for (const id of this.registry.doc.getMap('trust').keys()) {
+          if (!id.startsWith(REVOKED_PREFIX)) continue;
+          const key = id.slice(REVOKED_PREFIX.length);
+          if (trust.isRevoked(key, lookup)) presence.exclude(peerIdOfKey(key));
+        }
         for (const peer of links.up()) {
           const key = links.publicKey(peer);
           if (key && trust.isRevoked(toHex(key), lookup)) {

@@ -72,6 +72,8 @@ export class Presence {
   readonly #clientPeer = new Map<number, PeerId>();
   /** Peers alive now, with the awareness client that currently speaks for each. */
   readonly #alive = new Map<PeerId, number>();
+  /** Peers never counted alive again (revoked by an owner), however their heartbeats arrive. */
+  readonly #excluded = new Set<PeerId>();
   readonly #stopTimers: () => void;
   #leaving = false;
 
@@ -142,6 +144,17 @@ export class Presence {
     if (clients.length > 0) awarenessProtocol.removeAwarenessStates(this.#awareness, clients, EXPIRED);
   }
 
+  /**
+   * Never count `peer` alive again, nor relay its states: an owner revoked it. Its
+   * heartbeats may still arrive relayed by peers that have not heard of the revocation
+   * yet; without this they would keep it alive here until the liveness timeout.
+   */
+  exclude(peer: PeerId): void {
+    if (this.#excluded.has(peer)) return;
+    this.#excluded.add(peer);
+    this.forget(peer);
+  }
+
   /** Peers alive now (not including ourselves). */
   alive(): PeerId[] {
     return [...this.#alive.keys()];
@@ -184,10 +197,18 @@ export class Presence {
   #onUpdate(change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void {
     const self = this.#awareness.clientID;
     const fromPeer = typeof origin === 'string' && origin !== 'local' ? origin : null;
+    const excluded = new Set<number>();
+    if (fromPeer !== null && this.#excluded.size > 0) {
+      for (const client of [...change.added, ...change.updated]) {
+        const peer = (this.#awareness.getStates().get(client) as Partial<PresenceState> | undefined)?.peerId;
+        if (typeof peer === 'string' && this.#excluded.has(peer)) excluded.add(client);
+      }
+      if (excluded.size > 0) awarenessProtocol.removeAwarenessStates(this.#awareness, [...excluded], EXPIRED);
+    }
     if (fromPeer !== null) {
       const now = this.#clock.now();
       for (const client of [...change.added, ...change.updated]) {
-        if (client === self) continue;
+        if (client === self || excluded.has(client)) continue;
         this.#lastSeen.set(client, now);
         this.#touch(client);
       }
@@ -196,7 +217,7 @@ export class Presence {
     for (const client of change.removed) if (client !== self) this.#drop(client);
     // Our own expiry of others is a local opinion: it is never sent.
     if (origin === EXPIRED || this.#leaving || (fromPeer === null && origin !== 'local')) return;
-    this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed], origin: fromPeer });
+    this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed].filter((c) => !excluded.has(c)), origin: fromPeer });
   }
 
   /** A client was heard from: make it the voice of its peer. */
