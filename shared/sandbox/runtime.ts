@@ -126,7 +126,7 @@ class WorkerInstance {
         writeCopy(this.#live, msg.state);
         replaceFiles(this.#live, msg.files);
       }
-      this.#copies.replaced(this.#live, written);
+      this.#copies.replaced(this.#live, written, msg.t !== 'restore' || msg.snapshot.delta !== true || !this.#live.memory);
       this.#copies.copy(this.#live);
       const state = this.#copies.handOver();
       // A restore is a migration's: the next copy (the last delta's, while the source

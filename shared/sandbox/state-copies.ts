@@ -36,6 +36,12 @@ export class StateCopies {
   #unsent: { copy: StateCopy; ref: StateRef } | null = null;
   /** What the app wrote since the last snapshot (everything until the first, or after a restore). */
   #sinceSnapshot: Range = EVERYTHING;
+  /**
+   * Outside this range the app's memory is zero: known after a whole restore (a snapshot
+   * lists its non-zero pages), widened by every write since. A new buffer, zero itself,
+   * then needs only this range copied.
+   */
+  #nonZero: Range = EVERYTHING;
 
   /**
    * @param control the worker's control buffer as Int32 words (CONTROL_RELIED is read from it)
@@ -119,18 +125,22 @@ export class StateCopies {
   }
 
   /**
-   * The host replaced the app's state (restore, resume): every buffer may differ from
-   * memory in `written` — everything, unless a delta restore wrote only some pages (and
-   * left the providers alone).
+   * The host replaced the app's state (restore, resume). A delta restore (`whole` false)
+   * wrote only `written` and left the providers alone: every buffer may differ from
+   * memory there. Otherwise every buffer may differ anywhere, and memory is zero outside
+   * `written` (everything, unless a whole snapshot said which pages it holds).
    */
-  replaced(l: Unit, written: Range = EVERYTHING): void {
+  replaced(l: Unit, written: Range = EVERYTHING, whole = true): void {
     this.#sinceSnapshot = EVERYTHING;
-    if (Number.isFinite(written.hi)) {
+    if (!whole) {
       const app = this.#pending.get('');
       const span = l.span ? union(written, takeSpan(l)) : EVERYTHING;
       if (app) for (let t = 0; t < STATE_TURNS; t++) app[t] = union(app[t]!, span);
+      if (!this.#shared) this.#toHost.set('', union(this.#toHost.get('') ?? EVERYTHING, span));
+      this.#nonZero = union(this.#nonZero, span);
       return;
     }
+    this.#nonZero = l.span ? written : EVERYTHING;
     for (const pending of this.#pending.values()) pending.fill(EVERYTHING);
     for (const key of this.#toHost.keys()) this.#toHost.set(key, EVERYTHING);
     for (const unit of [l, ...l.providers.values()]) if (unit.span) takeSpan(unit);
@@ -150,9 +160,10 @@ export class StateCopies {
     if (!turns || !pending) return;
     const buffer = turns[this.#working];
     if (buffer && buffer.byteLength >= bytes) return;
-    const fresh = new SharedArrayBuffer(bytes);
-    // Only the app's writes since the last copy make the fresh buffer stale again.
-    new Uint8Array(fresh).set(new Uint8Array(l.memory.buffer));
+    const fresh = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    const lo = Math.max(0, this.#nonZero.lo);
+    const hi = Math.min(bytes, this.#nonZero.hi);
+    if (lo < hi) new Uint8Array(fresh, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
     turns[this.#working] = fresh;
     pending[this.#working] = NOTHING;
   }
@@ -208,12 +219,16 @@ export class StateCopies {
     let buffer = turns[working];
     if (!buffer || buffer.byteLength < bytes) {
       turns[working] = buffer = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-      pending[working] = EVERYTHING;
+      // A new buffer is zero: it differs from memory only where memory is not.
+      pending[working] = key === '' ? this.#nonZero : EVERYTHING;
     }
     const written = takeSpan(l);
     if (written.lo < written.hi) for (let t = 0; t < STATE_TURNS; t++) pending[t] = union(pending[t]!, written);
     if (!this.#shared) this.#toHost.set(key, union(this.#toHost.get(key) ?? EVERYTHING, written));
-    if (key === '') this.#sinceSnapshot = union(this.#sinceSnapshot, written);
+    if (key === '') {
+      this.#sinceSnapshot = union(this.#sinceSnapshot, written);
+      this.#nonZero = union(this.#nonZero, written);
+    }
     const range = pending[working]!;
     const lo = Math.max(0, range.lo);
     const hi = Math.min(bytes, range.hi);

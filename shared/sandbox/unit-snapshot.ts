@@ -60,7 +60,8 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
 
 /**
  * Put a snapshot into a unit. Returns the memory it wrote: a delta's pages (so that state
- * copies taken next move only those), everything for a full snapshot.
+ * copies taken next move only those), or a whole snapshot's pages (memory is zero
+ * elsewhere).
  * @throws SnapshotInvalidError when it names tables or functions the unit cannot hold.
  */
 export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
@@ -84,7 +85,11 @@ export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
     writeState(l, null, s.memoryPages, s.globals);
     if (l.memory) {
       const target = new Uint8Array(l.memory.buffer);
-      for (const [p, page] of Object.entries(s.pages)) target.set(page.subarray(0, PAGE), Number(p) * PAGE);
+      written = NOTHING;
+      for (const [p, page] of Object.entries(s.pages)) {
+        target.set(page.subarray(0, PAGE), Number(p) * PAGE);
+        written = union(written, { lo: Number(p) * PAGE, hi: (Number(p) + 1) * PAGE });
+      }
     }
   }
   replaceFiles(l, s.files);

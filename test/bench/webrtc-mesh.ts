@@ -34,6 +34,18 @@ export async function meshOf(signalUrl: string, names: string[], mesh: string): 
 
 /** Two raw data channels in one process, no LiquidMesh code: the floor any protocol on top pays. */
 export async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataChannel; close(): void }> {
+  // libdatachannel now and then refuses a description whose candidates raced its ICE
+  // transport ("a remote candidate without ICE transport"): a fresh pair connects.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectPair();
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+async function connectPair(): Promise<{ a: RTCDataChannel; b: RTCDataChannel; close(): void }> {
   const config = { iceServers: [], ...LOOPBACK } as RTCConfiguration;
   const pa = new RTCPeerConnection(config);
   const pb = new RTCPeerConnection(config);
@@ -49,14 +61,21 @@ export async function rawChannelPair(): Promise<{ a: RTCDataChannel; b: RTCDataC
   pb.onicecandidate = relay(pa, aReady);
   const a = pa.createDataChannel('bench', { ordered: true });
   const bReady = new Promise<RTCDataChannel>((resolve) => (pb.ondatachannel = (e) => resolve(e.channel)));
-  await pa.setLocalDescription(await pa.createOffer());
-  await pb.setRemoteDescription(pa.localDescription!);
-  bRemote();
-  await pb.setLocalDescription(await pb.createAnswer());
-  await pa.setRemoteDescription(pb.localDescription!);
-  aRemote();
-  const b = await bReady;
-  await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
+  let b: RTCDataChannel;
+  try {
+    await pa.setLocalDescription(await pa.createOffer());
+    await pb.setRemoteDescription(pa.localDescription!);
+    bRemote();
+    await pb.setLocalDescription(await pb.createAnswer());
+    await pa.setRemoteDescription(pb.localDescription!);
+    aRemote();
+    b = await bReady;
+    await new Promise<void>((resolve) => (a.readyState === 'open' ? resolve() : (a.onopen = () => resolve())));
+  } catch (error) {
+    pa.close();
+    pb.close();
+    throw error;
+  }
   a.binaryType = 'arraybuffer';
   b.binaryType = 'arraybuffer';
   return { a, b, close: () => (pa.close(), pb.close()) };
