@@ -39,11 +39,18 @@ export class NodePeerProcess {
   #next = 1;
   readonly #waiting = new Map<number, (line: Record<string, unknown>) => void>();
   id = '';
+  /** Public key (hex), when the process reports it. */
+  key = '';
 
-  /** `env` is added to this process's environment for the child. */
-  constructor(name: string, args: string[], options: { env?: Record<string, string> } = {}) {
+  /**
+   * `liquidmesh peer --name <name> <args>`, or with `script` that TypeScript file run with
+   * the same arguments (it must speak the same JSON lines). `env` is added to this
+   * process's environment for the child.
+   */
+  constructor(name: string, args: string[], options: { env?: Record<string, string>; script?: string } = {}) {
     this.name = name;
-    this.child = spawn(process.execPath, [CLI, 'peer', '--name', name, '--json', '--control', 'stdio', ...args], {
+    const argv = options.script ? ['--import', 'tsx', options.script, '--name', name, ...args] : [CLI, 'peer', '--name', name, '--json', '--control', 'stdio', ...args];
+    this.child = spawn(process.execPath, argv, {
       stdio: ['pipe', 'pipe', 'inherit'],
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
@@ -62,7 +69,10 @@ export class NodePeerProcess {
         this.#waiting.delete(line.id);
       } else {
         this.events.push(line);
-        if (line.event === 'ready') this.id = String(line.id);
+        if (line.event === 'ready') {
+          this.id = String(line.id);
+          if (typeof line.key === 'string') this.key = line.key;
+        }
       }
     });
   }
