@@ -32,6 +32,7 @@ import type { Logger } from '../log.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeploymentRecord, DeployedStep, PhaseRecord } from '../registry/schema.ts';
 import type { Registry } from '../registry/registry.ts';
+import { roleAtLeast } from '../trust/roles.ts';
 import { parseManifest } from './manifest.ts';
 import { placementHints } from './plan.ts';
 import type { Placement, PlacementOptions } from './placement.ts';
@@ -402,13 +403,20 @@ export class Coordinator {
 /**
  * The alive registered peer that adopts deployment `id` when its coordinator is gone:
  * the highest FNV-1a hash of `id/peer` (rendezvous hashing), so every peer computes the
- * same answer and orphans spread over the mesh instead of piling on one peer.
+ * same answer and orphans spread over the mesh instead of piling on one peer. In a mesh
+ * with roles, only operators (and owners) are candidates.
  */
 export function adopterOf(id: string, alive: ReadonlySet<string>, registry: Registry): string | undefined {
   let best: string | undefined;
   let bestScore = -1;
+  const gate = registry.gate;
   for (const peer of [...alive].sort()) {
-    if (!registry.devices.get(peer)) continue;
+    const device = registry.devices.get(peer);
+    if (!device) continue;
+    // In a mesh with roles only an operator may write a deployment: a device never adopts one.
+    // (The record's signer, not the key it states.)
+    const author = gate ? registry.devices.authorOf(peer) : undefined;
+    if (gate && (author === undefined || !roleAtLeast(gate.trust.roleOf(author, (key) => registry.trust.get(key)), 'operator'))) continue;
     const score = fnv1a(`${id}/${peer}`);
     if (score > bestScore) {
       best = peer;
