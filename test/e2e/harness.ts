@@ -77,9 +77,9 @@ export class NodePeerProcess {
     });
   }
 
-  /** Wait until the peer is up. */
-  async ready(): Promise<void> {
-    await waitFor(() => this.id !== '', `${this.name} to start`, START_TIMEOUT_MS);
+  /** Wait until the peer is up (a suite starting many processes at once may give them longer). */
+  async ready(timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    await waitFor(() => this.id !== '', `${this.name} to start`, timeoutMs);
   }
 
   /** Run a control command. */

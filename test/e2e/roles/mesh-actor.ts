@@ -85,7 +85,7 @@ const commands: Record<string, (a: Record<string, unknown>) => unknown> = {
     return {};
   },
   /** Any RPC method of any peer, as a modified client calls it. */
-  rpc: (a) => peer.call(String(a.to), a.method as never, a.params as never, { timeoutMs: 15_000 }),
+  rpc: (a) => peer.call(String(a.to), a.method as never, a.params as never, { timeoutMs: Number(a.timeoutMs ?? 15_000) }),
   /** Write `value` signed by this peer straight into the document (`nested`: a deployment's record). */
   forge: (a) => {
     const key = String(a.key);
