@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { DeploymentRecord, PhaseRecord } from '../../shared/registry/schema.ts';
 import { DEFAULT_TIMING } from '../../shared/mesh/peer.ts';
-import { rolesFromInvitation } from '../../node-host/keys/invite.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { BrowserPeer, NodePeerProcess, useE2eServices } from './harness.ts';
@@ -60,7 +59,7 @@ describe('Roles over WebRTC: a rogue member with the mesh secret', () => {
     const node2 = new NodePeerProcess('node-2', [...net, '--invitation', await invite('device'), '--require-signed', 'ab'.repeat(32)]);
     const rogue = new NodePeerProcess('rogue', [...net, '--as', 'member', '--invitation', await invite('device')], { script: ACTOR });
     nodes.push(op1, op2, node2, rogue);
-    const chromiumRoles = rolesFromInvitation(await invite('device'), []);
+    const chromiumRoles = { mesh: MESH, owners: [owner.key], invitation: await invite('device') };
     const launching = BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params: { signal: e2e.signal.url, mesh: MESH, secret: SECRET }, roles: chromiumRoles });
     // Closed after the suite even when a later step fails (its own failure is awaited below).
     launching.then((b) => browsers.push(b), () => undefined);
