@@ -5,18 +5,21 @@
  * mesh (`--max-links`), where the site's join time and the RPC round trip to a peer two
  * hops away (routed through a linked peer) against one linked directly are measured too.
  *
- *   npm run bench -- idle-mesh      (sizes from LIQUIDMESH_BENCH_IDLE_SIZES, e.g. "5,10,15,20,50")
+ *   npm run bench -- idle-mesh      (5 and 10 peers; every row: LIQUIDMESH_BENCH_IDLE_SIZES=5,10,15,20,50)
  *
  * CPU comes from /proc/<pid>/stat (user + system ticks) over a window at rest, after every
  * peer sees every other alive and a settling pause. One process per peer, so a 2-core
  * machine carries 50 of them: join times there are load-bound, CPU at rest is not.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { buildBundle } from '../../node-host/bin/cli-bundle.mjs';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import { type MeshView, NodePeerProcess } from '../e2e/harness.ts';
 import { type BenchRow, type BenchSection, ms, percentile, times } from './harness.ts';
 
 const TICKS_PER_SECOND = 100;
+/** Sizes run by default: the whole bench stays short; the larger rows are selected by the variable. */
+const DEFAULT_SIZES = '5,10';
 const SETTLE_MS = 5000;
 const WINDOW_MS = 20_000;
 /** Sizes up to this run as a full mesh; larger ones as a partial mesh with `PARTIAL_LINKS` links per peer. */
@@ -24,12 +27,30 @@ const FULL_MESH_UP_TO = 20;
 const PARTIAL_LINKS = 6;
 const PINGS = 40;
 
-/** User + system CPU ticks a process has used. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User + system CPU ticks a process (or one of its threads) has used. */
+function cpuTicks(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) in parentheses.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** libdatachannel's threads (ICE polling, SCTP timers, its workers), by the names it gives them. */
+const WEBRTC_THREAD = /^(RTC |SCTP|juice)/;
+
+/** CPU ticks of a process's threads by kind: its JavaScript (main) thread, libdatachannel's, Node's helpers. */
+function threadTicks(pid: number): { js: number; webrtc: number; helpers: number } {
+  const out = { js: 0, webrtc: 0, helpers: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const kind = tid === pid ? 'js' : WEBRTC_THREAD.test(name) ? 'webrtc' : 'helpers';
+      out[kind] += cpuTicks(pid, tid);
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return out;
 }
 
 interface IdleFigures {
@@ -38,6 +59,8 @@ interface IdleFigures {
   joinMs: number;
   /** Median and mean share of a core per peer process, in percent. */
   medianPct: number;
+  /** Mean share of a core per peer by thread kind, in percent. */
+  threads: { js: number; webrtc: number; helpers: number };
   meanPct: number;
   /** Cores the whole mesh uses at rest. */
   cores: number;
@@ -64,15 +87,20 @@ async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFi
     const joinMs = Date.now() - started;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const before = nodes.map((p) => cpuTicks(p.child.pid!));
+    const threadsBefore = nodes.map((p) => threadTicks(p.child.pid!));
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, WINDOW_MS));
     const seconds = (performance.now() - t0) / 1000;
     const shares = nodes.map((p, i) => ((cpuTicks(p.child.pid!) - before[i]!) / TICKS_PER_SECOND / seconds) * 100).sort((a, b) => a - b);
+    const threadsAfter = nodes.map((p) => threadTicks(p.child.pid!));
+    const perPeer = (kind: 'js' | 'webrtc' | 'helpers'): number => threadsAfter.reduce((sum, t, i) => sum + t[kind] - threadsBefore[i]![kind], 0) / nodes.length / TICKS_PER_SECOND / seconds * 100;
+    const threads = { js: perPeer('js'), webrtc: perPeer('webrtc'), helpers: perPeer('helpers') };
     views = await Promise.all(nodes.map((p) => p.view()));
     const { oneHop, twoHops } = maxLinks ? await hopRoundTrips(nodes, views) : { oneHop: [], twoHops: [] };
     return {
       n, maxLinks, joinMs,
       medianPct: percentile(shares, 50),
+      threads,
       meanPct: shares.reduce((a, b) => a + b, 0) / shares.length,
       cores: shares.reduce((a, b) => a + b, 0) / 100,
       oneHop, twoHops,
@@ -112,9 +140,11 @@ async function waitUntil(predicate: () => boolean | Promise<boolean>, what: stri
 const pct = (x: number): string => `${x.toFixed(2)} %`;
 
 async function idleMeshBench(): Promise<BenchSection> {
-  const sizes = (process.env.LIQUIDMESH_BENCH_IDLE_SIZES ?? '5,10,15,20,50').split(',').map(Number).filter((x) => Number.isInteger(x) && x >= 1);
+  const sizes = (process.env.LIQUIDMESH_BENCH_IDLE_SIZES ?? DEFAULT_SIZES).split(',').map(Number).filter((x) => Number.isInteger(x) && x >= 1);
   const runs: IdleFigures[] = [];
   const failed: BenchRow[] = [];
+  // Peers run as the command runs them: from the bundle, rebuilt here if a source changed.
+  await buildBundle();
   for (const n of sizes) {
     const bound = n > FULL_MESH_UP_TO ? PARTIAL_LINKS : undefined;
     try {
@@ -133,7 +163,7 @@ async function idleMeshBench(): Promise<BenchSection> {
     const goalMet = r.medianPct <= 1 && (r === base || growth <= linear);
     return {
       name: `idle CPU per peer, ${r.n} Node peer processes${r.maxLinks ? ` (partial mesh, ${r.maxLinks} links each)` : ' (full mesh)'}`,
-      figure: `${pct(r.medianPct)} median (mean ${pct(r.meanPct)}; mesh ${r.cores.toFixed(2)} cores)`,
+      figure: `${pct(r.medianPct)} median (mean ${pct(r.meanPct)}: JavaScript thread ${pct(r.threads.js)}, WebRTC threads ${pct(r.threads.webrtc)}, Node's helper threads ${pct(r.threads.helpers)}; mesh ${r.cores.toFixed(2)} cores)`,
       baseline: `${pct(base.medianPct)} (${base.n} peers)`,
       ratio: `${times(r.medianPct, Math.max(base.medianPct, 0.01))} for ${linear.toFixed(1)}× the peers`,
       goal: '≤ 1 % per peer, growing no faster than linearly in the mesh size',
@@ -151,7 +181,7 @@ async function idleMeshBench(): Promise<BenchSection> {
   rows.push(...failed);
   return {
     title: 'Idle mesh: CPU at rest, partial-mesh site',
-    method: `One \`liquidmesh peer\` process per peer over WebRTC (node-datachannel) on loopback, one signaling server; meshes up to ${FULL_MESH_UP_TO} peers link every pair, larger ones run with \`--max-links ${PARTIAL_LINKS}\`. CPU: user + system ticks from /proc over ${WINDOW_MS / 1000} s, starting ${SETTLE_MS / 1000} s after every peer sees every other alive; the median process is reported. Join time: from the first spawn until every peer sees every other alive (process start-up included: ${'tsx'} compiles each peer's sources, which dominates on 2 cores). RPC: \`peer.ping\` from 4 peers, ${PINGS} each, to a linked peer and to one reached through a linked peer.`,
+    method: `One \`liquidmesh peer\` process per peer over WebRTC (node-datachannel) on loopback, one signaling server; meshes up to ${FULL_MESH_UP_TO} peers link every pair, larger ones run with \`--max-links ${PARTIAL_LINKS}\`. CPU: user + system ticks from /proc over ${WINDOW_MS / 1000} s, starting ${SETTLE_MS / 1000} s after every peer sees every other alive; the median process is reported, and the mean split by thread (/proc/<pid>/task: the JavaScript thread, libdatachannel's ICE, SCTP and worker threads, Node's libuv and V8 helpers). Peers run from the command's bundle (ADR 0037). Sizes 5 and 10 by default; \`LIQUIDMESH_BENCH_IDLE_SIZES=5,10,15,20,50\` for every row. Join time: from the first spawn until every peer sees every other alive (process start-up included: ${'tsx'} compiles each peer's sources, which dominates on 2 cores). RPC: \`peer.ping\` from 4 peers, ${PINGS} each, to a linked peer and to one reached through a linked peer.`,
     rows,
   };
 }
