@@ -72,7 +72,8 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
 
   it('a Node peer on a second host trusts the CA from the trust page and joins', async () => {
     const signal = new URL(joinUrl).searchParams.get('signal')!;
-    const peer = lan.host('second').liquidmesh(['peer', '--name', 'second-node', '--signal', signal, '--secret', SECRET, '--trust', trustUrl]);
+    // The mesh has roles: the peer joins with the device invitation of the printed link.
+    const peer = lan.host('second').liquidmesh(['peer', '--name', 'second-node', '--signal', signal, '--secret', SECRET, '--trust', trustUrl, '--invitation', new URL(joinUrl).searchParams.get('invite')!]);
     await peer.waitForOutput(new RegExp(`trusting the CA with SHA-256 fingerprint ${fingerprint}`), 'the CA fetched from the trust page', 30_000);
     await start.waitForOutput(aliveInBanner('second-node'), 'the second host in the host\'s mesh', 60_000);
     await peer.waitForOutput(/^\+ \S+ joined$/m, 'the host seen from the second host', 30_000);
@@ -157,8 +158,10 @@ describe('hosts on a LAN, over HTTPS from the host\'s local CA', () => {
     const documented = await kioskCommand();
     const args = documented.args.map((a) => a.replaceAll('192.168.1.10', hostA.address).replace('/home/pi/.local/share/liquidmesh', dataDir));
     expect(args).to.include.members(['--kiosk', '--trust', `http://${hostA.address}:8081/`, '--pwa', `https://${hostA.address}:8080/`]);
-    const env = { env: { ...process.env, ...documented.env } };
     expect(documented.env.LIQUIDMESH_SECRET).to.equal(SECRET);
+    expect(documented.env).to.have.property('LIQUIDMESH_INVITATION');
+    // The token the user pastes: the device invitation of the link the host printed.
+    const env = { env: { ...process.env, ...documented.env, LIQUIDMESH_INVITATION: new URL(joinUrl).searchParams.get('invite')! } };
     const run = async (): Promise<string> => {
       const mark = start.output.length;
       const peer = kiosk.spawn(process.execPath, args, env);
