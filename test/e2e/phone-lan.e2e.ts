@@ -1,10 +1,12 @@
 // A phone on the LAN, over HTTPS: `liquidmesh start --host <address>` on one host (its
 // own network namespace) and, on another, Chromium emulating a phone (360×740, touch, a
 // phone's user agent) whose user trusted the host's CA (certutil into its NSS database).
-// The phone opens the exact join URL `start` printed and joins as a phone; the chain
-// camera (the phone, Chromium's fake camera) → grayscale (node-1 on the first host)
-// returns a PNG; the counter (stateful-fibo) is moved with "Move to…" from node-1 to the
-// phone and counts on there; hidden, then closed, the phone leaves — the host sees it go
+// The phone opens the exact join URL `start` printed (what its QR code says) and joins as
+// a phone with the `device` role the link's invitation grants: deploying from the phone,
+// or moving a module with its "Move to…" menu, fails with a named error shown in the app.
+// The chain camera (the phone, Chromium's fake camera) → grayscale (node-1 on the first
+// host), deployed through the gateway, returns a PNG; the counter (stateful-fibo) is moved
+// by the CLI from node-1 to the phone and counts on there; hidden, then closed, the phone leaves — the host sees it go
 // and the counter answers from node-1 again — and it comes back with the same device id;
 // last, with its network down, the PWA reopens offline on the phone.
 import { expect } from 'chai';
@@ -27,7 +29,7 @@ function inBanner(name: string, gone = false): RegExp {
 }
 
 describe('a phone on the LAN, over HTTPS', () => {
-  it('joins from the printed URL, runs camera → grayscale, takes the counter by "Move to…", leaves and comes back as itself, and reopens offline', async () => {
+  it('joins from the printed URL as a device, may not deploy or move modules (named errors), runs camera → grayscale, hosts the counter, leaves and comes back as itself, and reopens offline', async () => {
     const lan = await TestLan.create(['host', 'phone']);
     try {
       const host = lan.host('host');
@@ -65,6 +67,10 @@ describe('a phone on the LAN, over HTTPS', () => {
       expect(name).to.match(/^phone-[a-z2-9]{4}$/);
       await start.waitForOutput(inBanner(name), 'the phone in the host\'s mesh', 60_000);
       await waitText(phone, `lm-mesh-view >>> article[data-peer="${id}"] .engine`, 'Chrome 131 on Android phone');
+      // The link's invitation made it a device, and the address bar no longer carries it.
+      expect(new URL(joinUrl).searchParams.get('invite')).to.be.a('string');
+      await waitText(phone, 'lm-mesh-view >>> .membership', 'member of the mesh as device');
+      expect(await phone.evaluate(() => new URL(location.href).searchParams.has('invite'))).to.equal(false);
 
       // The phone's owner switches its camera on for the mesh (off until then), on the Join tab.
       await tab(phone, 'join');
@@ -72,31 +78,44 @@ describe('a phone on the LAN, over HTTPS', () => {
       await tab(phone, 'mesh');
       await waitText(phone, `lm-mesh-view >>> article[data-peer="${id}"]`, 'Offers camera: anyone');
 
-      // camera on the phone → grayscale on node-1: a PNG comes back.
-      const chain = await phone.evaluate(async (pid) => {
+      // A device may not deploy: the phone's own attempt is refused with a named error.
+      const refused = await phone.evaluate((pid) => {
         const { orchestrator } = (globalThis as unknown as { liquidmesh: Lm }).liquidmesh;
-        const record = orchestrator.deploy({ name: 'phone-gray', sequence: [{ module: 'camera', func: 'take_image_predefined_path', device: pid }, { module: 'grayscale', func: 'grayscale_jpeg', device: 'node-1' }] });
-        const view = await orchestrator.waitFor(record.id, (v) => v.record.status !== 'deploying', 60_000);
-        if (view.record.status !== 'ready') return { status: view.record.status, reason: view.record.reason ?? '', png: false, peers: [] as string[], mediaType: '' };
-        const out = await orchestrator.execute(record.id);
+        try {
+          orchestrator.deploy({ name: 'phone-gray', sequence: [{ module: 'camera', func: 'take_image_predefined_path', device: pid }, { module: 'grayscale', func: 'grayscale_jpeg', device: 'node-1' }] });
+          return 'deployed';
+        } catch (error) {
+          return String((error as { code?: unknown }).code);
+        }
+      }, id);
+      expect(refused).to.equal('ERR_WRITE_FORBIDDEN');
+
+      // camera on the phone → grayscale on node-1, deployed by an operator (the gateway): a PNG comes back.
+      const deployed = await cli<{ status: string }>(['deploy', '--name', 'phone-gray', '--step', `camera:take_image_predefined_path@${name}`, '--step', 'grayscale:grayscale_jpeg@node-1']);
+      expect(deployed.status).to.equal('ready');
+      const chain = await phone.evaluate(async () => {
+        const { orchestrator } = (globalThis as unknown as { liquidmesh: Lm }).liquidmesh;
+        const view = await orchestrator.waitFor('phone-gray', (v) => v.record.status !== 'deploying', 60_000);
+        const out = await orchestrator.execute(view.record.id);
         const file = out.result.files.find((f) => f.mediaType.startsWith('image/'));
         const head = file ? Array.from(file.bytes.slice(0, 8)) : [];
-        return { status: view.record.status, reason: '', png: head.join() === '137,80,78,71,13,10,26,10', peers: out.steps.map((s) => s.peer), mediaType: file?.mediaType ?? '' };
-      }, id);
+        return { status: view.record.status, png: head.join() === '137,80,78,71,13,10,26,10', peers: out.steps.map((s) => s.peer), mediaType: file?.mediaType ?? '' };
+      });
       const devices = await cli<{ id?: string; _id?: string; name: string }[]>(['ls', 'devices']);
       const node1 = devices.filter((d) => d.name === 'node-1').map((d) => d.id ?? d._id)[0]!;
-      expect(chain).to.deep.equal({ status: 'ready', reason: '', png: true, peers: [id, node1], mediaType: 'image/png' });
+      expect(chain).to.deep.equal({ status: 'ready', png: true, peers: [id, node1], mediaType: 'image/png' });
 
-      // The counter counts on node-1, is moved to the phone with "Move to…" and goes on there.
+      // The counter counts on node-1. The phone's "Move to…" is refused (a device does not
+      // move modules), with the named error shown; the operator moves it with the CLI.
       const before = await count();
       const menu = (await el(phone, `lm-mesh-view >>> article[data-peer="${node1}"] .module[data-module="stateful-fibo"] select.move-to`)) as ElementHandle<HTMLSelectElement>;
       expect((await menu.boundingBox())!.height, '“Move to…” is thumb-sized').to.be.at.least(44);
       await menu.select(id);
-      await waitText(phone, 'lm-mesh-view >>> .move.done', `Moved stateful-fibo from node-1 to ${name}`, 60_000);
+      await waitText(phone, 'lm-mesh-view >>> .move.failed', 'ERR_ROLE_REQUIRED', 60_000);
+      await cli(['migrate', 'counter', 'stateful-fibo', name]);
+      await waitFor(() => phone.evaluate(() => (globalThis as unknown as { liquidmesh: Lm }).liquidmesh.peer.registry.deployments.get('counter')?.record.solution['0']).then((p) => p === id), 'the phone to learn the counter is its own', 30_000);
       const on = await count();
       expect(on, 'the count goes on on the phone').to.be.greaterThan(before);
-      const placed = await phone.evaluate(() => (globalThis as unknown as { liquidmesh: Lm }).liquidmesh.peer.registry.deployments.get('counter')?.record.solution['0']);
-      expect(placed).to.equal(id);
       await shot(phone, 'lan-mesh');
       expect(await text(phone, '.banner.offline')).to.equal('');
 
