@@ -8,7 +8,7 @@
  * TextDecoder call (an RPC frame has about ten short keys and names), and each encode
  * grows a list of buffers and copies them out. Here short ASCII strings are read with
  * `String.fromCharCode` and written byte by byte, and an encode writes into one buffer
- * sized from a first pass over the value. ADR 0033.
+ * sized from a first pass over the value. ADR 0035.
  * @module
  */
 
