@@ -6,8 +6,9 @@
  * Subjects (`<h>` = the mesh topic derived from the mesh name and secret, never the
  * secret itself):
  * - `lm.<h>.hello`: announcements `{id, s (session), pk (ECDH public key), bye?}`,
- *   sealed with the mesh key (AES-GCM), repeated every `announceMs` (they are the
- *   heartbeat too).
+ *   sealed with the mesh key (AES-GCM) behind the session id and a goodbye flag in clear
+ *   (so a repeat of a known session costs no decryption; a goodbye is always opened), repeated every `announceMs` (they are the
+ *   heartbeat too; with a bound, see below, they back off and links keep themselves alive).
  * - `lm.<h>.in.<peer id>`: a peer's inbox. Frames addressed to one session of it.
  *
  * Links: hearing an announcement of a new session, a peer derives a key for the pair
@@ -28,6 +29,16 @@
  * unacknowledged (at most `windowFrames`, which is its backpressure) and sends it again
  * after `retransmitMs` or at once when its connection comes back (go-back-N).
  *
+ * Bound (`maxLinks`): instead of linking every pair (n² pair keys, every announcement
+ * heard by everyone every second), a peer links to at most `maxLinks` peers chosen at
+ * random among those it heard announce (`nats-overlay.ts`) and the mesh routes through
+ * them (ADR 0029). A peer at its bound answers a `hi` with `no` (sealed with the pair
+ * key) unless the mesh names a redundant link to give up for it (`makeRoomWith`); the
+ * dialer then tries another peer. Dials in progress do not count against the bound.
+ * Announcements back off to `quietAnnounceMs` and a joined link is kept alive by a
+ * sealed ack every `announceMs`, so a mesh at rest costs each peer its few links plus
+ * n / `quietAnnounceMs` announcements a second, skipped without decryption.
+ *
  * Over 400 lines because discovery, the pair handshake and the reliable window act on
  * the same per-link state; apart, each would need the others' bookkeeping.
  * @module
@@ -36,10 +47,11 @@ import { concatBytes, fromHex, plainBytes, randomBytes, toHex, utf8 } from '../b
 import { InvalidParamsError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { type Clock, every } from '../ports/clock.ts';
+import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
+import { type NatsCandidate, NatsCandidates } from './nats-overlay.ts';
 
 /** A message as a NATS client hands it over (the part this transport reads). */
 export interface NatsMessage {
@@ -85,6 +97,16 @@ export interface NatsTransportOptions {
   windowFrames?: number;
   /** Which pairs may link (default every pair); lets tests build other topologies. */
   links?: (local: PeerId, remote: PeerId) => boolean;
+  /**
+   * Most links this peer holds (default no bound: every pair of the mesh links). With a
+   * bound the peers form a random overlay of at most this many links each, and the mesh
+   * routes through it (a thousand peers, ADR 0023).
+   */
+  maxLinks?: number;
+  /** With a bound, announcements back off from `announceMs` to this (default 30 000). */
+  quietAnnounceMs?: number;
+  /** Random source of the overlay's choices (seeded in tests). */
+  random?: () => number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -92,6 +114,13 @@ export interface NatsTransportOptions {
 const FRAME_HI = 1;
 const FRAME_MSG = 2;
 const FRAME_ACK = 3;
+/** "No": a refused `hi` (at the bound), or a link given up; sealed with the pair key. */
+const FRAME_NO = 4;
+/** A peer that refused us is not dialled again for this long. */
+const REFUSED_BACKOFF_MS = 15_000;
+/** About this many peers at their bound answer the announcement of a peer the mesh does not know. */
+const ROOM_RESPONDERS = 2;
+const SESSION_BYTES = 8;
 const HEADER = 41;
 const ID = /^[0-9a-f]{32}$/;
 const SESSION = /^[0-9a-f]{16}$/;
@@ -121,6 +150,8 @@ interface Link {
   lastHeard: number;
   /** Our announcement as `hi` was last sent to it at (ms). */
   hiAt: number;
+  /** We dialled it (sent `hi` first, bounded mode), at this time; -1 when not. */
+  dialAt: number;
   nextSeq: number;
   unacked: Sent[];
   /** Waiting for room in the window. */
@@ -169,6 +200,13 @@ export class NatsTransport implements Transport {
   #started = 0;
   #stop: (() => void)[] = [];
   #incoming: Promise<void> = Promise.resolve();
+  readonly #bound: number;
+  readonly #quietMs: number;
+  readonly #candidates: NatsCandidates;
+  /** Chooses a link to give up for an unreachable peer when at the bound (see makeRoomWith). */
+  #roomFor: ((remote: PeerId) => PeerId | undefined) | undefined;
+  #announceDelay = 0;
+  #announceTimer: TimerHandle | undefined;
 
   constructor(options: NatsTransportOptions) {
     this.#o = options;
@@ -179,6 +217,10 @@ export class NatsTransport implements Transport {
     this.#window = options.windowFrames ?? 256;
     if (!(this.#timeoutMs > this.#announceMs)) throw new InvalidParamsError('timeoutMs must exceed announceMs');
     if (!Number.isSafeInteger(this.#window) || this.#window < 1) throw new InvalidParamsError('windowFrames must be a positive integer');
+    this.#bound = options.maxLinks ?? Infinity;
+    if (options.maxLinks !== undefined && (!Number.isSafeInteger(options.maxLinks) || options.maxLinks < 1)) throw new InvalidParamsError('maxLinks must be a positive integer');
+    this.#quietMs = Math.max(this.#announceMs, options.quietAnnounceMs ?? 30_000);
+    this.#candidates = new NatsCandidates(options.random);
     this.#clock = options.clock ?? new SystemClock();
     this.#log = options.logger ?? createLogger('nats');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
@@ -203,7 +245,21 @@ export class NatsTransport implements Transport {
     await nc.flush();
     void this.#watch(nc);
     this.#stop.push(every(this.#clock, this.#announceMs, () => this.#tick()), every(this.#clock, Math.max(50, this.#retransmitMs / 4), () => this.#retransmit(false)));
+    if (this.#bounded) {
+      this.#announceDelay = this.#announceMs;
+      this.#scheduleAnnounce();
+      this.#stop.push(() => this.#announceTimer !== undefined && this.#clock.clearTimeout(this.#announceTimer));
+    }
     await this.#announce(false);
+  }
+
+  get #bounded(): boolean {
+    return this.#bound !== Infinity;
+  }
+
+  /** See {@link Transport.makeRoomWith}. */
+  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+    this.#roomFor = choose;
   }
 
   async send(to: PeerId, data: Uint8Array): Promise<void> {
@@ -269,7 +325,7 @@ export class NatsTransport implements Transport {
   async #announce(bye: boolean): Promise<void> {
     const nc = this.#nc;
     if (!nc || !this.#keys || !this.#subjects || this.#id === null) return;
-    const sealed = await this.#announcement(bye);
+    const sealed = concatBytes([fromHex(this.#session), new Uint8Array([bye ? 1 : 0]), await this.#announcement(bye)]);
     if (this.#nc !== nc && !bye) return;
     try {
       nc.publish(this.#subjects.hello, sealed);
@@ -297,14 +353,41 @@ export class NatsTransport implements Transport {
   #onHello(error: Error | null, message: NatsMessage): void {
     if (error) return this.#log.debug(`hello subscription: ${error.message}`);
     const data = message.data;
+    if (this.#id === null || data.byteLength <= SESSION_BYTES + 1) return;
+    const session = toHex(data.subarray(0, SESSION_BYTES));
+    if (session === this.#session) return;
+    // A known session announcing again (not saying goodbye, which is checked below): no decryption.
+    const known = this.#sessions.get(session);
+    const candidate = this.#candidates.get(session);
     this.#serial(async () => {
-      const a = await this.#open(data);
-      if (!a) return this.#log.debug('dropped an announcement not sealed with this mesh key');
+      if (known || candidate) {
+        if (known) known.lastHeard = this.#clock.now();
+        if (candidate) {
+          candidate.heardAt = this.#clock.now();
+          this.#candidates.heard(candidate);
+        }
+        if (known && !known.joined && !this.#bounded && this.#clock.now() - known.hiAt >= this.#announceMs / 2) await this.#sendHi(known);
+        // A repeat costs nothing more unless it could be a goodbye (those are short-lived, and rare).
+        if (data[SESSION_BYTES] !== 1) {
+          if (candidate && !known) this.#consider(candidate);
+          return;
+        }
+      }
+      const a = await this.#open(data.subarray(SESSION_BYTES + 1));
+      if (!a || a.session !== session) return this.#log.debug('dropped an announcement not sealed with this mesh key');
       if (this.#id === null || a.id === this.#id || !this.#linkable(a.id)) return;
       if (a.bye) {
         const link = this.#sessions.get(a.session);
         this.#retire(a.session);
+        this.#candidates.forget(a.session);
         if (link) this.#drop(link, 'said goodbye');
+        return;
+      }
+      if (this.#bounded) {
+        if (this.#retired.has(a.session)) return;
+        const c: NatsCandidate = { id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: this.#clock.now() };
+        this.#candidates.heard(c);
+        if (!this.#sessions.has(a.session)) this.#consider(c);
         return;
       }
       const link = this.#learn(a);
@@ -313,6 +396,96 @@ export class NatsTransport implements Transport {
       // Not joined yet: say hi (again; a lost hi only delays the link), at most once per period.
       if (!link.joined && this.#clock.now() - link.hiAt >= this.#announceMs / 2) await this.#sendHi(link);
     });
+  }
+
+  /** Bounded: a candidate was heard; dial it if we have room, or make room for it if the mesh does not know it. */
+  #consider(c: NatsCandidate): void {
+    if (this.#id === null || this.#joined.has(c.id) || this.#dialing(c.id) || !this.#linkable(c.id)) return;
+    if (this.#candidates.isRefused(c.id, this.#clock.now())) return;
+    if (this.#joined.size + this.#pendingDials() < this.#bound) {
+      this.#dial(c);
+      return;
+    }
+    if (this.#joined.size < this.#bound || !this.#roomFor || !this.#candidates.lottery(ROOM_RESPONDERS)) return;
+    const victim = this.#roomFor(c.id);
+    const link = victim !== undefined && victim !== c.id ? this.#joined.get(victim) : undefined;
+    if (!link) return;
+    this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) to dial ${c.id}, which is not`);
+    this.#refuse(link, 'room made for an unreachable peer');
+    this.#dial(c);
+  }
+
+  /** Bounded: dial candidates while below the bound (dials in progress fill the gap, so we do not over-dial). */
+  #fill(): void {
+    if (!this.#bounded || this.#id === null) return;
+    const now = this.#clock.now();
+    while (this.#joined.size + this.#pendingDials() < this.#bound) {
+      const c = this.#candidates.pick(now, (x) => x.id === this.#id || this.#joined.has(x.id) || this.#dialing(x.id) || !this.#linkable(x.id));
+      if (!c) break;
+      this.#dial(c);
+    }
+    // Still short of links: let others find us sooner.
+    if (this.#joined.size < this.#bound) this.#announceSoon();
+  }
+
+  #dial(c: NatsCandidate): void {
+    const link = this.#learn({ id: c.id, session: c.session, started: c.started, pk: c.pk, bye: false });
+    if (!link || link.joined) return;
+    link.dialAt = this.#clock.now();
+    link.lastHeard = link.dialAt;
+    void this.#sendHi(link).catch((e: unknown) => this.#log.debug(`hi to ${c.id}: ${(e as Error).message}`));
+  }
+
+  /** True while we dial `peer` (a session of it not joined yet that we sent hi to). */
+  #dialing(peer: PeerId): boolean {
+    for (const link of this.#sessions.values()) if (link.remote === peer && !link.joined && link.dialAt >= 0) return true;
+    return false;
+  }
+
+  #pendingDials(): number {
+    let n = 0;
+    for (const link of this.#sessions.values()) if (!link.joined && link.dialAt >= 0) n++;
+    return n;
+  }
+
+  /**
+   * Bounded: may `link` join? Yes below the bound, for a newer session of a peer already
+   * joined, or when the mesh names a link to give up for it; that link is told `no`.
+   */
+  #admit(link: Link): boolean {
+    if (!this.#bounded || this.#joined.has(link.remote) || this.#joined.size < this.#bound) return true;
+    const victim = this.#roomFor?.(link.remote);
+    const give = victim !== undefined && victim !== link.remote ? this.#joined.get(victim) : undefined;
+    if (!give) return false;
+    this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${link.remote}, which is not`);
+    this.#refuse(give, 'room made for an unreachable peer');
+    return true;
+  }
+
+  /** Say `no` on a link (refused at our bound, or given up) and end it here. */
+  #refuse(link: Link, reason: string): void {
+    this.#seal(link, FRAME_NO, 0, new Uint8Array(0))
+      .then((frame) => this.#publish(link.remote, frame))
+      .catch((e: unknown) => this.#log.debug(`no to ${link.remote}: ${(e as Error).message}`));
+    this.#drop(link, reason);
+  }
+
+  #scheduleAnnounce(): void {
+    this.#announceTimer = this.#clock.setTimeout(() => {
+      this.#announceTimer = undefined;
+      if (this.#id === null) return;
+      void this.#announce(false);
+      this.#announceDelay = Math.min(this.#announceDelay * 2, this.#quietMs);
+      this.#scheduleAnnounce();
+    }, this.#announceDelay);
+  }
+
+  /** Back to announcing every `announceMs` (we are short of links). */
+  #announceSoon(): void {
+    if (!this.#bounded || this.#id === null || this.#announceDelay <= this.#announceMs) return;
+    this.#announceDelay = this.#announceMs;
+    if (this.#announceTimer !== undefined) this.#clock.clearTimeout(this.#announceTimer);
+    this.#scheduleAnnounce();
   }
 
   #onFrame(error: Error | null, message: NatsMessage): void {
@@ -333,7 +506,9 @@ export class NatsTransport implements Transport {
         if (!link) return;
         link.lastHeard = this.#clock.now();
         await link.key;
-        this.#join(link);
+        if (link.closed) return;
+        if (this.#bounded) this.#candidates.heard({ id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: this.#clock.now() });
+        if (!this.#tryJoin(link)) return;
         this.#sendAck(link);
         return;
       }
@@ -342,7 +517,14 @@ export class NatsTransport implements Transport {
       const body = await this.#unseal(link, frame);
       if (!body || link.closed) return this.#log.debug(`dropped a frame from ${from} that does not open with the pair key`);
       link.lastHeard = this.#clock.now();
-      this.#join(link);
+      if (type === FRAME_NO) {
+        // Refused at its bound (or a link it gave up): keep away for a while, try someone else.
+        this.#candidates.refused(from, this.#clock.now() + REFUSED_BACKOFF_MS);
+        this.#drop(link, 'refused by the remote');
+        this.#fill();
+        return;
+      }
+      if (!this.#tryJoin(link)) return;
       if (type === FRAME_ACK) {
         this.#acked(link, seq);
         return;
@@ -381,7 +563,7 @@ export class NatsTransport implements Transport {
     const known = this.#sessions.get(a.session);
     if (known) return known.remote === a.id ? known : null;
     const link: Link = {
-      remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity,
+      remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity, dialAt: -1,
       nextSeq: 1, unacked: [], waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
     };
     link.key.catch(() => {});
@@ -401,6 +583,17 @@ export class NatsTransport implements Transport {
       false,
       ['encrypt', 'decrypt'],
     );
+  }
+
+  /** Join `link` unless the bound refuses it (then the remote is told `no`); true when joined. */
+  #tryJoin(link: Link): boolean {
+    if (link.joined) return true;
+    if (!this.#admit(link)) {
+      this.#refuse(link, 'refused at our bound');
+      return false;
+    }
+    this.#join(link);
+    return link.joined;
   }
 
   #join(link: Link): void {
@@ -456,11 +649,31 @@ export class NatsTransport implements Transport {
   }
 
   #tick(): void {
-    void this.#announce(false);
     const now = this.#clock.now();
-    for (const link of [...this.#sessions.values()]) {
-      if (now - link.lastHeard > this.#timeoutMs) this.#drop(link, `silent for ${this.#timeoutMs} ms`);
+    if (!this.#bounded) {
+      void this.#announce(false);
+      for (const link of [...this.#sessions.values()]) {
+        if (now - link.lastHeard > this.#timeoutMs) this.#drop(link, `silent for ${this.#timeoutMs} ms`);
+      }
+      return;
     }
+    // A dial unanswered after a few hellos is given up sooner than a link falls silent.
+    const dialTimeout = Math.min(this.#timeoutMs, 4 * this.#announceMs);
+    for (const link of [...this.#sessions.values()]) {
+      if (now - link.lastHeard > (link.joined ? this.#timeoutMs : dialTimeout)) {
+        // A dial nobody answered: that session is gone (or unreachable); try someone else.
+        if (!link.joined) this.#candidates.forget(link.session);
+        this.#drop(link, `silent for ${this.#timeoutMs} ms`);
+      } else if (link.joined) {
+        // Announcements are rare at rest: the link keeps itself alive.
+        this.#sendAck(link);
+      } else if (link.dialAt >= 0 && now - link.hiAt >= this.#announceMs) {
+        void this.#sendHi(link).catch((e: unknown) => this.#log.debug(`hi to ${link.remote}: ${(e as Error).message}`));
+      }
+    }
+    // A candidate announces at least every quietAnnounceMs while it lives.
+    this.#candidates.expire(now - 3 * this.#quietMs);
+    this.#fill();
   }
 
   #header(type: number, link: Link, seq: number): Uint8Array {
@@ -523,6 +736,11 @@ export class NatsTransport implements Transport {
     if (this.#joined.get(link.remote) === link) {
       this.#joined.delete(link.remote);
       if (this.#id !== null) this.#events.emit('peer-left', link.remote);
+      if (this.#bounded && this.#id !== null) {
+        this.#announceSoon();
+        // Not at once: a link given up to make room is followed by the dial it made room for.
+        this.#clock.setTimeout(() => this.#fill(), 0);
+      }
     }
   }
 
