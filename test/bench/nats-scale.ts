@@ -1,17 +1,18 @@
 /**
  * The mesh over the NATS backbone at scale: N peers (several child processes, many peers
- * each) attached round-robin to a three-server cluster started here. Measures the time
- * until every peer's registry lists every device, the messages each peer receives per
- * second once the mesh is at rest, and the registry's encoded size; the baseline is the
- * same run with a tenth of the peers, so the ratios show how each grows with N.
+ * each) attached round-robin to a three-server cluster started here, in a bounded overlay
+ * (at most L links per peer; registry, presence and calls routed through it). Measures
+ * the time until every peer's registry lists every device and sees every other alive, the
+ * messages each peer receives per second once the mesh is at rest, and the registry's
+ * encoded size; the baseline is the same run with a tenth of the peers, so the ratios show
+ * how each grows with N.
  *
- *   npm run bench -- nats-scale                       (N from LIQUIDMESH_BENCH_NATS_PEERS, default 20)
+ *   npm run bench -- nats-scale      N from LIQUIDMESH_BENCH_NATS_PEERS (default 100; the
+ *                                    thousand-peer figure: LIQUIDMESH_BENCH_NATS_PEERS=1000,
+ *                                    several minutes on 2 cores), L from
+ *                                    LIQUIDMESH_BENCH_NATS_LINKS (default 4; 0: every pair
+ *                                    links, as before the overlay)
  *   node --import tsx test/bench/nats-scale.ts --child <json>   (one child: its peers)
- *
- * Every peer links to every other on NATS (a full mesh of pair keys) and floods registry
- * and presence updates to all of them, so a peer's traffic grows with N and the
- * mesh's with N²; see ADR 0023 for where that stops (a thousand peers needs a bounded
- * overlay, not built).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -21,6 +22,7 @@ import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';
 import { type BenchSection, bytes, ms, times } from './harness.ts';
@@ -32,12 +34,20 @@ interface ChildPlan {
   count: number;
   urls: string[];
   token: string;
+  /** Links per peer (0: no bound). */
+  links: number;
+  heartbeatMs: number;
 }
 
 interface ChildReport {
   complete?: number;
   inMsgs?: number;
+  /** NATS messages (announcements, frames, acks) the peers' connections received at rest. */
+  natsMsgs?: number;
   registryBytes?: number;
+  /** Largest and mean number of links per peer. */
+  maxLinks?: number;
+  meanLinks?: number;
 }
 
 const AT_REST_MS = 5000;
@@ -47,11 +57,23 @@ async function child(plan: ChildPlan): Promise<void> {
   const log = collectLogs();
   const received = { count: 0 };
   const peers: Peer[] = [];
+  const connections: NatsConnection[] = [];
+  const natsIn = (): number => connections.reduce((sum, nc) => sum + nc.stats().inMsgs, 0);
+  let natsAtRestStart = 0;
   for (let i = 0; i < plan.count; i++) {
     const index = plan.first + i;
     // Round-robin over the servers, the rest of the list behind for failover.
     const servers = plan.urls.map((_, k) => plan.urls[(index + k) % plan.urls.length]!);
-    const transport = new NatsTransport({ connect: natsConnector({ servers, token: plan.token, noRandomize: true }), mesh: plan.mesh, secret: 'bench', announceMs: 2000, timeoutMs: 20_000 });
+    const connect = natsConnector({ servers, token: plan.token, noRandomize: true });
+    const transport = new NatsTransport({
+      connect: async () => {
+        const nc = await connect();
+        connections.push(nc);
+        return nc;
+      },
+      mesh: plan.mesh, secret: 'bench', announceMs: 2000, timeoutMs: 20_000,
+      ...(plan.links > 0 ? { maxLinks: plan.links } : {}),
+    });
     transport.on('message', () => received.count++);
     const peer = new Peer({
       transports: [transport],
@@ -59,27 +81,47 @@ async function child(plan: ChildPlan): Promise<void> {
       device: { name: `p${index}`, engine: 'node' },
       logger: createLogger(`bench:p${index}`, log.sink),
       persistRegistry: false,
-      timing: { relayBatchMs: 50, livenessTimeoutMs: 30_000, antiEntropyMs: 10_000 },
+      timing: { relayBatchMs: 50, heartbeatMs: plan.heartbeatMs, livenessTimeoutMs: Math.max(30_000, 5 * plan.heartbeatMs), antiEntropyMs: 10_000 },
     });
-    await peer.start();
+    // Started one after another but not awaited: a thousand peers join as a crowd, not a queue.
     peers.push(peer);
+    void peer.start().catch((e: unknown) => process.stderr.write(`nats-scale: p${index} did not start: ${(e as Error).message}\n`));
+    await new Promise((r) => setTimeout(r, 5));
   }
   const say = (r: ChildReport): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
   const timer = setInterval(() => {
-    if (peers.every((p) => p.registry.devices.size >= plan.total)) {
+    if (peers.every((p) => p.registry.devices.size >= plan.total && p.alive().length >= plan.total - 1)) {
       clearInterval(timer);
       say({ complete: Date.now() });
     }
   }, 200);
   createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line === 'rest-start') received.count = 0;
-    if (line === 'rest-end') say({ inMsgs: received.count, registryBytes: Y.encodeStateAsUpdate(peers[0]!.registry.doc).byteLength });
+    if (line === 'rest-start') {
+      received.count = 0;
+      natsAtRestStart = natsIn();
+    }
+    if (line === 'rest-end') {
+      const links = peers.map((p) => p.linked().length);
+      say({
+        inMsgs: received.count, natsMsgs: natsIn() - natsAtRestStart, registryBytes: Y.encodeStateAsUpdate(peers[0]!.registry.doc).byteLength,
+        maxLinks: Math.max(...links), meanLinks: links.reduce((a, b) => a + b, 0) / links.length,
+      });
+    }
     if (line === 'stop') void Promise.all(peers.map((p) => p.stop())).finally(() => process.exit(0));
   });
 }
 
 /** Run N peers in `processes` children; the figures of one run. */
-async function measure(total: number, processes: number): Promise<{ completeMs: number; perPeerPerSecond: number; registryBytes: number }> {
+interface ScaleFigures {
+  completeMs: number;
+  perPeerPerSecond: number;
+  natsPerPeerPerSecond: number;
+  registryBytes: number;
+  maxLinks: number;
+  meanLinks: number;
+}
+
+async function measure(total: number, processes: number, links: number, heartbeatMs: number): Promise<ScaleFigures> {
   const token = `bench-${Math.random().toString(36).slice(2)}`;
   const cluster = await startNatsCluster({ size: 3, auth: { token } });
   const children: ChildProcess[] = [];
@@ -89,7 +131,7 @@ async function measure(total: number, processes: number): Promise<{ completeMs: 
     const reports: ChildReport[][] = [];
     const started = Date.now();
     for (let c = 0; c * per < total; c++) {
-      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token };
+      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs };
       const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
       const mine: ChildReport[] = [];
       reports.push(mine);
@@ -109,7 +151,7 @@ async function measure(total: number, processes: number): Promise<{ completeMs: 
         await new Promise((r) => setTimeout(r, 200));
       }
     };
-    await until((r) => r.complete !== undefined, 240_000);
+    await until((r) => r.complete !== undefined, Number(process.env.LIQUIDMESH_BENCH_NATS_TIMEOUT_MS ?? 900_000));
     const completeMs = Math.max(...reports.map((rs) => rs.find((r) => r.complete !== undefined)!.complete!)) - started;
     // At rest: nothing changes any more but heartbeats, announcements and anti-entropy.
     await new Promise((r) => setTimeout(r, 3000));
@@ -117,9 +159,15 @@ async function measure(total: number, processes: number): Promise<{ completeMs: 
     await new Promise((r) => setTimeout(r, AT_REST_MS));
     for (const p of children) p.stdin!.write('rest-end\n');
     await until((r) => r.inMsgs !== undefined, 30_000);
-    const inMsgs = reports.reduce((sum, rs) => sum + rs.find((r) => r.inMsgs !== undefined)!.inMsgs!, 0);
-    const registryBytes = reports[0]!.find((r) => r.registryBytes !== undefined)!.registryBytes!;
-    return { completeMs, perPeerPerSecond: inMsgs / total / (AT_REST_MS / 1000), registryBytes };
+    const rest = reports.map((rs) => rs.find((r) => r.inMsgs !== undefined)!);
+    const inMsgs = rest.reduce((sum, r) => sum + r.inMsgs!, 0);
+    const natsMsgs = rest.reduce((sum, r) => sum + r.natsMsgs!, 0);
+    const registryBytes = rest[0]!.registryBytes!;
+    const seconds = AT_REST_MS / 1000;
+    return {
+      completeMs, perPeerPerSecond: inMsgs / total / seconds, natsPerPeerPerSecond: natsMsgs / total / seconds, registryBytes,
+      maxLinks: Math.max(...rest.map((r) => r.maxLinks!)), meanLinks: rest.reduce((sum, r) => sum + r.meanLinks! * 1, 0) / rest.length,
+    };
   } finally {
     for (const p of children) p.stdin?.write('stop\n');
     await Promise.all(children.map((p) => new Promise<void>((resolve) => {
@@ -135,18 +183,24 @@ async function measure(total: number, processes: number): Promise<{ completeMs: 
 }
 
 async function natsScale(): Promise<BenchSection> {
-  const total = Number(process.env.LIQUIDMESH_BENCH_NATS_PEERS ?? 20);
+  const total = Number(process.env.LIQUIDMESH_BENCH_NATS_PEERS ?? 100);
+  const links = Number(process.env.LIQUIDMESH_BENCH_NATS_LINKS ?? 4);
+  // Presence is the one thing every peer hears from every other: its period is the knob at scale.
+  const heartbeatMs = Number(process.env.LIQUIDMESH_BENCH_NATS_HEARTBEAT_MS ?? (total > 200 ? 10_000 : 1000));
   const small = Math.max(2, Math.round(total / 10));
   const processes = Math.max(1, Math.min(8, Math.ceil(total / 50)));
-  const base = await measure(small, 1);
-  const big = await measure(total, processes);
+  const base = await measure(small, 1, links, heartbeatMs);
+  const big = await measure(total, processes, links, heartbeatMs);
+  const baseline = (x: string): string => `${x} (${small} peers)`;
   return {
     title: 'Mesh over a three-server NATS cluster',
-    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. At rest: messages each peer's transport delivers per second over ${AT_REST_MS / 1000} s, 3 s after completion. Registry: one peer's Yjs document, encoded.`,
+    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device and sees every other alive. At rest: over ${AT_REST_MS / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
     rows: [
-      { name: 'time until every registry is complete', figure: ms(big.completeMs), baseline: `${ms(base.completeMs)} (${small} peers)`, ratio: times(big.completeMs, base.completeMs), goal: '' },
-      { name: 'messages per second per peer at rest', figure: big.perPeerPerSecond.toFixed(1), baseline: `${base.perPeerPerSecond.toFixed(1)} (${small} peers)`, ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },
-      { name: 'registry size', figure: bytes(big.registryBytes), baseline: `${bytes(base.registryBytes)} (${small} peers)`, ratio: times(big.registryBytes, base.registryBytes), goal: '' },
+      { name: `time until every registry is complete, ${total} peers`, figure: ms(big.completeMs), baseline: baseline(ms(base.completeMs)), ratio: times(big.completeMs, base.completeMs), goal: '' },
+      { name: 'messages per second per peer at rest (delivered by the transport)', figure: big.perPeerPerSecond.toFixed(1), baseline: baseline(base.perPeerPerSecond.toFixed(1)), ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },
+      { name: 'NATS messages per second per peer at rest (all subjects)', figure: big.natsPerPeerPerSecond.toFixed(1), baseline: baseline(base.natsPerPeerPerSecond.toFixed(1)), ratio: times(big.natsPerPeerPerSecond, base.natsPerPeerPerSecond), goal: '' },
+      { name: 'links per peer (mean, most)', figure: `${big.meanLinks.toFixed(2)}, ${big.maxLinks}`, baseline: baseline(`${base.meanLinks.toFixed(2)}, ${base.maxLinks}`), ratio: '', goal: links > 0 ? `≤ ${links}` : '' , ...(links > 0 ? { met: big.maxLinks <= links } : {}) },
+      { name: 'registry size', figure: bytes(big.registryBytes), baseline: baseline(bytes(base.registryBytes)), ratio: times(big.registryBytes, base.registryBytes), goal: '' },
     ],
   };
 }
