@@ -17,6 +17,10 @@ export interface NatsCandidate {
   pk: Uint8Array;
   /** When we last heard its announcement (ms, our clock). */
   heardAt: number;
+  /** When we first heard this session. */
+  firstHeard: number;
+  /** It had no link when it last announced. */
+  lonely: boolean;
 }
 
 /** Candidates kept at most; beyond this the least recently heard goes (memory stays bounded on a huge mesh). */

@@ -26,8 +26,11 @@
  * Delivery: NATS is at-most-once, and a client that is between servers loses what was
  * published to it meanwhile. Frames carry a sequence number per link; the receiver
  * delivers only the next one and acknowledges cumulatively; the sender keeps what is
- * unacknowledged (at most `windowFrames`, which is its backpressure) and sends it again
- * after `retransmitMs` or at once when its connection comes back (go-back-N).
+ * unacknowledged (at most `windowFrames`, which is its backpressure). It sends all of it
+ * again when its connection comes back or when the receiver reports a gap (a nack:
+ * go-back-N), and only the oldest frame when an ack is overdue (`retransmitMs`, doubling
+ * while nothing is acknowledged): a late ack usually means a busy receiver, not a loss,
+ * and repeating whole windows to busy receivers made a 100-peer process collapse.
  *
  * Bound (`maxLinks`): instead of linking every pair (n² pair keys, every announcement
  * heard by everyone every second), a peer links to at most `maxLinks` peers chosen at
@@ -107,6 +110,11 @@ export interface NatsTransportOptions {
   quietAnnounceMs?: number;
   /** Random source of the overlay's choices (seeded in tests). */
   random?: () => number;
+  /**
+   * The mesh keys, derived once for many transports of one process (a bench running
+   * hundreds of peers); default: derived from `mesh` and `secret` on connect (PBKDF2).
+   */
+  meshKeys?: Promise<MeshKeys>;
   clock?: Clock;
   logger?: Logger;
 }
@@ -116,11 +124,15 @@ const FRAME_MSG = 2;
 const FRAME_ACK = 3;
 /** "No": a refused `hi` (at the bound), or a link given up; sealed with the pair key. */
 const FRAME_NO = 4;
+/** Cumulative ack that also says "a frame after a gap arrived": send everything unacknowledged again. */
+const FRAME_NACK = 5;
 /** A peer that refused us is not dialled again for this long. */
 const REFUSED_BACKOFF_MS = 15_000;
 /** About this many peers at their bound answer the announcement of a peer the mesh does not know. */
 const ROOM_RESPONDERS = 2;
 const SESSION_BYTES = 8;
+/** The longest wait before unacknowledged frames go again. */
+const MAX_RTO_MS = 16_000;
 const HEADER = 41;
 const ID = /^[0-9a-f]{32}$/;
 const SESSION = /^[0-9a-f]{16}$/;
@@ -138,6 +150,8 @@ interface Sent {
   seq: number;
   frame: Uint8Array;
   sentAt: number;
+  /** Sent more than once (its ack then says nothing about the round trip). */
+  again?: boolean;
 }
 
 /** One session of a remote peer. */
@@ -154,6 +168,18 @@ interface Link {
   dialAt: number;
   nextSeq: number;
   unacked: Sent[];
+  /**
+   * Wait before sending the oldest unacknowledged frame again: four round trips but at
+   * least `retransmitMs`, doubled after each timeout without progress (a receiver slowed
+   * by its machine's load must not be buried under repeats).
+   */
+  rto: number;
+  /** Smoothed time from sending a frame to its ack (ms; 0 until measured). */
+  srtt: number;
+  /** An ack for a repeat or a gap is due (sent once per ack delay, not once per frame). */
+  gapAck: boolean;
+  /** When every unacknowledged frame was last sent again. */
+  goBackAt: number;
   /** Waiting for room in the window. */
   waiters: (() => void)[];
   /** Seals and publishes in seq order. */
@@ -171,6 +197,8 @@ interface Announcement {
   started: number;
   pk: Uint8Array;
   bye: boolean;
+  /** The announcer had no link when it announced (a newcomer, or cut off): peers at their bound may make room for it. */
+  lonely: boolean;
 }
 
 /** {@link Transport} over a NATS cluster. */
@@ -229,7 +257,7 @@ export class NatsTransport implements Transport {
   async connect(localId: PeerId): Promise<void> {
     if (this.#id !== null) return;
     if (!ID.test(localId)) throw new InvalidParamsError('a peer id is 32 lowercase hex digits');
-    this.#keys ??= await deriveMeshKeys(this.#o.mesh, this.#o.secret ?? '');
+    this.#keys ??= await (this.#o.meshKeys ?? deriveMeshKeys(this.#o.mesh, this.#o.secret ?? ''));
     this.#subjects = natsSubjects(this.#keys);
     this.#ecdh = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
     this.#publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', this.#ecdh.publicKey));
@@ -325,7 +353,9 @@ export class NatsTransport implements Transport {
   async #announce(bye: boolean): Promise<void> {
     const nc = this.#nc;
     if (!nc || !this.#keys || !this.#subjects || this.#id === null) return;
-    const sealed = concatBytes([fromHex(this.#session), new Uint8Array([bye ? 1 : 0]), await this.#announcement(bye)]);
+    // Flags in clear: 1 goodbye (always opened), 2 no links (a newcomer: worth making room for).
+    const flags = (bye ? 1 : 0) | (this.#joined.size === 0 ? 2 : 0);
+    const sealed = concatBytes([fromHex(this.#session), new Uint8Array([flags]), await this.#announcement(bye)]);
     if (this.#nc !== nc && !bye) return;
     try {
       nc.publish(this.#subjects.hello, sealed);
@@ -336,7 +366,7 @@ export class NatsTransport implements Transport {
   }
 
   #announcement(bye: boolean): Promise<Uint8Array> {
-    const body = { id: this.#id, s: this.#session, t: this.#started, pk: toBase64(this.#publicKey), ...(bye ? { bye: true } : {}) };
+    const body = { id: this.#id, s: this.#session, t: this.#started, pk: toBase64(this.#publicKey), n: this.#joined.size, ...(bye ? { bye: true } : {}) };
     return this.#keys!.encrypt(utf8(JSON.stringify(body)));
   }
 
@@ -347,7 +377,7 @@ export class NatsTransport implements Transport {
     if (typeof a.t !== 'number' || !Number.isSafeInteger(a.t) || a.t < 0) return null;
     const pk = fromBase64(a.pk);
     if (!pk || pk.byteLength !== 65) return null;
-    return { id: a.id, session: a.s, started: a.t, pk, bye: a.bye === true };
+    return { id: a.id, session: a.s, started: a.t, pk, bye: a.bye === true, lonely: a.n === 0 };
   }
 
   #onHello(error: Error | null, message: NatsMessage): void {
@@ -361,14 +391,17 @@ export class NatsTransport implements Transport {
     const candidate = this.#candidates.get(session);
     this.#serial(async () => {
       if (known || candidate) {
-        if (known) known.lastHeard = this.#clock.now();
+        // With a bound, a link is alive only by its own frames: the remote may announce while
+        // it no longer holds the link (it refused or gave it up and the `no` was lost).
+        if (known && !this.#bounded) known.lastHeard = this.#clock.now();
         if (candidate) {
           candidate.heardAt = this.#clock.now();
+          candidate.lonely = (data[SESSION_BYTES]! & 2) !== 0;
           this.#candidates.heard(candidate);
         }
         if (known && !known.joined && !this.#bounded && this.#clock.now() - known.hiAt >= this.#announceMs / 2) await this.#sendHi(known);
         // A repeat costs nothing more unless it could be a goodbye (those are short-lived, and rare).
-        if (data[SESSION_BYTES] !== 1) {
+        if ((data[SESSION_BYTES]! & 1) === 0) {
           if (candidate && !known) this.#consider(candidate);
           return;
         }
@@ -385,7 +418,7 @@ export class NatsTransport implements Transport {
       }
       if (this.#bounded) {
         if (this.#retired.has(a.session)) return;
-        const c: NatsCandidate = { id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: this.#clock.now() };
+        const c: NatsCandidate = { id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: this.#clock.now(), firstHeard: this.#clock.now(), lonely: a.lonely };
         this.#candidates.heard(c);
         if (!this.#sessions.has(a.session)) this.#consider(c);
         return;
@@ -406,7 +439,12 @@ export class NatsTransport implements Transport {
       this.#dial(c);
       return;
     }
-    if (this.#joined.size < this.#bound || !this.#roomFor || !this.#candidates.lottery(ROOM_RESPONDERS)) return;
+    if (this.#joined.size < this.#bound || !this.#roomFor) return;
+    // Room is made only for a peer with no link at all, or one announcing for long without
+    // the mesh hearing of it (another island): not for every stranger of a crowd still
+    // joining, whose presence has not spread yet (that churn kept a large mesh from settling).
+    if (!c.lonely && this.#clock.now() - c.firstHeard < 2 * this.#quietMs) return;
+    if (!this.#candidates.lottery(ROOM_RESPONDERS)) return;
     const victim = this.#roomFor(c.id);
     const link = victim !== undefined && victim !== c.id ? this.#joined.get(victim) : undefined;
     if (!link) return;
@@ -429,7 +467,7 @@ export class NatsTransport implements Transport {
   }
 
   #dial(c: NatsCandidate): void {
-    const link = this.#learn({ id: c.id, session: c.session, started: c.started, pk: c.pk, bye: false });
+    const link = this.#learn({ id: c.id, session: c.session, started: c.started, pk: c.pk, bye: false, lonely: c.lonely });
     if (!link || link.joined) return;
     link.dialAt = this.#clock.now();
     link.lastHeard = link.dialAt;
@@ -450,10 +488,12 @@ export class NatsTransport implements Transport {
 
   /**
    * Bounded: may `link` join? Yes below the bound, for a newer session of a peer already
-   * joined, or when the mesh names a link to give up for it; that link is told `no`.
+   * joined, or for a peer with no link at all when the mesh names a link to give up for
+   * it; that link is told `no`.
    */
-  #admit(link: Link): boolean {
+  #admit(link: Link, lonely: boolean): boolean {
     if (!this.#bounded || this.#joined.has(link.remote) || this.#joined.size < this.#bound) return true;
+    if (!lonely) return false;
     const victim = this.#roomFor?.(link.remote);
     const give = victim !== undefined && victim !== link.remote ? this.#joined.get(victim) : undefined;
     if (!give) return false;
@@ -507,14 +547,22 @@ export class NatsTransport implements Transport {
         link.lastHeard = this.#clock.now();
         await link.key;
         if (link.closed) return;
-        if (this.#bounded) this.#candidates.heard({ id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: this.#clock.now() });
-        if (!this.#tryJoin(link)) return;
+        if (this.#bounded) {
+          const now = this.#clock.now();
+          this.#candidates.heard({ id: a.id, session: a.session, started: a.started, pk: a.pk, heardAt: now, firstHeard: this.#candidates.get(a.session)?.firstHeard ?? now, lonely: a.lonely });
+        }
+        if (!this.#tryJoin(link, a.lonely)) return;
         this.#sendAck(link);
         return;
       }
-      const link = this.#sessions.get(session);
+      const link = this.#sessions.get(session) ?? (type !== FRAME_NO ? this.#stale(session, from) : undefined);
       if (!link || link.remote !== from || link.closed) return;
       const body = await this.#unseal(link, frame);
+      if (body && link.dialAt === -2 && !link.joined) {
+        // Frames on a link we do not hold (our `no` was lost, or crossed its ack): say it again.
+        this.#refuse(link, 'frames on a link we do not hold');
+        return;
+      }
       if (!body || link.closed) return this.#log.debug(`dropped a frame from ${from} that does not open with the pair key`);
       link.lastHeard = this.#clock.now();
       if (type === FRAME_NO) {
@@ -529,10 +577,24 @@ export class NatsTransport implements Transport {
         this.#acked(link, seq);
         return;
       }
+      if (type === FRAME_NACK) {
+        // The remote saw a gap: what followed the loss was dropped there, send it all again.
+        this.#acked(link, seq);
+        this.#goBack(link);
+        return;
+      }
       if (type !== FRAME_MSG) return;
       if (seq !== link.delivered + 1) {
-        // A repeat, or a gap after a loss: acknowledge what we have, the sender goes back.
-        this.#sendAck(link);
+        // A repeat: acknowledge what we have. A gap after a loss: say so, the sender goes
+        // back. Once for a burst of them, not once per frame.
+        const gap = seq > link.delivered + 1;
+        if (!link.gapAck) {
+          link.gapAck = true;
+          this.#clock.setTimeout(() => {
+            link.gapAck = false;
+            this.#sendAck(link, gap ? FRAME_NACK : FRAME_ACK);
+          }, ACK_DELAY_MS);
+        }
         return;
       }
       link.delivered = seq;
@@ -564,7 +626,7 @@ export class NatsTransport implements Transport {
     if (known) return known.remote === a.id ? known : null;
     const link: Link = {
       remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity, dialAt: -1,
-      nextSeq: 1, unacked: [], waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
+      nextSeq: 1, unacked: [], rto: this.#retransmitMs, srtt: 0, gapAck: false, goBackAt: -Infinity, waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
     };
     link.key.catch(() => {});
     this.#sessions.set(a.session, link);
@@ -585,10 +647,22 @@ export class NatsTransport implements Transport {
     );
   }
 
+  /**
+   * Bounded: a link for frames of a session we hold no link with but know from its
+   * announcements, made only to tell it `no` (marked by `dialAt` -2).
+   */
+  #stale(session: string, from: PeerId): Link | undefined {
+    const c = this.#bounded ? this.#candidates.get(session) : undefined;
+    if (!c || c.id !== from) return undefined;
+    const link = this.#learn({ id: c.id, session: c.session, started: c.started, pk: c.pk, bye: false, lonely: c.lonely });
+    if (link) link.dialAt = -2;
+    return link ?? undefined;
+  }
+
   /** Join `link` unless the bound refuses it (then the remote is told `no`); true when joined. */
-  #tryJoin(link: Link): boolean {
+  #tryJoin(link: Link, lonely = false): boolean {
     if (link.joined) return true;
-    if (!this.#admit(link)) {
+    if (!this.#admit(link, lonely)) {
       this.#refuse(link, 'refused at our bound');
       return false;
     }
@@ -617,34 +691,64 @@ export class NatsTransport implements Transport {
     this.#publish(link.remote, concatBytes([this.#header(FRAME_HI, link, 0), body]));
   }
 
-  #sendAck(link: Link): void {
+  #sendAck(link: Link, type = FRAME_ACK): void {
     link.unackedIn = 0;
     const seq = link.delivered;
-    // Behind the pending sends, so that acks never overtake data of the same link.
-    link.chain = link.chain.then(async () => {
-      if (link.closed) return;
-      this.#publish(link.remote, await this.#seal(link, FRAME_ACK, seq, new Uint8Array(0)));
-    }).catch((e: unknown) => this.#log.debug(`ack to ${link.remote}: ${(e as Error).message}`));
+    // Not behind our pending sends: those may wait for the remote's acks (a full window),
+    // and the remote's sends for ours.
+    this.#seal(link, type, seq, new Uint8Array(0))
+      .then((frame) => !link.closed && this.#publish(link.remote, frame))
+      .catch((e: unknown) => this.#log.debug(`ack to ${link.remote}: ${(e as Error).message}`));
   }
 
   #acked(link: Link, seq: number): void {
     let n = 0;
     while (n < link.unacked.length && link.unacked[n]!.seq <= seq) n++;
     if (n === 0) return;
+    const last = link.unacked[n - 1]!;
+    if (!last.again) {
+      // Acks come later on a busy machine: wait what this link's round trips take, not a constant.
+      const sample = this.#clock.now() - last.sentAt;
+      link.srtt = link.srtt === 0 ? sample : link.srtt * 0.875 + sample * 0.125;
+    }
     link.unacked.splice(0, n);
+    link.rto = Math.min(MAX_RTO_MS, Math.max(this.#retransmitMs, 4 * link.srtt));
     for (const wake of link.waiters.splice(0)) wake();
   }
 
-  /** Send unacknowledged frames again: all of them when `now`, else those of links whose oldest is overdue. */
+  /**
+   * Send unacknowledged frames again. When `now` (our connection came back: what was in
+   * flight is likely lost) all of them; else, on links whose oldest is overdue, only that
+   * one: an ack that is late because the receiver is busy (a loaded machine) is far more
+   * common than a loss, and repeating a whole window to a busy receiver buries it. A real
+   * loss shows as a gap at the receiver, which answers with a nack (then all go again).
+   */
   #retransmit(now: boolean): void {
     const t = this.#clock.now();
     for (const link of this.#joined.values()) {
       const oldest = link.unacked[0];
-      if (!oldest || (!now && t - oldest.sentAt < this.#retransmitMs)) continue;
-      for (const sent of link.unacked) {
-        sent.sentAt = t;
-        this.#publish(link.remote, sent.frame);
+      if (!oldest) continue;
+      if (now) {
+        this.#goBack(link, true);
+        continue;
       }
+      if (t - oldest.sentAt < link.rto) continue;
+      link.rto = Math.min(link.rto * 2, MAX_RTO_MS);
+      oldest.sentAt = t;
+      oldest.again = true;
+      this.#publish(link.remote, oldest.frame);
+    }
+  }
+
+  /** Go-back-N: every unacknowledged frame again (at most twice per `retransmitMs` unless forced). */
+  #goBack(link: Link, force = false): void {
+    const t = this.#clock.now();
+    if (!force && t - link.goBackAt < this.#retransmitMs / 2) return;
+    link.goBackAt = t;
+    for (const sent of link.unacked) {
+      sent.sentAt = t;
+      sent.again = true;
+      this.#publish(link.remote, sent.frame);
     }
   }
 

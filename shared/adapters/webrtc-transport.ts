@@ -21,6 +21,8 @@
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
  * - Bound: `maxConnections` caps the connections per peer (large sites; see ADR 0023).
+ *   Dials in progress do not count against it when accepting; a peer at its bound
+ *   answers a dial with a refusal frame (not silence), and the dialler tries another peer.
  *
  * Over 400 lines because discovery, admission, liveness, backpressure and the bound act
  * on the same per-connection state; apart, each would need the others' bookkeeping.
@@ -83,8 +85,9 @@ export interface WebRtcTransportOptions {
    * Most data connections this peer holds (default no bound). Browsers cap
    * RTCPeerConnections and each costs a DTLS session: in a large site, give peers the
    * NATS backbone too and bound this; peers beyond it reach each other there (ADR 0023).
-   * A peer at the bound neither dials nor accepts; a dial that ends before joining is
-   * retried after 10 s.
+   * Dials in progress count only against dialling more; a peer at the bound accepts no
+   * connection: it answers with a refusal, and the dialler waits 10 s before dialling
+   * that peer again and dials another one it has heard meanwhile.
    */
   maxConnections?: number;
   clock?: Clock;
@@ -102,6 +105,10 @@ const QUIET_ANNOUNCE_FACTOR = 5;
 const FRAME_DATA = 0;
 const FRAME_PING = 1;
 const FRAME_PROOF = 2;
+/** "No": this peer is at its bound (sent instead of a proof, then the connection closes). */
+const FRAME_REFUSE = 3;
+/** A refused connection is closed this long after the refusal is sent, so that it arrives. */
+const REFUSE_LINGER_MS = 1000;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
@@ -126,6 +133,8 @@ interface Link {
   silence: LinkSilence;
   lastSent: number;
   dialing: boolean;
+  /** Accepted only to say no (we are at our bound): never joins, closes after the refusal. */
+  refusing?: boolean;
   /** Ordered, backpressured sends once the channel is open. */
   queue: SendQueue | null;
 }
@@ -152,6 +161,11 @@ export class WebRtcTransport implements Transport {
   #roomFor: ((remote: PeerId) => PeerId | undefined) | undefined;
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
+  /** Peers heard announcing that we may dial (higher ids), so a refused dial can try another at once. */
+  #heard = new Set<PeerId>();
+  /** Connections accepted only to refuse them. */
+  #refusing = new Set<Link>();
+  #refusals = 0;
   #closed = false;
 
   constructor(options: WebRtcTransportOptions) {
@@ -161,6 +175,11 @@ export class WebRtcTransport implements Transport {
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
     this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
+  }
+
+  /** Dials of ours that a peer at its bound refused (diagnostics: a crowded site shows here). */
+  get refusals(): number {
+    return this.#refusals;
   }
 
   /** Open RTCPeerConnections held by this transport (a kiosk must not accumulate them). */
@@ -230,6 +249,8 @@ export class WebRtcTransport implements Transport {
       link.conn.close();
     }
     this.#links.clear();
+    for (const link of this.#refusing) link.conn.close();
+    this.#refusing.clear();
     this.#ws?.close();
     this.#ws = null;
     this.#pj?.destroy();
@@ -324,8 +345,9 @@ export class WebRtcTransport implements Transport {
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
     this.#announceSoon();
     if (this.#id < remote) {
+      this.#heard.add(remote);
       if ((this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
-      if (this.#full() && !this.#makeRoom(remote)) return;
+      if (this.#links.size >= this.#bound() && !this.#makeRoom(remote)) return;
       this.#dial(remote);
     }
     else {
@@ -373,7 +395,7 @@ export class WebRtcTransport implements Transport {
     if (!link) return false;
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${remote}, which is not`);
     this.#drop(link, 'room made for an unreachable peer');
-    return !this.#full();
+    return this.#links.size < this.#bound();
   }
 
   /** See {@link Transport.makeRoomWith}. */
@@ -381,8 +403,28 @@ export class WebRtcTransport implements Transport {
     this.#roomFor = choose;
   }
 
-  #full(): boolean {
-    return this.#links.size >= (this.#o.maxConnections ?? Infinity);
+  #bound(): number {
+    return this.#o.maxConnections ?? Infinity;
+  }
+
+  /** At the bound for accepting: connections that joined or are joining from the remote's dial; our own dials in progress do not count. */
+  #full(except?: Link): boolean {
+    let n = 0;
+    for (const link of this.#links.values()) if (link !== except && (link.joined || !link.dialing)) n++;
+    return n >= this.#bound();
+  }
+
+  /** After a refusal: dial another peer we heard (one we may dial, not backing off), if there is room to dial. */
+  #dialAnother(): void {
+    if (this.#id === null || this.#links.size >= this.#bound()) return;
+    const now = this.#clock.now();
+    for (const remote of this.#heard) {
+      if (this.#links.has(remote) || (this.#backoff.get(remote) ?? -Infinity) > now || !this.#allowed(remote)) continue;
+      this.#dial(remote);
+      return;
+    }
+    // Nobody left to try: be heard, so that peers with room (and lower ids) dial us.
+    this.#announceSoon();
   }
 
   #allowed(remote: PeerId): boolean {
@@ -394,7 +436,9 @@ export class WebRtcTransport implements Transport {
     const conn = this.#pj.connect(`lm-${this.#keys.tag}-${remote}`, { reliable: true, serialization: 'raw' });
     const link = this.#track(remote, conn, true);
     this.#clock.setTimeout(() => {
-      if (this.#links.get(remote) === link && !link.open) this.#drop(link, 'dial timed out');
+      if (this.#links.get(remote) !== link || link.open) return;
+      this.#heard.delete(remote);
+      this.#drop(link, 'dial timed out');
     }, DIAL_TIMEOUT_MS);
   }
 
@@ -407,9 +451,12 @@ export class WebRtcTransport implements Transport {
       return;
     }
     const existing = this.#links.get(remote);
-    if (!existing && this.#full() && !this.#makeRoom(remote)) {
-      conn.close();
-      return;
+    if (!existing && this.#full()) {
+      this.#makeRoom(remote);
+      if (this.#full()) {
+        this.#refuse(remote, conn);
+        return;
+      }
     }
     if (existing) {
       // Both dialled at once, or the remote restarted: the newest connection from the remote wins.
@@ -418,6 +465,29 @@ export class WebRtcTransport implements Transport {
       existing.conn.close();
     }
     this.#track(remote, conn, false);
+  }
+
+  /**
+   * Say no to a connection at our bound: open it only to send a refusal, then close it,
+   * so the dialler knows at once instead of after its dial timeout.
+   */
+  #refuse(remote: PeerId, conn: DataConnection): void {
+    const now = this.#clock.now();
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing: false, refusing: true, queue: null };
+    this.#refusing.add(link);
+    const end = (): void => {
+      if (!this.#refusing.delete(link)) return;
+      conn.close();
+    };
+    conn.on('open', () => {
+      this.#log.debug(`refusing a connection from ${remote}: at the bound of ${this.#bound()}`);
+      this.#sendFrame(link, FRAME_REFUSE, new Uint8Array(0));
+      this.#clock.setTimeout(end, REFUSE_LINGER_MS);
+    });
+    conn.on('close', end);
+    conn.on('error', end);
+    // A connection that never opens is not kept either.
+    this.#clock.setTimeout(end, DIAL_TIMEOUT_MS);
   }
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
@@ -455,6 +525,15 @@ export class WebRtcTransport implements Transport {
     if (!bytes || bytes.byteLength === 0) return;
     link.silence.heard(this.#clock.now());
     const kind = bytes[0];
+    if (kind === FRAME_REFUSE) {
+      // The remote is at its bound (or was filled while our dial came through): back off
+      // from it and dial someone else now.
+      const dialed = link.dialing;
+      if (dialed && !link.joined) this.#refusals++;
+      this.#drop(link, 'refused: the remote is at its bound');
+      if (dialed) this.#dialAnother();
+      return;
+    }
     if (kind === FRAME_PROOF) {
       void this.#onProof(link, bytes.subarray(1));
       return;
@@ -474,6 +553,12 @@ export class WebRtcTransport implements Transport {
       return;
     }
     link.proven = true;
+    // Our dial came through, but connections accepted meanwhile filled the bound: say no after all.
+    if (link.dialing && !link.joined && this.#full(link)) {
+      this.#sendFrame(link, FRAME_REFUSE, new Uint8Array(0));
+      this.#drop(link, 'at our bound when the dial came through');
+      return;
+    }
     if (!link.sentProof) await this.#sendProof(link);
     if (!link.joined && this.#id !== null) {
       link.joined = true;

@@ -18,6 +18,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
+import { deriveMeshKeys } from '../../shared/adapters/mesh-secret.ts';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
@@ -37,6 +38,7 @@ interface ChildPlan {
   /** Links per peer (0: no bound). */
   links: number;
   heartbeatMs: number;
+  relayBatchMs: number;
 }
 
 interface ChildReport {
@@ -60,6 +62,8 @@ async function child(plan: ChildPlan): Promise<void> {
   const connections: NatsConnection[] = [];
   const natsIn = (): number => connections.reduce((sum, nc) => sum + nc.stats().inMsgs, 0);
   let natsAtRestStart = 0;
+  // One PBKDF2 derivation per process, not per peer.
+  const meshKeys = deriveMeshKeys(plan.mesh, 'bench');
   for (let i = 0; i < plan.count; i++) {
     const index = plan.first + i;
     // Round-robin over the servers, the rest of the list behind for failover.
@@ -71,7 +75,7 @@ async function child(plan: ChildPlan): Promise<void> {
         connections.push(nc);
         return nc;
       },
-      mesh: plan.mesh, secret: 'bench', announceMs: 2000, timeoutMs: 20_000,
+      mesh: plan.mesh, secret: 'bench', meshKeys, announceMs: 2000, timeoutMs: 20_000,
       ...(plan.links > 0 ? { maxLinks: plan.links } : {}),
     });
     transport.on('message', () => received.count++);
@@ -81,7 +85,7 @@ async function child(plan: ChildPlan): Promise<void> {
       device: { name: `p${index}`, engine: 'node' },
       logger: createLogger(`bench:p${index}`, log.sink),
       persistRegistry: false,
-      timing: { relayBatchMs: 50, heartbeatMs: plan.heartbeatMs, livenessTimeoutMs: Math.max(30_000, 5 * plan.heartbeatMs), antiEntropyMs: 10_000 },
+      timing: { relayBatchMs: plan.relayBatchMs, heartbeatMs: plan.heartbeatMs, livenessTimeoutMs: Math.max(30_000, 5 * plan.heartbeatMs), antiEntropyMs: 10_000 },
     });
     // Started one after another but not awaited: a thousand peers join as a crowd, not a queue.
     peers.push(peer);
@@ -121,8 +125,10 @@ interface ScaleFigures {
   meanLinks: number;
 }
 
-async function measure(total: number, processes: number, links: number, heartbeatMs: number): Promise<ScaleFigures> {
+async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number): Promise<ScaleFigures> {
   const token = `bench-${Math.random().toString(36).slice(2)}`;
+  // At least two heartbeat periods, so every peer's heartbeat is in the window.
+  const restMs = Math.max(AT_REST_MS, 2 * heartbeatMs);
   const cluster = await startNatsCluster({ size: 3, auth: { token } });
   const children: ChildProcess[] = [];
   try {
@@ -131,7 +137,7 @@ async function measure(total: number, processes: number, links: number, heartbea
     const reports: ChildReport[][] = [];
     const started = Date.now();
     for (let c = 0; c * per < total; c++) {
-      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs };
+      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs };
       const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
       const mine: ChildReport[] = [];
       reports.push(mine);
@@ -156,14 +162,14 @@ async function measure(total: number, processes: number, links: number, heartbea
     // At rest: nothing changes any more but heartbeats, announcements and anti-entropy.
     await new Promise((r) => setTimeout(r, 3000));
     for (const p of children) p.stdin!.write('rest-start\n');
-    await new Promise((r) => setTimeout(r, AT_REST_MS));
+    await new Promise((r) => setTimeout(r, restMs));
     for (const p of children) p.stdin!.write('rest-end\n');
     await until((r) => r.inMsgs !== undefined, 30_000);
     const rest = reports.map((rs) => rs.find((r) => r.inMsgs !== undefined)!);
     const inMsgs = rest.reduce((sum, r) => sum + r.inMsgs!, 0);
     const natsMsgs = rest.reduce((sum, r) => sum + r.natsMsgs!, 0);
     const registryBytes = rest[0]!.registryBytes!;
-    const seconds = AT_REST_MS / 1000;
+    const seconds = restMs / 1000;
     return {
       completeMs, perPeerPerSecond: inMsgs / total / seconds, natsPerPeerPerSecond: natsMsgs / total / seconds, registryBytes,
       maxLinks: Math.max(...rest.map((r) => r.maxLinks!)), meanLinks: rest.reduce((sum, r) => sum + r.meanLinks! * 1, 0) / rest.length,
@@ -187,14 +193,16 @@ async function natsScale(): Promise<BenchSection> {
   const links = Number(process.env.LIQUIDMESH_BENCH_NATS_LINKS ?? 4);
   // Presence is the one thing every peer hears from every other: its period is the knob at scale.
   const heartbeatMs = Number(process.env.LIQUIDMESH_BENCH_NATS_HEARTBEAT_MS ?? (total > 200 ? 10_000 : 1000));
+  // ...and how long relays collect updates before they go out merged (messages per link per second at most 1000 / this).
+  const relayBatchMs = Number(process.env.LIQUIDMESH_BENCH_NATS_BATCH_MS ?? (total > 200 ? 500 : 50));
   const small = Math.max(2, Math.round(total / 10));
   const processes = Math.max(1, Math.min(8, Math.ceil(total / 50)));
-  const base = await measure(small, 1, links, heartbeatMs);
-  const big = await measure(total, processes, links, heartbeatMs);
+  const base = await measure(small, 1, links, heartbeatMs, relayBatchMs);
+  const big = await measure(total, processes, links, heartbeatMs, relayBatchMs);
   const baseline = (x: string): string => `${x} (${small} peers)`;
   return {
     title: 'Mesh over a three-server NATS cluster',
-    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device and sees every other alive. At rest: over ${AT_REST_MS / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
+    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device and sees every other alive. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
     rows: [
       { name: `time until every registry is complete, ${total} peers`, figure: ms(big.completeMs), baseline: baseline(ms(base.completeMs)), ratio: times(big.completeMs, base.completeMs), goal: '' },
       { name: 'messages per second per peer at rest (delivered by the transport)', figure: big.perPeerPerSecond.toFixed(1), baseline: baseline(base.perPeerPerSecond.toFixed(1)), ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },

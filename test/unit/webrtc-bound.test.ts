@@ -73,4 +73,56 @@ describe('A site with a bound on WebRTC connections', () => {
       await Promise.all(peers.map((p) => p.stop()));
     }
   });
+
+  it('converges to one connected mesh with two connections per peer and no backbone', async () => {
+    const N = 6;
+    const BOUND = 2;
+    const log = collectLogs();
+    const webrtc: WebRtcTransport[] = [];
+    const peers: Peer[] = [];
+    try {
+      for (let i = 0; i < N; i++) {
+        const w = new WebRtcTransport({ signalUrl: signal.url, mesh: 'bound-two', secret: 's', announceMs: 300, rtcConfig: LOOPBACK, maxConnections: BOUND });
+        webrtc.push(w);
+        peers.push(new Peer({ transports: [w], store: memoryStore(), device: { name: `b${i}`, engine: 'node' }, logger: createLogger(`b${i}`, log.sink), persistRegistry: false }));
+      }
+      // All at once: the crowd that used to fill every bound with dials in progress.
+      await Promise.all(peers.map((p) => p.start()));
+      const seen: number[] = [];
+      await waitFor(() => {
+        seen.push(...webrtc.map((w) => w.peers().length));
+        return peers.every((p) => p.alive().length === N - 1 && p.registry.devices.size === N);
+      }, 'six peers with two connections each to form one mesh', 90_000);
+      expect(Math.max(...seen)).to.be.at.most(BOUND);
+      const far = peers.find((p) => p !== peers[0] && !peers[0]!.linked().includes(p.id))!;
+      await waitFor(() => peers[0]!.hops(far.id) !== undefined, 'a route beyond the links', 20_000);
+      expect(await peers[0]!.call(far.id, 'peer.ping', { sentAt: Date.now() })).to.not.equal(undefined);
+    } finally {
+      await Promise.all(peers.map((p) => p.stop()));
+    }
+  });
+
+  it('refuses a dial at its bound by saying so, not by going silent', async () => {
+    const transports: WebRtcTransport[] = [];
+    const make = (): WebRtcTransport => {
+      const w = new WebRtcTransport({ signalUrl: signal.url, mesh: 'bound-one', secret: 's', announceMs: 300, rtcConfig: LOOPBACK, maxConnections: 1 });
+      transports.push(w);
+      return w;
+    };
+    const id = (n: number): string => n.toString(16).padStart(32, '0');
+    try {
+      const [a, b, c] = [make(), make(), make()];
+      await a.connect(id(0x20));
+      await b.connect(id(0x21));
+      await waitFor(() => a.peers().length === 1 && b.peers().length === 1, 'the first two to connect');
+      // The lowest id dials: c dials both, and both are at their bound of one.
+      await c.connect(id(0x10));
+      await waitFor(() => c.refusals >= 1, 'a refusal to reach the dialler');
+      expect(c.peers()).to.deep.equal([]);
+      expect(a.peers()).to.deep.equal([id(0x21)]);
+      expect(b.peers()).to.deep.equal([id(0x20)]);
+    } finally {
+      await Promise.all(transports.map((t) => t.disconnect()));
+    }
+  });
 });
