@@ -53,10 +53,13 @@ function threadTicks(pid: number): { js: number; webrtc: number; helpers: number
   return out;
 }
 
-interface IdleFigures {
+/** What one idle-mesh run measured. */
+export interface IdleFigures {
   n: number;
   maxLinks: number | undefined;
   joinMs: number;
+  /** From the first spawn until the first peer process was up (its own start-up, the floor of any join). */
+  firstUpMs: number;
   /** Median and mean share of a core per peer process, in percent. */
   medianPct: number;
   /** Mean share of a core per peer by thread kind, in percent. */
@@ -69,7 +72,8 @@ interface IdleFigures {
   twoHops: number[];
 }
 
-async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFigures> {
+/** Run `n` peer processes (a partial mesh with `maxLinks`), let them settle, measure. */
+export async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFigures> {
   const signal = await startSignalServer();
   const nodes: NodePeerProcess[] = [];
   const mesh = `idle-${n}-${Date.now()}`;
@@ -78,7 +82,8 @@ async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFi
     for (let i = 0; i < n; i++) {
       nodes.push(new NodePeerProcess(`idle-${i}`, ['--signal', signal.url, '--mesh', mesh, '--secret', 'bench', ...(maxLinks ? ['--max-links', String(maxLinks)] : [])]));
     }
-    await Promise.all(nodes.map((p) => waitUntil(() => p.id !== '', `${p.name} to start`, 300_000)));
+    const upAt: number[] = [];
+    await Promise.all(nodes.map((p) => waitUntil(() => p.id !== '', `${p.name} to start`, 300_000).then(() => upAt.push(Date.now() - started))));
     let views: MeshView[] = [];
     await waitUntil(async () => {
       views = await Promise.all(nodes.map((p) => p.view()));
@@ -98,7 +103,7 @@ async function idleMesh(n: number, maxLinks: number | undefined): Promise<IdleFi
     views = await Promise.all(nodes.map((p) => p.view()));
     const { oneHop, twoHops } = maxLinks ? await hopRoundTrips(nodes, views) : { oneHop: [], twoHops: [] };
     return {
-      n, maxLinks, joinMs,
+      n, maxLinks, joinMs, firstUpMs: Math.min(...upAt),
       medianPct: percentile(shares, 50),
       threads,
       meanPct: shares.reduce((a, b) => a + b, 0) / shares.length,

@@ -17,6 +17,7 @@ import { natsScaleBenchmarks } from './nats-scale.ts';
 import { orchestrationBenchmarks } from './orchestration.ts';
 import { peersSection } from './peers.ts';
 import { sandboxBenchmarks } from './sandbox.ts';
+import { siteBenchmarks } from './site.ts';
 import { trustBenchmarks } from './trust.ts';
 import { webrtcBenchmarks } from './webrtc.ts';
 import { type BenchSection, mergeMarkdown, renderMarkdown } from './harness.ts';
@@ -27,6 +28,8 @@ const sections: BenchSection[] = [];
 const peers = { id: 'peers', run: async () => peersSection(sections) };
 const all = [...coreBenchmarks, ...sandboxBenchmarks, ...webrtcBenchmarks, ...orchestrationBenchmarks, ...failoverBenchmarks, ...gatewayBenchmarks, ...migrationBenchmarks, ...classifyBenchmarks, ...classifyChainBenchmarks, ...natsScaleBenchmarks, ...footprintChromiumBenchmarks, ...footprintNodeBenchmarks, ...enginesBenchmarks, ...trustBenchmarks, peers];
 all.splice(all.indexOf(peers), 0, ...idleMeshBenchmarks);
+// Fifty peer processes take minutes to start on 2 cores: by name, or in a full run on request.
+if (wanted.includes('site-50') || process.env.LIQUIDMESH_BENCH_SITE === '1') all.splice(all.indexOf(peers), 0, ...siteBenchmarks);
 const chosen = wanted.length > 0 ? all.filter((b) => wanted.includes(b.id)) : all;
 const started = new Date();
 for (const bench of chosen) {
