@@ -5,7 +5,8 @@
  *                   [--data-dir D] [--pwa URL] [--kiosk] [--json] [--control stdio]
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
  *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE] [--enforce-policies]
- *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]]
+ *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]
+ *                    [--nats-max-links N]]   (at most N backbone links: a bounded overlay, ADR 0023)
  *                   [--max-links N]   (at most N WebRTC connections: a partial mesh, the rest reached through linked peers)
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also

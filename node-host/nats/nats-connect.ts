@@ -131,7 +131,23 @@ export function natsConnector(options: NatsClientOptions): () => Promise<NatsCon
 export function natsTransportFromArgs(args: readonly string[], mesh: { mesh: string; secret: string; name: string }): NatsTransport | null {
   const options = natsOptionsFromArgs(args);
   if (!options) return null;
-  return new NatsTransport({ connect: natsConnector({ ...options, name: `liquidmesh ${mesh.name}` }), mesh: mesh.mesh, secret: mesh.secret });
+  const maxLinks = natsMaxLinksFromArgs(args);
+  return new NatsTransport({
+    connect: natsConnector({ ...options, name: `liquidmesh ${mesh.name}` }), mesh: mesh.mesh, secret: mesh.secret,
+    ...(maxLinks !== undefined ? { maxLinks } : {}),
+  });
+}
+
+/**
+ * `--nats-max-links N`: at most N links on the backbone (a bounded overlay for meshes of
+ * hundreds of peers, ADR 0023); undefined without it (every pair links).
+ */
+export function natsMaxLinksFromArgs(args: readonly string[]): number | undefined {
+  const at = args.lastIndexOf('--nats-max-links');
+  if (at < 0) return undefined;
+  const n = Number(args[at + 1]);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidParamsError('--nats-max-links must be a whole number of at least 1');
+  return n;
 }
 
 /** The PWA's query parameters for the same cluster (web/nats-link.ts reads them). */

@@ -127,7 +127,7 @@ const FRAME_NO = 4;
 /** Cumulative ack that also says "a frame after a gap arrived": send everything unacknowledged again. */
 const FRAME_NACK = 5;
 /** A peer that refused us is not dialled again for this long. */
-const REFUSED_BACKOFF_MS = 15_000;
+const REFUSED_BACKOFF_MS = 30_000;
 /** About this many peers at their bound answer the announcement of a peer the mesh does not know. */
 const ROOM_RESPONDERS = 2;
 const SESSION_BYTES = 8;
@@ -453,11 +453,17 @@ export class NatsTransport implements Transport {
     this.#dial(c);
   }
 
-  /** Bounded: dial candidates while below the bound (dials in progress fill the gap, so we do not over-dial). */
-  #fill(): void {
+  /**
+   * Bounded: dial candidates while below the bound (dials in progress fill the gap, so we
+   * do not over-dial). With a link already, `one` dial at most: a peer short of its bound
+   * in a mesh where most are full would otherwise try every candidate each period.
+   */
+  #fill(one = false): void {
     if (!this.#bounded || this.#id === null) return;
     const now = this.#clock.now();
-    while (this.#joined.size + this.#pendingDials() < this.#bound) {
+    let dials = 0;
+    while (this.#joined.size + this.#pendingDials() < this.#bound && !(one && this.#joined.size > 0 && dials >= 1)) {
+      dials++;
       const c = this.#candidates.pick(now, (x) => x.id === this.#id || this.#joined.has(x.id) || this.#dialing(x.id) || !this.#linkable(x.id));
       if (!c) break;
       this.#dial(c);
@@ -777,7 +783,7 @@ export class NatsTransport implements Transport {
     }
     // A candidate announces at least every quietAnnounceMs while it lives.
     this.#candidates.expire(now - 3 * this.#quietMs);
-    this.#fill();
+    this.#fill(true);
   }
 
   #header(type: number, link: Link, seq: number): Uint8Array {

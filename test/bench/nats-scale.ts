@@ -50,6 +50,9 @@ interface ChildReport {
   /** Largest and mean number of links per peer. */
   maxLinks?: number;
   meanLinks?: number;
+  /** Share of the other peers each peer sees alive at the end of the rest window (least, mean). */
+  aliveMin?: number;
+  aliveMean?: number;
 }
 
 const AT_REST_MS = 5000;
@@ -93,8 +96,14 @@ async function child(plan: ChildPlan): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
   const say = (r: ChildReport): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
+  const started = Date.now();
+  const progress = setInterval(() => {
+    const devices = peers.map((p) => p.registry.devices.size);
+    const alive = peers.map((p) => p.alive().length);
+    process.stderr.write(`nats-scale p${plan.first}…: ${Math.round((Date.now() - started) / 1000)} s, devices ${Math.min(...devices)}–${Math.max(...devices)}, alive ${Math.min(...alive)}–${Math.max(...alive)} of ${plan.total}\n`);
+  }, 30_000);
   const timer = setInterval(() => {
-    if (peers.every((p) => p.registry.devices.size >= plan.total && p.alive().length >= plan.total - 1)) {
+    if (peers.every((p) => p.registry.devices.size >= plan.total)) {
       clearInterval(timer);
       say({ complete: Date.now() });
     }
@@ -106,11 +115,14 @@ async function child(plan: ChildPlan): Promise<void> {
     }
     if (line === 'rest-end') {
       const links = peers.map((p) => p.linked().length);
+      const alive = peers.map((p) => p.alive().length / (plan.total - 1));
       say({
+        aliveMin: Math.min(...alive), aliveMean: alive.reduce((a, b) => a + b, 0) / alive.length,
         inMsgs: received.count, natsMsgs: natsIn() - natsAtRestStart, registryBytes: Y.encodeStateAsUpdate(peers[0]!.registry.doc).byteLength,
         maxLinks: Math.max(...links), meanLinks: links.reduce((a, b) => a + b, 0) / links.length,
       });
     }
+    if (line === 'stop') clearInterval(progress);
     if (line === 'stop') void Promise.all(peers.map((p) => p.stop())).finally(() => process.exit(0));
   });
 }
@@ -123,6 +135,8 @@ interface ScaleFigures {
   registryBytes: number;
   maxLinks: number;
   meanLinks: number;
+  aliveMin: number;
+  aliveMean: number;
 }
 
 async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number): Promise<ScaleFigures> {
@@ -172,7 +186,8 @@ async function measure(total: number, processes: number, links: number, heartbea
     const seconds = restMs / 1000;
     return {
       completeMs, perPeerPerSecond: inMsgs / total / seconds, natsPerPeerPerSecond: natsMsgs / total / seconds, registryBytes,
-      maxLinks: Math.max(...rest.map((r) => r.maxLinks!)), meanLinks: rest.reduce((sum, r) => sum + r.meanLinks! * 1, 0) / rest.length,
+      maxLinks: Math.max(...rest.map((r) => r.maxLinks!)), meanLinks: rest.reduce((sum, r) => sum + r.meanLinks!, 0) / rest.length,
+      aliveMin: Math.min(...rest.map((r) => r.aliveMin!)), aliveMean: rest.reduce((sum, r) => sum + r.aliveMean!, 0) / rest.length,
     };
   } finally {
     for (const p of children) p.stdin?.write('stop\n');
@@ -188,6 +203,8 @@ async function measure(total: number, processes: number, links: number, heartbea
   }
 }
 
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
 async function natsScale(): Promise<BenchSection> {
   const total = Number(process.env.LIQUIDMESH_BENCH_NATS_PEERS ?? 100);
   const links = Number(process.env.LIQUIDMESH_BENCH_NATS_LINKS ?? 4);
@@ -202,12 +219,13 @@ async function natsScale(): Promise<BenchSection> {
   const baseline = (x: string): string => `${x} (${small} peers)`;
   return {
     title: 'Mesh over a three-server NATS cluster',
-    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device and sees every other alive. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
+    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. Alive: the share of the other peers each peer's presence sees alive at the end of the rest window. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
     rows: [
       { name: `time until every registry is complete, ${total} peers`, figure: ms(big.completeMs), baseline: baseline(ms(base.completeMs)), ratio: times(big.completeMs, base.completeMs), goal: '' },
       { name: 'messages per second per peer at rest (delivered by the transport)', figure: big.perPeerPerSecond.toFixed(1), baseline: baseline(base.perPeerPerSecond.toFixed(1)), ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },
       { name: 'NATS messages per second per peer at rest (all subjects)', figure: big.natsPerPeerPerSecond.toFixed(1), baseline: baseline(base.natsPerPeerPerSecond.toFixed(1)), ratio: times(big.natsPerPeerPerSecond, base.natsPerPeerPerSecond), goal: '' },
       { name: 'links per peer (mean, most)', figure: `${big.meanLinks.toFixed(2)}, ${big.maxLinks}`, baseline: baseline(`${base.meanLinks.toFixed(2)}, ${base.maxLinks}`), ratio: '', goal: links > 0 ? `≤ ${links}` : '' , ...(links > 0 ? { met: big.maxLinks <= links } : {}) },
+      { name: 'others seen alive at rest (least, mean per peer)', figure: `${pct(big.aliveMin)}, ${pct(big.aliveMean)}`, baseline: baseline(`${pct(base.aliveMin)}, ${pct(base.aliveMean)}`), ratio: '', goal: '' },
       { name: 'registry size', figure: bytes(big.registryBytes), baseline: baseline(bytes(base.registryBytes)), ratio: times(big.registryBytes, base.registryBytes), goal: '' },
     ],
   };

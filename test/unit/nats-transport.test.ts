@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import WebSocket from 'ws';
 import { expect } from 'chai';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
-import { natsConnector, natsOptionsFromArgs } from '../../node-host/nats/nats-connect.ts';
+import { natsConnector, natsMaxLinksFromArgs, natsOptionsFromArgs } from '../../node-host/nats/nats-connect.ts';
 import type { PeerId, TransportMessage } from '../../shared/ports/transport.ts';
 import { natsTransportHarness } from '../acceptance/nats-harness.ts';
 import { runTransportTests } from '../acceptance/transport.ts';
@@ -178,5 +178,9 @@ describe('NatsTransport specifics', () => {
     expect(() => natsOptionsFromArgs(['--nats-token', 't'], {})).to.throw(/need --nats URL/);
     expect(() => natsOptionsFromArgs(['--nats', 'nats://a:1', '--nats-user', 'u'], {})).to.throw(/--nats-pass/);
     expect(() => natsOptionsFromArgs(['--nats', 'nats://a:1', '--nats-token', 't', '--nats-creds', 'f'], {})).to.throw(/one of/);
+    expect(natsMaxLinksFromArgs(['--nats', 'nats://a:1'])).to.equal(undefined);
+    expect(natsMaxLinksFromArgs(['--nats', 'nats://a:1', '--nats-max-links', '6'])).to.equal(6);
+    expect(() => natsMaxLinksFromArgs(['--nats-max-links', '0'])).to.throw(/at least 1/);
+    expect(() => natsOptionsFromArgs(['--nats-max-links', '4'], {})).to.throw(/need --nats URL/);
   });
 });
