@@ -56,12 +56,14 @@ interface ChildReport {
 }
 
 const AT_REST_MS = 5000;
+const START_CONCURRENCY = 5;
 
 /** One child: start its peers, report when their registries are complete, then count what arrives at rest. */
 async function child(plan: ChildPlan): Promise<void> {
   const log = collectLogs();
   const received = { count: 0 };
   const peers: Peer[] = [];
+  const starting: Promise<unknown>[] = [];
   const connections: NatsConnection[] = [];
   const natsIn = (): number => connections.reduce((sum, nc) => sum + nc.stats().inMsgs, 0);
   let natsAtRestStart = 0;
@@ -90,11 +92,13 @@ async function child(plan: ChildPlan): Promise<void> {
       persistRegistry: false,
       timing: { relayBatchMs: plan.relayBatchMs, heartbeatMs: plan.heartbeatMs, livenessTimeoutMs: Math.max(30_000, 5 * plan.heartbeatMs), antiEntropyMs: 10_000 },
     });
-    // Started one after another but not awaited: a thousand peers join as a crowd, not a queue.
+    // A few at a time per process: the peers join as a crowd, but logins stay within what a
+    // loaded machine answers in time.
     peers.push(peer);
-    void peer.start().catch((e: unknown) => process.stderr.write(`nats-scale: p${index} did not start: ${(e as Error).message}\n`));
-    await new Promise((r) => setTimeout(r, 5));
+    starting.push(peer.start().catch((e: unknown) => process.stderr.write(`nats-scale: p${index} did not start: ${(e as Error).message}\n`)));
+    if (starting.length >= START_CONCURRENCY) await Promise.all(starting.splice(0));
   }
+  await Promise.all(starting.splice(0));
   const say = (r: ChildReport): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
   const started = Date.now();
   const progress = setInterval(() => {

@@ -65,8 +65,9 @@ export async function freePort(): Promise<number> {
 
 function authorization(auth: NatsAuth): string {
   if (!auth) return '';
-  if ('token' in auth) return `authorization { token: ${JSON.stringify(auth.token)} }`;
-  return `authorization { users: [ { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.pass)} } ] }`;
+  // A generous login timeout (the default is 2 s): a thousand clients connecting at once on a loaded machine need it.
+  if ('token' in auth) return `authorization { token: ${JSON.stringify(auth.token)}, timeout: 30 }`;
+  return `authorization { users: [ { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.pass)} } ], timeout: 30 }`;
 }
 
 /** The configuration of server `name` (the cluster's template). */
