@@ -232,7 +232,7 @@ export class NatsTransport implements Transport {
   readonly #quietMs: number;
   readonly #candidates: NatsCandidates;
   /** Chooses a link to give up for an unreachable peer when at the bound (see makeRoomWith). */
-  #roomFor: ((remote: PeerId) => PeerId | undefined) | undefined;
+  #roomFor: ((remote: PeerId, cutOff?: boolean) => PeerId | undefined) | undefined;
   #announceDelay = 0;
   #announceTimer: TimerHandle | undefined;
 
@@ -286,7 +286,7 @@ export class NatsTransport implements Transport {
   }
 
   /** See {@link Transport.makeRoomWith}. */
-  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+  makeRoomWith(choose: (remote: PeerId, cutOff?: boolean) => PeerId | undefined): void {
     this.#roomFor = choose;
   }
 
@@ -445,7 +445,7 @@ export class NatsTransport implements Transport {
     // joining, whose presence has not spread yet (that churn kept a large mesh from settling).
     if (!c.lonely && this.#clock.now() - c.firstHeard < 2 * this.#quietMs) return;
     if (!this.#candidates.lottery(ROOM_RESPONDERS)) return;
-    const victim = this.#roomFor(c.id);
+    const victim = this.#roomFor(c.id, c.lonely);
     const link = victim !== undefined && victim !== c.id ? this.#joined.get(victim) : undefined;
     if (!link) return;
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) to dial ${c.id}, which is not`);
@@ -500,7 +500,7 @@ export class NatsTransport implements Transport {
   #admit(link: Link, lonely: boolean): boolean {
     if (!this.#bounded || this.#joined.has(link.remote) || this.#joined.size < this.#bound) return true;
     if (!lonely) return false;
-    const victim = this.#roomFor?.(link.remote);
+    const victim = this.#roomFor?.(link.remote, true);
     const give = victim !== undefined && victim !== link.remote ? this.#joined.get(victim) : undefined;
     if (!give) return false;
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${link.remote}, which is not`);

@@ -107,7 +107,7 @@ export class ResilientTransport implements Transport {
   }
 
   /** Passed to the wrapped transport (see {@link Transport.makeRoomWith}). */
-  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+  makeRoomWith(choose: (remote: PeerId, cutOff?: boolean) => PeerId | undefined): void {
     this.#inner.makeRoomWith?.(choose);
   }
 

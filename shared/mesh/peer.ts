@@ -308,7 +308,7 @@ export class Peer {
       // "Cannot reach" is judged by presence (a peer in another island is never heard of) as
       // well as by the link graph, which lags presence by a heartbeat: no churn for a
       // peer already in the mesh.
-      transport.makeRoomWith?.((remote) => (presence.alive().includes(remote) || routing.topology.hops(remote) !== undefined ? undefined : routing.topology.redundantLink()));
+      transport.makeRoomWith?.((remote, cutOff) => (!cutOff && (presence.alive().includes(remote) || routing.topology.hops(remote) !== undefined) ? undefined : routing.topology.redundantLink()));
     }
     presence.on('outgoing', ({ clients, origin }) => {
       // Only where the peer would not hear it otherwise: no redundant relays over direct links.

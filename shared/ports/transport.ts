@@ -53,7 +53,8 @@ export interface Transport {
    * Bounded transports only: `choose(remote)` names one of our links to give up so that
    * `remote`, which we could not otherwise reach, gets a connection although we are at our
    * bound (undefined: refuse it). Without it, peers at their bound can form islands that
-   * never meet.
+   * never meet. `cutOff`: the remote says it has no link at all (it lost them all), so room
+   * is worth making although the mesh still knows it.
    */
-  makeRoomWith?(choose: (remote: PeerId) => PeerId | undefined): void;
+  makeRoomWith?(choose: (remote: PeerId, cutOff?: boolean) => PeerId | undefined): void;
 }

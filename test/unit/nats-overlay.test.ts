@@ -62,20 +62,20 @@ function oneMesh(group: Peer[]): boolean {
 describe('The NATS transport with a bound on links', () => {
   it('joins twelve peers on three servers into one mesh with at most three links each, and routes calls beyond them', async () => {
     const group = await site('overlay-12', 12, 3);
-    await waitFor(() => oneMesh(group), 'every peer to see every other alive', 60_000);
+    await waitFor(() => oneMesh(group), 'every peer to see every other alive', 120_000);
     for (const p of group) expect(p.linked().length).to.be.within(1, 3);
     const from = group[0]!;
     const far = group.find((p) => p !== from && !from.linked().includes(p.id))!;
     expect(far, 'a peer with no link to the first').to.not.equal(undefined);
     await waitFor(() => from.hops(far.id) !== undefined, 'a route to a peer beyond the links', 20_000);
     expect((await from.call(far.id, 'peer.describe', {})).name).to.equal(far.registry.devices.get(far.id)!.name);
-  });
+  }, 180_000);
 
   it('converges to one connected mesh with two links per peer', async () => {
     const group = await site('overlay-bound-2', 8, 2);
-    await waitFor(() => oneMesh(group), 'eight peers with two links each to form one mesh', 60_000);
+    await waitFor(() => oneMesh(group), 'eight peers with two links each to form one mesh', 120_000);
     for (const p of group) expect(p.linked().length).to.be.within(1, 2);
-  });
+  }, 180_000);
 
   it('says no at its bound (a sealed refusal the dialler sees at once) instead of going silent', async () => {
     const observer = await connect({ servers: cluster.urls, ...AUTH });
