@@ -443,7 +443,7 @@ export class NatsTransport implements Transport {
     // Room is made only for a peer with no link at all, or one announcing for long without
     // the mesh hearing of it (another island): not for every stranger of a crowd still
     // joining, whose presence has not spread yet (that churn kept a large mesh from settling).
-    if (!c.lonely && this.#clock.now() - c.firstHeard < 2 * this.#quietMs) return;
+    if (!c.lonely && !this.#longStranger(c)) return;
     if (!this.#candidates.lottery(ROOM_RESPONDERS)) return;
     const victim = this.#roomFor(c.id, c.lonely);
     const link = victim !== undefined && victim !== c.id ? this.#joined.get(victim) : undefined;
@@ -451,6 +451,14 @@ export class NatsTransport implements Transport {
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) to dial ${c.id}, which is not`);
     this.#refuse(link, 'room made for an unreachable peer');
     this.#dial(c);
+  }
+
+  /**
+   * A candidate announcing for a while: if the mesh still does not know it (the chooser
+   * decides), it is in another island, and a link to it joins the two.
+   */
+  #longStranger(c: NatsCandidate | undefined): boolean {
+    return c !== undefined && this.#clock.now() - c.firstHeard >= this.#quietMs;
   }
 
   /**
@@ -494,13 +502,13 @@ export class NatsTransport implements Transport {
 
   /**
    * Bounded: may `link` join? Yes below the bound, for a newer session of a peer already
-   * joined, or for a peer with no link at all when the mesh names a link to give up for
-   * it; that link is told `no`.
+   * joined, or — when the mesh names a link to give up for it — for a peer with no link at
+   * all or one from another island; the link given up is told `no`.
    */
   #admit(link: Link, lonely: boolean): boolean {
     if (!this.#bounded || this.#joined.has(link.remote) || this.#joined.size < this.#bound) return true;
-    if (!lonely) return false;
-    const victim = this.#roomFor?.(link.remote, true);
+    if (!lonely && !this.#longStranger(this.#candidates.get(link.session))) return false;
+    const victim = this.#roomFor?.(link.remote, lonely);
     const give = victim !== undefined && victim !== link.remote ? this.#joined.get(victim) : undefined;
     if (!give) return false;
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${link.remote}, which is not`);
