@@ -90,6 +90,19 @@ describe('stop checks', () => {
     expect(polls()).toBeLessThan(30);
   });
 
+  it('refuse a module naming a global it does not have, which would reach the countdown, with ERR_INVALID_WASM', async () => {
+    // (module (global (mut i32) (i32.const 0)) (func (loop (global.set 1 (i32.const 99)) (br 0)))): global 1 does not exist.
+    const bytes = Uint8Array.of(
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
+      0x03, 0x02, 0x01, 0x00,
+      0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b,
+      0x0a, 0x0e, 0x01, 0x0c, 0x00, 0x03, 0x40, 0x41, 0xe3, 0x00, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x0b,
+    );
+    expect(WebAssembly.validate(bytes)).toBe(false);
+    expect(() => addStopChecks(bytes)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_WASM' }));
+  });
+
   it('leave a module with no code alone, and refuse bytes that are not a module with ERR_INVALID_WASM', async () => {
     expect(addStopChecks(await wat('(module (memory 1))'))).toBeNull();
     expect(() => addStopChecks(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_WASM' }));
