@@ -22,7 +22,6 @@ let bundled: URL | null = null;
 /** The bundled worker entry as a `data:` URL, building it on first use. */
 export function workerBundle(): URL {
   if (bundled) return bundled;
-  // esbuild loads with the first worker: a peer that runs no module never holds it (nor its service process).
   const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
   const result = buildSync({
     entryPoints: [fileURLToPath(new URL('./node-worker.ts', import.meta.url))],
@@ -40,6 +39,9 @@ export function workerBundle(): URL {
 
 /** A WorkerSandbox whose workers are Node worker threads. */
 export function createNodeSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> = {}): WorkerSandbox {
+  // Built now, not at the first worker: built inside a first load that a migration waits
+  // on, the synchronous build left `migration.prepare` unanswered (start's end-to-end test).
+  workerBundle();
   return new WorkerSandbox({
     // Calls from every socket read in one turn of the event loop go in one message.
     defer: (task) => void setImmediate(task),
