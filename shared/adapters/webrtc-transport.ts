@@ -85,7 +85,9 @@ export interface WebRtcTransportOptions {
    * Most data connections this peer holds (default no bound). Browsers cap
    * RTCPeerConnections and each costs a DTLS session: in a large site, give peers the
    * NATS backbone too and bound this; peers beyond it reach each other there (ADR 0023).
-   * Dials in progress count only against dialling more; a peer at the bound accepts no
+   * Links that joined never exceed it. Dials in progress count only against dialling
+   * more (a dial that comes through once the bound is full is dropped), so with them a
+   * peer holds at most twice this many connections for a moment. A peer at the bound accepts no
    * connection: it answers with a refusal, and the dialler waits 10 s before dialling
    * that peer again and dials another one it has heard meanwhile.
    */
