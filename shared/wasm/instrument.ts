@@ -32,7 +32,7 @@
  * @module
  */
 import { Reader, Writer } from './cursor.ts';
-import { readLimits, sectionRank, sectionReader, skipConstExpr, walkSections, type WasmSection } from './sections.ts';
+import { isOtherWasmVersion, readLimits, sectionEntries, sectionRank, sectionReader, skipConstExpr, walkSections, type WasmSection } from './sections.ts';
 
 /** Export name of the global holding the lowest byte address written (0xffffffff: none). */
 export const DIRTY_LO_EXPORT = '__lm_dirty_lo';
@@ -106,19 +106,10 @@ export function trackWrites(bytes: Uint8Array): TrackedModule | null {
 
 function rewrite(bytes: Uint8Array): TrackedModule {
   // A component or a future version is left alone; anything else malformed is refused by the walk.
-  if (bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d && bytes[4] !== 1) throw new Untrackable('not a core module');
+  if (isOtherWasmVersion(bytes)) throw new Untrackable('not a core module');
   const sections = walkSections(bytes);
   const find = (id: number): WasmSection | undefined => sections.find((s) => s.id === id);
-  /** A section's entries after its count: [count, entry bytes]. */
-  const entries = (s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] => {
-    if (!s) return [0, new Uint8Array(0)];
-    const r = sectionReader(bytes, s);
-    const count = r.count();
-    const at = r.pos;
-    for (let n = count; n > 0; n--) skip(r);
-    if (!r.atEnd()) r.fail('bytes after the last entry');
-    return [count, bytes.subarray(at, r.pos)];
-  };
+  const entries = (s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] => sectionEntries(bytes, s, skip);
 
   // Parameter counts by type index.
   const params: number[] = [];

@@ -1,8 +1,8 @@
 /**
  * The one walk over a WebAssembly binary's sections, and the small readers every pass
  * over them needs (limits, constant expressions): the module reader and rewriter
- * (binary.ts), the write tracker (instrument.ts) and through them load-time preparation
- * (sandbox/prepare.ts) all start here, so the section order and the header checks live
+ * (binary.ts), the write tracker (instrument.ts), the stop checks (stop-checks.ts) and
+ * through them load-time preparation (sandbox/prepare.ts) all start here, so the section order and the header checks live
  * in one place.
  * @module
  */
@@ -73,6 +73,28 @@ export function walkSections(bytes: Uint8Array): WasmSection[] {
 /** A reader over a section's content that names the section in its errors. */
 export function sectionReader(bytes: Uint8Array, s: WasmSection): Reader {
   return new Reader(bytes, s.contentOffset, s.end, `${s.name} section`);
+}
+
+/**
+ * True for a binary with the wasm magic but another version: a component, or a core
+ * format after version 1. The rewriting passes leave those alone instead of refusing them.
+ */
+export function isOtherWasmVersion(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d && bytes[4] !== 1;
+}
+
+/**
+ * A section's entries after their count, each passed over by `skip`: the count and the
+ * entries' bytes, to copy into a rewritten section ([0, empty] when there is no section).
+ */
+export function sectionEntries(bytes: Uint8Array, s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] {
+  if (!s) return [0, new Uint8Array(0)];
+  const r = sectionReader(bytes, s);
+  const count = r.count();
+  const at = r.pos;
+  for (let n = count; n > 0; n--) skip(r);
+  if (!r.atEnd()) r.fail('bytes after the last entry');
+  return [count, bytes.subarray(at, r.pos)];
 }
 
 /** Limits of a memory or table: flag bit 0 = has max, bit 1 = shared, bit 2 = 64-bit. */

@@ -28,7 +28,7 @@
  */
 import { Reader, Writer } from './cursor.ts';
 import { blockType, immediates, leb, memarg, prefixedImmediates, simdImmediates, Untrackable, valueType } from './instrument.ts';
-import { readLimits, sectionRank, sectionReader, walkSections, type WasmSection } from './sections.ts';
+import { isOtherWasmVersion, readLimits, sectionEntries, sectionRank, sectionReader, walkSections, type WasmSection } from './sections.ts';
 
 /** Import module of the stop check. */
 export const STOP_MODULE = '__liquidmesh';
@@ -63,18 +63,10 @@ export function addStopChecks(bytes: Uint8Array): CheckedModule | null {
 }
 
 function rewrite(bytes: Uint8Array): CheckedModule {
-  if (bytes.length >= 8 && bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d && bytes[4] !== 1) throw new Untrackable('not a core module');
+  if (isOtherWasmVersion(bytes)) throw new Untrackable('not a core module');
   const sections = walkSections(bytes);
   const find = (id: number): WasmSection | undefined => sections.find((s) => s.id === id);
-  const entries = (s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] => {
-    if (!s) return [0, new Uint8Array(0)];
-    const r = sectionReader(bytes, s);
-    const count = r.count();
-    const at = r.pos;
-    for (let n = count; n > 0; n--) skip(r);
-    if (!r.atEnd()) r.fail('bytes after the last entry');
-    return [count, bytes.subarray(at, r.pos)];
-  };
+  const entries = (s: WasmSection | undefined, skip: (r: Reader) => void): [number, Uint8Array] => sectionEntries(bytes, s, skip);
 
   const [typeCount, typeEntries] = entries(find(1), (r) => {
     if (r.byte() !== 0x60) throw new Untrackable('GC types');
