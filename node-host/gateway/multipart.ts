@@ -51,6 +51,9 @@ export function parseMultipart(headers: IncomingHttpHeaders, body: Buffer): Prom
     });
     parser.on('file', (field, stream, info) => {
       const chunks: Buffer[] = [];
+      // A body that ends inside a file destroys that file's stream with the parser's error:
+      // unheard, it would end the process.
+      stream.on('error', (error: Error) => fail(`malformed multipart body: ${error.message}`));
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         form.files.push({ field, filename: info.filename ?? field, mimeType: info.mimeType || 'application/octet-stream', bytes: new Uint8Array(Buffer.concat(chunks)) });
