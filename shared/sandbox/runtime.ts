@@ -37,6 +37,8 @@ class WorkerInstance {
   readonly #init: InitMessage;
   /** False without shared memory: calls are announced by message and stop themselves at their limit. */
   readonly #shared: boolean;
+  /** Set by the host when it stops this worker (shared memory only). */
+  #stop: Int32Array | undefined;
   /** When the running call started (performance.now()), for the stop checks without shared memory. */
   #callStart = 0;
   readonly #running: Int32Array;
@@ -74,6 +76,7 @@ class WorkerInstance {
       return bridge(op, args);
     };
     const stop = new Int32Array(control, CONTROL_STOP * 4, 1);
+    this.#stop = stop;
     const limit = init.callTimeoutMs;
     this.#poll = this.#shared
       ? () => {
@@ -96,12 +99,15 @@ class WorkerInstance {
 
   /** Run calls in order, sequence numbers from `first`, and send their answers. */
   calls(first: number, requests: CallRequest[]): void {
-    requests.forEach((request, i) => {
+    for (const [i, request] of requests.entries()) {
+      // Stopped by the host: it has given these calls to a successor, which must be the
+      // only one to run them (this worker lives on until terminate() takes effect).
+      if (this.#shared && Atomics.load(this.#stop!, 0) !== 0) return;
       this.#call(request, first + i);
       // A call that reached the host had effects outside the instance: its answer goes
       // out before the next call starts, so that a successor never runs it again.
       if (this.#reachedHost) this.#sendAnswers();
-    });
+    }
     this.#sendAnswers();
   }
 
