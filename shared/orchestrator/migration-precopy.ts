@@ -38,13 +38,22 @@ export interface Sending {
  * previous snapshot (the base, or the last round), until a round is small, stops
  * shrinking, or {@link PRECOPY_ROUNDS} have gone. An untracked module answers with its
  * whole state: no rounds then (each would ship all of it).
+ * When the sandbox can say how much was written since the last snapshot, a round that
+ * would be small is not shipped at all: the hold ships those pages instead, and the move
+ * saves a round trip and a worker's copy.
  * @param snapshot the instance's snapshot, within the migration's time limit
+ * @param written bytes written since the last snapshot, when the sandbox tracks it
  */
-export async function precopyRounds(send: Sending, snapshot: (options: { sinceLast: true }) => Promise<InstanceSnapshot>): Promise<{ rounds: number; bytes: number }> {
+export async function precopyRounds(
+  send: Sending,
+  snapshot: (options: { sinceLast: true }) => Promise<InstanceSnapshot>,
+  written?: () => Promise<number>,
+): Promise<{ rounds: number; bytes: number }> {
   let rounds = 0;
   let shipped = 0;
   let previous = Number.POSITIVE_INFINITY;
   while (rounds < PRECOPY_ROUNDS) {
+    if (written && (await written()) <= PRECOPY_SMALL_BYTES) break;
     const delta = await snapshot({ sinceLast: true });
     // A whole state in the first round: the module is untracked. Later (its worker was
     // replaced and lost track), the whole state goes, and the rounds go on.

@@ -70,6 +70,14 @@ export interface MigrationCommit extends MigrationRound {
   subscriptions: string[];
 }
 
+/** What `migration.prepare` answers. */
+export interface PrepareAnswer {
+  /** From the request to the base restored, ms. */
+  loadedMs: number;
+  /** When each step of the prepare ended, ms from its start (`hash`, `fetched`, `staged`, `restored`). */
+  times?: Record<string, number>;
+}
+
 /** Snapshot blobs travel in ranges of this size. */
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
@@ -111,7 +119,7 @@ export class MigrationTarget {
    * Fetch and load the module, not serving it yet, and restore the base snapshot into it
    * (named in `p.base`, or later by {@link base}). `signal` (the request's) gives up.
    */
-  async prepare(p: MigrationPrepare, from: string, signal?: AbortSignal): Promise<{ loadedMs: number }> {
+  async prepare(p: MigrationPrepare, from: string, signal?: AbortSignal): Promise<PrepareAnswer> {
     const t0 = performance.now();
     if (this.#pending.has(p.migrationId) || this.#preparing.has(p.migrationId)) throw new MigrationFailedError(`migration ${p.migrationId} is prepared already`);
     if (this.#supervisor.deployed().some((d) => d.deploymentId === p.deploymentId && d.name === p.module)) {
@@ -121,14 +129,23 @@ export class MigrationTarget {
     const preparing = this.#expectBase(p, from, signal);
     try {
       // The base travels while the module is fetched and compiled.
-      const base = preparing.base.then((hash) => this.#fetchSnapshot(hash));
+      const took = (since: number): number => Math.round((performance.now() - since) * 100) / 100;
+      const times: Record<string, number> = {};
+      const base = preparing.base.then(async (hash) => {
+        times.hash = took(t0);
+        const snapshot = await this.#fetchSnapshot(hash);
+        times.fetched = took(t0);
+        return snapshot;
+      });
       base.catch(() => undefined);
       const staged = await this.#stage(p);
+      times.staged = took(t0);
       try {
         const snapshot = await base;
         if (snapshot.delta) throw new MigrationFailedError('the base snapshot is a delta');
         this.#checkModule(snapshot.moduleId, staged);
         await staged.instance.restore(snapshot);
+        times.restored = took(t0);
         if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
       } catch (error) {
         await this.#supervisor.discard(staged);
@@ -136,7 +153,7 @@ export class MigrationTarget {
       }
       const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
       this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
-      return { loadedMs: performance.now() - t0 };
+      return { loadedMs: performance.now() - t0, times };
     } finally {
       if (this.#preparing.get(p.migrationId) === preparing) this.#preparing.delete(p.migrationId);
     }

@@ -67,7 +67,7 @@ import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
-import { MigrationTarget, type MigrationBase, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
+import { MigrationTarget, type PrepareAnswer, type MigrationBase, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
 export { INLINE_DELTA_BYTES, PRECOPY_ROUNDS, PRECOPY_SMALL_BYTES } from './migration-precopy.ts';
 
@@ -105,6 +105,12 @@ export interface MigrationResult {
   /** How long the source held new calls, ms: the longest extra delay a call saw. */
   pausedMs: number;
   /**
+   * When each step of the source's side ended, ms from its start (`hold` marks when new
+   * calls began to be held, `released` when the held ones were let go): where a move
+   * spends its time, for benchmarks and debugging.
+   */
+  trace?: Record<string, number>;
+  /**
    * False when the source may not write deployment records (a `device` in a mesh with
    * roles, ADR 0025): the initiator, an operator, records the new routing instead.
    */
@@ -126,7 +132,7 @@ declare module '../rpc/methods.ts' {
     /** Source: migrate one of its module instances. */
     'migration.start': { params: MigrationStart; result: MigrationResult };
     /** Target: fetch and load the module, not serving yet. */
-    'migration.prepare': { params: MigrationPrepare; result: { loadedMs: number } };
+    'migration.prepare': { params: MigrationPrepare; result: PrepareAnswer };
     /** Target: the base snapshot of a prepare under way. */
     'migration.base': { params: MigrationBase; result: { received: boolean } };
     /** Target: a pre-copy round, applied to the staged copy. */
@@ -253,6 +259,8 @@ export class MigrationService {
   /** The source side: everything between `migration.start` and the routing switch. */
   async #start(p: MigrationStart): Promise<MigrationResult> {
     const t0 = performance.now();
+    const trace: Record<string, number> = {};
+    const mark = (step: string): void => void (trace[step] = Math.round((performance.now() - t0) * 100) / 100);
     // Time limits run on the peer's clock (simulated in the simulator); figures on performance.now.
     const clock = this.#peer.clock;
     const deadline = clock.now() + p.timeoutMs;
@@ -280,12 +288,15 @@ export class MigrationService {
       const prepared = this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
       prepared.catch(() => undefined);
       const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
+      mark('snapshot');
       const firstBytes = encodeSnapshot(first);
       // Compressed only where a sample shows it pays; the delta, shipped while calls are
       // held, travels as it is.
       const baseWire = await this.#within(packSnapshot(firstBytes), left(), 'compressing the snapshot took too long');
+      mark('packed');
       const baseHash = await this.#peer.offerBlob(baseWire);
       offered.push(baseHash);
+      mark('offered');
       try {
         await this.#peer.call(p.to, 'migration.base', { migrationId: p.migrationId, base: baseHash }, { timeoutMs: left() });
       } catch (error) {
@@ -293,33 +304,51 @@ export class MigrationService {
         await prepared;
         throw error;
       }
-      await prepared;
+      mark('base-sent');
+      const target = await prepared;
+      mark('prepared');
+      for (const [step, at] of Object.entries(target.times ?? {})) trace[`target-${step}`] = at;
       // Pre-copy: while the module serves, ship what its calls wrote since the last copy,
       // until that is small; only then hold calls. The rounds also let the target's
       // sandbox ready its state buffers, so that nothing it does while calls are held
       // copies the whole memory.
       const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, left, offered };
-      const precopy = await precopyRounds(send, (options) => this.#within(instance.snapshot(options), left(), 'the snapshot took too long'));
+      const written = instance.writtenSinceSnapshot?.bind(instance);
+      const precopy = await precopyRounds(
+        send,
+        (options) => this.#within(instance.snapshot(options), left(), 'the snapshot took too long'),
+        written && (() => this.#within(written(), left(), 'the snapshot took too long')),
+      );
+      mark('precopy');
       this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
+      mark('hold');
       await this.#within(this.#supervisor.pause(r.id, p.module), left(), 'the calls in progress did not finish');
+      mark('drained');
       // Only what the calls since the last round wrote, when the sandbox tracks it.
       const last = await this.#within(instance.snapshot({ sinceLast: true }), left(), 'the snapshot took too long');
+      mark('delta');
       // Untracked modules answer with the whole state: then the pages that differ from
       // the base (no round was shipped), or the whole state (rounds were).
       const bytes = encodeSnapshot(last.delta || precopy.rounds > 0 ? last : diffSnapshot(first, last));
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
-      await this.#peer.call(p.to, 'migration.commit', { ...(await shipping(send, bytes)), subscriptions }, { timeoutMs: left() });
-      // Committed: the target serves the restored copy.
-      if (p.mode === 'move') await this.#supervisor.handoff(r.id, p.module, p.to);
-      else this.#supervisor.resume(r.id, p.module);
+      const commit = { ...(await shipping(send, bytes)), subscriptions };
+      mark('hashed');
+      await this.#peer.call(p.to, 'migration.commit', commit, { timeoutMs: left() });
+      mark('committed');
+      // Committed: the target serves the restored copy. The held calls are let go (to
+      // the target, or here for a clone) at once; closing the source's copy follows.
+      const closing = p.mode === 'move' ? this.#supervisor.handoff(r.id, p.module, p.to) : this.#supervisor.resume(r.id, p.module);
       paused = false;
       const pausedMs = performance.now() - pausedAt;
+      mark('released');
+      await closing;
       const durationMs = performance.now() - t0;
       const recorded = this.#write(r.id, (current) => routed(current, { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs }));
+      mark('recorded');
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded, trace };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);

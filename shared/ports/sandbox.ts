@@ -197,6 +197,12 @@ export interface SandboxInstance {
    * that previous snapshot and then this delta gives is the state now.
    */
   snapshot(options?: { sinceLast?: boolean }): Promise<InstanceSnapshot>;
+  /**
+   * How many bytes of memory calls wrote since the previous snapshot, as far as the
+   * sandbox tracks it (`Infinity` when it does not); the next `sinceLast` still counts
+   * from that snapshot. A migration asks before shipping a pre-copy round it may not need.
+   */
+  writtenSinceSnapshot?(): Promise<number>;
   /** Replace the state with a snapshot of the same module (ERR_SNAPSHOT_MISMATCH otherwise). */
   restore(snapshot: InstanceSnapshot): Promise<void>;
   /** Stop the instance's workers. Idempotent. */

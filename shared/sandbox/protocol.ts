@@ -152,6 +152,10 @@ export type HostToWorker =
   | { t: 'calls'; first: number; requests: CallRequest[] }
   /** `sinceLast`: a delta over the previous snapshot when the worker knows what was written since. */
   | { t: 'snapshot'; id: number; sinceLast?: boolean }
+  /** How many bytes calls wrote since the previous snapshot (the next delta still counts from it). */
+  | { t: 'written'; id: number }
+  /** Ready every state buffer the host does not hold for the memory as it is now (after a whole restore); answered by `done`. */
+  | { t: 'prime'; id: number }
   | { t: 'restore'; id: number; snapshot: InstanceSnapshot }
   | { t: 'resume'; id: number; state: StateCopy; files: Record<string, Uint8Array> };
 
@@ -165,6 +169,8 @@ export type WorkerToHost =
    */
   | { t: 'answers'; answers: WorkerAnswer[]; state?: StateRef }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
+  /** Bytes written since the previous snapshot; `Infinity` when the worker does not know. */
+  | { t: 'written'; id: number; bytes: number }
   | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
   | { t: 'host'; op: HostOp; args: unknown[] }
   /** Without shared memory: call `seq` starts now (ms since the epoch); the answers that follow end it. */

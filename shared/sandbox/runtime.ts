@@ -123,6 +123,18 @@ class WorkerInstance {
     this.#port.post({ t: 'snapshot', id, snapshot }, transfer);
   }
 
+  /** Answer how many bytes calls wrote since the previous snapshot, leaving that count as it is. */
+  written(id: number): void {
+    const since = this.#copies.sinceSnapshot();
+    this.#port.post({ t: 'written', id, bytes: Number.isFinite(since.hi) ? Math.max(0, since.hi - Math.max(0, since.lo)) : Number.POSITIVE_INFINITY });
+  }
+
+  /** Ready the state buffers the host has let go of since the last hand-over, and answer `done`. */
+  prime(id: number): void {
+    this.#copies.prime(this.#live);
+    this.#port.post({ t: 'done', id });
+  }
+
   /** Replace the state (`restore` a snapshot, or `resume` a state copy) and answer `done`. */
   replace(msg: Extract<HostToWorker, { t: 'restore' | 'resume' }>): void {
     try {
@@ -201,6 +213,8 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     if (!worker) return;
     if (msg.t === 'calls') worker.calls(msg.first, msg.requests);
     else if (msg.t === 'snapshot') worker.snapshot(msg.id, msg.sinceLast === true);
+    else if (msg.t === 'written') worker.written(msg.id);
+    else if (msg.t === 'prime') worker.prime(msg.id);
     else worker.replace(msg);
   });
 }

@@ -118,6 +118,11 @@ export class StateCopies {
    * worker keeps no copies, before the first call, or after a restore); it starts over.
    * A migration's second snapshot ships only those pages.
    */
+  /** {@link takeSinceSnapshot} without starting over. */
+  sinceSnapshot(): Range {
+    return this.#track ? this.#sinceSnapshot : EVERYTHING;
+  }
+
   takeSinceSnapshot(): Range {
     const since = this.#track ? this.#sinceSnapshot : EVERYTHING;
     this.#sinceSnapshot = NOTHING;
@@ -147,10 +152,13 @@ export class StateCopies {
   }
 
   /**
-   * Bring the app's working turn up to date now if it would otherwise need a whole copy
-   * (no buffer yet, or one smaller than memory): the next copy then moves only what was
-   * written since. The working turn is neither handed to the host nor relied on, so
-   * writing it is safe at any time.
+   * Bring the app's turns up to date now where they would otherwise need a whole copy
+   * (no buffer yet, or one smaller than memory): the next copies then move only what was
+   * written since. Only turns neither handed to the host nor relied on are written — safe
+   * at any time. Right after a restore the host still relies on the turn before it; a
+   * second prime, once the host has taken the restored state, readies that one too, so
+   * that no copy after the restore (while a migration holds calls, or the first call
+   * after it) copies the whole memory.
    */
   prime(l: Unit): void {
     if (!this.#track || !l.memory) return;
@@ -158,14 +166,18 @@ export class StateCopies {
     const turns = this.#buffers.get('');
     const pending = this.#pending.get('');
     if (!turns || !pending) return;
-    const buffer = turns[this.#working];
-    if (buffer && buffer.byteLength >= bytes) return;
-    const fresh = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    const lo = Math.max(0, this.#nonZero.lo);
-    const hi = Math.min(bytes, this.#nonZero.hi);
-    if (lo < hi) new Uint8Array(fresh, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
-    turns[this.#working] = fresh;
-    pending[this.#working] = NOTHING;
+    const relied = Atomics.load(this.#control, CONTROL_RELIED);
+    for (let t = 0; t < STATE_TURNS; t++) {
+      if (t === this.#handed || t === relied) continue;
+      const buffer = turns[t];
+      if (buffer && buffer.byteLength >= bytes) continue;
+      const fresh = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+      const lo = Math.max(0, this.#nonZero.lo);
+      const hi = Math.min(bytes, this.#nonZero.hi);
+      if (lo < hi) new Uint8Array(fresh, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
+      turns[t] = fresh;
+      pending[t] = NOTHING;
+    }
   }
 
   /**

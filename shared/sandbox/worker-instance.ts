@@ -109,6 +109,14 @@ export class WorkerInstance implements SandboxInstance {
     });
   }
 
+  writtenSinceSnapshot(): Promise<number> {
+    return this.#serial(async () => {
+      const reply = await this.#slot().request({ t: 'written', id: 0 });
+      if (reply.t !== 'written') throw new ModuleLoadError('unexpected reply to written');
+      return reply.bytes;
+    });
+  }
+
   restore(snapshot: InstanceSnapshot): Promise<void> {
     return this.#serial(async () => {
       if (snapshot.moduleId !== this.moduleId) {
@@ -119,6 +127,9 @@ export class WorkerInstance implements SandboxInstance {
       if (reply.error) throw fromErrorInfo(reply.error);
       // The worker named its restored state as the new baseline for a successor.
       this.#files = snapshot.files;
+      // The host now holds the restored state and has let go of the one before: the
+      // worker readies that buffer too, before any migration holds calls.
+      if (!snapshot.delta) await this.#slot().request({ t: 'prime', id: 0 });
     });
   }
 

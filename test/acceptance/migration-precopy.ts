@@ -98,6 +98,17 @@ export function runPrecopyTests(harness: MigrationHarness): void {
         await call(c!, dep, 'fill', [256]);
         await call(c!, dep, 'next');
       }
+      // Calls rewrite 512 KiB each while the move runs, so that rounds are shipped.
+      const calls: [string, number[]][] = [];
+      let stop = false;
+      const load = (async () => {
+        for (let i = 0; !stop; i++) {
+          const next: [string, number[]] = i % 2 === 1 ? ['fill', [512]] : ['next', []];
+          await call(c!, moving, ...next);
+          calls.push(next);
+        }
+      })();
+      await waitFor(() => calls.length >= 4, 'the load runs');
       // Every pre-copy round reaches b with a flipped byte: b refuses it by its hash.
       const source = a!.peer;
       const send = source.call.bind(source);
@@ -109,6 +120,9 @@ export function runPrecopyTests(harness: MigrationHarness): void {
         return send(to, method, { ...params, ...(data ? { data } : {}) } as typeof params, options);
       }) as typeof source.call;
       const failed = await rejectionOf(c!.orchestrator.migrate(moving, 'counter-c', 'b'));
+      stop = true;
+      await load;
+      for (const [fn, args] of calls) await call(c!, reference, fn, args);
       expect(failed.code).to.equal('ERR_MIGRATION_FAILED');
       expect(failed.message).to.contain('ERR_HASH_MISMATCH');
       expect(a!.peer.registry.deployments.get(moving)?.record.solution['0']).to.equal(a!.peer.id);
@@ -116,6 +130,42 @@ export function runPrecopyTests(harness: MigrationHarness): void {
       await waitFor(() => !b!.supervisor.deployed().some((d) => d.deploymentId === moving), 'b drops what it staged');
       expect(await call(c!, moving, 'next'), 'the source carries on from its own state').to.equal(await call(c!, reference, 'next'));
       expect(await call(c!, moving, 'checksum')).to.equal(await call(c!, reference, 'checksum'));
+    });
+
+    it('ships no pre-copy round when the calls since the base wrote little, and the state still moves whole', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      const { moving, reference } = await counters(a!, 'a');
+      for (const dep of [moving, reference]) {
+        await call(c!, dep, 'fill', [1024]);
+        await call(c!, dep, 'next');
+      }
+      const result = await c!.orchestrator.migrate(moving, 'counter-c', 'b');
+      expect(result.rounds, 'nothing written since the base: the hold ships what little there is').to.equal(0);
+      expect(result.deltaBytes).to.be.lessThan(1024 * 1024);
+      await waitFor(() => c!.peer.registry.deployments.get(moving)?.record.solution['0'] === b!.peer.id, 'the routing reaches c');
+      expect(await call(c!, moving, 'checksum')).to.equal(await call(c!, reference, 'checksum'));
+      expect(await call(c!, moving, 'next')).to.equal(await call(c!, reference, 'next'));
+    });
+
+    it('says how much calls wrote since the last snapshot without starting the count over', async () => {
+      const sandbox = harness.sandbox();
+      try {
+        const instance = await sandbox.load({ wasm: await harness.moduleFile('counter-c/counter-c.wasm'), grants: [] });
+        await instance.call({ fn: 'fill', convention: { kind: 'scalar', args: [1024] } });
+        await instance.snapshot({ sinceLast: true });
+        expect(await instance.writtenSinceSnapshot!(), 'nothing since the snapshot').to.equal(0);
+        await instance.call({ fn: 'fill', convention: { kind: 'scalar', args: [512] } });
+        const written = await instance.writtenSinceSnapshot!();
+        expect(written, 'at least the 512 KiB the call filled').to.be.at.least(512 * 1024);
+        expect(written, 'not the whole 1 MiB heap').to.be.lessThan(1024 * 1024);
+        // Asking did not start the count over: the next delta still holds those pages.
+        const delta = await instance.snapshot({ sinceLast: true });
+        expect(delta.delta).to.equal(true);
+        expect(Object.keys(delta.pages).length * 64 * 1024).to.be.at.least(512 * 1024);
+        expect(await instance.writtenSinceSnapshot!()).to.equal(0);
+      } finally {
+        await sandbox.close();
+      }
     });
 
     it('ships a page that repeats the one before it as a reference, and refuses a reference to a page not there', async () => {

@@ -153,7 +153,10 @@ async function migration(): Promise<BenchSection> {
     await a.orchestrator.packages.publish(await counterModule());
     await a.orchestrator.packages.publish(await spreadModule());
     await waitFor(() => peers.every((p) => ['counter-c', 'spread'].every((m) => p.orchestrator.packages.list(m).length === 1)), 'the modules everywhere');
+    // LIQUIDMESH_BENCH_MIGRATION=<substring>,…: only the kinds whose label contains one (a quick look at one kind).
+    const only = (process.env.LIQUIDMESH_BENCH_MIGRATION ?? '').split(',').filter(Boolean);
     for (const [index, c] of CASES.entries()) {
+      if (only.length > 0 && !only.some((o) => c.label.includes(o))) continue;
       const dep = a.orchestrator.deploy({ name: `state-${index}`, sequence: [{ module: c.module, func: 'next', device: 'a' }] });
       await a.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready', 30_000);
       await waitFor(() => caller.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'the caller sees it');
@@ -200,6 +203,10 @@ async function migration(): Promise<BenchSection> {
         if (result.from !== from.peer.id) throw new Error('moved from an unexpected peer');
         const settle = calls.length;
         await waitFor(() => calls.length >= settle + 20, 'calls after the move', 30_000);
+        if (process.env.LIQUIDMESH_MIGRATION_TRACE === '1') {
+          const slow = calls.filter((call) => call.at + call.ms >= t0 && call.at <= t1 && call.ms > 5).map((call) => `${Math.round(call.at - t0)}+${Math.round(call.ms)}`);
+          process.stderr.write(`${c.label} run ${run}: ${Math.round(t1 - t0)} ms, rounds ${result.rounds} (${result.roundBytes} B), delta ${result.deltaBytes} B, held ${result.pausedMs.toFixed(1)} ms: ${JSON.stringify(result.trace)}; calls over 5 ms (start+ms): ${slow.join(' ')}\n`);
+        }
       }
       stop = true;
       await load;
