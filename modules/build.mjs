@@ -78,7 +78,7 @@ const MODULES = [
   { name: 'motion', toolchain: 'wat', source: 'motion.wat' },
   { name: 'net-ping', toolchain: 'wat', source: 'net-ping.wat' },
   // MobileNetV2 through wasi-nn; its model comes from classify/build-model.mjs (npm run build:model).
-  { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c', 'classify_common.c'] },
+  { name: 'classify', toolchain: 'c-wasi', source: 'classify.c', lib: ['jpeg.c', 'classify_common.c'], cflags: ['-msimd128', '-O3'] },
   // The same MobileNetV2 computed in the module with Wasm SIMD; its model is classify/model.weights.
   { name: 'classify-simd', toolchain: 'c-wasi', source: 'classify_simd.c', lib: ['jpeg.c', 'classify_common.c'], cflags: ['-msimd128', '-O3'] },
   // Modules from the toolchains WasmIoT's own modules come from.

@@ -31,8 +31,11 @@ const ORT_TYPES: Readonly<Record<TensorType, string>> = { f16: 'float16', f32: '
 
 /** Options of {@link createOnnxEngine}. */
 export interface OnnxEngineOptions {
-  /** Passed to `InferenceSession.create` (execution providers, optimisation level…). */
-  sessionOptions?: Record<string, unknown>;
+  /**
+   * Passed to `InferenceSession.create` (execution providers, optimisation level…); a
+   * function is asked once the runtime has loaded, for an adapter that picks its runtime then.
+   */
+  sessionOptions?: Record<string, unknown> | (() => Record<string, unknown>);
 }
 
 /**
@@ -48,7 +51,8 @@ export function createOnnxEngine(runtime: OrtLike | (() => Promise<OrtLike>), op
     async load(builders: Uint8Array[]): Promise<InferenceGraph> {
       if (builders.length !== 1) throw new Error(`an ONNX graph is one buffer, not ${builders.length}`);
       const ort = await getOrt();
-      const session = await ort.InferenceSession.create(builders[0]!, options.sessionOptions ?? {});
+      const sessionOptions = typeof options.sessionOptions === 'function' ? options.sessionOptions() : (options.sessionOptions ?? {});
+      const session = await ort.InferenceSession.create(builders[0]!, sessionOptions);
       let released = false;
       return {
         async run(inputs: NnTensor[]): Promise<NnTensor[]> {

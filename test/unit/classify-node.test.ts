@@ -3,6 +3,8 @@
 // the wasi_ephemeral_nn capability (onnxruntime-web behind the Atomics bridge), gives the
 // class and probabilities onnxruntime-node computes natively on the same input; the
 // reference's infer_from_ptrs answers the same through the `buffers` calling convention.
+// The Node peer's engine runs graphs natively (onnxruntime-node) where the host has it and
+// in onnxruntime-web otherwise: the same unchanged module gives the same ranking on both.
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeInferenceEngine } from '../../node-host/nn/onnx.ts';
@@ -148,6 +150,42 @@ describe('the classify module through wasi-nn on Node', () => {
     expect((await run('size 224\nscale 2\n')).value).toBe(-21);
     expect((await run('size 4096\n')).value).toBe(-21);
   }, 60_000);
+
+  it('ranks the classes alike on the native engine and on onnxruntime-web, and falls back to the web engine on a host without the native one', async () => {
+    const { wasm, labels } = classifyModule();
+    const backends: string[] = [];
+    const engines = {
+      native: createNodeInferenceEngine({ backend: 'native', onBackend: (b) => backends.push(`native:${b}`) }),
+      web: createNodeInferenceEngine({ backend: 'web', onBackend: (b) => backends.push(`web:${b}`) }),
+      // A host where onnxruntime-node is not installed.
+      fallback: createNodeInferenceEngine({ importNative: () => Promise.reject(new Error("Cannot find package 'onnxruntime-node'")), onBackend: (b) => backends.push(`fallback:${b}`) }),
+    };
+    const results: Record<string, Classification[]> = {};
+    for (const [name, nn] of Object.entries(engines)) {
+      const on = await sandbox.load({ wasm, files: { model, labels }, grants: GRANTS, services: { nn } });
+      try {
+        results[name] = [];
+        for (const seed of [7, 11, 23]) {
+          const r = await on.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': testJpeg(seed) }, outputs: ['classification.json'] });
+          expect(r.stderr).toBe('');
+          results[name]!.push(JSON.parse(new TextDecoder().decode(r.files['classification.json']!)) as Classification);
+        }
+      } finally {
+        await on.close();
+      }
+    }
+    expect(backends.sort()).toEqual(['fallback:web', 'native:native', 'web:web']);
+    for (let i = 0; i < 3; i++) {
+      const [native, web, fallback] = [results.native![i]!, results.web![i]!, results.fallback![i]!];
+      expect(native.top).toHaveLength(5);
+      expect(web.top.map((t) => t.label)).toEqual(native.top.map((t) => t.label));
+      expect(fallback.top.map((t) => t.label)).toEqual(native.top.map((t) => t.label));
+      for (let c = 0; c < 5; c++) expect(Math.abs(web.scores[c]! - native.scores[c]!)).toBeLessThan(1e-4);
+    }
+    // Asked for the native engine explicitly on a host without it: the graph does not load, and the module is told.
+    const missing = createNodeInferenceEngine({ backend: 'native', importNative: () => Promise.reject(new Error('not installed')) });
+    await expect(missing.load([model], 'onnx')).rejects.toThrow(/onnxruntime-node does not load/);
+  }, 120_000);
 
   it('is a capability: listed where an engine is, denied without a grant, unsupported without an engine', async () => {
     expect(sandbox.grantable({ nn: engine })).toContain('wasi_ephemeral_nn.compute');
