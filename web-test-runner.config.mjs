@@ -152,6 +152,11 @@ export default {
     // Cross-origin isolation, as the PWA is served: SharedArrayBuffer needs it.
     // LIQUIDMESH_NOT_ISOLATED=1 serves the pages without it, as a misconfigured proxy
     // would: the sandbox then runs without shared memory (`node test/run.mjs no-sab`).
+    // The sandbox bridge's test service worker controls the whole origin, as the PWA's does.
+    function bridgeServiceWorker(context, next) {
+      if (context.path === '/test/browser/bridge-sw.ts') context.set('Service-Worker-Allowed', '/');
+      return next();
+    },
     function isolate(context, next) {
       if (process.env.LIQUIDMESH_NOT_ISOLATED === '1') return next();
       context.set('Cross-Origin-Opener-Policy', 'same-origin');

@@ -17,9 +17,14 @@
  *   worker served from the cache without them would lose cross-origin isolation, and
  *   the sandbox its SharedArrayBuffer.
  *
+ * - Sandbox bridge requests (`…/__liquidmesh/bridge/{id}`, sandbox-bridge.ts): a sandbox
+ *   worker without SharedArrayBuffer blocks on one until the page posts the answer here.
+ *
  * The DOM library's types are used (web/tsconfig.json covers this folder): the few
  * service-worker types needed are declared here.
  */
+
+import { acceptBridgeAnswer, serveBridgeRequest } from './sandbox-bridge.ts';
 
 interface ExtendableEvent extends Event {
   waitUntil(promise: Promise<unknown>): void;
@@ -148,10 +153,12 @@ scope.addEventListener('activate', (event) => {
 });
 
 scope.addEventListener('message', (event) => {
+  if (acceptBridgeAnswer(event.data)) return;
   if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') void scope.skipWaiting();
 });
 
 scope.addEventListener('fetch', (event) => {
+  if (serveBridgeRequest(event)) return;
   const request = event.request;
   if (request.method !== 'GET') return;
   const url = new URL(request.url);

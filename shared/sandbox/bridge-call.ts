@@ -18,7 +18,6 @@ export type BridgeCall = (op: HostOp, args: unknown[]) => Uint8Array;
  *   named error (camera denied, topic denied, …) is thrown as itself.
  */
 export function bridgeCaller(sab: SharedArrayBuffer, post: (op: HostOp, args: unknown[]) => void): BridgeCall {
-  const decoder = new TextDecoder();
   const header = new Int32Array(sab, 0, 4);
   return (op, args) => {
     Atomics.store(header, 0, BRIDGE_IDLE);
@@ -33,11 +32,21 @@ export function bridgeCaller(sab: SharedArrayBuffer, post: (op: HostOp, args: un
     const status = header[1]!;
     const data = new Uint8Array(sab, BRIDGE_HEADER, header[2]!).slice();
     Atomics.store(header, 0, BRIDGE_IDLE);
-    if (status === BRIDGE_ERROR) throw new HostCallError(`host ${op} failed: ${decoder.decode(data)}`);
-    if (status === BRIDGE_NAMED_ERROR) {
-      const info = JSON.parse(decoder.decode(data)) as ErrorInfo;
-      throw new MeshError(info.code, info.message, info.data);
-    }
-    return data;
+    return bridgeAnswer(op, status, data);
   };
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The answer's bytes, or its error thrown: what either bridge (this one, or the one
+ * without shared memory in async-bridge.ts) does with the host's answer.
+ */
+export function bridgeAnswer(op: HostOp, status: number, data: Uint8Array): Uint8Array {
+  if (status === BRIDGE_ERROR) throw new HostCallError(`host ${op} failed: ${decoder.decode(data)}`);
+  if (status === BRIDGE_NAMED_ERROR) {
+    const info = JSON.parse(decoder.decode(data)) as ErrorInfo;
+    throw new MeshError(info.code, info.message, info.data);
+  }
+  return data;
 }

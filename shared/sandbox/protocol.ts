@@ -13,8 +13,10 @@
  * Without shared memory (a page that is not cross-origin isolated, an engine without
  * SharedArrayBuffer) there is no bridge and no control buffer: the worker announces each
  * call with a `running` message, stops a call past its limit itself (its stop checks),
- * and hands the host what its state copy changed as a `delta` with each answer; imports
- * that need the host thread are refused at load (ERR_NO_SHARED_MEMORY). ADR 0024.
+ * and hands the host what its state copy changed as a `delta` with each answer. Imports
+ * that need the host thread block on a synchronous request a service worker answers
+ * (async-bridge.ts, ADR 0039) where the page has one, and are refused at load
+ * (ERR_NO_SHARED_MEMORY) where it has none. ADR 0024.
  * @module
  */
 import type { ErrorInfo } from '../errors.ts';
@@ -96,6 +98,11 @@ export interface InitMessage {
   args: string[];
   /** The bridge buffer; absent without shared memory (then no import reaches the host thread). */
   bridge?: SharedArrayBuffer;
+  /**
+   * Without shared memory: the URL host answers are read from (async-bridge.ts), when the
+   * page's service worker serves them. Absent with the bridge buffer, or with neither.
+   */
+  answerUrl?: string;
   /** This worker's control buffer (see {@link CONTROL_BYTES}); each worker has its own. Absent without shared memory. */
   control?: SharedArrayBuffer;
   /** The call time limit: without a control buffer the worker's stop checks end a call past it. */
@@ -172,7 +179,8 @@ export type WorkerToHost =
   /** Bytes written since the previous snapshot; `Infinity` when the worker does not know. */
   | { t: 'written'; id: number; bytes: number }
   | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
-  | { t: 'host'; op: HostOp; args: unknown[] }
+  /** `id`: without shared memory, the request the worker reads the answer of (async-bridge.ts). */
+  | { t: 'host'; op: HostOp; args: unknown[]; id?: string }
   /** Without shared memory: call `seq` starts now (ms since the epoch); the answers that follow end it. */
   | { t: 'running'; seq: number; startedAt: number };
 

@@ -9,6 +9,7 @@
  * @module
  */
 import type { CallRequest } from '../ports/sandbox.ts';
+import { xhrBridgeCaller } from './async-bridge.ts';
 import { bridgeCaller, type BridgeCall } from './bridge-call.ts';
 import { runCall } from './conventions.ts';
 import { instantiate } from './instantiate.ts';
@@ -65,9 +66,12 @@ class WorkerInstance {
     if (!this.#shared) Atomics.store(this.#running, CONTROL_RELIED, -1);
     this.#copies = new StateCopies(this.#running, init.trackState, this.#shared);
     const sab = init.bridge;
+    const answerUrl = init.answerUrl;
     const bridge = sab
       ? bridgeCaller(sab, (op, args) => port.post({ t: 'host', op, args }))
-      : (op: string): never => {
+      : answerUrl
+        ? xhrBridgeCaller(answerUrl, (op, args, id) => port.post({ t: 'host', op, args, id }))
+        : (op: string): never => {
           // The load-time check refuses such imports first; this is the last line.
           throw new SharedMemoryRequiredError(`host ${op} needs SharedArrayBuffer, which this page lacks`);
         };

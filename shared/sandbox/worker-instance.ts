@@ -18,6 +18,7 @@
  * host operations: worker-slot.ts.
  * @module
  */
+import type { AnswerChannel } from './async-bridge.ts';
 import { fromErrorInfo, MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Clock, TimerHandle } from '../ports/clock.ts';
@@ -50,6 +51,8 @@ export interface InstanceOptions {
   logger: Logger;
   defer: (task: () => void) => void;
   onClose: (instance: WorkerInstance) => void;
+  /** Without shared memory: where host answers go (async-bridge.ts), when a service worker serves them. */
+  answers?: AnswerChannel;
 }
 
 /** One module instance: an active worker, a warm spare, the last good state. */
@@ -329,7 +332,7 @@ export class WorkerInstance implements SandboxInstance {
   }
 
   #spawnSpare(): Promise<Slot> {
-    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
+    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger, this.#o.answers);
     this.#spareSlot = slot;
     const spare = slot.start(this.#o.init).then(() => slot);
     // A spare that fails to start is retried when it is needed (one killed by close is not news).
@@ -340,7 +343,7 @@ export class WorkerInstance implements SandboxInstance {
   }
 
   async #spawnSlot(): Promise<Slot> {
-    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger);
+    const slot = new Slot(this.#o.spawn(), this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger, this.#o.answers);
     await slot.start(this.#o.init);
     return slot;
   }

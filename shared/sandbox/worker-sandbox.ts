@@ -16,6 +16,7 @@ import { SystemClock } from '../system-clock.ts';
 import { parseModule } from '../wasm/binary.ts';
 import { checkModuleBudget, DEFAULT_BUDGET_LIMITS, DEFAULT_MAX_MEMORY_PAGES } from './budget.ts';
 import { grantableImports, hostThreadImport } from './capabilities.ts';
+import type { AnswerChannel } from './async-bridge.ts';
 import { ModuleTooLargeError, SharedMemoryRequiredError } from './errors.ts';
 import { linkProviders } from './linking.ts';
 import { type PreparedModule, prepareModule } from './prepare.ts';
@@ -52,9 +53,16 @@ export interface WorkerSandboxOptions {
    * when `SharedArrayBuffer` exists and the page, if it is one, is cross-origin isolated.
    * Without it (protocol.ts): calls, time limits, rollback, resume and snapshots work as
    * with it; imports answered by the host thread (camera, sensors, rpc, pub/sub, wasi-nn)
-   * are refused at load with ERR_NO_SHARED_MEMORY, and `grantable` leaves them out.
+   * block on `answers` (a service worker's synchronous bridge) where it is given and
+   * available, and are refused at load with ERR_NO_SHARED_MEMORY where not; `grantable`
+   * offers them only with `answers`.
    */
   sharedMemory?: boolean;
+  /**
+   * Without shared memory: the page's side of the bridge a service worker serves
+   * (async-bridge.ts, ADR 0039). Ignored with shared memory.
+   */
+  answers?: AnswerChannel;
   /**
    * Rewrite modules with stop checks (shared/wasm/stop-checks.ts), so that a call past its
    * time limit unwinds in its own thread. Default true: a browser's `Worker.terminate()` may
@@ -99,7 +107,7 @@ export class WorkerSandbox implements Sandbox {
 
   grantable(services: HostServices): string[] {
     // Without shared memory only what the worker serves alone can be granted.
-    return grantableImports(this.#shared ? services : {});
+    return grantableImports(this.#shared || this.#options.answers ? services : {});
   }
 
   async load(spec: LoadSpec): Promise<SandboxInstance> {
@@ -114,10 +122,15 @@ export class WorkerSandbox implements Sandbox {
     const services = guardTopics(spec.services ?? {}, spec.topics);
     // Checks the app's imports (and those of its linked providers) against grants and providers.
     const providers = await linkProviders(info, spec, limits, this.#options.stopChecks ?? true);
+    let answerUrl: string | undefined;
     if (!this.#shared) {
       for (const [who, i] of [['module', info] as const, ...(spec.providers ?? []).map((p) => [`provider ${p.name}`, parseModule(p.wasm)] as const)]) {
         const needs = hostThreadImport(i);
-        if (needs) throw new SharedMemoryRequiredError(`${who} imports ${needs}, which answers from the host thread; this page has no SharedArrayBuffer to wait on it (it is not cross-origin isolated, or the browser lacks it)`, { import: needs });
+        if (!needs || answerUrl !== undefined) continue;
+        // Asked per load: a page's service worker may take control after the sandbox was made.
+        const answers = this.#options.answers;
+        if (answers && (await answers.available())) answerUrl = answers.url;
+        else throw new SharedMemoryRequiredError(`${who} imports ${needs}, which answers from the host thread; this page has no SharedArrayBuffer to wait on it (it is not cross-origin isolated, or the browser lacks it) and no service worker to answer it instead`, { import: needs });
       }
     }
     const moduleId = await sha256Hex(spec.wasm);
@@ -139,6 +152,7 @@ export class WorkerSandbox implements Sandbox {
         env: spec.env ?? {},
         args: spec.args ?? [],
         ...(this.#shared ? { bridge: new SharedArrayBuffer(BRIDGE_HEADER + (this.#options.bridgeBytes ?? 8 * 1024 * 1024)) } : {}),
+        ...(answerUrl !== undefined ? { answerUrl } : {}),
         callTimeoutMs: limits.callTimeoutMs,
         trackState: true,
         providers,
@@ -149,6 +163,7 @@ export class WorkerSandbox implements Sandbox {
       clock: this.#options.clock ?? new SystemClock(),
       logger: this.#log,
       defer: this.#options.defer ?? ((task) => queueMicrotask(task)),
+      ...(answerUrl !== undefined && this.#options.answers ? { answers: this.#options.answers } : {}),
       onClose: (i) => {
         this.#instances.delete(i);
         pool.refill();

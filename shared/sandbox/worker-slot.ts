@@ -5,9 +5,12 @@
  * control buffer: which call runs since when, and the state copy the host relies on.
  * Without shared memory (protocol.ts) there is no bridge, the control words are the
  * host's own, kept from the worker's `running` messages, and the state copy a successor
- * resumes from is the host's own too, kept from the deltas the worker's answers carry.
+ * resumes from is the host's own too, kept from the deltas the worker's answers carry;
+ * host operations are answered through the page's service worker when it has one
+ * (async-bridge.ts).
  * @module
  */
+import type { AnswerChannel } from './async-bridge.ts';
 import { utf8 } from '../bytes.ts';
 import { fromErrorInfo, MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -63,6 +66,7 @@ export interface Running {
 export class Slot {
   readonly #worker: WorkerHandle;
   readonly #bridge: SharedArrayBuffer | undefined;
+  readonly #answers: AnswerChannel | undefined;
   readonly #services: HostServices;
   readonly #nn: NnHost;
   readonly #log: Logger;
@@ -82,9 +86,10 @@ export class Slot {
   #state: StateRef | null = null;
 
   /** `bridge` undefined: no shared memory (see the module comment). */
-  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer | undefined, services: HostServices, nn: NnHost, logger: Logger) {
+  constructor(worker: WorkerHandle, bridge: SharedArrayBuffer | undefined, services: HostServices, nn: NnHost, logger: Logger, answers?: AnswerChannel) {
     this.#worker = worker;
     this.#bridge = bridge;
+    this.#answers = answers;
     this.#control = bridge ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES);
     this.#running = new Int32Array(this.#control, 0, 2);
     this.#startedAt = new Float64Array(this.#control, 0, 2);
@@ -211,7 +216,7 @@ export class Slot {
     // Without shared memory, answers end the calls announced before them.
     if (!this.#bridge && message.t === 'answers') Atomics.store(this.#running, CONTROL_RUNNING, -1);
     if (message.t === 'host') {
-      void this.#serveHost(message.op, message.args);
+      void this.#serveHost(message.op, message.args, message.id);
       return;
     }
     if ((message.t === 'answers' || message.t === 'ready' || message.t === 'done') && message.state) this.#keepState(message.state);
@@ -229,7 +234,7 @@ export class Slot {
   }
 
   /** Do a host operation for the blocked worker and wake it with the answer. */
-  async #serveHost(op: HostOp, args: unknown[]): Promise<void> {
+  async #serveHost(op: HostOp, args: unknown[], id: string | undefined): Promise<void> {
     let status = BRIDGE_OK;
     let data: Uint8Array;
     try {
@@ -239,7 +244,11 @@ export class Slot {
       status = named ? BRIDGE_NAMED_ERROR : BRIDGE_ERROR;
       data = utf8(named ? JSON.stringify(error.toInfo()) : (error as Error).message);
     }
-    if (!this.#bridge) return;
+    if (!this.#bridge) {
+      // A worker stopped meanwhile reads nothing; the service worker drops the answer in time.
+      if (id !== undefined && !this.#dead) this.#answers?.answer(id, status, data);
+      return;
+    }
     const capacity = this.#bridge.byteLength - BRIDGE_HEADER;
     if (data.byteLength > capacity) {
       status = BRIDGE_ERROR;

@@ -20,6 +20,11 @@ export interface SandboxHarness {
    * are then refused at load, and the tests of what they do give way to that refusal.
    */
   sharedMemory?: boolean;
+  /**
+   * Whether imports answered by the host thread work: with shared memory, or without it
+   * through a service worker (ADR 0039). Default: as `sharedMemory`.
+   */
+  hostCalls?: boolean;
 }
 
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
@@ -59,10 +64,10 @@ function relay(from: string[], name = 'f'): Uint8Array {
 export function runSandboxTests(harness: SandboxHarness): void {
   describe(`Sandbox acceptance: ${harness.name}`, function () {
     let sandbox: Sandbox;
-    const shared = harness.sharedMemory !== false;
-    /** A test of imports answered by the host thread: without shared memory they are refused at load instead (tested below). */
+    const hostCalls = harness.hostCalls ?? harness.sharedMemory !== false;
+    /** A test of imports answered by the host thread: where nothing can answer them they are refused at load instead (tested below). */
     const itHostThread = (title: string, body: () => Promise<void>): void => {
-      if (shared) it(title, body);
+      if (hostCalls) it(title, body);
     };
     const wasm = (name: string): Promise<Uint8Array> => harness.moduleFile(`${name}/${name}.wasm`);
     afterEach(async () => {
@@ -189,11 +194,11 @@ export function runSandboxTests(harness: SandboxHarness): void {
       expect(unsupported.code).to.equal('ERR_IMPORT_NOT_SUPPORTED');
       expect(unsupported.message).to.contain('camera.takeImageStaticSize');
       expect(sandbox.grantable({})).to.not.include('camera.takeImageStaticSize');
-      if (shared) expect(sandbox.grantable({ captureImage: async () => FRAME })).to.include('camera.takeImageStaticSize');
+      if (hostCalls) expect(sandbox.grantable({ captureImage: async () => FRAME })).to.include('camera.takeImageStaticSize');
       else expect(sandbox.grantable({ captureImage: async () => FRAME })).to.not.include('camera.takeImageStaticSize');
     });
 
-    if (!shared) {
+    if (!hostCalls) {
       it('refuses at load, with ERR_NO_SHARED_MEMORY naming the import, a module whose imports answer from the host thread, and keeps serving the others', async () => {
         sandbox = harness.create();
         const services: HostServices = { captureImage: async () => FRAME, readTemperature: async () => 20, readHumidity: async () => 0.5, rpcCall: async () => undefined, publish: async () => undefined, subscribe: async () => undefined };
@@ -409,7 +414,7 @@ export function runSandboxTests(harness: SandboxHarness): void {
       const denied = await rejectionOf(sandbox.load({ wasm: calc, grants: [], providers, services }));
       expect(denied.code).to.equal('ERR_IMPORT_DENIED');
       expect(denied.message).to.contain('provider demo');
-      if (!shared) {
+      if (!hostCalls) {
         const refused = await rejectionOf(sandbox.load({ wasm: calc, grants: ['sys.*', 'dht.*', 'communication.*'], providers, services }));
         expect(refused.code).to.equal('ERR_NO_SHARED_MEMORY');
         expect(refused.message).to.contain('provider demo');

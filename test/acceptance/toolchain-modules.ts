@@ -78,7 +78,7 @@ export function runToolchainModuleTests(harness: SandboxHarness): void {
       expect((await bare.call(scalar('count_bytes'))).value).to.equal(-44);
     });
 
-    if (harness.sharedMemory === false) {
+    if ((harness.hostCalls ?? harness.sharedMemory !== false) === false) {
       it('refuses by name, without shared memory, the Rust modules whose imports answer from the host thread', async () => {
         sandbox = harness.create();
         const services: HostServices = { captureImage: async () => FRAME, ping: async () => 1 };
@@ -91,7 +91,7 @@ export function runToolchainModuleTests(harness: SandboxHarness): void {
 
     // What the host thread answers (camera, ping) needs shared memory: refused above without it.
     const itHostThread = (title: string, body: () => Promise<void>): void => {
-      if (harness.sharedMemory !== false) it(title, body);
+      if (harness.hostCalls ?? harness.sharedMemory !== false) it(title, body);
     };
 
     itHostThread('serves both camera conventions to a Rust command module', async () => {

@@ -3,21 +3,29 @@
 import { sharedMemoryAvailable } from '../../shared/sandbox/worker-sandbox.ts';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
+import { installBridgeServiceWorker } from './bridge-service-worker.ts';
 import { runSandboxTests } from '../acceptance/sandbox.ts';
 import { runToolchainModuleTests } from '../acceptance/toolchain-modules.ts';
 
 // A page served without cross-origin isolation (LIQUIDMESH_NOT_ISOLATED=1), or an engine
 // without SharedArrayBuffer, runs the suite without shared memory: chosen by the sandbox.
+// Its host calls then go through a service worker (ADR 0039), which the page registers
+// as the PWA does.
+const shared = sharedMemoryAvailable();
+const hostCalls = shared || (await installBridgeServiceWorker());
+const name = shared ? 'browser Workers' : 'browser Workers without shared memory, host calls through the service worker';
 runSandboxTests({
-  name: sharedMemoryAvailable() ? 'browser Workers' : 'browser Workers without shared memory',
+  name,
   create: (limits) => createBrowserSandbox(limits ? { limits } : {}),
   moduleFile,
-  sharedMemory: sharedMemoryAvailable(),
+  sharedMemory: shared,
+  hostCalls,
 });
 
 runToolchainModuleTests({
-  name: sharedMemoryAvailable() ? 'browser Workers' : 'browser Workers without shared memory',
+  name,
   create: (limits) => createBrowserSandbox(limits ? { limits } : {}),
   moduleFile,
-  sharedMemory: sharedMemoryAvailable(),
+  sharedMemory: shared,
+  hostCalls,
 });
