@@ -76,8 +76,8 @@ if (want('browser')) {
 const ENGINE_SUITES = {
   firefox: 'all',
   // Debian's WebKitGTK has neither SharedArrayBuffer nor WebRTC: the sandbox runs without
-  // shared memory there (what needs the host thread refused by name), and what needs neither.
-  webkit: ['core', 'idb-stores', 'fake-camera', 'sandbox'],
+  // shared memory there, its host calls through the page's service worker (ADR 0039).
+  webkit: ['core', 'idb-stores', 'fake-camera', 'sandbox', 'classify', 'supervisor', 'orchestration', 'migration'],
   // JavaScriptCore with SharedArrayBuffer on, as in Safari: every suite but those needing
   // what this WebKitGTK build lacks — a camera stream (camera, browser-peer,
   // capability-offers), DeviceMotionEvent (sensors), WebRTC (webrtc-transport) — and the
@@ -99,11 +99,13 @@ for (const [engine, suites] of Object.entries(ENGINE_SUITES)) {
 }
 
 // Chromium on pages served without cross-origin isolation: no SharedArrayBuffer, so the
-// sandbox suite runs without shared memory (ADR 0024), as WebKitGTK's run does.
+// sandbox and the suites of its host imports run without shared memory (ADR 0024), their
+// host calls through the page's service worker (ADR 0039), as WebKitGTK's run does.
+const NO_SAB_SUITES = ['sandbox', 'camera', 'classify', 'sensors', 'supervisor', 'capability-offers', 'orchestration'];
 if (want('no-sab')) {
-  console.log('\n▶ Browser sandbox suite in Chromium without cross-origin isolation (no SharedArrayBuffer)');
+  console.log(`\n▶ Browser suites in Chromium without cross-origin isolation (no SharedArrayBuffer): ${NO_SAB_SUITES.join(', ')}`);
   rmSync('.tmp/wtr-summary.json', { force: true });
-  const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs', '--files', 'test/browser/sandbox.test.ts'], { LIQUIDMESH_NOT_ISOLATED: '1' });
+  const code = await run(bin('wtr'), ['--config', 'web-test-runner.config.mjs', '--files', ...NO_SAB_SUITES.map((name) => `test/browser/${name}.test.ts`)], { LIQUIDMESH_NOT_ISOLATED: '1' });
   const summary = existsSync('.tmp/wtr-summary.json') ? JSON.parse(readFileSync('.tmp/wtr-summary.json', 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
   record('web-test-runner no-sab', summary, code);
 }

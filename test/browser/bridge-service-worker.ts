@@ -1,5 +1,6 @@
 // Registers the test pages' service worker (bridge-sw.ts) for the sandbox suites without
 // shared memory, as the PWA's own service worker serves the bridge for its pages.
+import { sharedMemoryAvailable } from '../../shared/sandbox/worker-sandbox.ts';
 import { serviceWorkerAnswers } from '../../web/sandbox/service-worker-answers.ts';
 
 /** Where the bridge's service worker script is served (web-test-runner.config.mjs lets it claim '/'). */
@@ -16,4 +17,12 @@ export async function installBridgeServiceWorker(): Promise<boolean> {
   await container.register(BRIDGE_SW_URL, { scope: '/', type: 'module' });
   await controlled;
   return serviceWorkerAnswers().available();
+}
+
+/**
+ * On a page without shared memory, install the bridge's service worker before the suite
+ * makes its sandboxes; with shared memory, nothing (the sandbox blocks on Atomics).
+ */
+export async function bridgeWhereNeeded(): Promise<void> {
+  if (!sharedMemoryAvailable()) await installBridgeServiceWorker();
 }

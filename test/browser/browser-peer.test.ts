@@ -8,6 +8,10 @@ import { startBrowserPeer } from '../../web/browser-peer.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { EXPECTED_SELF } from './test-engine.ts';
 import { OFFER_EVERYTHING } from '../helpers/policies.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 const fetchBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await (await fetch(path)).arrayBuffer());
 

@@ -3,6 +3,10 @@
 import { expect } from 'chai';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { BrowserCamera } from '../../web/capabilities/camera.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 describe('Browser camera capability', function () {
   it('captures a JPEG from getUserMedia that the browser can decode', async () => {

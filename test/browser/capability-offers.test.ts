@@ -10,6 +10,10 @@ import type { JoinView } from '../../web/ui/join-view.ts';
 import type { MeshView } from '../../web/ui/mesh-view.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { find, Fixture, publishSample, textOf } from './ui-helpers.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
   try {

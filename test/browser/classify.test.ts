@@ -13,6 +13,10 @@ import type { SandboxInstance } from '../../shared/ports/sandbox.ts';
 import { createBrowserInferenceEngine } from '../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 const GRANTS = ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'];
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];

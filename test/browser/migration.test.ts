@@ -3,6 +3,10 @@ import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 const harness = { name: 'browser Workers', sandbox: () => createBrowserSandbox(), moduleFile };
 runMigrationTests(harness);

@@ -5,6 +5,10 @@ import { expect } from 'chai';
 import { DeviceSensors } from '../../web/capabilities/sensors.ts';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
+import { bridgeWhereNeeded } from './bridge-service-worker.ts';
+
+// Without shared memory, host calls go through the service worker (ADR 0039).
+await bridgeWhereNeeded();
 
 describe('Browser sensors capability', function () {
   it('offers nothing where no sensor answers', async () => {
