@@ -250,9 +250,21 @@ export class MigrationTarget {
 
   /** The snapshot of a round or commit (inline bytes checked against its hash, or fetched), restored into the staged copy. */
   async #apply(entry: Pending, p: MigrationRound): Promise<void> {
-    const snapshot = p.data instanceof Uint8Array ? await this.#checked(p.snapshot, p.data) : await this.#fetchSnapshot(p.snapshot);
-    this.#checkModule(snapshot.moduleId, entry.staged);
-    await entry.staged.instance.restore(snapshot);
+    const restore = async (snapshot: InstanceSnapshot): Promise<void> => {
+      this.#checkModule(snapshot.moduleId, entry.staged);
+      await entry.staged.instance.restore(snapshot);
+    };
+    if (!(p.data instanceof Uint8Array)) return restore(await this.#fetchSnapshot(p.snapshot));
+    // Inline bytes (the hold's delta, usually) are hashed while they are decoded and
+    // restored: the hash's trip through the thread pool no longer adds to the hold. The
+    // staged copy serves nobody until the commit installs it, and a mismatch fails the
+    // migration, whose abort drops that copy; a mismatch is reported before anything the
+    // corrupt bytes did.
+    const data = p.data;
+    const [hashed, restored] = await Promise.allSettled([sha256Hex(data), (async () => restore(decodeSnapshot(await unpackSnapshot(data))))()]);
+    if (hashed.status === 'rejected') throw hashed.reason;
+    if (hashed.value !== p.snapshot) throw new HashMismatchError(`snapshot ${p.snapshot} arrived as bytes that hash to ${hashed.value}`, { expected: p.snapshot, actual: hashed.value });
+    if (restored.status === 'rejected') throw restored.reason;
   }
 
   /** Drop what a migration staged or installed here, unless the registry already places it here. */
@@ -297,13 +309,6 @@ export class MigrationTarget {
   /** A snapshot blob from the mesh (verified), decoded; the blob is not kept. */
   async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
     const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES, keep: false });
-    return decodeSnapshot(await unpackSnapshot(bytes));
-  }
-
-  /** Snapshot bytes that came inline, decoded once they hash to `hash` (else ERR_HASH_MISMATCH). */
-  async #checked(hash: string, bytes: Uint8Array): Promise<InstanceSnapshot> {
-    const actual = await sha256Hex(bytes);
-    if (actual !== hash) throw new HashMismatchError(`snapshot ${hash} arrived as bytes that hash to ${actual}`, { expected: hash, actual });
     return decodeSnapshot(await unpackSnapshot(bytes));
   }
 
