@@ -92,6 +92,16 @@ export class ResilientTransport implements Transport {
     return this.#inner.send(to, data);
   }
 
+  /** The inner transport's (see {@link Transport.headroom}). */
+  get headroom(): number | undefined {
+    return this.#inner.sendFramed ? this.#inner.headroom : undefined;
+  }
+
+  /** The inner transport's; only called when it has one ({@link ResilientTransport.headroom} is set). */
+  sendFramed(to: PeerId, frame: Uint8Array): Promise<void> {
+    return this.#inner.sendFramed!(to, frame);
+  }
+
   async disconnect(): Promise<void> {
     events.removeEventListener?.('online', this.#onOnline);
     if (this.#timer !== null) clearTimeout(this.#timer);

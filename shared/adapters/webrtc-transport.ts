@@ -230,11 +230,30 @@ export class WebRtcTransport implements Transport {
     if (data.byteLength > this.maxMessageSize) throw new PayloadTooLargeError(`message of ${data.byteLength} bytes exceeds ${this.maxMessageSize}`);
     const link = this.#links.get(to);
     if (!link || !link.joined) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    const frame = new Uint8Array(data.byteLength + 1);
+    frame[0] = FRAME_DATA;
+    frame.set(data, 1);
     if (!link.queue) {
-      this.#sendFrame(link, FRAME_DATA, data);
+      this.#writeFrame(link, frame);
       return;
     }
-    return link.queue.send(data);
+    return link.queue.send(frame);
+  }
+
+  /** One byte: the frame kind. */
+  readonly headroom = 1;
+
+  async sendFramed(to: PeerId, frame: Uint8Array): Promise<void> {
+    if (this.#id === null) throw new NotConnectedError('transport is not connected');
+    if (frame.byteLength - 1 > this.maxMessageSize) throw new PayloadTooLargeError(`message of ${frame.byteLength - 1} bytes exceeds ${this.maxMessageSize}`);
+    const link = this.#links.get(to);
+    if (!link || !link.joined) throw new PeerUnreachableError(`peer ${to} is not reachable`);
+    frame[0] = FRAME_DATA;
+    if (!link.queue) {
+      this.#writeFrame(link, frame);
+      return;
+    }
+    return link.queue.send(frame);
   }
 
   async disconnect(): Promise<void> {
@@ -503,7 +522,7 @@ export class WebRtcTransport implements Transport {
       if (channel) {
         channel.binaryType = 'arraybuffer';
         channel.bufferedAmountLowThreshold = LOW_WATER;
-        link.queue = new SendQueue(channel, HIGH_WATER, (data) => this.#sendFrame(link, FRAME_DATA, data));
+        link.queue = new SendQueue(channel, HIGH_WATER, (frame) => this.#writeFrame(link, frame));
       }
       void this.#sendProof(link);
     });
@@ -572,14 +591,20 @@ export class WebRtcTransport implements Transport {
     const frame = new Uint8Array(payload.byteLength + 1);
     frame[0] = kind;
     frame.set(payload, 1);
+    this.#writeFrame(link, frame);
+  }
+
+  /** Put a whole frame (kind byte first; possibly a view of a larger buffer) on the link's channel. */
+  #writeFrame(link: Link, frame: Uint8Array): void {
     link.lastSent = this.#clock.now();
     // Straight onto the open channel: PeerJS's own send only adds a second check of the
     // buffered amount (a call into the native channel, per message) for a buffer limit of
     // 8 MiB that the send queue never lets it reach.
     const channel = link.conn.dataChannel;
     try {
-      if (channel?.readyState === 'open') channel.send(frame);
-      else link.conn.send(frame.buffer);
+      if (channel?.readyState === 'open') channel.send(frame as Uint8Array<ArrayBuffer>);
+      // PeerJS sends whole ArrayBuffers: a view of a larger one goes as a copy of its own.
+      else link.conn.send(frame.byteLength === frame.buffer.byteLength ? frame.buffer : frame.slice().buffer);
     } catch (error) {
       // A native channel can close before its readyState says so (node-datachannel throws
       // "DataChannel is closed"): that connection is gone, the process is not.

@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import { Reassembler } from '../protocol/reassembler.ts';
-import { decodeMessage, encodeMessage, fragmentsOf, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
+import { decodeMessage, encodeMessage, fragmentsOf, framesOf, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
 
 const AUTH_CONTEXT = utf8('liquidmesh-auth-v1');
 const MAX_WAITING = 1024;
@@ -190,6 +190,12 @@ export class PeerLinks {
     const link = this.#route(to);
     if (!link) return Promise.reject(new PeerUnreachableError(`no authenticated link to ${to}`));
     try {
+      const headroom = link.transport.sendFramed ? link.transport.headroom : undefined;
+      if (headroom !== undefined) {
+        const frames = framesOf(message, link.transport.maxMessageSize, headroom, () => key ?? `m${(this.#fragmentCounter++).toString(36)}`);
+        if (frames.length === 1) return link.transport.sendFramed!(to, frames[0]!);
+        return this.#sendFrames(link, frames);
+      }
       const encoded = encodeMessage(message);
       // The usual case, one transport message: handed over with no generator or extra promise.
       if (encoded.byteLength <= link.transport.maxMessageSize) return link.transport.send(to, encoded);
@@ -197,6 +203,10 @@ export class PeerLinks {
     } catch (error) {
       return Promise.reject(error as Error);
     }
+  }
+
+  async #sendFrames(link: Link, frames: Uint8Array[]): Promise<void> {
+    for (const frame of frames) await link.transport.sendFramed!(link.peer, frame);
   }
 
   async #sendFragments(link: Link, encoded: Uint8Array, key: string): Promise<void> {

@@ -22,7 +22,8 @@ export interface BlobStore {
   /**
    * Up to `length` bytes from `offset`, and the blob's whole size — how peers serve a
    * blob range by range without loading it whole each time. Past the end gives fewer (or
-   * no) bytes. Rejects like `get`.
+   * no) bytes. Rejects like `get`. The bytes may be a view of the store's own (an
+   * in-memory store gives one): read them, never write into them.
    */
   read(hash: string, offset: number, length: number): Promise<{ bytes: Uint8Array; size: number }>;
   /**

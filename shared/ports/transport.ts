@@ -43,6 +43,18 @@ export interface Transport {
    * before `connect` or after `disconnect`.
    */
   send(to: PeerId, data: Uint8Array): Promise<void>;
+  /**
+   * Bytes of its own header this transport puts in front of each message, when it offers
+   * {@link Transport.sendFramed} (absent: it does not).
+   */
+  readonly headroom?: number;
+  /**
+   * `send` for a message that comes after `headroom` free bytes: `frame` is those bytes
+   * then the message (at most `maxMessageSize` bytes). The transport writes its header
+   * into them instead of copying the message into a new frame. The frame may be a view
+   * of a larger buffer; the caller writes nothing into it afterwards.
+   */
+  sendFramed?(to: PeerId, frame: Uint8Array): Promise<void>;
   /** Leave the network. Idempotent; afterwards no event fires and every listener is removed. */
   disconnect(): Promise<void>;
   /** Peers currently joined. */

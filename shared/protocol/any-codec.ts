@@ -121,9 +121,11 @@ class Writer {
   readonly view: DataView;
   pos = 0;
 
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
+  /** Writes into `bytes` from `pos` on. */
+  constructor(bytes: Uint8Array, pos: number) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = pos;
   }
 
   varUint(n: number): void {
@@ -228,11 +230,27 @@ class Writer {
   }
 }
 
-/** `value` in lib0's `any` encoding, the same bytes `encoding.writeAny` produces. */
-export function encodeAny(value: unknown): Uint8Array {
-  const writer = new Writer(sizeOf(value));
+/**
+ * `value` in lib0's `any` encoding, the same bytes `encoding.writeAny` produces, after
+ * `headroom` bytes left zero for a transport's own header.
+ */
+export function encodeAny(value: unknown, headroom = 0): Uint8Array {
+  const writer = new Writer(new Uint8Array(headroom + sizeOf(value)), headroom);
   writer.any(value);
   return writer.bytes;
+}
+
+/** Bytes the encoding of `value` takes (what {@link encodeAnyInto} writes). */
+export function sizeOfAny(value: unknown): number {
+  return sizeOf(value);
+}
+
+/**
+ * Write the encoding of `value` into `target` from `offset` on: {@link sizeOfAny} bytes,
+ * which must fit. For a caller that lays out a buffer of its own around the encoding.
+ */
+export function encodeAnyInto(value: unknown, target: Uint8Array, offset: number): void {
+  new Writer(target, offset).any(value);
 }
 
 // ---------------------------------------------------------------- decoding

@@ -7,7 +7,7 @@
  */
 import * as encoding from 'lib0/encoding';
 import type { ErrorInfo } from '../errors.ts';
-import { decodeAny, encodeAny } from './any-codec.ts';
+import { decodeAny, encodeAny, encodeAnyInto, sizeOfAny } from './any-codec.ts';
 import { any, bytes, type Check, type Checked, isPlainObject, num, obj, opt, str } from './check.ts';
 
 /** Protocol version carried in `hello`; peers with another version are refused. */
@@ -147,6 +147,51 @@ export function* fragmentsOf(encoded: Uint8Array, maxMessageSize: number, key: s
     out.set(encoded.subarray(i * room, i * room + size), head.byteLength);
     yield out;
   }
+}
+
+/**
+ * `message` as the frames a transport with `headroom` bytes of header and messages of at
+ * most `maxMessageSize` bytes sends: its encoding, or the `frag` messages that carry it
+ * (named `key()`), each after `headroom` free bytes. Every frame is a view of one buffer
+ * the size of them all: the message is encoded into its tail and each piece is moved
+ * forward to sit behind its fragment's header, so a large message is allocated and
+ * copied once here, not once whole and again per fragment and per transport frame.
+ */
+export function framesOf(message: WireMessage, maxMessageSize: number, headroom: number, key: () => string): Uint8Array[] {
+  const length = sizeOfAny(message);
+  if (length <= maxMessageSize) {
+    const frame = new Uint8Array(headroom + length);
+    encodeAnyInto(message, frame, headroom);
+    return [frame];
+  }
+  const name = key();
+  const room = maxMessageSize - 64 - name.length * 3;
+  if (room <= 0) throw new RangeError('maxMessageSize too small to fragment');
+  const n = Math.ceil(length / room);
+  const heads: Uint8Array[] = [];
+  let total = length;
+  for (let i = 0; i < n; i++) {
+    const head = fragmentHeader(name, i, n, Math.min(room, length - i * room));
+    heads.push(head);
+    total += headroom + head.byteLength;
+  }
+  const buffer = new Uint8Array(total);
+  const start = total - length;
+  encodeAnyInto(message, buffer, start);
+  // Piece i moves from start + i·room to behind its header, never past where it was: the
+  // headers in front of it take no more room than all of them, which is `start`.
+  const frames: Uint8Array[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const head = heads[i]!;
+    const size = Math.min(room, length - i * room);
+    const data = at + headroom + head.byteLength;
+    buffer.copyWithin(data, start + i * room, start + i * room + size);
+    buffer.set(head, at + headroom);
+    frames.push(buffer.subarray(at, data + size));
+    at = data + size;
+  }
+  return frames;
 }
 
 /**

@@ -130,6 +130,32 @@ export function runTransportTests(harness: TransportHarness): void {
         expect(error.code).to.equal('ERR_PAYLOAD_TOO_LARGE');
       });
 
+      it('delivers framed sends (views of one buffer, room in front) intact, in order, and refuses one too large', async () => {
+        const ts = await connectAll();
+        const sender = ts[0]!;
+        // Only transports that offer it; the others are sent to with plain `send`.
+        if (!sender.sendFramed || sender.headroom === undefined) return;
+        const room = sender.headroom;
+        const box = inbox(ts[1]!);
+        const max = sender.maxMessageSize;
+        const sizes = [1, 1000, max];
+        const buffer = new Uint8Array(sizes.reduce((sum, n) => sum + room + n, 0));
+        const frames: Uint8Array[] = [];
+        let at = 0;
+        for (const [k, n] of sizes.entries()) {
+          const frame = buffer.subarray(at, at + room + n);
+          frame.fill(k + 1, room);
+          frames.push(frame);
+          at += room + n;
+        }
+        for (const frame of frames) await sender.sendFramed(peers[1]!, frame);
+        await waitFor(() => box.length === sizes.length, 'the framed messages', timeout);
+        expect(box.map((m) => m.data.byteLength)).to.deep.equal(sizes);
+        expect(box.map((m) => [m.data[0], m.data[m.data.byteLength - 1]])).to.deep.equal([[1, 1], [2, 2], [3, 3]]);
+        const error = await rejectionOf(sender.sendFramed(peers[1]!, new Uint8Array(room + max + 1)));
+        expect(error.code).to.equal('ERR_PAYLOAD_TOO_LARGE');
+      });
+
       it('refuses to send to a peer it cannot reach with ERR_PEER_UNREACHABLE', async () => {
         const ts = await connectAll();
         const stranger = 'f'.repeat(32);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { concatBytes } from '../../shared/bytes.ts';
 import { Reassembler } from '../../shared/protocol/reassembler.ts';
-import { decodeMessage, encodeForTransport, encodeMessage, type FragmentMessage, type WireMessage } from '../../shared/protocol/wire.ts';
+import { decodeMessage, encodeForTransport, encodeMessage, type FragmentMessage, framesOf, type WireMessage } from '../../shared/protocol/wire.ts';
 
 /** An RPC result carrying `size` patterned bytes, like a `blob.read` answer. */
 function bigMessage(size: number): WireMessage {
@@ -63,5 +63,42 @@ describe('encoding a message for a transport', () => {
 
   it('refuses a transport too small to carry any fragment', () => {
     expect(() => fragmentsOf(bigMessage(1000), 40)).toThrow(RangeError);
+  });
+});
+
+describe('frames for a transport that writes its own header in front of each message', () => {
+  it('leaves room in front of a message that fits, and names no fragments', () => {
+    const message: WireMessage = { t: 'update', u: new Uint8Array([1, 2, 3]) };
+    let named = 0;
+    const frames = framesOf(message, 1024, 1, () => `k${named++}`);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.byteLength).toBe(encodeMessage(message).byteLength + 1);
+    expect(frames[0]!.subarray(1)).toEqual(encodeMessage(message));
+    expect(named).toBe(0);
+  });
+
+  it('carries a larger message in the same fragments as without the room, each behind its own', () => {
+    for (const headroom of [0, 1, 5]) {
+      for (const size of [4_100, 12_345, 65_537, 200_003]) {
+        const message = bigMessage(size);
+        const frames = framesOf(message, 4096, headroom, () => 'blob-ränge');
+        const expected = fragmentsOf(message, 4096);
+        expect(frames).toHaveLength(expected.length);
+        // The transport writes its header into the room: no other frame may change.
+        for (const frame of frames) frame.fill(0xee, 0, headroom);
+        frames.forEach((frame, i) => {
+          expect(frame.byteLength).toBeLessThanOrEqual(4096 + headroom);
+          expect(frame.subarray(headroom)).toEqual(expected[i]);
+        });
+        const reassembler = new Reassembler(1 << 24);
+        const outcomes = frames.map((frame) => reassembler.add('peer', (decodeMessage(frame.slice(headroom)) as { value: FragmentMessage }).value));
+        const whole = decodeMessage((outcomes.at(-1) as { data: Uint8Array }).data);
+        expect(whole.ok && whole.value).toEqual(message);
+      }
+    }
+  });
+
+  it('refuses a transport too small to carry any fragment', () => {
+    expect(() => framesOf(bigMessage(1000), 40, 1, () => 'k')).toThrow(RangeError);
   });
 });
