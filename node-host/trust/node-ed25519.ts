@@ -2,10 +2,12 @@
  * Node's native Ed25519 (OpenSSL through `node:crypto`) as the synchronous backend of
  * `shared/identity/ed25519-sync.ts`: about twenty times faster than the pure-JS default,
  * which matters when a peer joining a large mesh checks thousands of signed registry
- * entries. Installed once per process by {@link useNodeEd25519}.
+ * entries. Installed once per process by {@link useNodeEd25519}, with native SHA-256 for
+ * the digests a registry checkpoint lists.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, hash, sign, verify } from 'node:crypto';
 import { type Ed25519Backend, setEd25519Backend } from '../../shared/identity/ed25519-sync.ts';
+import { setSha256Backend, type Sha256Backend } from '../../shared/trust/entry-digest.ts';
 
 // DER prefixes of an Ed25519 PKCS#8 private key and SPKI public key (RFC 8410): the raw
 // 32 bytes follow them.
@@ -42,7 +44,15 @@ export const nodeEd25519: Ed25519Backend = {
   },
 };
 
-/** Use the native backend in this process. */
+/** `node:crypto`'s SHA-256 for the digests of registry checkpoints (`shared/trust/entry-digest.ts`). */
+export const nodeSha256: Sha256Backend = {
+  name: 'node:crypto',
+  // One-shot, straight to a binary string: no Hash object and no copy per entry.
+  digest: (text) => hash('sha256', text, 'binary'),
+};
+
+/** Use the native backends (Ed25519 and the checkpoint digests' SHA-256) in this process. */
 export function useNodeEd25519(): void {
   setEd25519Backend(nodeEd25519);
+  setSha256Backend(nodeSha256);
 }

@@ -39,6 +39,7 @@ import { peerIdOfKey } from '../trust/keys.ts';
 import { NotAMemberError } from '../trust/roles.ts';
 import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
 import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
+import { Checkpointer } from '../registry/checkpointer.ts';
 import type { CapabilityPolicy } from '../trust/capability-policy.ts';
 
 /** Version of the host software, reported in the device description. */
@@ -159,6 +160,7 @@ export class Peer {
   #presence: Presence | null = null;
   #routing: MeshRouting | null = null;
   #persistence: RegistryPersistence | null = null;
+  #checkpointer: Checkpointer | undefined;
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
   #offRevocations: (() => void) | null = null;
@@ -233,6 +235,11 @@ export class Peer {
     if (roles && trust) {
       this.registry.enableRoles({ trust, signer: identity, now: this.#wallClock });
       joinWithRoles({ registry: this.registry, trust, identity, roles, name: this.#options.device.name, now: this.#wallClock(), logger: log.child('trust') });
+      // An owner key vouches for what it verified, so that joiners verify less (ADR 0025).
+      if (trust.isOwner(toHex(identity.publicKey))) {
+        this.#checkpointer = new Checkpointer({ registry: this.registry, mesh: roles.mesh, clock: this.clock, now: this.#wallClock, logger: log.child('trust') });
+        this.#checkpointer.start();
+      }
     }
 
     const links = new PeerLinks({
@@ -386,6 +393,7 @@ export class Peer {
     }
     this.#state = 'stopped';
     this.#stopAntiEntropy?.();
+    this.#checkpointer?.stop();
     this.#routing?.stop();
     const goodbye = this.leave();
     this.#presence?.destroy();

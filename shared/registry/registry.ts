@@ -399,7 +399,7 @@ export class Registry {
    */
   enableRoles(roles: RegistryRoles): EntryGate {
     if (this.#ref.gate) throw new InvalidParamsError('roles are already enabled');
-    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
+    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), stored: (id) => this.doc.getMap('trust').get(id), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
     this.#ref.gate = gate;
     // What persistence loaded before roles were on is checked like anything else.
     for (const name of [...RECORD_MAPS, 'deployments'] as const) this.#scheduleRepair(name, new Set(this.doc.getMap(name).keys()));

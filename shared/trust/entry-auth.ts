@@ -67,6 +67,25 @@ export function openEntry(map: string, key: string, raw: unknown, selfProving = 
   return opened;
 }
 
+/**
+ * Open a raw entry whose signature an owner-signed checkpoint vouches for
+ * (`checkpoint.ts`): its shape is checked, its signature and size are not (the owner
+ * checked both over the same bytes). The verdict is cached like a verified one.
+ */
+export function openVouchedEntry(map: string, key: string, raw: unknown): OpenedEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'not a signed object' };
+  const cached = verdicts.get(raw);
+  if (cached && cached.map === map && cached.key === key) return cached.opened;
+  const auth = (raw as Record<string, unknown>)[AUTH_FIELD] as Partial<EntryAuth> | undefined;
+  if (typeof auth !== 'object' || auth === null || typeof auth.by !== 'string' || typeof auth.sig !== 'string' || !PUBLIC_KEY_HEX.test(auth.by)) {
+    return openEntry(map, key, raw);
+  }
+  const value = withoutAuth(raw as Record<string, unknown>);
+  const opened: OpenedEntry = { ok: true, value, author: auth.by, tombstone: value.deleted === true };
+  verdicts.set(raw, { map, key, opened });
+  return opened;
+}
+
 function openUncached(map: string, key: string, raw: Record<string, unknown>, selfProving: boolean): OpenedEntry {
   const auth = raw[AUTH_FIELD] as Partial<EntryAuth> | undefined;
   if (typeof auth !== 'object' || auth === null || typeof auth.by !== 'string' || typeof auth.sig !== 'string' || !PUBLIC_KEY_HEX.test(auth.by)) {

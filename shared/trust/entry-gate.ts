@@ -5,15 +5,19 @@
  * {@link MeshTrust}). The gate remembers the last valid value of every entry it opened,
  * so that a reader falls back to it when a member overwrites or deletes what it may not,
  * and so that the registry can write it back (`Registry` repairs; the signature is the
- * original author's, so any peer may restore it).
+ * original author's, so any peer may restore it). An entry whose digest an owner-signed
+ * checkpoint lists (`checkpoint.ts`) is opened without checking its signature again.
  * @module
  */
 import { type MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { MAX_ENTRY_BYTES, openEntry, sealEntry } from './entry-auth.ts';
+import { CoveredDigests, isCheckpointKey } from './checkpoint.ts';
+import { MAX_ENTRY_BYTES, type OpenedEntry, openEntry, openVouchedEntry, sealEntry } from './entry-auth.ts';
+import { entryDigest } from './entry-digest.ts';
 import { keyHex, type Signer } from './keys.ts';
 import { type MeshTrust, type TrustLookup } from './mesh-trust.ts';
 import { EntryTooLargeError, type Role } from './roles.ts';
+import { vouchStatements } from './statements.ts';
 import { refuseWrite } from './write-policy.ts';
 
 /** A valid entry as the gate last saw it. */
@@ -45,8 +49,10 @@ export interface EntryGateOptions {
   trust: MeshTrust;
   /** This peer's signing key. */
   signer: Signer;
-  /** Raw values of the registry's `trust` map. */
+  /** Values of the registry's `trust` map, as the gate reads them. */
   lookup: TrustLookup;
+  /** Stored (raw) values of the registry's `trust` map: tells cheaply whether a checkpoint page changed. */
+  stored?: TrustLookup;
   logger: Logger;
   /** Wall clock (default Date.now): when a claim was first seen decides whether it is settled. */
   now?: () => number;
@@ -58,16 +64,21 @@ export class EntryGate {
   readonly #signer: Signer;
   readonly #self: string;
   readonly #lookup: TrustLookup;
+  readonly #stored: TrustLookup | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #last = new Map<string, ValidEntry>();
   readonly #reported = new Set<string>();
+  readonly #checkpoint = new CoveredDigests();
+  #vouched = 0;
+  #readingCheckpoint = false;
 
   constructor(options: EntryGateOptions) {
     this.trust = options.trust;
     this.#signer = options.signer;
     this.#self = keyHex(options.signer);
     this.#lookup = options.lookup;
+    this.#stored = options.stored;
     this.#log = options.logger;
     this.#now = options.now ?? (() => Date.now());
   }
@@ -108,15 +119,14 @@ export class EntryGate {
     const previous = this.#last.get(id);
     if (raw === undefined) return { ok: false, error: { code: 'ERR_ENTRY_DELETED', message: 'deleted without a signed tombstone' }, fallback: previous, definite: true };
     if (previous && previous.raw === raw) return { ok: true, entry: previous };
-    // Grants, redemptions and revocations carry their own signatures (checked by the policy).
-    const opened = openEntry(map, key, raw, map === 'trust' && !key.startsWith('name/'));
+    const opened = this.#openSigned(map, key, raw);
     if (!opened.ok) return this.#refuse(id, map, key, { code: opened.code, message: opened.error }, previous, true);
     const role = this.#roleFor(map, key, opened.author);
     const refused = refuseWrite({
       map, key, value: opened.value, author: opened.author, role,
       previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(),
     });
-    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')));
+    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key));
     const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() };
     this.#last.set(id, entry);
     return { ok: true, entry };
@@ -140,8 +150,38 @@ export class EntryGate {
     this.#last.delete(slot(map, key));
   }
 
+  /** Entries opened so far on the word of a checkpoint instead of their signatures (for tests and logs). */
+  get vouched(): number {
+    return this.#vouched;
+  }
+
+  #openSigned(map: string, key: string, raw: unknown): OpenedEntry {
+    // Grants, redemptions and revocations carry their own signatures (checked by the policy).
+    const selfProving = map === 'trust' && !key.startsWith('name/') && !isCheckpointKey(map, key);
+    if (!isCheckpointKey(map, key) && !this.#readingCheckpoint) {
+      let covered: ReadonlySet<string>;
+      // Opening the pages reads the trust map, which must not consult them in turn.
+      this.#readingCheckpoint = true;
+      try {
+        covered = this.#checkpoint.read(this.#lookup, this.#stored);
+      } finally {
+        this.#readingCheckpoint = false;
+      }
+      if (covered.size > 0 && covered.has(entryDigest(map, key, raw))) {
+        const opened = openVouchedEntry(map, key, raw);
+        if (opened.ok) {
+          this.#vouched++;
+          if (selfProving) vouchStatements(opened.value, this.trust);
+        }
+        return opened;
+      }
+    }
+    return openEntry(map, key, raw, selfProving);
+  }
+
   /** Grants, redemptions and revocations prove themselves: asking their author's role would recurse. */
   #roleFor(map: string, key: string, author: string): Role | undefined {
+    // Checkpoints are a root key's alone (`checkpoint.ts`): no role to look up.
     if (map === 'trust' && !key.startsWith('name/')) return undefined;
     return this.trust.roleOf(author, this.#lookup);
   }

@@ -14,9 +14,11 @@
  *   trust/revoked/<key>   anyone, if an owner's revocation of <key> is inside
  *   trust/redeemed/<inv>  anyone, if a grant redeeming <inv> is inside; the first stays
  *   trust/name/<name>     the claiming key, while nobody else holds the name; an owner
+ *   trust/checkpoint/<n>  a root owner key (`checkpoint.ts`)
  * @module
  */
 import { type MeshError } from '../errors.ts';
+import { refuseCheckpoint } from './checkpoint.ts';
 import { peerIdOfKey } from './keys.ts';
 import { type MeshTrust, nameKey, type TrustLookup } from './mesh-trust.ts';
 import { NameTakenError, type Role, roleAtLeast, WriteForbiddenError } from './roles.ts';
@@ -122,6 +124,8 @@ function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined
       }
       return undefined;
     }
+    case 'checkpoint':
+      return refuseCheckpoint(a.key, a.value, a.author, a.trust);
     default:
       return forbid(`unknown trust entry ${a.key}`);
   }

@@ -12,6 +12,7 @@ import { Peer } from '../../shared/mesh/peer.ts';
 import type { PeerRoles } from '../../shared/registry/join-roles.ts';
 import type { DeploymentRecord, DeviceDescription } from '../../shared/registry/schema.ts';
 import { SystemClock } from '../../shared/system-clock.ts';
+import { writeCheckpoint } from '../../shared/registry/checkpointer.ts';
 import { sealEntry } from '../../shared/trust/entry-auth.ts';
 import { grantKey, nameKey } from '../../shared/trust/mesh-trust.ts';
 import type { Role } from '../../shared/trust/roles.ts';
@@ -28,6 +29,8 @@ const MESH = 'bench-roles';
 interface Side {
   network: MemoryNetwork;
   roles?: (identity: Identity, role: Role) => PeerRoles;
+  /** The seed runs with this root owner key and signs a checkpoint of what it holds (ADR 0025). */
+  checkpointBy?: Identity;
 }
 
 async function startPeer(side: Side, name: string, identity: Identity, role: Role): Promise<Peer> {
@@ -60,21 +63,25 @@ function deployment(i: number, ids: string[], coordinator: string): DeploymentRe
   };
 }
 
-/** Cold join, signed against unsigned: 1,000 devices (each with its own key, grant and name claim) and 1,000 deployments. */
+/**
+ * Cold join, signed against unsigned: 1,000 devices (each with its own key, grant and name
+ * claim) and 1,000 deployments; signed with and without an owner's checkpoint.
+ */
 async function coldJoinSigned(): Promise<BenchSection> {
   useNodeEd25519();
   const owner = await Identity.generate();
   const owners = [toHex(owner.publicKey)];
+  const roles = (identity: Identity, role: Role): PeerRoles =>
+    identity === owner ? { mesh: MESH, owners } : { mesh: MESH, owners, grant: makeGrant(owner, { mesh: MESH, subject: toHex(identity.publicKey), role, issued: 1 }) };
   const unsigned: Side = { network: new MemoryNetwork() };
-  const signed: Side = {
-    network: new MemoryNetwork(),
-    roles: (identity, role) => ({ mesh: MESH, owners, grant: makeGrant(owner, { mesh: MESH, subject: toHex(identity.publicKey), role, issued: 1 }) }),
-  };
+  const signed: Side = { network: new MemoryNetwork(), roles };
+  const checkpointed: Side = { network: new MemoryNetwork(), roles, checkpointBy: owner };
+  const sides = [unsigned, signed, checkpointed];
   const devices = await Promise.all(Array.from({ length: DEVICES }, () => Identity.generate()));
   const ids = devices.map((d) => d.id);
   const seeds: Peer[] = [];
-  for (const side of [unsigned, signed]) {
-    const seed = await startPeer(side, 'seed', await Identity.generate(), 'operator');
+  for (const side of sides) {
+    const seed = await startPeer(side, 'seed', side.checkpointBy ?? (await Identity.generate()), 'operator');
     seeds.push(seed);
     const doc = seed.registry.doc;
     seed.registry.transact(() => {
@@ -93,28 +100,36 @@ async function coldJoinSigned(): Promise<BenchSection> {
       });
       for (let i = 0; i < DEVICES; i++) seed.registry.deployments.put(deployment(i, ids, seed.id));
     });
+    if (side.checkpointBy) writeCheckpoint(seed.registry, MESH, Date.now());
   }
   const state = (p: Peer): number => Y.encodeStateAsUpdate(p.registry.doc).byteLength;
-  const joins = new Map<Side, number[]>([[unsigned, []], [signed, []]]);
+  const joins = new Map<Side, number[]>(sides.map((s) => [s, []]));
+  const vouched: number[] = [];
   const runs = 7;
   for (let r = 0; r < runs; r++) {
-    for (const side of r % 2 === 0 ? [unsigned, signed] : [signed, unsigned]) {
+    // Each side goes first, second and last in turn.
+    for (const side of [...sides.slice(r % 3), ...sides.slice(0, r % 3)]) {
       const identity = await Identity.generate();
       const t = performance.now();
       const joiner = await startPeer(side, `joiner-${r}`, identity, 'device');
       await waitFor(() => joiner.registry.devices.size >= DEVICES + 2 && joiner.registry.deployments.keys().length >= DEVICES, 'the joiner to have the registry', 120_000);
       joins.get(side)!.push(performance.now() - t);
+      if (side.checkpointBy) vouched.push(joiner.registry.gate?.vouched ?? 0);
       await joiner.stop();
     }
   }
   const sizes = seeds.map(state);
   await Promise.all(seeds.map((s) => s.stop()));
   const p50 = (side: Side): number => percentile(joins.get(side)!.sort((a, b) => a - b), 50);
-  const ratio = p50(signed) / p50(unsigned);
+  const ratio = p50(checkpointed) / p50(unsigned);
+  const minVouched = Math.min(...vouched);
   return {
     title: 'Roles: signed registry entries',
-    method: `A new peer joins a mesh whose registry holds ${DEVICES} devices and ${DEVICES} deployments and waits until it reads all of them. Signed: every device wrote its own grant, name claim and description (each an Ed25519-signed entry, checked with node:crypto on read, with the author's role and name), an operator wrote the deployments (${bytes(sizes[1]!)} of Yjs state). Unsigned: the same records without roles (${bytes(sizes[0]!)}). Median of ${runs} each, interleaved.`,
-    rows: [{ name: `cold join, ${DEVICES} devices + ${DEVICES} deployments`, figure: `signed ${ms(p50(signed))}`, baseline: `unsigned ${ms(p50(unsigned))}`, ratio: times(p50(signed), p50(unsigned)), goal: '≤ 1.5×', met: ratio <= 1.5 }],
+    method: `A new peer joins a mesh whose registry holds ${DEVICES} devices and ${DEVICES} deployments and waits until it reads all of them. Signed: every device wrote its own grant, name claim and description (each an Ed25519-signed entry, checked with node:crypto on read, with the author's role and name), the seed wrote the deployments (${bytes(sizes[1]!)} of Yjs state). With a checkpoint: the same, the seed being an owner that signed a checkpoint of the registry (ADR 0025; ${bytes(sizes[2]!)}); the joiner checks the checkpoint's signature and the digests of the entries, and opened at least ${minVouched} entries on the checkpoint's word. Unsigned: the same records without roles (${bytes(sizes[0]!)}). Median of ${runs} each, interleaved.`,
+    rows: [
+      { name: `cold join, ${DEVICES} devices + ${DEVICES} deployments, signed with a checkpoint`, figure: `signed ${ms(p50(checkpointed))}`, baseline: `unsigned ${ms(p50(unsigned))}`, ratio: times(p50(checkpointed), p50(unsigned)), goal: '≤ 1.5×', met: ratio <= 1.5 },
+      { name: `cold join, ${DEVICES} devices + ${DEVICES} deployments, signed, no checkpoint`, figure: `signed ${ms(p50(signed))}`, baseline: `unsigned ${ms(p50(unsigned))}`, ratio: times(p50(signed), p50(unsigned)), goal: '' },
+    ],
   };
 }
 

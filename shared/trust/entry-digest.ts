@@ -1,0 +1,66 @@
+/**
+ * The digest of a stored registry entry, as an owner-signed checkpoint lists it
+ * (`checkpoint.ts`): SHA-256 over the map, the key and the JSON text of the stored
+ * object, signature (`_auth`) included. Two peers holding the same Yjs content decode it
+ * into objects with the same keys in the same order, so `JSON.stringify` gives them the
+ * same text without the cost of canonical JSON; where it would not (an object whose key
+ * order differs), the digest only misses and the entry is verified the slow way.
+ *
+ * SHA-256 runs synchronously because the registry's gate does (Yjs observers read
+ * inline; `crypto.subtle.digest` is promise-only). The default is @noble/hashes; a Node
+ * host installs `node:crypto`'s, several times faster, with {@link setSha256Backend}.
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2';
+import { utf8 } from '../bytes.ts';
+
+/** Length of a digest in bytes. */
+export const DIGEST_BYTES = 32;
+
+/** A synchronous SHA-256 of UTF-8 text. */
+export interface Sha256Backend {
+  readonly name: string;
+  /** The 32-byte digest of `text` encoded as UTF-8, as a binary string (one character per byte). */
+  digest(text: string): string;
+}
+
+/** The pure-JS backend every runtime has. */
+export const nobleSha256: Sha256Backend = { name: 'noble', digest: (text) => binary(sha256(utf8(text))) };
+
+let backend: Sha256Backend = nobleSha256;
+
+/** Use `next` for every entry digest in this realm. */
+export function setSha256Backend(next: Sha256Backend): void {
+  backend = next;
+}
+
+/**
+ * The digest of the raw object stored at `map`/`key`, as a 32-character binary string
+ * (one character per byte: cheap to keep in a Set and to compare).
+ */
+export function entryDigest(map: string, key: string, raw: unknown): string {
+  return backend.digest(`${map}\u0000${key}\u0000${JSON.stringify(raw)}`);
+}
+
+/** Bytes as a binary string, one character (0–255) per byte. */
+export function binary(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]!);
+  return out;
+}
+
+/** Concatenated digests (binary strings) as base64: what a checkpoint page stores. */
+export function packDigests(digests: Iterable<string>): string {
+  let all = '';
+  for (const d of digests) all += d;
+  return btoa(all);
+}
+
+/** The digests of a page's base64 text; throws a TypeError on text that is not a whole number of digests. */
+export function unpackDigests(text: string): string[] {
+  const all = atob(text);
+  if (all.length % DIGEST_BYTES !== 0) throw new TypeError(`${all.length} bytes is not a whole number of digests`);
+  const out: string[] = [];
+  for (let i = 0; i < all.length; i += DIGEST_BYTES) out.push(all.slice(i, i + DIGEST_BYTES));
+  return out;
+}
