@@ -82,15 +82,20 @@ export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
     writeGlobals(l, s.globals);
   } else {
     // Straight into linear memory: every page the snapshot holds, zeros elsewhere.
-    writeState(l, null, s.memoryPages, s.globals);
     if (l.memory) {
+      const current = l.memory.buffer.byteLength / PAGE;
+      if (s.memoryPages > current) l.memory.grow(s.memoryPages - current);
       const target = new Uint8Array(l.memory.buffer);
+      // Grown pages are zero already, and the snapshot's pages are written whole below:
+      // only the other pages memory had before are cleared (not all of it, twice over).
+      for (let p = 0; p < current; p++) if ((s.pages[p]?.byteLength ?? 0) < PAGE) target.fill(0, p * PAGE, (p + 1) * PAGE);
+      writeGlobals(l, s.globals);
       written = NOTHING;
       for (const [p, page] of Object.entries(s.pages)) {
         target.set(page.subarray(0, PAGE), Number(p) * PAGE);
         written = union(written, { lo: Number(p) * PAGE, hi: (Number(p) + 1) * PAGE });
       }
-    }
+    } else writeState(l, null, s.memoryPages, s.globals);
   }
   replaceFiles(l, s.files);
   return written;

@@ -168,6 +168,25 @@ export function runPrecopyTests(harness: MigrationHarness): void {
       }
     });
 
+    it('restores a whole snapshot over a used memory: what the snapshot does not hold is zero afterwards', async () => {
+      const sandbox = harness.sandbox();
+      try {
+        const wasm = await harness.moduleFile('counter-c/counter-c.wasm');
+        const source = await sandbox.load({ wasm, grants: [] });
+        await source.call({ fn: 'fill', convention: { kind: 'scalar', args: [64] } });
+        const target = await sandbox.load({ wasm, grants: [] });
+        // The target's heap holds 2 MiB of its own bytes, far past the source's 64 KiB.
+        await target.call({ fn: 'fill', convention: { kind: 'scalar', args: [2048] } });
+        const snapshot = await source.snapshot();
+        await target.restore(snapshot);
+        const after = await target.snapshot();
+        expect(Object.keys(after.pages).sort(), 'the same non-zero pages as the source').to.deep.equal(Object.keys(snapshot.pages).sort());
+        expect(encodeSnapshot({ ...after, memoryPages: snapshot.memoryPages })).to.deep.equal(encodeSnapshot(snapshot));
+      } finally {
+        await sandbox.close();
+      }
+    });
+
     it('ships a page that repeats the one before it as a reference, and refuses a reference to a page not there', async () => {
       const sandbox = harness.sandbox();
       try {
