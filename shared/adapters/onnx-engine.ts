@@ -74,22 +74,32 @@ export function createOnnxEngine(runtime: OrtLike | (() => Promise<OrtLike>), op
   };
 }
 
-/** The tensor's bytes as the typed array onnxruntime wants (copied: the bytes may be unaligned). */
+const ELEMENT_BYTES: Readonly<Record<TensorType, number>> = { f16: 2, f32: 4, f64: 8, u8: 1, i32: 4, i64: 8 };
+
+/**
+ * The tensor's bytes as the typed array onnxruntime wants: a view of the same bytes where
+ * they are aligned for the element type (the usual case: a whole buffer from the bridge),
+ * a copy only where they are not, since a typed array cannot start at an unaligned offset.
+ */
 function typedArray(t: NnTensor): ArrayBufferView {
-  const buffer = t.data.slice().buffer;
+  const size = ELEMENT_BYTES[t.type];
+  const aligned = t.data.byteOffset % size === 0 && t.data.byteLength % size === 0;
+  const bytes = aligned ? t.data : t.data.slice();
+  const { buffer, byteOffset } = bytes;
+  const length = bytes.byteLength / size;
   switch (t.type) {
     case 'f16':
-      return new Uint16Array(buffer);
+      return new Uint16Array(buffer, byteOffset, length);
     case 'f32':
-      return new Float32Array(buffer);
+      return new Float32Array(buffer, byteOffset, length);
     case 'f64':
-      return new Float64Array(buffer);
+      return new Float64Array(buffer, byteOffset, length);
     case 'u8':
-      return new Uint8Array(buffer);
+      return new Uint8Array(buffer, byteOffset, length);
     case 'i32':
-      return new Int32Array(buffer);
+      return new Int32Array(buffer, byteOffset, length);
     case 'i64':
-      return new BigInt64Array(buffer);
+      return new BigInt64Array(buffer, byteOffset, length);
   }
 }
 

@@ -63,11 +63,13 @@ async function nodeFigures(): Promise<Figures> {
     }
     await echo.terminate();
     const [wasm, labels, model] = await Promise.all([read('classify/classify.wasm'), read('classify/labels'), read('classify/model.onnx')]);
-    const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: createNodeInferenceEngine() } });
+    // onnxruntime-web on both sides, as in the browsers (a Node peer with onnxruntime-node
+    // runs natively instead: the classify bench compares that with native).
+    const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: createNodeInferenceEngine({ backend: 'web' }) } });
     const jpeg = new FakeCamera({ seed: 7 }).capture();
     const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
     await classifyCall();
-    const graph = await createNodeInferenceEngine().load([model], 'onnx');
+    const graph = await createNodeInferenceEngine({ backend: 'web' }).load([model], 'onnx');
     const baseline = await directClassifier(wasm, graph);
     const [classified, direct] = await paired(12, 1, classifyCall, () => baseline(jpeg));
     await graph.release();
@@ -107,7 +109,7 @@ async function enginesBench(): Promise<BenchSection> {
   }
   return {
     title: 'Every engine: sandbox calls and classification',
-    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls each, time per call, the batches of the two alternating so that both see the same load), and the same in a sandbox without shared memory (sharedMemory: false, as a page without cross-origin isolation or WebKitGTK as Debian ships it runs: each call announced by message, its state changes handed over as a delta; classify cannot run there, wasi-nn answers from the host thread); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web, 1 thread) against the same work without the sandbox: the module\'s own preprocessing (the same wasm, instantiated bare on the same thread, from the same JPEG) and then that engine\'s onnxruntime-web run directly on its tensor (12 calls each, alternating, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
+    method: 'Per engine, in the same run: fibo(20) called through the sandbox (worker hop, wasm, result, state copy) against a bare Worker postMessage round trip of a call-sized message in that engine (15 batches of 200 calls each, time per call, the batches of the two alternating so that both see the same load), and the same in a sandbox without shared memory (sharedMemory: false, as a page without cross-origin isolation or WebKitGTK as Debian ships it runs: each call announced by message, its state changes handed over as a delta; classify cannot run there, wasi-nn answers from the host thread); MobileNetV2 classify by the C module in the sandbox (JPEG decode and resize in wasm, wasi-nn over the Atomics bridge to onnxruntime-web with Wasm SIMD and, on a cross-origin isolated page, one thread per core — 2 here; Node: 2) against the same work without the sandbox: the module\'s own preprocessing (the same wasm, instantiated bare on the same thread, from the same JPEG) and then that engine\'s onnxruntime-web run directly on its tensor (the same runtime on the page, so the same threads) (12 calls each, alternating, after one warm-up). Browsers: the page under web-test-runner, one engine at a time (Debian\'s chromium, firefox-esr, and WebKitGTK\'s MiniBrowser with JSC_useSharedArrayBuffer=1 — the switch Safari ships on; Debian\'s WebKitGTK without it cannot run the sandbox). Node: the same in-process (onnxruntime-web in Node).',
     rows,
   };
 }

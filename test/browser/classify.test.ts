@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import * as ort from 'onnxruntime-web/wasm';
 import { FakeCamera } from '../../shared/adapters/fake-camera.ts';
 import type { SandboxInstance } from '../../shared/ports/sandbox.ts';
-import { createBrowserInferenceEngine } from '../../web/nn/onnx.ts';
+import { createBrowserInferenceEngine, defaultInferenceThreads } from '../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
 import { bridgeWhereNeeded } from './bridge-service-worker.ts';
@@ -31,7 +31,13 @@ describe('Image classification in Chromium (wasi-nn on onnxruntime-web)', () => 
       const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
       expect(sandbox.grantable({ nn: engine })).to.include('wasi_ephemeral_nn.load');
       const instance: SandboxInstance = await sandbox.load({ wasm, files: { model, labels }, grants: GRANTS, services: { nn: engine } });
-      ort.env.wasm.numThreads = 1;
+      // The engine starts the page's onnxruntime-web: threads, one per core, where the page is
+      // cross-origin isolated (as this one is); the direct session below shares that runtime.
+      const warm = await instance.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': new FakeCamera({ seed: 3 }).capture() }, outputs: [] });
+      expect(warm.stderr).to.equal('');
+      expect(crossOriginIsolated).to.equal(true);
+      expect(ort.env.wasm.numThreads).to.equal(defaultInferenceThreads());
+      expect(ort.env.wasm.numThreads).to.equal(Math.min(4, navigator.hardwareConcurrency));
       direct = await ort.InferenceSession.create(model);
       for (const seed of [7, 11]) {
         const jpeg = new FakeCamera({ seed }).capture();
@@ -67,7 +73,6 @@ describe('Image classification in Chromium (wasi-nn on onnxruntime-web)', () => 
       const [wasm, labels, weights, model] = await Promise.all([moduleFile('classify-simd/classify-simd.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.weights'), moduleFile('classify/model.onnx')]);
       const instance: SandboxInstance = await sandbox.load({ wasm, files: { model: weights, labels }, grants: ['wasi_snapshot_preview1.*'] });
       expect(instance.info.imports.map((i) => i.module)).not.to.include('wasi_ephemeral_nn');
-      ort.env.wasm.numThreads = 1;
       direct = await ort.InferenceSession.create(model);
       for (const seed of [7, 11]) {
         const jpeg = new FakeCamera({ seed }).capture();
