@@ -359,6 +359,7 @@ export class WebRtcTransport implements Transport {
       const link = this.#links.get(remote);
       if (link?.joined) {
         link.silence.suspect();
+        this.#events.emit('peer-suspect', remote);
         this.#log.debug(`${remote} left the signaling server: its link is suspect until it is heard`);
       }
       return;

@@ -35,6 +35,8 @@ export interface LinkEvents {
   up: PeerId;
   /** A peer is no longer reachable on any transport. */
   down: PeerId;
+  /** A transport hints that a peer may be gone (see the transport's `peer-suspect`). */
+  suspect: PeerId;
   /** A peer failed authentication. */
   rejected: { peer: PeerId; error: MeshError };
   /** An authenticated, decoded message (never a handshake or fragment). */
@@ -111,6 +113,9 @@ export class PeerLinks {
       this.#unsubscribe.push(
         transport.on('peer-joined', (peer) => this.#joined(transport, peer)),
         transport.on('peer-left', (peer) => this.#left(transport, peer)),
+        transport.on('peer-suspect', (peer) => {
+          if (this.isUp(peer)) this.#events.emit('suspect', peer);
+        }),
         transport.on('message', ({ from, data }) => this.#receive(transport, from, data)),
       );
     }

@@ -136,6 +136,11 @@ export interface PeerEvents {
   'device-joined': PeerId;
   /** A device was not heard from within the liveness timeout, or left. */
   'device-left': PeerId;
+  /**
+   * A linked peer may be gone: a hint (its will, ADR 0032), not a departure. A hot
+   * standby acts on it at once (ADR 0038); nothing else should.
+   */
+  'link-suspect': PeerId;
 }
 
 type PeerState = 'new' | 'starting' | 'running' | 'stopped';
@@ -350,6 +355,7 @@ export class Peer {
       this.#events.emit('link-down', peer);
     });
     links.on('rejected', (r) => this.#events.emit('link-rejected', r));
+    links.on('suspect', (peer) => this.#events.emit('link-suspect', peer));
     if (trust) {
       // A revocation cuts the member off at once: its links drop, presence sees it leave.
       this.#offRevocations = this.registry.on('change', ({ map }) => {

@@ -43,6 +43,11 @@ export interface Manifest {
   antiAffinity: boolean;
   /** Engines allowed to host the deployment's steps; empty means any. */
   engines: Array<'browser' | 'chromium' | 'node'>;
+  /**
+   * Hot standbys per step (ADR 0038): warm copies on other devices, kept in sync after
+   * every call, one of which takes over at once when the step's device dies. 0 to 3.
+   */
+  replicas: number;
   /** Older supervisor form: the deployment id it carried. */
   deploymentId?: string;
   /** Older supervisor form: module name → where its files are. */

@@ -104,6 +104,7 @@ export function parseManifest(value: unknown): Manifest {
     topics: parseTopics(own(m, 'topics')),
     antiAffinity: parseAntiAffinity(own(m, 'antiAffinity')),
     engines: parseEngines(own(m, 'engines')),
+    replicas: parseReplicas(own(m, 'replicas')),
   };
   if (core.deploymentId !== undefined) manifest.deploymentId = core.deploymentId;
   if (core.sources !== undefined) manifest.sources = core.sources;
@@ -359,6 +360,16 @@ function parseTopic(value: unknown, path: string): string {
 function parseAntiAffinity(value: unknown): boolean {
   if (absent(value)) return false;
   if (typeof value !== 'boolean') fail('manifest.antiAffinity', 'expected a boolean');
+  return value;
+}
+
+/** Most hot standbys a step may have: each costs a round trip on every call. */
+export const MAX_REPLICAS = 3;
+
+function parseReplicas(value: unknown): number {
+  if (absent(value)) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail('manifest.replicas', 'expected a whole number of standbys');
+  if (value < 0 || value > MAX_REPLICAS) fail('manifest.replicas', `expected 0 to ${MAX_REPLICAS}`, { replicas: value });
   return value;
 }
 

@@ -18,6 +18,12 @@ export interface TransportEvents {
   'peer-joined': PeerId;
   /** A previously joined peer is no longer reachable. */
   'peer-left': PeerId;
+  /**
+   * A hint that a joined peer may be gone (its signaling socket closed without a
+   * goodbye): not proof, the link stays until its silence decides. Transports without
+   * such hints never fire it.
+   */
+  'peer-suspect': PeerId;
   /** A message from a directly reachable peer. */
   message: TransportMessage;
 }

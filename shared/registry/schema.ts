@@ -194,6 +194,17 @@ export interface DeploymentRecord {
    * caller's own peer holds a copy. A new revision drops them.
    */
   replicas?: Record<string, string[]>;
+  /**
+   * Hot standbys (`replicas` in the manifest, ADR 0038): step index (as string) → peers
+   * holding a warm copy of that step's instance, kept in sync by its primary after every
+   * call, serving nothing until one promotes itself. A new revision drops them.
+   */
+  standby?: Record<string, string[]>;
+  /**
+   * Bumped by every standby promotion: a standby refuses state from a primary of an
+   * older epoch, which fences off a primary that was only cut off.
+   */
+  epoch?: number;
   /** The last (or the running) live migration of one of its modules, written by the source peer. */
   migration?: MigrationRecord;
   /**
@@ -359,6 +370,8 @@ export const checkDeployment: Check<DeploymentRecord> = obj({
   previous: opt(obj({ revision: num({ int: true, min: 0 }), steps: arr(checkStep, 256), solution: dict(peerId, 1000) })),
   rollback: opt(bool),
   replicas: opt(dict(arr(peerId, 100), 256)),
+  standby: opt(dict(arr(peerId, 3), 256)),
+  epoch: opt(num({ int: true, min: 0 })),
   migration: opt(checkMigration),
   waitingFor: opt(arr(peerId, 1000)),
   createdAt: num({ min: 0 }),

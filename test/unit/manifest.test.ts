@@ -46,6 +46,7 @@ describe('parseManifest: WasmIoT sequence form', () => {
       topics: {},
       antiAffinity: false,
       engines: [],
+      replicas: 0,
     });
   });
 
@@ -115,6 +116,19 @@ describe('parseManifest: WasmIoT sequence form', () => {
     expectInvalid({ ...base, antiAffinity: 'yes' }, 'manifest.antiAffinity: expected a boolean');
     expectInvalid({ ...base, engines: ['node', 'deno'] }, 'manifest.engines[1]: expected one of browser, chromium, node');
     expectInvalid({ ...base, steps: [] }, 'manifest: has both "sequence" and "steps"');
+  });
+
+  it('reads the number of hot standbys, 0 to 3, and refuses anything else by name', () => {
+    const base = { name: 'x', sequence: [{ module: 'm', func: 'f' }] };
+    expect(parseManifest(base).replicas).toBe(0);
+    expect(parseManifest({ ...base, replicas: 1 }).replicas).toBe(1);
+    expect(parseManifest({ ...base, replicas: 3 }).replicas).toBe(3);
+    expect(parseManifest({ name: 'g', steps: [{ id: 'a', module: 'm', func: 'f' }], replicas: 2 }).replicas).toBe(2);
+    expect(parseManifest({ deploymentId: 'd', instructions: { modules: { m: { f: { to: null } } } }, replicas: 1 }).replicas).toBe(1);
+    expectInvalid({ ...base, replicas: 4 }, 'manifest.replicas: expected 0 to 3');
+    expectInvalid({ ...base, replicas: -1 }, 'manifest.replicas: expected 0 to 3');
+    expectInvalid({ ...base, replicas: 1.5 }, 'manifest.replicas: expected a whole number of standbys');
+    expectInvalid({ ...base, replicas: '1' }, 'manifest.replicas: expected a whole number of standbys');
   });
 });
 
@@ -201,6 +215,7 @@ describe('parseManifest: supervisor form', () => {
       topics: {},
       antiAffinity: false,
       engines: [],
+      replicas: 0,
       deploymentId: '0',
       sources: {
         fiboMod: {
