@@ -86,6 +86,7 @@ export class ChainRunner {
     if (p.input.args !== undefined) input.args = p.input.args;
     if (p.input.files !== undefined) input.files = p.input.files;
     if (p.input.input !== undefined) input.input = p.input.input;
+    if (typeof p.input.callId === 'string') input.callId = p.input.callId.slice(0, 64);
     const outcome = await this.#supervisor.call(p.deploymentId, step.name, step.func, input);
     const trace: StepTrace = {
       step: p.step, peer: this.#peer.id, module: step.name, func: step.func, value: outcome.value,

@@ -25,6 +25,12 @@
  * after this peer first saw it) a deployment is left alone: nothing is re-placed or
  * adopted, so no write of the coordinator races the source's routing switch. Clones
  * (`record.replicas`) whose device left are dropped from the record.
+ *
+ * Hot standbys (`replicas` in the manifest, ADR 0038; `standby.ts`): once a revision is
+ * ready the coordinator places them (`record.standby`, never on the step's own device)
+ * and replaces those whose device left. A step whose device left while it has a standby
+ * alive is not re-placed for {@link STANDBY_TAKEOVER_MS}: the standby takes over by
+ * itself, quicker and with the state; only if it does not is the step re-placed.
  * @module
  */
 import { MeshError, toErrorInfo } from '../errors.ts';
@@ -92,6 +98,9 @@ export interface CoordinatorContext {
 /** Longest a coordinator holds off a deployment for a migration that does not finish, ms. */
 export const MIGRATION_HOLD_MS = 120_000;
 
+/** How long a step whose device left waits for its standby to take over before it is re-placed, ms. */
+export const STANDBY_TAKEOVER_MS = 3000;
+
 /** Statuses that need no more work unless a device leaves. */
 const SETTLED = new Set(['ready', 'rolled-back']);
 
@@ -108,6 +117,8 @@ export class Coordinator {
   #heardAt: number | null = null;
   /** Failed deployment id → the alive peers when its re-placement was last tried. */
   readonly #retried = new Map<string, string>();
+  /** Deployment id → the situation in which standbys were last placed (tried once per situation). */
+  readonly #standbyTried = new Map<string, string>();
 
   constructor(context: CoordinatorContext) {
     this.#c = context;
@@ -141,6 +152,7 @@ export class Coordinator {
     }
     for (const key of this.#seen.keys()) if (!live.has(key.slice(0, key.indexOf('/')))) this.#seen.delete(key);
     for (const id of this.#retried.keys()) if (!live.has(id)) this.#retried.delete(id);
+    for (const id of this.#standbyTried.keys()) if (!live.has(id)) this.#standbyTried.delete(id);
   }
 
   /**
@@ -223,8 +235,9 @@ export class Coordinator {
     delete next.reason;
     delete next.rollback;
     delete next.waitingFor;
-    // Clones are copies of one revision's instances: a new revision places afresh.
+    // Clones and standbys are copies of one revision's instances: a new revision places afresh.
     delete next.replicas;
+    delete next.standby;
     if (SETTLED.has(record.status) && record.steps) next.previous = { revision: record.revision, steps: record.steps, solution: record.solution };
     else if (record.previous) next.previous = record.previous;
     else delete next.previous;
@@ -253,10 +266,15 @@ export class Coordinator {
     if (!r.steps || r.steps.length === 0) return;
     const steps = r.steps;
     const lost: Record<string, string> = {};
+    const awaitingTakeover = new Set<string>();
     for (const [i] of steps.entries()) {
       const peer = r.solution[String(i)];
-      if (peer !== undefined && !alive.has(peer)) lost[peer] = 'left the mesh';
+      if (peer === undefined || alive.has(peer)) continue;
+      if (this.#standbyTakesOver(r, i, peer, alive)) awaitingTakeover.add(peer);
+      else lost[peer] = 'left the mesh';
     }
+    // A device with one step its standby cannot take over is re-placed whole.
+    for (const peer of awaitingTakeover) if (lost[peer] !== undefined) awaitingTakeover.delete(peer);
     // A device whose zone or cards changed may no longer host what it runs: move it.
     for (const [peer, why] of Object.entries(this.#c.refused?.(r) ?? {})) lost[peer] ??= why;
     if (SETTLED.has(r.status)) {
@@ -271,11 +289,23 @@ export class Coordinator {
       this.#replace(r, steps, lost);
       return;
     }
+    if (awaitingTakeover.size > 0) return;
     if (r.replicas && Object.values(r.replicas).some((peers) => peers.some((p) => !alive.has(p)))) {
       const replicas = Object.fromEntries(Object.entries(r.replicas).map(([i, peers]) => [i, peers.filter((p) => alive.has(p))]).filter(([, peers]) => peers.length > 0));
       const next: DeploymentRecord = { ...r, replicas };
       if (Object.keys(replicas).length === 0) delete next.replicas;
       this.#write(next);
+      return;
+    }
+    if (r.standby && Object.values(r.standby).some((peers) => peers.some((p) => !alive.has(p)))) {
+      const standby = Object.fromEntries(Object.entries(r.standby).map(([i, peers]) => [i, peers.filter((p) => alive.has(p))]).filter(([, peers]) => peers.length > 0));
+      const next: DeploymentRecord = { ...r, standby };
+      if (Object.keys(standby).length === 0) delete next.standby;
+      this.#write(next);
+      return;
+    }
+    if (SETTLED.has(r.status)) {
+      this.#placeStandbys(r, alive);
       return;
     }
     if (r.status !== 'deploying' && r.status !== 'pending') return;
@@ -313,6 +343,62 @@ export class Coordinator {
       this.#write(done);
       this.#c.logger.debug(`deployment ${r.name} revision ${r.revision} is ${done.status}`);
     }
+  }
+
+  /**
+   * True while step `i`'s departed device `peer` may still be replaced by a standby:
+   * one is alive, and the departure is younger than {@link STANDBY_TAKEOVER_MS}.
+   */
+  #standbyTakesOver(r: DeploymentRecord, i: number, peer: string, alive: ReadonlySet<string>): boolean {
+    if (!(r.standby?.[String(i)] ?? []).some((p) => p !== peer && alive.has(p))) return false;
+    const key = `${r.id}/takeover/${r.revision}/${peer}`;
+    const since = this.#seen.get(key) ?? this.#c.now();
+    this.#seen.set(key, since);
+    return this.#c.now() - since < STANDBY_TAKEOVER_MS;
+  }
+
+  /**
+   * Give every step of a settled deployment the standbys its manifest asks for, on alive
+   * devices other than the step's own (and its other standbys'), as placement ranks them.
+   * Tried once per situation (revision, alive peers, standbys): a mesh with too few
+   * devices gets fewer standbys, not a placement attempt on every tick.
+   */
+  #placeStandbys(r: DeploymentRecord, alive: ReadonlySet<string>): void {
+    let wanted = 0;
+    try {
+      wanted = parseManifest(r.manifest).replicas;
+    } catch {
+      return;
+    }
+    const steps = r.steps ?? [];
+    if (wanted === 0 || steps.length === 0) return;
+    const signature = `${r.revision}:${r.epoch ?? 0}:${JSON.stringify(r.standby ?? {})}:${[...alive].sort().join(',')}`;
+    if (this.#standbyTried.get(r.id) === signature) return;
+    this.#standbyTried.set(r.id, signature);
+    const standby: Record<string, string[]> = Object.fromEntries(Object.entries(r.standby ?? {}).map(([i, peers]) => [i, [...peers]]));
+    let added = 0;
+    for (const [i, step] of steps.entries()) {
+      const primary = r.solution[String(i)];
+      if (primary === undefined) continue;
+      const chosen = standby[String(i)] ?? [];
+      while (chosen.length < wanted) {
+        const exclude: Record<string, string> = { [primary]: 'hosts the step' };
+        for (const p of chosen) exclude[p] = 'a standby of the step already';
+        let peer: string | undefined;
+        try {
+          peer = this.#c.place([{ ...step, next: [], pin: null }], { ...this.#hints(r), exclude, replacing: r.id }).solution['0'];
+        } catch (error) {
+          this.#c.logger.debug(`deployment ${r.name}: no device for another standby of step ${i}: ${messageOf(error)}`);
+        }
+        if (peer === undefined || exclude[peer] !== undefined) break;
+        chosen.push(peer);
+        added++;
+      }
+      if (chosen.length > 0) standby[String(i)] = chosen;
+    }
+    if (added === 0) return;
+    this.#c.logger.debug(`deployment ${r.name}: standbys ${JSON.stringify(standby)}`);
+    this.#write({ ...r, standby });
   }
 
   /** Re-place the steps whose devices left (or cannot serve them); a deployment that cannot be re-placed fails. */
@@ -358,6 +444,7 @@ export class Coordinator {
         };
         delete back.previous;
         delete back.replicas;
+        delete back.standby;
         this.#write(back);
         return;
       } catch (error) {

@@ -39,5 +39,14 @@ export const DeploymentFailedError = defineError('ERR_DEPLOYMENT_FAILED', 'Deplo
 export { TopicDeniedError } from '../protocol/topics.ts';
 /** A live migration did not complete; the source serves on with its state (data: `{ reason, code? }`). */
 export const MigrationFailedError = defineError('ERR_MIGRATION_FAILED', 'MigrationFailedError');
+/**
+ * A hot standby refused state from a primary it no longer follows (it was promoted, or a
+ * newer epoch names another primary): that primary must not answer (ADR 0038).
+ */
+export const StandbyFencedError = defineError('ERR_STANDBY_FENCED', 'StandbyFencedError');
+/** A peer was asked to act as a hot standby of a module it holds no warm copy of. */
+export const NotStandbyError = defineError('ERR_NOT_STANDBY', 'NotStandbyError');
+/** A primary could not bring a standby up to date; the call is not acknowledged (data: `{ standby }`). */
+export const StandbySyncError = defineError('ERR_STANDBY_SYNC', 'StandbySyncError');
 /** A live migration of the same deployment is already under way. */
 export const MigrationInProgressError = defineError('ERR_MIGRATION_IN_PROGRESS', 'MigrationInProgressError');

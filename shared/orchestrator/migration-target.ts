@@ -25,7 +25,7 @@ import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
-import { deploymentOperator, stepRequester } from './requester.ts';
+import { stageStep } from './stage-step.ts';
 
 /** Parameters of `migration.prepare` (source → target). */
 export interface MigrationPrepare {
@@ -191,33 +191,8 @@ export class MigrationTarget {
   }
 
   /** Fetch the module's blobs (and its providers') and load it into the sandbox, not serving. */
-  async #stage(p: MigrationPrepare): Promise<StagedModule> {
-    const registry = this.#peer.registry;
-    const records = [p.step.module, ...p.step.providers].map((id) => {
-      const m = registry.modules.get(id);
-      if (!m) throw new MigrationFailedError(`module ${id.slice(0, 12)} is not in the target's registry`);
-      return m;
-    });
-    const deployment = registry.deployments.get(p.deploymentId)?.record;
-    const requester = await stepRequester(records, deployment ? deploymentOperator(deployment, registry.deployments) : undefined, this.#supervisor.policy());
-    const blobs = new Map<string, Uint8Array>();
-    for (const m of records) {
-      for (const hash of [m.id, ...Object.values(m.dataFiles)]) if (!blobs.has(hash)) blobs.set(hash, await this.#peer.fetchBlob(hash));
-    }
-    const files = (m: (typeof records)[number]): Record<string, Uint8Array> => Object.fromEntries(Object.entries(m.dataFiles).map(([mount, h]) => [mount, blobs.get(h)!]));
-    const [main, ...deps] = records;
-    return this.#supervisor.stage({
-      deploymentId: p.deploymentId,
-      name: p.module,
-      wasm: blobs.get(main!.id)!,
-      moduleId: main!.id,
-      description: { name: main!.name, version: main!.version, functions: main!.functions },
-      dataFiles: files(main!),
-      grants: p.step.grants,
-      requester,
-      ...(deps.length > 0 ? { providers: deps.map((d) => ({ name: d.name, wasm: blobs.get(d.id)!, files: files(d) })) } : {}),
-      ...(p.step.topics ? { topics: p.step.topics } : {}),
-    });
+  #stage(p: MigrationPrepare): Promise<StagedModule> {
+    return stageStep(this.#peer, this.#supervisor, p.deploymentId, p.module, p.step);
   }
 
   /** A pre-copy round: apply what the source's calls wrote since the last round to the staged copy. */

@@ -27,6 +27,8 @@ import { placeSteps, placementHints, resolveSteps } from './plan.ts';
 import type { Placement, PlacementOptions } from './placement.ts';
 import { policyAdmission, policyCards, validateSteps } from './policy.ts';
 import { deploymentOperator } from './requester.ts';
+import { StandbyService } from './standby.ts';
+import { runWithStandby } from './standby-caller.ts';
 
 /** Options of {@link Orchestrator}. */
 export interface OrchestratorOptions {
@@ -82,6 +84,7 @@ export class Orchestrator {
   readonly #coordinator: Coordinator;
   readonly #chain: ChainRunner;
   readonly #migration: MigrationService;
+  readonly #standby: StandbyService;
   readonly #tickMs: number;
   readonly #lostAfterMs: number;
   #offs: Unsubscribe[] = [];
@@ -113,6 +116,7 @@ export class Orchestrator {
     this.#enforce = options.enforcePolicies ?? false;
     this.#chain = new ChainRunner(peer, options.supervisor);
     this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now });
+    this.#standby = new StandbyService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('standby'), now: this.#now });
   }
 
   /** Start serving chain steps and acting on the registry. The peer must be running. */
@@ -121,6 +125,7 @@ export class Orchestrator {
     this.#offs = [
       this.#chain.serve(),
       this.#migration.serve(),
+      this.#standby.serve(),
       this.#peer.registry.on('change', (c) => {
         if (c.map !== 'devices') schedule();
       }),
@@ -304,7 +309,8 @@ export class Orchestrator {
       const r = v.record;
       const peer = this.#route(r, 0, options.peer);
       if (!peer) throw new DeploymentNotReadyError(`deployment ${r.name} has no placed first step`);
-      const out = await this.#chain.runOn(peer, { deploymentId: r.id, step: 0, input });
+      // A step with a hot standby fails over to it at once (ADR 0038).
+      const out = options.peer === undefined ? await runWithStandby(this.#peer, this.#chain, r, peer, input) : await this.#chain.runOn(peer, { deploymentId: r.id, step: 0, input });
       const last = out.steps[out.leaves[out.leaves.length - 1] ?? out.steps.length - 1]!;
       const result: ExecuteResult['result'] = { value: last.value, files: last.files };
       if (last.bytes) result.bytes = last.bytes;
@@ -411,6 +417,7 @@ export class Orchestrator {
       if (this.#offs.length === 0) return;
       this.#agent.reconcile();
       this.#migration.reconcile();
+      this.#standby.reconcile();
       this.#coordinator.tick();
     });
   }

@@ -16,6 +16,12 @@ export interface CallInput {
   input?: Uint8Array;
   /** HTTP method or `rpc`, for the history. */
   method?: string;
+  /**
+   * The caller's id of this call, the same when it retries it elsewhere: a hot standby
+   * that already holds the call's effect answers it from there instead of running it
+   * again (ADR 0038).
+   */
+  callId?: string;
 }
 
 /** An output file. */

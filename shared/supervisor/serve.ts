@@ -29,6 +29,7 @@ export function serveSupervisor(rpc: Rpc<MeshMethods>, supervisor: Supervisor): 
       if (p.args !== undefined) input.args = p.args;
       if (p.files !== undefined) input.files = p.files;
       if (p.input !== undefined) input.input = p.input;
+      if (typeof p.callId === 'string') input.callId = p.callId.slice(0, 64);
       return supervisor.call(p.deploymentId, p.module, p.fn, input);
     }),
     rpc.handle('supervisor.history', (q) => supervisor.history.query(q)),

@@ -114,6 +114,12 @@ export interface SupervisorOptions {
   grants?: DeviceGrants;
 }
 
+/**
+ * Runs around every call of a deployed module (the hot standby's replication, ADR 0038):
+ * `run` performs the call; the wrapper may serialise, answer from elsewhere, or act after.
+ */
+export type CallWrapper = (call: { deploymentId: string; module: string; fn: string; input: CallInput }, run: () => Promise<CallOutcome>) => Promise<CallOutcome>;
+
 /** Nesting and size a call's arguments may have: scalars in the end, so little of either. */
 export const ARG_LIMITS: Readonly<ValueLimits> = { maxDepth: 32, maxNodes: 100_000 };
 
@@ -129,6 +135,7 @@ export class Supervisor {
   readonly #pubsub: PubSubDelivery;
   /** Budget bytes of modules staged but not serving (or discarded) yet. */
   #staging = 0;
+  #wrapper: CallWrapper | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -334,11 +341,22 @@ export class Supervisor {
     return this.#versions.require(moduleKey(deploymentId, name)).instance;
   }
 
+  /** Run every call through `wrapper` (one at most; undefined removes it). */
+  wrapCalls(wrapper: CallWrapper | undefined): void {
+    this.#wrapper = wrapper;
+  }
+
   /** Call a function of a deployed module. */
   async call(deploymentId: string, moduleName: string, functionName: string, input: CallInput = {}): Promise<CallOutcome> {
     // Arguments come parsed (over RPC, from a gateway): walked without recursion before
     // anything else — the sandbox, the history, an error message — touches them.
     if (input.args !== undefined) checkValue(input.args, ARG_LIMITS, 'the call arguments');
+    const wrapper = this.#wrapper;
+    if (wrapper) return wrapper({ deploymentId, module: moduleName, fn: functionName, input }, () => this.#call(deploymentId, moduleName, functionName, input));
+    return this.#call(deploymentId, moduleName, functionName, input);
+  }
+
+  async #call(deploymentId: string, moduleName: string, functionName: string, input: CallInput): Promise<CallOutcome> {
     const key = moduleKey(deploymentId, moduleName);
     // Not paused (nearly always): no wait at the gate.
     const now = this.#versions.enterNow(key);
