@@ -51,12 +51,23 @@ export class StepAgent {
   /** Work in progress per key (one at a time per module). */
   readonly #busy = new Map<ModuleKey, Promise<void>>();
   #stopped = false;
+  /** Says a module the registry no longer places here is kept all the same (see {@link keepWhile}). */
+  #keep: ((deploymentId: string, name: string) => boolean) | undefined;
 
   constructor(options: { peer: Peer; supervisor: Supervisor; logger: Logger; now: () => number }) {
     this.#peer = options.peer;
     this.#supervisor = options.supervisor;
     this.#log = options.logger;
     this.#now = options.now;
+  }
+
+  /**
+   * Keep a module the registry stops placing here while `keep` says so: a standby that
+   * took a module over keeps it through a stale record that won a merge, until it has
+   * written its takeover again (ADR 0038).
+   */
+  keepWhile(keep: (deploymentId: string, name: string) => boolean): void {
+    this.#keep = keep;
   }
 
   /** Resolves when no load or unload is in progress. */
@@ -101,6 +112,8 @@ export class StepAgent {
     for (const key of [...this.#handled.keys()]) {
       if (wanted.has(key)) continue;
       if (this.#busy.has(key)) continue; // Looked at again when that work ends.
+      const named = moduleOfKey(key);
+      if (this.#keep?.(named.deploymentId, named.name)) continue;
       this.#loaded.delete(key);
       this.#handled.delete(key);
       const { deploymentId, name } = moduleOfKey(key);

@@ -128,6 +128,7 @@ export class StandbyService {
   serve(): Unsubscribe {
     const rpc = this.#peer.rpc;
     this.#supervisor.wrapCalls((call, run) => this.#wrap(call.deploymentId, call.module, call.input.callId, run));
+    this.#agent.keepWhile((deploymentId, name) => this.#outranks(moduleKey(deploymentId, name)));
     const onGone = (peer: string): void => this.#primaryGone(peer);
     const offs = [
       rpc.handle('standby.state', (p, ctx) => this.#state(p, ctx.from)),
@@ -265,6 +266,14 @@ export class StandbyService {
     }
   }
 
+  /** True while this peer took `key` over at an epoch newer than the record's (the record is stale). */
+  #outranks(key: ModuleKey): boolean {
+    const promoted = this.#promoted.get(key);
+    if (!promoted) return false;
+    const r = this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)?.record;
+    return r !== undefined && r.revision === promoted.revision && (r.epoch ?? 0) < promoted.epoch;
+  }
+
   /** A peer may be gone: promote the modules it was the primary of, where this peer is the first standby alive. */
   #primaryGone(peer: string): void {
     const alive = new Set(this.#peer.alive());
@@ -286,7 +295,7 @@ export class StandbyService {
     const r = await this.#recordNaming(p, from);
     if (!r) throw new UnknownDeploymentError(`no deployment ${p.deploymentId}`, { deployment: p.deploymentId });
     const following = this.#following.get(key);
-    if (following?.promoting || fenced(r, p, from)) {
+    if (following?.promoting || this.#promoted.has(key) || fenced(r, p, from)) {
       throw new StandbyFencedError(`${this.#name(this.#peer.id)} no longer follows ${this.#name(from)} for ${p.module} (epoch ${r.epoch ?? 0})`, { epoch: r.epoch ?? 0 });
     }
     if (standbyStepsOf(r, p.module, this.#peer.id).length === 0) throw new NotStandbyError(`${this.#name(this.#peer.id)} is no standby of ${p.module}`, { deploymentId: p.deploymentId, module: p.module });
