@@ -20,6 +20,8 @@ import { rawChannelPair, sendOverRaw } from './webrtc-mesh.ts';
 const LOOPBACK = { bindAddress: '127.0.0.1' };
 const ROUNDS = 5;
 const PAIRS = 2000;
+/** Blob transfers timed against the raw channel, each beside one of its own. */
+const BLOB_PAIRS = 9;
 
 async function meshOf(signalUrl: string, n: number, mesh: string): Promise<Peer[]> {
   const log = collectLogs();
@@ -101,29 +103,37 @@ async function rpcAndBlobs(): Promise<BenchSection> {
     let x = 12345;
     for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
     const hash = await b.store.blobs.put(bytes);
-    // Warm both paths once, then take the median of three transfers each.
+    // Warm both paths once, then BLOB_PAIRS pairs back to back (a fetch, then the raw
+    // channel): the ratio is the median of the pairs' own, so that a stall of this shared
+    // machine lands on one pair rather than on one side of the comparison.
     const fetches: number[] = [];
     const raws: number[] = [];
-    for (let r = 0; r < 4; r++) {
+    const ratios: number[] = [];
+    for (let r = 0; r <= BLOB_PAIRS; r++) {
       await a.store.blobs.delete(hash);
       const tf = performance.now();
       await a.fetchBlob(hash);
-      if (r > 0) fetches.push(performance.now() - tf);
+      const fetched = performance.now() - tf;
       const tr = performance.now();
       await sendOverRaw(raw, bytes);
-      if (r > 0) raws.push(performance.now() - tr);
+      const sent = performance.now() - tr;
+      if (r === 0) continue;
+      fetches.push(fetched);
+      raws.push(sent);
+      ratios.push(sent / fetched);
     }
     const fetchMs = percentile(fetches.sort((x, y) => x - y), 50);
     const rawMs = percentile(raws.sort((x, y) => x - y), 50);
+    const blobRatio = percentile(ratios.sort((x, y) => x - y), 50);
     const mibps = (msValue: number): number => size / 1024 / 1024 / (msValue / 1000);
     return {
       title: 'The mesh over WebRTC (Node, node-datachannel, loopback)',
-      method: `Two peers in one process linked by the WebRTC transport (PeerJS data channel, authenticated link, RPC). Baselines: two raw RTCDataChannels in the same process — a 64-byte echo (timed interleaved with the \`peer.ping\` calls, one of each in turn, ${ROUNDS} rounds of ${PAIRS} pairs; each percentile and ratio is the median of the rounds'), and 10 MiB in 64 KiB chunks with bufferedAmount backpressure. The blob row is Peer.fetchBlob with its defaults: ${DEFAULT_CHUNK_BYTES / 1024} KiB ranges over RPC, ${DEFAULT_IN_FLIGHT} in flight, then sha256 verification and storage; median of 3 after a warm-up, for both.`,
+      method: `Two peers in one process linked by the WebRTC transport (PeerJS data channel, authenticated link, RPC). Baselines: two raw RTCDataChannels in the same process — a 64-byte echo (timed interleaved with the \`peer.ping\` calls, one of each in turn, ${ROUNDS} rounds of ${PAIRS} pairs; each percentile and ratio is the median of the rounds'), and 10 MiB in 64 KiB chunks with bufferedAmount backpressure. The blob row is Peer.fetchBlob with its defaults: ${DEFAULT_CHUNK_BYTES / 1024} KiB ranges over RPC, ${DEFAULT_IN_FLIGHT} in flight, then sha256 verification and storage; after a warm-up, ${BLOB_PAIRS} pairs of one fetch and one raw transfer back to back: the figures are the medians of each side, the ratio the median of the pairs' ratios.`,
       rows: [
         { name: 'RPC round trip p50', figure: ms(p50.rpc), baseline: `raw channel echo ${ms(p50.raw)}`, ratio: ratioOf(p50.ratio), goal: '≤ 1.2×', met: p50.ratio <= 1.2 },
         { name: 'RPC round trip p99', figure: ms(p99.rpc), baseline: `raw channel echo ${ms(p99.raw)}`, ratio: ratioOf(p99.ratio), goal: '≤ 3×', met: p99.ratio <= 3 },
         { name: 'pipelined calls per second (64 in flight)', figure: `${Math.round(perSecond).toLocaleString('en')}/s`, baseline: `sequential ${Math.round(sequentialPerSecond).toLocaleString('en')}/s`, ratio: times(perSecond, sequentialPerSecond), goal: '≥ 5,000/s', met: perSecond >= 5000 },
-        { name: 'blob transfer, 10 MiB', figure: `${mibps(fetchMs).toFixed(1)} MiB/s (${ms(fetchMs)})`, baseline: `raw channel ${mibps(rawMs).toFixed(1)} MiB/s (${ms(rawMs)})`, ratio: `${((rawMs / fetchMs) * 100).toFixed(0)} %`, goal: '≥ 85 % of raw', met: rawMs / fetchMs >= 0.85 },
+        { name: 'blob transfer, 10 MiB', figure: `${mibps(fetchMs).toFixed(1)} MiB/s (${ms(fetchMs)})`, baseline: `raw channel ${mibps(rawMs).toFixed(1)} MiB/s (${ms(rawMs)})`, ratio: `${(blobRatio * 100).toFixed(0)} %`, goal: '≥ 85 % of raw', met: blobRatio >= 0.85 },
       ],
     };
   } finally {
