@@ -111,6 +111,11 @@ export interface MigrationResult {
    */
   trace?: Record<string, number>;
   /**
+   * `performance.timeOrigin + performance.now()` when the source started: places `trace`
+   * on the clock of another peer in the same process (a benchmark's caller).
+   */
+  tracedFrom?: number;
+  /**
    * False when the source may not write deployment records (a `device` in a mesh with
    * roles, ADR 0025): the initiator, an operator, records the new routing instead.
    */
@@ -348,7 +353,7 @@ export class MigrationService {
       const recorded = this.#write(r.id, (current) => routed(current, { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs }));
       mark('recorded');
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded, trace };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded, trace, tracedFrom: performance.timeOrigin + t0 };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
