@@ -121,7 +121,7 @@ if (want('e2e')) {
 // The engine matrix: every engine × join, host, call, chain, migrate, reopen offline, in a
 // namespace with a link (Firefox's ICE) — test/e2e/matrix/, ADR 0024.
 if (want('matrix')) {
-  console.log('\n▶ Engine matrix (vitest: Chromium, Firefox, WebKit, Node)');
+  console.log('\n▶ Engine matrix (vitest: Chromium, Firefox, WebKit with and without SharedArrayBuffer, Node)');
   rmSync('.tmp/vitest-matrix.json', { force: true });
   const env = { LIQUIDMESH_NETNS_LINK: '1', LIQUIDMESH_NETNS: undefined };
   const code = await run(process.execPath, ['test/netns.mjs', bin('vitest'), 'run', '--config', 'vitest.matrix.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-matrix.json'], env);

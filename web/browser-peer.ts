@@ -19,6 +19,8 @@ import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/
 import { BrowserCamera } from './capabilities/camera.ts';
 import { createBrowserInferenceEngine } from './nn/onnx.ts';
 import { createBrowserSandbox } from './sandbox/browser-sandbox.ts';
+import { serviceWorkerAnswers } from './sandbox/service-worker-answers.ts';
+import { sharedMemoryAvailable } from '../shared/sandbox/worker-sandbox.ts';
 import { IdbBlobStore } from './stores/idb-blob-store.ts';
 import { IdbKeyValueStore } from './stores/idb-key-value-store.ts';
 import { launcherPolicy, loadOwnerPolicy, saveOwnerPolicy } from './owner-policy.ts';
@@ -131,6 +133,10 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
   // wasi-nn inference: onnxruntime-web, downloaded only when a module first loads a graph.
   if (options.inference ?? true) services.nn = createBrowserInferenceEngine();
   const browser = options.browser ?? currentBrowser();
+  // Without shared memory the host imports this device offers depend on the service worker
+  // answering the bridge (ADR 0039): know it before describing the device.
+  const answers = serviceWorkerAnswers();
+  if (!sharedMemoryAvailable()) await answers.available();
   const started = await startSupervisedPeer({
     transports: options.transports,
     store: { blobs, kv },
@@ -143,7 +149,7 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
         memory: { bytes: deviceMemoryBytes((navigator as Navigator & { deviceMemory?: number }).deviceMemory) },
       },
     },
-    sandbox: createBrowserSandbox(options.limits ? { limits: options.limits } : {}),
+    sandbox: createBrowserSandbox({ answers, ...(options.limits ? { limits: options.limits } : {}) }),
     services,
     simulated: [...SIMULATED_SENSOR_IMPORTS],
     sampleLoad: () => ({ cpu: load.sample(), memory: heapInUse() }),

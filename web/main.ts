@@ -26,6 +26,7 @@ import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { natsLinkFromQuery } from './nats-link.ts';
 import { followPageLifecycle, hiddenGraceMs } from './page-lifecycle.ts';
 import { registerServiceWorker } from './sw-register.ts';
+import { serviceWorkerAnswers } from './sandbox/service-worker-answers.ts';
 import type { App } from './ui/app.ts';
 import './ui/app.ts';
 
@@ -77,8 +78,12 @@ const insecure = insecureArrival({
 if (insecure) {
   app.insecure = insecure;
 } else {
-  app.noSharedMemory = !sharedMemoryAvailable();
-  void registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
+  // Without shared memory, host calls go through the service worker (ADR 0039): the
+  // banner names what modules cannot use only where none answers them.
+  const registered = registerServiceWorker({ onUpdate: (accept) => (app.updatePrompt = { accept }) });
+  if (!sharedMemoryAvailable()) {
+    void registered.then(() => serviceWorkerAnswers().available()).then((ok) => (app.noSharedMemory = !ok));
+  }
   const browser = currentBrowser();
   const session = new MeshSession({
     nameParam: params.get('name'),

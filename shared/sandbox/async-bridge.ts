@@ -47,6 +47,8 @@ export interface AnswerChannel {
   readonly url: string;
   /** True when a service worker answers the bridge for this page's workers now. */
   available(): Promise<boolean>;
+  /** Without waiting: false when no service worker can answer yet (what `grantable` offers follows it). */
+  likely(): boolean;
   /** Hand the answer of request `id` to the service worker. */
   answer(id: string, status: number, data: Uint8Array): void;
 }

@@ -107,7 +107,7 @@ export class WorkerSandbox implements Sandbox {
 
   grantable(services: HostServices): string[] {
     // Without shared memory only what the worker serves alone can be granted.
-    return grantableImports(this.#shared || this.#options.answers ? services : {});
+    return grantableImports(this.#shared || this.#options.answers?.likely() ? services : {});
   }
 
   async load(spec: LoadSpec): Promise<SandboxInstance> {

@@ -7,7 +7,7 @@
  */
 import { ASYNC_BRIDGE_PATH, type AnswerChannel, BRIDGE_PROBE_ID, BRIDGE_STATUS_HEADER, type BridgeAnswerMessage } from '../../shared/sandbox/async-bridge.ts';
 
-/** How long a load waits for a service worker that is installing to take control. */
+/** How long the first probe waits for a service worker that is installing to take control. */
 const CONTROL_WAIT_MS = 5_000;
 
 /**
@@ -28,6 +28,9 @@ export function serviceWorkerAnswers(scope = new URL('./', location.href).href):
       });
       return probed;
     },
+    likely() {
+      return navigator.serviceWorker?.controller != null;
+    },
     answer(id, status, data) {
       const message: BridgeAnswerMessage = { t: 'liquidmesh-bridge-answer', id, status, data };
       navigator.serviceWorker?.controller?.postMessage(message);
@@ -39,8 +42,8 @@ async function probe(url: string): Promise<boolean> {
   const container = navigator.serviceWorker as ServiceWorkerContainer | undefined;
   if (!container) return false;
   if (!container.controller) {
-    const registration = await container.getRegistration();
-    if (!registration) return false;
+    // The page may be registering its service worker right now (a first visit): wait a
+    // little for it to take control rather than answer for good.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, CONTROL_WAIT_MS);
       container.addEventListener('controllerchange', () => {

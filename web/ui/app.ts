@@ -153,7 +153,7 @@ export class App extends LitElement {
       ${!online ? html`<div class="banner notice offline" role="status">You are offline: showing the last known registry${saved}. Devices, modules and deployments come back up to date when the network returns.</div>` : nothing}
       ${this.presence === 'waiting' ? html`<div class="banner notice waiting" role="status">This device is active in another tab of this browser. This tab joins the mesh as it when that tab is closed or hidden.</div>` : nothing}
       ${online && this.#connectivity.link === 'unreachable' ? html`<div class="banner notice unreachable" role="status">The signaling server cannot be reached: only devices in this browser are linked. Retrying…</div>` : nothing}
-      ${this.noSharedMemory ? html`<div class="banner notice no-shared-memory" role="status">This browser gives the page no SharedArrayBuffer: it runs modules, but not those that use its camera, sensors, calls to other devices, pub/sub or wasi-nn, and offers none of those to the mesh. Safari, Firefox and Chromium-based browsers have it.</div>` : nothing}
+      ${this.noSharedMemory ? html`<div class="banner notice no-shared-memory" role="status">This browser gives the page no SharedArrayBuffer, and no service worker answers for it: it runs modules, but not those that use its camera, sensors, calls to other devices, pub/sub or wasi-nn, and offers none of those to the mesh. Safari, Firefox and Chromium-based browsers have it.</div>` : nothing}
       ${this.updatePrompt ? html`<div class="banner notice update" role="status">A new version of LiquidMesh is ready. <button @click=${() => this.updatePrompt?.accept()}>Reload to update</button></div>` : nothing}`;
   }
 

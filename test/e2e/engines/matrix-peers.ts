@@ -17,8 +17,12 @@ import { FIREFOX_PATH, FIREFOX_PREFS } from '../../engines/engines.mjs';
 import { type MeshView, NodePeerProcess } from '../harness.ts';
 import { launchWebKit, type WebKitBrowser } from './webkit-driver.ts';
 
-/** The engines of the matrix. */
-export type Engine = 'node' | 'firefox' | 'webkit' | 'chromium';
+/**
+ * The engines of the matrix: `webkit` with JavaScriptCore's SharedArrayBuffer on, as Safari
+ * has it; `webkit-nosab` as Debian ships WebKitGTK, without it (host calls through the
+ * service worker, ADR 0039).
+ */
+export type Engine = 'node' | 'firefox' | 'webkit' | 'webkit-nosab' | 'chromium';
 
 /** What a step of an execution reports. */
 export interface StepSeen {
@@ -59,6 +63,10 @@ export interface MatrixPeer {
   reopen(): Promise<void>;
   /** What the page shows about its link and isolation (browsers), after `reopen`. */
   offlineFacts(): Promise<{ isolated: boolean; controlled: boolean } | null>;
+  /** Whether the peer's JavaScript has SharedArrayBuffer (a Node peer always has). */
+  sharedMemory(): Promise<boolean>;
+  /** The device's owner offers `capability` (a host import pattern) to any operator: browser pages only. */
+  offer(capability: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -127,6 +135,14 @@ abstract class PagePeer implements MatrixPeer {
   offlineFacts(): Promise<{ isolated: boolean; controlled: boolean }> {
     return this.evaluate('return { isolated: crossOriginIsolated, controlled: Boolean(navigator.serviceWorker.controller) };');
   }
+
+  sharedMemory(): Promise<boolean> {
+    return this.evaluate(`return typeof SharedArrayBuffer === 'function';`);
+  }
+
+  async offer(capability: string): Promise<void> {
+    await this.#run('lm.grants.set({ ...lm.grants.policy, offers: [...lm.grants.policy.offers, { capability: arg }] }); return true;', capability);
+  }
 }
 
 /** The PWA in Chromium or Firefox, driven by puppeteer-core (Firefox over WebDriver BiDi). */
@@ -176,10 +192,10 @@ class WebKitPeer extends PagePeer {
   #browser: WebKitBrowser | null = null;
   #url = '';
 
-  static async launch(name: string, url: string): Promise<WebKitPeer> {
-    const p = new WebKitPeer('webkit', name);
+  static async launch(engine: 'webkit' | 'webkit-nosab', name: string, url: string): Promise<WebKitPeer> {
+    const p = new WebKitPeer(engine, name);
     p.#url = url;
-    p.#browser = await launchWebKit({ sharedArrayBuffer: true });
+    p.#browser = await launchWebKit({ sharedArrayBuffer: engine === 'webkit' });
     await p.#browser.open(url);
     await p.started(120_000);
     return p;
@@ -264,6 +280,14 @@ class NodePeer implements MatrixPeer {
     this.id = this.#process.id;
     if (this.id !== before) throw new Error(`${this.name} came back as ${this.id}, not ${before}`);
   }
+  async sharedMemory(): Promise<boolean> {
+    return true;
+  }
+
+  async offer(): Promise<void> {
+    throw new Error('a Node peer takes its offers from its command line');
+  }
+
   async offlineFacts(): Promise<null> {
     return null;
   }
@@ -301,7 +325,7 @@ export async function launchMatrixPeer(engine: Engine, name: string, site: Matri
     ...(site.natsWsUrl ? { nats: site.natsWsUrl, 'nats-token': site.natsToken } : {}),
   });
   const url = `${site.pwaUrl}/?${query}`;
-  if (engine === 'webkit') return WebKitPeer.launch(name, url);
+  if (engine === 'webkit' || engine === 'webkit-nosab') return WebKitPeer.launch(engine, name, url);
   return PuppeteerPeer.launch(engine, name, url);
 }
 

@@ -2,9 +2,11 @@
 // across engines, migrate in, migrate out, reopen offline}, one test per cell, on one mesh
 // that every row shares (one browser per engine). Chromium, Firefox and the Node peer link
 // over WebRTC; WebKitGTK has no WebRTC and joins through the site's NATS WebSocket listener
-// (a real nats-server), which every peer also uses; JavaScriptCore's SharedArrayBuffer is on
-// as Safari has it (ADR 0024). A stateful counter moves Node → Firefox → WebKit → Chromium →
-// Node and keeps counting. Firefox gathers ICE candidates only on a default route's
+// (a real nats-server), which every peer also uses. WebKit runs twice: with JavaScriptCore's
+// SharedArrayBuffer on, as Safari has it (ADR 0024), and as Debian ships it, without
+// (`webkit-nosab`: its sandbox's host calls go through the PWA's service worker, ADR 0039).
+// A stateful counter moves Node → Firefox → WebKit → WebKit without SharedArrayBuffer →
+// Chromium → Node and keeps counting. Firefox gathers ICE candidates only on a default route's
 // interface, so this file runs in a namespace with a link (test/netns.mjs with
 // LIQUIDMESH_NETNS_LINK=1; vitest.matrix.config.ts), and the signaling server listens on
 // the link's address so that the Node peer's WebRTC is not held to loopback.
@@ -21,13 +23,14 @@ requireLoopbackNamespace();
 if (process.env.LIQUIDMESH_NETNS_LINK !== '1') throw new Error('the engine matrix needs a namespace with a link: node test/run.mjs matrix');
 
 /** The rows, in the order the counter visits them (and back to Node). */
-const ENGINES: Engine[] = ['node', 'firefox', 'webkit', 'chromium'];
-const NAMES: Record<Engine, string> = { node: 'node-1', firefox: 'firefox-1', webkit: 'webkit-1', chromium: 'chromium-1' };
+const ENGINES: Engine[] = ['node', 'firefox', 'webkit', 'webkit-nosab', 'chromium'];
+const NAMES: Record<Engine, string> = { node: 'node-1', firefox: 'firefox-1', webkit: 'webkit-1', 'webkit-nosab': 'webkit-nosab-1', chromium: 'chromium-1' };
 /** How each engine's device describes itself: its `engine` field and its browser's engine (web/browser-info.ts). */
 const DESCRIBED: Record<Engine, { engine: string; browser: string }> = {
   node: { engine: 'node', browser: '' },
   firefox: { engine: 'browser', browser: 'Gecko' },
   webkit: { engine: 'browser', browser: 'WebKit' },
+  'webkit-nosab': { engine: 'browser', browser: 'WebKit' },
   chromium: { engine: 'chromium', browser: 'Blink' },
 };
 
@@ -55,7 +58,7 @@ describe('Every engine joins, hosts, calls, chains, migrates and reopens offline
     const token = 'matrix-token';
     [signal, web, nats] = await Promise.all([startSignalServer({ host: LINK_ADDRESS }), startWebServer(), startNatsCluster({ auth: { token }, websocket: true })]);
     const site = { pwaUrl: web.url, signalUrl: signal.url, natsUrl: nats.urls[0]!, natsWsUrl: nats.servers[0]!.wsUrl!, natsToken: token, mesh: 'matrix', secret: 'matrix-secret' };
-    // One at a time: four engines starting together overload a two-core machine.
+    // One at a time: five engines starting together overload a two-core machine.
     for (const engine of ENGINES) peers[engine] = await launchMatrixPeer(engine, NAMES[engine], site);
   });
 
@@ -80,13 +83,14 @@ describe('Every engine joins, hosts, calls, chains, migrates and reopens offline
         const seen = (await peers[engine === 'chromium' ? 'firefox' : 'chromium'].view()).devices.find((d) => d.id === me.id);
         expect(seen?.name).to.equal(NAMES[engine]);
         expect({ engine: seen?.engine, browser: seen?.browser }).to.deep.equal(DESCRIBED[engine]);
+        expect(await me.sharedMemory(), 'SharedArrayBuffer in the page').to.equal(engine !== 'webkit-nosab');
       });
     }
   });
 
   describe('host a module', () => {
     beforeAll(async () => {
-      await publishSamples(peers.node, ['fibo', 'stateful-fibo']);
+      await publishSamples(peers.node, ['fibo', 'stateful-fibo', 'host-demo']);
     });
     for (const engine of ENGINES) {
       it(`${engine}: deploys fibo onto itself through its own orchestrator and runs it`, async () => {
@@ -98,6 +102,25 @@ describe('Every engine joins, hosts, calls, chains, migrates and reopens offline
         await waitFor(async () => (await me.hosted()).includes(fib[engine]), `${engine}'s own supervisor to run fib-${engine}`, 30_000);
       });
     }
+    it('webkit-nosab: runs a module whose import the page answers (dht.getTemperature), through the service worker instead of shared memory', async () => {
+      const me = peers['webkit-nosab'];
+      // The owner switches its sensors on; the Node peer places the step once it sees the offer.
+      await me.offer('dht.*');
+      let temperature = '';
+      let attempt = 0;
+      await waitFor(async () => {
+        try {
+          temperature = await peers.node.deploy({ name: `temperature-webkit-nosab-${attempt++}`, sequence: [{ module: 'host-demo', func: 'temperature', device: NAMES['webkit-nosab'] }] });
+          return (await peers.node.ready(temperature))['0'] === me.id;
+        } catch {
+          return false;
+        }
+      }, 'the Node peer to place host-demo on webkit-nosab', 60_000);
+      const out = await peers.node.execute(temperature, []);
+      expect(out.steps.map((s) => s.peer)).to.deep.equal([me.id]);
+      // The browser peer's simulated DHT sensor reads a room temperature.
+      expect(out.value).to.be.a('number').within(-40, 60);
+    });
   });
 
   describe('call', () => {
@@ -132,7 +155,7 @@ describe('Every engine joins, hosts, calls, chains, migrates and reopens offline
     }
   });
 
-  describe('migrate: a counter moves Node → Firefox → WebKit → Chromium → Node', () => {
+  describe('migrate: a counter moves Node → Firefox → WebKit → WebKit without SharedArrayBuffer → Chromium → Node', () => {
     beforeAll(async () => {
       counter = await peers.node.deploy({ name: 'counter', sequence: [{ module: 'stateful-fibo', func: 'stateful_fibo', device: NAMES.node }] });
       await peers.node.ready(counter);
@@ -141,7 +164,7 @@ describe('Every engine joins, hosts, calls, chains, migrates and reopens offline
     });
     /** The counter's next answer: stateful_fibo counts 1, 2, 3, 5, 8, … */
     const following = (): number => {
-      const after = count <= 2 ? count + 1 : [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144].find((v) => v > count)!;
+      const after = count <= 2 ? count + 1 : [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610].find((v) => v > count)!;
       count = after;
       return after;
     };
