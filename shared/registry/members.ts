@@ -7,6 +7,7 @@
  */
 import { defineError } from '../errors.ts';
 import type { PeerId } from '../ports/transport.ts';
+import { openEntry } from '../trust/entry-auth.ts';
 import { peerIdOfKey, PUBLIC_KEY_HEX, type Signer } from '../trust/keys.ts';
 import { type MeshTrust, revokedKey } from '../trust/mesh-trust.ts';
 import { InvalidGrantError, type Role } from '../trust/roles.ts';
@@ -39,6 +40,20 @@ function nameClaims(registry: Registry): Map<string, string> {
   return byKey;
 }
 
+/**
+ * The name `key` claimed for itself, read from the stored claim whose signature is that
+ * key's even though the claim no longer counts (its author was revoked): so that a revoked
+ * member is still shown by its name, never to resolve a name to a key.
+ */
+function ownClaimedName(registry: Registry, key: string): string | undefined {
+  for (const [id, raw] of registry.doc.getMap('trust').entries()) {
+    if (!id.startsWith('name/')) continue;
+    const opened = openEntry('trust', id, raw);
+    if (opened.ok && opened.author === key && opened.value.key === key && typeof opened.value.name === 'string') return opened.value.name;
+  }
+  return undefined;
+}
+
 /** Every owner and every key with a grant (revoked ones too), owners first. */
 export function listMembers(registry: Registry, trust: MeshTrust): Member[] {
   const lookup = (id: string): unknown => registry.trust.get(id);
@@ -47,7 +62,9 @@ export function listMembers(registry: Registry, trust: MeshTrust): Member[] {
   for (const id of registry.trust.keys()) if (id.startsWith('grant/')) keys.add(id.slice('grant/'.length));
   return [...keys].filter((k) => PUBLIC_KEY_HEX.test(k)).map((key) => {
     const id = peerIdOfKey(key);
-    return { key, id, name: names.get(key) ?? registry.devices.get(id)?.name ?? '', role: trust.roleOf(key, lookup), revoked: trust.isRevoked(key, lookup) };
+    const revoked = trust.isRevoked(key, lookup);
+    const name = names.get(key) ?? registry.devices.get(id)?.name ?? (revoked ? ownClaimedName(registry, key) : undefined) ?? '';
+    return { key, id, name, role: trust.roleOf(key, lookup), revoked };
   });
 }
 

@@ -2,7 +2,8 @@
 // invitation its join QR code carries (made by the peer holding the owner key); a page that
 // joined as `device` says so and offers no invitation; a second page redeeming the same
 // single-use invitation is told it is not a member (ERR_INVITATION_USED); the owner revokes
-// a device from the mesh view and every peer cuts it off.
+// a device from the mesh view, every peer cuts it off, and the views keep listing it by
+// name, marked revoked.
 import { expect } from 'chai';
 import { toHex } from '../../shared/bytes.ts';
 import { Identity } from '../../shared/identity/identity.ts';
@@ -108,5 +109,23 @@ describe('Roles in the PWA', function () {
     find<HTMLButtonElement>(view, `article[data-peer="${phone.peer.id}"] button.revoke`).click();
     await waitFor(() => textOf(view).includes('Revoked phone-1'), 'the revocation to be confirmed');
     await waitFor(() => !tab.peer.linked().includes(phone.peer.id) && !keyPeer!.linked().includes(phone.peer.id), 'the phone to be cut off');
+    // The phone stays listed by its name, marked revoked, with nothing to revoke any more.
+    await waitFor(() => {
+      view.requestUpdate();
+      return findAll(view, `article[data-peer="${phone.peer.id}"] .badge.revoked`).length === 1;
+    }, 'the phone marked revoked');
+    expect(find(view, `article[data-peer="${phone.peer.id}"] .name`).textContent).to.equal('phone-1');
+    expect(findAll(view, `article[data-peer="${phone.peer.id}"] button.revoke`)).to.have.length(0);
+
+    // A page that joins afterwards never accepted the phone's description, and lists it all the same.
+    const later = await page('owner-tab-2', { mesh: MESH, owners, invitation: invite('owner') });
+    await waitFor(() => later.peer.alive().includes(keyPeer!.id) && later.peer.registry.trust.get(`revoked/${toHex(phone.peer.identity.publicKey)}`) !== undefined, 'the later page to have the revocation');
+    expect(later.peer.registry.devices.get(phone.peer.id)).to.equal(undefined);
+    const laterView = await f.mount<MeshView>('lm-mesh-view', { node: later });
+    await waitFor(() => {
+      laterView.requestUpdate();
+      return findAll(laterView, `article[data-peer="${phone.peer.id}"] .badge.revoked`).length === 1;
+    }, 'the later page to list the phone as revoked');
+    expect(textOf(find(laterView, `article[data-peer="${phone.peer.id}"]`))).to.contain('phone-1');
   });
 });

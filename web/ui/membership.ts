@@ -7,6 +7,7 @@
  * @module
  */
 import { toHex } from '../../shared/bytes.ts';
+import { listMembers, type Member } from '../../shared/registry/members.ts';
 import type { Role } from '../../shared/trust/roles.ts';
 import type { MeshNode } from './controllers.ts';
 
@@ -28,6 +29,17 @@ export function roleOfDevice(node: MeshNode | undefined, id: string): Role | und
   const trust = registry?.gate?.trust;
   const key = registry?.devices.get(id)?.publicKey;
   return trust && key ? trust.roleOf(key, (k) => registry.trust.get(k)) : undefined;
+}
+
+/**
+ * Members an owner revoked, with the names they had claimed: a revoked member's own
+ * entries no longer count, so without this its name would vanish from the views.
+ */
+export function revokedMembers(node: MeshNode | undefined): Member[] {
+  const registry = node?.peer.registry;
+  const trust = registry?.gate?.trust;
+  if (!registry || !trust) return [];
+  return listMembers(registry, trust).filter((m) => m.revoked);
 }
 
 /** An alive peer (not this one) that holds an owner key of the mesh: it serves owner requests. */

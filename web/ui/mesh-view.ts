@@ -16,7 +16,7 @@ import { capabilityGroups, engineLabel, offerSummary, formatMs, migrationOf, mod
 import './sparkline.ts';
 import { shared } from './styles.ts';
 import { TouchDrag } from './touch-drag.ts';
-import { membershipOf, membershipText, ownerPeerOf, roleOfDevice } from './membership.ts';
+import { membershipOf, membershipText, ownerPeerOf, revokedMembers, roleOfDevice } from './membership.ts';
 import type {} from '../../shared/mesh/owner-service.ts';
 
 /** What a live migration reports (the orchestrator's `migrate`). */
@@ -120,6 +120,8 @@ export class MeshView extends LitElement {
     });
     const membership = membershipOf(this.node);
     const owner = membership.roles && membership.role === 'owner';
+    // Revoked members stay listed, marked: their records no longer count, their names should not vanish.
+    const revoked = new Map(revokedMembers(this.node).map((m) => [m.id, m]));
     return html`<h2>Mesh</h2>
       ${membership.roles ? html`<p class="small membership ${membership.role === undefined ? 'error' : ''}">${membershipText(membership)}</p>` : nothing}
       <div role="status" aria-live="polite" class="stack">
@@ -128,10 +130,25 @@ export class MeshView extends LitElement {
         ${running.map(({ record, m }) => html`<div class="notice move remote">${m.mode === 'clone' ? 'Cloning' : 'Moving'} ${m.module} of ${record.name} from ${name(m.from)} to ${name(m.to)}: ${m.phase}…</div>`)}
       </div>
       ${canMigrate ? nothing : html`<p class="muted small">Live migration is not available on this peer: modules cannot be moved yet.</p>`}
-      <div class="grid">${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate, owner))}</div>`;
+      <div class="grid">
+        ${devices.map((d) => this.#card(d, modulesOn(d.id, deployments), devices, canMigrate, owner, revoked.has(d.id)))}
+        ${[...revoked.values()].filter((m) => !devices.some((d) => d.id === m.id)).map((m) => this.#revokedCard(m.id, m.name))}
+      </div>`;
   }
 
-  #card(d: DeviceDescription, placed: PlacedModule[], devices: DeviceDescription[], canMigrate: boolean, owner: boolean) {
+  /** A revoked member whose description no longer counts: its claimed name and the mark. */
+  #revokedCard(id: string, name: string) {
+    return html`<article class="card device gone revoked" data-peer=${id} aria-label="Device ${name || id.slice(0, 8)}, revoked">
+      <header>
+        <span class="dot" title="revoked"></span>
+        <strong class="name">${name || id.slice(0, 8)}</strong>
+        <span class="badge role revoked">revoked</span>
+      </header>
+      <div class="muted small">An owner revoked this member: every device has cut it off.</div>
+    </article>`;
+  }
+
+  #card(d: DeviceDescription, placed: PlacedModule[], devices: DeviceDescription[], canMigrate: boolean, owner: boolean, revoked = false) {
     const self = d.id === this.#registry.self;
     const alive = this.#registry.isAlive(d.id);
     const t = this.#telemetry.of(d.id);
@@ -150,8 +167,8 @@ export class MeshView extends LitElement {
         <strong class="name">${d.name}</strong>${self ? html`<span class="muted small">(this device)</span>` : nothing}
         <span class="badge engine">${engineLabel(d.engine, d.browser)}</span>
         ${zone === undefined ? nothing : html`<span class="badge zone zone-${zone}" title="Zone from ${d.name}'s node card">zone ${zone}</span>`}
-        ${((role) => (role ? html`<span class="badge role">${role}</span>` : nothing))(roleOfDevice(this.node, d.id))}
-        ${owner && !self && roleOfDevice(this.node, d.id) !== undefined && roleOfDevice(this.node, d.id) !== 'owner'
+        ${revoked ? html`<span class="badge role revoked">revoked</span>` : ((role) => (role ? html`<span class="badge role">${role}</span>` : nothing))(roleOfDevice(this.node, d.id))}
+        ${owner && !self && !revoked && roleOfDevice(this.node, d.id) !== undefined && roleOfDevice(this.node, d.id) !== 'owner'
           ? html`<button class="secondary revoke" aria-label="Revoke ${d.name}" @click=${() => void this.revoke(d.id)}>Revoke</button>`
           : nothing}
       </header>
