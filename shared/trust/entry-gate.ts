@@ -124,7 +124,7 @@ export class EntryGate {
     const role = this.#roleFor(map, key, opened.author);
     const refused = refuseWrite({
       map, key, value: opened.value, author: opened.author, role,
-      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(),
+      previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(), reader: this.#self,
     });
     if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key));
     const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() };

@@ -39,6 +39,8 @@ export interface WriteAttempt {
   lookup: TrustLookup;
   /** The reader's wall clock (ms). */
   now: number;
+  /** The reader's own key (hex), when it is a member reading its own standing. */
+  reader?: string;
 }
 
 const forbid = (why: string): MeshError => new WriteForbiddenError(why);
@@ -86,6 +88,12 @@ export function refuseWrite(a: WriteAttempt): MeshError | undefined {
  */
 export const CONCURRENT_CLAIM_MS = 2_000;
 
+/**
+ * How long after redeeming an invitation a peer still gives way to an earlier redemption
+ * it had not heard of: a joining page hears the mesh's registry within seconds.
+ */
+export const JOIN_SYNC_MS = 30_000;
+
 function concurrentAndEarlier(a: WriteAttempt, at: number, key: string, previousAt: number, previousKey: string): boolean {
   if (!a.previous || a.now - a.previous.seenAt > CONCURRENT_CLAIM_MS) return false;
   if (!Number.isFinite(at) || !Number.isFinite(previousAt)) return false;
@@ -110,7 +118,14 @@ function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined
       if (!checked.ok || checked.grant.invitation?.key !== subject || a.value.subject !== checked.grant.subject) return forbid('not a redemption of that invitation');
       if (a.previous && a.previous.value.subject !== a.value.subject) {
         const prev = a.previous.value.grant as { issued?: unknown } | undefined;
-        if (!concurrentAndEarlier(a, checked.grant.issued, String(a.value.subject), Number(prev?.issued), String(a.previous.value.subject))) return forbid(`the invitation ${subject.slice(0, 16)}… was already redeemed`);
+        // A reader that redeemed the invitation itself just before it heard of an earlier
+        // redemption (a page that joined before its registry synced) gives way to it: the
+        // rest of the mesh keeps the first, so the reader must see itself refused rather
+        // than believe in a role nobody else grants it. It concedes only its own, fresh
+        // redemption, so a backdated stamp takes nothing from anybody else, nor from a
+        // reader that has held the invitation for longer than a join takes to sync.
+        const concedes = a.reader !== undefined && a.previous.value.subject === a.reader && a.now - a.previous.seenAt <= JOIN_SYNC_MS && checked.grant.issued < Number(prev?.issued);
+        if (!concedes && !concurrentAndEarlier(a, checked.grant.issued, String(a.value.subject), Number(prev?.issued), String(a.previous.value.subject))) return forbid(`the invitation ${subject.slice(0, 16)}… was already redeemed`);
       }
       return undefined;
     }

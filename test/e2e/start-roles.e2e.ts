@@ -2,10 +2,14 @@
 // link redeems its `device` invitation and may not deploy (a named error), while the
 // gateway, acting for node-1, the owner, deploys; `liquidmesh keys revoke` cuts the peer
 // off — disconnected within the liveness timeout. A restart keeps the owner key, the
-// grants and the revocation.
+// grants and the revocation. The owner's single-use link, opened in Chromium, makes that
+// page an owner; opened again in another browser profile it is refused with
+// ERR_INVITATION_USED.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../../node-host/headless/chromium.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
@@ -33,6 +37,20 @@ function startMesh(data: string): HostProcess {
   return new HostProcess(spawn(process.execPath, [CLI, 'start', '--no-chromium', '--signal-port', '0', '--web-port', '0', '--gateway-port', '0', '--secret', 'roles-e2e', '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/** The membership line of the app's mesh view ('' until it shows one). */
+async function membershipLine(page: Page): Promise<string> {
+  const found = await page.$('lm-app >>> lm-mesh-view >>> .membership');
+  return found ? ((await found.evaluate((e) => e.textContent)) ?? '') : '';
+}
+
+/** Open `url` in a page of a fresh browser context (its own storage). */
+async function openInFreshContext(browser: Browser, url: string): Promise<Page> {
+  const page = await (await browser.createBrowserContext()).newPage();
+  page.on('pageerror', (e) => console.log('owner link page error:', (e as Error).message));
+  await page.goto(url);
+  return page;
+}
+
 describe('liquidmesh start has roles', () => {
   it('a device invited by the join link cannot deploy, the gateway can, and keys revoke cuts the device off', async () => {
     const data = await mkdtemp(join(tmpdir(), 'liquidmesh-roles-data-'));
@@ -46,6 +64,24 @@ describe('liquidmesh start has roles', () => {
       expect((await stat(join(data, 'keys', 'owner.key'))).mode & 0o777).to.equal(0o600);
       const gateway = (await start.waitForOutput(/HTTP gateway \(WasmIoT API\): +(http:\/\/127\.0\.0\.1:\d+)/, 'the gateway'))[1]!;
       const env = { LIQUIDMESH_GATEWAY: gateway };
+
+      // The owner's link, printed for the person at the terminal, is single use.
+      const ownerLink = (await start.waitForOutput(/owner's page — this machine, once: +(\S+)/, 'the owner link'))[1]!;
+      const profile = await mkdtemp(join(tmpdir(), 'liquidmesh-owner-link-'));
+      const browser = await puppeteer.launch({ executablePath: CHROMIUM_PATH, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`] });
+      try {
+        const first = await openInFreshContext(browser, ownerLink);
+        // A page starting its peer beside a loaded mesh: generous waits.
+        await waitFor(async () => (await membershipLine(first)).includes('member of the mesh as owner'), 'the owner link to make the page an owner', 60_000);
+        const ownersSeen = async (): Promise<number> => ((await (await fetch(`${gateway}/trust/members`)).json()) as { members: { role?: string }[] }).members.filter((m) => m.role === 'owner').length;
+        await waitFor(async () => (await ownersSeen()) === 2, 'node-1 to count the page as a second owner', 60_000);
+        const second = await openInFreshContext(browser, ownerLink);
+        await waitFor(async () => (await membershipLine(second)).includes('ERR_INVITATION_USED'), 'the second opening to be refused with ERR_INVITATION_USED', 60_000);
+        expect(await membershipLine(second)).to.match(/^This device is not a member of the mesh: .*\(ERR_INVITATION_USED\)$/);
+      } finally {
+        await browser.close();
+        await rm(profile, { recursive: true, force: true });
+      }
 
       // A CLI peer joins with the printed link: it redeems the device invitation.
       const joining = new NodePeerProcess('cli-device', ['--pwa', joinUrl]);
