@@ -40,6 +40,12 @@ export interface Transport {
   readonly kind: string;
   /** Largest message `send` accepts; callers fragment above it. */
   readonly maxMessageSize: number;
+  /**
+   * True when the transport itself closes a link whose remote fell silent (keepalives and a
+   * timeout of its own): a link of it that is up vouches that its peer is alive, so
+   * presence need not hear that peer's heartbeats over it.
+   */
+  readonly closesSilentLinks?: boolean;
   /** Join the network as `localId`. Resolves once the transport can send. */
   connect(localId: PeerId): Promise<void>;
   /**
