@@ -164,6 +164,15 @@ export class PeerLinks {
     return this.#route(peer) !== undefined;
   }
 
+  /**
+   * True when `peer` is authenticated on a transport that closes silent links itself: that
+   * link being up is proof enough that the peer is alive (presence relies on it).
+   */
+  watched(peer: PeerId): boolean {
+    for (const [transport, map] of this.#links) if (transport.closesSilentLinks === true && map.get(peer)?.up) return true;
+    return false;
+  }
+
   /** The verified public key of an authenticated peer. */
   publicKey(peer: PeerId): Uint8Array | undefined {
     const link = this.#route(peer);

@@ -45,6 +45,13 @@ import type { CapabilityPolicy } from '../trust/capability-policy.ts';
 /** Version of the host software, reported in the device description. */
 export const HOST_VERSION = '0.1.0';
 
+/**
+ * Sampled load is published when it moved by this much (a share of 0..1) or calls were
+ * served: an idle device's load average and free memory drift a little every sample, and
+ * each change goes to every peer.
+ */
+const TELEMETRY_STEP = 0.05;
+
 /** Trust map keys of revocations start so. */
 const REVOKED_PREFIX = revokedKey('');
 
@@ -300,6 +307,7 @@ export class Peer {
       heartbeatMs: this.#timing.heartbeatMs,
       timeoutMs: this.#timing.livenessTimeoutMs,
       logger: log.child('presence'),
+      vouched: (peer) => links.watched(peer),
     });
     this.#presence = presence;
     const routing = new MeshRouting({
@@ -322,10 +330,15 @@ export class Peer {
       // peer already in the mesh.
       transport.makeRoomWith?.((remote, cutOff) => (!cutOff && (presence.alive().includes(remote) || routing.topology.hops(remote) !== undefined) ? undefined : routing.topology.redundantLink()));
     }
-    presence.on('outgoing', ({ clients, origin }) => {
+    presence.on('outgoing', ({ clients, origin, renewal }) => {
       // Only where the peer would not hear it otherwise: no redundant relays over direct links.
       const owners = clients.map((c) => presence.peerOfClient(c));
-      this.#relay(origin ?? undefined, (box, to) => clients.forEach((c, i) => routing.shouldRelayPresence(owners[i], to) && box.clients.add(c)));
+      this.#relay(origin ?? undefined, (box, to) => {
+        // Our heartbeat, unchanged: a linked peer whose link vouches for us (it closes when
+        // we fall silent) needs it only to pass on, to peers not linked to us.
+        if (renewal && links.watched(to) && !routing.relaysOurs(to)) return;
+        clients.forEach((c, i) => routing.shouldRelayPresence(owners[i], to) && box.clients.add(c));
+      });
     });
     presence.on('joined', (peer) => this.#events.emit('device-joined', peer));
     presence.on('left', (peer) => {
@@ -382,7 +395,9 @@ export class Peer {
     await links.start();
     this.#stopAntiEntropy = every(this.clock, this.#timing.antiEntropyMs, () => {
       links.broadcast({ t: 'sync1', sv: stateVector(this.registry.doc) });
-      presence.setTelemetry(this.#telemetry());
+      const telemetry = this.#telemetry();
+      const published = presence.state(identity.id)?.telemetry;
+      if (!published || telemetryMoved(published, telemetry)) presence.setTelemetry(telemetry);
     });
     this.#state = 'running';
   }
@@ -552,12 +567,19 @@ export class Peer {
     const links = this.#links;
     const presence = this.#presence;
     if (!links || !presence || this.#state === 'stopped') return;
+    // Most peers get the same presence clients: each set is encoded once per flush.
+    const encoded = new Map<string, Uint8Array>();
     for (const [peer, box] of this.#outbox) {
       const send = (message: WireMessage): void => {
         links.send(peer, message).catch((e: unknown) => this.#log.debug(`relay to ${peer}: ${(e as Error).message}`));
       };
       if (box.updates.length > 0) send({ t: 'update', u: box.updates.length === 1 ? box.updates[0]! : Y.mergeUpdates(box.updates) });
-      if (box.clients.size > 0) send({ t: 'aware', u: presence.encode(box.clients) });
+      if (box.clients.size > 0) {
+        const key = [...box.clients].join(',');
+        let u = encoded.get(key);
+        if (!u) encoded.set(key, (u = presence.encode(box.clients)));
+        send({ t: 'aware', u });
+      }
     }
     this.#outbox.clear();
   }
@@ -678,3 +700,8 @@ export class Peer {
 
 /** Re-exported so callers can build documents for tests without importing yjs themselves. */
 export { Y };
+
+/** Whether sampled telemetry differs enough from what was published to publish it (see TELEMETRY_STEP). */
+function telemetryMoved(published: Telemetry, now: Telemetry): boolean {
+  return now.callsPerSecond !== published.callsPerSecond || Math.abs(now.cpu - published.cpu) >= TELEMETRY_STEP || Math.abs(now.memory - published.memory) >= TELEMETRY_STEP;
+}

@@ -1,8 +1,11 @@
 /**
  * Presence: liveness and telemetry in Yjs awareness, never in the document — heartbeats
  * would otherwise grow it forever. Each peer renews its awareness state every
- * `heartbeatMs`; a peer not heard from (directly or relayed) for `timeoutMs` is gone.
- * Time comes from the Clock port, so the simulator controls it.
+ * `heartbeatMs`; a peer not heard from (directly or relayed) for `timeoutMs` is gone,
+ * unless a link that closes itself when silent vouches for it (`vouched`): then the link
+ * decides, and its heartbeats need not travel over that link (the peer sends renewals
+ * there only where they are relayed on; see Peer). Time comes from the Clock port, so the
+ * simulator controls it.
  * @module
  */
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -42,9 +45,10 @@ export interface PresenceEvents {
   left: PeerId;
   /**
    * Awareness clients whose state should go to peers (see {@link Presence.encode});
-   * `origin` is the peer the change came from, or null if it is ours.
+   * `origin` is the peer the change came from, or null if it is ours; `renewal`: our own
+   * heartbeat, our state unchanged.
    */
-  outgoing: { clients: number[]; origin: PeerId | null };
+  outgoing: { clients: number[]; origin: PeerId | null; renewal: boolean };
   /** Telemetry of some peer changed. */
   telemetry: PeerId;
 }
@@ -57,6 +61,11 @@ export interface PresenceOptions {
   heartbeatMs: number;
   timeoutMs: number;
   logger: Logger;
+  /**
+   * Peers a live link vouches for (one that closes itself when the peer falls silent):
+   * they are not timed out while it does, whether or not their heartbeats arrive.
+   */
+  vouched?: (peer: PeerId) => boolean;
 }
 
 /** Liveness and telemetry of the mesh's peers. */
@@ -76,11 +85,14 @@ export class Presence {
   readonly #excluded = new Set<PeerId>();
   readonly #stopTimers: () => void;
   #leaving = false;
+  #renewing = false;
+  readonly #vouched: ((peer: PeerId) => boolean) | undefined;
 
   constructor(options: PresenceOptions) {
     this.#clock = options.clock;
     this.#timeoutMs = options.timeoutMs;
     this.#log = options.logger;
+    this.#vouched = options.vouched;
     this.#events = new Emitter((e) => this.#log.error('presence listener failed', e));
     this.#awareness = new awarenessProtocol.Awareness(options.doc);
     this.#awareness.on('update', (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.#onUpdate(change, origin));
@@ -217,7 +229,7 @@ export class Presence {
     for (const client of change.removed) if (client !== self) this.#drop(client);
     // Our own expiry of others is a local opinion: it is never sent.
     if (origin === EXPIRED || this.#leaving || (fromPeer === null && origin !== 'local')) return;
-    this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed].filter((c) => !excluded.has(c)), origin: fromPeer });
+    this.#events.emit('outgoing', { clients: [...change.added, ...change.updated, ...change.removed].filter((c) => !excluded.has(c)), origin: fromPeer, renewal: this.#renewing && fromPeer === null });
   }
 
   /** A client was heard from: make it the voice of its peer. */
@@ -249,13 +261,30 @@ export class Presence {
   #heartbeat(): void {
     // Re-setting the same state bumps its clock: that renewal is the heartbeat.
     const state = this.#awareness.getLocalState();
-    if (state) this.#awareness.setLocalState(state);
+    if (!state) return;
+    this.#renewing = true;
+    try {
+      this.#awareness.setLocalState(state);
+    } finally {
+      this.#renewing = false;
+    }
   }
 
   #expire(): void {
     const now = this.#clock.now();
     const stale: number[] = [];
-    for (const [client, seen] of this.#lastSeen) if (now - seen > this.#timeoutMs) stale.push(client);
+    for (const [client, seen] of this.#lastSeen) {
+      if (now - seen <= this.#timeoutMs) continue;
+      const peer = this.#clientPeer.get(client);
+      // A link that closes itself when silent speaks for the client that speaks for its peer.
+      if (peer !== undefined && this.#alive.get(peer) === client && this.#vouched?.(peer)) {
+        this.#lastSeen.set(client, now);
+        // The awareness protocol drops a state not renewed for 30 s (by its own wall clock):
+        // the link renews it here instead of heartbeats over it.
+        const meta = this.#awareness.meta.get(client);
+        if (meta) meta.lastUpdated = Date.now();
+      } else stale.push(client);
+    }
     if (stale.length === 0) return;
     awarenessProtocol.removeAwarenessStates(this.#awareness, stale, EXPIRED);
     // States already removed elsewhere still need their bookkeeping dropped.

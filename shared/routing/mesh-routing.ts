@@ -108,6 +108,11 @@ export class MeshRouting {
     return this.topology.shouldRelay(origin, to);
   }
 
+  /** Whether our heartbeats must go to linked peer `to` (it may relay them; see Topology.relaysOurs). */
+  relaysOurs(to: PeerId): boolean {
+    return this.topology.relaysOurs(to);
+  }
+
   /** Peers reachable only through others, nearest first. */
   routed(): PeerId[] {
     const linked = new Set(this.#o.links.up());

@@ -143,6 +143,18 @@ export class Topology {
     return parents.indexOf(this.#self) < RELAY_REDUNDANCY;
   }
 
+  /**
+   * Whether our linked peer `to` needs our heartbeats: it does when it may pass them on,
+   * i.e. it advertises a link to a peer that is not linked to us (or has not advertised its
+   * links yet). In a full mesh nobody needs them: each link vouches for its own ends.
+   */
+  relaysOurs(to: PeerId): boolean {
+    const theirs = this.#adjacency.get(to);
+    if (!theirs) return true;
+    for (const peer of theirs) if (peer !== this.#self && !this.#ownLinks.has(peer)) return true;
+    return false;
+  }
+
   #neighbours(peer: PeerId): Iterable<PeerId> {
     if (peer === this.#self) return this.#ownLinks;
     return [...(this.#adjacency.get(peer) ?? [])].filter((other) => this.#counts(peer, other));

@@ -27,8 +27,11 @@ interface Site {
   stop(): Promise<void>;
 }
 
-/** Start one peer per index, linked only where `linked(i, j)` says. */
-async function site(n: number, linked: (i: number, j: number) => boolean): Promise<Site> {
+/**
+ * Start one peer per index, linked only where `linked(i, j)` says. `watched`: the links
+ * close themselves when silent, as WebRTC's do (here they close when a peer leaves).
+ */
+async function site(n: number, linked: (i: number, j: number) => boolean, options: { watched?: boolean } = {}): Promise<Site> {
   const identities = await Promise.all(Array.from({ length: n }, () => Identity.generate()));
   const index = new Map(identities.map((id, i) => [id.id, i]));
   const network = new MemoryNetwork({ links: (a, b) => linked(index.get(a)!, index.get(b)!) });
@@ -37,7 +40,7 @@ async function site(n: number, linked: (i: number, j: number) => boolean): Promi
   const peers: Peer[] = [];
   const transports: MemoryTransport[] = [];
   for (let i = 0; i < n; i++) {
-    const transport = network.createTransport();
+    const transport = options.watched ? Object.assign(network.createTransport(), { closesSilentLinks: true }) : network.createTransport();
     const peer = new Peer({
       transports: [transport],
       store: memoryStore(),
@@ -203,6 +206,40 @@ describe('Presence in a mesh at rest', () => {
     // One heartbeat a second from each of the n - 1 others; flooding would be (n - 1)(n - 2).
     for (const c of counts) expect(c).to.be.within(9 * (n - 1), 12 * (n - 1));
     expect(s.peers.every((p) => p.alive().length === n - 1)).to.equal(true);
+  });
+
+  it('in a full mesh whose links vouch for their ends, no heartbeat travels at rest and every peer stays alive', async () => {
+    const n = 8;
+    s = await site(n, (i, j) => i !== j, { watched: true });
+    const site0 = s;
+    await until(s, () => site0.peers.every((p) => p.alive().length === n - 1 && p.linked().length === n - 1), 'a full mesh');
+    await s.run(2000);
+    const left: string[] = [];
+    for (const p of s.peers) p.on('device-left', (id) => left.push(id));
+    // Eight times the liveness timeout: the links alone keep everyone alive.
+    const counts = await presenceReceived(s, 40);
+    expect(counts).to.deep.equal(s.peers.map(() => 0));
+    expect(left).to.deep.equal([]);
+    expect(s.peers.every((p) => p.alive().length === n - 1)).to.equal(true);
+    // A peer that leaves is gone for everyone at once (its links close).
+    await s.transports[n - 1]!.disconnect();
+    await s.run(200);
+    expect(s.peers.slice(0, n - 1).every((p) => p.alive().length === n - 2)).to.equal(true);
+  });
+
+  it('on a line whose links vouch for their ends, heartbeats still reach the peers beyond a neighbour, and only them', async () => {
+    const n = 5;
+    s = await site(n, line, { watched: true });
+    const site0 = s;
+    await until(s, () => site0.peers.every((p) => p.alive().length === n - 1), 'everyone alive');
+    await s.run(2000);
+    const left: string[] = [];
+    for (const p of s.peers) p.on('device-left', (id) => left.push(id));
+    const counts = await presenceReceived(s, 30);
+    expect(left).to.deep.equal([]);
+    expect(s.peers.every((p) => p.alive().length === n - 1)).to.equal(true);
+    // Each end hears the three peers beyond its neighbour once a second, not its neighbour.
+    expect(counts[0]).to.be.within(30 * (n - 2) - 6, 30 * (n - 2) + 6);
   });
 
   it('in a ring with chords, every peer stays alive to every other over 30 s, hearing each heartbeat a bounded number of times', async () => {
