@@ -33,7 +33,26 @@ class FlakyTransport implements Transport {
   }
 }
 
+/** A transport that writes a header of its own: it offers framed sends and keeps what it was handed. */
+class FramingTransport extends FlakyTransport {
+  readonly headroom = 2;
+  framed: Uint8Array[] = [];
+  async sendFramed(_to: PeerId, frame: Uint8Array): Promise<void> {
+    this.framed.push(frame);
+  }
+}
+
 describe('ResilientTransport', () => {
+  it('offers framed sends exactly when the transport it wraps does, and hands them through', async () => {
+    expect(new ResilientTransport(new FlakyTransport([])).headroom).to.equal(undefined);
+    const inner = new FramingTransport([]);
+    const t = new ResilientTransport(inner);
+    expect(t.headroom).to.equal(2);
+    const frame = new Uint8Array([0, 0, 7, 8]);
+    await t.sendFramed('b'.repeat(32), frame);
+    expect(inner.framed).to.deep.equal([frame]);
+  });
+
   it('starts while the server is unreachable and connects once it answers', async () => {
     const inner = new FlakyTransport([new Unreachable('down'), new Unreachable('still down')]);
     const t = new ResilientTransport(inner, { retryMs: 1, fatal: (e) => e instanceof Refused });
