@@ -155,8 +155,12 @@ export type WorkerAnswer =
 /** Host → worker. */
 export type HostToWorker =
   | InitMessage
-  /** Calls to run in order; `first` is the sequence number of the first, the others follow. */
-  | { t: 'calls'; first: number; requests: CallRequest[] }
+  /**
+   * Calls to run in order; `first` is the sequence number of the first, the others follow.
+   * `stamped` (without shared memory): the host posted them to an idle worker and took the
+   * first call's start as the time it posted, so the worker does not announce that one.
+   */
+  | { t: 'calls'; first: number; requests: CallRequest[]; stamped?: true }
   /** `sinceLast`: a delta over the previous snapshot when the worker knows what was written since. */
   | { t: 'snapshot'; id: number; sinceLast?: boolean }
   /** How many bytes calls wrote since the previous snapshot (the next delta still counts from it). */

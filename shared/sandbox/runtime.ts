@@ -102,12 +102,12 @@ class WorkerInstance {
   }
 
   /** Run calls in order, sequence numbers from `first`, and send their answers. */
-  calls(first: number, requests: CallRequest[]): void {
+  calls(first: number, requests: CallRequest[], stamped = false): void {
     for (const [i, request] of requests.entries()) {
       // Stopped by the host: it has given these calls to a successor, which must be the
       // only one to run them (this worker lives on until terminate() takes effect).
       if (this.#shared && Atomics.load(this.#stop!, 0) !== 0) return;
-      this.#call(request, first + i);
+      this.#call(request, first + i, stamped && i === 0);
       // A call that reached the host had effects outside the instance: its answer goes
       // out before the next call starts, so that a successor never runs it again.
       if (this.#reachedHost) this.#sendAnswers();
@@ -165,12 +165,12 @@ class WorkerInstance {
    * since when, so it can stop one that runs too long. A failed call leaves no trace in
    * the state.
    */
-  #call(request: CallRequest, seq: number): void {
+  #call(request: CallRequest, seq: number, stamped: boolean): void {
     this.#reachedHost = false;
     this.#callStart = performance.now();
     this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + this.#callStart;
     Atomics.store(this.#running, CONTROL_RUNNING, seq);
-    if (!this.#shared) this.#port.post({ t: 'running', seq, startedAt: this.#startedAt[CONTROL_STARTED_AT]! });
+    if (!this.#shared && !stamped) this.#port.post({ t: 'running', seq, startedAt: this.#startedAt[CONTROL_STARTED_AT]! });
     try {
       const fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge, this.#poll) : null;
       const result = runCall(fresh ?? this.#live, request);
@@ -215,7 +215,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       return;
     }
     if (!worker) return;
-    if (msg.t === 'calls') worker.calls(msg.first, msg.requests);
+    if (msg.t === 'calls') worker.calls(msg.first, msg.requests, msg.stamped === true);
     else if (msg.t === 'snapshot') worker.snapshot(msg.id, msg.sinceLast === true);
     else if (msg.t === 'written') worker.written(msg.id);
     else if (msg.t === 'prime') worker.prime(msg.id);

@@ -133,8 +133,16 @@ export class Slot {
     const first = this.#nextSeq;
     this.#nextSeq += requests.length;
     if (this.#dead) return { first, answers: requests.map(() => Promise.reject(this.#dead)) };
+    // Without shared memory, a worker with nothing to answer starts the first call as the
+    // message arrives: the host counts its time from now, and the worker spares the
+    // `running` message that would say so — one hop of every lone call.
+    const stamped = !this.#bridge && this.#pending.length === 0;
     const answers = requests.map(() => new Promise<WorkerAnswer>((resolve, reject) => this.#pending.push({ kind: 'call', resolve, reject })));
-    this.#worker.post({ t: 'calls', first, requests });
+    if (stamped) {
+      this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
+      Atomics.store(this.#running, CONTROL_RUNNING, first);
+    }
+    this.#worker.post(stamped ? { t: 'calls', first, requests, stamped } : { t: 'calls', first, requests });
     return { first, answers };
   }
 

@@ -11,10 +11,16 @@ import { FakeCamera } from '../../../shared/adapters/fake-camera.ts';
 import { createBrowserInferenceEngine } from '../../../web/nn/onnx.ts';
 import { createBrowserSandbox } from '../../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from '../../browser/module-files.ts';
+import { installBridgeServiceWorker } from '../../browser/bridge-service-worker.ts';
+import type { HostServices } from '../../../shared/ports/sandbox.ts';
 import { directClassifier } from '../direct-classify.ts';
 import { paired } from '../paired.ts';
 
 const CALL = { fn: 'fibo', convention: { kind: 'scalar' as const, args: [20n] } };
+/** host-demo's temperature(): one host import (dht.getTemperature) answered by the page. */
+const HOST_CALL = { fn: 'temperature', convention: { kind: 'scalar' as const, args: [] } };
+const HOST_GRANTS = ['sys.*', 'dht.*', 'communication.*'];
+const HOST_SERVICES: HostServices = { readTemperature: async () => 21.5, readHumidity: async () => 0.4, rpcCall: async () => undefined };
 
 
 describe('engine costs', () => {
@@ -43,6 +49,25 @@ describe('engine costs', () => {
       }
       echo.terminate();
 
+      // A call whose module reaches the host once: through shared memory where the page has
+      // it, and through the service worker's bridge (ADR 0039), alternating in the same run.
+      let hostShared: number[] = [];
+      let hostBridged: number[] = [];
+      if (await installBridgeServiceWorker()) {
+        const bridged = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
+        try {
+          const viaBridge = await bridged.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
+          if (typeof SharedArrayBuffer === 'function' && crossOriginIsolated) {
+            const viaShared = await sandbox.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
+            [hostBridged, hostShared] = await paired(15, 50, () => viaBridge.call(HOST_CALL), () => viaShared.call(HOST_CALL));
+          } else {
+            [hostBridged] = await paired(15, 50, () => viaBridge.call(HOST_CALL), async () => undefined);
+          }
+        } finally {
+          await bridged.close();
+        }
+      }
+
       const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
       const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: engine } });
       const jpeg = new FakeCamera({ seed: 7 }).capture();
@@ -56,7 +81,7 @@ describe('engine costs', () => {
       const [classified, baseline] = await paired(12, 1, classifyCall, () => direct(jpeg));
       await graph.release();
 
-      await executeServerCommand('liquidmesh-bench', { bare, call, noSharedCall, noSharedBare, classified, direct: baseline, userAgent: navigator.userAgent });
+      await executeServerCommand('liquidmesh-bench', { bare, call, noSharedCall, noSharedBare, hostShared, hostBridged, classified, direct: baseline, userAgent: navigator.userAgent });
     } finally {
       await sandbox.close();
     }
