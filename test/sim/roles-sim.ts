@@ -3,8 +3,11 @@
  * deploys, devices describe themselves, and rogue members (devices by invitation holding
  * the mesh secret) write what a modified client would — other devices' descriptions, name
  * claims, module and deployment records, deletions, unsigned and oversized entries — while
- * the PRNG decides delivery order, loss and duplication. After the faults stop, every
- * honest peer must read the honest entries, and none of the rogues'.
+ * the PRNG decides delivery order, loss and duplication — and checkpoint pages signed with
+ * their own keys, vouching for forged descriptions. An owner peer signs the real
+ * checkpoints. After the faults stop, every honest peer must read the honest entries, and
+ * none of the rogues'; so must a peer that joins last and reads most entries on the word of
+ * the owner's checkpoint.
  */
 import { toHex } from '../../shared/bytes.ts';
 import { Identity } from '../../shared/identity/identity.ts';
@@ -13,7 +16,10 @@ import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
 import type { DeploymentRecord, ModuleRecord } from '../../shared/registry/schema.ts';
+import { writeCheckpoint } from '../../shared/registry/checkpointer.ts';
+import { checkpointKey } from '../../shared/trust/checkpoint.ts';
 import { sealEntry } from '../../shared/trust/entry-auth.ts';
+import { entryDigest, packDigests } from '../../shared/trust/entry-digest.ts';
 import { nameKey } from '../../shared/trust/mesh-trust.ts';
 import type { Role } from '../../shared/trust/roles.ts';
 import { makeGrant } from '../../shared/trust/statements.ts';
@@ -39,6 +45,8 @@ export interface RolesSimResult {
 }
 
 const MESH = 'sim-roles';
+/** What a forged description vouched for by a rogue's checkpoint claims its victim offers. */
+const FORGED_CAPABILITY = 'camera.takeImageStaticSize';
 
 /** Run one seeded adversarial simulation. */
 export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimResult> {
@@ -48,14 +56,14 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
   const network = new MemoryNetwork({ delivery: 'manual' });
   const owner = await Identity.generate();
   const owners = [toHex(owner.publicKey)];
-  const start = async (name: string, role: Role): Promise<Peer> => {
-    const identity = await Identity.generate();
+  const start = async (name: string, role: Role, asOwner = false): Promise<Peer> => {
+    const identity = asOwner ? owner : await Identity.generate();
     const peer = new Peer({
       transports: [network.createTransport()], store: memoryStore(), clock, identity,
       device: { name, engine: 'node' }, logger: createLogger(`sim:${name}`, log.sink),
       timing: { heartbeatMs: 1000, livenessTimeoutMs: 5000, antiEntropyMs: 2000, handshakeRetryMs: 500 },
       wallClock: () => clock.now(),
-      roles: { mesh: MESH, owners, grant: makeGrant(owner, { mesh: MESH, subject: toHex(identity.publicKey), role, issued: 0 }) },
+      roles: asOwner ? { mesh: MESH, owners } : { mesh: MESH, owners, grant: makeGrant(owner, { mesh: MESH, subject: toHex(identity.publicKey), role, issued: 0 }) },
     });
     peer.registry.doc.clientID = Math.floor(rng() * 0x7fffffff);
     await peer.start();
@@ -66,7 +74,9 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
   for (let i = 0; i < o.devices; i++) devices.push(await start(`device-${i}`, 'device'));
   const rogues: Peer[] = [];
   for (let i = 0; i < o.rogues; i++) rogues.push(await start(`rogue-${i}`, 'device'));
-  const honest = [operator, ...devices];
+  // Holds the owner key: signs checkpoints after quiet spells of the (simulated) clock.
+  const ownerPeer = await start('owner-node', 'owner', true);
+  const honest = [operator, ownerPeer, ...devices];
   const all = [...honest, ...rogues];
 
   const modules: ModuleRecord[] = [];
@@ -77,7 +87,7 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
     attacks++;
     const doc = rogue.registry.doc;
     const victim = pick(devices.length > 0 ? devices : honest);
-    const choice = Math.floor(rng() * 7);
+    const choice = Math.floor(rng() * 8);
     doc.transact(() => {
       if (choice === 0) doc.getMap('devices').set(victim.id, sealEntry('devices', victim.id, { ...victim.registry.devices.get(victim.id)!, name: 'pwned' }, rogue.identity));
       else if (choice === 1) doc.getMap('trust').set(nameKey(`device-0`), sealEntry('trust', nameKey('device-0'), { id: nameKey('device-0'), name: 'device-0', key: toHex(rogue.identity.publicKey), at: 0 }, rogue.identity));
@@ -90,7 +100,17 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
         const d = pick(deployments);
         const entry = doc.getMap('deployments').get(d.id) as { set?: (k: string, v: unknown) => void } | undefined;
         entry?.set?.('record', sealEntry('deployments', d.id, { ...d, name: 'hijacked' }, rogue.identity));
-      } else doc.getMap('devices').set(victim.id, { ...victim.registry.devices.get(victim.id)!, name: 'unsigned' });
+      } else if (choice === 6) doc.getMap('devices').set(victim.id, { ...victim.registry.devices.get(victim.id)!, name: 'unsigned' });
+      else {
+        // The victim's description, offering a camera, under the victim's own signature, and a
+        // checkpoint page signed with the rogue's key vouching for exactly that.
+        const stored = doc.getMap('devices').get(victim.id) as Record<string, unknown> | undefined;
+        if (!stored) return;
+        const forged = { ...stored, capabilities: [FORGED_CAPABILITY] };
+        doc.getMap('devices').set(victim.id, forged);
+        const page = { id: checkpointKey(0), mesh: MESH, at: clock.now(), page: 0, pages: 1, digests: packDigests([entryDigest('devices', victim.id, forged)]) };
+        doc.getMap('trust').set(checkpointKey(0), sealEntry('trust', checkpointKey(0), page, rogue.identity));
+      }
     });
   };
 
@@ -160,12 +180,31 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
     await new Promise((res) => setImmediate(res));
     if (round > 20 && network.queueLength === 0 && honest.every((p) => intact(p) === null)) break;
   }
-  return finish(honest.map(intact).find((p) => p !== null) ?? null);
+  const problem = honest.map(intact).find((p) => p !== null) ?? null;
+  if (problem) return finish(problem);
+
+  // A device joins last, after the owner has signed a checkpoint of the settled registry.
+  writeCheckpoint(ownerPeer.registry, MESH, clock.now());
+  const late = await start(`device-${o.devices}`, 'device');
+  all.push(late);
+  for (let round = 0; round < 200; round++) {
+    while (network.queueLength > 0) {
+      network.deliver(0);
+      await new Promise((res) => setImmediate(res));
+    }
+    clock.advance(500);
+    await new Promise((res) => setImmediate(res));
+    if (round > 20 && network.queueLength === 0 && intact(late) === null) break;
+  }
+  if (intact(late) !== null) return finish(`the late joiner: ${intact(late)}`);
+  if ((late.registry.gate?.vouched ?? 0) === 0) return finish('the late joiner opened nothing on the word of the owner\'s checkpoint');
+  return finish(null);
 
   function intact(p: Peer): string | null {
     for (const d of all) {
       const seen = p.registry.devices.get(d.id);
       if (!seen || !seen.name.startsWith(d === operator ? 'operator' : d.registry.devices.get(d.id)!.name)) return `${p.registry.devices.get(p.id)?.name} reads ${d.id} as ${seen?.name}`;
+      if (seen.capabilities.includes(FORGED_CAPABILITY)) return `${p.registry.devices.get(p.id)?.name} reads ${seen.name} offering ${FORGED_CAPABILITY}`;
     }
     for (const m of modules) if (p.registry.modules.get(m.id)?.version !== '1.0.0') return `${p.registry.devices.get(p.id)?.name} reads module ${m.name} as ${p.registry.modules.get(m.id)?.version}`;
     if (p.registry.modules.size !== modules.length) return `${p.registry.devices.get(p.id)?.name} reads ${p.registry.modules.size} modules, ${modules.length} published`;
