@@ -78,7 +78,7 @@ describe('engine costs', () => {
       // sandbox, given the tensor the module's own preprocessing makes from the same JPEG.
       const graph = await createBrowserInferenceEngine().load([model], 'onnx');
       const direct = await directClassifier(wasm, graph);
-      const [classified, baseline] = await paired(12, 1, classifyCall, () => direct(jpeg));
+      const [classified, baseline] = await paired(20, 1, classifyCall, () => direct(jpeg));
       await graph.release();
 
       await executeServerCommand('liquidmesh-bench', { bare, call, noSharedCall, noSharedBare, hostShared, hostBridged, classified, direct: baseline, userAgent: navigator.userAgent });
