@@ -2,8 +2,8 @@
  * The wasi-nn inference engine of a browser peer: onnxruntime-web (its wasm-only build, the
  * engine Node peers without onnxruntime-node run too), imported on the first graph a module
  * loads so that a page that never classifies never downloads it. Wasm SIMD always; threads
- * where the page is cross-origin isolated (the PWA and the test pages are): while a graph
- * computes, the module's worker sleeps on the bridge, so the engine may have the cores.
+ * where the page is cross-origin isolated (the PWA and the test pages are) and the device
+ * has the cores for them ({@link defaultInferenceThreads}).
  */
 import { createOnnxEngine, type OrtLike } from '../../shared/adapters/onnx-engine.ts';
 import type { InferenceEngine } from '../../shared/ports/inference.ts';
@@ -20,12 +20,16 @@ export interface BrowserInferenceOptions {
 const MAX_DEFAULT_THREADS = 4;
 
 /**
- * One thread per core (up to {@link MAX_DEFAULT_THREADS}) on a cross-origin isolated page,
- * else 1: without isolation there is no SharedArrayBuffer, so onnxruntime-web cannot start threads.
+ * Threads on a cross-origin isolated page: one per two cores the page reports, up to
+ * {@link MAX_DEFAULT_THREADS} (onnxruntime-web's own default) — half the cores stay for the
+ * sandbox's workers and the page, and a core count cannot be trusted to be free: on a busy
+ * 2-core machine two threads doubled the inference time, and WebKitGTK reports 4 cores
+ * there. 1 without isolation: no SharedArrayBuffer, so onnxruntime-web cannot start threads.
  */
 export function defaultInferenceThreads(): number {
   if (!globalThis.crossOriginIsolated) return 1;
-  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, globalThis.navigator?.hardwareConcurrency ?? 1));
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, Math.ceil(cores / 2)));
 }
 
 /**
