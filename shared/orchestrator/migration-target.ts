@@ -89,6 +89,8 @@ interface Pending {
   staged: StagedModule;
   installed: boolean;
   timer: TimerHandle;
+  /** The commit was answered, or the migration dropped: calls sent behind the commit stop waiting. */
+  settle: () => void;
 }
 
 /** A prepare under way: where its base snapshot's hash arrives, and whether it was aborted. */
@@ -152,7 +154,13 @@ export class MigrationTarget {
         throw error;
       }
       const timer = this.#peer.clock.setTimeout(() => void this.#expire(p.migrationId), p.timeoutMs + 10_000);
-      this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer });
+      let settle!: () => void;
+      const settled = new Promise<void>((resolve) => (settle = resolve));
+      // The source sends the held calls right behind the commit, which may still be on its
+      // way or restoring when they arrive (a large commit travels in fragments): they wait
+      // here until it is installed, or refused.
+      this.#supervisor.expect(p.deploymentId, p.module, settled);
+      this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer, settle });
       return { loadedMs: performance.now() - t0, times };
     } finally {
       if (this.#preparing.get(p.migrationId) === preparing) this.#preparing.delete(p.migrationId);
@@ -208,11 +216,15 @@ export class MigrationTarget {
   async commit(p: MigrationCommit, from: string): Promise<{ restoredMs: number }> {
     const t0 = performance.now();
     const entry = this.#prepared(p.migrationId, from);
-    await this.#apply(entry, p);
-    if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
-    this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
-    await this.#supervisor.install(entry.staged, p.subscriptions);
-    entry.installed = true;
+    try {
+      await this.#apply(entry, p);
+      if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+      this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
+      await this.#supervisor.install(entry.staged, p.subscriptions);
+      entry.installed = true;
+    } finally {
+      entry.settle();
+    }
     return { restoredMs: performance.now() - t0 };
   }
 
@@ -255,6 +267,7 @@ export class MigrationTarget {
     if (!entry) return { aborted: false };
     this.#pending.delete(migrationId);
     this.#peer.clock.clearTimeout(entry.timer);
+    entry.settle();
     if (!entry.installed) {
       await this.#supervisor.discard(entry.staged);
       return { aborted: true };
@@ -276,6 +289,7 @@ export class MigrationTarget {
     if (!entry) return;
     if (entry.installed && this.#placedHere(entry)) {
       this.#pending.delete(migrationId);
+      entry.settle();
       return;
     }
     await this.abort(migrationId);

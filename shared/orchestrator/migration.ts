@@ -64,6 +64,7 @@ import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
 import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import { packSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
+import type { CommitOutcome } from '../supervisor/versions.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
@@ -147,6 +148,16 @@ declare module '../rpc/methods.ts' {
     /** Target: drop what a migration staged or restored. */
     'migration.abort': { params: { migrationId: string }; result: { aborted: boolean } };
   }
+}
+
+/**
+ * What a failed commit means for the calls sent behind it: `refused` when the target
+ * answered that it did not install the copy (or is gone with it), `unknown` when no
+ * answer came (it may have installed the copy and run them).
+ */
+function commitOutcome(error: unknown): CommitOutcome {
+  if (!(error instanceof MeshError)) return 'unknown';
+  return ['ERR_RPC_TIMEOUT', 'ERR_ABORTED', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE'].includes(error.code) ? 'unknown' : 'refused';
 }
 
 /** Default time limit of a migration, ms. */
@@ -340,14 +351,25 @@ export class MigrationService {
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
       const commit = { ...(await shipping(send, bytes)), subscriptions };
       mark('hashed');
-      await this.#peer.call(p.to, 'migration.commit', commit, { timeoutMs: left() });
+      const committing = this.#peer.call(p.to, 'migration.commit', commit, { timeoutMs: left() });
+      let pausedMs = 0;
+      if (p.mode === 'move') {
+        // The held calls follow the commit at once, not after its answer: the target runs
+        // them once it has installed the copy. A refused commit leaves them to run here.
+        this.#supervisor.sendHeldAhead(r.id, p.module, p.to, committing.then(() => 'committed' as const, commitOutcome));
+        pausedMs = performance.now() - pausedAt;
+        mark('released');
+      }
+      await committing;
       mark('committed');
-      // Committed: the target serves the restored copy. The held calls are let go (to
-      // the target, or here for a clone) at once; closing the source's copy follows.
+      // Committed: the target serves the restored copy. A clone's held calls run here now;
+      // a move's went ahead, and closing the source's copy follows.
       const closing = p.mode === 'move' ? this.#supervisor.handoff(r.id, p.module, p.to) : this.#supervisor.resume(r.id, p.module);
       paused = false;
-      const pausedMs = performance.now() - pausedAt;
-      mark('released');
+      if (p.mode === 'clone') {
+        pausedMs = performance.now() - pausedAt;
+        mark('released');
+      }
       await closing;
       const durationMs = performance.now() - t0;
       const recorded = this.#write(r.id, (current) => routed(current, { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs }));

@@ -31,7 +31,14 @@ import { callOutcome, planFunction, sandboxRequest } from './function-plan.ts';
 import { RequestHistory } from './history.ts';
 import { moduleKey, moduleOfKey } from './module-key.ts';
 import type { Subscription } from './subscriptions.ts';
-import { type CallRoute, type Version, VersionTable } from './versions.ts';
+import { type CallRoute, type CommitOutcome, type Version, VersionTable } from './versions.ts';
+
+/**
+ * Errors of a call sent behind a refused commit that say the target did not run it (it
+ * has no such module, or it is gone with its copy). Any other error — the module's own,
+ * or a timeout — stands: the call may have run somewhere.
+ */
+const NOT_RUN_THERE = new Set(['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_PEER_LEFT', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE']);
 import type { DeviceGrants } from './device-grants.ts';
 import type { CapabilityPolicy, Requester } from '../trust/capability-policy.ts';
 
@@ -293,6 +300,17 @@ export class Supervisor {
   }
 
   /**
+   * A paused module is being committed on `peer`: the calls it held, and new ones, go
+   * there at once, right behind the commit, instead of after its answer. Then
+   * {@link handoff} (committed) or {@link resume} (not). A call sent ahead that the
+   * target did not run because the commit failed (`outcome` says `refused`) runs here;
+   * when the outcome is `unknown` its error stands, so that no call runs twice.
+   */
+  sendHeldAhead(deploymentId: string, name: string, peer: string, outcome: Promise<CommitOutcome>): void {
+    this.#versions.sendAhead(moduleKey(deploymentId, name), { peer, outcome });
+  }
+
+  /**
    * A paused module moved to `peer`: close it here and forward the calls that waited,
    * and any that arrive within {@link FORWARD_MS}, to that peer (in arrival order).
    * Resolves with the topics it had subscribed to.
@@ -363,7 +381,16 @@ export class Supervisor {
     const route: CallRoute = now ? { here: now } : await this.#versions.enter(key);
     if ('movedTo' in route) {
       if (!this.#o.forward) throw new DeploymentNotFoundError(`module ${moduleName} of deployment ${deploymentId} moved to ${route.movedTo}`, { deploymentId, module: moduleName });
-      return this.#o.forward(route.movedTo, { deploymentId, module: moduleName, fn: functionName, input });
+      const forwarded = this.#o.forward(route.movedTo, { deploymentId, module: moduleName, fn: functionName, input });
+      if (!route.ahead) return forwarded;
+      try {
+        return await forwarded;
+      } catch (error) {
+        // The target refused the commit (or is gone with its copy): it ran none of the calls
+        // sent behind it, and this peer serves on — the call runs here, once.
+        if ((await route.ahead) === 'refused' && error instanceof MeshError && NOT_RUN_THERE.has(error.code)) return this.#call(deploymentId, moduleName, functionName, input);
+        throw error;
+      }
     }
     try {
       return await this.#callOn(route.here, deploymentId, moduleName, functionName, input);

@@ -37,10 +37,29 @@ interface Pause {
   gate: Promise<void>;
   release: () => void;
   drained: (() => void)[];
+  /** Set when the held calls go to the target right behind a migration's commit. */
+  ahead?: Ahead;
 }
 
-/** Where a call goes: into a version here (counted as running until it leaves), or to the peer the module moved to. */
-export type CallRoute = { here: Version } | { movedTo: string };
+/**
+ * How a migration's commit ended, for the calls sent right behind it: `committed` (the
+ * target serves them), `refused` (the target answered that it did not install the module,
+ * or it is gone with its copy: the calls are run here) or `unknown` (no answer: a call's
+ * error stands, so that none runs twice).
+ */
+export type CommitOutcome = 'committed' | 'refused' | 'unknown';
+
+/** Held calls sent ahead to `peer`, and how the commit they follow ended. */
+export interface Ahead {
+  peer: string;
+  outcome: Promise<CommitOutcome>;
+}
+
+/**
+ * Where a call goes: into a version here (counted as running until it leaves), or to the
+ * peer the module moved to — `ahead` when it follows a commit whose outcome is not known yet.
+ */
+export type CallRoute = { here: Version } | { movedTo: string; ahead?: Promise<CommitOutcome> };
 
 /** The versions serving on this peer, by module. */
 export class VersionTable {
@@ -133,21 +152,28 @@ export class VersionTable {
     for (;;) {
       const v = this.#versions.get(key);
       if (!v) {
-        const movedTo = this.#moved.peerFor(key);
-        if (movedTo !== undefined) return { movedTo };
+        // A load under way here first: a module that moves back to this peer is awaited,
+        // not forwarded to where it was.
         const loading = this.#expected.get(key);
         if (loading && !waited) {
           waited = true;
           await loading;
           continue;
         }
+        const movedTo = this.#moved.peerFor(key);
+        if (movedTo !== undefined) return { movedTo };
         return { here: this.require(key) };
       }
       if (!v.paused) {
         v.running++;
         return { here: v };
       }
-      await v.paused.gate;
+      const pause = v.paused;
+      if (pause.ahead) return { movedTo: pause.ahead.peer, ahead: pause.ahead.outcome };
+      await pause.gate;
+      // Set while this call waited (the narrowing above does not know that).
+      const ahead = pause.ahead as Ahead | undefined;
+      if (ahead) return { movedTo: ahead.peer, ahead: ahead.outcome };
     }
   }
 
@@ -171,6 +197,27 @@ export class VersionTable {
     const pause: Pause = { gate, release, drained: [] };
     v.paused = pause;
     if (v.running > 0) await new Promise<void>((resolve) => pause.drained.push(resolve));
+  }
+
+  /**
+   * The calls held on a paused `key`, and those arriving until it is resumed or removed,
+   * go to `ahead.peer` in arrival order, behind a commit whose outcome is `ahead.outcome`.
+   */
+  sendAhead(key: ModuleKey, ahead: Ahead): void {
+    const v = this.#versions.get(key);
+    const pause = v?.paused;
+    if (!v || !pause) return;
+    pause.ahead = ahead;
+    const release = pause.release;
+    // A commit that did not go through: calls are held here again until the module
+    // resumes — among them those the target sends back as not run (registered before
+    // any of them awaits the outcome, so this runs first).
+    void ahead.outcome.then((outcome) => {
+      if (outcome === 'committed' || v.paused !== pause) return;
+      delete pause.ahead;
+      pause.gate = new Promise<void>((resolve) => (pause.release = resolve));
+    });
+    release();
   }
 
   /** Let the calls waiting on a paused `key` run, in arrival order. */

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
+import { runHeldCallTests } from '../acceptance/migration-held-calls.ts';
 
 const harness = {
   name: 'Node worker threads',
@@ -11,3 +12,4 @@ const harness = {
 };
 runMigrationTests(harness);
 runPrecopyTests(harness);
+runHeldCallTests(harness);
