@@ -30,9 +30,11 @@
  *                                                                           checked, applied, installed; the step
  *                                                                           agent adopts it
  *                                  ◀──────────────────────────── restored ─┘
- *                                  move:  handoff — waiting calls and later stale-routed
- *                                         calls are forwarded to the target and answered
- *                                         to their callers; solution[steps] = target
+ *                                  move:  the waiting calls follow the commit at once (the
+ *                                         target holds them until it has installed; a refused
+ *                                         commit sends them back to run here); then handoff —
+ *                                         later stale-routed calls are forwarded to the target
+ *                                         and answered to their callers; solution[steps] = target
  *                                  clone: resume here; replicas[steps] += target
  *                                  record.migration = done (one write with the routing)
  *  ◀──────── MigrationResult ─────┘

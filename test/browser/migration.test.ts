@@ -3,6 +3,7 @@ import { createBrowserSandbox } from '../../web/sandbox/browser-sandbox.ts';
 import { moduleFile } from './module-files.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
+import { runHeldCallTests } from '../acceptance/migration-held-calls.ts';
 import { bridgeWhereNeeded } from './bridge-service-worker.ts';
 
 // Without shared memory, host calls go through the service worker (ADR 0039).
@@ -11,3 +12,4 @@ await bridgeWhereNeeded();
 const harness = { name: 'browser Workers', sandbox: () => createBrowserSandbox(), moduleFile };
 runMigrationTests(harness);
 runPrecopyTests(harness);
+runHeldCallTests(harness);
