@@ -55,11 +55,15 @@ import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 import { type NatsCandidate, NatsCandidates } from './nats-overlay.ts';
+import { NatsBus } from './nats-bus.ts';
+import type { MeshBus } from '../ports/mesh-bus.ts';
 
 /** A message as a NATS client hands it over (the part this transport reads). */
 export interface NatsMessage {
   subject: string;
   data: Uint8Array;
+  /** Where an answer goes (mesh-bus requests). */
+  reply?: string;
 }
 
 /** A connection status event of a NATS client (`disconnect`, `reconnect`, …). */
@@ -73,8 +77,8 @@ export interface NatsStatus {
  * `wsconnect`) fits it as it is.
  */
 export interface NatsConnectionLike {
-  publish(subject: string, payload?: Uint8Array): void;
-  subscribe(subject: string, options: { callback: (error: Error | null, message: NatsMessage) => void }): { unsubscribe(): void };
+  publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
+  subscribe(subject: string, options: { queue?: string; callback: (error: Error | null, message: NatsMessage) => void }): { unsubscribe(): void };
   flush(): Promise<void>;
   close(): Promise<void>;
   status(): AsyncIterable<NatsStatus>;
@@ -235,6 +239,7 @@ export class NatsTransport implements Transport {
   #roomFor: ((remote: PeerId, cutOff?: boolean) => PeerId | undefined) | undefined;
   #announceDelay = 0;
   #announceTimer: TimerHandle | undefined;
+  #bus: NatsBus | undefined;
 
   constructor(options: NatsTransportOptions) {
     this.#o = options;
@@ -281,6 +286,15 @@ export class NatsTransport implements Transport {
     await this.#announce(false);
   }
 
+  /**
+   * The mesh bus over this transport's connection (registry and presence mesh-wide, ADR
+   * 0023): give it to the peer as `bus`; it works while the transport is connected.
+   */
+  get bus(): MeshBus {
+    this.#bus ??= new NatsBus(this, () => (this.#nc && this.#keys && this.#id !== null ? { nc: this.#nc, keys: this.#keys, self: this.#id } : null), this.#clock, this.#log.child('bus'));
+    return this.#bus;
+  }
+
   get #bounded(): boolean {
     return this.#bound !== Infinity;
   }
@@ -314,6 +328,7 @@ export class NatsTransport implements Transport {
     const nc = this.#nc;
     if (this.#id === null || !nc) return;
     this.#events.clear();
+    this.#bus?.close();
     const bye = this.#announce(true).catch(() => {});
     this.#id = null;
     this.#nc = null;

@@ -173,6 +173,11 @@ export class PeerLinks {
     return false;
   }
 
+  /** The transport messages to `peer` go over now (undefined: not linked). */
+  transportOf(peer: PeerId): Transport | undefined {
+    return this.#route(peer)?.transport;
+  }
+
   /** The verified public key of an authenticated peer. */
   publicKey(peer: PeerId): Uint8Array | undefined {
     const link = this.#route(peer);

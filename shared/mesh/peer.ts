@@ -22,6 +22,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerStore } from '../ports/key-value-store.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
+import type { MeshBus } from '../ports/mesh-bus.ts';
+import { BUS_ORIGIN, BusSync } from './bus-sync.ts';
 import type { WireMessage } from '../protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
 import { MeshRouting } from '../routing/mesh-routing.ts';
@@ -129,6 +131,11 @@ export interface PeerOptions {
    * anything (the mesh secret is the only gate).
    */
   roles?: PeerRoles;
+  /**
+   * A mesh-wide bus (the NATS transport's `bus`, ADR 0023): registry and presence go over
+   * it instead of flooding over that transport's links, which then carry calls and blobs.
+   */
+  bus?: MeshBus;
 }
 
 /** Events of a peer. */
@@ -171,6 +178,7 @@ export class Peer {
   #rpc: Rpc<MeshMethods> | null = null;
   #presence: Presence | null = null;
   #routing: MeshRouting | null = null;
+  #busSync: BusSync | null = null;
   #persistence: RegistryPersistence | null = null;
   #checkpointer: Checkpointer | undefined;
   #stopAntiEntropy: (() => void) | null = null;
@@ -254,13 +262,14 @@ export class Peer {
       }
     }
 
+    const admit = trust ? (peer: PeerId, key: Uint8Array) => (trust.isRevoked(toHex(key), lookup) ? new NotAMemberError(`peer ${peer} was revoked by an owner`) : undefined) : undefined;
     const links = new PeerLinks({
       identity,
       transports: this.#options.transports,
       clock: this.clock,
       logger: log.child('links'),
       handshakeRetryMs: this.#timing.handshakeRetryMs,
-      admit: trust ? (peer, key) => (trust.isRevoked(toHex(key), lookup) ? new NotAMemberError(`peer ${peer} was revoked by an owner`) : undefined) : undefined,
+      admit,
     });
     this.#links = links;
 
@@ -322,17 +331,25 @@ export class Peer {
       unreachable: (peer) => rpc.peerLeft(peer),
     });
     this.#routing = routing;
+    const bus = this.#options.bus;
+    const busSync = bus
+      ? new BusSync({ bus, identity, doc: this.registry.doc, presence, clock: this.clock, logger: log.child('bus'), heartbeatMs: this.#timing.heartbeatMs, batchMs: Math.max(20, this.#timing.relayBatchMs), antiEntropyMs: this.#timing.antiEntropyMs, ...(admit ? { admit } : {}) })
+      : null;
+    this.#busSync = busSync;
+    const fromBus = (origin: unknown): boolean => typeof origin === 'string' && origin.startsWith(BUS_ORIGIN);
     // A bounded transport at its bound gives up a redundant link for a peer we cannot reach
     // at all, so that bounded peers never settle into islands (ADR 0029).
     for (const transport of this.#options.transports) {
       // "Cannot reach" is judged by presence (a peer in another island is never heard of) as
       // well as by the link graph, which lags presence by a heartbeat: no churn for a
       // peer already in the mesh.
-      transport.makeRoomWith?.((remote, cutOff) => (!cutOff && (presence.alive().includes(remote) || routing.topology.hops(remote) !== undefined) ? undefined : routing.topology.redundantLink()));
+      // With a bus, presence knows every peer at once, so only the link graph tells islands apart.
+      transport.makeRoomWith?.((remote, cutOff) => (!cutOff && ((!bus && presence.alive().includes(remote)) || routing.topology.hops(remote) !== undefined) ? undefined : routing.topology.redundantLink()));
     }
     presence.on('outgoing', ({ clients, origin, renewal }) => {
       // Only where the peer would not hear it otherwise: no redundant relays over direct links.
       const owners = clients.map((c) => presence.peerOfClient(c));
+      if (busSync && !fromBus(origin)) busSync.presence(clients);
       this.#relay(origin ?? undefined, (box, to) => {
         // Our heartbeat, unchanged: a linked peer whose link vouches for us (it closes when
         // we fall silent) needs it only to pass on, to peers not linked to us.
@@ -350,14 +367,17 @@ export class Peer {
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       // Flood: forward what we had not seen to everyone but the peer it came from.
       const from = typeof origin === 'string' && origin !== LOCAL_ORIGIN ? origin : undefined;
+      if (busSync && !fromBus(origin)) busSync.update(update);
       this.#relay(from, (box) => box.updates.push(update));
     };
     this.registry.doc.on('update', onUpdate);
     this.#offDoc = () => this.registry.doc.off('update', onUpdate);
 
     links.on('up', (peer) => {
-      links.send(peer, { t: 'sync1', sv: stateVector(this.registry.doc) }).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
-      links.send(peer, { t: 'aware', u: presence.encodeAll() }).catch((e: unknown) => log.debug(`presence to ${peer}: ${(e as Error).message}`));
+      if (!this.#overBus(peer)) {
+        links.send(peer, { t: 'sync1', sv: stateVector(this.registry.doc) }).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
+        links.send(peer, { t: 'aware', u: presence.encodeAll() }).catch((e: unknown) => log.debug(`presence to ${peer}: ${(e as Error).message}`));
+      }
       routing.linksChanged();
       this.#events.emit('link-up', peer);
     });
@@ -393,8 +413,10 @@ export class Peer {
     links.on('fragment', ({ from, key, received, total, bytes }) => rpc.progress(from, key, { received, total, bytes }));
 
     await links.start();
+    busSync?.start();
     this.#stopAntiEntropy = every(this.clock, this.#timing.antiEntropyMs, () => {
-      links.broadcast({ t: 'sync1', sv: stateVector(this.registry.doc) });
+      const sync1: WireMessage = { t: 'sync1', sv: stateVector(this.registry.doc) };
+      for (const peer of links.up()) if (!this.#overBus(peer)) links.send(peer, sync1).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
       const telemetry = this.#telemetry();
       const published = presence.state(identity.id)?.telemetry;
       if (!published || telemetryMoved(published, telemetry)) presence.setTelemetry(telemetry);
@@ -418,6 +440,7 @@ export class Peer {
     this.#routing?.stop();
     const goodbye = this.leave();
     this.#presence?.destroy();
+    this.#busSync?.stop();
     // Sent, not just queued, before the links close (bounded: a stuck link must not hold us).
     let bound: TimerHandle | undefined;
     await Promise.race([goodbye, new Promise<void>((r) => (bound = this.clock.setTimeout(() => r(), 1000)))]);
@@ -447,6 +470,7 @@ export class Peer {
     const presence = this.#presence;
     if (!links || !presence) return Promise.resolve();
     const message: WireMessage = { t: 'aware', u: presence.leave() };
+    this.#busSync?.goodbye(message.u);
     this.#goodbye = Promise.allSettled(links.up().map((peer) => links.send(peer, message)));
     return this.#goodbye;
   }
@@ -547,10 +571,16 @@ export class Peer {
     this.#presence?.setTelemetry(telemetry);
   }
 
-  /** Queue something for every linked peer except `except`, and schedule the flush. */
+  /** True when `peer` is linked over the bus's transport: the bus carries registry and presence to it. */
+  #overBus(peer: PeerId): boolean {
+    const bus = this.#options.bus;
+    return bus !== undefined && this.#links?.transportOf(peer) === bus.transport;
+  }
+
+  /** Queue something for every linked peer except `except` (and those the bus reaches), and schedule the flush. */
   #relay(except: PeerId | undefined, add: (box: { updates: Uint8Array[]; clients: Set<number> }, to: PeerId) => void): void {
     for (const peer of this.linked()) {
-      if (peer === except) continue;
+      if (peer === except || this.#overBus(peer)) continue;
       let box = this.#outbox.get(peer);
       if (!box) this.#outbox.set(peer, (box = { updates: [], clients: new Set() }));
       add(box, peer);

@@ -137,6 +137,54 @@ export class Presence {
     return awarenessProtocol.encodeAwarenessUpdate(this.#awareness, [...this.#awareness.getStates().keys()]);
   }
 
+  /**
+   * A digest of every state we know, for the mesh bus (ADR 0023): states whose content
+   * changed since `sent` last recorded them (all of them when `full`) as an awareness
+   * update, the others only as renewals (client, clock), which is what a heartbeat of an
+   * unchanged state says. `sent` is updated.
+   */
+  encodeDigest(sent: Map<number, string>, full: boolean): { update: Uint8Array | null; renewals: Uint32Array } {
+    const changed: number[] = [];
+    const renewals: number[] = [];
+    const states = this.#awareness.getStates();
+    for (const client of sent.keys()) if (!states.has(client)) sent.delete(client);
+    for (const [client, state] of states) {
+      const clock = this.#awareness.meta.get(client)?.clock;
+      if (clock === undefined) continue;
+      const json = JSON.stringify(state);
+      if (full || sent.get(client) !== json) changed.push(client);
+      else renewals.push(client, clock);
+      sent.set(client, json);
+    }
+    return { update: changed.length > 0 ? awarenessProtocol.encodeAwarenessUpdate(this.#awareness, changed) : null, renewals: Uint32Array.from(renewals) };
+  }
+
+  /**
+   * Renewals from a digest (see {@link encodeDigest}): a known client with a newer clock
+   * is heard from, its state unchanged. Unknown clients wait for their full state (the
+   * next full digest). Nothing is relayed: renewals are a bus-only shorthand.
+   */
+  renew(renewals: Uint32Array): void {
+    const self = this.#awareness.clientID;
+    const now = this.#clock.now();
+    const wall = Date.now();
+    for (let i = 0; i + 1 < renewals.length; i += 2) {
+      const client = renewals[i]!;
+      const clock = renewals[i + 1]!;
+      if (client === self || this.#excludedClient(client)) continue;
+      const meta = this.#awareness.meta.get(client);
+      if (!meta || !this.#awareness.states.has(client) || !this.#clientPeer.has(client) || meta.clock >= clock) continue;
+      // What applying the same state with this clock would do, without parsing it again.
+      this.#awareness.meta.set(client, { clock, lastUpdated: wall });
+      this.#lastSeen.set(client, now);
+    }
+  }
+
+  #excludedClient(client: number): boolean {
+    const peer = this.#clientPeer.get(client);
+    return peer !== undefined && this.#excluded.has(peer);
+  }
+
   /** Apply an awareness update received from `from`. Returns an error message on garbage. */
   apply(update: Uint8Array, from: PeerId): string | null {
     try {

@@ -1,0 +1,120 @@
+/**
+ * The mesh bus over a NATS transport's connection (the MeshBus port, ADR 0023): three
+ * subjects beside the transport's hello and inboxes, everything on them sealed with the
+ * mesh key (AES-GCM), so the cluster sees sizes and timing, never contents, and a client
+ * without the mesh secret can neither read nor inject.
+ *
+ * - `lm.<h>.up`: peers' own registry updates and heartbeats; only collectors subscribe.
+ * - `lm.<h>.down`: collectors' digests; every peer subscribes.
+ * - `lm.<h>.state`: a joiner's request, in the queue group `state` (NATS hands each to one
+ *   subscriber); answered on the requester's `lm.<h>.rs.<id>`.
+ * @module
+ */
+import type { Unsubscribe } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { BusChannel, MeshBus } from '../ports/mesh-bus.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { PeerId, Transport } from '../ports/transport.ts';
+import type { MeshKeys } from './mesh-secret.ts';
+
+/** The part of a NATS connection the bus uses (the official `NatsConnection` fits it). */
+export interface BusConnection {
+  publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
+  subscribe(subject: string, options: { queue?: string; callback: (error: Error | null, message: { data: Uint8Array; reply?: string }) => void }): { unsubscribe(): void };
+}
+
+/** What the bus needs of its transport once connected. */
+export interface BusAccess {
+  nc: BusConnection;
+  keys: MeshKeys;
+  self: PeerId;
+}
+
+/** The {@link MeshBus} of one NATS transport. */
+export class NatsBus implements MeshBus {
+  readonly transport: Transport;
+  readonly #access: () => BusAccess | null;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  /** The requester waiting for an answer (one request at a time per peer). */
+  #waiting: ((reply: Uint8Array) => void) | null = null;
+  #replies: { unsubscribe(): void } | null = null;
+
+  constructor(transport: Transport, access: () => BusAccess | null, clock: Clock, logger: Logger) {
+    this.transport = transport;
+    this.#access = access;
+    this.#clock = clock;
+    this.#log = logger;
+  }
+
+  publish(channel: Exclude<BusChannel, 'state'>, data: Uint8Array): void {
+    const a = this.#access();
+    if (!a) return;
+    void this.#send(a, subjectOf(a.keys, channel), data);
+  }
+
+  subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe {
+    const a = this.#access();
+    if (!a) return () => {};
+    const sub = a.nc.subscribe(subjectOf(a.keys, channel), {
+      ...(channel === 'state' ? { queue: 'state' } : {}),
+      callback: (error, message) => {
+        if (error) return this.#log.debug(`bus ${channel}: ${error.message}`);
+        const reply = message.reply;
+        void this.#open(a, message.data).then((plain) => {
+          if (!plain) return this.#log.debug(`dropped a ${channel} message not sealed with this mesh key`);
+          handler(plain, reply === undefined || !reply.startsWith(`${subjectOf(a.keys, 'rs')}.`) ? undefined : (answer) => void this.#send(a, reply, answer));
+        });
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  async request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null> {
+    const a = this.#access();
+    if (!a || this.#waiting) return null;
+    const inbox = `${subjectOf(a.keys, 'rs')}.${a.self}`;
+    this.#replies ??= a.nc.subscribe(inbox, {
+      callback: (error, message) => {
+        if (error) return;
+        void this.#open(a, message.data).then((plain) => plain && this.#waiting?.(plain));
+      },
+    });
+    return new Promise<Uint8Array | null>((resolve) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#waiting = null;
+        resolve(null);
+      }, timeoutMs);
+      this.#waiting = (reply) => {
+        this.#clock.clearTimeout(timer);
+        this.#waiting = null;
+        resolve(reply);
+      };
+      void this.#send(a, subjectOf(a.keys, 'state'), data, inbox);
+    });
+  }
+
+  /** Stop answering replies (the transport disconnects). */
+  close(): void {
+    this.#replies?.unsubscribe();
+    this.#replies = null;
+  }
+
+  async #send(a: BusAccess, subject: string, data: Uint8Array, reply?: string): Promise<void> {
+    try {
+      const sealed = await a.keys.encrypt(data);
+      a.nc.publish(subject, sealed, reply === undefined ? undefined : { reply });
+    } catch (error) {
+      // The connection closed for good: the bus is as lossy as NATS core, anti-entropy repairs.
+      this.#log.debug(`bus message not sent: ${(error as Error).message}`);
+    }
+  }
+
+  async #open(a: BusAccess, sealed: Uint8Array): Promise<Uint8Array | null> {
+    return a.keys.decrypt(sealed).catch(() => null);
+  }
+}
+
+function subjectOf(keys: MeshKeys, channel: BusChannel | 'rs'): string {
+  return `lm.${keys.topic.replace(/^liquidmesh-/, '')}.${channel}`;
+}

@@ -1,0 +1,33 @@
+/**
+ * The MeshBus port: mesh-wide publish/subscribe and request/reply beside the links, for
+ * what every peer needs (registry updates, presence) so that it does not have to flood
+ * hop by hop over an overlay. Only the NATS backbone has one (`nats-bus.ts`); a peer
+ * without a bus floods over its links as before. Everything on a bus is sealed with the
+ * mesh key by the adapter (the cluster reads nothing, strangers inject nothing); the
+ * peer signs what it publishes on top (`shared/mesh/bus-sync.ts`, ADR 0023).
+ * @module
+ */
+import type { Unsubscribe } from '../events.ts';
+import type { Transport } from './transport.ts';
+
+/**
+ * Channels: `up` carries each peer's own updates and heartbeats to the few collectors,
+ * `down` the collectors' digests to everyone, `state` a joiner's request for what it
+ * lacks (each request reaches one subscriber).
+ */
+export type BusChannel = 'up' | 'down' | 'state';
+
+/** Mesh-wide messaging (see the module comment). */
+export interface MeshBus {
+  /** The transport whose links this bus stands in for: registry and presence skip them. */
+  readonly transport: Transport;
+  /** Publish on a channel (dropped, not thrown, while the connection is gone). */
+  publish(channel: Exclude<BusChannel, 'state'>, data: Uint8Array): void;
+  /**
+   * Receive a channel's messages. On `state`, each request reaches one of its subscribers,
+   * which answers through `respond`.
+   */
+  subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe;
+  /** Ask one `state` subscriber; null when none answered within `timeoutMs`. */
+  request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null>;
+}
