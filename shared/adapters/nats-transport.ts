@@ -112,6 +112,12 @@ export interface NatsTransportOptions {
   maxLinks?: number;
   /** With a bound, announcements back off from `announceMs` to this (default 30 000). */
   quietAnnounceMs?: number;
+  /**
+   * With a bound, announce nothing while at it (default false): peers short of links still
+   * announce and are dialled, so a mesh at rest hears no announcements at all (with the
+   * mesh bus, presence is what tells peers of each other).
+   */
+  quietWhenFull?: boolean;
   /** Random source of the overlay's choices (seeded in tests). */
   random?: () => number;
   /**
@@ -543,7 +549,7 @@ export class NatsTransport implements Transport {
     this.#announceTimer = this.#clock.setTimeout(() => {
       this.#announceTimer = undefined;
       if (this.#id === null) return;
-      void this.#announce(false);
+      if (!(this.#o.quietWhenFull && this.#joined.size >= this.#bound)) void this.#announce(false);
       this.#announceDelay = Math.min(this.#announceDelay * 2, this.#quietMs);
       this.#scheduleAnnounce();
     }, this.#announceDelay);

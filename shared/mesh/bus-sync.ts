@@ -5,8 +5,8 @@
  * - Every peer publishes its own registry updates and heartbeats (and those it heard over
  *   links from peers without the bus) on `up`, merged over `batchMs`.
  * - A few **collectors** (the `collectors` lowest ids among the peers alive, as each peer
- *   sees them; a collector steps down only past twice that rank, so views that differ a
- *   little do not make it flap) subscribe to `up`, apply what arrives and publish a digest
+ *   sees them; a collector steps down only past one more than that rank, so views that
+ *   differ a little do not make it flap) subscribe to `up`, apply what arrives and publish a digest
  *   on `down`: the registry updates merged over `batchMs`, and every heartbeat period the
  *   presence of everyone alive, full states only where they changed and renewals
  *   (client, clock) for the rest (full every {@link FULL_EVERY}th digest). A peer thus
@@ -111,13 +111,14 @@ export class BusSync {
     const o = this.#o;
     this.#stops.push(o.bus.subscribe('down', (data) => this.#receive(data)));
     this.#stops.push(o.bus.subscribe('state', (data, respond) => this.#answer(data, respond)));
-    // What we hold already (our own device at least) reaches the mesh through the collectors.
-    this.update(Y.encodeStateAsUpdate(o.doc));
     this.#stops.push(every(o.clock, o.heartbeatMs, () => this.#tick()));
     this.#stops.push(every(o.clock, o.antiEntropyMs, () => void this.#ask(false)));
     void this.#ask(true).finally(() => {
       this.#joined = true;
       this.#review();
+      // What we hold already (our own device at least) reaches the mesh through the
+      // collectors, now that the answer told us of them (or we are one).
+      this.update(Y.encodeStateAsUpdate(o.doc));
     });
   }
 
@@ -208,7 +209,7 @@ export class BusSync {
     let rank = 0;
     for (const peer of alive) if (peer < this.#self) rank++;
     if (!this.#collector && rank < this.#k) this.#stepUp();
-    else if (this.#collector && rank >= 2 * this.#k) this.#stepDown();
+    else if (this.#collector && rank > this.#k) this.#stepDown();
   }
 
   #stepUp(): void {
@@ -217,6 +218,8 @@ export class BusSync {
     this.#sent.clear();
     this.#digests = 0;
     this.#collector = bus.subscribe('up', (data) => this.#receive(data));
+    // What was published before we collected: pull it from one peer (and push what it lacks).
+    void this.#ask(false);
   }
 
   #stepDown(): void {

@@ -24,6 +24,7 @@ import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
+import { useNodeEd25519 } from '../../node-host/trust/node-ed25519.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';
@@ -40,6 +41,8 @@ interface ChildPlan {
   links: number;
   heartbeatMs: number;
   relayBatchMs: number;
+  /** Registry and presence over the mesh bus (collectors' digests) instead of flooding over the links. */
+  bus: boolean;
 }
 
 interface ChildReport {
@@ -61,6 +64,8 @@ const START_CONCURRENCY = 5;
 
 /** One child: start its peers, report when their registries are complete, then count what arrives at rest. */
 async function child(plan: ChildPlan): Promise<void> {
+  // As a Node peer does (node-peer.ts): the bus signs and checks every message.
+  useNodeEd25519();
   const log = collectLogs();
   const received = { count: 0 };
   const peers: Peer[] = [];
@@ -82,11 +87,12 @@ async function child(plan: ChildPlan): Promise<void> {
         return nc;
       },
       mesh: plan.mesh, secret: 'bench', meshKeys, announceMs: 2000, timeoutMs: 20_000,
-      ...(plan.links > 0 ? { maxLinks: plan.links } : {}),
+      ...(plan.links > 0 ? { maxLinks: plan.links, quietWhenFull: plan.bus } : {}),
     });
     transport.on('message', () => received.count++);
     const peer = new Peer({
       transports: [transport],
+      ...(plan.bus ? { bus: transport.bus } : {}),
       store: memoryStore(),
       device: { name: `p${index}`, engine: 'node' },
       logger: createLogger(`bench:p${index}`, log.sink),
@@ -144,7 +150,7 @@ interface ScaleFigures {
   aliveMean: number;
 }
 
-async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number): Promise<ScaleFigures> {
+async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number, bus: boolean): Promise<ScaleFigures> {
   const token = `bench-${Math.random().toString(36).slice(2)}`;
   // At least two heartbeat periods, so every peer's heartbeat is in the window.
   const restMs = Math.max(AT_REST_MS, 2 * heartbeatMs);
@@ -156,7 +162,7 @@ async function measure(total: number, processes: number, links: number, heartbea
     const reports: ChildReport[][] = [];
     const started = Date.now();
     for (let c = 0; c * per < total; c++) {
-      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs };
+      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs, bus };
       const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
       const mine: ChildReport[] = [];
       reports.push(mine);
@@ -219,12 +225,14 @@ async function natsScale(): Promise<BenchSection> {
   const relayBatchMs = Number(process.env.LIQUIDMESH_BENCH_NATS_BATCH_MS ?? (total > 200 ? 500 : 50));
   const small = Math.max(2, Math.round(total / 10));
   const processes = Math.max(1, Math.min(8, Math.ceil(total / 50)));
-  const base = await measure(small, 1, links, heartbeatMs, relayBatchMs);
-  const big = await measure(total, processes, links, heartbeatMs, relayBatchMs);
+  // The mesh bus (ADR 0023) unless LIQUIDMESH_BENCH_NATS_BUS=0 (flooding over the overlay, as before it).
+  const bus = (process.env.LIQUIDMESH_BENCH_NATS_BUS ?? '1') !== '0';
+  const base = await measure(small, 1, links, heartbeatMs, relayBatchMs, bus);
+  const big = await measure(total, processes, links, heartbeatMs, relayBatchMs, bus);
   const baseline = (x: string): string => `${x} (${small} peers)`;
   return {
     title: 'Mesh over a three-server NATS cluster',
-    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay; registry, presence and calls routed through it)` : 'every pair linked (no bound)'}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. Alive: the share of the other peers each peer's presence sees alive at the end of the rest window. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
+    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay${bus ? ', silent while full; calls routed through it' : '; registry, presence and calls routed through it'})` : 'every pair linked (no bound)'}${bus ? '; registry and presence over the mesh bus (each peer publishes its own to the two collectors, who publish digests; signed and sealed)' : ''}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. Alive: the share of the other peers each peer's presence sees alive at the end of the rest window. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
     rows: [
       { name: `time until every registry is complete, ${total} peers`, figure: ms(big.completeMs), baseline: baseline(ms(base.completeMs)), ratio: times(big.completeMs, base.completeMs), goal: '' },
       { name: 'messages per second per peer at rest (delivered by the transport)', figure: big.perPeerPerSecond.toFixed(1), baseline: baseline(base.perPeerPerSecond.toFixed(1)), ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },
