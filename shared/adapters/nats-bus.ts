@@ -30,6 +30,12 @@ export interface BusAccess {
   self: PeerId;
 }
 
+interface Want {
+  channel: BusChannel;
+  handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void;
+  sub: { unsubscribe(): void } | null;
+}
+
 /** The {@link MeshBus} of one NATS transport. */
 export class NatsBus implements MeshBus {
   readonly transport: Transport;
@@ -39,6 +45,8 @@ export class NatsBus implements MeshBus {
   /** The requester waiting for an answer (one request at a time per peer). */
   #waiting: ((reply: Uint8Array) => void) | null = null;
   #replies: { unsubscribe(): void } | null = null;
+  /** Subscriptions asked for, made on each connection the transport opens. */
+  readonly #wanted = new Set<Want>();
 
   constructor(transport: Transport, access: () => BusAccess | null, clock: Clock, logger: Logger) {
     this.transport = transport;
@@ -54,9 +62,26 @@ export class NatsBus implements MeshBus {
   }
 
   subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe {
+    const want: Want = { channel, handler, sub: null };
+    this.#wanted.add(want);
     const a = this.#access();
-    if (!a) return () => {};
-    const sub = a.nc.subscribe(subjectOf(a.keys, channel), {
+    if (a) want.sub = this.#subscribe(a, want);
+    return () => {
+      this.#wanted.delete(want);
+      want.sub?.unsubscribe();
+      want.sub = null;
+    };
+  }
+
+  /** The transport connected (again): subscribe whatever is wanted. */
+  attach(): void {
+    const a = this.#access();
+    if (!a) return;
+    for (const want of this.#wanted) want.sub ??= this.#subscribe(a, want);
+  }
+
+  #subscribe(a: BusAccess, { channel, handler }: Want): { unsubscribe(): void } {
+    return a.nc.subscribe(subjectOf(a.keys, channel), {
       ...(channel === 'state' ? { queue: 'state' } : {}),
       callback: (error, message) => {
         if (error) return this.#log.debug(`bus ${channel}: ${error.message}`);
@@ -67,7 +92,6 @@ export class NatsBus implements MeshBus {
         });
       },
     });
-    return () => sub.unsubscribe();
   }
 
   async request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null> {
@@ -94,10 +118,14 @@ export class NatsBus implements MeshBus {
     });
   }
 
-  /** Stop answering replies (the transport disconnects). */
+  /** The transport disconnects: its connection's subscriptions go with it (kept as wanted for the next one). */
   close(): void {
     this.#replies?.unsubscribe();
     this.#replies = null;
+    for (const want of this.#wanted) {
+      want.sub?.unsubscribe();
+      want.sub = null;
+    }
   }
 
   async #send(a: BusAccess, subject: string, data: Uint8Array, reply?: string): Promise<void> {

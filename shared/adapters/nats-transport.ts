@@ -280,6 +280,7 @@ export class NatsTransport implements Transport {
     const hello = nc.subscribe(this.#subjects.hello, { callback: (error, m) => this.#onHello(error, m) });
     const inbox = nc.subscribe(this.#subjects.inbox(localId), { callback: (error, m) => this.#onFrame(error, m) });
     this.#stop.push(() => hello.unsubscribe(), () => inbox.unsubscribe());
+    this.#bus?.attach();
     // Subscriptions are in place at the server before anyone is told to use them.
     await nc.flush();
     void this.#watch(nc);

@@ -92,6 +92,7 @@ export class BusSync {
   #digests = 0;
   /** Until the first answer (or its time limit), a joiner does not make itself a collector. */
   #joined = false;
+  #askedPresenceAt = -Infinity;
   #stopped = false;
   readonly #stops: (() => void)[] = [];
 
@@ -230,6 +231,14 @@ export class BusSync {
     this.#digestUpdates = [];
   }
 
+  /** Ask for everyone's presence, at most once a heartbeat period. */
+  #askPresence(): void {
+    const now = this.#o.clock.now();
+    if (now - this.#askedPresenceAt < this.#o.heartbeatMs) return;
+    this.#askedPresenceAt = now;
+    void this.#ask(true);
+  }
+
   /** Ask one peer for what we lack (and, joining, for everyone's presence). */
   async #ask(withPresence: boolean): Promise<void> {
     if (this.#stopped) return;
@@ -274,7 +283,8 @@ export class BusSync {
       const error = this.#o.presence.apply(parts.presence, origin);
       if (error) this.#o.logger.warn(`from ${message.from}: ${error}`);
     }
-    if (parts.renewals) this.#o.presence.renew(parts.renewals);
+    // Renewals of states we never had: a joiner whose first answer came from another joiner.
+    if (parts.renewals && this.#o.presence.renew(parts.renewals) > 0) this.#askPresence();
     if (message.type === ANSWER && parts.sv) {
       // Push-pull: what the answerer lacks goes to the collectors (a lost `up` is repaired so).
       try {

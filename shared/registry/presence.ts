@@ -161,10 +161,11 @@ export class Presence {
 
   /**
    * Renewals from a digest (see {@link encodeDigest}): a known client with a newer clock
-   * is heard from, its state unchanged. Unknown clients wait for their full state (the
-   * next full digest). Nothing is relayed: renewals are a bus-only shorthand.
+   * is heard from, its state unchanged. Returns how many clients were unknown here: their
+   * full state has to be asked for. Nothing is relayed: renewals are a bus-only shorthand.
    */
-  renew(renewals: Uint32Array): void {
+  renew(renewals: Uint32Array): number {
+    let unknown = 0;
     const self = this.#awareness.clientID;
     const now = this.#clock.now();
     const wall = Date.now();
@@ -173,11 +174,17 @@ export class Presence {
       const clock = renewals[i + 1]!;
       if (client === self || this.#excludedClient(client)) continue;
       const meta = this.#awareness.meta.get(client);
-      if (!meta || !this.#awareness.states.has(client) || !this.#clientPeer.has(client) || meta.clock >= clock) continue;
+      if (!meta || !this.#awareness.states.has(client) || !this.#clientPeer.has(client)) {
+        // A removed client's meta stays behind its removal: known, and gone.
+        if (!meta || meta.clock < clock) unknown++;
+        continue;
+      }
+      if (meta.clock >= clock) continue;
       // What applying the same state with this clock would do, without parsing it again.
       this.#awareness.meta.set(client, { clock, lastUpdated: wall });
       this.#lastSeen.set(client, now);
     }
+    return unknown;
   }
 
   #excludedClient(client: number): boolean {

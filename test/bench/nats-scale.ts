@@ -75,8 +75,7 @@ async function child(plan: ChildPlan): Promise<void> {
   let natsAtRestStart = 0;
   // One PBKDF2 derivation per process, not per peer.
   const meshKeys = deriveMeshKeys(plan.mesh, 'bench');
-  for (let i = 0; i < plan.count; i++) {
-    const index = plan.first + i;
+  const makePeer = (index: number): Peer => {
     // Round-robin over the servers, the rest of the list behind for failover.
     const servers = plan.urls.map((_, k) => plan.urls[(index + k) % plan.urls.length]!);
     const connect = natsConnector({ servers, token: plan.token, noRandomize: true });
@@ -90,7 +89,7 @@ async function child(plan: ChildPlan): Promise<void> {
       ...(plan.links > 0 ? { maxLinks: plan.links, quietWhenFull: plan.bus } : {}),
     });
     transport.on('message', () => received.count++);
-    const peer = new Peer({
+    return new Peer({
       transports: [transport],
       ...(plan.bus ? { bus: transport.bus } : {}),
       store: memoryStore(),
@@ -99,10 +98,26 @@ async function child(plan: ChildPlan): Promise<void> {
       persistRegistry: false,
       timing: { relayBatchMs: plan.relayBatchMs, heartbeatMs: plan.heartbeatMs, livenessTimeoutMs: Math.max(30_000, 5 * plan.heartbeatMs), antiEntropyMs: 10_000 },
     });
+  };
+  // A login the loaded cluster timed out is tried again, as a Node peer's ResilientTransport does.
+  const launch = async (slot: number, index: number): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const peer = makePeer(index);
+      peers[slot] = peer;
+      try {
+        await peer.start();
+        return;
+      } catch (e) {
+        process.stderr.write(`nats-scale: p${index} did not start (attempt ${attempt}): ${(e as Error).message}\n`);
+        await peer.stop().catch(() => {});
+        if (attempt >= 5) return;
+      }
+    }
+  };
+  for (let i = 0; i < plan.count; i++) {
     // A few at a time per process: the peers join as a crowd, but logins stay within what a
     // loaded machine answers in time.
-    peers.push(peer);
-    starting.push(peer.start().catch((e: unknown) => process.stderr.write(`nats-scale: p${index} did not start: ${(e as Error).message}\n`)));
+    starting.push(launch(i, plan.first + i));
     if (starting.length >= START_CONCURRENCY) await Promise.all(starting.splice(0));
   }
   await Promise.all(starting.splice(0));
