@@ -47,6 +47,7 @@ export class MeshRouting {
   readonly #o: MeshRoutingOptions;
   #advertise: TimerHandle | undefined;
   #stopped = false;
+  #routesPending = false;
   /** Peers reached through others when the graph last changed. */
   #routed = new Set<PeerId>();
 
@@ -67,11 +68,24 @@ export class MeshRouting {
     });
     const learn = (peer: PeerId): void => {
       const links = options.presence.state(peer)?.links;
-      if (Array.isArray(links) && this.topology.set(peer, links.filter((l): l is PeerId => typeof l === 'string'))) this.#routesChanged();
+      if (Array.isArray(links) && this.topology.set(peer, links.filter((l): l is PeerId => typeof l === 'string'))) this.#scheduleRoutesChanged();
     };
     options.presence.on('joined', learn);
     options.presence.on('telemetry', learn);
     options.presence.on('left', (peer) => this.topology.delete(peer));
+  }
+
+  /**
+   * Once for every change of one task: a digest or a full presence update brings hundreds
+   * of advertisements at once, and each recomputation walks the whole graph.
+   */
+  #scheduleRoutesChanged(): void {
+    if (this.#routesPending) return;
+    this.#routesPending = true;
+    queueMicrotask(() => {
+      this.#routesPending = false;
+      if (!this.#stopped) this.#routesChanged();
+    });
   }
 
   /** The graph changed: tell of peers reached through others a moment ago and by no path now. */
@@ -113,14 +127,19 @@ export class MeshRouting {
     return this.topology.relaysOurs(to);
   }
 
-  /** Peers reachable only through others, nearest first. */
+  /**
+   * Peers reachable only through others, nearest first. A path from us (which starts on one
+   * of our links) is a path back from the peer to that link, so a known distance means a
+   * next hop: one walk of the graph, not one per peer (a thousand peers).
+   */
   routed(): PeerId[] {
     const linked = new Set(this.#o.links.up());
     const out: { peer: PeerId; hops: number }[] = [];
+    if (linked.size === 0) return [];
     for (const peer of this.#o.presence.alive()) {
       if (linked.has(peer)) continue;
       const hops = this.topology.hops(peer);
-      if (hops !== undefined && this.topology.nextHop(peer) !== undefined) out.push({ peer, hops });
+      if (hops !== undefined) out.push({ peer, hops });
     }
     return out.sort((a, b) => a.hops - b.hops || (a.peer < b.peer ? -1 : 1)).map((x) => x.peer);
   }
