@@ -80,7 +80,8 @@ describe('Registry and presence over the NATS mesh bus', () => {
     // Calls still go over the links, routed beyond them (ADR 0029): the bus carries no calls.
     const from = group[0]!;
     const far = group.find((p) => p !== from && !from.linked().includes(p.id))!;
-    await waitFor(() => from.hops(far.id) !== undefined, 'a route to a peer beyond the links', 30_000);
+    // The overlay forms beside the bus, after presence is complete: calls wait for it to connect everyone.
+    await waitFor(() => group.every((p) => group.every((q) => q === p || p.hops(q.id) !== undefined)), 'the overlay to connect every peer', 60_000);
     expect((await from.call(far.id, 'peer.describe', {})).name).to.equal('bus-14-' + group.indexOf(far));
     // At rest the mesh hears a few collectors' digests per heartbeat, not one heartbeat per peer.
     const periods = 6;
