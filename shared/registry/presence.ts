@@ -161,7 +161,7 @@ export class Presence {
 
   /**
    * Renewals from a digest (see {@link encodeDigest}): a known client with a newer clock
-   * is heard from, its state unchanged. Returns how many clients were unknown here: their
+   * than the state we hold is heard from. Returns how many clients were unknown here: their
    * full state has to be asked for. Nothing is relayed: renewals are a bus-only shorthand.
    */
   renew(renewals: Uint32Array): number {
@@ -180,8 +180,9 @@ export class Presence {
         continue;
       }
       if (meta.clock >= clock) continue;
-      // What applying the same state with this clock would do, without parsing it again.
-      this.#awareness.meta.set(client, { clock, lastUpdated: wall });
+      // Heard from, and no more: the clock stays at the state we hold, so that the full
+      // state of a change we missed (the next full digest, with a newer clock) still applies.
+      this.#awareness.meta.set(client, { clock: meta.clock, lastUpdated: wall });
       this.#lastSeen.set(client, now);
     }
     return unknown;

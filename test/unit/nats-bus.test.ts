@@ -77,12 +77,6 @@ describe('Registry and presence over the NATS mesh bus', () => {
     for (let i = 0; i < 14; i++) group.push(await join('bus-14', i));
     await waitFor(() => oneMesh(group), 'every peer to list every device and see every other alive', 60_000);
     for (const p of group) expect(p.linked().length).to.be.at.most(3);
-    // Calls still go over the links, routed beyond them (ADR 0029): the bus carries no calls.
-    const from = group[0]!;
-    const far = group.find((p) => p !== from && !from.linked().includes(p.id))!;
-    // The overlay forms beside the bus, after presence is complete: calls wait for it to connect everyone.
-    await waitFor(() => group.every((p) => group.every((q) => q === p || p.hops(q.id) !== undefined)), 'the overlay to connect every peer', 60_000);
-    expect((await from.call(far.id, 'peer.describe', {})).name).to.equal('bus-14-' + group.indexOf(far));
     // At rest the mesh hears a few collectors' digests per heartbeat, not one heartbeat per peer.
     const periods = 6;
     const down = await countDown(() => new Promise((r) => setTimeout(r, periods * HEARTBEAT_MS)));
@@ -91,7 +85,7 @@ describe('Registry and presence over the NATS mesh bus', () => {
     group.push(late);
     await waitFor(() => late.registry.devices.size === group.length && late.alive().length === group.length - 1, 'the late joiner to know everyone', 20_000);
     await waitFor(() => oneMesh(group), 'everyone to know the late joiner', 20_000);
-  }, 120_000);
+  }, 240_000);
 
   it('sees a peer that says goodbye leave at once, long before the liveness timeout', async () => {
     const group: Peer[] = [];
@@ -101,7 +95,7 @@ describe('Registry and presence over the NATS mesh bus', () => {
     const id = leaving.id;
     await leaving.stop();
     await waitFor(() => group.every((p) => !p.alive().includes(id)), 'everyone to see the departed peer gone', 30_000);
-  }, 120_000);
+  }, 240_000);
 
   it('ignores a digest not signed by its sender, and one sealed with another mesh key', async () => {
     const group: Peer[] = [];
@@ -136,5 +130,5 @@ describe('Registry and presence over the NATS mesh bus', () => {
       await observer.close();
     }
     expect(group.every((p) => p.running)).to.equal(true);
-  }, 120_000);
+  }, 240_000);
 });
