@@ -26,7 +26,8 @@ export function acceptedDigests(registry: Registry): string[] {
   const take = (map: string, key: string, raw: unknown): void => {
     if (raw === undefined || isCheckpointKey(map, key)) return;
     const verdict = gate.open(map, key, raw);
-    if (verdict.ok && verdict.entry.raw === raw) out.push(entryDigest(map, key, raw));
+    const digest = verdict.ok && verdict.entry.raw === raw ? entryDigest(map, key, raw) : '';
+    if (digest !== '') out.push(digest);
   };
   for (const map of RECORD_MAPS) for (const [key, raw] of registry.doc.getMap(map).entries()) take(map, key, raw);
   for (const [id, entry] of registry.doc.getMap('deployments').entries()) {

@@ -92,7 +92,13 @@ function openUncached(map: string, key: string, raw: Record<string, unknown>, se
     return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry carries no author signature' };
   }
   const value = withoutAuth(raw);
-  const data = signedBytes(CONTEXT, { m: map, k: key, v: value });
+  let data: Uint8Array;
+  try {
+    data = signedBytes(CONTEXT, { m: map, k: key, v: value });
+  } catch (error) {
+    // A value JSON cannot write (a BigInt a modified client stored): nobody can have signed it.
+    return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `the entry is not JSON: ${(error as Error).message}`, author: auth.by };
+  }
   if (data.byteLength > MAX_ENTRY_BYTES) return { ok: false, code: 'ERR_ENTRY_TOO_LARGE', error: `${data.byteLength} bytes, above ${MAX_ENTRY_BYTES}`, author: auth.by };
   if (!selfProving && !verifyHex(auth.by, auth.sig, data)) return { ok: false, code: 'ERR_BAD_SIGNATURE', error: `the signature of ${auth.by.slice(0, 16)}… does not hold`, author: auth.by };
   return { ok: true, value, author: auth.by, tombstone: value.deleted === true };

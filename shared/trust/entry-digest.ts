@@ -36,10 +36,17 @@ export function setSha256Backend(next: Sha256Backend): void {
 
 /**
  * The digest of the raw object stored at `map`/`key`, as a 32-character binary string
- * (one character per byte: cheap to keep in a Set and to compare).
+ * (one character per byte: cheap to keep in a Set and to compare); '' for a value JSON
+ * cannot write (a BigInt a hostile peer stored), which no checkpoint covers.
  */
 export function entryDigest(map: string, key: string, raw: unknown): string {
-  return backend.digest(`${map}\u0000${key}\u0000${JSON.stringify(raw)}`);
+  let text: string;
+  try {
+    text = JSON.stringify(raw);
+  } catch {
+    return '';
+  }
+  return backend.digest(`${map}\u0000${key}\u0000${text}`);
 }
 
 /** Bytes as a binary string, one character (0–255) per byte. */

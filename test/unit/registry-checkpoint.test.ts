@@ -199,6 +199,23 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
     });
   }
 
+  it('an entry JSON cannot write (a BigInt) is refused and removed, with a checkpoint present, and no reader throws', async () => {
+    const m = await createMesh();
+    writeCheckpoint(m.seed, MESH, 1);
+    const rogue = new Y.Doc();
+    Y.applyUpdate(rogue, Y.encodeStateAsUpdate(m.seed.doc));
+    const victim = m.devices[2]!;
+    const stored = rogue.getMap('devices').get(victim.id) as Record<string, unknown>;
+    rogue.getMap('devices').set(victim.id, { ...stored, startedAt: 10n });
+    const log = collectLogs();
+    const { registry } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
+    expect(registry.devices.get(victim.id)).to.equal(undefined);
+    expect(registry.devices.size).to.equal(DEVICES);
+    expect(log.lines.some((l) => l.text.includes(victim.id) && l.text.includes('ERR_UNSIGNED_ENTRY'))).to.equal(true);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(registry.doc.getMap('devices').get(victim.id)).to.equal(undefined);
+  });
+
   it('a revoked member\'s entries are dropped even though the checkpoint covers them', async () => {
     const m = await createMesh();
     writeCheckpoint(m.seed, MESH, 1);
