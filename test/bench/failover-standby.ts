@@ -1,0 +1,101 @@
+/**
+ * Failover with a hot standby (`replicas: 1`, ADR 0038) over real WebRTC: a peer process
+ * hosts a stateful counter whose standby runs on another peer; the process is killed
+ * with SIGKILL and the clock runs until the counter answers again — with the value that
+ * follows the last acknowledged one. Also the price of the standby: the caller's p50 of
+ * a call with and without it, same module, same peers, same run.
+ */
+import { readFile } from 'node:fs/promises';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
+import type { ModuleDescription } from '../../shared/registry/description.ts';
+import { waitFor } from '../acceptance/wait.ts';
+import { NodePeerProcess } from '../e2e/harness.ts';
+import { meshOf } from './webrtc-mesh.ts';
+import { percentile } from './harness.ts';
+
+/** stateful-fibo answers 1, 2, 3, 5, 8, … one per call. */
+function fibAfter(n: number): number {
+  let [a, b] = [1, 2];
+  if (n === 1) return 2;
+  while (a !== n) [a, b] = [b, a + b];
+  return b;
+}
+
+const CALLS = 200;
+
+/** What {@link standbyFailover} measured (medians over its runs). */
+export interface StandbyFigures {
+  /** SIGKILL → the counter answers again, ms. */
+  recovered: number;
+  /** Where the standby ran relative to the caller in each run. */
+  standbyOnCaller: number;
+  runs: number;
+  /** Caller's p50 per call, ms, without and with a standby. */
+  p50Plain: number;
+  p50Standby: number;
+}
+
+async function statefulFibo(): Promise<{ wasm: Uint8Array; description: ModuleDescription }> {
+  const dir = new URL('../../modules/stateful-fibo/', import.meta.url);
+  return {
+    wasm: new Uint8Array(await readFile(new URL('stateful-fibo.wasm', dir))),
+    description: JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription,
+  };
+}
+
+async function p50Of(caller: SupervisedPeer, id: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const t0 = performance.now();
+    await caller.orchestrator.execute(id);
+    times.push(performance.now() - t0);
+  }
+  return percentile(times.sort((a, b) => a - b), 50);
+}
+
+/** `runs` kills of a primary with a standby, in the loopback namespace of `signalUrl`. */
+export async function standbyFailover(signalUrl: string, runs: number): Promise<StandbyFigures> {
+  const mesh = 'bench-standby';
+  const peers = await meshOf(signalUrl, ['coordinator', 'caller'], mesh);
+  const [coord, caller] = peers as [SupervisedPeer, SupervisedPeer];
+  const recovered: number[] = [];
+  const plain: number[] = [];
+  const synced: number[] = [];
+  let standbyOnCaller = 0;
+  try {
+    await coord.orchestrator.packages.publish(await statefulFibo());
+    for (let run = 0; run < runs; run++) {
+      const name = `standby-victim-${run}`;
+      const victim = new NodePeerProcess(name, ['--signal', signalUrl, '--mesh', mesh, '--secret', 'bench']);
+      try {
+        await victim.ready();
+        await waitFor(() => coord.peer.alive().includes(victim.id) && caller.peer.linked().includes(victim.id) && coord.peer.registry.devices.get(victim.id) !== undefined, 'the victim to join', 60_000);
+        const step = { module: 'stateful-fibo', func: 'stateful_fibo', device: name };
+        const without = coord.orchestrator.deploy({ name: `plain-${run}`, sequence: [step] });
+        const dep = coord.orchestrator.deploy({ name: `standby-${run}`, replicas: 1, sequence: [step] });
+        await waitFor(() => {
+          const views = [without.id, dep.id].map((id) => caller.peer.registry.deployments.get(id)?.record);
+          return views.every((r) => r?.status === 'ready') && (views[1]!.standby?.['0']?.length ?? 0) === 1;
+        }, 'both deployments ready, one with its standby', 60_000);
+        const r = caller.peer.registry.deployments.get(dep.id)!.record;
+        if (r.solution['0'] !== victim.id) throw new Error('the step is not on the victim');
+        if (r.standby!['0']![0] === caller.peer.id) standbyOnCaller++;
+        plain.push(await p50Of(caller, without.id));
+        synced.push(await p50Of(caller, dep.id));
+        const last = (await caller.orchestrator.execute(dep.id)).result.value as number;
+        const t0 = performance.now();
+        victim.kill();
+        // One call, as a client would make it: it must fail over by itself.
+        const next = (await caller.orchestrator.execute(dep.id, {}, { readyTimeoutMs: 30_000 })).result.value as number;
+        recovered.push(performance.now() - t0);
+        if (next !== fibAfter(last)) throw new Error(`after the failover the counter answered ${next}; the last acknowledged value was ${last}, so ${fibAfter(last)} was due`);
+      } finally {
+        await victim.stop();
+      }
+    }
+  } finally {
+    await Promise.all(peers.map((p) => p.stop()));
+  }
+  const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+  return { recovered: median(recovered), standbyOnCaller, runs, p50Plain: median(plain), p50Standby: median(synced) };
+}
