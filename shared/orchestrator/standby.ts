@@ -82,6 +82,9 @@ const BASE_TIMEOUT_MS = 30_000;
 /** Longest a standby waits for its registry to name it one before it refuses a primary's state, ms. */
 const RECORD_WAIT_MS = 5000;
 
+/** How long a suspect peer is not waited for unless it leaves or links again first, ms. */
+const SUSPECT_MS = 5000;
+
 /** Longest a delta may take to reach a standby, ms: a call waits for it. */
 const DELTA_TIMEOUT_MS = 10_000;
 
@@ -113,6 +116,8 @@ export class StandbyService {
   readonly #outcomes = new Map<ModuleKey, Map<string, CallOutcome>>();
   /** Modules this peer took over, with the epoch it recorded: a record of an older epoch is stale. */
   readonly #promoted = new Map<ModuleKey, { epoch: number; revision: number }>();
+  /** Peers whose link turned suspect and has not been heard from since: no standby waits on them. */
+  readonly #suspect = new Set<string>();
   /** Modules whose standbys are being given a copy outside a call. */
   readonly #warming = new Set<ModuleKey>();
 
@@ -133,8 +138,17 @@ export class StandbyService {
     const offs = [
       rpc.handle('standby.state', (p, ctx) => this.#state(p, ctx.from)),
       rpc.handle('standby.promote', (p) => this.promote(p.deploymentId, p.module)),
-      this.#peer.on('link-suspect', onGone),
-      this.#peer.on('device-left', onGone),
+      this.#peer.on('link-suspect', (peer) => {
+        this.#suspect.add(peer);
+        // A hint only: a peer that stays (it lost just the signaling server) counts again soon.
+        this.#peer.clock.setTimeout(() => this.#suspect.delete(peer), SUSPECT_MS);
+        onGone(peer);
+      }),
+      this.#peer.on('device-left', (peer) => {
+        this.#suspect.delete(peer);
+        onGone(peer);
+      }),
+      this.#peer.on('link-up', (peer) => this.#suspect.delete(peer)),
     ];
     return () => {
       offs.forEach((off) => off());
@@ -159,7 +173,7 @@ export class StandbyService {
       for (const module of modules) {
         const key = moduleKey(r.id, module);
         const synced = this.#leading.get(key)?.synced;
-        const missing = standbysOf(r, module, this.#peer.id, alive).filter((t) => synced?.get(t) === undefined);
+        const missing = standbysOf(r, module, this.#peer.id, this.#reachable(alive)).filter((t) => synced?.get(t) === undefined);
         if (missing.length > 0 && !this.#warming.has(key) && this.#supervisor.deployed().some((d) => d.deploymentId === r.id && d.name === module)) this.#warm(key, r.id, module);
       }
     }
@@ -264,6 +278,12 @@ export class StandbyService {
         this.#log.warn(`could not record the takeover of ${module} again: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** `alive` less the peers whose link is suspect (a killed process's will arrived): a call does not wait on them. */
+  #reachable(alive: Set<string>): Set<string> {
+    for (const p of this.#suspect) alive.delete(p);
+    return alive;
   }
 
   /** True while this peer took `key` over at an epoch newer than the record's (the record is stale). */
@@ -395,7 +415,7 @@ export class StandbyService {
       const again = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
       if (again) return again;
       const record = this.#peer.registry.deployments.get(deploymentId)?.record ?? r;
-      const targets = standbysOf(record, module, this.#peer.id, new Set(this.#peer.alive()));
+      const targets = standbysOf(record, module, this.#peer.id, this.#reachable(new Set(this.#peer.alive())));
       for (const peer of leading.synced.keys()) if (!targets.includes(peer)) leading.synced.delete(peer);
       const epoch = record.epoch ?? 0;
       // Standbys without a copy get one before the call, so that its delta applies.
@@ -424,7 +444,7 @@ export class StandbyService {
     const turn = leading.queue.catch(() => undefined).then(async () => {
       const r = this.#peer.registry.deployments.get(deploymentId)?.record;
       if (!r) return;
-      const targets = standbysOf(r, module, this.#peer.id, new Set(this.#peer.alive())).filter((t) => leading.synced.get(t) === undefined);
+      const targets = standbysOf(r, module, this.#peer.id, this.#reachable(new Set(this.#peer.alive()))).filter((t) => leading.synced.get(t) === undefined);
       await Promise.all(targets.map((t) => this.#base(r, module, t, r.epoch ?? 0, leading.synced)));
     });
     leading.queue = turn.catch((error: unknown) => this.#log.debug(`standby copies of ${module}: ${toErrorInfo(error).message}`)).finally(() => this.#warming.delete(key));
@@ -464,7 +484,7 @@ export class StandbyService {
         if (error instanceof MeshError && error.code === 'ERR_STANDBY_FENCED') throw error;
         synced.set(to, undefined);
         // A standby that left is dropped by the coordinator; the call need not wait for it.
-        if (!this.#peer.alive().includes(to)) return;
+        if (!this.#reachable(new Set(this.#peer.alive())).has(to)) return;
         const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? -1];
         const whole = await this.#supervisor.instance(r.id, module).snapshot();
         try {
