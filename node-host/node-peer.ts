@@ -87,12 +87,14 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     simulated.push(...SIMULATED_SENSOR_IMPORTS);
   }
   if (options.inference ?? true) services.nn = createNodeInferenceEngine();
+  // Counted once: os.cpus() reads every core's details, and load is sampled every few seconds.
+  const cores = Math.max(1, os.cpus().length);
   const started = await startSupervisedPeer({
     transports: options.transports,
     store,
     device: { name: options.name, engine: 'node', platform: nodePlatform(), addresses: nodeAddresses() },
     // One-minute load average per core, and memory in use of the machine's total.
-    sampleLoad: () => ({ cpu: os.loadavg()[0]! / Math.max(1, os.cpus().length), memory: 1 - os.freemem() / os.totalmem() }),
+    sampleLoad: () => ({ cpu: os.loadavg()[0]! / cores, memory: 1 - os.freemem() / os.totalmem() }),
     sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated,

@@ -54,6 +54,11 @@ export const HOST_VERSION = '0.1.0';
  */
 const TELEMETRY_STEP = 0.05;
 
+/** Anti-entropy answers kept until the document changes (distinct state vectors heard). */
+const MISSING_CACHE_ENTRIES = 64;
+/** ...and only for state vectors up to this size (a few hundred writers). */
+const MISSING_CACHE_KEY_BYTES = 4096;
+
 /** Trust map keys of revocations start so. */
 const REVOKED_PREFIX = revokedKey('');
 
@@ -192,6 +197,12 @@ export class Peer {
   /** Registry updates and awareness clients waiting to go to each peer (see relayBatchMs). */
   readonly #outbox = new Map<PeerId, { updates: Uint8Array[]; clients: Set<number> }>();
   #flushPending = false;
+  /**
+   * What a peer with a given state vector lacks, until the document changes: at rest every
+   * linked peer sends the same one each anti-entropy round, and computing the answer walks
+   * the whole document.
+   */
+  readonly #missing = new Map<string, Uint8Array>();
   #goodbye: Promise<unknown> | null = null;
 
   constructor(options: PeerOptions) {
@@ -365,6 +376,7 @@ export class Peer {
     });
 
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
+      this.#missing.clear();
       // Flood: forward what we had not seen to everyone but the peer it came from.
       const from = typeof origin === 'string' && origin !== LOCAL_ORIGIN ? origin : undefined;
       if (busSync && !fromBus(origin)) busSync.update(update);
@@ -679,7 +691,16 @@ export class Peer {
     const doc = this.registry.doc;
     switch (message.t) {
       case 'sync1': {
-        const update = missingUpdate(doc, message.sv);
+        // Only ordinary state vectors are kept: a huge one (hostile or not) is answered, not cached.
+        const key = message.sv.byteLength <= MISSING_CACHE_KEY_BYTES ? toHex(message.sv) : undefined;
+        let update = key === undefined ? undefined : this.#missing.get(key);
+        if (!update) {
+          update = missingUpdate(doc, message.sv);
+          if (key !== undefined) {
+            if (this.#missing.size >= MISSING_CACHE_ENTRIES) this.#missing.clear();
+            this.#missing.set(key, update);
+          }
+        }
         if (!isEmptyUpdate(update)) this.#links?.send(from, { t: 'sync2', u: update }).catch((e: unknown) => this.#log.debug(`sync2 to ${from}: ${(e as Error).message}`));
         return;
       }

@@ -5,7 +5,7 @@ import { Identity } from '../../shared/identity/identity.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import { encodeMessage } from '../../shared/protocol/wire.ts';
-import { Y } from '../../shared/mesh/peer.ts';
+import { type Peer, Y } from '../../shared/mesh/peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
 import { createMesh, type Mesh, memoryStore } from '../helpers/mesh.ts';
 
@@ -137,6 +137,36 @@ describe('Peer identity', () => {
 describe('Peer registry sync', () => {
   let mesh: Mesh;
   afterEach(async () => mesh?.stopAll());
+
+  it('repairs a lost update at the next anti-entropy round, though the same state vector was answered before the change', async () => {
+    const network = new MemoryNetwork({ delivery: 'manual' });
+    const clock = new ManualClock();
+    mesh = await createMesh(['a', 'b'], { network, clock, timing: { antiEntropyMs: 1000 } });
+    const [a, b] = mesh.peers as [Peer, Peer];
+    const drain = async (): Promise<void> => {
+      for (let i = 0; i < 50; i++) {
+        while (network.queueLength > 0) network.deliver(0);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    };
+    for (let i = 0; i < 40 && !(a.linked().includes(b.id) && b.registry.devices.get(a.id)); i++) {
+      clock.advance(100);
+      await drain();
+    }
+    // A round at rest: a answers b's state vector (nothing missing).
+    clock.advance(1000);
+    await drain();
+    a.registry.doc.getMap('notes').set('k', 'v');
+    // The update's relay (sent at the end of the task) is lost on the way to b.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+    expect(network.queueLength).to.be.greaterThan(0);
+    while (network.queueLength > 0) network.drop(0);
+    expect(b.registry.doc.getMap('notes').get('k')).to.equal(undefined);
+    // b's state vector is the same as in the last round; a's answer must not be.
+    clock.advance(1000);
+    await drain();
+    expect(b.registry.doc.getMap('notes').get('k')).to.equal('v');
+  });
 
   it('converges through a hub: spokes that cannot reach each other see each other\'s writes', async () => {
     const network = new MemoryNetwork({ links: (a, b) => hub !== undefined && (a === hub || b === hub) });
