@@ -7,17 +7,16 @@
  *   secret) and publishes `{id, pj}` sealed with the mesh key; the lower id dials.
  * - Admission: the first frame each way is an HMAC proof of the mesh secret bound to both
  *   ends; a connection whose proof fails is closed before anything is delivered.
- * - Liveness: a 1-byte keepalive when a link carried nothing for most of `heartbeatMs`
- *   (a third of the silence floor); a connection silent for longer than its timeout is
- *   closed and its peer reported gone (a killed tab or process never says goodbye). The
- *   timeout adapts to each link's own rhythm between `timeoutMs` and `maxTimeoutMs`, and a
- *   stall of this process is never blamed on the remote (see link-liveness.ts). Each peer
- *   leaves a sealed will with the signaling server (`{type: 'will'}`, published to the
- *   mesh's topic when its socket closes without a goodbye, as a killed process's socket
- *   does at once): the will makes that peer's links suspect; a suspect link is probed, a
- *   living remote answers the probe at once, and a probe unanswered for `probeMs` closes
- *   the link. Failover within about a second, without a short floor that would drop a
- *   living peer whose main thread is busy, and without many keepalives at rest.
+ * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for longer
+ *   than its timeout is closed and its peer reported gone (a killed tab or process never
+ *   says goodbye). The timeout adapts to each link's own rhythm between `timeoutMs` and
+ *   `maxTimeoutMs`, and a stall of this process is never blamed on the remote (see
+ *   link-liveness.ts). Each peer leaves a sealed will with the signaling server (`{type:
+ *   'will'}`, published to the mesh's topic when its socket closes without a goodbye, as
+ *   a killed process's socket does at once): the will makes that peer's links suspect, and
+ *   a suspect link that stays silent for two of its usual gaps is closed. Failover within
+ *   about a second, without a short floor that would drop a living peer whose main thread
+ *   is busy.
  * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
@@ -35,10 +34,10 @@ import { utf8 } from '../bytes.ts';
 import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
-import type { Clock, TimerHandle } from '../ports/clock.ts';
+import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
-import { type KeepaliveOptions, LinkKeeper, StallMeter } from './link-liveness.ts';
+import { LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
 import { SendQueue } from './send-queue.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 
@@ -61,13 +60,8 @@ export interface WebRtcTransportOptions {
   iceServers?: IceServer[];
   /** Largest message `send` accepts (default 64 KiB: below every data channel's limit). */
   maxMessageSize?: number;
-  /**
-   * The remote hears a frame from us at least this often when the link is otherwise idle
-   * (default a third of the silence floor: three quiet gaps are the floor).
-   */
+  /** Keepalive period when idle (default 250 ms). */
   heartbeatMs?: number;
-  /** After a departure hint (the remote's will), a probe unanswered this long closes the link (default 500 ms). */
-  probeMs?: number;
   /**
    * A connection is closed after this much silence at the least (default
    * {@link DEFAULT_SILENCE_FLOOR_MS}): more when its frames usually come further apart
@@ -115,15 +109,13 @@ const FRAME_PING = 1;
 const FRAME_PROOF = 2;
 /** "No": this peer is at its bound (sent instead of a proof, then the connection closes). */
 const FRAME_REFUSE = 3;
-/** "Are you there?": answered at once with a ping (see LinkKeeper). */
-const FRAME_PROBE = 4;
 /** A refused connection is closed this long after the refusal is sent, so that it arrives. */
 const REFUSE_LINGER_MS = 1000;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
 const REFUSED_BACKOFF_MS = 10_000;
-const DEFAULT_PROBE_MS = 500;
+const DEFAULT_HEARTBEAT_MS = 250;
 /**
  * The least silence that ends a link. Keepalives come from the main thread, so a remote
  * whose main thread stalls (a page compiling a large module or loading a 10 MiB model on
@@ -139,8 +131,9 @@ interface Link {
   proven: boolean;
   sentProof: boolean;
   joined: boolean;
-  /** Its silence, our keepalives and probes. */
-  keeper: LinkKeeper;
+  /** How long it has been silent, and how long it may be. */
+  silence: LinkSilence;
+  lastSent: number;
   dialing: boolean;
   /** Accepted only to say no (we are at our bound): never joins, closes after the refusal. */
   refusing?: boolean;
@@ -151,8 +144,6 @@ interface Link {
 /** {@link Transport} over PeerJS data connections. */
 export class WebRtcTransport implements Transport {
   readonly kind = 'webrtc';
-  /** Keepalives and a silence timeout of its own (see LinkKeeper). */
-  readonly closesSilentLinks = true;
   readonly maxMessageSize: number;
   readonly #o: WebRtcTransportOptions;
   readonly #clock: Clock;
@@ -164,12 +155,7 @@ export class WebRtcTransport implements Transport {
   #pj: Peer | null = null;
   #ws: WebSocket | null = null;
   #stopTimers: (() => void)[] = [];
-  readonly #liveness: KeepaliveOptions;
-  /** Measures this process's stalls between checks of the links. */
-  #stalls: StallMeter | null = null;
-  #check: TimerHandle | undefined;
-  /** When the scheduled check of the links fires. */
-  #checkAt = Infinity;
+  readonly #liveness: LivenessOptions;
   #lastAnnounceTo = new Map<PeerId, number>();
   /** Go back to announcing every `announceMs` (the mesh changed). */
   #announceSoon: () => void = () => undefined;
@@ -190,12 +176,7 @@ export class WebRtcTransport implements Transport {
     this.#clock = options.clock ?? new SystemClock();
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
-    const floorMs = options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS;
-    const heartbeatMs = options.heartbeatMs ?? floorMs / 3;
-    // Three checks per keepalive period: a keepalive leaves at most a third of a period
-    // early, so the remote's gaps stay within the period (three of them are the floor).
-    const checkMs = Math.max(10, Math.floor(heartbeatMs / 3));
-    this.#liveness = { heartbeatMs, checkMs, probeMs: options.probeMs ?? DEFAULT_PROBE_MS, floorMs, ceilingMs: Math.max(floorMs, options.maxTimeoutMs ?? 5000) };
+    this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
   }
 
   /** Dials of ours that a peer at its bound refused (diagnostics: a crowded site shows here). */
@@ -234,14 +215,12 @@ export class WebRtcTransport implements Transport {
     });
     pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`peerjs: ${err.type ?? ''} ${err.message}`));
     this.#openDiscovery(url);
-    this.#stalls = new StallMeter(this.#clock.now(), this.#liveness.checkMs);
-    this.#scheduleCheck(this.#clock.now() + this.#liveness.checkMs);
+    // Checked twice per heartbeat: a keepalive leaves at most a quarter period late, and a
+    // silence is noticed at most half a period after it became too long.
+    const check = Math.max(10, Math.floor(this.#liveness.heartbeatMs / 2));
+    const stalls = new StallMeter(this.#clock.now(), check);
     this.#stopTimers.push(
-      () => {
-        if (this.#check !== undefined) this.#clock.clearTimeout(this.#check);
-        this.#check = undefined;
-        this.#checkAt = Infinity;
-      },
+      every(this.#clock, check, () => this.#keepalive(stalls.check(this.#clock.now()))),
       this.#announcing(),
     );
   }
@@ -379,15 +358,9 @@ export class WebRtcTransport implements Transport {
       // server); the link's own silence decides.
       const link = this.#links.get(remote);
       if (link?.joined) {
-        this.#log.debug(`${remote} left the signaling server: its link is probed`);
+        link.silence.suspect();
         this.#events.emit('peer-suspect', remote);
-        const now = this.#clock.now();
-        if (link.keeper.hint(now)) {
-          link.keeper.probed(now);
-          this.#sendFrame(link, FRAME_PROBE, new Uint8Array(0));
-        }
-        const deadline = link.keeper.deadline;
-        if (deadline !== undefined && deadline < this.#checkAt) this.#scheduleCheck(deadline);
+        this.#log.debug(`${remote} left the signaling server: its link is suspect until it is heard`);
       }
       return;
     }
@@ -522,7 +495,7 @@ export class WebRtcTransport implements Transport {
    */
   #refuse(remote: PeerId, conn: DataConnection): void {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, keeper: new LinkKeeper(now, this.#liveness), dialing: false, refusing: true, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing: false, refusing: true, queue: null };
     this.#refusing.add(link);
     const end = (): void => {
       if (!this.#refusing.delete(link)) return;
@@ -541,11 +514,11 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, keeper: new LinkKeeper(now, this.#liveness), dialing, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing, queue: null };
     this.#links.set(remote, link);
     conn.on('open', () => {
       link.open = true;
-      link.keeper = new LinkKeeper(this.#clock.now(), this.#liveness);
+      link.silence = new LinkSilence(this.#clock.now(), this.#liveness);
       const channel = conn.dataChannel;
       if (channel) {
         channel.binaryType = 'arraybuffer';
@@ -572,13 +545,8 @@ export class WebRtcTransport implements Transport {
     if (this.#links.get(link.remote) !== link) return;
     const bytes = toBytes(data);
     if (!bytes || bytes.byteLength === 0) return;
-    link.keeper.heard(this.#clock.now());
+    link.silence.heard(this.#clock.now());
     const kind = bytes[0];
-    if (kind === FRAME_PROBE) {
-      // Answered here, not on our next keepalive: the prober closes the link if the answer is late.
-      this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
-      return;
-    }
     if (kind === FRAME_REFUSE) {
       // The remote is at its bound (or was filled while our dial came through): back off
       // from it and dial someone else now.
@@ -629,7 +597,7 @@ export class WebRtcTransport implements Transport {
 
   /** Put a whole frame (kind byte first; possibly a view of a larger buffer) on the link's channel. */
   #writeFrame(link: Link, frame: Uint8Array): void {
-    link.keeper.sent(this.#clock.now());
+    link.lastSent = this.#clock.now();
     // Straight onto the open channel: PeerJS's own send only adds a second check of the
     // buffered amount (a call into the native channel, per message) for a buffer limit of
     // 8 MiB that the send queue never lets it reach.
@@ -645,37 +613,19 @@ export class WebRtcTransport implements Transport {
     }
   }
 
-  /** Check the links at `at` (the periodic check, or earlier for a probe's deadline). */
-  #scheduleCheck(at: number): void {
-    if (this.#check !== undefined) this.#clock.clearTimeout(this.#check);
+  /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
+  #keepalive(stalledMs: number): void {
     const now = this.#clock.now();
-    this.#checkAt = at;
-    this.#stalls?.expect(at);
-    this.#check = this.#clock.setTimeout(() => this.#checkLinks(), Math.max(0, at - now));
-  }
-
-  /** Keepalives, probes and silences: each link's due (see LinkKeeper). */
-  #checkLinks(): void {
-    this.#check = undefined;
-    if (this.#closed || this.#id === null) return;
-    const now = this.#clock.now();
-    const stalledMs = this.#stalls!.check(now);
-    let next = now + this.#liveness.checkMs;
+    const heartbeat = this.#liveness.heartbeatMs;
     for (const link of [...this.#links.values()]) {
       if (!link.open) continue;
-      if (stalledMs > 0) link.keeper.forgive(stalledMs);
-      const action = link.keeper.due(now);
-      if (action === 'close') {
-        this.#drop(link, link.keeper.suspected ? `no answer to a probe after its will (${this.#liveness.probeMs} ms)` : `silent for more than ${Math.round(link.keeper.timeoutMs)} ms`);
+      if (stalledMs > 0) link.silence.forgive(stalledMs);
+      if (link.silence.expired(now)) {
+        this.#drop(link, `silent for more than ${Math.round(link.silence.timeoutMs)} ms`);
         continue;
       }
-      if (!link.joined) continue;
-      if (action === 'ping') this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
-      else if (action === 'probe') this.#sendFrame(link, FRAME_PROBE, new Uint8Array(0));
-      const deadline = link.keeper.deadline;
-      if (deadline !== undefined && deadline < next) next = deadline;
+      if (link.joined && now - link.lastSent >= heartbeat * 0.75) this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
     }
-    this.#scheduleCheck(next);
   }
 
   #drop(link: Link, reason: string): void {
