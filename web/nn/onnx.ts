@@ -27,7 +27,8 @@ const MAX_DEFAULT_THREADS = 4;
  * there. 1 without isolation: no SharedArrayBuffer, so onnxruntime-web cannot start threads.
  */
 export function defaultInferenceThreads(): number {
-  if (!globalThis.crossOriginIsolated) return 1;
+  // Threads need shared memory: WebKitGTK as Debian ships it is isolated but has none.
+  if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
   return Math.max(1, Math.min(MAX_DEFAULT_THREADS, Math.ceil(cores / 2)));
 }
