@@ -30,10 +30,13 @@ export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
+const HEX_DIGITS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 /** Lowercase hex of the bytes. */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  // A table rather than toString per byte: the registry writes an author key per entry it opens.
+  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i]!]!;
   return out;
 }
 

@@ -10,7 +10,8 @@ import * as Y from 'yjs';
 import type { Logger } from '../log.ts';
 import type { Clock, TimerHandle } from '../ports/clock.ts';
 import { checkpointKey, CoveredDigests, DIGESTS_PER_PAGE, isCheckpointKey, MAX_PAGES } from '../trust/checkpoint.ts';
-import { entryDigest, packDigests } from '../trust/entry-digest.ts';
+import { entryDigest } from '../trust/entry-auth.ts';
+import { packDigests } from '../trust/entry-digest.ts';
 import type { Registry } from './registry.ts';
 
 const RECORD_MAPS = ['devices', 'modules', 'blacklist', 'cards', 'trust'] as const;

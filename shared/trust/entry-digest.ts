@@ -1,10 +1,12 @@
 /**
  * The digest of a stored registry entry, as an owner-signed checkpoint lists it
- * (`checkpoint.ts`): SHA-256 over the map, the key and the JSON text of the stored
- * object, signature (`_auth`) included. Two peers holding the same Yjs content decode it
- * into objects with the same keys in the same order, so `JSON.stringify` gives them the
- * same text without the cost of canonical JSON; where it would not (an object whose key
- * order differs), the digest only misses and the entry is verified the slow way.
+ * (`checkpoint.ts`): SHA-256 over the map, the key, the entry's `_a` bytes (author key and
+ * signature) and the JSON text of the rest of the stored object. Two peers holding the
+ * same Yjs content decode it into objects with the same keys in the same order, so
+ * `JSON.stringify` gives them the same text without the cost of canonical JSON; where it
+ * would not (an object whose key order differs), the digest only misses and the entry is
+ * verified the slow way. `entry-auth.ts` computes it while it opens an entry, from the
+ * value it splits off anyway.
  *
  * SHA-256 runs synchronously because the registry's gate does (Yjs observers read
  * inline; `crypto.subtle.digest` is promise-only). The default is @noble/hashes; a Node
@@ -35,18 +37,14 @@ export function setSha256Backend(next: Sha256Backend): void {
 }
 
 /**
- * The digest of the raw object stored at `map`/`key`, as a 32-character binary string
- * (one character per byte: cheap to keep in a Set and to compare); '' for a value JSON
- * cannot write (a BigInt a hostile peer stored), which no checkpoint covers.
+ * The digest of an entry at `map`/`key` whose value (without `_a`) is the JSON text
+ * `json` and whose `_a` (author key and signature) is `auth` (absent: a statement that
+ * proves itself), as a 32-character binary string (one character per byte: cheap to keep
+ * in a Set and to compare). Map and key are length-prefixed so that no key can pose as
+ * another key followed by a signature.
  */
-export function entryDigest(map: string, key: string, raw: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(raw);
-  } catch {
-    return '';
-  }
-  return backend.digest(`${map}\u0000${key}\u0000${text}`);
+export function entryDigestOf(map: string, key: string, json: string, auth: Uint8Array | undefined): string {
+  return backend.digest(`${map.length}:${map}${key.length}:${key}${auth === undefined ? '-' : `a${binary(auth)}`}${json}`);
 }
 
 /** Bytes as a binary string, one character (0–255) per byte. */

@@ -12,8 +12,7 @@
 import { type MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CoveredDigests, isCheckpointKey } from './checkpoint.ts';
-import { MAX_ENTRY_BYTES, type OpenedEntry, openEntry, openVouchedEntry, sealEntry } from './entry-auth.ts';
-import { entryDigest } from './entry-digest.ts';
+import { isSelfProving, MAX_ENTRY_BYTES, type OpenedEntry, openEntry, sealEntry } from './entry-auth.ts';
 import { keyHex, type Signer } from './keys.ts';
 import { type MeshTrust, type TrustLookup } from './mesh-trust.ts';
 import { EntryTooLargeError, type Role } from './roles.ts';
@@ -71,6 +70,7 @@ export class EntryGate {
   readonly #reported = new Set<string>();
   readonly #checkpoint = new CoveredDigests();
   #vouched = 0;
+  readonly #counted = new WeakSet<object>();
   #readingCheckpoint = false;
 
   constructor(options: EntryGateOptions) {
@@ -156,27 +156,23 @@ export class EntryGate {
   }
 
   #openSigned(map: string, key: string, raw: unknown): OpenedEntry {
-    // Grants, redemptions and revocations carry their own signatures (checked by the policy).
-    const selfProving = map === 'trust' && !key.startsWith('name/') && !isCheckpointKey(map, key);
-    if (!isCheckpointKey(map, key) && !this.#readingCheckpoint) {
-      let covered: ReadonlySet<string>;
-      // Opening the pages reads the trust map, which must not consult them in turn.
-      this.#readingCheckpoint = true;
-      try {
-        covered = this.#checkpoint.read(this.#lookup, this.#stored);
-      } finally {
-        this.#readingCheckpoint = false;
-      }
-      if (covered.size > 0 && covered.has(entryDigest(map, key, raw))) {
-        const opened = openVouchedEntry(map, key, raw);
-        if (opened.ok) {
-          this.#vouched++;
-          if (selfProving) vouchStatements(opened.value, this.trust);
-        }
-        return opened;
-      }
+    if (isCheckpointKey(map, key) || this.#readingCheckpoint) return openEntry(map, key, raw);
+    let covered: ReadonlySet<string>;
+    // Opening the pages reads the trust map, which must not consult them in turn.
+    this.#readingCheckpoint = true;
+    try {
+      covered = this.#checkpoint.read(this.#lookup, this.#stored);
+    } finally {
+      this.#readingCheckpoint = false;
     }
-    return openEntry(map, key, raw, selfProving);
+    const opened = openEntry(map, key, raw, covered);
+    if (opened.ok && opened.vouched && !this.#counted.has(raw as object)) {
+      this.#counted.add(raw as object);
+      this.#vouched++;
+      // Grants, redemptions and revocations carry their own signatures (checked by the policy).
+      if (isSelfProving(map, key)) vouchStatements(opened.value, this.trust);
+    }
+    return opened;
   }
 
   /** Grants, redemptions and revocations prove themselves: asking their author's role would recurse. */

@@ -14,8 +14,8 @@ import { acceptedDigests, Checkpointer, writeCheckpoint } from '../../shared/reg
 import { Registry } from '../../shared/registry/registry.ts';
 import type { DeploymentRecord, DeviceDescription } from '../../shared/registry/schema.ts';
 import { checkpointKey } from '../../shared/trust/checkpoint.ts';
-import { sealEntry } from '../../shared/trust/entry-auth.ts';
-import { packDigests, entryDigest } from '../../shared/trust/entry-digest.ts';
+import { entryDigest, sealEntry } from '../../shared/trust/entry-auth.ts';
+import { packDigests } from '../../shared/trust/entry-digest.ts';
 import { grantKey, MeshTrust, nameKey, revokedKey } from '../../shared/trust/mesh-trust.ts';
 import type { Role } from '../../shared/trust/roles.ts';
 import { makeGrant, makeRevocation } from '../../shared/trust/statements.ts';
