@@ -36,7 +36,7 @@ export function isCheckpointKey(map: string, key: string): boolean {
   return map === 'trust' && key.startsWith(CHECKPOINT_PREFIX);
 }
 
-/** A checkpoint page as stored (before its `_auth`). */
+/** A checkpoint page as stored (before its `_a`). */
 export interface CheckpointPage {
   id: string;
   mesh: string;
