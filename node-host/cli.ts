@@ -32,7 +32,8 @@ async function usage(): Promise<string> {
        (repeatable; by default only WASI, clock, printing, pub/sub, rpc and wasi-nn are offered, start's node-1 also offers
        camera and sensors), --require-signed PUBLISHER-KEY (repeatable: host only modules it signed), --policy FILE (JSON)
   start and peer also take the NATS backbone: --nats URL[,URL…] (repeatable) with --nats-user U --nats-pass P,
-       --nats-token T or --nats-creds F; peer: --mqtt-bridge (modules' pub/sub to MQTT devices), --nats-max-links N
+       --nats-token T or --nats-creds F, and --nats-bus (registry and presence over the backbone's mesh bus: give it to
+       every peer of the mesh on the backbone, or to none); peer: --mqtt-bridge (modules' pub/sub to MQTT devices), --nats-max-links N
        (at most N backbone links: a bounded overlay for hundreds of peers), and with --nats but no --signal/--pwa
        a Node peer uses the backbone alone
 

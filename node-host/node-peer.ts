@@ -12,6 +12,7 @@ import type { Clock } from '../shared/ports/clock.ts';
 import type { PeerStore } from '../shared/ports/key-value-store.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import type { MeshBus } from '../shared/ports/mesh-bus.ts';
 import type { TopicBridge } from '../shared/orchestrator/pubsub.ts';
 import type { Logger } from '../shared/log.ts';
 import { FakeCamera } from '../shared/adapters/fake-camera.ts';
@@ -63,6 +64,8 @@ export interface NodePeerOptions {
   topicBridge?: TopicBridge;
   /** What the owner offers of this device's capabilities, and to whom (default: the harmless imports only). */
   policy?: CapabilityPolicy;
+  /** Registry and presence over the NATS backbone's mesh bus instead of its links (`--nats-bus`, ADR 0023). */
+  bus?: MeshBus;
 }
 
 const CAMERA_IMPORTS = ['camera.takeImageStaticSize', 'camera.takeImageDynamicSize'];
@@ -107,6 +110,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.bus ? { bus: options.bus } : {}),
   });
   // A restarted peer serves what it ran before: wait (a bounded time) until the modules
   // it hosts are loaded again from its blob store, so its first calls find them.

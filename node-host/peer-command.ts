@@ -6,7 +6,8 @@
  *                   [--gateway-port P [--gateway-host H] [--cert F --key F]] [--allow-origin O]… [--allow-host H]…
  *                   [--allow-fetch-from X]… [--gui-dir DIR] [--trust URL | --ca FILE] [--enforce-policies]
  *                   [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--mqtt-bridge]
- *                    [--nats-max-links N]]   (at most N backbone links: a bounded overlay, ADR 0023)
+ *                    [--nats-max-links N] [--nats-bus]]   (at most N backbone links: a bounded overlay;
+ *                    registry and presence over the backbone's mesh bus; ADR 0023)
  *                   [--max-links N]   (at most N WebRTC connections: a partial mesh, the rest reached through linked peers)
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
@@ -42,7 +43,7 @@ import { encodeInvitationToken } from '../shared/trust/statements.ts';
 import { defaultDataDir, ensurePrivateDir } from './data-dir.ts';
 import { isLoopbackHost } from './host-address.ts';
 import { readModuleFiles, sampleModuleDir } from './module-files.ts';
-import { isNatsConfigError, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
+import { isNatsConfigError, natsBusFromArgs, natsOptionsFromArgs, natsQuery, natsTopicBridgeFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { ownsPolicy, policyFromArgs } from './capability-flags.ts';
 import { loadTrustedCa, trustCertificates } from './tls/node-trust.ts';
@@ -153,7 +154,7 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const peer = await launchChromiumPeer({
       pwaUrl: args.pwa,
       name: args.name,
-      params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}), ...(natsOptions ? natsQuery(natsOptions) : {}) },
+      params: { signal: args.signal, mesh: args.mesh, ...(args.secret ? { secret: args.secret } : {}), ...(natsOptions ? natsQuery(natsOptions, natsBusFromArgs(argv)) : {}) },
       ...(args.dataDir ? { profileDir: args.dataDir } : {}),
       kiosk: args.kiosk,
       ...(trusted ? { trustCa: trusted.pem } : {}),
@@ -176,6 +177,8 @@ export async function peerCommand(argv: string[]): Promise<void> {
     const backbone = natsTransportFromArgs(argv, { mesh: args.mesh, secret: args.secret, name: args.name });
     const backboneOnly = backbone !== null && !argv.includes('--signal') && !argv.includes('--pwa');
     const topicBridge = natsTopicBridgeFromArgs(argv, args.name);
+    const resilientBackbone = backbone ? new ResilientTransport(backbone, { fatal: isNatsConfigError }) : null;
+    const bus = resilientBackbone && natsBusFromArgs(argv) ? resilientBackbone.bus : undefined;
     const node = await startNodePeer({
       name: args.name,
       // Both links retry in the background: a peer restarted while its site is down starts
@@ -190,8 +193,9 @@ export async function peerCommand(argv: string[]): Promise<void> {
           // On a loopback-only setup keep WebRTC on loopback too; otherwise use every interface.
           ...(isLoopbackHost(signalHost) ? { rtcConfig: { bindAddress: '127.0.0.1' } } : {}),
         }))]),
-        ...(backbone ? [new ResilientTransport(backbone, { fatal: isNatsConfigError })] : []),
+        ...(resilientBackbone ? [resilientBackbone] : []),
       ],
+      ...(bus ? { bus } : {}),
       ...(args.dataDir ? { dataDir: args.dataDir } : {}),
       ...(argv.includes('--enforce-policies') ? { enforcePolicies: true } : {}),
       policy: await policyFromArgs(argv),

@@ -5,7 +5,7 @@
  *   liquidmesh start [--host H] [--signal-port P] [--web-port P] [--gateway-port P] [--trust-port P] [--mesh M] [--secret S] [--no-chromium]
  *                    [--data-dir DIR | --ephemeral] [--cert F --key F] [--allow-origin O]… [--allow-host H]… [--allow-fetch-from X]… [--gui-dir DIR]
  *                    [--enforce-policies]
- *                    [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F]]
+ *                    [--nats URL[,URL…] [--nats-user U --nats-pass P | --nats-token T | --nats-creds F] [--nats-bus]]
  *
  * The Node peer has a fake camera (real JPEGs) and simulated sensors, and serves the
  * WasmIoT-compatible HTTP gateway; the Chromium peer gets Chromium's fake camera device.
@@ -35,7 +35,7 @@ import { gatewayToken, parseAccessArgs } from './gateway/access-args.ts';
 import { defaultDataDir } from './data-dir.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { CHROMIUM_PATH, type ChromiumPeer, launchChromiumPeer } from './headless/chromium.ts';
-import { natsTransportFromArgs } from './nats/nats-connect.ts';
+import { natsBusFromArgs, natsTransportFromArgs } from './nats/nats-connect.ts';
 import { startNodePeer } from './node-peer.ts';
 import { DEMO_OFFERS, policyFromArgs } from './capability-flags.ts';
 import { SAMPLE_DEPLOYMENTS, deploySamples, publishSamples } from './samples.ts';
@@ -124,6 +124,7 @@ export async function startCommand(args: string[]): Promise<void> {
       logger: log.child('node-1'),
       identity: roles.owner,
       roles: roles.node,
+      ...(backbone && natsBusFromArgs(args) ? { bus: backbone.bus } : {}),
     });
     cleanup.push(() => node.stop());
     serveOwnerRequests(node.peer);

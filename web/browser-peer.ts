@@ -10,6 +10,7 @@ import type { PeerTiming } from '../shared/mesh/peer.ts';
 import type { HostServices, SandboxLimits } from '../shared/ports/sandbox.ts';
 import type { KeyValueStore } from '../shared/ports/key-value-store.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import type { MeshBus } from '../shared/ports/mesh-bus.ts';
 import { REGISTRY_STATE_KEY } from '../shared/registry/persistence.ts';
 import { SIMULATED_SENSOR_IMPORTS, simulatedSensors } from '../shared/sandbox/simulated-sensors.ts';
 import type { BrowserInfo } from '../shared/registry/schema.ts';
@@ -49,6 +50,8 @@ export interface BrowserPeerOptions {
   limits?: Partial<SandboxLimits>;
   timing?: Partial<PeerTiming>;
   logger?: Logger;
+  /** Registry and presence over the NATS backbone's mesh bus instead of its links (`?nats-bus`, ADR 0023). */
+  bus?: MeshBus;
 }
 
 /** A started browser peer. */
@@ -157,6 +160,7 @@ export async function startBrowserPeer(options: BrowserPeerOptions): Promise<Bro
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.roles ? { roles: options.roles } : {}),
+    ...(options.bus ? { bus: options.bus } : {}),
   });
   if (!options.policy) {
     // The id is known only now: apply the owner's choice — the launching command's, else the

@@ -10,6 +10,7 @@ import { BroadcastChannelTransport } from '../shared/adapters/broadcast-channel-
 import { WebRtcTransport } from '../shared/adapters/webrtc-transport.ts';
 import { Emitter, type Unsubscribe } from '../shared/events.ts';
 import type { Transport } from '../shared/ports/transport.ts';
+import type { MeshBus } from '../shared/ports/mesh-bus.ts';
 import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { type BrowserPeer, startBrowserPeer } from './browser-peer.ts';
 import { claimDeviceName, type HeldName, holdName } from './device-name.ts';
@@ -41,12 +42,15 @@ export interface MeshSessionOptions {
    * server is not used and the page reaches other devices over the backbone alone.
    */
   webRtc?: boolean;
-  /** Opens the NATS backbone's transport for each join, when the page has one (web/nats-link.ts). */
-  backbone?: () => Transport | null;
+  /**
+   * Opens the NATS backbone's transport for each join, when the page has one, with its mesh
+   * bus when the page asked for it (web/nats-link.ts).
+   */
+  backbone?: () => { transport: Transport; bus?: MeshBus } | null;
   /** Roles (ADR 0025) the peer joins with (web/mesh-roles.ts); none in a mesh without roles. */
   roles?: PeerRoles;
   /** Starts the peer (default {@link startBrowserPeer}; tests give their own transports). */
-  start?: (name: string, transports: Transport[], dbName: string) => Promise<BrowserPeer>;
+  start?: (name: string, transports: Transport[], dbName: string, bus?: MeshBus) => Promise<BrowserPeer>;
   /** Claims the name (default {@link claimDeviceName}). */
   claim?: (param: string | null, kind: string) => Promise<HeldName>;
 }
@@ -166,11 +170,11 @@ export class MeshSession {
     const link = o.signal && o.webRtc !== false ? new ResilientTransport(new WebRtcTransport({ signalUrl: o.signal, mesh: o.mesh, secret: o.secret })) : undefined;
     if (link) transports.push(link);
     const backbone = o.backbone?.();
-    if (backbone) transports.push(backbone);
+    if (backbone) transports.push(backbone.transport);
     const dbName = `liquidmesh-${o.mesh}-${this.#name}`;
     try {
-      const start = o.start ?? ((name, t, db) => startBrowserPeer({ name, transports: t, dbName: db, ...(o.roles ? { roles: o.roles } : {}) }));
-      this.#node = await start(this.#name, transports, dbName);
+      const start = o.start ?? ((name, t, db, bus) => startBrowserPeer({ name, transports: t, dbName: db, ...(o.roles ? { roles: o.roles } : {}), ...(bus ? { bus } : {}) }));
+      this.#node = await start(this.#name, transports, dbName, backbone?.bus);
       this.#link = link;
       this.#error = '';
       this.#set('joined');

@@ -65,7 +65,7 @@ export function natsOptionsFromArgs(args: readonly string[], env: Record<string,
   const one = (name: string): string | undefined => all(name).at(-1);
   const servers = parseNatsServers(all('nats'));
   if (servers.length === 0) {
-    if (args.some((a) => a.startsWith('--nats-'))) throw new InvalidParamsError('--nats-user, --nats-pass, --nats-token and --nats-creds need --nats URL');
+    if (args.some((a) => a.startsWith('--nats-'))) throw new InvalidParamsError('--nats-user, --nats-pass, --nats-token, --nats-creds, --nats-max-links and --nats-bus need --nats URL');
     return null;
   }
   // In the order given: a site lists its own leaf node first and the region's servers after it.
@@ -134,8 +134,18 @@ export function natsTransportFromArgs(args: readonly string[], mesh: { mesh: str
   const maxLinks = natsMaxLinksFromArgs(args);
   return new NatsTransport({
     connect: natsConnector({ ...options, name: `liquidmesh ${mesh.name}` }), mesh: mesh.mesh, secret: mesh.secret,
-    ...(maxLinks !== undefined ? { maxLinks } : {}),
+    // With the bus, presence tells peers of each other: a bounded peer at its bound need not announce.
+    ...(maxLinks !== undefined ? { maxLinks, quietWhenFull: natsBusFromArgs(args) } : {}),
   });
+}
+
+/**
+ * `--nats-bus`: registry and presence over the backbone's mesh bus (collectors' digests on
+ * mesh subjects) instead of flooding over its links, which then carry calls and blobs only.
+ * Every peer of a mesh on the backbone must agree on it (ADR 0023).
+ */
+export function natsBusFromArgs(args: readonly string[]): boolean {
+  return args.includes('--nats-bus');
 }
 
 /**
@@ -150,11 +160,12 @@ export function natsMaxLinksFromArgs(args: readonly string[]): number | undefine
   return n;
 }
 
-/** The PWA's query parameters for the same cluster (web/nats-link.ts reads them). */
-export function natsQuery(options: NatsClientOptions): Record<string, string> {
+/** The PWA's query parameters for the same cluster, with the mesh bus when `bus` (web/nats-link.ts reads them). */
+export function natsQuery(options: NatsClientOptions, bus = false): Record<string, string> {
   if (options.credsFile !== undefined) throw new InvalidParamsError('a Chromium peer cannot use --nats-creds; use --nats-user/--nats-pass or --nats-token');
   return {
     nats: options.servers.join(','),
+    ...(bus ? { 'nats-bus': '1' } : {}),
     ...(options.user !== undefined ? { 'nats-user': options.user, 'nats-pass': options.pass ?? '' } : {}),
     ...(options.token !== undefined ? { 'nats-token': options.token } : {}),
   };

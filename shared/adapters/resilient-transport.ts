@@ -8,6 +8,7 @@
  * connectivity notice. Web-standard only: the `online` event is used where the runtime has one.
  */
 import { Emitter, type Unsubscribe } from '../events.ts';
+import type { MeshBus } from '../ports/mesh-bus.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 
 /** Where the wrapped transport stands. */
@@ -44,6 +45,7 @@ export class ResilientTransport implements Transport {
   #delay: number;
   #attempting = false;
   #lastError = '';
+  #bus: MeshBus | null = null;
   readonly #onOnline = (): void => this.#retryNow();
 
   constructor(inner: Transport, options: ResilientTransportOptions = {}) {
@@ -64,6 +66,23 @@ export class ResilientTransport implements Transport {
   /** Why the last attempt failed ('' when it did not). */
   get lastError(): string {
     return this.#lastError;
+  }
+
+  /**
+   * The wrapped transport's mesh bus (the NATS backbone's, ADR 0023), standing for this
+   * wrapper: a peer is given the wrapper as its transport, and the bus must name the
+   * transport whose links it stands in for. Undefined when the wrapped one has no bus.
+   */
+  get bus(): MeshBus | undefined {
+    const inner = (this.#inner as { bus?: MeshBus }).bus;
+    if (!inner) return undefined;
+    this.#bus ??= {
+      transport: this,
+      publish: (channel, data) => inner.publish(channel, data),
+      subscribe: (channel, handler) => inner.subscribe(channel, handler),
+      request: (data, timeoutMs) => inner.request(data, timeoutMs),
+    };
+    return this.#bus;
   }
 
   /** Subscribe to state changes. */
