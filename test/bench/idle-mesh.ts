@@ -88,9 +88,16 @@ export async function idleMesh(n: number, maxLinks: number | undefined): Promise
     const upAt: number[] = [];
     await Promise.all(nodes.map((p) => waitUntil(() => p.id !== '', `${p.name} to start`, 300_000).then(() => upAt.push(Date.now() - started))));
     let views: MeshView[] = [];
+    let reported = Date.now();
     await waitUntil(async () => {
       views = await Promise.all(nodes.map((p) => p.view()));
-      return views.every((v) => v.devices.length === n && v.alive.length === n - 1);
+      const done = views.every((v) => v.devices.length === n && v.alive.length === n - 1);
+      // A join that drags on says where it stands (a site that never settles is the case to diagnose).
+      if (!done && Date.now() - reported > 30_000) {
+        reported = Date.now();
+        process.stderr.write(`idle-mesh: ${n} peers after ${ms(Date.now() - started)}: ${joinProgress(views, n)}\n`);
+      }
+      return done;
     }, `${n} peers to see each other alive`, 600_000, 2000);
     const joinMs = Date.now() - started;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -117,6 +124,15 @@ export async function idleMesh(n: number, maxLinks: number | undefined): Promise
     await Promise.all(nodes.map((p) => p.stop()));
     await signal.close();
   }
+}
+
+/** Where a join stands: the fewest and the median devices listed and peers seen alive, and the links held. */
+function joinProgress(views: MeshView[], n: number): string {
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const devices = views.map((v) => v.devices.length);
+  const alive = views.map((v) => v.alive.length);
+  const links = views.map((v) => v.linked.length);
+  return `devices min ${Math.min(...devices)} median ${median(devices)}; alive min ${Math.min(...alive)} median ${median(alive)} of ${n - 1}; links ${Math.min(...links)}–${Math.max(...links)}, ${links.filter((l) => l === 0).length} without any${links.includes(0) ? ` (${views.filter((v) => v.linked.length === 0).map((v) => v.id.slice(0, 8)).join(', ')})` : ''}`;
 }
 
 /** Pings from a few peers to a linked peer and to one two hops away (linked to a linked peer only). */

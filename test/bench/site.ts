@@ -10,12 +10,18 @@
  *                                 2 cores (50 processes start), so a full bench run includes
  *                                 it only with LIQUIDMESH_BENCH_SITE=1.
  */
+import { buildBundle } from '../../node-host/bin/cli-bundle.mjs';
 import { idleMesh } from './idle-mesh.ts';
 import { type BenchSection, ms, percentile, times } from './harness.ts';
 
 async function site(): Promise<BenchSection> {
   const n = Number(process.env.LIQUIDMESH_BENCH_SITE_PEERS ?? 50);
   const links = Number(process.env.LIQUIDMESH_BENCH_SITE_LINKS ?? 4);
+  // Peers run as the command runs them: from the bundle, rebuilt here if a source changed.
+  // Without it, a source edited since the last build made every peer compile the sources
+  // through tsx at start (two esbuild services and twice the memory per process): 50 such
+  // starts took minutes on 2 cores before the first peer was up.
+  await buildBundle();
   const r = await idleMesh(n, links);
   const one = percentile(r.oneHop, 50);
   const two = percentile(r.twoHops, 50);
