@@ -92,6 +92,8 @@ export interface WebRtcTransportOptions {
    * that peer again and dials another one it has heard meanwhile.
    */
   maxConnections?: number;
+  /** Random source of the bound's lottery (who makes room for a lonely peer; seeded in tests). */
+  random?: () => number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -115,6 +117,12 @@ const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
 const REFUSED_BACKOFF_MS = 10_000;
+/** About this many peers at their bound answer the announcement of a peer that needs room (ADR 0029). */
+const ROOM_RESPONDERS = 2;
+/** A peer heard announcing this many announcement periods without a link to us is a stranger: maybe another island. */
+const STRANGER_PERIODS = 5;
+/** Most announcers remembered (the lottery counts them; a site has far fewer). */
+const MAX_ANNOUNCERS = 4096;
 const DEFAULT_HEARTBEAT_MS = 250;
 /**
  * The least silence that ends a link. Keepalives come from the main thread, so a remote
@@ -165,9 +173,15 @@ export class WebRtcTransport implements Transport {
   #backoff = new Map<PeerId, number>();
   /** Peers heard announcing that we may dial (higher ids), so a refused dial can try another at once. */
   #heard = new Set<PeerId>();
+  /**
+   * Every peer heard announcing while not linked to us: since when (reset when a link to it
+   * ends), and whether its last announcement said it has no link at all.
+   */
+  #announcers = new Map<PeerId, { since: number; lonely: boolean }>();
   /** Connections accepted only to refuse them. */
   #refusing = new Set<Link>();
   #refusals = 0;
+  #roomsMade = 0;
   #closed = false;
 
   constructor(options: WebRtcTransportOptions) {
@@ -177,6 +191,11 @@ export class WebRtcTransport implements Transport {
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
     this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
+  }
+
+  /** Links given up to make room for a peer the mesh could not reach (diagnostics: churn in a crowded site shows here). */
+  get roomsMade(): number {
+    return this.#roomsMade;
   }
 
   /** Dials of ours that a peer at its bound refused (diagnostics: a crowded site shows here). */
@@ -270,6 +289,7 @@ export class WebRtcTransport implements Transport {
       link.conn.close();
     }
     this.#links.clear();
+    this.#announcers.clear();
     for (const link of this.#refusing) link.conn.close();
     this.#refusing.clear();
     this.#ws?.close();
@@ -329,7 +349,9 @@ export class WebRtcTransport implements Transport {
   async #announce(to?: PeerId): Promise<void> {
     const ws = this.#ws;
     if (!ws || ws.readyState !== 1 || this.#id === null || !this.#keys) return;
-    const sealed = await this.#keys.encrypt(utf8(JSON.stringify({ id: this.#id, ...(to ? { to } : {}) })));
+    // `lonely`: under a bound, we hold no link at all, so peers at their bound make room for us (ADR 0029).
+    const lonely = this.#o.maxConnections !== undefined && !this.#hasJoined();
+    const sealed = await this.#keys.encrypt(utf8(JSON.stringify({ id: this.#id, ...(to ? { to } : {}), ...(lonely ? { lonely: true } : {}) })));
     if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'publish', topic: this.#keys.topic, data: toBase64(sealed) }));
   }
 
@@ -366,10 +388,13 @@ export class WebRtcTransport implements Transport {
     }
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
     this.#announceSoon();
+    this.#heardAnnounce(remote, announce?.lonely === true);
     if (this.#id < remote) {
       this.#heard.add(remote);
       if ((this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
-      if (this.#links.size >= this.#bound() && !this.#makeRoom(remote)) return;
+      // Of the lower ids at their bound, only about two answer a peer that needs room: when
+      // every one of them did, each lonely newcomer of a crowd cost dozens of links (ADR 0029).
+      if (this.#links.size >= this.#bound() && !(this.#needsRoom(remote) && this.#lottery(remote) && this.#makeRoom(remote))) return;
       this.#dial(remote);
     }
     else {
@@ -410,11 +435,47 @@ export class WebRtcTransport implements Transport {
     };
   }
 
+  #heardAnnounce(remote: PeerId, lonely: boolean): void {
+    const known = this.#announcers.get(remote);
+    if (known) {
+      known.lonely = lonely;
+      return;
+    }
+    if (this.#announcers.size >= MAX_ANNOUNCERS) this.#announcers.delete(this.#announcers.keys().next().value!);
+    this.#announcers.set(remote, { since: this.#clock.now(), lonely });
+  }
+
+  /**
+   * Whether `remote` may be given room: it holds no link at all (its announcement says
+   * so), or it has announced for a while without linking to us (maybe another island).
+   * Not any peer the mesh does not know yet: while a crowd joins, presence lags the links,
+   * and making room for every such peer kept a site of 50 churning (ADR 0029). The chooser
+   * then decides whether the mesh can reach it already.
+   */
+  #needsRoom(remote: PeerId): boolean {
+    const heard = this.#announcers.get(remote);
+    if (!heard) return false;
+    return heard.lonely || this.#clock.now() - heard.since >= STRANGER_PERIODS * (this.#o.announceMs ?? 3000);
+  }
+
+  /** True for about `ROOM_RESPONDERS` of the peers with lower ids than `remote` (those that dial it). */
+  #lottery(remote: PeerId): boolean {
+    let lower = 1;
+    for (const id of this.#announcers.keys()) if (id < remote) lower++;
+    return (this.#o.random ?? Math.random)() < ROOM_RESPONDERS / lower;
+  }
+
+  #hasJoined(): boolean {
+    for (const link of this.#links.values()) if (link.joined) return true;
+    return false;
+  }
+
   /** Make room for `remote` if our chooser names a link to give up; true when it did. */
   #makeRoom(remote: PeerId): boolean {
     const victim = this.#roomFor?.(remote);
     const link = victim !== undefined && victim !== remote ? this.#links.get(victim) : undefined;
     if (!link) return false;
+    this.#roomsMade++;
     this.#log.debug(`at the bound: giving up the link to ${victim} (reachable through others) for ${remote}, which is not`);
     this.#drop(link, 'room made for an unreachable peer');
     return this.#links.size < this.#bound();
@@ -474,7 +535,8 @@ export class WebRtcTransport implements Transport {
     }
     const existing = this.#links.get(remote);
     if (!existing && this.#full()) {
-      this.#makeRoom(remote);
+      // The dialler chose us, so no lottery; but room only for a peer that needs it.
+      if (this.#needsRoom(remote)) this.#makeRoom(remote);
       if (this.#full()) {
         this.#refuse(remote, conn);
         return;
@@ -583,8 +645,11 @@ export class WebRtcTransport implements Transport {
     }
     if (!link.sentProof) await this.#sendProof(link);
     if (!link.joined && this.#id !== null) {
+      // Our first link under a bound: say at once that we are no longer lonely (no more room made for us).
+      const first = this.#o.maxConnections !== undefined && !this.#hasJoined();
       link.joined = true;
       this.#events.emit('peer-joined', link.remote);
+      if (first) void this.#announce();
     }
   }
 
@@ -631,6 +696,8 @@ export class WebRtcTransport implements Transport {
   #drop(link: Link, reason: string): void {
     if (this.#links.get(link.remote) !== link) return;
     this.#links.delete(link.remote);
+    // Heard without a link from now on: a stranger again only after a while.
+    this.#announcers.delete(link.remote);
     this.#announceSoon();
     this.#log.debug(`connection to ${link.remote} ended: ${reason}`);
     // Under a bound, a dial that ended before joining was most likely refused at the other's bound.
