@@ -126,9 +126,12 @@ export class Coordinator {
 
   /** Look at every deployment once: adopt orphans, advance the ones coordinated here. */
   tick(): void {
-    const alive = this.#aliveWithGrace();
+    const views = this.#c.registry.deployments.values();
+    // With nothing to drive, only who is seen alive is noted: the grace needs every device
+    // entry validated, four times a second in every idle peer, for no one.
+    const alive = views.length > 0 ? this.#aliveWithGrace() : this.#noteAlive();
     const live = new Set<string>();
-    for (const view of this.#c.registry.deployments.values()) {
+    for (const view of views) {
       const r = view.record;
       live.add(r.id);
       if (r.status === 'failed' && r.waitingFor) {
@@ -202,12 +205,9 @@ export class Coordinator {
    */
   #aliveWithGrace(): ReadonlySet<string> {
     const now = this.#c.now();
-    const alive = this.#c.alive();
+    const alive = this.#noteAlive();
     const out = new Set(alive);
-    for (const peer of alive) this.#seenAlive.add(peer);
-    if (this.#heardAt === null && [...alive].some((p) => p !== this.#c.self)) this.#heardAt = now;
     const listening = this.#heardAt === null || now - this.#heardAt < this.#c.timing.unseenAfterMs;
-    for (const peer of this.#downSince.keys()) if (alive.has(peer)) this.#downSince.delete(peer);
     for (const d of this.#c.registry.devices.values()) {
       if (alive.has(d.id)) continue;
       if (listening && !this.#seenAlive.has(d.id)) {
@@ -219,6 +219,15 @@ export class Coordinator {
       if (now - since < this.#c.timing.lostAfterMs) out.add(d.id);
     }
     return out;
+  }
+
+  /** The peers presence sees alive, noted as seen (and no longer down). */
+  #noteAlive(): ReadonlySet<string> {
+    const alive = this.#c.alive();
+    for (const peer of alive) this.#seenAlive.add(peer);
+    if (this.#heardAt === null && [...alive].some((p) => p !== this.#c.self)) this.#heardAt = this.#c.now();
+    for (const peer of this.#downSince.keys()) if (alive.has(peer)) this.#downSince.delete(peer);
+    return alive;
   }
 
   /** Start a new revision of `record` with `steps`, keeping the current one for rollback when it is good. */
