@@ -1,9 +1,9 @@
 /**
  * The target side of a live migration (protocol in `migration.ts`): `prepare` fetches the
  * module's blobs and loads the module into the sandbox without serving it while the
- * source is still taking the base snapshot, whose hash arrives in `base` (or with the
- * prepare); the base is fetched (verified against its sha256) meanwhile and restored into
- * the staged module; each `round` (pre-copy, the source still serving) applies what the
+ * source is still taking the base snapshot, whose parts arrive in `part` (checked against
+ * their sha256, migration-base.ts) and are restored into the staged module in order as
+ * they come; each `round` (pre-copy, the source still serving) applies what the
  * source's calls wrote since to the staged module; `commit` takes the delta — inline bytes checked against its sha256,
  * or fetched like the base —, decodes it, refuses a snapshot of another module
  * (ERR_SNAPSHOT_MISMATCH), applies it, and installs the instance, which the step agent adopts as the realized step; `abort` drops
@@ -25,6 +25,7 @@ import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
+import { IncomingBase, type MigrationPart } from './migration-base.ts';
 import { stageStep } from './stage-step.ts';
 
 /** Parameters of `migration.prepare` (source → target). */
@@ -35,20 +36,8 @@ export interface MigrationPrepare {
   module: string;
   /** The step as the deployment resolved it: module id, providers, grants, topics. */
   step: DeployedStep;
-  /**
-   * sha256 of the encoded base snapshot, held in the source's blob store. Omitted when
-   * the source is still taking it: it follows in `migration.base`, and the target loads
-   * the module meanwhile.
-   */
-  base?: string;
+  /** The base snapshot follows in `migration.part` requests; the prepare gives up after this, ms. */
   timeoutMs: number;
-}
-
-/** Parameters of `migration.base` (source → target): the base snapshot of a prepare under way. */
-export interface MigrationBase {
-  migrationId: string;
-  /** sha256 of the encoded base snapshot, held in the source's blob store. */
-  base: string;
 }
 
 /** Parameters of `migration.round` (source → target): a pre-copy round, shipped while the source serves. */
@@ -74,11 +63,14 @@ export interface MigrationCommit extends MigrationRound {
 export interface PrepareAnswer {
   /** From the request to the base restored, ms. */
   loadedMs: number;
-  /** When each step of the prepare ended, ms from its start (`hash`, `fetched`, `staged`, `restored`). */
+  /**
+   * When each step of the prepare ended, ms from its start: `first-part` (the first part
+   * of the base restored), `staged`, `restored` (the last part restored).
+   */
   times?: Record<string, number>;
 }
 
-/** Snapshot blobs travel in ranges of this size. */
+/** Snapshot blobs (a pre-copy round or a delta over 4 MiB) travel in ranges of this size. */
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 interface Pending {
@@ -93,12 +85,13 @@ interface Pending {
   settle: () => void;
 }
 
-/** A prepare under way: where its base snapshot's hash arrives, and whether it was aborted. */
+/** A prepare under way: where its base snapshot's parts arrive, and whether it was aborted. */
 interface Preparing {
   from: string;
-  base: Promise<string>;
-  setBase: (hash: string) => void;
-  fail: (error: Error) => void;
+  deploymentId: string;
+  base: IncomingBase;
+  /** Stops the prepare's time limit and abort listener (when the prepare ends). */
+  done: () => void;
 }
 
 /** What a peer does as the target of migrations. */
@@ -119,7 +112,7 @@ export class MigrationTarget {
 
   /**
    * Fetch and load the module, not serving it yet, and restore the base snapshot into it
-   * (named in `p.base`, or later by {@link base}). `signal` (the request's) gives up.
+   * part by part as {@link part} receives them. `signal` (the request's) gives up.
    */
   async prepare(p: MigrationPrepare, from: string, signal?: AbortSignal): Promise<PrepareAnswer> {
     const t0 = performance.now();
@@ -127,29 +120,26 @@ export class MigrationTarget {
     if (this.#supervisor.deployed().some((d) => d.deploymentId === p.deploymentId && d.name === p.module)) {
       throw new MigrationFailedError(`${this.#name(this.#peer.id)} runs ${p.module} of this deployment already`, { reason: 'target runs the module already' });
     }
-    // Registered before the first await, so that the `migration.base` sent after this request finds it.
+    // Registered before the first await, so that the parts sent after this request find it.
     const preparing = this.#expectBase(p, from, signal);
     try {
-      // The base travels while the module is fetched and compiled.
       const took = (since: number): number => Math.round((performance.now() - since) * 100) / 100;
       const times: Record<string, number> = {};
-      const base = preparing.base.then(async (hash) => {
-        times.hash = took(t0);
-        const snapshot = await this.#fetchSnapshot(hash);
-        times.fetched = took(t0);
-        return snapshot;
-      });
-      base.catch(() => undefined);
+      // The parts travel while the module is fetched and compiled, and are restored in
+      // order from the moment it is loaded.
       const staged = await this.#stage(p);
       times.staged = took(t0);
       try {
-        const snapshot = await base;
-        if (snapshot.delta) throw new MigrationFailedError('the base snapshot is a delta');
-        this.#checkModule(snapshot.moduleId, staged);
-        await staged.instance.restore(snapshot);
+        for (let index = 0; index < (preparing.base.parts ?? 1); index++) {
+          const part = await preparing.base.next(index);
+          this.#checkModule(part.moduleId, staged);
+          await staged.instance.restore(part);
+          if (index === 0) times['first-part'] = took(t0);
+          if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
+        }
         times.restored = took(t0);
-        if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
       } catch (error) {
+        preparing.base.fail(error as Error);
         await this.#supervisor.discard(staged);
         throw error;
       }
@@ -163,37 +153,31 @@ export class MigrationTarget {
       this.#pending.set(p.migrationId, { deploymentId: p.deploymentId, module: p.module, step: p.step, from, staged, installed: false, timer, settle });
       return { loadedMs: performance.now() - t0, times };
     } finally {
+      preparing.done();
       if (this.#preparing.get(p.migrationId) === preparing) this.#preparing.delete(p.migrationId);
     }
   }
 
-  /** The hash of the base snapshot of a prepare under way (from the peer that asked for it). */
-  base(p: MigrationBase, from: string): { received: boolean } {
+  /** A part of the base snapshot of a prepare under way (from the peer that asked for it). */
+  async part(p: MigrationPart, from: string): Promise<{ received: boolean }> {
     const preparing = this.#preparing.get(p.migrationId);
-    if (!preparing || preparing.from !== from) throw new MigrationFailedError(`no migration ${p.migrationId} from this peer is being prepared`);
-    preparing.setBase(p.base);
+    if (!preparing || preparing.from !== from || preparing.deploymentId !== p.deploymentId) throw new MigrationFailedError(`no migration ${p.migrationId} from this peer is being prepared`);
+    await preparing.base.receive(p);
     return { received: true };
   }
 
-  /** Where the base snapshot's hash of prepare `p` arrives; it fails on abort, cancel or time limit. */
+  /** Where the base snapshot's parts of prepare `p` arrive; it fails on abort, cancel or time limit. */
   #expectBase(p: MigrationPrepare, from: string, signal: AbortSignal | undefined): Preparing {
-    let setBase!: (hash: string) => void;
-    let fail!: (error: Error) => void;
-    const base = new Promise<string>((resolve, reject) => {
-      setBase = resolve;
-      fail = reject;
-    });
-    base.catch(() => undefined);
+    const base = new IncomingBase();
     const clock = this.#peer.clock;
-    const timer = clock.setTimeout(() => fail(new MigrationFailedError('timed out: the base snapshot did not come')), p.timeoutMs);
-    const onAbort = (): void => fail(new MigrationFailedError(`migration ${p.migrationId} was given up by the source`));
+    const timer = clock.setTimeout(() => base.fail(new MigrationFailedError('timed out: the base snapshot did not come')), p.timeoutMs);
+    const onAbort = (): void => base.fail(new MigrationFailedError(`migration ${p.migrationId} was given up by the source`));
     signal?.addEventListener('abort', onAbort, { once: true });
-    void base.finally(() => {
+    const done = (): void => {
       clock.clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-    }).catch(() => undefined);
-    const preparing: Preparing = { from, base, setBase, fail };
-    if (p.base !== undefined) setBase(p.base);
+    };
+    const preparing: Preparing = { from, deploymentId: p.deploymentId, base, done };
     this.#preparing.set(p.migrationId, preparing);
     return preparing;
   }
@@ -260,7 +244,7 @@ export class MigrationTarget {
     if (preparing) {
       // A prepare under way notices and discards what it staged.
       this.#preparing.delete(migrationId);
-      preparing.fail(new MigrationFailedError(`migration ${migrationId} was aborted`));
+      preparing.base.fail(new MigrationFailedError(`migration ${migrationId} was aborted`));
       return { aborted: true };
     }
     const entry = this.#pending.get(migrationId);

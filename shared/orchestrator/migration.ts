@@ -10,12 +10,11 @@
  *  migrate() ── migration.start ─▶ checks; record.migration = preparing
  *                                  ── migration.prepare {step} ───────────▶ fetches the module's blobs, loads the
  *                                  base snapshot (between two calls;        module staged (worker, compile) while
- *                                  it keeps serving) → encode → offered     the source is still snapshotting
- *                                  from memory (sha256; never stored)
- *                                  ── migration.base {hash} ──────────────▶ fetches the base (1 MiB ranges, 8 in
- *                                                                           flight, sha256-verified, not stored), restores it
- *                                                                           into the staged module
- *                                  ◀───────────────────────── prepared ───┘
+ *                                  it keeps serving), cut in ~1 MiB parts   the source is still snapshotting
+ *                                  ── migration.part {i, n, sha256, data} ▶ each part checked on arrival and
+ *                                     … encoded, hashed and pushed, 3 in    restored into the staged module in
+ *                                     flight (migration-base.ts)            order, while the next ones travel
+ *                                  ◀───────────────────────── prepared ───┘ (once the last part is restored)
  *                                  pre-copy, still serving: the pages written
  *                                  since the last copy (sinceLast)
  *                                  ── migration.round {hash, data?} ──────▶ applied to the staged module
@@ -43,9 +42,10 @@
  * pre-copy) keeps the pause short: while calls are held only the pages the module wrote
  * since the last round travel, not its whole memory, and nothing on the hold path copies
  * or hashes the whole state. Sending `prepare` before
- * the snapshot lets the target's module load overlap the source's snapshot, encoding and
- * hashing; the hash follows in `migration.base` (a prepare that never gets it gives up
- * with the migration's time limit, or on `abort`).
+ * the snapshot lets the target's module load overlap the source's snapshot; the base's
+ * parts overlap the source's encoding and hashing, the channel and the target's restore
+ * (a prepare whose parts do not all come gives up with the migration's time limit, or on
+ * `abort`).
  * Any failure before the commit returns (target gone, timeout, hash mismatch, a snapshot
  * that does not decode or belongs to another module) resumes the source with its state
  * untouched: the waiting calls run there in order, `migration.abort` tells the target to
@@ -64,13 +64,13 @@ import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentView } from '../registry/registry.ts';
 import type { DeploymentRecord, MigrationRecord } from '../registry/schema.ts';
 import { diffSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
-import { packSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { CommitOutcome } from '../supervisor/versions.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
+import { type MigrationPart, type StreamedBase, streamBase } from './migration-base.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
-import { MigrationTarget, type PrepareAnswer, type MigrationBase, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
+import { MigrationTarget, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
 export { INLINE_DELTA_BYTES, PRECOPY_ROUNDS, PRECOPY_SMALL_BYTES } from './migration-precopy.ts';
 
@@ -103,6 +103,8 @@ export interface MigrationResult {
   roundBytes?: number;
   /** Bytes the base snapshot took on the wire (less than `snapshotBytes` when compressed). */
   baseWireBytes?: number;
+  /** Parts the base travelled in (each restored on arrival). */
+  baseParts?: number;
   /** From the source's first step to the routing switch, ms. */
   durationMs: number;
   /** How long the source held new calls, ms: the longest extra delay a call saw. */
@@ -141,8 +143,8 @@ declare module '../rpc/methods.ts' {
     'migration.start': { params: MigrationStart; result: MigrationResult };
     /** Target: fetch and load the module, not serving yet. */
     'migration.prepare': { params: MigrationPrepare; result: PrepareAnswer };
-    /** Target: the base snapshot of a prepare under way. */
-    'migration.base': { params: MigrationBase; result: { received: boolean } };
+    /** Target: a part of the base snapshot of a prepare under way. */
+    'migration.part': { params: MigrationPart; result: { received: boolean } };
     /** Target: a pre-copy round, applied to the staged copy. */
     'migration.round': { params: MigrationRound; result: { restoredMs: number } };
     /** Target: fetch the snapshot blob, restore it and serve. */
@@ -213,7 +215,7 @@ export class MigrationService {
     const offs = [
       rpc.handle('migration.start', (p) => this.#start(p)),
       rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from, ctx.signal)),
-      rpc.handle('migration.base', (p, ctx) => this.#target.base(p, ctx.from)),
+      rpc.handle('migration.part', (p, ctx) => this.#target.part(p, ctx.from)),
       rpc.handle('migration.round', (p, ctx) => this.#target.round(p, ctx.from)),
       rpc.handle('migration.commit', (p, ctx) => this.#target.commit(p, ctx.from)),
       rpc.handle('migration.abort', (p) => this.#target.abort(p.migrationId)),
@@ -293,34 +295,32 @@ export class MigrationService {
     if (this.#active.has(r.id) || migrationActive(r.migration)) throw new MigrationInProgressError(`deployment ${r.name} is migrating already`, { deployment: r.id });
     if (!this.#peer.alive().includes(p.to)) throw new UnknownDeviceError(`device ${this.#name(p.to)} is not reachable`, { device: p.to });
     this.#active.add(r.id);
-    const base: MigrationRecord = { id: p.migrationId, module: p.module, steps, from: self, to: p.to, mode: p.mode, phase: 'preparing', startedAt: this.#now(), updatedAt: this.#now() };
-    this.#write(r.id, () => ({ migration: base }));
+    const record: MigrationRecord = { id: p.migrationId, module: p.module, steps, from: self, to: p.to, mode: p.mode, phase: 'preparing', startedAt: this.#now(), updatedAt: this.#now() };
+    this.#write(r.id, () => ({ migration: record }));
     let paused = false;
     let pausedAt = 0;
     // Snapshots are offered from memory, never written to the store: they are fetched once.
     const offered: string[] = [];
     try {
       const instance = this.#supervisor.instance(r.id, p.module);
-      // The target loads the module while the base snapshot is taken, encoded and hashed;
-      // its hash follows in `migration.base`.
+      // The target loads the module while the base snapshot is taken; its parts follow in
+      // `migration.part`.
       const prepared = this.#peer.call(p.to, 'migration.prepare', { migrationId: p.migrationId, deploymentId: r.id, module: p.module, step: r.steps![steps[0]!]!, timeoutMs: p.timeoutMs }, { timeoutMs: left() });
       prepared.catch(() => undefined);
+      let prepareFailure: unknown;
+      prepared.catch((error: unknown) => (prepareFailure ??= error));
       const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
       mark('snapshot');
-      const firstBytes = encodeSnapshot(first);
-      // Compressed only where a sample shows it pays; the delta, shipped while calls are
-      // held, travels as it is.
-      const baseWire = await this.#within(packSnapshot(firstBytes), left(), 'compressing the snapshot took too long');
-      mark('packed');
-      const baseHash = await this.#peer.offerBlob(baseWire);
-      offered.push(baseHash);
-      mark('offered');
+      const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, deploymentId: r.id, left, offered };
+      // The base travels in parts, encoded, hashed and sent while the target restores the
+      // ones before (compressed only where the first part shows it pays; the delta,
+      // shipped while calls are held, travels as it is).
+      let base: StreamedBase;
       try {
-        await this.#peer.call(p.to, 'migration.base', { migrationId: p.migrationId, base: baseHash }, { timeoutMs: left() });
+        base = await streamBase(send, first);
       } catch (error) {
-        // A prepare that failed already says why better than the hash it no longer waits for.
-        await prepared;
-        throw error;
+        // A prepare that failed already says why better than the part it no longer takes.
+        throw prepareFailure ?? error;
       }
       mark('base-sent');
       const target = await prepared;
@@ -330,7 +330,6 @@ export class MigrationService {
       // until that is small; only then hold calls. The rounds also let the target's
       // sandbox ready its state buffers, so that nothing it does while calls are held
       // copies the whole memory.
-      const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, left, offered };
       const written = instance.writtenSinceSnapshot?.bind(instance);
       const precopy = await precopyRounds(
         send,
@@ -338,7 +337,7 @@ export class MigrationService {
         written && (() => this.#within(written(), left(), 'the snapshot took too long')),
       );
       mark('precopy');
-      this.#write(r.id, () => ({ migration: { ...base, phase: 'transferring', updatedAt: this.#now() } }));
+      this.#write(r.id, () => ({ migration: { ...record, phase: 'transferring', updatedAt: this.#now() } }));
       pausedAt = performance.now();
       paused = true;
       mark('hold');
@@ -374,16 +373,16 @@ export class MigrationService {
       }
       await closing;
       const durationMs = performance.now() - t0;
-      const recorded = this.#write(r.id, (current) => routed(current, { ...base, phase: 'done', updatedAt: this.#now(), snapshotBytes: firstBytes.byteLength, pausedMs }));
+      const recorded = this.#write(r.id, (current) => routed(current, { ...record, phase: 'done', updatedAt: this.#now(), snapshotBytes: base.bytes, pausedMs }));
       mark('recorded');
       this.#log.debug(`migrated ${r.name}/${p.module} to ${this.#name(p.to)} (${p.mode}) in ${durationMs.toFixed(1)} ms, paused ${pausedMs.toFixed(1)} ms`);
-      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: firstBytes.byteLength, baseWireBytes: baseWire.byteLength, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded, trace, tracedFrom: performance.timeOrigin + t0 };
+      return { migrationId: p.migrationId, deploymentId: r.id, module: p.module, steps, from: self, to: p.to, mode: p.mode, snapshotBytes: base.bytes, baseWireBytes: base.wireBytes, baseParts: base.parts, deltaBytes: bytes.byteLength, rounds: precopy.rounds, roundBytes: precopy.bytes, durationMs, pausedMs, recorded, trace, tracedFrom: performance.timeOrigin + t0 };
     } catch (error) {
       if (paused) this.#supervisor.resume(r.id, p.module);
       void this.#peer.call(p.to, 'migration.abort', { migrationId: p.migrationId }, { timeoutMs: 5000 }).catch(() => undefined);
       const info = toErrorInfo(error);
       const reason = `${info.code}: ${info.message}`;
-      this.#write(r.id, () => ({ migration: { ...base, phase: 'failed', reason: reason.slice(0, 10_000), updatedAt: this.#now() } }));
+      this.#write(r.id, () => ({ migration: { ...record, phase: 'failed', reason: reason.slice(0, 10_000), updatedAt: this.#now() } }));
       this.#log.debug(`migration of ${r.name}/${p.module} to ${this.#name(p.to)} failed: ${reason}`);
       throw new MigrationFailedError(`migration of ${p.module} to ${this.#name(p.to)} failed, ${this.#name(self)} serves on: ${reason}`, { reason: info.message, code: info.code });
     } finally {

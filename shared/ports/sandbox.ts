@@ -162,6 +162,13 @@ export interface InstanceSnapshot {
    * included — and every other page keeps its content. Globals, files and tables are whole.
    */
   delta?: boolean;
+  /**
+   * A later part of a whole snapshot shipped in parts (live migration streams a large
+   * base so): `pages` holds some of its pages and `memoryPages` its size; restoring it
+   * writes those pages and nothing else — globals, files and tables stay as the first
+   * part (a whole snapshot of its own pages) put them. `globals` and `files` are empty.
+   */
+  part?: boolean;
   /** Memory size in pages. */
   memoryPages: number;
   /** Values of every mutable global, by export name. */

@@ -148,7 +148,8 @@ class WorkerInstance {
         writeCopy(this.#live, msg.state);
         replaceFiles(this.#live, msg.files);
       }
-      this.#copies.replaced(this.#live, written, msg.t !== 'restore' || msg.snapshot.delta !== true || !this.#live.memory);
+      const partial = msg.t === 'restore' && (msg.snapshot.delta === true || msg.snapshot.part === true);
+      this.#copies.replaced(this.#live, written, !partial || !this.#live.memory);
       this.#copies.copy(this.#live);
       const state = this.#copies.handOver();
       // A restore is a migration's: the next copy (the last delta's, while the source

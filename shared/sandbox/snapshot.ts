@@ -3,13 +3,15 @@
  * content-addressed blob and fetched range by range (live migration ships it so).
  *
  * ```
- * "LMSN" | version u8 (1, or 2 with copies) | 3 zero bytes | header length u32 LE | header (UTF-8 JSON) | body
+ * "LMSN" | version u8 (1, 2 with copies, 3 for a part) | 3 zero bytes | header length u32 LE | header (UTF-8 JSON) | body
  * header: { moduleId, memoryPages, pages: [page indices, ascending], globals: { name: ["f", float64 bits hex] | ["i", decimal] },
  *           files: [[name, length], …], tables?: { name: { length, slots } },
  *           copies?: [[page, listed page it repeats], …] }
  * body:   every listed page (65 536 bytes each), then every file's bytes, in header order
  * ```
- * `delta: true` in the header marks a delta ({@link diffSnapshot}).
+ * `delta: true` in the header marks a delta ({@link diffSnapshot}), `part: true` a later part
+ * of a whole snapshot shipped in parts (pages only; version 3, so that a reader that knows
+ * no parts refuses it rather than restore it as a whole snapshot).
  * Numbers travel as their float64 bits so NaN payloads and -0 survive; i64 values as
  * decimal strings. Decoding checks everything it reads and fails with ERR_SNAPSHOT_INVALID.
  * @module
@@ -22,6 +24,8 @@ const MAGIC = [0x4c, 0x4d, 0x53, 0x4e]; // "LMSN"
 const VERSION = 1;
 /** The version of a snapshot that lists page copies. */
 const VERSION_COPIES = 2;
+/** The version of a part of a snapshot (copies allowed too). */
+const VERSION_PART = 3;
 const PAGE = 65536;
 const PREFIX = 12;
 /** Upper bound on pages (a 32-bit memory has at most 65 536). */
@@ -35,6 +39,7 @@ interface Header {
   files: [string, number][];
   tables?: Record<string, TableSnapshot>;
   delta?: boolean;
+  part?: boolean;
   /** `[page, of]`: page `page` holds the same bytes as listed page `of` (version 2). */
   copies?: [number, number][];
 }
@@ -65,13 +70,14 @@ export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
   };
   if (snapshot.tables) header.tables = snapshot.tables;
   if (snapshot.delta) header.delta = true;
+  if (snapshot.part) header.part = true;
   if (copies.length > 0) header.copies = copies;
   const json = utf8(JSON.stringify(header));
   const total = PREFIX + json.byteLength + pages.length * PAGE + files.reduce((n, [, b]) => n + b.byteLength, 0);
   const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   // A reader that knows no copies must refuse them rather than leave those pages zero.
-  out[4] = copies.length > 0 ? VERSION_COPIES : VERSION;
+  out[4] = snapshot.part ? VERSION_PART : copies.length > 0 ? VERSION_COPIES : VERSION;
   new DataView(out.buffer).setUint32(8, json.byteLength, true);
   out.set(json, PREFIX);
   let at = PREFIX + json.byteLength;
@@ -95,7 +101,7 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
     throw new SnapshotInvalidError(`invalid snapshot: ${why}`, { reason: why });
   };
   if (bytes.byteLength < PREFIX || MAGIC.some((b, i) => bytes[i] !== b)) bad('not a snapshot (bad magic)');
-  if (bytes[4] !== VERSION && bytes[4] !== VERSION_COPIES) bad(`unsupported version ${bytes[4]}`);
+  if (bytes[4] !== VERSION && bytes[4] !== VERSION_COPIES && bytes[4] !== VERSION_PART) bad(`unsupported version ${bytes[4]}`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
   if (PREFIX + headerLength > bytes.byteLength) bad('header runs past the end');
   let header: Header;
@@ -121,7 +127,7 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
     last = p;
   }
   if (header.copies !== undefined) {
-    if (bytes[4] !== VERSION_COPIES || !Array.isArray(header.copies) || header.copies.length > MAX_PAGES) bad('malformed page copies');
+    if (bytes[4] === VERSION || !Array.isArray(header.copies) || header.copies.length > MAX_PAGES) bad('malformed page copies');
     for (const entry of header.copies) {
       const [p, of] = Array.isArray(entry) ? entry : [];
       if (!Number.isInteger(p) || (p as number) < 0 || (p as number) >= memoryPages || pages[p as number] !== undefined) bad(`page copy ${String(p)} out of range or listed twice`);
@@ -143,6 +149,11 @@ export function decodeSnapshot(bytes: Uint8Array): InstanceSnapshot {
   const snapshot: InstanceSnapshot = { moduleId: header.moduleId, pages, memoryPages, globals, files };
   if (header.tables !== undefined) snapshot.tables = checkTables(header.tables, bad);
   if (header.delta === true) snapshot.delta = true;
+  if ((header.part === true) !== (bytes[4] === VERSION_PART)) bad('a part must say so in its version and its header');
+  if (header.part === true) {
+    if (snapshot.delta || snapshot.tables || Object.keys(snapshot.files).length > 0 || Object.keys(snapshot.globals).length > 0) bad('a part holds pages only');
+    snapshot.part = true;
+  }
   return snapshot;
 }
 

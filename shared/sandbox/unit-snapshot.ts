@@ -59,26 +59,20 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
 }
 
 /**
- * Put a snapshot into a unit. Returns the memory it wrote: a delta's pages (so that state
+ * Put a snapshot into a unit. Returns the memory it wrote: a delta's or a part's pages (so that state
  * copies taken next move only those), or a whole snapshot's pages (memory is zero
  * elsewhere).
  * @throws SnapshotInvalidError when it names tables or functions the unit cannot hold.
  */
 export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
+  // A later part of a base shipped in parts: its pages, nothing else (the first part set
+  // the globals, files and tables, and cleared what memory held before).
+  if (s.part) return l.memory ? writePages(l, s) : NOTHING;
   writeTables(l, s.tables ?? {});
   let written: Range = EVERYTHING;
   if (s.delta && l.memory) {
     // Only the pages that changed since the snapshot restored before: the rest stay.
-    const current = l.memory.buffer.byteLength / PAGE;
-    if (s.memoryPages > current) l.memory.grow(s.memoryPages - current);
-    const target = new Uint8Array(l.memory.buffer);
-    written = NOTHING;
-    for (const [p, page] of Object.entries(s.pages)) {
-      target.set(page, Number(p) * PAGE);
-      written = union(written, { lo: Number(p) * PAGE, hi: (Number(p) + 1) * PAGE });
-    }
-    // Grown pages are zero in memory but not in older copies.
-    if (s.memoryPages > current) written = union(written, { lo: current * PAGE, hi: s.memoryPages * PAGE });
+    written = writePages(l, s);
     writeGlobals(l, s.globals);
   } else {
     // Straight into linear memory: every page the snapshot holds, zeros elsewhere.
@@ -98,6 +92,22 @@ export function restoreSnapshot(l: Unit, s: InstanceSnapshot): Range {
     } else writeState(l, null, s.memoryPages, s.globals);
   }
   replaceFiles(l, s.files);
+  return written;
+}
+
+/** Write a delta's or a part's pages into memory, grown to its size; the range written. */
+function writePages(l: Unit, s: InstanceSnapshot): Range {
+  const memory = l.memory!;
+  const current = memory.buffer.byteLength / PAGE;
+  if (s.memoryPages > current) memory.grow(s.memoryPages - current);
+  const target = new Uint8Array(memory.buffer);
+  let written = NOTHING;
+  for (const [p, page] of Object.entries(s.pages)) {
+    target.set(page, Number(p) * PAGE);
+    written = union(written, { lo: Number(p) * PAGE, hi: (Number(p) + 1) * PAGE });
+  }
+  // Grown pages are zero in memory but not in older copies.
+  if (s.memoryPages > current) written = union(written, { lo: current * PAGE, hi: s.memoryPages * PAGE });
   return written;
 }
 

@@ -128,11 +128,13 @@ export class WorkerInstance implements SandboxInstance {
       const reply = await this.#slot().request({ t: 'restore', id: 0, snapshot });
       if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
       if (reply.error) throw fromErrorInfo(reply.error);
-      // The worker named its restored state as the new baseline for a successor.
-      this.#files = snapshot.files;
+      // The worker named its restored state as the new baseline for a successor (a
+      // part leaves the files as they are).
+      if (!snapshot.part) this.#files = snapshot.files;
       // The host now holds the restored state and has let go of the one before: the
-      // worker readies that buffer too, before any migration holds calls.
-      if (!snapshot.delta) await this.#slot().request({ t: 'prime', id: 0 });
+      // worker readies that buffer too, before any migration holds calls. (The parts
+      // after a first one write only their pages, into buffers readied already.)
+      if (!snapshot.delta && !snapshot.part) await this.#slot().request({ t: 'prime', id: 0 });
     });
   }
 

@@ -5,51 +5,25 @@
  * peers, registries and workers on the in-memory network.
  */
 import { expect } from 'chai';
-import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { SystemClock } from '../../shared/system-clock.ts';
-import { createLogger } from '../../shared/log.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import type { MigrationHarness } from './migration.ts';
+import { publishModule, TestMesh } from './test-mesh.ts';
 import { rejectionOf, waitFor } from './wait.ts';
-
-const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 
 /** Run the pre-copy suite against `harness`. */
 export function runPrecopyTests(harness: MigrationHarness): void {
   describe(`Migration pre-copy on ${harness.name}`, function () {
-    let network: MemoryNetwork;
-    const peers: SupervisedPeer[] = [];
-    const log = collectLogs();
-
-    const mesh = async (names: string[]): Promise<SupervisedPeer[]> => {
-      for (const name of names) {
-        peers.push(await startSupervisedPeer({
-          transports: [network.createTransport()],
-          store: memoryStore(),
-          clock: new SystemClock(),
-          device: { name, engine: 'node', platform: { cpu: { humanReadableName: 'test', cores: 2 }, memory: { bytes: 2 ** 30 } } },
-          sandbox: harness.sandbox(),
-          services: {},
-          timing: FAST,
-          logger: createLogger(`peer:${name}`, log.sink),
-          deploymentTiming: { startMs: 3000 },
-        }));
-      }
-      await waitFor(() => peers.every((p) => p.peer.alive().length === peers.length - 1 && p.peer.registry.devices.size === peers.length), 'every peer sees every other');
-      return peers;
-    };
+    let testMesh: TestMesh;
+    const mesh = (names: string[]): Promise<SupervisedPeer[]> => testMesh.start(names);
     /** counter-c deployed twice on `on`: the one to move, and a reference that gets the same calls. */
     const counters = async (by: SupervisedPeer, on: string): Promise<{ moving: string; reference: string }> => {
-      const description = JSON.parse(new TextDecoder().decode(await harness.moduleFile('counter-c/description.json'))) as ModuleDescription;
-      await by.orchestrator.packages.publish({ wasm: await harness.moduleFile('counter-c/counter-c.wasm'), description });
+      await publishModule(by, 'counter-c', harness.moduleFile);
       const ids: string[] = [];
       for (const name of ['moving', 'reference']) {
         const dep = by.orchestrator.deploy({ name, sequence: [{ module: 'counter-c', func: 'next', device: on }] });
         await by.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready', 15_000);
-        for (const q of peers) await waitFor(() => q.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'every peer sees it ready');
+        for (const q of testMesh.peers) await waitFor(() => q.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'every peer sees it ready');
         ids.push(dep.id);
       }
       return { moving: ids[0]!, reference: ids[1]! };
@@ -57,11 +31,10 @@ export function runPrecopyTests(harness: MigrationHarness): void {
     const call = (p: SupervisedPeer, dep: string, fn: string, args: number[] = []) => p.orchestrator.call(dep, 'counter-c', fn, { args }).then((o) => o.value);
 
     beforeEach(() => {
-      network = new MemoryNetwork();
-      log.lines.length = 0;
+      testMesh = new TestMesh(harness.sandbox);
     });
     afterEach(async () => {
-      await Promise.all(peers.splice(0).map((p) => p.stop()));
+      await testMesh.stop();
     });
 
     it('keeps every write the calls make while the state is copied: the moved state equals one that got the same calls', async () => {

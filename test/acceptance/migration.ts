@@ -6,16 +6,14 @@
  * or foreign snapshot. Runs in Node (worker threads) and Chromium (Workers).
  */
 import { expect } from 'chai';
-import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
+import { sha256Hex } from '../../shared/bytes.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
 import type { Sandbox } from '../../shared/ports/sandbox.ts';
-import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { decodeSnapshot, diffSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
 import { isPacked, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { SystemClock } from '../../shared/system-clock.ts';
-import { createLogger } from '../../shared/log.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
+import { memoryStore } from '../helpers/mesh.ts';
+import { publishModule, TestMesh } from './test-mesh.ts';
 import { rejectionOf, waitFor } from './wait.ts';
 
 /** What the suite needs from an environment. */
@@ -27,10 +25,8 @@ export interface MigrationHarness {
   moduleFile(path: string): Promise<Uint8Array>;
 }
 
-const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
 
-/** A blob store that corrupts what it serves to other peers while `corrupt` is on. */
 /** A store that remembers the hash of every blob written to it in `written`. */
 function recordingStore(inner: BlobStore, written: string[]): BlobStore {
   return {
@@ -216,40 +212,13 @@ export function runMigrationTests(harness: MigrationHarness): void {
   });
 
   describe(`Live migration on ${harness.name}`, function () {
-    let network: MemoryNetwork;
-    let peers: SupervisedPeer[] = [];
-    const log = collectLogs();
-
-    const start = async (name: string, blobs?: BlobStore): Promise<SupervisedPeer> => {
-      const store = memoryStore();
-      const p = await startSupervisedPeer({
-        transports: [network.createTransport()],
-        store: blobs ? { ...store, blobs } : store,
-        clock: new SystemClock(),
-        device: { name, engine: 'node', platform: { cpu: { humanReadableName: 'test', cores: 2 }, memory: { bytes: 2 ** 30 } } },
-        sandbox: harness.sandbox(),
-        services: {},
-        timing: FAST,
-        logger: createLogger(`peer:${name}`, log.sink),
-        deploymentTiming: { startMs: 3000 },
-      });
-      peers.push(p);
-      return p;
-    };
-    const mesh = async (names: string[], stores: Record<string, BlobStore> = {}): Promise<SupervisedPeer[]> => {
-      const out: SupervisedPeer[] = [];
-      for (const n of names) out.push(await start(n, stores[n]));
-      await waitFor(() => out.every((p) => p.peer.alive().length === out.length - 1 && p.peer.registry.devices.size === out.length), 'every peer sees every other');
-      return out;
-    };
-    const publish = async (p: SupervisedPeer, dir: string): Promise<void> => {
-      const description = JSON.parse(new TextDecoder().decode(await harness.moduleFile(`${dir}/description.json`))) as ModuleDescription;
-      await p.orchestrator.packages.publish({ wasm: await wasm(dir), description });
-    };
+    let testMesh: TestMesh;
+    const mesh = (names: string[], stores: Record<string, BlobStore> = {}): Promise<SupervisedPeer[]> => testMesh.start(names, stores);
+    const publish = (p: SupervisedPeer, dir: string): Promise<void> => publishModule(p, dir, harness.moduleFile);
     const deployOn = async (p: SupervisedPeer, name: string, steps: { module: string; func: string; device: string }[]) => {
       const dep = p.orchestrator.deploy({ name, sequence: steps });
       await p.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready', 15_000);
-      for (const q of peers) await waitFor(() => q.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'every peer sees it ready');
+      for (const q of testMesh.peers) await waitFor(() => q.peer.registry.deployments.get(dep.id)?.record.status === 'ready', 'every peer sees it ready');
       return dep;
     };
     const fib = (p: SupervisedPeer, dep: string, options: { peer?: string } = {}) =>
@@ -258,11 +227,10 @@ export function runMigrationTests(harness: MigrationHarness): void {
     const runs = (p: SupervisedPeer, dep: string, name: string) => p.supervisor.deployed().some((d) => d.deploymentId === dep && d.name === name);
 
     beforeEach(() => {
-      network = new MemoryNetwork();
-      log.lines.length = 0;
+      testMesh = new TestMesh(harness.sandbox);
     });
     afterEach(async () => {
-      await Promise.all(peers.splice(0).map((p) => p.stop()));
+      await testMesh.stop();
     });
 
     it('moves a stateful counter: 1, 2, 3 on a, then 5, 8 on b, and the registry shows it on b', async () => {
@@ -353,8 +321,7 @@ export function runMigrationTests(harness: MigrationHarness): void {
       const off = a!.peer.registry.on('change', () => {
         if (a!.peer.registry.deployments.get(dep.id)?.record.migration?.phase !== 'transferring') return;
         off();
-        peers = peers.filter((p) => p !== b);
-        void b!.stop();
+        void testMesh.kill(b!);
       });
       const failed = await rejectionOf(c!.orchestrator.migrate(dep.id, 'stateful-fibo', 'b'));
       off();
@@ -384,10 +351,16 @@ export function runMigrationTests(harness: MigrationHarness): void {
       // A snapshot of another module is refused by the target by name.
       const step = a!.peer.registry.deployments.get(dep.id)!.record.steps![0]!;
       const counter = a!.orchestrator.packages.resolve('counter-c');
-      const foreign = await a!.peer.store.blobs.put(encodeSnapshot({ moduleId: counter.id, pages: {}, memoryPages: 1, globals: {}, files: {} }));
-      const prepare = (base: string) => a!.peer.call(b!.peer.id, 'migration.prepare', { migrationId: 'foreign', deploymentId: dep.id, module: step.name, step, base, timeoutMs: 5000 });
-      expect((await rejectionOf(prepare(foreign))).code).to.equal('ERR_SNAPSHOT_MISMATCH');
-      await prepare(await a!.peer.store.blobs.put(encodeSnapshot(await a!.supervisor.instance(dep.id, step.name).snapshot())));
+      const foreignBytes = encodeSnapshot({ moduleId: counter.id, pages: {}, memoryPages: 1, globals: {}, files: {} });
+      const foreign = await a!.peer.store.blobs.put(foreignBytes);
+      // A prepare whose base (one part) is the snapshot `data`.
+      const prepare = async (data: Uint8Array) => {
+        const prepared = a!.peer.call(b!.peer.id, 'migration.prepare', { migrationId: 'foreign', deploymentId: dep.id, module: step.name, step, timeoutMs: 5000 });
+        await a!.peer.call(b!.peer.id, 'migration.part', { migrationId: 'foreign', deploymentId: dep.id, index: 0, parts: 1, snapshot: await sha256Hex(data), data });
+        return prepared;
+      };
+      expect((await rejectionOf(prepare(foreignBytes))).code).to.equal('ERR_SNAPSHOT_MISMATCH');
+      await prepare(encodeSnapshot(await a!.supervisor.instance(dep.id, step.name).snapshot()));
       const mismatch = await rejectionOf(a!.peer.call(b!.peer.id, 'migration.commit', { migrationId: 'foreign', snapshot: foreign, bytes: 0, subscriptions: [] }));
       expect(mismatch.code).to.equal('ERR_SNAPSHOT_MISMATCH');
       expect((await a!.peer.call(b!.peer.id, 'migration.abort', { migrationId: 'foreign' })).aborted).to.equal(true);

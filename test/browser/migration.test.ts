@@ -4,6 +4,7 @@ import { moduleFile } from './module-files.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
 import { runHeldCallTests } from '../acceptance/migration-held-calls.ts';
+import { runBasePartTests } from '../acceptance/migration-parts.ts';
 import { bridgeWhereNeeded } from './bridge-service-worker.ts';
 
 // Without shared memory, host calls go through the service worker (ADR 0039).
@@ -13,3 +14,4 @@ const harness = { name: 'browser Workers', sandbox: () => createBrowserSandbox()
 runMigrationTests(harness);
 runPrecopyTests(harness);
 runHeldCallTests(harness);
+runBasePartTests(harness);

@@ -4,6 +4,7 @@ import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
 import { runHeldCallTests } from '../acceptance/migration-held-calls.ts';
+import { runBasePartTests } from '../acceptance/migration-parts.ts';
 
 const harness = {
   name: 'Node worker threads',
@@ -13,3 +14,4 @@ const harness = {
 runMigrationTests(harness);
 runPrecopyTests(harness);
 runHeldCallTests(harness);
+runBasePartTests(harness);

@@ -6,54 +6,23 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
-import { createLogger } from '../../shared/log.ts';
-import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { ModuleDescription } from '../../shared/registry/description.ts';
-import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { SystemClock } from '../../shared/system-clock.ts';
+import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { publishModule, TestMesh } from '../acceptance/test-mesh.ts';
 
-const FAST = { heartbeatMs: 100, livenessTimeoutMs: 600, antiEntropyMs: 500, handshakeRetryMs: 200 };
 /** stateful-fibo answers 1, 2, 3, 5, 8, … one per call. */
 const FIB = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765, 10946, 17711, 28657, 46368, 75025, 121393];
 
 const moduleFile = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
 
 describe('Hot standby on Node worker threads', () => {
-  let network: MemoryNetwork;
-  const peers: SupervisedPeer[] = [];
-  const log = collectLogs();
-
-  const start = async (name: string): Promise<SupervisedPeer> => {
-    const p = await startSupervisedPeer({
-      transports: [network.createTransport()],
-      store: memoryStore(),
-      clock: new SystemClock(),
-      device: { name, engine: 'node', platform: { cpu: { humanReadableName: 'test', cores: 2 }, memory: { bytes: 2 ** 30 } } },
-      sandbox: createNodeSandbox(),
-      services: {},
-      timing: FAST,
-      logger: createLogger(`peer:${name}`, log.sink),
-      deploymentTiming: { startMs: 3000 },
-    });
-    peers.push(p);
-    return p;
-  };
-  const mesh = async (names: string[]): Promise<SupervisedPeer[]> => {
-    const out: SupervisedPeer[] = [];
-    for (const n of names) out.push(await start(n));
-    await waitFor(() => out.every((p) => p.peer.alive().length === out.length - 1 && p.peer.registry.devices.size === out.length), 'every peer sees every other');
-    return out;
-  };
+  let testMesh: TestMesh;
+  const mesh = (names: string[]): Promise<SupervisedPeer[]> => testMesh.start(names);
   /** A stateful-fibo deployment on `on`, with one standby, seen ready with its standby by every peer. */
   const deployWithStandby = async (coordinator: SupervisedPeer, on: string, replicas = 1): Promise<string> => {
-    await coordinator.orchestrator.packages.publish({
-      wasm: await moduleFile('stateful-fibo/stateful-fibo.wasm'),
-      description: JSON.parse(new TextDecoder().decode(await moduleFile('stateful-fibo/description.json'))) as ModuleDescription,
-    });
+    await publishModule(coordinator, 'stateful-fibo', moduleFile);
     const dep = coordinator.orchestrator.deploy({ name: 'fib', replicas, sequence: [{ module: 'stateful-fibo', func: 'stateful_fibo', device: on }] });
-    for (const q of peers) await waitFor(() => { const r = q.peer.registry.deployments.get(dep.id)?.record; return r?.status === 'ready' && (r.standby?.['0']?.length ?? 0) === replicas; }, 'every peer sees it ready with its standby', 15_000);
+    for (const q of testMesh.peers) await waitFor(() => { const r = q.peer.registry.deployments.get(dep.id)?.record; return r?.status === 'ready' && (r.standby?.['0']?.length ?? 0) === replicas; }, 'every peer sees it ready with its standby', 15_000);
     return dep.id;
   };
   const record = (p: SupervisedPeer, id: string) => p.peer.registry.deployments.get(id)!.record;
@@ -61,11 +30,10 @@ describe('Hot standby on Node worker threads', () => {
   const runs = (p: SupervisedPeer, id: string) => p.supervisor.deployed().some((d) => d.deploymentId === id);
 
   beforeEach(() => {
-    network = new MemoryNetwork();
-    log.lines.length = 0;
+    testMesh = new TestMesh(createNodeSandbox);
   });
   afterEach(async () => {
-    await Promise.all(peers.splice(0).map((p) => p.stop()));
+    await testMesh.stop();
   });
 
   it('places the standby on another device, where it holds a warm copy that serves nothing', async () => {
@@ -77,7 +45,7 @@ describe('Hot standby on Node worker threads', () => {
     expect(r.standby!['0']![0]).not.toBe(a!.peer.id);
     expect([await fib(c!, id), await fib(b!, id), await fib(a!, id)]).toEqual([1, 2, 3]);
     // The standby loaded nothing that serves: only the primary lists the module.
-    const standby = peers.find((p) => p.peer.id === r.standby!['0']![0])!;
+    const standby = testMesh.peers.find((p) => p.peer.id === r.standby!['0']![0])!;
     expect(runs(a!, id)).toBe(true);
     expect(runs(standby, id)).toBe(false);
     // Every call ran once, on the primary.
@@ -94,7 +62,7 @@ describe('Hot standby on Node worker threads', () => {
     for (let i = 0; i < 3; i++) answers.push(await fib(c!, id));
     // Calls in flight while the primary is cut off from every other peer.
     const inFlight = Array.from({ length: 6 }, () => fib(c!, id).then((v) => answers.push(v)));
-    network.setPartition([[a!.peer.id], [b!.peer.id, c!.peer.id]]);
+    testMesh.network.setPartition([[a!.peer.id], [b!.peer.id, c!.peer.id]]);
     await Promise.all(inFlight);
     await waitFor(() => record(c!, id).solution['0'] === standbyId, 'the standby to record itself as the primary');
     for (let i = 0; i < 3; i++) answers.push(await fib(c!, id));
@@ -114,10 +82,10 @@ describe('Hot standby on Node worker threads', () => {
     const id = await deployWithStandby(c!, 'a');
     const standbyId = record(c!, id).standby!['0']![0]!;
     expect([await fib(c!, id), await fib(c!, id)]).toEqual([1, 2]);
-    network.setPartition([[a!.peer.id], [b!.peer.id, c!.peer.id]]);
+    testMesh.network.setPartition([[a!.peer.id], [b!.peer.id, c!.peer.id]]);
     await waitFor(() => record(c!, id).solution['0'] === standbyId, 'the standby to take over');
     expect(await fib(c!, id)).toBe(3);
-    network.setPartition(null);
+    testMesh.network.setPartition(null);
     await waitFor(() => record(a!, id).solution['0'] === standbyId && record(c!, id).solution['0'] === standbyId, 'every side to agree on the new primary', 15_000);
     await waitFor(() => !runs(a!, id), 'the old primary to unload its copy', 15_000);
     // Calls from anywhere, the old primary included, go on from the last acknowledged value.
@@ -133,7 +101,7 @@ describe('Hot standby on Node worker threads', () => {
     const error = await rejectionOf(c!.peer.call(standbyId, 'standby.state', { deploymentId: id, module: 'stateful-fibo', epoch: 0, seq: 9, full: false, snapshot: '00'.repeat(32), bytes: 0, data: new Uint8Array(0) }));
     expect(error.code).toBe('ERR_STANDBY_FENCED');
     // The standby is intact: it still takes over with the acknowledged state.
-    network.setPartition([[a!.peer.id], peers.filter((p) => p !== a).map((p) => p.peer.id)]);
+    testMesh.network.setPartition([[a!.peer.id], testMesh.peers.filter((p) => p !== a).map((p) => p.peer.id)]);
     await waitFor(() => record(c!, id).solution['0'] === standbyId, 'the standby to take over');
     expect(await fib(c!, id)).toBe(2);
   });

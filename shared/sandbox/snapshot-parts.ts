@@ -1,0 +1,42 @@
+/**
+ * A whole snapshot cut into parts that can travel and be restored one after another, so
+ * that a large state is restored while the rest of it is still on its way (live
+ * migration streams its base so). The first part is a whole snapshot of its own pages —
+ * globals, files, tables, the memory's size — whose restore clears everything else; each
+ * later part (`part: true`) holds only pages. Restoring the parts in order gives the
+ * whole snapshot.
+ *
+ * A page that repeats an earlier one (the same bytes object, as the sandbox hands a run
+ * of equal pages over) goes in the part of the page it repeats, so that it still travels
+ * as a reference; a part holds at most `pagesPerPart` distinct pages.
+ * @module
+ */
+import type { InstanceSnapshot } from '../ports/sandbox.ts';
+
+/** `snapshot` (a whole one) in parts of at most `pagesPerPart` distinct pages, to be restored in order. */
+export function splitSnapshot(snapshot: InstanceSnapshot, pagesPerPart: number): InstanceSnapshot[] {
+  if (snapshot.delta || snapshot.part) throw new RangeError('only a whole snapshot is cut into parts');
+  if (!Number.isInteger(pagesPerPart) || pagesPerPart < 1) throw new RangeError('pagesPerPart must be a positive integer');
+  const pages: Record<number, Uint8Array>[] = [{}];
+  const distinct = [0];
+  const partOf = new Map<Uint8Array, number>();
+  for (const p of Object.keys(snapshot.pages).map(Number).sort((a, b) => a - b)) {
+    const bytes = snapshot.pages[p]!;
+    let part = partOf.get(bytes);
+    if (part === undefined) {
+      part = pages.length - 1;
+      if (distinct[part]! >= pagesPerPart) {
+        pages.push({});
+        distinct.push(0);
+        part++;
+      }
+      distinct[part]!++;
+      partOf.set(bytes, part);
+    }
+    pages[part]![p] = bytes;
+  }
+  return pages.map((own, i): InstanceSnapshot => {
+    if (i === 0) return { ...snapshot, pages: own };
+    return { moduleId: snapshot.moduleId, pages: own, memoryPages: snapshot.memoryPages, globals: {}, files: {}, part: true };
+  });
+}
