@@ -27,7 +27,7 @@ import type { Sending } from './migration-precopy.ts';
 export const BASE_PART_PAGES = 16;
 
 /** Parts of the base in flight from the source at once. */
-export const BASE_PARTS_IN_FLIGHT = 3;
+export const BASE_PARTS_IN_FLIGHT = 2;
 
 /** A base has at most one part per page of a 32-bit memory. */
 const MAX_PARTS = 65536;

@@ -231,7 +231,8 @@ async function migration(): Promise<BenchSection> {
           callerHolds.push(Math.max(0, Math.max(0, ...overlapping) - normal));
           if (process.env.LIQUIDMESH_MIGRATION_TRACE === '1') {
             const slow = calls.filter((call) => call.at + call.ms >= t0 && call.at <= t1 && call.ms > 5).map((call) => `${Math.round(call.at - t0)}+${Math.round(call.ms)}`);
-            process.stderr.write(`${c.label} run ${run}: ${Math.round(t1 - t0)} ms, rounds ${result.rounds} (${result.roundBytes} B), delta ${result.deltaBytes} B, held ${result.pausedMs.toFixed(1)} ms: ${JSON.stringify(result.trace)}; calls over 5 ms (start+ms): ${slow.join(' ')}\n`);
+            const rawBefore = rawRuns.length > 0 ? ` (raw channel just before: ${Math.round(rawRuns[rawRuns.length - 1]!.ms)} ms)` : '';
+            process.stderr.write(`${c.label} run ${run}: ${Math.round(t1 - t0)} ms${rawBefore}, parts ${result.baseParts ?? 1}, rounds ${result.rounds} (${result.roundBytes} B), delta ${result.deltaBytes} B, held ${result.pausedMs.toFixed(1)} ms: ${JSON.stringify(result.trace)}; calls over 5 ms (start+ms): ${slow.join(' ')}\n`);
           }
         }
       } finally {
