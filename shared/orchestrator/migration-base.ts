@@ -27,7 +27,7 @@ import type { Sending } from './migration-precopy.ts';
 export const BASE_PART_PAGES = 16;
 
 /** Parts of the base in flight from the source at once. */
-export const BASE_PARTS_IN_FLIGHT = 2;
+export const BASE_PARTS_IN_FLIGHT = 3;
 
 /** A base has at most one part per page of a 32-bit memory. */
 const MAX_PARTS = 65536;
@@ -57,7 +57,7 @@ export interface StreamedBase {
 
 /**
  * Push `snapshot` (a whole one) to the target in parts, {@link BASE_PARTS_IN_FLIGHT} at
- * a time; resolves when the target has taken every part (checked, not necessarily
+ * a time, each encoded and hashed while the ones before it travel; resolves when the target has taken every part (checked, not necessarily
  * restored yet: its prepare answers once they are).
  */
 export async function streamBase(send: Sending & { deploymentId: string }, snapshot: InstanceSnapshot): Promise<StreamedBase> {
@@ -67,17 +67,34 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   // Dense state: the first part's sample did not shrink, so no part is sampled.
   const pack = isPacked(firstWire);
   const result: StreamedBase = { parts: parts.length, bytes: 0, wireBytes: 0 };
-  let next = 0;
-  const one = async (index: number): Promise<void> => {
+  // A part is encoded and hashed ahead, while the ones before it travel, so that a lane
+  // that frees sends at once: at most twice the lanes' parts are held ready.
+  const ready = new Map<number, Promise<MigrationPart>>();
+  const prepare = async (index: number): Promise<MigrationPart> => {
     const encoded = index === 0 ? first : encodeSnapshot(parts[index]!);
     const data = index === 0 ? firstWire : pack ? await packSnapshot(encoded) : encoded;
     result.bytes += encoded.byteLength;
     result.wireBytes += data.byteLength;
-    const part: MigrationPart = { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length, snapshot: await sha256Hex(data), data };
-    await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
+    return { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length, snapshot: await sha256Hex(data), data };
   };
+  const ahead = (index: number): Promise<MigrationPart> | undefined => {
+    if (index >= parts.length) return undefined;
+    let part = ready.get(index);
+    if (!part) {
+      ready.set(index, (part = prepare(index)));
+      // Failures surface where the part is awaited.
+      part.catch(() => undefined);
+    }
+    return part;
+  };
+  let next = 0;
   const lane = async (): Promise<void> => {
-    for (let index = next++; index < parts.length; index = next++) await one(index);
+    for (let index = next++; index < parts.length; index = next++) {
+      const part = await ahead(index)!;
+      ready.delete(index);
+      ahead(index + BASE_PARTS_IN_FLIGHT);
+      await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
+    }
   };
   // One failed part fails the whole: the others' calls are left to end by themselves.
   await Promise.all(Array.from({ length: Math.min(BASE_PARTS_IN_FLIGHT, parts.length) }, lane));
