@@ -9,6 +9,8 @@
  * Grants, redemptions and revocations (`trust/grant/…`, `redeemed/…`, `revoked/…`) carry
  * no `_a`: the statement inside is signed by an owner or an invitation and proves itself
  * (`write-policy.ts`), so a member's signature around it would add bytes and prove nothing.
+ * Their statements' keys and signatures are stored as bytes too (`statement-codec.ts`); a
+ * reader opens them to the hex statements `statements.ts` checks.
  *
  * Verdicts are cached per stored object (Yjs hands back the same object until the entry
  * changes), so reading an entry twice checks it once.
@@ -19,6 +21,7 @@ import { verifySync } from '../identity/ed25519-sync.ts';
 import { signedBytes } from './canonical.ts';
 import { entryDigestOf } from './entry-digest.ts';
 import type { Signer } from './keys.ts';
+import { packTrustStatements, unpackTrustStatements } from './statement-codec.ts';
 
 const CONTEXT = 'liquidmesh-entry-v1';
 /** Field of an entry holding its author and signature. */
@@ -73,7 +76,7 @@ export function sealEntry<T extends object>(map: string, key: string, value: T, 
   if (isSelfProving(map, key)) {
     const size = jsonSize(plain);
     if (size > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${size} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
-    return { ...plain } as T;
+    return packTrustStatements(plain) as T;
   }
   const data = signedBytes(CONTEXT, { m: map, k: key, v: plain });
   if (data.byteLength > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${data.byteLength} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
@@ -99,9 +102,9 @@ export function openEntry(map: string, key: string, raw: unknown, covered?: Read
 
 function openUncached(map: string, key: string, raw: Record<string, unknown>, covered: ReadonlySet<string> | undefined): OpenedEntry {
   const auth = raw[AUTH_FIELD];
-  const value = withoutAuth(raw);
-  const tombstone = value.deleted === true;
   if (isSelfProving(map, key)) {
+    const value = unpackTrustStatements(key, withoutAuth(raw));
+    const tombstone = value.deleted === true;
     if (covered !== undefined && covered.size > 0) {
       const digest = digestOfValue(map, key, value, undefined);
       if (digest !== '' && covered.has(digest)) return { ok: true, value, author: statementAuthor(key, value), tombstone, vouched: true };
@@ -115,6 +118,8 @@ function openUncached(map: string, key: string, raw: Record<string, unknown>, co
     if (size > MAX_ENTRY_BYTES) return { ok: false, code: 'ERR_ENTRY_TOO_LARGE', error: `${size} bytes, above ${MAX_ENTRY_BYTES}` };
     return { ok: true, value, author: statementAuthor(key, value), tombstone, vouched: false };
   }
+  const value = withoutAuth(raw);
+  const tombstone = value.deleted === true;
   if (!(auth instanceof Uint8Array)) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry carries no author signature' };
   if (auth.byteLength !== AUTH_BYTES) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `the author signature is ${auth.byteLength} bytes, not ${AUTH_BYTES}` };
   const authorKey = auth.subarray(0, KEY_BYTES);
@@ -144,7 +149,7 @@ export function entryDigest(map: string, key: string, raw: unknown): string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return '';
   const r = raw as Record<string, unknown>;
   const auth = r[AUTH_FIELD];
-  if (isSelfProving(map, key)) return digestOfValue(map, key, withoutAuth(r), undefined);
+  if (isSelfProving(map, key)) return digestOfValue(map, key, unpackTrustStatements(key, withoutAuth(r)), undefined);
   if (!(auth instanceof Uint8Array) || auth.byteLength !== AUTH_BYTES) return '';
   return digestOfValue(map, key, withoutAuth(r), auth);
 }

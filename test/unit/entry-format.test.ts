@@ -58,8 +58,12 @@ describe('Signed entry format: binary author and signature', () => {
     const grant = makeGrant(owner, { mesh: MESH, subject: key, role: 'device', issued: 1 });
     const sealed = sealEntry('trust', grantKey(key), { id: grantKey(key), grant }, member) as unknown as Record<string, unknown>;
     expect(sealed).to.not.have.property(AUTH_FIELD);
+    // The statement's keys and signature travel as bytes, and open to the statement the owner signed.
+    const stored = sealed.grant as Record<string, unknown>;
+    expect([stored.subject, stored.by, stored.sig].map((b) => (b as Uint8Array).byteLength)).to.deep.equal([32, 32, 64]);
     const opened = openEntry('trust', grantKey(key), sealed);
     expect(opened.ok && opened.author).to.equal(key);
+    expect(opened.ok && opened.value).to.deep.equal({ id: grantKey(key), grant });
     // A name claim is the claimer's word, so it is signed.
     expect(sealEntry('trust', nameKey('d1'), { id: nameKey('d1'), name: 'd1', key, at: 1 }, member)).to.have.property(AUTH_FIELD);
   });
@@ -97,6 +101,31 @@ describe('Signed entry format: binary author and signature', () => {
     // No digest for what has no well-formed signature: a checkpoint cannot vouch for it.
     expect(entryDigest('devices', id, withAuth(sealed, toHex(auth)))).to.equal('');
     expect(entryDigest('devices', id, withAuth(sealed, auth.subarray(0, 64)))).to.equal('');
+  });
+
+  it('a grant whose keys or signature are hex, arrays or the wrong length grants nothing', async () => {
+    const owner = await Identity.generate();
+    const member = await Identity.generate();
+    const key = toHex(member.publicKey);
+    const registry = new Registry({ logger: createLogger('registry', collectLogs().sink) });
+    const trust = new MeshTrust({ mesh: MESH, owners: [toHex(owner.publicKey)] });
+    registry.enableRoles({ trust, signer: owner });
+    const grant = makeGrant(owner, { mesh: MESH, subject: key, role: 'operator', issued: 1 });
+    const stored = sealEntry('trust', grantKey(key), { id: grantKey(key), grant }, member) as unknown as { grant: Record<string, Uint8Array> };
+    const lookup = (id: string): unknown => registry.trust.get(id);
+    const bad: [string, unknown][] = [
+      ['sig', toHex(stored.grant.sig!)], ['sig', stored.grant.sig!.subarray(0, 63)], ['subject', Array.from(stored.grant.subject!)],
+      ['by', toHex(stored.grant.by!)], ['subject', new Uint8Array(33)],
+    ];
+    for (const [field, replacement] of bad) {
+      registry.doc.getMap('trust').set(grantKey(key), { ...stored, grant: { ...stored.grant, [field]: replacement } });
+      expect(registry.trust.get(grantKey(key)), field).to.equal(undefined);
+      expect(trust.standing(key, lookup).role, field).to.equal(undefined);
+      const verdict = registry.trust.verdict(grantKey(key));
+      expect(verdict?.ok === false && verdict.error.code, field).to.equal('ERR_WRITE_FORBIDDEN');
+    }
+    registry.doc.getMap('trust').set(grantKey(key), stored);
+    expect(trust.standing(key, lookup).role).to.equal('operator');
   });
 
   it('a peer skips and removes an entry whose signature field is not 96 bytes, and keeps the honest one it replaced', async () => {
