@@ -31,6 +31,8 @@ export interface ModuleTarget {
   moduleId: string;
   peer: string;
   functions: Record<string, FunctionDescription>;
+  /** The step has a hot standby (ADR 0038): calls go through the orchestrator, which fails over to it. */
+  standby: boolean;
 }
 
 /** What an HTTP request carries for a call, read from the query and the body, before it becomes a `CallInput`. */
@@ -103,7 +105,7 @@ export class GatewayContext {
       const peer = r.solution[String(step)];
       const record = step < 0 ? undefined : this.node.peer.registry.modules.get(r.steps![step]!.module);
       if (peer && record && (r.status === 'ready' || r.status === 'rolled-back')) {
-        found = { deploymentId: r.id, step, module: record.name, moduleId: record.id, peer, functions: record.functions };
+        found = { deploymentId: r.id, step, module: record.name, moduleId: record.id, peer, functions: record.functions, standby: (r.standby?.[String(step)] ?? []).length > 0 };
       }
     } catch {
       found = null;

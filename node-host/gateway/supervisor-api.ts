@@ -122,7 +122,8 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
     const args = positionalArgs(input, description);
     let outcome: CallOutcome | undefined;
     let ranOn = target?.peer;
-    if (target) {
+    // A module with a hot standby on another peer: the orchestrator's call fails over to it.
+    if (target && !(target.standby && target.peer !== peer.id)) {
       try {
         if (target.peer === peer.id) {
           // Here: straight to the supervisor (no RPC layer, and the history records the HTTP method).

@@ -69,10 +69,10 @@ export class ChainRunner {
     return this.#peer.rpc.handle('chain.run', (p) => this.run(p));
   }
 
-  /** Run `step` of a deployment on the peer the registry places it on. */
-  runOn(peer: string, run: ChainRun): Promise<ChainRunResult> {
+  /** Run `step` of a deployment on `peer` (`signal` aborts a call to another peer). */
+  runOn(peer: string, run: ChainRun, signal?: AbortSignal): Promise<ChainRunResult> {
     if (peer === this.#peer.id) return this.run(run);
-    return this.#peer.call(peer, 'chain.run', run, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+    return this.#peer.call(peer, 'chain.run', run, { timeoutMs: CHAIN_HOP_TIMEOUT_MS, ...(signal ? { signal } : {}) });
   }
 
   /** Run `step` here, then its next steps wherever they are placed. */

@@ -93,6 +93,8 @@ export interface CoordinatorContext {
   migrating?(id: string): boolean;
   /** Devices of `record`'s placement that a policy no longer lets host their steps, with why. */
   refused?(record: DeploymentRecord): Record<string, string>;
+  /** Peers whose link turned suspect (a killed process's will): alive a little longer, but no place for a new standby. */
+  suspect?(): ReadonlySet<string>;
 }
 
 /** Longest a coordinator holds off a deployment for a migration that does not finish, ms. */
@@ -381,7 +383,7 @@ export class Coordinator {
     }
     const steps = r.steps ?? [];
     if (wanted === 0 || steps.length === 0) return;
-    const signature = `${r.revision}:${r.epoch ?? 0}:${JSON.stringify(r.standby ?? {})}:${[...alive].sort().join(',')}`;
+    const signature = `${r.revision}:${r.epoch ?? 0}:${JSON.stringify(r.standby ?? {})}:${[...alive].sort().join(',')}:${[...(this.#c.suspect?.() ?? [])].sort().join(',')}`;
     if (this.#standbyTried.get(r.id) === signature) return;
     this.#standbyTried.set(r.id, signature);
     const standby: Record<string, string[]> = Object.fromEntries(Object.entries(r.standby ?? {}).map(([i, peers]) => [i, [...peers]]));
@@ -393,6 +395,8 @@ export class Coordinator {
       while (chosen.length < wanted) {
         const exclude: Record<string, string> = { [primary]: 'hosts the step' };
         for (const p of chosen) exclude[p] = 'a standby of the step already';
+        // A peer whose will just arrived is still counted alive: a standby there would be lost at once.
+        for (const p of this.#c.suspect?.() ?? []) exclude[p] ??= 'its link is suspect';
         let peer: string | undefined;
         try {
           peer = this.#c.place([{ ...step, next: [], pin: null }], { ...this.#hints(r), exclude, replacing: r.id }).solution['0'];

@@ -28,7 +28,7 @@ import type { Placement, PlacementOptions } from './placement.ts';
 import { policyAdmission, policyCards, validateSteps } from './policy.ts';
 import { deploymentOperator } from './requester.ts';
 import { StandbyService } from './standby.ts';
-import { runWithStandby } from './standby-caller.ts';
+import { callWithStandby, newCallId, runWithStandby } from './standby-caller.ts';
 
 /** Options of {@link Orchestrator}. */
 export interface OrchestratorOptions {
@@ -111,6 +111,7 @@ export class Orchestrator {
       timing,
       logger: this.#log.child('coordinator'),
       migrating: (id) => this.#migration.migrating(id),
+      suspect: () => this.#standby.suspect(),
       ...(options.enforcePolicies ? { refused: (r: DeploymentRecord) => this.#refused(r) } : {}),
     });
     this.#enforce = options.enforcePolicies ?? false;
@@ -343,7 +344,10 @@ export class Orchestrator {
     if (input.args !== undefined) params.args = input.args;
     if (input.files !== undefined) params.files = input.files;
     if (input.input !== undefined) params.input = input.input;
-    return this.#peer.call(peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+    if (options.peer !== undefined) return this.#peer.call(peer, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS });
+    // A step with a hot standby fails over to it at once, under one call id (ADR 0038).
+    params.callId = input.callId ?? newCallId();
+    return callWithStandby(this.#peer, r, index, peer, (target, signal) => this.#peer.call(target, 'supervisor.call', params, { timeoutMs: CHAIN_HOP_TIMEOUT_MS, ...(signal ? { signal } : {}) }));
   }
 
   /** The peer to run step `i` on: `wanted` if it runs the step, else this peer if it does, else the placed one. */

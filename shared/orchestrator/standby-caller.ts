@@ -5,6 +5,10 @@
  * standby instead — without waiting for the dead call to time out or for a coordinator.
  * The standby promotes itself on receiving it, and answers from the state the primary
  * shipped when that state already holds the call, so the call is never run twice.
+ *
+ * Two calls use it: executing a deployment (`chain.run` of step 0 and the chain after it)
+ * and calling one module's function (`supervisor.call`, WasmIoT's
+ * `/{deployment}/modules/{module}/{function}`, which the HTTP gateway serves).
  * @module
  */
 import { randomBytes, toHex } from '../bytes.ts';
@@ -13,19 +17,30 @@ import type { Unsubscribe } from '../events.ts';
 import type { Peer } from '../mesh/peer.ts';
 import type { DeploymentRecord } from '../registry/schema.ts';
 import type { CallInput } from '../supervisor/call-shapes.ts';
-import { CHAIN_HOP_TIMEOUT_MS, type ChainRun, type ChainRunner, type ChainRunResult } from './chain.ts';
+import { type ChainRun, type ChainRunner, type ChainRunResult } from './chain.ts';
 
 /** Errors of a call to a primary after which its standby is asked instead. */
 const FAILOVER_CODES = ['ERR_PEER_LEFT', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE', 'ERR_STANDBY_FENCED', 'ERR_ABORTED'];
 
+/** A fresh id for one call, kept when the call is retried on a standby. */
+export function newCallId(): string {
+  return toHex(randomBytes(12));
+}
+
+/** True when step `step` of `r` has a standby. */
+export function hasStandby(r: DeploymentRecord, step: number): boolean {
+  return (r.standby?.[String(step)] ?? []).length > 0;
+}
+
 /**
- * Run step 0 of `r` (and the chain after it) on `primary`, failing over to its standby as
- * the file header says. Without a standby (or when this peer is the primary) it is a
- * plain `chain.run`.
+ * Send one call to step `step`'s primary with `send`, and the same call to its standby as
+ * soon as the primary looks gone (file header). `send(target, signal)` must carry one
+ * call id whichever peer it goes to; `signal` aborts the call to the primary once the
+ * standby is asked. Without a standby, or when this peer is the primary, it is
+ * `send(primary)`.
  */
-export async function runWithStandby(peer: Peer, chain: ChainRunner, r: DeploymentRecord, primary: string, input: CallInput): Promise<ChainRunResult> {
-  const run: ChainRun = { deploymentId: r.id, step: 0, input: { ...input, callId: toHex(randomBytes(12)) } };
-  if ((r.standby?.['0'] ?? []).length === 0 || primary === peer.id) return chain.runOn(primary, run);
+export async function callWithStandby<T>(peer: Peer, r: DeploymentRecord, step: number, primary: string, send: (target: string, signal?: AbortSignal) => Promise<T>): Promise<T> {
+  if (!hasStandby(r, step) || primary === peer.id) return send(primary);
   const controller = new AbortController();
   const offs: Unsubscribe[] = [];
   const gone = new Promise<void>((resolve) => {
@@ -36,13 +51,13 @@ export async function runWithStandby(peer: Peer, chain: ChainRunner, r: Deployme
       peer.on('link-suspect', check),
       peer.on('device-left', check),
       peer.registry.on('change', (c) => {
-        if (c.map === 'deployments' && peer.registry.deployments.get(r.id)?.record.solution['0'] !== primary) resolve();
+        if (c.map === 'deployments' && peer.registry.deployments.get(r.id)?.record.solution[String(step)] !== primary) resolve();
       }),
     );
     if (!peer.alive().includes(primary)) resolve();
   });
   try {
-    const first = peer.call(primary, 'chain.run', run, { timeoutMs: CHAIN_HOP_TIMEOUT_MS, signal: controller.signal });
+    const first = send(primary, controller.signal);
     first.catch(() => undefined);
     const won = await Promise.race([first.then((out) => ({ out })), gone.then(() => undefined)]);
     if (won) return won.out;
@@ -52,9 +67,25 @@ export async function runWithStandby(peer: Peer, chain: ChainRunner, r: Deployme
     offs.forEach((off) => off());
   }
   controller.abort();
+  return send(standbyTarget(peer, r, step, primary));
+}
+
+/** Where a call goes once its primary looks gone: the primary the registry names now, else the first standby alive. */
+function standbyTarget(peer: Peer, r: DeploymentRecord, step: number, primary: string): string {
   const current = peer.registry.deployments.get(r.id)?.record ?? r;
+  const placed = current.solution[String(step)];
+  if (placed !== undefined && placed !== primary) return placed;
   const alive = new Set(peer.alive());
-  const placed = current.solution['0'];
-  const target = placed !== undefined && placed !== primary ? placed : (r.standby?.['0'] ?? []).find((p) => alive.has(p) || p === peer.id) ?? r.standby!['0']![0]!;
-  return chain.runOn(target, run);
+  const standbys = r.standby?.[String(step)] ?? [];
+  return standbys.find((p) => alive.has(p) || p === peer.id) ?? standbys[0]!;
+}
+
+/**
+ * Run step 0 of `r` (and the chain after it) on `primary`, failing over to its standby as
+ * the file header says. Without a standby (or when this peer is the primary) it is a
+ * plain `chain.run`.
+ */
+export function runWithStandby(peer: Peer, chain: ChainRunner, r: DeploymentRecord, primary: string, input: CallInput): Promise<ChainRunResult> {
+  const run: ChainRun = { deploymentId: r.id, step: 0, input: { ...input, callId: newCallId() } };
+  return callWithStandby(peer, r, 0, primary, (target, signal) => chain.runOn(target, run, signal));
 }

@@ -280,6 +280,11 @@ export class StandbyService {
     }
   }
 
+  /** Peers whose link turned suspect and has not been heard from since (the coordinator places no standby there). */
+  suspect(): ReadonlySet<string> {
+    return this.#suspect;
+  }
+
   /** `alive` less the peers whose link is suspect (a killed process's will arrived): a call does not wait on them. */
   #reachable(alive: Set<string>): Set<string> {
     for (const p of this.#suspect) alive.delete(p);
@@ -483,8 +488,10 @@ export class StandbyService {
       } catch (error) {
         if (error instanceof MeshError && error.code === 'ERR_STANDBY_FENCED') throw error;
         synced.set(to, undefined);
-        // A standby that left is dropped by the coordinator; the call need not wait for it.
-        if (!this.#reachable(new Set(this.#peer.alive())).has(to)) return;
+        // A standby that left, or whose link just failed (killed while the state was on its
+        // way), is dropped by the coordinator; the call need not wait for it, and it gets a
+        // whole snapshot should it stay.
+        if (linkLost(error) || !this.#reachable(new Set(this.#peer.alive())).has(to)) return;
         const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? -1];
         const whole = await this.#supervisor.instance(r.id, module).snapshot();
         try {
@@ -492,6 +499,10 @@ export class StandbyService {
           synced.set(to, 0);
         } catch (again) {
           if (again instanceof MeshError && again.code === 'ERR_STANDBY_FENCED') throw again;
+          if (linkLost(again) || !this.#reachable(new Set(this.#peer.alive())).has(to)) {
+            synced.set(to, undefined);
+            return;
+          }
           throw new StandbySyncError(`standby ${this.#name(to)} of ${module} could not be brought up to date: ${toErrorInfo(again).message}`, { standby: to });
         }
       }
@@ -520,6 +531,13 @@ export class StandbyService {
   #name(peer: string): string {
     return this.#peer.registry.devices.get(peer)?.name ?? peer.slice(0, 8);
   }
+}
+
+/** Errors that say the link to a standby is gone (it left or was killed), not that it refused the state. */
+const LINK_LOST = new Set(['ERR_PEER_LEFT', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE']);
+
+function linkLost(error: unknown): boolean {
+  return error instanceof MeshError && LINK_LOST.has(error.code);
 }
 
 /** True when `r` no longer lets `from` be the primary that sent `p` (another primary, or a newer epoch). */

@@ -13,12 +13,19 @@ import { NodePeerProcess } from '../e2e/harness.ts';
 import { meshOf } from './webrtc-mesh.ts';
 import { percentile } from './harness.ts';
 
-/** stateful-fibo answers 1, 2, 3, 5, 8, … one per call. */
-function fibAfter(n: number): number {
-  let [a, b] = [1, 2];
-  if (n === 1) return 2;
-  while (a !== n) [a, b] = [b, a + b];
-  return b;
+/**
+ * The value stateful-fibo answers after `n`: 1, 2, 3, 5, 8, … in i64 arithmetic, which
+ * wraps after about 90 calls (an i64 reaches JavaScript as a decimal string once it is
+ * beyond a double's exact range).
+ */
+function fibAfter(n: number | string | bigint): bigint {
+  const target = BigInt(n);
+  let [a, b] = [1n, 2n];
+  for (let i = 0; i < 100_000; i++) {
+    if (a === target) return b;
+    [a, b] = [b, BigInt.asIntN(64, a + b)];
+  }
+  throw new Error(`${String(n)} is not a value stateful-fibo answers`);
 }
 
 const CALLS = 200;
@@ -67,8 +74,11 @@ export async function standbyFailover(signalUrl: string, runs: number): Promise<
     for (let run = 0; run < runs; run++) {
       const name = `standby-victim-${run}`;
       const victim = new NodePeerProcess(name, ['--signal', signalUrl, '--mesh', mesh, '--secret', 'bench']);
+      // Progress on stderr: a run that stalls on a loaded machine says where.
+      const phase = (what: string): void => void process.stderr.write(`  standby run ${run + 1}/${runs}: ${what}\n`);
       try {
         await victim.ready();
+        phase('victim started');
         await waitFor(() => coord.peer.alive().includes(victim.id) && caller.peer.linked().includes(victim.id) && coord.peer.registry.devices.get(victim.id) !== undefined, 'the victim to join', 60_000);
         const step = { module: 'stateful-fibo', func: 'stateful_fibo', device: name };
         const without = coord.orchestrator.deploy({ name: `plain-${run}`, sequence: [step] });
@@ -77,18 +87,21 @@ export async function standbyFailover(signalUrl: string, runs: number): Promise<
           const views = [without.id, dep.id].map((id) => caller.peer.registry.deployments.get(id)?.record);
           return views.every((r) => r?.status === 'ready') && (views[1]!.standby?.['0']?.length ?? 0) === 1;
         }, 'both deployments ready, one with its standby', 60_000);
+        phase('deployed');
         const r = caller.peer.registry.deployments.get(dep.id)!.record;
         if (r.solution['0'] !== victim.id) throw new Error('the step is not on the victim');
         if (r.standby!['0']![0] === caller.peer.id) standbyOnCaller++;
         plain.push(await p50Of(caller, without.id));
         synced.push(await p50Of(caller, dep.id));
-        const last = (await caller.orchestrator.execute(dep.id)).result.value as number;
+        const last = (await caller.orchestrator.execute(dep.id)).result.value!;
+        phase('calls measured; kill');
         const t0 = performance.now();
         victim.kill();
         // One call, as a client would make it: it must fail over by itself.
-        const next = (await caller.orchestrator.execute(dep.id, {}, { readyTimeoutMs: 30_000 })).result.value as number;
+        const next = (await caller.orchestrator.execute(dep.id, {}, { readyTimeoutMs: 30_000 })).result.value!;
         recovered.push(performance.now() - t0);
-        if (next !== fibAfter(last)) throw new Error(`after the failover the counter answered ${next}; the last acknowledged value was ${last}, so ${fibAfter(last)} was due`);
+        phase(`callable again after ${recovered.at(-1)!.toFixed(1)} ms`);
+        if (BigInt(next) !== fibAfter(last)) throw new Error(`after the failover the counter answered ${next}; the last acknowledged value was ${last}, so ${fibAfter(last)} was due`);
       } finally {
         await victim.stop();
       }
