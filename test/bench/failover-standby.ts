@@ -34,6 +34,8 @@ const CALLS = 200;
 export interface StandbyFigures {
   /** SIGKILL → the counter answers again, ms. */
   recovered: number;
+  /** SIGKILL → the killed process's will reaches the caller (its link turns suspect), ms: the floor of any takeover. */
+  willArrived: number;
   /** Where the standby ran relative to the caller in each run. */
   standbyOnCaller: number;
   runs: number;
@@ -66,6 +68,7 @@ export async function standbyFailover(signalUrl: string, runs: number): Promise<
   const peers = await meshOf(signalUrl, ['coordinator', 'caller'], mesh);
   const [coord, caller] = peers as [SupervisedPeer, SupervisedPeer];
   const recovered: number[] = [];
+  const willArrived: number[] = [];
   const plain: number[] = [];
   const synced: number[] = [];
   let standbyOnCaller = 0;
@@ -95,11 +98,17 @@ export async function standbyFailover(signalUrl: string, runs: number): Promise<
         synced.push(await p50Of(caller, dep.id));
         const last = (await caller.orchestrator.execute(dep.id)).result.value!;
         phase('calls measured; kill');
+        let suspectAt = 0;
+        const off = caller.peer.on('link-suspect', (p) => {
+          if (p === victim.id && suspectAt === 0) suspectAt = performance.now();
+        });
         const t0 = performance.now();
         victim.kill();
         // One call, as a client would make it: it must fail over by itself.
         const next = (await caller.orchestrator.execute(dep.id, {}, { readyTimeoutMs: 30_000 })).result.value!;
         recovered.push(performance.now() - t0);
+        off();
+        if (suspectAt > 0) willArrived.push(suspectAt - t0);
         phase(`callable again after ${recovered.at(-1)!.toFixed(1)} ms`);
         if (BigInt(next) !== fibAfter(last)) throw new Error(`after the failover the counter answered ${next}; the last acknowledged value was ${last}, so ${fibAfter(last)} was due`);
       } finally {
@@ -110,5 +119,5 @@ export async function standbyFailover(signalUrl: string, runs: number): Promise<
     await Promise.all(peers.map((p) => p.stop()));
   }
   const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
-  return { recovered: median(recovered), standbyOnCaller, runs, p50Plain: median(plain), p50Standby: median(synced) };
+  return { recovered: median(recovered), willArrived: willArrived.length > 0 ? median(willArrived) : NaN, standbyOnCaller, runs, p50Plain: median(plain), p50Standby: median(synced) };
 }
