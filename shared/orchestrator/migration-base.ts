@@ -21,7 +21,19 @@ import { SnapshotInvalidError } from '../sandbox/errors.ts';
 import { decodeSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import { isPacked, packSnapshot, unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import { splitSnapshot } from '../sandbox/snapshot-parts.ts';
-import type { Sending } from './migration-precopy.ts';
+import type { Peer } from '../mesh/peer.ts';
+
+/** Where and how the source sends one migration's snapshots. */
+export interface Sending {
+  peer: Peer;
+  /** The target. */
+  to: string;
+  migrationId: string;
+  /** What is left of the migration's time limit, ms. */
+  left: () => number;
+  /** Hashes offered from memory, withdrawn by the caller when the migration ends. */
+  offered: string[];
+}
 
 /** Distinct 64 KiB pages per part of the base: 1 MiB, the blob path's range size. */
 export const BASE_PART_PAGES = 16;

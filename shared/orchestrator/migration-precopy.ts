@@ -7,9 +7,9 @@
  * @module
  */
 import { sha256Hex } from '../bytes.ts';
-import type { Peer } from '../mesh/peer.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { encodeSnapshot } from '../sandbox/snapshot.ts';
+import type { Sending } from './migration-base.ts';
 import type { MigrationRound } from './migration-target.ts';
 
 /** Snapshots up to this size travel inside the request instead of as a fetched blob. */
@@ -20,18 +20,6 @@ export const PRECOPY_ROUNDS = 4;
 
 /** A pre-copy round this small (encoded) is the last: what remains is shipped while calls are held. */
 export const PRECOPY_SMALL_BYTES = 256 * 1024;
-
-/** Where and how the source sends one migration's snapshots. */
-export interface Sending {
-  peer: Peer;
-  /** The target. */
-  to: string;
-  migrationId: string;
-  /** What is left of the migration's time limit, ms. */
-  left: () => number;
-  /** Hashes offered from memory, withdrawn by the caller when the migration ends. */
-  offered: string[];
-}
 
 /**
  * Pre-copy rounds, the module serving: each ships the pages its calls wrote since the
