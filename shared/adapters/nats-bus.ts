@@ -8,9 +8,12 @@
  * - `lm.<h>.down`: collectors' digests; every peer subscribes.
  * - `lm.<h>.state`: a joiner's request, in the queue group `state` (NATS hands each to one
  *   subscriber); answered on the requester's `lm.<h>.rs.<id>`.
+ * - `lm.<h>.to.<id>`: messages for one peer (routed calls to a peer that no link path
+ *   reaches; the caller signs them end to end, `shared/routing/router.ts`).
  * @module
  */
 import type { Unsubscribe } from '../events.ts';
+import { PayloadTooLargeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { BusChannel, MeshBus } from '../ports/mesh-bus.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -55,10 +58,20 @@ export class NatsBus implements MeshBus {
     this.#log = logger;
   }
 
-  publish(channel: Exclude<BusChannel, 'state'>, data: Uint8Array): void {
+  /** A cluster's `max_payload` is at least 1 MB (ADR 0023); this leaves room for the seal and headers. */
+  readonly maxDirectBytes = 512 * 1024;
+
+  publish(channel: 'up' | 'down', data: Uint8Array): void {
     const a = this.#access();
     if (!a) return;
     void this.#send(a, subjectOf(a.keys, channel), data);
+  }
+
+  sendTo(peer: PeerId, data: Uint8Array): void {
+    if (data.byteLength > this.maxDirectBytes) throw new PayloadTooLargeError(`a bus message of ${data.byteLength} bytes exceeds ${this.maxDirectBytes}`);
+    const a = this.#access();
+    if (!a) return;
+    void this.#send(a, `${subjectOf(a.keys, 'to')}.${peer}`, data);
   }
 
   subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe {
@@ -81,7 +94,8 @@ export class NatsBus implements MeshBus {
   }
 
   #subscribe(a: BusAccess, { channel, handler }: Want): { unsubscribe(): void } {
-    return a.nc.subscribe(subjectOf(a.keys, channel), {
+    const subject = channel === 'direct' ? `${subjectOf(a.keys, 'to')}.${a.self}` : subjectOf(a.keys, channel);
+    return a.nc.subscribe(subject, {
       ...(channel === 'state' ? { queue: 'state' } : {}),
       callback: (error, message) => {
         if (error) return this.#log.debug(`bus ${channel}: ${error.message}`);
@@ -143,6 +157,6 @@ export class NatsBus implements MeshBus {
   }
 }
 
-function subjectOf(keys: MeshKeys, channel: BusChannel | 'rs'): string {
+function subjectOf(keys: MeshKeys, channel: Exclude<BusChannel, 'direct'> | 'rs' | 'to'): string {
   return `lm.${keys.topic.replace(/^liquidmesh-/, '')}.${channel}`;
 }

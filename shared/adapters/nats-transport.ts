@@ -113,11 +113,18 @@ export interface NatsTransportOptions {
   /** With a bound, announcements back off from `announceMs` to this (default 30 000). */
   quietAnnounceMs?: number;
   /**
-   * With a bound, announce nothing while at it (default false): peers short of links still
-   * announce and are dialled, so a mesh at rest hears no announcements at all (with the
-   * mesh bus, presence is what tells peers of each other).
+   * With a bound and a mesh bus beside the transport (default false): announcements go to
+   * one peer, not to everyone. They are published on `lm.<h>.dial`, a NATS queue group of
+   * the peers short of their bound, so the cluster hands each to one of them, which dials
+   * the announcer; a peer announces only while short of its bound (every `announceMs`
+   * without a link, backing off to `quietAnnounceMs` with one) and listens only then. A
+   * crowd joining costs one delivery per announcement instead of one per peer, and a mesh
+   * at rest hears at most one announcement per short peer every `quietAnnounceMs`, spread
+   * over the short peers. Presence (over the bus) tells peers of each other and the bus
+   * carries calls to peers no link path reaches, so nothing needs everyone to hear
+   * everyone: no room is made for strangers either.
    */
-  quietWhenFull?: boolean;
+  quietAtRest?: boolean;
   /** Random source of the overlay's choices (seeded in tests). */
   random?: () => number;
   /**
@@ -151,9 +158,9 @@ const ACK_DELAY_MS = 10;
 const MAX_RETIRED = 4096;
 
 /** The subjects of a mesh. */
-export function natsSubjects(keys: MeshKeys): { hello: string; inbox: (peer: PeerId) => string } {
+export function natsSubjects(keys: MeshKeys): { hello: string; dial: string; inbox: (peer: PeerId) => string } {
   const h = keys.topic.replace(/^liquidmesh-/, '');
-  return { hello: `lm.${h}.hello`, inbox: (peer) => `lm.${h}.in.${peer}` };
+  return { hello: `lm.${h}.hello`, dial: `lm.${h}.dial`, inbox: (peer) => `lm.${h}.in.${peer}` };
 }
 
 interface Sent {
@@ -246,6 +253,8 @@ export class NatsTransport implements Transport {
   #announceDelay = 0;
   #announceTimer: TimerHandle | undefined;
   #bus: NatsBus | undefined;
+  /** The subscription to announcements (quiet at rest: held only while short of the bound). */
+  #hello: { unsubscribe(): void } | null = null;
 
   constructor(options: NatsTransportOptions) {
     this.#o = options;
@@ -277,9 +286,12 @@ export class NatsTransport implements Transport {
     this.#id = localId;
     this.#session = toHex(randomBytes(8));
     this.#started = Date.now();
-    const hello = nc.subscribe(this.#subjects.hello, { callback: (error, m) => this.#onHello(error, m) });
+    this.#listen();
     const inbox = nc.subscribe(this.#subjects.inbox(localId), { callback: (error, m) => this.#onFrame(error, m) });
-    this.#stop.push(() => hello.unsubscribe(), () => inbox.unsubscribe());
+    this.#stop.push(() => {
+      this.#hello?.unsubscribe();
+      this.#hello = null;
+    }, () => inbox.unsubscribe());
     this.#bus?.attach();
     // Subscriptions are in place at the server before anyone is told to use them.
     await nc.flush();
@@ -380,7 +392,7 @@ export class NatsTransport implements Transport {
     const sealed = concatBytes([fromHex(this.#session), new Uint8Array([flags]), await this.#announcement(bye)]);
     if (this.#nc !== nc && !bye) return;
     try {
-      nc.publish(this.#subjects.hello, sealed);
+      nc.publish(this.#o.quietAtRest && !bye ? this.#subjects.dial : this.#subjects.hello, sealed);
     } catch (error) {
       // The connection closed for good (the client gave up or was closed under us).
       this.#log.debug(`announcement not sent: ${(error as Error).message}`);
@@ -411,6 +423,10 @@ export class NatsTransport implements Transport {
     // A known session announcing again (not saying goodbye, which is checked below): no decryption.
     const known = this.#sessions.get(session);
     const candidate = this.#candidates.get(session);
+    // Quiet at rest, a peer whose links and dials fill its bound would only keep a new
+    // session as a candidate: not worth a decryption per newcomer of a crowd (it announces
+    // again while it has no link).
+    if (!known && !candidate && this.#o.quietAtRest && (data[SESSION_BYTES]! & 1) === 0 && this.#joined.size + this.#pendingDials() >= this.#bound) return;
     this.#serial(async () => {
       if (known || candidate) {
         // With a bound, a link is alive only by its own frames: the remote may announce while
@@ -550,15 +566,30 @@ export class NatsTransport implements Transport {
     this.#announceTimer = this.#clock.setTimeout(() => {
       this.#announceTimer = undefined;
       if (this.#id === null) return;
-      if (!(this.#o.quietWhenFull && this.#joined.size >= this.#bound)) void this.#announce(false);
+      if (!this.#o.quietAtRest || this.#joined.size < this.#bound) void this.#announce(false);
       this.#announceDelay = Math.min(this.#announceDelay * 2, this.#quietMs);
       this.#scheduleAnnounce();
     }, this.#announceDelay);
   }
 
+  /** Hear announcements; quiet at rest, only while short of the bound, and each one at only one short peer. */
+  #listen(): void {
+    const nc = this.#nc;
+    if (!nc || !this.#subjects) return;
+    const want = !(this.#o.quietAtRest && this.#joined.size >= this.#bound);
+    const callback = (error: Error | null, m: NatsMessage): void => this.#onHello(error, m);
+    if (want && !this.#hello) this.#hello = this.#o.quietAtRest ? nc.subscribe(this.#subjects.dial, { queue: 'dial', callback }) : nc.subscribe(this.#subjects.hello, { callback });
+    else if (!want && this.#hello) {
+      this.#hello.unsubscribe();
+      this.#hello = null;
+    }
+  }
+
   /** Back to announcing every `announceMs` (we are short of links). */
   #announceSoon(): void {
     if (!this.#bounded || this.#id === null || this.#announceDelay <= this.#announceMs) return;
+    // Quiet at rest, a peer with a link backs off: its announcements reach one peer each anyway.
+    if (this.#o.quietAtRest && this.#joined.size > 0) return;
     this.#announceDelay = this.#announceMs;
     if (this.#announceTimer !== undefined) this.#clock.clearTimeout(this.#announceTimer);
     this.#scheduleAnnounce();
@@ -718,6 +749,7 @@ export class NatsTransport implements Transport {
     }
     link.joined = true;
     this.#joined.set(link.remote, link);
+    this.#listen();
     this.#events.emit('peer-joined', link.remote);
   }
 
@@ -875,6 +907,7 @@ export class NatsTransport implements Transport {
     this.#log.debug(`link to ${link.remote} (${link.session}) ended: ${reason}`);
     if (this.#joined.get(link.remote) === link) {
       this.#joined.delete(link.remote);
+      this.#listen();
       if (this.#id !== null) this.#events.emit('peer-left', link.remote);
       if (this.#bounded && this.#id !== null) {
         this.#announceSoon();

@@ -93,6 +93,10 @@ export class BusSync {
   /** Until the first answer (or its time limit), a joiner does not make itself a collector. */
   #joined = false;
   #askedPresenceAt = -Infinity;
+  /** When we began listening to digests. */
+  #listeningSince = 0;
+  /** Peers whose digests we heard, and when last. */
+  readonly #digesters = new Map<PeerId, number>();
   #stopped = false;
   readonly #stops: (() => void)[] = [];
 
@@ -110,6 +114,7 @@ export class BusSync {
   /** Listen to digests, ask for the state we lack, and keep our role under review. */
   start(): void {
     const o = this.#o;
+    this.#listeningSince = o.clock.now();
     this.#stops.push(o.bus.subscribe('down', (data) => this.#receive(data)));
     this.#stops.push(o.bus.subscribe('state', (data, respond) => this.#answer(data, respond)));
     this.#stops.push(every(o.clock, o.heartbeatMs, () => this.#tick()));
@@ -203,14 +208,28 @@ export class BusSync {
     if (this.#collector) this.#publishDigest(true);
   }
 
-  /** Become a collector, or step down, by our rank among the peers alive. */
+  /**
+   * Become a collector, or step down, by our rank among the peers alive — and by the
+   * digests we hear: a joiner's view of presence is partial for a while, and by rank alone
+   * every joiner of a crowd ranked itself among the lowest and collected (each then heard
+   * every heartbeat and sent digests to everyone: a thousand peers never settled). So a
+   * peer collects only after listening to digests for two heartbeat periods, and never
+   * while `collectors` peers with lower ids are heard digesting.
+   */
   #review(): void {
     if (this.#stopped || !this.#joined) return;
+    const now = this.#o.clock.now();
+    const window = 2 * this.#o.heartbeatMs;
+    let lower = 0;
+    for (const [peer, at] of this.#digesters) {
+      if (now - at > window) this.#digesters.delete(peer);
+      else if (peer < this.#self) lower++;
+    }
     const alive = this.#o.presence.alive();
     let rank = 0;
     for (const peer of alive) if (peer < this.#self) rank++;
-    if (!this.#collector && rank < this.#k) this.#stepUp();
-    else if (this.#collector && rank > this.#k) this.#stepDown();
+    if (!this.#collector && rank < this.#k && lower < this.#k && now - this.#listeningSince >= window) this.#stepUp();
+    else if (this.#collector && (rank > this.#k || lower >= this.#k)) this.#stepDown();
   }
 
   #stepUp(): void {
@@ -266,6 +285,7 @@ export class BusSync {
     if (!message || message.from === this.#self) return;
     if (message.type === ASK) return;
     if (message.type === UP && !this.#collector) return;
+    if (message.type === DIGEST) this.#digesters.set(message.from, this.#o.clock.now());
     const parts = decodeParts(message.body);
     if (!parts) return this.#o.logger.warn(`from ${message.from}: a malformed bus message`);
     const origin = `${BUS_ORIGIN}${message.from}`;

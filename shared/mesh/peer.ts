@@ -24,7 +24,7 @@ import type { PeerStore } from '../ports/key-value-store.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import type { MeshBus } from '../ports/mesh-bus.ts';
 import { BUS_ORIGIN, BusSync } from './bus-sync.ts';
-import type { WireMessage } from '../protocol/wire.ts';
+import { decodeMessage, encodeMessage, type RouteMessage, type WireMessage } from '../protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
 import { MeshRouting } from '../routing/mesh-routing.ts';
 import { Presence, type PresenceState, type Telemetry } from '../registry/presence.ts';
@@ -188,6 +188,7 @@ export class Peer {
   #checkpointer: Checkpointer | undefined;
   #stopAntiEntropy: (() => void) | null = null;
   #offDoc: (() => void) | null = null;
+  #offDirect: (() => void) | null = null;
   #offRevocations: (() => void) | null = null;
   /** Callers' standing by peer id, until the registry changes (a grant or revocation arrives). */
   readonly #standings = new Map<PeerId, Standing>();
@@ -330,7 +331,10 @@ export class Peer {
       vouched: (peer) => links.watched(peer),
     });
     this.#presence = presence;
+    const bus = this.#options.bus;
     const routing = new MeshRouting({
+      // Beside a bus, a peer no link path reaches gets routed calls over the bus itself.
+      ...(bus ? { direct: (to: PeerId, message: RouteMessage) => bus.sendTo(to, encodeMessage(message)) } : {}),
       identity,
       links,
       presence,
@@ -342,7 +346,11 @@ export class Peer {
       unreachable: (peer) => rpc.peerLeft(peer),
     });
     this.#routing = routing;
-    const bus = this.#options.bus;
+    this.#offDirect = bus?.subscribe('direct', (data) => {
+      const m = decodeMessage(data);
+      if (m.ok && m.value.t === 'route') routing.router.receiveDirect(m.value);
+      else log.warn(`dropped a direct bus message that is not a routed call${m.ok ? '' : `: ${m.error}`}`);
+    }) ?? null;
     const busSync = bus
       ? new BusSync({ bus, identity, doc: this.registry.doc, presence, clock: this.clock, logger: log.child('bus'), heartbeatMs: this.#timing.heartbeatMs, batchMs: Math.max(20, this.#timing.relayBatchMs), antiEntropyMs: this.#timing.antiEntropyMs, ...(admit ? { admit } : {}) })
       : null;
@@ -458,6 +466,7 @@ export class Peer {
     await Promise.race([goodbye, new Promise<void>((r) => (bound = this.clock.setTimeout(() => r(), 1000)))]);
     if (bound !== undefined) this.clock.clearTimeout(bound);
     this.#offDoc?.();
+    this.#offDirect?.();
     this.#offRevocations?.();
     this.#rpc?.close();
     this.#offered.clear();
@@ -542,6 +551,11 @@ export class Peer {
   /** Resolves once no link handshake is in progress (used by the simulator for exact replays). */
   async idle(): Promise<void> {
     await this.#links?.idle();
+  }
+
+  /** Whether this peer collects and digests registry and presence for the mesh bus now (ADR 0023). */
+  get collecting(): boolean {
+    return this.#busSync?.collecting ?? false;
   }
 
   /** Peers with an authenticated direct link. */

@@ -8,21 +8,29 @@
  * @module
  */
 import type { Unsubscribe } from '../events.ts';
-import type { Transport } from './transport.ts';
+import type { PeerId, Transport } from './transport.ts';
 
 /**
  * Channels: `up` carries each peer's own updates and heartbeats to the few collectors,
  * `down` the collectors' digests to everyone, `state` a joiner's request for what it
- * lacks (each request reaches one subscriber).
+ * lacks (each request reaches one subscriber), `direct` what one peer sends to this one
+ * alone (`sendTo`: routed calls to a peer no link path reaches).
  */
-export type BusChannel = 'up' | 'down' | 'state';
+export type BusChannel = 'up' | 'down' | 'state' | 'direct';
 
 /** Mesh-wide messaging (see the module comment). */
 export interface MeshBus {
   /** The transport whose links this bus stands in for: registry and presence skip them. */
   readonly transport: Transport;
   /** Publish on a channel (dropped, not thrown, while the connection is gone). */
-  publish(channel: Exclude<BusChannel, 'state'>, data: Uint8Array): void;
+  publish(channel: 'up' | 'down', data: Uint8Array): void;
+  /**
+   * Send to one peer's `direct` channel (dropped, not thrown, while the connection is
+   * gone). Larger than {@link MeshBus.maxDirectBytes}: ERR_PAYLOAD_TOO_LARGE.
+   */
+  sendTo(peer: PeerId, data: Uint8Array): void;
+  /** The largest message `sendTo` takes. */
+  readonly maxDirectBytes: number;
   /**
    * Receive a channel's messages. On `state`, each request reaches one of its subscribers,
    * which answers through `respond`.

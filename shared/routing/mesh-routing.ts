@@ -36,6 +36,8 @@ export interface MeshRoutingOptions {
    * when presence gives up on it.
    */
   unreachable?: (peer: PeerId) => void;
+  /** A path beside the links for peers no link path reaches (the mesh bus; see `Router`). */
+  direct?: (to: PeerId, message: RouteMessage) => void;
 }
 
 /** A peer's routing: link advertisement, graph, routed RPC and relay decisions. */
@@ -63,6 +65,7 @@ export class MeshRouting {
         return typeof hex === 'string' && /^[0-9a-f]{64}$/.test(hex) ? fromHex(hex) : undefined;
       },
       deliver: options.deliver,
+      ...(options.direct ? { direct: options.direct } : {}),
       wallClock: options.wallClock,
       logger: options.logger,
     });
@@ -92,7 +95,8 @@ export class MeshRouting {
   #routesChanged(): void {
     const before = this.#routed;
     this.#routed = new Set(this.routed());
-    if (!this.#o.unreachable) return;
+    // With a path beside the links, a peer stays reachable while presence has it alive.
+    if (!this.#o.unreachable || this.#o.direct) return;
     const linked = new Set(this.#o.links.up());
     for (const peer of before) if (!this.#routed.has(peer) && !linked.has(peer) && this.topology.nextHop(peer) === undefined) this.#o.unreachable(peer);
   }

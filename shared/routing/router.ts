@@ -10,6 +10,10 @@
  * routed message, or replay it within the freshness window (RPC runs a repeated request
  * once, see `rpc.ts`), but not forge or alter one. Relays can read what they carry:
  * inner messages are signed, not sealed (ADR 0029).
+ *
+ * With a mesh bus (ADR 0023), a peer no link path reaches gets the same signed message
+ * straight over the bus (`direct`): the overlay beside a bus may fall apart into islands
+ * without a call between them failing.
  * @module
  */
 import { concatBytes, utf8 } from '../bytes.ts';
@@ -40,6 +44,11 @@ export interface RouterOptions {
   publicKeyOf: (peer: PeerId) => Uint8Array | undefined;
   /** An authenticated RPC frame that was routed to us. */
   deliver: (from: PeerId, frame: RpcFrame) => void;
+  /**
+   * A path beside the links for a peer that no link path reaches (the mesh bus): the
+   * signed message goes to that peer alone. May throw (a message too large for it).
+   */
+  direct?: (to: PeerId, message: RouteMessage) => void;
   wallClock: () => number;
   logger: Logger;
 }
@@ -48,6 +57,7 @@ export interface RouterOptions {
 export class Router {
   readonly #o: RouterOptions;
   #forwarded = 0;
+  #direct = 0;
 
   constructor(options: RouterOptions) {
     this.#o = options;
@@ -58,9 +68,14 @@ export class Router {
     return this.#forwarded;
   }
 
-  /** True when a path to `to` is known. */
+  /** True when a path to `to` is known (or a direct path beside the links exists). */
   reachable(to: PeerId): boolean {
-    return this.#o.topology.nextHop(to) !== undefined;
+    return this.#o.direct !== undefined || this.#o.topology.nextHop(to) !== undefined;
+  }
+
+  /** Messages sent straight over the path beside the links so far. */
+  get direct(): number {
+    return this.#direct;
   }
 
   /**
@@ -69,12 +84,25 @@ export class Router {
    */
   async send(to: PeerId, frame: RpcFrame): Promise<void> {
     const next = this.#o.topology.nextHop(to);
-    if (next === undefined) throw new PeerUnreachableError(`no link and no route to ${to}`);
+    const direct = this.#o.direct;
+    if (next === undefined && !direct) throw new PeerUnreachableError(`no link and no route to ${to}`);
     const self = this.#o.identity.id;
     const b = encodeMessage({ t: 'rpc', f: frame });
     const ts = Math.floor(this.#o.wallClock());
     const sig = await this.#o.identity.sign(signedBytes(self, to, ts, b));
-    await this.#o.links.send(next, { t: 'route', s: self, d: to, h: MAX_HOPS, ts, b, sig });
+    const message: RouteMessage = { t: 'route', s: self, d: to, h: MAX_HOPS, ts, b, sig };
+    if (next !== undefined) return this.#o.links.send(next, message);
+    this.#direct++;
+    direct!(to, message);
+  }
+
+  /**
+   * A routed message that came over the path beside the links: only one addressed to us is
+   * taken (nothing is forwarded from there). Never throws.
+   */
+  receiveDirect(message: RouteMessage): void {
+    if (message.d !== this.#o.identity.id) return this.#o.logger.warn(`dropping a direct message ${message.s} → ${message.d}: not addressed to us`);
+    this.#accept(message).catch((e: unknown) => this.#o.logger.warn(`direct message from ${message.s}: ${(e as Error).message}`));
   }
 
   /** A routed message arrived from the linked peer `from`. Never throws: bad ones are logged and dropped. */
@@ -89,6 +117,16 @@ export class Router {
     }
     const next = this.#o.topology.nextHop(message.d, from);
     if (next === undefined) {
+      // The path the sender saw broke here: the bus still reaches the destination.
+      if (this.#o.direct) {
+        this.#forwarded++;
+        try {
+          this.#o.direct(message.d, message);
+        } catch (e) {
+          this.#o.logger.debug(`direct forward to ${message.d}: ${(e as Error).message}`);
+        }
+        return;
+      }
       this.#o.logger.debug(`dropping routed message ${message.s} → ${message.d}: no route`);
       return;
     }

@@ -25,7 +25,7 @@ import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { useNodeEd25519 } from '../../node-host/trust/node-ed25519.ts';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { startNatsCluster } from '../helpers/nats-server.ts';
 import { type BenchSection, bytes, ms, times } from './harness.ts';
@@ -86,7 +86,7 @@ async function child(plan: ChildPlan): Promise<void> {
         return nc;
       },
       mesh: plan.mesh, secret: 'bench', meshKeys, announceMs: 2000, timeoutMs: 20_000,
-      ...(plan.links > 0 ? { maxLinks: plan.links, quietWhenFull: plan.bus } : {}),
+      ...(plan.links > 0 ? { maxLinks: plan.links, quietAtRest: plan.bus } : {}),
     });
     transport.on('message', () => received.count++);
     return new Peer({
@@ -114,6 +114,14 @@ async function child(plan: ChildPlan): Promise<void> {
       }
     }
   };
+  const say = (r: ChildReport): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
+  const started = Date.now();
+  const progress = setInterval(() => {
+    const devices = peers.map((p) => p.registry.devices.size);
+    const alive = peers.map((p) => p.alive().length);
+    const collecting = peers.filter((p) => p.collecting).length;
+    process.stderr.write(`nats-scale p${plan.first}…: ${Math.round((Date.now() - started) / 1000)} s, ${peers.length} started, devices ${Math.min(...devices)}–${Math.max(...devices)}, alive ${Math.min(...alive)}–${Math.max(...alive)} of ${plan.total}, ${collecting} collecting here\n`);
+  }, 30_000);
   for (let i = 0; i < plan.count; i++) {
     // A few at a time per process: the peers join as a crowd, but logins stay within what a
     // loaded machine answers in time.
@@ -121,13 +129,6 @@ async function child(plan: ChildPlan): Promise<void> {
     if (starting.length >= START_CONCURRENCY) await Promise.all(starting.splice(0));
   }
   await Promise.all(starting.splice(0));
-  const say = (r: ChildReport): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
-  const started = Date.now();
-  const progress = setInterval(() => {
-    const devices = peers.map((p) => p.registry.devices.size);
-    const alive = peers.map((p) => p.alive().length);
-    process.stderr.write(`nats-scale p${plan.first}…: ${Math.round((Date.now() - started) / 1000)} s, devices ${Math.min(...devices)}–${Math.max(...devices)}, alive ${Math.min(...alive)}–${Math.max(...alive)} of ${plan.total}\n`);
-  }, 30_000);
   const timer = setInterval(() => {
     if (peers.every((p) => p.registry.devices.size >= plan.total)) {
       clearInterval(timer);
@@ -178,7 +179,9 @@ async function measure(total: number, processes: number, links: number, heartbea
     const started = Date.now();
     for (let c = 0; c * per < total; c++) {
       const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs, bus };
-      const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      // LIQUIDMESH_BENCH_NATS_PROFILE=<dir>: each child writes a CPU profile there (where a thousand peers' time goes).
+      const profile = process.env.LIQUIDMESH_BENCH_NATS_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LIQUIDMESH_BENCH_NATS_PROFILE}`] : [];
+      const proc = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
       const mine: ChildReport[] = [];
       reports.push(mine);
       createInterface({ input: proc.stdout! }).on('line', (l) => {
@@ -201,9 +204,16 @@ async function measure(total: number, processes: number, links: number, heartbea
     const completeMs = Math.max(...reports.map((rs) => rs.find((r) => r.complete !== undefined)!.complete!)) - started;
     // At rest: nothing changes any more but heartbeats, announcements and anti-entropy.
     await new Promise((r) => setTimeout(r, 3000));
+    // Which subjects carry the traffic at rest (published messages, not deliveries): for the log.
+    const observer = await connect({ servers: cluster.urls, token });
+    const bySubject = new Map<string, number>();
+    observer.subscribe('lm.>', { callback: (_e, m) => void bySubject.set(m.subject.split('.')[2] ?? '?', (bySubject.get(m.subject.split('.')[2] ?? '?') ?? 0) + 1) });
+    await observer.flush();
     for (const p of children) p.stdin!.write('rest-start\n');
     await new Promise((r) => setTimeout(r, restMs));
     for (const p of children) p.stdin!.write('rest-end\n');
+    await observer.close();
+    process.stderr.write(`nats-scale ${total} peers at rest, messages published per second by subject: ${[...bySubject].map(([k, v]) => `${k} ${(v / (restMs / 1000)).toFixed(1)}`).join(', ')}\n`);
     await until((r) => r.inMsgs !== undefined, 30_000);
     const rest = reports.map((rs) => rs.find((r) => r.inMsgs !== undefined)!);
     const inMsgs = rest.reduce((sum, r) => sum + r.inMsgs!, 0);

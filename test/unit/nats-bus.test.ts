@@ -35,9 +35,9 @@ afterEach(async () => {
   await Promise.all(transports.splice(0).map((t) => t.disconnect()));
 });
 
-async function join(mesh: string, index: number, livenessTimeoutMs = 5000): Promise<Peer> {
+async function join(mesh: string, index: number, livenessTimeoutMs = 5000, links?: (local: string, remote: string) => boolean): Promise<Peer> {
   const servers = cluster.urls.map((_, k) => cluster.urls[(index + k) % cluster.urls.length]!);
-  const t = new NatsTransport({ connect: natsConnector({ servers, ...AUTH, noRandomize: true }), mesh, secret: 'bus', announceMs: 300, timeoutMs: 3000, quietAnnounceMs: 2000, maxLinks: 3 });
+  const t = new NatsTransport({ connect: natsConnector({ servers, ...AUTH, noRandomize: true }), mesh, secret: 'bus', announceMs: 300, timeoutMs: 3000, quietAnnounceMs: 2000, maxLinks: 3, quietAtRest: true, ...(links ? { links } : {}) });
   transports.push(t);
   const peer = new Peer({
     transports: [t],
@@ -95,6 +95,27 @@ describe('Registry and presence over the NATS mesh bus', () => {
     const id = leaving.id;
     await leaving.stop();
     await waitFor(() => group.every((p) => !p.alive().includes(id)), 'everyone to see the departed peer gone', 30_000);
+  }, 240_000);
+
+  it('lets two peers whose overlay links never connect call each other over the bus', async () => {
+    // Two islands: a peer links only to peers of its own half (the transport's topology filter).
+    const half = new Map<string, number>();
+    const sameHalf = (a: string, b: string): boolean => half.get(a) !== undefined && half.get(a) === half.get(b);
+    const group: Peer[] = [];
+    for (let i = 0; i < 4; i++) {
+      const p = await join('bus-islands', i, 5000, sameHalf);
+      half.set(p.id, i % 2);
+      group.push(p);
+    }
+    await waitFor(() => oneMesh(group), 'four peers to share one registry and presence', 60_000);
+    await waitFor(() => group.every((p) => p.linked().length === 1), 'each peer to link to the other of its half', 30_000);
+    const [a, b] = [group[0]!, group[1]!];
+    expect(a.linked()).to.not.include(b.id);
+    expect(a.hops(b.id), 'an overlay path between the halves').to.equal(undefined);
+    const answer = await a.call(b.id, 'peer.ping', { sentAt: 1 });
+    expect(answer.peer).to.equal(b.id);
+    const back = await b.call(a.id, 'peer.ping', { sentAt: 2 });
+    expect(back.peer).to.equal(a.id);
   }, 240_000);
 
   it('ignores a digest not signed by its sender, and one sealed with another mesh key', async () => {
