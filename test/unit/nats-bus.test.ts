@@ -12,6 +12,7 @@ import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { Identity } from '../../shared/identity/identity.ts';
 import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
+import { encodeMessage } from '../../shared/protocol/wire.ts';
 import { natsConnector } from '../../node-host/nats/nats-connect.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
@@ -116,6 +117,24 @@ describe('Registry and presence over the NATS mesh bus', () => {
     expect(answer.peer).to.equal(b.id);
     const back = await b.call(a.id, 'peer.ping', { sentAt: 2 });
     expect(back.peer).to.equal(a.id);
+    // What a member's client could put on b's bus subject: bytes that are no routed call, and
+    // a call claiming to come from a without a's signature. Both are dropped by name.
+    const keys = await deriveMeshKeys('bus-islands', 'bus');
+    const subject = `lm.${keys.topic.replace(/^liquidmesh-/, '')}.to.${b.id}`;
+    const call = encodeMessage({ t: 'rpc', f: { t: 'req', id: 'forged-1', m: 'peer.ping', p: { sentAt: 3 } } });
+    const forged = encodeMessage({ t: 'route', s: a.id, d: b.id, h: 16, ts: Date.now(), b: call, sig: new Uint8Array(64).fill(9) });
+    const observer = await connect({ servers: cluster.urls, ...AUTH });
+    try {
+      observer.publish(subject, await keys.encrypt(utf8('not a routed call')));
+      observer.publish(subject, await keys.encrypt(forged));
+      await observer.flush();
+      await waitFor(() => log.lines.some((l) => l.text.includes('not a routed call')), 'b to drop the bytes that are no routed call', 20_000);
+      await waitFor(() => log.lines.some((l) => l.text.includes(`direct message from ${a.id}: bad signature`)), 'b to drop the call a did not sign', 20_000);
+    } finally {
+      await observer.close();
+    }
+    expect(b.running).to.equal(true);
+    expect((await a.call(b.id, 'peer.ping', { sentAt: 4 })).peer).to.equal(b.id);
   }, 240_000);
 
   it('ignores a digest not signed by its sender, and one sealed with another mesh key', async () => {
