@@ -134,8 +134,8 @@ export function natsTransportFromArgs(args: readonly string[], mesh: { mesh: str
   const maxLinks = natsMaxLinksFromArgs(args);
   return new NatsTransport({
     connect: natsConnector({ ...options, name: `liquidmesh ${mesh.name}` }), mesh: mesh.mesh, secret: mesh.secret,
-    // With the bus, presence tells peers of each other: a bounded peer at its bound need not announce.
-    ...(maxLinks !== undefined ? { maxLinks, quietWhenFull: natsBusFromArgs(args) } : {}),
+    // With the bus, presence tells peers of each other and the bus reaches every peer: announcements go to one short peer each.
+    ...(maxLinks !== undefined ? { maxLinks, quietAtRest: natsBusFromArgs(args) } : {}),
   });
 }
 

@@ -81,6 +81,8 @@ export class ResilientTransport implements Transport {
       publish: (channel, data) => inner.publish(channel, data),
       subscribe: (channel, handler) => inner.subscribe(channel, handler),
       request: (data, timeoutMs) => inner.request(data, timeoutMs),
+      sendTo: (peer, data) => inner.sendTo(peer, data),
+      maxDirectBytes: inner.maxDirectBytes,
     };
     return this.#bus;
   }
