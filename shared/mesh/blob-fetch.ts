@@ -76,6 +76,8 @@ export interface BlobFetchContext {
  * hash, ERR_INVALID_PARAMS for bad options, ERR_BLOB_NOT_FOUND when no peer has it (or
  * every peer that has it failed to serve it; `data.failures` says how),
  * ERR_HASH_MISMATCH when the bytes served do not hash to `hash`, and ERR_ABORTED.
+ * The bytes resolved may be the store's own (an in-memory store keeps what was fetched
+ * as it is): read them, never write into them.
  */
 export async function fetchBlob(context: BlobFetchContext, hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
@@ -265,7 +267,8 @@ class Transfer {
     const bytes = this.#buffer;
     try {
       if (this.#options.keep === false) await verify(bytes, this.#hash);
-      else await this.#context.blobs.put(bytes, this.#hash);
+      // The buffer is this transfer's own and goes nowhere else: a store may keep it as is.
+      else await this.#context.blobs.put(bytes, this.#hash, { handOver: true });
     } catch (error) {
       if (!hasCode(error, 'ERR_HASH_MISMATCH')) throw error;
       const sources = [...this.#servedBy];

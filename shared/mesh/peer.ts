@@ -513,7 +513,8 @@ export class Peer {
    * The blob `hash` from the local store, or else fetched range by range from a linked
    * peer that has it (resuming from another one if that peer fails), verified against its
    * sha256 and stored (or, with `keep: false`, handed back unstored). Rejects with ERR_BLOB_NOT_FOUND, ERR_HASH_MISMATCH, ERR_ABORTED,
-   * ERR_INVALID_HASH or ERR_NOT_CONNECTED (peer not running). See `blob-fetch.ts`.
+   * ERR_INVALID_HASH or ERR_NOT_CONNECTED (peer not running). The bytes may be the
+   * store's own: read them, never write into them. See `blob-fetch.ts`.
    */
   async fetchBlob(hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
     if (this.#state !== 'running') throw new NotConnectedError('peer is not running');

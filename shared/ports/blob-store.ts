@@ -13,6 +13,17 @@ export interface BlobInfo {
   size: number;
 }
 
+/** Options of {@link BlobStore.put}. */
+export interface PutOptions {
+  /**
+   * The caller hands `bytes` over: it will never write into them again, and reads them
+   * from now on as it would the store's own. A store in memory may then keep them as they
+   * are instead of a copy of its own (a fetched blob is not copied once more to be
+   * stored); other stores ignore it.
+   */
+  handOver?: boolean;
+}
+
 /** Content-addressed byte storage. */
 export interface BlobStore {
   /** True when the blob is stored. Rejects with ERR_INVALID_HASH for a malformed hash. */
@@ -30,7 +41,7 @@ export interface BlobStore {
    * Store bytes and return their sha256. With `expectedHash`, rejects with
    * ERR_HASH_MISMATCH (storing nothing) when the bytes hash to something else.
    */
-  put(bytes: Uint8Array, expectedHash?: string): Promise<string>;
+  put(bytes: Uint8Array, expectedHash?: string, options?: PutOptions): Promise<string>;
   /** Every stored blob with its size, in no particular order. */
   list(): Promise<BlobInfo[]>;
   /** Remove a blob; resolves true if it was there. */

@@ -97,6 +97,20 @@ export function runBlobStoreTests(harness: BlobStoreHarness): void {
       expect(Array.from(await store.get(hash))).to.deep.equal([1, 2, 3]);
     });
 
+    it('stores bytes handed over, whole or as a view of a larger buffer, verified like any put', async () => {
+      const whole = new Uint8Array([...ABC]);
+      expect(await store.put(whole, ABC_SHA256, { handOver: true })).to.equal(ABC_SHA256);
+      expect(Array.from(await store.get(ABC_SHA256))).to.deep.equal(Array.from(ABC));
+      // A view keeps only its own bytes: the store reports its size, not the buffer's.
+      const larger = new Uint8Array(64);
+      larger.set([4, 5, 6], 10);
+      const hash = await store.put(larger.subarray(10, 13), undefined, { handOver: true });
+      expect((await store.list()).find((b) => b.hash === hash)?.size).to.equal(3);
+      expect(Array.from(await store.get(hash))).to.deep.equal([4, 5, 6]);
+      const wrong = new Uint8Array([7, 8, 9]);
+      expect((await rejectionOf(store.put(wrong, ABC_SHA256.replace(/^./, (c) => (c === '0' ? '1' : '0')), { handOver: true }))).code).to.equal('ERR_HASH_MISMATCH');
+    });
+
     it('lists every blob once with its size, however often it was put', async () => {
       await store.put(ABC);
       await store.put(ABC);
