@@ -120,6 +120,12 @@ export class StandbyService {
   readonly #suspect = new Set<string>();
   /** Modules whose standbys are being given a copy outside a call. */
   readonly #warming = new Set<ModuleKey>();
+  /**
+   * Deployment records as every call reads them, until the registry's deployments change:
+   * a validated read of the record and its phases on every call was a twentieth of a
+   * gateway call's time on the main thread.
+   */
+  readonly #records = new Map<string, DeploymentRecord | null>();
 
   constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number }) {
     this.#peer = options.peer;
@@ -149,6 +155,9 @@ export class StandbyService {
         onGone(peer);
       }),
       this.#peer.on('link-up', (peer) => this.#suspect.delete(peer)),
+      this.#peer.registry.on('change', (c) => {
+        if (c.map === 'deployments') this.#records.clear();
+      }),
     ];
     return () => {
       offs.forEach((off) => off());
@@ -412,7 +421,7 @@ export class StandbyService {
       const now = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
       if (now) return now;
     }
-    const r = this.#peer.registry.deployments.get(deploymentId)?.record;
+    const r = this.#recordOf(deploymentId);
     if (!r || (r.standby === undefined && !this.#outcomes.has(key))) return run();
     const leading = this.#leading.get(key) ?? { queue: Promise.resolve(), synced: new Map() };
     this.#leading.set(key, leading);
@@ -439,6 +448,17 @@ export class StandbyService {
     });
     leading.queue = turn.catch(() => undefined);
     return turn;
+  }
+
+  /** The deployment's record as the registry holds it now (cached until its deployments change). */
+  #recordOf(deploymentId: string): DeploymentRecord | null {
+    const cached = this.#records.get(deploymentId);
+    if (cached !== undefined) return cached;
+    const record = this.#peer.registry.deployments.get(deploymentId)?.record ?? null;
+    // Bounded: calls naming endless unknown deployments cannot grow it forever.
+    if (this.#records.size >= 1024) this.#records.clear();
+    this.#records.set(deploymentId, record);
+    return record;
   }
 
   /** Give the standbys of one of this peer's modules that lack a copy their copy, between two calls. */

@@ -406,7 +406,8 @@ export class Supervisor {
     const t0 = performance.now();
     // A copy in JSON's terms (an i64 as decimal text): the history keeps it and writes it behind.
     const args = (Array.isArray(input.args) ? input.args : input.args ? Object.values(input.args) : []).map(historyValue);
-    const inputFiles = input.files ? await fileRefs(input.files, {}) : [];
+    // Most calls send no file: no await then (each is a turn of the microtask queue per call).
+    const inputFiles = input.files && hasEntries(input.files) ? await fileRefs(input.files, {}) : [];
     const method = input.method ?? plan.fn?.method ?? 'GET';
     try {
       const result = await version.instance.call(sandboxRequest(plan, functionName, input, version.dataFiles));
@@ -450,4 +451,10 @@ export class Supervisor {
   deliver(topic: string, data: Uint8Array): Promise<number> {
     return this.#pubsub.deliver(topic, data);
   }
+}
+
+/** Whether `record` has an own enumerable key, without listing them. */
+function hasEntries(record: Record<string, unknown>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
 }
