@@ -121,11 +121,12 @@ export class StandbyService {
   /** Modules whose standbys are being given a copy outside a call. */
   readonly #warming = new Set<ModuleKey>();
   /**
-   * Deployment records as every call reads them, until the registry's deployments change:
-   * a validated read of the record and its phases on every call was a twentieth of a
-   * gateway call's time on the main thread.
+   * Deployment records as every call reads them, while the registry's generation stays the
+   * same: a validated read of the record and its phases on every call was a twentieth of
+   * a gateway call's time on the main thread.
    */
   readonly #records = new Map<string, DeploymentRecord | null>();
+  #recordsOf = -1;
 
   constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number }) {
     this.#peer = options.peer;
@@ -155,9 +156,6 @@ export class StandbyService {
         onGone(peer);
       }),
       this.#peer.on('link-up', (peer) => this.#suspect.delete(peer)),
-      this.#peer.registry.on('change', (c) => {
-        if (c.map === 'deployments') this.#records.clear();
-      }),
     ];
     return () => {
       offs.forEach((off) => off());
@@ -450,8 +448,13 @@ export class StandbyService {
     return turn;
   }
 
-  /** The deployment's record as the registry holds it now (cached until its deployments change). */
+  /** The deployment's record as the registry holds it now (kept until the registry changes). */
   #recordOf(deploymentId: string): DeploymentRecord | null {
+    const generation = this.#peer.registry.generation;
+    if (generation !== this.#recordsOf) {
+      this.#records.clear();
+      this.#recordsOf = generation;
+    }
     const cached = this.#records.get(deploymentId);
     if (cached !== undefined) return cached;
     const record = this.#peer.registry.deployments.get(deploymentId)?.record ?? null;

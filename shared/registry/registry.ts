@@ -360,6 +360,7 @@ export class Registry {
   #repairPending = new Map<string, Set<string>>();
   /** Repairs made per entry: a bound, so two peers that disagree cannot rewrite an entry forever. */
   readonly #repairs = new Map<string, number>();
+  #generation = 0;
 
   constructor(options: { doc?: Y.Doc; logger?: Logger } = {}) {
     this.doc = options.doc ?? new Y.Doc();
@@ -374,6 +375,8 @@ export class Registry {
     this.trust = new RecordMap(this.doc.getMap('trust'), checkTrustEntry, report('trust'), 'trust', this.#ref);
     for (const name of ['devices', 'modules', 'deployments', 'blacklist', 'cards', 'trust'] as const) {
       this.doc.getMap(name).observeDeep((events, txn) => {
+        // Before any listener runs: a cache checked against it is never read stale from one.
+        this.#generation++;
         const keys = new Set<string>();
         for (const e of events) {
           // The first path element is the top-level key for nested changes.
@@ -401,9 +404,21 @@ export class Registry {
     if (this.#ref.gate) throw new InvalidParamsError('roles are already enabled');
     const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), stored: (id) => this.doc.getMap('trust').get(id), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
     this.#ref.gate = gate;
+    // Which entries are valid may change now.
+    this.#generation++;
     // What persistence loaded before roles were on is checked like anything else.
     for (const name of [...RECORD_MAPS, 'deployments'] as const) this.#scheduleRepair(name, new Set(this.doc.getMap(name).keys()));
     return gate;
+  }
+
+  /**
+   * A number that changes with every change to the document and when roles are turned on
+   * (before any `change` listener runs): what was read while it stayed the same may be kept
+   * instead of read and validated again — by a reader for whom an entry whose author's
+   * grant expired meanwhile may count until the next change (time moves no generation).
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** The gate, in a mesh with roles. */
