@@ -7,6 +7,7 @@ import base from '../../web-test-runner.config.mjs';
 const sink = {
   name: 'liquidmesh-bench-sink',
   executeCommand({ command, payload }) {
+    if (command === 'liquidmesh-bench-part') return process.env.LIQUIDMESH_BENCH_PART ?? null;
     if (command !== 'liquidmesh-bench') return undefined;
     writeFileSync(process.env.LIQUIDMESH_BENCH_OUT ?? '.tmp/engine-bench.json', JSON.stringify(payload));
     return true;

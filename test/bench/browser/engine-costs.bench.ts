@@ -33,56 +33,59 @@ describe('engine costs', () => {
     });
     const sandbox = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 } });
     const engine = createBrowserInferenceEngine();
+    // The bench takes the calls on one core and classify on all of them: one part per page.
+    const part = (await executeServerCommand('liquidmesh-bench-part')) as 'calls' | 'classify' | undefined;
+    let [bare, call, noSharedCall, noSharedBare, hostShared, hostBridged, classified, baseline]: number[][] = [[], [], [], [], [], [], [], []];
     try {
-      const fibo = await sandbox.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
-      const [call, bare] = await paired(15, 200, () => fibo.call(CALL), roundTrip);
-      // The same call in a sandbox without shared memory (what a page that is not
-      // cross-origin isolated, or WebKitGTK, runs), against the same baseline.
-      const unshared = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
-      let noSharedCall: number[];
-      let noSharedBare: number[];
-      try {
-        const fiboUnshared = await unshared.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
-        [noSharedCall, noSharedBare] = await paired(15, 200, () => fiboUnshared.call(CALL), roundTrip);
-      } finally {
-        await unshared.close();
-      }
-      echo.terminate();
-
-      // A call whose module reaches the host once: through shared memory where the page has
-      // it, and through the service worker's bridge (ADR 0039), alternating in the same run.
-      let hostShared: number[] = [];
-      let hostBridged: number[] = [];
-      if (await installBridgeServiceWorker()) {
-        const bridged = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
+      if (part !== 'classify') {
+        const fibo = await sandbox.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
+        [call, bare] = await paired(15, 200, () => fibo.call(CALL), roundTrip);
+        // The same call in a sandbox without shared memory (what a page that is not
+        // cross-origin isolated, or WebKitGTK, runs), against the same baseline.
+        const unshared = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
         try {
-          const viaBridge = await bridged.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
-          if (typeof SharedArrayBuffer === 'function' && crossOriginIsolated) {
-            const viaShared = await sandbox.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
-            [hostBridged, hostShared] = await paired(15, 50, () => viaBridge.call(HOST_CALL), () => viaShared.call(HOST_CALL));
-          } else {
-            [hostBridged] = await paired(15, 50, () => viaBridge.call(HOST_CALL), async () => undefined);
-          }
+          const fiboUnshared = await unshared.load({ wasm: await moduleFile('fibo/fibo.wasm'), grants: ['wasi_snapshot_preview1.*'] });
+          [noSharedCall, noSharedBare] = await paired(15, 200, () => fiboUnshared.call(CALL), roundTrip);
         } finally {
-          await bridged.close();
+          await unshared.close();
+        }
+
+        // A call whose module reaches the host once: through shared memory where the page has
+        // it, and through the service worker's bridge (ADR 0039), alternating in the same run.
+        if (await installBridgeServiceWorker()) {
+          const bridged = createBrowserSandbox({ limits: { callTimeoutMs: 120_000 }, sharedMemory: false });
+          try {
+            const viaBridge = await bridged.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
+            if (typeof SharedArrayBuffer === 'function' && crossOriginIsolated) {
+              const viaShared = await sandbox.load({ wasm: await moduleFile('host-demo/host-demo.wasm'), grants: HOST_GRANTS, services: HOST_SERVICES });
+              [hostBridged, hostShared] = await paired(15, 50, () => viaBridge.call(HOST_CALL), () => viaShared.call(HOST_CALL));
+            } else {
+              [hostBridged] = await paired(15, 50, () => viaBridge.call(HOST_CALL), async () => undefined);
+            }
+          } finally {
+            await bridged.close();
+          }
         }
       }
 
-      const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
-      const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: engine } });
-      const jpeg = new FakeCamera({ seed: 7 }).capture();
-      const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
-      const first = await classifyCall();
-      if (Number(first.value) < 0) throw new Error(`classify failed: ${String(first.value)} ${first.stderr}`);
-      // onnxruntime-web direct: an engine of the same kind as the sandbox's wasi-nn uses, no
-      // sandbox, given the tensor the module's own preprocessing makes from the same JPEG.
-      const graph = await createBrowserInferenceEngine().load([model], 'onnx');
-      const direct = await directClassifier(wasm, graph);
-      const [classified, baseline] = await paired(20, 1, classifyCall, () => direct(jpeg));
-      await graph.release();
+      if (part !== 'calls') {
+        const [wasm, labels, model] = await Promise.all([moduleFile('classify/classify.wasm'), moduleFile('classify/labels'), moduleFile('classify/model.onnx')]);
+        const classify = await sandbox.load({ wasm, files: { model, labels }, grants: ['wasi_snapshot_preview1.*', 'wasi_ephemeral_nn.*'], services: { nn: engine } });
+        const jpeg = new FakeCamera({ seed: 7 }).capture();
+        const classifyCall = () => classify.call({ fn: 'classify', convention: { kind: 'scalar', args: [] }, files: { 'image.jpeg': jpeg }, outputs: ['classification.json'] });
+        const first = await classifyCall();
+        if (Number(first.value) < 0) throw new Error(`classify failed: ${String(first.value)} ${first.stderr}`);
+        // onnxruntime-web direct: an engine of the same kind as the sandbox's wasi-nn uses, no
+        // sandbox, given the tensor the module's own preprocessing makes from the same JPEG.
+        const graph = await createBrowserInferenceEngine().load([model], 'onnx');
+        const direct = await directClassifier(wasm, graph);
+        [classified, baseline] = await paired(20, 1, classifyCall, () => direct(jpeg));
+        await graph.release();
+      }
 
       await executeServerCommand('liquidmesh-bench', { bare, call, noSharedCall, noSharedBare, hostShared, hostBridged, classified, direct: baseline, userAgent: navigator.userAgent });
     } finally {
+      echo.terminate();
       await sandbox.close();
     }
   });
