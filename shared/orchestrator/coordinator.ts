@@ -115,6 +115,8 @@ export class Coordinator {
   readonly #downSince = new Map<string, number>();
   /** Peers seen alive since this coordinator started. */
   readonly #seenAlive = new Set<string>();
+  /** Who presence saw alive at the last tick. */
+  #lastAlive: ReadonlySet<string> = new Set();
   /** Local time this peer first saw another peer alive (null: not yet). */
   #heardAt: number | null = null;
   /** Failed deployment id → the alive peers when its re-placement was last tried. */
@@ -223,11 +225,18 @@ export class Coordinator {
     return out;
   }
 
-  /** The peers presence sees alive, noted as seen (and no longer down). */
+  /**
+   * The peers presence sees alive, noted as seen (and no longer down); a peer seen at the
+   * tick before and not now is down from now, so that its absence is timed from when it
+   * left even while no deployment made the coordinator look at the device entries.
+   */
   #noteAlive(): ReadonlySet<string> {
     const alive = this.#c.alive();
+    const now = this.#c.now();
+    for (const peer of this.#lastAlive) if (!alive.has(peer) && !this.#downSince.has(peer)) this.#downSince.set(peer, now);
+    this.#lastAlive = new Set(alive);
     for (const peer of alive) this.#seenAlive.add(peer);
-    if (this.#heardAt === null && [...alive].some((p) => p !== this.#c.self)) this.#heardAt = this.#c.now();
+    if (this.#heardAt === null && [...alive].some((p) => p !== this.#c.self)) this.#heardAt = now;
     for (const peer of this.#downSince.keys()) if (alive.has(peer)) this.#downSince.delete(peer);
     return alive;
   }

@@ -75,3 +75,42 @@ describe('A coordinator whose deployment comes back at a revision that already f
     expect(tick(DEFAULT_DEPLOYMENT_TIMING.startMs - 100)).to.include({ status: 'ready', revision: 2 });
   });
 });
+
+describe('A coordinator that had nothing to drive while a device left', () => {
+  it('times the device\'s absence from when it left, not from when a deployment first needs it', () => {
+    const registry = new Registry({ logger: createLogger('test:registry') });
+    registry.devices.set({
+      id: PI, name: 'pi', engine: 'node', publicKey: 'd'.repeat(64),
+      platform: { cpu: { humanReadableName: 'Cortex-A72', cores: 4 }, memory: { bytes: 4e9 } }, capabilities: [], version: '0.1.0', startedAt: 1,
+    });
+    const alive = new Set([ME, PI]);
+    let now = 1_000;
+    let wall = 1_700_000_000_000;
+    const coordinator = new Coordinator({
+      self: ME,
+      registry,
+      alive: () => alive,
+      now: () => now,
+      wallNow: () => ++wall,
+      place: (): Placement => {
+        if (!alive.has(PI)) throw new Error('no device can host step 0 (fibo): pi: not alive');
+        return { solution: { '0': PI }, explanation: {} };
+      },
+      timing: DEFAULT_DEPLOYMENT_TIMING,
+      logger: createLogger('test:coordinator'),
+    });
+    coordinator.tick();
+    // The pi leaves while no deployment exists, and stays away past the grace for a lost peer.
+    alive.delete(PI);
+    coordinator.tick();
+    now += DEFAULT_DEPLOYMENT_TIMING.lostAfterMs + 1;
+    coordinator.tick();
+    // A deployment on the pi arrives (written by a peer that had not noticed): the pi is gone, at once.
+    registry.deployments.put({
+      id: 'dep', name: 'pinned', manifest: {}, solution: { '0': PI }, revision: 1, coordinator: ME,
+      status: 'ready', steps: [STEP], createdAt: wall, updatedAt: wall,
+    });
+    coordinator.tick();
+    expect(registry.deployments.get('dep')!.record).to.include({ status: 'failed', revision: 1 });
+  });
+});
