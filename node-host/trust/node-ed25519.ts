@@ -47,8 +47,13 @@ export const nodeEd25519: Ed25519Backend = {
 /** `node:crypto`'s SHA-256 for the digests of registry checkpoints (`shared/trust/entry-digest.ts`). */
 export const nodeSha256: Sha256Backend = {
   name: 'node:crypto',
-  // One-shot, straight to a binary string: no Hash object and no copy per entry.
-  digest: (text) => hash('sha256', text, 'binary'),
+  // One-shot over one buffer, straight to a binary string: no Hash object per entry.
+  digest: (prefix, bytes) => {
+    const buffer = Buffer.allocUnsafe(prefix.length * 3 + bytes.byteLength);
+    const head = buffer.write(prefix, 'utf8');
+    buffer.set(bytes, head);
+    return hash('sha256', buffer.subarray(0, head + bytes.byteLength), 'binary');
+  },
 };
 
 /** Use the native backends (Ed25519 and the checkpoint digests' SHA-256) in this process. */

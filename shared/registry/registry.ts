@@ -293,6 +293,14 @@ export class DeploymentMap {
     return valid && !valid.tombstone ? valid.author : undefined;
   }
 
+  /** @internal Whether the record of `id` is one the gate refuses for good (a repair may be due). */
+  needsRepair(id: string): boolean {
+    if (!this.#ref.gate) return false;
+    const entry = this.#map.get(id);
+    const verdict = this.#ref.gate.open('deployments', id, entry instanceof Y.Map ? entry.get('record') : undefined);
+    return !verdict.ok && verdict.definite;
+  }
+
   /** @internal Repair the record of `id` when a member overwrote or removed what it may not. */
   repair(id: string, stillValid: (entry: ValidEntry) => boolean): void {
     if (!this.#ref.gate) return;
@@ -471,7 +479,8 @@ export class Registry {
       for (const [map, keys] of work) {
         for (const key of keys) {
           if (map === 'deployments') {
-            if (this.#mayRepair(map, key)) this.deployments.repair(key, (entry) => gate.stillValid('deployments', key, entry));
+            // Counted only when there is something to repair: a join brings every deployment here.
+            if (this.deployments.needsRepair(key) && this.#mayRepair(map, key)) this.deployments.repair(key, (entry) => gate.stillValid('deployments', key, entry));
             continue;
           }
           const records = this.#recordMap(map);

@@ -1,38 +1,41 @@
 /**
- * Signatures on registry entries. Every value a member writes into the registry carries
- * `_a`: 96 bytes (a Uint8Array in the Yjs document) holding its author's raw Ed25519
- * public key (32) and a signature (64) over the map, the key and the value (canonical
- * JSON, `_a` left out). Binding map and key means a signed entry cannot be replayed under
- * another device's id or into another map. Binary rather than hex halves what every peer
- * stores, sends and decodes, and Yjs copies bytes where it walks strings byte by byte.
+ * Signatures on registry entries. In a mesh with roles every registry value is stored as
+ * one Uint8Array (ContentAny bytes in the Yjs document):
+ *
+ *   signed entry      author's raw Ed25519 public key (32) | signature (64) | JSON text
+ *   grant/redeemed/revoked in `trust`                                       JSON text
+ *
+ * The signature covers a context, the map and the key (length-prefixed) and the JSON
+ * text's bytes exactly as stored: binding map and key means a signed entry cannot be
+ * replayed under another device's id or into another map, and signing the stored bytes
+ * means no reader re-serialises anything (no canonical JSON) to check a signature or to
+ * compute the digest a checkpoint lists (`entry-digest.ts`). Yjs copies the bytes whole
+ * where it would walk an object field by field, so a signed registry encodes and decodes
+ * faster than the same records stored as objects; a reader parses the JSON when it opens
+ * the entry.
  *
  * Grants, redemptions and revocations (`trust/grant/…`, `redeemed/…`, `revoked/…`) carry
- * no `_a`: the statement inside is signed by an owner or an invitation and proves itself
- * (`write-policy.ts`), so a member's signature around it would add bytes and prove nothing.
- * Their statements' keys and signatures are stored as bytes too (`statement-codec.ts`); a
- * reader opens them to the hex statements `statements.ts` checks.
+ * no author bytes: the statement inside is signed by an owner or an invitation and proves
+ * itself (`write-policy.ts`), so a member's signature around it would add bytes and prove
+ * nothing. Their `id` is left out of the text (it is the map key).
  *
  * Verdicts are cached per stored object (Yjs hands back the same object until the entry
  * changes), so reading an entry twice checks it once.
  * @module
  */
-import { toHex } from '../bytes.ts';
+import { concatBytes, fromUtf8, toHex, utf8 } from '../bytes.ts';
 import { verifySync } from '../identity/ed25519-sync.ts';
-import { signedBytes } from './canonical.ts';
 import { entryDigestOf } from './entry-digest.ts';
 import type { Signer } from './keys.ts';
-import { packTrustStatements, unpackTrustStatements } from './statement-codec.ts';
 
-const CONTEXT = 'liquidmesh-entry-v1';
-/** Field of an entry holding its author and signature. */
-export const AUTH_FIELD = '_a';
-/** Bytes of `_a`: the author's public key (32), then the signature (64). */
+const CONTEXT = 'liquidmesh-entry-v2';
+/** Bytes in front of a signed entry's JSON text: the author's public key (32), then the signature (64). */
 export const AUTH_BYTES = 96;
 const KEY_BYTES = 32;
 /**
- * Largest entry a peer accepts, as canonical JSON (bytes of UTF-16 code units, close to
- * UTF-8 for JSON): a module record with many functions is a few KiB, a deployment with a
- * large manifest well under this. Anything larger is junk and is removed, not copied on.
+ * Largest entry a peer accepts, in stored bytes: a module record with many functions is a
+ * few KiB, a deployment with a large manifest well under this. Anything larger is junk and
+ * is removed, not copied on.
  */
 export const MAX_ENTRY_BYTES = 256 * 1024;
 
@@ -58,110 +61,104 @@ const verdicts = new WeakMap<object, { map: string; key: string; opened: OpenedE
 
 /**
  * True for a trust entry whose statement proves itself (grant, redemption, revocation):
- * stored without `_a`. Name claims and checkpoint pages are signed like any entry.
+ * stored without author bytes. Name claims and checkpoint pages are signed like any entry.
  */
 export function isSelfProving(map: string, key: string): boolean {
   return map === 'trust' && !key.startsWith('name/') && !key.startsWith('checkpoint/');
 }
 
-function withoutAuth(raw: Record<string, unknown>): Record<string, unknown> {
-  if (!(AUTH_FIELD in raw)) return raw;
-  const { [AUTH_FIELD]: _auth, ...value } = raw;
-  return value;
-}
-
-/** `value` signed by `signer` for `map`/`key` (as stored: with `_a`, unless it proves itself). */
-export function sealEntry<T extends object>(map: string, key: string, value: T, signer: Signer): T {
-  const plain = withoutAuth(value as Record<string, unknown>);
-  if (isSelfProving(map, key)) {
-    const size = jsonSize(plain);
-    if (size > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${size} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
-    return packTrustStatements(plain) as T;
-  }
-  const data = signedBytes(CONTEXT, { m: map, k: key, v: plain });
-  if (data.byteLength > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${data.byteLength} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
-  const auth = new Uint8Array(AUTH_BYTES);
-  auth.set(signer.publicKey, 0);
-  auth.set(signer.signSync(data), KEY_BYTES);
-  return { ...plain, [AUTH_FIELD]: auth } as T;
+/** What a signature covers: context, map and key (length-prefixed), then the stored JSON text. */
+function signedData(map: string, key: string, text: Uint8Array): Uint8Array {
+  return concatBytes([utf8(`${CONTEXT}\n${map.length}:${map}${key.length}:${key}\n`), text]);
 }
 
 /**
- * Check the signature and size of a raw entry stored at `map`/`key`. With `covered` (the
- * digests of an owner's checkpoint), an entry whose digest it lists is opened without its
- * Ed25519 check: the owner checked signature and size over the same bytes.
+ * `value` signed by `signer` for `map`/`key`, in its stored form (see the module's
+ * header); throws a RangeError when it would be larger than {@link MAX_ENTRY_BYTES}.
+ */
+export function sealEntry(map: string, key: string, value: object, signer: Signer): Uint8Array {
+  if (isSelfProving(map, key)) {
+    const { id: _id, ...rest } = value as Record<string, unknown>;
+    const text = utf8(JSON.stringify(rest));
+    if (text.byteLength > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${text.byteLength} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
+    return text;
+  }
+  const text = utf8(JSON.stringify(value));
+  const size = AUTH_BYTES + text.byteLength;
+  if (size > MAX_ENTRY_BYTES) throw new RangeError(`${map}/${key} is ${size} bytes; an entry may be at most ${MAX_ENTRY_BYTES}`);
+  const out = new Uint8Array(size);
+  out.set(signer.publicKey, 0);
+  out.set(signer.signSync(signedData(map, key, text)), KEY_BYTES);
+  out.set(text, AUTH_BYTES);
+  return out;
+}
+
+/**
+ * Check the form, size and signature of a raw entry stored at `map`/`key`. With `covered`
+ * (the digests of an owner's checkpoint), an entry whose digest it lists is opened without
+ * its Ed25519 check: the owner checked the signature over the same bytes.
  */
 export function openEntry(map: string, key: string, raw: unknown, covered?: ReadonlySet<string>): OpenedEntry {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'not a signed object' };
+  if (!(raw instanceof Uint8Array)) return NOT_BYTES;
   const cached = verdicts.get(raw);
   if (cached && cached.map === map && cached.key === key) return cached.opened;
-  const opened = openUncached(map, key, raw as Record<string, unknown>, covered);
+  const opened = openUncached(map, key, raw, covered);
   verdicts.set(raw, { map, key, opened });
   return opened;
 }
 
-function openUncached(map: string, key: string, raw: Record<string, unknown>, covered: ReadonlySet<string> | undefined): OpenedEntry {
-  const auth = raw[AUTH_FIELD];
-  if (isSelfProving(map, key)) {
-    const value = unpackTrustStatements(key, withoutAuth(raw));
-    const tombstone = value.deleted === true;
-    if (covered !== undefined && covered.size > 0) {
-      const digest = digestOfValue(map, key, value, undefined);
-      if (digest !== '' && covered.has(digest)) return { ok: true, value, author: statementAuthor(key, value), tombstone, vouched: true };
-    }
-    let size: number;
-    try {
-      size = jsonSize(value);
-    } catch (error) {
-      return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `the entry is not JSON: ${(error as Error).message}` };
-    }
-    if (size > MAX_ENTRY_BYTES) return { ok: false, code: 'ERR_ENTRY_TOO_LARGE', error: `${size} bytes, above ${MAX_ENTRY_BYTES}` };
-    return { ok: true, value, author: statementAuthor(key, value), tombstone, vouched: false };
-  }
-  const value = withoutAuth(raw);
-  const tombstone = value.deleted === true;
-  if (!(auth instanceof Uint8Array)) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry carries no author signature' };
-  if (auth.byteLength !== AUTH_BYTES) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `the author signature is ${auth.byteLength} bytes, not ${AUTH_BYTES}` };
-  const authorKey = auth.subarray(0, KEY_BYTES);
-  const author = toHex(authorKey);
-  if (covered !== undefined && covered.size > 0) {
-    const digest = digestOfValue(map, key, value, auth);
-    if (digest !== '' && covered.has(digest)) return { ok: true, value, author, tombstone, vouched: true };
-  }
-  let data: Uint8Array;
+/**
+ * {@link openEntry} without its cache, for a caller that keeps verdicts of its own (the
+ * registry's gate remembers every entry it accepted, so a second cache would only add a
+ * weak reference per entry for the garbage collector to trace).
+ */
+export function openEntryUncached(map: string, key: string, raw: unknown, covered?: ReadonlySet<string>): OpenedEntry {
+  return raw instanceof Uint8Array ? openUncached(map, key, raw, covered) : NOT_BYTES;
+}
+
+const NOT_BYTES: OpenedEntry = { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'not a signed entry (bytes)' };
+
+function parseObject(text: Uint8Array): Record<string, unknown> | undefined {
+  let value: unknown;
   try {
-    data = signedBytes(CONTEXT, { m: map, k: key, v: value });
-  } catch (error) {
-    // A value JSON cannot write (a BigInt a modified client stored): nobody can have signed it.
-    return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `the entry is not JSON: ${(error as Error).message}`, author };
+    value = JSON.parse(fromUtf8(text));
+  } catch {
+    return undefined;
   }
-  if (data.byteLength > MAX_ENTRY_BYTES) return { ok: false, code: 'ERR_ENTRY_TOO_LARGE', error: `${data.byteLength} bytes, above ${MAX_ENTRY_BYTES}`, author };
-  if (!verifySync(authorKey, auth.subarray(KEY_BYTES), data)) return { ok: false, code: 'ERR_BAD_SIGNATURE', error: `the signature of ${author.slice(0, 16)}… does not hold`, author };
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function openUncached(map: string, key: string, raw: Uint8Array, covered: ReadonlySet<string> | undefined): OpenedEntry {
+  if (raw.byteLength > MAX_ENTRY_BYTES) return { ok: false, code: 'ERR_ENTRY_TOO_LARGE', error: `${raw.byteLength} bytes, above ${MAX_ENTRY_BYTES}` };
+  const vouched = covered !== undefined && covered.size > 0 && covered.has(entryDigestOf(map, key, raw));
+  if (isSelfProving(map, key)) {
+    const parsed = parseObject(raw);
+    if (!parsed) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry is not a JSON object' };
+    const { id: _id, ...rest } = parsed;
+    const value: Record<string, unknown> = { id: key, ...rest };
+    return { ok: true, value, author: statementAuthor(key, value), tombstone: value.deleted === true, vouched };
+  }
+  if (raw.byteLength < AUTH_BYTES) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `${raw.byteLength} bytes cannot hold an author key and signature` };
+  const authorKey = raw.subarray(0, KEY_BYTES);
+  const author = toHex(authorKey);
+  const text = raw.subarray(AUTH_BYTES);
+  const value = parseObject(text);
+  // Bytes that are no JSON object: nobody can have signed them as an entry.
+  if (!value) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry is not a JSON object', author };
+  const tombstone = value.deleted === true;
+  if (vouched) return { ok: true, value, author, tombstone, vouched: true };
+  if (!verifySync(authorKey, raw.subarray(KEY_BYTES, AUTH_BYTES), signedData(map, key, text))) return { ok: false, code: 'ERR_BAD_SIGNATURE', error: `the signature of ${author.slice(0, 16)}… does not hold`, author };
   return { ok: true, value, author, tombstone, vouched: false };
 }
 
 /**
- * The digest of the raw object stored at `map`/`key`, as a checkpoint lists it
- * (`entry-digest.ts`); '' for a value that cannot have one (not an object, not JSON, a
- * malformed `_a`).
+ * The digest of the raw entry stored at `map`/`key`, as a checkpoint lists it
+ * (`entry-digest.ts`); '' for a value that cannot have one (not bytes, too short to be signed).
  */
 export function entryDigest(map: string, key: string, raw: unknown): string {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return '';
-  const r = raw as Record<string, unknown>;
-  const auth = r[AUTH_FIELD];
-  if (isSelfProving(map, key)) return digestOfValue(map, key, unpackTrustStatements(key, withoutAuth(r)), undefined);
-  if (!(auth instanceof Uint8Array) || auth.byteLength !== AUTH_BYTES) return '';
-  return digestOfValue(map, key, withoutAuth(r), auth);
-}
-
-function digestOfValue(map: string, key: string, value: Record<string, unknown>, auth: Uint8Array | undefined): string {
-  let json: string;
-  try {
-    json = JSON.stringify(value);
-  } catch {
-    return '';
-  }
-  return entryDigestOf(map, key, json, auth);
+  if (!(raw instanceof Uint8Array)) return '';
+  if (!isSelfProving(map, key) && raw.byteLength < AUTH_BYTES) return '';
+  return entryDigestOf(map, key, raw);
 }
 
 /** The key a self-proving entry's statement names as its maker (for logs and `authorOf`). */
@@ -172,10 +169,6 @@ function statementAuthor(key: string, value: Record<string, unknown>): string {
   if (kind === 'redeemed') return s(value.subject);
   if (kind === 'revoked') return s((value.revocation as { by?: unknown } | undefined)?.by);
   return '';
-}
-
-function jsonSize(value: unknown): number {
-  return (JSON.stringify(value) ?? '').length;
 }
 
 /**

@@ -1,12 +1,9 @@
 /**
  * The digest of a stored registry entry, as an owner-signed checkpoint lists it
- * (`checkpoint.ts`): SHA-256 over the map, the key, the entry's `_a` bytes (author key and
- * signature) and the JSON text of the rest of the stored object. Two peers holding the
- * same Yjs content decode it into objects with the same keys in the same order, so
- * `JSON.stringify` gives them the same text without the cost of canonical JSON; where it
- * would not (an object whose key order differs), the digest only misses and the entry is
- * verified the slow way. `entry-auth.ts` computes it while it opens an entry, from the
- * value it splits off anyway.
+ * (`checkpoint.ts`): SHA-256 over the map, the key and the entry's stored bytes
+ * (`entry-auth.ts`: author key, signature and the JSON text the author signed). The bytes
+ * are what every peer holds (Yjs carries them unchanged), so the digest needs no
+ * serialisation at all: a joiner hashes what it received.
  *
  * SHA-256 runs synchronously because the registry's gate does (Yjs observers read
  * inline; `crypto.subtle.digest` is promise-only). The default is @noble/hashes; a Node
@@ -19,15 +16,15 @@ import { utf8 } from '../bytes.ts';
 /** Length of a digest in bytes. */
 export const DIGEST_BYTES = 32;
 
-/** A synchronous SHA-256 of UTF-8 text. */
+/** A synchronous SHA-256 of UTF-8 text followed by bytes. */
 export interface Sha256Backend {
   readonly name: string;
-  /** The 32-byte digest of `text` encoded as UTF-8, as a binary string (one character per byte). */
-  digest(text: string): string;
+  /** The 32-byte digest of `prefix` (as UTF-8) then `bytes`, as a binary string (one character per byte). */
+  digest(prefix: string, bytes: Uint8Array): string;
 }
 
 /** The pure-JS backend every runtime has. */
-export const nobleSha256: Sha256Backend = { name: 'noble', digest: (text) => binary(sha256(utf8(text))) };
+export const nobleSha256: Sha256Backend = { name: 'noble', digest: (prefix, bytes) => binary(sha256.create().update(utf8(prefix)).update(bytes).digest()) };
 
 let backend: Sha256Backend = nobleSha256;
 
@@ -37,14 +34,13 @@ export function setSha256Backend(next: Sha256Backend): void {
 }
 
 /**
- * The digest of an entry at `map`/`key` whose value (without `_a`) is the JSON text
- * `json` and whose `_a` (author key and signature) is `auth` (absent: a statement that
- * proves itself), as a 32-character binary string (one character per byte: cheap to keep
- * in a Set and to compare). Map and key are length-prefixed so that no key can pose as
- * another key followed by a signature.
+ * The digest of the entry stored at `map`/`key` as `stored` (its bytes as the registry
+ * holds them), as a 32-character binary string (one character per byte: cheap to keep in
+ * a Set and to compare). Map and key are length-prefixed so that no key can pose as
+ * another key followed by bytes.
  */
-export function entryDigestOf(map: string, key: string, json: string, auth: Uint8Array | undefined): string {
-  return backend.digest(`${map.length}:${map}${key.length}:${key}${auth === undefined ? '-' : `a${binary(auth)}`}${json}`);
+export function entryDigestOf(map: string, key: string, stored: Uint8Array): string {
+  return backend.digest(`${map.length}:${map}${key.length}:${key}`, stored);
 }
 
 /** Bytes as a binary string, one character (0–255) per byte. */

@@ -12,7 +12,7 @@
 import { type MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CoveredDigests, isCheckpointKey } from './checkpoint.ts';
-import { isSelfProving, MAX_ENTRY_BYTES, type OpenedEntry, openEntry, sealEntry } from './entry-auth.ts';
+import { isSelfProving, MAX_ENTRY_BYTES, type OpenedEntry, openEntry, openEntryUncached, sealEntry } from './entry-auth.ts';
 import { keyHex, type Signer } from './keys.ts';
 import { type MeshTrust, type TrustLookup } from './mesh-trust.ts';
 import { EntryTooLargeError, type Role } from './roles.ts';
@@ -70,7 +70,8 @@ export class EntryGate {
   readonly #reported = new Set<string>();
   readonly #checkpoint = new CoveredDigests();
   #vouched = 0;
-  readonly #counted = new WeakSet<object>();
+  /** Signature verdicts on stored objects the gate refused (accepted ones are in `#last`), so junk read again is not checked again. */
+  readonly #refused = new WeakMap<object, { id: string; opened: OpenedEntry }>();
   #readingCheckpoint = false;
 
   constructor(options: EntryGateOptions) {
@@ -93,8 +94,8 @@ export class EntryGate {
    * not allow the write (every other peer would skip it), ERR_ENTRY_TOO_LARGE when it is
    * too large.
    */
-  seal<T extends object>(map: string, key: string, value: T): T {
-    let sealed: T;
+  seal(map: string, key: string, value: object): Uint8Array {
+    let sealed: Uint8Array;
     try {
       sealed = sealEntry(map, key, value, this.#signer);
     } catch (error) {
@@ -119,14 +120,15 @@ export class EntryGate {
     const previous = this.#last.get(id);
     if (raw === undefined) return { ok: false, error: { code: 'ERR_ENTRY_DELETED', message: 'deleted without a signed tombstone' }, fallback: previous, definite: true };
     if (previous && previous.raw === raw) return { ok: true, entry: previous };
-    const opened = this.#openSigned(map, key, raw);
-    if (!opened.ok) return this.#refuse(id, map, key, { code: opened.code, message: opened.error }, previous, true);
+    const known = typeof raw === 'object' && raw !== null ? this.#refused.get(raw) : undefined;
+    const opened = known && known.id === id ? known.opened : this.#openSigned(map, key, raw);
+    if (!opened.ok) return this.#refuse(id, map, key, { code: opened.code, message: opened.error }, previous, true, raw, opened);
     const role = this.#roleFor(map, key, opened.author);
     const refused = refuseWrite({
       map, key, value: opened.value, author: opened.author, role,
       previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(), reader: this.#self,
     });
-    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key));
+    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key), raw, opened);
     const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() };
     this.#last.set(id, entry);
     return { ok: true, entry };
@@ -165,9 +167,8 @@ export class EntryGate {
     } finally {
       this.#readingCheckpoint = false;
     }
-    const opened = openEntry(map, key, raw, covered);
-    if (opened.ok && opened.vouched && !this.#counted.has(raw as object)) {
-      this.#counted.add(raw as object);
+    const opened = openEntryUncached(map, key, raw, covered);
+    if (opened.ok && opened.vouched) {
       this.#vouched++;
       // Grants, redemptions and revocations carry their own signatures (checked by the policy).
       if (isSelfProving(map, key)) vouchStatements(opened.value, this.trust);
@@ -182,7 +183,8 @@ export class EntryGate {
     return this.trust.roleOf(author, this.#lookup);
   }
 
-  #refuse(id: string, map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean): GateVerdict {
+  #refuse(id: string, map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry): GateVerdict {
+    if (typeof raw === 'object' && raw !== null) this.#refused.set(raw, { id, opened });
     const line = `${id}: ${error.code}`;
     if (!this.#reported.has(line)) {
       if (this.#reported.size > 10_000) this.#reported.clear();

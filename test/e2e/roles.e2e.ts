@@ -137,10 +137,8 @@ describe('Roles over WebRTC: a rogue member with the mesh secret', () => {
 
     // 3–8, written straight into the rogue's document with its own valid signature.
     const fakeModule = 'e'.repeat(64);
-    const node1Record = await rogue.command<Record<string, unknown>>('raw', { map: 'devices', key: node1.id });
-    const { _a: _node1Auth, ...node1Plain } = node1Record;
-    const rogueRecord = await rogue.command<Record<string, unknown>>('raw', { map: 'devices', key: rogue.id });
-    const { _a: _rogueAuth, ...roguePlain } = rogueRecord;
+    const node1Plain = await rogue.command<Record<string, unknown>>('raw', { map: 'devices', key: node1.id });
+    const roguePlain = await rogue.command<Record<string, unknown>>('raw', { map: 'devices', key: rogue.id });
     const sizeBefore = await owner.command<number>('docSize');
     const attacks: [string, Record<string, unknown>][] = [
       // Its own camera module, deployed onto chromium-1.
@@ -156,7 +154,7 @@ describe('Roles over WebRTC: a rogue member with the mesh secret', () => {
       // The name chromium-1 claimed for itself.
       ['forge', { map: 'trust', key: 'name/chromium-1', value: { id: 'name/chromium-1', name: 'chromium-1', key: rogue.key, at: Date.now() } }],
       ['forge', { map: 'devices', key: rogue.id, value: { ...roguePlain, name: 'chromium-1' } }],
-      // 900 KB of junk, its signature spelled in hex where 96 bytes belong (removed everywhere, not copied on).
+      // 900 KB of junk, an object with a signature spelled in hex where signed bytes belong (removed everywhere, not copied on).
       ['forge', { map: 'cards', key: 'junk', sign: false, value: { id: 'junk', junk: 'x'.repeat(900_000), _a: `${rogue.key}${'0'.repeat(128)}` } }],
     ];
     for (const [cmd, args] of attacks) await rogue.command(cmd, args);

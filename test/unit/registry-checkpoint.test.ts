@@ -15,12 +15,13 @@ import { Registry } from '../../shared/registry/registry.ts';
 import type { DeploymentRecord, DeviceDescription } from '../../shared/registry/schema.ts';
 import { checkpointKey } from '../../shared/trust/checkpoint.ts';
 import { entryDigest, sealEntry } from '../../shared/trust/entry-auth.ts';
-import { packDigests } from '../../shared/trust/entry-digest.ts';
+import { packDigests, unpackDigests } from '../../shared/trust/entry-digest.ts';
 import { grantKey, MeshTrust, nameKey, revokedKey } from '../../shared/trust/mesh-trust.ts';
 import type { Role } from '../../shared/trust/roles.ts';
 import { makeGrant, makeRevocation } from '../../shared/trust/statements.ts';
 import { useNodeEd25519 } from '../../node-host/trust/node-ed25519.ts';
 import { collectLogs, type CollectedLog } from '../helpers/mesh.ts';
+import { storedValue, withText } from '../helpers/entry-bytes.ts';
 
 // A Node peer's backends (native Ed25519 and SHA-256), as a Node host runs them.
 useNodeEd25519();
@@ -141,8 +142,8 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
     const rogue = new Y.Doc();
     Y.applyUpdate(rogue, Y.encodeStateAsUpdate(m.seed.doc));
     const victim = m.devices[3]!;
-    const stored = rogue.getMap('devices').get(victim.id) as Record<string, unknown>;
-    rogue.getMap('devices').set(victim.id, { ...stored, name: 'pwned' });
+    const stored = rogue.getMap('devices').get(victim.id) as Uint8Array;
+    rogue.getMap('devices').set(victim.id, withText(stored, { ...storedValue(stored), name: 'pwned' }));
     // And a member joins after the checkpoint, honestly.
     const late = await Identity.generate();
     join(rogue, m.owner, late, DEVICES + 1);
@@ -179,8 +180,8 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
       }
       // A description of device 5 it did not sign, and a checkpoint vouching for it and everything else.
       const victim = m.devices[5]!;
-      const stored = rogue.getMap('devices').get(victim.id) as Record<string, unknown>;
-      const forged = { ...stored, name: 'pwned', capabilities: ['camera.takeImageStaticSize'] };
+      const stored = rogue.getMap('devices').get(victim.id) as Uint8Array;
+      const forged = withText(stored, { ...storedValue(stored), name: 'pwned', capabilities: ['camera.takeImageStaticSize'] });
       rogue.getMap('devices').set(victim.id, forged);
       const all = [entryDigest('devices', victim.id, forged), ...acceptedDigests(m.seed)];
       rogue.getMap('trust').set(checkpointKey(0), sealEntry('trust', checkpointKey(0), { id: checkpointKey(0), mesh: MESH, at: 3, page: 0, pages: 1, digests: packDigests(all) }, signer));
@@ -199,14 +200,61 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
     });
   }
 
+  it("an owner's page with a forged digest spliced in is refused whole: nothing is vouched for and the forgery is refused", async () => {
+    const m = await createMesh();
+    writeCheckpoint(m.seed, MESH, 1);
+    const rogue = new Y.Doc();
+    Y.applyUpdate(rogue, Y.encodeStateAsUpdate(m.seed.doc));
+    const victim = m.devices[4]!;
+    const stored = rogue.getMap('devices').get(victim.id) as Uint8Array;
+    const forged = withText(stored, { ...storedValue(stored), name: 'pwned' });
+    rogue.getMap('devices').set(victim.id, forged);
+    // The owner's page, its digests text extended by the forgery's digest, the owner's signature kept.
+    const page = rogue.getMap('trust').get(checkpointKey(0)) as Uint8Array;
+    const value = storedValue(page) as { digests: string };
+    rogue.getMap('trust').set(checkpointKey(0), withText(page, { ...value, digests: packDigests([entryDigest('devices', victim.id, forged), ...unpackDigests(value.digests)]) }));
+
+    const log = collectLogs();
+    const { registry, verifications } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
+    expect(registry.devices.get(victim.id)).to.equal(undefined);
+    expect(registry.trust.get(checkpointKey(0))).to.equal(undefined);
+    expect(registry.gate!.vouched).to.equal(0);
+    expect(verifications).to.be.at.least(3 * DEVICES);
+    expect(log.lines.some((l) => l.text.includes(checkpointKey(0)) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
+    expect(log.lines.some((l) => l.text.includes(victim.id) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
+  });
+
+  it('covered bytes copied under another key are not vouched for there: the signature is checked and fails', async () => {
+    const m = await createMesh();
+    writeCheckpoint(m.seed, MESH, 1);
+    const rogue = new Y.Doc();
+    Y.applyUpdate(rogue, Y.encodeStateAsUpdate(m.seed.doc));
+    // A deployment record the checkpoint covers, written again under a new id, and device 6's description under device 7's id.
+    const record = (rogue.getMap('deployments').get('dep-0') as Y.Map<unknown>).get('record') as Uint8Array;
+    const copy = new Y.Map<unknown>();
+    rogue.getMap('deployments').set('dep-copy', copy);
+    copy.set('phases', new Y.Map<unknown>());
+    copy.set('record', record);
+    rogue.getMap('devices').set(m.devices[7]!.id, rogue.getMap('devices').get(m.devices[6]!.id));
+
+    const log = collectLogs();
+    const { registry, verifications } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
+    expect(registry.deployments.get('dep-copy')).to.equal(undefined);
+    expect(registry.devices.get(m.devices[7]!.id)).to.equal(undefined);
+    expect(registry.devices.get(m.devices[6]!.id)?.name).to.equal('device-6');
+    // The page and the two copies, nothing else.
+    expect(verifications).to.equal(1 + 2);
+    expect(log.lines.filter((l) => l.text.includes('ERR_BAD_SIGNATURE')).length).to.be.at.least(2);
+  });
+
   it('an entry JSON cannot write (a BigInt) is refused and removed, with a checkpoint present, and no reader throws', async () => {
     const m = await createMesh();
     writeCheckpoint(m.seed, MESH, 1);
     const rogue = new Y.Doc();
     Y.applyUpdate(rogue, Y.encodeStateAsUpdate(m.seed.doc));
     const victim = m.devices[2]!;
-    const stored = rogue.getMap('devices').get(victim.id) as Record<string, unknown>;
-    rogue.getMap('devices').set(victim.id, { ...stored, startedAt: 10n });
+    const stored = rogue.getMap('devices').get(victim.id) as Uint8Array;
+    rogue.getMap('devices').set(victim.id, { ...storedValue(stored), startedAt: 10n });
     const log = collectLogs();
     const { registry } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
     expect(registry.devices.get(victim.id)).to.equal(undefined);

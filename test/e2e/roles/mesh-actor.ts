@@ -13,7 +13,7 @@
 import '../../../node-host/webrtc/globals.ts';
 import { createInterface } from 'node:readline';
 import { WebRtcTransport } from '../../../shared/adapters/webrtc-transport.ts';
-import { toHex } from '../../../shared/bytes.ts';
+import { fromUtf8, toHex } from '../../../shared/bytes.ts';
 import { toErrorInfo } from '../../../shared/errors.ts';
 import { Identity } from '../../../shared/identity/identity.ts';
 import { createLogger } from '../../../shared/log.ts';
@@ -21,7 +21,7 @@ import { MemoryBlobStore } from '../../../shared/memory/memory-blob-store.ts';
 import { MemoryKeyValueStore } from '../../../shared/memory/memory-key-value-store.ts';
 import { Peer, Y } from '../../../shared/mesh/peer.ts';
 import type { PeerRoles } from '../../../shared/registry/join-roles.ts';
-import { sealEntry } from '../../../shared/trust/entry-auth.ts';
+import { AUTH_BYTES, isSelfProving, sealEntry } from '../../../shared/trust/entry-auth.ts';
 import { revokedKey } from '../../../shared/trust/mesh-trust.ts';
 import { isRole } from '../../../shared/trust/roles.ts';
 import { encodeInvitationToken, makeInvitation, makeRevocation } from '../../../shared/trust/statements.ts';
@@ -110,7 +110,10 @@ const commands: Record<string, (a: Record<string, unknown>) => unknown> = {
   /** An entry as this peer's document holds it (a deployment: its record). */
   raw: (a) => {
     const value = map(String(a.map)).get(String(a.key));
-    return value instanceof Y.Map ? (value.get('record') ?? null) : (value ?? null);
+    const stored = value instanceof Y.Map ? value.get('record') : value;
+    // The JSON text of a signed entry as stored, unchecked (what this peer holds, not what it accepts).
+    if (stored instanceof Uint8Array) return JSON.parse(fromUtf8(isSelfProving(String(a.map), String(a.key)) ? stored : stored.subarray(AUTH_BYTES)));
+    return stored ?? null;
   },
   /** Bytes of this peer's whole registry document. */
   docSize: () => Y.encodeStateAsUpdate(peer.registry.doc).byteLength,
