@@ -59,6 +59,26 @@ export function plainBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return (bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * Digests computed over exactly these bytes by code that then gave them away unchanged
+ * (a fetch that hashed its ranges as they arrived hands its buffer to a store): the store
+ * takes the digest instead of hashing the same bytes again. Keyed by the object itself,
+ * so no other bytes can claim it, and taken once.
+ */
+const vouched = new WeakMap<Uint8Array, string>();
+
+/** Record that `bytes` hash to `hex`: only right after hashing them, and before handing them over unchanged. */
+export function vouchSha256(bytes: Uint8Array, hex: string): void {
+  vouched.set(bytes, hex);
+}
+
+/** The digest vouched for these exact bytes (see {@link vouchSha256}), once; undefined when none. */
+export function takeVouchedSha256(bytes: Uint8Array): string | undefined {
+  const hex = vouched.get(bytes);
+  if (hex !== undefined) vouched.delete(bytes);
+  return hex;
+}
+
 /** sha256 of the bytes as 64 lowercase hex digits. */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', plainBytes(bytes))));

@@ -11,13 +11,15 @@
  * way and handed back without being stored (a snapshot in transit, say).
  * @module
  */
-import { sha256Hex } from '../bytes.ts';
+import { sha256Hex, vouchSha256 } from '../bytes.ts';
 import { AbortedError, BlobNotFoundError, HashMismatchError, hasCode, InvalidParamsError, MalformedMessageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
+import type { Sha256Factory, Sha256Stream } from '../ports/sha256.ts';
 import type { PeerId } from '../ports/transport.ts';
 import type { MeshMethods } from '../rpc/methods.ts';
 import type { Rpc } from '../rpc/rpc.ts';
+import type { BulkSink, OpenStream } from './bulk-streams.ts';
 
 /**
  * Default size of one `blob.read` range: 1 MiB. Two of them in flight keep as many bytes
@@ -68,6 +70,18 @@ export interface BlobFetchContext {
   /** The peer's RPC endpoint. */
   rpc: Pick<Rpc<MeshMethods>, 'call'>;
   logger: Logger;
+  /**
+   * Open a stream for `from`'s bulk pieces (see bulk-streams.ts), or undefined when
+   * pieces cannot come from it (no direct link): a range is then answered inline.
+   * Absent: every range is answered inline.
+   */
+  openStream?: (from: PeerId, sink: BulkSink) => OpenStream | undefined;
+  /**
+   * An incremental SHA-256: ranges are hashed as the ones before them have arrived, so
+   * the fetch's end waits for the last range's hash only. Absent: the whole is digested
+   * with WebCrypto after the last range.
+   */
+  sha256?: Sha256Factory;
 }
 
 /**
@@ -140,6 +154,11 @@ class Transfer {
   /** Chunks that were handed out but not received (their source failed), ascending. */
   #retry: number[] = [];
   #received = 0;
+  /** Which chunks have arrived whole (since the transfer began with its source's size). */
+  #arrived: Uint8Array = new Uint8Array(0);
+  /** The incremental hash over chunks 0 … #hashed - 1, when the peer has one. */
+  #hasher: Sha256Stream | null = null;
+  #hashed = 0;
 
   constructor(context: BlobFetchContext, hash: string, chunkBytes: number, inFlight: number, options: FetchBlobOptions) {
     this.#context = context;
@@ -189,6 +208,9 @@ class Transfer {
     this.#chunkCount = Math.ceil(size / this.#chunkBytes);
     this.#next = 0;
     this.#retry = [];
+    this.#arrived = new Uint8Array(this.#chunkCount);
+    this.#hasher = this.#context.sha256?.() ?? null;
+    this.#hashed = 0;
     return null;
   }
 
@@ -240,15 +262,52 @@ class Transfer {
   async #readChunk(peer: PeerId, chunk: number, signal: AbortSignal): Promise<void> {
     const offset = chunk * this.#chunkBytes;
     const length = Math.min(this.#chunkBytes, this.#total - offset);
-    const answer = await this.#context.rpc.call(peer, 'blob.read', { hash: this.#hash, offset, length }, { signal });
-    if (!(answer.bytes instanceof Uint8Array) || answer.bytes.byteLength !== length || answer.size !== this.#total) {
-      const got = answer.bytes instanceof Uint8Array ? answer.bytes.byteLength : typeof answer.bytes;
-      throw new MalformedMessageError(`blob.read at ${offset} answered ${String(got)} bytes of a ${String(answer.size)}-byte blob, wanted ${length} of ${this.#total}`);
+    const end = offset + length;
+    // Pieces are written where they belong as they arrive, in order, each exactly once;
+    // anything else (out of the range, a gap, an overlap) spoils the range.
+    let next = offset;
+    let spoiled: string | null = null;
+    const buffer = this.#buffer;
+    const stream = this.#context.openStream?.(peer, (at, data) => {
+      if (spoiled !== null) return;
+      if (at !== next || data.byteLength > end - at) {
+        spoiled = `a piece of ${data.byteLength} bytes at ${at}, expected the bytes from ${next} to ${end}`;
+        return;
+      }
+      buffer.set(data, at);
+      next += data.byteLength;
+    });
+    let answer: Awaited<ReturnType<BlobFetchContext['rpc']['call']>> & { bytes?: Uint8Array; size: number; streamed?: number };
+    try {
+      answer = await this.#context.rpc.call(peer, 'blob.read', stream ? { hash: this.#hash, offset, length, stream: stream.stream } : { hash: this.#hash, offset, length }, { signal });
+    } finally {
+      stream?.close();
     }
-    this.#buffer.set(answer.bytes, offset);
+    if (answer.size !== this.#total) {
+      throw new MalformedMessageError(`blob.read at ${offset} answered for a ${String(answer.size)}-byte blob, this one has ${this.#total}`);
+    }
+    if (answer.bytes instanceof Uint8Array) {
+      if (answer.bytes.byteLength !== length) throw new MalformedMessageError(`blob.read at ${offset} answered ${answer.bytes.byteLength} bytes, wanted ${length}`);
+      buffer.set(answer.bytes, offset);
+    } else if (stream === undefined || answer.streamed !== length || next !== end || spoiled !== null) {
+      throw new MalformedMessageError(`blob.read at ${offset} of ${length} bytes: ${spoiled ?? `the answer says ${String(answer.streamed)} bytes were streamed, ${next - offset} arrived`}`);
+    }
     this.#received += length;
+    this.#arrived[chunk] = 1;
+    this.#hashArrived();
     this.#servedBy.add(peer);
     this.#report({ received: this.#received, total: this.#total, from: peer });
+  }
+
+  /** Feed the hash the chunks that arrived in order from where it stands. */
+  #hashArrived(): void {
+    const hasher = this.#hasher;
+    if (!hasher) return;
+    while (this.#hashed < this.#chunkCount && this.#arrived[this.#hashed] === 1) {
+      const offset = this.#hashed * this.#chunkBytes;
+      hasher.update(this.#buffer.subarray(offset, Math.min(offset + this.#chunkBytes, this.#total)));
+      this.#hashed++;
+    }
   }
 
   #report(progress: BlobFetchProgress): void {
@@ -266,7 +325,19 @@ class Transfer {
     throwIfAborted(this.#options.signal, this.#hash);
     const bytes = this.#buffer;
     try {
-      if (this.#options.keep === false) await verify(bytes, this.#hash);
+      let verified = false;
+      if (this.#hasher) {
+        // Every chunk is in and hashed (#hashArrived ran after the last one).
+        const actual = this.#hasher.digestHex();
+        this.#hasher = null;
+        if (actual !== this.#hash) throw new HashMismatchError(`bytes hash to ${actual}, not ${this.#hash}`, { expected: this.#hash, actual });
+        // The store need not hash the same bytes again: they go to it unchanged.
+        if (this.#options.keep !== false) vouchSha256(bytes, actual);
+        verified = true;
+      }
+      if (this.#options.keep === false) {
+        if (!verified) await verify(bytes, this.#hash);
+      }
       // The buffer is this transfer's own and goes nowhere else: a store may keep it as is.
       else await this.#context.blobs.put(bytes, this.#hash, { handOver: true });
     } catch (error) {

@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import { type Clock, every } from '../ports/clock.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import { Reassembler } from '../protocol/reassembler.ts';
-import { decodeMessage, encodeMessage, fragmentsOf, framesOf, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
+import { BULK_TAG, type BulkPiece, bulkFramesOf, decodeBulk, decodeMessage, encodeMessage, fragmentsOf, framesOf, PROTOCOL_VERSION, type WireMessage } from '../protocol/wire.ts';
 
 const AUTH_CONTEXT = utf8('liquidmesh-auth-v1');
 const MAX_WAITING = 1024;
@@ -41,6 +41,8 @@ export interface LinkEvents {
   rejected: { peer: PeerId; error: MeshError };
   /** An authenticated, decoded message (never a handshake or fragment). */
   message: { from: PeerId; message: WireMessage };
+  /** A bulk piece from an authenticated peer (see `sendBulk`). */
+  bulk: { from: PeerId; piece: BulkPiece };
   /** A fragment of a large message arrived. */
   fragment: { from: PeerId; key: string; received: number; total: number; bytes: number };
 }
@@ -224,6 +226,24 @@ export class PeerLinks {
     }
   }
 
+  /**
+   * Send `bytes` as the bulk pieces of `stream` from `offset` on, in order, over the link
+   * messages to `to` go over now; resolves once the last is on its way (a message sent
+   * after that leaves behind them). Stops early, resolving, when `signal` aborts. Rejects
+   * with ERR_PEER_UNREACHABLE without a direct link.
+   */
+  async sendBulk(to: PeerId, stream: number, offset: number, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const link = this.#route(to);
+    if (!link) throw new PeerUnreachableError(`no authenticated link to ${to}`);
+    const transport = link.transport;
+    const framed = transport.sendFramed !== undefined && transport.headroom !== undefined;
+    for (const frame of bulkFramesOf(stream, offset, bytes, transport.maxMessageSize, framed ? transport.headroom! : 0)) {
+      if (signal?.aborted) return;
+      if (framed) await transport.sendFramed!(to, frame);
+      else await transport.send(to, frame);
+    }
+  }
+
   async #sendFrames(link: Link, frames: Uint8Array[]): Promise<void> {
     for (const frame of frames) await link.transport.sendFramed!(link.peer, frame);
   }
@@ -287,6 +307,10 @@ export class PeerLinks {
   }
 
   #process(link: Link, data: Uint8Array): void {
+    if (data[0] === BULK_TAG) {
+      this.#bulk(link, data);
+      return;
+    }
     const decoded = decodeMessage(data);
     if (!decoded.ok) {
       this.#log.warn(`dropping malformed message from ${link.peer}: ${decoded.error}`);
@@ -310,6 +334,17 @@ export class PeerLinks {
       return;
     }
     this.#events.emit('message', { from: link.peer, message });
+  }
+
+  #bulk(link: Link, data: Uint8Array): void {
+    // Only an authenticated peer's pieces count; none is ever asked for before its link is up.
+    if (!link.up) return;
+    const piece = decodeBulk(data);
+    if (!piece.ok) {
+      this.#log.warn(`dropping malformed bulk piece from ${link.peer}: ${piece.error}`);
+      return;
+    }
+    this.#events.emit('bulk', { from: link.peer, piece: piece.value });
   }
 
   #processWhole(link: Link, data: Uint8Array): void {

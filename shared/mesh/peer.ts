@@ -14,6 +14,7 @@
  */
 import * as Y from 'yjs';
 import { fetchBlob as fetchFromMesh, type FetchBlobOptions } from './blob-fetch.ts';
+import { BulkStreams } from './bulk-streams.ts';
 import { sha256Hex, toHex } from '../bytes.ts';
 import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
@@ -23,6 +24,7 @@ import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerStore } from '../ports/key-value-store.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import type { MeshBus } from '../ports/mesh-bus.ts';
+import type { Sha256Factory } from '../ports/sha256.ts';
 import { BUS_ORIGIN, BusSync } from './bus-sync.ts';
 import { decodeMessage, encodeMessage, type RouteMessage, type WireMessage } from '../protocol/wire.ts';
 import { PeerLinks } from './peer-links.ts';
@@ -141,6 +143,11 @@ export interface PeerOptions {
    * it instead of flooding over that transport's links, which then carry calls and blobs.
    */
   bus?: MeshBus;
+  /**
+   * An incremental SHA-256 (Node: node-host/node-sha256.ts): a blob fetch then hashes its
+   * ranges as they arrive instead of the whole after the last (ADR 0031). Default: none.
+   */
+  sha256?: Sha256Factory;
 }
 
 /** Events of a peer. */
@@ -195,6 +202,8 @@ export class Peer {
   #callsServed = 0;
   /** Blobs served from memory, never stored: bytes and how many offers hold them. */
   readonly #offered = new Map<string, { bytes: Uint8Array; holds: number }>();
+  /** Bulk streams this peer opened to receive blob ranges (ADR 0031). */
+  readonly #bulk = new BulkStreams();
   /** Registry updates and awareness clients waiting to go to each peer (see relayBatchMs). */
   readonly #outbox = new Map<PeerId, { updates: Uint8Array[]; clients: Set<number> }>();
   #flushPending = false;
@@ -431,6 +440,9 @@ export class Peer {
     }
     links.on('message', ({ from, message }) => this.#onMessage(from, message));
     links.on('fragment', ({ from, key, received, total, bytes }) => rpc.progress(from, key, { received, total, bytes }));
+    links.on('bulk', ({ from, piece }) => {
+      if (!this.#bulk.deliver(from, piece)) this.#log.debug(`dropping a bulk piece from ${from}: stream ${piece.stream} is not open for it`);
+    });
 
     await links.start();
     busSync?.start();
@@ -518,7 +530,17 @@ export class Peer {
    */
   async fetchBlob(hash: string, options: FetchBlobOptions = {}): Promise<Uint8Array> {
     if (this.#state !== 'running') throw new NotConnectedError('peer is not running');
-    return fetchFromMesh({ blobs: this.store.blobs, peers: () => this.reachable(), rpc: this.rpc, logger: this.#log.child('blobs') }, hash, options);
+    const bulk = this.#bulk;
+    const links = this.#links;
+    return fetchFromMesh({
+      blobs: this.store.blobs,
+      peers: () => this.reachable(),
+      rpc: this.rpc,
+      logger: this.#log.child('blobs'),
+      // Pieces come only over a direct link; a peer reached through others answers inline.
+      openStream: (from, sink) => (links?.isUp(from) ? bulk.open(from, sink) : undefined),
+      ...(this.#options.sha256 ? { sha256: this.#options.sha256 } : {}),
+    }, hash, options);
   }
 
   /**
@@ -751,15 +773,22 @@ export class Peer {
       // A zero-length read gives the size without loading the blob.
       return { has: true, size: (await this.store.blobs.read(hash, 0, 0)).size };
     });
-    rpc.handle('blob.read', async ({ hash, offset, length }) => {
+    rpc.handle('blob.read', async ({ hash, offset, length, stream }, context) => {
       if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || length > 16 * 1024 * 1024) {
         throw new InvalidParamsError('blob.read wants integer offset >= 0 and 0 <= length <= 16 MiB');
       }
+      if (stream !== undefined && (!Number.isSafeInteger(stream) || stream < 0)) throw new InvalidParamsError('blob.read wants a stream that is an integer >= 0');
       const offered = this.#offered.get(hash);
-      if (offered) return { bytes: offered.bytes.subarray(offset, offset + length), size: offered.bytes.byteLength };
-      return this.store.blobs.read(hash, offset, length).catch((e: unknown) => {
-        throw e instanceof Error && 'code' in e ? e : new BlobNotFoundError(`no blob ${hash}`);
-      });
+      const range = offered
+        ? { bytes: offered.bytes.subarray(offset, offset + length), size: offered.bytes.byteLength }
+        : await this.store.blobs.read(hash, offset, length).catch((e: unknown) => {
+          throw e instanceof Error && 'code' in e ? e : new BlobNotFoundError(`no blob ${hash}`);
+        });
+      const links = this.#links;
+      if (stream === undefined || !links?.isUp(context.from)) return range;
+      // The pieces go ahead of this answer on the same link, so the caller has them all when it arrives.
+      await links.sendBulk(context.from, stream, offset, range.bytes, context.signal);
+      return { size: range.size, streamed: range.bytes.byteLength };
     });
   }
 }

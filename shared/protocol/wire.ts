@@ -220,6 +220,94 @@ function fragmentHeader(key: string, i: number, n: number, dataBytes: number): U
   return encoding.toUint8Array(e);
 }
 
+/**
+ * First byte of a bulk piece: a run of a blob's bytes that travels beside the RPC answer
+ * that asked for it (`blob.read` with a `stream`), written by the receiver straight to
+ * where it belongs instead of being reassembled and decoded (ADR 0031). lib0's `any`
+ * encoding starts every message with a type tag from 116 up, so a 1 never starts a
+ * message of the other kinds: a peer of an earlier build drops a piece as malformed, and
+ * is never sent one (it never asks for a stream).
+ */
+export const BULK_TAG = 1;
+
+/** A bulk piece: `data` are the bytes at `offset` of the stream `stream` the receiver opened. */
+export interface BulkPiece {
+  stream: number;
+  offset: number;
+  data: Uint8Array;
+}
+
+/** Most bytes of a bulk piece's header: the tag and two varuints of at most 53 bits. */
+const BULK_HEADER_MAX = 1 + 8 + 8;
+
+/**
+ * The frames that carry `bytes` (the run at `offset` of stream `stream`) on a transport
+ * with `headroom` bytes of header and messages of at most `maxMessageSize` bytes: each
+ * frame its own buffer, made as the caller iterates (one at a time held here), the header
+ * and a piece of `bytes` copied in behind the headroom.
+ */
+export function* bulkFramesOf(stream: number, offset: number, bytes: Uint8Array, maxMessageSize: number, headroom: number): Generator<Uint8Array> {
+  const room = maxMessageSize - BULK_HEADER_MAX;
+  if (room <= 0) throw new RangeError('maxMessageSize too small for bulk pieces');
+  for (let at = 0; at < bytes.byteLength; at += room) {
+    const size = Math.min(room, bytes.byteLength - at);
+    const headerBytes = 1 + varUintBytes(stream) + varUintBytes(offset + at);
+    const frame = new Uint8Array(headroom + headerBytes + size);
+    let pos = headroom;
+    frame[pos++] = BULK_TAG;
+    pos = writeVarUint(frame, pos, stream);
+    pos = writeVarUint(frame, pos, offset + at);
+    frame.set(bytes.subarray(at, at + size), pos);
+    yield frame;
+  }
+}
+
+/**
+ * A bulk piece read from a transport message that starts with {@link BULK_TAG}: its
+ * stream, offset and a view of its bytes; an error string when the header is cut short
+ * or its numbers are not safe integers. Never throws.
+ */
+export function decodeBulk(data: Uint8Array): { ok: true; value: BulkPiece } | { ok: false; error: string } {
+  if (data[0] !== BULK_TAG) return { ok: false, error: 'not a bulk piece' };
+  const stream = readVarUint(data, 1);
+  if (!stream) return { ok: false, error: 'bulk piece without a stream' };
+  const offset = readVarUint(data, stream.end);
+  if (!offset) return { ok: false, error: 'bulk piece without an offset' };
+  return { ok: true, value: { stream: stream.value, offset: offset.value, data: data.subarray(offset.end) } };
+}
+
+function varUintBytes(n: number): number {
+  let size = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarUint(out: Uint8Array, pos: number, n: number): number {
+  while (n > 0x7f) {
+    out[pos++] = 0x80 | (n % 128);
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** A varuint at `pos` (lib0's layout) and where it ends; undefined when cut short or above 2^53. */
+function readVarUint(data: Uint8Array, pos: number): { value: number; end: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (pos >= data.byteLength) return undefined;
+    const byte = data[pos++]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return Number.isSafeInteger(value) ? { value, end: pos } : undefined;
+    scale *= 128;
+  }
+  return undefined;
+}
+
 /** Type tags of lib0's `writeAny` encoding. */
 const ANY_BYTES = 116;
 const ANY_OBJECT = 118;

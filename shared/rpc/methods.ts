@@ -25,8 +25,17 @@ export interface MeshMethods {
   'peer.ping': { params: { sentAt: number }; result: { sentAt: number; peer: string } };
   /** Whether the peer stores a blob. */
   'blob.has': { params: { hash: string }; result: { has: boolean; size: number } };
-  /** A range of a stored blob (a resumable transfer asks range by range). */
-  'blob.read': { params: { hash: string; offset: number; length: number }; result: { bytes: Uint8Array; size: number } };
+  /**
+   * A range of a stored blob (a resumable transfer asks range by range). With `stream`
+   * (a stream the caller opened, see mesh/bulk-streams.ts) a directly linked callee sends
+   * the bytes as bulk pieces of that stream ahead of its answer, which then says how many
+   * it sent (`streamed`) instead of carrying them; otherwise, and from a peer of an
+   * earlier build, the answer carries `bytes`.
+   */
+  'blob.read': {
+    params: { hash: string; offset: number; length: number; stream?: number };
+    result: { bytes?: Uint8Array; size: number; streamed?: number };
+  };
 }
 
 /** Method names of a table. */

@@ -4,6 +4,7 @@
  * RTCDataChannel between two RTCPeerConnections in the same process.
  */
 import '../../node-host/webrtc/globals.ts';
+import { nodeSha256 } from '../../node-host/node-sha256.ts';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { MemoryBlobStore } from '../../shared/memory/memory-blob-store.ts';
@@ -35,6 +36,7 @@ async function meshOf(signalUrl: string, n: number, mesh: string): Promise<Peer[
       device: { name: `bench-${i}`, engine: 'node' },
       logger: createLogger(`bench-${i}`, log.sink),
       persistRegistry: false,
+      sha256: nodeSha256,
     });
     await peer.start();
     peers.push(peer);

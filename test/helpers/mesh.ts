@@ -9,6 +9,7 @@ import { createLogger, type LogSink } from '../../shared/log.ts';
 import { Peer, type PeerTiming } from '../../shared/mesh/peer.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PeerStore } from '../../shared/ports/key-value-store.ts';
+import type { Sha256Factory } from '../../shared/ports/sha256.ts';
 
 /** Log lines collected instead of printed, so expected warnings do not clutter test output. */
 export interface CollectedLog {
@@ -37,6 +38,8 @@ export interface MeshOptions {
   clock?: Clock;
   timing?: Partial<PeerTiming>;
   log?: CollectedLog;
+  /** Give every peer this incremental SHA-256 (as a Node peer has). */
+  sha256?: Sha256Factory;
 }
 
 /** A set of peers on one memory network. */
@@ -71,6 +74,7 @@ export async function createMesh(names: string[], options: MeshOptions = {}): Pr
         device: { name, engine: 'node', capabilities: ['sys.millis'] },
         logger: createLogger(`peer:${name}`, log.sink),
         ...(options.timing ? { timing: options.timing } : {}),
+        ...(options.sha256 ? { sha256: options.sha256 } : {}),
       });
       await peer.start();
       mesh.peers.push(peer);
