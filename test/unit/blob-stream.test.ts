@@ -121,7 +121,7 @@ describe('Peer.fetchBlob over bulk streams', () => {
       });
       const error = await rejectionOf(fetcher.fetchBlob(hash));
       expect(error.code).toBe('ERR_BLOB_NOT_FOUND');
-      expect((error.data as { failures: { code: string }[] }).failures.map((f) => f.code)).toEqual(['ERR_MALFORMED_MESSAGE']);
+      expect(((error as unknown as { data: { failures: { code: string }[] } }).data).failures.map((f) => f.code)).toEqual(['ERR_MALFORMED_MESSAGE']);
       expect(await fetcher.store.blobs.list()).toEqual([]);
     });
   }
