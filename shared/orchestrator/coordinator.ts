@@ -392,7 +392,9 @@ export class Coordinator {
     }
     const steps = r.steps ?? [];
     if (wanted === 0 || steps.length === 0) return;
-    const signature = `${r.revision}:${r.epoch ?? 0}:${JSON.stringify(r.standby ?? {})}:${[...alive].sort().join(',')}:${[...(this.#c.suspect?.() ?? [])].sort().join(',')}`;
+    // The devices the registry describes are part of it: a peer seen alive before its device record arrived is no candidate yet.
+    const described = [...alive].filter((p) => this.#c.registry.devices.get(p) !== undefined);
+    const signature = `${r.revision}:${r.epoch ?? 0}:${JSON.stringify(r.standby ?? {})}:${[...alive].sort().join(',')}:${described.length}:${[...(this.#c.suspect?.() ?? [])].sort().join(',')}`;
     if (this.#standbyTried.get(r.id) === signature) return;
     this.#standbyTried.set(r.id, signature);
     const standby: Record<string, string[]> = Object.fromEntries(Object.entries(r.standby ?? {}).map(([i, peers]) => [i, [...peers]]));
