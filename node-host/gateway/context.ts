@@ -115,12 +115,23 @@ export class GatewayContext {
     return found;
   }
 
-  /** Read a call's input: query parameters, then a JSON, urlencoded, multipart or binary body. */
-  async requestFields(ctx: RouteContext): Promise<RequestFields> {
-    const out: RequestFields = { named: [...ctx.query.entries()], files: {} };
+  /**
+   * A call's input when it is all in the query (no body, or a GET or HEAD), without
+   * waiting; null when there is a body to read ({@link requestFields}).
+   */
+  queryFields(ctx: RouteContext): RequestFields | null {
     const { req } = ctx;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    if (!hasBody || req.method === 'GET' || req.method === 'HEAD') return out;
+    if (hasBody && req.method !== 'GET' && req.method !== 'HEAD') return null;
+    return { named: [...ctx.query.entries()], files: {} };
+  }
+
+  /** Read a call's input: query parameters, then a JSON, urlencoded, multipart or binary body. */
+  async requestFields(ctx: RouteContext): Promise<RequestFields> {
+    const fromQuery = this.queryFields(ctx);
+    if (fromQuery) return fromQuery;
+    const out: RequestFields = { named: [...ctx.query.entries()], files: {} };
+    const { req } = ctx;
     const type = mediaTypeOf(req);
     if (type === 'application/json') {
       const body = parseJson(await readBody(req, this.limits.jsonBytes));

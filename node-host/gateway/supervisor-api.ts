@@ -117,7 +117,8 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
     const { deployment, module, function: fn } = ctx.params as { deployment: string; module: string; function: string };
     const target = g.target(deployment, module);
     const description = target?.functions[fn];
-    const input = await g.requestFields(ctx);
+    // A GET's input is all in its query: no wait for a body on the hot route.
+    const input = g.queryFields(ctx) ?? (await g.requestFields(ctx));
     const bytes = bytesInput(input, description);
     const args = positionalArgs(input, description);
     let outcome: CallOutcome | undefined;

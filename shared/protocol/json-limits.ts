@@ -84,6 +84,10 @@ export interface ValueLimits {
   maxNodes: number;
 }
 
+function isScalar(v: unknown): boolean {
+  return typeof v !== 'object' || v === null;
+}
+
 /** Defaults for call arguments and other values that arrive parsed. */
 export const DEFAULT_VALUE_LIMITS: Readonly<ValueLimits> = { maxDepth: 64, maxNodes: 1_000_000 };
 
@@ -96,6 +100,8 @@ export const DEFAULT_VALUE_LIMITS: Readonly<ValueLimits> = { maxDepth: 64, maxNo
  */
 export function checkValue(value: unknown, limits: Partial<ValueLimits> = {}, what = 'the value'): void {
   const { maxDepth, maxNodes } = { ...DEFAULT_VALUE_LIMITS, ...limits };
+  // The common case, a call's arguments as a short list of scalars: nothing to walk.
+  if (Array.isArray(value) && value.length < maxNodes && maxDepth >= 1 && value.every(isScalar)) return;
   const stack: [unknown, number][] = [[value, 0]];
   let nodes = 0;
   while (stack.length > 0) {

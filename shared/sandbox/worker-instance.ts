@@ -202,15 +202,14 @@ export class WorkerInstance implements SandboxInstance {
     const calls = this.#inflight.slice(this.#inflight.length - this.#unposted);
     this.#unposted = 0;
     const slot = this.#active;
-    const { first, answers } = slot.requestCalls(calls.map((c) => c.request));
-    calls.forEach((call, i) => {
-      call.slot = slot;
-      call.seq = first + i;
-      answers[i]!.then(
-        (answer) => this.#answered(call, slot, answer),
-        (error: Error) => this.#slotFailed(slot, error),
-      );
+    const first = slot.requestCalls(calls.map((c) => c.request), {
+      answered: (i, answer) => this.#answered(calls[i]!, slot, answer),
+      failed: (error) => this.#slotFailed(slot, error),
     });
+    for (let i = 0; i < calls.length; i++) {
+      calls[i]!.slot = slot;
+      calls[i]!.seq = first + i;
+    }
     if (this.#watchTimer === undefined) this.#watchIn(this.#o.limits.callTimeoutMs);
   }
 

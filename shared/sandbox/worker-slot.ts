@@ -49,9 +49,20 @@ export interface WorkerHandle {
   terminate(): void;
 }
 
+/**
+ * Who hears the answers of one batch of calls: each answer as it comes (by the call's
+ * index in the batch), or the worker's death. Told synchronously, from the worker's
+ * message: a batch of answers settles without a promise or a microtask per call.
+ */
+export interface CallSink {
+  answered(index: number, answer: WorkerAnswer): void;
+  /** The worker died or was stopped before answering; told once per call not answered. */
+  failed(error: Error): void;
+}
+
 /** A request waiting on the worker: a call (answered within an `answers` message) or any other message. */
 type Waiter =
-  | { kind: 'call'; resolve: (answer: WorkerAnswer) => void; reject: (e: Error) => void }
+  | { kind: 'call'; sink: CallSink; index: number }
   | { kind: 'reply'; resolve: (message: WorkerToHost) => void; reject: (e: Error) => void };
 
 /** The call a worker is running, read from its control buffer. */
@@ -126,24 +137,29 @@ export class Slot {
   }
 
   /**
-   * Post calls in one message; each is answered on its own, in order. Returns the
-   * sequence number of the first (the others follow) and one promise per call.
+   * Post calls in one message; each is answered on its own, in order, to `sink`. Returns
+   * the sequence number of the first (the others follow). A dead worker's failure reaches
+   * `sink` in a later microtask, as a live one's answers reach it in a later message.
    */
-  requestCalls(requests: CallRequest[]): { first: number; answers: Promise<WorkerAnswer>[] } {
+  requestCalls(requests: CallRequest[], sink: CallSink): number {
     const first = this.#nextSeq;
     this.#nextSeq += requests.length;
-    if (this.#dead) return { first, answers: requests.map(() => Promise.reject(this.#dead)) };
+    const dead = this.#dead;
+    if (dead) {
+      queueMicrotask(() => sink.failed(dead));
+      return first;
+    }
     // Without shared memory, a worker with nothing to answer starts the first call as the
     // message arrives: the host counts its time from now, and the worker spares the
     // `running` message that would say so — one hop of every lone call.
     const stamped = !this.#bridge && this.#pending.length === 0;
-    const answers = requests.map(() => new Promise<WorkerAnswer>((resolve, reject) => this.#pending.push({ kind: 'call', resolve, reject })));
+    for (let index = 0; index < requests.length; index++) this.#pending.push({ kind: 'call', sink, index });
     if (stamped) {
       this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
       Atomics.store(this.#running, CONTROL_RUNNING, first);
     }
     this.#worker.post(stamped ? { t: 'calls', first, requests, stamped } : { t: 'calls', first, requests });
-    return { first, answers };
+    return first;
   }
 
   /** The call the worker runs now, or null between calls. */
@@ -212,7 +228,10 @@ export class Slot {
     // Engines whose terminate() leaves running wasm alone (WebKit) stop it through the module's stop checks.
     Atomics.store(new Int32Array(this.#control, CONTROL_STOP * 4, 1), 0, 1);
     this.#worker.terminate();
-    for (const p of this.#pending.splice(0)) p.reject(reason);
+    for (const p of this.#pending.splice(0)) {
+      if (p.kind === 'call') p.sink.failed(reason);
+      else p.reject(reason);
+    }
   }
 
   #onMessage(message: WorkerToHost): void {
@@ -231,14 +250,14 @@ export class Slot {
     if (message.t === 'answers') {
       for (const answer of message.answers) {
         const waiter = this.#pending.shift();
-        if (waiter?.kind === 'call') waiter.resolve(answer);
+        if (waiter?.kind === 'call') waiter.sink.answered(waiter.index, answer);
         else waiter?.reject(new ModuleLoadError('the worker answered a call nobody made'));
       }
       return;
     }
     const waiter = this.#pending.shift();
     if (waiter?.kind === 'reply') waiter.resolve(message);
-    else waiter?.reject(new ModuleLoadError(`unexpected ${message.t} from the worker while a call waited`));
+    else waiter?.sink.failed(new ModuleLoadError(`unexpected ${message.t} from the worker while a call waited`));
   }
 
   /** Do a host operation for the blocked worker and wake it with the answer. */
