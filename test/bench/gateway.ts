@@ -12,6 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,22 +46,51 @@ interface Load {
   rps: number;
   /** This process's CPU (user + system, every thread: the servers, the peer, its sandbox worker) per request answered, µs. */
   cpuPerRequest: number;
+  /** The part of it spent on the main thread (the HTTP server, routing, the peer), µs; NaN where threads cannot be told apart. */
+  mainPerRequest: number;
   p50: number;
   p99: number;
   errors: number;
   non2xx: number;
 }
 
+/**
+ * CPU time of this process's main thread so far, µs, from Linux's per-thread counters
+ * (clock ticks); NaN elsewhere. The main thread runs every server, so whether it or the
+ * other threads (the sandbox worker, the garbage collector's helpers) bound the gateway
+ * shows apart.
+ */
+function mainThreadCpu(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of stat(5), in ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Whether the per-thread counters exist here (Linux). */
+const PER_THREAD = (() => {
+  try {
+    return readdirSync('/proc/self/task').length > 0;
+  } catch {
+    return false;
+  }
+})();
+
 /** Run autocannon against `url` in a child process, with `headers` (`name=value`) on every request. */
 function load(url: string, seconds: number, headers: string[] = []): Promise<Load> {
   const cpu = process.cpuUsage();
+  const main = PER_THREAD ? mainThreadCpu() : Number.NaN;
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), ...headers.flatMap((h) => ['-H', h]), '-j', url], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
       if (error) return reject(error);
       const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
       const used = process.cpuUsage(cpu);
       const answered = Math.max(1, r.requests.average * seconds);
-      resolve({ rps: r.requests.average, cpuPerRequest: (used.user + used.system) / answered, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx });
+      resolve({ rps: r.requests.average, cpuPerRequest: (used.user + used.system) / answered, mainPerRequest: (mainThreadCpu() - main) / answered, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx });
     });
   });
 }
@@ -109,7 +139,7 @@ async function gatewayThroughput(): Promise<BenchSection> {
       const floor = await load(hopUrl, SECONDS);
       const after = await load(bareUrl, SECONDS);
       const steady = Math.abs(before.rps - after.rps) <= 0.2 * Math.max(before.rps, after.rps);
-      const baseline = { ...before, rps: (before.rps + after.rps) / 2, cpuPerRequest: (before.cpuPerRequest + after.cpuPerRequest) / 2 };
+      const baseline = { ...before, rps: (before.rps + after.rps) / 2, cpuPerRequest: (before.cpuPerRequest + after.cpuPerRequest) / 2, mainPerRequest: (before.mainPerRequest + after.mainPerRequest) / 2 };
       rounds.push({ baseline, floor, measured, steady });
     }
     const counted = rounds.filter((r) => r.steady).length > 0 ? rounds.filter((r) => r.steady) : rounds;
@@ -132,12 +162,19 @@ async function gatewayThroughput(): Promise<BenchSection> {
     const ratio = measured.rps / baseline.rps;
     return {
       title: 'HTTP gateway',
-      method: `autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, after a 2 s warm-up of the gateway, in rounds of four runs back to back: the bare server, the gateway, the bare server plus a worker hop, the bare server again (its baseline is the mean of its two runs). A shared machine's speed drifts by a factor of two within a minute, so a round whose two bare runs differ by more than 20 % is left out, up to ${MAX_ROUNDS} rounds for ${ROUNDS} steady ones, and the figures come from the steady round whose gateway-to-bare ratio is the median (every round's ratio: ${spread}). Loaded: \`GET /{deployment}/modules/fibo/fibo?param0=12\` on the gateway of one Node peer (routing, query → wasm arguments, the call in the worker sandbox, the history record (kept in memory, written to the store behind the calls), the JSON answer), and a bare node:http server answering a constant JSON of the same shape, measured in the same run. A second baseline adds one worker postMessage round trip per request to the bare server: the floor of any design that runs wasm off the main thread. A third is the supervisor called in-process with as many calls in flight and no HTTP (3 s): the ceiling of anything in front of it, since calls to one module instance run one at a time in its worker. Latencies come from autocannon in whole milliseconds. CPU per request: this process's user + system time during a run (every thread: the HTTP server, the peer, its sandbox worker; autocannon runs apart) over the requests answered in it, from the same round.`,
+      method: `autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, after a 2 s warm-up of the gateway, in rounds of four runs back to back: the bare server, the gateway, the bare server plus a worker hop, the bare server again (its baseline is the mean of its two runs). A shared machine's speed drifts by a factor of two within a minute, so a round whose two bare runs differ by more than 20 % is left out, up to ${MAX_ROUNDS} rounds for ${ROUNDS} steady ones, and the figures come from the steady round whose gateway-to-bare ratio is the median (every round's ratio: ${spread}). Loaded: \`GET /{deployment}/modules/fibo/fibo?param0=12\` on the gateway of one Node peer (routing, query → wasm arguments, the call in the worker sandbox, the history record (kept in memory, written to the store behind the calls), the JSON answer), and a bare node:http server answering a constant JSON of the same shape, measured in the same run. A second baseline adds one worker postMessage round trip per request to the bare server: the floor of any design that runs wasm off the main thread. A third is the supervisor called in-process with as many calls in flight and no HTTP (3 s): the ceiling of anything in front of it, since calls to one module instance run one at a time in its worker. Latencies come from autocannon in whole milliseconds. CPU per request: this process's user + system time during a run (every thread: the HTTP server, the peer, its sandbox worker; autocannon runs apart) over the requests answered in it, from the same round; the main thread's share of it from Linux's per-thread counters (\`/proc/self/task/<tid>/stat\`, ticks of 10 ms), so that what the sandbox worker costs beside the main thread shows apart.`,
       rows: [
         { name: 'requests per second', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http ${Math.round(baseline.rps).toLocaleString('en')}/s`, ratio: `${(ratio * 100).toFixed(0)} %`, goal: '≥ 80 % of bare', met: ratio >= 0.8 },
         { name: 'requests per second, against one worker hop', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http + a worker postMessage round trip ${Math.round(floor.rps).toLocaleString('en')}/s`, ratio: `${((measured.rps / floor.rps) * 100).toFixed(0)} %`, goal: '' },
         { name: 'requests per second, against the supervisor alone', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `supervisor.call in-process, ${CONNECTIONS} in flight ${Math.round(ceiling).toLocaleString('en')}/s`, ratio: `${((measured.rps / ceiling) * 100).toFixed(0)} %`, goal: '' },
         { name: 'CPU per request in the serving process (server, peer, sandbox worker; autocannon apart)', figure: `${measured.cpuPerRequest.toFixed(1)} µs`, baseline: `bare node:http ${baseline.cpuPerRequest.toFixed(1)} µs; + a worker hop ${floor.cpuPerRequest.toFixed(1)} µs`, ratio: times(measured.cpuPerRequest, baseline.cpuPerRequest), goal: '' },
+        ...(Number.isFinite(measured.mainPerRequest) ? [{
+          name: 'CPU per request on the main thread (HTTP server, routing, peer); the rest of the row above is the sandbox worker and the runtime\'s helper threads',
+          figure: `${measured.mainPerRequest.toFixed(1)} µs (other threads ${(measured.cpuPerRequest - measured.mainPerRequest).toFixed(1)} µs)`,
+          baseline: `bare node:http ${baseline.mainPerRequest.toFixed(1)} µs (other threads ${(baseline.cpuPerRequest - baseline.mainPerRequest).toFixed(1)} µs)`,
+          ratio: times(measured.mainPerRequest, baseline.mainPerRequest),
+          goal: '',
+        }] : []),
         { name: 'latency p50', figure: ms(measured.p50), baseline: `bare ${ms(baseline.p50)}`, ratio: baseline.p50 > 0 ? times(measured.p50, baseline.p50) : '–', goal: '' },
         { name: 'latency p99', figure: ms(measured.p99), baseline: `bare ${ms(baseline.p99)}`, ratio: baseline.p99 > 0 ? times(measured.p99, baseline.p99) : '–', goal: '' },
       ],
