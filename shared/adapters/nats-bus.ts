@@ -12,6 +12,7 @@
  *   reaches; the caller signs them end to end, `shared/routing/router.ts`).
  * @module
  */
+import type { BusMemo } from '../bus-memo.ts';
 import type { Unsubscribe } from '../events.ts';
 import { PayloadTooLargeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -50,12 +51,14 @@ export class NatsBus implements MeshBus {
   #replies: { unsubscribe(): void } | null = null;
   /** Subscriptions asked for, made on each connection the transport opens. */
   readonly #wanted = new Set<Want>();
+  readonly memo?: BusMemo;
 
-  constructor(transport: Transport, access: () => BusAccess | null, clock: Clock, logger: Logger) {
+  constructor(transport: Transport, access: () => BusAccess | null, clock: Clock, logger: Logger, memo?: BusMemo) {
     this.transport = transport;
     this.#access = access;
     this.#clock = clock;
     this.#log = logger;
+    if (memo) this.memo = memo;
   }
 
   /** A cluster's `max_payload` is at least 1 MB (ADR 0023); this leaves room for the seal and headers. */
@@ -153,7 +156,8 @@ export class NatsBus implements MeshBus {
   }
 
   async #open(a: BusAccess, sealed: Uint8Array): Promise<Uint8Array | null> {
-    return a.keys.decrypt(sealed).catch(() => null);
+    const decrypt = (bytes: Uint8Array): Promise<Uint8Array | null> => a.keys.decrypt(bytes).catch(() => null);
+    return this.memo ? this.memo.open(a.keys, sealed, decrypt) : decrypt(sealed);
   }
 }
 

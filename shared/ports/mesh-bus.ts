@@ -7,6 +7,7 @@
  * peer signs what it publishes on top (`shared/mesh/bus-sync.ts`, ADR 0023).
  * @module
  */
+import type { BusMemo } from '../bus-memo.ts';
 import type { Unsubscribe } from '../events.ts';
 import type { PeerId, Transport } from './transport.ts';
 
@@ -36,6 +37,11 @@ export interface MeshBus {
    * which answers through `respond`.
    */
   subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe;
+  /**
+   * Decryptions and signature checks shared with the other peers of this process (a bench
+   * running many peers in one; see `bus-memo.ts`). Absent in a real deployment.
+   */
+  readonly memo?: BusMemo;
   /** Ask one `state` subscriber; null when none answered within `timeoutMs`. */
   request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null>;
 }

@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
 import { deriveMeshKeys } from '../../shared/adapters/mesh-secret.ts';
+import { BusMemo } from '../../shared/bus-memo.ts';
 import { NatsTransport } from '../../shared/adapters/nats-transport.ts';
 import { createLogger } from '../../shared/log.ts';
 import { Peer } from '../../shared/mesh/peer.ts';
@@ -43,6 +44,8 @@ interface ChildPlan {
   relayBatchMs: number;
   /** Registry and presence over the mesh bus (collectors' digests) instead of flooding over the links. */
   bus: boolean;
+  /** The peers of a process share each bus message's decryption and signature check (`BusMemo`). */
+  share: boolean;
 }
 
 interface ChildReport {
@@ -75,6 +78,8 @@ async function child(plan: ChildPlan): Promise<void> {
   let natsAtRestStart = 0;
   // One PBKDF2 derivation per process, not per peer.
   const meshKeys = deriveMeshKeys(plan.mesh, 'bench');
+  // One peer per process in a real deployment; here each bus message is opened once per process.
+  const busMemo = plan.share ? new BusMemo() : undefined;
   const makePeer = (index: number): Peer => {
     // Round-robin over the servers, the rest of the list behind for failover.
     const servers = plan.urls.map((_, k) => plan.urls[(index + k) % plan.urls.length]!);
@@ -85,7 +90,7 @@ async function child(plan: ChildPlan): Promise<void> {
         connections.push(nc);
         return nc;
       },
-      mesh: plan.mesh, secret: 'bench', meshKeys, announceMs: 2000, timeoutMs: 20_000,
+      mesh: plan.mesh, secret: 'bench', meshKeys, announceMs: 2000, timeoutMs: 20_000, ...(busMemo ? { busMemo } : {}),
       ...(plan.links > 0 ? { maxLinks: plan.links, quietAtRest: plan.bus } : {}),
     });
     transport.on('message', () => received.count++);
@@ -120,7 +125,8 @@ async function child(plan: ChildPlan): Promise<void> {
     const devices = peers.map((p) => p.registry.devices.size);
     const alive = peers.map((p) => p.alive().length);
     const collecting = peers.filter((p) => p.collecting).length;
-    process.stderr.write(`nats-scale p${plan.first}…: ${Math.round((Date.now() - started) / 1000)} s, ${peers.length} started, devices ${Math.min(...devices)}–${Math.max(...devices)}, alive ${Math.min(...alive)}–${Math.max(...alive)} of ${plan.total}, ${collecting} collecting here\n`);
+    const shared = busMemo ? `, ${busMemo.stats.misses} bus messages opened for ${busMemo.stats.hits + busMemo.stats.misses} deliveries` : '';
+    process.stderr.write(`nats-scale p${plan.first}…: ${Math.round((Date.now() - started) / 1000)} s, ${peers.length} started, devices ${Math.min(...devices)}–${Math.max(...devices)}, alive ${Math.min(...alive)}–${Math.max(...alive)} of ${plan.total}, ${collecting} collecting here${shared}\n`);
   }, 30_000);
   for (let i = 0; i < plan.count; i++) {
     // A few at a time per process: the peers join as a crowd, but logins stay within what a
@@ -166,7 +172,7 @@ interface ScaleFigures {
   aliveMean: number;
 }
 
-async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number, bus: boolean): Promise<ScaleFigures> {
+async function measure(total: number, processes: number, links: number, heartbeatMs: number, relayBatchMs: number, bus: boolean, share: boolean): Promise<ScaleFigures> {
   const token = `bench-${Math.random().toString(36).slice(2)}`;
   // At least two heartbeat periods, so every peer's heartbeat is in the window.
   const restMs = Math.max(AT_REST_MS, 2 * heartbeatMs);
@@ -178,7 +184,7 @@ async function measure(total: number, processes: number, links: number, heartbea
     const reports: ChildReport[][] = [];
     const started = Date.now();
     for (let c = 0; c * per < total; c++) {
-      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs, bus };
+      const plan: ChildPlan = { mesh, total, first: c * per, count: Math.min(per, total - c * per), urls: cluster.urls, token, links, heartbeatMs, relayBatchMs, bus, share };
       // LIQUIDMESH_BENCH_NATS_PROFILE=<dir>: each child writes a CPU profile there (where a thousand peers' time goes).
       const profile = process.env.LIQUIDMESH_BENCH_NATS_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LIQUIDMESH_BENCH_NATS_PROFILE}`] : [];
       const proc = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -207,7 +213,16 @@ async function measure(total: number, processes: number, links: number, heartbea
     // Which subjects carry the traffic at rest (published messages, not deliveries): for the log.
     const observer = await connect({ servers: cluster.urls, token });
     const bySubject = new Map<string, number>();
-    observer.subscribe('lm.>', { callback: (_e, m) => void bySubject.set(m.subject.split('.')[2] ?? '?', (bySubject.get(m.subject.split('.')[2] ?? '?') ?? 0) + 1) });
+    // Link frames by their type (in clear in the frame's header): which kind grows with n.
+    const frameTypes = ['?', 'hi', 'msg', 'ack', 'no', 'nack'];
+    const count = (key: string): void => void bySubject.set(key, (bySubject.get(key) ?? 0) + 1);
+    observer.subscribe('lm.>', {
+      callback: (_e, m) => {
+        const kind = m.subject.split('.')[2] ?? '?';
+        count(kind);
+        if (kind === 'in') count(`in:${frameTypes[m.data[0] ?? 0] ?? '?'}`);
+      },
+    });
     await observer.flush();
     for (const p of children) p.stdin!.write('rest-start\n');
     await new Promise((r) => setTimeout(r, restMs));
@@ -252,12 +267,14 @@ async function natsScale(): Promise<BenchSection> {
   const processes = Math.max(1, Math.min(8, Math.ceil(total / 50)));
   // The mesh bus (ADR 0023) unless LIQUIDMESH_BENCH_NATS_BUS=0 (flooding over the overlay, as before it).
   const bus = (process.env.LIQUIDMESH_BENCH_NATS_BUS ?? '1') !== '0';
-  const base = await measure(small, 1, links, heartbeatMs, relayBatchMs, bus);
-  const big = await measure(total, processes, links, heartbeatMs, relayBatchMs, bus);
+  // Each bus message decrypted and checked once per process, not per peer, unless LIQUIDMESH_BENCH_NATS_SHARE=0.
+  const share = bus && (process.env.LIQUIDMESH_BENCH_NATS_SHARE ?? '1') !== '0';
+  const base = await measure(small, 1, links, heartbeatMs, relayBatchMs, bus, share);
+  const big = await measure(total, processes, links, heartbeatMs, relayBatchMs, bus, share);
   const baseline = (x: string): string => `${x} (${small} peers)`;
   return {
     title: 'Mesh over a three-server NATS cluster',
-    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay${bus ? ', quiet at rest: announcements only while short of links, each to one short peer through a NATS queue group; calls routed through it, or over the bus where no link path reaches' : '; registry, presence and calls routed through it'})` : 'every pair linked (no bound)'}${bus ? '; registry and presence over the mesh bus (each peer publishes its own to the two collectors, who publish digests; signed and sealed)' : ''}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. Alive: the share of the other peers each peer's presence sees alive at the end of the rest window. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
+    method: `${total} Peers in ${processes} child process${processes === 1 ? '' : 'es'}, attached round-robin to three clustered nats-server processes on loopback (token auth), every peer on the NATS transport only, ${links > 0 ? `at most ${links} links each (the bounded overlay${bus ? ', quiet at rest: announcements only while short of links, each to one short peer through a NATS queue group; calls routed through it, or over the bus where no link path reaches' : '; registry, presence and calls routed through it'})` : 'every pair linked (no bound)'}${bus ? '; registry and presence over the mesh bus (each peer publishes its own to the two collectors, who publish digests; signed and sealed)' : ''}${share ? '; the peers of one process share each bus message\'s decryption and signature check (a memo keyed by the sealed bytes: each peer still receives it on its own connection and runs its own bus, registry and presence code on it; a real deployment has one peer per process and opens each message itself)' : ''}; presence heartbeat every ${heartbeatMs / 1000} s, relayed updates merged over ${relayBatchMs} ms, NATS announcements backing off to every 30 s; baseline: ${small} peers in one process. Registry complete: from the first child's start until every peer lists every device. Alive: the share of the other peers each peer's presence sees alive at the end of the rest window. At rest: over ${Math.max(AT_REST_MS, 2 * heartbeatMs) / 1000} s, 3 s after completion, the messages each peer's transport delivers per second (registry and presence updates, calls) and the NATS messages each peer's connection receives (those plus announcements, acks and keepalives). Registry: one peer's Yjs document, encoded.`,
     rows: [
       { name: `time until every registry is complete, ${total} peers`, figure: ms(big.completeMs), baseline: baseline(ms(base.completeMs)), ratio: times(big.completeMs, base.completeMs), goal: '' },
       { name: 'messages per second per peer at rest (delivered by the transport)', figure: big.perPeerPerSecond.toFixed(1), baseline: baseline(base.perPeerPerSecond.toFixed(1)), ratio: times(big.perPeerPerSecond, base.perPeerPerSecond), goal: '' },
