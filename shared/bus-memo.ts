@@ -12,6 +12,7 @@
  * object the memo handed out. Bounded: the most recent {@link BusMemo} entries only.
  * @module
  */
+import { bytesEqual } from './bytes.ts';
 
 interface Opened {
   sealed: Uint8Array;
@@ -23,12 +24,19 @@ export class BusMemo {
   readonly #opened = new WeakMap<object, Map<string, Opened>>();
   readonly #verified = new WeakMap<Uint8Array, boolean>();
   readonly #max: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   #hits = 0;
   #misses = 0;
 
-  /** @param max sealed messages remembered per mesh key (the most recent). */
-  constructor(max = 256) {
+  /**
+   * @param max sealed messages remembered per mesh key (the most recent): enough to span
+   *   the time between the first and the last of a process's peers reading a message
+   * @param maxBytes and at most this many bytes of them
+   */
+  constructor(max = 4096, maxBytes = 64 * 1024 * 1024) {
     this.#max = max;
+    this.#maxBytes = maxBytes;
   }
 
   /** Messages opened from the memo, and opened afresh (for a bench's log). */
@@ -46,7 +54,7 @@ export class BusMemo {
     // The seal's random IV and the length single a message out; the bytes are compared in full.
     const id = `${ivHex(sealed)}:${sealed.byteLength}`;
     const hit = byKey.get(id);
-    if (hit && sameBytes(hit.sealed, sealed)) {
+    if (hit && bytesEqual(hit.sealed, sealed)) {
       this.#hits++;
       return hit.plain;
     }
@@ -54,9 +62,18 @@ export class BusMemo {
     // A copy: the client may reuse the buffer it read the message into.
     const copy = sealed.slice();
     const plain = decrypt(copy);
-    byKey.delete(id);
+    const old = byKey.get(id);
+    if (old) {
+      byKey.delete(id);
+      this.#bytes -= old.sealed.byteLength;
+    }
     byKey.set(id, { sealed: copy, plain });
-    if (byKey.size > this.#max) byKey.delete(byKey.keys().next().value!);
+    this.#bytes += copy.byteLength;
+    while (byKey.size > this.#max || (this.#bytes > this.#maxBytes && byKey.size > 1)) {
+      const [oldest, entry] = byKey.entries().next().value!;
+      byKey.delete(oldest);
+      this.#bytes -= entry.sealed.byteLength;
+    }
     return plain;
   }
 
@@ -76,8 +93,3 @@ function ivHex(sealed: Uint8Array): string {
   return s;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -23,7 +23,7 @@
  * @module
  */
 import * as Y from 'yjs';
-import { concatBytes, toHex, utf8 } from '../bytes.ts';
+import { bytesEqual, concatBytes, toHex, utf8 } from '../bytes.ts';
 import type { MeshError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { verifySync } from '../identity/ed25519-sync.ts';
@@ -41,7 +41,13 @@ export const BUS_ORIGIN = 'bus:';
 /** Every this many digests, a collector sends every state in full (for peers that missed a change). */
 export const FULL_EVERY = 6;
 
+/** Windows (two heartbeat periods each) without any digest after which a peer trusts even a partial view of presence. */
+const ORPHANED_WINDOWS = 3;
+
 const CONTEXT = utf8('liquidmesh-bus-v1');
+/** Flags of a state request: answer with everyone's presence; compare whole documents, deletions included. */
+const ASK_PRESENCE = 1;
+const ASK_FULL = 2;
 const UP = 1;
 const DIGEST = 2;
 const ASK = 3;
@@ -93,10 +99,14 @@ export class BusSync {
   /** Until the first answer (or its time limit), a joiner does not make itself a collector. */
   #joined = false;
   #askedPresenceAt = -Infinity;
+  /** Anti-entropy rounds so far. */
+  #rounds = 0;
   /** When we began listening to digests. */
   #listeningSince = 0;
   /** Peers whose digests we heard, and when last. */
   readonly #digesters = new Map<PeerId, number>();
+  /** When we last knew of a peer digesting (see #trustsItsView). */
+  #digestHeardAt = -Infinity;
   #stopped = false;
   readonly #stops: (() => void)[] = [];
 
@@ -118,7 +128,8 @@ export class BusSync {
     this.#stops.push(o.bus.subscribe('down', (data) => this.#receive(data)));
     this.#stops.push(o.bus.subscribe('state', (data, respond) => this.#answer(data, respond)));
     this.#stops.push(every(o.clock, o.heartbeatMs, () => this.#tick()));
-    this.#stops.push(every(o.clock, o.antiEntropyMs, () => void this.#ask(false)));
+    // Every FULL_EVERYth round compares whole documents, deletions included (see #answer).
+    this.#stops.push(every(o.clock, o.antiEntropyMs, () => void this.#ask(false, this.#rounds++ % FULL_EVERY === 0)));
     void this.#ask(true).finally(() => {
       this.#joined = true;
       this.#review();
@@ -225,11 +236,26 @@ export class BusSync {
       if (now - at > window) this.#digesters.delete(peer);
       else if (peer < this.#self) lower++;
     }
+    if (this.#digesters.size > 0) this.#digestHeardAt = now;
     const alive = this.#o.presence.alive();
     let rank = 0;
     for (const peer of alive) if (peer < this.#self) rank++;
-    if (!this.#collector && rank < this.#k && lower < this.#k && now - this.#listeningSince >= window) this.#stepUp();
+    if (!this.#collector && rank < this.#k && lower < this.#k && now - this.#listeningSince >= window && this.#trustsItsView(alive.length, now)) this.#stepUp();
     else if (this.#collector && (rank > this.#k || lower >= this.#k)) this.#stepDown();
+  }
+
+  /**
+   * Whether our rank among the peers alive means anything: not while presence holds fewer
+   * than half the devices the registry lists (a crowd still joining, or a process so far
+   * behind that presence timed everyone out) — by that view nearly every peer ranks among
+   * the lowest, and at a thousand peers a hundred of them stepped up at once, each then
+   * digesting for everyone, until the mesh collapsed. Still, a peer that has heard no
+   * digest at all for {@link ORPHANED_WINDOWS} windows goes by its view (the mesh may
+   * really have lost most of its peers, and someone has to collect).
+   */
+  #trustsItsView(alive: number, now: number): boolean {
+    if (2 * (alive + 1) >= this.#o.doc.getMap('devices').size) return true;
+    return now - Math.max(this.#digestHeardAt, this.#listeningSince) >= ORPHANED_WINDOWS * 2 * this.#o.heartbeatMs;
   }
 
   #stepUp(): void {
@@ -239,7 +265,7 @@ export class BusSync {
     this.#digests = 0;
     this.#collector = bus.subscribe('up', (data) => this.#receive(data));
     // What was published before we collected: pull it from one peer (and push what it lacks).
-    void this.#ask(false);
+    void this.#ask(false, true);
   }
 
   #stepDown(): void {
@@ -259,27 +285,36 @@ export class BusSync {
   }
 
   /** Ask one peer for what we lack (and, joining, for everyone's presence). */
-  async #ask(withPresence: boolean): Promise<void> {
+  async #ask(withPresence: boolean, full = false): Promise<void> {
     if (this.#stopped) return;
     const sv = stateVector(this.#o.doc);
-    const answer = await this.#o.bus.request(this.#sign(ASK, concatBytes([new Uint8Array([withPresence ? 1 : 0]), sv])), Math.max(1000, Math.min(5000, this.#o.heartbeatMs * 2)));
-    if (answer && !this.#stopped) this.#receive(answer);
+    const answer = await this.#o.bus.request(this.#sign(ASK, concatBytes([new Uint8Array([(withPresence ? ASK_PRESENCE : 0) | (full ? ASK_FULL : 0)]), sv])), Math.max(1000, Math.min(5000, this.#o.heartbeatMs * 2)));
+    if (answer && !this.#stopped) this.#receive(answer, full);
   }
 
   #answer(data: Uint8Array, respond: ((reply: Uint8Array) => void) | undefined): void {
     const message = this.#open(data);
     if (!message || message.type !== ASK || !respond || message.body.byteLength < 1 || message.from === this.#self) return;
-    let registry: Uint8Array;
-    try {
-      registry = missingUpdate(this.#o.doc, message.body.subarray(1));
-    } catch {
-      return this.#o.logger.warn(`from ${message.from}: a state request with a malformed state vector`);
+    const theirs = message.body.subarray(1);
+    const ours = stateVector(this.#o.doc);
+    let registry: Uint8Array | null = null;
+    // At rest the two state vectors are the same bytes (Yjs writes them sorted): no insert
+    // is missing, and encoding what is missing walks the whole document (for its deletions),
+    // every peer every round. A deletion alone leaves the vector as it was, so a full round
+    // now and then still compares everything.
+    if ((message.body[0]! & ASK_FULL) !== 0 || !bytesEqual(theirs, ours)) {
+      try {
+        registry = missingUpdate(this.#o.doc, theirs);
+      } catch {
+        return this.#o.logger.warn(`from ${message.from}: a state request with a malformed state vector`);
+      }
     }
-    const presence = message.body[0] === 1 ? this.#o.presence.encodeAll() : null;
-    respond(this.#sign(ANSWER, encodeParts({ registry: isEmptyUpdate(registry) ? null : registry, presence, renewals: null, sv: stateVector(this.#o.doc) })));
+    const presence = (message.body[0]! & ASK_PRESENCE) !== 0 ? this.#o.presence.encodeAll() : null;
+    respond(this.#sign(ANSWER, encodeParts({ registry: registry === null || isEmptyUpdate(registry) ? null : registry, presence, renewals: null, sv: ours })));
   }
 
-  #receive(data: Uint8Array): void {
+  /** `full`: the answer to a full anti-entropy round (push what the answerer lacks even when the vectors match). */
+  #receive(data: Uint8Array, full = false): void {
     if (this.#stopped) return;
     const message = this.#open(data);
     if (!message || message.from === this.#self) return;
@@ -305,7 +340,7 @@ export class BusSync {
     }
     // Renewals of states we never had: a joiner whose first answer came from another joiner.
     if (parts.renewals && this.#o.presence.renew(parts.renewals) > 0) this.#askPresence();
-    if (message.type === ANSWER && parts.sv) {
+    if (message.type === ANSWER && parts.sv && (full || !bytesEqual(parts.sv, stateVector(this.#o.doc)))) {
       // Push-pull: what the answerer lacks goes to the collectors (a lost `up` is repaired so).
       try {
         const missing = missingUpdate(this.#o.doc, parts.sv);
@@ -345,6 +380,7 @@ export class BusSync {
     return { type, from, body };
   }
 }
+
 
 /** Four length-prefixed parts (registry update, awareness update, renewals, state vector); empty = absent. */
 function encodeParts(p: Parts): Uint8Array {
