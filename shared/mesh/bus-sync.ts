@@ -5,8 +5,9 @@
  * - Every peer publishes its own registry updates and heartbeats (and those it heard over
  *   links from peers without the bus) on `up`, merged over `batchMs`.
  * - A few **collectors** (the `collectors` lowest ids among the peers alive, as each peer
- *   sees them; a collector steps down only past one more than that rank, so views that
- *   differ a little do not make it flap) subscribe to `up`, apply what arrives and publish a digest
+ *   sees them, stepping up only by a view of presence that holds at least half the
+ *   registry's devices; a collector steps down only when it hears that many lower ids
+ *   digesting, so views that differ do not make it flap) subscribe to `up`, apply what arrives and publish a digest
  *   on `down`: the registry updates merged over `batchMs`, and every heartbeat period the
  *   presence of everyone alive, full states only where they changed and renewals
  *   (client, clock) for the rest (full every {@link FULL_EVERY}th digest). A peer thus
@@ -225,7 +226,8 @@ export class BusSync {
    * every joiner of a crowd ranked itself among the lowest and collected (each then heard
    * every heartbeat and sent digests to everyone: a thousand peers never settled). So a
    * peer collects only after listening to digests for two heartbeat periods, and never
-   * while `collectors` peers with lower ids are heard digesting.
+   * while `collectors` peers with lower ids are heard digesting (which is also what makes
+   * a collector step down).
    */
   #review(): void {
     if (this.#stopped || !this.#joined) return;
@@ -241,7 +243,9 @@ export class BusSync {
     let rank = 0;
     for (const peer of alive) if (peer < this.#self) rank++;
     if (!this.#collector && rank < this.#k && lower < this.#k && now - this.#listeningSince >= window && this.#trustsItsView(alive.length, now)) this.#stepUp();
-    else if (this.#collector && (rank > this.#k || lower >= this.#k)) this.#stepDown();
+    // Not by rank: the lower ids may not trust their view yet (below), and a collector that
+    // stepped down for them before they digest left the mesh with none (seen at a thousand).
+    else if (this.#collector && lower >= this.#k) this.#stepDown();
   }
 
   /**
