@@ -788,6 +788,8 @@ export class NatsTransport implements Transport {
 
   #sendAck(link: Link, type = FRAME_ACK): void {
     link.unackedIn = 0;
+    // An ack timer may fire after disconnect: nothing to seal it with any more.
+    if (this.#id === null) return;
     const seq = link.delivered;
     // Not behind our pending sends: those may wait for the remote's acks (a full window),
     // and the remote's sends for ours.

@@ -213,6 +213,7 @@ async function measure(total: number, processes: number, links: number, heartbea
     };
     await until((r) => r.complete !== undefined, Number(process.env.LIQUIDMESH_BENCH_NATS_TIMEOUT_MS ?? 300_000));
     const completeMs = Math.max(...reports.map((rs) => rs.find((r) => r.complete !== undefined)!.complete!)) - started;
+    process.stderr.write(`nats-scale ${total} peers: every registry complete after ${(completeMs / 1000).toFixed(1)} s\n`);
     // At rest: nothing changes any more but heartbeats, announcements and anti-entropy.
     await new Promise((r) => setTimeout(r, 3000));
     // Which subjects carry the traffic at rest (published messages, not deliveries): for the log.
@@ -234,7 +235,8 @@ async function measure(total: number, processes: number, links: number, heartbea
     for (const p of children) p.stdin!.write('rest-end\n');
     await observer.close();
     process.stderr.write(`nats-scale ${total} peers at rest, messages published per second by subject: ${[...bySubject].map(([k, v]) => `${k} ${(v / (restMs / 1000)).toFixed(1)}`).join(', ')}\n`);
-    await until((r) => r.inMsgs !== undefined, 30_000);
+    // A loaded process of many peers may take a while to answer.
+    await until((r) => r.inMsgs !== undefined, 180_000);
     const rest = reports.map((rs) => rs.find((r) => r.inMsgs !== undefined)!);
     const inMsgs = rest.reduce((sum, r) => sum + r.inMsgs!, 0);
     const natsMsgs = rest.reduce((sum, r) => sum + r.natsMsgs!, 0);
