@@ -162,11 +162,6 @@ const SESSION = /^[0-9a-f]{16}$/;
 const ACK_EVERY = 32;
 const ACK_DELAY_MS = 10;
 const MAX_RETIRED = 4096;
-/**
- * A nack asking for frames the remote acknowledged before means its link is newer than
- * ours; a reordered, older nack can look the same once, so it takes this many in a row.
- */
-const OUT_OF_STEP_NACKS = 2;
 
 /** The subjects of a mesh. */
 export function natsSubjects(keys: MeshKeys): { hello: string; dial: string; inbox: (peer: PeerId) => string } {
@@ -216,8 +211,6 @@ interface Link {
   unackedIn: number;
   ackTimer: boolean;
   closed: boolean;
-  /** Nacks in a row asking for frames the remote had acknowledged (see OUT_OF_STEP_NACKS). */
-  outOfStep: number;
 }
 
 interface Announcement {
@@ -644,14 +637,6 @@ export class NatsTransport implements Transport {
         return;
       }
       if (!body || link.closed) return this.#log.debug(`dropped a frame from ${from} that does not open with the pair key`);
-      if ((type === FRAME_ACK || type === FRAME_NACK) && seq >= link.nextSeq) {
-        // It acknowledges frames we never sent: the remote holds this pair of sessions from
-        // an earlier link (one end dropped it, then one dialled again) and numbers frames
-        // apart from us. Left so, it would take our frames for repeats and drop them while we
-        // repeated them forever; ended, both ends start afresh on the next dial.
-        this.#refuse(link, 'out of step with the remote (an earlier link it still holds)');
-        return;
-      }
       link.lastHeard = this.#clock.now();
       if (type === FRAME_NO) {
         // Refused at its bound (or a link it gave up): keep away for a while, try someone else.
@@ -668,12 +653,6 @@ export class NatsTransport implements Transport {
       if (type === FRAME_NACK) {
         // The remote saw a gap: what followed the loss was dropped there, send it all again.
         this.#acked(link, seq);
-        const oldest = link.unacked[0];
-        if (oldest && oldest.seq > seq + 1 && ++link.outOfStep >= OUT_OF_STEP_NACKS) {
-          // It lacks frames it acknowledged before: a new link on its side, an old one on ours.
-          this.#refuse(link, 'out of step with the remote (a new link on its side)');
-          return;
-        }
         this.#goBack(link);
         return;
       }
@@ -720,7 +699,7 @@ export class NatsTransport implements Transport {
     if (known) return known.remote === a.id ? known : null;
     const link: Link = {
       remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity, dialAt: -1,
-      nextSeq: 1, unacked: [], rto: this.#retransmitMs, srtt: 0, gapAck: false, goBackAt: -Infinity, waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false, outOfStep: 0,
+      nextSeq: 1, unacked: [], rto: this.#retransmitMs, srtt: 0, gapAck: false, goBackAt: -Infinity, waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
     };
     link.key.catch(() => {});
     this.#sessions.set(a.session, link);
@@ -809,7 +788,6 @@ export class NatsTransport implements Transport {
       link.srtt = link.srtt === 0 ? sample : link.srtt * 0.875 + sample * 0.125;
     }
     link.unacked.splice(0, n);
-    link.outOfStep = 0;
     link.rto = Math.min(MAX_RTO_MS, Math.max(this.#retransmitMs, 4 * link.srtt));
     for (const wake of link.waiters.splice(0)) wake();
   }
