@@ -9,7 +9,7 @@
  *
  * Exact, not probabilistic: a decryption is reused only for the very same sealed bytes
  * under the very same mesh keys, and a signature result only for the very same plaintext
- * object the memo handed out. Bounded: the most recent {@link BusMemo} entries only.
+ * object the memo handed out. Bounded: the most recent messages only (by count and bytes).
  * @module
  */
 import { bytesEqual } from './bytes.ts';
@@ -92,4 +92,3 @@ function ivHex(sealed: Uint8Array): string {
   for (let i = 0; i < 12 && i < sealed.byteLength; i++) s += sealed[i]!.toString(16).padStart(2, '0');
   return s;
 }
-
