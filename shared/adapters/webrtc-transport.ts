@@ -232,7 +232,7 @@ export class WebRtcTransport implements Transport {
       // Lost the signaling server: existing data channels live on; reconnect to be dialable.
       if (!this.#closed) this.#clock.setTimeout(() => this.#pj?.disconnected && !this.#closed && this.#pj.reconnect(), 1000);
     });
-    pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`peerjs: ${err.type ?? ''} ${err.message}`));
+    pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`${short(localId)}: peerjs: ${err.type ?? ''} ${err.message}`));
     this.#openDiscovery(url);
     // Checked twice per heartbeat: a keepalive leaves at most a quarter period late, and a
     // silence is noticed at most half a period after it became too long.
@@ -394,7 +394,14 @@ export class WebRtcTransport implements Transport {
       if ((this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
       // Of the lower ids at their bound, only about two answer a peer that needs room: when
       // every one of them did, each lonely newcomer of a crowd cost dozens of links (ADR 0029).
-      if (this.#links.size >= this.#bound() && !(this.#needsRoom(remote) && this.#lottery(remote) && this.#makeRoom(remote))) return;
+      if (this.#links.size >= this.#bound()) {
+        const needs = this.#needsRoom(remote);
+        const won = needs && this.#lottery(remote);
+        if (!(won && this.#makeRoom(remote))) {
+          if (needs) this.#log.debug(`${short(this.#id)}: ${short(remote)} needs room, we are at our bound: ${won ? 'no redundant link to give up' : 'lottery not ours'}`);
+          return;
+        }
+      }
       this.#dial(remote);
     }
     else {
@@ -516,12 +523,13 @@ export class WebRtcTransport implements Transport {
 
   #dial(remote: PeerId): void {
     if (!this.#pj || !this.#keys) return;
+    this.#log.debug(`${short(this.#id)}: dialling ${short(remote)} (${this.#links.size} connections, bound ${this.#bound()})`);
     const conn = this.#pj.connect(`lm-${this.#keys.tag}-${remote}`, { reliable: true, serialization: 'raw' });
     const link = this.#track(remote, conn, true);
     this.#clock.setTimeout(() => {
       if (this.#links.get(remote) !== link || link.open) return;
       this.#heard.delete(remote);
-      this.#drop(link, 'dial timed out');
+      this.#drop(link, 'dial timed out: the channel never opened (signaling or ICE)');
     }, DIAL_TIMEOUT_MS);
   }
 
@@ -548,7 +556,11 @@ export class WebRtcTransport implements Transport {
       this.#links.delete(remote);
       existing.conn.close();
     }
-    this.#track(remote, conn, false);
+    this.#log.debug(`${short(this.#id)}: ${short(remote)} dials us (${this.#links.size} connections, bound ${this.#bound()})`);
+    const link = this.#track(remote, conn, false);
+    this.#clock.setTimeout(() => {
+      if (this.#links.get(remote) === link && !link.joined) this.#log.debug(`${short(this.#id)}: accepted connection from ${short(remote)} not joined after ${DIAL_TIMEOUT_MS} ms (open: ${link.open}, proven: ${link.proven})`);
+    }, DIAL_TIMEOUT_MS);
   }
 
   /**
@@ -564,7 +576,7 @@ export class WebRtcTransport implements Transport {
       conn.close();
     };
     conn.on('open', () => {
-      this.#log.debug(`refusing a connection from ${remote}: at the bound of ${this.#bound()}`);
+      this.#log.debug(`${short(this.#id)}: refusing a connection from ${short(remote)}: at the bound of ${this.#bound()}`);
       this.#sendFrame(link, FRAME_REFUSE, new Uint8Array(0));
       this.#clock.setTimeout(end, REFUSE_LINGER_MS);
     });
@@ -648,6 +660,7 @@ export class WebRtcTransport implements Transport {
       // Our first link under a bound: say at once that we are no longer lonely (no more room made for us).
       const first = this.#o.maxConnections !== undefined && !this.#hasJoined();
       link.joined = true;
+      this.#log.debug(`${short(this.#id)}: joined ${short(link.remote)} (${link.dialing ? 'we dialled' : 'it dialled'})`);
       this.#events.emit('peer-joined', link.remote);
       if (first) void this.#announce();
     }
@@ -699,7 +712,7 @@ export class WebRtcTransport implements Transport {
     // Heard without a link from now on: a stranger again only after a while.
     this.#announcers.delete(link.remote);
     this.#announceSoon();
-    this.#log.debug(`connection to ${link.remote} ended: ${reason}`);
+    this.#log.debug(`${short(this.#id)}: connection to ${short(link.remote)} ended${link.joined ? '' : ' before joining'} (${link.dialing ? 'we dialled' : 'it dialled'}): ${reason}`);
     // Under a bound, a dial that ended before joining was most likely refused at the other's bound.
     if (this.#o.maxConnections !== undefined && link.dialing && !link.joined) this.#backoff.set(link.remote, this.#clock.now() + REFUSED_BACKOFF_MS);
     link.conn.close();
@@ -711,6 +724,11 @@ export class WebRtcTransport implements Transport {
     link.queue?.close(new PeerUnreachableError(`peer ${link.remote} left while the send waited`));
     if (this.#id !== null) this.#events.emit('peer-left', link.remote);
   }
+}
+
+/** A peer id shortened for log lines (enough to tell a site's peers apart). */
+function short(id: PeerId | null): string {
+  return id === null ? '-' : id.slice(0, 8);
 }
 
 function toBytes(data: unknown): Uint8Array | null {
