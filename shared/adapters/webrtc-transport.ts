@@ -168,7 +168,7 @@ export class WebRtcTransport implements Transport {
   /** Go back to announcing every `announceMs` (the mesh changed). */
   #announceSoon: () => void = () => undefined;
   /** Chooses a link to give up for an unreachable peer when at the bound (see makeRoomWith). */
-  #roomFor: ((remote: PeerId) => PeerId | undefined) | undefined;
+  #roomFor: ((remote: PeerId, cutOff?: boolean) => PeerId | undefined) | undefined;
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
   /** Peers heard announcing that we may dial (higher ids), so a refused dial can try another at once. */
@@ -377,7 +377,8 @@ export class WebRtcTransport implements Transport {
     if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
     if (announce?.gone === true) {
       // A will: its signaling socket closed. Only a hint (it may have lost only the
-      // server); the link's own silence decides.
+      // server); the link's own silence decides. Not a peer to seek a link from meanwhile.
+      this.#announcers.delete(remote);
       const link = this.#links.get(remote);
       if (link?.joined) {
         link.silence.suspect();
@@ -389,6 +390,10 @@ export class WebRtcTransport implements Transport {
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
     this.#announceSoon();
     this.#heardAnnounce(remote, announce?.lonely === true);
+    // With no connection at all, dial whoever we hear, whatever the ids: under the
+    // lower-id-dials rule alone, a peer near the top of the id space waits for a lower id
+    // with room or a lottery to dial it, and in a crowd neither may come (ADR 0029).
+    if (this.#seek(remote)) return;
     if (this.#id < remote) {
       this.#heard.add(remote);
       if ((this.#backoff.get(remote) ?? -Infinity) > this.#clock.now()) return;
@@ -397,7 +402,7 @@ export class WebRtcTransport implements Transport {
       if (this.#links.size >= this.#bound()) {
         const needs = this.#needsRoom(remote);
         const won = needs && this.#lottery(remote);
-        if (!(won && this.#makeRoom(remote))) {
+        if (!(won && this.#makeRoom(remote, this.#announcers.get(remote)?.lonely === true))) {
           if (needs) this.#log.debug(`${short(this.#id)}: ${short(remote)} needs room, we are at our bound: ${won ? 'no redundant link to give up' : 'lottery not ours'}`);
           return;
         }
@@ -426,7 +431,10 @@ export class WebRtcTransport implements Transport {
     let handle: TimerHandle | undefined;
     const tick = (): void => {
       void this.#announce();
-      delay = Math.min(delay * 2, base * QUIET_ANNOUNCE_FACTOR);
+      // A peer with no link keeps announcing every period, and dials someone it heard.
+      const seeking = this.#seeking();
+      if (seeking) this.#seek();
+      delay = seeking ? base : Math.min(delay * 2, base * QUIET_ANNOUNCE_FACTOR);
       handle = this.#clock.setTimeout(tick, delay);
     };
     this.#announceSoon = () => {
@@ -465,6 +473,32 @@ export class WebRtcTransport implements Transport {
     return heard.lonely || this.#clock.now() - heard.since >= STRANGER_PERIODS * (this.#o.announceMs ?? 3000);
   }
 
+  /** Under a bound, with no connection at all (joined or in progress): this peer seeks a link. */
+  #seeking(): boolean {
+    return this.#o.maxConnections !== undefined && this.#id !== null && this.#links.size === 0;
+  }
+
+  /**
+   * When seeking, dial `prefer` if it may be dialled now, else a peer picked at random among
+   * those heard announcing (a crowd's seekers spread over the site instead of all dialling
+   * the same peer). The dialled peer makes room for us if it is at its bound and can (our
+   * announcements say we are lonely), or refuses, and we try another. True when it dialled.
+   */
+  #seek(prefer?: PeerId): boolean {
+    if (!this.#seeking()) return false;
+    const now = this.#clock.now();
+    const free = (id: PeerId): boolean => !this.#links.has(id) && (this.#backoff.get(id) ?? -Infinity) <= now && this.#allowed(id);
+    let pick = prefer !== undefined && free(prefer) ? prefer : undefined;
+    if (pick === undefined) {
+      const candidates = [...this.#announcers.keys()].filter(free);
+      if (candidates.length === 0) return false;
+      pick = candidates[Math.floor((this.#o.random ?? Math.random)() * candidates.length)]!;
+    }
+    this.#log.debug(`${short(this.#id)}: no link: seeking one from ${short(pick)}`);
+    this.#dial(pick);
+    return true;
+  }
+
   /** True for about `ROOM_RESPONDERS` of the peers with lower ids than `remote` (those that dial it). */
   #lottery(remote: PeerId): boolean {
     let lower = 1;
@@ -477,9 +511,9 @@ export class WebRtcTransport implements Transport {
     return false;
   }
 
-  /** Make room for `remote` if our chooser names a link to give up; true when it did. */
-  #makeRoom(remote: PeerId): boolean {
-    const victim = this.#roomFor?.(remote);
+  /** Make room for `remote` (`cutOff`: it says it holds no link) if our chooser names a link to give up; true when it did. */
+  #makeRoom(remote: PeerId, cutOff: boolean): boolean {
+    const victim = this.#roomFor?.(remote, cutOff);
     const link = victim !== undefined && victim !== remote ? this.#links.get(victim) : undefined;
     if (!link) return false;
     this.#roomsMade++;
@@ -489,7 +523,7 @@ export class WebRtcTransport implements Transport {
   }
 
   /** See {@link Transport.makeRoomWith}. */
-  makeRoomWith(choose: (remote: PeerId) => PeerId | undefined): void {
+  makeRoomWith(choose: (remote: PeerId, cutOff?: boolean) => PeerId | undefined): void {
     this.#roomFor = choose;
   }
 
@@ -506,7 +540,7 @@ export class WebRtcTransport implements Transport {
 
   /** After a refusal: dial another peer we heard (one we may dial, not backing off), if there is room to dial. */
   #dialAnother(): void {
-    if (this.#id === null || this.#links.size >= this.#bound()) return;
+    if (this.#id === null || this.#links.size >= this.#bound() || this.#seek()) return;
     const now = this.#clock.now();
     for (const remote of this.#heard) {
       if (this.#links.has(remote) || (this.#backoff.get(remote) ?? -Infinity) > now || !this.#allowed(remote)) continue;
@@ -544,22 +578,32 @@ export class WebRtcTransport implements Transport {
     const existing = this.#links.get(remote);
     if (!existing && this.#full()) {
       // The dialler chose us, so no lottery; but room only for a peer that needs it.
-      if (this.#needsRoom(remote)) this.#makeRoom(remote);
+      if (this.#needsRoom(remote)) this.#makeRoom(remote, this.#announcers.get(remote)?.lonely === true);
       if (this.#full()) {
         this.#refuse(remote, conn);
         return;
       }
     }
+    if (existing && existing.dialing && !existing.joined && this.#id < remote) {
+      // Both dialled at once (a seeking peer dials lower ids too): the lower id's dial
+      // stands on both sides, or each side would close the other's and neither would join.
+      this.#log.debug(`${short(this.#id)}: ${short(remote)} dials us while we dial it: our dial stands`);
+      conn.close();
+      return;
+    }
     if (existing) {
-      // Both dialled at once, or the remote restarted: the newest connection from the remote wins.
+      // The remote dialled us while we dialled it (it has the lower id), or it restarted: the newest connection from the remote wins.
       if (existing.joined) this.#leave(existing);
       this.#links.delete(remote);
       existing.conn.close();
     }
     this.#log.debug(`${short(this.#id)}: ${short(remote)} dials us (${this.#links.size} connections, bound ${this.#bound()})`);
     const link = this.#track(remote, conn, false);
+    // A dial whose dialler gave up before the channel opened is never closed on our side
+    // (nothing tells us): without this it held a slot of the bound for good, and a site of
+    // 50 filled with such connections while most peers held one link or none (ADR 0029).
     this.#clock.setTimeout(() => {
-      if (this.#links.get(remote) === link && !link.joined) this.#log.debug(`${short(this.#id)}: accepted connection from ${short(remote)} not joined after ${DIAL_TIMEOUT_MS} ms (open: ${link.open}, proven: ${link.proven})`);
+      if (this.#links.get(remote) === link && !link.joined) this.#drop(link, `not joined ${DIAL_TIMEOUT_MS} ms after it dialled (channel ${link.open ? 'open, no proof' : 'never opened'})`);
     }, DIAL_TIMEOUT_MS);
   }
 
