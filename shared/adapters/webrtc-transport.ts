@@ -143,6 +143,13 @@ interface Link {
   silence: LinkSilence;
   lastSent: number;
   dialing: boolean;
+  /**
+   * A connection whose channel has not opened by then is given up: the dialler's dial timed
+   * out, or (accepted) its dialler gave up, which nothing tells us. Pushed back by our own
+   * stalls: in a crowd on two cores a process may not run for many seconds, and its timers
+   * then fire before the channel events that came meanwhile (ADR 0029).
+   */
+  openBy: number;
   /** Accepted only to say no (we are at our bound): never joins, closes after the refusal. */
   refusing?: boolean;
   /** Ordered, backpressured sends once the channel is open. */
@@ -473,9 +480,15 @@ export class WebRtcTransport implements Transport {
     return heard.lonely || this.#clock.now() - heard.since >= STRANGER_PERIODS * (this.#o.announceMs ?? 3000);
   }
 
-  /** Under a bound, with no connection at all (joined or in progress): this peer seeks a link. */
+  /**
+   * Under a bound, with no link joined and no dial of ours in progress: this peer seeks a
+   * link. Dials from others in progress do not stop it: one may be from a dialler that
+   * already gave up.
+   */
   #seeking(): boolean {
-    return this.#o.maxConnections !== undefined && this.#id !== null && this.#links.size === 0;
+    if (this.#o.maxConnections === undefined || this.#id === null) return false;
+    for (const link of this.#links.values()) if (link.joined || link.dialing) return false;
+    return true;
   }
 
   /**
@@ -504,6 +517,12 @@ export class WebRtcTransport implements Transport {
     let lower = 1;
     for (const id of this.#announcers.keys()) if (id < remote) lower++;
     return (this.#o.random ?? Math.random)() < ROOM_RESPONDERS / lower;
+  }
+
+  #joinedCount(): number {
+    let n = 0;
+    for (const link of this.#links.values()) if (link.joined) n++;
+    return n;
   }
 
   #hasJoined(): boolean {
@@ -559,12 +578,7 @@ export class WebRtcTransport implements Transport {
     if (!this.#pj || !this.#keys) return;
     this.#log.debug(`${short(this.#id)}: dialling ${short(remote)} (${this.#links.size} connections, bound ${this.#bound()})`);
     const conn = this.#pj.connect(`lm-${this.#keys.tag}-${remote}`, { reliable: true, serialization: 'raw' });
-    const link = this.#track(remote, conn, true);
-    this.#clock.setTimeout(() => {
-      if (this.#links.get(remote) !== link || link.open) return;
-      this.#heard.delete(remote);
-      this.#drop(link, 'dial timed out: the channel never opened (signaling or ICE)');
-    }, DIAL_TIMEOUT_MS);
+    this.#track(remote, conn, true);
   }
 
   #accept(conn: DataConnection): void {
@@ -598,13 +612,10 @@ export class WebRtcTransport implements Transport {
       existing.conn.close();
     }
     this.#log.debug(`${short(this.#id)}: ${short(remote)} dials us (${this.#links.size} connections, bound ${this.#bound()})`);
-    const link = this.#track(remote, conn, false);
-    // A dial whose dialler gave up before the channel opened is never closed on our side
-    // (nothing tells us): without this it held a slot of the bound for good, and a site of
-    // 50 filled with such connections while most peers held one link or none (ADR 0029).
-    this.#clock.setTimeout(() => {
-      if (this.#links.get(remote) === link && !link.joined) this.#drop(link, `not joined ${DIAL_TIMEOUT_MS} ms after it dialled (channel ${link.open ? 'open, no proof' : 'never opened'})`);
-    }, DIAL_TIMEOUT_MS);
+    // Given up if its channel does not open in time (see Link.openBy): a dial whose dialler
+    // gave up first is never closed on our side, and such connections held slots of the
+    // bound for good: a site of 50 filled with them while most peers held one link or none.
+    this.#track(remote, conn, false);
   }
 
   /**
@@ -613,7 +624,7 @@ export class WebRtcTransport implements Transport {
    */
   #refuse(remote: PeerId, conn: DataConnection): void {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing: false, refusing: true, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null };
     this.#refusing.add(link);
     const end = (): void => {
       if (!this.#refusing.delete(link)) return;
@@ -632,7 +643,7 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing, openBy: now + DIAL_TIMEOUT_MS, queue: null };
     this.#links.set(remote, link);
     conn.on('open', () => {
       link.open = true;
@@ -693,8 +704,10 @@ export class WebRtcTransport implements Transport {
       return;
     }
     link.proven = true;
-    // Our dial came through, but connections accepted meanwhile filled the bound: say no after all.
-    if (link.dialing && !link.joined && this.#full(link)) {
+    // Our dial came through, but connections accepted meanwhile filled the bound: say no
+    // after all — unless it would be our first link (a seeker takes it: the others may be
+    // from diallers that gave up). Links that joined never exceed the bound either way.
+    if (!link.joined && ((link.dialing && this.#hasJoined() && this.#full(link)) || this.#joinedCount() >= this.#bound())) {
       this.#sendFrame(link, FRAME_REFUSE, new Uint8Array(0));
       this.#drop(link, 'at our bound when the dial came through');
       return;
@@ -740,7 +753,13 @@ export class WebRtcTransport implements Transport {
     const now = this.#clock.now();
     const heartbeat = this.#liveness.heartbeatMs;
     for (const link of [...this.#links.values()]) {
-      if (!link.open) continue;
+      if (!link.open) {
+        if (stalledMs > 0) link.openBy += stalledMs;
+        if (now < link.openBy) continue;
+        if (link.dialing) this.#heard.delete(link.remote);
+        this.#drop(link, link.dialing ? 'dial timed out: the channel never opened (signaling or ICE)' : `the channel never opened within ${DIAL_TIMEOUT_MS} ms of its dial (its dialler gave up)`);
+        continue;
+      }
       if (stalledMs > 0) link.silence.forgive(stalledMs);
       if (link.silence.expired(now)) {
         this.#drop(link, `silent for more than ${Math.round(link.silence.timeoutMs)} ms`);
