@@ -185,8 +185,9 @@ export class SimSite {
   async run(ms: number, stepMs = 100): Promise<void> {
     for (let t = 0; t < ms; t += stepMs) {
       this.clock.advance(stepMs);
-      // Web Crypto answers from another thread: let the event loop turn (what is not done yet settles in a later step).
-      for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+      // Web Crypto answers from another thread: a real moment per step, so that a handshake's
+      // proofs settle within a step or two of site time even on a loaded machine.
+      await new Promise((r) => setTimeout(r, 1));
     }
   }
 
