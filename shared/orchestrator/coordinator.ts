@@ -258,6 +258,9 @@ export class Coordinator {
     // Clones and standbys are copies of one revision's instances: a new revision places afresh.
     delete next.replicas;
     delete next.standby;
+    // Epochs number the takeovers within one revision (ADR 0038): two coordinators that made
+    // the same revision on either side of a partition must not share a takeover's epoch.
+    delete next.epoch;
     if (SETTLED.has(record.status) && record.steps) next.previous = { revision: record.revision, steps: record.steps, solution: record.solution };
     else if (record.previous) next.previous = record.previous;
     else delete next.previous;

@@ -67,7 +67,48 @@ export async function callWithStandby<T>(peer: Peer, r: DeploymentRecord, step: 
     offs.forEach((off) => off());
   }
   controller.abort();
-  return send(standbyTarget(peer, r, step, primary));
+  const target = standbyTarget(peer, r, step, primary);
+  try {
+    return await send(target);
+  } catch (error) {
+    // The peer asked refused: another took the step over meanwhile (a newer epoch, or a
+    // standby holding newer state than a restarted primary). Once more, to the primary
+    // the registry names when it names another.
+    if (!hasCode(error, 'ERR_STANDBY_FENCED') && !hasCode(error, 'ERR_NOT_STANDBY')) throw error;
+    const next = await namedOtherThan(peer, r.id, step, target, REDIRECT_WAIT_MS);
+    if (next === undefined) throw error;
+    return send(next);
+  }
+}
+
+/** Longest a caller waits for the registry to name the primary that took over from a peer that refused its call, ms. */
+const REDIRECT_WAIT_MS = 5000;
+
+/** The primary of `step` the registry names once it is not `not` (undefined if none within `waitMs`). */
+function namedOtherThan(peer: Peer, deploymentId: string, step: number, not: string, waitMs: number): Promise<string | undefined> {
+  const named = (): string | undefined => {
+    const p = peer.registry.deployments.get(deploymentId)?.record.solution[String(step)];
+    return p !== undefined && p !== not ? p : undefined;
+  };
+  const now = named();
+  if (now !== undefined) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    const off = peer.registry.on('change', (c) => {
+      if (c.map !== 'deployments') return;
+      const p = named();
+      if (p === undefined) return;
+      finish();
+      resolve(p);
+    });
+    const timer = peer.clock.setTimeout(() => {
+      finish();
+      resolve(undefined);
+    }, waitMs);
+    const finish = (): void => {
+      off();
+      peer.clock.clearTimeout(timer);
+    };
+  });
 }
 
 /** Where a call goes once its primary looks gone: the primary the registry names now, else the first standby alive. */
@@ -76,8 +117,8 @@ function standbyTarget(peer: Peer, r: DeploymentRecord, step: number, primary: s
   const placed = current.solution[String(step)];
   if (placed !== undefined && placed !== primary) return placed;
   const alive = new Set(peer.alive());
-  const standbys = r.standby?.[String(step)] ?? [];
-  return standbys.find((p) => alive.has(p) || p === peer.id) ?? standbys[0]!;
+  const standbys = (current.standby?.[String(step)] ?? r.standby?.[String(step)] ?? []).filter((p) => p !== primary);
+  return standbys.find((p) => alive.has(p) || p === peer.id) ?? standbys[0] ?? primary;
 }
 
 /**

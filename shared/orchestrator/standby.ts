@@ -24,6 +24,9 @@
  * it is promoted, from a peer the record does not name as the primary, or of an epoch
  * older than the record's; the primary then fails the call instead of answering it, so a
  * primary that was only cut off never acknowledges a call after the promotion.
+ * Epochs, versions and the newest line each peer keeps: ADR 0038, amended. The file holds
+ * both sides of one protocol (primary and standby share the fencing and version rules and
+ * the queue a call and its state pass through); split, each half would import the other.
  * @module
  */
 import { randomBytes, sha256Hex, toHex } from '../bytes.ts';
@@ -52,6 +55,14 @@ export interface StandbyState {
   epoch: number;
   /** Number of this state in the primary's sequence for this standby (the whole snapshot restarts it). */
   seq: number;
+  /** The deployment's revision the state belongs to (absent: the standby's record's). */
+  revision?: number;
+  /**
+   * How many calls' state this copy holds in this revision, carried across takeovers: a
+   * standby refuses a copy older than its own (a restarted primary's fresh instance).
+   * Absent: 0.
+   */
+  version?: number;
   /** A whole snapshot (then `step` says what to load); otherwise the pages the last call wrote. */
   full: boolean;
   step?: DeployedStep;
@@ -95,12 +106,36 @@ interface Following {
   step: DeployedStep;
   from: string;
   seq: number;
+  revision: number;
+  version: number;
   staged?: StagedModule;
   promoting?: Promise<{ epoch: number }>;
 }
 
 /** What a primary knows of one of its standbys: the last `seq` it applied, or undefined (send a whole snapshot). */
 type Synced = Map<string, number | undefined>;
+
+/** A module this peer is the primary of. */
+interface Leading {
+  queue: Promise<unknown>;
+  synced: Synced;
+  /** The revision it leads: a new revision loads the module afresh. */
+  revision: number;
+  /** Calls whose state its instance holds in this revision (see {@link StandbyState.version}). */
+  version: number;
+  /**
+   * False for an instance loaded while the record already named standbys (this peer
+   * restarted): a standby may hold newer state, so it serves only once one took its copy.
+   */
+  trusted: boolean;
+}
+
+/** The newest line of a deployment this peer has seen: revision, epoch and the primaries it names. */
+interface Line {
+  revision: number;
+  epoch: number;
+  solution: Record<string, string>;
+}
 
 /** Both sides of hot standby on one peer. */
 export class StandbyService {
@@ -112,7 +147,9 @@ export class StandbyService {
   readonly #following = new Map<ModuleKey, Following>();
   /** Work on a followed module, one at a time (stage, restore, promote). */
   readonly #followQueue = new Map<ModuleKey, Promise<unknown>>();
-  readonly #leading = new Map<ModuleKey, { queue: Promise<unknown>; synced: Synced }>();
+  readonly #leading = new Map<ModuleKey, Leading>();
+  /** Per deployment, the record of the highest epoch seen for its revision: a record of a lower one is stale. */
+  readonly #lines = new Map<string, Line>();
   readonly #outcomes = new Map<ModuleKey, Map<string, CallOutcome>>();
   /** Modules this peer took over, with the epoch it recorded: a record of an older epoch is stale. */
   readonly #promoted = new Map<ModuleKey, { epoch: number; revision: number }>();
@@ -173,10 +210,13 @@ export class StandbyService {
   reconcile(): void {
     this.#reassert();
     const alive = new Set(this.#peer.alive());
+    const deployed = new Set(this.#supervisor.deployed().map((d) => moduleKey(d.deploymentId, d.name)));
     for (const view of this.#peer.registry.deployments.values()) {
       const r = view.record;
-      if (!r.standby) continue;
       const modules = new Set((r.steps ?? []).filter((_s, i) => r.solution[String(i)] === this.#peer.id).map((s) => s.name));
+      // Seen here first while the record names no standby: this instance is the state's origin.
+      for (const module of modules) if (deployed.has(moduleKey(r.id, module))) this.#lead(moduleKey(r.id, module), r, module);
+      if (!r.standby) continue;
       for (const module of modules) {
         const key = moduleKey(r.id, module);
         const synced = this.#leading.get(key)?.synced;
@@ -223,8 +263,8 @@ export class StandbyService {
       this.#agent.adopt(deploymentId, module, { module: f.step.module, providers: f.step.providers });
       await this.#supervisor.install(f.staged);
       this.#following.delete(key);
-      const epoch = (r.epoch ?? 0) + 1;
       const current = this.#peer.registry.deployments.get(deploymentId)?.record ?? r;
+      const epoch = takeoverEpoch(Math.max(current.epoch ?? 0, this.#newerLine(current)?.epoch ?? 0), this.#peer.id);
       const solution = { ...current.solution };
       const standby = { ...(current.standby ?? {}) };
       for (const i of steps) {
@@ -242,6 +282,8 @@ export class StandbyService {
         this.#log.warn(`promoted ${module} of ${r.name} but could not record it: ${(error as Error).message}`);
       }
       this.#promoted.set(key, { epoch, revision: current.revision });
+      this.#lines.set(deploymentId, { revision: current.revision, epoch, solution: { ...solution } });
+      this.#leading.set(key, { queue: Promise.resolve(), synced: new Map(), revision: current.revision, version: f.version, trusted: true });
       this.#log.debug(`promoted: ${this.#name(this.#peer.id)} serves ${r.name}/${module} (epoch ${epoch})`);
       return { epoch };
     });
@@ -249,42 +291,60 @@ export class StandbyService {
   }
 
   /**
-   * The higher epoch wins: a record written concurrently on the other side of a partition
-   * (an older epoch naming the old primary) may win the registry's merge; a peer that
-   * took a module over writes its takeover again, so that the old primary stays fenced.
+   * The higher epoch wins. Any writer of a deployment record (a coordinator dropping a
+   * standby, a peer writing its phase) may have read it before a takeover reached it, and
+   * the registry keeps a record whole, last writer wins: such a write can bring back an
+   * older epoch naming the old primary, after which a second takeover would take the same
+   * epoch number again. So every peer keeps the highest epoch it has seen of each
+   * deployment's revision, and writes a record of a lower epoch back up to it (the
+   * primaries of that epoch, the epoch, the standbys of the record less those primaries).
+   * Every peer that saw the takeover writes the same thing, so whichever write wins the
+   * merge the line does not go back, even with the peer that took over gone.
    */
   #reassert(): void {
-    for (const [key, { epoch, revision }] of this.#promoted) {
-      const { deploymentId, name: module } = moduleOfKey(key);
-      const r = this.#peer.registry.deployments.get(deploymentId)?.record;
-      // Another revision places the module afresh: the takeover is history.
-      if (!r || r.revision !== revision) {
-        this.#promoted.delete(key);
+    for (const view of this.#peer.registry.deployments.values()) {
+      const r = view.record;
+      const epoch = r.epoch ?? 0;
+      const line = this.#lines.get(r.id);
+      if (!line || r.revision > line.revision || (r.revision === line.revision && epoch >= line.epoch)) {
+        // Same epoch, another solution: a migration, or the merge's pick between two equal
+        // takeovers; every peer ends with the record the merge kept, and follows it.
+        if (epoch > 0 || line) this.#lines.set(r.id, { revision: r.revision, epoch, solution: { ...r.solution } });
         continue;
       }
-      if ((r.epoch ?? 0) > epoch) {
-        this.#promoted.delete(key);
-        continue;
+      if (r.revision < line.revision) continue;
+      const solution = { ...r.solution, ...line.solution };
+      const primaries = new Set(Object.values(line.solution));
+      const standby: Record<string, string[]> = {};
+      for (const [i, peers] of Object.entries(r.standby ?? {})) {
+        const rest = peers.filter((p) => !primaries.has(p));
+        if (rest.length > 0) standby[i] = rest;
       }
-      if ((r.epoch ?? 0) === epoch) continue;
-      const solution = { ...r.solution };
-      const standby = { ...(r.standby ?? {}) };
-      for (const [i, s] of (r.steps ?? []).entries()) {
-        if (s.name !== module) continue;
-        solution[String(i)] = this.#peer.id;
-        const rest = (standby[String(i)] ?? []).filter((p) => p !== this.#peer.id);
-        if (rest.length > 0) standby[String(i)] = rest;
-        else delete standby[String(i)];
-      }
-      const next: DeploymentRecord = { ...r, solution, standby, epoch, updatedAt: this.#now() };
+      const next: DeploymentRecord = { ...r, solution, standby, epoch: line.epoch, updatedAt: this.#now() };
       if (Object.keys(standby).length === 0) delete next.standby;
       try {
         this.#peer.registry.deployments.put(next);
-        this.#log.debug(`a record of an older epoch named another primary for ${module}: written again at epoch ${epoch}`);
+        this.#log.debug(`a record of ${r.name} at epoch ${epoch} came after epoch ${line.epoch}: written again at epoch ${line.epoch}`);
       } catch (error) {
-        this.#log.warn(`could not record the takeover of ${module} again: ${(error as Error).message}`);
+        this.#log.debug(`could not write ${r.name} back to epoch ${line.epoch}: ${(error as Error).message}`);
       }
     }
+    for (const id of this.#lines.keys()) if (!this.#peer.registry.deployments.get(id)) this.#lines.delete(id);
+    for (const [key, { revision, epoch }] of this.#promoted) {
+      const r = this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)?.record;
+      // Another revision places the module afresh, or another peer took it over since:
+      // the takeover is history (this peer may follow the new primary).
+      if (!r || r.revision !== revision || (r.epoch ?? 0) > epoch) this.#promoted.delete(key);
+    }
+  }
+
+  /**
+   * The line this peer holds of a deployment when it is newer than the registry's record
+   * (same revision, higher epoch), else undefined.
+   */
+  #newerLine(r: DeploymentRecord): Line | undefined {
+    const line = this.#lines.get(r.id);
+    return line && line.revision === r.revision && line.epoch > (r.epoch ?? 0) ? line : undefined;
   }
 
   /** Peers whose link turned suspect and has not been heard from since (the coordinator places no standby there). */
@@ -298,12 +358,12 @@ export class StandbyService {
     return alive;
   }
 
-  /** True while this peer took `key` over at an epoch newer than the record's (the record is stale). */
+  /** True while the newest line this peer saw, newer than the record, names it the primary of `key` (the record is stale). */
   #outranks(key: ModuleKey): boolean {
-    const promoted = this.#promoted.get(key);
-    if (!promoted) return false;
-    const r = this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)?.record;
-    return r !== undefined && r.revision === promoted.revision && (r.epoch ?? 0) < promoted.epoch;
+    const { deploymentId, name } = moduleOfKey(key);
+    const r = this.#peer.registry.deployments.get(deploymentId)?.record;
+    const line = r && this.#newerLine(r);
+    return line !== undefined && (r!.steps ?? []).some((s, i) => s.name === name && line.solution[String(i)] === this.#peer.id);
   }
 
   /** A peer may be gone: promote the modules it was the primary of, where this peer is the first standby alive. */
@@ -327,12 +387,23 @@ export class StandbyService {
     const r = await this.#recordNaming(p, from);
     if (!r) throw new UnknownDeploymentError(`no deployment ${p.deploymentId}`, { deployment: p.deploymentId });
     const following = this.#following.get(key);
-    if (following?.promoting || this.#promoted.has(key) || fenced(r, p, from)) {
-      throw new StandbyFencedError(`${this.#name(this.#peer.id)} no longer follows ${this.#name(from)} for ${p.module} (epoch ${r.epoch ?? 0})`, { epoch: r.epoch ?? 0 });
+    const line = this.#newerLine(r);
+    if (following?.promoting || this.#promoted.has(key) || fenced(r, p, from) || (line !== undefined && line.epoch > p.epoch)) {
+      const epoch = line?.epoch ?? r.epoch ?? 0;
+      throw new StandbyFencedError(`${this.#name(this.#peer.id)} no longer follows ${this.#name(from)} for ${p.module} (epoch ${epoch})`, { epoch });
     }
     if (standbyStepsOf(r, p.module, this.#peer.id).length === 0) throw new NotStandbyError(`${this.#name(this.#peer.id)} is no standby of ${p.module}`, { deploymentId: p.deploymentId, module: p.module });
-    return this.#serialFollow(key, async () => {
+    let newer = false;
+    const applied = this.#serialFollow(key, async () => {
       let f = this.#following.get(key);
+      const revision = p.revision ?? r.revision;
+      const version = p.version ?? 0;
+      // A copy never goes back: a primary that restarted (its instance loaded afresh) offers
+      // older state than this copy holds. Refused, and this peer takes over with it.
+      if (f?.staged && f.revision === revision && version < f.version) {
+        newer = true;
+        throw new StandbyFencedError(`${this.#name(this.#peer.id)} holds newer state of ${p.module} (${f.version} calls) than ${this.#name(from)} offers (${version})`, { epoch: r.epoch ?? 0 });
+      }
       if (!p.full && (!f?.staged || f.from !== from || p.seq !== f.seq + 1)) {
         throw new StandbySyncError(`${this.#name(this.#peer.id)} missed state of ${p.module} before ${p.seq}`, { standby: this.#peer.id, seq: f?.seq ?? -1 });
       }
@@ -345,15 +416,21 @@ export class StandbyService {
         }
         if (!f?.staged) {
           const staged = await stageStep(this.#peer, this.#supervisor, p.deploymentId, p.module, p.step);
-          f = { deploymentId: p.deploymentId, module: p.module, step: p.step, from, seq: p.seq, staged };
+          f = { deploymentId: p.deploymentId, module: p.module, step: p.step, from, seq: p.seq, revision, version, staged };
           this.#following.set(key, f);
         }
       }
       await f!.staged!.instance.restore(snapshot);
       f!.seq = p.seq;
+      f!.revision = revision;
+      f!.version = version;
       if (p.callId !== undefined && p.outcome !== undefined) this.#keep(key, p.callId, p.outcome);
       return { seq: p.seq };
     });
+    applied.catch(() => {
+      if (newer) this.promote(p.deploymentId, p.module).catch((error: unknown) => this.#log.warn(`could not take over ${p.module}: ${(error as Error).message}`));
+    });
+    return applied;
   }
 
   /**
@@ -413,25 +490,37 @@ export class StandbyService {
     const kept = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
     if (kept) return kept;
     const f = this.#following.get(key);
-    // A caller whose primary died sends the call here: take over first.
-    if (f && !this.#supervisor.deployed().some((d) => d.deploymentId === deploymentId && d.name === module)) {
+    // A caller whose primary died sends the call here: take over first. A takeover under way
+    // may have installed the copy already (it is deployed) without having recorded it yet.
+    if (f && (f.promoting !== undefined || !this.#supervisor.deployed().some((d) => d.deploymentId === deploymentId && d.name === module))) {
       await this.promote(deploymentId, module);
       const now = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
       if (now) return now;
     }
     const r = this.#recordOf(deploymentId);
     if (!r || (r.standby === undefined && !this.#outcomes.has(key))) return run();
-    const leading = this.#leading.get(key) ?? { queue: Promise.resolve(), synced: new Map() };
-    this.#leading.set(key, leading);
+    const leading = this.#lead(key, r, module);
     const turn = leading.queue.catch(() => undefined).then(async () => {
       const again = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
       if (again) return again;
       const record = this.#peer.registry.deployments.get(deploymentId)?.record ?? r;
+      const line = this.#newerLine(record);
+      const serving = line
+        ? (record.steps ?? []).some((s, i) => s.name === module && line.solution[String(i)] === this.#peer.id)
+        : primaryStepsOf(record, module, this.#peer.id).length > 0;
+      // Another peer took the module over (the record, or a newer epoch this peer saw, says
+      // so): never answer from this copy, whatever standbys it can still reach.
+      if (!serving && !replicaOf(record, module, this.#peer.id)) {
+        throw new StandbyFencedError(`${this.#name(this.#peer.id)} is no longer the primary of ${module} (epoch ${line?.epoch ?? record.epoch ?? 0})`, { epoch: line?.epoch ?? record.epoch ?? 0 });
+      }
       const targets = standbysOf(record, module, this.#peer.id, this.#reachable(new Set(this.#peer.alive())));
       for (const peer of leading.synced.keys()) if (!targets.includes(peer)) leading.synced.delete(peer);
-      const epoch = record.epoch ?? 0;
+      const epoch = line?.epoch ?? record.epoch ?? 0;
       // Standbys without a copy get one before the call, so that its delta applies.
-      await Promise.all(targets.filter((t) => leading.synced.get(t) === undefined).map((t) => this.#base(record, module, t, epoch, leading.synced)));
+      await Promise.all(targets.filter((t) => leading.synced.get(t) === undefined).map((t) => this.#base(record, module, t, epoch, leading)));
+      if (!leading.trusted) {
+        throw new StandbySyncError(`${this.#name(this.#peer.id)} loaded ${module} afresh while it has standbys, none of which took its copy: one may hold newer state`, { standby: targets[0] ?? '' });
+      }
       let outcome: CallOutcome | undefined;
       let failure: unknown;
       try {
@@ -439,7 +528,8 @@ export class StandbyService {
       } catch (error) {
         failure = error;
       }
-      if (targets.length > 0) await this.#ship(record, module, targets, epoch, leading.synced, callId, outcome);
+      leading.version++;
+      if (targets.length > 0) await this.#ship(record, module, targets, epoch, leading, callId, outcome);
       if (failure !== undefined) throw failure;
       if (callId !== undefined) this.#keep(key, callId, outcome!);
       return outcome!;
@@ -467,25 +557,43 @@ export class StandbyService {
   /** Give the standbys of one of this peer's modules that lack a copy their copy, between two calls. */
   #warm(key: ModuleKey, deploymentId: string, module: string): void {
     this.#warming.add(key);
-    const leading = this.#leading.get(key) ?? { queue: Promise.resolve(), synced: new Map() };
-    this.#leading.set(key, leading);
+    const record = this.#peer.registry.deployments.get(deploymentId)?.record;
+    if (!record) return;
+    const leading = this.#lead(key, record, module);
     const turn = leading.queue.catch(() => undefined).then(async () => {
       const r = this.#peer.registry.deployments.get(deploymentId)?.record;
       if (!r) return;
       const targets = standbysOf(r, module, this.#peer.id, this.#reachable(new Set(this.#peer.alive()))).filter((t) => leading.synced.get(t) === undefined);
-      await Promise.all(targets.map((t) => this.#base(r, module, t, r.epoch ?? 0, leading.synced)));
+      await Promise.all(targets.map((t) => this.#base(r, module, t, this.#newerLine(r)?.epoch ?? r.epoch ?? 0, leading)));
     });
     leading.queue = turn.catch((error: unknown) => this.#log.debug(`standby copies of ${module}: ${toErrorInfo(error).message}`)).finally(() => this.#warming.delete(key));
   }
 
+  /**
+   * What this peer knows as the primary of `key`, from the first time it sees the module
+   * deployed here: an instance loaded while `r` already names standbys of it is not
+   * trusted (see {@link Leading.trusted}).
+   */
+  #lead(key: ModuleKey, r: DeploymentRecord, module: string): Leading {
+    let leading = this.#leading.get(key);
+    if (!leading || leading.revision !== r.revision) {
+      const named = primaryStepsOf(r, module, this.#peer.id).some((i) => (r.standby?.[String(i)] ?? []).some((p) => p !== this.#peer.id));
+      leading = { queue: leading?.queue ?? Promise.resolve(), synced: new Map(), revision: r.revision, version: 0, trusted: !named };
+      this.#leading.set(key, leading);
+    }
+    return leading;
+  }
+
   /** Send a whole snapshot to `to`; on failure `to` stays unsynced (the next call tries again). */
-  async #base(r: DeploymentRecord, module: string, to: string, epoch: number, synced: Synced): Promise<void> {
-    const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? -1];
+  async #base(r: DeploymentRecord, module: string, to: string, epoch: number, leading: Leading): Promise<void> {
+    const synced = leading.synced;
+    const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? (r.steps ?? []).findIndex((s) => s.name === module)];
     if (!step) return;
     const snapshot = await this.#supervisor.instance(r.id, module).snapshot();
     try {
-      await this.#send(r.id, module, to, { epoch, seq: 0, full: true, step }, encodeSnapshot(snapshot), BASE_TIMEOUT_MS);
+      await this.#send(r.id, module, to, { epoch, seq: 0, full: true, step, revision: r.revision, version: leading.version }, encodeSnapshot(snapshot), BASE_TIMEOUT_MS);
       synced.set(to, 0);
+      leading.trusted = true;
     } catch (error) {
       synced.set(to, undefined);
       if (error instanceof MeshError && error.code === 'ERR_STANDBY_FENCED') throw error;
@@ -498,7 +606,8 @@ export class StandbyService {
    * standby that missed state gets a whole snapshot instead; one that is fenced, or that
    * stays alive but cannot be brought up to date, fails the call (not acknowledged).
    */
-  async #ship(r: DeploymentRecord, module: string, targets: string[], epoch: number, synced: Synced, callId: string | undefined, outcome: CallOutcome | undefined): Promise<void> {
+  async #ship(r: DeploymentRecord, module: string, targets: string[], epoch: number, leading: Leading, callId: string | undefined, outcome: CallOutcome | undefined): Promise<void> {
+    const { synced, version } = leading;
     const snapshot = await this.#supervisor.instance(r.id, module).snapshot({ sinceLast: true });
     const bytes = encodeSnapshot(snapshot);
     const extra = callId !== undefined && outcome !== undefined ? { callId, outcome } : {};
@@ -506,7 +615,7 @@ export class StandbyService {
       const seq = synced.get(to);
       try {
         if (seq === undefined || !snapshot.delta) throw new StandbySyncError('no copy to apply a delta to');
-        await this.#send(r.id, module, to, { epoch, seq: seq + 1, full: false, ...extra }, bytes, DELTA_TIMEOUT_MS);
+        await this.#send(r.id, module, to, { epoch, seq: seq + 1, full: false, revision: r.revision, version, ...extra }, bytes, DELTA_TIMEOUT_MS);
         synced.set(to, seq + 1);
       } catch (error) {
         if (error instanceof MeshError && error.code === 'ERR_STANDBY_FENCED') throw error;
@@ -515,10 +624,10 @@ export class StandbyService {
         // way), is dropped by the coordinator; the call need not wait for it, and it gets a
         // whole snapshot should it stay.
         if (linkLost(error) || !this.#reachable(new Set(this.#peer.alive())).has(to)) return;
-        const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? -1];
+        const step = r.steps?.[primaryStepsOf(r, module, this.#peer.id)[0] ?? (r.steps ?? []).findIndex((s) => s.name === module)];
         const whole = await this.#supervisor.instance(r.id, module).snapshot();
         try {
-          await this.#send(r.id, module, to, { epoch, seq: 0, full: true, ...(step ? { step } : {}), ...extra }, encodeSnapshot(whole), BASE_TIMEOUT_MS);
+          await this.#send(r.id, module, to, { epoch, seq: 0, full: true, revision: r.revision, version, ...(step ? { step } : {}), ...extra }, encodeSnapshot(whole), BASE_TIMEOUT_MS);
           synced.set(to, 0);
         } catch (again) {
           if (again instanceof MeshError && again.code === 'ERR_STANDBY_FENCED') throw again;
@@ -532,7 +641,7 @@ export class StandbyService {
     }));
   }
 
-  async #send(deploymentId: string, module: string, to: string, fields: Pick<StandbyState, 'epoch' | 'seq' | 'full' | 'step' | 'callId' | 'outcome'>, bytes: Uint8Array, timeoutMs: number): Promise<void> {
+  async #send(deploymentId: string, module: string, to: string, fields: Pick<StandbyState, 'epoch' | 'seq' | 'full' | 'step' | 'callId' | 'outcome' | 'revision' | 'version'>, bytes: Uint8Array, timeoutMs: number): Promise<void> {
     const offered: string[] = [];
     try {
       const shipped = await shipping({ peer: this.#peer, to, migrationId: toHex(randomBytes(8)), left: () => timeoutMs, offered }, bytes);
@@ -556,6 +665,22 @@ export class StandbyService {
   }
 }
 
+/** Epochs a takeover may pick from above the last one it knows: one slot per peer. */
+const EPOCH_SLOTS = 1024;
+
+/**
+ * The epoch a takeover by `peer` takes after `known`: the next block of
+ * {@link EPOCH_SLOTS} above it, at the slot `peer`'s id hashes to. Two standbys that take
+ * over on either side of a partition, each from the epoch its side knows, therefore take
+ * different epochs (unless their ids share a slot), and the higher one wins the merge; a
+ * takeover that knows of another always takes a higher epoch.
+ */
+export function takeoverEpoch(known: number, peer: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < peer.length; i++) hash = Math.imul(hash ^ peer.charCodeAt(i), 0x01000193) >>> 0;
+  return (Math.floor(known / EPOCH_SLOTS) + 1) * EPOCH_SLOTS + (hash % EPOCH_SLOTS);
+}
+
 /** Errors that say the link to a standby is gone (it left or was killed), not that it refused the state. */
 const LINK_LOST = new Set(['ERR_PEER_LEFT', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE']);
 
@@ -571,6 +696,11 @@ function fenced(r: DeploymentRecord, p: StandbyState, from: string): boolean {
 /** Step indices of module `name` that `peer` is the primary of. */
 export function primaryStepsOf(r: DeploymentRecord, name: string, peer: string): number[] {
   return (r.steps ?? []).flatMap((s, i) => (s.name === name && r.solution[String(i)] === peer ? [i] : []));
+}
+
+/** True when `peer` serves module `name` as one of `r`'s load-spreading clones. */
+function replicaOf(r: DeploymentRecord, name: string, peer: string): boolean {
+  return (r.steps ?? []).some((s, i) => s.name === name && (r.replicas?.[String(i)]?.includes(peer) ?? false));
 }
 
 /** Step indices of module `name` that `peer` is a standby of. */

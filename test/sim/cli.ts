@@ -4,8 +4,13 @@
  * and exits non-zero if a run did not converge.
  * `npm run sim -- --orchestration [--seed N] [--seeds K] [--peers P] [--steps S] [--loss X]`
  * runs the orchestration scenario instead (deployments under device and coordinator loss).
+ * `npm run sim -- --standby [--seed N] [--seeds K] [--steps S] [--loss X]` runs the
+ * hot-standby scenario (a counter with a standby under kills, restarts and partitions;
+ * `SIM_TRACE=1` prints its events, `SIM_LOG=1 DEBUG=liquidmesh:*` a failure's log).
  */
+import { enableDebug } from '../../shared/log.ts';
 import { runOrchestrationSimulation } from './orchestration.ts';
+import { runStandbySimulation } from './standby.ts';
 import { replayCommand, runSimulation, type SimOptions, type SimTopology } from './simulator.ts';
 
 function arg(name: string): string | undefined {
@@ -33,6 +38,16 @@ const base: Omit<SimOptions, 'seed'> = {
 };
 
 let failed = 0;
+if (process.argv.includes('--standby')) {
+  enableDebug(process.env.DEBUG);
+  for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+    const r = await runStandbySimulation({ seed, peers: Number(arg('peers') ?? 3 + (seed % 2)), steps: Number(arg('steps') ?? 120), replicas: 1, loss: Number(arg('loss') ?? 0.05) });
+    console.log(`seed ${seed}: ${r.ok ? 'ok' : `FAILED (${r.detail})`}; ${r.calls} calls, ${r.answered} answered, ${r.failed} failed, ${r.kills} kills, ${r.partitions} partitions, ${r.takeovers} takeovers, ${r.superseded} answered by a superseded primary, ${r.lostByFaults} kills took every copy`);
+    if (!r.ok) failed++;
+  }
+  console.log(`${failed} of ${seeds} seeds failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}
 if (process.argv.includes('--orchestration')) {
   for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
     const o = { seed, peers: Number(arg('peers') ?? 4), steps: Number(arg('steps') ?? 100), loss: Number(arg('loss') ?? 0.1) };

@@ -9,6 +9,7 @@ import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
 import { publishModule, TestMesh } from '../acceptance/test-mesh.ts';
+import { takeoverEpoch } from '../../shared/orchestrator/standby.ts';
 
 /** stateful-fibo answers 1, 2, 3, 5, 8, … one per call. */
 const FIB = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765, 10946, 17711, 28657, 46368, 75025, 121393];
@@ -69,7 +70,8 @@ describe('Hot standby on Node worker threads', () => {
     const sorted = [...answers].sort((x, y) => x - y);
     // Every call answered exactly once, and the answers continue the sequence without a gap.
     expect(sorted).toEqual(FIB.slice(0, answers.length));
-    expect(record(c!, id).epoch).toBe(1);
+    // One takeover: an epoch above 0 (ADR 0038: the block above 0, at the taker's slot).
+    expect(record(c!, id).epoch).toBe(takeoverEpoch(0, standbyId));
     expect(record(c!, id).status).toBe('ready');
     // The standby's own history holds only the calls it ran: none it answered from the primary's state.
     const ran = await c!.peer.call(standbyId, 'supervisor.history', { deploymentId: id });
@@ -90,7 +92,7 @@ describe('Hot standby on Node worker threads', () => {
     await waitFor(() => !runs(a!, id), 'the old primary to unload its copy', 15_000);
     // Calls from anywhere, the old primary included, go on from the last acknowledged value.
     expect([await fib(a!, id), await fib(c!, id)]).toEqual([5, 8]);
-    expect(record(b!, id).epoch).toBe(1);
+    expect(record(b!, id).epoch).toBe(takeoverEpoch(0, standbyId));
   });
 
   it('refuses the state of a primary the record no longer names, with ERR_STANDBY_FENCED', async () => {
