@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../log.ts';
 import type { Check } from '../protocol/check.ts';
 import { checkValue } from '../protocol/json-limits.ts';
 import { EntryGate, type GateVerdict, type ValidEntry } from '../trust/entry-gate.ts';
+import { TrustGeneration } from './trust-generation.ts';
 import type { Signer } from '../trust/keys.ts';
 import type { MeshTrust } from '../trust/mesh-trust.ts';
 import {
@@ -410,7 +411,7 @@ export class Registry {
    */
   enableRoles(roles: RegistryRoles): EntryGate {
     if (this.#ref.gate) throw new InvalidParamsError('roles are already enabled');
-    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), stored: (id) => this.doc.getMap('trust').get(id), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
+    const gate = new EntryGate({ trust: roles.trust, signer: roles.signer, lookup: (id) => this.trust.get(id), stored: (id) => this.doc.getMap('trust').get(id), trustGeneration: new TrustGeneration(this.doc, this.doc.getMap('trust')), logger: this.#log.child('trust'), ...(roles.now ? { now: roles.now } : {}) });
     this.#ref.gate = gate;
     // Which entries are valid may change now.
     this.#generation++;

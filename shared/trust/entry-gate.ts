@@ -15,7 +15,7 @@ import { CoveredDigests, isCheckpointKey } from './checkpoint.ts';
 import { isSelfProving, MAX_ENTRY_BYTES, type OpenedEntry, openEntry, openEntryUncached, sealEntry } from './entry-auth.ts';
 import { keyHex, type Signer } from './keys.ts';
 import { type MeshTrust, type TrustLookup } from './mesh-trust.ts';
-import { EntryTooLargeError, type Role } from './roles.ts';
+import { EntryTooLargeError, ExpiredGrantError, type Role } from './roles.ts';
 import { vouchStatements } from './statements.ts';
 import { refuseWrite } from './write-policy.ts';
 
@@ -55,6 +55,8 @@ export interface EntryGateOptions {
   logger: Logger;
   /** Wall clock (default Date.now): when a claim was first seen decides whether it is settled. */
   now?: () => number;
+  /** Generation of the `trust` map (`trust-generation.ts`): lets the gate keep roles and checkpoint digests while it stays the same. */
+  trustGeneration?: { current(): number | undefined };
 }
 
 /** Seals local writes and checks everything read. */
@@ -73,6 +75,12 @@ export class EntryGate {
   /** Signature verdicts on stored objects the gate refused (accepted ones are in `#last`), so junk read again is not checked again. */
   readonly #refused = new WeakMap<object, { id: string; opened: OpenedEntry }>();
   #readingCheckpoint = false;
+  readonly #generation: { current(): number | undefined } | undefined;
+  /** Roles of authors as of {@link #rolesAt} (a generation of the trust map): most entries of a registry are by a few hundred keys. */
+  readonly #roles = new Map<string, Role | undefined>();
+  #rolesAt: number | undefined;
+  #coveredAt: number | undefined;
+  #covered: ReadonlySet<string> = new Set();
 
   constructor(options: EntryGateOptions) {
     this.trust = options.trust;
@@ -82,6 +90,7 @@ export class EntryGate {
     this.#stored = options.stored;
     this.#log = options.logger;
     this.#now = options.now ?? (() => Date.now());
+    this.#generation = options.trustGeneration;
   }
 
   /** This peer's public key (hex). */
@@ -159,15 +168,7 @@ export class EntryGate {
 
   #openSigned(map: string, key: string, raw: unknown): OpenedEntry {
     if (isCheckpointKey(map, key) || this.#readingCheckpoint) return openEntry(map, key, raw);
-    let covered: ReadonlySet<string>;
-    // Opening the pages reads the trust map, which must not consult them in turn.
-    this.#readingCheckpoint = true;
-    try {
-      covered = this.#checkpoint.read(this.#lookup, this.#stored);
-    } finally {
-      this.#readingCheckpoint = false;
-    }
-    const opened = openEntryUncached(map, key, raw, covered);
+    const opened = openEntryUncached(map, key, raw, this.#coveredDigests());
     if (opened.ok && opened.vouched) {
       this.#vouched++;
       // Grants, redemptions and revocations carry their own signatures (checked by the policy).
@@ -176,11 +177,39 @@ export class EntryGate {
     return opened;
   }
 
+  /** The digests the owners' checkpoint pages list, read again only when the trust map may have changed. */
+  #coveredDigests(): ReadonlySet<string> {
+    const generation = this.#generation?.current();
+    if (generation !== undefined && generation === this.#coveredAt) return this.#covered;
+    // Opening the pages reads the trust map, which must not consult them in turn.
+    this.#readingCheckpoint = true;
+    try {
+      this.#covered = this.#checkpoint.read(this.#lookup, this.#stored);
+    } finally {
+      this.#readingCheckpoint = false;
+    }
+    this.#coveredAt = generation;
+    return this.#covered;
+  }
+
   /** Grants, redemptions and revocations prove themselves: asking their author's role would recurse. */
   #roleFor(map: string, key: string, author: string): Role | undefined {
     // Checkpoints are a root key's alone (`checkpoint.ts`): no role to look up.
     if (map === 'trust' && !key.startsWith('name/')) return undefined;
-    return this.trust.roleOf(author, this.#lookup);
+    const generation = this.#generation?.current();
+    if (generation === undefined) return this.trust.roleOf(author, this.#lookup);
+    if (generation !== this.#rolesAt) {
+      this.#roles.clear();
+      this.#rolesAt = generation;
+    } else if (this.#roles.has(author)) {
+      return this.#roles.get(author);
+    }
+    const standing = this.trust.standing(author, this.#lookup);
+    // A standing that time alone can change (a grant that expires) is asked again every time.
+    const timeless = standing.role === undefined ? !(standing.error instanceof ExpiredGrantError) : (standing.grant?.expires ?? 0) === 0;
+    // Reading the grant may have opened a trust entry that moved the generation (it cannot, but a cache must not guess).
+    if (timeless && this.#generation?.current() === generation) this.#roles.set(author, standing.role);
+    return standing.role;
   }
 
   #refuse(id: string, map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry): GateVerdict {
