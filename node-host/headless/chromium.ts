@@ -121,7 +121,16 @@ export async function launchChromiumPeer(options: {
         (globalThis as { __liquidmeshRoles?: string }).__liquidmeshRoles = text;
       }, JSON.stringify(options.roles));
     }
-    await page.goto(url.toString(), { waitUntil: 'load' });
+    // Tests that read what the peers said (LIQUIDMESH_TEST_PEER_LOGS) get the page's debug
+    // lines too, the same file as the Node peers' (LIQUIDMESH_BROWSER_DEBUG narrows them).
+    const logFile = process.env.LIQUIDMESH_TEST_PEER_LOGS;
+    if (logFile) {
+      const { appendFileSync } = await import('node:fs');
+      await page.evaluateOnNewDocument((d: string) => (globalThis as { localStorage?: { setItem(key: string, value: string): void } }).localStorage?.setItem('debug', d), process.env.LIQUIDMESH_BROWSER_DEBUG ?? 'liquidmesh:*');
+      page.on('console', (m) => appendFileSync(logFile, `[${options.name} ${Date.now() % 1_000_000}] ${m.text()}\n`));
+    }
+    // A page on two cores loaded by several browsers and builds has taken over 30 s to load.
+    await page.goto(url.toString(), { waitUntil: 'load', timeout: 90_000 });
     return {
       name: options.name,
       browser,

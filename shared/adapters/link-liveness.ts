@@ -19,19 +19,32 @@
  * A killed process's sockets are closed by its kernel at once, so the signaling server
  * sees its socket close and publishes the will that the peer left there (see
  * webrtc-transport.ts). A hint is not proof — the peer may only have lost the signaling
- * server — so it only makes the link *suspect*: a suspect link is dead after two of its
- * usual gaps of silence (never less than two heartbeats), and any frame heard clears the
- * suspicion. A living peer keeps talking over the link and is never dropped for a hint
- * unless it also falls silent; a dead one is dropped about half a second after its death
- * instead of after the floor.
+ * server — so it only makes the link *suspect*: the link is sent a probe, and is dead when
+ * nothing arrives within two of its usual gaps (never less than two heartbeats) after the
+ * probe left; any frame heard clears the suspicion. A living peer answers the probe at its
+ * next check of its links (on its clock, so a frozen process does not) and is never
+ * dropped for a hint unless it also falls silent; a dead one is dropped about half a
+ * second after its death instead of after the floor.
+ *
+ * A fourth keeps an idle mesh cheap: **slow keepalives at rest** ({@link LinkKeepalive}).
+ * A link that carried nothing for a while gets a 1-byte ping, every `heartbeatMs` (250 ms)
+ * while the link is young (its first seconds, when both ends are busiest joining) or was
+ * just probed, and every `restMs` (1 s) once it settled. A ping sent at rest says so (a
+ * *rest ping*), and the other end then allows that much more silence: the margin left for
+ * a stall of the remote's main thread is the floor less a fast heartbeat, whichever rhythm
+ * the remote keeps. The gaps a remote leaves at rest are its choice, not a sign of its
+ * load, so they do not enter the link's usual gap (which the suspect rule and the timeout
+ * scale with).
  * @module
  */
 
 /** How a transport judges the silence of its links. */
 export interface LivenessOptions {
-  /** The period at which the remote sends keepalives when it has nothing else to send. */
+  /** The period at which the remote sends keepalives when it has nothing else to send and is not at rest. */
   heartbeatMs: number;
-  /** Never declare a link dead before this much silence. */
+  /** The period of its keepalives at rest (rest pings); at least `heartbeatMs`. */
+  restMs: number;
+  /** Never declare a link dead before this much silence (more at rest: see {@link LinkSilence.timeoutMs}). */
   floorMs: number;
   /** Always declare a link dead after this much silence. */
   ceilingMs: number;
@@ -44,12 +57,15 @@ const MEMORY_MS = 10_000;
 /** A suspect link is judged against this many of its usual gaps. */
 const SUSPECT_GAP_FACTOR = 2;
 
-/** The silence of one link. */
+/** The silence of one link, as the receiving end judges it. */
 export class LinkSilence {
   readonly #o: LivenessOptions;
   #last: number;
   #gap: number;
-  #suspect = false;
+  /** The remote said it is at rest (its last ping was a rest ping): its next frame may take `restMs`. */
+  #rest = false;
+  /** When the probe of a departure hint left; undefined while no hint stands. */
+  #suspectSince: number | undefined;
 
   constructor(now: number, options: LivenessOptions) {
     this.#o = options;
@@ -57,11 +73,18 @@ export class LinkSilence {
     this.#gap = options.heartbeatMs;
   }
 
-  /** A frame arrived at `now`. */
-  heard(now: number): void {
+  /**
+   * A frame arrived at `now`. `rest`: it was a ping and says whether the remote is at rest
+   * (undefined for any other frame, which leaves the remote's rhythm as it was).
+   */
+  heard(now: number, rest?: boolean): void {
     const gap = now - this.#last;
     this.#last = now;
-    this.#suspect = false;
+    this.#suspectSince = undefined;
+    // A gap the remote left because it was at rest (or to go to rest) says nothing of its load.
+    const chosen = this.#rest || rest === true;
+    if (rest !== undefined) this.#rest = rest;
+    if (chosen) return;
     // Up at once (a slow patch is believed immediately), down slowly and by elapsed time,
     // not by frame count (a quick burst of data must not make the next slow keepalive look
     // like a death).
@@ -71,31 +94,112 @@ export class LinkSilence {
   /** This process was stalled for `ms`: that time does not count as the link's silence. */
   forgive(ms: number): void {
     this.#last += ms;
+    if (this.#suspectSince !== undefined) this.#suspectSince += ms;
   }
 
   /**
-   * A hint arrived that the remote is gone (its signaling socket closed): until a frame
-   * is heard again, the link is judged on a shorter timeout (see the module header).
+   * A hint arrived that the remote is gone (its signaling socket closed) and a probe left
+   * at `now`: until a frame is heard again, the link is judged on a shorter timeout from
+   * then (see the module header).
    */
-  suspect(): void {
-    this.#suspect = true;
+  suspect(now: number): void {
+    this.#suspectSince = now;
   }
 
   /** True while a departure hint stands unanswered by any frame. */
   get suspected(): boolean {
-    return this.#suspect;
+    return this.#suspectSince !== undefined;
   }
 
-  /** How long this link may stay silent before it is declared dead, ms. */
+  /** True while the remote said it is at rest. */
+  get atRest(): boolean {
+    return this.#rest;
+  }
+
+  /** How long this link may stay silent (counted from its last frame) before it is declared dead, ms. */
   get timeoutMs(): number {
-    const usual = Math.min(this.#o.ceilingMs, Math.max(this.#o.floorMs, GAP_FACTOR * this.#gap));
-    if (!this.#suspect) return usual;
-    return Math.min(usual, Math.max(2 * this.#o.heartbeatMs, SUSPECT_GAP_FACTOR * this.#gap));
+    // At rest the remote leaves `restMs` where it left `heartbeatMs`: the difference is added,
+    // so the margin for a stall of the remote stays what the floor gives a quick link.
+    const extra = this.#rest ? Math.max(0, this.#o.restMs - this.#o.heartbeatMs) : 0;
+    return Math.min(this.#o.ceilingMs, Math.max(this.#o.floorMs, GAP_FACTOR * this.#gap) + extra);
   }
 
   /** True when the link has been silent for longer than its timeout at `now`. */
   expired(now: number): boolean {
-    return now - this.#last > this.timeoutMs;
+    if (now - this.#last > this.timeoutMs) return true;
+    if (this.#suspectSince === undefined) return false;
+    // A suspect link: silent since the probe (or since its last frame, if that came later).
+    const since = Math.max(this.#last, this.#suspectSince);
+    return now - since > Math.max(2 * this.#o.heartbeatMs, SUSPECT_GAP_FACTOR * this.#gap);
+  }
+}
+
+/** What a link needs from its sending end at a check. */
+export type KeepaliveAction = 'ping' | 'rest-ping' | null;
+
+/** How a transport sends the keepalives of its links. */
+export interface KeepaliveOptions {
+  /** Keepalive period of a young or probed link. */
+  heartbeatMs: number;
+  /** Keepalive period at rest. */
+  restMs: number;
+  /** A link keeps quick keepalives this long after it joined or was probed. */
+  settleMs: number;
+}
+
+/** A link idle for this share of the period gets a keepalive (checks come about a half period apart). */
+const SEND_AFTER = 0.75;
+
+/**
+ * The sending end of one link's liveness: when a keepalive leaves, and whether it is a rest
+ * ping. Pure: the transport reports what it sent and when, and asks {@link due} at each
+ * check of its links, which run on its clock — so a probe is answered only by a process
+ * whose timers run.
+ */
+export class LinkKeepalive {
+  readonly #o: KeepaliveOptions;
+  #lastSent: number;
+  /** Quick keepalives until then. */
+  #quickUntil: number;
+  #answerDue = false;
+
+  constructor(now: number, options: KeepaliveOptions) {
+    this.#o = options;
+    this.#lastSent = now;
+    this.#quickUntil = now + options.settleMs;
+  }
+
+  /** The link joined at `now` (or anew): quick keepalives while both ends settle. */
+  joined(now: number): void {
+    this.#quickUntil = Math.max(this.#quickUntil, now + this.#o.settleMs);
+  }
+
+  /** A frame (of any kind) left at `now`. */
+  sent(now: number): void {
+    this.#lastSent = now;
+  }
+
+  /** The remote probed this link at `now` (our will reached it): answer at the next check, then keep quick keepalives a while. */
+  probed(now: number): void {
+    this.#answerDue = true;
+    this.#quickUntil = Math.max(this.#quickUntil, now + this.#o.settleMs);
+  }
+
+  /** True while this end sends quick keepalives. */
+  quick(now: number): boolean {
+    return now < this.#quickUntil;
+  }
+
+  /** What the link needs at `now`: nothing, a (quick) ping, or a rest ping. */
+  due(now: number): KeepaliveAction {
+    const quick = this.quick(now);
+    if (this.#answerDue) {
+      this.#answerDue = false;
+      return 'ping';
+    }
+    const idle = now - this.#lastSent;
+    if (quick) return idle >= SEND_AFTER * this.#o.heartbeatMs ? 'ping' : null;
+    return idle >= SEND_AFTER * this.#o.restMs ? 'rest-ping' : null;
   }
 }
 

@@ -34,6 +34,7 @@ const events = globalThis as { addEventListener?: (type: string, listener: () =>
 export class ResilientTransport implements Transport {
   readonly kind: string;
   readonly maxMessageSize: number;
+  readonly closesSilentLinks: boolean;
   readonly #inner: Transport;
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
@@ -52,6 +53,7 @@ export class ResilientTransport implements Transport {
     this.#inner = inner;
     this.kind = inner.kind;
     this.maxMessageSize = inner.maxMessageSize;
+    this.closesSilentLinks = inner.closesSilentLinks === true;
     this.#retryMs = options.retryMs ?? 1000;
     this.#maxRetryMs = options.maxRetryMs ?? 15_000;
     this.#delay = this.#retryMs;

@@ -7,16 +7,20 @@
  *   secret) and publishes `{id, pj}` sealed with the mesh key; the lower id dials.
  * - Admission: the first frame each way is an HMAC proof of the mesh secret bound to both
  *   ends; a connection whose proof fails is closed before anything is delivered.
- * - Liveness: a keepalive every `heartbeatMs` when idle; a connection silent for longer
- *   than its timeout is closed and its peer reported gone (a killed tab or process never
- *   says goodbye). The timeout adapts to each link's own rhythm between `timeoutMs` and
- *   `maxTimeoutMs`, and a stall of this process is never blamed on the remote (see
- *   link-liveness.ts). Each peer leaves a sealed will with the signaling server (`{type:
- *   'will'}`, published to the mesh's topic when its socket closes without a goodbye, as
- *   a killed process's socket does at once): the will makes that peer's links suspect, and
- *   a suspect link that stays silent for two of its usual gaps is closed. Failover within
- *   about a second, without a short floor that would drop a living peer whose main thread
- *   is busy.
+ * - Liveness: a keepalive every `heartbeatMs` when idle while a link is young or was just
+ *   probed, every `restMs` once it settled (a rest ping, which tells the other end to allow
+ *   that much more silence); a connection silent for longer than its timeout is closed and
+ *   its peer reported gone (a killed tab or process never says goodbye). The timeout adapts
+ *   to each link's own rhythm between `timeoutMs` and `maxTimeoutMs`, and a stall of this
+ *   process is never blamed on the remote (see link-liveness.ts). Each peer leaves a sealed
+ *   will with the signaling server (`{type: 'will'}`, published to the mesh's topic when its
+ *   socket closes without a goodbye, as a killed process's socket does at once): the will
+ *   makes that peer's links suspect and probes them; a living remote answers at its next
+ *   check, and a suspect link that stays silent for two of its usual gaps after the probe
+ *   is closed. Failover within about a second, without a short floor that would drop a
+ *   living peer whose main thread is busy, and with one keepalive a second per idle link.
+ *   Links do not vouch for presence (`closesSilentLinks` unset): presence heartbeats still
+ *   cross every link, and on a link they are the keepalive (any frame counts).
  * - Backpressure: `send` waits while the channel's buffer is above a high-water mark;
  *   once one send waits, later ones queue behind it, so messages leave in call order.
  * - Never a public server: ICE servers default to none, signaling is explicit.
@@ -37,7 +41,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
-import { LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
+import { type KeepaliveOptions, LinkKeepalive, LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
 import { SendQueue } from './send-queue.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 
@@ -60,8 +64,12 @@ export interface WebRtcTransportOptions {
   iceServers?: IceServer[];
   /** Largest message `send` accepts (default 64 KiB: below every data channel's limit). */
   maxMessageSize?: number;
-  /** Keepalive period when idle (default 250 ms). */
+  /** Keepalive period when idle, while a link is young or was just probed (default 250 ms). */
   heartbeatMs?: number;
+  /** Keepalive period when idle once a link settled (default 1000 ms; the silence allowed grows by the difference). */
+  restMs?: number;
+  /** A link sends keepalives every `heartbeatMs` for this long after it joined or was probed (default 5000 ms). */
+  settleMs?: number;
   /**
    * A connection is closed after this much silence at the least (default
    * {@link DEFAULT_SILENCE_FLOOR_MS}): more when its frames usually come further apart
@@ -111,6 +119,10 @@ const FRAME_PING = 1;
 const FRAME_PROOF = 2;
 /** "No": this peer is at its bound (sent instead of a proof, then the connection closes). */
 const FRAME_REFUSE = 3;
+/** "I am at rest": a ping after which the next frame may take `restMs` (see LinkSilence). */
+const FRAME_REST_PING = 4;
+/** "Are you there?" (your will reached us): answered with a ping at the remote's next check. */
+const FRAME_PROBE = 5;
 /** A refused connection is closed this long after the refusal is sent, so that it arrives. */
 const REFUSE_LINGER_MS = 1000;
 const HIGH_WATER = 1024 * 1024;
@@ -132,6 +144,14 @@ const STRANGER_PERIODS = 5;
 const MAX_ANNOUNCERS = 4096;
 const DEFAULT_HEARTBEAT_MS = 250;
 /**
+ * Keepalives at rest: one a second per idle link instead of four. Each costs a native send
+ * through SCTP and DTLS and a wake-up at both ends; in a full mesh of twenty they were most
+ * of what an idle peer did (ADR 0032).
+ */
+const DEFAULT_REST_MS = 1000;
+/** Quick keepalives this long after a link joins: both ends are busiest then (registry sync, first calls). */
+const DEFAULT_SETTLE_MS = 5000;
+/**
  * The least silence that ends a link. Keepalives come from the main thread, so a remote
  * whose main thread stalls (a page compiling a large module or loading a 10 MiB model on
  * a busy two-core machine) falls silent for over a second while alive: a 1 s floor caused
@@ -148,7 +168,8 @@ interface Link {
   joined: boolean;
   /** How long it has been silent, and how long it may be. */
   silence: LinkSilence;
-  lastSent: number;
+  /** When our keepalives leave. */
+  keepalive: LinkKeepalive;
   dialing: boolean;
   /**
    * A connection whose channel has not opened by then is given up: the dialler's dial timed
@@ -178,6 +199,7 @@ export class WebRtcTransport implements Transport {
   #ws: WebSocket | null = null;
   #stopTimers: (() => void)[] = [];
   readonly #liveness: LivenessOptions;
+  readonly #keepaliveOptions: KeepaliveOptions;
   #lastAnnounceTo = new Map<PeerId, number>();
   /** Go back to announcing every `announceMs` (the mesh changed). */
   #announceSoon: () => void = () => undefined;
@@ -204,7 +226,10 @@ export class WebRtcTransport implements Transport {
     this.#clock = options.clock ?? new SystemClock();
     this.#log = options.logger ?? createLogger('webrtc');
     this.#events = new Emitter((e) => this.#log.error('transport listener failed', e));
-    this.#liveness = { heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
+    const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const restMs = Math.max(heartbeatMs, options.restMs ?? DEFAULT_REST_MS);
+    this.#liveness = { heartbeatMs, restMs, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
+    this.#keepaliveOptions = { heartbeatMs, restMs, settleMs: options.settleMs ?? DEFAULT_SETTLE_MS };
   }
 
   /** Links given up to make room for a peer the mesh could not reach (diagnostics: churn in a crowded site shows here). */
@@ -395,9 +420,10 @@ export class WebRtcTransport implements Transport {
       this.#announcers.delete(remote);
       const link = this.#links.get(remote);
       if (link?.joined) {
-        link.silence.suspect();
+        link.silence.suspect(this.#clock.now());
+        this.#sendFrame(link, FRAME_PROBE, new Uint8Array(0));
         this.#events.emit('peer-suspect', remote);
-        this.#log.debug(`${remote} left the signaling server: its link is suspect until it is heard`);
+        this.#log.debug(`${remote} left the signaling server: its link is probed and suspect until it is heard`);
       }
       return;
     }
@@ -631,7 +657,7 @@ export class WebRtcTransport implements Transport {
    */
   #refuse(remote: PeerId, conn: DataConnection): void {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null };
     this.#refusing.add(link);
     const end = (): void => {
       if (!this.#refusing.delete(link)) return;
@@ -650,9 +676,13 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), lastSent: now, dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null };
     this.#links.set(remote, link);
     conn.on('open', () => {
+      // PeerJS can open one connection twice (a second data channel under it, seen on a
+      // busy machine): a proof sent before that never arrives, the remote never joins and
+      // the link half-forms until its silence ends it. Prove ourselves again on the new one.
+      if (link.open) link.sentProof = false;
       link.open = true;
       link.silence = new LinkSilence(this.#clock.now(), this.#liveness);
       const channel = conn.dataChannel;
@@ -681,8 +711,17 @@ export class WebRtcTransport implements Transport {
     if (this.#links.get(link.remote) !== link) return;
     const bytes = toBytes(data);
     if (!bytes || bytes.byteLength === 0) return;
-    link.silence.heard(this.#clock.now());
+    const now = this.#clock.now();
     const kind = bytes[0];
+    if (kind === FRAME_PING || kind === FRAME_REST_PING) {
+      link.silence.heard(now, kind === FRAME_REST_PING);
+      return;
+    }
+    link.silence.heard(now);
+    if (kind === FRAME_PROBE) {
+      link.keepalive.probed(now);
+      return;
+    }
     if (kind === FRAME_REFUSE) {
       // The remote is at its bound (or was filled while our dial came through): back off
       // from it and dial someone else now.
@@ -724,6 +763,7 @@ export class WebRtcTransport implements Transport {
       // Our first link under a bound: say at once that we are no longer lonely (no more room made for us).
       const first = this.#o.maxConnections !== undefined && !this.#hasJoined();
       link.joined = true;
+      link.keepalive.joined(this.#clock.now());
       this.#log.debug(`${short(this.#id)}: joined ${short(link.remote)} (${link.dialing ? 'we dialled' : 'it dialled'})`);
       this.#events.emit('peer-joined', link.remote);
       if (first) void this.#announce();
@@ -739,7 +779,7 @@ export class WebRtcTransport implements Transport {
 
   /** Put a whole frame (kind byte first; possibly a view of a larger buffer) on the link's channel. */
   #writeFrame(link: Link, frame: Uint8Array): void {
-    link.lastSent = this.#clock.now();
+    link.keepalive.sent(this.#clock.now());
     // Straight onto the open channel: PeerJS's own send only adds a second check of the
     // buffered amount (a call into the native channel, per message) for a buffer limit of
     // 8 MiB that the send queue never lets it reach.
@@ -758,7 +798,6 @@ export class WebRtcTransport implements Transport {
   /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
   #keepalive(stalledMs: number): void {
     const now = this.#clock.now();
-    const heartbeat = this.#liveness.heartbeatMs;
     for (const link of [...this.#links.values()]) {
       if (!link.open) {
         if (stalledMs > 0) link.openBy += stalledMs;
@@ -772,7 +811,9 @@ export class WebRtcTransport implements Transport {
         this.#drop(link, `silent for more than ${Math.round(link.silence.timeoutMs)} ms`);
         continue;
       }
-      if (link.joined && now - link.lastSent >= heartbeat * 0.75) this.#sendFrame(link, FRAME_PING, new Uint8Array(0));
+      if (!link.joined) continue;
+      const action = link.keepalive.due(now);
+      if (action !== null) this.#sendFrame(link, action === 'ping' ? FRAME_PING : FRAME_REST_PING, new Uint8Array(0));
     }
   }
 

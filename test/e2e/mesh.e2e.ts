@@ -3,6 +3,7 @@
 // 10 MB blob crosses from Node to a browser; a killed peer is seen leaving, restarts and
 // catches up; a peer with the wrong mesh secret sees nothing.
 import { expect } from 'chai';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,13 @@ describe('The mesh over WebRTC', () => {
     // Everyone sees all four devices, alive.
     await waitFor(async () => (await views()).every((v) => v.devices.length === 4 && v.alive.length === 3), 'every peer to see all four devices alive', 60_000);
     timings.allFourSeenMs = Date.now() - t0;
-    await waitFor(async () => (await views()).every((v) => v.linked.length === 3), 'a direct link between every pair', 60_000);
+    try {
+      await waitFor(async () => (await views()).every((v) => v.linked.length === 3), 'a direct link between every pair', 60_000);
+    } catch (error) {
+      // Which pair is missing and what each side believes, beside the peers' own lines.
+      if (process.env.LIQUIDMESH_TEST_PEER_LOGS) appendFileSync(process.env.LIQUIDMESH_TEST_PEER_LOGS, `views when the links were still missing: ${JSON.stringify(await views())}\n`);
+      throw error;
+    }
     timings.allLinkedMs = Date.now() - t0;
     const all = await views();
     const ids = all.map((v) => v.id);

@@ -1,8 +1,10 @@
 // When a link counts as dead: adaptive to its own rhythm, and never because this process stalled.
 import { expect } from 'chai';
-import { LinkSilence, StallMeter } from '../../shared/adapters/link-liveness.ts';
+import { type KeepaliveAction, LinkKeepalive, LinkSilence, StallMeter } from '../../shared/adapters/link-liveness.ts';
+import { every } from '../../shared/ports/clock.ts';
+import { ManualClock } from '../../shared/memory/manual-clock.ts';
 
-const options = { heartbeatMs: 250, floorMs: 1000, ceilingMs: 5000 };
+const options = { heartbeatMs: 250, restMs: 1000, floorMs: 1000, ceilingMs: 5000 };
 
 describe('LinkSilence', () => {
   it('declares a quick link dead after the floor of silence, not before', () => {
@@ -41,28 +43,66 @@ describe('LinkSilence', () => {
     expect(s.expired(3600)).to.equal(false);
   });
 
-  it('judges a suspect link (its peer left the signaling server) on two of its gaps, until it is heard again', () => {
+  it('judges a suspect link (its peer left the signaling server) on two of its gaps after the probe, until it is heard again', () => {
     const s = new LinkSilence(0, options);
-    for (let t = 250; t <= 2000; t += 250) s.heard(t);
-    s.suspect();
-    expect(s.expired(2000 + 500)).to.equal(false);
-    expect(s.expired(2000 + 501)).to.equal(true);
-    // A living peer that only lost the server speaks again: the floor is back.
-    s.heard(2400);
+    for (let t = 250; t <= 2000; t += 250) s.heard(t, false);
+    s.suspect(2100);
+    expect(s.suspected).to.equal(true);
+    expect(s.expired(2100 + 500)).to.equal(false);
+    expect(s.expired(2100 + 501)).to.equal(true);
+    // A living peer that only lost the server answers: the floor is back.
+    s.heard(2400, false);
     expect(s.suspected).to.equal(false);
     expect(s.expired(2400 + 900)).to.equal(false);
   });
 
   it('gives a suspect link whose frames come far apart (a throttled tab) two of its gaps, and never more than the usual timeout', () => {
     const s = new LinkSilence(0, options);
-    for (let t = 1000; t <= 10_000; t += 1000) s.heard(t);
-    s.suspect();
+    for (let t = 1000; t <= 10_000; t += 1000) s.heard(t, false);
+    s.suspect(10_000);
     expect(s.expired(10_000 + 1900)).to.equal(false);
     expect(s.expired(10_000 + 2001)).to.equal(true);
     const slow = new LinkSilence(0, { ...options, ceilingMs: 1500, floorMs: 1500 });
     slow.heard(4000);
-    slow.suspect();
+    slow.suspect(4000);
     expect(slow.timeoutMs).to.equal(1500);
+  });
+
+  it('allows a remote at rest its longer keepalive period on top of the floor, so a stall of its main thread has the same margin', () => {
+    const s = new LinkSilence(0, { ...options, floorMs: 2500 });
+    for (let t = 250; t <= 5000; t += 250) s.heard(t, false);
+    expect(s.timeoutMs).to.equal(2500);
+    // It settles: rest pings about a second apart.
+    for (let t = 5750; t <= 20_000; t += 900) s.heard(t, true);
+    expect(s.atRest).to.equal(true);
+    expect(s.timeoutMs).to.equal(2500 + 750);
+    const last = 5750 + Math.floor((20_000 - 5750) / 900) * 900;
+    expect(s.expired(last + 3250)).to.equal(false);
+    expect(s.expired(last + 3251)).to.equal(true);
+  });
+
+  it('does not learn the gaps a remote leaves at rest as its usual gap: a probe after a will is still judged on the quick rhythm', () => {
+    const s = new LinkSilence(0, options);
+    for (let t = 250; t <= 5000; t += 250) s.heard(t, false);
+    for (let t = 5900; t <= 30_000; t += 900) s.heard(t, true);
+    s.heard(30_100); // a data frame at rest leaves the remote at rest
+    expect(s.atRest).to.equal(true);
+    s.suspect(30_500);
+    expect(s.expired(30_500 + 500)).to.equal(false);
+    expect(s.expired(30_500 + 501)).to.equal(true);
+    // A quick ping (the answer to a probe) ends the rest.
+    const t = new LinkSilence(0, options);
+    t.heard(900, true);
+    t.heard(1000, false);
+    expect(t.atRest).to.equal(false);
+  });
+
+  it('does not count a stall of this process against a suspect link\'s probe', () => {
+    const s = new LinkSilence(0, options);
+    for (let t = 250; t <= 2000; t += 250) s.heard(t, false);
+    s.suspect(2000);
+    s.forgive(1500); // frozen from 2100 to 3600: the answer waits behind our timer
+    expect(s.expired(3600)).to.equal(false);
   });
 });
 
@@ -73,5 +113,75 @@ describe('StallMeter', () => {
     expect(m.check(300)).to.equal(0); // 50 ms late: jitter
     expect(m.check(300 + 125 + 900)).to.equal(900);
     expect(m.check(1325 + 125)).to.equal(0);
+  });
+});
+
+describe('LinkKeepalive', () => {
+  const keep = { heartbeatMs: 250, restMs: 1000, settleMs: 5000 };
+
+  /** A link whose keepalives are decided on a fake clock, checked as the transport checks (twice a quick period). */
+  function watch(): { clock: ManualClock; link: LinkKeepalive; sent: { at: number; action: Exclude<KeepaliveAction, null> }[]; stop: () => void } {
+    const clock = new ManualClock();
+    const link = new LinkKeepalive(clock.now(), keep);
+    const sent: { at: number; action: Exclude<KeepaliveAction, null> }[] = [];
+    const stop = every(clock, keep.heartbeatMs / 2, () => {
+      const action = link.due(clock.now());
+      if (action === null) return;
+      sent.push({ at: clock.now(), action });
+      link.sent(clock.now());
+    });
+    return { clock, link, sent, stop };
+  }
+
+  it('pings a young link four times a second, then once a second with rest pings once it settled', () => {
+    const { clock, link, sent, stop } = watch();
+    link.joined(0);
+    clock.advance(5000);
+    const young = sent.filter((s) => s.at <= 5000);
+    expect(young.every((s) => s.action === 'ping')).to.equal(true);
+    // Quick: never more than a period between two pings.
+    for (let i = 1; i < young.length; i++) expect(young[i]!.at - young[i - 1]!.at).to.be.at.most(keep.heartbeatMs);
+    clock.advance(20_000);
+    stop();
+    const rest = sent.filter((s) => s.at > 5000);
+    expect(rest.every((s) => s.action === 'rest-ping')).to.equal(true);
+    // About one a second: at most a period between two, far fewer than the quick ones.
+    expect(rest.length).to.be.within(20, 27);
+    for (let i = 1; i < rest.length; i++) expect(rest[i]!.at - rest[i - 1]!.at).to.be.at.most(keep.restMs);
+  });
+
+  it('sends no keepalive on a link that carries data, young or settled', () => {
+    const { clock, link, sent, stop } = watch();
+    link.joined(0);
+    for (let t = 0; t < 20_000; t += 100) {
+      clock.advance(100);
+      link.sent(clock.now());
+    }
+    stop();
+    expect(sent).to.deep.equal([]);
+  });
+
+  it('answers a probe at its next check with a quick ping, and keeps quick pings while it settles again', () => {
+    const { clock, link, sent, stop } = watch();
+    clock.advance(10_000);
+    const before = sent.length;
+    link.probed(clock.now() + 10);
+    clock.advance(keep.heartbeatMs / 2);
+    expect(sent[before]).to.deep.equal({ at: 10_000 + keep.heartbeatMs / 2, action: 'ping' });
+    clock.advance(4000);
+    expect(sent.slice(before).every((s) => s.action === 'ping')).to.equal(true);
+    clock.advance(5000);
+    stop();
+    expect(sent.at(-1)!.action).to.equal('rest-ping');
+  });
+
+  it('answers a probe once, at the check that comes after it (nothing leaves while no check runs)', () => {
+    const clock = new ManualClock();
+    const link = new LinkKeepalive(clock.now(), keep);
+    link.probed(0);
+    // Nothing checks the link: no timer of this process runs, so nothing leaves.
+    expect(link.quick(0)).to.equal(true);
+    expect(link.due(0)).to.equal('ping');
+    expect(link.due(0)).to.equal(null);
   });
 });
