@@ -57,6 +57,24 @@ export interface MigrationRound {
 export interface MigrationCommit extends MigrationRound {
   /** Pub/sub topics the instance subscribed to. */
   subscriptions: string[];
+  /**
+   * How many calls' state the source's instance holds in this revision, when it is the
+   * primary of a module with standbys (ADR 0038): the target leads on from that count, so
+   * its standbys take its copy as the newer one.
+   */
+  version?: number;
+}
+
+/**
+ * The hot-standby service's side of a move: what the source's instance counts, and the
+ * target taking that count over with the instance (ADR 0038, "A move of a module with
+ * standbys").
+ */
+export interface MigrationLineage {
+  /** The count of calls the instance of `module` here holds, if this peer leads it with standbys. */
+  versionOf(deploymentId: string, module: string): number | undefined;
+  /** The instance of `module` installed here by a move holds `version` calls' state. */
+  adopt(deploymentId: string, module: string, version: number): void;
 }
 
 /** What `migration.prepare` answers. */
@@ -99,15 +117,17 @@ export class MigrationTarget {
   readonly #peer: Peer;
   readonly #supervisor: Supervisor;
   readonly #agent: StepAgent;
+  readonly #lineage: MigrationLineage | undefined;
   readonly #log: Logger;
   readonly #pending = new Map<string, Pending>();
   readonly #preparing = new Map<string, Preparing>();
 
-  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger }) {
+  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; lineage?: MigrationLineage }) {
     this.#peer = options.peer;
     this.#supervisor = options.supervisor;
     this.#agent = options.agent;
     this.#log = options.logger;
+    this.#lineage = options.lineage;
   }
 
   /**
@@ -205,6 +225,9 @@ export class MigrationTarget {
       if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
       this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
       await this.#supervisor.install(entry.staged, p.subscriptions);
+      // Before the held calls are let through (settle, below): the first of them already
+      // leads on from the source's count.
+      if (p.version !== undefined) this.#lineage?.adopt(entry.deploymentId, entry.module, p.version);
       entry.installed = true;
     } finally {
       entry.settle();

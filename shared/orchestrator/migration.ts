@@ -70,7 +70,7 @@ import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
 import { type MigrationPart, type StreamedBase, streamBase } from './migration-base.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
-import { MigrationTarget, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
+import { MigrationTarget, type MigrationLineage, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
 export { INLINE_DELTA_BYTES, PRECOPY_ROUNDS, PRECOPY_SMALL_BYTES } from './migration-precopy.ts';
 
@@ -181,10 +181,12 @@ export class MigrationService {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #target: MigrationTarget;
+  readonly #lineage: MigrationLineage | undefined;
   /** Deployments this peer is migrating a module of, as the source. */
   readonly #active = new Set<string>();
 
-  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number }) {
+  constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number; lineage?: MigrationLineage }) {
+    this.#lineage = options.lineage;
     this.#peer = options.peer;
     this.#supervisor = options.supervisor;
     this.#log = options.logger;
@@ -350,7 +352,8 @@ export class MigrationService {
       // the base (no round was shipped), or the whole state (rounds were).
       const bytes = encodeSnapshot(last.delta || precopy.rounds > 0 ? last : diffSnapshot(first, last));
       const subscriptions = this.#supervisor.subscriptionsOf(r.id, p.module);
-      const commit = { ...(await shipping(send, bytes)), subscriptions };
+      const version = this.#lineage?.versionOf(r.id, p.module);
+      const commit: MigrationCommit = { ...(await shipping(send, bytes)), subscriptions, ...(version !== undefined ? { version } : {}) };
       mark('hashed');
       const committing = this.#peer.call(p.to, 'migration.commit', commit, { timeoutMs: left() });
       let pausedMs = 0;

@@ -116,8 +116,9 @@ export class Orchestrator {
     });
     this.#enforce = options.enforcePolicies ?? false;
     this.#chain = new ChainRunner(peer, options.supervisor);
-    this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now });
     this.#standby = new StandbyService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('standby'), now: this.#now });
+    // A move of a module with standbys carries the count its state holds (ADR 0038).
+    this.#migration = new MigrationService({ peer, supervisor: options.supervisor, agent: this.#agent, logger: this.#log.child('migration'), now: this.#now, lineage: this.#standby });
   }
 
   /** Start serving chain steps and acting on the registry. The peer must be running. */

@@ -44,6 +44,7 @@ import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import type { StepAgent } from './agent.ts';
 import { NotStandbyError, StandbyFencedError, StandbySyncError, UnknownDeploymentError } from './errors.ts';
 import { shipping } from './migration-precopy.ts';
+import type { MigrationLineage } from './migration-target.ts';
 import { stageStep } from './stage-step.ts';
 
 /** Parameters of `standby.state` (primary → standby). */
@@ -138,7 +139,7 @@ interface Line {
 }
 
 /** Both sides of hot standby on one peer. */
-export class StandbyService {
+export class StandbyService implements MigrationLineage {
   readonly #peer: Peer;
   readonly #supervisor: Supervisor;
   readonly #agent: StepAgent;
@@ -238,6 +239,25 @@ export class StandbyService {
     for (const key of this.#outcomes.keys()) {
       if (!this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)) this.#outcomes.delete(key);
     }
+  }
+
+  /** {@link MigrationLineage.versionOf}: the count this peer leads on, if it leads `module`. */
+  versionOf(deploymentId: string, module: string): number | undefined {
+    return this.#leading.get(moduleKey(deploymentId, module))?.version;
+  }
+
+  /**
+   * {@link MigrationLineage.adopt}: a move installed `module` here with the state of
+   * `version` calls. This peer leads on from that count with a trusted instance (it holds
+   * the source's state, not a fresh one), so its standbys take its copy instead of
+   * refusing it as older than theirs and undoing the move.
+   */
+  adopt(deploymentId: string, module: string, version: number): void {
+    const key = moduleKey(deploymentId, module);
+    const r = this.#peer.registry.deployments.get(deploymentId)?.record;
+    if (!r) return;
+    const earlier = this.#leading.get(key);
+    this.#leading.set(key, { queue: earlier?.queue ?? Promise.resolve(), synced: new Map(), revision: r.revision, version, trusted: true });
   }
 
   /**

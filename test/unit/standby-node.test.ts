@@ -107,4 +107,24 @@ describe('Hot standby on Node worker threads', () => {
     await waitFor(() => record(c!, id).solution['0'] === standbyId, 'the standby to take over');
     expect(await fib(c!, id)).toBe(2);
   });
+
+  it('moves a module with a standby where it was dragged: the target leads on from the source\'s count and its standby takes its copy', async () => {
+    const [a, b, c, d] = await mesh(['a', 'b', 'c', 'd']);
+    const id = await deployWithStandby(d!, 'a');
+    const answers = [await fib(d!, id), await fib(d!, id), await fib(d!, id)];
+    const standbyId = record(d!, id).standby!['0']![0]!;
+    const target = [b!, c!, d!].find((p) => p.peer.id !== standbyId)!;
+    await d!.orchestrator.migrate(id, 'stateful-fibo', target.peer.id);
+    for (let i = 0; i < 3; i++) answers.push(await fib(d!, id));
+    // The standby took the target's copy: the move stands, and no takeover undid it.
+    expect(answers).toEqual(FIB.slice(0, 6));
+    expect(record(d!, id).solution['0']).toBe(target.peer.id);
+    expect(record(d!, id).epoch ?? 0).toBe(0);
+    expect(runs(target, id)).toBe(true);
+    // The standby holds the moved state: cut the target off and the count goes on.
+    testMesh.network.setPartition([[target.peer.id], testMesh.peers.filter((p) => p !== target).map((p) => p.peer.id)]);
+    const caller = [a!, b!, c!, d!].find((p) => p !== target)!;
+    await waitFor(() => record(caller, id).solution['0'] === standbyId, 'the standby to take over from the target');
+    expect(await fib(caller, id)).toBe(FIB[6]);
+  });
 });
