@@ -49,6 +49,15 @@ export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
       if (sharedArrayBuffer) env.JSC_useSharedArrayBuffer = '1';
       // Its own process group, so stop() ends xvfb, the driver and its browsers together.
       driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
+      // The group outlives a runner that exits without stop(): end it with the process.
+      const group = driver.pid;
+      process.once('exit', () => {
+        try {
+          process.kill(-group, 'SIGTERM');
+        } catch {
+          // Already gone.
+        }
+      });
       base = `http://127.0.0.1:${port}`;
       for (let i = 0; ; i++) {
         try {

@@ -54,12 +54,16 @@ export async function launchWebKit(options: WebKitOptions = {}): Promise<WebKitB
     return json.value;
   };
   const stopDriver = (): void => {
+    process.off('exit', stopDriver);
     try {
       if (driver.pid) process.kill(-driver.pid, 'SIGTERM');
     } catch {
       // Already gone.
     }
   };
+  // The driver runs in its own process group, which outlives a test process that ends
+  // without closing it (a timeout that kills the worker): end the group with the process.
+  process.once('exit', stopDriver);
   let session = '';
   try {
     for (let i = 0; ; i++) {
