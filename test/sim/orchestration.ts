@@ -18,6 +18,7 @@ import { type SupervisedPeer, startSupervisedPeer } from '../../shared/compositi
 import { canonical, prng } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { deliverOrDrop } from './deliver.ts';
 
 /** Options of one orchestration run. */
 export interface OrchestrationSimOptions {
@@ -129,11 +130,7 @@ export async function runOrchestrationSimulation(options: OrchestrationSimOption
     const r = rng();
     const peers = alive();
     if (r < 0.5) {
-      for (let d = 0; d < 3 && network.queueLength > 0; d++) {
-        const at = Math.floor(rng() * network.queueLength);
-        if (rng() < options.loss) network.drop(at);
-        else network.deliver(at);
-      }
+      deliverOrDrop(network, rng, 3, options.loss);
     } else if (r < 0.65) {
       clock.advance(50 + Math.floor(rng() * 600));
     } else if (r < 0.73) {

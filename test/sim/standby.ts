@@ -33,6 +33,7 @@ import { type SupervisedPeer, startSupervisedPeer } from '../../shared/compositi
 import { prng } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
 import { collectLogs, memoryStore } from '../helpers/mesh.ts';
+import { deliverOrDrop } from './deliver.ts';
 
 /** Options of one hot-standby run. */
 export interface StandbySimOptions {
@@ -215,11 +216,7 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
     const r = rng();
     const alive = up();
     if (r < 0.45) {
-      for (let d = 0; d < 4 && network.queueLength > 0; d++) {
-        const at = Math.floor(rng() * network.queueLength);
-        if (rng() < options.loss) network.drop(at);
-        else network.deliver(at);
-      }
+      deliverOrDrop(network, rng, 4, options.loss);
     } else if (r < 0.6) {
       clock.advance(50 + Math.floor(rng() * 600));
     } else if (r < 0.85) {

@@ -22,6 +22,7 @@ import { dataSourceCard, moduleCard, nodeCard, zoneCard } from '../helpers/odrl-
 import { constantModule, unsettled } from './orchestration.ts';
 import { prng } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
+import { deliverOrDrop } from './deliver.ts';
 
 /** Options of one run. */
 export interface ZoneSimOptions {
@@ -119,11 +120,7 @@ export async function runZoneSimulation(options: ZoneSimOptions): Promise<ZoneSi
   for (let step = 0; step < options.steps; step++) {
     const r = rng();
     if (r < 0.45) {
-      for (let d = 0; d < 4 && network.queueLength > 0; d++) {
-        const at = Math.floor(rng() * network.queueLength);
-        if (rng() < options.loss) network.drop(at);
-        else network.deliver(at);
-      }
+      deliverOrDrop(network, rng, 4, options.loss);
     } else if (r < 0.65) {
       clock.advance(50 + Math.floor(rng() * 800));
     } else if (r < 0.75) {

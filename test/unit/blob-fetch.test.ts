@@ -3,21 +3,13 @@ import type { BlobFetchProgress } from '../../shared/mesh/blob-fetch.ts';
 import { sha256Hex } from '../../shared/bytes.ts';
 import type { Peer } from '../../shared/mesh/peer.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
+import { patternedBytes } from '../helpers/patterned-bytes.ts';
 import { createMesh, type Mesh } from '../helpers/mesh.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Bytes that differ from position to position, so a range put in the wrong place shows. */
-function blob(size: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
-}
+const blob = patternedBytes;
 
 /** Everyone linked to everyone. */
 async function linkedMesh(names: string[]): Promise<Mesh> {

@@ -12,20 +12,13 @@ import type { MemoryTransport } from '../../shared/memory/memory-network.ts';
 import { BULK_TAG, bulkFramesOf, decodeBulk } from '../../shared/protocol/wire.ts';
 import { nodeSha256 } from '../../node-host/node-sha256.ts';
 import { rejectionOf, waitFor } from '../acceptance/wait.ts';
+import { patternedBytes } from '../helpers/patterned-bytes.ts';
 import { createMesh, type Mesh, type MeshOptions } from '../helpers/mesh.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-function blob(size: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
-}
+const blob = patternedBytes;
 
 async function linkedMesh(names: string[], options: MeshOptions = {}): Promise<Mesh> {
   const mesh = await createMesh(names, options);
