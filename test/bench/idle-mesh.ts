@@ -90,7 +90,7 @@ export async function idleMesh(n: number, maxLinks: number | undefined): Promise
     let views: MeshView[] = [];
     let reported = Date.now();
     await waitUntil(async () => {
-      views = await Promise.all(nodes.map((p) => p.view()));
+      views = await Promise.all(nodes.map((p) => viewWithin(p, VIEW_WAIT_MS)));
       const done = views.every((v) => v.devices.length === n && v.alive.length === n - 1);
       // A join that drags on says where it stands (a site that never settles is the case to diagnose).
       if (!done && Date.now() - reported > 30_000) {
@@ -151,6 +151,26 @@ async function hopRoundTrips(nodes: NodePeerProcess[], views: MeshView[]): Promi
     }
   }
   return { oneHop: oneHop.sort((a, b) => a - b), twoHops: twoHops.sort((a, b) => a - b) };
+}
+
+/** Longest a status poll waits for one peer's answer while the join lasts, ms. */
+const VIEW_WAIT_MS = 20_000;
+
+/**
+ * A peer's view, or an empty one when it does not answer within `waitMs`: a process too
+ * starved to answer (or gone) counts as seeing nobody, and the wait goes on to its own
+ * time limit instead of hanging on the poll.
+ */
+async function viewWithin(p: NodePeerProcess, waitMs: number): Promise<MeshView> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<MeshView>((resolve) => {
+    timer = setTimeout(() => resolve({ id: p.id, devices: [], alive: [], linked: [] }), waitMs);
+  });
+  try {
+    return await Promise.race([p.view(), silent]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function waitUntil(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs: number, everyMs = 200): Promise<void> {
