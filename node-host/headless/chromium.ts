@@ -129,8 +129,7 @@ export async function launchChromiumPeer(options: {
       await page.evaluateOnNewDocument((d: string) => (globalThis as { localStorage?: { setItem(key: string, value: string): void } }).localStorage?.setItem('debug', d), process.env.LIQUIDMESH_BROWSER_DEBUG ?? 'liquidmesh:*');
       page.on('console', (m) => appendFileSync(logFile, `[${options.name} ${Date.now() % 1_000_000}] ${m.text()}\n`));
     }
-    // A page on two cores loaded by several browsers and builds has taken over 30 s to load.
-    await page.goto(url.toString(), { waitUntil: 'load', timeout: 90_000 });
+    await loadThroughNetworkChanges(page, url.toString());
     return {
       name: options.name,
       browser,
@@ -145,5 +144,28 @@ export async function launchChromiumPeer(options: {
   } catch (error) {
     await browser.close();
     throw error;
+  }
+}
+
+/** Loads that Chromium gave up because the host's network changed under them, before the launch fails. */
+const NETWORK_CHANGE_RETRIES = 3;
+
+/**
+ * Load `url`, again when Chromium aborts the load with net::ERR_NETWORK_CHANGED: it does so
+ * when an interface or address comes or goes while the page loads — a kiosk booting while
+ * its network comes up (an address appearing after DHCP, an IPv6 link-local address after
+ * its duplicate check), a host whose interfaces were set up a moment before. The network
+ * is there; the load only has to be asked again.
+ */
+async function loadThroughNetworkChanges(page: Page, url: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      // A page on two cores loaded by several browsers and builds has taken over 30 s to load.
+      await page.goto(url, { waitUntil: 'load', timeout: 90_000 });
+      return;
+    } catch (error) {
+      if (attempt >= NETWORK_CHANGE_RETRIES || !String((error as Error).message).includes('net::ERR_NETWORK_CHANGED')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }
