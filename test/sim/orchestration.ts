@@ -9,16 +9,11 @@
  * and that what runs on each peer is what the registry says.
  */
 import { createLogger } from '../../shared/log.ts';
-import { Identity } from '../../shared/identity/identity.ts';
-import { ManualClock } from '../../shared/memory/manual-clock.ts';
-import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
-import type { PeerStore } from '../../shared/ports/key-value-store.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { canonical, prng } from './simulator.ts';
+import { canonical } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
-import { deliverOrDrop } from './deliver.ts';
+import { deliverOrDrop, simWorld } from './sim-world.ts';
 
 /** Options of one orchestration run. */
 export interface OrchestrationSimOptions {
@@ -74,14 +69,7 @@ function description(version: string, result: 'integer' | 'none'): ModuleDescrip
 
 /** Run one orchestration scenario. */
 export async function runOrchestrationSimulation(options: OrchestrationSimOptions): Promise<OrchestrationSimResult> {
-  const rng = prng(options.seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
-  const clock = new ManualClock(0);
-  const log = collectLogs();
-  const network = new MemoryNetwork({ delivery: 'manual' });
-  const identities: Identity[] = [];
-  for (let i = 0; i < options.peers; i++) identities.push(await Identity.generate());
-  const stores: PeerStore[] = identities.map(() => memoryStore());
+  const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers);
   const running: (SupervisedPeer | null)[] = identities.map(() => null);
   const result: OrchestrationSimResult = { seed: options.seed, ok: false, detail: '', deployments: 0, statuses: {}, crashes: 0, partitions: 0, updates: 0, migrations: 0, refused: 0, reasons: [] };
 

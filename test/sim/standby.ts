@@ -24,16 +24,11 @@
  * (identities and call ids are random; hashing finishes on other threads).
  */
 import { createLogger } from '../../shared/log.ts';
-import { Identity } from '../../shared/identity/identity.ts';
-import { ManualClock } from '../../shared/memory/manual-clock.ts';
-import { MemoryNetwork, type MemoryTransport } from '../../shared/memory/memory-network.ts';
-import type { PeerStore } from '../../shared/ports/key-value-store.ts';
+import type { MemoryTransport } from '../../shared/memory/memory-network.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { prng } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
-import { deliverOrDrop } from './deliver.ts';
+import { deliverOrDrop, simWorld } from './sim-world.ts';
 
 /** Options of one hot-standby run. */
 export interface StandbySimOptions {
@@ -92,16 +87,9 @@ interface Answer {
 
 /** Run one hot-standby scenario. */
 export async function runStandbySimulation(options: StandbySimOptions): Promise<StandbySimResult> {
-  const rng = prng(options.seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
-  const clock = new ManualClock(0);
-  const log = collectLogs();
-  const network = new MemoryNetwork({ delivery: 'manual' });
-  const identities: Identity[] = [];
-  for (let i = 0; i < options.peers; i++) identities.push(await Identity.generate());
+  const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers);
   // Peer ids are random; in id order, peer i plays the same part under the same seed.
   identities.sort((a, b) => (a.id < b.id ? -1 : 1));
-  const stores: PeerStore[] = identities.map(() => memoryStore());
   /** Per peer, the sandbox instances it holds now: primaries and standby copies. */
   const copies: Set<WebAssembly.Instance>[] = identities.map(() => new Set());
   /**

@@ -9,20 +9,14 @@
  * longer allows: steps moved, or the deployment failed saying why.
  */
 import { createLogger } from '../../shared/log.ts';
-import { Identity } from '../../shared/identity/identity.ts';
-import { ManualClock } from '../../shared/memory/manual-clock.ts';
-import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import { policyCards, validateSteps } from '../../shared/orchestrator/policy.ts';
-import type { PeerStore } from '../../shared/ports/key-value-store.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import type { CardRecord } from '../../shared/registry/schema.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
-import { collectLogs, memoryStore } from '../helpers/mesh.ts';
 import { dataSourceCard, moduleCard, nodeCard, zoneCard } from '../helpers/odrl-cards.ts';
 import { constantModule, unsettled } from './orchestration.ts';
-import { prng } from './simulator.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
-import { deliverOrDrop } from './deliver.ts';
+import { deliverOrDrop, simWorld } from './sim-world.ts';
 
 /** Options of one run. */
 export interface ZoneSimOptions {
@@ -51,14 +45,7 @@ const card = (kind: CardRecord['kind'], id: string, json: unknown): CardRecord =
 
 /** Run one zones scenario. */
 export async function runZoneSimulation(options: ZoneSimOptions): Promise<ZoneSimResult> {
-  const rng = prng(options.seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
-  const clock = new ManualClock(0);
-  const log = collectLogs();
-  const network = new MemoryNetwork({ delivery: 'manual' });
-  const identities: Identity[] = [];
-  for (let i = 0; i < options.peers; i++) identities.push(await Identity.generate());
-  const stores: PeerStore[] = identities.map(() => memoryStore());
+  const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers);
   const result: ZoneSimResult = { seed: options.seed, ok: false, detail: '', deployments: 0, zoneChanges: 0, moves: 0, statuses: {}, reasons: [] };
   const peers: SupervisedPeer[] = [];
   for (let i = 0; i < options.peers; i++) {
