@@ -117,6 +117,24 @@ async function joiner(m: Mesh, state: Uint8Array, log?: CollectedLog): Promise<{
   return { registry, verifications };
 }
 
+/**
+ * A joiner of `rogue`'s state: its checkpoint page is refused with `pageCode` and vouches
+ * for nothing, every entry's signature is checked instead, and the forged record of
+ * `victimId` is refused.
+ */
+async function joinRefusingCheckpoint(m: Awaited<ReturnType<typeof createMesh>>, rogue: Y.Doc, victimId: string, pageCode: string): Promise<Awaited<ReturnType<typeof joiner>>> {
+  const log = collectLogs();
+  const joined = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
+  const { registry, verifications } = joined;
+  expect(registry.devices.get(victimId)).to.equal(undefined);
+  expect(registry.trust.get(checkpointKey(0))).to.equal(undefined);
+  expect(registry.gate!.vouched).to.equal(0);
+  expect(verifications).to.be.at.least(3 * DEVICES);
+  expect(log.lines.some((l) => l.text.includes(checkpointKey(0)) && l.text.includes(pageCode))).to.equal(true);
+  expect(log.lines.some((l) => l.text.includes(victimId) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
+  return joined;
+}
+
 describe('Registry checkpoints: one owner signature instead of one per entry', () => {
   it('a joiner with a checkpoint verifies one signature and ends with exactly the registry a joiner without it reads', async () => {
     const m = await createMesh();
@@ -186,14 +204,7 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
       const all = [entryDigest('devices', victim.id, forged), ...acceptedDigests(m.seed)];
       rogue.getMap('trust').set(checkpointKey(0), sealEntry('trust', checkpointKey(0), { id: checkpointKey(0), mesh: MESH, at: 3, page: 0, pages: 1, digests: packDigests(all) }, signer));
 
-      const log = collectLogs();
-      const { registry, verifications } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
-      expect(registry.devices.get(victim.id)).to.equal(undefined);
-      expect(registry.trust.get(checkpointKey(0))).to.equal(undefined);
-      expect(registry.gate!.vouched).to.equal(0);
-      expect(verifications).to.be.at.least(3 * DEVICES);
-      expect(log.lines.some((l) => l.text.includes(checkpointKey(0)) && l.text.includes('ERR_WRITE_FORBIDDEN'))).to.equal(true);
-      expect(log.lines.some((l) => l.text.includes(victim.id) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
+      const { registry } = await joinRefusingCheckpoint(m, rogue, victim.id, 'ERR_WRITE_FORBIDDEN');
       // Junk that nobody wrote validly is removed, so it is not copied on.
       await new Promise((resolve) => setTimeout(resolve, 0));
       expect(registry.doc.getMap('trust').get(checkpointKey(0))).to.equal(undefined);
@@ -214,14 +225,7 @@ describe('Registry checkpoints: one owner signature instead of one per entry', (
     const value = storedValue(page) as { digests: string };
     rogue.getMap('trust').set(checkpointKey(0), withText(page, { ...value, digests: packDigests([entryDigest('devices', victim.id, forged), ...unpackDigests(value.digests)]) }));
 
-    const log = collectLogs();
-    const { registry, verifications } = await joiner(m, Y.encodeStateAsUpdate(rogue), log);
-    expect(registry.devices.get(victim.id)).to.equal(undefined);
-    expect(registry.trust.get(checkpointKey(0))).to.equal(undefined);
-    expect(registry.gate!.vouched).to.equal(0);
-    expect(verifications).to.be.at.least(3 * DEVICES);
-    expect(log.lines.some((l) => l.text.includes(checkpointKey(0)) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
-    expect(log.lines.some((l) => l.text.includes(victim.id) && l.text.includes('ERR_BAD_SIGNATURE'))).to.equal(true);
+    await joinRefusingCheckpoint(m, rogue, victim.id, 'ERR_BAD_SIGNATURE');
   });
 
   it('covered bytes copied under another key are not vouched for there: the signature is checked and fails', async () => {
