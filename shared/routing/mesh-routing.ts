@@ -67,6 +67,7 @@ export class MeshRouting {
       deliver: options.deliver,
       ...(options.direct ? { direct: options.direct } : {}),
       wallClock: options.wallClock,
+      now: () => options.clock.now(),
       logger: options.logger,
     });
     const learn = (peer: PeerId): void => {

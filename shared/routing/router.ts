@@ -14,6 +14,12 @@
  * With a mesh bus (ADR 0023), a peer no link path reaches gets the same signed message
  * straight over the bus (`direct`): the overlay beside a bus may fall apart into islands
  * without a call between them failing.
+ *
+ * Advertisements travel with presence and arrive in any order, so a peer can get a routed
+ * request before it has learnt a path back to the sender. Each hop therefore remembers, for
+ * a while, the link a sender's routed messages last came in on, and uses it when the graph
+ * gives no path (the reverse path). The graph wins whenever it knows one; a relay lying
+ * about a sender can only attract what would otherwise have been dropped.
  * @module
  */
 import { concatBytes, utf8 } from '../bytes.ts';
@@ -29,10 +35,16 @@ const ROUTE_CONTEXT = utf8('liquidmesh-route-v1');
 export const MAX_HOPS = 16;
 /** A routed message older (or newer) than this by the source's clock is refused as a replay. */
 export const FRESHNESS_MS = 10 * 60_000;
+/** How long the link a sender's messages came in on serves as the way back to it. */
+export const REVERSE_PATH_MS = 60_000;
+/** Most senders whose way back is remembered (the oldest is forgotten first). */
+export const REVERSE_PATH_LIMIT = 4096;
 
 /** What the router needs from the links under it. */
 export interface RouterLinks {
   send(to: PeerId, message: WireMessage): Promise<void>;
+  /** True while a link to `peer` is up. */
+  isUp(peer: PeerId): boolean;
 }
 
 /** Router options. */
@@ -50,6 +62,8 @@ export interface RouterOptions {
    */
   direct?: (to: PeerId, message: RouteMessage) => void;
   wallClock: () => number;
+  /** Monotonic time for the reverse paths' expiry; the wall clock when not given. */
+  now?: () => number;
   logger: Logger;
 }
 
@@ -58,9 +72,35 @@ export class Router {
   readonly #o: RouterOptions;
   #forwarded = 0;
   #direct = 0;
+  /** Per sender: the link its routed messages last came in on, and when (see the module comment). */
+  readonly #reverse = new Map<PeerId, { via: PeerId; at: number }>();
 
   constructor(options: RouterOptions) {
     this.#o = options;
+  }
+
+  #now(): number {
+    return (this.#o.now ?? this.#o.wallClock)();
+  }
+
+  /** The next hop towards `to`: from the graph, else the way `to`'s messages came in. */
+  #nextHop(to: PeerId, except?: PeerId): PeerId | undefined {
+    const next = this.#o.topology.nextHop(to, except);
+    if (next !== undefined) return next;
+    const back = this.#reverse.get(to);
+    if (!back) return undefined;
+    if (this.#now() - back.at > REVERSE_PATH_MS || !this.#o.links.isUp(back.via) || back.via === except) {
+      this.#reverse.delete(to);
+      return undefined;
+    }
+    return back.via;
+  }
+
+  #learn(source: PeerId, via: PeerId): void {
+    if (source === via || source === this.#o.identity.id) return;
+    this.#reverse.delete(source);
+    this.#reverse.set(source, { via, at: this.#now() });
+    if (this.#reverse.size > REVERSE_PATH_LIMIT) this.#reverse.delete(this.#reverse.keys().next().value!);
   }
 
   /** Routed messages passed on for others so far. */
@@ -70,7 +110,7 @@ export class Router {
 
   /** True when a path to `to` is known (or a direct path beside the links exists). */
   reachable(to: PeerId): boolean {
-    return this.#o.direct !== undefined || this.#o.topology.nextHop(to) !== undefined;
+    return this.#o.direct !== undefined || this.#nextHop(to) !== undefined;
   }
 
   /** Messages sent straight over the path beside the links so far. */
@@ -83,7 +123,7 @@ export class Router {
    * no linked peer has a path to it.
    */
   async send(to: PeerId, frame: RpcFrame): Promise<void> {
-    const next = this.#o.topology.nextHop(to);
+    const next = this.#nextHop(to);
     const direct = this.#o.direct;
     if (next === undefined && !direct) throw new PeerUnreachableError(`no link and no route to ${to}`);
     const self = this.#o.identity.id;
@@ -107,6 +147,7 @@ export class Router {
 
   /** A routed message arrived from the linked peer `from`. Never throws: bad ones are logged and dropped. */
   receive(from: PeerId, message: RouteMessage): void {
+    this.#learn(message.s, from);
     if (message.d === this.#o.identity.id) {
       this.#accept(message).catch((e: unknown) => this.#o.logger.warn(`routed message from ${message.s} via ${from}: ${(e as Error).message}`));
       return;
@@ -115,7 +156,7 @@ export class Router {
       this.#o.logger.warn(`dropping routed message ${message.s} → ${message.d}: out of hops`);
       return;
     }
-    const next = this.#o.topology.nextHop(message.d, from);
+    const next = this.#nextHop(message.d, from);
     if (next === undefined) {
       // The path the sender saw broke here: the bus still reaches the destination.
       if (this.#o.direct) {
