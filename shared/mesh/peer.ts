@@ -14,9 +14,9 @@
  */
 import * as Y from 'yjs';
 import { fetchBlob as fetchFromMesh, type FetchBlobOptions } from './blob-fetch.ts';
-import { BulkStreams } from './bulk-streams.ts';
+import { type BulkSink, BulkStreams, type OpenStream } from './bulk-streams.ts';
 import { sha256Hex, toHex } from '../bytes.ts';
-import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError } from '../errors.ts';
+import { BlobNotFoundError, InvalidParamsError, type MeshError, NotConnectedError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { Identity } from '../identity/identity.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -564,6 +564,26 @@ export class Peer {
     if (!entry) return false;
     if (--entry.holds === 0) this.#offered.delete(hash);
     return true;
+  }
+
+  /**
+   * Open a stream of bulk pieces from `from` (ADR 0031): each piece it sends on the stream
+   * goes to `sink`, until `close`; pieces from anyone else are dropped. Undefined without
+   * an authenticated direct link to `from` (pieces never travel through other peers).
+   */
+  openBulkStream(from: PeerId, sink: BulkSink): OpenStream | undefined {
+    return this.#links?.isUp(from) ? this.#bulk.open(from, sink) : undefined;
+  }
+
+  /**
+   * Send `bytes` as the bulk pieces of `to`'s stream `stream` from `offset` on, over the
+   * direct link; a message sent after this resolves travels behind them. Rejects with
+   * ERR_PEER_UNREACHABLE without a direct link.
+   */
+  sendBulk(to: PeerId, stream: number, offset: number, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const links = this.#links;
+    if (!links?.isUp(to)) return Promise.reject(new PeerUnreachableError(`no direct link to ${to}`));
+    return links.sendBulk(to, stream, offset, bytes, signal);
   }
 
   /** True while a link handshake is in progress. */

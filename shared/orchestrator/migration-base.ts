@@ -12,10 +12,20 @@
  * arrives fails the source's call for it, and so the migration. Compression
  * (snapshot-packing.ts) is tried on the first part; when that part does not shrink, the
  * others travel as they are without a sample each.
+ *
+ * Over a direct link the parts' bytes travel as bulk pieces (ADR 0031, "The migration's
+ * base on bulk streams"): the target opens one stream for the base (`migration.stream`),
+ * part `i` is the run of that stream from `i × PART_STRIDE`, written by the target
+ * straight into the part's buffer as its pieces arrive, and the `migration.part` request
+ * that follows them on the link says how many bytes were sent instead of carrying them.
+ * A piece out of its part's order, past the largest part, for a part that is complete
+ * or not in the base, or a part whose count of bytes does not match what arrived, is
+ * ERR_MALFORMED_MESSAGE and fails the base. A target reached through other peers, or of
+ * an earlier build (which does not know `migration.stream`), takes the parts inline.
  * @module
  */
 import { sha256Hex } from '../bytes.ts';
-import { HashMismatchError } from '../errors.ts';
+import { HashMismatchError, MalformedMessageError } from '../errors.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { SnapshotInvalidError } from '../sandbox/errors.ts';
 import { decodeSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
@@ -44,6 +54,32 @@ export const BASE_PARTS_IN_FLIGHT = 3;
 /** A base has at most one part per page of a 32-bit memory. */
 const MAX_PARTS = 65536;
 
+/**
+ * Where part `i` starts in the base's bulk stream: `i × PART_STRIDE` (2^32). Parts then
+ * never overlap, whatever their size, and the pieces of the parts in flight may
+ * interleave on the link: each part's pieces follow each other in order.
+ */
+export const PART_STRIDE = 2 ** 32;
+
+/** A part larger than this travels inline; a streamed one that grows past it fails the base. */
+export const MAX_STREAMED_PART_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Parts whose pieces a target buffers at once, not yet announced: a source sends
+ * {@link BASE_PARTS_IN_FLIGHT}; more fails the base, so a source cannot make the target
+ * hold more than this many parts' bytes.
+ */
+const MAX_STREAMING_PARTS = 8;
+
+/** The first buffer of a streamed part: a dense part's 16 pages and its header, so it never grows. */
+const PART_BUFFER_BYTES = BASE_PART_PAGES * 65536 + 64 * 1024;
+
+/** Parameters of `migration.stream` (source → target): open a bulk stream for the base's parts. */
+export interface MigrationStream {
+  migrationId: string;
+  deploymentId: string;
+}
+
 /** Parameters of `migration.part` (source → target): one part of the base snapshot. */
 export interface MigrationPart {
   migrationId: string;
@@ -52,10 +88,12 @@ export interface MigrationPart {
   index: number;
   /** How many parts the base has. */
   parts: number;
-  /** sha256 of `data`. */
+  /** sha256 of the part's bytes. */
   snapshot: string;
-  /** The encoded part (snapshot.ts), compressed or not (snapshot-packing.ts). */
-  data: Uint8Array;
+  /** The encoded part (snapshot.ts), compressed or not (snapshot-packing.ts), when it travels inline. */
+  data?: Uint8Array;
+  /** Otherwise: how many bytes of the part the source sent as bulk pieces ahead of this request. */
+  streamed?: number;
 }
 
 /** What the source's stream of the base came to. */
@@ -99,18 +137,45 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
     }
     return part;
   };
+  ahead(0);
+  ahead(1);
+  const stream = await openStream(send);
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let index = next++; index < parts.length; index = next++) {
       const part = await ahead(index)!;
       ready.delete(index);
       ahead(index + BASE_PARTS_IN_FLIGHT);
-      await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
+      const data = part.data!;
+      if (stream === undefined || data.byteLength > MAX_STREAMED_PART_BYTES) {
+        await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
+        continue;
+      }
+      // The request follows the pieces on the same link, so it finds them all in.
+      await send.peer.sendBulk(send.to, stream, index * PART_STRIDE, data);
+      const { data: _sent, ...announced } = part;
+      await send.peer.call(send.to, 'migration.part', { ...announced, streamed: data.byteLength }, { timeoutMs: send.left() });
     }
   };
   // One failed part fails the whole: the others' calls are left to end by themselves.
   await Promise.all(Array.from({ length: Math.min(BASE_PARTS_IN_FLIGHT, parts.length) }, lane));
   return result;
+}
+
+/**
+ * The target's bulk stream for the base, when it is linked directly and knows one; else
+ * undefined and the parts travel inline (a target of an earlier build answers that it
+ * does not know the method).
+ */
+async function openStream(send: Sending & { deploymentId: string }): Promise<number | undefined> {
+  if (!send.peer.linked().includes(send.to)) return undefined;
+  try {
+    const answer = await send.peer.call(send.to, 'migration.stream', { migrationId: send.migrationId, deploymentId: send.deploymentId }, { timeoutMs: send.left() });
+    return Number.isSafeInteger(answer.stream) && answer.stream! >= 0 ? answer.stream : undefined;
+  } catch {
+    // Whatever went wrong, the inline parts still can go (or fail by themselves).
+    return undefined;
+  }
 }
 
 /**
@@ -122,6 +187,8 @@ export class IncomingBase {
   readonly #arrived = new Set<number>();
   readonly #waiting = new Map<number, { resolve: (part: InstanceSnapshot) => void; reject: (error: Error) => void }>();
   readonly #ready = new Map<number, InstanceSnapshot>();
+  /** Streamed parts whose pieces are arriving: their buffer and how much of it is filled. */
+  readonly #streaming = new Map<number, { buffer: Uint8Array; length: number }>();
   #failed: Error | undefined;
 
   /** How many parts the base has, once the first part (any index) has arrived. */
@@ -141,12 +208,13 @@ export class IncomingBase {
       if (this.#parts !== undefined && p.parts !== this.#parts) throw new SnapshotInvalidError(`part ${String(p.index)} says the base has ${p.parts} parts, an earlier one ${this.#parts}`);
       if (!Number.isInteger(p.index) || p.index < 0 || p.index >= p.parts) throw new SnapshotInvalidError(`part ${String(p.index)} of ${p.parts}`);
       if (this.#arrived.has(p.index)) throw new SnapshotInvalidError(`part ${p.index} arrived twice`);
-      if (!(p.data instanceof Uint8Array)) throw new SnapshotInvalidError(`part ${p.index} carries no bytes`);
+      const data = this.#bytesOf(p);
       this.#parts = p.parts;
       this.#arrived.add(p.index);
-      const actual = await sha256Hex(p.data);
+      for (const index of this.#streaming.keys()) if (index >= p.parts) throw new MalformedMessageError(`bulk pieces arrived for part ${index} of a base of ${p.parts} parts`);
+      const actual = await sha256Hex(data);
       if (actual !== p.snapshot) throw new HashMismatchError(`part ${p.index} of the base arrived as bytes that hash to ${actual}, not ${p.snapshot}`, { expected: p.snapshot, actual });
-      const part = decodeSnapshot(await unpackSnapshot(p.data));
+      const part = decodeSnapshot(await unpackSnapshot(data));
       if ((p.index === 0) === (part.part === true) || part.delta) throw new SnapshotInvalidError(`part ${p.index} is ${p.index === 0 ? 'not whole' : 'not a part'}`);
       if (this.#failed) throw this.#failed;
       const waiter = this.#waiting.get(p.index);
@@ -157,6 +225,53 @@ export class IncomingBase {
       this.fail(error as Error);
       throw error;
     }
+  }
+
+  /** The bytes of part `p`: inline, or the pieces streamed for it, which must be exactly `streamed` bytes. */
+  #bytesOf(p: MigrationPart): Uint8Array {
+    const streamed = this.#streaming.get(p.index);
+    this.#streaming.delete(p.index);
+    if (p.data !== undefined) {
+      if (!(p.data instanceof Uint8Array)) throw new SnapshotInvalidError(`part ${p.index} carries no bytes`);
+      if (streamed) throw new MalformedMessageError(`part ${p.index} arrived inline after ${streamed.length} bytes of it were streamed`);
+      return p.data;
+    }
+    if (!Number.isSafeInteger(p.streamed) || p.streamed! < 0) throw new SnapshotInvalidError(`part ${p.index} carries no bytes`);
+    const arrived = streamed?.length ?? 0;
+    if (arrived !== p.streamed) throw new MalformedMessageError(`part ${p.index} says ${String(p.streamed)} bytes were streamed, ${arrived} arrived`);
+    return streamed ? streamed.buffer.subarray(0, arrived) : new Uint8Array(0);
+  }
+
+  /**
+   * A bulk piece of the base's stream (from the source: the stream is opened for it
+   * alone): written to its part's buffer, which it must continue exactly. Anything else
+   * fails the base (ERR_MALFORMED_MESSAGE).
+   */
+  piece(at: number, data: Uint8Array): void {
+    if (this.#failed) return;
+    const index = Math.floor(at / PART_STRIDE);
+    const offset = at - index * PART_STRIDE;
+    const refuse = (why: string): void => this.fail(new MalformedMessageError(`a bulk piece of ${data.byteLength} bytes at ${offset} of part ${index}: ${why}`));
+    if (index >= (this.#parts ?? MAX_PARTS)) return refuse(`the base has ${this.#parts ?? MAX_PARTS} parts`);
+    if (this.#arrived.has(index)) return refuse('that part is complete');
+    let entry = this.#streaming.get(index);
+    const filled = entry?.length ?? 0;
+    if (offset !== filled) return refuse(`expected the bytes from ${filled}`);
+    const length = filled + data.byteLength;
+    if (length > MAX_STREAMED_PART_BYTES) return refuse(`a part has at most ${MAX_STREAMED_PART_BYTES} bytes`);
+    if (!entry) {
+      if (this.#streaming.size >= MAX_STREAMING_PARTS) return refuse(`more than ${MAX_STREAMING_PARTS} parts are arriving at once`);
+      entry = { buffer: new Uint8Array(Math.max(PART_BUFFER_BYTES, length)), length: 0 };
+      this.#streaming.set(index, entry);
+    }
+    if (length > entry.buffer.byteLength) {
+      // A part larger than a dense one (many globals, files): rare, so grown by copying.
+      const grown = new Uint8Array(Math.min(MAX_STREAMED_PART_BYTES, Math.max(length, entry.buffer.byteLength * 2)));
+      grown.set(entry.buffer.subarray(0, entry.length));
+      entry.buffer = grown;
+    }
+    entry.buffer.set(data, entry.length);
+    entry.length = length;
   }
 
   /** Part `index`, once it has arrived and been checked; rejects when the base fails. */
@@ -175,6 +290,7 @@ export class IncomingBase {
     if (this.#failed) return;
     this.#failed = error;
     this.#ready.clear();
+    this.#streaming.clear();
     for (const waiter of this.#waiting.values()) waiter.reject(error);
     this.#waiting.clear();
   }

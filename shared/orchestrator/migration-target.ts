@@ -25,7 +25,7 @@ import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
-import { IncomingBase, type MigrationPart } from './migration-base.ts';
+import { IncomingBase, type MigrationPart, type MigrationStream } from './migration-base.ts';
 import { stageStep } from './stage-step.ts';
 
 /** Parameters of `migration.prepare` (source → target). */
@@ -108,7 +108,9 @@ interface Preparing {
   from: string;
   deploymentId: string;
   base: IncomingBase;
-  /** Stops the prepare's time limit and abort listener (when the prepare ends). */
+  /** The base's bulk stream, once the source asked for one. */
+  stream?: { stream: number; close(): void };
+  /** Stops the prepare's time limit and abort listener and closes the stream (when the prepare ends). */
   done: () => void;
 }
 
@@ -186,6 +188,21 @@ export class MigrationTarget {
     return { received: true };
   }
 
+  /**
+   * A bulk stream for the base of a prepare under way, from the peer that asked for it
+   * (migration-base.ts); none (`{}`) when that peer is not linked directly.
+   */
+  stream(p: MigrationStream, from: string): { stream?: number } {
+    const preparing = this.#preparing.get(p.migrationId);
+    if (!preparing || preparing.from !== from || preparing.deploymentId !== p.deploymentId) throw new MigrationFailedError(`no migration ${p.migrationId} from this peer is being prepared`);
+    if (preparing.stream) throw new MigrationFailedError(`migration ${p.migrationId} has its stream already`);
+    const base = preparing.base;
+    const opened = this.#peer.openBulkStream(from, (at, data) => base.piece(at, data));
+    if (!opened) return {};
+    preparing.stream = opened;
+    return { stream: opened.stream };
+  }
+
   /** Where the base snapshot's parts of prepare `p` arrive; it fails on abort, cancel or time limit. */
   #expectBase(p: MigrationPrepare, from: string, signal: AbortSignal | undefined): Preparing {
     const base = new IncomingBase();
@@ -196,6 +213,7 @@ export class MigrationTarget {
     const done = (): void => {
       clock.clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+      preparing.stream?.close();
     };
     const preparing: Preparing = { from, deploymentId: p.deploymentId, base, done };
     this.#preparing.set(p.migrationId, preparing);
@@ -268,6 +286,7 @@ export class MigrationTarget {
       // A prepare under way notices and discards what it staged.
       this.#preparing.delete(migrationId);
       preparing.base.fail(new MigrationFailedError(`migration ${migrationId} was aborted`));
+      preparing.stream?.close();
       return { aborted: true };
     }
     const entry = this.#pending.get(migrationId);

@@ -11,6 +11,7 @@
  *                                  ── migration.prepare {step} ───────────▶ fetches the module's blobs, loads the
  *                                  base snapshot (between two calls;        module staged (worker, compile) while
  *                                  it keeps serving), cut in ~1 MiB parts   the source is still snapshotting
+ *                                  ── migration.stream ───────────────────▶ a bulk stream for the parts (direct link)
  *                                  ── migration.part {i, n, sha256, data} ▶ each part checked on arrival and
  *                                     … encoded, hashed and pushed, 3 in    restored into the staged module in
  *                                     flight (migration-base.ts)            order, while the next ones travel
@@ -68,7 +69,7 @@ import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { CommitOutcome } from '../supervisor/versions.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
-import { type MigrationPart, type StreamedBase, streamBase } from './migration-base.ts';
+import { type MigrationPart, type MigrationStream, type StreamedBase, streamBase } from './migration-base.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
 import { MigrationTarget, type MigrationLineage, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
@@ -143,6 +144,8 @@ declare module '../rpc/methods.ts' {
     'migration.start': { params: MigrationStart; result: MigrationResult };
     /** Target: fetch and load the module, not serving yet. */
     'migration.prepare': { params: MigrationPrepare; result: PrepareAnswer };
+    /** Target: open a bulk stream for the parts of the base of a prepare under way. */
+    'migration.stream': { params: MigrationStream; result: { stream?: number } };
     /** Target: a part of the base snapshot of a prepare under way. */
     'migration.part': { params: MigrationPart; result: { received: boolean } };
     /** Target: a pre-copy round, applied to the staged copy. */
@@ -217,6 +220,7 @@ export class MigrationService {
     const offs = [
       rpc.handle('migration.start', (p) => this.#start(p)),
       rpc.handle('migration.prepare', (p, ctx) => this.#target.prepare(p, ctx.from, ctx.signal)),
+      rpc.handle('migration.stream', (p, ctx) => this.#target.stream(p, ctx.from)),
       rpc.handle('migration.part', (p, ctx) => this.#target.part(p, ctx.from)),
       rpc.handle('migration.round', (p, ctx) => this.#target.round(p, ctx.from)),
       rpc.handle('migration.commit', (p, ctx) => this.#target.commit(p, ctx.from)),

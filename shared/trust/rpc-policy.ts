@@ -31,6 +31,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   'chain.run': { role: 'operator', participants: true },
   'migration.start': { role: 'operator', participants: true },
   'migration.prepare': { role: 'operator', participants: true },
+  'migration.stream': { role: 'operator', participants: true },
   'migration.part': { role: 'operator', participants: true },
   'migration.round': { role: 'operator', participants: true },
   'migration.commit': { role: 'operator', participants: true },

@@ -3,14 +3,16 @@
  * in parts and restored one part after another is the state restored whole; a move of
  * state that does not repeat travels in several parts and arrives intact; a part that
  * arrives corrupted, numbered wrong or not at all fails the move by name, the source
- * serves on from its own state and the target keeps nothing. Real peers, registries and
- * workers on the in-memory network.
+ * serves on from its own state and the target keeps nothing. Over a direct link the
+ * parts stream as bulk pieces: pieces out of order, twice, cut short or for a part the
+ * base lacks fail the move as malformed, and a third peer's pieces are dropped. Real
+ * peers, registries and workers on the in-memory network.
  */
 import { expect } from 'chai';
 import { sha256Hex } from '../../shared/bytes.ts';
-import { RpcTimeoutError } from '../../shared/errors.ts';
+import { MethodNotFoundError, RpcTimeoutError } from '../../shared/errors.ts';
 import type { InstanceSnapshot } from '../../shared/ports/sandbox.ts';
-import { BASE_PART_PAGES, type MigrationPart } from '../../shared/orchestrator/migration-base.ts';
+import { BASE_PART_PAGES, type MigrationPart, PART_STRIDE } from '../../shared/orchestrator/migration-base.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
 import { splitSnapshot } from '../../shared/sandbox/snapshot-parts.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
@@ -60,13 +62,19 @@ export function runBasePartTests(harness: MigrationHarness): void {
       await instance.restore(scrambled(await instance.snapshot()));
       return { dep: dep.id, checksum: (await by.orchestrator.call(dep.id, 'counter-c', 'checksum')).value };
     };
-    /** Make `source` pass each `migration.part` it sends through `change` (undefined: the part is lost); returns the undo. */
+    /**
+     * Make `source` pass each `migration.part` it sends through `change` (undefined: the
+     * part is lost); returns the undo. The parts travel inline, as to a target of an
+     * earlier build, which does not know `migration.stream` (the streamed path's hostile
+     * cases are in migration-bulk.ts).
+     */
     const tamper = (source: SupervisedPeer, change: (part: MigrationPart) => MigrationPart | undefined): (() => void) => {
       const original = source.peer.call;
       const send = original.bind(source.peer);
       source.peer.call = ((to, method, params, options) => {
+        if (method === 'migration.stream') return Promise.reject(new MethodNotFoundError('no method migration.stream'));
         if (method !== 'migration.part') return send(to, method, params, options);
-        const part = change({ ...(params as MigrationPart), data: (params as MigrationPart).data.slice() });
+        const part = change({ ...(params as MigrationPart), data: (params as MigrationPart).data!.slice() });
         // Lost on the way: the source's call for it times out.
         if (!part) return Promise.reject(new RpcTimeoutError('migration.part got no answer'));
         return send(to, method, part as typeof params, options);
@@ -133,7 +141,7 @@ export function runBasePartTests(harness: MigrationHarness): void {
       const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
       const { dep, checksum } = await denseCounter(a!);
       tamper(a!, (part) => {
-        if (part.index === 2) part.data[part.data.byteLength - 1]! ^= 0xff;
+        if (part.index === 2) part.data![part.data!.byteLength - 1]! ^= 0xff;
         return part;
       });
       const failed = await rejectionOf(c!.orchestrator.migrate(dep, 'counter-c', 'b'));
@@ -160,6 +168,90 @@ export function runBasePartTests(harness: MigrationHarness): void {
       expect(a!.peer.registry.deployments.get(dep)?.record.solution['0']).to.equal(a!.peer.id);
       await waitFor(() => !b!.supervisor.deployed().some((d) => d.deploymentId === dep), 'b drops what it staged');
       expect((await c!.orchestrator.call(dep, 'counter-c', 'checksum')).value).to.equal(after);
+    });
+
+    /**
+     * Make `source` send the base's bulk pieces through `send` in place of its own
+     * `sendBulk` (which `send` gets to call); returns the undo. `sent` counts the parts
+     * whose pieces went out.
+     */
+    const onBulk = (
+      source: SupervisedPeer,
+      send: (real: SupervisedPeer['peer']['sendBulk'], to: string, stream: number, at: number, bytes: Uint8Array) => Promise<void>,
+    ): { sent: number; undo: () => void } => {
+      const original = source.peer.sendBulk;
+      const real = original.bind(source.peer);
+      const counter = { sent: 0, undo: () => void (source.peer.sendBulk = original) };
+      source.peer.sendBulk = (to, stream, at, bytes) => {
+        counter.sent++;
+        return send(real, to, stream, at, bytes);
+      };
+      return counter;
+    };
+    /** The move fails by ERR_MALFORMED_MESSAGE; a serves on, b keeps nothing. */
+    const refusedAsMalformed = async (a: SupervisedPeer, b: SupervisedPeer, c: SupervisedPeer, dep: string, checksum: unknown): Promise<void> => {
+      const failed = await rejectionOf(c.orchestrator.migrate(dep, 'counter-c', 'b'));
+      expect(failed.code).to.equal('ERR_MIGRATION_FAILED');
+      expect(failed.message).to.contain('ERR_MALFORMED_MESSAGE');
+      await servesOn(a, b, c, dep, checksum);
+    };
+
+    it('streams the parts as bulk pieces over the direct link and the state arrives whole; a third peer’s pieces on the stream are dropped', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      let injected = 0;
+      const bulk = onBulk(a!, async (real, to, stream, at, bytes) => {
+        if (at === PART_STRIDE) {
+          // c writes junk where part 1 goes on b's stream, just before a does: taken, it
+          // would spoil the part (wrong bytes, or a's pieces no longer continuing it).
+          await c!.peer.sendBulk(b!.peer.id, stream, at, new Uint8Array(4096).fill(7));
+          injected++;
+        }
+        return real(to, stream, at, bytes);
+      });
+      const result = await c!.orchestrator.migrate(dep, 'counter-c', 'b');
+      bulk.undo();
+      expect(bulk.sent, 'every part streamed').to.equal(result.baseParts);
+      expect(injected).to.equal(1);
+      await waitFor(() => c!.peer.registry.deployments.get(dep)?.record.solution['0'] === b!.peer.id, 'the routing reaches c');
+      expect((await c!.orchestrator.call(dep, 'counter-c', 'checksum')).value).to.equal(checksum);
+      expect(Number((await c!.orchestrator.call(dep, 'counter-c', 'next')).value)).to.equal(2);
+    });
+
+    it('refuses streamed pieces out of their part’s order: the source serves on, the target keeps nothing', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      // Part 1 sent from its 8th byte: a gap.
+      onBulk(a!, (real, to, stream, at, bytes) => (at === PART_STRIDE ? real(to, stream, at + 7, bytes.subarray(7)) : real(to, stream, at, bytes)));
+      await refusedAsMalformed(a!, b!, c!, dep, checksum);
+    });
+
+    it('refuses a part’s pieces sent twice: the source serves on, the target keeps nothing', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      onBulk(a!, async (real, to, stream, at, bytes) => {
+        await real(to, stream, at, bytes);
+        if (at === 2 * PART_STRIDE) await real(to, stream, at, bytes);
+      });
+      await refusedAsMalformed(a!, b!, c!, dep, checksum);
+    });
+
+    it('refuses a streamed part cut short: the source serves on, the target keeps nothing', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      onBulk(a!, (real, to, stream, at, bytes) => real(to, stream, at, at === PART_STRIDE ? bytes.subarray(0, bytes.byteLength - 100) : bytes));
+      await refusedAsMalformed(a!, b!, c!, dep, checksum);
+    });
+
+    it('refuses pieces of a part the base does not have: the source serves on, the target keeps nothing', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      // Pieces where part 1000 would go, in a base of a few parts.
+      onBulk(a!, async (real, to, stream, at, bytes) => {
+        if (at === 0) await real(to, stream, 1000 * PART_STRIDE, bytes.subarray(0, 1024));
+        return real(to, stream, at, bytes);
+      });
+      await refusedAsMalformed(a!, b!, c!, dep, checksum);
     });
   });
 }
