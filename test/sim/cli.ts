@@ -42,7 +42,7 @@ if (process.argv.includes('--standby')) {
   enableDebug(process.env.DEBUG);
   for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
     const r = await runStandbySimulation({ seed, peers: Number(arg('peers') ?? 3 + (seed % 2)), steps: Number(arg('steps') ?? 120), replicas: 1, loss: Number(arg('loss') ?? 0.05) });
-    console.log(`seed ${seed}: ${r.ok ? 'ok' : `FAILED (${r.detail})`}; ${r.calls} calls, ${r.answered} answered, ${r.failed} failed, ${r.kills} kills, ${r.partitions} partitions, ${r.takeovers} takeovers, ${r.superseded} answered by a superseded primary, ${r.lostByFaults} kills took every copy`);
+    console.log(`seed ${seed}: ${r.ok ? 'ok' : `FAILED (${r.detail})`}; ${r.calls} calls, ${r.answered} answered, ${r.failed} failed, ${r.kills} kills, ${r.partitions} partitions, ${r.takeovers} takeovers, ${r.superseded} answered by a superseded primary, ${r.partitioned} answered while partitioned, ${r.lostByFaults} kills took every copy`);
     if (!r.ok) failed++;
   }
   console.log(`${failed} of ${seeds} seeds failed`);

@@ -11,15 +11,18 @@
  * - no answered call lost and none answered twice: within one revision (one line of
  *   state: a re-placement without a standby starts afresh), the answered values are
  *   distinct, and those of the final revision all come before the value a last call gets;
- * - no call ran twice: the final value is at most one more than the calls answered or
- *   failed in that revision.
+ * - no call ran twice: the final value is at most one more than all the calls answered or
+ *   failed (a re-placement onto the peer that holds the state carries it into the next
+ *   revision, so the calls of one revision are not a bound).
  * Calls answered by a primary after another peer had already taken over under a newer
- * epoch or revision are the documented limit of ADR 0038 (a partition that leaves a
- * primary with its callers and without its standby): they are counted apart, not checked.
- * So is state every copy of which was killed: after each kill the run reads the counter in
- * every instance the peers still hold (primaries and standby copies, through the
- * simulator's sandbox), and when none holds the newest answered value the checks start a
- * new line of state.
+ * epoch or revision, and calls in flight while a partition split the running peers, are
+ * the documented limit of ADR 0038 (a partition leaves a primary serving the callers on
+ * its side without its standby, and a side without the primary re-places or promotes):
+ * they are counted apart, not checked. So is state every copy of which was killed: after
+ * each kill the run reads the counter in every instance the newest line's primary and
+ * standbys still hold (through the simulator's sandbox; a superseded primary's instance
+ * is another line), and when none holds the newest answered value the checks start a new
+ * line of state.
  * `npm run sim -- --standby --seed N` runs one seed; the runs are not exactly replayable
  * (identities and call ids are random; hashing finishes on other threads).
  */
@@ -55,6 +58,8 @@ export interface StandbySimResult {
   takeovers: number;
   /** Answers given by a primary another peer had already replaced (the documented limit). */
   superseded: number;
+  /** Answers to calls in flight while a partition split the running peers (the documented limit). */
+  partitioned: number;
   /** Kills after which no copy held the newest answered value (two faults: outside the promise). */
   lostByFaults: number;
 }
@@ -83,6 +88,8 @@ interface Answer {
   epoch: number;
   /** A newer primary was recorded somewhere before this answer came. */
   superseded: boolean;
+  /** A partition split the running peers at some time while the call was in flight. */
+  partitioned: boolean;
 }
 
 /** Run one hot-standby scenario. */
@@ -100,12 +107,23 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
   let segment = 0;
   let lostByFaults = 0;
   const running: ({ node: SupervisedPeer; transport: MemoryTransport } | null)[] = identities.map(() => null);
-  const result: StandbySimResult = { seed: options.seed, ok: false, detail: '', calls: 0, answered: 0, failed: 0, kills: 0, partitions: 0, takeovers: 0, superseded: 0, lostByFaults: 0 };
+  const result: StandbySimResult = { seed: options.seed, ok: false, detail: '', calls: 0, answered: 0, failed: 0, kills: 0, partitions: 0, takeovers: 0, superseded: 0, partitioned: 0, lostByFaults: 0 };
   let deploymentId = '';
   /** `revision/epoch` → the primaries any registry recorded for it. */
   const primaries = new Map<string, Set<string>>();
+  /** `revision/epoch` → the primary and standbys any registry recorded for it. */
+  const members = new Map<string, Set<string>>();
+  /** The sides of the partition in force, and how many partitions were made so far. */
+  let sides: string[][] | null = null;
+  let partitionsMade = 0;
+  /** True while the partition splits the peers that are running. */
+  const split = (): boolean => {
+    if (!sides) return false;
+    const ids = up().map((i) => identities[i]!.id);
+    return !sides.some((side) => ids.every((id) => side.includes(id)));
+  };
   /** The newest line of state any registry recorded, as [revision, epoch]. */
-  let newest: [number, number] = [0, 0];
+  let newestLine: [number, number] = [0, 0];
   const answers: Answer[] = [];
   /** Calls that failed, by the revision the caller saw when it made them. */
   const failedIn = new Map<number, number>();
@@ -137,7 +155,10 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
       const seen = primaries.get(line) ?? new Set<string>();
       seen.add(primary);
       primaries.set(line, seen);
-      if (r.revision > newest[0] || (r.revision === newest[0] && (r.epoch ?? 0) > newest[1])) newest = [r.revision, r.epoch ?? 0];
+      const crew = members.get(line) ?? new Set<string>();
+      for (const p of [primary, ...(r.standby?.['0'] ?? [])]) crew.add(p);
+      members.set(line, crew);
+      if (r.revision > newestLine[0] || (r.revision === newestLine[0] && (r.epoch ?? 0) > newestLine[1])) newestLine = [r.revision, r.epoch ?? 0];
     });
     running[i] = { node, transport };
   };
@@ -148,6 +169,8 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
   const call = (node: SupervisedPeer): void => {
     result.calls++;
     const seenRevision = node.peer.registry.deployments.get(deploymentId)?.record.revision ?? 0;
+    const splitAtStart = split();
+    const partitionsAtStart = partitionsMade;
     const made = node.orchestrator.execute(deploymentId, {}, { readyTimeoutMs: 5000 }).then(
       (out) => {
         const peer = out.steps[0]!.peer;
@@ -155,9 +178,10 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
         const r = host.peer.registry.deployments.get(deploymentId)?.record;
         const revision = r?.revision ?? out.revision;
         const epoch = r?.epoch ?? 0;
-        const superseded = newest[0] > revision || (newest[0] === revision && newest[1] > epoch);
-        answers.push({ value: Number(out.result.value), peer, revision, epoch, superseded, segment });
-        if (process.env.SIM_TRACE) console.log(`t=${clock.now()} answer ${out.result.value} by ${identities.findIndex((x) => x.id === peer)} at ${revision}/${epoch}${superseded ? ' superseded' : ''}`);
+        const superseded = newestLine[0] > revision || (newestLine[0] === revision && newestLine[1] > epoch);
+        const partitioned = splitAtStart || split() || partitionsMade !== partitionsAtStart;
+        answers.push({ value: Number(out.result.value), peer, revision, epoch, superseded, partitioned, segment });
+        if (process.env.SIM_TRACE) console.log(`t=${clock.now()} answer ${out.result.value} by ${identities.findIndex((x) => x.id === peer)} at ${revision}/${epoch}${superseded ? ' superseded' : ''}${partitioned ? ' partitioned' : ''}`);
       },
       () => failedIn.set(seenRevision, (failedIn.get(seenRevision) ?? 0) + 1),
     );
@@ -219,10 +243,13 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
         await node.stop();
         copies[i]!.clear();
         result.kills++;
-        const current = answers.filter((a) => a.segment === segment && !a.superseded);
+        const current = answers.filter((a) => a.segment === segment && !a.superseded && !a.partitioned);
         const revision = Math.max(0, ...current.map((a) => a.revision));
         const newest = Math.max(0, ...current.filter((a) => a.revision === revision).map((a) => a.value));
-        const held = Math.max(0, ...copies.flatMap((set) => [...set].map((inst) => Number((inst.exports.g as WebAssembly.Global).value))));
+        // Only the newest line's primary and standbys hold its state; a superseded primary's
+        // instance counts another line.
+        const crew = members.get(`${newestLine[0]}/${newestLine[1]}`) ?? new Set<string>();
+        const held = Math.max(0, ...copies.flatMap((set, k) => (crew.has(identities[k]!.id) ? [...set] : []).map((inst) => Number((inst.exports.g as WebAssembly.Global).value))));
         if (held < newest) {
           segment++;
           lostByFaults++;
@@ -241,10 +268,13 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
       const groups: string[][] = [[], []];
       for (const id of identities) groups[rng() < 0.5 ? 0 : 1]!.push(id.id);
       network.setPartition(groups);
+      sides = groups;
+      partitionsMade++;
       if (process.env.SIM_TRACE) console.log(`t=${clock.now()} partition ${JSON.stringify(groups.map((g) => g.map((id) => identities.findIndex((x) => x.id === id))))}`);
       result.partitions++;
     } else {
       network.setPartition(null);
+      sides = null;
       if (process.env.SIM_TRACE) console.log(`t=${clock.now()} heal`);
     }
     await settle();
@@ -252,6 +282,7 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
 
   // Heal: everyone back, no more faults; every call made settles, then one last call.
   network.setPartition(null);
+  sides = null;
   for (let i = 0; i < options.peers; i++) if (!running[i]) await start(i);
   const nodes = (): SupervisedPeer[] => running.map((p) => p!.node);
   const calm = await runUntil(() => pending.size === 0 && nodes().every((n) => {
@@ -280,6 +311,7 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
   result.answered = answers.length;
   result.failed = [...failedIn.values()].reduce((a, b) => a + b, 0);
   result.superseded = answers.filter((a) => a.superseded).length;
+  result.partitioned = answers.filter((a) => a.partitioned && !a.superseded).length;
   result.lostByFaults = lostByFaults;
   result.takeovers = [...primaries.keys()].filter((k) => !k.endsWith('/0')).length;
   result.detail ||= check();
@@ -295,7 +327,7 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
     for (const [line, seen] of primaries) if (seen.size > 1 && !line.endsWith('/0')) return `${seen.size} primaries recorded under revision/epoch ${line}`;
     const byRevision = new Map<string, number[]>();
     for (const a of answers) {
-      if (a.superseded) continue;
+      if (a.superseded || a.partitioned) continue;
       const line = `${a.revision}:${a.segment}`;
       const values = byRevision.get(line) ?? [];
       values.push(a.value);
@@ -308,8 +340,8 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
     const final = byRevision.get(`${lastRevision}:${segment}`) ?? [];
     const late = final.find((v) => v >= last!);
     if (late !== undefined) return `revision ${lastRevision}: ${late} was answered, yet the last call got ${last} (an acknowledged call lost)`;
-    const made = final.length + (failedIn.get(lastRevision) ?? 0) + result.superseded;
-    if (last - 1 > made) return `revision ${lastRevision}: the counter reached ${last - 1} with ${made} calls answered or failed (a call ran twice)`;
+    const made = answers.length + [...failedIn.values()].reduce((a, b) => a + b, 0);
+    if (last - 1 > made) return `revision ${lastRevision}: the counter reached ${last - 1} with ${made} calls answered or failed in all (a call ran twice)`;
     return '';
   }
 }
