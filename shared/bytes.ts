@@ -30,14 +30,27 @@ export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
-const HEX_DIGITS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+/** The two ASCII codes of each byte's hex digits, low byte first. */
+const HEX_CODES = Uint16Array.from({ length: 256 }, (_, b) => {
+  const digits = b.toString(16).padStart(2, '0');
+  return digits.charCodeAt(0) | (digits.charCodeAt(1) << 8);
+});
+/** Reused for keys, signatures and digests; longer input gets a buffer of its own (not kept). */
+const hexScratch = new Uint8Array(4096);
 
 /** Lowercase hex of the bytes. */
 export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  // A table rather than toString per byte: the registry writes an author key per entry it opens.
-  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i]!]!;
-  return out;
+  // ASCII codes into a reused buffer, then one string: the registry turns an author key
+  // into hex for each entry it opens, and appending two digits at a time left a chain of
+  // intermediate strings per key for the garbage collector.
+  const length = bytes.length * 2;
+  const out = length <= hexScratch.length ? hexScratch : new Uint8Array(length);
+  for (let i = 0; i < bytes.length; i++) {
+    const codes = HEX_CODES[bytes[i]!]!;
+    out[2 * i] = codes & 0xff;
+    out[2 * i + 1] = codes >> 8;
+  }
+  return decoder.decode(out.subarray(0, length));
 }
 
 /** Parse lowercase or uppercase hex; throws a TypeError on odd length or a non-hex digit. */

@@ -44,12 +44,16 @@ export const nodeEd25519: Ed25519Backend = {
   },
 };
 
+const digestScratch = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** `node:crypto`'s SHA-256 for the digests of registry checkpoints (`shared/trust/entry-digest.ts`). */
 export const nodeSha256: Sha256Backend = {
   name: 'node:crypto',
-  // One-shot over one buffer, straight to a binary string: no Hash object per entry.
+  // One-shot over one buffer, straight to a binary string: no Hash object per entry, and
+  // the buffer reused (hashing is synchronous), since a join hashes thousands of entries.
   digest: (prefix, bytes) => {
-    const buffer = Buffer.allocUnsafe(prefix.length * 3 + bytes.byteLength);
+    const size = prefix.length * 3 + bytes.byteLength;
+    const buffer = size <= digestScratch.length ? digestScratch : Buffer.allocUnsafe(size);
     const head = buffer.write(prefix, 'utf8');
     buffer.set(bytes, head);
     return hash('sha256', buffer.subarray(0, head + bytes.byteLength), 'binary');

@@ -134,9 +134,9 @@ function openUncached(map: string, key: string, raw: Uint8Array, covered: Readon
   if (isSelfProving(map, key)) {
     const parsed = parseObject(raw);
     if (!parsed) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: 'the entry is not a JSON object' };
-    const { id: _id, ...rest } = parsed;
-    const value: Record<string, unknown> = { id: key, ...rest };
-    return { ok: true, value, author: statementAuthor(key, value), tombstone: value.deleted === true, vouched };
+    // The key is the id (a stored one is ignored); the parsed object is this reader's own.
+    parsed.id = key;
+    return { ok: true, value: parsed, author: statementAuthor(key, parsed), tombstone: parsed.deleted === true, vouched };
   }
   if (raw.byteLength < AUTH_BYTES) return { ok: false, code: 'ERR_UNSIGNED_ENTRY', error: `${raw.byteLength} bytes cannot hold an author key and signature` };
   const authorKey = raw.subarray(0, KEY_BYTES);

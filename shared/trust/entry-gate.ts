@@ -43,6 +43,9 @@ export type GateVerdict =
       definite: boolean;
     };
 
+/** The verdict accepting an entry. */
+type AcceptedVerdict = Extract<GateVerdict, { ok: true }>;
+
 /** Options of an {@link EntryGate}. */
 export interface EntryGateOptions {
   trust: MeshTrust;
@@ -68,12 +71,17 @@ export class EntryGate {
   readonly #stored: TrustLookup | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #last = new Map<string, ValidEntry>();
+  /**
+   * The last valid entry per map, then key, held as the verdict that accepted it: a reader
+   * asks for every entry again on each read, and neither the lookup nor the answer makes a
+   * new string or object.
+   */
+  readonly #last = new Map<string, Map<string, AcceptedVerdict>>();
   readonly #reported = new Set<string>();
   readonly #checkpoint = new CoveredDigests();
   #vouched = 0;
   /** Signature verdicts on stored objects the gate refused (accepted ones are in `#last`), so junk read again is not checked again. */
-  readonly #refused = new WeakMap<object, { id: string; opened: OpenedEntry }>();
+  readonly #refused = new WeakMap<object, { map: string; key: string; opened: OpenedEntry }>();
   #readingCheckpoint = false;
   readonly #generation: { current(): number | undefined } | undefined;
   /** Roles of authors as of {@link #rolesAt} (a generation of the trust map): most entries of a registry are by a few hundred keys. */
@@ -111,7 +119,7 @@ export class EntryGate {
       if (error instanceof RangeError) throw new EntryTooLargeError(error.message, { map, key, max: MAX_ENTRY_BYTES });
       throw error;
     }
-    const previous = this.#last.get(slot(map, key));
+    const previous = this.#lastIn(map).get(key)?.entry;
     const refused = refuseWrite({
       map, key, value: value as Record<string, unknown>, author: this.#self, role: this.#roleFor(map, key, this.#self),
       previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(),
@@ -119,28 +127,29 @@ export class EntryGate {
     if (refused) throw refused;
     // What this peer wrote is valid here at once: it is the value to restore if a member overwrites it.
     const plain = value as Record<string, unknown>;
-    this.#last.set(slot(map, key), { raw: sealed, value: plain, author: this.#self, tombstone: plain.deleted === true, seenAt: this.#now() });
+    this.#lastIn(map).set(key, { ok: true, entry: { raw: sealed, value: plain, author: this.#self, tombstone: plain.deleted === true, seenAt: this.#now() } });
     return sealed;
   }
 
   /** Open the raw entry stored at `map`/`key` (undefined: absent). */
   open(map: string, key: string, raw: unknown): GateVerdict {
-    const id = slot(map, key);
-    const previous = this.#last.get(id);
+    const last = this.#lastIn(map);
+    const accepted = last.get(key);
+    if (accepted && accepted.entry.raw === raw) return accepted;
+    const previous = accepted?.entry;
     if (raw === undefined) return { ok: false, error: { code: 'ERR_ENTRY_DELETED', message: 'deleted without a signed tombstone' }, fallback: previous, definite: true };
-    if (previous && previous.raw === raw) return { ok: true, entry: previous };
     const known = typeof raw === 'object' && raw !== null ? this.#refused.get(raw) : undefined;
-    const opened = known && known.id === id ? known.opened : this.#openSigned(map, key, raw);
-    if (!opened.ok) return this.#refuse(id, map, key, { code: opened.code, message: opened.error }, previous, true, raw, opened);
+    const opened = known && known.map === map && known.key === key ? known.opened : this.#openSigned(map, key, raw);
+    if (!opened.ok) return this.#refuse(map, key, { code: opened.code, message: opened.error }, previous, true, raw, opened);
     const role = this.#roleFor(map, key, opened.author);
     const refused = refuseWrite({
       map, key, value: opened.value, author: opened.author, role,
       previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(), reader: this.#self,
     });
-    if (refused) return this.#refuse(id, map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key), raw, opened);
-    const entry: ValidEntry = { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() };
-    this.#last.set(id, entry);
-    return { ok: true, entry };
+    if (refused) return this.#refuse(map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key), raw, opened);
+    const verdict: AcceptedVerdict = { ok: true, entry: { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() } };
+    last.set(key, verdict);
+    return verdict;
   }
 
   /**
@@ -153,17 +162,23 @@ export class EntryGate {
 
   /** The last valid entry at `map`/`key`, if any. */
   lastValid(map: string, key: string): ValidEntry | undefined {
-    return this.#last.get(slot(map, key));
+    return this.#last.get(map)?.get(key)?.entry;
   }
 
   /** Forget what was remembered of an entry (it was deleted by a valid tombstone's author). */
   forget(map: string, key: string): void {
-    this.#last.delete(slot(map, key));
+    this.#last.get(map)?.delete(key);
   }
 
   /** Entries opened so far on the word of a checkpoint instead of their signatures (for tests and logs). */
   get vouched(): number {
     return this.#vouched;
+  }
+
+  #lastIn(map: string): Map<string, AcceptedVerdict> {
+    let last = this.#last.get(map);
+    if (!last) this.#last.set(map, (last = new Map()));
+    return last;
   }
 
   #openSigned(map: string, key: string, raw: unknown): OpenedEntry {
@@ -212,9 +227,9 @@ export class EntryGate {
     return standing.role;
   }
 
-  #refuse(id: string, map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry): GateVerdict {
-    if (typeof raw === 'object' && raw !== null) this.#refused.set(raw, { id, opened });
-    const line = `${id}: ${error.code}`;
+  #refuse(map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry): GateVerdict {
+    if (typeof raw === 'object' && raw !== null) this.#refused.set(raw, { map, key, opened });
+    const line = `${map}\u0000${key}: ${error.code}`;
     if (!this.#reported.has(line)) {
       if (this.#reported.size > 10_000) this.#reported.clear();
       this.#reported.add(line);
@@ -222,8 +237,4 @@ export class EntryGate {
     }
     return { ok: false, error, fallback, definite };
   }
-}
-
-function slot(map: string, key: string): string {
-  return `${map}\u0000${key}`;
 }

@@ -44,35 +44,36 @@ export interface WriteAttempt {
 }
 
 const forbid = (why: string): MeshError => new WriteForbiddenError(why);
+/** A key as a refusal names it; made only for a refusal, since most writes are allowed. */
+const short = (key: string): string => `${key.slice(0, 16)}…`;
 
 /** Why `attempt` is refused, or undefined when it is allowed. */
 export function refuseWrite(a: WriteAttempt): MeshError | undefined {
-  const short = `${a.author.slice(0, 16)}…`;
   const owner = a.role === 'owner';
   switch (a.map) {
     case 'devices':
       if (owner) return undefined;
-      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
-      if (peerIdOfKey(a.author) !== a.key) return forbid(`${short} may not write the description of device ${a.key}`);
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short(a.author)} is not a member`);
+      if (peerIdOfKey(a.author) !== a.key) return forbid(`${short(a.author)} may not write the description of device ${a.key}`);
       if (a.value.deleted === true) return undefined;
-      if ((a.lookup(nameKey(String(a.value.name))) as { key?: unknown } | undefined)?.key !== a.author) return new NameTakenError(`the name "${String(a.value.name)}" is not claimed by ${short}`, { name: a.value.name });
+      if ((a.lookup(nameKey(String(a.value.name))) as { key?: unknown } | undefined)?.key !== a.author) return new NameTakenError(`the name "${String(a.value.name)}" is not claimed by ${short(a.author)}`, { name: a.value.name });
       return undefined;
     case 'phases': {
       const peer = a.key.slice(a.key.lastIndexOf('/') + 1);
-      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
-      if (peerIdOfKey(a.author) !== peer && !owner) return forbid(`${short} may not write the phase of peer ${peer}`);
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short(a.author)} is not a member`);
+      if (peerIdOfKey(a.author) !== peer && !owner) return forbid(`${short(a.author)} may not write the phase of peer ${peer}`);
       return undefined;
     }
     case 'modules':
-      if (!roleAtLeast(a.role, 'operator')) return forbid(`${short} is not an operator and may not publish or change modules`);
+      if (!roleAtLeast(a.role, 'operator')) return forbid(`${short(a.author)} is not an operator and may not publish or change modules`);
       if (a.previous && a.previous.author !== a.author && !owner) return forbid(`module ${a.key.slice(0, 12)}… was published by another key`);
       return undefined;
     case 'deployments':
     case 'blacklist':
     case 'cards':
-      return roleAtLeast(a.role, 'operator') ? undefined : forbid(`${short} is not an operator and may not write ${a.map}`);
+      return roleAtLeast(a.role, 'operator') ? undefined : forbid(`${short(a.author)} is not an operator and may not write ${a.map}`);
     case 'trust':
-      return refuseTrustWrite(a, short);
+      return refuseTrustWrite(a);
     default:
       return forbid(`unknown map ${a.map}`);
   }
@@ -102,7 +103,7 @@ function concurrentAndEarlier(a: WriteAttempt, at: number, key: string, previous
   return at < previousAt || (at === previousAt && key < previousKey);
 }
 
-function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined {
+function refuseTrustWrite(a: WriteAttempt): MeshError | undefined {
   const slash = a.key.indexOf('/');
   const kind = a.key.slice(0, slash);
   const subject = a.key.slice(slash + 1);
@@ -131,8 +132,8 @@ function refuseTrustWrite(a: WriteAttempt, short: string): MeshError | undefined
     }
     case 'name': {
       if (a.role === 'owner') return undefined;
-      if (!roleAtLeast(a.role, 'device')) return forbid(`${short} is not a member`);
-      if (a.value.key !== a.author || a.value.name !== subject) return forbid(`${short} may claim a name only for itself`);
+      if (!roleAtLeast(a.role, 'device')) return forbid(`${short(a.author)} is not a member`);
+      if (a.value.key !== a.author || a.value.name !== subject) return forbid(`${short(a.author)} may claim a name only for itself`);
       const holder = a.previous?.value.key;
       if (holder !== undefined && holder !== a.author && !concurrentAndEarlier(a, Number(a.value.at), a.author, Number(a.previous?.value.at), String(holder))) {
         return forbid(`the name "${subject}" belongs to another key`);
