@@ -460,14 +460,15 @@ export class Registry {
    * After a remote change: an entry a member overwrote or deleted without the right is
    * written back as its last valid author signed it, and junk (unsigned, forged, too
    * large) that nobody wrote validly before is removed, so it is not copied on. Runs
-   * after the transaction, as a write of its own.
+   * after the transaction, as a write of its own. Takes `keys` over.
    */
   #scheduleRepair(map: string, keys: Set<string>): void {
     if (keys.size === 0) return;
     const first = this.#repairPending.size === 0;
-    let pending = this.#repairPending.get(map);
-    if (!pending) this.#repairPending.set(map, (pending = new Set()));
-    for (const k of keys) pending.add(k);
+    const pending = this.#repairPending.get(map);
+    // The first set of a map is kept as it is (its caller is done with it): a join brings thousands of keys at once.
+    if (!pending) this.#repairPending.set(map, keys);
+    else for (const k of keys) pending.add(k);
     if (first) queueMicrotask(() => this.#repair());
   }
 
