@@ -161,10 +161,11 @@ export function entryDigest(map: string, key: string, raw: unknown): string {
   return entryDigestOf(map, key, raw);
 }
 
+const s = (v: unknown): string => (typeof v === 'string' ? v : '');
+
 /** The key a self-proving entry's statement names as its maker (for logs and `authorOf`). */
 function statementAuthor(key: string, value: Record<string, unknown>): string {
   const kind = key.slice(0, key.indexOf('/'));
-  const s = (v: unknown): string => (typeof v === 'string' ? v : '');
   if (kind === 'grant') return s((value.grant as { subject?: unknown } | undefined)?.subject);
   if (kind === 'redeemed') return s(value.subject);
   if (kind === 'revoked') return s((value.revocation as { by?: unknown } | undefined)?.by);

@@ -93,7 +93,7 @@ function sign<T extends { by: string; sig: string }>(body: Omit<T, 'by' | 'sig'>
   return { ...withBy, sig: signWith(signedBytes(CONTEXT, unsigned(withBy))) };
 }
 
-/** Statements whose signatures an owner-signed checkpoint vouches for, with the roots that accepted it. */
+/** Revocations whose signatures an owner-signed checkpoint vouches for, with the roots that accepted it. */
 const vouched = new WeakMap<object, TrustRoots>();
 
 /**
@@ -102,13 +102,16 @@ const vouched = new WeakMap<object, TrustRoots>();
  * chain, roles, mesh and expiry are still checked.
  */
 export function vouchStatements(value: Record<string, unknown>, roots: TrustRoots): void {
-  for (const s of [value.grant, (value.grant as { invitation?: unknown } | undefined)?.invitation, value.revocation]) {
-    if (isObject(s)) vouched.set(s, roots);
-  }
+  const grant = value.grant;
+  // A grant's verdict is cached anyway (`checkGrant`): reached here once with its
+  // signatures taken as checked, instead of marking each signed statement in a map of its
+  // own first (a join vouches for a grant per member).
+  if (isObject(grant) && grantVerdicts.get(grant)?.roots !== roots) grantVerdicts.set(grant, { roots, verdict: checkGrantUncached(grant, roots, true) });
+  if (isObject(value.revocation)) vouched.set(value.revocation, roots);
 }
 
-function signatureHolds(statement: { by: string; sig: string }, roots?: TrustRoots): boolean {
-  if (roots !== undefined && vouched.get(statement) === roots) return true;
+function signatureHolds(statement: { by: string; sig: string }, roots?: TrustRoots, vouchedFor = false): boolean {
+  if (vouchedFor || (roots !== undefined && vouched.get(statement) === roots)) return true;
   return typeof statement.sig === 'string' && verifyHex(statement.by, statement.sig, signedBytes(CONTEXT, unsigned(statement)));
 }
 
@@ -173,21 +176,23 @@ export function checkGrant(raw: unknown, roots: TrustRoots): GrantCheck {
   return verdict;
 }
 
-function checkGrantUncached(g: unknown, roots: TrustRoots): GrantCheck {
-  const bad = (error: string): GrantCheck => ({ ok: false, code: 'ERR_INVALID_GRANT', error });
+const bad = (error: string): GrantCheck => ({ ok: false, code: 'ERR_INVALID_GRANT', error });
+
+/** With `signaturesVouched`, the grant's and its invitation's signatures count as checked (an owner's checkpoint lists the entry). */
+function checkGrantUncached(g: unknown, roots: TrustRoots, signaturesVouched = false): GrantCheck {
   if (!isObject(g) || g.t !== 'grant' || typeof g.subject !== 'string' || !PUBLIC_KEY_HEX.test(g.subject) || !isRole(g.role)
     || typeof g.expires !== 'number' || typeof g.issued !== 'number' || typeof g.by !== 'string' || typeof g.sig !== 'string') {
     return bad('not a grant');
   }
   const grant = g as unknown as Grant;
   if (grant.mesh !== roots.mesh) return bad(`a grant of mesh ${String(grant.mesh)}`);
-  if (!signatureHolds(grant, roots)) return bad('the grant signature does not hold');
+  if (!signatureHolds(grant, roots, signaturesVouched)) return bad('the grant signature does not hold');
   if (roots.owners.has(grant.by)) return grant.invitation === undefined ? { ok: true, grant } : bad('an owner grant carries an invitation');
   const inv = grant.invitation;
   if (!checkInvitationShape(inv)) return bad('a grant not signed by an owner and without an invitation');
   if (inv.key !== grant.by) return bad('the grant is not signed by its invitation key');
   if (inv.mesh !== roots.mesh || !roots.owners.has(inv.by)) return bad('the invitation is not from an owner of this mesh');
-  if (!signatureHolds(inv, roots)) return bad('the invitation signature does not hold');
+  if (!signatureHolds(inv, roots, signaturesVouched)) return bad('the invitation signature does not hold');
   if (!roleAtLeast(inv.role, grant.role)) return bad(`the invitation is for ${inv.role}, the grant says ${grant.role}`);
   if (grant.issued > inv.expires) return { ok: false, code: 'ERR_GRANT_EXPIRED', error: 'redeemed after the invitation expired' };
   if (inv.grantExpires !== 0 && (grant.expires === 0 || grant.expires > inv.grantExpires)) return bad('the grant outlives its invitation');
