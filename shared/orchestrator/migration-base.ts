@@ -140,6 +140,16 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   ahead(0);
   ahead(1);
   const stream = await openStream(send);
+  // Streamed parts go on the link one after another, in order: the target then has
+  // part 0 whole after its own bytes, not after the pieces of every part in flight
+  // (which would interleave), and restores it while the next ones travel.
+  const onWire = parts.map(() => {
+    const turn = {} as { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void };
+    turn.promise = new Promise<void>((resolve, reject) => Object.assign(turn, { resolve, reject }));
+    // A failure surfaces in the lane whose part failed.
+    turn.promise.catch(() => undefined);
+    return turn;
+  });
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let index = next++; index < parts.length; index = next++) {
@@ -148,11 +158,19 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
       ahead(index + BASE_PARTS_IN_FLIGHT);
       const data = part.data!;
       if (stream === undefined || data.byteLength > MAX_STREAMED_PART_BYTES) {
+        onWire[index]!.resolve();
         await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
         continue;
       }
+      try {
+        if (index > 0) await onWire[index - 1]!.promise;
+        await send.peer.sendBulk(send.to, stream, index * PART_STRIDE, data);
+        onWire[index]!.resolve();
+      } catch (error) {
+        onWire[index]!.reject(error as Error);
+        throw error;
+      }
       // The request follows the pieces on the same link, so it finds them all in.
-      await send.peer.sendBulk(send.to, stream, index * PART_STRIDE, data);
       const { data: _sent, ...announced } = part;
       await send.peer.call(send.to, 'migration.part', { ...announced, streamed: data.byteLength }, { timeoutMs: send.left() });
     }
