@@ -12,7 +12,8 @@
  *
  * With `--json`, events are printed as JSON lines; with `--control stdio` the process also
  * takes commands as JSON lines on stdin (`{"id":1,"cmd":"status"}`), which scripts and the
- * end-to-end tests use to drive a Node peer they can kill by PID. With `--gateway-port`, a
+ * end-to-end tests use to drive a Node peer they can kill by PID; it stops when its stdin
+ * closes (its driver is gone). With `--gateway-port`, a
  * Node peer also serves the WasmIoT-compatible HTTP gateway (node-host/gateway/) on that
  * port (0 = any), bound to `--gateway-host` (default 127.0.0.1); beyond loopback it wants
  * the bearer token kept in `<data dir>/gateway-token` (gateway/access-args.ts) and serves
@@ -313,6 +314,9 @@ function serveControl(node: SupervisedPeer, print: (line: Record<string, unknown
       (result) => print({ id: request.id, ok: true, result }),
       (error: unknown) => print({ id: request.id, ok: false, error: toErrorInfo(error) }),
     );
+  }).on('close', () => {
+    // Whoever drove this peer is gone (its end of the pipe closed): nobody is left to stop it.
+    stop();
   });
 }
 

@@ -100,6 +100,7 @@ export async function idleMesh(n: number, maxLinks: number | undefined): Promise
       return done;
     }, `${n} peers to see each other alive`, 600_000, 2000);
     const joinMs = Date.now() - started;
+    if (n > 20) process.stderr.write(`idle-mesh: ${n} peers joined after ${ms(joinMs)}; measuring the rest\n`);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const before = nodes.map((p) => cpuTicks(p.child.pid!));
     const threadsBefore = nodes.map((p) => threadTicks(p.child.pid!));
@@ -110,7 +111,8 @@ export async function idleMesh(n: number, maxLinks: number | undefined): Promise
     const threadsAfter = nodes.map((p) => threadTicks(p.child.pid!));
     const perPeer = (kind: 'js' | 'webrtc' | 'helpers'): number => threadsAfter.reduce((sum, t, i) => sum + t[kind] - threadsBefore[i]![kind], 0) / nodes.length / TICKS_PER_SECOND / seconds * 100;
     const threads = { js: perPeer('js'), webrtc: perPeer('webrtc'), helpers: perPeer('helpers') };
-    views = await Promise.all(nodes.map((p) => p.view()));
+    views = await Promise.all(nodes.map((p) => viewWithin(p, VIEW_WAIT_MS)));
+    if (n > 20 && maxLinks) process.stderr.write(`idle-mesh: ${n} peers at rest; pinging one hop and two hops away\n`);
     const { oneHop, twoHops } = maxLinks ? await hopRoundTrips(nodes, views) : { oneHop: [], twoHops: [] };
     return {
       n, maxLinks, joinMs, firstUpMs: Math.min(...upAt),
@@ -146,11 +148,27 @@ async function hopRoundTrips(nodes: NodePeerProcess[], views: MeshView[]): Promi
     const far = views.map((v) => v.id).find((id) => id !== view.id && !mine.has(id) && [...mine].some((l) => linkedOf.get(l)?.has(id)));
     if (!direct || !far) continue;
     for (const [to, out] of [[direct, oneHop], [far, twoHops]] as const) {
-      await nodes[i]!.command('ping', { to });
-      for (let k = 0; k < PINGS; k++) out.push((await nodes[i]!.command<{ ms: number }>('ping', { to })).ms);
+      await pingWithin(nodes[i]!, to);
+      for (let k = 0; k < PINGS; k++) out.push((await pingWithin(nodes[i]!, to)).ms);
     }
   }
   return { oneHop: oneHop.sort((a, b) => a - b), twoHops: twoHops.sort((a, b) => a - b) };
+}
+
+/** Longest the bench waits for a peer process to answer one ping command, ms (its own call gives up after 10 s). */
+const PING_WAIT_MS = 30_000;
+
+/** A `ping` command, or an error naming the pair when the process does not answer in time. */
+async function pingWithin(p: NodePeerProcess, to: string): Promise<{ ms: number }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`idle-mesh: ${p.name} did not answer a ping command to ${to} within ${PING_WAIT_MS / 1000} s`)), PING_WAIT_MS);
+  });
+  try {
+    return await Promise.race([p.command<{ ms: number }>('ping', { to }), silent]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Longest a status poll waits for one peer's answer while the join lasts, ms. */

@@ -184,6 +184,22 @@ describe('Crashes and restarts', () => {
     expect((await b.command<History[]>('history', { limit: 1000 })).map((h) => h.requestId)).to.include.members(answered.map((h) => h.requestId));
   });
 
+  it('a Node peer driven over its control channel stops, saving what it had, when its driver goes away', async () => {
+    const dir = join(scratch, 'driven');
+    const p = new NodePeerProcess('driven', ['--signal', signal.url, '--mesh', 'driven', '--secret', 'driven-secret', '--data-dir', dir]);
+    peers.push(p);
+    await p.ready();
+    const exited = new Promise<number | null>((resolve) => p.child.once('exit', (code) => resolve(code)));
+    // The driver's end of the pipe closes, as when a bench or a script dies without a word.
+    p.child.stdin!.end();
+    expect(await exited).to.equal(0);
+    // It went as a stop goes: the same device starts again from its data directory.
+    const again = new NodePeerProcess('driven', ['--signal', signal.url, '--mesh', 'driven', '--secret', 'driven-secret', '--data-dir', dir]);
+    peers.push(again);
+    await again.ready();
+    expect(again.id).to.equal(p.id);
+  });
+
   it('liquidmesh start keeps the user\'s module, deployment and history across a stop and a kill -9', async () => {
     const data = join(scratch, 'start-data');
     let out = '';
