@@ -8,6 +8,8 @@
  * - `lm.<h>.down`: collectors' digests; every peer subscribes.
  * - `lm.<h>.state`: a joiner's request, in the queue group `state` (NATS hands each to one
  *   subscriber); answered on the requester's `lm.<h>.rs.<id>`.
+ * - `lm.<h>.cs`: the same requests for the collectors alone (queue group `cs`: one of
+ *   them answers), so a peer behind catches up from a peer that hears every update.
  * - `lm.<h>.to.<id>`: messages for one peer (routed calls to a peer that no link path
  *   reaches; the caller signs them end to end, `shared/routing/router.ts`).
  * @module
@@ -97,9 +99,9 @@ export class NatsBus implements MeshBus {
   }
 
   #subscribe(a: BusAccess, { channel, handler }: Want): { unsubscribe(): void } {
-    const subject = channel === 'direct' ? `${subjectOf(a.keys, 'to')}.${a.self}` : subjectOf(a.keys, channel);
+    const subject = channel === 'direct' ? `${subjectOf(a.keys, 'to')}.${a.self}` : subjectOf(a.keys, channel === 'collectors' ? 'cs' : channel);
     return a.nc.subscribe(subject, {
-      ...(channel === 'state' ? { queue: 'state' } : {}),
+      ...(channel === 'state' ? { queue: 'state' } : channel === 'collectors' ? { queue: 'cs' } : {}),
       callback: (error, message) => {
         if (error) return this.#log.debug(`bus ${channel}: ${error.message}`);
         const reply = message.reply;
@@ -111,7 +113,7 @@ export class NatsBus implements MeshBus {
     });
   }
 
-  async request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null> {
+  async request(data: Uint8Array, timeoutMs: number, of: 'state' | 'collectors' = 'state'): Promise<Uint8Array | null> {
     const a = this.#access();
     if (!a || this.#waiting) return null;
     const inbox = `${subjectOf(a.keys, 'rs')}.${a.self}`;
@@ -131,7 +133,7 @@ export class NatsBus implements MeshBus {
         this.#waiting = null;
         resolve(reply);
       };
-      void this.#send(a, subjectOf(a.keys, 'state'), data, inbox);
+      void this.#send(a, subjectOf(a.keys, of === 'collectors' ? 'cs' : 'state'), data, inbox);
     });
   }
 
@@ -161,6 +163,6 @@ export class NatsBus implements MeshBus {
   }
 }
 
-function subjectOf(keys: MeshKeys, channel: Exclude<BusChannel, 'direct'> | 'rs' | 'to'): string {
+function subjectOf(keys: MeshKeys, channel: Exclude<BusChannel, 'direct' | 'collectors'> | 'cs' | 'rs' | 'to'): string {
   return `lm.${keys.topic.replace(/^liquidmesh-/, '')}.${channel}`;
 }

@@ -82,7 +82,7 @@ export class ResilientTransport implements Transport {
       transport: this,
       publish: (channel, data) => inner.publish(channel, data),
       subscribe: (channel, handler) => inner.subscribe(channel, handler),
-      request: (data, timeoutMs) => inner.request(data, timeoutMs),
+      request: (data, timeoutMs, of) => inner.request(data, timeoutMs, of),
       sendTo: (peer, data) => inner.sendTo(peer, data),
       maxDirectBytes: inner.maxDirectBytes,
     };

@@ -4,10 +4,10 @@
  *
  * - Every peer publishes its own registry updates and heartbeats (and those it heard over
  *   links from peers without the bus) on `up`, merged over `batchMs`.
- * - A few **collectors** (the `collectors` lowest ids among the peers alive, as each peer
- *   sees them, stepping up only by a view of presence that holds at least half the
- *   registry's devices; a collector steps down only when it hears that many lower ids
- *   digesting, so views that differ do not make it flap) subscribe to `up`, apply what arrives and publish a digest
+ * - A few **collectors** (the `collectors` lowest ids among the peers alive, stepping up
+ *   one at a time by rank, see {@link BusSync} `#review`; a collector steps down only when
+ *   it hears that many lower ids digesting, so views that differ do not make it flap)
+ *   subscribe to `up`, apply what arrives and publish a digest
  *   on `down`: the registry updates merged over `batchMs`, and every heartbeat period the
  *   presence of everyone alive, full states only where they changed and renewals
  *   (client, clock) for the rest (full every {@link FULL_EVERY}th digest). A peer thus
@@ -15,7 +15,9 @@
  * - A joiner asks one peer (`state`, a NATS queue group every peer is in) for the
  *   registry it lacks and the presence it has not heard; every `antiEntropyMs` a peer asks
  *   again for the registry only, and sends on `up` what the answer's state vector shows
- *   the answerer lacks (push-pull), which repairs what an at-most-once bus lost.
+ *   the answerer lacks (push-pull), which repairs what an at-most-once bus lost. A peer
+ *   that finds itself behind (a digest's update waits for content it never received, or
+ *   renews presence it never heard) asks one collector at once, not a random peer later.
  *
  * Every message is signed by its sender's identity (Ed25519) inside the mesh-key seal:
  * the sender is known, a revoked member is refused (`admit`), and the registry's own
@@ -42,8 +44,6 @@ export const BUS_ORIGIN = 'bus:';
 /** Every this many digests, a collector sends every state in full (for peers that missed a change). */
 export const FULL_EVERY = 6;
 
-/** Windows (two heartbeat periods each) without any digest after which a peer trusts even a partial view of presence. */
-const ORPHANED_WINDOWS = 3;
 
 const CONTEXT = utf8('liquidmesh-bus-v1');
 /** Flags of a state request: answer with everyone's presence; compare whole documents, deletions included. */
@@ -102,12 +102,12 @@ export class BusSync {
   #askedPresenceAt = -Infinity;
   /** Anti-entropy rounds so far. */
   #rounds = 0;
-  /** When we began listening to digests. */
-  #listeningSince = 0;
   /** Peers whose digests we heard, and when last. */
   readonly #digesters = new Map<PeerId, number>();
-  /** When we last knew of a peer digesting (see #trustsItsView). */
-  #digestHeardAt = -Infinity;
+  /** Since when it has been our turn to collect (see #review); null while it is not. */
+  #dueSince: number | null = null;
+  /** When we last asked a collector to catch up. */
+  #caughtUpAt = -Infinity;
   #stopped = false;
   readonly #stops: (() => void)[] = [];
 
@@ -125,7 +125,6 @@ export class BusSync {
   /** Listen to digests, ask for the state we lack, and keep our role under review. */
   start(): void {
     const o = this.#o;
-    this.#listeningSince = o.clock.now();
     this.#stops.push(o.bus.subscribe('down', (data) => this.#receive(data)));
     this.#stops.push(o.bus.subscribe('state', (data, respond) => this.#answer(data, respond)));
     this.#stops.push(every(o.clock, o.heartbeatMs, () => this.#tick()));
@@ -221,13 +220,17 @@ export class BusSync {
   }
 
   /**
-   * Become a collector, or step down, by our rank among the peers alive — and by the
-   * digests we hear: a joiner's view of presence is partial for a while, and by rank alone
-   * every joiner of a crowd ranked itself among the lowest and collected (each then heard
-   * every heartbeat and sent digests to everyone: a thousand peers never settled). So a
-   * peer collects only after listening to digests for two heartbeat periods, and never
-   * while `collectors` peers with lower ids are heard digesting (which is also what makes
-   * a collector step down).
+   * Become a collector, or step down. It is our turn when fewer than `collectors` lower ids
+   * are heard digesting and either we rank among the `collectors` lowest, or the mesh is
+   * short of collectors as we hear it. We step up once our turn has lasted one window (two
+   * heartbeat periods) per rank, plus one: the lowest first, the next a window later, each
+   * hearing whoever stepped up before it. Before, peers stepped up as soon as their rank
+   * allowed, or all together after three windows without a digest: a crowd still joining,
+   * or a process so far behind that presence had timed everyone out, had whole processes
+   * collect at once (70 of 125 seen at a thousand), each then hearing every heartbeat, which
+   * put them further behind. A collector steps down only when it hears `collectors` lower
+   * ids digesting, not by rank: lower ids may not have stepped up yet, and stepping down for
+   * them early left the mesh with none (seen at a thousand).
    */
   #review(): void {
     if (this.#stopped || !this.#joined) return;
@@ -238,28 +241,36 @@ export class BusSync {
       if (now - at > window) this.#digesters.delete(peer);
       else if (peer < this.#self) lower++;
     }
-    if (this.#digesters.size > 0) this.#digestHeardAt = now;
-    const alive = this.#o.presence.alive();
-    let rank = 0;
-    for (const peer of alive) if (peer < this.#self) rank++;
-    if (!this.#collector && rank < this.#k && lower < this.#k && now - this.#listeningSince >= window && this.#trustsItsView(alive.length, now)) this.#stepUp();
-    // Not by rank: the lower ids may not trust their view yet (below), and a collector that
-    // stepped down for them before they digest left the mesh with none (seen at a thousand).
-    else if (this.#collector && lower >= this.#k) this.#stepDown();
+    if (this.#collector) {
+      this.#dueSince = null;
+      if (lower >= this.#k) this.#stepDown();
+      return;
+    }
+    const rank = this.#rank();
+    if (lower >= this.#k || (rank >= this.#k && this.#digesters.size >= this.#k)) {
+      this.#dueSince = null;
+      return;
+    }
+    this.#dueSince ??= now;
+    if (now - this.#dueSince >= window * (1 + rank)) this.#stepUp();
   }
 
   /**
-   * Whether our rank among the peers alive means anything: not while presence holds fewer
-   * than half the devices the registry lists (a crowd still joining, or a process so far
-   * behind that presence timed everyone out) — by that view nearly every peer ranks among
-   * the lowest, and at a thousand peers a hundred of them stepped up at once, each then
-   * digesting for everyone, until the mesh collapsed. Still, a peer that has heard no
-   * digest at all for {@link ORPHANED_WINDOWS} windows goes by its view (the mesh may
-   * really have lost most of its peers, and someone has to collect).
+   * How many ids rank below ours: among the peers alive, when presence holds at least half
+   * the devices the registry lists; otherwise (a crowd still joining, or a process so far
+   * behind that presence timed everyone out, where by that view nearly every peer ranks
+   * lowest) among the registry's devices, which every peer of the mesh ranks alike.
    */
-  #trustsItsView(alive: number, now: number): boolean {
-    if (2 * (alive + 1) >= this.#o.doc.getMap('devices').size) return true;
-    return now - Math.max(this.#digestHeardAt, this.#listeningSince) >= ORPHANED_WINDOWS * 2 * this.#o.heartbeatMs;
+  #rank(): number {
+    const alive = this.#o.presence.alive();
+    const devices = this.#o.doc.getMap('devices');
+    let rank = 0;
+    if (2 * (alive.length + 1) >= devices.size) {
+      for (const peer of alive) if (peer < this.#self) rank++;
+    } else {
+      for (const id of devices.keys()) if (id < this.#self) rank++;
+    }
+    return rank;
   }
 
   #stepUp(): void {
@@ -267,7 +278,12 @@ export class BusSync {
     this.#o.logger.debug('collecting for the mesh');
     this.#sent.clear();
     this.#digests = 0;
-    this.#collector = bus.subscribe('up', (data) => this.#receive(data));
+    const up = bus.subscribe('up', (data) => this.#receive(data));
+    const asks = bus.subscribe('collectors', (data, respond) => this.#answer(data, respond));
+    this.#collector = () => {
+      up();
+      asks();
+    };
     // What was published before we collected: pull it from one peer (and push what it lacks).
     void this.#ask(false, true);
   }
@@ -280,19 +296,34 @@ export class BusSync {
     this.#digestUpdates = [];
   }
 
-  /** Ask for everyone's presence, at most once a heartbeat period. */
+  /** Ask a collector for everyone's presence, at most once a heartbeat period. */
   #askPresence(): void {
     const now = this.#o.clock.now();
     if (now - this.#askedPresenceAt < this.#o.heartbeatMs) return;
     this.#askedPresenceAt = now;
-    void this.#ask(true);
+    void this.#ask(true, false, 'collectors');
   }
 
-  /** Ask one peer for what we lack (and, joining, for everyone's presence). */
-  async #ask(withPresence: boolean, full = false): Promise<void> {
+  /**
+   * Behind: an update from the bus waits for content we never received (Yjs holds it
+   * pending). Waiting for the next anti-entropy round with a random peer, itself perhaps
+   * behind, left peers stuck for minutes at a thousand; one collector hears every update,
+   * so ask it now (at most once a heartbeat period).
+   */
+  #catchUpIfBehind(): void {
+    const store = this.#o.doc.store;
+    if (store.pendingStructs === null && store.pendingDs === null) return;
+    const now = this.#o.clock.now();
+    if (this.#collector || now - this.#caughtUpAt < this.#o.heartbeatMs) return;
+    this.#caughtUpAt = now;
+    void this.#ask(false, false, 'collectors');
+  }
+
+  /** Ask one peer (or one collector) for what we lack (and, joining, for everyone's presence). */
+  async #ask(withPresence: boolean, full = false, of: 'state' | 'collectors' = 'state'): Promise<void> {
     if (this.#stopped) return;
     const sv = stateVector(this.#o.doc);
-    const answer = await this.#o.bus.request(this.#sign(ASK, concatBytes([new Uint8Array([(withPresence ? ASK_PRESENCE : 0) | (full ? ASK_FULL : 0)]), sv])), Math.max(1000, Math.min(5000, this.#o.heartbeatMs * 2)));
+    const answer = await this.#o.bus.request(this.#sign(ASK, concatBytes([new Uint8Array([(withPresence ? ASK_PRESENCE : 0) | (full ? ASK_FULL : 0)]), sv])), Math.max(1000, Math.min(5000, this.#o.heartbeatMs * 2)), of);
     if (answer && !this.#stopped) this.#receive(answer, full);
   }
 
@@ -337,6 +368,7 @@ export class BusSync {
       this.#o.doc.off('update', collect);
       if (error) this.#o.logger.warn(`from ${message.from}: ${error}`);
       else if (message.type === UP) for (const update of fresh) this.#toDigest(update);
+      if (message.type === DIGEST) this.#catchUpIfBehind();
     }
     if (parts.presence) {
       const error = this.#o.presence.apply(parts.presence, origin);

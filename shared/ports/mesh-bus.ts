@@ -14,10 +14,12 @@ import type { PeerId, Transport } from './transport.ts';
 /**
  * Channels: `up` carries each peer's own updates and heartbeats to the few collectors,
  * `down` the collectors' digests to everyone, `state` a joiner's request for what it
- * lacks (each request reaches one subscriber), `direct` what one peer sends to this one
- * alone (`sendTo`: routed calls to a peer no link path reaches).
+ * lacks (each request reaches one subscriber), `collectors` the same requests for the
+ * collectors alone (a peer behind catches up from one that hears everything), `direct`
+ * what one peer sends to this one alone (`sendTo`: routed calls to a peer no link path
+ * reaches).
  */
-export type BusChannel = 'up' | 'down' | 'state' | 'direct';
+export type BusChannel = 'up' | 'down' | 'state' | 'collectors' | 'direct';
 
 /** Mesh-wide messaging (see the module comment). */
 export interface MeshBus {
@@ -33,8 +35,8 @@ export interface MeshBus {
   /** The largest message `sendTo` takes. */
   readonly maxDirectBytes: number;
   /**
-   * Receive a channel's messages. On `state`, each request reaches one of its subscribers,
-   * which answers through `respond`.
+   * Receive a channel's messages. On `state` and `collectors`, each request reaches one of
+   * that channel's subscribers, which answers through `respond`.
    */
   subscribe(channel: BusChannel, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): Unsubscribe;
   /**
@@ -42,6 +44,6 @@ export interface MeshBus {
    * running many peers in one; see `bus-memo.ts`). Absent in a real deployment.
    */
   readonly memo?: BusMemo;
-  /** Ask one `state` subscriber; null when none answered within `timeoutMs`. */
-  request(data: Uint8Array, timeoutMs: number): Promise<Uint8Array | null>;
+  /** Ask one subscriber of `of` (default `state`); null when none answered within `timeoutMs`. */
+  request(data: Uint8Array, timeoutMs: number, of?: 'state' | 'collectors'): Promise<Uint8Array | null>;
 }

@@ -1,8 +1,11 @@
 // Who collects for the mesh bus, and what a peer receives on it at rest, on a manual clock
 // with an in-memory bus (the same BusSync, Presence and Yjs document a peer runs; only the
 // NATS cluster is replaced): a crowd whose presence knows few of the registry's devices
-// does not step up by that view, and settles on the two lowest ids; the messages a peer
-// receives per heartbeat period at rest do not grow with the number of peers.
+// steps up one at a time by registry rank and settles on the two lowest ids; peers that
+// hear nothing for a while (a process far behind) step up one per window, not together,
+// and step down once they hear again; a peer behind catches up from a collector at once;
+// the messages a peer receives per heartbeat period at rest do not grow with the number
+// of peers.
 import { expect } from 'chai';
 import * as Y from 'yjs';
 import { Identity } from '../../shared/identity/identity.ts';
@@ -22,6 +25,10 @@ class MemoryBusHub {
   readonly #subs = new Map<BusChannel, Set<{ owner: PeerId; handler: Handler }>>();
   /** Messages delivered to each peer, every channel. */
   readonly received = new Map<PeerId, number>();
+  /** Peers that hear nothing and reach no one, as a process far behind. */
+  readonly lagging = new Set<PeerId>();
+  /** Requests answered, by the channel they were asked on. */
+  readonly answered = { state: 0, collectors: 0 };
   readonly #clock: ManualClock;
 
   constructor(clock: ManualClock) {
@@ -29,6 +36,7 @@ class MemoryBusHub {
   }
 
   #deliver(owner: PeerId, run: () => void): void {
+    if (this.lagging.has(owner)) return;
     this.received.set(owner, (this.received.get(owner) ?? 0) + 1);
     queueMicrotask(run);
   }
@@ -43,6 +51,7 @@ class MemoryBusHub {
       transport: {} as Transport,
       maxDirectBytes: 0,
       publish: (channel, data) => {
+        if (this.lagging.has(owner)) return;
         for (const s of subs(channel)) this.#deliver(s.owner, () => s.handler(data));
       },
       sendTo: () => {},
@@ -51,14 +60,15 @@ class MemoryBusHub {
         subs(channel).add(entry);
         return () => void subs(channel).delete(entry);
       },
-      request: (data, timeoutMs) =>
+      request: (data, timeoutMs, of = 'state') =>
         new Promise((resolve) => {
-          const answerers = [...subs('state')].filter((s) => s.owner !== owner);
+          const answerers = [...subs(of)].filter((s) => s.owner !== owner);
           const timer = this.#clock.setTimeout(() => resolve(null), timeoutMs);
           const one = answerers[Math.floor(answerers.length / 2)];
-          if (!one) return;
+          if (!one || this.lagging.has(owner)) return;
           this.#deliver(one.owner, () =>
             one.handler(data, (reply) => {
+              this.answered[of]++;
               this.#clock.clearTimeout(timer);
               this.#deliver(owner, () => resolve(reply));
             }),
@@ -75,20 +85,23 @@ interface TestPeer {
   sync: BusSync;
 }
 
-async function crowd(n: number, extraDevices = 0): Promise<{ clock: ManualClock; hub: MemoryBusHub; peers: TestPeer[]; run: (ms: number) => Promise<void>; stop: () => void }> {
+/** `knowEachOther`: every registry lists every peer of the crowd from the start (presence still has to learn them). */
+async function crowd(n: number, extraDevices = 0, antiEntropyMs = 5 * HEARTBEAT_MS, knowEachOther = false): Promise<{ clock: ManualClock; hub: MemoryBusHub; peers: TestPeer[]; run: (ms: number, each?: () => void) => Promise<void>; stop: () => void }> {
   const clock = new ManualClock(1_000_000);
   const hub = new MemoryBusHub(clock);
   const log = collectLogs();
   const peers: TestPeer[] = [];
+  const identities = await Promise.all(Array.from({ length: n }, () => Identity.generate()));
   for (let i = 0; i < n; i++) {
-    const identity = await Identity.generate();
+    const identity = identities[i]!;
     const doc = new Y.Doc();
+    if (knowEachOther) identities.forEach((other, j) => doc.getMap('devices').set(other.id, { name: `p${j}` }));
     // The registry lists devices presence does not know (yet): a crowd still joining.
     for (let d = 0; d < extraDevices; d++) doc.getMap('devices').set(`ffff${String(d).padStart(28, '0')}`, { name: `elsewhere-${d}` });
     doc.getMap('devices').set(identity.id, { name: `p${i}` });
     const logger = createLogger(`p${i}`, log.sink);
     const presence = new Presence({ doc, clock, self: { peerId: identity.id, name: `p${i}`, telemetry: { cpu: 0, memory: 0, callsPerSecond: 0 } }, heartbeatMs: HEARTBEAT_MS, timeoutMs: 5 * HEARTBEAT_MS, logger });
-    const sync = new BusSync({ bus: hub.bus(identity.id), identity, doc, presence, clock, logger, heartbeatMs: HEARTBEAT_MS, batchMs: 50, antiEntropyMs: 5 * HEARTBEAT_MS });
+    const sync = new BusSync({ bus: hub.bus(identity.id), identity, doc, presence, clock, logger, heartbeatMs: HEARTBEAT_MS, batchMs: 50, antiEntropyMs });
     // As Peer wires them: what did not come from the bus goes on it.
     const fromBus = (origin: unknown): boolean => typeof origin === 'string' && origin.startsWith(BUS_ORIGIN);
     presence.on('outgoing', ({ clients, origin }) => !fromBus(origin) && sync.presence(clients));
@@ -96,10 +109,11 @@ async function crowd(n: number, extraDevices = 0): Promise<{ clock: ManualClock;
     peers.push({ id: identity.id, doc, presence, sync });
   }
   for (const p of peers) p.sync.start();
-  const run = async (ms: number): Promise<void> => {
+  const run = async (ms: number, each?: () => void): Promise<void> => {
     for (let t = 0; t < ms; t += 100) {
       clock.advance(100);
       for (let k = 0; k < 2; k++) await new Promise((r) => setImmediate(r));
+      each?.();
     }
   };
   const stop = (): void => {
@@ -115,16 +129,81 @@ const lowest = (peers: TestPeer[], k: number): PeerId[] => peers.map((p) => p.id
 const collecting = (peers: TestPeer[]): PeerId[] => peers.filter((p) => p.sync.collecting).map((p) => p.id).sort();
 
 describe('Collectors of the mesh bus', () => {
-  it('are not chosen by a view of presence that knows under half the registry, and settle on the two lowest ids', async () => {
-    // Eight peers start at once in a registry of eighty devices: by its own view each ranks lowest.
-    const { peers, run, stop } = await crowd(8, 72);
+  /** Record when each peer stepped up (clock time), sampled as the clock runs. */
+  const stepUps = (clock: ManualClock, peers: TestPeer[]): { at: Map<PeerId, number[]>; sample: () => void } => {
+    const at = new Map<PeerId, number[]>();
+    const was = new Set(collecting(peers));
+    const sample = (): void => {
+      for (const p of peers) {
+        if (p.sync.collecting && !was.has(p.id)) at.set(p.id, [...(at.get(p.id) ?? []), clock.now()]);
+        if (p.sync.collecting) was.add(p.id);
+        else was.delete(p.id);
+      }
+    };
+    return { at, sample };
+  };
+  /** The least time between two step-ups of different peers. */
+  const closest = (at: Map<PeerId, number[]>): number => {
+    const times = [...at.values()].flat().sort((a, b) => a - b);
+    let least = Infinity;
+    for (let i = 1; i < times.length; i++) least = Math.min(least, times[i]! - times[i - 1]!);
+    return least;
+  };
+
+  it('step up one at a time by registry rank when presence knows under half the registry, and settle on the two lowest ids', async () => {
+    // Eight peers start at once in a registry of eighty devices they all hold: by its own
+    // view of presence each ranks lowest, by the registry each has its own rank.
+    const { clock, peers, run, stop } = await crowd(8, 72, 5 * HEARTBEAT_MS, true);
     try {
-      // Past the two heartbeat periods a joiner listens before it may collect.
-      await run(4 * HEARTBEAT_MS);
-      expect(collecting(peers), 'collectors chosen by a partial view').to.deep.equal([]);
-      // Nobody digests at all for three windows: someone has to, and the mesh settles on two.
+      const steps = stepUps(clock, peers);
+      await run(24 * HEARTBEAT_MS, steps.sample);
+      expect(collecting(peers)).to.deep.equal(lowest(peers, 2));
+      // Only the two lowest ever stepped up, a window (two heartbeat periods) apart.
+      expect([...steps.at.keys()].sort()).to.deep.equal(lowest(peers, 2));
+      expect(closest(steps.at)).to.be.at.least(2 * HEARTBEAT_MS);
+    } finally {
+      stop();
+    }
+  }, 120_000);
+
+  it('let peers that hear nothing for a while step up one per window, not all at once, and step down when they hear again', async () => {
+    const { clock, hub, peers, run, stop } = await crowd(9);
+    try {
       await run(20 * HEARTBEAT_MS);
       expect(collecting(peers)).to.deep.equal(lowest(peers, 2));
+      // The four highest ids fall far behind: they hear no digest and presence times everyone out.
+      const behind = peers.filter((p) => !lowest(peers, 5).includes(p.id));
+      for (const p of behind) hub.lagging.add(p.id);
+      const steps = stepUps(clock, peers);
+      await run(20 * HEARTBEAT_MS, steps.sample);
+      // Under the old fallback all four stepped up in the same heartbeat.
+      expect(steps.at.size, 'peers far behind that stepped up').to.be.at.least(2);
+      expect(closest(steps.at)).to.be.at.least(2 * HEARTBEAT_MS);
+      for (const p of behind) hub.lagging.delete(p.id);
+      await run(12 * HEARTBEAT_MS);
+      expect(collecting(peers)).to.deep.equal(lowest(peers, 2));
+      expect(peers.every((p) => p.doc.getMap('devices').size === 9 && p.presence.alive().length === 8), 'every peer to know and see every other again').to.equal(true);
+    } finally {
+      stop();
+    }
+  }, 120_000);
+
+  it('let a peer that missed a registry update catch up from a collector at once, not at the next anti-entropy round', async () => {
+    // Anti-entropy far apart: only the catch-up can repair the gap within the test.
+    const { hub, peers, run, stop } = await crowd(5, 0, 1000 * HEARTBEAT_MS);
+    try {
+      await run(20 * HEARTBEAT_MS);
+      const [, , renamer, , behind] = [...peers].sort((a, b) => (a.id < b.id ? -1 : 1));
+      hub.lagging.add(behind!.id);
+      renamer!.doc.getMap('devices').set(renamer!.id, { name: 'kitchen' });
+      await run(2 * HEARTBEAT_MS);
+      hub.lagging.delete(behind!.id);
+      // The next rename builds on the one the peer missed: alone it cannot be applied.
+      renamer!.doc.getMap('devices').set(renamer!.id, { name: 'hall' });
+      const before = hub.answered.collectors;
+      await run(3 * HEARTBEAT_MS);
+      expect(behind!.doc.getMap('devices').get(renamer!.id)).to.deep.equal({ name: 'hall' });
+      expect(hub.answered.collectors - before, 'catch-up requests a collector answered').to.be.at.least(1);
     } finally {
       stop();
     }
