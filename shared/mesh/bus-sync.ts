@@ -108,6 +108,8 @@ export class BusSync {
   #dueSince: number | null = null;
   /** When we last asked a collector to catch up. */
   #caughtUpAt = -Infinity;
+  /** Since when an update from the bus has waited for content we lack (null: none waits). */
+  #pendingSince: number | null = null;
   #stopped = false;
   readonly #stops: (() => void)[] = [];
 
@@ -216,6 +218,7 @@ export class BusSync {
   #tick(): void {
     if (this.#stopped) return;
     this.#review();
+    this.#catchUpIfBehind();
     if (this.#collector) this.#publishDigest(true);
   }
 
@@ -305,15 +308,21 @@ export class BusSync {
   }
 
   /**
-   * Behind: an update from the bus waits for content we never received (Yjs holds it
-   * pending). Waiting for the next anti-entropy round with a random peer, itself perhaps
-   * behind, left peers stuck for minutes at a thousand; one collector hears every update,
-   * so ask it now (at most once a heartbeat period).
+   * Behind: an update from the bus has waited a heartbeat period for content we never
+   * received (Yjs holds it pending; for less, it is usually the other collector's digest
+   * arriving second). Waiting for the next anti-entropy round with a random peer, itself
+   * perhaps behind, left peers stuck for minutes at a thousand; one collector hears every
+   * update, so ask it now (at most once a heartbeat period).
    */
   #catchUpIfBehind(): void {
     const store = this.#o.doc.store;
-    if (store.pendingStructs === null && store.pendingDs === null) return;
     const now = this.#o.clock.now();
+    if (store.pendingStructs === null && store.pendingDs === null) {
+      this.#pendingSince = null;
+      return;
+    }
+    this.#pendingSince ??= now;
+    if (now - this.#pendingSince < this.#o.heartbeatMs) return;
     if (this.#collector || now - this.#caughtUpAt < this.#o.heartbeatMs) return;
     this.#caughtUpAt = now;
     void this.#ask(false, false, 'collectors');
