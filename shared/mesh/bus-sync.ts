@@ -323,9 +323,10 @@ export class BusSync {
     }
     this.#pendingSince ??= now;
     if (now - this.#pendingSince < this.#o.heartbeatMs) return;
-    if (this.#collector || now - this.#caughtUpAt < this.#o.heartbeatMs) return;
+    if (now - this.#caughtUpAt < this.#o.heartbeatMs) return;
     this.#caughtUpAt = now;
-    void this.#ask(false, false, 'collectors');
+    // A collector behind asks any peer: on the collectors' queue group it might reach itself.
+    void this.#ask(false, false, this.#collector ? 'state' : 'collectors');
   }
 
   /** Ask one peer (or one collector) for what we lack (and, joining, for everyone's presence). */
