@@ -211,10 +211,6 @@ interface Link {
   unackedIn: number;
   ackTimer: boolean;
   closed: boolean;
-  /** This end's link epoch, chosen afresh for each link (sent in our `hi`). */
-  epoch: number;
-  /** The epoch of the remote's `hi` (undefined until one was heard). */
-  remoteEpoch: number | undefined;
 }
 
 interface Announcement {
@@ -226,8 +222,6 @@ interface Announcement {
   bye: boolean;
   /** The announcer had no link when it announced (a newcomer, or cut off): peers at their bound may make room for it. */
   lonely: boolean;
-  /** In a `hi`: the sender's link epoch (see #onFrame). */
-  epoch?: number;
 }
 
 /** {@link Transport} over a NATS cluster. */
@@ -411,9 +405,8 @@ export class NatsTransport implements Transport {
     }
   }
 
-  /** `epoch`: in a `hi`, the link's epoch on our side. */
-  #announcement(bye: boolean, epoch?: number): Promise<Uint8Array> {
-    const body = { id: this.#id, s: this.#session, t: this.#started, pk: toBase64(this.#publicKey), n: this.#joined.size, ...(bye ? { bye: true } : {}), ...(epoch !== undefined ? { e: epoch } : {}) };
+  #announcement(bye: boolean): Promise<Uint8Array> {
+    const body = { id: this.#id, s: this.#session, t: this.#started, pk: toBase64(this.#publicKey), n: this.#joined.size, ...(bye ? { bye: true } : {}) };
     return this.#keys!.encrypt(utf8(JSON.stringify(body)));
   }
 
@@ -424,8 +417,7 @@ export class NatsTransport implements Transport {
     if (typeof a.t !== 'number' || !Number.isSafeInteger(a.t) || a.t < 0) return null;
     const pk = fromBase64(a.pk);
     if (!pk || pk.byteLength !== 65) return null;
-    const epoch = typeof a.e === 'number' && Number.isInteger(a.e) && a.e >= 0 && a.e < 2 ** 32 ? a.e : undefined;
-    return { id: a.id, session: a.s, started: a.t, pk, bye: a.bye === true, lonely: a.n === 0, ...(epoch !== undefined ? { epoch } : {}) };
+    return { id: a.id, session: a.s, started: a.t, pk, bye: a.bye === true, lonely: a.n === 0 };
   }
 
   #onHello(error: Error | null, message: NatsMessage): void {
@@ -623,18 +615,8 @@ export class NatsTransport implements Transport {
       if (type === FRAME_HI) {
         const a = await this.#open(frame.subarray(HEADER));
         if (!a || a.id !== from || a.session !== session || a.bye) return this.#log.debug(`dropped a hi from ${from}`);
-        let link = this.#learn(a);
+        const link = this.#learn(a);
         if (!link) return;
-        if (this.#restarted(link, a.epoch)) {
-          // The remote dropped this link (silent too long on its side, or a lost `no`) while
-          // we kept it, and dials again over the same two sessions: numbering from 1, it would
-          // take our acks of its old numbers, and we its new frames for repeats, for as long as
-          // the link lived. Start afresh on our side too.
-          this.#drop(link, 'the remote started the link afresh');
-          link = this.#learn(a);
-          if (!link) return;
-        }
-        link.remoteEpoch = a.epoch;
         link.lastHeard = this.#clock.now();
         await link.key;
         if (link.closed) return;
@@ -701,16 +683,6 @@ export class NatsTransport implements Transport {
     });
   }
 
-  /**
-   * Whether a `hi` of `epoch` comes from a link the remote started afresh: one we hold
-   * joined, whose remote epoch was another — or unknown, since a remote's first `hi`
-   * reaches us before any other frame of its link (NATS keeps one publisher's order), so
-   * a first `hi` on a joined link is a new one. A repeat of the same `hi` is not.
-   */
-  #restarted(link: Link, epoch: number | undefined): boolean {
-    return epoch !== undefined && link.joined && link.remoteEpoch !== epoch;
-  }
-
   /** Incoming work runs one item at a time, so frames of one sender keep their order. */
   #serial(step: () => Promise<void>): void {
     this.#incoming = this.#incoming.then(step).catch((error: unknown) => this.#log.warn(`dropped an incoming message: ${(error as Error).message}`));
@@ -728,7 +700,6 @@ export class NatsTransport implements Transport {
     const link: Link = {
       remote: a.id, session: a.session, started: a.started, key: this.#pairKey(a), joined: false, lastHeard: this.#clock.now(), hiAt: -Infinity, dialAt: -1,
       nextSeq: 1, unacked: [], rto: this.#retransmitMs, srtt: 0, gapAck: false, goBackAt: -Infinity, waiters: [], chain: Promise.resolve(), delivered: 0, unackedIn: 0, ackTimer: false, closed: false,
-      epoch: new DataView(randomBytes(4).buffer).getUint32(0), remoteEpoch: undefined,
     };
     link.key.catch(() => {});
     this.#sessions.set(a.session, link);
@@ -790,7 +761,7 @@ export class NatsTransport implements Transport {
 
   async #sendHi(link: Link): Promise<void> {
     link.hiAt = this.#clock.now();
-    const body = await this.#announcement(false, link.epoch);
+    const body = await this.#announcement(false);
     this.#publish(link.remote, concatBytes([this.#header(FRAME_HI, link, 0), body]));
   }
 
