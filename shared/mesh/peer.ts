@@ -338,6 +338,8 @@ export class Peer {
       timeoutMs: this.#timing.livenessTimeoutMs,
       logger: log.child('presence'),
       vouched: (peer) => links.watched(peer),
+      // Over links only: beside a bus, collectors' digests already bound what a peer hears (ADR 0023).
+      scaleBeats: this.#options.bus === undefined,
     });
     this.#presence = presence;
     const bus = this.#options.bus;

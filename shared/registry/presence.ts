@@ -6,6 +6,13 @@
  * decides, and its heartbeats need not travel over that link (the peer sends renewals
  * there only where they are relayed on; see Peer). Time comes from the Clock port, so the
  * simulator controls it.
+ *
+ * In a large mesh of links (`scaleBeats`), every peer hears every other's heartbeat, most
+ * of them relayed: per peer, work at rest grows with the mesh. So past
+ * {@link PEERS_PER_PERIOD} peers the period grows with the number of peers alive, and each
+ * peer hears about that many heartbeats per base period whatever the mesh's size. The
+ * period a peer beats at travels in its state (`beat`), and others give it the liveness
+ * timeout in the same proportion: nobody times out a peer for beating as slowly as it said.
  * @module
  */
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -17,6 +24,16 @@ import type { PeerId } from '../ports/transport.ts';
 
 /** Origin of awareness removals we decide ourselves (timeouts, dropped links). */
 const EXPIRED = Symbol('expired');
+
+/** Peers alive (ourselves included) a base heartbeat period serves; beyond, the period grows in proportion. */
+export const PEERS_PER_PERIOD = 12;
+/** The longest a grown period gets (a base period longer than this stays as it is). */
+export const MAX_BEAT_MS = 8000;
+/**
+ * The longest a grown period stretches another peer's liveness timeout: under the 30 s
+ * after which the awareness protocol drops a state nobody renewed.
+ */
+export const MAX_SCALED_TIMEOUT_MS = 25_000;
 
 /** Live figures a peer reports about itself. */
 export interface Telemetry {
@@ -35,6 +52,8 @@ export interface PresenceState {
   telemetry: Telemetry;
   /** The peers it holds authenticated links to (the mesh's graph, for routing: ADR 0029). */
   links?: PeerId[];
+  /** Its heartbeat period in ms, when it grew past the base period with the mesh's size. */
+  beat?: number;
 }
 
 /** Events of {@link Presence}. */
@@ -66,6 +85,8 @@ export interface PresenceOptions {
    * they are not timed out while it does, whether or not their heartbeats arrive.
    */
   vouched?: (peer: PeerId) => boolean;
+  /** Let the heartbeat period grow with the number of peers alive (see the module comment). */
+  scaleBeats?: boolean;
 }
 
 /** Liveness and telemetry of the mesh's peers. */
@@ -73,6 +94,11 @@ export class Presence {
   readonly #awareness: awarenessProtocol.Awareness;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
+  readonly #heartbeatMs: number;
+  readonly #scaleBeats: boolean;
+  /** Our heartbeat period now, and the base periods passed since our last heartbeat. */
+  #beatMs: number;
+  #sinceBeat = 0;
   readonly #events: Emitter<PresenceEvents>;
   readonly #log: Logger;
   /** Last time (Clock ms) each remote awareness client was heard from. */
@@ -91,13 +117,16 @@ export class Presence {
   constructor(options: PresenceOptions) {
     this.#clock = options.clock;
     this.#timeoutMs = options.timeoutMs;
+    this.#heartbeatMs = options.heartbeatMs;
+    this.#beatMs = options.heartbeatMs;
+    this.#scaleBeats = options.scaleBeats ?? false;
     this.#log = options.logger;
     this.#vouched = options.vouched;
     this.#events = new Emitter((e) => this.#log.error('presence listener failed', e));
     this.#awareness = new awarenessProtocol.Awareness(options.doc);
     this.#awareness.on('update', (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => this.#onUpdate(change, origin));
     this.#awareness.setLocalState(options.self);
-    const stopBeat = every(options.clock, options.heartbeatMs, () => this.#heartbeat());
+    const stopBeat = every(options.clock, options.heartbeatMs, () => this.#tick());
     const stopCheck = every(options.clock, Math.max(50, Math.floor(options.heartbeatMs / 2)), () => this.#expire());
     this.#stopTimers = () => {
       stopBeat();
@@ -314,6 +343,39 @@ export class Presence {
     }
   }
 
+  /** A base period passed: beat when our period is up, after adjusting it to the mesh's size. */
+  #tick(): void {
+    if (++this.#sinceBeat * this.#heartbeatMs < this.#beatMs) return;
+    this.#sinceBeat = 0;
+    if (this.#scaleBeats) this.#rescale();
+    this.#heartbeat();
+  }
+
+  /** Our heartbeat period for the peers alive now, in half base periods; said in our state when it changes. */
+  #rescale(): void {
+    const halves = Math.max(2, Math.ceil((2 * (this.#alive.size + 1)) / PEERS_PER_PERIOD));
+    const beat = Math.min(Math.max(this.#heartbeatMs, MAX_BEAT_MS), (this.#heartbeatMs * halves) / 2);
+    if (beat === this.#beatMs) return;
+    this.#beatMs = beat;
+    const state = this.#awareness.getLocalState() as PresenceState | null;
+    if (!state) return;
+    const { beat: _said, ...rest } = state;
+    // A changed state goes out at once as an update of its own (not a renewal).
+    this.#awareness.setLocalState(beat > this.#heartbeatMs ? { ...rest, beat } : rest);
+  }
+
+  /** Our heartbeat period now (the base period unless it grew with the mesh). */
+  get beatMs(): number {
+    return this.#beatMs;
+  }
+
+  /** How long `client` may stay silent: the timeout, stretched as far as the period it said it beats at. */
+  #timeoutOf(client: number): number {
+    const beat = (this.#awareness.getStates().get(client) as Partial<PresenceState> | undefined)?.beat;
+    if (typeof beat !== 'number' || !(beat > this.#heartbeatMs)) return this.#timeoutMs;
+    return Math.max(this.#timeoutMs, Math.min(MAX_SCALED_TIMEOUT_MS, (beat * this.#timeoutMs) / this.#heartbeatMs));
+  }
+
   #heartbeat(): void {
     // Re-setting the same state bumps its clock: that renewal is the heartbeat.
     const state = this.#awareness.getLocalState();
@@ -330,7 +392,7 @@ export class Presence {
     const now = this.#clock.now();
     const stale: number[] = [];
     for (const [client, seen] of this.#lastSeen) {
-      if (now - seen <= this.#timeoutMs) continue;
+      if (now - seen <= this.#timeoutMs || now - seen <= this.#timeoutOf(client)) continue;
       const peer = this.#clientPeer.get(client);
       // A link that closes itself when silent speaks for the client that speaks for its peer.
       if (peer !== undefined && this.#alive.get(peer) === client && this.#vouched?.(peer)) {
