@@ -124,10 +124,11 @@ describe('A site with a bound on WebRTC connections', () => {
       const [a, b, c] = [make(), make(), make()];
       await a.connect(id(0x20));
       await b.connect(id(0x21));
-      await waitFor(() => a.peers().length === 1 && b.peers().length === 1, 'the first two to connect');
+      // Generous waits: each is a condition that comes, later on a loaded machine.
+      await waitFor(() => a.peers().length === 1 && b.peers().length === 1, 'the first two to connect', 30_000);
       // The lowest id dials: c dials both, and both are at their bound of one.
       await c.connect(id(0x10));
-      await waitFor(() => c.refusals >= 1, 'a refusal to reach the dialler');
+      await waitFor(() => c.refusals >= 1, 'a refusal to reach the dialler', 30_000);
       expect(c.peers()).to.deep.equal([]);
       expect(a.peers()).to.deep.equal([id(0x21)]);
       expect(b.peers()).to.deep.equal([id(0x20)]);
