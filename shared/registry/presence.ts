@@ -99,6 +99,8 @@ export class Presence {
   /** Our heartbeat period now, and the base periods passed since our last heartbeat. */
   #beatMs: number;
   #sinceBeat = 0;
+  /** Telemetry that goes out with the next heartbeat (see setTelemetry). */
+  #pendingTelemetry: Telemetry | undefined;
   readonly #events: Emitter<PresenceEvents>;
   readonly #log: Logger;
   /** Last time (Clock ms) each remote awareness client was heard from. */
@@ -139,8 +141,17 @@ export class Presence {
     return this.#events.on(event, listener);
   }
 
-  /** Update the telemetry we report (sent at once; heartbeats repeat it). */
+  /**
+   * Update the telemetry we report: sent at once, or with our next heartbeat once the period
+   * grew with the mesh (every peer's new figures flooding the mesh between heartbeats would
+   * undo what the longer period saves). Heartbeats repeat it.
+   */
   setTelemetry(telemetry: Telemetry): void {
+    if (this.#beatMs > this.#heartbeatMs) {
+      this.#pendingTelemetry = telemetry;
+      return;
+    }
+    this.#pendingTelemetry = undefined;
     const state = this.#awareness.getLocalState() as PresenceState | null;
     if (state) this.#awareness.setLocalState({ ...state, telemetry });
   }
@@ -377,6 +388,14 @@ export class Presence {
   }
 
   #heartbeat(): void {
+    const telemetry = this.#pendingTelemetry;
+    this.#pendingTelemetry = undefined;
+    if (telemetry) {
+      // New figures: a changed state, which goes out as an update (and beats as well).
+      const state = this.#awareness.getLocalState() as PresenceState | null;
+      if (state) this.#awareness.setLocalState({ ...state, telemetry });
+      return;
+    }
     // Re-setting the same state bumps its clock: that renewal is the heartbeat.
     const state = this.#awareness.getLocalState();
     if (!state) return;

@@ -148,8 +148,10 @@ async function hopRoundTrips(nodes: NodePeerProcess[], views: MeshView[]): Promi
     const far = views.map((v) => v.id).find((id) => id !== view.id && !mine.has(id) && [...mine].some((l) => linkedOf.get(l)?.has(id)));
     if (!direct || !far) continue;
     for (const [to, out] of [[direct, oneHop], [far, twoHops]] as const) {
+      const t0 = Date.now();
       await pingWithin(nodes[i]!, to);
       for (let k = 0; k < PINGS; k++) out.push((await pingWithin(nodes[i]!, to)).ms);
+      if (nodes.length > 20) process.stderr.write(`idle-mesh: ${nodes[i]!.name} pinged ${to === direct ? 'a linked peer' : 'a peer two hops away'} ${PINGS + 1} times in ${ms(Date.now() - t0)}\n`);
     }
   }
   return { oneHop: oneHop.sort((a, b) => a - b), twoHops: twoHops.sort((a, b) => a - b) };

@@ -17,6 +17,8 @@ interface Crowd {
   presences: Presence[];
   /** Heartbeats (renewals of an unchanged state) each peer sent. */
   beats: number[];
+  /** Every state each peer sent, renewals and changes. */
+  sent: number[];
   /** Updates each peer received. */
   heard: number[];
   /** Peers whose messages no longer go anywhere (fallen silent). */
@@ -30,6 +32,7 @@ function crowd(n: number, scaleBeats: boolean): Crowd {
   const log = collectLogs();
   const presences: Presence[] = [];
   const beats = Array.from({ length: n }, () => 0);
+  const sent = Array.from({ length: n }, () => 0);
   const heard = Array.from({ length: n }, () => 0);
   const silent = new Set<number>();
   const id = (i: number): string => i.toString(16).padStart(32, '0');
@@ -49,6 +52,7 @@ function crowd(n: number, scaleBeats: boolean): Crowd {
       // Only our own states, to everyone: what a full mesh's flood delivers once to each.
       if (origin !== null || silent.has(i)) return;
       if (renewal) beats[i]!++;
+      sent[i]!++;
       const update = p.encode(clients);
       presences.forEach((q, j) => {
         if (j === i) return;
@@ -60,7 +64,7 @@ function crowd(n: number, scaleBeats: boolean): Crowd {
   // Everyone's first state, as the link-up exchange would bring it.
   presences.forEach((p, i) => presences.forEach((q, j) => j !== i && q.apply(p.encodeAll(), id(i))));
   return {
-    clock, presences, beats, heard, silent,
+    clock, presences, beats, sent, heard, silent,
     run: (ms) => {
       for (let t = 0; t < ms; t += 100) clock.advance(100);
     },
@@ -103,6 +107,26 @@ describe('Presence: heartbeats that grow with the mesh', () => {
     expect(twelve).to.be.within(10, 12);
     // Four times the peers: at most a fifth more heartbeats heard (the period grows in half-period steps).
     expect(fortyEight).to.be.at.most(twelve * 1.2);
+  });
+
+  it('sends new telemetry with its next heartbeat, not on its own, once the period grew', () => {
+    const c = crowd(24, true);
+    try {
+      c.run(3000);
+      const p0 = c.presences[0]!;
+      const before = c.sent[0]!;
+      // Figures that change every 100 ms for 20 s: ten periods of 2 s.
+      for (let t = 1; t <= 200; t++) {
+        p0.setTelemetry({ cpu: (t % 10) / 10, memory: 0.5, callsPerSecond: t });
+        c.clock.advance(100);
+      }
+      expect(c.sent[0]! - before).to.be.within(9, 11);
+      const id0 = c.presences[1]!.alive().find((p) => c.presences[1]!.state(p)?.name === 'p0')!;
+      c.run(2000);
+      expect(c.presences[1]!.state(id0)?.telemetry.callsPerSecond).to.equal(200);
+    } finally {
+      c.stop();
+    }
   });
 
   it('keeps a peer that fell silent alive for its stretched timeout, then lets it go', () => {
