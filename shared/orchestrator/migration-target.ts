@@ -88,6 +88,14 @@ export interface PrepareAnswer {
   times?: Record<string, number>;
 }
 
+/** What `migration.commit` answers. */
+export interface CommitAnswer {
+  /** From the request to the copy installed, ms. */
+  restoredMs: number;
+  /** When each step of the commit ended, ms from its start: `applied` (the delta restored), `installed`. */
+  times?: Record<string, number>;
+}
+
 /** Snapshot blobs (a pre-copy round or a delta over 4 MiB) travel in ranges of this size. */
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
@@ -235,11 +243,14 @@ export class MigrationTarget {
   }
 
   /** Fetch, check and restore the snapshot; serve the restored instance. */
-  async commit(p: MigrationCommit, from: string): Promise<{ restoredMs: number }> {
+  async commit(p: MigrationCommit, from: string): Promise<CommitAnswer> {
     const t0 = performance.now();
+    const took = (): number => Math.round((performance.now() - t0) * 100) / 100;
+    const times: Record<string, number> = {};
     const entry = this.#prepared(p.migrationId, from);
     try {
       await this.#apply(entry, p);
+      times.applied = took();
       if (this.#pending.get(p.migrationId) !== entry) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
       this.#agent.adopt(entry.deploymentId, entry.module, { module: entry.step.module, providers: entry.step.providers });
       await this.#supervisor.install(entry.staged, p.subscriptions);
@@ -247,10 +258,11 @@ export class MigrationTarget {
       // leads on from the source's count.
       if (p.version !== undefined) this.#lineage?.adopt(entry.deploymentId, entry.module, p.version);
       entry.installed = true;
+      times.installed = took();
     } finally {
       entry.settle();
     }
-    return { restoredMs: performance.now() - t0 };
+    return { restoredMs: performance.now() - t0, times };
   }
 
   /** The prepared, not yet installed migration `id` from `from`, else ERR_MIGRATION_FAILED. */

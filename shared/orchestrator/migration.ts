@@ -32,7 +32,8 @@
  *                                  ◀──────────────────────────── restored ─┘
  *                                  move:  the waiting calls follow the commit at once (the
  *                                         target holds them until it has installed; a refused
- *                                         commit sends them back to run here); then handoff —
+ *                                         commit sends them back to run here); once their
+ *                                         answers are back (and passed on), handoff —
  *                                         later stale-routed calls are forwarded to the target
  *                                         and answered to their callers; solution[steps] = target
  *                                  clone: resume here; replicas[steps] += target
@@ -71,7 +72,7 @@ import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
 import { type MigrationPart, type MigrationStream, type StreamedBase, streamBase } from './migration-base.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
-import { MigrationTarget, type MigrationLineage, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
+import { MigrationTarget, type CommitAnswer, type MigrationLineage, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
 export { INLINE_DELTA_BYTES, PRECOPY_ROUNDS, PRECOPY_SMALL_BYTES } from './migration-precopy.ts';
 
@@ -151,7 +152,7 @@ declare module '../rpc/methods.ts' {
     /** Target: a pre-copy round, applied to the staged copy. */
     'migration.round': { params: MigrationRound; result: { restoredMs: number } };
     /** Target: fetch the snapshot blob, restore it and serve. */
-    'migration.commit': { params: MigrationCommit; result: { restoredMs: number } };
+    'migration.commit': { params: MigrationCommit; result: CommitAnswer };
     /** Target: drop what a migration staged or restored. */
     'migration.abort': { params: { migrationId: string }; result: { aborted: boolean } };
   }
@@ -166,6 +167,13 @@ function commitOutcome(error: unknown): CommitOutcome {
   if (!(error instanceof MeshError)) return 'unknown';
   return ['ERR_RPC_TIMEOUT', 'ERR_ABORTED', 'ERR_NOT_CONNECTED', 'ERR_PEER_UNREACHABLE'].includes(error.code) ? 'unknown' : 'refused';
 }
+
+/**
+ * How long a move waits, once committed, for the answers to the calls it held before it
+ * closes its copy and writes the routing, ms: a held call that runs long delays only the
+ * routing switch (calls meanwhile still reach the target through this peer).
+ */
+export const HELD_ANSWERS_WAIT_MS = 1000;
 
 /** Default time limit of a migration, ms. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 30_000;
@@ -368,8 +376,19 @@ export class MigrationService {
         pausedMs = performance.now() - pausedAt;
         mark('released');
       }
-      await committing;
+      const committed = await committing;
       mark('committed');
+      for (const [step, at] of Object.entries(committed.times ?? {})) trace[`target-commit-${step}`] = at;
+      if (p.mode === 'move') {
+        // The held calls' answers reach their callers first: closing this copy and writing
+        // the routing (which every peer applies) would hold them up on this thread. Calls
+        // arriving meanwhile still follow the commit, so nothing runs here any more.
+        const clock = this.#peer.clock;
+        // A turn of the event loop after the last answer: it is sent on to its caller by then.
+        const answered = this.#supervisor.heldAnswered(r.id, p.module).then(() => new Promise<void>((resolve) => clock.setTimeout(resolve, 0)));
+        await this.#settled(answered, HELD_ANSWERS_WAIT_MS);
+        mark('held-answered');
+      }
       // Committed: the target serves the restored copy. A clone's held calls run here now;
       // a move's went ahead, and closing the source's copy follows.
       const closing = p.mode === 'move' ? this.#supervisor.handoff(r.id, p.module, p.to) : this.#supervisor.resume(r.id, p.module);
@@ -424,6 +443,15 @@ export class MigrationService {
       phase: 'done', startedAt: now - Math.round(result.durationMs), updatedAt: now, snapshotBytes: result.snapshotBytes, pausedMs: result.pausedMs,
     };
     this.#write(result.deploymentId, (current) => routed(current, migration));
+  }
+
+  /** Resolves when `work` settles or after `ms`, whichever is first (on the peer's clock). */
+  async #settled(work: Promise<unknown>, ms: number): Promise<void> {
+    const clock = this.#peer.clock;
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, ms)));
+    await Promise.race([work.then(() => undefined, () => undefined), late]);
+    clock.clearTimeout(timer!);
   }
 
   /** `work`, or ERR_MIGRATION_FAILED saying `what` after `ms`. */

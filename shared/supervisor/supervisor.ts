@@ -29,7 +29,7 @@ import { PubSubDelivery } from './delivery.ts';
 import { MovedModules } from './forwarding.ts';
 import { callOutcome, planFunction, sandboxRequest } from './function-plan.ts';
 import { RequestHistory } from './history.ts';
-import { moduleKey, moduleOfKey } from './module-key.ts';
+import { type ModuleKey, moduleKey, moduleOfKey } from './module-key.ts';
 import type { Subscription } from './subscriptions.ts';
 import { type CallRoute, type CommitOutcome, type Version, VersionTable } from './versions.ts';
 
@@ -139,6 +139,8 @@ export class Supervisor {
   readonly #now: () => number;
   readonly #moved: MovedModules;
   readonly #versions: VersionTable;
+  /** Calls sent ahead of a migration's commit whose answers have not come back yet, by module. */
+  readonly #ahead = new Map<ModuleKey, Set<Promise<unknown>>>();
   readonly #pubsub: PubSubDelivery;
   /** Budget bytes of modules staged but not serving (or discarded) yet. */
   #staging = 0;
@@ -311,6 +313,17 @@ export class Supervisor {
   }
 
   /**
+   * Resolves once every call sent ahead of a commit so far ({@link sendHeldAhead}) has its
+   * answer back (or its error): a migration lets those answers reach their callers before
+   * it closes its copy and writes the new routing, work that would otherwise hold them up
+   * on this thread.
+   */
+  async heldAnswered(deploymentId: string, name: string): Promise<void> {
+    const inFlight = this.#ahead.get(moduleKey(deploymentId, name));
+    if (inFlight && inFlight.size > 0) await Promise.all([...inFlight]);
+  }
+
+  /**
    * A paused module moved to `peer`: close it here and forward the calls that waited,
    * and any that arrive within {@link FORWARD_MS}, to that peer (in arrival order).
    * Resolves with the topics it had subscribed to.
@@ -383,6 +396,14 @@ export class Supervisor {
       if (!this.#o.forward) throw new DeploymentNotFoundError(`module ${moduleName} of deployment ${deploymentId} moved to ${route.movedTo}`, { deploymentId, module: moduleName });
       const forwarded = this.#o.forward(route.movedTo, { deploymentId, module: moduleName, fn: functionName, input });
       if (!route.ahead) return forwarded;
+      const inFlight = this.#ahead.get(key) ?? new Set<Promise<unknown>>();
+      this.#ahead.set(key, inFlight);
+      const settled = forwarded.then(() => undefined, () => undefined);
+      inFlight.add(settled);
+      void settled.then(() => {
+        inFlight.delete(settled);
+        if (inFlight.size === 0 && this.#ahead.get(key) === inFlight) this.#ahead.delete(key);
+      });
       try {
         return await forwarded;
       } catch (error) {

@@ -1,8 +1,9 @@
 /**
  * The calls a move holds, over any Sandbox adapter: they travel to the target right behind
  * the commit (not after its answer) and are answered there once it has installed the
- * copy; when the target refuses the commit, the source runs them itself. Either way each
- * is answered once, in the module's order. Real peers, registries and workers on the
+ * copy, and their answers reach their callers before the source writes the new routing;
+ * when the target refuses the commit, the source runs them itself. Either way each is
+ * answered once, in the module's order. Real peers, registries and workers on the
  * in-memory network.
  */
 import { expect } from 'chai';
@@ -71,6 +72,28 @@ export function runHeldCallTests(harness: MigrationHarness): void {
       expect((await Promise.all(held)).sort((x, y) => x - y), 'each held call answered once').to.deep.equal([3, 5, 8]);
       await waitFor(() => c!.peer.registry.deployments.get(dep)?.record.solution['0'] === b!.peer.id, 'the routing');
       expect(await next(c!, dep), 'the target went on from the held calls').to.equal(13);
+    });
+
+    it('answers the held calls before the source writes the new routing: their callers do not wait on the switch', async () => {
+      const [a, b, c] = await mesh(['a', 'b', 'c']);
+      const dep = await counter(a!, 'a');
+      expect([await next(c!, dep), await next(c!, dep)]).to.deep.equal([1, 2]);
+      // In the order they happen: each held call's answer at its caller, the source's routing write.
+      const events: string[] = [];
+      const deployments = a!.peer.registry.deployments;
+      const put = deployments.put.bind(deployments);
+      deployments.put = ((record) => {
+        if (record.id === dep && record.solution['0'] === b!.peer.id) events.push('routed');
+        return put(record);
+      }) as typeof deployments.put;
+      const held = holdCallsAtCommit(a!, c!, dep, 3, false);
+      // The calls are made (and `held` filled) before the commit is sent, long before its answer.
+      const migrated = a!.orchestrator.migrate(dep, 'counter-c', 'b');
+      await waitFor(() => held.length === 3, 'the calls are made');
+      const answers = held.map((call) => call.then((value) => (events.push('answered'), value)));
+      await migrated;
+      expect((await Promise.all(answers)).sort((x, y) => x - y), 'each held call answered once').to.deep.equal([3, 5, 8]);
+      expect(events, 'the held calls answered, then the routing written').to.deep.equal(['answered', 'answered', 'answered', 'routed']);
     });
 
     it('runs the held calls on the source once each when the target refuses the commit, and serves on there', async () => {

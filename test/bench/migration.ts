@@ -13,6 +13,7 @@
 import '../../node-host/webrtc/globals.ts';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
@@ -150,6 +151,10 @@ async function migration(): Promise<BenchSection> {
   let idleCall = 0;
   let lost = 0;
   let sent = 0;
+  // With LIQUIDMESH_MIGRATION_TRACE=1: the collector's pauses, to place beside each move's trace.
+  const gcs: { at: number; ms: number }[] = [];
+  const gcObserver = process.env.LIQUIDMESH_MIGRATION_TRACE === '1' ? new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => ({ at: e.startTime, ms: e.duration })))) : null;
+  gcObserver?.observe({ entryTypes: ['gc'] });
   try {
     await a.orchestrator.packages.publish(await counterModule());
     await a.orchestrator.packages.publish(await spreadModule());
@@ -232,7 +237,7 @@ async function migration(): Promise<BenchSection> {
           if (process.env.LIQUIDMESH_MIGRATION_TRACE === '1') {
             const slow = calls.filter((call) => call.at + call.ms >= t0 && call.at <= t1 && call.ms > 5).map((call) => `${Math.round(call.at - t0)}+${Math.round(call.ms)}`);
             const rawBefore = rawRuns.length > 0 ? ` (raw channel just before: ${Math.round(rawRuns[rawRuns.length - 1]!.ms)} ms)` : '';
-            process.stderr.write(`${c.label} run ${run}: ${Math.round(t1 - t0)} ms${rawBefore}, parts ${result.baseParts ?? 1}, rounds ${result.rounds} (${result.roundBytes} B), delta ${result.deltaBytes} B, held ${result.pausedMs.toFixed(1)} ms: ${JSON.stringify(result.trace)}; calls over 5 ms (start+ms): ${slow.join(' ')}\n`);
+            process.stderr.write(`${c.label} run ${run}: ${Math.round(t1 - t0)} ms${rawBefore}, parts ${result.baseParts ?? 1}, rounds ${result.rounds} (${result.roundBytes} B), delta ${result.deltaBytes} B, held ${result.pausedMs.toFixed(1)} ms: ${JSON.stringify(result.trace)}; calls over 5 ms (start+ms): ${slow.join(' ')}; collector over 2 ms (start+ms): ${gcs.filter((g) => g.at + g.ms >= t0 && g.at <= t1 + 50 && g.ms > 2).map((g) => `${Math.round(g.at - t0)}+${Math.round(g.ms)}`).join(' ')}; the source began ${Math.round(origin - t0)} ms after the request\n`);
           }
         }
       } finally {
@@ -315,6 +320,7 @@ async function migration(): Promise<BenchSection> {
       rows,
     };
   } finally {
+    gcObserver?.disconnect();
     await Promise.all(peers.map((p) => p.stop()));
     await server.close();
   }
