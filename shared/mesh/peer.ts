@@ -568,6 +568,11 @@ export class Peer {
     return true;
   }
 
+  /** The incremental SHA-256 this peer was given (`PeerOptions.sha256`), if any. */
+  get sha256(): Sha256Factory | undefined {
+    return this.#options.sha256;
+  }
+
   /**
    * Open a stream of bulk pieces from `from` (ADR 0031): each piece it sends on the stream
    * goes to `sink`, until `close`; pieces from anyone else are dropped. Undefined without

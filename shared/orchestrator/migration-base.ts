@@ -27,6 +27,7 @@
 import { sha256Hex } from '../bytes.ts';
 import { HashMismatchError, MalformedMessageError } from '../errors.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
+import type { Sha256Factory, Sha256Stream } from '../ports/sha256.ts';
 import { SnapshotInvalidError } from '../sandbox/errors.ts';
 import { decodeSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
 import { isPacked, packSnapshot, unpackSnapshot } from '../sandbox/snapshot-packing.ts';
@@ -125,7 +126,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
     const data = index === 0 ? firstWire : pack ? await packSnapshot(encoded) : encoded;
     result.bytes += encoded.byteLength;
     result.wireBytes += data.byteLength;
-    return { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length, snapshot: await sha256Hex(data), data };
+    return { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length, snapshot: await hashOf(data, send.peer.sha256), data };
   };
   const ahead = (index: number): Promise<MigrationPart> | undefined => {
     if (index >= parts.length) return undefined;
@@ -181,6 +182,18 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
 }
 
 /**
+ * The sha256 of `data`: with the peer's incremental hash where it has one (Node: native,
+ * on this thread, no copy and no hop through the thread pool, which a loaded machine
+ * makes slow to come back), else WebCrypto.
+ */
+async function hashOf(data: Uint8Array, sha256: Sha256Factory | undefined): Promise<string> {
+  if (!sha256) return sha256Hex(data);
+  const hash = sha256();
+  hash.update(data);
+  return hash.digestHex();
+}
+
+/**
  * The target's bulk stream for the base, when it is linked directly and knows one; else
  * undefined and the parts travel inline (a target of an earlier build answers that it
  * does not know the method).
@@ -196,6 +209,13 @@ async function openStream(send: Sending & { deploymentId: string }): Promise<num
   }
 }
 
+/** A part of the base as the target restores it. */
+export interface ArrivedPart {
+  part: InstanceSnapshot;
+  /** The buffers under its pages are the base's alone: the restore may take them (`handOver`). */
+  handOver: boolean;
+}
+
 /**
  * The target's side of one base in transit: parts are checked as they arrive and handed
  * out in order ({@link next}), whatever order they came in.
@@ -203,11 +223,20 @@ async function openStream(send: Sending & { deploymentId: string }): Promise<num
 export class IncomingBase {
   #parts: number | undefined;
   readonly #arrived = new Set<number>();
-  readonly #waiting = new Map<number, { resolve: (part: InstanceSnapshot) => void; reject: (error: Error) => void }>();
-  readonly #ready = new Map<number, InstanceSnapshot>();
-  /** Streamed parts whose pieces are arriving: their buffer and how much of it is filled. */
-  readonly #streaming = new Map<number, { buffer: Uint8Array; length: number }>();
+  readonly #waiting = new Map<number, { resolve: (part: ArrivedPart) => void; reject: (error: Error) => void }>();
+  readonly #ready = new Map<number, ArrivedPart>();
+  /**
+   * Streamed parts whose pieces are arriving: their buffer, how much of it is filled and,
+   * with an incremental hash, the sha256 of that much.
+   */
+  readonly #streaming = new Map<number, { buffer: Uint8Array; length: number; hash: Sha256Stream | null }>();
+  readonly #sha256: Sha256Factory | undefined;
   #failed: Error | undefined;
+
+  /** `sha256`: an incremental hash (Node), with which streamed parts are hashed piece by piece as they arrive. */
+  constructor(options: { sha256?: Sha256Factory } = {}) {
+    this.#sha256 = options.sha256;
+  }
 
   /** How many parts the base has, once the first part (any index) has arrived. */
   get parts(): number | undefined {
@@ -226,38 +255,48 @@ export class IncomingBase {
       if (this.#parts !== undefined && p.parts !== this.#parts) throw new SnapshotInvalidError(`part ${String(p.index)} says the base has ${p.parts} parts, an earlier one ${this.#parts}`);
       if (!Number.isInteger(p.index) || p.index < 0 || p.index >= p.parts) throw new SnapshotInvalidError(`part ${String(p.index)} of ${p.parts}`);
       if (this.#arrived.has(p.index)) throw new SnapshotInvalidError(`part ${p.index} arrived twice`);
-      const data = this.#bytesOf(p);
+      const { data, digest, owned } = this.#bytesOf(p);
       this.#parts = p.parts;
       this.#arrived.add(p.index);
       for (const index of this.#streaming.keys()) if (index >= p.parts) throw new MalformedMessageError(`bulk pieces arrived for part ${index} of a base of ${p.parts} parts`);
-      const actual = await sha256Hex(data);
+      const actual = digest ?? (await sha256Hex(data));
       if (actual !== p.snapshot) throw new HashMismatchError(`part ${p.index} of the base arrived as bytes that hash to ${actual}, not ${p.snapshot}`, { expected: p.snapshot, actual });
+      const packed = isPacked(data);
       const part = decodeSnapshot(await unpackSnapshot(data));
       if ((p.index === 0) === (part.part === true) || part.delta) throw new SnapshotInvalidError(`part ${p.index} is ${p.index === 0 ? 'not whole' : 'not a part'}`);
       if (this.#failed) throw this.#failed;
+      // The pages are views of a buffer this base alone holds (a streamed part's, or what
+      // inflating made): the restore may move it to the sandbox's thread.
+      const arrived: ArrivedPart = { part, handOver: owned || packed };
       const waiter = this.#waiting.get(p.index);
       this.#waiting.delete(p.index);
-      if (waiter) waiter.resolve(part);
-      else this.#ready.set(p.index, part);
+      if (waiter) waiter.resolve(arrived);
+      else this.#ready.set(p.index, arrived);
     } catch (error) {
       this.fail(error as Error);
       throw error;
     }
   }
 
-  /** The bytes of part `p`: inline, or the pieces streamed for it, which must be exactly `streamed` bytes. */
-  #bytesOf(p: MigrationPart): Uint8Array {
+  /**
+   * The bytes of part `p`: inline, or the pieces streamed for it, which must be exactly
+   * `streamed` bytes — then with their sha256 when it was taken as they arrived, and
+   * `owned`: the buffer is this base's alone.
+   */
+  #bytesOf(p: MigrationPart): { data: Uint8Array; digest?: string; owned: boolean } {
     const streamed = this.#streaming.get(p.index);
     this.#streaming.delete(p.index);
     if (p.data !== undefined) {
       if (!(p.data instanceof Uint8Array)) throw new SnapshotInvalidError(`part ${p.index} carries no bytes`);
       if (streamed) throw new MalformedMessageError(`part ${p.index} arrived inline after ${streamed.length} bytes of it were streamed`);
-      return p.data;
+      return { data: p.data, owned: false };
     }
     if (!Number.isSafeInteger(p.streamed) || p.streamed! < 0) throw new SnapshotInvalidError(`part ${p.index} carries no bytes`);
     const arrived = streamed?.length ?? 0;
     if (arrived !== p.streamed) throw new MalformedMessageError(`part ${p.index} says ${String(p.streamed)} bytes were streamed, ${arrived} arrived`);
-    return streamed ? streamed.buffer.subarray(0, arrived) : new Uint8Array(0);
+    if (!streamed) return { data: new Uint8Array(0), owned: false };
+    const data = streamed.buffer.subarray(0, arrived);
+    return streamed.hash ? { data, digest: streamed.hash.digestHex(), owned: true } : { data, owned: true };
   }
 
   /**
@@ -279,7 +318,7 @@ export class IncomingBase {
     if (length > MAX_STREAMED_PART_BYTES) return refuse(`a part has at most ${MAX_STREAMED_PART_BYTES} bytes`);
     if (!entry) {
       if (this.#streaming.size >= MAX_STREAMING_PARTS) return refuse(`more than ${MAX_STREAMING_PARTS} parts are arriving at once`);
-      entry = { buffer: new Uint8Array(Math.max(PART_BUFFER_BYTES, length)), length: 0 };
+      entry = { buffer: new Uint8Array(Math.max(PART_BUFFER_BYTES, length)), length: 0, hash: this.#sha256?.() ?? null };
       this.#streaming.set(index, entry);
     }
     if (length > entry.buffer.byteLength) {
@@ -289,11 +328,12 @@ export class IncomingBase {
       entry.buffer = grown;
     }
     entry.buffer.set(data, entry.length);
+    entry.hash?.update(data);
     entry.length = length;
   }
 
   /** Part `index`, once it has arrived and been checked; rejects when the base fails. */
-  next(index: number): Promise<InstanceSnapshot> {
+  next(index: number): Promise<ArrivedPart> {
     if (this.#failed) return Promise.reject(this.#failed);
     const ready = this.#ready.get(index);
     if (ready) {

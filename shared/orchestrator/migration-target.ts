@@ -161,9 +161,9 @@ export class MigrationTarget {
       times.staged = took(t0);
       try {
         for (let index = 0; index < (preparing.base.parts ?? 1); index++) {
-          const part = await preparing.base.next(index);
+          const { part, handOver } = await preparing.base.next(index);
           this.#checkModule(part.moduleId, staged);
-          await staged.instance.restore(part);
+          await staged.instance.restore(part, { handOver });
           if (index === 0) times['first-part'] = took(t0);
           if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
         }
@@ -213,7 +213,8 @@ export class MigrationTarget {
 
   /** Where the base snapshot's parts of prepare `p` arrive; it fails on abort, cancel or time limit. */
   #expectBase(p: MigrationPrepare, from: string, signal: AbortSignal | undefined): Preparing {
-    const base = new IncomingBase();
+    const sha256 = this.#peer.sha256;
+    const base = new IncomingBase(sha256 ? { sha256 } : {});
     const clock = this.#peer.clock;
     const timer = clock.setTimeout(() => base.fail(new MigrationFailedError('timed out: the base snapshot did not come')), p.timeoutMs);
     const onAbort = (): void => base.fail(new MigrationFailedError(`migration ${p.migrationId} was given up by the source`));

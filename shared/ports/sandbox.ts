@@ -210,8 +210,13 @@ export interface SandboxInstance {
    * from that snapshot. A migration asks before shipping a pre-copy round it may not need.
    */
   writtenSinceSnapshot?(): Promise<number>;
-  /** Replace the state with a snapshot of the same module (ERR_SNAPSHOT_MISMATCH otherwise). */
-  restore(snapshot: InstanceSnapshot): Promise<void>;
+  /**
+   * Replace the state with a snapshot of the same module (ERR_SNAPSHOT_MISMATCH otherwise).
+   * `handOver`: the caller gives the buffers under the snapshot's pages away (nothing else
+   * reads them from now on), so a sandbox in another thread may move them there instead
+   * of copying them; they may be detached once this is called.
+   */
+  restore(snapshot: InstanceSnapshot, options?: { handOver?: boolean }): Promise<void>;
   /** Stop the instance's workers. Idempotent. */
   close(): Promise<void>;
 }

@@ -127,12 +127,15 @@ export class Slot {
     }
   }
 
-  /** Send a message and wait for the worker's answer (answers come in the order sent). */
-  request(message: HostToWorker): Promise<WorkerToHost> {
+  /**
+   * Send a message and wait for the worker's answer (answers come in the order sent);
+   * `transfer`: buffers moved to the worker, not copied (detached here).
+   */
+  request(message: HostToWorker, transfer?: Transferable[]): Promise<WorkerToHost> {
     if (this.#dead) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
       this.#pending.push({ kind: 'reply', resolve, reject });
-      this.#worker.post(message);
+      this.#worker.post(message, transfer);
     });
   }
 

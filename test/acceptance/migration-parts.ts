@@ -44,7 +44,7 @@ export function runBasePartTests(harness: MigrationHarness): void {
   describe(`Migration base in parts on ${harness.name}`, function () {
     let testMesh: TestMesh;
     beforeEach(() => {
-      testMesh = new TestMesh(harness.sandbox);
+      testMesh = new TestMesh(harness.sandbox, harness.sha256 ? { sha256: harness.sha256 } : {});
     });
     afterEach(async () => {
       await testMesh.stop();
@@ -241,6 +241,22 @@ export function runBasePartTests(harness: MigrationHarness): void {
       const { dep, checksum } = await denseCounter(a!);
       onBulk(a!, (real, to, stream, at, bytes) => real(to, stream, at, at === PART_STRIDE ? bytes.subarray(0, bytes.byteLength - 100) : bytes));
       await refusedAsMalformed(a!, b!, c!, dep, checksum);
+    });
+
+    it('refuses a streamed part whose bytes changed on the way by its hash (taken as the pieces arrive where the peer hashes incrementally): the source serves on, the target keeps nothing', async () => {
+      const [a, b, c] = await testMesh.start(['a', 'b', 'c']);
+      const { dep, checksum } = await denseCounter(a!);
+      // Part 1 arrives whole and in order, one byte in its middle flipped.
+      onBulk(a!, (real, to, stream, at, bytes) => {
+        if (at !== PART_STRIDE) return real(to, stream, at, bytes);
+        const changed = bytes.slice();
+        changed[changed.byteLength >> 1]! ^= 0x01;
+        return real(to, stream, at, changed);
+      });
+      const failed = await rejectionOf(c!.orchestrator.migrate(dep, 'counter-c', 'b'));
+      expect(failed.code).to.equal('ERR_MIGRATION_FAILED');
+      expect(failed.message).to.contain('ERR_HASH_MISMATCH');
+      await servesOn(a!, b!, c!, dep, checksum);
     });
 
     it('refuses pieces of a part the base does not have: the source serves on, the target keeps nothing', async () => {

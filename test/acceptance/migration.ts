@@ -5,6 +5,7 @@
  * the in-memory network — under load, with the target killed mid-way, with a corrupted
  * or foreign snapshot. Runs in Node (worker threads) and Chromium (Workers).
  */
+import type { Sha256Factory } from '../../shared/ports/sha256.ts';
 import { expect } from 'chai';
 import { sha256Hex } from '../../shared/bytes.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
@@ -23,6 +24,8 @@ export interface MigrationHarness {
   sandbox(): Sandbox;
   /** Bytes of a file under modules/ (e.g. `fibo/fibo.wasm`). */
   moduleFile(path: string): Promise<Uint8Array>;
+  /** The incremental SHA-256 the runtime's peers have, if any (Node's). */
+  sha256?: Sha256Factory;
 }
 
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });

@@ -3,6 +3,7 @@
  * mesh the migration and standby suites move modules around in. Web-standard only: the
  * same suites run in Node and in Chromium.
  */
+import type { Sha256Factory } from '../../shared/ports/sha256.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
 import type { Sandbox } from '../../shared/ports/sandbox.ts';
@@ -22,10 +23,15 @@ export class TestMesh {
   readonly log = collectLogs();
   readonly peers: SupervisedPeer[] = [];
   readonly #sandbox: () => Sandbox;
+  readonly #sha256: Sha256Factory | undefined;
 
-  /** @param sandbox a fresh sandbox for each peer */
-  constructor(sandbox: () => Sandbox) {
+  /**
+   * @param sandbox a fresh sandbox for each peer
+   * @param options.sha256 an incremental SHA-256 for every peer (as a Node peer has)
+   */
+  constructor(sandbox: () => Sandbox, options: { sha256?: Sha256Factory } = {}) {
     this.#sandbox = sandbox;
+    this.#sha256 = options.sha256;
   }
 
   /** One more peer named `name` (its blob store `blobs` when given). */
@@ -41,6 +47,7 @@ export class TestMesh {
       timing: FAST,
       logger: createLogger(`peer:${name}`, this.log.sink),
       deploymentTiming: { startMs: 3000 },
+      ...(this.#sha256 ? { sha256: this.#sha256 } : {}),
     });
     this.peers.push(peer);
     return peer;

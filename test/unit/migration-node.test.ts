@@ -1,5 +1,6 @@
 // The live-migration suite on Node worker threads.
 import { readFile } from 'node:fs/promises';
+import { nodeSha256 } from '../../node-host/node-sha256.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
@@ -10,6 +11,7 @@ const harness = {
   name: 'Node worker threads',
   sandbox: () => createNodeSandbox(),
   moduleFile: async (path: string) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
+  sha256: nodeSha256,
 };
 runMigrationTests(harness);
 runPrecopyTests(harness);
