@@ -10,6 +10,7 @@ import type { FunctionDescription } from '../../shared/registry/schema.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { mediaTypeOf, parseJson, readBody } from './http.ts';
 import { nestFields, parseMultipart, parseUrlEncoded } from './multipart.ts';
+import { queryEntries } from './query.ts';
 import { filePath, ResultFiles } from './results.ts';
 import type { RouteContext } from './router.ts';
 
@@ -62,6 +63,7 @@ export class GatewayContext {
   readonly results = new ResultFiles();
   #names: Map<string, string> | null = null;
   readonly #targets = new Map<string, ModuleTarget | null>();
+  readonly #deviceJson = new Map<string, { name: string; json: string }>();
   readonly #off: () => void;
 
   constructor(node: SupervisedPeer, limits: GatewayLimits) {
@@ -87,6 +89,17 @@ export class GatewayContext {
   nameOf(peer: string): string {
     if (!this.#names) this.#names = new Map(this.node.peer.registry.devices.values().map((d) => [d.id, d.name]));
     return this.#names.get(peer) ?? peer.slice(0, 12);
+  }
+
+  /** `{"id": …, "name": …}` of a device as JSON text, for call answers (kept until its name changes). */
+  deviceJson(peer: string): string {
+    const name = this.nameOf(peer);
+    const kept = this.#deviceJson.get(peer);
+    if (kept?.name === name) return kept.json;
+    const json = JSON.stringify({ id: peer, name });
+    if (this.#deviceJson.size > 1000) this.#deviceJson.clear();
+    this.#deviceJson.set(peer, { name, json });
+    return json;
   }
 
   /**
@@ -123,14 +136,14 @@ export class GatewayContext {
     const { req } = ctx;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     if (hasBody && req.method !== 'GET' && req.method !== 'HEAD') return null;
-    return { named: [...ctx.query.entries()], files: {} };
+    return { named: queryEntries(ctx.rawQuery), files: {} };
   }
 
   /** Read a call's input: query parameters, then a JSON, urlencoded, multipart or binary body. */
   async requestFields(ctx: RouteContext): Promise<RequestFields> {
     const fromQuery = this.queryFields(ctx);
     if (fromQuery) return fromQuery;
-    const out: RequestFields = { named: [...ctx.query.entries()], files: {} };
+    const out: RequestFields = { named: queryEntries(ctx.rawQuery), files: {} };
     const { req } = ctx;
     const type = mediaTypeOf(req);
     if (type === 'application/json') {
@@ -186,6 +199,8 @@ export function positionalArgs(input: RequestFields, fn: FunctionDescription | u
   if (input.list) return input.list;
   const scalars = fn ? fn.params.filter((p) => p.type !== 'bytes' && p.type !== 'none') : undefined;
   if (!scalars) return Object.fromEntries(input.named);
+  // Every parameter sent by its own name, in order (`?param0=12`): nothing to match up.
+  if (inOrder(input.named, scalars)) return input.named.map(([, v]) => v);
   const named = new Map(input.named);
   const used = new Set<string>();
   const out: unknown[] = scalars.map((p, i) => {
@@ -200,6 +215,16 @@ export function positionalArgs(input: RequestFields, fn: FunctionDescription | u
   const rest = input.named.filter(([k]) => !used.has(k));
   for (let i = 0; i < out.length && rest.length > 0; i++) if (out[i] === undefined) out[i] = rest.shift()![1];
   return out;
+}
+
+/** Whether `named` holds exactly one value for each of `params`, named like it, in its order. */
+function inOrder(named: [string, unknown][], params: { name: string }[]): boolean {
+  if (named.length !== params.length) return false;
+  for (let i = 0; i < params.length; i++) {
+    if (named[i]![0] !== params[i]!.name) return false;
+    for (let j = 0; j < i; j++) if (params[j]!.name === params[i]!.name) return false;
+  }
+  return true;
 }
 
 /** The `bytes` input of a function that takes bytes: the raw body, the part named like the parameter, or the only file sent. */

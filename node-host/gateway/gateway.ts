@@ -27,7 +27,7 @@ import { exportRoutes } from './export-api.ts';
 import { logRoutes } from './logs-api.ts';
 import { migrationRoutes } from './migration-api.ts';
 import { orchestratorRoutes } from './orchestrator-api.ts';
-import { Router } from './router.ts';
+import { Router, routeContext } from './router.ts';
 import { supervisor2026Routes } from './supervisor-2026-api.ts';
 import { supervisorRoutes } from './supervisor-api.ts';
 import { trustRoutes } from './trust-api.ts';
@@ -152,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const host = req.headers.host;
     const base = host && HOST_HEADER.test(host) ? `${scheme}://${host}` : fallbackBase;
     try {
-      const done = match.handler({ req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), base });
+      const done = match.handler(routeContext(req, res, match.params, q < 0 ? '' : url.slice(q + 1), base));
       if (done) done.catch((error: unknown) => fail(res, error));
     } catch (error) {
       fail(res, error);

@@ -11,10 +11,26 @@ export interface RouteContext {
   res: ServerResponse;
   /** Decoded path parameters. */
   params: Record<string, string>;
-  /** The query string, parsed. */
-  query: URLSearchParams;
+  /** The query string, parsed (on first use). */
+  readonly query: URLSearchParams;
+  /** The query string as sent, without its `?` ('' when none). */
+  rawQuery: string;
   /** `http://host:port` as the client addressed the gateway (for links in answers). */
   base: string;
+}
+
+/**
+ * The context of one request. The query string is parsed when a handler first reads
+ * `query`: the hot call route reads `rawQuery` (see query.ts) and most routes take none.
+ */
+export function routeContext(req: IncomingMessage, res: ServerResponse, params: Record<string, string>, rawQuery: string, base: string): RouteContext {
+  let parsed: URLSearchParams | undefined;
+  return {
+    req, res, params, rawQuery, base,
+    get query(): URLSearchParams {
+      return (parsed ??= new URLSearchParams(rawQuery));
+    },
+  };
 }
 
 /** A route handler; it answers through `ctx.res` (or throws a named error). */

@@ -14,7 +14,8 @@ import type { CallInput, CallOutcome } from '../../shared/supervisor/supervisor.
 import { bytesInput, type GatewayContext, positionalArgs } from './context.ts';
 import { deployNode } from './deploy-node.ts';
 import type { UrlFetch } from './own-urls.ts';
-import { explain, parseJson, readBody, sendBytes, sendJson, UnknownFileError, UnknownRequestError } from './http.ts';
+import { explain, parseJson, readBody, sendBytes, sendJson, sendJsonText, UnknownFileError, UnknownRequestError } from './http.ts';
+import { callAnswerJson } from './call-answer.ts';
 import type { RouteContext, Router } from './router.ts';
 import { type DeployedFunction, thingDescription } from './thing-description.ts';
 import { healthOf, historyView, wasmiotDescription } from './views.ts';
@@ -145,10 +146,7 @@ export function supervisorRoutes(router: Router, g: GatewayContext, options: { d
       ranOn = g.target(deployment, module)?.peer ?? peer.id;
     }
     const answer = g.answer(ctx.base, ranOn!, outcome, description, { deploymentId: target?.deploymentId ?? deployment, module: target?.module ?? module });
-    sendJson(ctx.res, 200, {
-      result: answer.result, resultUrl: answer.resultUrl, value: answer.value, files: answer.files,
-      requestId: outcome.requestId, device: { id: ranOn, name: g.nameOf(ranOn!) }, durationMs: outcome.durationMs,
-    });
+    sendJsonText(ctx.res, callAnswerJson(answer, outcome, g.deviceJson(ranOn!)));
   };
   router.on('GET', '/:deployment/modules/:module/:function', call);
   router.on('POST', '/:deployment/modules/:module/:function', call);
