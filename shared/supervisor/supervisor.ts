@@ -381,15 +381,15 @@ export class Supervisor {
   call(deploymentId: string, moduleName: string, functionName: string, input: CallInput = {}): Promise<CallOutcome> {
     // Arguments come parsed (over RPC, from a gateway): walked without recursion before
     // anything else — the sandbox, the history, an error message — touches them.
+    // Not an async function (one promise less per call): whatever throws here still comes as a rejection.
     try {
       if (input.args !== undefined) checkValue(input.args, ARG_LIMITS, 'the call arguments');
+      const wrapper = this.#wrapper;
+      if (wrapper) return wrapper({ deploymentId, module: moduleName, fn: functionName, input }, () => this.#call(deploymentId, moduleName, functionName, input));
+      return this.#call(deploymentId, moduleName, functionName, input);
     } catch (error) {
-      // Not an async function (one promise less per call): a refusal still comes as a rejection.
       return Promise.reject(error as Error);
     }
-    const wrapper = this.#wrapper;
-    if (wrapper) return wrapper({ deploymentId, module: moduleName, fn: functionName, input }, () => this.#call(deploymentId, moduleName, functionName, input));
-    return this.#call(deploymentId, moduleName, functionName, input);
   }
 
   async #call(deploymentId: string, moduleName: string, functionName: string, input: CallInput): Promise<CallOutcome> {

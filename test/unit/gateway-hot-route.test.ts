@@ -93,6 +93,11 @@ describe('the gateway hot route', () => {
       expect(new Set(bodies.filter((b) => b.requestId).map((b) => b.requestId)).size).toBe(7);
       const history = await (await fetch(String(ok.resultUrl))).json() as Record<string, unknown>;
       expect(history).toMatchObject({ result: 233, success: true });
+      // Arguments nested beyond the limits are refused as a rejection, never a throw out of call().
+      let deep: unknown = '12';
+      for (let i = 0; i < 10_000; i++) deep = [deep];
+      const refused = node.supervisor.call(dep.id, 'fibo', 'fibo', { args: [deep] });
+      await expect(refused).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMS' });
     } finally {
       await gateway.close();
       await node.stop();
