@@ -3,7 +3,8 @@
  * repeated data or a table of small integers shrink tenfold under deflate, and a move of
  * such state is then bound by the compressor, not the channel; random or already
  * compressed state does not shrink, and compressing it would only add time. So a sample
- * of the bytes is compressed first, and the whole only when the sample shrinks enough.
+ * of the bytes is looked at first (compressibility.ts: byte spread and repeats, one pass),
+ * then deflated when it might shrink, and the whole only when the sample shrinks enough.
  *
  * ```
  * packed: "LMSZ" | version u8 (1) | 3 zero bytes | unpacked length u64 LE | deflate stream
@@ -13,6 +14,7 @@
  * `deflate` rather than `deflate-raw`, which older engines lack.
  * @module
  */
+import { mayHalve } from './compressibility.ts';
 import { SnapshotInvalidError } from './errors.ts';
 
 const MAGIC = [0x4c, 0x4d, 0x53, 0x5a]; // "LMSZ"
@@ -36,7 +38,8 @@ export async function packSnapshot(bytes: Uint8Array): Promise<Uint8Array> {
   const sample = new Uint8Array(SAMPLE_BYTES * SAMPLES);
   const stride = Math.floor((bytes.byteLength - SAMPLE_BYTES) / (SAMPLES - 1));
   for (let i = 0; i < SAMPLES; i++) sample.set(bytes.subarray(i * stride, i * stride + SAMPLE_BYTES), i * SAMPLE_BYTES);
-  if ((await deflate(sample)).byteLength > sample.byteLength * PAYS_BELOW) return bytes;
+  // Random or compressed state is told apart at once, without a trip through deflate.
+  if (!mayHalve(sample) || (await deflate(sample)).byteLength > sample.byteLength * PAYS_BELOW) return bytes;
   const body = await deflate(bytes);
   if (body.byteLength + PREFIX >= bytes.byteLength) return bytes;
   const out = new Uint8Array(PREFIX + body.byteLength);

@@ -1,0 +1,48 @@
+// The quick look before a deflate sample (shared/sandbox/compressibility.ts): it rules out
+// only what deflate could not halve, and never keeps a compressible state from shrinking.
+import { describe, expect, it } from 'vitest';
+import { mayHalve } from '../../shared/sandbox/compressibility.ts';
+import { isPacked, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
+
+/** `n` random bytes (getRandomValues fills at most 64 KiB a call). */
+function random(n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(n, i + 65536)));
+  return bytes;
+}
+
+/** `n` bytes of `block` over and over. */
+function repeating(block: Uint8Array, n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = block[i % block.byteLength]!;
+  return bytes;
+}
+
+const text = (n: number) => repeating(new TextEncoder().encode('sensor 17 reported 21.5 C at 2026-12-07T09:00:00Z; '), n);
+
+describe('Compressibility at a glance', () => {
+  it('rules out random bytes and random doubles, which deflate cannot halve', () => {
+    expect(mayHalve(random(256 * 1024))).toBe(false);
+    const doubles = new Uint8Array(new Float64Array(32 * 1024).map(() => Math.random()).buffer);
+    expect(mayHalve(doubles)).toBe(false);
+  });
+
+  it('leaves to deflate bytes with few values, with runs that repeat, or that are mostly zero', () => {
+    expect(mayHalve(text(256 * 1024)), 'text').toBe(true);
+    expect(mayHalve(repeating(random(1000), 256 * 1024)), 'random 1000-byte records repeated').toBe(true);
+    expect(mayHalve(new Uint8Array(new Int32Array(64 * 1024).map(() => Math.floor(Math.random() * 1000)).buffer)), 'small integers').toBe(true);
+    const sparse = random(256 * 1024);
+    for (let i = 0; i < sparse.byteLength; i += 2) sparse[i] = 0;
+    expect(mayHalve(sparse), 'every other byte zero').toBe(true);
+  });
+
+  it('still compresses a state that repeats with a period no page divides, and passes random state through as it is', async () => {
+    const records = repeating(random(1000), 320 * 1024);
+    const packed = await packSnapshot(records);
+    expect(isPacked(packed)).toBe(true);
+    expect(packed.byteLength).toBeLessThan(records.byteLength / 4);
+    expect(await unpackSnapshot(packed)).toEqual(records);
+    const noise = random(320 * 1024);
+    expect(await packSnapshot(noise)).toBe(noise);
+  });
+});
