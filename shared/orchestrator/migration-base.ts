@@ -111,7 +111,7 @@ export interface StreamedBase {
  * a time, each encoded and hashed while the ones before it travel; resolves when the target has taken every part (checked, not necessarily
  * restored yet: its prepare answers once they are).
  */
-export async function streamBase(send: Sending & { deploymentId: string }, snapshot: InstanceSnapshot): Promise<StreamedBase> {
+export async function streamBase(send: Sending & { deploymentId: string }, snapshot: InstanceSnapshot, opening?: Promise<number | undefined>): Promise<StreamedBase> {
   const parts = splitSnapshot(snapshot, BASE_PART_PAGES);
   const first = encodeSnapshot(parts[0]!);
   const firstWire = await packSnapshot(first);
@@ -140,7 +140,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   };
   ahead(0);
   ahead(1);
-  const stream = await openStream(send);
+  const stream = await (opening ?? openBaseStream(send));
   // Streamed parts go on the link one after another, in order: the target then has
   // part 0 whole after its own bytes, not after the pieces of every part in flight
   // (which would interleave), and restores it while the next ones travel.
@@ -186,7 +186,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
  * on this thread, no copy and no hop through the thread pool, which a loaded machine
  * makes slow to come back), else WebCrypto.
  */
-async function hashOf(data: Uint8Array, sha256: Sha256Factory | undefined): Promise<string> {
+export async function hashOf(data: Uint8Array, sha256: Sha256Factory | undefined): Promise<string> {
   if (!sha256) return sha256Hex(data);
   const hash = sha256();
   hash.update(data);
@@ -196,9 +196,11 @@ async function hashOf(data: Uint8Array, sha256: Sha256Factory | undefined): Prom
 /**
  * The target's bulk stream for the base, when it is linked directly and knows one; else
  * undefined and the parts travel inline (a target of an earlier build answers that it
- * does not know the method).
+ * does not know the method). Never rejects. Asked right behind `migration.prepare`, on
+ * the same link, the request finds the prepare registered (its handler does so before
+ * anything else), and its round trip passes while the source takes the snapshot.
  */
-async function openStream(send: Sending & { deploymentId: string }): Promise<number | undefined> {
+export async function openBaseStream(send: Sending & { deploymentId: string }): Promise<number | undefined> {
   if (!send.peer.linked().includes(send.to)) return undefined;
   try {
     const answer = await send.peer.call(send.to, 'migration.stream', { migrationId: send.migrationId, deploymentId: send.deploymentId }, { timeoutMs: send.left() });

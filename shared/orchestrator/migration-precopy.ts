@@ -6,10 +6,9 @@
  * offered from memory and fetched in ranges.
  * @module
  */
-import { sha256Hex } from '../bytes.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { encodeSnapshot } from '../sandbox/snapshot.ts';
-import type { Sending } from './migration-base.ts';
+import { hashOf, type Sending } from './migration-base.ts';
 import type { MigrationRound } from './migration-target.ts';
 
 /** Snapshots up to this size travel inside the request instead of as a fetched blob. */
@@ -60,7 +59,7 @@ export async function precopyRounds(
 /** How snapshot `bytes` travel: inline when small (checked against their sha256), else offered from memory. */
 export async function shipping(send: Sending, bytes: Uint8Array): Promise<MigrationRound> {
   const { migrationId } = send;
-  if (bytes.byteLength <= INLINE_DELTA_BYTES) return { migrationId, snapshot: await sha256Hex(bytes), bytes: bytes.byteLength, data: bytes };
+  if (bytes.byteLength <= INLINE_DELTA_BYTES) return { migrationId, snapshot: await hashOf(bytes, send.peer.sha256), bytes: bytes.byteLength, data: bytes };
   const hash = await send.peer.offerBlob(bytes);
   send.offered.push(hash);
   return { migrationId, snapshot: hash, bytes: bytes.byteLength };

@@ -12,7 +12,6 @@
  * here by then (the source gave up after the commit) is unloaded.
  * @module
  */
-import { sha256Hex } from '../bytes.ts';
 import { HashMismatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Peer } from '../mesh/peer.ts';
@@ -25,7 +24,7 @@ import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
 import { MigrationFailedError } from './errors.ts';
-import { IncomingBase, type MigrationPart, type MigrationStream } from './migration-base.ts';
+import { hashOf, IncomingBase, type MigrationPart, type MigrationStream } from './migration-base.ts';
 import { stageStep } from './stage-step.ts';
 
 /** Parameters of `migration.prepare` (source → target). */
@@ -280,13 +279,14 @@ export class MigrationTarget {
       await entry.staged.instance.restore(snapshot);
     };
     if (!(p.data instanceof Uint8Array)) return restore(await this.#fetchSnapshot(p.snapshot));
-    // Inline bytes (the hold's delta, usually) are hashed while they are decoded and
+    // Inline bytes (the hold's delta, usually) are hashed (at once on this thread with an
+    // incremental hash, else by WebCrypto) while they are decoded and
     // restored: the hash's trip through the thread pool no longer adds to the hold. The
     // staged copy serves nobody until the commit installs it, and a mismatch fails the
     // migration, whose abort drops that copy; a mismatch is reported before anything the
     // corrupt bytes did.
     const data = p.data;
-    const [hashed, restored] = await Promise.allSettled([sha256Hex(data), (async () => restore(decodeSnapshot(await unpackSnapshot(data))))()]);
+    const [hashed, restored] = await Promise.allSettled([hashOf(data, this.#peer.sha256), (async () => restore(decodeSnapshot(await unpackSnapshot(data))))()]);
     if (hashed.status === 'rejected') throw hashed.reason;
     if (hashed.value !== p.snapshot) throw new HashMismatchError(`snapshot ${p.snapshot} arrived as bytes that hash to ${hashed.value}`, { expected: p.snapshot, actual: hashed.value });
     if (restored.status === 'rejected') throw restored.reason;

@@ -70,7 +70,7 @@ import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { CommitOutcome } from '../supervisor/versions.ts';
 import type { StepAgent } from './agent.ts';
 import { DeploymentNotReadyError, MigrationFailedError, MigrationInProgressError, UnknownDeploymentError, UnknownDeviceError, UnknownModuleError } from './errors.ts';
-import { type MigrationPart, type MigrationStream, type StreamedBase, streamBase } from './migration-base.ts';
+import { type MigrationPart, type MigrationStream, openBaseStream, type StreamedBase, streamBase } from './migration-base.ts';
 import { precopyRounds, shipping } from './migration-precopy.ts';
 import { MigrationTarget, type CommitAnswer, type MigrationLineage, type PrepareAnswer, type MigrationCommit, type MigrationPrepare, type MigrationRound } from './migration-target.ts';
 
@@ -323,15 +323,18 @@ export class MigrationService {
       prepared.catch(() => undefined);
       let prepareFailure: unknown;
       prepared.catch((error: unknown) => (prepareFailure ??= error));
+      const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, deploymentId: r.id, left, offered };
+      // The base's stream is asked for right behind the prepare: its round trip passes
+      // while the snapshot is taken.
+      const opening = openBaseStream(send);
       const first = await this.#within(instance.snapshot(), left(), 'the snapshot took too long');
       mark('snapshot');
-      const send = { peer: this.#peer, to: p.to, migrationId: p.migrationId, deploymentId: r.id, left, offered };
       // The base travels in parts, encoded, hashed and sent while the target restores the
       // ones before (compressed only where the first part shows it pays; the delta,
       // shipped while calls are held, travels as it is).
       let base: StreamedBase;
       try {
-        base = await streamBase(send, first);
+        base = await streamBase(send, first, opening);
       } catch (error) {
         // A prepare that failed already says why better than the part it no longer takes.
         throw prepareFailure ?? error;
