@@ -428,8 +428,15 @@ export class WebRtcTransport implements Transport {
       return;
     }
     if (this.#links.has(remote) || !this.#allowed(remote)) return;
-    this.#announceSoon();
-    this.#heardAnnounce(remote, announce?.lonely === true);
+    const lonely = announce?.lonely === true;
+    // Under a bound most peers stay unlinked to most others for good, so only a newcomer or
+    // a peer with no link is news. Speeding up and answering every announcement of a peer
+    // already heard kept a settled site of 30 announcing every period, each announcement
+    // drawing answers from half the site, each decrypted by all: the site's largest cost
+    // at rest (ADR 0029).
+    const news = this.#o.maxConnections === undefined || lonely || !this.#announcers.has(remote);
+    if (news) this.#announceSoon();
+    this.#heardAnnounce(remote, lonely);
     // With no connection at all, dial whoever we hear, whatever the ids: under the
     // lower-id-dials rule alone, a peer near the top of the id space waits for a lower id
     // with room or a lottery to dial it, and in a crowd neither may come (ADR 0029).
@@ -449,7 +456,7 @@ export class WebRtcTransport implements Transport {
       }
       this.#dial(remote);
     }
-    else {
+    else if (news) {
       // The lower id dials: tell the newcomer about us (at most once per period).
       const last = this.#lastAnnounceTo.get(remote) ?? -Infinity;
       if (this.#clock.now() - last > (this.#o.announceMs ?? 3000) / 2) {

@@ -35,6 +35,12 @@ export interface LinkEvents {
   up: PeerId;
   /** A peer is no longer reachable on any transport. */
   down: PeerId;
+  /**
+   * A peer's link on one transport closed while another transport still reaches it (a
+   * bounded site gave the link up, or it failed; up or still handshaking): what was in
+   * flight on the closed link may be lost, and messages go over the other one from now on.
+   */
+  moved: PeerId;
   /** A transport hints that a peer may be gone (see the transport's `peer-suspect`). */
   suspect: PeerId;
   /** A peer failed authentication. */
@@ -50,6 +56,12 @@ export interface LinkEvents {
 interface Link {
   transport: Transport;
   peer: PeerId;
+  /**
+   * Whose fragments these are, per transport: a message's fragments all travel over one
+   * link, and a message sent again over another transport after this link closed must not
+   * be mixed with what this one delivered of it.
+   */
+  source: string;
   nonce: Uint8Array;
   remoteKey: Uint8Array | null;
   up: boolean;
@@ -180,6 +192,11 @@ export class PeerLinks {
     return this.#route(peer)?.transport;
   }
 
+  /** The transports `peer` is authenticated on, the one in use first. */
+  transportsOf(peer: PeerId): Transport[] {
+    return this.#transports.filter((t) => this.#links.get(t)?.get(peer)?.up === true);
+  }
+
   /** The verified public key of an authenticated peer. */
   publicKey(peer: PeerId): Uint8Array | undefined {
     const link = this.#route(peer);
@@ -195,12 +212,11 @@ export class PeerLinks {
     const wasUp = this.isUp(peer);
     for (const map of this.#links.values()) {
       const link = map.get(peer);
-      if (link) this.#reject(link, error);
+      if (!link) continue;
+      this.#reject(link, error);
+      this.#reassembler.dropSource(link.source);
     }
-    if (wasUp) {
-      this.#reassembler.dropSource(peer);
-      this.#events.emit('down', peer);
-    }
+    if (wasUp) this.#events.emit('down', peer);
   }
 
   /**
@@ -271,7 +287,7 @@ export class PeerLinks {
   #joined(transport: Transport, peer: PeerId): void {
     const map = this.#links.get(transport)!;
     if (map.has(peer)) return;
-    const link: Link = { transport, peer, nonce: randomBytes(32), remoteKey: null, up: false, rejected: false, busy: null, waiting: [] };
+    const link: Link = { transport, peer, source: `${peer}/${this.#transports.indexOf(transport)}`, nonce: randomBytes(32), remoteKey: null, up: false, rejected: false, busy: null, waiting: [] };
     map.set(peer, link);
     this.#sendHello(link);
   }
@@ -280,10 +296,11 @@ export class PeerLinks {
     const link = this.#links.get(transport)?.get(peer);
     if (!link) return;
     this.#links.get(transport)!.delete(peer);
-    if (link.up && !this.isUp(peer)) {
-      this.#reassembler.dropSource(peer);
-      this.#events.emit('down', peer);
-    }
+    this.#reassembler.dropSource(link.source);
+    // Even a link not yet up on our side may have carried messages: the remote may have
+    // counted it up already (and answered over it), and what arrived early waited here.
+    if (this.isUp(peer)) this.#events.emit('moved', peer);
+    else if (link.up) this.#events.emit('down', peer);
   }
 
   #sendHello(link: Link): void {
@@ -327,7 +344,7 @@ export class PeerLinks {
       return;
     }
     if (message.t === 'frag') {
-      const outcome = this.#reassembler.add(link.peer, message);
+      const outcome = this.#reassembler.add(link.source, message);
       if (outcome.kind === 'rejected') this.#log.warn(`dropping fragments from ${link.peer}: ${outcome.reason}`);
       else if (outcome.kind === 'partial') this.#events.emit('fragment', { from: link.peer, key: message.k, ...outcome });
       else this.#processWhole(link, outcome.data);

@@ -418,6 +418,8 @@ export class Peer {
       presence.forget(peer);
       this.#events.emit('link-down', peer);
     });
+    // A link closed under calls in flight while another transport still reaches the peer.
+    links.on('moved', (peer) => rpc.resend(peer));
     links.on('rejected', (r) => this.#events.emit('link-rejected', r));
     links.on('suspect', (peer) => this.#events.emit('link-suspect', peer));
     if (trust) {
@@ -611,6 +613,11 @@ export class Peer {
   /** Peers with an authenticated direct link. */
   linked(): PeerId[] {
     return this.#links?.up() ?? [];
+  }
+
+  /** The transports `peer` is authenticated on, in our order of preference: direct messages go over the first. */
+  transportsOf(peer: PeerId): Transport[] {
+    return this.#links?.transportsOf(peer) ?? [];
   }
 
   /**

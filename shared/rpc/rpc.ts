@@ -1,8 +1,10 @@
 /**
  * Request/response over any message channel: request ids, a typed method table, a time
  * limit and an AbortSignal per call, named errors revived on the caller's side, pending
- * calls rejected with ERR_PEER_LEFT when the remote peer leaves, and duplicate requests
- * executed once. Large payloads are fragmented below this layer (`peer-links.ts`); the
+ * calls rejected with ERR_PEER_LEFT when the remote peer leaves, duplicate requests
+ * executed once, and calls in flight sent again when the path to their callee changes
+ * (the callee answers a request it already answered from its recent answers). Large
+ * payloads are fragmented below this layer (`peer-links.ts`); the
  * caller sees their progress through `onProgress`.
  * @module
  */
@@ -62,6 +64,10 @@ export interface RpcOptions {
 
 interface Pending {
   to: PeerId;
+  /** The request, kept to send it again over a new path ({@link Rpc.resend}). */
+  frame: RpcFrame;
+  /** Times it was sent: only the latest send's failure fails the call. */
+  sends: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: TimerHandle;
@@ -76,6 +82,12 @@ export interface RpcEvents {
 }
 
 const DEDUPE_WINDOW = 4096;
+/** Answers kept to send again when their request comes again (its answer may have been lost with a link). */
+const REPLAY_ANSWERS = 256;
+/** How long an answer is kept for that. */
+const REPLAY_MS = 30_000;
+/** An answer carrying more bytes than this is not kept: its caller's time limit stands instead. */
+const REPLAY_MAX_BYTES = 64 * 1024;
 
 /**
  * A request being served. Its AbortController is made only when the handler asks for the
@@ -118,6 +130,8 @@ export class Rpc<M extends object = MeshMethods> {
   readonly #serving = new Map<string, Serving>();
   /** Recently finished requests: a duplicate delivery is not executed again. */
   readonly #done = new Set<string>();
+  /** Recent answers by request key, with when they were sent, for requests that come again. */
+  readonly #answers = new Map<string, { frame: RpcFrame; at: number }>();
   readonly #events: Emitter<RpcEvents>;
   // Random per endpoint so a restarted peer's ids never collide with its previous life's.
   readonly #session = Math.floor(Math.random() * 0xffffffff).toString(36);
@@ -159,8 +173,11 @@ export class Rpc<M extends object = MeshMethods> {
     const id = `${this.#session}.${(this.#nextId++).toString(36)}`;
     return new Promise<ResultOf<M, K>>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
+      const frame: RpcFrame = { t: 'req', id, m: method, p: params };
       const pending: Pending = {
         to,
+        frame,
+        sends: 0,
         resolve: resolve as (v: unknown) => void,
         reject,
         timer: this.#clock.setTimeout(
@@ -178,7 +195,26 @@ export class Rpc<M extends object = MeshMethods> {
       }
       if (options.onProgress) pending.onProgress = options.onProgress;
       this.#pending.set(id, pending);
-      this.#send(to, { t: 'req', id, m: method, p: params }, `rpc:req:${id}`).catch((error: unknown) => this.#fail(id, asError(error), false));
+      this.#sendRequest(id, pending);
+    });
+  }
+
+  /**
+   * The path to `peer` changed (a link to it closed while another still reaches it): send
+   * every call to it that waits for an answer again, since the request or its answer may
+   * have been lost with the link. The callee runs each request once and answers a repeat
+   * from the answers it keeps for a while.
+   */
+  resend(peer: PeerId): void {
+    for (const [id, pending] of this.#pending) if (pending.to === peer) this.#sendRequest(id, pending);
+  }
+
+  #sendRequest(id: string, pending: Pending): void {
+    const attempt = ++pending.sends;
+    // A repeat goes under a key of its own: its fragments never mix with a lost attempt's.
+    const key = attempt === 1 ? `rpc:req:${id}` : `rpc:req:${id}/${attempt}`;
+    this.#send(pending.to, pending.frame, key).catch((error: unknown) => {
+      if (this.#pending.get(id) === pending && pending.sends === attempt) this.#fail(id, asError(error), false);
     });
   }
 
@@ -232,6 +268,7 @@ export class Rpc<M extends object = MeshMethods> {
     for (const id of [...this.#pending.keys()]) this.#fail(id, new NotConnectedError('peer stopped'), false);
     for (const serving of this.#serving.values()) serving.abort();
     this.#serving.clear();
+    this.#answers.clear();
     this.#events.clear();
   }
 
@@ -250,7 +287,11 @@ export class Rpc<M extends object = MeshMethods> {
 
   #serve(from: PeerId, id: string, method: string, params: unknown): void {
     const key = `${from} ${id}`;
-    if (this.#serving.has(key) || this.#done.has(key)) return;
+    if (this.#serving.has(key)) return;
+    if (this.#done.has(key)) {
+      this.#replay(from, key);
+      return;
+    }
     const handler = this.#handlers.get(method);
     const serving = new Serving(from);
     this.#serving.set(key, serving);
@@ -283,8 +324,21 @@ export class Rpc<M extends object = MeshMethods> {
     this.#events.emit('served', { method, from: to, ok });
     // Nobody is listening for the answer of a cancelled request or a departed caller.
     if (this.#closed || !serving || serving.aborted) return;
+    if (replayable(frame)) {
+      this.#answers.set(key, { frame, at: this.#clock.now() });
+      if (this.#answers.size > REPLAY_ANSWERS) this.#answers.delete(this.#answers.keys().next().value as string);
+    }
     this.#send(to, frame, `rpc:res:${frame.id}`).catch((error: unknown) =>
       this.#log.debug(`answer to ${to} for ${method} not sent: ${asError(error).message}`),
+    );
+  }
+
+  /** A request answered already came again: its caller lost the answer, send it again if it is still kept. */
+  #replay(from: PeerId, key: string): void {
+    const kept = this.#answers.get(key);
+    if (!kept || this.#clock.now() - kept.at > REPLAY_MS) return;
+    this.#send(from, kept.frame, `rpc:res:${kept.frame.id}`).catch((error: unknown) =>
+      this.#log.debug(`answer to ${from} not sent again: ${asError(error).message}`),
     );
   }
 
@@ -307,6 +361,19 @@ export class Rpc<M extends object = MeshMethods> {
       });
     }
   }
+}
+
+/** Small enough to keep for a repeat: no binary over {@link REPLAY_MAX_BYTES} in the result or its own fields. */
+function replayable(frame: RpcFrame): boolean {
+  if (frame.t !== 'res') return true;
+  const result = frame.r;
+  if (result instanceof Uint8Array) return result.byteLength <= REPLAY_MAX_BYTES;
+  if (typeof result !== 'object' || result === null) return true;
+  for (const key in result) {
+    const value = (result as Record<string, unknown>)[key];
+    if (value instanceof Uint8Array && value.byteLength > REPLAY_MAX_BYTES) return false;
+  }
+  return true;
 }
 
 function asError(error: unknown): Error {

@@ -157,6 +157,7 @@ export class SimSocket {
     const message = JSON.parse(text) as { type: string; topics?: string[]; topic?: string };
     if (message.type === 'subscribe') for (const t of message.topics ?? []) this.topics.add(t);
     if (message.type !== 'publish') return;
+    this.#net.published++;
     for (const socket of this.#net.sockets) {
       if (socket.readyState !== 1 || !socket.topics.has(message.topic!)) continue;
       this.#net.clock.setTimeout(() => socket.readyState === 1 && socket.onmessage?.({ data: text }), this.#net.latencyMs);
@@ -178,6 +179,8 @@ export class SimSite {
   latencyMs = 5;
   /** From a dial reaching the dialled peer until both ends open. */
   handshakeMs = 60;
+  /** Messages published on the signaling server so far (announcements, sealed or not). */
+  published = 0;
   /** Whether a dial from `from` to `to` (PeerJS ids) stalls: reaches the dialled peer, never opens. */
   stall: (from: string, to: string) => boolean = () => false;
 

@@ -152,4 +152,94 @@ describe('RPC endpoint', () => {
     x.receive('y', { t: 'res', id: request.id, r: { sentAt: 1, peer: 'y' } });
     expect((await call).peer).to.equal('y');
   });
+  describe('when the path to the callee changes', () => {
+    /** x calls y; `lose` decides which frames vanish with a link; `fail` which sends reject. */
+    function lossy(lose: (frame: RpcFrame, n: number) => boolean, fail: (frame: RpcFrame, n: number) => boolean = () => false) {
+      let n = 0;
+      const endpoints = pair((to, frame) => {
+        const i = n++;
+        if (fail(frame, i)) throw new Error('link closed');
+        if (lose(frame, i)) return;
+        const target = to === 'x' ? endpoints.x : endpoints.y;
+        queueMicrotask(() => target.receive(to === 'x' ? 'y' : 'x', frame));
+      });
+      let runs = 0;
+      endpoints.y.handle('peer.ping', ({ sentAt }) => {
+        runs++;
+        return { sentAt, peer: 'y' };
+      });
+      return { ...endpoints, runs: () => runs };
+    }
+
+    it('sends a request lost with a link again, and it runs once', async () => {
+      const { x, runs } = lossy((frame, i) => frame.t === 'req' && i === 0);
+      const call = x.call('y', 'peer.ping', { sentAt: 7 });
+      await tick();
+      expect(x.pendingCount).to.equal(1);
+      x.resend('y');
+      expect(await call).to.deep.equal({ sentAt: 7, peer: 'y' });
+      expect(runs()).to.equal(1);
+    });
+
+    it('answers a repeat of an answered request with the answer it kept, without running it again', async () => {
+      const { x, runs } = lossy((frame, i) => frame.t === 'res' && i === 1);
+      const call = x.call('y', 'peer.ping', { sentAt: 8 });
+      await tick();
+      expect(runs()).to.equal(1);
+      expect(x.pendingCount).to.equal(1);
+      x.resend('y');
+      expect(await call).to.deep.equal({ sentAt: 8, peer: 'y' });
+      expect(runs()).to.equal(1);
+    });
+
+    it('does not fail a call sent again when the lost attempt\'s send fails afterwards', async () => {
+      const clock = new ManualClock();
+      const logger = createLogger('rpc-test', collectLogs().sink);
+      let rejectFirst: (error: Error) => void = () => {};
+      let sends = 0;
+      const x: Rpc = new Rpc({
+        self: 'x', clock, logger,
+        send: (_to, frame) => {
+          // The first attempt waits on a link that then closes.
+          if (sends++ === 0) return new Promise<void>((_resolve, reject) => (rejectFirst = reject));
+          queueMicrotask(() => y.receive('x', frame));
+          return Promise.resolve();
+        },
+      });
+      const y: Rpc = new Rpc({ self: 'y', clock, logger, send: async (_to, frame) => queueMicrotask(() => x.receive('y', frame)) });
+      y.handle('peer.ping', ({ sentAt }) => ({ sentAt, peer: 'y' }));
+      const call = x.call('y', 'peer.ping', { sentAt: 9 });
+      x.resend('y');
+      rejectFirst(new Error('link closed'));
+      expect(await call).to.deep.equal({ sentAt: 9, peer: 'y' });
+    });
+
+    it('keeps no large binary answer: a repeat of it goes unanswered and the caller\'s time limit stands', async () => {
+      const clock = new ManualClock();
+      const logger = createLogger('rpc-test', collectLogs().sink);
+      let n = 0;
+      const x: Rpc = new Rpc({ self: 'x', clock, logger, send: async (_to, frame) => queueMicrotask(() => y.receive('x', frame)) });
+      const y: Rpc = new Rpc({
+        self: 'y', clock, logger,
+        send: async (_to, frame) => {
+          if (n++ === 0) return; // the first answer is lost with its link
+          queueMicrotask(() => x.receive('y', frame));
+        },
+      });
+      y.handle('test.echo', ({ data }) => ({ data, length: data.byteLength }));
+      const big = x.call('y', 'test.echo', { data: new Uint8Array(100_000) }, { timeoutMs: 1000 });
+      await tick();
+      x.resend('y');
+      await tick();
+      expect(x.pendingCount).to.equal(1);
+      clock.advance(1000);
+      expect((await rejectionOf(big)).code).to.equal('ERR_RPC_TIMEOUT');
+      // A small answer is kept and comes again.
+      n = 0;
+      const small = x.call('y', 'test.echo', { data: new Uint8Array(10) });
+      await tick();
+      x.resend('y');
+      expect((await small).length).to.equal(10);
+    });
+  });
 });

@@ -192,4 +192,21 @@ describe('A bounded WebRTC site admits every peer, whatever its id', { timeout: 
       await t.close();
     }
   });
+  it('a settled site is quiet on the signaling server: no peer answers or hurries for peers it heard already', async () => {
+    const t = await settledSite(10);
+    try {
+      await t.site.run(5 * ANNOUNCE_MS);
+      const before = t.site.published;
+      await t.site.run(40 * ANNOUNCE_MS);
+      const published = t.site.published - before;
+      // Each announcement is decrypted by the whole site: a settled site of ten must not
+      // keep announcing to each other every period (it published 1,665 in 40 periods when
+      // every announcement of a peer without a link to us drew answers and hurried us).
+      expect(published).to.be.at.most(10 * 40 / 4);
+      expect(t.connected(), 'the site is still one mesh').to.equal(true);
+      for (const m of t.members) expect(m.transport.peers().length).to.be.within(1, BOUND);
+    } finally {
+      await t.close();
+    }
+  });
 });
