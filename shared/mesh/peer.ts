@@ -44,6 +44,7 @@ import { NotAMemberError } from '../trust/roles.ts';
 import { deploymentOfParams, refuseCall } from '../trust/rpc-policy.ts';
 import { joinWithRoles, type PeerRoles } from '../registry/join-roles.ts';
 import { Checkpointer } from '../registry/checkpointer.ts';
+import { AntiEntropyRounds } from './anti-entropy-rounds.ts';
 import type { CapabilityPolicy } from '../trust/capability-policy.ts';
 
 /** Version of the host software, reported in the device description. */
@@ -450,9 +451,10 @@ export class Peer {
 
     await links.start();
     busSync?.start();
+    const rounds = new AntiEntropyRounds();
     this.#stopAntiEntropy = every(this.clock, this.#timing.antiEntropyMs, () => {
       const sync1: WireMessage = { t: 'sync1', sv: stateVector(this.registry.doc) };
-      for (const peer of links.up()) if (!this.#overBus(peer)) links.send(peer, sync1).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
+      for (const peer of rounds.next(links.up().filter((p) => !this.#overBus(p)))) links.send(peer, sync1).catch((e: unknown) => log.debug(`sync1 to ${peer}: ${(e as Error).message}`));
       const telemetry = this.#telemetry();
       const published = presence.state(identity.id)?.telemetry;
       if (!published || telemetryMoved(published, telemetry)) presence.setTelemetry(telemetry);
