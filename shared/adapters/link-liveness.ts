@@ -29,7 +29,7 @@
  * A fourth keeps an idle mesh cheap: **slow keepalives at rest** ({@link LinkKeepalive}).
  * A link that carried nothing for a while gets a 1-byte ping, every `heartbeatMs` (250 ms)
  * while the link is young (its first seconds, when both ends are busiest joining) or was
- * just probed, and every `restMs` (1 s) once it settled. A ping sent at rest says so (a
+ * just probed, and every `restMs` (2 s in the WebRTC transport) once it settled. A ping sent at rest says so (a
  * *rest ping*), and the other end then allows that much more silence: the margin left for
  * a stall of the remote's main thread is the floor less a fast heartbeat, whichever rhythm
  * the remote keeps. The gaps a remote leaves at rest are its choice, not a sign of its
@@ -147,7 +147,7 @@ export interface KeepaliveOptions {
   settleMs: number;
 }
 
-/** A link idle for this share of the period gets a keepalive (checks come about a half period apart). */
+/** A quick link idle for this share of the period gets a keepalive (checks come about a half period apart). */
 const SEND_AFTER = 0.75;
 
 /**
@@ -199,7 +199,9 @@ export class LinkKeepalive {
     }
     const idle = now - this.#lastSent;
     if (quick) return idle >= SEND_AFTER * this.#o.heartbeatMs ? 'ping' : null;
-    return idle >= SEND_AFTER * this.#o.restMs ? 'rest-ping' : null;
+    // At the last check before a full rest period passes (checks come half a quick period
+    // apart): sooner would spend pings on slack the remote's timeout already allows.
+    return idle >= this.#o.restMs - this.#o.heartbeatMs / 2 ? 'rest-ping' : null;
   }
 }
 

@@ -150,6 +150,16 @@ describe('LinkKeepalive', () => {
     for (let i = 1; i < rest.length; i++) expect(rest[i]!.at - rest[i - 1]!.at).to.be.at.most(keep.restMs);
   });
 
+  it('spends no ping on slack at rest: rest pings leave a period apart, less at most one check', () => {
+    const { clock, link, sent, stop } = watch();
+    link.joined(0);
+    clock.advance(25_000);
+    stop();
+    const rest = sent.filter((s) => s.at > 5000);
+    expect(rest.length).to.be.within(20, 23);
+    for (let i = 1; i < rest.length; i++) expect(rest[i]!.at - rest[i - 1]!.at).to.be.within(keep.restMs - keep.heartbeatMs / 2, keep.restMs);
+  });
+
   it('sends no keepalive on a link that carries data, young or settled', () => {
     const { clock, link, sent, stop } = watch();
     link.joined(0);
