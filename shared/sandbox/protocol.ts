@@ -152,6 +152,13 @@ export type WorkerAnswer =
   | { ok: true; value?: WasmValue; bytes?: Uint8Array; files?: Record<string, Uint8Array>; stdout?: string; stderr?: string }
   | { ok: false; error: ErrorInfo };
 
+/** Scalar calls in order: call `i` runs `fns[i]` with the next `arity[i]` values of `args` (call-packing.ts). */
+export interface PackedCalls {
+  fns: string[];
+  arity: number[];
+  args: WasmValue[];
+}
+
 /** Host → worker. */
 export type HostToWorker =
   | InitMessage
@@ -161,6 +168,8 @@ export type HostToWorker =
    * first call's start as the time it posted, so the worker does not announce that one.
    */
   | { t: 'calls'; first: number; requests: CallRequest[]; stamped?: true }
+  /** The same calls packed (call-packing.ts), when every one passes only scalars. */
+  | { t: 'calls'; first: number; packed: PackedCalls; stamped?: true }
   /** `sinceLast`: a delta over the previous snapshot when the worker knows what was written since. */
   | { t: 'snapshot'; id: number; sinceLast?: boolean }
   /** How many bytes calls wrote since the previous snapshot (the next delta still counts from it). */
@@ -179,6 +188,8 @@ export type WorkerToHost =
    * the last of them.
    */
   | { t: 'answers'; answers: WorkerAnswer[]; state?: StateRef }
+  /** The same answers packed (call-packing.ts), when each is a success with at most a value (null: none). */
+  | { t: 'answers'; values: (WasmValue | null)[]; state?: StateRef }
   | { t: 'snapshot'; id: number; snapshot: Omit<InstanceSnapshot, 'moduleId'> }
   /** Bytes written since the previous snapshot; `Infinity` when the worker does not know. */
   | { t: 'written'; id: number; bytes: number }

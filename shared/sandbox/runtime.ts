@@ -11,6 +11,7 @@
 import type { CallRequest } from '../ports/sandbox.ts';
 import { xhrBridgeCaller } from './async-bridge.ts';
 import { bridgeCaller, type BridgeCall } from './bridge-call.ts';
+import { answersMessage, requestsOf } from './call-packing.ts';
 import { runCall } from './conventions.ts';
 import { instantiate } from './instantiate.ts';
 import {
@@ -196,7 +197,7 @@ class WorkerInstance {
   #sendAnswers(): void {
     if (this.#answers.length === 0) return;
     const state = this.#copies.handOver();
-    this.#port.post(state ? { t: 'answers', answers: this.#answers, state } : { t: 'answers', answers: this.#answers });
+    this.#port.post(answersMessage(this.#answers, state));
     this.#answers = [];
   }
 }
@@ -216,7 +217,7 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       return;
     }
     if (!worker) return;
-    if (msg.t === 'calls') worker.calls(msg.first, msg.requests, msg.stamped === true);
+    if (msg.t === 'calls') worker.calls(msg.first, requestsOf(msg), msg.stamped === true);
     else if (msg.t === 'snapshot') worker.snapshot(msg.id, msg.sinceLast === true);
     else if (msg.t === 'written') worker.written(msg.id);
     else if (msg.t === 'prime') worker.prime(msg.id);

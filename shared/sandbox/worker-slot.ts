@@ -15,6 +15,7 @@ import { utf8 } from '../bytes.ts';
 import { fromErrorInfo, MeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CallRequest, HostServices, WasmValue } from '../ports/sandbox.ts';
+import { answersOf, callsMessage } from './call-packing.ts';
 import { ModuleLoadError } from './errors.ts';
 import {
   BRIDGE_ERROR,
@@ -161,7 +162,7 @@ export class Slot {
       this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
       Atomics.store(this.#running, CONTROL_RUNNING, first);
     }
-    this.#worker.post(stamped ? { t: 'calls', first, requests, stamped } : { t: 'calls', first, requests });
+    this.#worker.post(callsMessage(first, requests, stamped));
     return first;
   }
 
@@ -251,7 +252,7 @@ export class Slot {
     }
     if ((message.t === 'answers' || message.t === 'ready' || message.t === 'done') && message.state) this.#keepState(message.state);
     if (message.t === 'answers') {
-      for (const answer of message.answers) {
+      for (const answer of answersOf(message)) {
         const waiter = this.#pending.shift();
         if (waiter?.kind === 'call') waiter.sink.answered(waiter.index, answer);
         else waiter?.reject(new ModuleLoadError('the worker answered a call nobody made'));

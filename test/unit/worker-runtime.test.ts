@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import type { CallRequest } from '../../shared/ports/sandbox.ts';
+import { answersOf, callsMessage } from '../../shared/sandbox/call-packing.ts';
 import { runCall } from '../../shared/sandbox/conventions.ts';
 import { CONTROL_RELIED, type HostToWorker, type StateRef, STATE_TURNS, type WorkerToHost } from '../../shared/sandbox/protocol.ts';
 import { runSandboxWorker } from '../../shared/sandbox/runtime.ts';
@@ -165,7 +166,9 @@ describe('Worker message loop (in this thread)', () => {
     send({ t: 'calls', first: 0, requests: [0, 1, 2].map(() => ({ fn: 'inc', convention: { kind: 'scalar', args: [] } })) });
     expect(posted).to.have.length(2);
     const answers = posted[1] as Extract<WorkerToHost, { t: 'answers' }>;
-    expect(answers.answers.map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 2, 3]);
+    // Three successes with a value each: they travel packed, as values alone.
+    expect(answers).to.have.property('values');
+    expect(answersOf(answers).map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 2, 3]);
     expect(answers.state!.globals).to.include(3);
   });
 
@@ -173,9 +176,11 @@ describe('Worker message loop (in this thread)', () => {
     const init = await initFor(COUNTER_WAT);
     const { posted, send } = port();
     send(init);
-    send({ t: 'calls', first: 0, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }, { fn: 'incThenFail', convention: { kind: 'scalar', args: [] } }, { fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
-    const answers = (posted[1] as Extract<WorkerToHost, { t: 'answers' }>).answers;
-    expect(answers.map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 'ERR_WASM_TRAP', 2]);
+    // Packed as the host packs them; a failure among the answers sends them all as objects.
+    send(callsMessage(0, ['inc', 'incThenFail', 'inc'].map((fn) => ({ fn, convention: { kind: 'scalar', args: [] } })), false));
+    const message = posted[1] as Extract<WorkerToHost, { t: 'answers' }>;
+    expect(message).to.have.property('answers');
+    expect(answersOf(message).map((a) => (a.ok ? a.value : a.error.code))).to.deep.equal([1, 'ERR_WASM_TRAP', 2]);
   });
 
   it('takes a snapshot and restores it into another instance of the module', async () => {
@@ -190,7 +195,7 @@ describe('Worker message loop (in this thread)', () => {
     b.send({ t: 'restore', id: 8, snapshot: { ...snap.snapshot, moduleId: 'counter' } });
     expect(b.posted.at(-1)).to.include({ t: 'done', id: 8 }).and.not.have.property('error');
     b.send({ t: 'calls', first: 0, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
-    const answers = (b.posted.at(-1) as Extract<WorkerToHost, { t: 'answers' }>).answers;
+    const answers = answersOf(b.posted.at(-1) as Extract<WorkerToHost, { t: 'answers' }>);
     expect(answers[0]).to.deep.include({ ok: true, value: 5 });
   });
 
