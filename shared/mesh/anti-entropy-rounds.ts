@@ -4,7 +4,8 @@
  * state-vector exchange a large part of what an idle peer did, and it repairs nothing the
  * floods did not already deliver unless something was lost. Asking in turn still reaches
  * every link within a bounded number of rounds, and what one peer repairs it floods on, so
- * a lost update spreads back to everyone as it does from a direct answer (ADR 0029).
+ * a lost update spreads back to everyone as it does from a direct answer (ADR 0032, fourth
+ * amendment).
  * @module
  */
 import type { PeerId } from '../ports/transport.ts';
