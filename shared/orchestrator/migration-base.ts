@@ -29,7 +29,7 @@ import { HashMismatchError, MalformedMessageError } from '../errors.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import type { Sha256Factory, Sha256Stream } from '../ports/sha256.ts';
 import { SnapshotInvalidError } from '../sandbox/errors.ts';
-import { decodeSnapshot, encodeSnapshot } from '../sandbox/snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotPieces } from '../sandbox/snapshot.ts';
 import { isPacked, packSnapshot, unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import { splitSnapshot } from '../sandbox/snapshot-parts.ts';
 import type { Peer } from '../mesh/peer.ts';
@@ -120,15 +120,27 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   const result: StreamedBase = { parts: parts.length, bytes: 0, wireBytes: 0 };
   // A part is encoded and hashed ahead, while the ones before it travel, so that a lane
   // that frees sends at once: at most twice the lanes' parts are held ready.
-  const ready = new Map<number, Promise<MigrationPart>>();
-  const prepare = async (index: number): Promise<MigrationPart> => {
+  const ready = new Map<number, Promise<ReadyPart>>();
+  const sha256 = send.peer.sha256;
+  const prepare = async (index: number): Promise<ReadyPart> => {
+    const numbered = { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length };
+    if (index > 0 && !pack && sha256) {
+      // Dense parts after the first are neither joined nor copied: their header and
+      // then their pages straight from the snapshot's buffer, hashed piece by piece.
+      const { chunks, byteLength } = encodeSnapshotPieces(parts[index]!);
+      const hash = sha256();
+      for (const chunk of chunks) hash.update(chunk);
+      result.bytes += byteLength;
+      result.wireBytes += byteLength;
+      return { ...numbered, snapshot: hash.digestHex(), chunks, byteLength };
+    }
     const encoded = index === 0 ? first : encodeSnapshot(parts[index]!);
     const data = index === 0 ? firstWire : pack ? await packSnapshot(encoded) : encoded;
     result.bytes += encoded.byteLength;
     result.wireBytes += data.byteLength;
-    return { migrationId: send.migrationId, deploymentId: send.deploymentId, index, parts: parts.length, snapshot: await hashOf(data, send.peer.sha256), data };
+    return { ...numbered, snapshot: await hashOf(data, sha256), data, chunks: [data], byteLength: data.byteLength };
   };
-  const ahead = (index: number): Promise<MigrationPart> | undefined => {
+  const ahead = (index: number): Promise<ReadyPart> | undefined => {
     if (index >= parts.length) return undefined;
     let part = ready.get(index);
     if (!part) {
@@ -154,18 +166,21 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let index = next++; index < parts.length; index = next++) {
-      const part = await ahead(index)!;
+      const { chunks, byteLength, ...part } = await ahead(index)!;
       ready.delete(index);
       ahead(index + BASE_PARTS_IN_FLIGHT);
-      const data = part.data!;
-      if (stream === undefined || data.byteLength > MAX_STREAMED_PART_BYTES) {
+      if (stream === undefined || byteLength > MAX_STREAMED_PART_BYTES) {
         onWire[index]!.resolve();
-        await send.peer.call(send.to, 'migration.part', part, { timeoutMs: send.left() });
+        await send.peer.call(send.to, 'migration.part', { ...part, data: part.data ?? joined(chunks, byteLength) }, { timeoutMs: send.left() });
         continue;
       }
       try {
         if (index > 0) await onWire[index - 1]!.promise;
-        await send.peer.sendBulk(send.to, stream, index * PART_STRIDE, data);
+        let at = index * PART_STRIDE;
+        for (const chunk of chunks) {
+          await send.peer.sendBulk(send.to, stream, at, chunk);
+          at += chunk.byteLength;
+        }
         onWire[index]!.resolve();
       } catch (error) {
         onWire[index]!.reject(error as Error);
@@ -173,12 +188,26 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
       }
       // The request follows the pieces on the same link, so it finds them all in.
       const { data: _sent, ...announced } = part;
-      await send.peer.call(send.to, 'migration.part', { ...announced, streamed: data.byteLength }, { timeoutMs: send.left() });
+      await send.peer.call(send.to, 'migration.part', { ...announced, streamed: byteLength }, { timeoutMs: send.left() });
     }
   };
   // One failed part fails the whole: the others' calls are left to end by themselves.
   await Promise.all(Array.from({ length: Math.min(BASE_PARTS_IN_FLIGHT, parts.length) }, lane));
   return result;
+}
+
+/** A part ready to go: its bytes as pieces sent one after another (one piece when encoded whole). */
+type ReadyPart = MigrationPart & { chunks: Uint8Array[]; byteLength: number };
+
+/** `chunks` as one buffer of `byteLength` bytes (a part that travels inline). */
+function joined(chunks: Uint8Array[], byteLength: number): Uint8Array {
+  const out = new Uint8Array(byteLength);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
 }
 
 /**

@@ -46,6 +46,23 @@ interface Header {
 
 /** Encode a snapshot for shipping. */
 export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
+  const { chunks, byteLength } = encodeSnapshotPieces(snapshot);
+  const out = new Uint8Array(byteLength);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The bytes {@link encodeSnapshot} makes, as a list of pieces to send one after another
+ * without joining them: the header, then the pages and files as views of the snapshot's
+ * own buffers (pages that lie next to each other in one buffer, as a snapshot's do, are
+ * one piece). Read them before the snapshot's buffers change.
+ */
+export function encodeSnapshotPieces(snapshot: InstanceSnapshot): { chunks: Uint8Array[]; byteLength: number } {
   const all = Object.keys(snapshot.pages).map(Number).sort((a, b) => a - b);
   // A page that is the very same bytes as an earlier one (the sandbox hands repeated
   // pages over so) travels as a reference to it.
@@ -73,22 +90,36 @@ export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
   if (snapshot.part) header.part = true;
   if (copies.length > 0) header.copies = copies;
   const json = utf8(JSON.stringify(header));
-  const total = PREFIX + json.byteLength + pages.length * PAGE + files.reduce((n, [, b]) => n + b.byteLength, 0);
-  const out = new Uint8Array(total);
-  out.set(MAGIC, 0);
+  const head = new Uint8Array(PREFIX + json.byteLength);
+  head.set(MAGIC, 0);
   // A reader that knows no copies must refuse them rather than leave those pages zero.
-  out[4] = snapshot.part ? VERSION_PART : copies.length > 0 ? VERSION_COPIES : VERSION;
-  new DataView(out.buffer).setUint32(8, json.byteLength, true);
-  out.set(json, PREFIX);
-  let at = PREFIX + json.byteLength;
+  head[4] = snapshot.part ? VERSION_PART : copies.length > 0 ? VERSION_COPIES : VERSION;
+  new DataView(head.buffer).setUint32(8, json.byteLength, true);
+  head.set(json, PREFIX);
+  const chunks: Uint8Array[] = [head];
+  let byteLength = head.byteLength;
+  const add = (bytes: Uint8Array): void => {
+    if (bytes.byteLength === 0) return;
+    const last = chunks[chunks.length - 1]!;
+    // The next page right behind the last one in the same buffer: one piece.
+    if (chunks.length > 1 && last.buffer === bytes.buffer && last.byteOffset + last.byteLength === bytes.byteOffset) {
+      chunks[chunks.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + bytes.byteLength);
+    } else chunks.push(bytes);
+    byteLength += bytes.byteLength;
+  };
   for (const p of pages) {
-    out.set(snapshot.pages[p]!.subarray(0, PAGE), at);
-    at += PAGE;
+    const page = snapshot.pages[p]!;
+    // A page is PAGE bytes on the wire, whatever view it came as (a shorter one is padded).
+    add(page.byteLength >= PAGE ? page.subarray(0, PAGE) : padded(page));
   }
-  for (const [, bytes] of files) {
-    out.set(bytes, at);
-    at += bytes.byteLength;
-  }
+  for (const [, bytes] of files) add(bytes);
+  return { chunks, byteLength };
+}
+
+/** A page shorter than PAGE bytes, zero-padded to PAGE. */
+function padded(page: Uint8Array): Uint8Array {
+  const out = new Uint8Array(PAGE);
+  out.set(page);
   return out;
 }
 
