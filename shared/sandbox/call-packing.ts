@@ -47,7 +47,8 @@ export function packCalls(requests: readonly CallRequest[]): PackedCalls | null 
   const args: WasmValue[] = [];
   for (const r of requests) {
     const c = r.convention;
-    if (c.kind !== 'scalar' || r.files !== undefined || r.outputs !== undefined || r.fresh !== undefined) return null;
+    // Anything beyond a name and scalars (files, outputs, fresh, or a field added later) goes as objects.
+    if (c.kind !== 'scalar' || !onlyKeys(r, 'fn', 'convention') || !onlyKeys(c, 'kind', 'args')) return null;
     fns.push(r.fn);
     arity.push(c.args.length);
     for (const a of c.args) args.push(a);
@@ -75,7 +76,7 @@ export function unpackCalls(packed: PackedCalls): CallRequest[] {
 export function packAnswers(answers: readonly WorkerAnswer[]): (WasmValue | null)[] | null {
   const values: (WasmValue | null)[] = [];
   for (const a of answers) {
-    if (!a.ok || a.bytes !== undefined || a.files !== undefined || a.stdout !== undefined || a.stderr !== undefined) return null;
+    if (!a.ok || !onlyKeys(a, 'ok', 'value')) return null;
     values.push(a.value ?? null);
   }
   return values;
@@ -84,4 +85,10 @@ export function packAnswers(answers: readonly WorkerAnswer[]): (WasmValue | null
 /** The answers of a packed batch. */
 export function unpackAnswers(values: readonly (WasmValue | null)[]): WorkerAnswer[] {
   return values.map((value) => (value === null ? { ok: true } : { ok: true, value }));
+}
+
+/** Whether `o` has no own enumerable key but `a` and `b` (which it may lack). */
+function onlyKeys(o: object, a: string, b: string): boolean {
+  for (const key in o) if (key !== a && key !== b && Object.hasOwn(o, key)) return false;
+  return true;
 }

@@ -29,6 +29,9 @@ describe('packed calls and answers', () => {
       { fn: 'grayscale', convention: { kind: 'scalar', args: [] }, files: { 'in.png': new Uint8Array([1, 2]) }, outputs: ['out.png'] },
       { fn: 'fresh', convention: { kind: 'scalar', args: [] }, fresh: true },
       { fn: 'echo', convention: { kind: 'bytes', alloc: 'alloc', input: new Uint8Array([3]) } },
+      // A field the packed form does not know of is never dropped: the batch goes as objects.
+      { fn: 'later', convention: { kind: 'scalar', args: [1] }, deadline: 5 } as CallRequest,
+      { fn: 'later', convention: { kind: 'scalar', args: [1], hint: 'x' } as CallRequest['convention'] },
     ];
     for (const odd of requests.slice(1)) {
       const message = cross(callsMessage(0, [requests[0]!, odd], false));
@@ -48,6 +51,7 @@ describe('packed calls and answers', () => {
       { ok: true, stderr: 'warn' },
       { ok: true, files: { 'out.txt': new Uint8Array([1]) } },
       { ok: true, bytes: new Uint8Array([9]) },
+      { ok: true, value: 2, took: 3 } as WorkerAnswer,
     ];
     for (const odd of others) {
       const message = cross(answersMessage([values[0]!, odd, values[2]!], { turn: 1, memoryBytes: 0, globals: [] }));
