@@ -11,7 +11,7 @@
 import type { PeerId } from '../ports/transport.ts';
 
 /** Linked peers asked per round: a peer with no more links than this asks them all every round. */
-export const ANTI_ENTROPY_PEERS = 4;
+export const ANTI_ENTROPY_PEERS = 6;
 
 /** Rotates the anti-entropy round over a peer's links. */
 export class AntiEntropyRounds {

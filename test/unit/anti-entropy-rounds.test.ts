@@ -42,7 +42,7 @@ describe('Anti-entropy in a mesh larger than a round', () => {
   it('repairs an update every relay of which was lost, at every peer, within two rounds', async () => {
     const network = new MemoryNetwork({ delivery: 'manual' });
     const clock = new ManualClock();
-    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
     expect(names.length - 1).to.be.greaterThan(ANTI_ENTROPY_PEERS);
     mesh = await createMesh(names, { network, clock, timing: { antiEntropyMs: 1000 } });
     const peers = mesh.peers as Peer[];
