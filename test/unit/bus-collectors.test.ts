@@ -163,7 +163,7 @@ describe('Collectors of the mesh bus', () => {
       // Peers whose turns began at different times (a joiner whose first request found no
       // one answers later) may overlap: by one, or by two when a loaded machine delays the
       // real-time work between the clock's steps (seen once under a load average above 5).
-      // Never half the crowd or more, as the old rule did with all eight.
+      // Never more than half the crowd (the old rule had all eight at once).
       expect(most, 'peers collecting at once').to.be.at.most(4);
     } finally {
       stop();
