@@ -54,6 +54,12 @@ export interface LivenessOptions {
 const GAP_FACTOR = 3;
 /** Time constant of the decay of the gap estimate, ms: a slow patch is remembered for about this long. */
 const MEMORY_MS = 10_000;
+/**
+ * The longest gap between two frames of a link at rest, in rest periods: pings keep to slots
+ * of shared time, so after a frame sent just under a quarter period into a slot the next
+ * ping leaves at the start of the slot after the next (see {@link LinkKeepalive.due}).
+ */
+const REST_GAP = 1.25;
 /** A suspect link is judged against this many of its usual gaps. */
 const SUSPECT_GAP_FACTOR = 2;
 
@@ -120,7 +126,7 @@ export class LinkSilence {
   get timeoutMs(): number {
     // At rest the remote leaves `restMs` where it left `heartbeatMs`: the difference is added,
     // so the margin for a stall of the remote stays what the floor gives a quick link.
-    const extra = this.#rest ? Math.max(0, this.#o.restMs - this.#o.heartbeatMs) : 0;
+    const extra = this.#rest ? Math.max(0, REST_GAP * this.#o.restMs - this.#o.heartbeatMs) : 0;
     return Math.min(this.#o.ceilingMs, Math.max(this.#o.floorMs, GAP_FACTOR * this.#gap) + extra);
   }
 
@@ -145,6 +151,11 @@ export interface KeepaliveOptions {
   restMs: number;
   /** A link keeps quick keepalives this long after it joined or was probed. */
   settleMs: number;
+  /**
+   * Added to the clock's time to get a time every process shares (wall time), so that at rest
+   * every link's pings leave in the same slots of `restMs` at every peer (default 0).
+   */
+  phase?: number;
 }
 
 /** A quick link idle for this share of the period gets a keepalive (checks come about a half period apart). */
@@ -162,6 +173,8 @@ export class LinkKeepalive {
   /** Quick keepalives until then. */
   #quickUntil: number;
   #answerDue = false;
+  /** The slot of shared time of the last check at rest: only a slot's first check pings. */
+  #checkedSlot = -Infinity;
 
   constructor(now: number, options: KeepaliveOptions) {
     this.#o = options;
@@ -199,9 +212,17 @@ export class LinkKeepalive {
     }
     const idle = now - this.#lastSent;
     if (quick) return idle >= SEND_AFTER * this.#o.heartbeatMs ? 'ping' : null;
-    // At the last check before a full rest period passes (checks come half a quick period
-    // apart): sooner would spend pings on slack the remote's timeout already allows.
-    return idle >= this.#o.restMs - this.#o.heartbeatMs / 2 ? 'rest-ping' : null;
+    // At the first check of each slot of `restMs` of shared time, unless something left on
+    // the link in it: every link of every peer pings in the same instants, so that a peer
+    // wakes for its links' pings once a period instead of once per link, and its remotes'
+    // pings reach it together. A frame sent less than a quarter period before the slot began
+    // counts as the slot's (the next ping then waits for the next slot: at most 1.25 periods).
+    const rest = this.#o.restMs;
+    const phase = this.#o.phase ?? 0;
+    const slot = Math.floor((now + phase) / rest);
+    const first = slot > this.#checkedSlot;
+    this.#checkedSlot = slot;
+    return first && slot > Math.floor((this.#lastSent + phase) / rest) && idle >= rest / 4 ? 'rest-ping' : null;
   }
 }
 

@@ -38,7 +38,7 @@ import { utf8 } from '../bytes.ts';
 import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
+import { type Clock, everyAligned, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
 import { type KeepaliveOptions, LinkKeepalive, LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
@@ -204,6 +204,7 @@ export class WebRtcTransport implements Transport {
   #stopTimers: (() => void)[] = [];
   readonly #liveness: LivenessOptions;
   readonly #keepaliveOptions: KeepaliveOptions;
+  readonly #phase: number;
   #lastAnnounceTo = new Map<PeerId, number>();
   /** Go back to announcing every `announceMs` (the mesh changed). */
   #announceSoon: () => void = () => undefined;
@@ -233,7 +234,10 @@ export class WebRtcTransport implements Transport {
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const restMs = Math.max(heartbeatMs, options.restMs ?? DEFAULT_REST_MS);
     this.#liveness = { heartbeatMs, restMs, floorMs: options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, ceilingMs: Math.max(options.timeoutMs ?? DEFAULT_SILENCE_FLOOR_MS, options.maxTimeoutMs ?? 5000) };
-    this.#keepaliveOptions = { heartbeatMs, restMs, settleMs: options.settleMs ?? DEFAULT_SETTLE_MS };
+    // The system clock counts from this process's start: its origin makes it wall time, which
+    // every peer shares, so that all of them ping and check their links in the same instants.
+    this.#phase = options.clock ? 0 : performance.timeOrigin;
+    this.#keepaliveOptions = { heartbeatMs, restMs, settleMs: options.settleMs ?? DEFAULT_SETTLE_MS, phase: this.#phase };
   }
 
   /** Links given up to make room for a peer the mesh could not reach (diagnostics: churn in a crowded site shows here). */
@@ -282,7 +286,7 @@ export class WebRtcTransport implements Transport {
     const check = Math.max(10, Math.floor(this.#liveness.heartbeatMs / 2));
     const stalls = new StallMeter(this.#clock.now(), check);
     this.#stopTimers.push(
-      every(this.#clock, check, () => this.#keepalive(stalls.check(this.#clock.now()))),
+      everyAligned(this.#clock, check, this.#phase, () => this.#keepalive(stalls.check(this.#clock.now()))),
       this.#announcing(),
     );
   }

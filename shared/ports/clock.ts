@@ -33,3 +33,30 @@ export function every(clock: Clock, ms: number, fn: () => void): () => void {
     if (handle !== undefined) clock.clearTimeout(handle);
   };
 }
+
+/**
+ * Run `fn` every `ms` milliseconds on `clock`, at the instants when the time shared by every
+ * process (`clock.now() + phase`: wall time for the system clock) is a multiple of `ms`, so
+ * that processes on one machine, or on machines whose clocks agree, tick together. Until the
+ * returned function is called.
+ */
+export function everyAligned(clock: Clock, ms: number, phase: number, fn: () => void): () => void {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const delay = (): number => {
+    const wait = ms - ((((clock.now() + phase) % ms) + ms) % ms);
+    // A timer that fires a little early must not tick twice for one instant.
+    return wait < ms / 4 ? wait + ms : wait;
+  };
+  const tick = (): void => {
+    if (stopped) return;
+    handle = clock.setTimeout(tick, delay());
+    fn();
+  };
+  handle = clock.setTimeout(tick, delay());
+  return () => {
+    stopped = true;
+    if (handle !== undefined) clock.clearTimeout(handle);
+  };
+}
+

@@ -1,7 +1,7 @@
 // When a link counts as dead: adaptive to its own rhythm, and never because this process stalled.
 import { expect } from 'chai';
 import { type KeepaliveAction, LinkKeepalive, LinkSilence, StallMeter } from '../../shared/adapters/link-liveness.ts';
-import { every } from '../../shared/ports/clock.ts';
+import { everyAligned } from '../../shared/ports/clock.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 
 const options = { heartbeatMs: 250, restMs: 1000, floorMs: 1000, ceilingMs: 5000 };
@@ -75,10 +75,12 @@ describe('LinkSilence', () => {
     // It settles: rest pings about a second apart.
     for (let t = 5750; t <= 20_000; t += 900) s.heard(t, true);
     expect(s.atRest).to.equal(true);
-    expect(s.timeoutMs).to.equal(2500 + 750);
+    // The floor plus what the longest gap at rest (1.25 periods: pings keep to slots of
+    // shared time) adds to a quick heartbeat.
+    expect(s.timeoutMs).to.equal(2500 + 1000);
     const last = 5750 + Math.floor((20_000 - 5750) / 900) * 900;
-    expect(s.expired(last + 3250)).to.equal(false);
-    expect(s.expired(last + 3251)).to.equal(true);
+    expect(s.expired(last + 3500)).to.equal(false);
+    expect(s.expired(last + 3501)).to.equal(true);
   });
 
   it('does not learn the gaps a remote leaves at rest as its usual gap: a probe after a will is still judged on the quick rhythm', () => {
@@ -120,11 +122,10 @@ describe('LinkKeepalive', () => {
   const keep = { heartbeatMs: 250, restMs: 1000, settleMs: 5000 };
 
   /** A link whose keepalives are decided on a fake clock, checked as the transport checks (twice a quick period). */
-  function watch(): { clock: ManualClock; link: LinkKeepalive; sent: { at: number; action: Exclude<KeepaliveAction, null> }[]; stop: () => void } {
-    const clock = new ManualClock();
-    const link = new LinkKeepalive(clock.now(), keep);
+  function watch(phase = 0, clock = new ManualClock()): { clock: ManualClock; link: LinkKeepalive; sent: { at: number; action: Exclude<KeepaliveAction, null> }[]; stop: () => void } {
+    const link = new LinkKeepalive(clock.now(), { ...keep, phase });
     const sent: { at: number; action: Exclude<KeepaliveAction, null> }[] = [];
-    const stop = every(clock, keep.heartbeatMs / 2, () => {
+    const stop = everyAligned(clock, keep.heartbeatMs / 2, phase, () => {
       const action = link.due(clock.now());
       if (action === null) return;
       sent.push({ at: clock.now(), action });
@@ -137,27 +138,64 @@ describe('LinkKeepalive', () => {
     const { clock, link, sent, stop } = watch();
     link.joined(0);
     clock.advance(5000);
-    const young = sent.filter((s) => s.at <= 5000);
+    const young = sent.filter((s) => s.at < 5000);
     expect(young.every((s) => s.action === 'ping')).to.equal(true);
     // Quick: never more than a period between two pings.
     for (let i = 1; i < young.length; i++) expect(young[i]!.at - young[i - 1]!.at).to.be.at.most(keep.heartbeatMs);
     clock.advance(20_000);
     stop();
-    const rest = sent.filter((s) => s.at > 5000);
+    const rest = sent.filter((s) => s.at >= 5000);
     expect(rest.every((s) => s.action === 'rest-ping')).to.equal(true);
     // About one a second: at most a period between two, far fewer than the quick ones.
     expect(rest.length).to.be.within(20, 27);
     for (let i = 1; i < rest.length; i++) expect(rest[i]!.at - rest[i - 1]!.at).to.be.at.most(keep.restMs);
   });
 
-  it('spends no ping on slack at rest: rest pings leave a period apart, less at most one check', () => {
+  it('pings at rest at the start of each period of shared time, one a period', () => {
     const { clock, link, sent, stop } = watch();
     link.joined(0);
     clock.advance(25_000);
     stop();
-    const rest = sent.filter((s) => s.at > 5000);
-    expect(rest.length).to.be.within(20, 23);
-    for (let i = 1; i < rest.length; i++) expect(rest[i]!.at - rest[i - 1]!.at).to.be.within(keep.restMs - keep.heartbeatMs / 2, keep.restMs);
+    const rest = sent.filter((s) => s.at >= 5000);
+    expect(rest.map((s) => s.at)).to.deep.equal(Array.from({ length: 21 }, (_, i) => 5000 + i * keep.restMs));
+  });
+
+  it('pings every link of every peer at rest in the same instants, whenever the link joined and whenever its process started', () => {
+    // Shared (wall) time runs on `wall`; a process that started 300 ms after it counts from
+    // there (its clock reads wall − 300, its phase is 300); links join at odd moments.
+    const wall = new ManualClock();
+    const a = watch(0, wall);
+    wall.advance(300);
+    const late = new ManualClock();
+    const b = watch(300, late);
+    a.link.joined(wall.now());
+    b.link.joined(late.now() + 77);
+    for (let t = 0; t < 20_000; t += 25) {
+      wall.advance(25);
+      late.advance(25);
+    }
+    a.stop();
+    b.stop();
+    const restA = a.sent.filter((s) => s.action === 'rest-ping').map((s) => s.at);
+    const restB = b.sent.filter((s) => s.action === 'rest-ping').map((s) => s.at + 300);
+    expect(restA.length).to.be.at.least(12);
+    expect(restA.every((t) => t % keep.restMs === 0)).to.equal(true);
+    expect(restB.slice(-10)).to.deep.equal(restA.slice(-10));
+  });
+
+  it('spends no ping on a slot a frame just used, and leaves at most a period and a quarter between frames at rest', () => {
+    const { clock, link, sent, stop } = watch();
+    link.joined(0);
+    clock.advance(10_000);
+    // A data frame 0.8 of a period into a slot: the next slot's start needs no ping.
+    clock.advance(800);
+    link.sent(clock.now());
+    const after = sent.length;
+    clock.advance(3000);
+    stop();
+    const next = sent.slice(after).map((s) => s.at);
+    expect(next[0]).to.equal(12_000);
+    expect(next[0]! - 10_800).to.be.at.most(1.25 * keep.restMs);
   });
 
   it('sends no keepalive on a link that carries data, young or settled', () => {
