@@ -124,7 +124,10 @@ export async function runRolesSimulation(o: RolesSimOptions): Promise<RolesSimRe
   // Signature checks finish off the simulated clock (on the thread pool), so on a busy
   // machine formation can need more turns than the faults gave it: let the lossy mesh
   // go on, with real time for those checks, before calling it a failure.
-  for (let round = 0; round < 200 && !established(); round++) {
+  // Ten seconds of real time at most (the whole suite running beside it once needed more
+  // than the second that 200 rounds of 5 ms gave).
+  const formBy = Date.now() + 10_000;
+  for (let round = 0; (round < 200 || Date.now() < formBy) && !established(); round++) {
     await fault(rng());
     await new Promise((res) => setTimeout(res, 5));
   }

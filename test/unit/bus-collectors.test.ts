@@ -113,7 +113,11 @@ async function crowd(n: number, extraDevices = 0, antiEntropyMs = 5 * HEARTBEAT_
   const run = async (ms: number, each?: () => void): Promise<void> => {
     for (let t = 0; t < ms; t += 100) {
       clock.advance(100);
-      for (let k = 0; k < 2; k++) await new Promise((r) => setImmediate(r));
+      // A real moment per step: signatures are made and checked on the thread pool, and on
+      // a loaded machine (the whole suite running) two turns of the loop did not see them
+      // finish, so the clock ran ahead of the work it was meant to pace.
+      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
       each?.();
     }
   };
