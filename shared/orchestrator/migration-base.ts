@@ -24,7 +24,7 @@
  * an earlier build (which does not know `migration.stream`), takes the parts inline.
  * @module
  */
-import { sha256Hex } from '../bytes.ts';
+import { concatBytes, sha256Hex } from '../bytes.ts';
 import { HashMismatchError, MalformedMessageError } from '../errors.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import type { Sha256Factory, Sha256Stream } from '../ports/sha256.ts';
@@ -171,7 +171,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
       ahead(index + BASE_PARTS_IN_FLIGHT);
       if (stream === undefined || byteLength > MAX_STREAMED_PART_BYTES) {
         onWire[index]!.resolve();
-        await send.peer.call(send.to, 'migration.part', { ...part, data: part.data ?? joined(chunks, byteLength) }, { timeoutMs: send.left() });
+        await send.peer.call(send.to, 'migration.part', { ...part, data: part.data ?? concatBytes(chunks) }, { timeoutMs: send.left() });
         continue;
       }
       try {
@@ -199,16 +199,6 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
 /** A part ready to go: its bytes as pieces sent one after another (one piece when encoded whole). */
 type ReadyPart = MigrationPart & { chunks: Uint8Array[]; byteLength: number };
 
-/** `chunks` as one buffer of `byteLength` bytes (a part that travels inline). */
-function joined(chunks: Uint8Array[], byteLength: number): Uint8Array {
-  const out = new Uint8Array(byteLength);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
 
 /**
  * The sha256 of `data`: with the peer's incremental hash where it has one (Node: native,

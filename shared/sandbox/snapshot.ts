@@ -16,7 +16,7 @@
  * decimal strings. Decoding checks everything it reads and fails with ERR_SNAPSHOT_INVALID.
  * @module
  */
-import { fromUtf8, SHA256_HEX, utf8 } from '../bytes.ts';
+import { concatBytes, fromUtf8, SHA256_HEX, utf8 } from '../bytes.ts';
 import type { InstanceSnapshot, TableSnapshot, WasmValue } from '../ports/sandbox.ts';
 import { SnapshotInvalidError } from './errors.ts';
 
@@ -46,14 +46,7 @@ interface Header {
 
 /** Encode a snapshot for shipping. */
 export function encodeSnapshot(snapshot: InstanceSnapshot): Uint8Array {
-  const { chunks, byteLength } = encodeSnapshotPieces(snapshot);
-  const out = new Uint8Array(byteLength);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(encodeSnapshotPieces(snapshot).chunks);
 }
 
 /**
