@@ -148,7 +148,7 @@ const DEFAULT_HEARTBEAT_MS = 250;
  * costs a native send through SCTP and DTLS and a wake-up at both ends; in a full mesh of
  * twenty they were most of what an idle peer did (ADR 0032). The margin for a stall of the
  * remote stays the floor less a quick heartbeat (see LinkSilence); only a death that leaves
- * no will is noticed later at rest (4.25 s instead of 3.25 s).
+ * no will is noticed later at rest (up to 4.75 s instead of 3.25 s; ADR 0032).
  */
 const DEFAULT_REST_MS = 2000;
 /** Quick keepalives this long after a link joins: both ends are busiest then (registry sync, first calls). */
