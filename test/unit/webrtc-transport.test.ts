@@ -86,7 +86,7 @@ describe('WebRtcTransport specifics', () => {
     await opening('dead', dead);
     const living = make(floor);
     await opening('living', living);
-    await waitFor(() => watcher.peers().includes(id(7)) && watcher.peers().includes(id(8)), 'both links');
+    await waitFor(() => watcher.peers().includes(id(7)) && watcher.peers().includes(id(8)), 'both links', 30_000);
     for (const name of ['dead', 'living']) {
       const signal = sockets.get(name)!.find((ws) => ws.url.endsWith('/signal'))!;
       (signal as unknown as { terminate(): void }).terminate();
