@@ -43,8 +43,12 @@ export type GateVerdict =
       definite: boolean;
     };
 
-/** The verdict accepting an entry. */
-type AcceptedVerdict = Extract<GateVerdict, { ok: true }>;
+/**
+ * The verdict accepting an entry, with the generation of the `trust` map it was last
+ * judged under: a revocation, a demotion or an expiry moves the generation, and the
+ * entry is judged again before it is read again.
+ */
+type AcceptedVerdict = Extract<GateVerdict, { ok: true }> & { at?: number };
 
 /** Options of an {@link EntryGate}. */
 export interface EntryGateOptions {
@@ -135,8 +139,22 @@ export class EntryGate {
   open(map: string, key: string, raw: unknown): GateVerdict {
     const last = this.#lastIn(map);
     const accepted = last.get(key);
-    if (accepted && accepted.entry.raw === raw) return accepted;
-    const previous = accepted?.entry;
+    const generation = this.#generation?.current();
+    const current = accepted !== undefined && generation !== undefined && accepted.at === generation;
+    if (accepted && accepted.entry.raw === raw) {
+      if (current) return accepted;
+      if (this.stillValid(map, key, accepted.entry)) {
+        accepted.at = generation;
+        return accepted;
+      }
+      // Its author no longer stands as it did when the entry was accepted (revoked,
+      // demoted, a grant expired): the entry stops counting, and nothing of that author's
+      // is read in its place.
+      last.delete(key);
+      return this.#refuse(map, key, { code: 'ERR_WRITE_FORBIDDEN', message: `its author ${accepted.entry.author.slice(0, 16)}… may no longer write it` }, undefined, false, undefined, undefined);
+    }
+    // The last valid value is read instead of a refused one only while its author still stands.
+    const previous = accepted && (current || this.stillValid(map, key, accepted.entry)) ? accepted.entry : undefined;
     if (raw === undefined) return { ok: false, error: { code: 'ERR_ENTRY_DELETED', message: 'deleted without a signed tombstone' }, fallback: previous, definite: true };
     const known = typeof raw === 'object' && raw !== null ? this.#refused.get(raw) : undefined;
     const opened = known && known.map === map && known.key === key ? known.opened : this.#openSigned(map, key, raw);
@@ -147,7 +165,7 @@ export class EntryGate {
       previous: previous && !previous.tombstone ? previous : undefined, trust: this.trust, lookup: this.#lookup, now: this.#now(), reader: this.#self,
     });
     if (refused) return this.#refuse(map, key, refused, previous, role !== undefined || (map === 'trust' && !key.startsWith('name/')) || isCheckpointKey(map, key), raw, opened);
-    const verdict: AcceptedVerdict = { ok: true, entry: { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() } };
+    const verdict: AcceptedVerdict = { ok: true, entry: { raw, value: opened.value, author: opened.author, tombstone: opened.tombstone, seenAt: this.#now() }, at: generation };
     last.set(key, verdict);
     return verdict;
   }
@@ -227,8 +245,8 @@ export class EntryGate {
     return standing.role;
   }
 
-  #refuse(map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry): GateVerdict {
-    if (typeof raw === 'object' && raw !== null) this.#refused.set(raw, { map, key, opened });
+  #refuse(map: string, key: string, error: MeshError | { code: string; message: string }, fallback: ValidEntry | undefined, definite: boolean, raw: unknown, opened: OpenedEntry | undefined): GateVerdict {
+    if (opened && typeof raw === 'object' && raw !== null) this.#refused.set(raw, { map, key, opened });
     const line = `${map}\u0000${key}: ${error.code}`;
     if (!this.#reported.has(line)) {
       if (this.#reported.size > 10_000) this.#reported.clear();

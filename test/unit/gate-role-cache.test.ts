@@ -103,6 +103,33 @@ describe('the gate with roles known per author', () => {
     expect(w.reader.deployments.get('dep-3')).to.equal(undefined);
   });
 
+  it('stops reading an entry it accepted before its author was revoked', async () => {
+    const w = await world();
+    revoke(w);
+    Y.applyUpdate(w.reader.doc, diff(w.root, w.reader), 'remote');
+    expect(w.reader.deployments.get('dep-1')).to.equal(undefined);
+    expect(w.reader.deployments.keys()).to.not.include('dep-1');
+  });
+
+  it('stops reading it when the revocation arrives inside the transaction that read it', async () => {
+    const w = await world();
+    revoke(w);
+    let inside: unknown = 'not read';
+    w.reader.doc.transact(() => {
+      Y.applyUpdate(w.reader.doc, diff(w.root, w.reader));
+      inside = w.reader.deployments.get('dep-1');
+    }, 'remote');
+    expect(inside).to.equal(undefined);
+    expect(w.reader.deployments.get('dep-1')).to.equal(undefined);
+  });
+
+  it('stops reading an operator’s deployment accepted before the owner demoted it to a device', async () => {
+    const w = await world();
+    grant(w.root, w.owner, w.operator, 'device', 2);
+    Y.applyUpdate(w.reader.doc, diff(w.root, w.reader), 'remote');
+    expect(w.reader.deployments.get('dep-1')).to.equal(undefined);
+  });
+
   it('refuses a revoked key’s entry in a later update', async () => {
     const w = await world();
     revoke(w);
