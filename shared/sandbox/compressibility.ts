@@ -27,9 +27,24 @@ const SPREAD_BITS = 7;
 /** At or above this share of positions starting a repeated 4-byte run, deflate is asked. */
 const REPEATS = 0.1;
 
+/** A block at or above this entropy, bits per byte, with few repeats, is taken as noise. */
+const NOISE_BITS = 7.9;
+/** …when under this share of its positions start a repeated 4-byte run. */
+const NOISE_REPEATS = 0.01;
+/**
+ * What deflate leaves of a noise block at the least, as a share of it (with margin: its
+ * literals are at least 99 % of it and cost at least 7.9 bits each).
+ */
+const NOISE_KEEPS = 0.8;
+/** Bytes of which noise blocks would keep at least this share are not sampled: they cannot halve. */
+const NOISE_BOUND = 0.55;
+
 /**
  * False when deflate cannot shrink `bytes` to under half: byte values spread evenly and
- * few repeats within deflate's window. True otherwise — then only deflate can tell.
+ * few repeats within deflate's window, over the bytes as a whole or — so that a block of
+ * zeros (the first page of a memory, usually) does not send random state to deflate —
+ * in enough of its 64 KiB blocks that those alone would keep more than half. True
+ * otherwise — then only deflate can tell.
  */
 export function mayHalve(bytes: Uint8Array): boolean {
   const n = bytes.byteLength;
@@ -37,33 +52,48 @@ export function mayHalve(bytes: Uint8Array): boolean {
   // Both are counted over the first quarter of every 64 KiB: a sample of the sample,
   // which a state of any kind fills alike.
   const counts = new Uint32Array(256);
+  const blockCounts = new Uint32Array(256);
+  const table = new Int32Array(1 << TABLE_BITS).fill(-1);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, n);
   let looked = 0;
+  let scanned = 0;
+  let repeats = 0;
+  /** The least share of `bytes` deflate leaves of its noise blocks. */
+  let kept = 0;
   for (let block = 0; block < n; block += BLOCK) {
     const end = Math.min(n, block + BLOCK / 4);
-    for (let i = block; i < end; i++) counts[bytes[i]!]!++;
+    blockCounts.fill(0);
+    for (let i = block; i < end; i++) blockCounts[bytes[i]!]!++;
+    for (let v = 0; v < 256; v++) counts[v]! += blockCounts[v]!;
     looked += end - block;
+    let blockRepeats = 0;
+    const runsEnd = Math.min(n - 3, end);
+    for (let i = block; i < runsEnd; i++) {
+      const run = view.getUint32(i, true);
+      const slot = Math.imul(run, 0x9e3779b1) >>> (32 - TABLE_BITS);
+      const seen = table[slot]!;
+      if (seen >= 0 && i - seen <= WINDOW && view.getUint32(seen, true) === run) blockRepeats++;
+      table[slot] = i;
+    }
+    const blockScanned = Math.max(0, runsEnd - block);
+    repeats += blockRepeats;
+    scanned += blockScanned;
+    if (entropyOf(blockCounts, end - block) >= NOISE_BITS && blockRepeats < blockScanned * NOISE_REPEATS) {
+      kept += (NOISE_KEEPS * Math.min(BLOCK, n - block)) / n;
+    }
   }
+  if (kept > NOISE_BOUND) return false;
+  if (entropyOf(counts, looked) < SPREAD_BITS) return true;
+  return repeats >= scanned * REPEATS;
+}
+
+/** Order-0 entropy, bits per byte, of `looked` bytes counted by value in `counts`. */
+function entropyOf(counts: Uint32Array, looked: number): number {
   let entropy = 0;
   for (const c of counts) {
     if (c === 0) continue;
     const p = c / looked;
     entropy -= p * Math.log2(p);
   }
-  if (entropy < SPREAD_BITS) return true;
-  const table = new Int32Array(1 << TABLE_BITS).fill(-1);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, n);
-  let scanned = 0;
-  let repeats = 0;
-  for (let block = 0; block < n; block += BLOCK) {
-    const end = Math.min(n - 3, block + BLOCK / 4);
-    for (let i = block; i < end; i++) {
-      const run = view.getUint32(i, true);
-      const slot = Math.imul(run, 0x9e3779b1) >>> (32 - TABLE_BITS);
-      const seen = table[slot]!;
-      if (seen >= 0 && i - seen <= WINDOW && view.getUint32(seen, true) === run) repeats++;
-      table[slot] = i;
-    }
-    scanned += Math.max(0, end - block);
-  }
-  return repeats >= scanned * REPEATS;
+  return entropy;
 }

@@ -18,6 +18,11 @@ function repeating(block: Uint8Array, n: number): Uint8Array {
   return bytes;
 }
 
+/** `bytes` through deflate. */
+async function deflated(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate'))).arrayBuffer());
+}
+
 const text = (n: number) => repeating(new TextEncoder().encode('sensor 17 reported 21.5 C at 2026-12-07T09:00:00Z; '), n);
 
 describe('Compressibility at a glance', () => {
@@ -34,6 +39,17 @@ describe('Compressibility at a glance', () => {
     const sparse = random(256 * 1024);
     for (let i = 0; i < sparse.byteLength; i += 2) sparse[i] = 0;
     expect(mayHalve(sparse), 'every other byte zero').toBe(true);
+  });
+
+  it('rules out random state behind a block of zeros (a memory\'s first page), which deflate cannot halve either, and leaves half zeros to deflate', async () => {
+    const behindZeros = random(256 * 1024);
+    behindZeros.fill(0, 0, 64 * 1024);
+    behindZeros[8] = 1;
+    expect(mayHalve(behindZeros)).toBe(false);
+    expect((await deflated(behindZeros)).byteLength, 'deflate keeps more than half').toBeGreaterThan(behindZeros.byteLength / 2);
+    const halfZeros = random(256 * 1024);
+    halfZeros.fill(0, 0, 128 * 1024);
+    expect(mayHalve(halfZeros), 'two blocks of zeros in four: deflate decides').toBe(true);
   });
 
   it('still compresses a state that repeats with a period no page divides, and passes random state through as it is', async () => {
