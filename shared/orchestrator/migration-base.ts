@@ -50,7 +50,7 @@ export interface Sending {
 export const BASE_PART_PAGES = 16;
 
 /** Parts of the base in flight from the source at once. */
-export const BASE_PARTS_IN_FLIGHT = 3;
+export const BASE_PARTS_IN_FLIGHT = 8;
 
 /** A base has at most one part per page of a 32-bit memory. */
 const MAX_PARTS = 65536;
@@ -351,6 +351,14 @@ export class IncomingBase {
     entry.buffer.set(data, entry.length);
     entry.hash?.update(data);
     entry.length = length;
+  }
+
+  /** Part `index` if it has arrived and been checked already (then it is taken), else undefined. */
+  take(index: number): ArrivedPart | undefined {
+    if (this.#failed) throw this.#failed;
+    const ready = this.#ready.get(index);
+    this.#ready.delete(index);
+    return ready;
   }
 
   /** Part `index`, once it has arrived and been checked; rejects when the base fails. */
