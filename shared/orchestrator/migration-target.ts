@@ -20,6 +20,7 @@ import type { TimerHandle } from '../ports/clock.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
 import { SnapshotMismatchError } from '../sandbox/errors.ts';
 import { decodeSnapshot } from '../sandbox/snapshot.ts';
+import { joinParts } from '../sandbox/snapshot-parts.ts';
 import { unpackSnapshot } from '../sandbox/snapshot-packing.ts';
 import type { StagedModule, Supervisor } from '../supervisor/supervisor.ts';
 import { placedOn, type StepAgent } from './agent.ts';
@@ -159,11 +160,17 @@ export class MigrationTarget {
       const staged = await this.#stage(p);
       times.staged = took(t0);
       try {
-        for (let index = 0; index < (preparing.base.parts ?? 1); index++) {
-          const { part, handOver } = await preparing.base.next(index);
-          this.#checkModule(part.moduleId, staged);
-          await staged.instance.restore(part, { handOver });
+        for (let index = 0; index < (preparing.base.parts ?? 1); ) {
+          // The part next in order and those after it that are in already, restored in one
+          // step: each restore is a round trip to the sandbox's thread, which a busy
+          // machine makes slow, and parts keep arriving meanwhile.
+          const run = [await preparing.base.next(index)];
+          for (let more = preparing.base.take(index + run.length); more; more = preparing.base.take(index + run.length)) run.push(more);
+          for (const r of run) this.#checkModule(r.part.moduleId, staged);
+          const part = joinParts(run.map((r) => r.part));
+          await staged.instance.restore(part, { handOver: run.every((r) => r.handOver) });
           if (index === 0) times['first-part'] = took(t0);
+          index += run.length;
           if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
         }
         times.restored = took(t0);

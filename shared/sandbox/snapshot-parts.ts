@@ -40,3 +40,19 @@ export function splitSnapshot(snapshot: InstanceSnapshot, pagesPerPart: number):
     return { moduleId: snapshot.moduleId, pages: own, memoryPages: snapshot.memoryPages, globals: {}, files: {}, part: true };
   });
 }
+
+/**
+ * Consecutive parts of one snapshot (`parts[0]` first, in order) as one part that
+ * restores to the same state as they do one after another: the first's globals, files
+ * and tables, and whether it is whole, with every part's pages (a later part's page
+ * over an earlier one's) and the largest memory. A target that has several parts in
+ * hand restores them in one step instead of one step each.
+ */
+export function joinParts(parts: InstanceSnapshot[]): InstanceSnapshot {
+  if (parts.length === 0) throw new RangeError('no parts to join');
+  if (parts.length === 1) return parts[0]!;
+  if (parts.slice(1).some((p) => !p.part) || parts.some((p) => p.delta)) throw new RangeError('only a run of parts is joined, whole or part first');
+  const pages: Record<number, Uint8Array> = {};
+  for (const p of parts) Object.assign(pages, p.pages);
+  return { ...parts[0]!, pages, memoryPages: Math.max(...parts.map((p) => p.memoryPages)) };
+}

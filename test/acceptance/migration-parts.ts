@@ -14,7 +14,7 @@ import { MethodNotFoundError, RpcTimeoutError } from '../../shared/errors.ts';
 import type { InstanceSnapshot } from '../../shared/ports/sandbox.ts';
 import { BASE_PART_PAGES, type MigrationPart, PART_STRIDE } from '../../shared/orchestrator/migration-base.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../shared/sandbox/snapshot.ts';
-import { splitSnapshot } from '../../shared/sandbox/snapshot-parts.ts';
+import { joinParts, splitSnapshot } from '../../shared/sandbox/snapshot-parts.ts';
 import type { SupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import type { MigrationHarness } from './migration.ts';
 import { publishModule, TestMesh } from './test-mesh.ts';
@@ -116,6 +116,13 @@ export function runBasePartTests(harness: MigrationHarness): void {
         expect(restored.memoryPages).to.be.at.least(snapshot.memoryPages);
         expect(await sha256Hex(encodeSnapshot({ ...restored, memoryPages: snapshot.memoryPages })), 'the same pages, globals, files').to.equal(await sha256Hex(encodeSnapshot(await whole.snapshot())));
         expect((await inParts.call(scalar('checksum'))).value).to.equal(sum);
+        // Parts that arrived together are restored in one step, joined: the same state.
+        const joined = await sandbox.load({ wasm, grants: [] });
+        await joined.call(scalar('fill', 3072));
+        await joined.restore(joinParts(parts.slice(0, 2).map((p) => decodeSnapshot(encodeSnapshot(p)))));
+        if (parts.length > 2) await joined.restore(joinParts(parts.slice(2).map((p) => decodeSnapshot(encodeSnapshot(p)))));
+        expect(await sha256Hex(encodeSnapshot({ ...(await joined.snapshot()), memoryPages: snapshot.memoryPages })), 'joined parts: the same state').to.equal(await sha256Hex(encodeSnapshot(await whole.snapshot())));
+        expect((await joined.call(scalar('checksum'))).value).to.equal(sum);
         expect((await inParts.call(scalar('next'))).value).to.equal((await whole.call(scalar('next'))).value);
         // A part is pages only, and says so: as a whole snapshot it does not decode.
         const part = encodeSnapshot(parts[1]!);
