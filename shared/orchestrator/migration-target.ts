@@ -159,22 +159,35 @@ export class MigrationTarget {
       // order from the moment it is loaded.
       const staged = await this.#stage(p);
       times.staged = took(t0);
+      // Restores of later parts under way: each is posted as its part comes, without
+      // waiting for the one before it to be answered (the sandbox takes them in order).
+      const restoring: Promise<void>[] = [];
       try {
         for (let index = 0; index < (preparing.base.parts ?? 1); ) {
           // The part next in order and those after it that are in already, restored in one
-          // step: each restore is a round trip to the sandbox's thread, which a busy
-          // machine makes slow, and parts keep arriving meanwhile.
+          // step: each restore is a message to the sandbox's thread, which a busy machine
+          // is slow to take, and parts keep arriving meanwhile.
           const run = [await preparing.base.next(index)];
           for (let more = preparing.base.take(index + run.length); more; more = preparing.base.take(index + run.length)) run.push(more);
           for (const r of run) this.#checkModule(r.part.moduleId, staged);
-          const part = joinParts(run.map((r) => r.part));
-          await staged.instance.restore(part, { handOver: run.every((r) => r.handOver) });
-          if (index === 0) times['first-part'] = took(t0);
+          const restored = staged.instance.restore(joinParts(run.map((r) => r.part)), { handOver: run.every((r) => r.handOver) });
+          if (index === 0) {
+            // The first part sets the memory's size, globals and files: the others follow it.
+            await restored;
+            times['first-part'] = took(t0);
+          } else {
+            // A failure fails the base at once: the loop's wait for the next part ends with it.
+            restored.catch((error: unknown) => preparing.base.fail(error as Error));
+            restoring.push(restored);
+          }
           index += run.length;
           if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
         }
+        await Promise.all(restoring);
         times.restored = took(t0);
       } catch (error) {
+        // Nothing is discarded under a restore still on its way.
+        await Promise.allSettled(restoring);
         preparing.base.fail(error as Error);
         await this.#supervisor.discard(staged);
         throw error;

@@ -25,7 +25,7 @@ import type { Clock, TimerHandle } from '../ports/clock.ts';
 import type { CallRequest, CallResult, HostServices, InstanceSnapshot, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import type { ModuleInfo } from '../wasm/binary.ts';
 import { CallTimeoutError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
-import type { WorkerAnswer, InitMessage } from './protocol.ts';
+import type { WorkerAnswer, InitMessage, WorkerToHost } from './protocol.ts';
 import { NnHost } from './wasi-nn-host.ts';
 import { Slot, type WorkerHandle } from './worker-slot.ts';
 
@@ -121,6 +121,7 @@ export class WorkerInstance implements SandboxInstance {
   }
 
   restore(snapshot: InstanceSnapshot, options: { handOver?: boolean } = {}): Promise<void> {
+    if (snapshot.part) return this.#restorePart(snapshot, options);
     return this.#serial(async () => {
       if (snapshot.moduleId !== this.moduleId) {
         throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId} cannot be restored into ${this.moduleId}`);
@@ -138,6 +139,31 @@ export class WorkerInstance implements SandboxInstance {
       // worker readies that buffer too, before any migration holds calls. (The parts
       // after a first one write only their pages, into buffers readied already.)
       if (!snapshot.delta && !snapshot.part) await this.#slot().request({ t: 'prime', id: 0 });
+    });
+  }
+
+  /**
+   * A later part of a base shipped in parts: posted in its turn like any restore, but what
+   * comes after it does not wait for its answer — the worker takes its messages in order,
+   * so a part restored right behind another (or a call, or a snapshot) still finds it
+   * done. Parts that arrive one after another then reach the worker without a round trip
+   * each; the promise settles with this part's answer.
+   */
+  #restorePart(snapshot: InstanceSnapshot, options: { handOver?: boolean }): Promise<void> {
+    let answered: Promise<WorkerToHost> | undefined;
+    const posted = this.#serial(async () => {
+      if (snapshot.moduleId !== this.moduleId) {
+        throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId} cannot be restored into ${this.moduleId}`);
+      }
+      const transfer = options.handOver ? pageBuffers(snapshot) : undefined;
+      answered = this.#slot().request({ t: 'restore', id: 0, snapshot }, transfer);
+      // Its failure is this restore's, awaited below.
+      answered.catch(() => undefined);
+    });
+    return posted.then(async () => {
+      const reply = await answered!;
+      if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
+      if (reply.error) throw fromErrorInfo(reply.error);
     });
   }
 
