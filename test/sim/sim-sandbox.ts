@@ -15,9 +15,10 @@ import { parseModule } from '../../shared/wasm/binary.ts';
 /**
  * Create the simulator's synchronous sandbox. `live`, when given, holds every instance
  * it loaded and has not closed: the hot-standby scenario reads which copies of the
- * state still exist after a kill.
+ * state still exist after a kill. `ran`, when given, hears each call's value the moment
+ * the instance returns it (the scenario notes the line of state the peer ran it under).
  */
-export function createSimSandbox(live?: Set<WebAssembly.Instance>): Sandbox {
+export function createSimSandbox(live?: Set<WebAssembly.Instance>, ran?: (value: number | bigint | undefined, instance: WebAssembly.Instance) => void): Sandbox {
   return {
     async load(spec: LoadSpec): Promise<SandboxInstance> {
       const info = parseModule(spec.wasm);
@@ -36,6 +37,7 @@ export function createSimSandbox(live?: Set<WebAssembly.Instance>): Sandbox {
           const fn = instance.exports[request.fn] as ((...args: unknown[]) => unknown) | undefined;
           if (typeof fn !== 'function' || request.convention.kind !== 'scalar') throw new WasmTrapError(`cannot call ${request.fn} here`);
           const value = fn(...request.convention.args) as number | bigint | undefined;
+          ran?.(value, instance);
           return { ...(value === undefined ? {} : { value }), files: {}, stdout: '', stderr: '' };
         },
         // The simulator's modules keep their state, if any, in exported mutable globals (no

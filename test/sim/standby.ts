@@ -14,17 +14,25 @@
  * - no call ran twice: the final value is at most one more than all the calls answered or
  *   failed (a re-placement onto the peer that holds the state carries it into the next
  *   revision, so the calls of one revision are not a bound).
+ * Each answer is checked in the line of state (revision, epoch) the peer that ran the call
+ * held when it ran it (the simulator's sandbox reports each run), not the one its registry
+ * holds when the answer reaches the caller: a merge may have moved it on meanwhile.
  * Calls answered by a primary after another peer had already taken over under a newer
- * epoch or revision, and calls in flight while a partition split the running peers, are
- * the documented limit of ADR 0038 (a partition leaves a primary serving the callers on
- * its side without its standby, and a side without the primary re-places or promotes):
- * they are counted apart, not checked. So is state every copy of which was killed: after
- * each kill the run reads the counter in every instance the newest line's primary and
- * standbys still hold (through the simulator's sandbox; a superseded primary's instance
- * is another line), and when none holds the newest answered value the checks start a new
- * line of state.
- * `npm run sim -- --standby --seed N` runs one seed; the runs are not exactly replayable
- * (identities and call ids are random; hashing finishes on other threads).
+ * epoch or revision, and calls in flight while a partition split the running peers (or
+ * run by a peer whose presence did not yet show every running peer: links form again a
+ * while after a heal or a restart), are the documented limit of ADR 0038 (a partition
+ * leaves a primary serving the callers on its side without its standby, and a side
+ * without the primary re-places or promotes): they are counted apart, not checked. So is
+ * state every copy of which was killed: after each kill the run reads the counter in
+ * every instance the newest line's primary and standbys still hold (through the
+ * simulator's sandbox; an instance that ran calls under an older epoch of the newest
+ * revision is a superseded primary's, another line), and when none holds the newest
+ * answered value the checks start a new line of state. The mesh has settled when every
+ * peer sees the deployment ready or rolled back (a rollback serves as ready does), every
+ * other peer alive and no call pending.
+ * `npm run sim -- --standby --seed N` runs one seed; the peers' keys come from the seed,
+ * but the runs are not exactly replayable (call ids are random; hashing and signatures
+ * finish on other threads).
  */
 import { createLogger } from '../../shared/log.ts';
 import type { MemoryTransport } from '../../shared/memory/memory-network.ts';
@@ -88,13 +96,13 @@ interface Answer {
   epoch: number;
   /** A newer primary was recorded somewhere before this answer came. */
   superseded: boolean;
-  /** A partition split the running peers at some time while the call was in flight. */
+  /** A partition split the running peers at some time while the call was in flight, or the peer that ran it did not yet see every running peer. */
   partitioned: boolean;
 }
 
 /** Run one hot-standby scenario. */
 export async function runStandbySimulation(options: StandbySimOptions): Promise<StandbySimResult> {
-  const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers);
+  const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers, true);
   // Peer ids are random; in id order, peer i plays the same part under the same seed.
   identities.sort((a, b) => (a.id < b.id ? -1 : 1));
   /** Per peer, the sandbox instances it holds now: primaries and standby copies. */
@@ -128,22 +136,49 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
   /** Calls that failed, by the revision the caller saw when it made them. */
   const failedIn = new Map<number, number>();
   const pending = new Set<Promise<unknown>>();
+  /**
+   * Per peer, the calls its instances ran: the value, the order of the run among all runs,
+   * and the record (revision, epoch) the peer held at that moment. An answer is checked
+   * against the line of state it was computed in, not the record its peer holds when the
+   * answer reaches the caller (a merge may have moved that peer to a newer revision since).
+   */
+  const runs: { value: number; order: number; revision: number; epoch: number; cutOff: boolean }[][] = identities.map(() => []);
+  let runOrder = 0;
+  /**
+   * The line (`revision/epoch`) each instance last ran a call under. A standby's copy runs
+   * none until it takes over; a primary's instance that ran its calls under an epoch another
+   * peer's takeover has since superseded holds that older line's state, not the newest
+   * line's, even on a peer the newest line names as a standby (named, it may never have got
+   * the copy).
+   */
+  const ranUnder = new WeakMap<WebAssembly.Instance, string>();
 
   const start = async (i: number): Promise<void> => {
     const transport = network.createTransport();
+    let self: SupervisedPeer | undefined;
+    const ran = (value: number | bigint | undefined, instance: WebAssembly.Instance): void => {
+      const r = self?.peer.registry.deployments.get(deploymentId)?.record;
+      // Presence on this peer not yet showing every running peer (links form again a while
+      // after a partition heals or a peer restarts): it serves as one side of a partition.
+      const seen = new Set(self?.peer.alive() ?? []);
+      const cutOff = up().some((k) => k !== i && !seen.has(identities[k]!.id));
+      runs[i]!.push({ value: Number(value), order: ++runOrder, revision: r?.revision ?? 0, epoch: r?.epoch ?? 0, cutOff });
+      ranUnder.set(instance, `${r?.revision ?? 0}/${r?.epoch ?? 0}`);
+    };
     const node = await startSupervisedPeer({
       transports: [transport],
       store: stores[i]!,
       clock,
       identity: identities[i]!,
       device: { name: `standby-${i}`, engine: 'node', platform: { cpu: { humanReadableName: 'sim', cores: 1 }, memory: { bytes: 2 ** 30 } } },
-      sandbox: createSimSandbox(copies[i]),
+      sandbox: createSimSandbox(copies[i], ran),
       services: {},
       logger: createLogger(`standby-sim:${i}`, log.sink),
       timing: { heartbeatMs: 1000, livenessTimeoutMs: 5000, antiEntropyMs: 2000, handshakeRetryMs: 500, rpcTimeoutMs: 5000 },
       deploymentTiming: { startMs: 5000, resolvingMs: 5000, fetchingMs: 15_000, loadingMs: 5000 },
       wallClock: () => clock.now(),
     });
+    self = node;
     node.peer.registry.doc.clientID = Math.floor(rng() * 0x7fffffff);
     node.peer.registry.on('change', (c) => {
       if (c.map !== 'deployments' || !c.keys.includes(deploymentId)) return;
@@ -171,16 +206,21 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
     const seenRevision = node.peer.registry.deployments.get(deploymentId)?.record.revision ?? 0;
     const splitAtStart = split();
     const partitionsAtStart = partitionsMade;
+    const orderAtStart = runOrder;
     const made = node.orchestrator.execute(deploymentId, {}, { readyTimeoutMs: 5000 }).then(
       (out) => {
         const peer = out.steps[0]!.peer;
+        const value = Number(out.result.value);
+        // The run of this call on the peer that answered, when it ran it (a standby that
+        // took over answers a retried call from the outcome its primary shipped: no run).
+        const run = runs[identities.findIndex((x) => x.id === peer)]?.filter((x) => x.value === value && x.order > orderAtStart).at(-1);
         const host = running.find((p) => p?.node.peer.id === peer)?.node ?? node;
         const r = host.peer.registry.deployments.get(deploymentId)?.record;
-        const revision = r?.revision ?? out.revision;
-        const epoch = r?.epoch ?? 0;
+        const revision = run?.revision ?? r?.revision ?? out.revision;
+        const epoch = run?.epoch ?? r?.epoch ?? 0;
         const superseded = newestLine[0] > revision || (newestLine[0] === revision && newestLine[1] > epoch);
-        const partitioned = splitAtStart || split() || partitionsMade !== partitionsAtStart;
-        answers.push({ value: Number(out.result.value), peer, revision, epoch, superseded, partitioned, segment });
+        const partitioned = splitAtStart || split() || partitionsMade !== partitionsAtStart || run?.cutOff === true;
+        answers.push({ value, peer, revision, epoch, superseded, partitioned, segment });
         if (process.env.SIM_TRACE) console.log(`t=${clock.now()} answer ${out.result.value} by ${identities.findIndex((x) => x.id === peer)} at ${revision}/${epoch}${superseded ? ' superseded' : ''}${partitioned ? ' partitioned' : ''}`);
       },
       () => failedIn.set(seenRevision, (failedIn.get(seenRevision) ?? 0) + 1),
@@ -248,8 +288,15 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
         const newest = Math.max(0, ...current.filter((a) => a.revision === revision).map((a) => a.value));
         // Only the newest line's primary and standbys hold its state; a superseded primary's
         // instance counts another line.
-        const crew = members.get(`${newestLine[0]}/${newestLine[1]}`) ?? new Set<string>();
-        const held = Math.max(0, ...copies.flatMap((set, k) => (crew.has(identities[k]!.id) ? [...set] : []).map((inst) => Number((inst.exports.g as WebAssembly.Global).value))));
+        const newestKey = `${newestLine[0]}/${newestLine[1]}`;
+        const crew = members.get(newestKey) ?? new Set<string>();
+        // An instance that ran calls under another epoch of the newest revision is a superseded
+        // primary's (one of an older revision may have been carried into this one: it counts).
+        const ofLine = (inst: WebAssembly.Instance): boolean => {
+          const [revision, epoch] = (ranUnder.get(inst) ?? newestKey).split('/').map(Number);
+          return revision !== newestLine[0] || epoch === newestLine[1];
+        };
+        const held = Math.max(0, ...copies.flatMap((set, k) => (crew.has(identities[k]!.id) ? [...set].filter(ofLine) : []).map((inst) => Number((inst.exports.g as WebAssembly.Global).value))));
         if (held < newest) {
           segment++;
           lostByFaults++;
@@ -287,7 +334,9 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
   const nodes = (): SupervisedPeer[] => running.map((p) => p!.node);
   const calm = await runUntil(() => pending.size === 0 && nodes().every((n) => {
     const r = n.peer.registry.deployments.get(deploymentId)?.record;
-    return r?.status === 'ready' && n.peer.alive().length === options.peers - 1;
+    // A re-placement that failed rolls back to the steps of the revision before it, and the
+    // revision that rolled back serves as a ready one does: both are settled (coordinator.ts).
+    return (r?.status === 'ready' || r?.status === 'rolled-back') && n.peer.alive().length === options.peers - 1;
   }), 800);
   let last: number | undefined;
   let lastRevision = 0;
@@ -322,7 +371,13 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
 
   /** The invariants of the file header; '' when they hold. */
   function check(): string {
-    if (!calm) return `the mesh did not settle (${pending.size} calls still pending)`;
+    if (!calm) {
+      const seen = nodes().map((n, i) => {
+        const r = n.peer.registry.deployments.get(deploymentId)?.record;
+        return `${i}: ${r?.status ?? 'none'} r${r?.revision ?? '-'}/e${r?.epoch ?? 0}${r?.reason ? ` (${r.reason})` : ''}, ${n.peer.alive().length} alive`;
+      });
+      return `the mesh did not settle (${pending.size} calls still pending; ${seen.join('; ')})`;
+    }
     if (last === undefined) return result.detail || 'the last call did not finish';
     for (const [line, seen] of primaries) if (seen.size > 1 && !line.endsWith('/0')) return `${seen.size} primaries recorded under revision/epoch ${line}`;
     const byRevision = new Map<string, number[]>();
