@@ -40,7 +40,9 @@ export function hasStandby(r: DeploymentRecord, step: number): boolean {
  * `send(primary)`.
  */
 export async function callWithStandby<T>(peer: Peer, r: DeploymentRecord, step: number, primary: string, send: (target: string, signal?: AbortSignal) => Promise<T>): Promise<T> {
-  if (!hasStandby(r, step) || primary === peer.id) return send(primary);
+  // This peer's own primary refuses a call when a standby holds newer state than its copy
+  // (it restarted) or another peer took over: the call follows the takeover as any caller's.
+  if (!hasStandby(r, step) || primary === peer.id) return followRefusal(peer, r.id, step, primary, send);
   const controller = new AbortController();
   const offs: Unsubscribe[] = [];
   const gone = new Promise<void>((resolve) => {
@@ -67,15 +69,22 @@ export async function callWithStandby<T>(peer: Peer, r: DeploymentRecord, step: 
     offs.forEach((off) => off());
   }
   controller.abort();
-  const target = standbyTarget(peer, r, step, primary);
+  return followRefusal(peer, r.id, step, standbyTarget(peer, r, step, primary), send);
+}
+
+/**
+ * `send(target)`; when `target` refuses the call because another peer took the step over
+ * meanwhile (a newer epoch, or a standby holding newer state than a restarted primary),
+ * once more to the primary the registry names when it names another. A refused call did
+ * not run on `target`, or ran there without its state reaching a standby (never
+ * acknowledged): the same call id runs it once in the line that goes on.
+ */
+async function followRefusal<T>(peer: Peer, deploymentId: string, step: number, target: string, send: (target: string) => Promise<T>): Promise<T> {
   try {
     return await send(target);
   } catch (error) {
-    // The peer asked refused: another took the step over meanwhile (a newer epoch, or a
-    // standby holding newer state than a restarted primary). Once more, to the primary
-    // the registry names when it names another.
     if (!hasCode(error, 'ERR_STANDBY_FENCED') && !hasCode(error, 'ERR_NOT_STANDBY')) throw error;
-    const next = await namedOtherThan(peer, r.id, step, target, REDIRECT_WAIT_MS);
+    const next = await namedOtherThan(peer, deploymentId, step, target, REDIRECT_WAIT_MS);
     if (next === undefined) throw error;
     return send(next);
   }
