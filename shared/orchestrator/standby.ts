@@ -45,6 +45,7 @@ import type { StepAgent } from './agent.ts';
 import { NotStandbyError, StandbyFencedError, StandbySyncError, UnknownDeploymentError } from './errors.ts';
 import { shipping } from './migration-precopy.ts';
 import type { MigrationLineage } from './migration-target.ts';
+import { parseManifest } from './manifest.ts';
 import { stageStep } from './stage-step.ts';
 
 /** Parameters of `standby.state` (primary → standby). */
@@ -164,6 +165,8 @@ export class StandbyService implements MigrationLineage {
    * a gateway call's time on the main thread.
    */
   readonly #records = new Map<string, DeploymentRecord | null>();
+  /** Whether a record's manifest asks for standbys, by the record object {@link #recordOf} keeps. */
+  readonly #asks = new WeakMap<DeploymentRecord, boolean>();
   #recordsOf = -1;
 
   constructor(options: { peer: Peer; supervisor: Supervisor; agent: StepAgent; logger: Logger; now: () => number }) {
@@ -518,7 +521,10 @@ export class StandbyService implements MigrationLineage {
       if (now) return now;
     }
     const r = this.#recordOf(deploymentId);
-    if (!r || (r.standby === undefined && !this.#outcomes.has(key))) return run();
+    // A module whose manifest asks for standbys passes the checks below even while none is
+    // named (they all left): a call that reaches this peer after another took the module
+    // over, before the agent unloads it here, must not run on this copy.
+    if (!r || (r.standby === undefined && !this.#outcomes.has(key) && !this.#asksStandby(r))) return run();
     const leading = this.#lead(key, r, module);
     const turn = leading.queue.catch(() => undefined).then(async () => {
       const again = callId === undefined ? undefined : this.#outcomes.get(key)?.get(callId);
@@ -572,6 +578,20 @@ export class StandbyService implements MigrationLineage {
     if (this.#records.size >= 1024) this.#records.clear();
     this.#records.set(deploymentId, record);
     return record;
+  }
+
+  /** True when `r`'s manifest asks for hot standbys (read once per record object). */
+  #asksStandby(r: DeploymentRecord): boolean {
+    let asks = this.#asks.get(r);
+    if (asks === undefined) {
+      try {
+        asks = parseManifest(r.manifest).replicas > 0;
+      } catch {
+        asks = false;
+      }
+      this.#asks.set(r, asks);
+    }
+    return asks;
   }
 
   /** Give the standbys of one of this peer's modules that lack a copy their copy, between two calls. */
