@@ -137,6 +137,8 @@ interface Line {
   revision: number;
   epoch: number;
   solution: Record<string, string>;
+  /** The last record of that revision and epoch this peer saw: written back whole should an older revision come back. */
+  record: DeploymentRecord;
 }
 
 /** Both sides of hot standby on one peer. */
@@ -305,7 +307,7 @@ export class StandbyService implements MigrationLineage {
         this.#log.warn(`promoted ${module} of ${r.name} but could not record it: ${(error as Error).message}`);
       }
       this.#promoted.set(key, { epoch, revision: current.revision });
-      this.#lines.set(deploymentId, { revision: current.revision, epoch, solution: { ...solution } });
+      this.#lines.set(deploymentId, { revision: current.revision, epoch, solution: { ...solution }, record: next });
       this.#leading.set(key, { queue: Promise.resolve(), synced: new Map(), revision: current.revision, version: f.version, trusted: true });
       this.#log.debug(`promoted: ${this.#name(this.#peer.id)} serves ${r.name}/${module} (epoch ${epoch})`);
       return { epoch };
@@ -322,7 +324,9 @@ export class StandbyService implements MigrationLineage {
    * deployment's revision, and writes a record of a lower epoch back up to it (the
    * primaries of that epoch, the epoch, the standbys of the record less those primaries).
    * Every peer that saw the takeover writes the same thing, so whichever write wins the
-   * merge the line does not go back, even with the peer that took over gone.
+   * merge the line does not go back, even with the peer that took over gone. A record of an
+   * older revision than the newest this peer saw of a deployment with standbys is stale
+   * the same way (revisions only grow): the newest record is written back whole.
    */
   #reassert(): void {
     for (const view of this.#peer.registry.deployments.values()) {
@@ -332,10 +336,22 @@ export class StandbyService implements MigrationLineage {
       if (!line || r.revision > line.revision || (r.revision === line.revision && epoch >= line.epoch)) {
         // Same epoch, another solution: a migration, or the merge's pick between two equal
         // takeovers; every peer ends with the record the merge kept, and follows it.
-        if (epoch > 0 || line) this.#lines.set(r.id, { revision: r.revision, epoch, solution: { ...r.solution } });
+        if (epoch > 0 || line || r.standby) this.#lines.set(r.id, { revision: r.revision, epoch, solution: { ...r.solution }, record: r });
         continue;
       }
-      if (r.revision < line.revision) continue;
+      if (r.revision < line.revision) {
+        // An older revision came back: a write made on one side of a partition (or by a peer
+        // killed since, from its saved registry) won the merge over the revision that
+        // replaced it. Revisions only grow (a rollback is a new one too), so it is stale:
+        // the newest record seen is written back whole, by every peer that saw it.
+        try {
+          this.#peer.registry.deployments.put({ ...line.record, updatedAt: this.#now() });
+          this.#log.debug(`a record of ${r.name} at revision ${r.revision} came after revision ${line.revision}: written again at revision ${line.revision}`);
+        } catch (error) {
+          this.#log.debug(`could not write ${r.name} back to revision ${line.revision}: ${(error as Error).message}`);
+        }
+        continue;
+      }
       const solution = { ...r.solution, ...line.solution };
       const primaries = new Set(Object.values(line.solution));
       const standby: Record<string, string[]> = {};
@@ -381,12 +397,17 @@ export class StandbyService implements MigrationLineage {
     return alive;
   }
 
-  /** True while the newest line this peer saw, newer than the record, names it the primary of `key` (the record is stale). */
+  /**
+   * True while the newest line this peer saw, newer than the record (a higher epoch of its
+   * revision, or a later revision), names it the primary of `key`: the record is stale and
+   * is being written back, so the instance stays.
+   */
   #outranks(key: ModuleKey): boolean {
     const { deploymentId, name } = moduleOfKey(key);
     const r = this.#peer.registry.deployments.get(deploymentId)?.record;
-    const line = r && this.#newerLine(r);
-    return line !== undefined && (r!.steps ?? []).some((s, i) => s.name === name && line.solution[String(i)] === this.#peer.id);
+    const line = r && this.#lines.get(deploymentId);
+    if (!r || !line || !(line.revision > r.revision || (line.revision === r.revision && line.epoch > (r.epoch ?? 0)))) return false;
+    return (line.record.steps ?? []).some((s, i) => s.name === name && line.solution[String(i)] === this.#peer.id);
   }
 
   /** A peer may be gone: promote the modules it was the primary of, where this peer is the first standby alive. */
