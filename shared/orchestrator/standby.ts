@@ -278,7 +278,8 @@ export class StandbyService implements MigrationLineage {
       if (r && primaryStepsOf(r, module, this.#peer.id).length > 0 && this.#outcomes.has(key)) return Promise.resolve({ epoch: r.epoch ?? 0 });
       return Promise.reject(new NotStandbyError(`${this.#name(this.#peer.id)} holds no warm copy of ${module}`, { deploymentId, module }));
     }
-    f.promoting ??= this.#serialFollow(key, async () => {
+    if (f.promoting) return f.promoting;
+    const promoting = this.#serialFollow(key, async () => {
       if (!f.staged) throw new NotStandbyError(`${this.#name(this.#peer.id)} has not received the state of ${module} yet`, { deploymentId, module });
       const r = this.#peer.registry.deployments.get(deploymentId)?.record;
       if (!r) throw new UnknownDeploymentError(`no deployment ${deploymentId}`, { deployment: deploymentId });
@@ -312,7 +313,17 @@ export class StandbyService implements MigrationLineage {
       this.#log.debug(`promoted: ${this.#name(this.#peer.id)} serves ${r.name}/${module} (epoch ${epoch})`);
       return { epoch };
     });
-    return f.promoting;
+    f.promoting = promoting;
+    // A takeover that failed (no copy yet, or the record no longer names this peer) is not
+    // kept: it would fail every later call of the module here, also once a new revision
+    // places the module on this peer. The copy is a standby's again, or dropped when the
+    // record no longer asks for it.
+    promoting.catch(() => {
+      if (f.promoting !== promoting) return;
+      delete f.promoting;
+      this.reconcile();
+    });
+    return promoting;
   }
 
   /**
