@@ -184,6 +184,9 @@ export class MigrationTarget {
           if (this.#preparing.get(p.migrationId) !== preparing) throw new MigrationFailedError(`migration ${p.migrationId} was aborted`);
         }
         await Promise.all(restoring);
+        // Each part was copied into one of the sandbox's state copies; the others are
+        // brought up to date now, not by the delta's restore while calls are held.
+        if (restoring.length > 0) await staged.instance.prime?.();
         times.restored = took(t0);
       } catch (error) {
         // Nothing is discarded under a restore still on its way.

@@ -217,6 +217,12 @@ export interface SandboxInstance {
    * of copying them; they may be detached once this is called.
    */
   restore(snapshot: InstanceSnapshot, options?: { handOver?: boolean }): Promise<void>;
+  /**
+   * Bring the sandbox's state copies up to date with memory now, where a sandbox keeps
+   * them: after a base restored in parts, so that the restore of the delta that follows
+   * (while the source holds calls) copies only the delta.
+   */
+  prime?(): Promise<void>;
   /** Stop the instance's workers. Idempotent. */
   close(): Promise<void>;
 }

@@ -136,7 +136,7 @@ class WorkerInstance {
 
   /** Ready the state buffers the host has let go of since the last hand-over, and answer `done`. */
   prime(id: number): void {
-    this.#copies.prime(this.#live);
+    this.#copies.prime(this.#live, true);
     this.#port.post({ t: 'done', id });
   }
 

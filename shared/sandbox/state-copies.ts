@@ -158,9 +158,12 @@ export class StateCopies {
    * at any time. Right after a restore the host still relies on the turn before it; a
    * second prime, once the host has taken the restored state, readies that one too, so
    * that no copy after the restore (while a migration holds calls, or the first call
-   * after it) copies the whole memory.
+   * after it) copies the whole memory. With `sync` (the host's `prime` message), turns
+   * that have a buffer are brought up to date too, in the range they may differ in: a
+   * base restored in parts copies each part into one turn only, and the others would
+   * otherwise catch up in the restore of the delta, while calls are held.
    */
-  prime(l: Unit): void {
+  prime(l: Unit, sync = false): void {
     if (!this.#track || !l.memory) return;
     const bytes = l.memory.buffer.byteLength;
     const turns = this.#buffers.get('');
@@ -170,7 +173,17 @@ export class StateCopies {
     for (let t = 0; t < STATE_TURNS; t++) {
       if (t === this.#handed || t === relied) continue;
       const buffer = turns[t];
-      if (buffer && buffer.byteLength >= bytes) continue;
+      if (buffer && buffer.byteLength >= bytes) {
+        // With `sync`, also what the turn may differ in: after a base restored in parts
+        // (each part copied into one turn only), the delta's restore then copies the delta.
+        const lo = Math.max(0, pending[t]!.lo);
+        const hi = Math.min(bytes, pending[t]!.hi);
+        if (sync && lo < hi) {
+          new Uint8Array(buffer, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
+          pending[t] = NOTHING;
+        }
+        continue;
+      }
       const fresh = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
       const lo = Math.max(0, this.#nonZero.lo);
       const hi = Math.min(bytes, this.#nonZero.hi);

@@ -142,6 +142,13 @@ export class WorkerInstance implements SandboxInstance {
     });
   }
 
+  prime(): Promise<void> {
+    return this.#serial(async () => {
+      const reply = await this.#slot().request({ t: 'prime', id: 0 });
+      if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to prime');
+    });
+  }
+
   /**
    * A later part of a base shipped in parts: posted in its turn like any restore, but what
    * comes after it does not wait for its answer — the worker takes its messages in order,
