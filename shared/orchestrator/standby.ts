@@ -199,6 +199,12 @@ export class StandbyService implements MigrationLineage {
         onGone(peer);
       }),
       this.#peer.on('link-up', (peer) => this.#suspect.delete(peer)),
+      // Every record is noted as it comes, not only at the next reconcile: a record this
+      // peer wrote (its coordinator's re-placement) and a stale one that won the merge right
+      // after would otherwise reach the agent with the line never having seen the newer.
+      this.#peer.registry.on('change', (c) => {
+        if (c.map === 'deployments') for (const id of c.keys) this.#note(id);
+      }),
     ];
     return () => {
       offs.forEach((off) => off());
@@ -343,13 +349,8 @@ export class StandbyService implements MigrationLineage {
     for (const view of this.#peer.registry.deployments.values()) {
       const r = view.record;
       const epoch = r.epoch ?? 0;
-      const line = this.#lines.get(r.id);
-      if (!line || r.revision > line.revision || (r.revision === line.revision && epoch >= line.epoch)) {
-        // Same epoch, another solution: a migration, or the merge's pick between two equal
-        // takeovers; every peer ends with the record the merge kept, and follows it.
-        if (epoch > 0 || line || r.standby) this.#lines.set(r.id, { revision: r.revision, epoch, solution: { ...r.solution }, record: r });
-        continue;
-      }
+      if (this.#note(r.id, r)) continue;
+      const line = this.#lines.get(r.id)!;
       if (r.revision < line.revision) {
         // An older revision came back: a write made on one side of a partition (or by a peer
         // killed since, from its saved registry) won the merge over the revision that
@@ -386,6 +387,21 @@ export class StandbyService implements MigrationLineage {
       // the takeover is history (this peer may follow the new primary).
       if (!r || r.revision !== revision || (r.epoch ?? 0) > epoch) this.#promoted.delete(key);
     }
+  }
+
+  /**
+   * Take deployment `id`'s record (`r`, or the registry's) as its line when it is as new as
+   * the line or newer; false when the line is newer (the record is stale).
+   */
+  #note(id: string, r = this.#peer.registry.deployments.get(id)?.record): boolean {
+    if (!r) return true;
+    const epoch = r.epoch ?? 0;
+    const line = this.#lines.get(id);
+    if (line && (r.revision < line.revision || (r.revision === line.revision && epoch < line.epoch))) return false;
+    // Same epoch, another solution: a migration, or the merge's pick between two equal
+    // takeovers; every peer ends with the record the merge kept, and follows it.
+    if (epoch > 0 || line || r.standby) this.#lines.set(id, { revision: r.revision, epoch, solution: { ...r.solution }, record: r });
+    return true;
   }
 
   /**
