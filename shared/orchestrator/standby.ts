@@ -239,16 +239,16 @@ export class StandbyService implements MigrationLineage {
     for (const [key, f] of this.#following) {
       if (f.promoting) continue;
       const r = this.#peer.registry.deployments.get(f.deploymentId)?.record;
-      if (r && standbyStepsOf(r, f.module, this.#peer.id).length > 0) continue;
+      if (r ? standbyStepsOf(r, f.module, this.#peer.id).length > 0 : !this.#gone(f.deploymentId)) continue;
       this.#following.delete(key);
       if (f.staged) void this.#supervisor.discard(f.staged);
       this.#log.debug(`no longer a standby of ${f.deploymentId}/${f.module}`);
     }
     for (const key of this.#leading.keys()) {
-      if (!this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)) this.#leading.delete(key);
+      if (this.#gone(moduleOfKey(key).deploymentId)) this.#leading.delete(key);
     }
     for (const key of this.#outcomes.keys()) {
-      if (!this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)) this.#outcomes.delete(key);
+      if (this.#gone(moduleOfKey(key).deploymentId)) this.#outcomes.delete(key);
     }
   }
 
@@ -380,7 +380,7 @@ export class StandbyService implements MigrationLineage {
         this.#log.debug(`could not write ${r.name} back to epoch ${line.epoch}: ${(error as Error).message}`);
       }
     }
-    for (const id of this.#lines.keys()) if (!this.#peer.registry.deployments.get(id)) this.#lines.delete(id);
+    for (const id of this.#lines.keys()) if (this.#gone(id)) this.#lines.delete(id);
     for (const [key, { revision, epoch }] of this.#promoted) {
       const r = this.#peer.registry.deployments.get(moduleOfKey(key).deploymentId)?.record;
       // Another revision places the module afresh, or another peer took it over since:
@@ -432,9 +432,18 @@ export class StandbyService implements MigrationLineage {
   #outranks(key: ModuleKey): boolean {
     const { deploymentId, name } = moduleOfKey(key);
     const r = this.#peer.registry.deployments.get(deploymentId)?.record;
-    const line = r && this.#lines.get(deploymentId);
-    if (!r || !line || !(line.revision > r.revision || (line.revision === r.revision && line.epoch > (r.epoch ?? 0)))) return false;
+    const line = this.#lines.get(deploymentId);
+    if (!line) return false;
+    // An entry that does not read as valid for a moment (a merge under way) is no reason to
+    // drop the state of the line this peer leads.
+    if (!r) return this.#peer.registry.deployments.unreadable(deploymentId) && (line.record.steps ?? []).some((s, i) => s.name === name && line.solution[String(i)] === this.#peer.id);
+    if (!(line.revision > r.revision || (line.revision === r.revision && line.epoch > (r.epoch ?? 0)))) return false;
     return (line.record.steps ?? []).some((s, i) => s.name === name && line.solution[String(i)] === this.#peer.id);
+  }
+
+  /** True when deployment `id` is gone from the registry: no entry, or a deletion (not one that only reads as invalid for now). */
+  #gone(id: string): boolean {
+    return !this.#peer.registry.deployments.get(id) && !this.#peer.registry.deployments.unreadable(id);
   }
 
   /** A peer may be gone: promote the modules it was the primary of, where this peer is the first standby alive. */

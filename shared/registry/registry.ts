@@ -229,6 +229,23 @@ export class DeploymentMap {
     return { record: r.value, phases };
   }
 
+  /**
+   * True when `id` has an entry whose record does not read as valid now (its record is
+   * missing or malformed, say while a merge is incomplete), as opposed to no entry or a
+   * deletion: a reader that drops everything of a deployment it cannot read would drop a
+   * live one for that moment.
+   */
+  unreadable(id: string): boolean {
+    const entry = this.#map.get(id);
+    if (entry === undefined) return false;
+    if (this.#ref.gate && entry instanceof Y.Map) {
+      const verdict = this.#ref.gate.open('deployments', id, entry.get('record'));
+      const valid = verdict.ok ? verdict.entry : verdict.fallback;
+      if (valid?.tombstone) return false;
+    }
+    return this.get(id) === undefined;
+  }
+
   /** Every valid deployment. */
   values(): DeploymentView[] {
     const out: DeploymentView[] = [];
