@@ -6,12 +6,14 @@ import { runStandbySimulation } from '../sim/standby.ts';
  * to them: a rolled-back revision taken for unsettled, answers checked in the wrong line
  * of state, a superseded primary's instance taken for a copy, a side still cut off after
  * the heal, an older revision winning a merge, a copy answering after its peer was no
- * longer named, a caller on the primary's own peer that did not follow a refusal, and a
- * failed takeover that failed every later call. The runs are not exactly replayable
+ * longer named, a caller on the primary's own peer that did not follow a refusal, a
+ * failed takeover that failed every later call, a re-placement unloaded by its own primary
+ * when a stale record came right after it, and a primary that dropped its module while
+ * its deployment's entry read as invalid for a moment. The runs are not exactly replayable
  * (hashing and signatures finish on other threads), so a seed guards the mix of faults it
  * draws, not one interleaving.
  */
-const SEEDS = [1076, 1083, 1093, 1100, 1109, 1137, 1171, 1174, 1219, 1259, 1281, 1287, 1289, 1327, 1401, 1415, 1480, 2014, 2038, 2121, 2127, 2149, 3046, 3053, 4035, 5019];
+const SEEDS = [1076, 1083, 1093, 1100, 1109, 1137, 1171, 1174, 1219, 1259, 1281, 1287, 1289, 1327, 1401, 1415, 1480, 2014, 2038, 2121, 2127, 2149, 3046, 3053, 4035, 5019, 1256, 1473, 20116];
 
 describe('Hot-standby simulator', () => {
   it(`loses no acknowledged call, runs none twice and settles, under kills, restarts, partitions and loss, on each of ${SEEDS.length} seeds`, async () => {
