@@ -19,6 +19,8 @@ export interface PreparedModule {
   tables: string[];
   /** Export names of its written span, absent when its writes are not tracked. */
   dirty?: SpanNames;
+  /** Whether it carries stop checks (a module the rewrite cannot decode does not). */
+  stopChecks: boolean;
 }
 
 /**
@@ -30,7 +32,7 @@ export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages:
   // Stop checks only where terminating a worker may not stop its wasm (default on; see WorkerSandboxOptions.stopChecks).
   const checked = options.stopChecks === false ? null : addStopChecks(wasm);
   const tracked = trackWrites(checked?.bytes ?? wasm);
-  const rewritten = rewriteModule(tracked?.bytes ?? wasm, {
+  const rewritten = rewriteModule(tracked?.bytes ?? checked?.bytes ?? wasm, {
     maxMemoryPages: options.maxMemoryPages,
     maxTableElements: options.maxTableElements,
     exportMutableGlobals: true,
@@ -48,6 +50,7 @@ export async function prepareModule(wasm: Uint8Array, options: { maxMemoryPages:
     module,
     globals: rewritten.globalExports.map((g) => g.name).filter((name) => !bookkeeping.has(name)),
     tables: rewritten.tableExports.map((t) => t.name),
+    stopChecks: checked !== null,
   };
   if (tracked) prepared.dirty = { lo: tracked.lo, hi: tracked.hi, page: tracked.page };
   return prepared;
