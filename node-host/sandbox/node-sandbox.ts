@@ -19,7 +19,10 @@ import { WorkerSandbox, type WorkerSandboxOptions } from '../../shared/sandbox/w
 
 let bundled: URL | null = null;
 
-/** How long a call may run on the peer's own thread before its instance moves to a worker, ms. */
+/**
+ * How long a call may run on the peer's own thread before its instance moves to a worker,
+ * ms, where a peer runs calls there (`inline`, ADR 0040; off unless asked for).
+ */
 export const INLINE_BUDGET_MS = 2;
 
 /** The bundled worker entry as a `data:` URL, building it on first use. */
@@ -50,8 +53,6 @@ export function createNodeSandbox(options: Omit<WorkerSandboxOptions, 'spawn'> =
     defer: (task) => void setImmediate(task),
     // terminate() stops a worker thread running wasm within milliseconds: no stop checks needed.
     stopChecks: false,
-    // A module that needs nothing from this thread runs on it, each call lent 2 ms (ADR 0040).
-    inline: { budgetMs: INLINE_BUDGET_MS },
     ...options,
     spawn: () => {
       // The bundle is plain JavaScript: the worker needs none of the host's flags or loaders

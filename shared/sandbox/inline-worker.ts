@@ -57,8 +57,16 @@ export class InlineWorker implements WorkerHandle {
   #caught: WorkerToHost[] | null = null;
 
   readonly #loop: SandboxLoop;
+  readonly #defer: (task: () => void) => void;
+  /** Messages waiting for the end of the turn, in the order posted. */
+  readonly #later: HostToWorker[] = [];
 
-  constructor() {
+  /**
+   * @param defer runs a task once the current turn of the event loop is done: every message
+   *   but calls is answered then, as a worker would answer it (see {@link post})
+   */
+  constructor(defer: (task: () => void) => void) {
+    this.#defer = defer;
     this.#loop = runSandboxWorker({
       post: (message) => {
         if (this.#terminated) return;
@@ -71,14 +79,35 @@ export class InlineWorker implements WorkerHandle {
     });
   }
 
+  /** Whether messages wait for the end of the turn (a call must not overtake them). */
+  get waiting(): boolean {
+    return this.#later.length > 0;
+  }
+
   /** Always true: tells a slot its answers arrive before `post` returns. */
   get inline(): true {
     return true;
   }
 
+  /**
+   * Calls are run now, their answers delivered before this returns. Any other message
+   * (init, snapshot, restore, …) is handled at the end of the turn, as a worker's answer
+   * would arrive: code that awaits a snapshot after every call and calls again (a hot
+   * standby's primary) then leaves timers and sockets their turn instead of running in
+   * microtasks alone. A call posted while such a message waits goes after it.
+   */
   post(message: HostToWorker): void {
     if (this.#terminated) return;
-    this.#deliver.toLoop?.(incoming(message));
+    if (message.t === 'calls' && this.#later.length === 0) {
+      this.#deliver.toLoop?.(incoming(message));
+      return;
+    }
+    this.#later.push(message);
+    if (this.#later.length === 1) {
+      this.#defer(() => {
+        for (const m of this.#later.splice(0)) if (!this.#terminated) this.#deliver.toLoop?.(incoming(m));
+      });
+    }
   }
 
   onMessage(handler: (message: WorkerToHost) => void): void {

@@ -114,7 +114,7 @@ export class WorkerInstance implements SandboxInstance {
     const inline = this.#o.inline;
     if (inline) {
       // On the host's own thread: no worker, and no spare until a call needs one.
-      const handle = new InlineWorker();
+      const handle = new InlineWorker(this.#o.defer);
       const slot = new Slot(handle, this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger, this.#o.answers);
       try {
         await slot.start({ ...this.#o.init, inlineBudgetMs: inline.budgetMs });
@@ -138,7 +138,7 @@ export class WorkerInstance implements SandboxInstance {
   call(request: CallRequest): Promise<CallResult> {
     // On the host's own thread with nothing before it: the call runs now, and its answer
     // is known before this returns (ADR 0040).
-    if (this.#inline && this.#serials === 0 && this.#inflight.length === 0 && !this.#replacing && !this.#closed && this.#inlineTurn < INLINE_CALLS_PER_TURN) {
+    if (this.#inline && this.#serials === 0 && this.#inflight.length === 0 && !this.#replacing && !this.#closed && this.#inlineTurn < INLINE_CALLS_PER_TURN && !this.#inline.waiting) {
       // Callers that await each answer and call again never leave the microtask queue:
       // past a number of calls in one turn, the next ones wait for the turn's end
       // (`defer`), like calls to a worker, so that timers and sockets get their turn.

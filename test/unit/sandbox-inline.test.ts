@@ -6,12 +6,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
+import { createNodeSandbox as nodeSandbox, INLINE_BUDGET_MS } from '../../node-host/sandbox/node-sandbox.ts';
 import type { CallRequest, Sandbox, SandboxInstance } from '../../shared/ports/sandbox.ts';
+import type { WorkerSandboxOptions } from '../../shared/sandbox/worker-sandbox.ts';
 import { dataBomb, malformed, recursion } from '../helpers/hostile-wasm.ts';
 import { wat } from '../helpers/wat.ts';
 import { rejectionOf } from '../acceptance/wait.ts';
 
+/** A Node sandbox that runs qualifying instances on this thread. */
+const createNodeSandbox = (options: Omit<WorkerSandboxOptions, 'spawn'> = {}) => nodeSandbox({ inline: { budgetMs: INLINE_BUDGET_MS }, ...options });
 const scalar = (fn: string, ...args: (number | bigint)[]): CallRequest => ({ fn, convention: { kind: 'scalar', args } });
 const moduleFile = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url)));
 /** Whether an instance runs on the peer's own thread (the sandbox's instances say so). */
@@ -92,7 +95,7 @@ describe('Sandbox instances on the peer\'s own thread', () => {
     expect((await m.call(scalar('bump'))).value).toBe(44);
     // A snapshot of the worker's state carries everything the thread's calls did.
     const snapshot = await m.snapshot();
-    const elsewhere = createNodeSandbox({ inline: undefined as never });
+    const elsewhere = nodeSandbox();
     try {
       const copy = await elsewhere.load({ wasm: await wat(COUNTER), grants: [] });
       await copy.restore(snapshot);
