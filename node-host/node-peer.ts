@@ -25,7 +25,7 @@ import { nodeSha256 } from './node-sha256.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
 import { InvalidParamsError } from '../shared/errors.ts';
 import { createNodeInferenceEngine } from './nn/onnx.ts';
-import { createNodeSandbox, INLINE_BUDGET_MS } from './sandbox/node-sandbox.ts';
+import { createNodeSandbox } from './sandbox/node-sandbox.ts';
 import { FileBlobStore } from './stores/file-blob-store.ts';
 import { FileKeyValueStore } from './stores/file-key-value-store.ts';
 import type { CapabilityPolicy } from '../shared/trust/capability-policy.ts';
@@ -36,12 +36,6 @@ useNodeEd25519();
 /** Options of {@link startNodePeer}. */
 export interface NodePeerOptions {
   name: string;
-  /**
-   * Run a module that needs nothing from the host thread on it, each call lent
-   * INLINE_BUDGET_MS (ADR 0040). Off by default: a hot standby's takeover test fails with it
-   * (ADR 0040, "Not settled").
-   */
-  inlineCalls?: boolean;
   /** Roles (ADR 0025): the mesh's owners and this peer's invitation or grant. */
   roles?: PeerRoles;
   /** Sign as this identity instead of the one kept in `dataDir` (start's node-1: the owner key). */
@@ -106,7 +100,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     // One-minute load average per core, and memory in use of the machine's total.
     sampleLoad: () => ({ cpu: os.loadavg()[0]! / cores, memory: 1 - os.freemem() / os.totalmem() }),
     sha256: nodeSha256,
-    sandbox: createNodeSandbox({ ...(options.limits ? { limits: options.limits } : {}), ...(options.inlineCalls ? { inline: { budgetMs: INLINE_BUDGET_MS } } : {}) }),
+    sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated,
     ...memoryBudget(options.memoryBudgetBytes),

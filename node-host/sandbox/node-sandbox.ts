@@ -19,12 +19,6 @@ import { WorkerSandbox, type WorkerSandboxOptions } from '../../shared/sandbox/w
 
 let bundled: URL | null = null;
 
-/**
- * How long a call may run on the peer's own thread before its instance moves to a worker,
- * ms, where a peer runs calls there (`inline`, ADR 0040; off unless asked for).
- */
-export const INLINE_BUDGET_MS = 2;
-
 /** The bundled worker entry as a `data:` URL, building it on first use. */
 export function workerBundle(): URL {
   if (bundled) return bundled;

@@ -23,12 +23,6 @@ export const ModuleBudgetError = defineError('ERR_MODULE_BUDGET', 'ModuleBudgetE
 export const MemoryBudgetError = defineError('ERR_MEMORY_BUDGET', 'MemoryBudgetError');
 /** The call ran past its time limit; its worker was stopped. */
 export const CallTimeoutError = defineError('ERR_CALL_TIMEOUT', 'CallTimeoutError');
-/**
- * A call run on the host's own thread went past the time that thread lends it (or past
- * its stack): it was stopped and rolled back, and runs again in a worker. Never reaches a
- * caller (ADR 0040).
- */
-export const InlineBudgetError = defineError('ERR_INLINE_BUDGET', 'InlineBudgetError');
 /** The module trapped (unreachable, out-of-bounds access, stack overflow, …). */
 export const WasmTrapError = defineError('ERR_WASM_TRAP', 'WasmTrapError');
 /** The module called `proc_exit`. */

@@ -107,12 +107,6 @@ export interface InitMessage {
   control?: SharedArrayBuffer;
   /** The call time limit: without a control buffer the worker's stop checks end a call past it. */
   callTimeoutMs: number;
-  /**
-   * Set when the instance runs on the host's own thread (inline-worker.ts, ADR 0040): a
-   * call's stop checks end it once it has run this many milliseconds, with
-   * ERR_INLINE_BUDGET, and the calls after it in its message are left for a worker.
-   */
-  inlineBudgetMs?: number;
   /** Keep a copy of the state after every call so a stopped worker's successor can resume. */
   trackState: boolean;
   /** Linked providers in instantiation order: each after the providers it imports from. */

@@ -8,8 +8,7 @@
  * their message API and call {@link runSandboxWorker}.
  * @module
  */
-import { fromErrorInfo } from '../errors.ts';
-import type { CallRequest, CallResult } from '../ports/sandbox.ts';
+import type { CallRequest } from '../ports/sandbox.ts';
 import { xhrBridgeCaller } from './async-bridge.ts';
 import { bridgeCaller, type BridgeCall } from './bridge-call.ts';
 import { answersMessage, requestsOf } from './call-packing.ts';
@@ -31,7 +30,7 @@ import { StateCopies } from './state-copies.ts';
 import { dirFiles, EVERYTHING, type Range, replaceFiles, type Unit, writeCopy } from './unit.ts';
 import { restoreSnapshot, takeSnapshot } from './unit-snapshot.ts';
 import { wasmError } from './wasm-error.ts';
-import { CallTimeoutError, InlineBudgetError, InstanceClosedError, SharedMemoryRequiredError } from './errors.ts';
+import { CallTimeoutError, SharedMemoryRequiredError } from './errors.ts';
 import { FUEL_PER_POLL } from '../wasm/stop-checks.ts';
 
 /** One initialised worker: its instance, state copies and the answers not sent yet. */
@@ -53,10 +52,6 @@ class WorkerInstance {
   #answers: WorkerAnswer[] = [];
   /** Set when a call reached the host (camera, rpc, pub/sub, …). */
   #reachedHost = false;
-  /** On the host's own thread (ADR 0040): how long a call may run there, ms; undefined in a worker. */
-  readonly #budget: number | undefined;
-  /** Set when a call on the host's thread went past its budget or its stack: the calls after it wait for a worker. */
-  #overBudget = false;
 
   /** @throws whatever instantiation throws (the caller reports it as `failed`). */
   constructor(port: MessagePort<HostToWorker, WorkerToHost>, init: InitMessage) {
@@ -88,18 +83,7 @@ class WorkerInstance {
     const stop = new Int32Array(control, CONTROL_STOP * 4, 1);
     this.#stop = stop;
     const limit = init.callTimeoutMs;
-    const budget = (this.#budget = init.inlineBudgetMs);
-    this.#poll = budget !== undefined
-      ? () => {
-          // On the host's own thread: a call past its budget stops and is run again in a worker.
-          if (Atomics.load(stop, 0) !== 0) throw new CallTimeoutError('the host stopped this call');
-          if (performance.now() - this.#callStart > budget) {
-            this.#overBudget = true;
-            throw new InlineBudgetError(`call ran longer than the ${budget} ms the host thread lends it`);
-          }
-          return FUEL_PER_POLL;
-        }
-      : this.#shared
+    this.#poll = this.#shared
       ? () => {
           if (Atomics.load(stop, 0) !== 0) throw new CallTimeoutError('the host stopped this call');
           return FUEL_PER_POLL;
@@ -109,8 +93,6 @@ class WorkerInstance {
           if (performance.now() - this.#callStart > limit) throw new CallTimeoutError(`call ran longer than ${limit} ms and was stopped`);
           return FUEL_PER_POLL;
         };
-    // On the host's thread the budget bounds instantiation too (a start function that loops).
-    this.#callStart = performance.now();
     this.#live = instantiate(init, init.files, this.#bridge, this.#poll);
     this.#copies.copy(this.#live);
   }
@@ -127,35 +109,11 @@ class WorkerInstance {
       // only one to run them (this worker lives on until terminate() takes effect).
       if (this.#shared && Atomics.load(this.#stop!, 0) !== 0) return;
       this.#call(request, first + i, stamped && i === 0);
-      // Past its budget on the host's thread: the host moves this instance to a worker,
-      // which runs that call and the ones after it.
-      if (this.#overBudget) break;
       // A call that reached the host had effects outside the instance: its answer goes
       // out before the next call starts, so that a successor never runs it again.
       if (this.#reachedHost) this.#sendAnswers();
     }
     this.#sendAnswers();
-  }
-
-  /**
-   * On the host's own thread (ADR 0040): run one call now and return its result, without
-   * a message either way; a failed call leaves no trace, as in {@link calls}, and throws
-   * its named error (ERR_INLINE_BUDGET past the budget or the thread's stack). Its state
-   * copy stays here until a message hands it over: the host resumes nothing from it.
-   */
-  runNow(request: CallRequest): CallResult {
-    this.#overBudget = false;
-    this.#callStart = performance.now();
-    let fresh: Unit | null = null;
-    try {
-      fresh = request.fresh ? instantiate(this.#init, dirFiles(this.#live), this.#bridge, this.#poll) : null;
-      const result = runCall(fresh ?? this.#live, request);
-      if (!fresh) this.#copies.copy(this.#live);
-      return result;
-    } catch (error) {
-      if (!request.fresh) this.#copies.rollback(this.#live);
-      throw fromErrorInfo(wasmError(isStackOverflow(error) ? new InlineBudgetError('call overflowed the host thread\'s stack') : error, request.fn));
-    }
   }
 
   /**
@@ -211,7 +169,6 @@ class WorkerInstance {
    */
   #call(request: CallRequest, seq: number, stamped: boolean): void {
     this.#reachedHost = false;
-    this.#overBudget = false;
     this.#callStart = performance.now();
     this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + this.#callStart;
     Atomics.store(this.#running, CONTROL_RUNNING, seq);
@@ -230,12 +187,6 @@ class WorkerInstance {
     } catch (error) {
       // A failed call leaves no trace: the instance goes back to its state before it.
       if (!request.fresh) this.#copies.rollback(this.#live);
-      // The host thread's stack is shallower than a worker's: a call that overflows it
-      // there is run again in a worker, which answers as it would have.
-      if (this.#budget !== undefined && isStackOverflow(error)) {
-        this.#overBudget = true;
-        error = new InlineBudgetError('call overflowed the host thread\'s stack');
-      }
       this.#answers.push({ ok: false, error: wasmError(error, request.fn) });
     } finally {
       Atomics.store(this.#running, CONTROL_RUNNING, -1);
@@ -246,28 +197,13 @@ class WorkerInstance {
   #sendAnswers(): void {
     if (this.#answers.length === 0) return;
     const state = this.#copies.handOver();
-    // On the host's own thread nothing is cloned: the answers go as they are.
-    this.#port.post(this.#budget !== undefined ? (state ? { t: 'answers', answers: this.#answers, state } : { t: 'answers', answers: this.#answers }) : answersMessage(this.#answers, state));
+    this.#port.post(answersMessage(this.#answers, state));
     this.#answers = [];
   }
 }
 
-/** Whether `error` is an engine's report of a stack overflow (see wasm-error.ts). */
-function isStackOverflow(error: unknown): boolean {
-  return (error instanceof RangeError && /call stack/i.test(error.message)) || (error instanceof Error && error.name === 'InternalError' && /recursion/i.test(error.message));
-}
-
-/** The message loop of one instance, as {@link runSandboxWorker} returns it. */
-export interface SandboxLoop {
-  /**
-   * On the host's own thread (inline-worker.ts): run one call of the initialised instance
-   * now, without messages; throws its named error, or ERR_INSTANCE_CLOSED before `init`.
-   */
-  runNow(request: CallRequest): CallResult;
-}
-
 /** Serve one sandboxed module instance over `port` until the worker is terminated. */
-export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>): SandboxLoop {
+export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>): void {
   let worker: WorkerInstance | null = null;
   port.onMessage((msg) => {
     if (msg.t === 'init') {
@@ -287,10 +223,4 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
     else if (msg.t === 'prime') worker.prime(msg.id);
     else worker.replace(msg);
   });
-  return {
-    runNow: (request) => {
-      if (!worker) throw new InstanceClosedError('the instance has not started');
-      return worker.runNow(request);
-    },
-  };
 }

@@ -24,17 +24,10 @@ import type { Logger } from '../log.ts';
 import type { Clock, TimerHandle } from '../ports/clock.ts';
 import type { CallRequest, CallResult, HostServices, InstanceSnapshot, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import type { ModuleInfo } from '../wasm/binary.ts';
-import { CallTimeoutError, InlineBudgetError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
-import { InlineWorker } from './inline-worker.ts';
+import { CallTimeoutError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
 import type { WorkerAnswer, InitMessage, WorkerToHost } from './protocol.ts';
 import { NnHost } from './wasi-nn-host.ts';
 import { Slot, type WorkerHandle } from './worker-slot.ts';
-
-/**
- * Calls an instance on the host's thread runs at once in one turn of the event loop; the
- * ones after wait for the turn's end (see `call`).
- */
-const INLINE_CALLS_PER_TURN = 64;
 
 /** A call posted (or about to be posted) to an instance's worker. */
 interface InFlight {
@@ -60,11 +53,6 @@ export interface InstanceOptions {
   onClose: (instance: WorkerInstance) => void;
   /** Without shared memory: where host answers go (async-bridge.ts), when a service worker serves them. */
   answers?: AnswerChannel;
-  /**
-   * Start on the host's own thread (inline-worker.ts, ADR 0040), each call bounded by
-   * `budgetMs`: the module needs nothing from the host thread and carries stop checks.
-   */
-  inline?: { budgetMs: number };
 }
 
 /** One module instance: an active worker, a warm spare, the last good state. */
@@ -97,10 +85,6 @@ export class WorkerInstance implements SandboxInstance {
   #closed = false;
   /** Graphs loaded through wasi-nn: shared by this instance's workers, freed at close. */
   readonly #nn: NnHost;
-  /** The message loop on the host's thread while the instance runs there (ADR 0040); null once in a worker. */
-  #inline: InlineWorker | null = null;
-  /** Calls run on the host's thread in this turn of the event loop. */
-  #inlineTurn = 0;
 
   constructor(options: InstanceOptions) {
     this.#o = options;
@@ -111,56 +95,13 @@ export class WorkerInstance implements SandboxInstance {
   }
 
   async start(): Promise<void> {
-    const inline = this.#o.inline;
-    if (inline) {
-      // On the host's own thread: no worker, and no spare until a call needs one.
-      const handle = new InlineWorker(this.#o.defer);
-      const slot = new Slot(handle, this.#o.init.bridge, this.#o.services, this.#nn, this.#o.logger, this.#o.answers);
-      try {
-        await slot.start({ ...this.#o.init, inlineBudgetMs: inline.budgetMs });
-        this.#inline = handle;
-        this.#active = slot;
-        return;
-      } catch (error) {
-        // Instantiation (a start function) ran past the budget: the instance starts in a worker.
-        if (!(error instanceof MeshError) || error.code !== 'ERR_INLINE_BUDGET') throw error;
-      }
-    }
     this.#active = await this.#spawnSlot();
     this.#spare = this.#spawnSpare();
   }
 
-  /** Whether the instance runs on the host's own thread (ADR 0040). */
-  get inline(): boolean {
-    return this.#inline !== null && !this.#closed;
-  }
-
   call(request: CallRequest): Promise<CallResult> {
-    // On the host's own thread with nothing before it: the call runs now, and its answer
-    // is known before this returns (ADR 0040).
-    if (this.#inline && this.#serials === 0 && this.#inflight.length === 0 && !this.#replacing && !this.#closed && this.#inlineTurn < INLINE_CALLS_PER_TURN && !this.#inline.waiting) {
-      // Callers that await each answer and call again never leave the microtask queue:
-      // past a number of calls in one turn, the next ones wait for the turn's end
-      // (`defer`), like calls to a worker, so that timers and sockets get their turn.
-      if (this.#inlineTurn++ === 0) this.#o.defer(() => (this.#inlineTurn = 0));
-      return this.#runInline(this.#inline, request);
-    }
     // Behind a snapshot or restore, calls wait for it; otherwise they go straight in.
     return this.#serials === 0 ? this.#enqueue(request) : this.#queue.then(() => this.#enqueue(request));
-  }
-
-  #runInline(inline: InlineWorker, request: CallRequest): Promise<CallResult> {
-    try {
-      return Promise.resolve(inline.run(request));
-    } catch (error) {
-      if (!(error instanceof MeshError) || error.code !== 'ERR_INLINE_BUDGET') return Promise.reject(error as Error);
-      // Past the budget (stopped and rolled back): the call runs again in a worker.
-      return new Promise<CallResult>((resolve, reject) => {
-        this.#inflight.push({ request, resolve, reject, slot: null, seq: -1 });
-        this.#unposted++;
-        this.#demote(this.#active!);
-      });
-    }
   }
 
   snapshot(options: { sinceLast?: boolean } = {}): Promise<InstanceSnapshot> {
@@ -297,24 +238,20 @@ export class WorkerInstance implements SandboxInstance {
     const calls = this.#inflight.slice(this.#inflight.length - this.#unposted);
     this.#unposted = 0;
     const slot = this.#active;
-    // Numbered before they are posted: on the host's own thread they are answered before `requestCalls` returns.
-    const first = slot.nextSeq;
+    const first = slot.requestCalls(calls.map((c) => c.request), {
+      answered: (i, answer) => this.#answered(calls[i]!, slot, answer),
+      failed: (error) => this.#slotFailed(slot, error),
+    });
     for (let i = 0; i < calls.length; i++) {
       calls[i]!.slot = slot;
       calls[i]!.seq = first + i;
     }
-    slot.requestCalls(calls.map((c) => c.request), {
-      answered: (i, answer) => this.#answered(calls[i]!, slot, answer),
-      failed: (error) => this.#slotFailed(slot, error),
-    });
-    if (this.#watchTimer === undefined && !this.#replacing && this.#inflight.length > this.#unposted) this.#watchIn(this.#o.limits.callTimeoutMs);
+    if (this.#watchTimer === undefined) this.#watchIn(this.#o.limits.callTimeoutMs);
   }
 
   #answered(call: InFlight, slot: Slot, answer: WorkerAnswer): void {
     // Answers from a replaced worker are stale: the calls were posted again.
     if (this.#retired.has(slot) || this.#inflight[0] !== call) return;
-    // Past the host thread's budget: stopped, rolled back, and run again in a worker.
-    if (!answer.ok && answer.error.code === 'ERR_INLINE_BUDGET') return this.#demote(slot);
     this.#inflight.shift();
     if (!answer.ok) call.reject(fromErrorInfo(answer.error));
     else {
@@ -399,56 +336,17 @@ export class WorkerInstance implements SandboxInstance {
     this.#stopWatch();
     this.#replacing = this.#replace(failed, reason)
       .catch((e: unknown) => this.#o.logger.warn(`could not replace a stopped worker: ${(e as Error).message}`))
-      .finally(() => this.#replaced());
-  }
-
-  /**
-   * Move the instance from the host's thread to a worker (ADR 0040): its state as the
-   * last call that ended left it (the one past the budget was rolled back) goes over as a
-   * snapshot, then every call not answered runs there, that one first. It stays there.
-   */
-  #demote(slot: Slot): void {
-    const handle = this.#inline;
-    if (!handle || this.#retired.has(slot)) return;
-    this.#retired.add(slot);
-    this.#stopWatch();
-    const reply = handle.exchange({ t: 'snapshot', id: 0 });
-    this.#inline = null;
-    slot.kill(new InlineBudgetError('the instance moved to a worker'));
-    this.#replacing = this.#moveToWorker(reply)
-      .catch((e: unknown) => this.#o.logger.warn(`could not move an instance to a worker: ${(e as Error).message}`))
-      .finally(() => this.#replaced());
-  }
-
-  async #moveToWorker(reply: ReturnType<InlineWorker['exchange']>): Promise<void> {
-    if (reply?.t !== 'snapshot') throw new ModuleLoadError('the instance gave no snapshot to move to a worker');
-    const next = await this.#spawnSlot();
-    if (this.#closed) {
-      next.kill(new InstanceClosedError('instance closed'));
-      return;
-    }
-    const snapshot: InstanceSnapshot = { moduleId: this.moduleId, ...reply.snapshot };
-    const restored = await next.request({ t: 'restore', id: 0, snapshot }, pageBuffers(snapshot));
-    if (restored.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
-    if (restored.error) throw fromErrorInfo(restored.error);
-    this.#files = snapshot.files;
-    await next.request({ t: 'prime', id: 0 });
-    this.#active = next;
-    this.#spare = this.#spawnSpare();
-    this.#o.logger.debug(`instance of ${this.moduleId.slice(0, 12)} moved to a worker`);
-  }
-
-  /** After a worker was replaced (or the instance moved to one): post the calls waiting, or fail them if none took over. */
-  #replaced(): void {
-    this.#replacing = null;
-    if (this.#closed || !this.#active || this.#retired.has(this.#active)) {
-      this.#unposted = 0;
-      for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
-    } else {
-      this.#unposted = this.#inflight.length;
-      this.#flush();
-    }
-    this.#drained();
+      .finally(() => {
+        this.#replacing = null;
+        if (this.#closed || !this.#active || this.#retired.has(this.#active)) {
+          this.#unposted = 0;
+          for (const call of this.#inflight.splice(0)) call.reject(new InstanceClosedError('instance closed'));
+        } else {
+          this.#unposted = this.#inflight.length;
+          this.#flush();
+        }
+        this.#drained();
+      });
   }
 
   /** Put the spare in place of a stopped or dead worker, resumed from its last good state. */

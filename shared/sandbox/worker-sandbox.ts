@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../log.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { HostServices, LoadSpec, Sandbox, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import { SystemClock } from '../system-clock.ts';
-import { type ModuleInfo, parseModule } from '../wasm/binary.ts';
+import { parseModule } from '../wasm/binary.ts';
 import { checkModuleBudget, DEFAULT_BUDGET_LIMITS, DEFAULT_MAX_MEMORY_PAGES } from './budget.ts';
 import { grantableImports, hostThreadImport } from './capabilities.ts';
 import type { AnswerChannel } from './async-bridge.ts';
@@ -76,15 +76,6 @@ export interface WorkerSandboxOptions {
    * instance's active worker and its spare); 0 spawns each worker when it is needed.
    */
   warmWorkers?: number;
-  /**
-   * Run an instance on the host's own thread (ADR 0040) when its module needs nothing from
-   * it — no import answered by the host thread or blocking it (`sys.delay`), no linked
-   * provider — and its stop checks can be added (they are, for such a module, whatever
-   * `stopChecks` says). Each call there may run `budgetMs`; one past it, or past the
-   * thread's stack, is stopped, rolled back and run again in a worker, where the instance
-   * stays. Default: off (every instance in a worker).
-   */
-  inline?: { budgetMs: number };
 }
 
 /** Prepared (rewritten and compiled) modules kept for loading the same bytes again. */
@@ -143,9 +134,7 @@ export class WorkerSandbox implements Sandbox {
       }
     }
     const moduleId = await sha256Hex(spec.wasm);
-    const inlineWanted = this.#options.inline !== undefined && inlineCandidate(info) && (spec.providers ?? []).length === 0;
-    const prepared = await this.#prepare(moduleId, spec.wasm, limits, inlineWanted || (this.#options.stopChecks ?? true));
-    const inline = inlineWanted && prepared.stopChecks ? this.#options.inline : undefined;
+    const prepared = await this.#prepare(moduleId, spec.wasm, limits);
     this.#pool ??= new WorkerPool(this.#options.spawn, this.#options.warmWorkers ?? 2, this.#options.defer ?? ((task) => queueMicrotask(task)));
     const pool = this.#pool;
     const functions = info.exports.filter((e) => e.kind === 'function' && e.type).map((e) => ({ name: e.name, type: e.type! }));
@@ -175,7 +164,6 @@ export class WorkerSandbox implements Sandbox {
       logger: this.#log,
       defer: this.#options.defer ?? ((task) => queueMicrotask(task)),
       ...(answerUrl !== undefined && this.#options.answers ? { answers: this.#options.answers } : {}),
-      ...(inline ? { inline } : {}),
       onClose: (i) => {
         this.#instances.delete(i);
         pool.refill();
@@ -200,12 +188,12 @@ export class WorkerSandbox implements Sandbox {
    * The module rewritten and compiled, once per content and limits: loading the same
    * bytes again (another deployment, a restart of one, a migration target) reuses it.
    */
-  #prepare(moduleId: string, wasm: Uint8Array, limits: SandboxLimits, stopChecks: boolean): Promise<PreparedModule> {
-    const key = `${moduleId}/${limits.maxMemoryPages}/${limits.maxTableElements}/${stopChecks}`;
+  #prepare(moduleId: string, wasm: Uint8Array, limits: SandboxLimits): Promise<PreparedModule> {
+    const key = `${moduleId}/${limits.maxMemoryPages}/${limits.maxTableElements}`;
     let prepared = this.#prepared.get(key);
     if (prepared) this.#prepared.delete(key);
     else {
-      prepared = prepareModule(wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module', stopChecks });
+      prepared = prepareModule(wasm, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, exportTables: true, what: 'module', stopChecks: this.#options.stopChecks ?? true });
       // A module that failed to prepare is tried again next time, not remembered.
       prepared.catch(() => this.#prepared.delete(key));
     }
@@ -213,14 +201,6 @@ export class WorkerSandbox implements Sandbox {
     if (this.#prepared.size > PREPARED_CACHE_ENTRIES) this.#prepared.delete(this.#prepared.keys().next().value!);
     return prepared;
   }
-}
-
-/** Imports that block the thread they run on. */
-const BLOCKING_IMPORTS = new Set(['sys.delay']);
-
-/** Whether a module needs nothing from the host thread and never blocks it: it may run there (ADR 0040). */
-function inlineCandidate(info: ModuleInfo): boolean {
-  return hostThreadImport(info) === undefined && !info.imports.some((i) => i.kind === 'function' && BLOCKING_IMPORTS.has(`${i.module}.${i.name}`));
 }
 
 /** SharedArrayBuffer exists and, on a page, the page is cross-origin isolated (browsers hide or refuse it otherwise). */

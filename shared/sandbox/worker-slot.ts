@@ -48,8 +48,6 @@ export interface WorkerHandle {
   /** The worker died on its own (uncaught error, out of memory). */
   onError(handler: (error: Error) => void): void;
   terminate(): void;
-  /** True for the message loop run on the host's own thread (inline-worker.ts): nothing crosses threads. */
-  readonly inline?: boolean;
 }
 
 /**
@@ -114,11 +112,6 @@ export class Slot {
     worker.onError((e) => this.kill(new ModuleLoadError(`sandbox worker died: ${e.message}`)));
   }
 
-  /** The next call's sequence number. */
-  get nextSeq(): number {
-    return this.#nextSeq;
-  }
-
   get dead(): boolean {
     return this.#dead !== null;
   }
@@ -169,9 +162,7 @@ export class Slot {
       this.#startedAt[CONTROL_STARTED_AT] = performance.timeOrigin + performance.now();
       Atomics.store(this.#running, CONTROL_RUNNING, first);
     }
-    // On the host's own thread nothing is cloned: packing would only cost.
-    if (this.#worker.inline) this.#worker.post(stamped ? { t: 'calls', first, requests, stamped } : { t: 'calls', first, requests });
-    else this.#worker.post(callsMessage(first, requests, stamped));
+    this.#worker.post(callsMessage(first, requests, stamped));
     return first;
   }
 

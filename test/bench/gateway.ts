@@ -38,8 +38,6 @@ interface Round {
   baseline: Load;
   floor: Load;
   measured: Load;
-  /** The same gateway on a peer that runs the call on its own thread (ADR 0040). */
-  inline: Load;
   /** The two bare runs agree within 20 %. */
   steady: boolean;
 }
@@ -97,22 +95,15 @@ function load(url: string, seconds: number, headers: string[] = []): Promise<Loa
   });
 }
 
-/** A Node peer serving fibo behind a gateway, and the hot route's URL. */
-async function fiboGateway(name: string, inlineCalls: boolean): Promise<{ node: Awaited<ReturnType<typeof startNodePeer>>; gateway: Awaited<ReturnType<typeof startGateway>>; dep: { id: string }; url: string }> {
+async function gatewayThroughput(): Promise<BenchSection> {
   const network = new MemoryNetwork();
-  const node = await startNodePeer({ name, transports: [network.createTransport()], ...(inlineCalls ? { inlineCalls } : {}) });
+  const node = await startNodePeer({ name: 'bench-gateway', transports: [network.createTransport()] });
   const dir = new URL('../../modules/fibo/', import.meta.url);
   const description = JSON.parse(await readFile(new URL('description.json', dir), 'utf8')) as ModuleDescription;
   await node.orchestrator.packages.publish({ wasm: new Uint8Array(await readFile(new URL('fibo.wasm', dir))), description });
   const dep = node.orchestrator.deploy({ name: 'bench', sequence: [{ module: 'fibo', func: 'fibo', device: node.peer.id }] });
   await node.orchestrator.waitFor(dep.id, (v) => v.record.status === 'ready');
   const gateway = await startGateway({ peer: node, port: 0 });
-  return { node, gateway, dep, url: `${gateway.url}/${dep.id}/modules/fibo/fibo?param0=12` };
-}
-
-async function gatewayThroughput(): Promise<BenchSection> {
-  const { node, gateway, dep } = await fiboGateway('bench-gateway', false);
-  const inlined = await fiboGateway('bench-gateway-inline', true);
   const constant = JSON.stringify({ result: 233, resultUrl: 'http://127.0.0.1/request-history/1', value: 233, files: [] });
   const answer = (res: ServerResponse): void => {
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(constant) });
@@ -138,27 +129,23 @@ async function gatewayThroughput(): Promise<BenchSection> {
     const check = (await (await fetch(gatewayUrl)).json()) as { result: number };
     if (check.result !== 233) throw new Error(`the gateway answered ${JSON.stringify(check)}`);
     await load(gatewayUrl, 2); // warm-up: JIT, worker, connection pools
-    await load(inlined.url, 2);
-    // Each round is a sandwich: bare, gateway, gateway with inline calls, hop, bare again. A round whose two bare
+    // Each round is a sandwich: bare, gateway, hop, bare again. A round whose two bare
     // runs differ by more than a fifth happened while the machine's speed moved; it is
     // left out of the median (and listed).
     const rounds: Round[] = [];
     for (let round = 0; round < MAX_ROUNDS && rounds.filter((r) => r.steady).length < ROUNDS; round++) {
       const before = await load(bareUrl, SECONDS);
       const measured = await load(gatewayUrl, SECONDS);
-      const inline = await load(inlined.url, SECONDS);
       const floor = await load(hopUrl, SECONDS);
       const after = await load(bareUrl, SECONDS);
       const steady = Math.abs(before.rps - after.rps) <= 0.2 * Math.max(before.rps, after.rps);
       const baseline = { ...before, rps: (before.rps + after.rps) / 2, cpuPerRequest: (before.cpuPerRequest + after.cpuPerRequest) / 2, mainPerRequest: (before.mainPerRequest + after.mainPerRequest) / 2 };
-      rounds.push({ baseline, floor, measured, inline, steady });
+      rounds.push({ baseline, floor, measured, steady });
     }
     const counted = rounds.filter((r) => r.steady).length > 0 ? rounds.filter((r) => r.steady) : rounds;
     counted.sort((a, b) => a.measured.rps / a.baseline.rps - b.measured.rps / b.baseline.rps);
-    const { baseline, floor, measured, inline } = counted[Math.floor(counted.length / 2)]!;
+    const { baseline, floor, measured } = counted[Math.floor(counted.length / 2)]!;
     const spread = rounds.map((r) => `${((r.measured.rps / r.baseline.rps) * 100).toFixed(0)} %${r.steady ? '' : ' (unsteady, left out)'}`).join(', ');
-    const inlineSpread = rounds.map((r) => `${((r.inline.rps / r.baseline.rps) * 100).toFixed(0)} %${r.steady ? '' : ' (unsteady)'}`).join(', ');
-    console.log(`  (inline calls/bare per round: ${inlineSpread})`);
     console.log(`  (gateway/bare per round: ${spread})`);
     // The ceiling behind the gateway: the same call straight into the supervisor, as many in flight, no HTTP.
     let calls = 0;
@@ -170,16 +157,14 @@ async function gatewayThroughput(): Promise<BenchSection> {
       }
     }));
     const ceiling = calls / 3;
-    const failed = rounds.flatMap((r) => [r.measured, r.inline]).find((m) => m.errors + m.non2xx > 0);
+    const failed = rounds.find((r) => r.measured.errors + r.measured.non2xx > 0)?.measured;
     if (failed) throw new Error(`the gateway failed ${failed.errors} requests and answered ${failed.non2xx} non-2xx`);
     const ratio = measured.rps / baseline.rps;
     return {
       title: 'HTTP gateway',
-      method: `autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, after a 2 s warm-up of the gateway, in rounds of five runs back to back: the bare server, the gateway, the same gateway on a peer that runs calls on its own thread (inline calls, ADR 0040, not the default), the bare server plus a worker hop, the bare server again (its baseline is the mean of its two runs). A shared machine's speed drifts by a factor of two within a minute, so a round whose two bare runs differ by more than 20 % is left out, up to ${MAX_ROUNDS} rounds for ${ROUNDS} steady ones, and the figures come from the steady round whose gateway-to-bare ratio is the median (every round's ratio: ${spread}). Loaded: \`GET /{deployment}/modules/fibo/fibo?param0=12\` on the gateway of one Node peer (routing, query → wasm arguments, the call in the worker sandbox, the history record (kept in memory, written to the store behind the calls), the JSON answer), and a bare node:http server answering a constant JSON of the same shape, measured in the same run. A second baseline adds one worker postMessage round trip per request to the bare server: the floor of any design that runs wasm off the main thread. A third is the supervisor called in-process with as many calls in flight and no HTTP (3 s): the ceiling of anything in front of it, since calls to one module instance run one at a time in its worker. Latencies come from autocannon in whole milliseconds. CPU per request: this process's user + system time during a run (every thread: the HTTP server, the peer, its sandbox worker; autocannon runs apart) over the requests answered in it, from the same round; the main thread's share of it from Linux's per-thread counters (\`/proc/self/task/<tid>/stat\`, ticks of 10 ms), so that what the sandbox worker costs beside the main thread shows apart.`,
+      method: `autocannon in a separate process, ${CONNECTIONS} keep-alive connections for ${SECONDS} s each, after a 2 s warm-up of the gateway, in rounds of four runs back to back: the bare server, the gateway, the bare server plus a worker hop, the bare server again (its baseline is the mean of its two runs). A shared machine's speed drifts by a factor of two within a minute, so a round whose two bare runs differ by more than 20 % is left out, up to ${MAX_ROUNDS} rounds for ${ROUNDS} steady ones, and the figures come from the steady round whose gateway-to-bare ratio is the median (every round's ratio: ${spread}). Loaded: \`GET /{deployment}/modules/fibo/fibo?param0=12\` on the gateway of one Node peer (routing, query → wasm arguments, the call in the worker sandbox, the history record (kept in memory, written to the store behind the calls), the JSON answer), and a bare node:http server answering a constant JSON of the same shape, measured in the same run. A second baseline adds one worker postMessage round trip per request to the bare server: the floor of any design that runs wasm off the main thread. A third is the supervisor called in-process with as many calls in flight and no HTTP (3 s): the ceiling of anything in front of it, since calls to one module instance run one at a time in its worker. Latencies come from autocannon in whole milliseconds. CPU per request: this process's user + system time during a run (every thread: the HTTP server, the peer, its sandbox worker; autocannon runs apart) over the requests answered in it, from the same round; the main thread's share of it from Linux's per-thread counters (\`/proc/self/task/<tid>/stat\`, ticks of 10 ms), so that what the sandbox worker costs beside the main thread shows apart.`,
       rows: [
         { name: 'requests per second', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http ${Math.round(baseline.rps).toLocaleString('en')}/s`, ratio: `${(ratio * 100).toFixed(0)} %`, goal: '≥ 80 % of bare', met: ratio >= 0.8 },
-        { name: 'requests per second, calls on the peer\'s own thread (inline calls, ADR 0040; not the default)', figure: `${Math.round(inline.rps).toLocaleString('en')}/s`, baseline: `bare node:http ${Math.round(baseline.rps).toLocaleString('en')}/s`, ratio: `${((inline.rps / baseline.rps) * 100).toFixed(0)} %`, goal: '' },
-        { name: 'CPU per request with inline calls, all threads; main thread', figure: `${inline.cpuPerRequest.toFixed(1)} µs; ${Number.isFinite(inline.mainPerRequest) ? `${inline.mainPerRequest.toFixed(1)} µs` : '–'}`, baseline: `bare node:http ${baseline.cpuPerRequest.toFixed(1)} µs; ${Number.isFinite(baseline.mainPerRequest) ? `${baseline.mainPerRequest.toFixed(1)} µs` : '–'}`, ratio: times(inline.cpuPerRequest, baseline.cpuPerRequest), goal: '' },
         { name: 'requests per second, against one worker hop', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `bare node:http + a worker postMessage round trip ${Math.round(floor.rps).toLocaleString('en')}/s`, ratio: `${((measured.rps / floor.rps) * 100).toFixed(0)} %`, goal: '' },
         { name: 'requests per second, against the supervisor alone', figure: `${Math.round(measured.rps).toLocaleString('en')}/s`, baseline: `supervisor.call in-process, ${CONNECTIONS} in flight ${Math.round(ceiling).toLocaleString('en')}/s`, ratio: `${((measured.rps / ceiling) * 100).toFixed(0)} %`, goal: '' },
         { name: 'CPU per request in the serving process (server, peer, sandbox worker; autocannon apart)', figure: `${measured.cpuPerRequest.toFixed(1)} µs`, baseline: `bare node:http ${baseline.cpuPerRequest.toFixed(1)} µs; + a worker hop ${floor.cpuPerRequest.toFixed(1)} µs`, ratio: times(measured.cpuPerRequest, baseline.cpuPerRequest), goal: '' },
@@ -196,8 +181,6 @@ async function gatewayThroughput(): Promise<BenchSection> {
     };
   } finally {
     await gateway.close();
-    await inlined.gateway.close();
-    await inlined.node.stop();
     await new Promise((resolve) => bare.close(resolve));
     await new Promise((resolve) => hop.close(resolve));
     await echo.terminate();

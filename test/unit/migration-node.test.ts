@@ -1,7 +1,7 @@
 // The live-migration suite on Node worker threads.
 import { readFile } from 'node:fs/promises';
 import { nodeSha256 } from '../../node-host/node-sha256.ts';
-import { createNodeSandbox, INLINE_BUDGET_MS } from '../../node-host/sandbox/node-sandbox.ts';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runMigrationTests } from '../acceptance/migration.ts';
 import { runPrecopyTests } from '../acceptance/migration-precopy.ts';
 import { runHeldCallTests } from '../acceptance/migration-held-calls.ts';
@@ -17,10 +17,3 @@ runMigrationTests(harness);
 runPrecopyTests(harness);
 runHeldCallTests(harness);
 runBasePartTests(harness);
-
-// The same with instances on the peers' own threads where their modules allow (ADR 0040).
-const inline = { ...harness, name: 'Node, inline calls', sandbox: () => createNodeSandbox({ inline: { budgetMs: INLINE_BUDGET_MS } }) };
-runMigrationTests(inline);
-runPrecopyTests(inline);
-runHeldCallTests(inline);
-runBasePartTests(inline);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { createNodeSandbox, INLINE_BUDGET_MS } from '../../node-host/sandbox/node-sandbox.ts';
+import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { runSandboxTests } from '../acceptance/sandbox.ts';
 import { runToolchainModuleTests } from '../acceptance/toolchain-modules.ts';
 
@@ -16,19 +16,6 @@ runSandboxTests({
   create: (limits) => createNodeSandbox({ sharedMemory: false, stopChecks: true, ...(limits ? { limits } : {}) }),
   moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
   sharedMemory: false,
-});
-
-// The same suite with instances on the peer's own thread where their module allows (ADR 0040).
-runSandboxTests({
-  name: 'Node, inline calls',
-  create: (limits) => createNodeSandbox({ inline: { budgetMs: INLINE_BUDGET_MS }, ...(limits ? { limits } : {}) }),
-  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
-});
-
-runToolchainModuleTests({
-  name: 'Node, inline calls',
-  create: (limits) => createNodeSandbox({ inline: { budgetMs: INLINE_BUDGET_MS }, ...(limits ? { limits } : {}) }),
-  moduleFile: async (path) => new Uint8Array(await readFile(new URL(`../../modules/${path}`, import.meta.url))),
 });
 
 runToolchainModuleTests({
