@@ -49,15 +49,8 @@ export interface Sending {
 /** Distinct 64 KiB pages per part of the base: 1 MiB, the blob path's range size. */
 export const BASE_PART_PAGES = 16;
 
-/**
- * Parts of the base in flight from the source at once over a bulk stream: enough that the
- * channel never drains while the source waits for the target's answers (which queue
- * behind the pieces still arriving). Eight, as many as the target buffers unannounced.
- */
-export const BASE_PARTS_IN_FLIGHT = 8;
-
-/** Parts in flight when they travel inline, in requests that other peers may relay. */
-export const INLINE_PARTS_IN_FLIGHT = 3;
+/** Parts of the base in flight from the source at once. */
+export const BASE_PARTS_IN_FLIGHT = 3;
 
 /** A base has at most one part per page of a 32-bit memory. */
 const MAX_PARTS = 65536;
@@ -115,7 +108,7 @@ export interface StreamedBase {
 
 /**
  * Push `snapshot` (a whole one) to the target in parts, {@link BASE_PARTS_IN_FLIGHT} at
- * a time over a bulk stream ({@link INLINE_PARTS_IN_FLIGHT} inline), each encoded and hashed while the ones before it travel; resolves when the target has taken every part (checked, not necessarily
+ * a time, each encoded and hashed while the ones before it travel; resolves when the target has taken every part (checked, not necessarily
  * restored yet: its prepare answers once they are).
  */
 export async function streamBase(send: Sending & { deploymentId: string }, snapshot: InstanceSnapshot, opening?: Promise<number | undefined>): Promise<StreamedBase> {
@@ -160,7 +153,6 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
   ahead(0);
   ahead(1);
   const stream = await (opening ?? openBaseStream(send));
-  const lanes = stream === undefined ? INLINE_PARTS_IN_FLIGHT : BASE_PARTS_IN_FLIGHT;
   // Streamed parts go on the link one after another, in order: the target then has
   // part 0 whole after its own bytes, not after the pieces of every part in flight
   // (which would interleave), and restores it while the next ones travel.
@@ -176,7 +168,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
     for (let index = next++; index < parts.length; index = next++) {
       const { chunks, byteLength, ...part } = await ahead(index)!;
       ready.delete(index);
-      ahead(index + lanes);
+      ahead(index + BASE_PARTS_IN_FLIGHT);
       if (stream === undefined || byteLength > MAX_STREAMED_PART_BYTES) {
         onWire[index]!.resolve();
         await send.peer.call(send.to, 'migration.part', { ...part, data: part.data ?? concatBytes(chunks) }, { timeoutMs: send.left() });
@@ -200,7 +192,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
     }
   };
   // One failed part fails the whole: the others' calls are left to end by themselves.
-  await Promise.all(Array.from({ length: Math.min(lanes, parts.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(BASE_PARTS_IN_FLIGHT, parts.length) }, lane));
   return result;
 }
 
