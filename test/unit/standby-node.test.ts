@@ -90,8 +90,12 @@ describe('Hot standby on Node worker threads', () => {
     testMesh.network.setPartition(null);
     await waitFor(() => record(a!, id).solution['0'] === standbyId && record(c!, id).solution['0'] === standbyId, 'every side to agree on the new primary', 15_000);
     await waitFor(() => !runs(a!, id), 'the old primary to unload its copy', 15_000);
+    // A caller that does not yet see the new primary alive sends its call to the standby,
+    // which takes over once more (ADR 0038): correct, but not what this test is about.
+    await waitFor(() => a!.peer.alive().includes(standbyId), 'the old primary to see the new one alive', 15_000);
     // Calls from anywhere, the old primary included, go on from the last acknowledged value.
     expect([await fib(a!, id), await fib(c!, id)]).toEqual([5, 8]);
+    // The primary that came back took nothing over again.
     expect(record(b!, id).epoch).toBe(takeoverEpoch(0, standbyId));
   });
 
