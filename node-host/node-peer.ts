@@ -21,6 +21,7 @@ import { useNodeEd25519 } from './trust/node-ed25519.ts';
 import type { Identity } from '../shared/identity/identity.ts';
 import type { PeerRoles } from '../shared/registry/join-roles.ts';
 import { startSupervisedPeer, type SupervisedPeer } from '../shared/composition/supervised-peer.ts';
+import { nodeDeflate } from './node-deflate.ts';
 import { nodeSha256 } from './node-sha256.ts';
 import { nodeAddresses, nodePlatform } from './platform.ts';
 import { InvalidParamsError } from '../shared/errors.ts';
@@ -100,6 +101,7 @@ export async function startNodePeer(options: NodePeerOptions): Promise<Supervise
     // One-minute load average per core, and memory in use of the machine's total.
     sampleLoad: () => ({ cpu: os.loadavg()[0]! / cores, memory: 1 - os.freemem() / os.totalmem() }),
     sha256: nodeSha256,
+    deflate: nodeDeflate,
     sandbox: createNodeSandbox(options.limits ? { limits: options.limits } : {}),
     services,
     simulated,

@@ -24,6 +24,7 @@ import { type Clock, every, type TimerHandle } from '../ports/clock.ts';
 import type { PeerStore } from '../ports/key-value-store.ts';
 import type { PeerId, Transport } from '../ports/transport.ts';
 import type { MeshBus } from '../ports/mesh-bus.ts';
+import type { Deflate } from '../ports/deflate.ts';
 import type { Sha256Factory } from '../ports/sha256.ts';
 import { BUS_ORIGIN, BusSync } from './bus-sync.ts';
 import { decodeMessage, encodeMessage, type RouteMessage, type WireMessage } from '../protocol/wire.ts';
@@ -149,6 +150,12 @@ export interface PeerOptions {
    * ranges as they arrive instead of the whole after the last (ADR 0031). Default: none.
    */
   sha256?: Sha256Factory;
+  /**
+   * Synchronous zlib (Node: node-host/node-deflate.ts): a migration's snapshot parts are
+   * deflated and inflated on this thread instead of through `CompressionStream` (ADR 0033).
+   * Default: none.
+   */
+  deflate?: Deflate;
 }
 
 /** Events of a peer. */
@@ -570,6 +577,11 @@ export class Peer {
     if (!entry) return false;
     if (--entry.holds === 0) this.#offered.delete(hash);
     return true;
+  }
+
+  /** The synchronous zlib this peer was given (`PeerOptions.deflate`), if any. */
+  get deflate(): Deflate | undefined {
+    return this.#options.deflate;
   }
 
   /** The incremental SHA-256 this peer was given (`PeerOptions.sha256`), if any. */

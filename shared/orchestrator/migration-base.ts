@@ -27,6 +27,7 @@
 import { concatBytes, sha256Hex } from '../bytes.ts';
 import { HashMismatchError, MalformedMessageError } from '../errors.ts';
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
+import type { Deflate } from '../ports/deflate.ts';
 import type { Sha256Factory, Sha256Stream } from '../ports/sha256.ts';
 import { SnapshotInvalidError } from '../sandbox/errors.ts';
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotPieces } from '../sandbox/snapshot.ts';
@@ -114,7 +115,7 @@ export interface StreamedBase {
 export async function streamBase(send: Sending & { deploymentId: string }, snapshot: InstanceSnapshot, opening?: Promise<number | undefined>): Promise<StreamedBase> {
   const parts = splitSnapshot(snapshot, BASE_PART_PAGES);
   const first = encodeSnapshot(parts[0]!);
-  const firstWire = await packSnapshot(first);
+  const firstWire = await packSnapshot(first, send.peer.deflate);
   // Dense state: the first part's sample did not shrink, so no part is sampled.
   const pack = isPacked(firstWire);
   const result: StreamedBase = { parts: parts.length, bytes: 0, wireBytes: 0 };
@@ -135,7 +136,7 @@ export async function streamBase(send: Sending & { deploymentId: string }, snaps
       return { ...numbered, snapshot: hash.digestHex(), chunks, byteLength };
     }
     const encoded = index === 0 ? first : encodeSnapshot(parts[index]!);
-    const data = index === 0 ? firstWire : pack ? await packSnapshot(encoded) : encoded;
+    const data = index === 0 ? firstWire : pack ? await packSnapshot(encoded, send.peer.deflate) : encoded;
     result.bytes += encoded.byteLength;
     result.wireBytes += data.byteLength;
     return { ...numbered, snapshot: await hashOf(data, sha256), data, chunks: [data], byteLength: data.byteLength };
@@ -252,11 +253,17 @@ export class IncomingBase {
    */
   readonly #streaming = new Map<number, { buffer: Uint8Array; length: number; hash: Sha256Stream | null }>();
   readonly #sha256: Sha256Factory | undefined;
+  readonly #deflate: Deflate | undefined;
   #failed: Error | undefined;
 
-  /** `sha256`: an incremental hash (Node), with which streamed parts are hashed piece by piece as they arrive. */
-  constructor(options: { sha256?: Sha256Factory } = {}) {
+  /**
+   * `sha256`: an incremental hash (Node), with which streamed parts are hashed piece by
+   * piece as they arrive; `deflate`: a synchronous zlib (Node), with which compressed
+   * parts are inflated.
+   */
+  constructor(options: { sha256?: Sha256Factory; deflate?: Deflate } = {}) {
     this.#sha256 = options.sha256;
+    this.#deflate = options.deflate;
   }
 
   /** How many parts the base has, once the first part (any index) has arrived. */
@@ -283,7 +290,7 @@ export class IncomingBase {
       const actual = digest ?? (await sha256Hex(data));
       if (actual !== p.snapshot) throw new HashMismatchError(`part ${p.index} of the base arrived as bytes that hash to ${actual}, not ${p.snapshot}`, { expected: p.snapshot, actual });
       const packed = isPacked(data);
-      const part = decodeSnapshot(await unpackSnapshot(data));
+      const part = decodeSnapshot(await unpackSnapshot(data, this.#deflate));
       if ((p.index === 0) === (part.part === true) || part.delta) throw new SnapshotInvalidError(`part ${p.index} is ${p.index === 0 ? 'not whole' : 'not a part'}`);
       if (this.#failed) throw this.#failed;
       // The pages are views of a buffer this base alone holds (a streamed part's, or what

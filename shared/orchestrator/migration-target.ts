@@ -235,8 +235,8 @@ export class MigrationTarget {
 
   /** Where the base snapshot's parts of prepare `p` arrive; it fails on abort, cancel or time limit. */
   #expectBase(p: MigrationPrepare, from: string, signal: AbortSignal | undefined): Preparing {
-    const sha256 = this.#peer.sha256;
-    const base = new IncomingBase(sha256 ? { sha256 } : {});
+    const { sha256, deflate } = this.#peer;
+    const base = new IncomingBase({ ...(sha256 ? { sha256 } : {}), ...(deflate ? { deflate } : {}) });
     const clock = this.#peer.clock;
     const timer = clock.setTimeout(() => base.fail(new MigrationFailedError('timed out: the base snapshot did not come')), p.timeoutMs);
     const onAbort = (): void => base.fail(new MigrationFailedError(`migration ${p.migrationId} was given up by the source`));
@@ -309,7 +309,7 @@ export class MigrationTarget {
     // migration, whose abort drops that copy; a mismatch is reported before anything the
     // corrupt bytes did.
     const data = p.data;
-    const [hashed, restored] = await Promise.allSettled([hashOf(data, this.#peer.sha256), (async () => restore(decodeSnapshot(await unpackSnapshot(data))))()]);
+    const [hashed, restored] = await Promise.allSettled([hashOf(data, this.#peer.sha256), (async () => restore(decodeSnapshot(await unpackSnapshot(data, this.#peer.deflate))))()]);
     if (hashed.status === 'rejected') throw hashed.reason;
     if (hashed.value !== p.snapshot) throw new HashMismatchError(`snapshot ${p.snapshot} arrived as bytes that hash to ${hashed.value}`, { expected: p.snapshot, actual: hashed.value });
     if (restored.status === 'rejected') throw restored.reason;
@@ -360,7 +360,7 @@ export class MigrationTarget {
   /** A snapshot blob from the mesh (verified), decoded; the blob is not kept. */
   async #fetchSnapshot(hash: string): Promise<InstanceSnapshot> {
     const bytes = await this.#peer.fetchBlob(hash, { chunkBytes: SNAPSHOT_CHUNK_BYTES, keep: false });
-    return decodeSnapshot(await unpackSnapshot(bytes));
+    return decodeSnapshot(await unpackSnapshot(bytes, this.#peer.deflate));
   }
 
   #checkModule(moduleId: string, staged: StagedModule): void {

@@ -11,9 +11,13 @@
  * ```
  * Anything else is passed through as it is (an "LMSN" snapshot decodes as before).
  * `CompressionStream` is web-standard (browsers, Node, Deno), so `shared/` may use it;
- * `deflate` rather than `deflate-raw`, which older engines lack.
+ * `deflate` rather than `deflate-raw`, which older engines lack. A peer with a synchronous
+ * zlib (the Deflate port, ports/deflate.ts: Node) passes it in and the bytes are deflated
+ * and inflated on the calling thread instead (the same format, so either end may use
+ * either): no trip through a thread pool for a part that deflates in a millisecond.
  * @module
  */
+import type { Deflate } from '../ports/deflate.ts';
 import { mayHalve } from './compressibility.ts';
 import { SnapshotInvalidError } from './errors.ts';
 
@@ -31,16 +35,18 @@ export const MAX_UNPACKED_BYTES = 2 ** 32 + 2 ** 30;
 
 /**
  * `bytes` (an encoded snapshot) compressed when a sample of it shrinks to under half,
- * else `bytes` itself. Either form is accepted by {@link unpackSnapshot}.
+ * else `bytes` itself. Either form is accepted by {@link unpackSnapshot}. With `zlib`, the
+ * sample and the whole are deflated by it, on this thread.
  */
-export async function packSnapshot(bytes: Uint8Array): Promise<Uint8Array> {
+export async function packSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise<Uint8Array> {
   if (bytes.byteLength < PACK_MIN_BYTES) return bytes;
   const sample = new Uint8Array(SAMPLE_BYTES * SAMPLES);
   const stride = Math.floor((bytes.byteLength - SAMPLE_BYTES) / (SAMPLES - 1));
   for (let i = 0; i < SAMPLES; i++) sample.set(bytes.subarray(i * stride, i * stride + SAMPLE_BYTES), i * SAMPLE_BYTES);
   // Random or compressed state is told apart at once, without a trip through deflate.
-  if (!mayHalve(sample) || (await deflate(sample)).byteLength > sample.byteLength * PAYS_BELOW) return bytes;
-  const body = await deflate(bytes);
+  const squeeze = (input: Uint8Array): Promise<Uint8Array> | Uint8Array => (zlib ? zlib.deflate(input) : deflate(input));
+  if (!mayHalve(sample) || (await squeeze(sample)).byteLength > sample.byteLength * PAYS_BELOW) return bytes;
+  const body = await squeeze(bytes);
   if (body.byteLength + PREFIX >= bytes.byteLength) return bytes;
   const out = new Uint8Array(PREFIX + body.byteLength);
   out.set(MAGIC, 0);
@@ -59,9 +65,10 @@ export function isPacked(bytes: Uint8Array): boolean {
  * The encoded snapshot inside `bytes`: decompressed when packed, else `bytes` itself.
  * Decompression stops as soon as the output passes the length the header declares, so
  * a small blob cannot expand into unbounded memory.
+ * With `zlib`, inflated by it on this thread, bounded the same way.
  * @throws SnapshotInvalidError (`ERR_SNAPSHOT_INVALID`) for a malformed or lying packing.
  */
-export async function unpackSnapshot(bytes: Uint8Array): Promise<Uint8Array> {
+export async function unpackSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise<Uint8Array> {
   if (!isPacked(bytes)) return bytes;
   const bad = (why: string): never => {
     throw new SnapshotInvalidError(`invalid packed snapshot: ${why}`, { reason: why });
@@ -71,6 +78,16 @@ export async function unpackSnapshot(bytes: Uint8Array): Promise<Uint8Array> {
   const declared = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(8, true);
   if (declared > BigInt(MAX_UNPACKED_BYTES)) bad('declared length out of range');
   const length = Number(declared);
+  if (zlib) {
+    let out: Uint8Array | undefined;
+    try {
+      out = zlib.inflate(bytes.subarray(PREFIX), length);
+    } catch {
+      bad('the deflate stream is corrupt or expands past its declared length');
+    }
+    if (out!.byteLength !== length) bad(`expands to ${out!.byteLength} bytes, not the declared ${length}`);
+    return out!;
+  }
   const reader = through(bytes.subarray(PREFIX), new DecompressionStream('deflate')).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

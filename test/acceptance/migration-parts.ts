@@ -44,7 +44,7 @@ export function runBasePartTests(harness: MigrationHarness): void {
   describe(`Migration base in parts on ${harness.name}`, function () {
     let testMesh: TestMesh;
     beforeEach(() => {
-      testMesh = new TestMesh(harness.sandbox, harness.sha256 ? { sha256: harness.sha256 } : {});
+      testMesh = new TestMesh(harness.sandbox, { ...(harness.sha256 ? { sha256: harness.sha256 } : {}), ...(harness.deflate ? { deflate: harness.deflate } : {}) });
     });
     afterEach(async () => {
       await testMesh.stop();

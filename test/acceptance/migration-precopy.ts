@@ -31,7 +31,7 @@ export function runPrecopyTests(harness: MigrationHarness): void {
     const call = (p: SupervisedPeer, dep: string, fn: string, args: number[] = []) => p.orchestrator.call(dep, 'counter-c', fn, { args }).then((o) => o.value);
 
     beforeEach(() => {
-      testMesh = new TestMesh(harness.sandbox);
+      testMesh = new TestMesh(harness.sandbox, harness.deflate ? { deflate: harness.deflate } : {});
     });
     afterEach(async () => {
       await testMesh.stop();

@@ -5,6 +5,7 @@
  * the in-memory network — under load, with the target killed mid-way, with a corrupted
  * or foreign snapshot. Runs in Node (worker threads) and Chromium (Workers).
  */
+import type { Deflate } from '../../shared/ports/deflate.ts';
 import type { Sha256Factory } from '../../shared/ports/sha256.ts';
 import { expect } from 'chai';
 import { sha256Hex } from '../../shared/bytes.ts';
@@ -26,6 +27,8 @@ export interface MigrationHarness {
   moduleFile(path: string): Promise<Uint8Array>;
   /** The incremental SHA-256 the runtime's peers have, if any (Node's). */
   sha256?: Sha256Factory;
+  /** The synchronous zlib the runtime's peers have, if any (Node's). */
+  deflate?: Deflate;
 }
 
 const scalar = (fn: string, ...args: (number | bigint)[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
@@ -230,7 +233,7 @@ export function runMigrationTests(harness: MigrationHarness): void {
     const runs = (p: SupervisedPeer, dep: string, name: string) => p.supervisor.deployed().some((d) => d.deploymentId === dep && d.name === name);
 
     beforeEach(() => {
-      testMesh = new TestMesh(harness.sandbox);
+      testMesh = new TestMesh(harness.sandbox, harness.deflate ? { deflate: harness.deflate } : {});
     });
     afterEach(async () => {
       await testMesh.stop();

@@ -3,6 +3,7 @@
  * mesh the migration and standby suites move modules around in. Web-standard only: the
  * same suites run in Node and in Chromium.
  */
+import type { Deflate } from '../../shared/ports/deflate.ts';
 import type { Sha256Factory } from '../../shared/ports/sha256.ts';
 import { MemoryNetwork } from '../../shared/memory/memory-network.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
@@ -24,14 +25,17 @@ export class TestMesh {
   readonly peers: SupervisedPeer[] = [];
   readonly #sandbox: () => Sandbox;
   readonly #sha256: Sha256Factory | undefined;
+  readonly #deflate: Deflate | undefined;
 
   /**
    * @param sandbox a fresh sandbox for each peer
    * @param options.sha256 an incremental SHA-256 for every peer (as a Node peer has)
+   * @param options.deflate a synchronous zlib for every peer (as a Node peer has)
    */
-  constructor(sandbox: () => Sandbox, options: { sha256?: Sha256Factory } = {}) {
+  constructor(sandbox: () => Sandbox, options: { sha256?: Sha256Factory; deflate?: Deflate } = {}) {
     this.#sandbox = sandbox;
     this.#sha256 = options.sha256;
+    this.#deflate = options.deflate;
   }
 
   /** One more peer named `name` (its blob store `blobs` when given). */
@@ -48,6 +52,7 @@ export class TestMesh {
       logger: createLogger(`peer:${name}`, this.log.sink),
       deploymentTiming: { startMs: 3000 },
       ...(this.#sha256 ? { sha256: this.#sha256 } : {}),
+      ...(this.#deflate ? { deflate: this.#deflate } : {}),
     });
     this.peers.push(peer);
     return peer;

@@ -4,6 +4,7 @@
  * and migration benchmarks measure on. Also the baselines' raw data channel pair.
  */
 import '../../node-host/webrtc/globals.ts';
+import { nodeDeflate } from '../../node-host/node-deflate.ts';
 import { nodeSha256 } from '../../node-host/node-sha256.ts';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
@@ -28,6 +29,7 @@ export async function meshOf(signalUrl: string, names: string[], mesh: string): 
       logger: createLogger(`bench:${name}`, log.sink),
       persistRegistry: false,
       sha256: nodeSha256,
+      deflate: nodeDeflate,
     }));
   }
   await waitFor(() => peers.every((p) => p.peer.linked().length >= names.length - 1 && p.peer.registry.devices.size >= names.length), 'a full mesh', 60_000);

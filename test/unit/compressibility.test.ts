@@ -2,6 +2,7 @@
 // only what deflate could not halve, and never keeps a compressible state from shrinking.
 import { describe, expect, it } from 'vitest';
 import { mayHalve } from '../../shared/sandbox/compressibility.ts';
+import { nodeDeflate } from '../../node-host/node-deflate.ts';
 import { isPacked, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
 
 /** `n` random bytes (getRandomValues fills at most 64 KiB a call). */
@@ -60,5 +61,28 @@ describe('Compressibility at a glance', () => {
     expect(await unpackSnapshot(packed)).toEqual(records);
     const noise = random(320 * 1024);
     expect(await packSnapshot(noise)).toBe(noise);
+  });
+
+  it('packs the same way with a synchronous zlib: either end reads what the other wrote, and a lying length is refused', async () => {
+    const records = repeating(random(1000), 320 * 1024);
+    const sync = await packSnapshot(records, nodeDeflate);
+    expect(isPacked(sync)).toBe(true);
+    expect(sync.byteLength).toBeLessThan(records.byteLength / 4);
+    // A Node source to a browser target (streams), and a browser source to a Node target.
+    expect(await unpackSnapshot(sync)).toEqual(records);
+    expect(await unpackSnapshot(await packSnapshot(records), nodeDeflate)).toEqual(records);
+    const noise = random(320 * 1024);
+    expect(await packSnapshot(noise, nodeDeflate)).toBe(noise);
+    // The header declares fewer bytes than the stream holds: refused, not inflated past it.
+    const lying = sync.slice();
+    new DataView(lying.buffer).setBigUint64(8, 1000n, true);
+    await expect(unpackSnapshot(lying, nodeDeflate)).rejects.toMatchObject({ code: 'ERR_SNAPSHOT_INVALID' });
+    // More declared than the stream holds, and a corrupt stream.
+    const longer = sync.slice();
+    new DataView(longer.buffer).setBigUint64(8, BigInt(records.byteLength + 1), true);
+    await expect(unpackSnapshot(longer, nodeDeflate)).rejects.toMatchObject({ code: 'ERR_SNAPSHOT_INVALID' });
+    const corrupt = sync.slice();
+    corrupt.fill(0xff, 20, 60);
+    await expect(unpackSnapshot(corrupt, nodeDeflate)).rejects.toMatchObject({ code: 'ERR_SNAPSHOT_INVALID' });
   });
 });
