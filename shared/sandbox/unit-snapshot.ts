@@ -4,6 +4,7 @@
  * @module
  */
 import type { InstanceSnapshot } from '../ports/sandbox.ts';
+import { pageScan } from './page-scan.ts';
 import { changedTables, dirFiles, EVERYTHING, NOTHING, PAGE, type Range, readGlobals, replaceFiles, union, type Unit, writeGlobals, writeState, writeTables } from './unit.ts';
 
 /** A snapshot of a unit and the buffer its pages live in (to transfer, not clone). */
@@ -35,11 +36,11 @@ export function takeSnapshot(l: Unit, written?: Range): TakenSnapshot {
       const end = Math.min(memoryPages, Math.ceil(written.hi / PAGE));
       for (let p = first; p < end; p++) used.push(p);
     } else {
+      const scan = pageScan(l.memory);
       let previous = -1;
       for (let p = 0; p < memoryPages; p++) {
-        const page = all.subarray(p * PAGE, (p + 1) * PAGE);
-        if (isZero(page)) continue;
-        if (previous === p - 1 && samePage(page, all.subarray(previous * PAGE, p * PAGE))) repeats.set(p, repeats.get(previous) ?? previous);
+        if (scan.zero(p)) continue;
+        if (p > 0 && previous === p - 1 && scan.same(p, previous)) repeats.set(p, repeats.get(previous) ?? previous);
         else used.push(p);
         previous = p;
       }
@@ -109,17 +110,4 @@ function writePages(l: Unit, s: InstanceSnapshot): Range {
   // Grown pages are zero in memory but not in older copies.
   if (s.memoryPages > current) written = union(written, { lo: current * PAGE, hi: s.memoryPages * PAGE });
   return written;
-}
-
-function samePage(a: Uint8Array, b: Uint8Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.byteLength >>> 2);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
-function isZero(bytes: Uint8Array): boolean {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-  return true;
 }
