@@ -22,21 +22,30 @@ function countingReporter() {
       let passed = 0;
       let failed = 0;
       let skipped = 0;
-      const walk = (suite) => {
+      // The names of the failed tests, so npm test's closing lines can say which.
+      const names = [];
+      const walk = (suite, file, path) => {
         for (const t of suite.tests ?? []) {
           if (t.skipped) skipped++;
           else if (t.passed) passed++;
-          else failed++;
+          else {
+            failed++;
+            names.push(`${file} > ${[...path, t.name].join(' > ')}`);
+          }
         }
-        for (const s of suite.suites ?? []) walk(s);
+        for (const s of suite.suites ?? []) walk(s, file, [...path, s.name]);
       };
       for (const session of sessions) {
-        if (session.testResults) walk(session.testResults);
+        const file = `${session.testFile.replace(`${process.cwd()}/`, '')} (${session.browser?.name ?? 'browser'})`;
+        if (session.testResults) walk(session.testResults, file, []);
         // A file that failed to load has no results: count it as a failure.
-        if (!session.passed && (session.errors?.length ?? 0) > 0) failed++;
+        if (!session.passed && (session.errors?.length ?? 0) > 0) {
+          failed++;
+          names.push(`${file}: ${session.errors[0]?.message ?? 'failed to load'}`);
+        }
       }
       mkdirSync('.tmp', { recursive: true });
-      writeFileSync('.tmp/wtr-summary.json', JSON.stringify({ passed, failed, skipped }));
+      writeFileSync('.tmp/wtr-summary.json', JSON.stringify({ passed, failed, skipped, names }));
     },
   };
 }

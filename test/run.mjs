@@ -16,6 +16,27 @@ if (process.env.LIQUIDMESH_NETNS === undefined) process.exit(runInLoopbackNamesp
 const bin = (name) => `node_modules/.bin/${name}`;
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+// Every failed test by name, printed again at the end so the last lines of a long run say
+// what broke.
+const failedTests = [];
+
+/** Reads a vitest JSON report: its counts, and the names of its failed tests. */
+function vitestSummary(file) {
+  if (!existsSync(file)) return { passed: 0, failed: 0, skipped: 0, names: [] };
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  const names = [];
+  for (const result of report.testResults ?? []) {
+    const where = result.name.replace(`${process.cwd()}/`, '');
+    for (const assertion of result.assertionResults ?? []) {
+      if (assertion.status === 'failed') names.push(`${where} > ${assertion.fullName}`);
+    }
+    // A file that failed to load or whose hooks failed has no failed assertion to name.
+    if (result.status === 'failed' && !(result.assertionResults ?? []).some((a) => a.status === 'failed')) {
+      names.push(`${where}: ${(result.message ?? 'failed').split('\n')[0]}`);
+    }
+  }
+  return { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests, names };
+}
 
 function run(cmd, args, env = {}) {
   return new Promise((resolve) => {
@@ -31,6 +52,7 @@ function run(cmd, args, env = {}) {
 }
 
 function record(name, summary, code) {
+  for (const test of summary.names ?? []) failedTests.push(`${name}: ${test}`);
   totals.passed += summary.passed;
   totals.failed += summary.failed;
   totals.skipped += summary.skipped;
@@ -58,8 +80,7 @@ if (want('node')) {
   console.log('\n▶ Node suites (vitest)');
   rmSync('.tmp/vitest.json', { force: true });
   const code = await run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest.json']);
-  const report = existsSync('.tmp/vitest.json') ? JSON.parse(readFileSync('.tmp/vitest.json', 'utf8')) : null;
-  record('vitest', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
+  record('vitest', vitestSummary('.tmp/vitest.json'), code);
 }
 
 if (want('browser')) {
@@ -114,8 +135,7 @@ if (want('e2e')) {
   console.log('\n▶ End-to-end suites (vitest: processes, Chromium, WebRTC)');
   rmSync('.tmp/vitest-e2e.json', { force: true });
   const code = await run(bin('vitest'), ['run', '--config', 'vitest.e2e.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-e2e.json']);
-  const report = existsSync('.tmp/vitest-e2e.json') ? JSON.parse(readFileSync('.tmp/vitest-e2e.json', 'utf8')) : null;
-  record('e2e', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
+  record('e2e', vitestSummary('.tmp/vitest-e2e.json'), code);
 }
 
 // The engine matrix: every engine × join, host, call, chain, migrate, reopen offline, in a
@@ -125,10 +145,10 @@ if (want('matrix')) {
   rmSync('.tmp/vitest-matrix.json', { force: true });
   const env = { LIQUIDMESH_NETNS_LINK: '1', LIQUIDMESH_NETNS: undefined };
   const code = await run(process.execPath, ['test/netns.mjs', bin('vitest'), 'run', '--config', 'vitest.matrix.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-matrix.json'], env);
-  const report = existsSync('.tmp/vitest-matrix.json') ? JSON.parse(readFileSync('.tmp/vitest-matrix.json', 'utf8')) : null;
-  record('engine matrix', report ? { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests } : { passed: 0, failed: 0, skipped: 0 }, code);
+  record('engine matrix', vitestSummary('.tmp/vitest-matrix.json'), code);
 }
 
+if (failedTests.length > 0) console.log(`\nFailed tests:\n${failedTests.map((t) => `  ✗ ${t}`).join('\n')}`);
 if (failures.length > 0) console.log(`\nFailed: ${failures.join('; ')}`);
 const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : '';
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
