@@ -136,6 +136,10 @@ const DIAL_TIMEOUT_MS = 10_000;
  */
 const OPEN_TIMEOUT_MS = DIAL_TIMEOUT_MS;
 const REFUSED_BACKOFF_MS = 10_000;
+/** A dial that failed before opening is made again after about this long (0.5–1.5×)… */
+const QUICK_REDIAL_MS = 200;
+/** …at most this many times in a row. */
+const QUICK_REDIALS = 3;
 /** About this many peers at their bound answer the announcement of a peer that needs room (ADR 0029). */
 const ROOM_RESPONDERS = 2;
 /** A peer heard announcing this many announcement periods without a link to us is a stranger: maybe another island. */
@@ -212,6 +216,8 @@ export class WebRtcTransport implements Transport {
   #roomFor: ((remote: PeerId, cutOff?: boolean) => PeerId | undefined) | undefined;
   /** Peers whose connection ended before it joined (refused at their bound), and until when not to dial them. */
   #backoff = new Map<PeerId, number>();
+  /** Dials made again in a row after failing before opening, per remote (see #redialSoon). */
+  #quickRedials = new Map<PeerId, number>();
   /** Peers heard announcing that we may dial (higher ids), so a refused dial can try another at once. */
   #heard = new Set<PeerId>();
   /**
@@ -337,6 +343,7 @@ export class WebRtcTransport implements Transport {
     }
     this.#links.clear();
     this.#announcers.clear();
+    this.#quickRedials.clear();
     for (const link of this.#refusing) link.conn.close();
     this.#refusing.clear();
     this.#ws?.close();
@@ -711,7 +718,49 @@ export class WebRtcTransport implements Transport {
     conn.on('data', (data: unknown) => this.#onFrame(link, data));
     conn.on('close', () => this.#drop(link, 'closed'));
     conn.on('error', (err: Error) => this.#drop(link, err.message));
+    this.#watchFailure(link);
     return link;
+  }
+
+  /**
+   * A connection that fails before its channel opens is given up at once, and our own dial
+   * made again soon, instead of waiting for the dial timeout. libdatachannel sometimes closes
+   * a connection whose answerer's ICE checks and DTLS hello reach the offerer before the answer
+   * does ("Got a remote candidate without ICE transport" follows), and says so only in
+   * `connectionstatechange`: PeerJS, which watches the ICE state, never learns, and the link
+   * hung for the dial timeout (ADR 0032, "connections that fail before they open").
+   */
+  #watchFailure(link: Link): void {
+    // The connection's RTCPeerConnection, as far as this needs it (shared/ has no DOM types).
+    type Watched = { connectionState: string; addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
+    const pc = (link.conn as unknown as { peerConnection?: Watched | null }).peerConnection;
+    if (!pc || typeof pc.addEventListener !== 'function') return;
+    const onState = (): void => {
+      const state = pc.connectionState;
+      if (link.open || (state !== 'failed' && state !== 'closed')) return;
+      pc.removeEventListener('connectionstatechange', onState);
+      if (this.#links.get(link.remote) !== link) return;
+      this.#drop(link, `the connection ${state} before its channel opened`, { failed: true });
+      if (link.dialing) this.#redialSoon(link.remote);
+    };
+    pc.addEventListener('connectionstatechange', onState);
+  }
+
+  /**
+   * Dial `remote` again shortly after our dial to it failed before opening: at most
+   * `QUICK_REDIALS` times in a row (a join resets the count); after that, the usual path —
+   * the next announcement heard — takes over.
+   */
+  #redialSoon(remote: PeerId): void {
+    const tries = (this.#quickRedials.get(remote) ?? 0) + 1;
+    if (tries > QUICK_REDIALS) return;
+    this.#quickRedials.set(remote, tries);
+    const delay = QUICK_REDIAL_MS * (0.5 + (this.#o.random ?? Math.random)());
+    this.#clock.setTimeout(() => {
+      if (this.#closed || this.#id === null || this.#links.has(remote) || !this.#allowed(remote) || this.#links.size >= this.#bound()) return;
+      this.#log.debug(`${short(this.#id)}: dialling ${short(remote)} again: the last dial failed before opening`);
+      this.#dial(remote);
+    }, delay);
   }
 
   async #sendProof(link: Link): Promise<void> {
@@ -780,6 +829,7 @@ export class WebRtcTransport implements Transport {
       link.joined = true;
       link.keepalive.joined(this.#clock.now());
       this.#log.debug(`${short(this.#id)}: joined ${short(link.remote)} (${link.dialing ? 'we dialled' : 'it dialled'})`);
+      this.#quickRedials.delete(link.remote);
       this.#events.emit('peer-joined', link.remote);
       if (first) void this.#announce();
     }
@@ -832,7 +882,7 @@ export class WebRtcTransport implements Transport {
     }
   }
 
-  #drop(link: Link, reason: string): void {
+  #drop(link: Link, reason: string, how: { failed?: boolean } = {}): void {
     if (this.#links.get(link.remote) !== link) return;
     this.#links.delete(link.remote);
     // Heard without a link from now on: a stranger again only after a while.
@@ -840,7 +890,8 @@ export class WebRtcTransport implements Transport {
     this.#announceSoon();
     this.#log.debug(`${short(this.#id)}: connection to ${short(link.remote)} ended${link.joined ? '' : ' before joining'} (${link.dialing ? 'we dialled' : 'it dialled'}): ${reason}`);
     // Under a bound, a dial that ended before joining was most likely refused at the other's bound.
-    if (this.#o.maxConnections !== undefined && link.dialing && !link.joined) this.#backoff.set(link.remote, this.#clock.now() + REFUSED_BACKOFF_MS);
+    // Not so a connection that failed on its way (it is dialled again soon, see #watchFailure).
+    if (this.#o.maxConnections !== undefined && link.dialing && !link.joined && !how.failed) this.#backoff.set(link.remote, this.#clock.now() + REFUSED_BACKOFF_MS);
     link.conn.close();
     if (link.joined) this.#leave(link);
   }

@@ -98,6 +98,49 @@ describe('WebRtcTransport specifics', () => {
     expect(watcher.peers()).to.deep.equal([id(8)]);
   });
 
+  it('gives up a connection that fails silently before opening and dials again at once, not after the dial timeout', async () => {
+    // libdatachannel can close a connection before its channel opens and say so only in
+    // connectionstatechange (its ICE state event never comes, so PeerJS never learns). The
+    // dialler's first peer connection does that here; the dialler's clock is manual and is
+    // moved one second, a tenth of the dial timeout: only a redial of its own joins them.
+    const g = globalThis as unknown as { RTCPeerConnection: typeof RTCPeerConnection };
+    const Real = g.RTCPeerConnection;
+    let failed = false;
+    let first = true;
+    g.RTCPeerConnection = class extends Real {
+      #silent = false;
+      constructor(...args: ConstructorParameters<typeof RTCPeerConnection>) {
+        super(...args);
+        if (!first) return;
+        first = false;
+        this.addEventListener('signalingstatechange', () => {
+          if (this.signalingState !== 'have-local-offer' || this.#silent) return;
+          this.#silent = true;
+          queueMicrotask(() => {
+            this.close();
+            failed = true;
+          });
+        });
+      }
+      override dispatchEvent(event: Event): boolean {
+        return this.#silent && event.type !== 'connectionstatechange' ? true : super.dispatchEvent(event);
+      }
+    };
+    try {
+      const clock = new ManualClock();
+      const remote = make();
+      const dialler = make({ clock });
+      await remote.connect(id(21));
+      await dialler.connect(id(20));
+      await waitFor(() => failed, 'the first connection to fail');
+      clock.advance(1000);
+      await waitFor(() => dialler.peers().includes(id(21)) && remote.peers().includes(id(20)), 'the pair to join over a second connection');
+      expect(dialler.connectionCount).to.equal(1);
+    } finally {
+      g.RTCPeerConnection = Real;
+    }
+  });
+
   it('does not accumulate connections when a peer comes and goes', async () => {
     const kiosk = make();
     await kiosk.connect(id(6));
