@@ -197,6 +197,26 @@ export async function runOrchestrationSimulation(options: OrchestrationSimOption
     clock.advance(250);
     await settle();
   }
+  // Links are admitted with signature checks on the thread pool, off the simulated clock: on
+  // a busy machine a check can outlast the simulated time a handshake waits before it
+  // retries (500 ms of it pass in a few ms of real time above), and every retry is overtaken
+  // again ("peer 0 sees 0 peers alive"). So a run not settled yet goes on at twice real time
+  // (50 ms every 25 ms) for up to twenty seconds of real time.
+  const by = Date.now() + 20_000;
+  while (!result.ok && Date.now() < by) {
+    while (network.queueLength > 0) {
+      network.deliver(0);
+      delivered++;
+      await settle();
+    }
+    const problem = await unsettled(peers);
+    result.detail = problem ?? '';
+    if (problem === null && network.queueLength === 0) result.ok = true;
+    else {
+      clock.advance(50);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   for (const d of peers[0]!.orchestrator.list()) {
     result.statuses[d.record.status] = (result.statuses[d.record.status] ?? 0) + 1;
     if (d.record.reason) result.reasons.push(d.record.reason);

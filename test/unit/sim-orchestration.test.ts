@@ -12,7 +12,7 @@ describe('Orchestration simulator', () => {
       if (!r.ok) failures.push(`seed ${seed}: ${r.detail} (replay: npm run sim -- --orchestration --seed ${seed})`);
       for (const [status, n] of Object.entries(r.statuses)) seen[status] = (seen[status] ?? 0) + n;
     }
-    expect(failures).to.deep.equal([]);
+    expect(failures, failures.join('\n')).to.deep.equal([]);
     // The scenarios reach every outcome, so the check above covers each of them.
     expect(Object.keys(seen).sort()).to.deep.equal(['failed', 'ready', 'rolled-back']);
   }, 300_000);

@@ -14,7 +14,7 @@ describe('Zones simulator', () => {
       moves += r.moves;
       failedForPolicy += r.reasons.filter((reason) => reason.includes('policy') || reason.includes('zone')).length;
     }
-    expect(failures).to.deep.equal([]);
+    expect(failures, failures.join('\n')).to.deep.equal([]);
     // The scenarios really change zones under running deployments: steps move, and some
     // deployments fail because no device may take their steps any more.
     expect(moves).to.be.greaterThan(0);
