@@ -66,3 +66,126 @@ export function deliverOrDrop(network: MemoryNetwork, rng: () => number, count: 
     else network.deliver(at);
   }
 }
+
+/** Methods of `crypto.subtle` the product calls; Node runs each on its thread pool. */
+const SUBTLE_METHODS = ['digest', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveBits', 'deriveKey', 'encrypt', 'decrypt'] as const;
+
+/** A WebCrypto operation started and not yet handed back to its caller. */
+interface OffThread {
+  work: Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * WebCrypto operations in flight in this process, in the order they started. Kept on the
+ * global object, as the methods it wraps are: a test runner that loads this module afresh
+ * for each file in one process wraps them once and shares one queue.
+ */
+const offThread: { queue: OffThread[]; pumping: boolean; users: number; originals: Map<string, PropertyDescriptor | undefined> } = ((globalThis as Record<symbol, unknown>)[Symbol.for('liquidmesh.sim.offThread')] ??= { queue: [], pumping: false, users: 0, originals: new Map() }) as never;
+
+/**
+ * Hand WebCrypto results (hashes, signatures, their checks) back in the order the
+ * operations started, each in a turn of the event loop of its own: Node runs them on its
+ * thread pool, in real time, off the simulated clock, and they finish in any order and
+ * at any moment — later on a busy machine. Handed back this way, and waited for before a
+ * simulator's next step ({@link offThreadDone}), they make a seed run the same
+ * interleaving on a busy machine as on a quiet one. The operations are the platform's own;
+ * only when their results are handed back changes. Returns the function that puts the
+ * platform's methods back (once every run that asked for the order has).
+ */
+export function orderOffThreadWork(): () => void {
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    if (--offThread.users > 0) return;
+    for (const [name, descriptor] of offThread.originals) {
+      if (descriptor) Object.defineProperty(globalThis.crypto.subtle, name, descriptor);
+      else delete (globalThis.crypto.subtle as unknown as Record<string, unknown>)[name];
+    }
+    offThread.originals.clear();
+  };
+  if (offThread.users++ > 0) return release;
+  const subtle = globalThis.crypto.subtle as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const name of SUBTLE_METHODS) {
+    offThread.originals.set(name, Object.getOwnPropertyDescriptor(subtle, name));
+    const original = subtle[name]!.bind(globalThis.crypto.subtle);
+    Object.defineProperty(subtle, name, {
+      configurable: true,
+      writable: true,
+      value: (...args: unknown[]): Promise<unknown> => {
+        const work = original(...args);
+        return new Promise((resolve, reject) => {
+          offThread.queue.push({ work, resolve, reject });
+          void pump();
+        });
+      },
+    });
+  }
+  return release;
+}
+
+/** Hand the operations' results back one at a time, in order, each in a fresh turn. */
+async function pump(): Promise<void> {
+  if (offThread.pumping) return;
+  offThread.pumping = true;
+  try {
+    while (offThread.queue.length > 0) {
+      const head = offThread.queue[0]!;
+      const [settled] = await Promise.allSettled([head.work]);
+      // What the previous result set going (microtasks only) has all run by the next turn.
+      await new Promise((r) => setImmediate(r));
+      offThread.queue.shift();
+      if (settled!.status === 'fulfilled') head.resolve(settled!.value);
+      else head.reject(settled!.reason);
+    }
+  } finally {
+    offThread.pumping = false;
+  }
+}
+
+/**
+ * Resolves once no WebCrypto operation is in flight and the work each one resumed has
+ * run (its continuations may start others: checked again after a few turns of the event
+ * loop), or after `limitMs` of real time; true when none is left. Needs
+ * {@link orderOffThreadWork}.
+ */
+export async function offThreadDone(limitMs = 10_000): Promise<boolean> {
+  const by = Date.now() + limitMs;
+  for (;;) {
+    for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    if (offThread.queue.length === 0) return true;
+    if (Date.now() > by) return false;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+/**
+ * Draw `Math.random` and `crypto.getRandomValues` from a stream seeded by `seed` until the
+ * returned function puts them back: the ids the product draws (calls, deployments, RPC
+ * sessions, link nonces, awareness clients) then come out the same on every run of a
+ * seed. One run at a time: the functions are the process's own.
+ */
+export function seedRandomness(seed: number): () => void {
+  const next = prng(seed + 0x7a4d0000);
+  const random = Math.random;
+  const getRandomValues = Object.getOwnPropertyDescriptor(globalThis.crypto, 'getRandomValues');
+  Math.random = next;
+  Object.defineProperty(globalThis.crypto, 'getRandomValues', {
+    configurable: true,
+    writable: true,
+    value: <T extends ArrayBufferView | null>(array: T): T => {
+      if (array) {
+        const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
+      }
+      return array;
+    },
+  });
+  return () => {
+    Math.random = random;
+    if (getRandomValues) Object.defineProperty(globalThis.crypto, 'getRandomValues', getRandomValues);
+    else delete (globalThis.crypto as unknown as Record<string, unknown>).getRandomValues;
+  };
+}

@@ -30,16 +30,17 @@
  * answered value the checks start a new line of state. The mesh has settled when every
  * peer sees the deployment ready or rolled back (a rollback serves as ready does), every
  * other peer alive and no call pending.
- * `npm run sim -- --standby --seed N` runs one seed; the peers' keys come from the seed,
- * but the runs are not exactly replayable (call ids are random; hashing and signatures
- * finish on other threads).
+ * `npm run sim -- --standby --seed N` runs one seed, and runs it the same way every time:
+ * the peers' keys and the ids the product draws come from the seed, and every step waits
+ * for the hashes and signatures that finish on other threads, handed back in the order
+ * they started.
  */
 import { createLogger } from '../../shared/log.ts';
 import type { MemoryTransport } from '../../shared/memory/memory-network.ts';
 import type { ModuleDescription } from '../../shared/registry/description.ts';
 import { type SupervisedPeer, startSupervisedPeer } from '../../shared/composition/supervised-peer.ts';
 import { createSimSandbox } from './sim-sandbox.ts';
-import { deliverOrDrop, simWorld } from './sim-world.ts';
+import { deliverOrDrop, offThreadDone, orderOffThreadWork, seedRandomness, simWorld } from './sim-world.ts';
 
 /** Options of one hot-standby run. */
 export interface StandbySimOptions {
@@ -100,8 +101,24 @@ interface Answer {
   partitioned: boolean;
 }
 
-/** Run one hot-standby scenario. */
+/**
+ * Run one hot-standby scenario. WebCrypto results are handed back in the order the
+ * operations started and each step waits for them (`orderOffThreadWork`), and the ids the
+ * product draws come from the seed (`seedRandomness`): a seed runs the same interleaving
+ * on every run, on a busy machine as on a quiet one.
+ */
 export async function runStandbySimulation(options: StandbySimOptions): Promise<StandbySimResult> {
+  const release = orderOffThreadWork();
+  const unseed = seedRandomness(options.seed);
+  try {
+    return await simulate(options);
+  } finally {
+    unseed();
+    release();
+  }
+}
+
+async function simulate(options: StandbySimOptions): Promise<StandbySimResult> {
   const { rng, pick, clock, log, network, identities, stores } = await simWorld(options.seed, options.peers, true);
   // Peer ids are random; in id order, peer i plays the same part under the same seed.
   identities.sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -197,8 +214,14 @@ export async function runStandbySimulation(options: StandbySimOptions): Promise<
     });
     running[i] = { node, transport };
   };
+  /**
+   * Let the work a step started run out before the next: hashes and signatures finish on
+   * other threads in real time, and a step that came before they did (on a busy machine)
+   * would meet another mesh than the seed's (links not yet formed again, a load overtaken
+   * by its timeout, state not yet applied).
+   */
   const settle = async (): Promise<void> => {
-    for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    await offThreadDone();
   };
   const up = (): number[] => running.map((p, i) => (p ? i : -1)).filter((i) => i >= 0);
   const call = (node: SupervisedPeer): void => {
