@@ -143,6 +143,19 @@ export async function runZoneSimulation(options: ZoneSimOptions): Promise<ZoneSi
     clock.advance(250);
     await settle();
   }
+  // As in the orchestration simulator: signature checks run off the simulated clock, so a
+  // run not settled yet goes on at twice real time for up to twenty seconds of real time.
+  const by = Date.now() + 20_000;
+  while (!result.ok && Date.now() < by) {
+    await deliverAll();
+    const problem = (await unsettled(peers)) ?? misplaced(peers);
+    result.detail = problem ?? '';
+    if (problem === null && network.queueLength === 0) result.ok = true;
+    else {
+      clock.advance(50);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   for (const d of first.orchestrator.list()) {
     result.statuses[d.record.status] = (result.statuses[d.record.status] ?? 0) + 1;
     if (d.record.reason) result.reasons.push(d.record.reason);
