@@ -32,11 +32,25 @@ const SAMPLES = 4;
 const PAYS_BELOW = 0.5;
 /** An unpacked snapshot never exceeds a full 32-bit memory plus its files' share. */
 export const MAX_UNPACKED_BYTES = 2 ** 32 + 2 ** 30;
+/**
+ * The most a synchronous zlib inflates in one go (about 50–100 ms of the calling thread
+ * here). A packing that declares more — a large module's state, or a member sending a small
+ * blob that claims gigabytes — goes through `DecompressionStream`, which yields between
+ * chunks, so it cannot hold the peer's thread for seconds.
+ */
+export const MAX_SYNC_INFLATE_BYTES = 64 * 1024 * 1024;
+/**
+ * The most a synchronous zlib deflates in one go (deflate is several times slower than
+ * inflate: some tens of milliseconds of the calling thread at this size); a larger part goes
+ * through `CompressionStream`, off the thread, as it did before the port.
+ */
+export const MAX_SYNC_DEFLATE_BYTES = 4 * 1024 * 1024;
 
 /**
  * `bytes` (an encoded snapshot) compressed when a sample of it shrinks to under half,
  * else `bytes` itself. Either form is accepted by {@link unpackSnapshot}. With `zlib`, the
- * sample and the whole are deflated by it, on this thread.
+ * sample and a whole of at most {@link MAX_SYNC_DEFLATE_BYTES} are deflated by it, on this
+ * thread.
  */
 export async function packSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise<Uint8Array> {
   if (bytes.byteLength < PACK_MIN_BYTES) return bytes;
@@ -44,7 +58,7 @@ export async function packSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise<U
   const stride = Math.floor((bytes.byteLength - SAMPLE_BYTES) / (SAMPLES - 1));
   for (let i = 0; i < SAMPLES; i++) sample.set(bytes.subarray(i * stride, i * stride + SAMPLE_BYTES), i * SAMPLE_BYTES);
   // Random or compressed state is told apart at once, without a trip through deflate.
-  const squeeze = (input: Uint8Array): Promise<Uint8Array> | Uint8Array => (zlib ? zlib.deflate(input) : deflate(input));
+  const squeeze = (input: Uint8Array): Promise<Uint8Array> | Uint8Array => (zlib && input.byteLength <= MAX_SYNC_DEFLATE_BYTES ? zlib.deflate(input) : deflate(input));
   if (!mayHalve(sample) || (await squeeze(sample)).byteLength > sample.byteLength * PAYS_BELOW) return bytes;
   const body = await squeeze(bytes);
   if (body.byteLength + PREFIX >= bytes.byteLength) return bytes;
@@ -65,7 +79,8 @@ export function isPacked(bytes: Uint8Array): boolean {
  * The encoded snapshot inside `bytes`: decompressed when packed, else `bytes` itself.
  * Decompression stops as soon as the output passes the length the header declares, so
  * a small blob cannot expand into unbounded memory.
- * With `zlib`, inflated by it on this thread, bounded the same way.
+ * With `zlib`, inflated by it on this thread, bounded the same way, when the declared length
+ * is at most {@link MAX_SYNC_INFLATE_BYTES}.
  * @throws SnapshotInvalidError (`ERR_SNAPSHOT_INVALID`) for a malformed or lying packing.
  */
 export async function unpackSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise<Uint8Array> {
@@ -78,7 +93,7 @@ export async function unpackSnapshot(bytes: Uint8Array, zlib?: Deflate): Promise
   const declared = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(8, true);
   if (declared > BigInt(MAX_UNPACKED_BYTES)) bad('declared length out of range');
   const length = Number(declared);
-  if (zlib) {
+  if (zlib && length <= MAX_SYNC_INFLATE_BYTES) {
     let out: Uint8Array | undefined;
     try {
       out = zlib.inflate(bytes.subarray(PREFIX), length);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { mayHalve } from '../../shared/sandbox/compressibility.ts';
 import { nodeDeflate } from '../../node-host/node-deflate.ts';
-import { isPacked, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
+import { isPacked, MAX_SYNC_INFLATE_BYTES, packSnapshot, unpackSnapshot } from '../../shared/sandbox/snapshot-packing.ts';
 
 /** `n` random bytes (getRandomValues fills at most 64 KiB a call). */
 function random(n: number): Uint8Array {
@@ -61,6 +61,22 @@ describe('Compressibility at a glance', () => {
     expect(await unpackSnapshot(packed)).toEqual(records);
     const noise = random(320 * 1024);
     expect(await packSnapshot(noise)).toBe(noise);
+  });
+
+  it('inflates a packing that declares more than the synchronous bound through the streams, not on the calling thread, and still checks its length', async () => {
+    // 80 MiB of one byte deflates to about 80 KiB: a small blob that expands past the bound.
+    const big = new Uint8Array(MAX_SYNC_INFLATE_BYTES + 16 * 1024 * 1024).fill(7);
+    const packed = await packSnapshot(big, nodeDeflate);
+    expect(isPacked(packed)).toBe(true);
+    let inflated = 0;
+    const counting = { deflate: nodeDeflate.deflate, inflate: (bytes: Uint8Array, max: number) => (inflated++, nodeDeflate.inflate(bytes, max)) };
+    const out = await unpackSnapshot(packed, counting);
+    expect(out.byteLength).toBe(big.byteLength);
+    expect(out[out.byteLength - 1]).toBe(7);
+    expect(inflated).toBe(0);
+    // A small packing takes the synchronous path.
+    await unpackSnapshot(await packSnapshot(new Uint8Array(1024 * 1024).fill(3), nodeDeflate), counting);
+    expect(inflated).toBe(1);
   });
 
   it('packs the same way with a synchronous zlib: either end reads what the other wrote, and a lying length is refused', async () => {
