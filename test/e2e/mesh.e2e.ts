@@ -7,6 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 import { waitFor } from '../acceptance/wait.ts';
 import { BrowserPeer, type MeshView, NodePeerProcess, useE2eServices } from './harness.ts';
@@ -25,6 +26,13 @@ describe('The mesh over WebRTC', () => {
     const node = new NodePeerProcess('node-1', ['--signal', e2e.signal.url, '--mesh', mesh, '--secret', secret]);
     nodes.push(node);
     const profile = await mkdtemp(join(tmpdir(), 'lm-e2e-chromium-2-'));
+    // Chromium writes into its profile until it closes: the folder goes once the browsers
+    // on it are closed, whether the test passed or not.
+    const onProfile: BrowserPeer[] = [];
+    onTestFinished(async () => {
+      await Promise.all(onProfile.map((b) => b.close().catch(() => undefined)));
+      await rm(profile, { recursive: true, force: true });
+    });
     const [tab, c1, c2] = await Promise.all([
       BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'pwa-tab', params }),
       BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-1', params }),
@@ -32,6 +40,7 @@ describe('The mesh over WebRTC', () => {
       node.ready(),
     ]);
     browsers.push(tab!, c1!, c2!);
+    onProfile.push(c2!);
     const views = (): Promise<MeshView[]> => Promise.all([tab!.view(), c1!.view(), c2!.view(), node.view()]);
 
     // Everyone sees all four devices, alive.
@@ -82,6 +91,7 @@ describe('The mesh over WebRTC', () => {
     await node.command('write', { deployment: 'while-you-were-away' });
     const back = await BrowserPeer.launch({ pwaUrl: e2e.web.url, name: 'chromium-2', params, profileDir: profile });
     browsers.push(back);
+    onProfile.push(back);
     const backView = await back.view();
     expect(backView.id).to.equal(c2id);
     await waitFor(async () => back.run((lm) => lm.peer.registry.deployments.keys().includes('while-you-were-away')), 'the restarted peer to catch up', 30_000);
@@ -94,6 +104,5 @@ describe('The mesh over WebRTC', () => {
     const outsiderView = await outsider.view();
     expect(outsiderView.devices.map((d) => d.name)).to.deep.equal(['outsider']);
     expect((await tab!.view()).devices.map((d) => d.name)).to.not.include('outsider');
-    await rm(profile, { recursive: true, force: true });
   });
 });

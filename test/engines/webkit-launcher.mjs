@@ -7,7 +7,10 @@
 // embedder's setting in WebKitGTK, off by default: MiniBrowser is started with it on, as
 // GNOME Web does.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 
@@ -29,6 +32,8 @@ function freePort() {
  */
 export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
   let driver = null;
+  /** The folder of the virtual display's auth file (removed on stop). */
+  let auth = null;
   let base = '';
   const sessions = new Map();
 
@@ -47,16 +52,22 @@ export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
       const port = await freePort();
       const env = { ...process.env };
       if (sharedArrayBuffer) env.JSC_useSharedArrayBuffer = '1';
+      // The display's auth file in a folder of ours: xvfb-run's own temporary folder is
+      // removed only when it exits by itself, never when its group is ended as below.
+      auth = mkdtempSync(join(tmpdir(), 'lm-xvfb-'));
+      writeFileSync(join(auth, 'Xauthority'), '');
       // Its own process group, so stop() ends xvfb, the driver and its browsers together.
-      driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
+      driver = spawn('xvfb-run', ['-a', '-f', join(auth, 'Xauthority'), 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
       // The group outlives a runner that exits without stop(): end it with the process.
       const group = driver.pid;
+      const folder = auth;
       process.once('exit', () => {
         try {
           process.kill(-group, 'SIGTERM');
         } catch {
           // Already gone.
         }
+        rmSync(folder, { recursive: true, force: true });
       });
       base = `http://127.0.0.1:${port}`;
       for (let i = 0; ; i++) {
@@ -79,6 +90,8 @@ export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
         }
       }
       driver = null;
+      if (auth) rmSync(auth, { recursive: true, force: true });
+      auth = null;
     },
     async startSession(sessionId, url) {
       const session = await request('POST', '/session', {

@@ -4,7 +4,10 @@
  * plain fetch. `close()` ends the session and the driver's whole process group.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 
@@ -45,7 +48,11 @@ export interface WebKitOptions {
 export async function launchWebKit(options: WebKitOptions = {}): Promise<WebKitBrowser> {
   const port = await freePort();
   const env = { ...process.env, ...(options.sharedArrayBuffer ? { JSC_useSharedArrayBuffer: '1' } : {}) };
-  const driver = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
+  // The display's auth file in a folder of ours: xvfb-run's own temporary folder is removed
+  // only when it exits by itself, never when its group is ended as below.
+  const auth = mkdtempSync(join(tmpdir(), 'lm-xvfb-'));
+  writeFileSync(join(auth, 'Xauthority'), '');
+  const driver = spawn('xvfb-run', ['-a', '-f', join(auth, 'Xauthority'), 'WebKitWebDriver', `--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore', detached: true });
   const base = `http://127.0.0.1:${port}`;
   const request = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -60,6 +67,7 @@ export async function launchWebKit(options: WebKitOptions = {}): Promise<WebKitB
     } catch {
       // Already gone.
     }
+    rmSync(auth, { recursive: true, force: true });
   };
   // The driver runs in its own process group, which outlives a test process that ends
   // without closing it (a timeout that kills the worker): end the group with the process.
