@@ -725,8 +725,9 @@ export class WebRtcTransport implements Transport {
   /**
    * A connection that fails before its channel opens is given up at once, and our own dial
    * made again soon, instead of waiting for the dial timeout. libdatachannel sometimes closes
-   * a connection whose answerer's ICE checks and DTLS hello reach the offerer before the answer
-   * does ("Got a remote candidate without ICE transport" follows), and says so only in
+   * the offerer's connection before it opens (in traces, when the answerer's ICE had connected
+   * before the offerer set the answer; "Got a remote candidate without ICE transport" follows),
+   * and says so only in
    * `connectionstatechange`: PeerJS, which watches the ICE state, never learns, and the link
    * hung for the dial timeout (ADR 0032, "connections that fail before they open").
    */
