@@ -174,9 +174,25 @@ export type HostToWorker =
   | { t: 'snapshot'; id: number; sinceLast?: boolean }
   /** How many bytes calls wrote since the previous snapshot (the next delta still counts from it). */
   | { t: 'written'; id: number }
-  /** Ready every state buffer the host does not hold for the memory as it is now (after a whole restore); answered by `done`. */
-  | { t: 'prime'; id: number }
-  | { t: 'restore'; id: number; snapshot: InstanceSnapshot }
+  /**
+   * Ready every state buffer the host does not hold for the memory as it is now (after a
+   * whole restore); answered by `done`. `buffers`: zeroed shared buffers another worker
+   * faulted in (`zeroes`), taken instead of new ones where a turn needs a new buffer of
+   * their size.
+   */
+  | { t: 'prime'; id: number; buffers?: SharedArrayBuffer[] }
+  /**
+   * `turnsLater`: the host readies the other turns with the `prime` that follows (with
+   * buffers another worker faulted in meanwhile); the restore readies none itself.
+   */
+  | { t: 'restore'; id: number; snapshot: InstanceSnapshot; turnsLater?: true }
+  /**
+   * New shared buffers of `bytes` each, zero, with every 4 KiB page of `[lo, hi)` written
+   * once so the system has given it memory: a spare worker does this while the active one
+   * restores, so that the turns readied after the restore are not first touches. Answered
+   * by `zeroes` (no buffers without shared memory).
+   */
+  | { t: 'zeroes'; id: number; bytes: number; count: number; lo: number; hi: number }
   | { t: 'resume'; id: number; state: StateCopy; files: Record<string, Uint8Array> };
 
 /** Worker → host. */
@@ -194,6 +210,7 @@ export type WorkerToHost =
   /** Bytes written since the previous snapshot; `Infinity` when the worker does not know. */
   | { t: 'written'; id: number; bytes: number }
   | { t: 'done'; id: number; error?: ErrorInfo; state?: StateRef }
+  | { t: 'zeroes'; id: number; buffers: SharedArrayBuffer[] }
   /** `id`: without shared memory, the request the worker reads the answer of (async-bridge.ts). */
   | { t: 'host'; op: HostOp; args: unknown[]; id?: string }
   /** Without shared memory: call `seq` starts now (ms since the epoch); the answers that follow end it. */

@@ -26,7 +26,7 @@ import {
   type MessagePort,
   type WorkerToHost,
 } from './protocol.ts';
-import { StateCopies } from './state-copies.ts';
+import { faultedZeroes, StateCopies } from './state-copies.ts';
 import { dirFiles, EVERYTHING, type Range, replaceFiles, type Unit, writeCopy } from './unit.ts';
 import { restoreSnapshot, takeSnapshot } from './unit-snapshot.ts';
 import { wasmError } from './wasm-error.ts';
@@ -135,8 +135,8 @@ class WorkerInstance {
   }
 
   /** Ready the state buffers the host has let go of since the last hand-over, and answer `done`. */
-  prime(id: number): void {
-    this.#copies.prime(this.#live, true);
+  prime(id: number, buffers?: SharedArrayBuffer[]): void {
+    this.#copies.prime(this.#live, true, buffers);
     this.#port.post({ t: 'done', id });
   }
 
@@ -154,8 +154,9 @@ class WorkerInstance {
       this.#copies.copy(this.#live);
       const state = this.#copies.handOver();
       // A restore is a migration's: the next copy (the last delta's, while the source
-      // holds calls, or the first call's after the switch) must not copy all memory.
-      if (msg.t === 'restore') this.#copies.prime(this.#live);
+      // holds calls, or the first call's after the switch) must not copy all memory. With
+      // `turnsLater` the host's `prime` does it, with buffers the spare faulted in meanwhile.
+      if (msg.t === 'restore' && msg.turnsLater !== true) this.#copies.prime(this.#live);
       this.#port.post(state ? { t: 'done', id: msg.id, state } : { t: 'done', id: msg.id });
     } catch (error) {
       this.#port.post({ t: 'done', id: msg.id, error: wasmError(error, msg.t) });
@@ -216,11 +217,16 @@ export function runSandboxWorker(port: MessagePort<HostToWorker, WorkerToHost>):
       }
       return;
     }
+    if (msg.t === 'zeroes') {
+      // Asked of a spare, which holds nothing of them afterwards: the buffers are shared.
+      port.post({ t: 'zeroes', id: msg.id, buffers: faultedZeroes(msg.bytes, msg.count, msg.lo, msg.hi) });
+      return;
+    }
     if (!worker) return;
     if (msg.t === 'calls') worker.calls(msg.first, requestsOf(msg), msg.stamped === true);
     else if (msg.t === 'snapshot') worker.snapshot(msg.id, msg.sinceLast === true);
     else if (msg.t === 'written') worker.written(msg.id);
-    else if (msg.t === 'prime') worker.prime(msg.id);
+    else if (msg.t === 'prime') worker.prime(msg.id, msg.buffers);
     else worker.replace(msg);
   });
 }

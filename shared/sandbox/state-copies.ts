@@ -161,9 +161,11 @@ export class StateCopies {
    * after it) copies the whole memory. With `sync` (the host's `prime` message), turns
    * that have a buffer are brought up to date too, in the range they may differ in: a
    * base restored in parts copies each part into one turn only, and the others would
-   * otherwise catch up in the restore of the delta, while calls are held.
+   * otherwise catch up in the restore of the delta, while calls are held. `buffers`: zero
+   * shared buffers to take instead of allocating (see {@link faultedZeroes}); the caller
+   * must hold no other view it writes through.
    */
-  prime(l: Unit, sync = false): void {
+  prime(l: Unit, sync = false, buffers: SharedArrayBuffer[] = []): void {
     if (!this.#track || !l.memory) return;
     const bytes = l.memory.buffer.byteLength;
     const turns = this.#buffers.get('');
@@ -184,7 +186,10 @@ export class StateCopies {
         }
         continue;
       }
-      const fresh = this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+      // A buffer readied by another worker (zero, its pages faulted in) where one of this
+      // size was given, else a new one: zero either way.
+      const given = this.#shared ? buffers.findIndex((b) => b.byteLength === bytes) : -1;
+      const fresh = given >= 0 ? buffers.splice(given, 1)[0]! : this.#shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
       const lo = Math.max(0, this.#nonZero.lo);
       const hi = Math.min(bytes, this.#nonZero.hi);
       if (lo < hi) new Uint8Array(fresh, lo, hi - lo).set(new Uint8Array(l.memory.buffer, lo, hi - lo));
@@ -269,4 +274,35 @@ export class StateCopies {
     }
     return { copy: { memory: buffer, memoryBytes: bytes, globals }, ref: { turn: working, memoryBytes: bytes, globals: values } };
   }
+}
+
+/** The largest 32-bit linear memory, bytes (65 536 pages). */
+const MAX_MEMORY_BYTES = 65536 * PAGE;
+/** Bytes between the writes that fault in a buffer's pages (the smallest page size systems use). */
+const FAULT_STEP = 4096;
+
+/**
+ * `count` new shared buffers of `bytes`, zero, each with every 4 KiB page of `[lo, hi)`
+ * written once (with zero): the system gives a buffer memory only at its first touch of each
+ * page, and that fault, not the copy, is most of what filling a new buffer costs. Done by a
+ * worker that is otherwise idle (an instance's spare) while another one restores, the turns
+ * readied after a restore ({@link StateCopies.prime}) then cost a copy, not a first touch.
+ * Only `[lo, hi)` is touched: a sparse memory's zero pages stay untouched, as in a new
+ * buffer. None without shared memory, or for nonsense sizes.
+ */
+export function faultedZeroes(bytes: number, count: number, lo: number, hi: number): SharedArrayBuffer[] {
+  if (typeof SharedArrayBuffer === 'undefined') return [];
+  if (!Number.isInteger(bytes) || bytes <= 0 || bytes % PAGE !== 0 || bytes > MAX_MEMORY_BYTES || !Number.isInteger(count) || count < 1 || count > STATE_TURNS) return [];
+  const from = Math.max(0, Math.floor(lo / FAULT_STEP) * FAULT_STEP);
+  const to = Math.min(bytes, Number.isFinite(hi) ? hi : bytes);
+  const out: SharedArrayBuffer[] = [];
+  for (let k = 0; k < count; k++) {
+    const buffer = new SharedArrayBuffer(bytes);
+    if (from < to) {
+      const words = new Int32Array(buffer, from, Math.floor((to - from) / 4));
+      for (let i = 0; i < words.length; i += FAULT_STEP / 4) words[i] = 0;
+    }
+    out.push(buffer);
+  }
+  return out;
 }

@@ -25,9 +25,18 @@ import type { Clock, TimerHandle } from '../ports/clock.ts';
 import type { CallRequest, CallResult, HostServices, InstanceSnapshot, SandboxInstance, SandboxLimits } from '../ports/sandbox.ts';
 import type { ModuleInfo } from '../wasm/binary.ts';
 import { CallTimeoutError, InstanceClosedError, ModuleLoadError, SnapshotMismatchError } from './errors.ts';
-import type { WorkerAnswer, InitMessage, WorkerToHost } from './protocol.ts';
+import { type WorkerAnswer, type InitMessage, STATE_TURNS, type WorkerToHost } from './protocol.ts';
 import { NnHost } from './wasi-nn-host.ts';
 import { Slot, type WorkerHandle } from './worker-slot.ts';
+
+/**
+ * The least memory a whole restore leaves non-zero for which the spare faults in the
+ * turns' buffers: below it a first touch costs less than asking (4 MiB: about 2 ms of
+ * faults a buffer on a small machine).
+ */
+const READY_TURNS_MIN_BYTES = 4 * 1024 * 1024;
+/** Bytes per wasm page. */
+const PAGE = 65536;
 
 /** A call posted (or about to be posted) to an instance's worker. */
 interface InFlight {
@@ -126,20 +135,58 @@ export class WorkerInstance implements SandboxInstance {
       if (snapshot.moduleId !== this.moduleId) {
         throw new SnapshotMismatchError(`snapshot of module ${snapshot.moduleId} cannot be restored into ${this.moduleId}`);
       }
+      // While the worker restores, the spare faults in the buffers of the turns readied
+      // after it (on another core, where the machine has one): the prime below copies
+      // into them instead of touching new memory for the first time.
+      const readied: SharedArrayBuffer[] = [];
+      const asked = snapshot.delta ? false : this.#readyTurns(snapshot, (buffers) => readied.push(...buffers));
       // Pages handed over move to the worker with the message instead of being copied
       // into it: one copy of the state and one allocation fewer on this thread.
       const transfer = options.handOver ? pageBuffers(snapshot) : undefined;
-      const reply = await this.#slot().request({ t: 'restore', id: 0, snapshot }, transfer);
+      const reply = await this.#slot().request(asked ? { t: 'restore', id: 0, snapshot, turnsLater: true } : { t: 'restore', id: 0, snapshot }, transfer);
       if (reply.t !== 'done') throw new ModuleLoadError('unexpected reply to restore');
       if (reply.error) throw fromErrorInfo(reply.error);
       // The worker named its restored state as the new baseline for a successor (a
       // part leaves the files as they are).
       if (!snapshot.part) this.#files = snapshot.files;
       // The host now holds the restored state and has let go of the one before: the
-      // worker readies that buffer too, before any migration holds calls. (The parts
-      // after a first one write only their pages, into buffers readied already.)
-      if (!snapshot.delta && !snapshot.part) await this.#slot().request({ t: 'prime', id: 0 });
+      // worker readies that buffer too (and with `turnsLater` the other one), before any
+      // migration holds calls. (The parts after a first one write only their pages, into
+      // buffers readied already.) The spare's buffers that came before the restore's
+      // answer go with it; for the others the worker allocates, rather than wait on the spare.
+      if (!snapshot.delta && !snapshot.part) await this.#slot().request(readied.length > 0 ? { t: 'prime', id: 0, buffers: readied.splice(0) } : { t: 'prime', id: 0 });
     });
+  }
+
+  /**
+   * Ask the spare (booted, or as soon as it is) for zeroed buffers, faulted in over the
+   * memory a whole restore of `snapshot` leaves non-zero, for the turns the prime after it
+   * readies (STATE_TURNS - 1: all but the one the restore's own copy takes), one request
+   * each so that the first comes as soon as it is done; `take` gets each as it comes (none
+   * if the spare fails). False — the worker readies the turns itself — without shared
+   * memory, without a spare, for a module that keeps no state copies, or for a small memory.
+   */
+  #readyTurns(snapshot: InstanceSnapshot, take: (buffers: SharedArrayBuffer[]) => void): boolean {
+    const spare = this.#spare;
+    if (!spare || !this.#o.init.bridge || !this.#o.init.trackState) return false;
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = 0;
+    for (const key of Object.keys(snapshot.pages)) {
+      lo = Math.min(lo, Number(key));
+      hi = Math.max(hi, Number(key) + 1);
+    }
+    // A module whose writes are not tracked has all of memory copied into each turn.
+    if (!this.#o.init.dirty) [lo, hi] = [0, snapshot.memoryPages];
+    hi = Math.min(hi, snapshot.memoryPages);
+    if (hi <= lo || (hi - lo) * PAGE < READY_TURNS_MIN_BYTES) return false;
+    const ask = { t: 'zeroes', id: 0, bytes: snapshot.memoryPages * PAGE, count: 1, lo: lo * PAGE, hi: hi * PAGE } as const;
+    for (let k = 0; k < STATE_TURNS - 1; k++) {
+      spare
+        .then((slot) => slot.request(ask))
+        .then((reply) => take(reply.t === 'zeroes' ? reply.buffers : []))
+        .catch(() => undefined);
+    }
+    return true;
   }
 
   prime(): Promise<void> {

@@ -1,5 +1,6 @@
 // After a restore, the state a failed call rolls back to and the state a successor resumes
-// from are the restored state — also where the restore skipped copying pages it knew were zero.
+// from are the restored state — also where the restore skipped copying pages it knew were
+// zero, and where the spare readied the buffers of the turns.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeSandbox } from '../../node-host/sandbox/node-sandbox.ts';
 import type { Sandbox, SandboxInstance } from '../../shared/ports/sandbox.ts';
@@ -16,7 +17,12 @@ const CELLS = `(module
 const PAGE = 65536;
 const scalar = (fn: string, ...args: number[]) => ({ fn, convention: { kind: 'scalar' as const, args } });
 
-describe('state copies after a restore', () => {
+// Two layouts: two pages far apart with zeros between, and a state spanning the whole
+// 4 MiB memory, for which the spare faults in the buffers of the turns the restore readies.
+for (const [first, last] of [
+  [10, 40],
+  [0, 63],
+]) describe(`state copies after a restore (non-zero pages ${first} and ${last})`, () => {
   let sandbox: Sandbox;
   afterEach(async () => {
     await sandbox?.close();
@@ -27,8 +33,8 @@ describe('state copies after a restore', () => {
     const wasm = await wat(CELLS);
     const source = await sandbox.load({ wasm, grants: [] });
     // Sparse: two non-zero pages far apart, zeros between and around them.
-    await source.call(scalar('set', 10 * PAGE + 8, 1234));
-    await source.call(scalar('set', 40 * PAGE + 16, 5678));
+    await source.call(scalar('set', first! * PAGE + 8, 1234));
+    await source.call(scalar('set', last! * PAGE + 16, 5678));
     const target = await sandbox.load({ wasm, grants: [], limits: { callTimeoutMs: 300 } });
     // Something the restore must overwrite with zeros.
     await target.call(scalar('set', 20 * PAGE, 42));
@@ -37,14 +43,14 @@ describe('state copies after a restore', () => {
     return target;
   };
   const cells = async (i: SandboxInstance): Promise<unknown[]> =>
-    Promise.all([10 * PAGE + 8, 40 * PAGE + 16, 20 * PAGE, 30 * PAGE].map(async (at) => (await i.call(scalar('get', at))).value));
+    Promise.all([first! * PAGE + 8, last! * PAGE + 16, 20 * PAGE, 30 * PAGE].map(async (at) => (await i.call(scalar('get', at))).value));
 
   it('rolls a failed call back to the restored state', async () => {
     const target = await restored();
     await expect(target.call(scalar('fail', 30 * PAGE))).rejects.toMatchObject({ code: 'ERR_WASM_TRAP' });
     expect(await cells(target)).toEqual([1234, 5678, 0, 0]);
     await target.call(scalar('set', 50 * PAGE, 1));
-    await expect(target.call(scalar('fail', 10 * PAGE + 8))).rejects.toMatchObject({ code: 'ERR_WASM_TRAP' });
+    await expect(target.call(scalar('fail', first! * PAGE + 8))).rejects.toMatchObject({ code: 'ERR_WASM_TRAP' });
     expect(await cells(target)).toEqual([1234, 5678, 0, 0]);
   });
 

@@ -199,6 +199,63 @@ describe('Worker message loop (in this thread)', () => {
     expect(answers[0]).to.deep.include({ ok: true, value: 5 });
   });
 
+  it('answers zeroes with new shared buffers of the size asked, zero, and none for a size no memory has', () => {
+    const { posted, send } = port();
+    send({ t: 'zeroes', id: 3, bytes: 2 * 65536, count: 2, lo: 0, hi: 65536 });
+    const answer = posted.at(-1) as Extract<WorkerToHost, { t: 'zeroes' }>;
+    expect(answer).to.include({ t: 'zeroes', id: 3 });
+    expect(answer.buffers).to.have.length(2);
+    expect(answer.buffers[0]).to.not.equal(answer.buffers[1]);
+    for (const b of answer.buffers) {
+      expect(b).to.be.instanceOf(SharedArrayBuffer);
+      expect(b.byteLength).to.equal(2 * 65536);
+      expect(new Uint8Array(b).every((x) => x === 0)).to.equal(true);
+    }
+    for (const bad of [{ bytes: 1000, count: 1 }, { bytes: 65536, count: 4 }, { bytes: 65537 * 65536, count: 1 }]) {
+      send({ t: 'zeroes', id: 4, lo: 0, hi: 65536, ...bad });
+      expect((posted.at(-1) as Extract<WorkerToHost, { t: 'zeroes' }>).buffers).to.deep.equal([]);
+    }
+  });
+
+  it('after a restore that leaves the turns for later, the prime takes the buffers it is given for them', async () => {
+    const a = port();
+    a.send(await initFor(COUNTER_WAT));
+    // Grown, so that the restore grows the target's memory past its turns' buffers.
+    a.send({ t: 'calls', first: 0, requests: ['grow', 'inc', 'inc', 'inc', 'inc'].map((fn) => ({ fn, convention: { kind: 'scalar', args: [] } })) });
+    a.send({ t: 'snapshot', id: 1 });
+    const snap = a.posted.at(-1) as Extract<WorkerToHost, { t: 'snapshot' }>;
+    const b = port();
+    const init = await initFor(COUNTER_WAT);
+    // The host's part: it relies on each state a message names.
+    const rely = (m: WorkerToHost): void => {
+      if ((m.t === 'ready' || m.t === 'done' || m.t === 'answers') && m.state) Atomics.store(new Int32Array(init.control!), CONTROL_RELIED, m.state.turn);
+    };
+    b.send(init);
+    rely(b.posted.at(-1)!);
+    b.send({ t: 'restore', id: 2, snapshot: { ...snap.snapshot, moduleId: 'counter' }, turnsLater: true });
+    expect(b.posted.at(-1)).to.include({ t: 'done', id: 2 }).and.not.have.property('error');
+    rely(b.posted.at(-1)!);
+    // As a spare hands them over: zero, the memory's size.
+    const given = [new SharedArrayBuffer(2 * 65536), new SharedArrayBuffer(2 * 65536)];
+    b.send({ t: 'prime', id: 3, buffers: [...given] });
+    expect(b.posted.at(-1)).to.include({ t: 'done', id: 3 });
+    // The next calls write their copies into every turn in turn: each buffer is named the
+    // first time, and the two given are among them, holding the state after the call.
+    const named: SharedArrayBuffer[] = [];
+    for (let i = 0; i < STATE_TURNS; i++) {
+      b.send({ t: 'calls', first: i, requests: [{ fn: 'inc', convention: { kind: 'scalar', args: [] } }] });
+      const answer = b.posted.at(-1) as Extract<WorkerToHost, { t: 'answers' }>;
+      rely(answer);
+      expect(answersOf(answer)[0]).to.deep.include({ ok: true, value: 5 + i });
+      const memory = answer.state?.memory;
+      if (memory && given.includes(memory)) {
+        named.push(memory);
+        expect(new DataView(memory).getInt32(100, true)).to.equal(5 + i);
+      }
+    }
+    expect(named).to.have.members(given);
+  });
+
   it('refuses a snapshot naming a table the module does not have', async () => {
     const { posted, send } = port();
     send(await initFor(COUNTER_WAT));
