@@ -18,6 +18,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Where the bundle and its manifest live by default. */
 export const BUNDLE_DIR = fileURLToPath(new URL('../../node_modules/.cache/liquidmesh-cli/', import.meta.url));
 const ENTRY = 'node-host/cli.ts';
+const WORKER_ENTRY = 'node-host/sandbox/node-worker.ts';
+const WORKER_FILE = 'sandbox-worker.mjs';
 // Bundled rather than imported at run time: PeerJS reads the WebRTC globals when it loads,
 // and an external import would be hoisted above the module that installs them.
 const BUNDLED_PACKAGES = new Set(['peerjs']);
@@ -70,9 +72,25 @@ export async function buildBundle(dir = BUNDLE_DIR) {
   } catch {
     // No build before this one.
   }
+  // The sandbox's worker entry, built beside the command (node-host/sandbox/node-sandbox.ts
+  // builds it the same way when a process runs the sources): a peer then needs no esbuild at
+  // run time, whose synchronous build keeps a worker thread and a service process alive.
+  const worker = join(dir, name, WORKER_FILE);
+  const workerResult = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [WORKER_ENTRY],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outfile: worker,
+    metafile: true,
+    logLevel: 'warning',
+  });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: { cli: ENTRY },
+    define: { LIQUIDMESH_SANDBOX_WORKER: JSON.stringify(pathToFileURL(worker).href) },
     bundle: true,
     splitting: true,
     format: 'esm',
@@ -98,7 +116,7 @@ export async function buildBundle(dir = BUNDLE_DIR) {
     }],
   });
   const inputs = {};
-  for (const path of [...Object.keys(result.metafile.inputs), 'package.json']) {
+  for (const path of new Set([...Object.keys(result.metafile.inputs), ...Object.keys(workerResult.metafile.inputs), 'package.json'])) {
     const s = statSync(join(ROOT, path));
     inputs[path] = [s.size, s.mtimeMs];
   }
