@@ -38,6 +38,8 @@
  * @module
  */
 
+import { type Clock, type TimerHandle } from '../ports/clock.ts';
+
 /** How a transport judges the silence of its links. */
 export interface LivenessOptions {
   /** The period at which the remote sends keepalives when it has nothing else to send and is not at rest. */
@@ -226,23 +228,88 @@ export class LinkKeepalive {
   }
 }
 
-/**
- * Measures how late a periodic check fires: the part of the lateness beyond half a period
- * is a stall of this process, to be forgiven to every link (see the module header).
- */
-export class StallMeter {
-  readonly #periodMs: number;
-  #last: number;
+/** How a transport schedules the checks of its links. */
+export interface CheckOptions {
+  /** The check period while any link needs quick attention: half a heartbeat. */
+  quickMs: number;
+  /** The check period while every link rests: a quarter of the rest period (a slot's first check then falls on its start). */
+  restMs: number;
+  /** Added to the clock's time to get the time every process shares (see {@link KeepaliveOptions.phase}). */
+  phase: number;
+}
 
-  constructor(now: number, periodMs: number) {
-    this.#periodMs = periodMs;
-    this.#last = now;
+/**
+ * When a transport checks its links. While any link needs quick attention (opening, young,
+ * probed, suspect, or its remote not at rest), every `quickMs`; once every link rests, every
+ * `restMs`, and {@link quicken} goes back to the quick rhythm at once when that changes
+ * between checks. A resting link can wait the longer period: its pings leave at the start of
+ * slots of shared time that the longer checks also fall on, and its silence is judged on a
+ * timeout of seconds, so a departure is noticed at most `restMs - quickMs` later — unless a
+ * departure hint makes the link suspect first, which quickens the checks.
+ *
+ * Checks fall on multiples of their period in shared time (as `everyAligned`'s, shared/ports/clock.ts), so
+ * that every peer on a machine checks in the same instants. Each check is told how long this
+ * process was stalled: the lateness of the check beyond half a quick period (see the module
+ * header), which every link is forgiven.
+ */
+export class LinkChecks {
+  readonly #clock: Clock;
+  readonly #o: CheckOptions;
+  readonly #run: (stalledMs: number) => void;
+  readonly #resting: () => boolean;
+  #handle: TimerHandle | undefined;
+  #due = 0;
+  #period: number;
+  #stopped = false;
+
+  /**
+   * @param run checks the links, given how long this process was stalled (ms, 0 if not)
+   * @param resting after each check: true when every link may wait the rest period
+   */
+  constructor(clock: Clock, options: CheckOptions, run: (stalledMs: number) => void, resting: () => boolean) {
+    this.#clock = clock;
+    this.#o = options;
+    this.#run = run;
+    this.#resting = resting;
+    this.#period = options.quickMs;
+    this.#schedule(options.quickMs);
   }
 
-  /** Call at each check; returns how long this process was stalled since the previous one, ms (0 if not). */
-  check(now: number): number {
-    const late = now - this.#last - this.#periodMs;
-    this.#last = now;
-    return late > this.#periodMs / 2 ? late : 0;
+  /** The current period between checks, ms. */
+  get periodMs(): number {
+    return this.#period;
+  }
+
+  /** A link needs quick attention now: unless they are quick already, the checks go back to `quickMs` from the next quick instant. */
+  quicken(): void {
+    if (this.#stopped || this.#period === this.#o.quickMs) return;
+    if (this.#handle !== undefined) this.#clock.clearTimeout(this.#handle);
+    this.#schedule(this.#o.quickMs);
+  }
+
+  /** No more checks. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#handle !== undefined) this.#clock.clearTimeout(this.#handle);
+    this.#handle = undefined;
+  }
+
+  #schedule(period: number): void {
+    const now = this.#clock.now();
+    let wait = period - ((((now + this.#o.phase) % period) + period) % period);
+    // A timer that fires a little early must not check twice for one instant.
+    if (wait < this.#o.quickMs / 4) wait += period;
+    this.#period = period;
+    this.#due = now + wait;
+    this.#handle = this.#clock.setTimeout(() => this.#check(), wait);
+  }
+
+  #check(): void {
+    this.#handle = undefined;
+    if (this.#stopped) return;
+    const late = this.#clock.now() - this.#due;
+    this.#run(late > this.#o.quickMs / 2 ? late : 0);
+    if (this.#stopped) return;
+    this.#schedule(this.#resting() ? this.#o.restMs : this.#o.quickMs);
   }
 }

@@ -38,10 +38,10 @@ import { utf8 } from '../bytes.ts';
 import { DuplicatePeerError, NotConnectedError, PayloadTooLargeError, PeerUnreachableError } from '../errors.ts';
 import { Emitter, type Unsubscribe } from '../events.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { type Clock, everyAligned, type TimerHandle } from '../ports/clock.ts';
+import { type Clock, type TimerHandle } from '../ports/clock.ts';
 import type { PeerId, Transport, TransportEvents } from '../ports/transport.ts';
 import { SystemClock } from '../system-clock.ts';
-import { type KeepaliveOptions, LinkKeepalive, LinkSilence, type LivenessOptions, StallMeter } from './link-liveness.ts';
+import { type KeepaliveOptions, LinkChecks, LinkKeepalive, LinkSilence, type LivenessOptions } from './link-liveness.ts';
 import { SendQueue } from './send-queue.ts';
 import { deriveMeshKeys, fromBase64, type MeshKeys, parseJsonObject, toBase64 } from './mesh-secret.ts';
 
@@ -206,6 +206,8 @@ export class WebRtcTransport implements Transport {
   #pj: Peer | null = null;
   #ws: WebSocket | null = null;
   #stopTimers: (() => void)[] = [];
+  /** The checks of the links (keepalives, silences, dial deadlines); null until connected. */
+  #checks: LinkChecks | null = null;
   readonly #liveness: LivenessOptions;
   readonly #keepaliveOptions: KeepaliveOptions;
   readonly #phase: number;
@@ -289,12 +291,11 @@ export class WebRtcTransport implements Transport {
     this.#openDiscovery(url);
     // Checked twice per heartbeat: a keepalive leaves at most a quarter period late, and a
     // silence is noticed at most half a period after it became too long.
+    // While every link rests, a quarter of the rest period: a slot's first check falls on its start.
     const check = Math.max(10, Math.floor(this.#liveness.heartbeatMs / 2));
-    const stalls = new StallMeter(this.#clock.now(), check);
-    this.#stopTimers.push(
-      everyAligned(this.#clock, check, this.#phase, () => this.#keepalive(stalls.check(this.#clock.now()))),
-      this.#announcing(),
-    );
+    const checks = new LinkChecks(this.#clock, { quickMs: check, restMs: Math.max(check, Math.floor(this.#liveness.restMs / 4)), phase: this.#phase }, (stalled) => this.#keepalive(stalled), () => this.#resting());
+    this.#checks = checks;
+    this.#stopTimers.push(() => checks.stop(), this.#announcing());
   }
 
   async send(to: PeerId, data: Uint8Array): Promise<void> {
@@ -436,6 +437,7 @@ export class WebRtcTransport implements Transport {
       const link = this.#links.get(remote);
       if (link?.joined) {
         link.silence.suspect(this.#clock.now());
+        this.#checks?.quicken();
         this.#sendFrame(link, FRAME_PROBE, new Uint8Array(0));
         this.#events.emit('peer-suspect', remote);
         this.#log.debug(`${remote} left the signaling server: its link is probed and suspect until it is heard`);
@@ -700,6 +702,7 @@ export class WebRtcTransport implements Transport {
     const now = this.#clock.now();
     const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null };
     this.#links.set(remote, link);
+    this.#checks?.quicken();
     conn.on('open', () => {
       // PeerJS can open one connection twice (a second data channel under it, seen on a
       // busy machine): a proof sent before that never arrives, the remote never joins and
@@ -780,11 +783,15 @@ export class WebRtcTransport implements Transport {
     const kind = bytes[0];
     if (kind === FRAME_PING || kind === FRAME_REST_PING) {
       link.silence.heard(now, kind === FRAME_REST_PING);
+      // The remote left its rest: its silence is judged on quick gaps again.
+      if (kind === FRAME_PING) this.#checks?.quicken();
       return;
     }
     link.silence.heard(now);
     if (kind === FRAME_PROBE) {
       link.keepalive.probed(now);
+      // Answered at the next check: a quick one.
+      this.#checks?.quicken();
       return;
     }
     if (kind === FRAME_REFUSE) {
@@ -829,6 +836,7 @@ export class WebRtcTransport implements Transport {
       const first = this.#o.maxConnections !== undefined && !this.#hasJoined();
       link.joined = true;
       link.keepalive.joined(this.#clock.now());
+      this.#checks?.quicken();
       this.#log.debug(`${short(this.#id)}: joined ${short(link.remote)} (${link.dialing ? 'we dialled' : 'it dialled'})`);
       this.#quickRedials.delete(link.remote);
       this.#events.emit('peer-joined', link.remote);
@@ -862,6 +870,15 @@ export class WebRtcTransport implements Transport {
   }
 
   /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
+  /** True when every link may wait the rest period between checks: open and joined, neither end quick, no hint standing, its remote at rest. */
+  #resting(): boolean {
+    const now = this.#clock.now();
+    for (const link of this.#links.values()) {
+      if (!link.open || !link.joined || link.keepalive.quick(now) || link.silence.suspected || !link.silence.atRest) return false;
+    }
+    return true;
+  }
+
   #keepalive(stalledMs: number): void {
     const now = this.#clock.now();
     for (const link of [...this.#links.values()]) {

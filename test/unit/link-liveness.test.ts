@@ -1,6 +1,6 @@
 // When a link counts as dead: adaptive to its own rhythm, and never because this process stalled.
 import { expect } from 'chai';
-import { type KeepaliveAction, LinkKeepalive, LinkSilence, StallMeter } from '../../shared/adapters/link-liveness.ts';
+import { type KeepaliveAction, LinkChecks, LinkKeepalive, LinkSilence } from '../../shared/adapters/link-liveness.ts';
 import { everyAligned } from '../../shared/ports/clock.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 
@@ -108,15 +108,79 @@ describe('LinkSilence', () => {
   });
 });
 
-describe('StallMeter', () => {
-  it('reports the lateness of a check beyond half a period as a stall, and nothing for ordinary jitter', () => {
-    const m = new StallMeter(0, 125);
-    expect(m.check(125)).to.equal(0);
-    expect(m.check(300)).to.equal(0); // 50 ms late: jitter
-    expect(m.check(300 + 125 + 900)).to.equal(900);
-    expect(m.check(1325 + 125)).to.equal(0);
+describe('LinkChecks', () => {
+  const rhythm = { quickMs: 125, restMs: 500, phase: 0 };
+
+  /** Checks on a manual clock, with the links' rest decided by the test; the instants of the checks and the stalls reported. */
+  function schedule<C extends ManualClock | LateClock>(clock: C): { clock: C; at: number[]; stalls: number[]; rest: { now: boolean }; checks: LinkChecks } {
+    const at: number[] = [];
+    const stalls: number[] = [];
+    const rest = { now: false };
+    const checks = new LinkChecks(clock, rhythm, (stalled) => {
+      at.push(clock.now());
+      stalls.push(stalled);
+    }, () => rest.now);
+    return { clock, at, stalls, rest, checks };
+  }
+
+  it('checks every quick period while a link needs it, every rest period once all rest, and quickly again at once when quickened', () => {
+    const { clock, at, rest, checks } = schedule(new ManualClock(0));
+    clock.advance(500);
+    expect(at).to.deep.equal([125, 250, 375, 500]);
+    rest.now = true;
+    clock.advance(1000);
+    // The check at 625 (scheduled quick) is the first to see every link at rest: the next ones fall on multiples of 500.
+    expect(at.slice(4)).to.deep.equal([625, 1000, 1500]);
+    expect(checks.periodMs).to.equal(500);
+    // A link needs attention at 1560 (a probe arrived, say): checked at the next quick instant, not at 2000.
+    clock.advance(60);
+    rest.now = false;
+    checks.quicken();
+    clock.advance(315);
+    expect(at.slice(7)).to.deep.equal([1625, 1750, 1875]);
+    checks.stop();
+    clock.advance(1000);
+    expect(at).to.have.length(10);
+  });
+
+  it('reports a check that fires late by more than half a quick period as a stall of that length, and nothing for jitter', () => {
+    const clock = new LateClock();
+    const { at, stalls } = schedule(clock);
+    clock.fireAt(125);
+    clock.fireAt(250 + 50); // 50 ms late: jitter
+    clock.fireAt(375 + 900); // the process was stalled for 900 ms
+    clock.fireAt(1375);
+    expect(at).to.deep.equal([125, 300, 1275, 1375]);
+    expect(stalls).to.deep.equal([0, 0, 900, 0]);
   });
 });
+
+/** A clock whose one pending timer fires when the test says, however late. */
+class LateClock {
+  #now = 0;
+  #timer: (() => void) | null = null;
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void): object {
+    this.#timer = fn;
+    return {};
+  }
+
+  clearTimeout(): void {
+    this.#timer = null;
+  }
+
+  /** Move to `t` and fire the pending timer there. */
+  fireAt(t: number): void {
+    this.#now = t;
+    const fn = this.#timer;
+    this.#timer = null;
+    fn?.();
+  }
+}
 
 describe('LinkKeepalive', () => {
   const keep = { heartbeatMs: 250, restMs: 1000, settleMs: 5000 };
