@@ -1,10 +1,13 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle, freshBundle } from '../../node-host/bin/cli-bundle.mjs';
+import { startSignalServer } from '../../node-host/signal/signal-server.ts';
 import { HOST_VERSION } from '../../shared/mesh/peer.ts';
+import { requireLoopbackNamespace } from '../acceptance/netns.ts';
 
 /** Run the bundled command on bare Node (no loader). */
 function run(entry: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -53,5 +56,49 @@ describe('the command bundle', () => {
     expect(rebuilt.built).toBe(true);
     expect(freshBundle(dir)).not.toBeNull();
     expect(run(freshBundle(dir)!, ['version']).stdout).toBe(`${HOST_VERSION}\n`);
+  }, 120_000);
+
+  it('runs modules in a peer without esbuild at run time: the sandbox worker entry is built with the bundle', async () => {
+    requireLoopbackNamespace();
+    await buildBundle(dir);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { inputs: Record<string, unknown> };
+    // The worker's own sources are inputs: a change to one refuses the bundle like any other.
+    expect(Object.keys(manifest.inputs)).toEqual(expect.arrayContaining(['node-host/sandbox/node-worker.ts', 'shared/sandbox/runtime.ts']));
+    const signal = await startSignalServer();
+    const child = spawn(process.execPath, [fileURLToPath(freshBundle(dir)!), 'peer', '--name', 'solo', '--json', '--control', 'stdio', '--signal', signal.url, '--mesh', 'bundle', '--secret', 'bundle', '--data-dir', mkdtempSync(join(dir, 'peer-'))], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const answers = new Map<number, (line: { ok: boolean; result?: unknown; error?: unknown }) => void>();
+    let up!: () => void;
+    const ready = new Promise<void>((resolve) => (up = resolve));
+    createInterface({ input: child.stdout }).on('line', (text) => {
+      const line = JSON.parse(text) as { id?: number; event?: string; ok: boolean };
+      if (line.event === 'ready') up();
+      if (typeof line.id === 'number') answers.get(line.id)?.(line);
+    });
+    let next = 1;
+    const command = <T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> => new Promise((resolve, reject) => {
+      const id = next++;
+      answers.set(id, (line) => (line.ok ? resolve(line.result as T) : reject(new Error(JSON.stringify(line.error)))));
+      child.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
+    });
+    try {
+      await ready;
+      await command('publish', { module: 'fibo' });
+      const dep = await command<{ id: string }>('deploy', { manifest: { name: 'fib', sequence: [{ module: 'fibo', func: 'fibo', device: 'solo' }] } });
+      expect((await command<{ status: string }>('wait', { deployment: dep.id })).status).toBe('ready');
+      expect(await command('call', { deployment: dep.id, module: 'fibo', func: 'fibo', args: [12] })).toBe(233);
+      // The peer started no process of its own (esbuild's service would be one).
+      const children = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+      expect(children).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await signal.close();
+    }
   }, 120_000);
 });
