@@ -308,8 +308,11 @@ export class LinkChecks {
     this.#handle = undefined;
     if (this.#stopped) return;
     const late = this.#clock.now() - this.#due;
-    this.#run(late > this.#o.quickMs / 2 ? late : 0);
-    if (this.#stopped) return;
-    this.#schedule(this.#resting() ? this.#o.restMs : this.#o.quickMs);
+    try {
+      this.#run(late > this.#o.quickMs / 2 ? late : 0);
+    } finally {
+      // A check that threw must not end the checks.
+      if (!this.#stopped) this.#schedule(this.#resting() ? this.#o.restMs : this.#o.quickMs);
+    }
   }
 }

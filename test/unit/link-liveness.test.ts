@@ -143,6 +143,19 @@ describe('LinkChecks', () => {
     expect(at).to.have.length(10);
   });
 
+  it('goes on checking after a check that threw', () => {
+    const clock = new ManualClock(0);
+    const at: number[] = [];
+    const checks = new LinkChecks(clock, rhythm, () => {
+      at.push(clock.now());
+      if (at.length === 1) throw new Error('a link check failed');
+    }, () => false);
+    expect(() => clock.advance(125)).to.throw('a link check failed');
+    clock.advance(250);
+    expect(at).to.deep.equal([125, 250, 375]);
+    checks.stop();
+  });
+
   it('reports a check that fires late by more than half a quick period as a stall of that length, and nothing for jitter', () => {
     const clock = new LateClock();
     const { at, stalls } = schedule(clock);
