@@ -146,6 +146,15 @@ const ROOM_RESPONDERS = 2;
 const STRANGER_PERIODS = 5;
 /** Most announcers remembered (the lottery counts them; a site has far fewer). */
 const MAX_ANNOUNCERS = 4096;
+/**
+ * Announcements (and wills) opened before, kept by their sealed text, at most this many: each
+ * peer re-announces the same sealed bytes while what it says is unchanged, so at rest a
+ * repeat costs a lookup instead of a decryption (AES-GCM authenticates the first; the same
+ * bytes always open to the same words, and replaying them was possible before).
+ */
+const MAX_OPENED = 1024;
+/** Our own sealed announcements kept by their words, at most this many (one per peer a directed one names). */
+const MAX_SEALED = 64;
 const DEFAULT_HEARTBEAT_MS = 250;
 /**
  * Keepalives at rest: one every two seconds per idle link instead of four a second. Each
@@ -231,6 +240,10 @@ export class WebRtcTransport implements Transport {
   #refusing = new Set<Link>();
   #refusals = 0;
   #roomsMade = 0;
+  /** Announcements opened, by sealed text (see MAX_OPENED); cleared with new keys. */
+  readonly #opened = new Map<string, Uint8Array>();
+  /** Our announcements sealed, by their words (see MAX_SEALED); cleared with new keys. */
+  readonly #sealed = new Map<string, string>();
   #closed = false;
 
   constructor(options: WebRtcTransportOptions) {
@@ -267,6 +280,8 @@ export class WebRtcTransport implements Transport {
     if (this.#id !== null) return;
     this.#closed = false;
     this.#keys = await deriveMeshKeys(this.#o.mesh, this.#o.secret ?? '');
+    this.#opened.clear();
+    this.#sealed.clear();
     const url = new URL(this.#o.signalUrl);
     const id = `lm-${this.#keys.tag}-${localId}`;
     // A restarted peer may find its id still held by its previous life until the server
@@ -406,8 +421,16 @@ export class WebRtcTransport implements Transport {
     if (!ws || ws.readyState !== 1 || this.#id === null || !this.#keys) return;
     // `lonely`: under a bound, we hold no link at all, so peers at their bound make room for us (ADR 0029).
     const lonely = this.#o.maxConnections !== undefined && !this.#hasJoined();
-    const sealed = await this.#keys.encrypt(utf8(JSON.stringify({ id: this.#id, ...(to ? { to } : {}), ...(lonely ? { lonely: true } : {}) })));
-    if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'publish', topic: this.#keys.topic, data: toBase64(sealed) }));
+    const keys = this.#keys;
+    const words = JSON.stringify({ id: this.#id, ...(to ? { to } : {}), ...(lonely ? { lonely: true } : {}) });
+    let data = this.#sealed.get(words);
+    if (data === undefined) {
+      data = toBase64(await keys.encrypt(utf8(words)));
+      if (keys !== this.#keys) return;
+      if (this.#sealed.size >= MAX_SEALED) this.#sealed.clear();
+      this.#sealed.set(words, data);
+    }
+    if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'publish', topic: keys.topic, data }));
   }
 
   /**
@@ -425,9 +448,19 @@ export class WebRtcTransport implements Transport {
     const keys = this.#keys;
     const message = parseJsonObject(utf8(text));
     if (!keys || !message || message.type !== 'publish' || message.topic !== keys.topic || typeof message.data !== 'string') return;
-    const sealed = fromBase64(message.data);
-    const plain = sealed && (await keys.decrypt(sealed));
-    const announce = plain && parseJsonObject(plain);
+    let plain = this.#opened.get(message.data);
+    if (plain === undefined) {
+      const sealed = fromBase64(message.data);
+      const opened = sealed && (await keys.decrypt(sealed));
+      if (!opened) return;
+      plain = opened;
+      // Only announcement-sized texts are kept: the cache stays under MAX_OPENED × 1 KiB.
+      if (keys === this.#keys && message.data.length <= 1024) {
+        if (this.#opened.size >= MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
+        this.#opened.set(message.data, plain);
+      }
+    }
+    const announce = parseJsonObject(plain);
     const remote = announce?.id;
     if (typeof remote !== 'string' || !/^[0-9a-f]{32}$/.test(remote) || remote === this.#id || this.#id === null) return;
     if (announce?.gone === true) {

@@ -3,6 +3,7 @@
 import '../../node-host/webrtc/globals.ts';
 import { expect } from 'chai';
 import { startSignalServer, type SignalServer } from '../../node-host/signal/signal-server.ts';
+import { deriveMeshKeys } from '../../shared/adapters/mesh-secret.ts';
 import { WebRtcTransport } from '../../shared/adapters/webrtc-transport.ts';
 import { ManualClock } from '../../shared/memory/manual-clock.ts';
 import { requireLoopbackNamespace } from '../acceptance/netns.ts';
@@ -138,6 +139,41 @@ describe('WebRtcTransport specifics', () => {
       expect(dialler.connectionCount).to.equal(1);
     } finally {
       g.RTCPeerConnection = Real;
+    }
+  });
+
+  it('re-announces the same sealed bytes while what it says is unchanged, and opens each only once', async () => {
+    // A listener on the mesh's topic, as any subscriber (the server included) is.
+    const keys = await deriveMeshKeys('specifics', 'right');
+    const heard = new Map<string, number>();
+    const listener = new WebSocket(`${server.url.replace(/^http/, 'ws')}/signal`);
+    await new Promise((resolve) => (listener.onopen = resolve));
+    listener.onmessage = (event: MessageEvent) => {
+      const message = JSON.parse(String(event.data)) as { type?: string; data?: string };
+      if (message.type === 'publish' && message.data) heard.set(message.data, (heard.get(message.data) ?? 0) + 1);
+    };
+    listener.send(JSON.stringify({ type: 'subscribe', topics: [keys.topic] }));
+    const subtle = globalThis.crypto.subtle;
+    const decrypt = subtle.decrypt.bind(subtle);
+    let opened = 0;
+    subtle.decrypt = ((...args: Parameters<SubtleCrypto['decrypt']>) => {
+      opened++;
+      return decrypt(...args);
+    }) as SubtleCrypto['decrypt'];
+    try {
+      const a = make({ announceMs: 100 });
+      const b = make({ announceMs: 100 });
+      await Promise.all([a.connect(id(20)), b.connect(id(21))]);
+      await waitFor(() => a.peers().includes(id(21)) && b.peers().includes(id(20)), 'a and b to link');
+      const before = opened;
+      const repeats = (): number => [...heard.values()].reduce((sum, n) => sum + n - 1, 0);
+      const repeatsBefore = repeats();
+      // At rest each re-announces every 500 ms: several repeats reach the other.
+      await waitFor(() => repeats() - repeatsBefore >= 4, 'four repeated announcements', 10_000);
+      expect(opened - before).to.equal(0);
+    } finally {
+      subtle.decrypt = decrypt;
+      listener.close();
     }
   });
 
