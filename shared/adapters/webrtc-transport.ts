@@ -305,8 +305,8 @@ export class WebRtcTransport implements Transport {
     pj.on('error', (err: Error & { type?: string }) => this.#log.debug(`${short(localId)}: peerjs: ${err.type ?? ''} ${err.message}`));
     this.#openDiscovery(url);
     // Checked twice per heartbeat: a keepalive leaves at most a quarter period late, and a
-    // silence is noticed at most half a period after it became too long.
-    // While every link rests, a quarter of the rest period: a slot's first check falls on its start.
+    // silence is noticed at most half a period after it became too long. While every link
+    // rests, every quarter of the rest period: a slot's first check still falls on its start.
     const check = Math.max(10, Math.floor(this.#liveness.heartbeatMs / 2));
     const checks = new LinkChecks(this.#clock, { quickMs: check, restMs: Math.max(check, Math.floor(this.#liveness.restMs / 4)), phase: this.#phase }, (stalled) => this.#keepalive(stalled), () => this.#resting());
     this.#checks = checks;
@@ -902,7 +902,6 @@ export class WebRtcTransport implements Transport {
     }
   }
 
-  /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
   /** True when every link may wait the rest period between checks: open and joined, neither end quick, no hint standing, its remote at rest. */
   #resting(): boolean {
     const now = this.#clock.now();
@@ -912,6 +911,7 @@ export class WebRtcTransport implements Transport {
     return true;
   }
 
+  /** `stalledMs`: how long this process was stalled since the last check (not the links' fault). */
   #keepalive(stalledMs: number): void {
     const now = this.#clock.now();
     for (const link of [...this.#links.values()]) {
