@@ -34,7 +34,8 @@
  * a stall of the remote's main thread is the floor less a fast heartbeat, whichever rhythm
  * the remote keeps. The gaps a remote leaves at rest are its choice, not a sign of its
  * load, so they do not enter the link's usual gap (which the suspect rule and the timeout
- * scale with).
+ * scale with). Once every link rests, the links are checked a quarter as often
+ * ({@link LinkChecks}).
  * @module
  */
 
