@@ -35,9 +35,18 @@ let bundled: URL | null = null;
  */
 export function workerBundle(): URL {
   if (bundled) return bundled;
-  const code = typeof LIQUIDMESH_SANDBOX_WORKER === 'string' ? readFileSync(new URL(LIQUIDMESH_SANDBOX_WORKER)) : buildWorker();
+  const code = (typeof LIQUIDMESH_SANDBOX_WORKER === 'string' && prebuilt(LIQUIDMESH_SANDBOX_WORKER)) || buildWorker();
   bundled = new URL(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
   return bundled;
+}
+
+/** The worker entry built with the command's bundle, or null if its file is gone (then it is built here). */
+function prebuilt(url: string): Uint8Array | null {
+  try {
+    return readFileSync(new URL(url));
+  } catch {
+    return null;
+  }
 }
 
 /** The worker entry bundled from the sources, in memory. */
