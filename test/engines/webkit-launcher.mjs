@@ -30,6 +30,11 @@ function freePort() {
  * useSharedArrayBuffer): `jscOptions` lets a run turn it on, e.g. to test everything else
  * the sandbox does; without it the run sees what a WebKitGTK user sees.
  */
+/** Longest a browser may take to start, and then to load a test page, before it is started again. */
+const START_STEP_MS = 30_000;
+/** Browsers started for one test page before its start is reported failed (within the runner's 120 s). */
+const START_ATTEMPTS = 3;
+
 export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
   let driver = null;
   /** The folder of the virtual display's auth file (removed on stop). */
@@ -37,8 +42,8 @@ export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
   let base = '';
   const sessions = new Map();
 
-  async function request(method, path, body) {
-    const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  async function request(method, path, body, timeoutMs = undefined) {
+    const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
     const json = await response.json();
     if (!response.ok) throw new Error(`WebKitWebDriver ${method} ${path}: ${json.value?.message ?? response.status}`);
     return json.value;
@@ -94,11 +99,26 @@ export function webkitLauncher({ sharedArrayBuffer = false } = {}) {
       auth = null;
     },
     async startSession(sessionId, url) {
-      const session = await request('POST', '/session', {
-        capabilities: { alwaysMatch: { browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-webrtc=true'] } } },
-      });
-      sessions.set(sessionId, { id: session.sessionId, url });
-      await request('POST', `/session/${session.sessionId}/url`, { url });
+      // A browser that has not started and loaded the page within a step's time is given up
+      // and started again: once in a long run (a whole npm test), a MiniBrowser never came
+      // up and the suite's page waited out the runner's two minutes.
+      for (let attempt = 1; ; attempt++) {
+        let id = null;
+        try {
+          const session = await request('POST', '/session', {
+            capabilities: { alwaysMatch: { browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-webrtc=true'] } } },
+          }, START_STEP_MS);
+          id = session.sessionId;
+          sessions.set(sessionId, { id, url });
+          await request('POST', `/session/${id}/url`, { url }, START_STEP_MS);
+          return;
+        } catch (error) {
+          sessions.delete(sessionId);
+          if (id) await request('DELETE', `/session/${id}`, undefined, START_STEP_MS).catch(() => undefined);
+          if (attempt >= START_ATTEMPTS) throw error;
+          console.warn(`WebKit: starting a browser for ${url} failed (${error.message}); trying again`);
+        }
+      }
     },
     isActive(sessionId) {
       return sessions.has(sessionId);
