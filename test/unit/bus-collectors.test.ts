@@ -17,6 +17,7 @@ import type { BusChannel, MeshBus } from '../../shared/ports/mesh-bus.ts';
 import type { PeerId, Transport } from '../../shared/ports/transport.ts';
 import { Presence } from '../../shared/registry/presence.ts';
 import { collectLogs } from '../helpers/mesh.ts';
+import { offThreadDone, orderOffThreadWork } from '../sim/sim-world.ts';
 
 const HEARTBEAT_MS = 1000;
 type Handler = (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void;
@@ -93,13 +94,19 @@ async function crowd(n: number, extraDevices = 0, antiEntropyMs = 5 * HEARTBEAT_
   const log = collectLogs();
   const peers: TestPeer[] = [];
   const identities = await Promise.all(Array.from({ length: n }, () => Identity.generate()));
+  // Registries that start complete start from one history: had each peer written every
+  // entry itself, those writes would be concurrent, and one made by a peer with a higher
+  // Yjs client id would win over a later rename it never saw (the rename seemed lost).
+  const common = new Y.Doc();
+  if (knowEachOther) identities.forEach((other, j) => common.getMap('devices').set(other.id, { name: `p${j}` }));
+  const start = Y.encodeStateAsUpdate(common);
   for (let i = 0; i < n; i++) {
     const identity = identities[i]!;
     const doc = new Y.Doc();
-    if (knowEachOther) identities.forEach((other, j) => doc.getMap('devices').set(other.id, { name: `p${j}` }));
+    if (knowEachOther) Y.applyUpdate(doc, start);
     // The registry lists devices presence does not know (yet): a crowd still joining.
     for (let d = 0; d < extraDevices; d++) doc.getMap('devices').set(`ffff${String(d).padStart(28, '0')}`, { name: `elsewhere-${d}` });
-    doc.getMap('devices').set(identity.id, { name: `p${i}` });
+    if (!knowEachOther) doc.getMap('devices').set(identity.id, { name: `p${i}` });
     const logger = createLogger(`p${i}`, log.sink);
     const presence = new Presence({ doc, clock, self: { peerId: identity.id, name: `p${i}`, telemetry: { cpu: 0, memory: 0, callsPerSecond: 0 } }, heartbeatMs: HEARTBEAT_MS, timeoutMs: 5 * HEARTBEAT_MS, logger });
     const sync = new BusSync({ bus: hub.bus(identity.id), identity, doc, presence, clock, logger, heartbeatMs: HEARTBEAT_MS, batchMs: 50, antiEntropyMs });
@@ -109,19 +116,21 @@ async function crowd(n: number, extraDevices = 0, antiEntropyMs = 5 * HEARTBEAT_
     doc.on('update', (update: Uint8Array, origin: unknown) => !fromBus(origin) && sync.update(update));
     peers.push({ id: identity.id, doc, presence, sync });
   }
+  // Signatures are made and checked on the thread pool, in real time: on a loaded machine
+  // (the whole suite running) they finished after the clock had run ahead of the work it was
+  // meant to pace. Their results come back in the order they started, and each step waits
+  // for them, as in the simulators (test/sim/sim-world.ts).
+  const release = orderOffThreadWork();
   for (const p of peers) p.sync.start();
   const run = async (ms: number, each?: () => void): Promise<void> => {
     for (let t = 0; t < ms; t += 100) {
       clock.advance(100);
-      // A real moment per step: signatures are made and checked on the thread pool, and on
-      // a loaded machine (the whole suite running) two turns of the loop did not see them
-      // finish, so the clock ran ahead of the work it was meant to pace.
-      await new Promise((r) => setTimeout(r, 1));
-      await new Promise((r) => setImmediate(r));
+      await offThreadDone();
       each?.();
     }
   };
   const stop = (): void => {
+    release();
     for (const p of peers) {
       p.sync.stop();
       p.presence.destroy();
