@@ -169,17 +169,9 @@ export class WorkerInstance implements SandboxInstance {
   #readyTurns(snapshot: InstanceSnapshot, take: (buffers: SharedArrayBuffer[]) => void): boolean {
     const spare = this.#spare;
     if (!spare || !this.#o.init.bridge || !this.#o.init.trackState) return false;
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = 0;
-    for (const key of Object.keys(snapshot.pages)) {
-      lo = Math.min(lo, Number(key));
-      hi = Math.max(hi, Number(key) + 1);
-    }
-    // A module whose writes are not tracked has all of memory copied into each turn.
-    if (!this.#o.init.dirty) [lo, hi] = [0, snapshot.memoryPages];
-    hi = Math.min(hi, snapshot.memoryPages);
-    if (hi <= lo || (hi - lo) * PAGE < READY_TURNS_MIN_BYTES) return false;
-    const ask = { t: 'zeroes', id: 0, bytes: snapshot.memoryPages * PAGE, count: 1, lo: lo * PAGE, hi: hi * PAGE } as const;
+    const span = spareFaultSpan(snapshot, this.#o.limits.maxMemoryPages, Boolean(this.#o.init.dirty));
+    if (!span) return false;
+    const ask = { t: 'zeroes', id: 0, ...span, count: 1 } as const;
     for (let k = 0; k < STATE_TURNS - 1; k++) {
       spare
         .then((slot) => slot.request(ask))
@@ -443,3 +435,26 @@ function pageBuffers(snapshot: InstanceSnapshot): ArrayBuffer[] {
   for (const file of Object.values(snapshot.files)) if (file.buffer instanceof ArrayBuffer) buffers.delete(file.buffer);
   return [...buffers];
 }
+
+/**
+ * What the spare faults in for a whole restore of `snapshot` (see `WorkerInstance.restore`):
+ * buffers of the memory's size, touched over the pages the restore leaves non-zero (all of
+ * memory for a module whose writes are not tracked), in bytes; null when that span is under
+ * READY_TURNS_MIN_BYTES, or when the snapshot claims more memory than the instance may have
+ * (`maxMemoryPages`): its restore fails, and a few pages far apart must not make the spare
+ * touch gigabytes first.
+ */
+export function spareFaultSpan(snapshot: InstanceSnapshot, maxMemoryPages: number, tracked: boolean): { bytes: number; lo: number; hi: number } | null {
+  if (!(snapshot.memoryPages <= maxMemoryPages)) return null;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (const key of Object.keys(snapshot.pages)) {
+    lo = Math.min(lo, Number(key));
+    hi = Math.max(hi, Number(key) + 1);
+  }
+  if (!tracked) [lo, hi] = [0, snapshot.memoryPages];
+  hi = Math.min(hi, snapshot.memoryPages);
+  if (hi <= lo || (hi - lo) * PAGE < READY_TURNS_MIN_BYTES) return null;
+  return { bytes: snapshot.memoryPages * PAGE, lo: lo * PAGE, hi: hi * PAGE };
+}
+

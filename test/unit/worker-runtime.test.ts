@@ -3,12 +3,13 @@
  * the calling conventions, the state copies, and the message loop over a port pair.
  */
 import { expect } from 'chai';
-import type { CallRequest } from '../../shared/ports/sandbox.ts';
+import type { CallRequest, InstanceSnapshot } from '../../shared/ports/sandbox.ts';
 import { answersOf, callsMessage } from '../../shared/sandbox/call-packing.ts';
 import { runCall } from '../../shared/sandbox/conventions.ts';
 import { CONTROL_RELIED, type HostToWorker, type StateRef, STATE_TURNS, type WorkerToHost } from '../../shared/sandbox/protocol.ts';
 import { runSandboxWorker } from '../../shared/sandbox/runtime.ts';
 import { StateCopies } from '../../shared/sandbox/state-copies.ts';
+import { spareFaultSpan } from '../../shared/sandbox/worker-instance.ts';
 import type { Unit } from '../../shared/sandbox/unit.ts';
 import { COUNTER_WAT, initFor, unitOf } from '../helpers/worker-units.ts';
 
@@ -215,6 +216,19 @@ describe('Worker message loop (in this thread)', () => {
       send({ t: 'zeroes', id: 4, lo: 0, hi: 65536, ...bad });
       expect((posted.at(-1) as Extract<WorkerToHost, { t: 'zeroes' }>).buffers).to.deep.equal([]);
     }
+  });
+
+  it('has the spare fault in only the span a restore leaves non-zero, and nothing for a snapshot claiming more memory than the instance may have', () => {
+    const page = new Uint8Array(65536);
+    const snapshot = (memoryPages: number, at: number[]): InstanceSnapshot => ({ moduleId: 'm', memoryPages, globals: [], files: {}, pages: Object.fromEntries(at.map((p) => [p, page])) }) as unknown as InstanceSnapshot;
+    // 64 MiB of memory, pages written from 16 to 95 (5 MiB): that span, of buffers the memory's size.
+    expect(spareFaultSpan(snapshot(1024, [16, 40, 95]), 4096, true)).to.deep.equal({ bytes: 1024 * 65536, lo: 16 * 65536, hi: 96 * 65536 });
+    // A module whose writes are not tracked copies all of memory into each turn.
+    expect(spareFaultSpan(snapshot(1024, [16]), 4096, false)).to.deep.equal({ bytes: 1024 * 65536, lo: 0, hi: 1024 * 65536 });
+    // Under 4 MiB of span: not worth asking.
+    expect(spareFaultSpan(snapshot(1024, [16, 40]), 4096, true)).to.equal(null);
+    // Two pages 4 GiB apart from a source that lies about the memory: its restore fails, and the spare touches nothing first.
+    expect(spareFaultSpan(snapshot(65536, [0, 65535]), 4096, true)).to.equal(null);
   });
 
   it('after a restore that leaves the turns for later, the prime takes the buffers it is given for them', async () => {
