@@ -139,7 +139,7 @@ export class WorkerInstance implements SandboxInstance {
       // after it (on another core, where the machine has one): the prime below copies
       // into them instead of touching new memory for the first time.
       const readied: SharedArrayBuffer[] = [];
-      const asked = snapshot.delta ? false : this.#readyTurns(snapshot, (buffers) => readied.push(...buffers));
+      const asked = this.#readyTurns(snapshot, (buffers) => readied.push(...buffers));
       // Pages handed over move to the worker with the message instead of being copied
       // into it: one copy of the state and one allocation fewer on this thread.
       const transfer = options.handOver ? pageBuffers(snapshot) : undefined;
@@ -439,13 +439,14 @@ function pageBuffers(snapshot: InstanceSnapshot): ArrayBuffer[] {
 /**
  * What the spare faults in for a whole restore of `snapshot` (see `WorkerInstance.restore`):
  * buffers of the memory's size, touched over the pages the restore leaves non-zero (all of
- * memory for a module whose writes are not tracked), in bytes; null when that span is under
- * READY_TURNS_MIN_BYTES, or when the snapshot claims more memory than the instance may have
- * (`maxMemoryPages`): its restore fails, and a few pages far apart must not make the spare
- * touch gigabytes first.
+ * memory for a module whose writes are not tracked), in bytes; null for a delta or a later
+ * part of a base (they write into turns readied already, and no prime follows them), when
+ * that span is under READY_TURNS_MIN_BYTES, or when the snapshot claims more memory than the
+ * instance may have (`maxMemoryPages`): its restore fails, and a few pages far apart must
+ * not make the spare touch gigabytes first.
  */
 export function spareFaultSpan(snapshot: InstanceSnapshot, maxMemoryPages: number, tracked: boolean): { bytes: number; lo: number; hi: number } | null {
-  if (!(snapshot.memoryPages <= maxMemoryPages)) return null;
+  if (snapshot.delta || snapshot.part || !(snapshot.memoryPages <= maxMemoryPages)) return null;
   let lo = Number.POSITIVE_INFINITY;
   let hi = 0;
   for (const key of Object.keys(snapshot.pages)) {

@@ -218,7 +218,7 @@ describe('Worker message loop (in this thread)', () => {
     }
   });
 
-  it('has the spare fault in only the span a restore leaves non-zero, and nothing for a snapshot claiming more memory than the instance may have', () => {
+  it('has the spare fault in only the span a whole restore leaves non-zero, and nothing for a delta, a later part, or a snapshot claiming more memory than the instance may have', () => {
     const page = new Uint8Array(65536);
     const snapshot = (memoryPages: number, at: number[]): InstanceSnapshot => ({ moduleId: 'm', memoryPages, globals: [], files: {}, pages: Object.fromEntries(at.map((p) => [p, page])) }) as unknown as InstanceSnapshot;
     // 64 MiB of memory, pages written from 16 to 95 (5 MiB): that span, of buffers the memory's size.
@@ -229,6 +229,9 @@ describe('Worker message loop (in this thread)', () => {
     expect(spareFaultSpan(snapshot(1024, [16, 40]), 4096, true)).to.equal(null);
     // Two pages 4 GiB apart from a source that lies about the memory: its restore fails, and the spare touches nothing first.
     expect(spareFaultSpan(snapshot(65536, [0, 65535]), 4096, true)).to.equal(null);
+    // A delta, or a later part of a base, writes into turns readied already: nothing to ask.
+    expect(spareFaultSpan({ ...snapshot(1024, [16, 95]), delta: true }, 4096, true)).to.equal(null);
+    expect(spareFaultSpan({ ...snapshot(1024, [16, 95]), part: true }, 4096, true)).to.equal(null);
   });
 
   it('after a restore that leaves the turns for later, the prime takes the buffers it is given for them', async () => {
