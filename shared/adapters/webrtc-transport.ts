@@ -125,6 +125,12 @@ const FRAME_REST_PING = 4;
 const FRAME_PROBE = 5;
 /** A refused connection is closed this long after the refusal is sent, so that it arrives. */
 const REFUSE_LINGER_MS = 1000;
+/**
+ * The most a remote's messages may hold while its proof is being checked (they wait for the
+ * join, see `Link.early`); more ends the link. A member sends only once it joined, which is
+ * after its proof left, so this is what it can send in the time a check takes.
+ */
+const MAX_EARLY_BYTES = 8 * 1024 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
@@ -197,6 +203,14 @@ interface Link {
   refusing?: boolean;
   /** Ordered, backpressured sends once the channel is open. */
   queue: SendQueue | null;
+  /**
+   * The remote's messages that came after its proof while we were still checking it: the
+   * remote joins as soon as it checked ours, and its first messages can overtake our check.
+   * Delivered, in order, when we join; dropped with the link when the proof fails. Null
+   * until its proof arrives.
+   */
+  early: Uint8Array[] | null;
+  earlyBytes: number;
 }
 
 /** {@link Transport} over PeerJS data connections. */
@@ -714,7 +728,7 @@ export class WebRtcTransport implements Transport {
    */
   #refuse(remote: PeerId, conn: DataConnection): void {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null, early: null, earlyBytes: 0 };
     this.#refusing.add(link);
     const end = (): void => {
       if (!this.#refusing.delete(link)) return;
@@ -733,7 +747,7 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null };
+    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null, early: null, earlyBytes: 0 };
     this.#links.set(remote, link);
     this.#checks?.quicken();
     conn.on('open', () => {
@@ -837,10 +851,14 @@ export class WebRtcTransport implements Transport {
       return;
     }
     if (kind === FRAME_PROOF) {
+      if (!link.joined) link.early ??= [];
       void this.#onProof(link, bytes.subarray(1));
       return;
     }
-    if (!link.joined) return;
+    if (!link.joined) {
+      if (kind === FRAME_DATA && link.early) this.#holdEarly(link, bytes);
+      return;
+    }
     // Each message arrives in a buffer of its own: a view of it is safe to hand on.
     if (kind === FRAME_DATA) this.#events.emit('message', { from: link.remote, data: bytes.subarray(1) });
   }
@@ -873,8 +891,27 @@ export class WebRtcTransport implements Transport {
       this.#log.debug(`${short(this.#id)}: joined ${short(link.remote)} (${link.dialing ? 'we dialled' : 'it dialled'})`);
       this.#quickRedials.delete(link.remote);
       this.#events.emit('peer-joined', link.remote);
+      // What the remote sent while we checked its proof, before anything that comes after.
+      const early = link.early ?? [];
+      link.early = null;
+      link.earlyBytes = 0;
+      for (const bytes of early) {
+        if (this.#links.get(link.remote) !== link || !link.joined) break;
+        this.#events.emit('message', { from: link.remote, data: bytes.subarray(1) });
+      }
       if (first) void this.#announce();
     }
+  }
+
+  /** Keep a message that came while the remote's proof was being checked (see `Link.early`), within `MAX_EARLY_BYTES`. */
+  #holdEarly(link: Link, bytes: Uint8Array): void {
+    link.earlyBytes += bytes.byteLength;
+    if (link.earlyBytes > MAX_EARLY_BYTES) {
+      link.early = null;
+      this.#drop(link, `sent more than ${MAX_EARLY_BYTES} bytes before its proof was checked`);
+      return;
+    }
+    link.early?.push(bytes);
   }
 
   #sendFrame(link: Link, kind: number, payload: Uint8Array): void {

@@ -181,6 +181,71 @@ describe('WebRtcTransport specifics', () => {
     }
   });
 
+  it('delivers what a peer sends the moment it joins, even while the other end is still checking its proof', async () => {
+    // The first proof is checked at once, the second 400 ms late (a busy machine): one end
+    // joins and sends while the other has its proof in hand but not yet checked.
+    const subtle = globalThis.crypto.subtle;
+    const verify = subtle.verify.bind(subtle);
+    let checks = 0;
+    subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
+      if (checks++ === 1) await new Promise((r) => setTimeout(r, 400));
+      return verify(...args);
+    }) as SubtleCrypto['verify'];
+    try {
+      const a = make();
+      const b = make();
+      const got = new Map<string, number[]>([
+        [id(22), []],
+        [id(23), []],
+      ]);
+      for (const [t, self] of [
+        [a, id(22)],
+        [b, id(23)],
+      ] as const) {
+        t.on('peer-joined', (peer) => {
+          for (let n = 1; n <= 3; n++) void t.send(peer, new Uint8Array(t.maxMessageSize).fill(n));
+        });
+        t.on('message', (m) => got.get(self)!.push(m.data[0]));
+      }
+      await Promise.all([a.connect(id(22)), b.connect(id(23))]);
+      await waitFor(() => got.get(id(22))!.length === 3 && got.get(id(23))!.length === 3, 'three messages each way', 10_000);
+      expect(checks).to.be.at.least(2);
+      expect(got.get(id(22))).to.deep.equal([1, 2, 3]);
+      expect(got.get(id(23))).to.deep.equal([1, 2, 3]);
+    } finally {
+      subtle.verify = verify;
+    }
+  });
+
+  it('ends a link whose remote sends more than 8 MiB before its proof is checked, and holds none of it', async () => {
+    const subtle = globalThis.crypto.subtle;
+    const verify = subtle.verify.bind(subtle);
+    let checks = 0;
+    subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
+      if (checks++ === 1) await new Promise((r) => setTimeout(r, 3000));
+      return verify(...args);
+    }) as SubtleCrypto['verify'];
+    try {
+      const a = make();
+      const b = make();
+      const left: string[] = [];
+      const got: number[] = [];
+      for (const t of [a, b]) {
+        // Whichever joins first floods the other: 160 messages of 64 KiB, 10 MiB.
+        t.on('peer-joined', (peer) => {
+          for (let n = 0; n < 160; n++) void t.send(peer, new Uint8Array(t.maxMessageSize)).catch(() => undefined);
+        });
+        t.on('peer-left', (peer) => left.push(peer));
+        t.on('message', () => got.push(1));
+      }
+      await Promise.all([a.connect(id(24)), b.connect(id(25))]);
+      await waitFor(() => left.length > 0, 'the flooding end to see the link end', 10_000);
+      expect(got).to.deep.equal([]);
+    } finally {
+      subtle.verify = verify;
+    }
+  });
+
   it('does not accumulate connections when a peer comes and goes', async () => {
     const kiosk = make();
     await kiosk.connect(id(6));
