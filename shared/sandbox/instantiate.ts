@@ -7,12 +7,13 @@
  */
 import { ConsoleStdout, File, type Inode, OpenFile, PreopenDirectory, WASI } from '@bjorn3/browser_wasi_shim';
 import type { SpanGlobals } from '../wasm/instrument.ts';
-import { resetSpan } from '../wasm/instrument.ts';
+import { resetSpan, spanEverything, widenSpan } from '../wasm/instrument.ts';
 import { STOP_MODULE, STOP_POLL } from '../wasm/stop-checks.ts';
 import type { BridgeCall } from './bridge-call.ts';
 import { HostCallError, ImportNotSupportedError } from './errors.ts';
 import type { HostContext } from './host-imports/host-import.ts';
 import { HOST_CAPABILITIES } from './host-imports/table.ts';
+import { recordingWrites, type WriteMap, wasiWrites } from './host-writes.ts';
 import type { InitMessage, SpanNames } from './protocol.ts';
 import { remember, type Unit } from './unit.ts';
 
@@ -41,30 +42,6 @@ export interface UnitEnvironment {
   links: ReadonlyMap<string, Unit>;
   /** The console every unit of the instance writes to. */
   out: Pick<Unit, 'stdout' | 'stderr'>;
-}
-
-/** `imports` with each function marking the whole memory written once it returns. */
-function writesAll(imports: WebAssembly.ModuleImports, span: () => SpanGlobals | null): WebAssembly.ModuleImports {
-  const out: WebAssembly.ModuleImports = {};
-  for (const [name, value] of Object.entries(imports)) {
-    if (typeof value !== 'function') {
-      out[name] = value;
-      continue;
-    }
-    const f = value as (...args: unknown[]) => unknown;
-    out[name] = (...args: unknown[]) => {
-      try {
-        return f(...args);
-      } finally {
-        const s = span();
-        if (s) {
-          s.lo.value = 0;
-          s.hi.value = -1;
-        }
-      }
-    };
-  }
-  return out;
 }
 
 /** Instantiate one module: WASI, the capabilities it imports, the providers it links. */
@@ -110,18 +87,29 @@ export function instantiateUnit(spec: UnitSpec, environment: UnitEnvironment): U
     const capability = HOST_CAPABILITIES.get(imp.module);
     let offered: WebAssembly.ModuleImports | undefined;
     let writes = false;
+    let where: WriteMap | undefined;
     if (linked) offered = linked.instance.exports;
     else if (imp.module === STOP_MODULE) offered = { [STOP_POLL]: environment.poll };
     else if (imp.module === WASI_MODULE) {
       offered = wasi.wasiImport as unknown as WebAssembly.ModuleImports;
       writes = true;
+      where = wasiWrites(wasi.args, wasi.env);
     } else if (capability) {
       offered = capability.create(ctx) as WebAssembly.ModuleImports;
       writes = capability.writesMemory;
+      where = capability.writes;
     }
-    // What the host writes into memory is not in the tracked span: after such an import
-    // the whole memory counts as written.
-    if (offered && spec.dirty && writes) offered = writesAll(offered, () => span);
+    // What the host writes into memory is not in the tracked span: such an import records
+    // the bytes it may have written (host-writes.ts), or the whole memory.
+    if (offered && spec.dirty && writes) {
+      offered = recordingWrites(
+        offered,
+        where,
+        () => memory,
+        (at, length) => span && widenSpan(span, at, length),
+        () => span && spanEverything(span),
+      );
+    }
     // Deny by default: the load-time check refuses such a module first; this is the last line.
     if (!offered) throw new ImportNotSupportedError(`module imports ${imp.module}.${imp.name}, which no host capability or linked provider serves`, { import: `${imp.module}.${imp.name}` });
     imports[imp.module] = offered;

@@ -6,7 +6,7 @@
  */
 import { File, type PreopenDirectory } from '@bjorn3/browser_wasi_shim';
 import type { TableSnapshot, WasmValue } from '../ports/sandbox.ts';
-import { readSpan, resetSpan, type SpanGlobals } from '../wasm/instrument.ts';
+import { readSpan, resetSpan, type SpanGlobals, widenSpan } from '../wasm/instrument.ts';
 import { FunctionNotFoundError, SnapshotInvalidError } from './errors.ts';
 import type { StateCopy } from './protocol.ts';
 
@@ -67,10 +67,7 @@ export function takeSpan(l: Unit): Range {
 
 /** The host wrote `[at, at + length)` of a unit's memory: the span takes it in. */
 export function wrote(l: Unit, at: number, length: number): void {
-  if (!l.span || length <= 0) return;
-  const span = readSpan(l.span);
-  if (at < span.lo || span.lo >= span.hi) l.span.lo.value = at | 0;
-  if (at + length > span.hi) l.span.hi.value = (at + length) | 0;
+  if (l.span) widenSpan(l.span, at, length);
 }
 
 /** The values of a unit's instrumented globals by name. */

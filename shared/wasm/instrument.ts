@@ -62,6 +62,20 @@ export function readSpan(g: SpanGlobals): { lo: number; hi: number } {
   return { lo: (g.lo.value as number) >>> 0, hi: (g.hi.value as number) >>> 0 };
 }
 
+/** Take `[at, at + length)` into the span (a write the host made); `at + length` at most 2³² − 1. */
+export function widenSpan(g: SpanGlobals, at: number, length: number): void {
+  if (length <= 0) return;
+  const span = readSpan(g);
+  if (at < span.lo || span.lo >= span.hi) g.lo.value = at | 0;
+  if (at + length > span.hi) g.hi.value = (at + length) | 0;
+}
+
+/** Count the whole memory as written. */
+export function spanEverything(g: SpanGlobals): void {
+  g.lo.value = 0;
+  g.hi.value = -1;
+}
+
 /** Make the span empty (after the host copied it). */
 export function resetSpan(g: SpanGlobals): void {
   g.lo.value = -1;

@@ -123,6 +123,42 @@ describe('State copies', () => {
         expect(call(unit, { fn: 'inc', convention: { kind: 'scalar', args: [] } }).value).to.equal(2);
       });
 
+      it('keeps what WASI wrote for a call in its copy, and no more than WASI may have written', async () => {
+        // `read` reads the file "in" into page 3 through WASI; `now` asks the clock for a
+        // time at byte 256. The module's own stores touch neither.
+        const source = `(module
+          (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+          (memory (export "memory") 8)
+          (data (i32.const 512) "in")
+          (data (i32.const 600) "\\00\\00\\03\\00\\10\\00\\00\\00")
+          (func (export "read") (result i32)
+            (drop (call $open (i32.const 3) (i32.const 0) (i32.const 512) (i32.const 2) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 700)))
+            (call $read (i32.load (i32.const 700)) (i32.const 600) (i32.const 1) (i32.const 704)))
+          (func (export "now") (result i32) (call $clock (i32.const 0) (i64.const 0) (i32.const 256))))`;
+        const { unit } = await unitOf(source, undefined, { track });
+        const control = new Int32Array(new SharedArrayBuffer(16));
+        control[CONTROL_RELIED] = -1;
+        const copies = new StateCopies(control, true);
+        for (let i = 0; i < STATE_TURNS; i++) {
+          copies.copy(unit);
+          copies.handOver();
+        }
+        const text = new TextEncoder().encode('sixteen bytes in');
+        expect(call(unit, { fn: 'read', convention: { kind: 'scalar', args: [] }, files: { in: text } }).value).to.equal(0);
+        copies.copy(unit);
+        expect([...new Uint8Array(copies.lastGood!.memory, 0x30000, 16)]).to.deep.equal([...text]);
+        copies.handOver();
+        // Changed behind the span's back: a copy takes it only if the call counts as writing everything.
+        new Uint8Array(unit.memory!.buffer)[0x50000] = 77;
+        expect(call(unit, { fn: 'now', convention: { kind: 'scalar', args: [] } }).value).to.equal(0);
+        copies.copy(unit);
+        const copy = new Uint8Array(copies.lastGood!.memory);
+        expect(new DataView(copy.buffer).getBigUint64(256, true)).to.not.equal(0n);
+        expect(copy[0x50000]).to.equal(track ? 0 : 77);
+      });
+
       it('after the state is replaced, the next copy takes all of memory again', async () => {
         const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
         const control = new Int32Array(new SharedArrayBuffer(16));

@@ -5,6 +5,7 @@
  * @module
  */
 import type { HostServices } from '../../ports/sandbox.ts';
+import type { WriteMap } from '../host-writes.ts';
 import type { HostOp } from '../protocol.ts';
 
 /** What a capability's functions may use of the instance they serve, and of its host. */
@@ -14,7 +15,7 @@ export interface HostContext {
   /** The instance's exports (filled in once it is instantiated; e.g. its `alloc`). */
   exports(): WebAssembly.Exports;
   /** Blocking call to the host thread through the bridge (camera, rpc, pub/sub, …). */
-  bridge(op: HostOp, args: unknown[]): Uint8Array;
+  bridge(op: HostOp, args: unknown[], transfer?: Transferable[]): Uint8Array;
   /** Append to the module's stdout. */
   stdout(text: string): void;
   /** Append to the module's stderr. */
@@ -38,9 +39,11 @@ export interface HostCapability {
   /**
    * True when its functions write into the module's memory themselves (not through the
    * module's own stores): a module whose writes are tracked then counts the whole memory
-   * as written after each call.
+   * as written after each call, unless `writes` says where.
    */
   readonly writesMemory: boolean;
+  /** Where each of its functions writes (host-writes.ts); a function it does not list counts the whole memory. */
+  readonly writes?: WriteMap;
   /** The functions of one instance; called once per instance, before it is instantiated. */
   create(ctx: HostContext): Record<string, HostFunction>;
 }

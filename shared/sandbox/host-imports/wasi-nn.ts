@@ -18,5 +18,17 @@ export const wasiNn: HostCapability = {
     get_output: 'nn',
   },
   writesMemory: true,
+  // Out-pointers only (graph and context handles, the written length) and get_output's buffer, up to its size.
+  writes: {
+    load: (a) => [[Number(a[4]) >>> 0, 4]],
+    load_by_name: (a) => [[Number(a[2]) >>> 0, 4]],
+    init_execution_context: (a) => [[Number(a[1]) >>> 0, 4]],
+    set_input: () => [],
+    compute: () => [],
+    get_output: (a) => [
+      [Number(a[2]) >>> 0, Number(a[3]) >>> 0],
+      [Number(a[4]) >>> 0, 4],
+    ],
+  },
   create: (ctx) => createWasiNnImports({ memory: ctx.memory, bridge: ctx.bridge, file: ctx.file, warn: ctx.stderr }),
 };
