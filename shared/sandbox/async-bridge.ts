@@ -68,11 +68,11 @@ export function parseAnswerMessage(data: unknown): BridgeAnswerMessage | null {
  * @throws SharedMemoryRequiredError (`ERR_NO_SHARED_MEMORY`) when no service worker
  *   answers (the worker is not controlled by one); otherwise as {@link bridgeAnswer}.
  */
-export function xhrBridgeCaller(url: string, post: (op: HostOp, args: unknown[], id: string) => void): BridgeCall {
+export function xhrBridgeCaller(url: string, post: (op: HostOp, args: unknown[], id: string, transfer?: Transferable[]) => void): BridgeCall {
   const statusOf = new Map(Object.entries(BRIDGE_STATUS_WORDS).map(([n, w]) => [w, Number(n)]));
-  return (op, args) => {
+  return (op, args, transfer) => {
     const id = crypto.randomUUID();
-    post(op, args, id);
+    post(op, args, id, transfer);
     for (;;) {
       const xhr = new XMLHttpRequest();
       xhr.open('GET', `${url}/${id}`, false);

@@ -9,19 +9,23 @@ import { BRIDGE_ERROR, BRIDGE_HEADER, BRIDGE_IDLE, BRIDGE_NAMED_ERROR, type Host
 
 const SPIN_MS = 0.1;
 
-/** A blocking host call: the answer's bytes, or the host's error thrown into the module's call. */
-export type BridgeCall = (op: HostOp, args: unknown[]) => Uint8Array;
+/**
+ * A blocking host call: the answer's bytes, or the host's error thrown into the module's call.
+ * `transfer`: buffers among the arguments that move to the host instead of being copied
+ * (the caller no longer uses them).
+ */
+export type BridgeCall = (op: HostOp, args: unknown[], transfer?: Transferable[]) => Uint8Array;
 
 /**
  * A bridge call over `sab` that posts its request with `post`.
  * @throws HostCallError (`ERR_HOST_CALL`) when the host answers with an error message; a
  *   named error (camera denied, topic denied, …) is thrown as itself.
  */
-export function bridgeCaller(sab: SharedArrayBuffer, post: (op: HostOp, args: unknown[]) => void): BridgeCall {
+export function bridgeCaller(sab: SharedArrayBuffer, post: (op: HostOp, args: unknown[], transfer?: Transferable[]) => void): BridgeCall {
   const header = new Int32Array(sab, 0, 4);
-  return (op, args) => {
+  return (op, args, transfer) => {
     Atomics.store(header, 0, BRIDGE_IDLE);
-    post(op, args);
+    post(op, args, transfer);
     // Spin briefly first: most host answers arrive within microseconds, and waking from
     // Atomics.wait costs more than that.
     const until = performance.now() + SPIN_MS;

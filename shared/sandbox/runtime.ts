@@ -69,16 +69,16 @@ class WorkerInstance {
     const sab = init.bridge;
     const answerUrl = init.answerUrl;
     const bridge = sab
-      ? bridgeCaller(sab, (op, args) => port.post({ t: 'host', op, args }))
+      ? bridgeCaller(sab, (op, args, transfer) => port.post({ t: 'host', op, args }, transfer))
       : answerUrl
-        ? xhrBridgeCaller(answerUrl, (op, args, id) => port.post({ t: 'host', op, args, id }))
+        ? xhrBridgeCaller(answerUrl, (op, args, id, transfer) => port.post({ t: 'host', op, args, id }, transfer))
         : (op: string): never => {
           // The load-time check refuses such imports first; this is the last line.
           throw new SharedMemoryRequiredError(`host ${op} needs SharedArrayBuffer, which this page lacks`);
         };
-    this.#bridge = (op, args) => {
+    this.#bridge = (op, args, transfer) => {
       this.#reachedHost = true;
-      return bridge(op, args);
+      return bridge(op, args, transfer);
     };
     const stop = new Int32Array(control, CONTROL_STOP * 4, 1);
     this.#stop = stop;

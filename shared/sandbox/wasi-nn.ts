@@ -42,7 +42,7 @@ export const NN_ENCODINGS = ['openvino', 'onnx', 'tensorflow', 'pytorch', 'tenso
 export interface WasiNnDeps {
   memory(): WebAssembly.Memory;
   /** Blocking host call; nn operations answer `[errno u32][payload]` and never fail the bridge. */
-  bridge(op: HostOp, args: unknown[]): Uint8Array;
+  bridge(op: HostOp, args: unknown[], transfer?: Transferable[]): Uint8Array;
   /** A file of the module's WASI directory, or undefined. */
   file(name: string): Uint8Array | undefined;
   /** Report why a call failed (the module's stderr). */
@@ -75,15 +75,24 @@ export function decodeTensors(bytes: Uint8Array, at: number): { type: number; di
   return out;
 }
 
+/**
+ * The most execution contexts one instance keeps. wasi-nn preview 1 has no call that drops
+ * a context, and a module that makes one per inference (as the classify module does) would
+ * otherwise keep every input it ever set: 600 KB a call for a 224×224 image. The least
+ * recently used context goes first; using it afterwards is `invalid_argument`.
+ */
+export const MAX_NN_CONTEXTS = 16;
+
 /** The `wasi_ephemeral_nn` import object of one module instance. */
 export function createWasiNnImports(deps: WasiNnDeps): Record<string, (...a: number[]) => number> {
+  // In order of last use: the first is the next to go.
   const contexts = new Map<number, Context>();
   let nextContext = 1;
   const view = (): DataView => new DataView(deps.memory().buffer);
   const bytes = (ptr: number, len: number): Uint8Array => new Uint8Array(deps.memory().buffer, ptr >>> 0, len >>> 0).slice();
   /** Run a host nn operation; its answer starts with an errno. */
-  const host = (op: HostOp, args: unknown[]): { errno: number; payload: Uint8Array } => {
-    const answer = deps.bridge(op, args);
+  const host = (op: HostOp, args: unknown[], transfer?: Transferable[]): { errno: number; payload: Uint8Array } => {
+    const answer = deps.bridge(op, args, transfer);
     const errno = new DataView(answer.buffer, answer.byteOffset, answer.byteLength).getUint32(0, true);
     if (errno !== NN_ERRNO.success) deps.warn(`wasi-nn ${op}: ${fromUtf8(answer.subarray(4))}\n`);
     return { errno, payload: answer.subarray(4) };
@@ -91,6 +100,17 @@ export function createWasiNnImports(deps: WasiNnDeps): Record<string, (...a: num
   const fail = (errno: number, message: string): number => {
     deps.warn(`wasi-nn: ${message}\n`);
     return errno;
+  };
+  /** The context `id`, now the most recently used, or the errno of a context there is not. */
+  const context = (id: number): Context | number => {
+    const c = contexts.get(id);
+    if (!c) {
+      const dropped = id > 0 && id < nextContext ? ` (dropped: an instance keeps its ${MAX_NN_CONTEXTS} most recently used)` : '';
+      return fail(NN_ERRNO.invalid_argument, `no execution context ${id}${dropped}`);
+    }
+    contexts.delete(id);
+    contexts.set(id, c);
+    return c;
   };
   const loadGraph = (builders: Uint8Array[], encoding: string, graphPtr: number): number => {
     const { errno, payload } = host('nnLoad', [builders, encoding]);
@@ -118,13 +138,14 @@ export function createWasiNnImports(deps: WasiNnDeps): Record<string, (...a: num
     },
     init_execution_context: (graph, ctxPtr) => {
       const id = nextContext++;
+      if (contexts.size >= MAX_NN_CONTEXTS) contexts.delete(contexts.keys().next().value!);
       contexts.set(id, { graph, inputs: [], outputs: null });
       view().setUint32(ctxPtr, id, true);
       return NN_ERRNO.success;
     },
     set_input: (ctx, index, tensorPtr) => {
-      const c = contexts.get(ctx);
-      if (!c) return fail(NN_ERRNO.invalid_argument, `no execution context ${ctx}`);
+      const c = context(ctx);
+      if (typeof c === 'number') return c;
       const v = view();
       const dimsPtr = v.getUint32(tensorPtr, true);
       const ndims = v.getUint32(tensorPtr + 4, true);
@@ -142,16 +163,19 @@ export function createWasiNnImports(deps: WasiNnDeps): Record<string, (...a: num
       return NN_ERRNO.success;
     },
     compute: (ctx) => {
-      const c = contexts.get(ctx);
-      if (!c) return fail(NN_ERRNO.invalid_argument, `no execution context ${ctx}`);
+      const c = context(ctx);
+      if (typeof c === 'number') return c;
       for (let i = 0; i < c.inputs.length; i++) if (!c.inputs[i]) return fail(NN_ERRNO.invalid_argument, `input ${i} not set`);
-      const { errno, payload } = host('nnCompute', [c.graph, c.inputs]);
+      // Each input travels as a copy of its own that moves to the host thread, not through
+      // structured clone (two more copies); the context keeps its own for another compute.
+      const inputs = c.inputs.map((t) => ({ ...t, data: t.data.slice() }));
+      const { errno, payload } = host('nnCompute', [c.graph, inputs], inputs.map((t) => t.data.buffer));
       if (errno === NN_ERRNO.success) c.outputs = decodeTensors(payload, 0);
       return errno;
     },
     get_output: (ctx, index, outPtr, outMax, writtenPtr) => {
-      const c = contexts.get(ctx);
-      if (!c) return fail(NN_ERRNO.invalid_argument, `no execution context ${ctx}`);
+      const c = context(ctx);
+      if (typeof c === 'number') return c;
       if (!c.outputs) return fail(NN_ERRNO.invalid_argument, 'get_output before compute');
       const out = c.outputs[index];
       if (!out) return fail(NN_ERRNO.invalid_argument, `the graph has no output ${index}`);

@@ -10,6 +10,7 @@ import { checkImports, grantableImports, HOST_IMPORTS } from '../../shared/sandb
 import { instantiate } from '../../shared/sandbox/instantiate.ts';
 import type { HostCapability, HostContext } from '../../shared/sandbox/host-imports/host-import.ts';
 import { HOST_CAPABILITIES } from '../../shared/sandbox/host-imports/table.ts';
+import { MAX_NN_CONTEXTS } from '../../shared/sandbox/wasi-nn.ts';
 import { initFor, recordingBridge } from '../helpers/worker-units.ts';
 import { wat } from '../helpers/wat.ts';
 
@@ -216,6 +217,69 @@ describe('wasi_ephemeral_nn', () => {
     expect(f.set_input!(12345, 0, 0)).to.equal(1);
     expect(stderr.join('')).to.contain('no execution context 12345');
     expect(calls).to.deep.equal([]);
+  });
+
+  it(`keeps only the ${MAX_NN_CONTEXTS} most recently used execution contexts, and says so for a dropped one`, () => {
+    const { ctx, stderr } = context();
+    const f = capability('wasi_ephemeral_nn').create(ctx);
+    const view = new DataView(ctx.memory().buffer);
+    // A 4-byte u8 tensor at 256 (dims [4] at 128): each context holds a copy of its input.
+    view.setUint32(128, 4, true);
+    view.setUint32(192, 128, true);
+    view.setUint32(196, 1, true);
+    view.setUint8(200, 3);
+    view.setUint32(204, 256, true);
+    view.setUint32(208, 4, true);
+    const made: number[] = [];
+    for (let i = 0; i < MAX_NN_CONTEXTS + 100; i++) {
+      expect(f.init_execution_context!(1, 64)).to.equal(0);
+      made.push(view.getUint32(64, true));
+      expect(f.set_input!(made.at(-1)!, 0, 192)).to.equal(0);
+      // The first context stays in use, so it is never the least recently used.
+      expect(f.set_input!(made[0]!, 0, 192)).to.equal(0);
+    }
+    expect(new Set(made).size).to.equal(made.length);
+    const kept = made.filter((id) => f.set_input!(id, 0, 192) === 0);
+    expect(kept).to.have.length(MAX_NN_CONTEXTS);
+    expect(kept).to.include(made[0]);
+    expect(kept).to.include(made.at(-1));
+    expect(stderr.join('')).to.contain(`no execution context ${made[1]} (dropped: an instance keeps its ${MAX_NN_CONTEXTS} most recently used)`);
+  });
+
+  it('moves a copy of each input to the host thread on compute, and keeps its own for the next compute', () => {
+    const { ctx } = context();
+    const sent: { inputs: { data: Uint8Array }[]; transfer: Transferable[] }[] = [];
+    const answer = new Uint8Array(8); // errno 0, no outputs
+    const f = capability('wasi_ephemeral_nn').create({
+      ...ctx,
+      bridge: (op, args, transfer = []) => {
+        if (op === 'nnCompute') {
+          const inputs = args[1] as { data: Uint8Array }[];
+          sent.push({ inputs: inputs.map((t) => ({ data: t.data.slice() })), transfer });
+          // The host thread now owns the moved buffers: the worker's copies are gone.
+          for (const t of inputs) t.data.fill(0);
+        }
+        return answer;
+      },
+    });
+    const view = new DataView(ctx.memory().buffer);
+    view.setUint32(128, 4, true);
+    view.setUint32(192, 128, true);
+    view.setUint32(196, 1, true);
+    view.setUint8(200, 3);
+    view.setUint32(204, 256, true);
+    view.setUint32(208, 4, true);
+    new Uint8Array(ctx.memory().buffer).set([1, 2, 3, 4], 256);
+    expect(f.init_execution_context!(1, 64)).to.equal(0);
+    const id = view.getUint32(64, true);
+    expect(f.set_input!(id, 0, 192)).to.equal(0);
+    expect(f.compute!(id)).to.equal(0);
+    expect(f.compute!(id)).to.equal(0);
+    expect(sent.map((s) => [...s.inputs[0]!.data])).to.deep.equal([
+      [1, 2, 3, 4],
+      [1, 2, 3, 4],
+    ]);
+    expect(sent.every((s) => s.transfer.length === 1)).to.equal(true);
   });
 
   it('loads a model by the name of a module file, and answers not_found for a missing one', () => {
