@@ -46,7 +46,11 @@
 #include "wasi_nn.h"
 
 
-static float input[3 * CLASSIFY_MAX_SIZE * CLASSIFY_MAX_SIZE];
+/* The input tensor, as large as the options' size needs (grown, never shrunk): a static
+   buffer for the largest size would lie between the module's other writes, and the host
+   copies the span a call writes after each call. */
+static float *input;
+static size_t input_floats;
 static classify_options options;
 static float scores[CLASSIFY_MAX_CLASSES];
 static uint32_t graph;
@@ -57,6 +61,20 @@ static int graph_loaded;
 static int32_t nn_fail(const char *what, uint32_t err) {
     fprintf(stderr, "classify: %s (%ld)\n", what, (long)err);
     return -(100 + (int32_t)err);
+}
+
+/* Make `input` hold an image of the options' size: 0, or -20 when out of memory. */
+static int32_t size_input(void) {
+    const size_t floats = 3 * (size_t)options.size * options.size;
+    if (floats <= input_floats) return 0;
+    float *grown = realloc(input, floats * sizeof *grown);
+    if (!grown) {
+        fprintf(stderr, "classify: out of memory for the input tensor\n");
+        return -20;
+    }
+    input = grown;
+    input_floats = floats;
+    return 0;
 }
 
 /* Run the prepared input through the graph; returns the number of scores or < 0. */
@@ -88,6 +106,7 @@ static int32_t load_graph(const uint8_t *model, size_t len, uint32_t *g) {
 __attribute__((export_name("classify")))
 int32_t classify(void) {
     int32_t code = classify_read_options(&options);
+    if (code == 0) code = size_input();
     if (code == 0) code = classify_prepare_mount(input, &options);
     if (code < 0) return code;
     int32_t classes = 0;
@@ -119,6 +138,7 @@ int32_t classify(void) {
 __attribute__((export_name("preprocess")))
 int32_t preprocess(void) {
     int32_t code = classify_read_options(&options);
+    if (code == 0) code = size_input();
     if (code == 0) code = classify_prepare_mount(input, &options);
     return code < 0 ? code : classify_write_input(input, &options);
 }
@@ -131,6 +151,7 @@ void *alloc(uint32_t len) {
 __attribute__((export_name("infer_from_ptrs")))
 int32_t infer_from_ptrs(const uint8_t *model, uint32_t model_len, const uint8_t *img, uint32_t img_len) {
     int32_t code = classify_read_options(&options);
+    if (code == 0) code = size_input();
     if (code < 0) return code;
     code = classify_prepare(img, img_len, input, &options);
     if (code < 0) return code;

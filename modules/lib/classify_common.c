@@ -115,28 +115,45 @@ int32_t classify_prepare(const uint8_t *jpeg, size_t len, float *input, const cl
     const uint32_t w = image.width, h = image.height, ch = image.channels;
     const float sy = h > 1 && size > 1 ? (float)(h - 1) / (float)(size - 1) : 0.0f;
     const float sx = w > 1 && size > 1 ? (float)(w - 1) / (float)(size - 1) : 0.0f;
+    /* Per column, once: the two source samples' offsets in a row and the weight between. */
+    static uint32_t col0[CLASSIFY_MAX_SIZE], col1[CLASSIFY_MAX_SIZE];
+    static float coldx[CLASSIFY_MAX_SIZE];
+    for (uint32_t x = 0; x < size; x++) {
+        const float fx = (float)x * sx;
+        uint32_t x0 = (uint32_t)fx;
+        if (x0 > w - 1) x0 = w - 1;
+        const uint32_t x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+        col0[x] = x0 * ch;
+        col1[x] = x1 * ch;
+        coldx[x] = fx - (float)x0;
+    }
+    /* (x / 255 - mean) / std as one multiply and add on the interpolated 0..255 value. */
+    float scale[3], bias[3];
+    for (uint32_t c = 0; c < 3; c++) {
+        scale[c] = 1.0f / (255.0f * options->std[c]);
+        bias[c] = -options->mean[c] / options->std[c];
+    }
+    const uint32_t plane = size * size;
     for (uint32_t y = 0; y < size; y++) {
         const float fy = (float)y * sy;
         uint32_t y0 = (uint32_t)fy;
         if (y0 > h - 1) y0 = h - 1;
         const uint32_t y1 = y0 + 1 < h ? y0 + 1 : h - 1;
         const float dy = fy - (float)y0;
-        for (uint32_t x = 0; x < size; x++) {
-            const float fx = (float)x * sx;
-            uint32_t x0 = (uint32_t)fx;
-            if (x0 > w - 1) x0 = w - 1;
-            const uint32_t x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-            const float dx = fx - (float)x0;
-            for (uint32_t c = 0; c < 3; c++) {
-                const uint32_t k = ch == 3 ? c : 0;
-                const float tl = image.pixels[(y0 * w + x0) * ch + k] / 255.0f;
-                const float tr = image.pixels[(y0 * w + x1) * ch + k] / 255.0f;
-                const float bl = image.pixels[(y1 * w + x0) * ch + k] / 255.0f;
-                const float br = image.pixels[(y1 * w + x1) * ch + k] / 255.0f;
+        const uint8_t *r0 = image.pixels + (size_t)y0 * w * ch;
+        const uint8_t *r1 = image.pixels + (size_t)y1 * w * ch;
+        float *out = input + (size_t)y * size;
+        for (uint32_t c = 0; c < 3; c++) {
+            const uint32_t k = ch == 3 ? c : 0;
+            const float sc = scale[c], bi = bias[c];
+            float *o = out + (size_t)c * plane;
+            for (uint32_t x = 0; x < size; x++) {
+                const float dx = coldx[x];
+                const float tl = r0[col0[x] + k], tr = r0[col1[x] + k];
+                const float bl = r1[col0[x] + k], br = r1[col1[x] + k];
                 const float top = tl + (tr - tl) * dx;
                 const float bottom = bl + (br - bl) * dx;
-                const float v = top + (bottom - top) * dy;
-                input[(c * size + y) * size + x] = (v - options->mean[c]) / options->std[c];
+                o[x] = (top + (bottom - top) * dy) * sc + bi;
             }
         }
     }

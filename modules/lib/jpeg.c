@@ -508,8 +508,11 @@ static void sample_position(uint32_t x, unsigned f, unsigned fmax, uint32_t size
     }
 }
 
-/* Fill row y of the full-resolution version of component c into out[width]. */
-static void upsample_row(const decoder *d, const component *c, uint32_t y, const uint32_t *xw, const uint8_t *xf, uint8_t *out) {
+/* Fill row y of the full-resolution version of component c into out[width].
+   Bilinear and separable: each of the component's columns is blended between its two
+   rows once (into blend[], which holds comp_w values), then each output sample between
+   two blended columns; the same integers as blending the four samples per output. */
+static void upsample_row(const decoder *d, const component *c, uint32_t y, const uint32_t *xw, const uint8_t *xf, uint32_t *blend, uint8_t *out) {
     if (c->h == d->hmax && c->v == d->vmax) {
         memcpy(out, c->plane + (size_t)y * c->plane_w, d->width);
         return;
@@ -518,11 +521,10 @@ static void upsample_row(const decoder *d, const component *c, uint32_t y, const
     sample_position(y, c->v, d->vmax, c->comp_h, &yw, &yf);
     const uint8_t *top = c->plane + (size_t)yw * c->plane_w;
     const uint8_t *bottom = yf ? top + c->plane_w : top;
+    for (uint32_t i = 0; i < c->comp_w; i++) blend[i] = top[i] * (256 - yf) + bottom[i] * yf;
     for (uint32_t x = 0; x < d->width; x++) {
         uint32_t a = xw[x], f = xf[x], b = f ? a + 1 : a;
-        uint32_t t = top[a] * (256 - f) + top[b] * f;
-        uint32_t u = bottom[a] * (256 - f) + bottom[b] * f;
-        out[x] = (uint8_t)((t * (256 - yf) + u * yf + 32768) >> 16);
+        out[x] = (uint8_t)((blend[a] * (256 - f) + blend[b] * f + 32768) >> 16);
     }
 }
 
@@ -534,11 +536,14 @@ static int produce_output(decoder *d, jpeg_image *out) {
     if (!pixels) return JPEG_ERR_NO_MEMORY;
 
     if (channels == 1) {
-        for (uint32_t y = 0; y < h; y++) upsample_row(d, &d->comp[0], y, NULL, NULL, pixels + y * stride);
+        for (uint32_t y = 0; y < h; y++) upsample_row(d, &d->comp[0], y, NULL, NULL, NULL, pixels + y * stride);
     } else {
-        /* Per component: a row buffer and the horizontal sample positions. */
+        /* Per component: a row buffer and the horizontal sample positions; one blend row. */
         uint32_t *whole = malloc((size_t)w * 3 * (4 + 1 + 1));
-        if (!whole) {
+        uint32_t *blend = malloc((size_t)w * sizeof *blend);
+        if (!whole || !blend) {
+            free(whole);
+            free(blend);
             free(pixels);
             return JPEG_ERR_NO_MEMORY;
         }
@@ -557,7 +562,7 @@ static int produce_output(decoder *d, jpeg_image *out) {
         int rgb = d->adobe_transform == 0 ||
                   (d->adobe_transform < 0 && d->comp[0].id == 'R' && d->comp[1].id == 'G' && d->comp[2].id == 'B');
         for (uint32_t y = 0; y < h; y++) {
-            for (unsigned i = 0; i < 3; i++) upsample_row(d, &d->comp[i], y, whole + i * w, frac + i * w, rows + i * w);
+            for (unsigned i = 0; i < 3; i++) upsample_row(d, &d->comp[i], y, whole + i * w, frac + i * w, blend, rows + i * w);
             const uint8_t *c0 = rows, *c1 = rows + w, *c2 = rows + 2 * w;
             uint8_t *o = pixels + y * stride;
             if (rgb) {
@@ -579,6 +584,7 @@ static int produce_output(decoder *d, jpeg_image *out) {
             }
         }
         free(whole);
+        free(blend);
     }
     out->width = w;
     out->height = h;
