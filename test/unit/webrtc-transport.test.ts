@@ -222,7 +222,8 @@ describe('WebRtcTransport specifics', () => {
     const verify = subtle.verify.bind(subtle);
     let checks = 0;
     subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
-      if (checks++ === 1) await new Promise((r) => setTimeout(r, 3000));
+      // Long enough for 10 MiB to arrive first on a busy machine.
+      if (checks++ === 1) await new Promise((r) => setTimeout(r, 6000));
       return verify(...args);
     }) as SubtleCrypto['verify'];
     try {
@@ -239,7 +240,7 @@ describe('WebRtcTransport specifics', () => {
         t.on('message', () => got.push(1));
       }
       await Promise.all([a.connect(id(24)), b.connect(id(25))]);
-      await waitFor(() => left.length > 0, 'the flooding end to see the link end', 10_000);
+      await waitFor(() => left.length > 0, 'the flooding end to see the link end', 20_000);
       expect(got).to.deep.equal([]);
     } finally {
       subtle.verify = verify;
