@@ -210,6 +210,16 @@ describe('pubsub', () => {
   });
 });
 
+/** A wasi-nn tensor struct at 192: a u8 tensor of shape [4] (dims at 128), its 4 bytes at 256. */
+function putU8Tensor(view: DataView): void {
+  view.setUint32(128, 4, true);
+  view.setUint32(192, 128, true);
+  view.setUint32(196, 1, true);
+  view.setUint8(200, 3);
+  view.setUint32(204, 256, true);
+  view.setUint32(208, 4, true);
+}
+
 describe('wasi_ephemeral_nn', () => {
   it('answers invalid_argument for an execution context it never made, saying why on stderr', () => {
     const { ctx, stderr, calls } = context();
@@ -223,13 +233,8 @@ describe('wasi_ephemeral_nn', () => {
     const { ctx, stderr } = context();
     const f = capability('wasi_ephemeral_nn').create(ctx);
     const view = new DataView(ctx.memory().buffer);
-    // A 4-byte u8 tensor at 256 (dims [4] at 128): each context holds a copy of its input.
-    view.setUint32(128, 4, true);
-    view.setUint32(192, 128, true);
-    view.setUint32(196, 1, true);
-    view.setUint8(200, 3);
-    view.setUint32(204, 256, true);
-    view.setUint32(208, 4, true);
+    // Each context holds a copy of its input.
+    putU8Tensor(view);
     const made: number[] = [];
     for (let i = 0; i < MAX_NN_CONTEXTS + 100; i++) {
       expect(f.init_execution_context!(1, 64)).to.equal(0);
@@ -263,12 +268,7 @@ describe('wasi_ephemeral_nn', () => {
       },
     });
     const view = new DataView(ctx.memory().buffer);
-    view.setUint32(128, 4, true);
-    view.setUint32(192, 128, true);
-    view.setUint32(196, 1, true);
-    view.setUint8(200, 3);
-    view.setUint32(204, 256, true);
-    view.setUint32(208, 4, true);
+    putU8Tensor(view);
     new Uint8Array(ctx.memory().buffer).set([1, 2, 3, 4], 256);
     expect(f.init_execution_context!(1, 64)).to.equal(0);
     const id = view.getUint32(64, true);

@@ -22,6 +22,18 @@ afterAll(async () => {
 
 runTransportTests(webRtcTransportHarness('WebRtcTransport in Node', () => server.url));
 
+/** Make the process's second `crypto.subtle.verify` answer `ms` late (a busy machine); `restore` puts it back. */
+function lateSecondCheck(ms: number): { checks: () => number; restore: () => void } {
+  const subtle = globalThis.crypto.subtle;
+  const verify = subtle.verify.bind(subtle);
+  let checks = 0;
+  subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
+    if (checks++ === 1) await new Promise((r) => setTimeout(r, ms));
+    return verify(...args);
+  }) as SubtleCrypto['verify'];
+  return { checks: () => checks, restore: () => (subtle.verify = verify) };
+}
+
 describe('WebRtcTransport specifics', () => {
   const id = (n: number): string => n.toString(16).padStart(32, 'c');
   const made: WebRtcTransport[] = [];
@@ -184,13 +196,7 @@ describe('WebRtcTransport specifics', () => {
   it('delivers what a peer sends the moment it joins, even while the other end is still checking its proof', async () => {
     // The first proof is checked at once, the second 400 ms late (a busy machine): one end
     // joins and sends while the other has its proof in hand but not yet checked.
-    const subtle = globalThis.crypto.subtle;
-    const verify = subtle.verify.bind(subtle);
-    let checks = 0;
-    subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
-      if (checks++ === 1) await new Promise((r) => setTimeout(r, 400));
-      return verify(...args);
-    }) as SubtleCrypto['verify'];
+    const late = lateSecondCheck(400);
     try {
       const a = make();
       const b = make();
@@ -209,23 +215,17 @@ describe('WebRtcTransport specifics', () => {
       }
       await Promise.all([a.connect(id(22)), b.connect(id(23))]);
       await waitFor(() => got.get(id(22))!.length === 3 && got.get(id(23))!.length === 3, 'three messages each way', 10_000);
-      expect(checks).to.be.at.least(2);
+      expect(late.checks()).to.be.at.least(2);
       expect(got.get(id(22))).to.deep.equal([1, 2, 3]);
       expect(got.get(id(23))).to.deep.equal([1, 2, 3]);
     } finally {
-      subtle.verify = verify;
+      late.restore();
     }
   });
 
   it('ends a link whose remote sends more than 8 MiB before its proof is checked, and holds none of it', async () => {
-    const subtle = globalThis.crypto.subtle;
-    const verify = subtle.verify.bind(subtle);
-    let checks = 0;
-    subtle.verify = (async (...args: Parameters<SubtleCrypto['verify']>) => {
-      // Long enough for 10 MiB to arrive first on a busy machine.
-      if (checks++ === 1) await new Promise((r) => setTimeout(r, 6000));
-      return verify(...args);
-    }) as SubtleCrypto['verify'];
+    // Long enough for 10 MiB to arrive first on a busy machine.
+    const late = lateSecondCheck(6000);
     try {
       const a = make();
       const b = make();
@@ -243,7 +243,7 @@ describe('WebRtcTransport specifics', () => {
       await waitFor(() => left.length > 0, 'the flooding end to see the link end', 20_000);
       expect(got).to.deep.equal([]);
     } finally {
-      subtle.verify = verify;
+      late.restore();
     }
   });
 

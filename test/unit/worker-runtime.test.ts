@@ -68,6 +68,18 @@ describe('Calling conventions', () => {
   });
 });
 
+/** State copies for `unit` whose every turn has been copied and handed over once (so the next copy moves only what changed). */
+function settledCopies(unit: Unit): StateCopies {
+  const control = new Int32Array(new SharedArrayBuffer(16));
+  control[CONTROL_RELIED] = -1;
+  const copies = new StateCopies(control, true);
+  for (let i = 0; i < STATE_TURNS; i++) {
+    copies.copy(unit);
+    copies.handOver();
+  }
+  return copies;
+}
+
 describe('State copies', () => {
   for (const track of [true, false]) {
     describe(track ? 'a module whose writes are tracked' : 'an untracked module', () => {
@@ -138,13 +150,7 @@ describe('State copies', () => {
             (call $read (i32.load (i32.const 700)) (i32.const 600) (i32.const 1) (i32.const 704)))
           (func (export "now") (result i32) (call $clock (i32.const 0) (i64.const 0) (i32.const 256))))`;
         const { unit } = await unitOf(source, undefined, { track });
-        const control = new Int32Array(new SharedArrayBuffer(16));
-        control[CONTROL_RELIED] = -1;
-        const copies = new StateCopies(control, true);
-        for (let i = 0; i < STATE_TURNS; i++) {
-          copies.copy(unit);
-          copies.handOver();
-        }
+        const copies = settledCopies(unit);
         const text = new TextEncoder().encode('sixteen bytes in');
         expect(call(unit, { fn: 'read', convention: { kind: 'scalar', args: [] }, files: { in: text } }).value).to.equal(0);
         copies.copy(unit);
@@ -161,13 +167,7 @@ describe('State copies', () => {
 
       it('after the state is replaced, the next copy takes all of memory again', async () => {
         const { unit } = await unitOf(COUNTER_WAT, undefined, { track });
-        const control = new Int32Array(new SharedArrayBuffer(16));
-        control[CONTROL_RELIED] = -1;
-        const copies = new StateCopies(control, true);
-        for (let i = 0; i < STATE_TURNS; i++) {
-          copies.copy(unit);
-          copies.handOver();
-        }
+        const copies = settledCopies(unit);
         // Written behind the span's back, as a restore does.
         new Uint8Array(unit.memory!.buffer)[5000] = 77;
         copies.replaced(unit);
