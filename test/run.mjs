@@ -6,13 +6,16 @@
 // "N passed, N failed" (", N skipped" when any were skipped).
 // Exits non-zero when anything failed or a suite could not run.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { runInLoopbackNamespace } from './netns.mjs';
 
 // Every suite runs inside a loopback-only network namespace (see netns.mjs).
 if (process.env.LIQUIDMESH_NETNS === undefined) process.exit(runInLoopbackNamespace(process.execPath, process.argv.slice(1)));
 
+const startedAt = Date.now();
 const bin = (name) => `node_modules/.bin/${name}`;
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
@@ -146,6 +149,28 @@ if (want('matrix')) {
   const env = { LIQUIDMESH_NETNS_LINK: '1', LIQUIDMESH_NETNS: undefined };
   const code = await run(process.execPath, ['test/netns.mjs', bin('vitest'), 'run', '--config', 'vitest.matrix.config.ts', '--reporter=default', '--reporter=json', '--outputFile.json=.tmp/vitest-matrix.json'], env);
   record('engine matrix', vitestSummary('.tmp/vitest-matrix.json'), code);
+}
+
+// onnxruntime-node leaves an empty mat-debug-<pid>.log in the temporary directory behind
+// every process that made a session (node-host/nn/onnx.ts removes its own at exit; test
+// processes that use onnxruntime-node directly, or are killed, do not): remove those of
+// this run's processes that have ended.
+for (const name of readdirSync(tmpdir())) {
+  const pid = /^mat-debug-(\d+)\.log$/.exec(name)?.[1];
+  if (!pid) continue;
+  const file = join(tmpdir(), name);
+  try {
+    const stat = statSync(file);
+    if (stat.size > 0 || stat.mtimeMs < startedAt) continue;
+    try {
+      process.kill(Number(pid), 0);
+      continue; // still running
+    } catch {
+      rmSync(file, { force: true });
+    }
+  } catch {
+    // Gone meanwhile.
+  }
 }
 
 if (failedTests.length > 0) console.log(`\nFailed tests:\n${failedTests.map((t) => `  ✗ ${t}`).join('\n')}`);

@@ -7,7 +7,9 @@
  * the browser peers run. Either is imported on the first graph a module loads.
  * `LIQUIDMESH_NN_BACKEND=web|native` overrides the choice for the whole process.
  */
-import { availableParallelism } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createOnnxEngine, type OrtLike } from '../../shared/adapters/onnx-engine.ts';
 import type { InferenceEngine } from '../../shared/ports/inference.ts';
 
@@ -24,6 +26,25 @@ export interface NodeInferenceOptions {
   importNative?: () => Promise<unknown>;
   /** Told which runtime the first graph loaded into. */
   onBackend?: (backend: 'native' | 'web') => void;
+}
+
+/**
+ * onnxruntime-node's telemetry layer creates an empty `/tmp/mat-debug-<pid>.log` in every
+ * process that makes a session, and leaves it behind. Removed when the process exits, if
+ * it is still empty (registered once per process).
+ */
+let sweepRegistered = false;
+function removeEmptyDebugLogAtExit(): void {
+  if (sweepRegistered) return;
+  sweepRegistered = true;
+  process.once('exit', () => {
+    const log = join(tmpdir(), `mat-debug-${process.pid}.log`);
+    try {
+      if (statSync(log).size === 0) rmSync(log);
+    } catch {
+      // Not there (or not ours to remove): nothing to do.
+    }
+  });
 }
 
 /** The backend `LIQUIDMESH_NN_BACKEND` asks for, if it names one. */
@@ -49,6 +70,7 @@ export function createNodeInferenceEngine(options: NodeInferenceOptions = {}): I
         try {
           ort = (await importNative()) as OrtLike;
           chosen = 'native';
+          removeEmptyDebugLogAtExit();
         } catch (error) {
           // `native` was asked for explicitly: say so rather than run slower in silence.
           if (wanted === 'native') throw new Error(`onnxruntime-node does not load on this host: ${(error as Error).message}`);
