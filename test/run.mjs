@@ -6,7 +6,7 @@
 // "N passed, N failed" (", N skipped" when any were skipped).
 // Exits non-zero when anything failed or a suite could not run.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,7 +15,11 @@ import { runInLoopbackNamespace } from './netns.mjs';
 // Every suite runs inside a loopback-only network namespace (see netns.mjs).
 if (process.env.LIQUIDMESH_NETNS === undefined) process.exit(runInLoopbackNamespace(process.execPath, process.argv.slice(1)));
 
-const startedAt = Date.now();
+// The run's own temporary directory, for every process it starts, removed at the end: the
+// tests delete what they create, but a browser killed on purpose cannot, nor can
+// libraries that leave a file behind.
+const runTmp = mkdtempSync(join(tmpdir(), 'lm-test-'));
+process.env.TMPDIR = runTmp;
 const bin = (name) => `node_modules/.bin/${name}`;
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
@@ -151,27 +155,9 @@ if (want('matrix')) {
   record('engine matrix', vitestSummary('.tmp/vitest-matrix.json'), code);
 }
 
-// onnxruntime-node leaves an empty mat-debug-<pid>.log in the temporary directory behind
-// every process that made a session (node-host/nn/onnx.ts removes its own at exit; test
-// processes that use onnxruntime-node directly, or are killed, do not): remove those of
-// this run's processes that have ended.
-for (const name of readdirSync(tmpdir())) {
-  const pid = /^mat-debug-(\d+)\.log$/.exec(name)?.[1];
-  if (!pid) continue;
-  const file = join(tmpdir(), name);
-  try {
-    const stat = statSync(file);
-    if (stat.size > 0 || stat.mtimeMs < startedAt) continue;
-    try {
-      process.kill(Number(pid), 0);
-      continue; // still running
-    } catch {
-      rmSync(file, { force: true });
-    }
-  } catch {
-    // Gone meanwhile.
-  }
-}
+// Whatever the suites' processes left in the temporary directory: browsers killed on
+// purpose (their org.chromium.* directories), onnxruntime-node's mat-debug-<pid>.log, …
+rmSync(runTmp, { recursive: true, force: true });
 
 if (failedTests.length > 0) console.log(`\nFailed tests:\n${failedTests.map((t) => `  ✗ ${t}`).join('\n')}`);
 if (failures.length > 0) console.log(`\nFailed: ${failures.join('; ')}`);

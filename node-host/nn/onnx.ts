@@ -29,9 +29,9 @@ export interface NodeInferenceOptions {
 }
 
 /**
- * onnxruntime-node's telemetry layer creates an empty `/tmp/mat-debug-<pid>.log` in every
- * process that makes a session, and leaves it behind. Removed when the process exits, if
- * it is still empty (registered once per process).
+ * onnxruntime-node's telemetry layer creates an empty `mat-debug-<pid>.log` in the temporary
+ * directory of every process that makes a session, and leaves it behind. Removed when the
+ * process exits, if it is still empty (registered once per process).
  */
 let sweepRegistered = false;
 function removeEmptyDebugLogAtExit(): void {
