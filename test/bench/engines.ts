@@ -135,7 +135,19 @@ async function enginesBench(): Promise<BenchSection> {
   };
   const pick = (f: Figures): Pick<Figures, 'classified' | 'direct'> => ({ classified: f.classified, direct: f.direct });
   // This process and the workers it starts on one core while Node measures calls, as the browsers are.
-  const pin = (cpus: string): void => void execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+  // taskset -a fails when one of the threads it lists ends before it is set (a worker just
+  // terminated): try again, it then lists only the living.
+  const pin = (cpus: string): void => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        execFileSync('sleep', ['0.05']);
+      }
+    }
+  };
   const all = `0-${availableParallelism() - 1}`;
   measured.push(['Node 20 (worker_threads)', await sessions(async (part) => {
     if (part === 'classify') return nodeClassifyFigures();
