@@ -36,17 +36,18 @@ export type WriteMap = Readonly<Record<string, WritesOf>>;
 const MAX_IOVECS = 1024;
 
 /** An i32 argument as an unsigned address. */
-function ptr(args: readonly unknown[], i: number): number {
+export function ptr(args: readonly unknown[], i: number): number {
   return Number(args[i]) >>> 0;
 }
 
-/** `length` bytes at the address in argument `i`. */
-const out =
-  (i: number, length: number): WritesOf =>
-  (args) => [[ptr(args, i), length]];
+/** Out-parameters: for each `[i, length]`, `length` bytes at the address in argument `i`. */
+export const out =
+  (...params: (readonly [i: number, length: number])[]): WritesOf =>
+  (args) =>
+    params.map(([i, length]) => [ptr(args, i), length] as const);
 
 /** Writes nothing. */
-const none: WritesOf = () => [];
+export const none: WritesOf = () => [];
 
 /** The buffers of the iovec array at argument `at` (`count` in the next argument), as a scatter read fills them. */
 function iovecs(args: readonly unknown[], memory: () => DataView, at: number): [number, number][] | null {
@@ -81,56 +82,44 @@ function stringsBytes(strings: readonly string[]): number {
  * sizes 8, fds and counts 4.
  */
 export function wasiWrites(args: readonly string[], env: readonly string[]): WriteMap {
-  const argBytes = stringsBytes(args);
-  const envBytes = stringsBytes(env);
+  // args_get and environ_get: an array of pointers, then the strings they point to.
+  const strings = (list: readonly string[]): WritesOf => out([0, 4 * list.length], [1, stringsBytes(list)]);
   return {
-    args_sizes_get: (a) => [
-      [ptr(a, 0), 4],
-      [ptr(a, 1), 4],
-    ],
-    args_get: (a) => [
-      [ptr(a, 0), 4 * args.length],
-      [ptr(a, 1), argBytes],
-    ],
-    environ_sizes_get: (a) => [
-      [ptr(a, 0), 4],
-      [ptr(a, 1), 4],
-    ],
-    environ_get: (a) => [
-      [ptr(a, 0), 4 * env.length],
-      [ptr(a, 1), envBytes],
-    ],
-    clock_res_get: out(1, 8),
-    clock_time_get: out(2, 8),
+    args_sizes_get: out([0, 4], [1, 4]),
+    args_get: strings(args),
+    environ_sizes_get: out([0, 4], [1, 4]),
+    environ_get: strings(env),
+    clock_res_get: out([1, 8]),
+    clock_time_get: out([2, 8]),
     fd_advise: none,
     fd_allocate: none,
     fd_close: none,
     fd_datasync: none,
-    fd_fdstat_get: out(1, 24),
+    fd_fdstat_get: out([1, 24]),
     fd_fdstat_set_flags: none,
     fd_fdstat_set_rights: none,
-    fd_filestat_get: out(1, 64),
+    fd_filestat_get: out([1, 64]),
     fd_filestat_set_size: none,
     fd_filestat_set_times: none,
     fd_pread: scatter(1, [4, 4]),
-    fd_prestat_get: out(1, 8),
+    fd_prestat_get: out([1, 8]),
     fd_prestat_dir_name: (a) => [[ptr(a, 1), ptr(a, 2)]],
-    fd_pwrite: out(4, 4),
+    fd_pwrite: out([4, 4]),
     fd_read: scatter(1, [3, 4]),
     fd_readdir: (a) => [
       [ptr(a, 1), ptr(a, 2)],
       [ptr(a, 4), 4],
     ],
     fd_renumber: none,
-    fd_seek: out(3, 8),
+    fd_seek: out([3, 8]),
     fd_sync: none,
-    fd_tell: out(1, 8),
-    fd_write: out(3, 4),
+    fd_tell: out([1, 8]),
+    fd_write: out([3, 4]),
     path_create_directory: none,
-    path_filestat_get: out(4, 64),
+    path_filestat_get: out([4, 64]),
     path_filestat_set_times: none,
     path_link: none,
-    path_open: out(8, 4),
+    path_open: out([8, 4]),
     path_readlink: (a) => [
       [ptr(a, 3), ptr(a, 4)],
       [ptr(a, 5), 4],
@@ -147,9 +136,9 @@ export function wasiWrites(args: readonly string[], env: readonly string[]): Wri
     proc_raise: none,
     random_get: (a) => [[ptr(a, 0), ptr(a, 1)]],
     sched_yield: none,
-    sock_accept: out(2, 4),
+    sock_accept: out([2, 4]),
     sock_recv: scatter(1, [4, 4], [5, 2]),
-    sock_send: out(4, 4),
+    sock_send: out([4, 4]),
     sock_shutdown: none,
   };
 }

@@ -3,6 +3,7 @@
  * `wasi_ephemeral_nn.*` or one function at a time.
  * @module
  */
+import { none, out, ptr } from '../host-writes.ts';
 import { createWasiNnImports } from '../wasi-nn.ts';
 import type { HostCapability } from './host-import.ts';
 
@@ -20,14 +21,14 @@ export const wasiNn: HostCapability = {
   writesMemory: true,
   // Out-pointers only (graph and context handles, the written length) and get_output's buffer, up to its size.
   writes: {
-    load: (a) => [[Number(a[4]) >>> 0, 4]],
-    load_by_name: (a) => [[Number(a[2]) >>> 0, 4]],
-    init_execution_context: (a) => [[Number(a[1]) >>> 0, 4]],
-    set_input: () => [],
-    compute: () => [],
+    load: out([4, 4]),
+    load_by_name: out([2, 4]),
+    init_execution_context: out([1, 4]),
+    set_input: none,
+    compute: none,
     get_output: (a) => [
-      [Number(a[2]) >>> 0, Number(a[3]) >>> 0],
-      [Number(a[4]) >>> 0, 4],
+      [ptr(a, 2), ptr(a, 3)],
+      [ptr(a, 4), 4],
     ],
   },
   create: (ctx) => createWasiNnImports({ memory: ctx.memory, bridge: ctx.bridge, file: ctx.file, warn: ctx.stderr }),
