@@ -185,7 +185,11 @@ interface Link {
   conn: DataConnection;
   open: boolean;
   proven: boolean;
-  sentProof: boolean;
+  /**
+   * Our proof on its way out: settles once it is on the channel. Null until we start it (again
+   * after a second open). The join waits for it, so nothing we send can go before it.
+   */
+  proofSent: Promise<void> | null;
   joined: boolean;
   /** How long it has been silent, and how long it may be. */
   silence: LinkSilence;
@@ -728,7 +732,7 @@ export class WebRtcTransport implements Transport {
    */
   #refuse(remote: PeerId, conn: DataConnection): void {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null, early: null, earlyBytes: 0 };
+    const link: Link = { remote, conn, open: false, proven: false, proofSent: null, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing: false, openBy: now + DIAL_TIMEOUT_MS, refusing: true, queue: null, early: null, earlyBytes: 0 };
     this.#refusing.add(link);
     const end = (): void => {
       if (!this.#refusing.delete(link)) return;
@@ -747,14 +751,14 @@ export class WebRtcTransport implements Transport {
 
   #track(remote: PeerId, conn: DataConnection, dialing: boolean): Link {
     const now = this.#clock.now();
-    const link: Link = { remote, conn, open: false, proven: false, sentProof: false, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null, early: null, earlyBytes: 0 };
+    const link: Link = { remote, conn, open: false, proven: false, proofSent: null, joined: false, silence: new LinkSilence(now, this.#liveness), keepalive: new LinkKeepalive(now, this.#keepaliveOptions), dialing, openBy: now + OPEN_TIMEOUT_MS, queue: null, early: null, earlyBytes: 0 };
     this.#links.set(remote, link);
     this.#checks?.quicken();
     conn.on('open', () => {
       // PeerJS can open one connection twice (a second data channel under it, seen on a
       // busy machine): a proof sent before that never arrives, the remote never joins and
       // the link half-forms until its silence ends it. Prove ourselves again on the new one.
-      if (link.open) link.sentProof = false;
+      if (link.open) link.proofSent = null;
       link.open = true;
       link.silence = new LinkSilence(this.#clock.now(), this.#liveness);
       const channel = conn.dataChannel;
@@ -814,11 +818,21 @@ export class WebRtcTransport implements Transport {
     }, delay);
   }
 
-  async #sendProof(link: Link): Promise<void> {
-    if (!this.#keys || this.#id === null || link.sentProof) return;
-    link.sentProof = true;
-    const proof = await this.#keys.prove(this.#id, link.remote);
-    if (this.#links.get(link.remote) === link) this.#sendFrame(link, FRAME_PROOF, proof);
+  /**
+   * Put our proof on the link, once per open; the same promise for every caller. Computing it
+   * is asynchronous: a caller that means to send after it (the join) awaits this, or its first
+   * message could overtake the proof, and the remote, not yet holding anything of ours, would
+   * drop it.
+   */
+  #sendProof(link: Link): Promise<void> {
+    if (!this.#keys || this.#id === null) return Promise.resolve();
+    const keys = this.#keys;
+    const id = this.#id;
+    link.proofSent ??= (async () => {
+      const proof = await keys.prove(id, link.remote);
+      if (this.#links.get(link.remote) === link) this.#sendFrame(link, FRAME_PROOF, proof);
+    })();
+    return link.proofSent;
   }
 
   /** Synchronous for data frames (the hot path: no promise per message); a proof is checked apart. */
@@ -873,6 +887,10 @@ export class WebRtcTransport implements Transport {
       return;
     }
     link.proven = true;
+    // Ours must be on the channel before anything the join lets us send (and the bound below
+    // is judged after this wait, not before it).
+    await this.#sendProof(link);
+    if (this.#links.get(link.remote) !== link) return;
     // Our dial came through, but connections accepted meanwhile filled the bound: say no
     // after all — unless it would be our first link (a seeker takes it: the others may be
     // from diallers that gave up). Links that joined never exceed the bound either way.
@@ -881,7 +899,6 @@ export class WebRtcTransport implements Transport {
       this.#drop(link, 'at our bound when the dial came through');
       return;
     }
-    if (!link.sentProof) await this.#sendProof(link);
     if (!link.joined && this.#id !== null) {
       // Our first link under a bound: say at once that we are no longer lonely (no more room made for us).
       const first = this.#o.maxConnections !== undefined && !this.#hasJoined();

@@ -34,6 +34,21 @@ function lateSecondCheck(ms: number): { checks: () => number; restore: () => voi
   return { checks: () => checks, restore: () => (subtle.verify = verify) };
 }
 
+/**
+ * Make the first proof made (`crypto.subtle.sign`, HMAC) come `ms` late: that end has the
+ * other's proof checked long before its own proof is ready to go out.
+ */
+function lateFirstProof(ms: number): { proofs: () => number; restore: () => void } {
+  const subtle = globalThis.crypto.subtle;
+  const sign = subtle.sign.bind(subtle);
+  let proofs = 0;
+  subtle.sign = (async (...args: Parameters<SubtleCrypto['sign']>) => {
+    if (proofs++ === 0) await new Promise((r) => setTimeout(r, ms));
+    return sign(...args);
+  }) as SubtleCrypto['sign'];
+  return { proofs: () => proofs, restore: () => (subtle.sign = sign) };
+}
+
 describe('WebRtcTransport specifics', () => {
   const id = (n: number): string => n.toString(16).padStart(32, 'c');
   const made: WebRtcTransport[] = [];
@@ -218,6 +233,36 @@ describe('WebRtcTransport specifics', () => {
       expect(late.checks()).to.be.at.least(2);
       expect(got.get(id(22))).to.deep.equal([1, 2, 3]);
       expect(got.get(id(23))).to.deep.equal([1, 2, 3]);
+    } finally {
+      late.restore();
+    }
+  });
+
+  it('puts its own proof on the link before what it sends at the join, however late the proof is made', async () => {
+    // One end makes its proof 400 ms late: it has the other's proof checked long before, and
+    // what it sends the moment it joins must not reach the other end ahead of that proof.
+    const late = lateFirstProof(400);
+    try {
+      const a = make();
+      const b = make();
+      const got = new Map<string, number[]>([
+        [id(26), []],
+        [id(27), []],
+      ]);
+      for (const [t, self] of [
+        [a, id(26)],
+        [b, id(27)],
+      ] as const) {
+        t.on('peer-joined', (peer) => {
+          for (let n = 1; n <= 3; n++) void t.send(peer, new Uint8Array(t.maxMessageSize).fill(n));
+        });
+        t.on('message', (m) => got.get(self)!.push(m.data[0]));
+      }
+      await Promise.all([a.connect(id(26)), b.connect(id(27))]);
+      await waitFor(() => got.get(id(26))!.length === 3 && got.get(id(27))!.length === 3, 'three messages each way', 10_000);
+      expect(late.proofs()).to.be.at.least(2);
+      expect(got.get(id(26))).to.deep.equal([1, 2, 3]);
+      expect(got.get(id(27))).to.deep.equal([1, 2, 3]);
     } finally {
       late.restore();
     }
