@@ -208,28 +208,36 @@ describe('WebRtcTransport specifics', () => {
     }
   });
 
+  /**
+   * Two peers `first` and `second` that each send three of the largest messages the moment
+   * they join; what each received (each message's fill byte, in order) once both have three.
+   */
+  const threeEachWayAtJoin = async (first: string, second: string): Promise<Map<string, number[]>> => {
+    const got = new Map<string, number[]>([
+      [first, []],
+      [second, []],
+    ]);
+    const ends = [make(), make()] as const;
+    for (const [t, self] of [
+      [ends[0], first],
+      [ends[1], second],
+    ] as const) {
+      t.on('peer-joined', (peer) => {
+        for (let n = 1; n <= 3; n++) void t.send(peer, new Uint8Array(t.maxMessageSize).fill(n));
+      });
+      t.on('message', (m) => got.get(self)!.push(m.data[0]));
+    }
+    await Promise.all([ends[0].connect(first), ends[1].connect(second)]);
+    await waitFor(() => got.get(first)!.length === 3 && got.get(second)!.length === 3, 'three messages each way', 10_000);
+    return got;
+  };
+
   it('delivers what a peer sends the moment it joins, even while the other end is still checking its proof', async () => {
     // The first proof is checked at once, the second 400 ms late (a busy machine): one end
     // joins and sends while the other has its proof in hand but not yet checked.
     const late = lateSecondCheck(400);
     try {
-      const a = make();
-      const b = make();
-      const got = new Map<string, number[]>([
-        [id(22), []],
-        [id(23), []],
-      ]);
-      for (const [t, self] of [
-        [a, id(22)],
-        [b, id(23)],
-      ] as const) {
-        t.on('peer-joined', (peer) => {
-          for (let n = 1; n <= 3; n++) void t.send(peer, new Uint8Array(t.maxMessageSize).fill(n));
-        });
-        t.on('message', (m) => got.get(self)!.push(m.data[0]));
-      }
-      await Promise.all([a.connect(id(22)), b.connect(id(23))]);
-      await waitFor(() => got.get(id(22))!.length === 3 && got.get(id(23))!.length === 3, 'three messages each way', 10_000);
+      const got = await threeEachWayAtJoin(id(22), id(23));
       expect(late.checks()).to.be.at.least(2);
       expect(got.get(id(22))).to.deep.equal([1, 2, 3]);
       expect(got.get(id(23))).to.deep.equal([1, 2, 3]);
@@ -243,23 +251,7 @@ describe('WebRtcTransport specifics', () => {
     // what it sends the moment it joins must not reach the other end ahead of that proof.
     const late = lateFirstProof(400);
     try {
-      const a = make();
-      const b = make();
-      const got = new Map<string, number[]>([
-        [id(26), []],
-        [id(27), []],
-      ]);
-      for (const [t, self] of [
-        [a, id(26)],
-        [b, id(27)],
-      ] as const) {
-        t.on('peer-joined', (peer) => {
-          for (let n = 1; n <= 3; n++) void t.send(peer, new Uint8Array(t.maxMessageSize).fill(n));
-        });
-        t.on('message', (m) => got.get(self)!.push(m.data[0]));
-      }
-      await Promise.all([a.connect(id(26)), b.connect(id(27))]);
-      await waitFor(() => got.get(id(26))!.length === 3 && got.get(id(27))!.length === 3, 'three messages each way', 10_000);
+      const got = await threeEachWayAtJoin(id(26), id(27));
       expect(late.proofs()).to.be.at.least(2);
       expect(got.get(id(26))).to.deep.equal([1, 2, 3]);
       expect(got.get(id(27))).to.deep.equal([1, 2, 3]);
