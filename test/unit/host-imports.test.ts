@@ -13,6 +13,7 @@ import { HOST_CAPABILITIES } from '../../shared/sandbox/host-imports/table.ts';
 import { MAX_NN_CONTEXTS } from '../../shared/sandbox/wasi-nn.ts';
 import { initFor, recordingBridge } from '../helpers/worker-units.ts';
 import { wat } from '../helpers/wat.ts';
+import { putTensor } from '../helpers/nn-tensor.ts';
 
 const f64 = (...values: number[]): Uint8Array => {
   const out = new Uint8Array(8 * values.length);
@@ -210,14 +211,9 @@ describe('pubsub', () => {
   });
 });
 
-/** A wasi-nn tensor struct at 192: a u8 tensor of shape [4] (dims at 128), its 4 bytes at 256. */
+/** A wasi-nn tensor struct at 192: a u8 tensor (type 3) of shape [4] (dims at 128), its 4 bytes at 256. */
 function putU8Tensor(view: DataView): void {
-  view.setUint32(128, 4, true);
-  view.setUint32(192, 128, true);
-  view.setUint32(196, 1, true);
-  view.setUint8(200, 3);
-  view.setUint32(204, 256, true);
-  view.setUint32(208, 4, true);
+  putTensor(view, 192, { dimsAt: 128, dims: [4], type: 3, dataAt: 256, bytes: 4 });
 }
 
 describe('wasi_ephemeral_nn', () => {

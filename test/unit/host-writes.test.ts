@@ -7,6 +7,7 @@ import { type WriteMap, type WriteRanges, recordingWrites, wasiWrites } from '..
 import { wasiNn } from '../../shared/sandbox/host-imports/wasi-nn.ts';
 import { encodeTensors } from '../../shared/sandbox/wasi-nn-host.ts';
 import type { HostContext } from '../../shared/sandbox/host-imports/host-import.ts';
+import { putTensor } from '../helpers/nn-tensor.ts';
 
 const PATTERN = 0xa5;
 /** Where the cases put their inputs: paths, iovecs, subscriptions (none is an output). */
@@ -161,16 +162,8 @@ describe('host functions record where they write', () => {
     const ctx = { memory: () => memory, bridge, file: () => new Uint8Array(4), stderr: () => undefined } as unknown as HostContext;
     const imports = wasiNn.create(ctx) as Record<string, (...a: unknown[]) => unknown>;
     const map = wasiNn.writes!;
-    const tensor = (view: DataView): void => {
-      // dims [1, 4] at 0x3000, tensor struct at 0x3100: dims, ndims, type f32 (1), data at 0x3200, 16 bytes
-      view.setUint32(0x3000, 1, true);
-      view.setUint32(0x3004, 4, true);
-      view.setUint32(0x3100, 0x3000, true);
-      view.setUint32(0x3104, 2, true);
-      view.setUint8(0x3108, 1);
-      view.setUint32(0x310c, 0x3200, true);
-      view.setUint32(0x3110, 16, true);
-    };
+    // An f32 (type 1) tensor of shape [1, 4]: dims at 0x3000, struct at 0x3100, its 16 bytes at 0x3200.
+    const tensor = (view: DataView): void => putTensor(view, 0x3100, { dimsAt: 0x3000, dims: [1, 4], type: 1, dataAt: 0x3200, bytes: 16 });
     const steps: [string, unknown[], ((v: DataView, b: Uint8Array) => void) | undefined][] = [
       ['load', [IOVS, 1, 1, 0, 0x100], iovs([[0x1000, 4]])],
       ['load_by_name', [PATH, 5, 0x100], path('model')],
